@@ -1,0 +1,42 @@
+"""`wta check-zones [--stream S] [RANGE]`: staged changes (hook mode) or a range."""
+
+from __future__ import annotations
+
+from worktree_agents import git
+from worktree_agents.commands.output import err
+from worktree_agents.enforce import check_range, check_staged
+from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.project import Project
+from worktree_agents.zones import format_violations
+
+
+def run(stream: str | None, rev_range: str | None) -> int:
+    project = Project.find()
+    stream = stream or project.stream
+    if stream is None:
+        if rev_range is None:
+            return 0  # hook mode outside a stream worktree: nothing to check
+        raise WtaError("no stream recorded for this worktree; name one with --stream STREAM")
+    zones = project.zones()
+    if stream not in zones.streams:
+        raise WtaError(f"unknown stream {stream!r}; zones.yaml on {zones.base!r} defines: {', '.join(zones.streams)}")
+    if rev_range is None:
+        violations = check_staged(project.repo, stream, project.toplevel)
+    else:
+        if not all(git.ok("rev-parse", "--verify", "-q", end, cwd=project.toplevel, env=project.env)
+                   for end in _ends(rev_range)):
+            raise WtaError(f"{rev_range}: not a revision range git understands; write BASE..BRANCH, "
+                           "e.g. main..wta/api")
+        violations = check_range(project.repo, stream, [rev_range], project.toplevel, zones)
+    if not violations:
+        return 0
+    err(format_violations(stream, violations))
+    return CHECK
+
+
+def _ends(rev_range: str) -> list[str]:
+    for sep in ("...", ".."):
+        if sep in rev_range:
+            a, b = rev_range.split(sep, 1)
+            return [f"{x or 'HEAD'}^{{commit}}" for x in (a, b)]
+    return [f"{rev_range}^{{commit}}"]

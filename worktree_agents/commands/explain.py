@@ -1,0 +1,19 @@
+"""`wta explain PATH...`: which stream owns each path, and the deciding pattern."""
+
+from __future__ import annotations
+
+from worktree_agents.commands.output import emit_json
+from worktree_agents.project import Project
+
+
+def run(paths: list[str], as_json: bool = False) -> int:
+    project = Project.find()
+    zones = project.config().zone_map()
+    answers = [zones.owner_of(project.relative(p)) for p in paths]
+    if as_json:
+        emit_json([{"path": o.path, "stream": o.stream, "pattern": o.pattern, "read_only": o.read_only,
+                    "also": list(o.also)} for o in answers])
+        return 0
+    for o in answers:
+        print(f"{o.path}: {o.describe()}")
+    return 0

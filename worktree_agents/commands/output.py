@@ -1,0 +1,32 @@
+"""Rendering shared by the commands: JSON documents, tables, colour rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+
+def use_colour(stream=None) -> bool:
+    """Colour and live redraw only on a terminal, and never with NO_COLOR set."""
+    stream = stream or sys.stdout
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
+
+
+def emit_json(document: Any) -> None:
+    """The one JSON document a `--json` command prints on stdout."""
+    json.dump(document, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table (no colour: safe for pipes and logs)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,507 @@
+"""zones.yaml: the schema, its defaults, and every configuration error.
+
+The schema is pydantic; this module maps each pydantic error back to the
+`file:line:column` of the YAML node that caused it and words it as one line
+with the fix. All problems are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Literal, Optional
+
+import yaml
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      ValidationInfo)
+
+from worktree_agents.errors import WtaError
+from worktree_agents.zones import CONFIG_FILE, PatternList, Rule, Zone, ZoneMap
+
+SUPPORTED_VERSION = 1
+STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+DURATION = re.compile(r"^(\d+)(s|m|h)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+class ConfigError(WtaError):
+    """zones.yaml is invalid; the message holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# -- field types ------------------------------------------------------------
+
+def _duration(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, str) or not DURATION.match(value.strip()):
+        raise ValueError(f"bad duration {value!r}; write a number with a unit: 90s, 30m or 2h")
+    number, unit = DURATION.match(value.strip()).groups()  # type: ignore[union-attr]
+    if int(number) == 0:
+        raise ValueError(f"duration {value!r} is zero; give a positive duration such as 30m")
+    return int(number) * _UNITS[unit]
+
+
+Duration = Annotated[int, BeforeValidator(_duration)]
+
+
+def _pattern(value: str, info: ValidationInfo) -> str:
+    body = value[1:] if value.startswith("!") else value
+    if not body.strip():
+        raise ValueError("empty pattern; remove it or write a path glob such as src/**")
+    if body.startswith("#"):
+        raise ValueError(f"pattern {value!r} is a comment in gitignore syntax; write \\# for a literal #")
+    if any(part == ".." for part in body.replace("\\", "/").split("/")):
+        raise ValueError(f"pattern {value!r} leaves the repository ('..'); patterns are relative to the repository root")
+    if re.match(r"^[A-Za-z]:[\\/]", body) or body.startswith("~"):
+        raise ValueError(f"pattern {value!r} is an absolute path; write it relative to the repository root")
+    root = (info.context or {}).get("repo_root")
+    if root:
+        for location in {str(root), str(Path(root).resolve())}:
+            if body == location or body.startswith(location.rstrip("/") + "/"):
+                raise ValueError(f"pattern {value!r} spells out the repository's absolute location; "
+                                 f"write it relative to the repository root ({body[len(location):].lstrip('/') or '**'})")
+    try:
+        import pathspec
+        pathspec.GitIgnoreSpec.from_lines([value])
+    except Exception as exc:  # pathspec raises several types for bad globs
+        raise ValueError(f"pattern {value!r} is not a valid gitignore pattern ({exc}); fix the glob") from None
+    return value
+
+
+Pattern = Annotated[str, AfterValidator(_pattern)]
+
+
+def _stream_name(value: str) -> str:
+    if not STREAM_NAME.match(value):
+        raise ValueError(f"invalid stream name {value!r}; use lowercase letters, digits, '-' and '_' "
+                         "(starting with a letter or digit)")
+    return value
+
+
+StreamName = Annotated[str, AfterValidator(_stream_name)]
+
+
+def _ref_part(value: str) -> str:
+    if (not value or value.startswith("-") or ".." in value or "//" in value or value.endswith(".lock")
+            or value.startswith("/") or re.search(r"[\s~^:?*\[\\]|@\{", value)):
+        raise ValueError(f"{value!r} cannot be part of a git branch name; use letters, digits, '/', '-', '_' or '.'")
+    return value
+
+
+def _prefix(value: str) -> str:
+    return _ref_part(value) if value else value
+
+
+def _branch(value: str) -> str:
+    _ref_part(value)
+    if value.endswith("/"):
+        raise ValueError(f"branch {value!r} ends with '/'; name a branch such as main")
+    return value
+
+
+def _template(value: str) -> str:
+    fields = set(re.findall(r"{([^{}]*)}", value))
+    unknown = fields - {"repo", "stream"}
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; only {{repo}} and {{stream}} are filled in")
+    if "stream" not in fields:
+        raise ValueError("the worktrees template must contain {stream} so each stream gets its own worktree")
+    return value
+
+
+def _string_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AgentSettings(Strict):
+    """A stream's `agent:` block: every key optional, overriding the defaults."""
+
+    runner: Optional[Literal["claude", "api", "command", "manual"]] = None
+    model: Optional[str] = None
+    max_turns: Optional[int] = Field(None, ge=1)
+    timeout: Optional[Duration] = None
+    command: Optional[str] = None
+
+
+class Agent(Strict):
+    """The top-level `agent:` defaults."""
+
+    runner: Literal["claude", "api", "command", "manual"] = "claude"
+    model: str = "claude-sonnet-4-5"
+    max_turns: int = Field(60, ge=1)
+    timeout: Duration = 7200
+    command: Optional[str] = None
+
+    def merged(self, override: Optional[AgentSettings]) -> "Agent":
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
+
+
+class Check(Strict):
+    name: str = Field(min_length=1)
+    run: str = Field(min_length=1)
+    every: Duration = 60
+    timeout: Duration = 30
+
+
+class Stream(Strict):
+    paths: list[Pattern] = Field(min_length=1)
+    after: list[str] = []
+    prompt: Optional[str] = None
+    prompt_file: Optional[str] = None
+    agent: Optional[AgentSettings] = None
+    append_only: bool = False
+
+
+class Config(Strict):
+    version: Literal[1]
+    base: Optional[Annotated[str, AfterValidator(_branch)]] = None
+    branch_prefix: Annotated[str, AfterValidator(_prefix)] = "wta/"
+    worktrees: Annotated[str, AfterValidator(_template)] = "../{repo}-worktrees/{stream}"
+    unowned: Literal["deny", "allow"] = "deny"
+    read_only: Annotated[list[Pattern], BeforeValidator(_string_list)] = []
+    copy_: Annotated[list[str], BeforeValidator(_string_list)] = Field([], alias="copy")
+    setup: Annotated[list[str], BeforeValidator(_string_list)] = []
+    test: Optional[str] = None
+    max_parallel: int = Field(4, ge=1)
+    sparse: bool = False
+    base_port: int = Field(4100, ge=1, le=65535)
+    stall_after: Duration = 1800
+    checks: list[Check] = []
+    notify: Optional[str] = None
+    agent: Agent = Agent()
+    streams: dict[StreamName, Stream] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+    # -- derived views -------------------------------------------------------
+
+    def zone_map(self) -> ZoneMap:
+        return ZoneMap(
+            zones={name: Zone(name, compile_patterns(s.paths), s.append_only) for name, s in self.streams.items()},
+            read_only=compile_patterns(self.read_only),
+            unowned_allowed=self.unowned == "allow",
+            config_file=CONFIG_FILE,
+        )
+
+    def agent_for(self, stream: str) -> Agent:
+        return self.agent.merged(self.streams[stream].agent)
+
+    def branch_for(self, stream: str) -> str:
+        return f"{self.branch_prefix}{stream}"
+
+    def order(self) -> list[str]:
+        """Streams with every `after` dependency first, otherwise in file order."""
+        done: list[str] = []
+        pending = list(self.streams)
+        while pending:
+            ready = next(s for s in pending if all(d in done for d in self.streams[s].after))
+            done.append(ready)
+            pending.remove(ready)
+        return done
+
+
+def compile_patterns(patterns: list[str]) -> PatternList:
+    """Compile gitignore-style patterns to the regexes the zone engine runs."""
+    import pathspec
+
+    rules = []
+    for text in patterns:
+        for compiled in pathspec.GitIgnoreSpec.from_lines([text]).patterns:
+            if compiled.include is not None:
+                rules.append(Rule(text, compiled.regex.pattern, bool(compiled.include)))
+    return PatternList(rules)
+
+
+# -- loading ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Mark:
+    line: int
+    column: int
+
+
+class _Locator:
+    """Where each key and value of the YAML document stands."""
+
+    def __init__(self, root: yaml.Node) -> None:
+        self.keys: dict[tuple, _Mark] = {}
+        self.values: dict[tuple, _Mark] = {}
+        self.duplicates: list[tuple[tuple, _Mark, _Mark]] = []
+        self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, loc: tuple) -> None:
+        self.values[loc] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, _Mark] = {}
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else str(key.start_mark)
+                if name in seen:
+                    self.duplicates.append((loc + (name,), seen[name], _mark(key)))
+                seen[name] = _mark(key)
+                self.keys[loc + (name,)] = _mark(key)
+                self._walk(value, loc + (name,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk(item, loc + (i,))
+
+    def where(self, loc: tuple, key: bool = False) -> _Mark:
+        """The closest known mark for `loc` (the key itself when `key`)."""
+        loc = tuple(str(p) if not isinstance(p, int) else p for p in loc)
+        if key and loc in self.keys:
+            return self.keys[loc]
+        while loc:
+            if loc in self.values:
+                return self.values[loc]
+            loc = loc[:-1]
+        return self.values.get((), _Mark(1, 1))
+
+
+def _mark(node: yaml.Node) -> _Mark:
+    return _Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+_TYPE_NAMES = {
+    "string_type": "a string", "int_type": "a whole number", "bool_type": "true or false",
+    "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+    "int_from_float": "a whole number", "float_type": "a number",
+}
+
+
+def _load_yaml(text: str, filename: str) -> tuple[Any, _Locator | None]:
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        raise ConfigError([f"{filename}:{line}:{col}: YAML syntax error: {problem}; fix the indentation or "
+                           "quote the value"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{filename}:1:1: YAML error: {exc}; fix the file"]) from None
+    finally:
+        loader.dispose()
+    return data, _Locator(node)
+
+
+def load_text(text: str, filename: str = CONFIG_FILE, repo_root: str | Path | None = None) -> Config:
+    """Parse and validate zones.yaml text; raise ConfigError with every problem."""
+    data, locator = _load_yaml(text, filename)
+    if not isinstance(data, dict) or locator is None:
+        raise ConfigError([f"{filename}:1:1: expected a mapping with `version: 1` and `streams:`; "
+                           "start from `wta init`"])
+    problems: list[tuple[_Mark, str]] = []
+    for loc, first, again in locator.duplicates:
+        problems.append((again, f"{_dotted(loc)}: duplicate key (first at line {first.line}); "
+                                "remove or rename one of them"))
+    config = None
+    try:
+        config = Config.model_validate(data, context={"repo_root": str(repo_root) if repo_root else None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(_describe(error, locator))
+    problems.extend(_cross_check(data, locator))
+    if problems:
+        problems.sort(key=lambda p: (p[0].line, p[0].column))
+        raise ConfigError([f"{filename}:{m.line}:{m.column}: {text}" for m, text in _unique(problems)])
+    assert config is not None
+    return config
+
+
+def load(path: str | Path, repo_root: str | Path | None = None) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WtaError(f"{path}: no zones.yaml here; create one with `wta init`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WtaError(f"{path}: cannot read it ({exc}); fix the file's permissions or encoding") from None
+    return load_text(text, str(path), repo_root)
+
+
+def _unique(problems: list[tuple[_Mark, str]]) -> Iterator[tuple[_Mark, str]]:
+    seen = set()
+    for mark, text in problems:
+        if (mark, text) not in seen:
+            seen.add((mark, text))
+            yield mark, text
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys allowed in the mapping at `loc` (for 'did you mean')."""
+    model: type[BaseModel] = Config
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if model is Config and part == "streams":
+            if not parts:
+                return []
+            parts.pop(0)
+            model = Stream
+        elif model in (Config, Stream) and part == "agent":
+            model = Agent if model is Config else AgentSettings
+        elif model is Config and part == "checks":
+            if parts:
+                parts.pop(0)
+            model = Check
+        else:
+            return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _describe(error: dict, locator: _Locator) -> tuple[_Mark, str]:
+    loc = tuple(p for p in error["loc"] if p != "[key]")
+    kind = error["type"]
+    where = _dotted(loc)
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        known = _known_keys(loc[:-1])
+        near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        fix = f"did you mean `{near[0]}`?" if near else f"remove it (known keys: {', '.join(known)})"
+        return locator.where(loc, key=True), f"{where}: unknown key `{key}`; {fix}"
+    if kind == "missing":
+        field = str(loc[-1])
+        mark = locator.where(loc[:-1])
+        if loc == ("version",):
+            return _Mark(1, 1), "version: missing; add `version: 1` at the top"
+        if field == "paths":
+            return mark, f"{where}: missing; give the stream a zone, e.g. `paths: [src/{loc[-2]}/**]`"
+        return mark, f"{where}: missing; add it"
+    mark = locator.where(loc, key=kind.startswith("dict") or "[key]" in error["loc"])
+    if kind == "literal_error":
+        if loc == ("version",):
+            return mark, f"version: unsupported version {error['input']!r}; this wta reads version 1"
+        return mark, f"{where}: {error['input']!r} is not allowed; use {error['ctx']['expected']}"
+    if kind == "too_short":
+        if loc and loc[-1] == "paths":
+            return mark, f"{where}: empty zone; give the stream at least one path pattern"
+        if loc == ("streams",):
+            return mark, "streams: no streams; define at least one stream with `paths:`"
+        return mark, f"{where}: must not be empty"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return mark, f"{where}: {error['input']!r} is out of range; {error['msg'].lower()}"
+    if kind in _TYPE_NAMES:
+        got = type(error["input"]).__name__ if error["input"] is not None else "nothing"
+        return mark, f"{where}: expected {_TYPE_NAMES[kind]}, got {got} ({_short(error['input'])}); write it as {_TYPE_NAMES[kind]}"
+    if kind == "value_error":
+        message = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+        if "[key]" in error["loc"] or (loc and loc[:1] == ("streams",) and len(loc) == 2):
+            mark = locator.where(loc, key=True)
+        return mark, f"{where}: {message}"
+    return mark, f"{where}: {error['msg']}; fix the value"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _cross_check(data: dict, locator: _Locator) -> list[tuple[_Mark, str]]:
+    """Checks across streams: `after` references and cycles, prompt sources."""
+    problems: list[tuple[_Mark, str]] = []
+    streams = data.get("streams")
+    if not isinstance(streams, dict):
+        return problems
+    edges: dict[str, list[str]] = {}
+    for name, body in streams.items():
+        if not isinstance(body, dict):
+            continue
+        after = body.get("after", [])
+        if not isinstance(after, list):
+            continue
+        edges[str(name)] = []
+        for i, dep in enumerate(after):
+            loc = ("streams", name, "after", i)
+            if not isinstance(dep, str):
+                continue
+            if dep == name:
+                problems.append((locator.where(loc), f"{_dotted(loc)}: stream {name!r} cannot come after "
+                                                     "itself; remove it"))
+            elif dep not in streams:
+                near = difflib.get_close_matches(dep, [str(s) for s in streams], n=1)
+                fix = f"did you mean {near[0]!r}?" if near else "name one of the streams defined in `streams:`"
+                problems.append((locator.where(loc), f"{_dotted(loc)}: unknown stream {dep!r}; {fix}"))
+            else:
+                edges[str(name)].append(dep)
+        if body.get("prompt") is not None and body.get("prompt_file") is not None:
+            loc = ("streams", name, "prompt_file")
+            problems.append((locator.where(loc, key=True), f"{_dotted(loc)}: both `prompt` and `prompt_file` are "
+                                                           "set; keep one"))
+    cycle = _find_cycle(edges)
+    if cycle:
+        loc = ("streams", cycle[0], "after")
+        problems.append((locator.where(loc, key=True), f"{_dotted(loc)}: `after` forms a cycle "
+                                                       f"({' -> '.join(cycle + [cycle[0]])}); remove one of these edges"))
+    return problems
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in edges.get(node, []):
+            if state.get(dep) == 1:
+                return stack[stack.index(dep):]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        state[node] = 2
+        stack.pop()
+        return None
+
+    for node in edges:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def runner_problems(config: Config, filename: str = CONFIG_FILE) -> list[str]:
+    """Problems that only matter when sessions are launched."""
+    problems = []
+    for name in config.streams:
+        agent = config.agent_for(name)
+        if agent.runner == "command" and not agent.command:
+            problems.append(f"{filename}: streams.{name}: runner `command` needs `agent.command`; "
+                            "set it, e.g. command: \"aider --yes --message-file {prompt_file}\"")
+    return problems
+
+
+# Re-exported for callers that format durations back.
+def format_duration(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+__all__ = ["Config", "ConfigError", "Stream", "Agent", "AgentSettings", "Check", "load", "load_text",
+           "compile_patterns", "format_duration", "runner_problems", "SUPPORTED_VERSION"]

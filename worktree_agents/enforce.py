@@ -1,0 +1,178 @@
+"""Zone enforcement at its three moments: staged changes (pre-commit), commit
+messages (commit-msg), a range of commits (audit at merge), and single edits
+(the Claude Code PreToolUse guard).
+
+Stdlib only: everything here runs inside git hooks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from worktree_agents import git
+from worktree_agents.errors import WtaError
+from worktree_agents.snapshot import Repo, ZonesInForce, zones_in_force
+from worktree_agents.zones import Change, Violation, ZoneMap
+
+FIXUP = re.compile(r"^(?:(?:fixup|squash|amend)! )+")
+PREFIX = re.compile(r"^\[([a-z0-9][a-z0-9_-]*)\] ")
+SHA_LIKE = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def _as_change(raw: git.RawChange) -> Change:
+    return Change(raw.status, raw.path, raw.old_mode, raw.new_mode, raw.old_blob, raw.new_blob)
+
+
+class _BlobCache:
+    """Reads blobs for append-only checks, all in one `git cat-file --batch`."""
+
+    def __init__(self, shas: Sequence[str], cwd: str | None = None, env: dict[str, str] | None = None) -> None:
+        self._shas, self._cwd, self._env = list(shas), cwd, env
+        self._blobs: dict[str, bytes] | None = None
+
+    def __call__(self, sha: str) -> bytes | None:
+        if self._blobs is None:
+            self._blobs = git.read_blobs(self._shas, cwd=self._cwd, env=self._env)
+        return self._blobs.get(sha)
+
+
+def _stream_known(stream: str, zones: ZonesInForce) -> None:
+    if stream not in zones.zones.zones:
+        raise WtaError(f"stream {stream!r} is recorded for this worktree but {zones.source} has no such stream; "
+                       f"add it to zones.yaml on {zones.base!r} or record another with `wta hooks install --stream`")
+
+
+def check_staged(repo: Repo, stream: str, cwd: str | None = None) -> list[Violation]:
+    """The staged changes of this worktree that leave `stream`'s zone."""
+    zones = zones_in_force(repo, cwd)
+    _stream_known(stream, zones)
+    changes = [_as_change(c) for c in git.staged_changes(cwd)]
+    reader = None
+    if zones.zones.zones[stream].append_only:
+        reader = _BlobCache([s for c in changes if c.status == "M" for s in (c.old_blob, c.new_blob)], cwd)
+    return zones.zones.violations(stream, changes, reader)
+
+
+def check_range(repo: Repo, stream: str, rev_range: Sequence[str], cwd: str | None = None,
+                zones: ZonesInForce | None = None) -> list[Violation]:
+    """Every path, in every commit of the range, that leaves `stream`'s zone."""
+    zones = zones or zones_in_force(repo, cwd)
+    _stream_known(stream, zones)
+    commits = git.commit_changes(rev_range, cwd=cwd)
+    return audit_commits(zones.zones, stream, commits, cwd)
+
+
+def audit_commits(zones: ZoneMap, stream: str, commits: Sequence[git.CommitChanges],
+                  cwd: str | None = None, env: dict[str, str] | None = None) -> list[Violation]:
+    reader = None
+    if zones.zones[stream].append_only:
+        reader = _BlobCache([s for c in commits for r in c.changes if r.status == "M"
+                             for s in (r.old_blob, r.new_blob)], cwd, env)
+    found: list[Violation] = []
+    for commit in reversed(commits):  # oldest first
+        found.extend(zones.violations(stream, [_as_change(r) for r in commit.changes], reader, commit=commit.sha))
+    return found
+
+
+# -- commit messages ------------------------------------------------------------
+
+def prefix_message(message: str, stream: str, streams: Sequence[str]) -> str:
+    """The message with `[stream] ` in front of its subject.
+
+    Idempotent. `fixup!`/`squash!`/`amend!` stay in front, so autosquash still
+    finds the (prefixed) subject they name. Raises if the subject carries another
+    stream's prefix.
+    """
+    if not message.strip():
+        return message
+    subject, newline, body = message.partition("\n")
+    chain = FIXUP.match(subject)
+    head = chain.group(0) if chain else ""
+    rest = subject[len(head):]
+    found = PREFIX.match(rest)
+    if found:
+        if found.group(1) == stream:
+            return message
+        if found.group(1) in streams:
+            raise WtaError(f"commit message starts with [{found.group(1)}] but this worktree is stream {stream!r}; "
+                           f"commit {found.group(1)}'s work in its own worktree, or drop the prefix")
+    if head and SHA_LIKE.match(rest.strip()):
+        return message  # `fixup! <sha>` names its target by id
+    return f"{head}[{stream}] {rest}{newline}{body}"
+
+
+def has_prefix(subject: str, stream: str) -> bool:
+    rest = subject[FIXUP.match(subject).end():] if FIXUP.match(subject) else subject
+    found = PREFIX.match(rest)
+    return bool(found and found.group(1) == stream)
+
+
+# -- the Claude Code PreToolUse guard ---------------------------------------------
+
+EDIT_TOOLS = ("Edit", "Write", "NotebookEdit", "MultiEdit")
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    allowed: bool
+    reason: str = ""
+
+
+def guard_edit(tool: str, tool_input: dict, cwd: str, worktree: str, stream: str,
+               zones: ZonesInForce) -> GuardDecision:
+    """May `stream` let this tool call change this file?"""
+    if tool not in EDIT_TOOLS:
+        return GuardDecision(True)
+    target = tool_input.get("file_path") or tool_input.get("notebook_path")
+    if not isinstance(target, str) or not target:
+        return GuardDecision(True)
+    path = os.path.normpath(os.path.join(cwd, target))
+    root = os.path.normpath(worktree)
+    if not _inside(path, root):
+        return GuardDecision(False, f"wta: {target} is outside this worktree ({root}); stream {stream!r} "
+                                    "may only edit files inside it")
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if not _inside(real, real_root):
+        return GuardDecision(False, f"wta: {target} leads out of this worktree through a symlink (to {real}); "
+                                    f"stream {stream!r} may only edit files inside it")
+    rels = dict.fromkeys([os.path.relpath(path, root), os.path.relpath(real, real_root)])
+    for rel in rels:
+        rel = rel.replace(os.sep, "/")
+        if rel == ".git" or rel.startswith(".git/"):
+            return GuardDecision(False, f"wta: {rel} is git's own data; edit files, not the repository")
+        exists = os.path.exists(real)
+        change = Change("M" if exists else "A", rel, "100644", "100644", "old", "new")
+        reader = None
+        if exists and zones.zones.zones[stream].append_only:
+            reader = _prospective_reader(tool, tool_input, real)
+        found = zones.zones.violations(stream, [change], reader)
+        if found:
+            v = found[0]
+            own = ", ".join(r.pattern for r in zones.zones.zones[stream].patterns.rules)
+            return GuardDecision(False, f"wta: {rel} is {v.describe()}. Stream {stream!r} may only edit its "
+                                        f"zone ({own}).")
+    return GuardDecision(True)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _prospective_reader(tool: str, tool_input: dict, real: str):
+    """A blob reader giving the file's current and would-be contents."""
+    with open(real, "rb") as f:
+        old = f.read()
+    new: bytes | None = None
+    if tool == "Write" and isinstance(tool_input.get("content"), str):
+        new = tool_input["content"].encode()
+    elif tool == "Edit":
+        before, after = tool_input.get("old_string", ""), tool_input.get("new_string", "")
+        text = old.decode(errors="surrogateescape")
+        if before and before in text:
+            count = -1 if tool_input.get("replace_all") else 1
+            new = text.replace(before, after, count).encode(errors="surrogateescape")
+    return {"old": old, "new": new}.get

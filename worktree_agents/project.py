@@ -1,0 +1,69 @@
+"""The repository a command runs in: its worktrees, its zones.yaml, its state dir."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+from worktree_agents import git
+from worktree_agents.errors import WtaError
+from worktree_agents.snapshot import Repo, ZonesInForce, main_worktree, zones_in_force
+from worktree_agents.zones import CONFIG_FILE
+
+
+@dataclass
+class Project:
+    repo: Repo
+    toplevel: str          # the worktree the command runs in
+    main: str              # the main worktree
+
+    @classmethod
+    def find(cls, cwd: str | None = None) -> "Project":
+        cwd = os.path.abspath(cwd or os.getcwd())
+        env = git.no_git_env()
+        proc = git.run("rev-parse", "--is-bare-repository", "--show-toplevel", cwd=cwd, env=env, check=False)
+        if proc.returncode != 0:
+            raise WtaError(f"{cwd}: not a git repository; run wta inside the repository that has {CONFIG_FILE} "
+                           "(or `git init` first)")
+        lines = proc.stdout.decode(errors="surrogateescape").splitlines()
+        if lines[0] == "true" or len(lines) < 2:
+            raise WtaError(f"{cwd}: a bare repository has no worktree to run in; use a clone with a checkout")
+        repo = Repo.here(cwd)
+        main = main_worktree(repo.common_dir)
+        if main is None:
+            raise WtaError(f"{cwd}: the repository is bare; use a clone with a checkout")
+        return cls(repo, lines[1], main)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return git.no_git_env()
+
+    @property
+    def config_path(self) -> str:
+        return os.path.join(self.main, CONFIG_FILE)
+
+    @cached_property
+    def stream(self) -> str | None:
+        return self.repo.stream()
+
+    def config(self):
+        """zones.yaml as it stands in the main worktree (validated)."""
+        from worktree_agents import config as config_mod
+
+        return config_mod.load(self.config_path, repo_root=self.main)
+
+    def zones(self) -> ZonesInForce:
+        """The zones in force: the base branch's committed zones.yaml."""
+        return zones_in_force(self.repo, self.toplevel)
+
+    def tracked_files(self, where: str | None = None) -> list[str]:
+        return git.zsplit(git.run("ls-files", "-z", cwd=where or self.toplevel, env=self.env).stdout)
+
+    def relative(self, path: str) -> str:
+        """A user-given path (relative to the cwd, or absolute) as a repository path."""
+        absolute = os.path.normpath(os.path.join(os.getcwd(), path))
+        for root in (self.toplevel, os.path.realpath(self.toplevel)):
+            if absolute == root or absolute.startswith(root.rstrip(os.sep) + os.sep):
+                return os.path.relpath(absolute, root).replace(os.sep, "/")
+        raise WtaError(f"{path}: outside the repository ({self.toplevel}); give a path inside it")

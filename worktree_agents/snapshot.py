@@ -1,0 +1,198 @@
+"""The zones in force, and which stream a worktree belongs to.
+
+The zones in force are the base branch's committed zones.yaml (or, before it
+is committed, the main worktree's copy as `wta up` recorded it), never the copy
+in a stream's worktree. They are compiled once and cached in
+`<common git dir>/wta/zones.json`, keyed by the blob id of the zones file, so
+the hooks read JSON and run `re` instead of importing yaml, pydantic and
+pathspec on every commit. Stdlib only: this module is on the hook path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from worktree_agents import git
+from worktree_agents.errors import WtaError
+from worktree_agents.zones import CONFIG_FILE, ZoneMap
+
+STATE_DIR = "wta"            # under the common git dir
+SNAPSHOT_FILE = "zones.json"
+STREAM_FILE = "wta-stream"   # in a stream worktree's private git dir
+SNAPSHOT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Repo:
+    """Where git keeps this worktree's and the repository's data."""
+
+    git_dir: str      # this worktree's private git dir
+    common_dir: str   # shared by all worktrees
+
+    @property
+    def state_dir(self) -> str:
+        return os.path.join(self.common_dir, STATE_DIR)
+
+    @classmethod
+    def here(cls, cwd: str | None = None) -> "Repo":
+        """The repository of `cwd`; inside a hook, the one git named in GIT_DIR."""
+        git_dir = os.environ.get("GIT_DIR") if cwd is None else None
+        if git_dir:
+            git_dir = os.path.abspath(git_dir)
+            return cls(git_dir, _common_dir_of(git_dir))
+        proc = git.run("rev-parse", "--absolute-git-dir", "--git-common-dir", cwd=cwd, check=False)
+        if proc.returncode != 0:
+            where = cwd or os.getcwd()
+            raise WtaError(f"{where}: not inside a git repository; run wta from a repository that has zones.yaml")
+        git_dir, common = proc.stdout.decode(errors="surrogateescape").splitlines()
+        common = common if os.path.isabs(common) else os.path.join(cwd or os.getcwd(), common)
+        return cls(git_dir, os.path.normpath(common))
+
+    def stream(self) -> str | None:
+        """The stream recorded for this worktree, or None (main worktree, or not a stream)."""
+        try:
+            with open(os.path.join(self.git_dir, STREAM_FILE), encoding="utf-8") as f:
+                return f.read().strip() or None
+        except FileNotFoundError:
+            return None
+
+
+def _common_dir_of(git_dir: str) -> str:
+    # A linked worktree's git dir names the common dir in its `commondir` file.
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:
+            common = f.read().strip()
+    except FileNotFoundError:
+        return git_dir
+    return os.path.normpath(os.path.join(git_dir, common))
+
+
+def record_stream(git_dir: str, stream: str | None) -> None:
+    """Record (or with None, forget) which stream a worktree belongs to."""
+    path = os.path.join(git_dir, STREAM_FILE)
+    if stream is None:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    write_atomic(path, stream + "\n")
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never half."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class ZonesInForce:
+    zones: ZoneMap
+    base: str
+    branch_prefix: str
+    source: str        # "<base>:zones.yaml" or the path of an uncommitted zones.yaml
+    blob: str | None   # blob id of the committed zones.yaml, None when uncommitted
+
+    @property
+    def streams(self) -> list[str]:
+        return list(self.zones.zones)
+
+
+def read_snapshot(repo: Repo) -> dict | None:
+    try:
+        with open(os.path.join(repo.state_dir, SNAPSHOT_FILE), encoding="utf-8") as f:
+            data = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if data.get("version") == SNAPSHOT_VERSION else None
+
+
+def zones_in_force(repo: Repo, cwd: str | None = None) -> ZonesInForce:
+    """The compiled zones of the base branch, refreshed when its zones.yaml changed."""
+    data = read_snapshot(repo)
+    if data is not None:
+        blob = committed_blob(data["base"], cwd)
+        if blob == data["blob"] or (blob is None and data["blob"] is None):
+            return _from_snapshot(data)
+    # First use, or the base's zones.yaml moved on: compile it (the slow path).
+    return refresh_snapshot(repo, base=data["base"] if data else None)
+
+
+def committed_blob(base: str, cwd: str | None = None) -> str | None:
+    proc = git.run("rev-parse", "-q", "--verify", f"refs/heads/{base}:{CONFIG_FILE}", cwd=cwd, check=False)
+    return (proc.stdout.decode().strip() or None) if proc.returncode == 0 else None
+
+
+def _from_snapshot(data: dict) -> ZonesInForce:
+    return ZonesInForce(ZoneMap.from_dict(data["zones"]), data["base"], data["branch_prefix"],
+                        data["source"], data["blob"])
+
+
+def refresh_snapshot(repo: Repo, base: str | None = None) -> ZonesInForce:
+    """Load, validate and compile the zones in force and cache them."""
+    from worktree_agents import config as config_mod  # slow imports, off the fast path
+
+    env = git.no_git_env()
+    main = main_worktree(repo.common_dir)
+    if base is None:
+        base = _base_from_worktree(main, env)
+    blob = committed_blob_at(repo.common_dir, base, env)
+    if blob is not None:
+        text = git.run("cat-file", "blob", blob, cwd=repo.common_dir, env=env).stdout.decode("utf-8", "replace")
+        source = f"{base}:{CONFIG_FILE}"
+    else:
+        if main is None or not os.path.exists(os.path.join(main, CONFIG_FILE)):
+            raise WtaError(f"{CONFIG_FILE}: not found on branch {base!r} nor in the main worktree; "
+                           "create it with `wta init` and commit it on the base branch")
+        source = os.path.join(main, CONFIG_FILE)
+        with open(source, encoding="utf-8") as f:
+            text = f.read()
+    cfg = config_mod.load_text(text, source, repo_root=main)
+    if cfg.base and cfg.base != base and blob is None:
+        base = cfg.base
+    data = {
+        "version": SNAPSHOT_VERSION, "base": base, "branch_prefix": cfg.branch_prefix,
+        "source": source, "blob": blob, "zones": cfg.zone_map().to_dict(),
+    }
+    write_atomic(os.path.join(repo.state_dir, SNAPSHOT_FILE), json.dumps(data, indent=1))
+    return _from_snapshot(data)
+
+
+def committed_blob_at(common_dir: str, base: str, env: dict[str, str]) -> str | None:
+    proc = git.run("rev-parse", "-q", "--verify", f"refs/heads/{base}:{CONFIG_FILE}",
+                   cwd=common_dir, env={**env, "GIT_DIR": common_dir}, check=False)
+    return (proc.stdout.decode().strip() or None) if proc.returncode == 0 else None
+
+
+def main_worktree(common_dir: str) -> str | None:
+    """The main worktree's path, or None for a bare repository."""
+    env = {**git.no_git_env(), "GIT_DIR": common_dir}
+    fields = git.zsplit(git.run("worktree", "list", "--porcelain", "-z", cwd=common_dir, env=env).stdout)
+    if not fields or not fields[0].startswith("worktree "):
+        return None
+    if "bare" in fields[:4]:
+        return None
+    return fields[0][len("worktree "):]
+
+
+def _base_from_worktree(main: str | None, env: dict[str, str]) -> str:
+    """The base named in the main worktree's zones.yaml, else its checked-out branch."""
+    if main is None:
+        raise WtaError("this repository has no main worktree (bare); run wta from a non-bare clone")
+    from worktree_agents import config as config_mod
+
+    path = os.path.join(main, CONFIG_FILE)
+    if os.path.exists(path):
+        cfg = config_mod.load(path, repo_root=main)
+        if cfg.base:
+            return cfg.base
+    proc = git.run("symbolic-ref", "-q", "--short", "HEAD", cwd=main, env=env, check=False)
+    branch = proc.stdout.decode().strip()
+    if proc.returncode != 0 or not branch:
+        raise WtaError(f"{main}: HEAD is detached; check out the base branch or set `base:` in {CONFIG_FILE}")
+    return branch
