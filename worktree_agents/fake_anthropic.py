@@ -11,8 +11,8 @@ Claude Code CLI talk to it unmodified::
         [text("Wrote hello.txt.")],
     ]
     with FakeAnthropic(script) as fake:
-        # point a client at fake.base_url ...
-        fake.requests       # every request received, auth redacted
+        ...                 # point a client at fake.base_url
+        fake.requests       # every request received, credentials redacted
 
 Scripts
 -------
@@ -25,27 +25,31 @@ else ``end_turn``. ``script`` is one of:
 * a dict ``{key: [turns]}``, one list per conversation. A request belongs to
   key ``k`` if its system prompt (a string or a list of text blocks) contains
   ``wta-stream: k`` followed by the end of the text or by a character that
-  cannot be part of a key (anything but letters, digits, ``_ . / -``), so key
-  ``api`` does not claim ``wta-stream: api-v2``. If several keys match, the
-  one appearing first wins;
-* a callable ``script(request_json) -> turn`` (``None`` means "done.").
+  cannot be part of a key (anything but letters, digits and ``_ . / -``), so
+  key ``api`` does not claim ``wta-stream: api-v2``. If several keys match,
+  the one appearing first in the prompt wins. (The Claude Code CLI gets the
+  marker into its system prompt with ``--append-system-prompt``);
+* a callable ``script(request_json) -> turn``; returning ``None`` means "done.".
 
-An exhausted script (or a dict request that names no key) answers "done."
-with ``end_turn``, so an agent that loops past its script stops.
+An exhausted script answers the text turn "done." with ``end_turn``, so an
+agent that runs past its script stops.
 
 Side requests
 -------------
-Besides the agent conversation, the Claude Code CLI sends helper requests of
-its own (see :func:`is_side_request`). They get a harmless text reply and never
-consume a scripted turn. ``POST /v1/messages/count_tokens`` is answered with
-an estimate. Anything else is a 404 in the API's error shape.
+Clients send requests that are not turns of the agent conversation, e.g. the
+Claude Code CLI's session-title request. Those are picked out by
+:func:`is_side_request` -- and, with a dict script, by naming no key -- and get
+a harmless reply without consuming a scripted turn. ``POST
+/v1/messages/count_tokens`` gets ``{"input_tokens": N}``. Any other endpoint
+(e.g. the CLI's ``HEAD /api/hello`` connectivity probe) is a 404 in the API's
+error shape.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass
@@ -57,6 +61,7 @@ __all__ = [
     "RecordedRequest",
     "STREAM_MARKER",
     "is_side_request",
+    "system_text",
     "text",
     "tool_use",
 ]
@@ -67,7 +72,7 @@ Script = Union[Sequence[Any], Mapping[str, Sequence[Any]], Callable[[dict], Any]
 
 #: The system-prompt marker that routes a request to a per-key script.
 STREAM_MARKER = "wta-stream: "
-_KEY_CHAR = r"[A-Za-z0-9_./-]"
+_KEY_CHARS = r"[A-Za-z0-9_./-]"
 DONE_TEXT = "done."
 SIDE_TEXT = "ok"
 
@@ -77,33 +82,36 @@ def text(s: str) -> Block:
     return {"type": "text", "text": s}
 
 
-def tool_use(name: str, input: Mapping[str, Any] | None = None) -> Block:
+def tool_use(name: str, input: Mapping[str, Any] | None = None) -> Block:  # noqa: A002 - the API's name
     """A tool_use content block; the server gives it a fresh ``toolu_`` id."""
     return {"type": "tool_use", "name": name, "input": dict(input or {})}
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the server saw it. ``kind`` is how it was classified:
-    ``conversation``, ``side``, ``count_tokens``, ``rejected`` (auth or
-    injected fault) or ``unknown`` (404)."""
+    """One request as the server saw it.
+
+    ``kind`` is how it was handled: ``conversation`` (answered from the
+    script), ``side``, ``count_tokens``, ``rejected`` (bad credentials, bad
+    body or an injected 529) or ``unknown`` (404).
+    """
 
     method: str
-    path: str
+    path: str  # as sent, query string included
     headers: dict[str, str]  # lower-cased names; credentials replaced by "<redacted>"
     body: Any  # parsed JSON, or None
     kind: str
-    key: str | None = None  # the script key a conversation request was routed to
+    key: str | None = None  # the dict-script key a conversation request was routed to
 
 
 def system_text(body: Mapping[str, Any]) -> str:
-    """The request's system prompt flattened to one string."""
+    """The request's system prompt as one string (text blocks joined by newlines)."""
     system = body.get("system")
     if isinstance(system, str):
         return system
     if isinstance(system, list):
         return "\n".join(
-            b.get("text", "") for b in system if isinstance(b, dict) and isinstance(b.get("text"), str)
+            b["text"] for b in system if isinstance(b, dict) and isinstance(b.get("text"), str)
         )
     return ""
 
@@ -112,31 +120,33 @@ def is_side_request(body: Mapping[str, Any]) -> bool:
     """Whether a /v1/messages request is a client's helper call rather than a
     turn of the agent conversation.
 
-    The rule: a request is a side request if it offers no tools at all (an
-    absent or empty ``tools`` list) and is not streamed, or if ``max_tokens``
-    is at most 1 (a probe). The Claude Code CLI's own helpers (session title,
-    quota probe, ...) are non-streamed and tool-less, while every agent turn is
-    streamed with its full tool list. A plain SDK conversation without tools
-    is still a conversation as long as it streams -- or use a dict script, where
-    a request that names no key is treated as a side request anyway.
+    The rule: a side request offers no tools (``tools`` absent or empty) or
+    asks for at most one output token (a probe). Every agent turn of the
+    Claude Code CLI carries its tool list and its helpers do not -- e.g. the
+    interactive CLI's session-title request is streamed, has ``tools: []`` and
+    a JSON-schema ``output_config``. So an SDK client that wants scripted
+    replies must pass some ``tools``, or build the fake with
+    ``side_request=lambda body: False``.
     """
-    if int(body.get("max_tokens") or 0) <= 1:
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int) and max_tokens <= 1:
         return True
-    return not body.get("tools") and not body.get("stream")
+    return not body.get("tools")
 
 
 class FakeAnthropic:
-    """A scripted Anthropic Messages API on 127.0.0.1, in a daemon thread.
+    """A scripted Anthropic Messages API on loopback, served from a daemon thread.
 
     ``api_key``: if given, every credential presented (``x-api-key`` and/or
     ``Authorization: Bearer``) must equal it; otherwise any non-empty key is
     accepted. A request with no credential at all is always a 401.
 
-    ``fail_first``: answer the first N ``/v1/messages`` requests with HTTP 529
-    ``overloaded_error`` (with ``retry-after-ms``, so SDK retries are quick).
+    ``fail_first``: answer the first N ``POST /v1/messages`` requests with
+    HTTP 529 ``overloaded_error``, carrying ``retry-after-ms: retry_after_ms``
+    so that the SDK's retries are quick.
 
-    ``side_request``: the predicate that picks out side requests (default
-    :func:`is_side_request`); it sees the parsed request body.
+    ``side_request``: the predicate that picks out side requests from a parsed
+    request body (default :func:`is_side_request`).
     """
 
     def __init__(
@@ -150,29 +160,30 @@ class FakeAnthropic:
         retry_after_ms: int = 10,
         side_request: Callable[[Mapping[str, Any]], bool] = is_side_request,
     ) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(f"FakeAnthropic binds loopback only, not {host!r}")
-        self._host = host
-        self._port = port
+        if host not in ("127.0.0.1", "localhost"):
+            raise ValueError(f"FakeAnthropic binds 127.0.0.1 only, not {host!r}")
+        self._address = ("127.0.0.1", port)
         self.api_key = api_key
         self.retry_after_ms = retry_after_ms
         self.side_request = side_request
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._failures_left = fail_first
-        self._ids = itertools.count(1)
-        self._set_script(script)
+        self._connections: set[socket.socket] = set()
+        #: Exceptions raised while answering (e.g. by a script callable); each
+        #: was answered with HTTP 500.
+        self.errors: list[BaseException] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._load_script(script)
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self) -> "FakeAnthropic":
+    def start(self) -> FakeAnthropic:
         if self._server is not None:
             return self
         handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        server = ThreadingHTTPServer((self._host, self._port), handler)
-        server.daemon_threads = True
+        server = _Server(self._address, handler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -187,10 +198,19 @@ class FakeAnthropic:
             return
         server.shutdown()
         server.server_close()
+        # Clients keep connections alive; without this their handler threads
+        # would go on serving (from a closed fake) until the client hangs up.
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeAnthropic":
+    def __enter__(self) -> FakeAnthropic:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -204,8 +224,7 @@ class FakeAnthropic:
 
     @property
     def base_url(self) -> str:
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     # -- inspection --------------------------------------------------------
 
@@ -216,13 +235,18 @@ class FakeAnthropic:
             return list(self._requests)
 
     def conversation_requests(self, key: str | None = None) -> list[RecordedRequest]:
+        """The requests answered from the script (for ``key`` only, if given)."""
         return [
             r for r in self.requests
             if r.kind == "conversation" and (key is None or r.key == key)
         ]
 
     def tool_results(self, key: str | None = None) -> list[Block]:
-        """Every distinct tool_result block clients sent back, in order."""
+        """Every tool_result block that clients sent back, once each, in order.
+
+        Clients resend the whole history on every turn, so blocks are
+        deduplicated by ``tool_use_id`` (the first copy is kept).
+        """
         seen: dict[str, Block] = {}
         for req in self.conversation_requests(key):
             for message in req.body.get("messages", []):
@@ -231,41 +255,38 @@ class FakeAnthropic:
                     continue
                 for block in content:
                     if isinstance(block, dict) and block.get("type") == "tool_result":
-                        seen.setdefault(block.get("tool_use_id", f"?{len(seen)}"), block)
+                        seen.setdefault(str(block.get("tool_use_id")), block)
         return list(seen.values())
 
     # -- scripting ---------------------------------------------------------
 
-    def _set_script(self, script: Script) -> None:
+    def _load_script(self, script: Script) -> None:
         self._script_fn: Callable[[dict], Any] | None = None
         self._queues: dict[str | None, list[Turn]] = {}
+        self._key_patterns: dict[str, re.Pattern[str]] = {}
+        self.routed = isinstance(script, Mapping)  # a dict script, routed by marker
+        if isinstance(script, (str, bytes)):
+            raise TypeError("script must be a list of turns, a dict of them or a callable")
         if script is None:
             self._queues[None] = []
         elif callable(script):
             self._script_fn = script
         elif isinstance(script, Mapping):
             for key, turns in script.items():
-                if not isinstance(key, str) or not re.fullmatch(f"{_KEY_CHAR}+", key):
-                    raise ValueError(f"script key {key!r} must match {_KEY_CHAR}+")
+                if not isinstance(key, str) or not re.fullmatch(f"{_KEY_CHARS}+", key):
+                    raise ValueError(f"script key {key!r} must be made of {_KEY_CHARS}")
                 self._queues[key] = [_normalize_turn(t) for t in turns]
-            # Earliest marker in the prompt wins; one pattern per key.
-            self._key_patterns = {
-                key: re.compile(re.escape(STREAM_MARKER + key) + f"(?!{_KEY_CHAR})")
-                for key in self._queues
-            }
+                self._key_patterns[key] = re.compile(
+                    re.escape(STREAM_MARKER + key) + f"(?!{_KEY_CHARS})"
+                )
         else:
             self._queues[None] = [_normalize_turn(t) for t in script]
 
-    @property
-    def _routed(self) -> bool:
-        return self._script_fn is None and None not in self._queues
-
     def route(self, body: Mapping[str, Any]) -> str | None:
         """The dict-script key that a request's system prompt names, if any."""
-        if not self._routed:
-            return None
         system = system_text(body)
-        hits = [(m.start(), key) for key, pat in self._key_patterns.items() if (m := pat.search(system))]
+        hits = [(m.start(), key) for key, pattern in self._key_patterns.items()
+                if (m := pattern.search(system))]
         return min(hits)[1] if hits else None
 
     def _next_turn(self, body: dict, key: str | None) -> Turn:
@@ -285,22 +306,22 @@ class FakeAnthropic:
                 return True
             return False
 
-    def _record(self, req: RecordedRequest) -> None:
+    def _record(self, request: RecordedRequest) -> None:
         with self._lock:
-            self._requests.append(req)
+            self._requests.append(request)
 
-    def _new_id(self, prefix: str) -> str:
-        # uuid for global uniqueness; the counter only makes ids sort by issue order.
-        return f"{prefix}{next(self._ids):04d}{uuid.uuid4().hex}"
+    def _track(self, conn: socket.socket, open_: bool) -> None:
+        with self._lock:
+            (self._connections.add if open_ else self._connections.discard)(conn)
 
-    def check_key(self, headers: Mapping[str, str]) -> str | None:
-        """None if the request's credentials are acceptable, else the error message."""
+    def check_credentials(self, headers: Mapping[str, str]) -> str | None:
+        """None if the (lower-cased) headers carry acceptable credentials, else
+        the reason to refuse them."""
         presented = []
         if "x-api-key" in headers:
             presented.append(headers["x-api-key"].strip())
-        auth = headers.get("authorization")
-        if auth is not None:
-            scheme, _, token = auth.strip().partition(" ")
+        if "authorization" in headers:
+            scheme, _, token = headers["authorization"].strip().partition(" ")
             if scheme.lower() != "bearer":
                 return "invalid authorization header: expected 'Bearer <key>'"
             presented.append(token.strip())
@@ -312,26 +333,63 @@ class FakeAnthropic:
 
 
 def _normalize_turn(turn: Any) -> Turn:
-    if isinstance(turn, str):
-        return [text(turn)]
-    if isinstance(turn, dict):
+    if isinstance(turn, (str, dict)):
         turn = [turn]
     blocks = []
     for block in turn:
         if isinstance(block, str):
             block = text(block)
-        kind = block.get("type")
-        if kind not in ("text", "tool_use"):
-            raise ValueError(f"unsupported content block type {kind!r}")
-        blocks.append(dict(block))
+        if block.get("type") == "text":
+            blocks.append({"type": "text", "text": str(block["text"])})
+        elif block.get("type") == "tool_use":
+            blocks.append({"type": "tool_use", "id": block.get("id"),
+                           "name": block["name"], "input": dict(block.get("input") or {})})
+        else:
+            raise ValueError(f"unsupported content block type {block.get('type')!r}")
     if not blocks:
         raise ValueError("a turn needs at least one content block")
     return blocks
 
 
 def _estimate_tokens(obj: Any) -> int:
-    # About four characters a token, as for English text; only needs to be plausible.
+    # About four characters a token; it only has to be plausible and positive.
     return max(1, len(json.dumps(obj, separators=(",", ":"))) // 4)
+
+
+def _prompt_of(body: Mapping[str, Any]) -> dict:
+    return {k: body.get(k) for k in ("system", "messages", "tools")}
+
+
+def _schema_instance(schema: Any) -> Any:
+    """A small value that satisfies a (simple) JSON schema, for helper requests
+    that demand structured output, like the CLI's ``{"title": ...}``."""
+    if not isinstance(schema, dict):
+        return SIDE_TEXT
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        required = schema.get("required") or list(props)
+        return {name: _schema_instance(props.get(name)) for name in required}
+    if kind == "array":
+        return []
+    if kind in ("integer", "number"):
+        return 0
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    return SIDE_TEXT
+
+
+def _side_turn(body: Mapping[str, Any]) -> Turn:
+    fmt = (body.get("output_config") or {}).get("format") or body.get("output_format") or {}
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return [text(json.dumps(_schema_instance(fmt.get("schema"))))]
+    return [text(SIDE_TEXT)]
 
 
 def _error_body(kind: str, message: str) -> dict:
@@ -342,58 +400,92 @@ def _error_body(kind: str, message: str) -> dict:
     }
 
 
-_REDACT = {"x-api-key", "authorization"}
+def _pieces(s: str, n: int = 3) -> list[str]:
+    """``s`` cut into at most ``n`` pieces, as a stream would deliver it."""
+    if not s:
+        return [""]
+    size = -(-len(s) // n)
+    return [s[i:i + size] for i in range(0, len(s), size)]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a dropped connection is not worth a traceback on stderr
+
+
+_CREDENTIAL_HEADERS = {"x-api-key", "authorization"}
+_ENDPOINTS = ("/v1/messages", "/v1/messages/count_tokens")
 
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeAnthropic  # set on the per-server subclass
-    # HTTP/1.1 so clients keep connections alive; every response therefore
-    # carries Content-Length or is chunked.
+    # HTTP/1.1 so that clients can keep connections alive; every response
+    # therefore carries a Content-Length or is chunked.
     protocol_version = "HTTP/1.1"
     server_version = "FakeAnthropic/1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
-        pass  # silence http.server's per-request stderr line
+    def setup(self) -> None:
+        super().setup()
+        self.fake._track(self.connection, True)
 
-    # -- dispatch ----------------------------------------------------------
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.fake._track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        pass  # no per-request line on stderr
 
     def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
+        self._handle()
 
     def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
+        self._handle()
 
-    def _dispatch(self, method: str) -> None:
+    def do_POST(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        try:
+            self._respond()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away mid-reply
+        except Exception as exc:  # e.g. a script callable raised: tell the client, not stderr
+            self.fake.errors.append(exc)
+            self.close_connection = True
+            try:
+                self._send_error(500, "api_error", f"fake script failed: {exc!r}",
+                                 {"x-should-retry": "false"})
+            except OSError:
+                pass
+
+    def _respond(self) -> None:
         fake = self.fake
-        path = self.path.split("?", 1)[0]
+        method, path = self.command, self.path.split("?", 1)[0]
         headers = {k.lower(): v for k, v in self.headers.items()}
         raw = self._read_body()
-        body: Any = None
-        bad_json = False
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                bad_json = True
-        redacted = {k: ("<redacted>" if k in _REDACT else v) for k, v in headers.items()}
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        redacted = {k: ("<redacted>" if k in _CREDENTIAL_HEADERS else v) for k, v in headers.items()}
 
         def record(kind: str, key: str | None = None) -> None:
             fake._record(RecordedRequest(method, self.path, redacted, body, kind, key))
 
-        if method != "POST" or path not in ("/v1/messages", "/v1/messages/count_tokens"):
+        if method != "POST" or path not in _ENDPOINTS:
             record("unknown")
             return self._send_error(404, "not_found_error", f"{method} {path} not found")
-
-        problem = fake.check_key(headers)
+        problem = fake.check_credentials(headers)
         if problem is not None:
             record("rejected")
             return self._send_error(401, "authentication_error", problem)
-        if bad_json or not isinstance(body, dict):
+        if not isinstance(body, dict):
             record("rejected")
-            return self._send_error(400, "invalid_request_error", "request body must be a JSON object")
+            return self._send_error(400, "invalid_request_error", "the body must be a JSON object")
 
         if path == "/v1/messages/count_tokens":
             record("count_tokens")
@@ -401,19 +493,16 @@ class _Handler(BaseHTTPRequestHandler):
 
         if fake._take_failure():
             record("rejected")
-            return self._send_error(
-                529, "overloaded_error", "Overloaded",
-                extra_headers={"retry-after-ms": str(fake.retry_after_ms)},
-            )
-
-        if "model" not in body or "messages" not in body:
+            return self._send_error(529, "overloaded_error", "Overloaded",
+                                    {"retry-after-ms": str(fake.retry_after_ms)})
+        if not body.get("model") or not isinstance(body.get("messages"), list):
             record("rejected")
             return self._send_error(400, "invalid_request_error", "model and messages are required")
 
         key = fake.route(body)
-        if fake.side_request(body) or (fake._routed and key is None):
+        if fake.side_request(body) or (fake.routed and key is None):
             record("side")
-            turn = [text(SIDE_TEXT)]
+            turn = _side_turn(body)
         else:
             record("conversation", key)
             turn = fake._next_turn(body, key)
@@ -423,27 +512,23 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(200, message)
 
-    # -- response building -------------------------------------------------
+    # -- responses ---------------------------------------------------------
 
-    def _message(self, body: dict, turn: Turn) -> dict:
-        fake = self.fake
-        content = []
-        for block in turn:
-            block = dict(block)
-            if block["type"] == "tool_use":
-                block = {"type": "tool_use", "id": block.get("id") or fake._new_id("toolu_"),
-                         "name": block["name"], "input": block.get("input", {})}
-            else:
-                block = {"type": "text", "text": block["text"]}
-            content.append(block)
-        has_tool = any(b["type"] == "tool_use" for b in content)
+    @staticmethod
+    def _message(body: Mapping[str, Any], turn: Turn) -> dict:
+        content = [
+            dict(block, id=block["id"] or f"toolu_{uuid.uuid4().hex}")
+            if block["type"] == "tool_use" else dict(block)
+            for block in turn
+        ]
+        has_tool_use = any(block["type"] == "tool_use" for block in content)
         return {
-            "id": fake._new_id("msg_"),
+            "id": f"msg_{uuid.uuid4().hex}",
             "type": "message",
             "role": "assistant",
             "model": body.get("model"),
             "content": content,
-            "stop_reason": "tool_use" if has_tool else "end_turn",
+            "stop_reason": "tool_use" if has_tool_use else "end_turn",
             "stop_sequence": None,
             "usage": {
                 "input_tokens": _estimate_tokens(_prompt_of(body)),
@@ -455,7 +540,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     def _send_stream(self, message: dict) -> None:
-        """Send ``message`` as the API's SSE event sequence, chunk-encoded."""
+        """``message`` as the API's server-sent event sequence, chunk-encoded."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
@@ -464,34 +549,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
         usage = message["usage"]
-        start = dict(message, content=[], stop_reason=None,
-                     usage=dict(usage, output_tokens=1))
+        # message_start carries the envelope with no content yet; the final
+        # output token count comes in message_delta, as from the real API.
+        start = dict(message, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
         self._event("message_start", {"type": "message_start", "message": start})
         self._event("ping", {"type": "ping"})
         for index, block in enumerate(message["content"]):
             if block["type"] == "text":
-                self._event("content_block_start", {
-                    "type": "content_block_start", "index": index,
-                    "content_block": {"type": "text", "text": ""}})
-                for piece in _pieces(block["text"]):
-                    self._event("content_block_delta", {
-                        "type": "content_block_delta", "index": index,
-                        "delta": {"type": "text_delta", "text": piece}})
+                opening = {"type": "text", "text": ""}
+                deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
             else:
-                self._event("content_block_start", {
-                    "type": "content_block_start", "index": index,
-                    "content_block": {"type": "tool_use", "id": block["id"],
-                                      "name": block["name"], "input": {}}})
-                # Like the real API: an empty first delta, then the JSON in pieces.
-                for piece in ["", *_pieces(json.dumps(block["input"]))]:
-                    self._event("content_block_delta", {
-                        "type": "content_block_delta", "index": index,
-                        "delta": {"type": "input_json_delta", "partial_json": piece}})
+                opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                # The real API opens tool input with an empty partial_json.
+                deltas = [{"type": "input_json_delta", "partial_json": p}
+                          for p in ["", *_pieces(json.dumps(block["input"]))]]
+            self._event("content_block_start",
+                        {"type": "content_block_start", "index": index, "content_block": opening})
+            for delta in deltas:
+                self._event("content_block_delta",
+                            {"type": "content_block_delta", "index": index, "delta": delta})
             self._event("content_block_stop", {"type": "content_block_stop", "index": index})
         self._event("message_delta", {
             "type": "message_delta",
             "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-            "usage": {"output_tokens": usage["output_tokens"]}})
+            "usage": {"output_tokens": usage["output_tokens"]},
+        })
         self._event("message_stop", {"type": "message_stop"})
         self._chunk(b"")  # the zero-length chunk ends the body
 
@@ -502,7 +584,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
-    def _send_json(self, status: int, obj: Any, extra_headers: Mapping[str, str] | None = None) -> None:
+    def _send_json(self, status: int, obj: dict, extra_headers: Mapping[str, str] | None = None) -> None:
         data = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -522,28 +604,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             return self.rfile.read(length)
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    # Drain optional trailers up to the blank line.
-                    while self.rfile.readline().strip():
-                        pass
-                    break
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()  # CRLF after each chunk
-            return b"".join(parts)
-        return b""
-
-
-def _prompt_of(body: Mapping[str, Any]) -> dict:
-    return {k: body.get(k) for k in ("system", "messages", "tools")}
-
-
-def _pieces(s: str, n: int = 3) -> list[str]:
-    """Split ``s`` into up to ``n`` non-empty pieces, as a stream would."""
-    if not s:
-        return [""]
-    size = max(1, -(-len(s) // n))
-    return [s[i:i + size] for i in range(0, len(s), size)]
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return b""
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline().strip():  # optional trailers, then a blank line
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
