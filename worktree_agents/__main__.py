@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     except WtaError as exc:
         if debug:
             raise
-        print(f"wta: {exc}", file=sys.stderr)
+        # One problem per line (a bad zones.yaml reports several), each marked as wta's.
+        print("\n".join(f"wta: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.snapshot import Repo, ZonesInForce, zones_in_force
-from worktree_agents.zones import Change, Violation, ZoneMap
+from worktree_agents.zones import Change, Violation, ZoneMap, quote_path
 
 FIXUP = re.compile(r"^(?:(?:fixup|squash|amend)! )+")
 PREFIX = re.compile(r"^\[([a-z0-9][a-z0-9_-]*)\] ")
@@ -50,6 +49,13 @@ def check_staged(repo: Repo, stream: str, cwd: str | None = None) -> list[Violat
     zones = zones_in_force(repo, cwd)
     _stream_known(stream, zones)
     changes = [_as_change(c) for c in git.staged_changes(cwd)]
+    merging = repo.merge_heads()
+    if merging and all(git.is_ancestor(m, f"refs/heads/{zones.base}", cwd) for m in merging):
+        # Merging the base in (to catch up) brings other zones' work that the base already has:
+        # only what the merge result has that no parent has is the stream's own change (as `--cc`).
+        for other in merging:
+            differs = {c.path for c in git.staged_changes(cwd, against=other)}
+            changes = [c for c in changes if c.path in differs]
     reader = None
     if zones.zones.zones[stream].append_only:
         reader = _BlobCache([s for c in changes if c.status == "M" for s in (c.old_blob, c.new_blob)], cwd)
@@ -79,16 +85,20 @@ def audit_commits(zones: ZoneMap, stream: str, commits: Sequence[git.CommitChang
 
 # -- commit messages ------------------------------------------------------------
 
-def prefix_message(message: str, stream: str, streams: Sequence[str]) -> str:
+def prefix_message(message: str, stream: str, streams: Sequence[str], comment_char: str | None = None) -> str:
     """The message with `[stream] ` in front of its subject.
 
     Idempotent. `fixup!`/`squash!`/`amend!` stay in front, so autosquash still
     finds the (prefixed) subject they name. Raises if the subject carries another
-    stream's prefix.
+    stream's prefix. With `comment_char`, the message is one git will still
+    clean up: its subject is the first line that is neither blank nor a comment,
+    and nothing after the scissors line counts.
     """
-    if not message.strip():
-        return message
-    subject, newline, body = message.partition("\n")
+    lines = message.split("\n")
+    index = _subject_index(lines, comment_char)
+    if index is None:
+        return message  # nothing but comments: git aborts the commit as empty, as it would without wta
+    subject = lines[index]
     chain = FIXUP.match(subject)
     head = chain.group(0) if chain else ""
     rest = subject[len(head):]
@@ -101,7 +111,20 @@ def prefix_message(message: str, stream: str, streams: Sequence[str]) -> str:
                            f"commit {found.group(1)}'s work in its own worktree, or drop the prefix")
     if head and SHA_LIKE.match(rest.strip()):
         return message  # `fixup! <sha>` names its target by id
-    return f"{head}[{stream}] {rest}{newline}{body}"
+    lines[index] = f"{head}[{stream}] {rest}"
+    return "\n".join(lines)
+
+
+def _subject_index(lines: Sequence[str], comment_char: str | None) -> int | None:
+    scissors = f"{comment_char} ------------------------ >8 ------------------------"
+    for i, line in enumerate(lines):
+        if comment_char and line.startswith(comment_char):
+            if line.rstrip() == scissors:
+                return None
+            continue
+        if line.strip():
+            return i
+    return None
 
 
 def has_prefix(subject: str, stream: str) -> bool:
@@ -115,47 +138,57 @@ def has_prefix(subject: str, stream: str) -> bool:
 EDIT_TOOLS = ("Edit", "Write", "NotebookEdit", "MultiEdit")
 
 
-@dataclass(frozen=True)
-class GuardDecision:
+class GuardDecision(NamedTuple):
     allowed: bool
     reason: str = ""
 
 
 def guard_edit(tool: str, tool_input: dict, cwd: str, worktree: str, stream: str,
                zones: ZonesInForce) -> GuardDecision:
-    """May `stream` let this tool call change this file?"""
+    """May `stream` let this tool call change this file?
+
+    The file is judged both by the path the tool names and by where that path
+    really leads (symlinks resolved): a link inside the zone must not become a
+    way to edit another zone's file, nor anything outside the worktree.
+    """
     if tool not in EDIT_TOOLS:
         return GuardDecision(True)
     target = tool_input.get("file_path") or tool_input.get("notebook_path")
     if not isinstance(target, str) or not target:
         return GuardDecision(True)
     path = os.path.normpath(os.path.join(cwd, target))
-    root = os.path.normpath(worktree)
-    if not _inside(path, root):
-        return GuardDecision(False, f"wta: {target} is outside this worktree ({root}); stream {stream!r} "
-                                    "may only edit files inside it")
-    real_root = os.path.realpath(root)
+    real_root = os.path.realpath(worktree)
     real = os.path.realpath(path)
+    lexical_root = next((r for r in (os.path.normpath(worktree), real_root) if _inside(path, r)), None)
     if not _inside(real, real_root):
+        if lexical_root is None:
+            return GuardDecision(False, f"wta: {target} is outside this worktree ({real_root}); stream {stream!r} "
+                                        "may only edit files inside it")
         return GuardDecision(False, f"wta: {target} leads out of this worktree through a symlink (to {real}); "
                                     f"stream {stream!r} may only edit files inside it")
-    rels = dict.fromkeys([os.path.relpath(path, root), os.path.relpath(real, real_root)])
-    for rel in rels:
-        rel = rel.replace(os.sep, "/")
-        if rel == ".git" or rel.startswith(".git/"):
+    judged: dict[str, str] = {}   # repository path -> how it relates to the path named
+    if lexical_root is not None:
+        judged[_posix(os.path.relpath(path, lexical_root))] = ""
+    judged.setdefault(_posix(os.path.relpath(real, real_root)), f" (where {target} leads)")
+    zone = zones.zones.zones[stream]
+    exists = os.path.isfile(real)
+    reader = _prospective_reader(tool, tool_input, real) if exists and zone.append_only else None
+    for rel, via in judged.items():
+        if ".git" in rel.split("/"):
             return GuardDecision(False, f"wta: {rel} is git's own data; edit files, not the repository")
-        exists = os.path.exists(real)
+        if rel == ".":
+            return GuardDecision(False, f"wta: {target} is the worktree itself, not a file")
         change = Change("M" if exists else "A", rel, "100644", "100644", "old", "new")
-        reader = None
-        if exists and zones.zones.zones[stream].append_only:
-            reader = _prospective_reader(tool, tool_input, real)
         found = zones.zones.violations(stream, [change], reader)
         if found:
-            v = found[0]
-            own = ", ".join(r.pattern for r in zones.zones.zones[stream].patterns.rules)
-            return GuardDecision(False, f"wta: {rel} is {v.describe()}. Stream {stream!r} may only edit its "
-                                        f"zone ({own}).")
+            own = ", ".join(r.pattern for r in zone.patterns.rules)
+            return GuardDecision(False, f"wta: {quote_path(rel)}{via} is {found[0].describe()}. Stream {stream!r} "
+                                        f"may only edit its zone ({own}).")
     return GuardDecision(True)
+
+
+def _posix(rel: str) -> str:
+    return rel.replace(os.sep, "/")
 
 
 def _inside(path: str, root: str) -> bool:
@@ -163,16 +196,25 @@ def _inside(path: str, root: str) -> bool:
 
 
 def _prospective_reader(tool: str, tool_input: dict, real: str):
-    """A blob reader giving the file's current and would-be contents."""
+    """A blob reader giving the file's current and would-be contents (None: unknown)."""
     with open(real, "rb") as f:
         old = f.read()
-    new: bytes | None = None
+    text = old.decode(errors="surrogateescape")
+    new: str | None = None
     if tool == "Write" and isinstance(tool_input.get("content"), str):
-        new = tool_input["content"].encode()
+        new = tool_input["content"]
     elif tool == "Edit":
-        before, after = tool_input.get("old_string", ""), tool_input.get("new_string", "")
-        text = old.decode(errors="surrogateescape")
-        if before and before in text:
-            count = -1 if tool_input.get("replace_all") else 1
-            new = text.replace(before, after, count).encode(errors="surrogateescape")
-    return {"old": old, "new": new}.get
+        new = _apply_edit(text, tool_input)
+    elif tool == "MultiEdit" and isinstance(tool_input.get("edits"), list):
+        new = text
+        for edit in tool_input["edits"]:
+            new = _apply_edit(new, edit) if isinstance(edit, dict) and new is not None else None
+    contents = {"old": old, "new": None if new is None else new.encode(errors="surrogateescape")}
+    return contents.get
+
+
+def _apply_edit(text: str, edit: dict) -> str | None:
+    before, after = edit.get("old_string"), edit.get("new_string")
+    if not isinstance(before, str) or not isinstance(after, str) or not before or before not in text:
+        return None
+    return text.replace(before, after, -1 if edit.get("replace_all") else 1)

@@ -1,17 +1,19 @@
 """The one place that runs git.
 
-Stdlib only: the commit hooks import this module. Output meant for machines is
-read with `-z` and split on NUL, never screen-scraped.
+Stdlib only: the commit hooks import this module (so its value types are
+NamedTuples: `dataclasses` costs start-up time, docs/performance.md). Output
+meant for machines is read with `-z` and split on NUL, never screen-scraped.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 from worktree_agents.errors import WtaError
+
+if TYPE_CHECKING:
+    import subprocess
 
 # `git rev-parse --local-env-vars` on git 2.39: the variables that tie a git
 # process to one repository. Git exports some of them into hooks; they must be
@@ -53,6 +55,8 @@ def run(
 
     With `check`, a non-zero exit raises `GitError` carrying git's own message.
     """
+    import subprocess  # here, not at the top: the commit-msg hook runs no git and skips its import time
+
     proc = subprocess.run(
         ("git", *args), cwd=cwd, env=env, input=input,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -74,6 +78,13 @@ def ok(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str
     return run(*args, cwd=cwd, env=env, check=False).returncode == 0
 
 
+def config_matching(pattern: str, cwd: str | os.PathLike[str] | None = None,
+                    env: dict[str, str] | None = None) -> dict[str, str]:
+    """The config values whose (lower-cased) keys match a regex; {} when none do."""
+    proc = run("config", "-z", "--get-regexp", pattern, cwd=cwd, env=env, check=False)
+    return dict(entry.partition("\n")[::2] for entry in zsplit(proc.stdout))
+
+
 def zsplit(data: bytes) -> list[str]:
     """Split NUL-terminated `-z` output into paths (undecodable bytes kept)."""
     text = data.decode(errors="surrogateescape")
@@ -83,8 +94,7 @@ def zsplit(data: bytes) -> list[str]:
     return parts
 
 
-@dataclass(frozen=True)
-class RawChange:
+class RawChange(NamedTuple):
     """One line of `git diff --raw -z`: what happened to one path."""
 
     status: str        # A, M, D, T (renames and copies are split by --no-renames)
@@ -116,16 +126,25 @@ def parse_raw(fields: Sequence[str]) -> list[RawChange]:
     return changes
 
 
-def staged_changes(cwd: str | os.PathLike[str] | None = None) -> list[RawChange]:
-    """The changes staged in this worktree's index (honours GIT_INDEX_FILE)."""
-    has_head = ok("rev-parse", "-q", "--verify", "HEAD^{commit}", cwd=cwd)
-    proc = run("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "--ignore-submodules=none",
-               "HEAD" if has_head else EMPTY_TREE, cwd=cwd)
+def staged_changes(cwd: str | os.PathLike[str] | None = None, against: str = "HEAD") -> list[RawChange]:
+    """The changes staged in this worktree's index (honours GIT_INDEX_FILE),
+    compared with HEAD (the empty tree before the first commit) or `against`."""
+    diff = ("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "--ignore-submodules=none")
+    proc = run(*diff, against, "--", cwd=cwd, check=False)
+    if proc.returncode != 0:
+        # Asking first whether HEAD exists would cost a git process on every commit.
+        unborn = against == "HEAD" and not ok("rev-parse", "-q", "--verify", "HEAD^{commit}", cwd=cwd)
+        proc = run(*diff, EMPTY_TREE if unborn else against, "--", cwd=cwd)
     return parse_raw(zsplit(proc.stdout))
 
 
-@dataclass(frozen=True)
-class CommitChanges:
+def is_ancestor(commit: str, of: str, cwd: str | os.PathLike[str] | None = None,
+                env: dict[str, str] | None = None) -> bool:
+    """Whether `commit` is reachable from `of`."""
+    return ok("merge-base", "--is-ancestor", commit, of, cwd=cwd, env=env)
+
+
+class CommitChanges(NamedTuple):
     sha: str
     subject: str
     parents: tuple[str, ...]
@@ -192,3 +211,192 @@ def read_blobs(shas: Sequence[str], cwd: str | os.PathLike[str] | None = None,
         blobs[sha] = data[pos:pos + size]
         pos += size + 1
     return blobs
+
+
+# -- branches and worktrees (wta up, status, down) -------------------------------
+
+class BranchHead(NamedTuple):
+    sha: str
+    committed_at: str   # committer date, ISO 8601
+
+
+def branch_heads(cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None) -> dict[str, BranchHead]:
+    """Every local branch (short name) with its tip and commit time, in one `git for-each-ref`."""
+    proc = run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:iso-strict)",
+               "refs/heads/", cwd=cwd, env=env)
+    heads: dict[str, BranchHead] = {}
+    for line in proc.stdout.decode(errors="surrogateescape").splitlines():
+        ref, sha, date = line.split("\0")
+        heads[ref[len("refs/heads/"):]] = BranchHead(sha, date)
+    return heads
+
+
+# Fields before the path in each `status --porcelain=v2` entry type.
+_STATUS_FIELDS = {"1": 8, "2": 9, "u": 10, "?": 1}
+
+
+def worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """Every path `git status` reports: staged, modified, unmerged, and each untracked file.
+
+    Read without optional locks, so watching a worktree never races its user.
+    """
+    proc = run("--no-optional-locks", "status", "--porcelain=v2", "-z", "--untracked-files=all",
+               cwd=cwd, env=env)
+    paths: list[str] = []
+    fields = zsplit(proc.stdout)
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        kind = entry[:1]
+        if kind in _STATUS_FIELDS:
+            paths.append(entry.split(" ", _STATUS_FIELDS[kind])[-1])
+        i += 2 if kind == "2" else 1  # a rename is followed by its original path
+    return paths
+
+
+def ahead_behind(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None) -> tuple[int, int]:
+    """How many commits `branch` has that `base` lacks, and the reverse."""
+    behind, ahead = out("rev-list", "--left-right", "--count", f"{base}...{branch}", "--",
+                        cwd=cwd, env=env).split()
+    return int(ahead), int(behind)
+
+
+def merge_conflicts(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,
+                    env: dict[str, str] | None = None) -> list[str]:
+    """The files that merging `branch` into `base` would conflict on ([] when it merges cleanly).
+
+    `git merge-tree --write-tree` merges in the object store only: no ref,
+    index or worktree changes.
+    """
+    proc = run("merge-tree", "--write-tree", "--name-only", "-z", base, branch, cwd=cwd, env=env, check=False)
+    if proc.returncode == 0:
+        return []
+    if proc.returncode != 1:
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git merge-tree {base} {branch} failed: {detail[-1] if detail else proc.returncode}")
+    # <tree> NUL <conflicted path> NUL ... NUL NUL <messages>
+    paths = proc.stdout.decode(errors="surrogateescape").split("\0")[1:]
+    return list(dict.fromkeys(paths[:paths.index("")] if "" in paths else paths))
+
+
+def commits_not_in(base: str, revs: Sequence[str], cwd: str | os.PathLike[str] | None = None,
+                   env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(short sha, subject) of every commit reachable from `revs` but not from `base`, newest first."""
+    if not revs:
+        return []
+    proc = run("log", "-z", "--format=%h %s", *revs, f"^{base}", "--", cwd=cwd, env=env)
+    return [tuple(entry.partition(" ")[::2]) for entry in zsplit(proc.stdout)]  # type: ignore[misc]
+
+
+# -- requests between streams (wta request, wta watch) ----------------------------
+
+class TrailerCommit(NamedTuple):
+    sha: str
+    subject: str
+    values: tuple[str, ...]   # the values of the trailer asked for, in message order
+
+
+def commits_with_trailer(revs: Sequence[str], key: str, since: str | None = None,
+                         cwd: str | os.PathLike[str] | None = None,
+                         env: dict[str, str] | None = None) -> list[TrailerCommit]:
+    """The commits reachable from `revs` (newer than `since`) that carry trailer `key`, in one `git log`.
+
+    `--grep` keeps git from formatting every commit; the trailer itself is parsed by
+    git, so only the message's trailer block counts, not a mention in its body.
+    """
+    if not revs:
+        return []
+    args = ["log", "-z", "--regexp-ignore-case", f"--grep=^{key}:",
+            f"--format=%H%x1f%s%x1f%(trailers:key={key},valueonly,separator=%x1f)"]
+    if since:
+        args.append(f"--since={since}")
+    proc = run(*args, *revs, "--", cwd=cwd, env=env)
+    found = []
+    for entry in zsplit(proc.stdout):
+        sha, subject, *values = entry.split("\x1f")
+        values = [v.strip() for v in values if v.strip()]
+        if values:
+            found.append(TrailerCommit(sha, subject, tuple(values)))
+    return found
+
+
+# -- merging streams back (wta merge) ---------------------------------------------
+
+def update_refs(updates: Sequence[tuple[str, str, str | None]], message: str,
+                cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> None:
+    """Set several refs in one transaction (`update-ref --stdin`): all of them or none.
+
+    Each update is (ref, new, old): with `old`, the ref must still point there
+    (ZERO_SHA: must not exist yet), so a ref that moved meanwhile is never clobbered.
+    """
+    if not updates:
+        return
+    script = "".join(f"update {ref}\0{new}\0{old or ''}\0" for ref, new, old in updates)
+    run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
+
+
+def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """The tracked paths with uncommitted changes (staged, modified, unmerged); untracked files aside."""
+    # Without optional locks: only looking, so not even git's index refresh is written.
+    proc = run("--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=no", "--no-renames",
+               cwd=cwd, env=env)
+    return [entry[3:] for entry in zsplit(proc.stdout)]
+
+
+def unmerged_paths(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """The paths a stopped merge or rebase left conflicted in this worktree."""
+    return list(dict.fromkeys(zsplit(run("diff", "--name-only", "--diff-filter=U", "-z",
+                                         cwd=cwd, env=env).stdout)))
+
+
+def rebase_in_progress(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> bool:
+    """Whether a rebase stopped (or was killed) half-way in this worktree."""
+    dirs = out("rev-parse", "--path-format=absolute", "--git-path", "rebase-merge", "--git-path", "rebase-apply",
+               cwd=cwd, env=env).splitlines()
+    return any(os.path.isdir(d) for d in dirs)
+
+
+def merge_tree(ours: str, theirs: str, cwd: str | os.PathLike[str] | None = None,
+               env: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """Merge two commits in the object store only: the resulting tree and the conflicted paths.
+
+    Writes objects, never a ref, the index or a file.
+    """
+    proc = run("merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", ours, theirs,
+               cwd=cwd, env=env, check=False)
+    if proc.returncode not in (0, 1):
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git merge-tree {ours} {theirs} failed: {detail[-1] if detail else proc.returncode}")
+    tree, *paths = proc.stdout.decode(errors="surrogateescape").split("\0")
+    paths = paths[:paths.index("")] if "" in paths else paths
+    return tree, list(dict.fromkeys(paths))
+
+
+def commit_tree(tree: str, parents: Sequence[str], message: str, cwd: str | os.PathLike[str] | None = None,
+                env: dict[str, str] | None = None) -> str:
+    """A commit object for `tree` (no ref points at it)."""
+    args = [arg for parent in parents for arg in ("-p", parent)]
+    return out("commit-tree", tree, *args, "-m", message, cwd=cwd, env=env)
+
+
+def commits_touching(revs: Sequence[str], paths: Sequence[str], cwd: str | os.PathLike[str] | None = None,
+                     env: dict[str, str] | None = None) -> list[tuple[str, str, list[str]]]:
+    """(sha, subject, the given paths it changes) of each commit in `revs` that changes one of `paths`."""
+    if not paths:
+        return []
+    proc = run("log", "-z", "--no-renames", "--name-only", "--format=%x01%H%x00%s", *revs, "--", *paths,
+               cwd=cwd, env=env)
+    found = []
+    for chunk in proc.stdout.decode(errors="surrogateescape").split("\x01")[1:]:
+        sha, subject, *files = chunk.split("\0")
+        found.append((sha, subject, [f.lstrip("\n") for f in files if f.strip("\n")]))
+    return found
+
+
+def file_at(rev: str, path: str, cwd: str | os.PathLike[str] | None = None,
+            env: dict[str, str] | None = None) -> bytes | None:
+    """A file's contents in a commit, or None when it has no such file."""
+    proc = run("cat-file", "blob", f"{rev}:{path}", cwd=cwd, env=env, check=False)
+    return proc.stdout if proc.returncode == 0 else None

@@ -3,7 +3,7 @@
 `python -m worktree_agents.hook pre-commit|commit-msg FILE|guard [--stream S]`
 
 Deliberately without typer, pydantic, rich, anthropic, GitPython or psutil:
-this runs on every commit and every agent edit (see docs/performance.md).
+this runs on every commit and every agent edit (tests/test_hook_imports.py keeps it so).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import json
 import os
 import sys
 
-from worktree_agents.enforce import check_staged, guard_edit, prefix_message
+from worktree_agents import git
+from worktree_agents.enforce import EDIT_TOOLS, GuardDecision, check_staged, guard_edit, prefix_message
 from worktree_agents.errors import CHECK, WtaError
-from worktree_agents.snapshot import Repo, zones_in_force
+from worktree_agents.snapshot import Repo, streams_in_force, zones_in_force
 from worktree_agents.zones import format_violations
 
 
@@ -37,11 +38,11 @@ def commit_msg(message_file: str) -> int:
     stream = repo.stream()
     if stream is None:
         return 0
-    zones = zones_in_force(repo)
+    streams = streams_in_force(repo)
     with open(message_file, encoding="utf-8", errors="surrogateescape") as f:
         message = f.read()
     try:
-        fixed = prefix_message(message, stream, zones.streams)
+        fixed = prefix_message(message, stream, streams, _comment_char())
     except WtaError as exc:
         raise WtaError(str(exc), CHECK) from None
     if fixed != message:
@@ -50,9 +51,38 @@ def commit_msg(message_file: str) -> int:
     return 0
 
 
+def _comment_char() -> str | None:
+    """The comment character git will strip from this message, or None if it keeps comments.
+
+    Git hands commit-msg the message before its cleanup. It sets GIT_EDITOR=:
+    for hooks when no editor ran (-m, -F, --no-edit), and then cleans up only
+    whitespace, so a `#` line is the subject, not a comment.
+    """
+    if os.environ.get("GIT_EDITOR") == ":":
+        return None
+    settings = git.config_matching(r"^(core\.commentchar|commit\.cleanup)$")
+    if settings.get("commit.cleanup") in ("verbatim", "whitespace"):
+        return None
+    char = settings.get("core.commentchar", "#")
+    return "#" if char in ("", "auto") else char
+
+
 def guard(stream: str | None = None, stdin=None) -> int:
-    """Claude Code PreToolUse hook: print a deny decision for out-of-zone edits."""
-    data = json.load(stdin or sys.stdin)
+    """Claude Code PreToolUse hook: print a deny decision for out-of-zone edits.
+
+    Anything it cannot decide (bad input, broken zones.yaml, not a worktree)
+    raises, so the caller exits 2, which Claude Code treats as a block.
+    """
+    try:
+        data = json.load(stdin or sys.stdin)
+    except ValueError as exc:
+        raise WtaError(f"guard: stdin is not a PreToolUse hook event ({exc}); "
+                       "register `wta guard` as a Claude Code PreToolUse hook") from None
+    if not isinstance(data, dict):
+        raise WtaError("guard: stdin is not a PreToolUse hook event (expected a JSON object)")
+    tool = data.get("tool_name")
+    if tool not in EDIT_TOOLS:
+        return 0  # reading, searching and running commands are not edits
     cwd = data.get("cwd") or os.getcwd()
     worktree = os.environ.get("WTA_WORKTREE") or _toplevel(cwd)
     repo = Repo.here(worktree)
@@ -60,22 +90,21 @@ def guard(stream: str | None = None, stdin=None) -> int:
     if stream is None:
         return 0  # not a stream worktree: nothing to guard
     zones = zones_in_force(repo, worktree)
-    if stream not in zones.zones.zones:
-        decision_allowed, reason = False, f"wta: stream {stream!r} is not in zones.yaml on {zones.base!r}"
+    if stream not in zones.streams:
+        decision = GuardDecision(False, f"wta: stream {stream!r} is not in {zones.source}; "
+                                        "no edits until it is added there")
     else:
-        decision = guard_edit(data.get("tool_name", ""), data.get("tool_input") or {}, cwd, worktree,
+        tool_input = data.get("tool_input")
+        decision = guard_edit(tool, tool_input if isinstance(tool_input, dict) else {}, cwd, worktree,
                               stream, zones)
-        decision_allowed, reason = decision.allowed, decision.reason
-    if not decision_allowed:
+    if not decision.allowed:
         json.dump({"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
-                                          "permissionDecisionReason": reason}}, sys.stdout)
+                                          "permissionDecisionReason": decision.reason}}, sys.stdout)
         sys.stdout.write("\n")
     return 0
 
 
 def _toplevel(cwd: str) -> str:
-    from worktree_agents import git
-
     proc = git.run("rev-parse", "--show-toplevel", cwd=cwd, env=git.no_git_env(), check=False)
     if proc.returncode != 0:
         raise WtaError(f"{cwd}: not inside a git worktree; run the agent in its stream's worktree")
@@ -89,14 +118,19 @@ def main(argv: list[str] | None = None) -> int:
             return pre_commit()
         if args[:1] == ["commit-msg"] and len(args) == 2:
             return commit_msg(args[1])
-        if args[:1] == ["guard"]:
-            stream = args[2] if args[1:2] == ["--stream"] and len(args) > 2 else None
-            return guard(stream)
+        if args[:1] == ["guard"] and len(args) in (1, 3) and args[1:2] in ([], ["--stream"]):
+            return guard(args[2] if len(args) == 3 else None)
     except WtaError as exc:
-        print(f"wta: {exc}", file=sys.stderr)
+        print("\n".join(f"wta: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: refuse (commit or edit) rather than let it through unchecked
+        if os.environ.get("WTA_DEBUG") == "1":
+            raise
+        print(f"wta: internal error in the {args[0]} hook: {type(exc).__name__}: {exc} "
+              "(set WTA_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
     print("usage: python -m worktree_agents.hook pre-commit | commit-msg FILE | guard [--stream S]",
           file=sys.stderr)
     return 2

@@ -8,6 +8,7 @@ hook is recognised by its marker line, and uninstall puts the original back.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import stat
@@ -23,38 +24,49 @@ ORIGINAL_SUFFIX = ".wta-orig"
 
 _TEMPLATE = """#!/bin/sh
 {marker} ({name}): `wta hooks uninstall` removes it and restores any hook it replaced.
-hooks_dir=$(dirname "$0")
+hooks_dir=${{0%/*}}
 if [ -x "$hooks_dir/{name}{suffix}" ]; then
     "$hooks_dir/{name}{suffix}" "$@" || exit $?
 fi
 # Only stream worktrees are checked; the main worktree commits freely.
 git_dir=${{GIT_DIR:-$(git rev-parse --git-dir)}}
 [ -f "$git_dir/wta-stream" ] || exit 0
-if [ -x {python} ]; then
-    exec {python} -m worktree_agents.hook {args}
+# -S: no site-packages, no .pth files (most of Python's start-up time); the hook
+# needs only the standard library and wta's own directory (docs/performance.md).
+if [ -x {python} ] && [ -f {package_dir}/worktree_agents/hook.py ]; then
+    exec {python} -S -c {launcher} {args}
 fi
 exec wta-hook {args}
 """
 
+# The hook's Python: wta's directory after the standard library, and not the
+# worktree (the current directory), so that nothing in the repository shadows a module.
+_LAUNCHER = ("import sys; sys.path = [p for p in sys.path if p] + [{package_dir}]; "
+             "from worktree_agents.hook import main; sys.exit(main())")
+
 
 def hooks_dir(cwd: str | None = None) -> str:
     """The directory git runs hooks from, made absolute."""
-    env = git.no_git_env()
-    path = git.out("rev-parse", "--git-path", "hooks", cwd=cwd, env=env)
-    if not os.path.isabs(path):
-        top = git.out("rev-parse", "--show-toplevel", cwd=cwd, env=env) if not _is_bare(cwd, env) else cwd
-        path = os.path.join(top or os.getcwd(), path)
-    return os.path.normpath(path)
-
-
-def _is_bare(cwd: str | None, env: dict[str, str]) -> bool:
-    return git.out("rev-parse", "--is-bare-repository", cwd=cwd, env=env) == "true"
+    path = git.out("rev-parse", "--git-path", "hooks", cwd=cwd, env=git.no_git_env())
+    # A relative answer is relative to where git ran (not to the worktree's top).
+    return os.path.normpath(os.path.join(os.path.abspath(cwd or os.getcwd()), path))
 
 
 def hook_script(name: str, python: str = sys.executable) -> str:
     args = "pre-commit" if name == "pre-commit" else 'commit-msg "$1"'
-    return _TEMPLATE.format(marker=MARKER, name=name, suffix=ORIGINAL_SUFFIX,
-                            python=shlex.quote(python), args=args)
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return _TEMPLATE.format(marker=MARKER, name=name, suffix=ORIGINAL_SUFFIX, python=shlex.quote(python),
+                            package_dir=shlex.quote(package_dir),
+                            launcher=shlex.quote(_LAUNCHER.format(package_dir=json.dumps(package_dir))), args=args)
+
+
+def guard_command(stream: str, python: str = sys.executable) -> str:
+    """The shell command to register as Claude Code's PreToolUse hook: `wta guard`
+    started like the git hooks, so files in the worktree cannot shadow its modules
+    (`python -m` would put the worktree first on sys.path)."""
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return shlex.join([python, "-S", "-c", _LAUNCHER.format(package_dir=json.dumps(package_dir)),
+                       "guard", "--stream", stream])
 
 
 def is_ours(path: str) -> bool:
@@ -78,16 +90,22 @@ class HookReport:
 def install(cwd: str | None = None) -> HookReport:
     directory = hooks_dir(cwd)
     report = HookReport(directory)
+    foreign = [os.path.join(directory, name) for name in HOOK_NAMES
+               if os.path.lexists(os.path.join(directory, name)) and not is_ours(os.path.join(directory, name))]
+    for path in foreign:  # check everything before changing anything
+        if os.path.lexists(path + ORIGINAL_SUFFIX):
+            raise WtaError(f"{path}: a hook is in the way and {path}{ORIGINAL_SUFFIX} exists too; "
+                           "merge them by hand, then run `wta hooks install` again")
+        if _tracked(path):
+            raise WtaError(f"{path}: this hook is tracked by git (core.hooksPath points into a repository), so wta "
+                           f"will not move it; call `wta-hook {os.path.basename(path)}` from it yourself, "
+                           "or point core.hooksPath elsewhere")
     os.makedirs(directory, exist_ok=True)
     for name in HOOK_NAMES:
         path = os.path.join(directory, name)
         script = hook_script(name)
-        if os.path.lexists(path) and not is_ours(path):
-            original = path + ORIGINAL_SUFFIX
-            if os.path.lexists(original):
-                raise WtaError(f"{path}: a hook is in the way and {original} exists too; "
-                               "merge them by hand, then run `wta hooks install` again")
-            os.replace(path, original)
+        if path in foreign:
+            os.replace(path, path + ORIGINAL_SUFFIX)
             report.kept.append(name)
         if os.path.exists(path) and _read(path) == script:
             report.unchanged.append(name)
@@ -99,6 +117,12 @@ def install(cwd: str | None = None) -> HookReport:
         os.replace(tmp, path)
         report.installed.append(name)
     return report
+
+
+def _tracked(path: str) -> bool:
+    """Whether a file is committed in the repository (if any) that holds it."""
+    return git.ok("ls-files", "--error-unmatch", "--", os.path.basename(path), cwd=os.path.dirname(path),
+                  env=git.no_git_env())
 
 
 def uninstall(cwd: str | None = None) -> HookReport:

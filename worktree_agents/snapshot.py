@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import re
+import sys
+from typing import NamedTuple
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
@@ -24,8 +26,7 @@ STREAM_FILE = "wta-stream"   # in a stream worktree's private git dir
 SNAPSHOT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Repo:
+class Repo(NamedTuple):
     """Where git keeps this worktree's and the repository's data."""
 
     git_dir: str      # this worktree's private git dir
@@ -57,6 +58,14 @@ class Repo:
                 return f.read().strip() or None
         except FileNotFoundError:
             return None
+
+    def merge_heads(self) -> list[str]:
+        """The commits a conflicted merge is bringing in (MERGE_HEAD), if one awaits its commit."""
+        try:
+            with open(os.path.join(self.git_dir, "MERGE_HEAD"), encoding="ascii", errors="replace") as f:
+                return f.read().split()
+        except FileNotFoundError:
+            return []
 
 
 def _common_dir_of(git_dir: str) -> str:
@@ -90,8 +99,7 @@ def write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-@dataclass(frozen=True)
-class ZonesInForce:
+class ZonesInForce(NamedTuple):
     zones: ZoneMap
     base: str
     branch_prefix: str
@@ -103,24 +111,44 @@ class ZonesInForce:
         return list(self.zones.zones)
 
 
+_SNAPSHOT_KEYS = {"version", "base", "branch_prefix", "source", "blob", "zones"}
+
+
 def read_snapshot(repo: Repo) -> dict | None:
+    """The cached snapshot, or None when missing, from another wta version, or damaged."""
     try:
         with open(os.path.join(repo.state_dir, SNAPSHOT_FILE), encoding="utf-8") as f:
             data = json.load(f)
     except (FileNotFoundError, ValueError):
         return None
-    return data if data.get("version") == SNAPSHOT_VERSION else None
+    if not isinstance(data, dict) or not _SNAPSHOT_KEYS <= data.keys() or data["version"] != SNAPSHOT_VERSION:
+        return None
+    return data
 
 
 def zones_in_force(repo: Repo, cwd: str | None = None) -> ZonesInForce:
     """The compiled zones of the base branch, refreshed when its zones.yaml changed."""
     data = read_snapshot(repo)
     if data is not None:
-        blob = committed_blob(data["base"], cwd)
-        if blob == data["blob"] or (blob is None and data["blob"] is None):
-            return _from_snapshot(data)
+        if committed_blob(data["base"], cwd) == data["blob"]:
+            try:
+                return _from_snapshot(data)
+            except (AttributeError, KeyError, TypeError, ValueError, re.error):
+                pass  # damaged by hand: compile it again
     # First use, or the base's zones.yaml moved on: compile it (the slow path).
     return refresh_snapshot(repo, base=data["base"] if data else None)
+
+
+def streams_in_force(repo: Repo) -> list[str]:
+    """The names of the streams in force, from the cache without asking git whether it is current.
+
+    For the commit-msg hook, which needs only the names and runs right after
+    the pre-commit hook of the same commit brought the cache up to date; this
+    spares it a git process and compiling every zone.
+    """
+    data = read_snapshot(repo)
+    zones = data["zones"].get("zones") if data and isinstance(data["zones"], dict) else None
+    return list(zones) if isinstance(zones, dict) else zones_in_force(repo).streams
 
 
 def committed_blob(base: str, cwd: str | None = None) -> str | None:
@@ -135,8 +163,7 @@ def _from_snapshot(data: dict) -> ZonesInForce:
 
 def refresh_snapshot(repo: Repo, base: str | None = None) -> ZonesInForce:
     """Load, validate and compile the zones in force and cache them."""
-    from worktree_agents import config as config_mod  # slow imports, off the fast path
-
+    config_mod = _config_module()
     env = git.no_git_env()
     main = main_worktree(repo.common_dir)
     if base is None:
@@ -163,6 +190,19 @@ def refresh_snapshot(repo: Repo, base: str | None = None) -> ZonesInForce:
     return _from_snapshot(data)
 
 
+def _config_module():
+    """worktree_agents.config: slow imports (yaml, pydantic, pathspec), off the fast path.
+
+    The git hooks run Python with -S (no site-packages, see hooks.py); the
+    slow path turns site-packages on before it needs them.
+    """
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+        site.main()
+    from worktree_agents import config
+    return config
+
+
 def committed_blob_at(common_dir: str, base: str, env: dict[str, str]) -> str | None:
     proc = git.run("rev-parse", "-q", "--verify", f"refs/heads/{base}:{CONFIG_FILE}",
                    cwd=common_dir, env={**env, "GIT_DIR": common_dir}, check=False)
@@ -184,8 +224,7 @@ def _base_from_worktree(main: str | None, env: dict[str, str]) -> str:
     """The base named in the main worktree's zones.yaml, else its checked-out branch."""
     if main is None:
         raise WtaError("this repository has no main worktree (bare); run wta from a non-bare clone")
-    from worktree_agents import config as config_mod
-
+    config_mod = _config_module()
     path = os.path.join(main, CONFIG_FILE)
     if os.path.exists(path):
         cfg = config_mod.load(path, repo_root=main)

@@ -4,14 +4,15 @@ Pure: paths and compiled patterns in, decisions out; no git, no I/O, stdlib
 only, because it runs inside the pre-commit hook. Patterns arrive compiled to
 regular expressions (by `config.compile_patterns`, which uses pathspec); this
 module applies them with the precedence of pathspec's `GitIgnoreSpec`, so a
-zone reads exactly like a `.gitignore`.
+zone reads exactly like a `.gitignore`. Its value types are NamedTuples, not
+dataclasses: importing `dataclasses` and generating their methods would cost
+every hook start-up time (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 CONFIG_FILE = "zones.yaml"
 
@@ -23,8 +24,11 @@ APPEND_ONLY = "append-only"  # an append-only file changed other than at its end
 OVERLAP = "overlap"        # two zones claim it (a configuration error)
 
 
-@dataclass(frozen=True)
-class Rule:
+_DIR_MARK = "(?P<ps_d>/)"
+_DIR_MARK_AT_END = r"(?P<ps_d>/\Z)"
+
+
+class Rule(NamedTuple):
     """One gitignore-style pattern, as written and as pathspec compiles it."""
 
     pattern: str
@@ -33,44 +37,142 @@ class Rule:
 
 
 class PatternList:
-    """Ordered rules, matched like one `.gitignore` file (last match wins,
-    except that a file pattern outranks a directory pattern, as in pathspec's
-    GitIgnoreSpec)."""
+    """Ordered rules, matched like one `.gitignore` file.
 
-    __slots__ = ("rules", "_compiled")
+    As in git, each entry on the way to a file (every parent directory, then
+    the file) is decided by the last rule that matches that entry itself, and
+    directory-only rules (`build/`) match directories only. Unlike git, the
+    deepest decided entry wins: `!dir/file` carves a file out of an excluded
+    `dir/` (git never looks inside an excluded directory). docs/zones.md.
+    """
+
+    __slots__ = ("rules", "_top_dirs", "_compiled", "_by_top_dir")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
-        self._compiled = [(re.compile(r.regex), r) for r in self.rules]
+        # Speed on many paths: a path is tried only against the rules that can
+        # match under its top directory, and a regex is compiled on first use.
+        self._top_dirs = [_pinned_top_dir(r.regex) for r in self.rules]
+        self._compiled: list[tuple[re.Pattern[str], re.Pattern[str], Rule] | None] = [None] * len(self.rules)
+        self._by_top_dir: dict[str | None, list[tuple[re.Pattern[str], re.Pattern[str], Rule]]] = {}
+
+    def _compile(self, index: int) -> tuple[re.Pattern[str], re.Pattern[str], Rule]:
+        compiled = self._compiled[index]
+        if compiled is None:
+            r = self.rules[index]
+            # pathspec marks a match that stops at the '/' after a directory with the
+            # group `ps_d`; pinned to the end, that group matches the directory itself.
+            compiled = self._compiled[index] = (re.compile(r.regex.replace(_DIR_MARK, _DIR_MARK_AT_END)),
+                                                re.compile(r.regex), r)
+        return compiled
+
+    def _candidates(self, entry: str) -> list[tuple[re.Pattern[str], re.Pattern[str], Rule]]:
+        """The rules, in order, that can match `entry` or anything else under its top directory."""
+        top = _top_dir(entry)
+        if top not in self._top_dirs:
+            top = None
+        found = self._by_top_dir.get(top)
+        if found is None:
+            found = self._by_top_dir[top] = [self._compile(i) for i, pinned in enumerate(self._top_dirs)
+                                              if pinned is None or pinned == top]
+        return found
+
+    def can_match_under(self, top: str | None) -> bool:
+        """Whether some rule can match a path under top directory `top` (None: a top-level file)."""
+        return any(pinned is None or pinned == top for pinned in self._top_dirs)
 
     def decide(self, path: str) -> tuple[bool, Rule | None]:
         """Whether `path` is matched, and the rule that decided it."""
-        decided: Rule | None = None
-        included = False
-        best = 0
-        for regex, rule in self._compiled:
-            m = regex.match(path)
-            if m is None:
-                continue
-            dir_mark = m.groupdict().get("ps_d")
-            priority = 1 if dir_mark else 2
-            if (rule.include and dir_mark) or priority >= best:
-                decided, included, best = rule, rule.include, priority
-        return included, decided
+        rule = self._last_match(path)
+        if rule is None and any(anywhere.search(path) for _, anywhere, _ in self._candidates(path)):
+            parts = path.split("/")
+            for depth in range(len(parts) - 1, 0, -1):  # the nearest decided parent directory
+                rule = self._last_match("/".join(parts[:depth]) + "/")
+                if rule is not None:
+                    break
+        return (rule.include if rule else False), rule
+
+    def _last_match(self, entry: str) -> Rule | None:
+        """The last rule that matches `entry` itself (a directory ends in '/')."""
+        found = None
+        for itself, _, rule in self._candidates(entry):
+            if itself.search(entry):
+                found = rule
+        return found
 
     def matches(self, path: str) -> bool:
         return self.decide(path)[0]
 
 
-@dataclass(frozen=True)
-class Zone:
+def _top_dir(path: str) -> str | None:
+    """The first directory of a repository path, None for a file at the top."""
+    top, slash, _ = path.partition("/")
+    return top if slash else None
+
+
+def _pinned_top_dir(regex: str) -> str | None:
+    """The top directory that every string `regex` matches starts with, if the
+    regex spells it out (pathspec's `^src/...`); None if it may match anywhere.
+
+    Conservative: any regex syntax it does not follow gives None, which only
+    costs speed, never a wrong decision.
+    """
+    if not regex.startswith("^") or _has_top_level_branch(regex):
+        return None
+    literal: list[str] = []
+    i = 1
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\":
+            ch = regex[i + 1:i + 2]
+            if not ch or ch.isalnum():  # \d, \Z, \1 ... are not literals
+                return None
+            i += 2
+        elif ch in ".^$*+?{}[]()|":
+            return None
+        else:
+            i += 1
+        if regex[i:i + 1] in ("*", "+", "?", "{"):  # the character may be missing or repeated
+            return None
+        if ch == "/":
+            return "".join(literal) or None
+        literal.append(ch)
+    return None
+
+
+def _has_top_level_branch(regex: str) -> bool:
+    """Whether `regex` has a `|` outside every group (then its start pins nothing)."""
+    depth, i, in_class = 0, 0, False
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 1 + (regex[i + 1:i + 2] == "^")
+            if regex[i:i + 1] == "]":  # a ']' first in a class is literal
+                i += 1
+            continue
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+class Zone(NamedTuple):
     stream: str
     patterns: PatternList
     append_only: bool = False
 
 
-@dataclass(frozen=True)
-class Ownership:
+class Ownership(NamedTuple):
     """What `wta explain` says of one path."""
 
     path: str
@@ -92,8 +194,7 @@ class Ownership:
         return f"{self.stream} (pattern {self.pattern!r})"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One path touched by a change set; renames arrive as delete + add."""
 
     status: str                 # A, M, D, T
@@ -104,8 +205,7 @@ class Change:
     new_blob: str = ""
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     path: str
     reason: str                 # OWNED, UNOWNED, READ_ONLY, PROTECTED, APPEND_ONLY, OVERLAP
     owner: str | None = None
@@ -131,14 +231,22 @@ class Violation:
 BlobReader = Callable[[str], "bytes | None"]
 
 
-@dataclass
 class ZoneMap:
     """All streams' zones and the repository-wide rules."""
 
-    zones: dict[str, Zone]
-    read_only: PatternList = field(default_factory=lambda: PatternList(()))
-    unowned_allowed: bool = False
-    config_file: str = CONFIG_FILE
+    __slots__ = ("zones", "read_only", "unowned_allowed", "config_file", "_zones_by_top_dir")
+
+    def __init__(self, zones: dict[str, Zone], read_only: PatternList | None = None,
+                 unowned_allowed: bool = False, config_file: str = CONFIG_FILE) -> None:
+        self.zones = zones
+        self.read_only = PatternList(()) if read_only is None else read_only
+        self.unowned_allowed = unowned_allowed
+        self.config_file = config_file
+        self._zones_by_top_dir: dict[str | None, list[Zone]] = {}
+
+    def __repr__(self) -> str:
+        return (f"ZoneMap(zones={self.zones!r}, read_only={self.read_only!r}, "
+                f"unowned_allowed={self.unowned_allowed!r}, config_file={self.config_file!r})")
 
     # -- ownership ---------------------------------------------------------
 
@@ -151,7 +259,7 @@ class ZoneMap:
             return Ownership(path, None, rule.pattern if rule else None, read_only=True)
         owners: list[tuple[str, str]] = []
         excluded_by: str | None = None
-        for zone in self.zones.values():
+        for zone in self._zones_under(_top_dir(path)):
             included, rule = zone.patterns.decide(path)
             if included and rule is not None:
                 owners.append((zone.stream, rule.pattern))
@@ -161,6 +269,13 @@ class ZoneMap:
             return Ownership(path, None, excluded_by)
         (stream, pattern), *rest = owners
         return Ownership(path, stream, pattern, also=tuple(s for s, _ in rest))
+
+    def _zones_under(self, top: str | None) -> list[Zone]:
+        """The zones that can claim a path under top directory `top` (the others cannot match it)."""
+        zones = self._zones_by_top_dir.get(top)
+        if zones is None:
+            zones = self._zones_by_top_dir[top] = [z for z in self.zones.values() if z.patterns.can_match_under(top)]
+        return zones
 
     def overlaps(self, paths: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
         """Paths that more than one zone claims, with the claiming streams."""
@@ -268,11 +383,24 @@ def normalize(path: str) -> str:
     return path.lstrip("/")
 
 
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
+              "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def quote_path(path: str) -> str:
+    """The path as git prints it when it holds control characters, quotes or
+    backslashes (C-quoted), so one path stays on one line; otherwise as is."""
+    if not any(ch < " " or ch == "\x7f" or ch in '"\\' for ch in path):
+        return path
+    return '"' + "".join(_C_ESCAPES.get(ch) or (f"\\{ord(ch):03o}" if ch < " " or ch == "\x7f" else ch)
+                         for ch in path) + '"'
+
+
 def format_violations(stream: str, violations: Sequence[Violation]) -> str:
     """The rejection text: one line per offending path, then what to do."""
     lines = []
     for v in violations:
         where = f"{v.commit[:12]} " if v.commit else ""
-        lines.append(f"  {where}{v.path}: {v.describe()}")
+        lines.append(f"  {where}{quote_path(v.path)}: {v.describe()}")
     head = f"wta: stream {stream!r} may not change {len(violations)} path(s) outside its zone:"
     return "\n".join([head, *lines])

@@ -17,11 +17,12 @@ def install(stream: str | None = None) -> int:
         if project.toplevel == project.main:
             raise WtaError(f"{project.toplevel}: the main worktree cannot be a stream; run this in the "
                            f"stream's worktree (git worktree add ../{stream} {zones.branch_prefix}{stream})")
+    report = hooks.install(project.toplevel)  # first: it refuses before changing anything
+    if stream is not None:
         record_stream(project.repo.git_dir, stream)
         print(f"recorded stream {stream!r} for {project.toplevel}")
     for adopted in worktrees.adopt_by_branch(project, zones):
         print(f"recorded stream {adopted.stream!r} for {adopted.path} (branch {adopted.branch})")
-    report = hooks.install(project.toplevel)
     for name in report.kept:
         print(f"kept your existing {name} hook as {name}{hooks.ORIGINAL_SUFFIX}; it still runs first")
     done = ", ".join(report.installed) or "none"

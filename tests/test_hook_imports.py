@@ -1,0 +1,87 @@
+"""The hook path stays lean: no heavy library is imported by the hooks that run
+on every commit, nor by the guard that runs on every agent edit.
+
+Measured on real processes with PYTHONPROFILEIMPORTTIME=1, which makes every
+Python started under it (here: the hooks git runs) list each module it imports
+on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import add_stream_worktree, git, write_files
+
+HEAVY = ("typer", "click", "pydantic", "yaml", "pathspec", "rich", "anthropic", "git", "psutil")
+
+
+def imported(stderr: str) -> list[str]:
+    """Module names from `-X importtime` lines ("import time: self | cumulative | name")."""
+    names = []
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":   # the header line
+                names.append(name)
+    return names
+
+
+def heavy_among(names: list[str]) -> set[str]:
+    # `git` is GitPython; worktree_agents.git is ours and fine.
+    return {n for n in names if n.split(".")[0] in HEAVY}
+
+
+def profiled_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+
+
+def test_pre_commit_and_commit_msg_hooks_import_nothing_heavy(webapp):
+    api = add_stream_worktree(webapp, "api")   # records the stream and writes the zones snapshot
+    assert (webapp / ".git/wta/zones.json").is_file()
+    write_files(api, {"src/lib/a.ts": "a\n"})
+    git(api, "add", "-A")
+    proc = git(api, "commit", "-q", "-m", "lean", env=profiled_env())
+    names = imported(proc.stderr)
+    # Both hooks ran their Python under the profiler (the entry runs as __main__, so count what it imports).
+    assert names.count("worktree_agents.enforce") == 2
+    assert names.count("worktree_agents.snapshot") == 2
+    assert heavy_among(names) == set()
+    assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] lean"
+
+
+def test_refusing_a_commit_imports_nothing_heavy(webapp):
+    api = add_stream_worktree(webapp, "api")
+    write_files(api, {"src/components/x.tsx": "x\n"})
+    git(api, "add", "-A")
+    proc = git(api, "commit", "-m", "outside", check=False, env=profiled_env())
+    assert proc.returncode == 1 and "src/components/x.tsx" in proc.stderr
+    names = imported(proc.stderr)
+    assert "worktree_agents.enforce" in names
+    assert heavy_among(names) == set()
+
+
+def test_guard_imports_nothing_heavy(webapp):
+    api = add_stream_worktree(webapp, "api")
+    for target in ("src/components/x.tsx", "src/lib/x.ts"):
+        payload = {"session_id": "s", "cwd": str(api), "hook_event_name": "PreToolUse", "tool_name": "Write",
+                   "tool_input": {"file_path": str(api / target), "content": "x"}}
+        proc = subprocess.run([sys.executable, "-m", "worktree_agents.hook", "guard"], cwd=api,
+                              input=json.dumps(payload), text=True, capture_output=True, env=profiled_env(),
+                              timeout=60)
+        assert proc.returncode == 0
+        assert ("deny" in proc.stdout) == (target.startswith("src/components"))
+        names = imported(proc.stderr)
+        assert "worktree_agents.enforce" in names
+        assert heavy_among(names) == set()
+
+
+def test_the_profile_would_catch_a_heavy_import(webapp):
+    """The check above is not vacuous: the full CLI does import typer and friends."""
+    api = add_stream_worktree(webapp, "api")
+    proc = subprocess.run([sys.executable, "-m", "worktree_agents", "check-zones"], cwd=api, text=True,
+                          capture_output=True, env=profiled_env(), timeout=60)
+    assert proc.returncode == 0
+    assert "typer" in heavy_among(imported(proc.stderr))
