@@ -1,0 +1,281 @@
+"""`wta watch` and the Watcher: each alert once, each clearing once, the log and
+notify, and no child process left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, write_files, wta
+from sessions_support import no_leftover_processes, session_repo, up  # noqa: F401 (an autouse fixture)
+from sessions_support import zones as session_zones
+from worktree_agents import requests
+from worktree_agents.project import Project
+from worktree_agents.sessions import process
+from worktree_agents.sessions.store import SessionStore
+from worktree_agents.watch import Watcher, fill_command
+
+EXAMPLE_CHECKS = '''checks:
+  - {name: dev-server, run: "curl -fsS localhost:3000", every: 2m}
+notify: "notify-send wta '{stream}: {state}'"
+'''
+
+
+def zones_with(checks: list[str] = (), notify: str | None = None) -> str:
+    """The example zones.yaml with these `checks:` entries and `notify:` command."""
+    text = EXAMPLE_ZONES.read_text()
+    assert EXAMPLE_CHECKS in text
+    block = "checks:\n" + "".join(f"  - {c}\n" for c in checks) if checks else ""
+    if notify:
+        block += f"notify: '{notify}'\n"
+    return text.replace(EXAMPLE_CHECKS, block)
+
+
+def notify_into(path: Path) -> str:
+    return f'printf "%s|%s|%s\\n" {{stream}} {{state}} {{message}} >> {path}'
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def start_watch(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "worktree_agents", "watch", *args], cwd=repo, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def finish(proc: subprocess.Popen, interrupt: bool = True) -> tuple[int, list[str]]:
+    if interrupt:
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert "Traceback" not in err, err
+    return proc.returncode, out.splitlines()
+
+
+def alerts_log(repo: Path) -> Path:
+    return repo / ".git" / "wta" / "alerts.log"
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+# -- the command ---------------------------------------------------------------------------
+
+def test_failing_check_alerts_once_and_its_recovery_once(tmp_path):
+    notified = tmp_path / "notified"
+    repo = make_repo(tmp_path / "webapp", zones_with(['{name: flag, run: "test -f ok-flag", every: 1s}'],
+                                                     notify_into(notified)))
+    watch = start_watch(repo, "--interval", "0.2")
+    try:
+        wait_for(lambda: len(lines(notified)) == 1)
+        time.sleep(1.3)  # the check fails once more: still one alert
+        (repo / "ok-flag").write_text("")
+        wait_for(lambda: len(lines(notified)) == 2)
+    finally:
+        code, out = finish(watch)
+    assert code == 0
+    assert [line.split(" ", 1)[1] for line in out] == [
+        "check:flag failed: check flag failed (exit 1)", "check:flag recovered: check flag passes again"]
+    logged = lines(alerts_log(repo))
+    assert len(logged) == 2 and logged[0].endswith("check:flag failed: check flag failed (exit 1)")
+    assert datetime.fromisoformat(logged[0].split(" ")[0]).tzinfo is not None
+    assert lines(notified) == ["check:flag|failed|check flag failed (exit 1)",
+                               "check:flag|recovered|check flag passes again"]
+
+
+def marked(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("WTA_TEST_MARK") == marker and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "for"])
+def test_watch_stops_and_leaves_no_child_process(tmp_path, stop):
+    repo = make_repo(tmp_path / "webapp", zones_with(['{name: slow, run: "sleep 30", every: 1s, timeout: 2m}']))
+    marker = uuid.uuid4().hex
+    args = ["--interval", "0.2"] + (["--for", "3s"] if stop == "for" else [])
+    started = time.monotonic()
+    watch = start_watch(repo, *args, env={**os.environ, "WTA_TEST_MARK": marker})
+    try:
+        wait_for(lambda: any(p.name() == "sleep" for p in marked(marker)))
+        assert any(p.ppid() == watch.pid for p in marked(marker))
+    finally:
+        code, out = finish(watch, interrupt=stop == "ctrl-c")
+    assert code == 0 and out == []
+    if stop == "for":
+        assert 3 <= time.monotonic() - started < 15
+    assert marked(marker) == []
+
+
+def test_stalled_crashed_sessions_a_no_verify_violation_and_an_end_alert_once(tmp_path):
+    notified = tmp_path / "notified"
+    repo = make_repo(tmp_path / "webapp", zones_with(notify=notify_into(notified)))
+    ui = add_stream_worktree(repo, "ui")
+    store = SessionStore(str(repo / ".git" / "wta"))
+    now = datetime.now(timezone.utc)
+    alive = subprocess.Popen(["sleep", "60"])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    try:
+        born = process.create_time(alive.pid)
+        store.update("api", runner="command", state="stalled", pid=alive.pid, pid_create_time=born,
+                     started_at=iso(now - timedelta(hours=1)))
+        store.update("infra", runner="command", state="running", pid=gone.pid, started_at=iso(now))
+        # running, but quiet for longer than its stall_after: stalled
+        store.update("monitor", runner="command", state="running", pid=alive.pid, pid_create_time=born,
+                     started_at=iso(now - timedelta(hours=2)), stall_after=1800)
+        watch = start_watch(repo, "--interval", "0.2")
+        try:
+            wait_for(lambda: len(lines(alerts_log(repo))) == 3)
+            write_files(ui, {"src/lib/db.ts": "reached into api's zone\n"})
+            commit_all(ui, "skip the hook", "--no-verify")
+            store.update("ui", runner="command", state="done", started_at=iso(now),
+                         ended_at=iso(datetime.now(timezone.utc)))
+            wait_for(lambda: len(lines(alerts_log(repo))) == 5)
+            time.sleep(0.8)  # a few more ticks: still nothing new
+        finally:
+            code, out = finish(watch)
+    finally:
+        alive.kill()
+        alive.wait()
+    assert code == 0
+    seen = sorted(tuple(line.split(" ")[1:3]) for line in out)
+    assert seen == [("api", "stalled:"), ("infra", "crashed:"), ("monitor", "stalled:"), ("ui", "done:"),
+                    ("ui", "violation:")]
+    assert len(lines(alerts_log(repo))) == 5 and len(lines(notified)) == 5
+    violation = next(line for line in out if " violation: " in line)
+    assert "src/lib/db.ts" in violation and "api" in violation
+
+
+def test_bad_duration_is_a_usage_error(webapp):
+    proc = wta(webapp, "watch", "--for", "soon", check=2)
+    assert proc.stderr.strip() == "wta: --for soon: not a duration; write e.g. 90s, 30m or 2h"
+
+
+# -- the Watcher, tick by tick ---------------------------------------------------------------
+
+def watcher(repo: Path) -> Watcher:
+    project = Project.find(str(repo))
+    return Watcher(project, project.config())
+
+
+def states(alerts) -> list[tuple[str, str]]:
+    return [(a.stream, a.state) for a in alerts]
+
+
+def test_conflicts_with_the_base_and_between_streams_alert_once_and_clear(tmp_path):
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    api = add_stream_worktree(repo, "api")
+    ui = add_stream_worktree(repo, "ui")
+    write_files(api, {"src/lib/db.ts": "api's version\n"})
+    commit_all(api, "db")
+    write_files(ui, {"src/lib/db.ts": "ui's version\n"})
+    commit_all(ui, "db too", "--no-verify")
+    with watcher(repo) as w:
+        first = w.tick()
+        assert ("api", "conflict") in states(first)
+        conflict = next(a for a in first if a.state == "conflict")
+        assert conflict.key == "conflict:api:ui" and "src/lib/db.ts" in conflict.message
+        assert w.tick() == []
+        write_files(repo, {"src/lib/db.ts": "a person's version\n"})
+        base_before = commit_all(repo, "db on main")
+        moved = w.tick()
+        # Both now conflict with the base; the same file between them is not reported twice.
+        assert sorted((a.key, a.state) for a in moved) == [
+            ("conflict:api:main", "conflict"), ("conflict:api:ui", "ok"), ("conflict:ui:main", "conflict")]
+        git(repo, "reset", "-q", "--hard", f"{base_before}~1")
+        cleared = w.tick()
+        assert ("conflict:api:main", "ok") in [(a.key, a.state) for a in cleared]
+        assert ("conflict:api:ui", "conflict") in [(a.key, a.state) for a in cleared]
+
+
+def test_requests_alert_when_opened_and_when_closed(tmp_path):
+    webapp = make_repo(tmp_path / "webapp", zones_with())
+    state_dir = str(webapp / ".git" / "wta")
+    with watcher(webapp) as w:
+        assert w.tick() == []
+        request = requests.create(state_dir, "ui", "api", "add GET /api/schedule")
+        [opened] = w.tick()
+        assert (opened.stream, opened.state) == ("api", "request") and request.id in opened.message
+        assert w.tick() == []
+        requests.close(state_dir, request.id)
+        [closed] = w.tick()
+        assert (closed.state, closed.cleared) == ("closed", True) and "by hand" in closed.message
+
+
+def test_session_history_is_not_news_but_problems_are_and_recover(tmp_path):
+    webapp = make_repo(tmp_path / "webapp", zones_with())
+    store = SessionStore(str(webapp / ".git" / "wta"))
+    earlier = iso(datetime.now(timezone.utc) - timedelta(hours=1))
+    store.update("ui", runner="command", state="done", started_at=earlier, ended_at=earlier)
+    store.update("infra", runner="command", state="failed", reason="exit 3", started_at=earlier, ended_at=earlier)
+    store.update("api", runner="command", state="stalled", pid=os.getpid(),
+                 pid_create_time=process.create_time(os.getpid()), started_at=earlier)
+    with watcher(webapp) as w:
+        first = w.tick()
+        assert sorted(states(first)) == [("api", "stalled"), ("infra", "failed")]
+        assert "exit 3" in next(a.message for a in first if a.stream == "infra")
+        log = tmp_path / "api.log"
+        log.write_text("output again\n")
+        store.update("api", state="running", reason=None, log=str(log))  # as the coordinator records it
+        assert states(w.tick()) == [("api", "recovered")]
+        assert w.tick() == []
+
+
+def test_notify_values_are_quoted_for_where_they_stand(tmp_path):
+    message = "it's \"odd\" $HOME `x` \\ ;"
+    template = "printf '%s\\n' {message} '{message}' \"{message}\" 'a {stream}: {state}'"
+    command = fill_command(template, {"stream": "api", "state": "failed", "message": message})
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=10).stdout
+    assert out.splitlines() == [message, message, message, "a api: failed"]
+
+
+def test_wta_up_in_the_foreground_shows_the_alerts(tmp_path):
+    text = session_zones('  runner: command\n  command: "sleep 3"\n',
+                 extra='checks:\n  - {name: flag, run: "test -f ok-flag", every: 1s}\n')
+    repo = session_repo(tmp_path, text)
+    done = up(repo, "ui")
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = [line for line in done.stdout.splitlines() if line.startswith("alert: ")]
+    assert len(shown) == 1 and shown[0].endswith("check:flag failed: check flag failed (exit 1)")
+    assert lines(alerts_log(repo))[0].endswith("check:flag failed: check flag failed (exit 1)")
+
+
+def test_what_cannot_be_read_is_one_error_alert_and_nothing_clears_meanwhile(tmp_path):
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    good = (repo / "zones.yaml").read_text()
+    requests.create(str(repo / ".git" / "wta"), "ui", "api", "add GET /api/schedule")
+    with watcher(repo) as w:
+        assert states(w.tick()) == [("api", "request")]
+        (repo / "zones.yaml").write_text(good.replace("version: 1", "version: 7"))
+        commit_all(repo, "break zones.yaml")
+        [error] = w.tick()
+        assert (error.stream, error.state, error.key) == ("wta", "error", "error:zones")
+        assert "zones.yaml" in error.message
+        assert w.tick() == []
+        (repo / "zones.yaml").write_text(good)
+        commit_all(repo, "fix zones.yaml")
+        assert [(a.key, a.state) for a in w.tick()] == [("error:zones", "ok")]

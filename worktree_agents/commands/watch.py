@@ -1,0 +1,62 @@
+"""`wta watch [--for DURATION] [--interval SECONDS]`: print each alert once until stopped."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+import time
+
+from worktree_agents.commands.output import err
+from worktree_agents.errors import WtaError
+from worktree_agents.project import Project
+from worktree_agents.watch import Watcher
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)?$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, None: 1}
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP: stop like Ctrl-C, ending the checks first."""
+
+
+def parse_duration(text: str) -> float:
+    found = DURATION.match(text.strip())
+    if not found or float(found.group(1)) <= 0:
+        raise WtaError(f"--for {text}: not a duration; write e.g. 90s, 30m or 2h")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+def run(for_: str | None = None, interval: float = 2.0) -> int:
+    limit = parse_duration(for_) if for_ else None
+    project = Project.find()
+    config = project.config()
+    deadline = None if limit is None else time.monotonic() + limit
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    err(f"wta watch: {len(config.checks)} check(s), {len(config.streams)} stream(s); "
+        f"alerts also go to {project.repo.state_dir}/alerts.log. Ctrl-C stops.")
+    watcher = Watcher(project, config)
+    try:
+        while True:
+            for alert in watcher.tick():
+                print(alert.line(), flush=True)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            pause = interval if deadline is None else min(interval, max(deadline - time.monotonic(), 0.0))
+            time.sleep(pause)
+    except (KeyboardInterrupt, _Stopped):
+        pass
+    finally:
+        # A second Ctrl-C must not cut the cleanup short and leave checks running.
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        watcher.close()
+        for sig, handler in {**previous, signal.SIGINT: interrupt}.items():
+            signal.signal(sig, handler)
+    sys.stdout.flush()
+    return 0
+
+
+def _stop(signum, frame) -> None:
+    raise _Stopped()

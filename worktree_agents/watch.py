@@ -1,0 +1,456 @@
+"""The watcher behind `wta watch` and the alerts under `wta up`'s live table.
+
+Each `tick()` looks at everything once and returns what changed since the last
+tick: a condition that appears is an alert, reported once; one that goes away is
+reported once more as cleared. Conditions are identified by keys, so an alert
+that persists over many ticks is never repeated:
+
+    check:<name>                     a `checks:` entry failed or timed out
+    session:<stream>:<start>:<state> a session ended, failed, crashed or stalled
+    violation:<stream>:<commit>      a commit in base..branch leaves the stream's zone
+    conflict:<stream>:<base>         merging the stream into the base would conflict
+    conflict:<a>:<b>                 two streams would conflict with each other
+    request:<id>                     an open request between streams
+    error:<source>                   the watcher could not look at something
+
+Checks and notify commands run as child processes in their own process groups and
+never block a tick; `close()` ends every one still running. Each alert is appended
+to `<common>/wta/alerts.log` and handed to `notify` (zones.yaml). Git work is only
+redone for branches whose tips moved.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from worktree_agents import git, requests
+from worktree_agents.enforce import audit_commits
+from worktree_agents.errors import WtaError
+from worktree_agents.sessions.store import CRASHED, DONE, FAILED, STALLED, STOPPED, SessionStore, parse_time
+from worktree_agents.sessions.supervisor import STALL_CHECK_EVERY, observe
+from worktree_agents.snapshot import ZonesInForce, zones_in_force
+from worktree_agents.state import LOGS_DIR
+
+ALERTS_LOG = "alerts.log"
+CHECKS_DIR = "checks"           # under the state dir: each check's last output
+NOTIFY_LOG = "notify.log"       # under logs/: what notify commands printed
+NOTIFY_TIMEOUT = 10.0
+RECOVERED, OK, CLOSED = "recovered", "ok", "closed"
+PROBLEM_SESSION_STATES = (FAILED, CRASHED, STALLED)
+EVENT_SESSION_STATES = (DONE, STOPPED)
+PLACEHOLDERS = ("stream", "state", "message")
+_MAX_FILES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    stream: str          # the stream it is about, or `check:<name>` for a health check
+    state: str           # failed, crashed, stalled, done, stopped, violation, conflict, request, error;
+                         # when cleared: recovered, ok or closed
+    message: str
+    at: str              # ISO 8601 UTC
+    cleared: bool = False
+
+    def line(self) -> str:
+        """One line for a person: local time, stream, state, message."""
+        clock = datetime.fromisoformat(self.at).astimezone().strftime("%H:%M:%S")
+        return f"{clock} {self.stream} {self.state}: {self.message}"
+
+    def log_line(self) -> str:
+        return f"{self.at} {self.stream} {self.state}: {self.message}"
+
+
+@dataclass(frozen=True)
+class _Condition:
+    stream: str
+    state: str
+    message: str
+    clears_as: str | None = None   # None: an event (a session that ended), not reported when it goes
+    clear_message: str = ""
+    since: float | None = None     # events older than the watcher are history, not news
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- child processes -------------------------------------------------------------------
+
+class _Child:
+    """A command running in its own process group, with a deadline."""
+
+    def __init__(self, command: str, cwd: str, deadline: float, output, env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        self.deadline = deadline
+        self.proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def finished(self) -> int | None:
+        """The exit code once it ended (its leftover children are ended too), else None."""
+        code = self.proc.poll()
+        if code is not None:
+            self.kill()  # anything it left running in its group
+        return code
+
+    def overdue(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+@dataclass
+class _CheckState:
+    name: str
+    run: str
+    every: float
+    timeout: float
+    next_at: float = 0.0
+    child: _Child | None = None
+    failure: str | None = None     # the message of the last completed run, None when it passed
+
+
+def fill_command(template: str, values: dict[str, str]) -> str:
+    """The notify command with {stream}, {state} and {message} filled in, shell-quoted.
+
+    Each value is quoted for where its placeholder stands: outside quotes, inside
+    '...' or inside "..." (zones.yaml's own example puts one in single quotes).
+    """
+    out: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(template):
+        ch = template[i]
+        if ch == "\\" and quote != "'":
+            out.append(template[i:i + 2])
+            i += 2
+            continue
+        if ch in "'\"" and quote in (None, ch):
+            quote = None if quote == ch else ch
+        elif ch == "{":
+            name = template[i + 1:template.find("}", i)] if "}" in template[i:] else ""
+            if name in values:
+                out.append(_quoted(values[name], quote))
+                i += len(name) + 2
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _quoted(value: str, quote: str | None) -> str:
+    if quote == "'":
+        return value.replace("'", "'\\''")
+    if quote == '"':
+        return re.sub(r'([\\"$`])', r"\\\1", value)
+    return shlex.quote(value)
+
+
+# -- the watcher -----------------------------------------------------------------------
+
+class Watcher:
+    """Polls checks, sessions, stream branches and requests; `tick()` returns the new alerts."""
+
+    def __init__(self, project, config) -> None:
+        self.project = project
+        self.config = config
+        self.state_dir = project.repo.state_dir
+        self.env = project.env
+        self.started = time.time()
+        self.active: dict[str, _Condition] = {}
+        self.checks = [_CheckState(c.name, c.run, float(c.every), float(c.timeout)) for c in config.checks]
+        self.notifiers: list[_Child] = []
+        self.sessions = SessionStore(self.state_dir)
+        self._by_source: dict[str, dict[str, _Condition]] = {}
+        self._audits: dict[str, tuple[tuple, dict[str, _Condition]]] = {}
+        self._merges: dict[tuple[str, str], tuple[tuple, list[str]]] = {}
+        self._stall_checked: dict[str, float] = {}
+        self._requests_seen: tuple | None = None
+        self._closed: dict[str, requests.Request] = {}
+
+    # -- the loop body -------------------------------------------------------------
+
+    def tick(self) -> list[Alert]:
+        """Look once; the alerts that started or cleared since the last tick (each logged and notified)."""
+        self._reap_notifiers()
+        conditions: dict[str, _Condition] = {}
+        conditions.update(self._source("checks", self._check_conditions))
+        zones = self._zones(conditions)
+        heads = self._source_value("branches", lambda: git.branch_heads(self.project.main, self.env), conditions)
+        conditions.update(self._source("sessions", lambda: self._session_conditions(zones)))
+        for name, look in (("violations", self._violation_conditions), ("conflicts", self._conflict_conditions),
+                           ("requests", self._request_conditions)):
+            if zones is None or heads is None:
+                conditions.update(self._by_source.get(name, {}))  # cannot look now: nothing has cleared
+            else:
+                conditions.update(self._source(name, lambda: look(zones, heads)))
+        return self._report(conditions)
+
+    def close(self) -> None:
+        """End every check and notify command still running (no child outlives the watcher)."""
+        for check in self.checks:
+            if check.child is not None:
+                check.child.kill()
+                check.child = None
+        for child in self.notifiers:
+            child.kill()
+        self.notifiers = []
+
+    def __enter__(self) -> "Watcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- sources: each returns the conditions that hold now ---------------------------
+
+    def _source(self, name: str, look: Callable[[], dict[str, _Condition]]) -> dict[str, _Condition]:
+        """A source's conditions; when it cannot look, its last ones stand and an error alert says why."""
+        try:
+            found = look()
+        except WtaError as exc:
+            return {**self._by_source.get(name, {}), **_cannot_watch(name, exc)}
+        self._by_source[name] = found
+        return found
+
+    def _source_value(self, name: str, look: Callable, conditions: dict[str, _Condition]):
+        """What `look()` returns, or None with an error alert added to `conditions`."""
+        try:
+            return look()
+        except WtaError as exc:
+            conditions.update(_cannot_watch(name, exc))
+            return None
+
+    def _zones(self, conditions: dict[str, _Condition]) -> ZonesInForce | None:
+        return self._source_value("zones", lambda: zones_in_force(self.project.repo, self.project.main), conditions)
+
+    def _check_conditions(self) -> dict[str, _Condition]:
+        now = time.monotonic()
+        found = {}
+        for check in self.checks:
+            if check.child is not None:
+                code = check.child.finished()
+                if code is None and check.child.overdue():
+                    check.child.kill()
+                    check.failure = f"check {check.name} timed out after {check.timeout:g}s"
+                    check.child = None
+                elif code is not None:
+                    check.failure = self._check_failure(check, code) if code else None
+                    check.child = None
+            if check.child is None and now >= check.next_at:
+                check.next_at = now + check.every
+                check.child = self._start_check(check, now)
+            if check.failure:
+                found[f"check:{check.name}"] = _Condition(
+                    f"check:{check.name}", FAILED, check.failure, RECOVERED, f"check {check.name} passes again")
+        return found
+
+    def _check_log(self, check: _CheckState) -> str:
+        return os.path.join(self.state_dir, CHECKS_DIR, re.sub(r"[^A-Za-z0-9_.-]", "_", check.name) + ".log")
+
+    def _start_check(self, check: _CheckState, now: float) -> _Child:
+        path = self._check_log(check)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as output:
+            return _Child(check.run, self.project.main, now + check.timeout, output, self.env)
+
+    def _check_failure(self, check: _CheckState, code: int) -> str:
+        try:
+            with open(self._check_log(check), "rb") as f:
+                lines = [ln for ln in f.read()[-4096:].decode(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            lines = []
+        last = f": {one_line(lines[-1])[:200]}" if lines else ""
+        return f"check {check.name} failed (exit {code}){last}"
+
+    def _session_conditions(self, zones: ZonesInForce | None) -> dict[str, _Condition]:
+        streams = list(zones.streams) if zones else list(self.config.streams)
+        found = {}
+        for stream, record in self.sessions.read_all(streams).items():
+            if record is None:
+                continue
+            # The same reading as the coordinator's and `wta status`: a dead wrapper is a
+            # crash, a quiet one a stall, and the record says so from then on.
+            due = time.monotonic() - self._stall_checked.get(stream, 0.0) >= STALL_CHECK_EVERY
+            if record.live and due:
+                self._stall_checked[stream] = time.monotonic()
+            record = observe(self.sessions, record, check_stall=due)
+            state = record.state
+            words = f"session {state}" + (f": {one_line(record.reason)}" if record.reason else "")
+            key = f"session:{stream}:{record.started_at or '-'}:{state}"
+            if state in PROBLEM_SESSION_STATES:
+                found[key] = _Condition(stream, state, words, RECOVERED, f"session no longer {state}")
+            elif state in EVENT_SESSION_STATES:
+                found[key] = _Condition(stream, state, words, since=parse_time(record.ended_at or record.updated_at))
+        return found
+
+    def _violation_conditions(self, zones: ZonesInForce, heads: dict[str, git.BranchHead]) -> dict[str, _Condition]:
+        base = heads.get(zones.base)
+        found: dict[str, _Condition] = {}
+        for stream in zones.streams:
+            tip = heads.get(f"{zones.branch_prefix}{stream}")
+            if tip is None or base is None or tip.sha == base.sha:
+                continue
+            signature = (tip.sha, base.sha, zones.blob, zones.source)
+            cached = self._audits.get(stream)
+            if cached is None or cached[0] != signature:
+                cached = (signature, self._audit(zones, stream, base.sha, tip.sha))
+                self._audits[stream] = cached
+            found.update(cached[1])
+        return found
+
+    def _audit(self, zones: ZonesInForce, stream: str, base: str, tip: str) -> dict[str, _Condition]:
+        commits = git.commit_changes([f"{base}..{tip}"], cwd=self.project.main, env=self.env)
+        by_commit: dict[str, list] = {}
+        for v in audit_commits(zones.zones, stream, commits, self.project.main, self.env):
+            by_commit.setdefault(v.commit or "", []).append(v)
+        subjects = {c.sha: c.subject for c in commits}
+        found = {}
+        for sha, found_here in by_commit.items():
+            paths = ", ".join(f"{v.path} ({v.reason}{' ' + v.owner if v.owner else ''})"
+                              for v in found_here[:_MAX_FILES_SHOWN])
+            more = f" and {len(found_here) - _MAX_FILES_SHOWN} more" if len(found_here) > _MAX_FILES_SHOWN else ""
+            found[f"violation:{stream}:{sha}"] = _Condition(
+                stream, "violation",
+                f"commit {sha[:10]} {subjects.get(sha, '')!r} changes {len(found_here)} path(s) outside its zone: "
+                f"{paths}{more}; `wta merge` will refuse it until it is fixed",
+                OK, f"commit {sha[:10]} is no longer on the branch")
+        return found
+
+    def _conflict_conditions(self, zones: ZonesInForce, heads: dict[str, git.BranchHead]) -> dict[str, _Condition]:
+        base = heads.get(zones.base)
+        if base is None:
+            return {}
+        tips = {s: heads[f"{zones.branch_prefix}{s}"].sha for s in zones.streams
+                if f"{zones.branch_prefix}{s}" in heads and heads[f"{zones.branch_prefix}{s}"].sha != base.sha}
+        found = {}
+        with_base: dict[str, set[str]] = {}
+        for stream, tip in tips.items():
+            files = self._merge_conflicts(zones.base, base.sha, stream, tip)
+            with_base[stream] = set(files)
+            if files:
+                found[f"conflict:{stream}:{zones.base}"] = _Condition(
+                    stream, "conflict", f"would conflict with {zones.base} on {_files(files)}; "
+                    f"`wta merge` will stop there", OK, f"merges cleanly into {zones.base} again")
+        names = list(tips)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if tips[a] == tips[b]:
+                    continue
+                # What both already conflict on with the base is reported there, once.
+                files = [f for f in self._merge_conflicts(a, tips[a], b, tips[b])
+                         if f not in with_base[a] and f not in with_base[b]]
+                if files:
+                    found[f"conflict:{a}:{b}"] = _Condition(
+                        a, "conflict", f"would conflict with stream {b} on {_files(files)}",
+                        OK, f"no longer conflicts with stream {b}")
+        return found
+
+    def _merge_conflicts(self, left: str, left_sha: str, right: str, right_sha: str) -> list[str]:
+        cached = self._merges.get((left, right))
+        if cached is None or cached[0] != (left_sha, right_sha):
+            cached = ((left_sha, right_sha), git.merge_conflicts(left_sha, right_sha, self.project.main, self.env))
+            self._merges[(left, right)] = cached
+        return cached[1]
+
+    def _request_conditions(self, zones: ZonesInForce, heads: dict[str, git.BranchHead]) -> dict[str, _Condition]:
+        everything = requests.load_all(self.state_dir)
+        open_ids = frozenset(r.id for r in everything if r.is_open)
+        seen = (open_ids, tuple(sorted((name, h.sha) for name, h in heads.items())))
+        if open_ids and seen != self._requests_seen:
+            if requests.sync_closures(self.state_dir, zones, self.env):
+                everything = requests.load_all(self.state_dir)
+        self._requests_seen = (frozenset(r.id for r in everything if r.is_open), seen[1])
+        self._closed = {r.id: r for r in everything if not r.is_open}
+        found = {}
+        for r in everything:
+            if r.is_open:
+                about = f" about {r.path}" if r.path else ""
+                found[f"request:{r.id}"] = _Condition(
+                    r.to_stream, "request", f"{r.id} from {r.requester}{about}: {one_line(r.text)}", CLOSED)
+        return found
+
+    # -- reporting -------------------------------------------------------------------
+
+    def _report(self, conditions: dict[str, _Condition]) -> list[Alert]:
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        alerts = []
+        for key, c in conditions.items():
+            if key in self.active:
+                continue
+            self.active[key] = c
+            if c.clears_as is None and c.since is not None and c.since < self.started:
+                continue  # it ended before we started watching: history, not news
+            alerts.append(Alert(key, c.stream, c.state, c.message, at))
+        for key in [k for k in self.active if k not in conditions]:
+            c = self.active.pop(key)
+            if c.clears_as is not None:
+                alerts.append(Alert(key, c.stream, c.clears_as, self._clear_message(key, c), at, cleared=True))
+        for alert in alerts:
+            self._log(alert)
+            self._notify(alert)
+        return alerts
+
+    def _clear_message(self, key: str, c: _Condition) -> str:
+        if key.startswith("request:"):
+            closed = self._closed.get(key.split(":", 1)[1])
+            by = closed.closed_by if closed else None
+            how = "by hand" if by == requests.MANUAL else (f"by commit {by[:10]}" if by else "")
+            return one_line(f"{c.message.split(':', 1)[0]} closed {how}")
+        return c.clear_message
+
+    def _log(self, alert: Alert) -> None:
+        path = os.path.join(self.state_dir, ALERTS_LOG)
+        os.makedirs(self.state_dir, exist_ok=True)
+        # One short append per line: concurrent watchers interleave whole lines.
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(one_line(alert.log_line()) + "\n")
+
+    def _notify(self, alert: Alert) -> None:
+        if not self.config.notify:
+            return
+        values = {"stream": alert.stream, "state": alert.state, "message": one_line(alert.message)}
+        command = fill_command(self.config.notify, values)
+        env = {**self.env, **{f"WTA_ALERT_{k.upper()}": v for k, v in values.items()}}
+        path = os.path.join(self.state_dir, LOGS_DIR, NOTIFY_LOG)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "ab") as output:
+            self.notifiers.append(_Child(command, self.project.main, time.monotonic() + NOTIFY_TIMEOUT, output, env))
+
+    def _reap_notifiers(self) -> None:
+        running = []
+        for child in self.notifiers:
+            if child.finished() is not None:
+                continue
+            if child.overdue():
+                child.kill()
+                continue
+            running.append(child)
+        self.notifiers = running
+
+
+def _cannot_watch(source: str, exc: WtaError) -> dict[str, _Condition]:
+    return {f"error:{source}": _Condition("wta", "error", f"cannot watch {source}: {one_line(str(exc))}",
+                                          OK, f"watching {source} again")}
+
+
+def _files(files: list[str]) -> str:
+    shown = ", ".join(files[:_MAX_FILES_SHOWN])
+    more = f" and {len(files) - _MAX_FILES_SHOWN} more" if len(files) > _MAX_FILES_SHOWN else ""
+    return f"{len(files)} file(s): {shown}{more}"
