@@ -101,4 +101,117 @@ def guard(stream: Optional[str] = typer.Option(None, "--stream", "-s", help="The
     _exit(cmd.run(stream))
 
 
+@app.command()
+def up(
+    streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams."),
+    runner: Optional[str] = typer.Option(None, "--runner", help="Run every session with this runner: "
+                                         "claude, api, command or manual."),
+    no_launch: bool = typer.Option(False, "--no-launch", help="Prepare worktrees, branches and hooks only."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Start the sessions and return."),
+    max_parallel: Optional[int] = typer.Option(None, "--max-parallel", help="Sessions running at once."),
+    interactive: bool = typer.Option(False, "--interactive",
+                                     help="Run each agent in a tmux session instead (join it with `wta attach`)."),
+) -> None:
+    """Create or reuse each stream's worktree and branch, copy files, run setup, install hooks, launch sessions."""
+    from worktree_agents.commands import up as cmd
+    _exit(cmd.run(streams or [], runner, no_launch, detach, max_parallel, interactive))
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout (fields: docs/status.md)."),
+    watch: bool = typer.Option(False, "--watch", help="Refresh every 2 seconds until Ctrl-C."),
+) -> None:
+    """Per stream: branch, worktree, commits ahead/behind the base, dirty files, violations, conflicts, state."""
+    from worktree_agents.commands import status as cmd
+    _exit(cmd.run(as_json, watch))
+
+
+@app.command()
+def down(
+    streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams."),
+    force: bool = typer.Option(False, "--force", help="Also drop unmerged commits and uncommitted files."),
+    delete_branches: bool = typer.Option(False, "--delete-branches",
+                                         help="Delete the stream branches too (unmerged ones only with --force)."),
+) -> None:
+    """Remove stream worktrees; refuses to drop unmerged commits or uncommitted work without --force."""
+    from worktree_agents.commands import down as cmd
+    _exit(cmd.run(streams or [], force, delete_branches))
+
+
+# -- coordination: requests between streams, the watcher -----------------------
+
+@app.command()
+def request(
+    words: Optional[List[str]] = typer.Argument(None, metavar="[STREAM] TEXT",
+                                                help="The stream to ask (not with --path), then what you need."),
+    path: Optional[str] = typer.Option(None, "--path", "-p", help="Ask the stream that owns this path."),
+    close: Optional[str] = typer.Option(None, "--close", metavar="ID", help="Close a request by hand."),
+    list_open: bool = typer.Option(False, "--list", help="List the open requests."),
+    as_json: bool = typer.Option(False, "--json", help="With --list: one JSON document on stdout."),
+) -> None:
+    """Ask the owner of another zone for a change; its next session starts with it (prints the id)."""
+    from worktree_agents.commands import request as cmd
+    _exit(cmd.run(words or [], path, close, list_open, as_json))
+
+
+@app.command()
+def watch(
+    for_: Optional[str] = typer.Option(None, "--for", metavar="DURATION",
+                                       help="Stop after this long (90s, 30m, 2h); default: until Ctrl-C."),
+    interval: float = typer.Option(2.0, "--interval", metavar="SECONDS", min=0.05,
+                                   help="How often to look at sessions, branches and requests."),
+) -> None:
+    """Run the checks; watch sessions, violations, requests and conflicts; print and log each alert once."""
+    from worktree_agents.commands import watch as cmd
+    _exit(cmd.run(for_, interval))
+
+
+@app.command()
+def merge(
+    streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Predict the whole sequence; change nothing."),
+    cont: bool = typer.Option(False, "--continue", help="Finish a merge that stopped or was interrupted."),
+    abort: bool = typer.Option(False, "--abort", help="Put every branch back where it was before the merge."),
+    no_test: bool = typer.Option(False, "--no-test", help="Do not run `test` after each rebase."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Rebase the streams onto the base one after another, verified and tested; exit 1 when one stops."""
+    from worktree_agents.commands import merge as cmd
+    _exit(cmd.run(streams or [], dry_run, cont, abort, no_test, as_json))
+
+
+# -- sessions: prompts, logs, attach, stop (worktree_agents/sessions/) ---------
+
+@app.command()
+def prompt(stream: str = typer.Argument(..., help="The stream.")) -> None:
+    """The stream's full prompt, zone rules included, for pasting into an editor."""
+    from worktree_agents.commands import prompt as cmd
+    _exit(cmd.run(stream))
+
+
+@app.command()
+def logs(
+    stream: str = typer.Argument(..., help="The stream."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the session ends (or Ctrl-C)."),
+) -> None:
+    """The session's log."""
+    from worktree_agents.commands import logs as cmd
+    _exit(cmd.run(stream, follow))
+
+
+@app.command()
+def attach(stream: str = typer.Argument(..., help="The stream.")) -> None:
+    """Attach to an interactive session (tmux; start it with `wta up --interactive`)."""
+    from worktree_agents.commands import attach as cmd
+    _exit(cmd.run(stream))
+
+
+@app.command()
+def stop(streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams.")) -> None:
+    """Stop sessions and their whole process trees (TERM, then KILL); keep worktrees and commits."""
+    from worktree_agents.commands import stop as cmd
+    _exit(cmd.run(streams or []))
+
+
 # -- worktrees, sessions, merge: see the modules named in each command -------

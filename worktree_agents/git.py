@@ -108,21 +108,18 @@ class RawChange(NamedTuple):
 def parse_raw(fields: Sequence[str]) -> list[RawChange]:
     """Parse the NUL-split fields of `--raw -z --no-renames` output."""
     changes: list[RawChange] = []
-    i = 0
-    while i < len(fields):
-        meta = fields[i]
+    append = changes.append  # a hook may parse tens of thousands of entries: keep the loop lean
+    rest = iter(fields)
+    for meta in rest:
         if not meta.startswith(":"):
-            i += 1
             continue
         old_mode, new_mode, old_blob, new_blob, status = meta[1:].split(" ")
         letter = status[0]
         if letter in "RC":  # only without --no-renames: source then destination
-            changes.append(RawChange("D" if letter == "R" else "A", fields[i + 1], old_mode, "000000", old_blob, ZERO_SHA))
-            changes.append(RawChange("A", fields[i + 2], "000000", new_mode, ZERO_SHA, new_blob))
-            i += 3
+            append(RawChange("D" if letter == "R" else "A", next(rest), old_mode, "000000", old_blob, ZERO_SHA))
+            append(RawChange("A", next(rest), "000000", new_mode, ZERO_SHA, new_blob))
             continue
-        changes.append(RawChange(letter, fields[i + 1], old_mode, new_mode, old_blob, new_blob))
-        i += 2
+        append(RawChange(letter, next(rest), old_mode, new_mode, old_blob, new_blob))
     return changes
 
 

@@ -23,11 +23,13 @@ class Project:
         cwd = os.path.abspath(cwd or os.getcwd())
         env = git.no_git_env()
         proc = git.run("rev-parse", "--is-bare-repository", "--show-toplevel", cwd=cwd, env=env, check=False)
+        lines = proc.stdout.decode(errors="surrogateescape").splitlines()
+        if lines[:1] == ["true"]:  # in a bare repository --show-toplevel fails after printing this
+            raise WtaError(f"{cwd}: a bare repository has no worktree to run in; use a clone with a checkout")
         if proc.returncode != 0:
             raise WtaError(f"{cwd}: not a git repository; run wta inside the repository that has {CONFIG_FILE} "
                            "(or `git init` first)")
-        lines = proc.stdout.decode(errors="surrogateescape").splitlines()
-        if lines[0] == "true" or len(lines) < 2:
+        if len(lines) < 2:
             raise WtaError(f"{cwd}: a bare repository has no worktree to run in; use a clone with a checkout")
         repo = Repo.here(cwd)
         main = main_worktree(repo.common_dir)

@@ -1,0 +1,124 @@
+"""`wta status`: the git side of every stream, as a table, as JSON, and live."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import datetime
+
+from conftest import commit_all, git, wta
+from test_worktrees import STREAMS, clone_webapp, example_zones, worktree_of
+
+FIELDS = {"stream", "branch", "worktree", "worktree_exists", "head", "ahead", "behind", "dirty", "last_commit",
+          "violations", "conflicts", "conflict_files", "state", "reason", "created_at", "setup", "record"}
+
+
+def by_stream(document: dict) -> dict[str, dict]:
+    return {s["stream"]: s for s in document["streams"]}
+
+
+def test_status_json_has_every_field_and_shows_what_each_stream_did(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", check=0)
+    api, ui = worktree_of(repo, "api"), worktree_of(repo, "ui")
+    (api / "src" / "lib" / "db.ts").write_text("api's db\n")
+    commit_all(api, "rework the db")
+    (api / "src" / "components" / "Button.tsx").write_text("sneaked in\n")
+    sneaked = commit_all(api, "sneak past the hook", "--no-verify")
+    (repo / "src" / "lib" / "db.ts").write_text("base's db\n")
+    commit_all(repo, "base moves on")
+    (ui / "src" / "components" / "Card.tsx").write_text("new\n")
+    (ui / "tailwind.config.ts").write_text("edited\n")
+
+    document = json.loads(wta(repo, "status", "--json", check=0).stdout)
+    assert document["base"] == "main"
+    assert document["base_head"] == git(repo, "rev-parse", "main").stdout.strip()
+    streams = by_stream(document)
+    assert list(streams) == list(example_order())
+    for stream, entry in streams.items():
+        assert FIELDS <= set(entry)
+        assert entry["branch"] == f"wta/{stream}" and entry["worktree"] == str(worktree_of(repo, stream))
+        assert entry["worktree_exists"] is True and entry["state"] == "prepared"
+        assert entry["head"] == git(repo, "rev-parse", f"wta/{stream}").stdout.strip()
+        datetime.fromisoformat(entry["last_commit"])
+    assert (streams["api"]["ahead"], streams["api"]["behind"]) == (2, 1)
+    assert streams["api"]["violations"] == [
+        {"commit": sneaked, "path": "src/components/Button.tsx", "reason": "owned", "owner": "ui", "detail": ""}]
+    assert streams["api"]["conflicts"] is True and streams["api"]["conflict_files"] == ["src/lib/db.ts"]
+    assert streams["api"]["dirty"] == 0
+    assert streams["ui"]["dirty"] == 2 and streams["ui"]["violations"] == [] and streams["ui"]["ahead"] == 0
+    assert streams["ui"]["conflicts"] is False
+    assert streams["monitor"]["record"]["branch"] == "wta/monitor"
+    # status only reads: no ref moved, nothing staged
+    assert git(ui, "diff", "--cached", "--name-only").stdout == ""
+
+
+def example_order():
+    return ("infra", "api", "ui", "monitor")  # file order of the example zones
+
+
+def test_status_reads_the_same_from_anywhere_in_the_repository(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    places = [repo, repo / "src" / "lib", worktree_of(repo, "api"), worktree_of(repo, "api") / "src" / "app"]
+    documents = [by_stream(json.loads(wta(where, "status", "--json", check=0).stdout)) for where in places]
+    assert all(d == documents[0] for d in documents)
+    assert documents[0]["api"]["worktree_exists"] is True
+    never = documents[0]["ui"]
+    assert never["worktree"] is None and never["worktree_exists"] is False and never["head"] is None
+    assert never["state"] is None and never["ahead"] is None and never["conflicts"] is None
+
+
+def test_a_worktree_deleted_by_hand_shows_as_missing(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "ui", check=0)
+    shutil.rmtree(worktree_of(repo, "ui"))
+    entry = by_stream(json.loads(wta(repo, "status", "--json", check=0).stdout))["ui"]
+    assert entry["worktree"] == str(worktree_of(repo, "ui")) and entry["worktree_exists"] is False
+    assert entry["dirty"] is None and entry["ahead"] == 0
+    assert "(missing)" in wta(repo, "status", check=0).stdout
+
+
+def test_status_table_for_people_has_no_colour_codes(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup='["false"]'))
+    wta(repo, "up", "--no-launch", "ui", check=1)
+    out = wta(repo, "status", check=0).stdout
+    assert "\x1b" not in out
+    lines = out.splitlines()
+    assert lines[0].startswith("base main (")
+    assert lines[1].split()[:3] == ["stream", "branch", "+ahead/-behind"]
+    rows = {line.split()[0]: line for line in lines[3:]}
+    assert set(rows) == set(STREAMS)
+    assert "+0/-0" in rows["ui"] and "failed: setup command `false` exited 1" in rows["ui"]
+    assert "no branch" in rows["api"]
+
+
+def test_watch_prints_a_fresh_table_each_interval_until_interrupted(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "status", "--watch"], cwd=repo,
+                            env={**os.environ, "WTA_WATCH_INTERVAL": "0.1"}, stdout=subprocess.PIPE, text=True)
+    try:
+        seen: list[str] = []
+        prepared = False
+        while len(seen) < 5000:
+            line = proc.stdout.readline()
+            seen.append(line)
+            if line.startswith("api ") and not prepared:
+                wta(repo, "up", "--no-launch", "api", check=0)  # the next tables must show it
+                prepared = True
+            elif line.startswith("api ") and "prepared" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    text = "".join(seen)
+    assert "\x1b" not in text
+    assert text.count("-- ") >= 2 and text.count("\nstream ") >= 2
+    api_rows = [line for line in text.splitlines() if line.startswith("api ")]
+    assert "no branch" in api_rows[0] and "prepared" in api_rows[-1]

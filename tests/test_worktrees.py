@@ -1,0 +1,363 @@
+"""`wta up --no-launch` and `wta down`: worktrees, branches, copied files, setup, sparse
+checkouts, the refusals that create nothing, and removal that never drops work."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE_ZONES, commit_all, git, make_repo, wta
+
+STREAMS = ("infra", "api", "ui", "monitor")
+
+
+def example_zones(setup: str | None = '["test -f .env.local", "echo setup $WTA_STREAM $WTA_PORT"]',
+                  sparse: bool = False, base: bool = True) -> str:
+    text = EXAMPLE_ZONES.read_text()
+    text = text.replace("setup: [npm ci]", f"setup: {setup}" if setup else "setup: []")
+    text = text.replace("sparse: false", f"sparse: {'true' if sparse else 'false'}")
+    if not base:
+        text = text.replace("base: main\n", "")
+    return text
+
+
+def clone_webapp(tmp_path: Path, zones: str | None = None, env_local: bool = True) -> Path:
+    """A fresh clone (from a bare "origin") of a web app with the example zones committed."""
+    seed = make_repo(tmp_path / "seed", zones if zones is not None else example_zones())
+    git(seed, "config", "user.name", "Seed")
+    git(tmp_path, "clone", "-q", "--bare", str(seed), "origin.git")
+    git(tmp_path, "clone", "-q", "origin.git", "webapp")
+    work = tmp_path / "webapp"
+    if env_local:
+        (work / ".env.local").write_text("SECRET=local\n")
+    return work
+
+
+def worktree_of(repo: Path, stream: str) -> Path:
+    return repo.parent / f"{repo.name}-worktrees" / stream
+
+
+def branches(repo: Path) -> dict[str, str]:
+    out = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/").stdout
+    return dict(line.split(" ") for line in out.splitlines())
+
+
+def footprint(repo: Path) -> tuple:
+    """Everything `wta up` could create: worktrees, refs, the state dir, sibling folders."""
+    git_dir = Path(git(repo, "rev-parse", "--absolute-git-dir").stdout.strip()) if (repo / ".git").exists() or \
+        repo.suffix == ".git" else None
+    state = sorted(str(p.relative_to(git_dir)) for p in (git_dir / "wta").rglob("*")) \
+        if git_dir and (git_dir / "wta").exists() else None
+    listing = git(repo, "worktree", "list", "--porcelain").stdout if git_dir else None
+    refs = git(repo, "for-each-ref").stdout if git_dir else None
+    return listing, refs, state, sorted(p.name for p in repo.parent.iterdir())
+
+
+def state_of(repo: Path) -> dict:
+    return json.loads((repo / ".git" / "wta" / "state.json").read_text())["streams"]
+
+
+# -- wta up -------------------------------------------------------------------------
+
+def test_up_makes_a_worktree_per_stream_and_a_second_run_has_nothing_to_do(tmp_path):
+    repo = clone_webapp(tmp_path)
+    done = wta(repo, "up", "--no-launch", check=0)
+    listed = git(repo, "worktree", "list", "--porcelain").stdout
+    for stream in STREAMS:
+        path = worktree_of(repo, stream)
+        assert f"worktree {path}\n" in listed
+        assert f"branch refs/heads/wta/{stream}\n" in listed
+        assert git(path, "rev-parse", "HEAD").stdout == git(repo, "rev-parse", "main").stdout
+        assert (Path(git(path, "rev-parse", "--absolute-git-dir").stdout.strip()) / "wta-stream").read_text() \
+            == f"{stream}\n"
+        assert f"{stream}" in done.stdout and "created" in done.stdout
+    records = state_of(repo)
+    assert {s: (r["branch"], r["worktree"], r["state"], r["setup"]["status"]) for s, r in records.items()} == {
+        s: (f"wta/{s}", str(worktree_of(repo, s)), "prepared", "ok") for s in STREAMS}
+    log = (repo / ".git" / "wta" / "logs" / "api.log").read_text()
+    assert "setup api 4101" in log  # WTA_PORT = base_port + position in zones.yaml
+
+    before = (footprint(repo), (repo / ".git" / "wta" / "state.json").read_bytes())
+    again = wta(repo, "up", "--no-launch", check=0)
+    assert (footprint(repo), (repo / ".git" / "wta" / "state.json").read_bytes()) == before
+    lines = again.stdout.splitlines()
+    assert len(lines) == 4 and all("nothing to do" in line for line in lines)
+    assert [line.split()[0] for line in lines] == ["infra", "api", "ui", "monitor"]  # `after` order
+
+
+def test_hooks_fire_in_every_worktree(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", check=0)
+    outside = {"infra": "src/lib/db.ts", "api": "src/components/Button.tsx", "ui": "src/lib/db.ts",
+               "monitor": "ai-agents/setup.md"}
+    for stream, path in outside.items():
+        where = worktree_of(repo, stream)
+        (where / path).write_text("changed\n")
+        git(where, "add", path)
+        proc = git(where, "commit", "-m", "out of zone", check=False)
+        assert proc.returncode != 0, stream
+        assert path in proc.stderr and "may not change" in proc.stderr
+        assert git(where, "rev-parse", "HEAD").stdout == git(repo, "rev-parse", "main").stdout
+
+
+def test_copied_file_is_in_each_worktree_and_never_committed(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", check=0)
+    for stream in STREAMS:
+        where = worktree_of(repo, stream)
+        assert (where / ".env.local").read_text() == "SECRET=local\n"
+        assert git(where, "status", "--porcelain", "--untracked-files=all").stdout == ""
+        assert git(where, "check-ignore", "-q", ".env.local", check=False).returncode == 0
+        git(where, "add", "-A")
+        assert ".env.local" not in git(where, "ls-files").stdout
+    assert state_of(repo)["api"]["copied"] == [".env.local"]
+
+
+def test_missing_copy_file_is_reported_and_not_fatal(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None), env_local=False)
+    done = wta(repo, "up", "--no-launch", "api", check=0)
+    assert "not copied: .env.local" in done.stdout
+    assert not (worktree_of(repo, "api") / ".env.local").exists()
+
+
+def test_failing_setup_fails_only_its_stream_and_is_retried(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup='["echo hello from $WTA_STREAM", "test $WTA_STREAM != ui"]'))
+    done = wta(repo, "up", "--no-launch", check=1)
+    ui_line = next(line for line in done.stdout.splitlines() if line.startswith("ui "))
+    assert "failed" in ui_line and "test $WTA_STREAM != ui" in ui_line and "exited 1" in ui_line
+    records = state_of(repo)
+    assert records["ui"]["state"] == "failed" and "ui.log" in records["ui"]["reason"]
+    assert records["ui"]["setup"]["exit_code"] == 1
+    assert all(records[s]["state"] == "prepared" for s in ("infra", "api", "monitor"))
+    assert "hello from ui" in (repo / ".git" / "wta" / "logs" / "ui.log").read_text()
+    assert worktree_of(repo, "monitor").is_dir()  # streams after the failed one still prepared
+
+    again = wta(repo, "up", "--no-launch", check=1)
+    lines = {line.split()[0]: line for line in again.stdout.splitlines()}
+    assert "failed" in lines["ui"]  # setup runs again until it succeeds
+    assert all("nothing to do" in lines[s] for s in ("infra", "api", "monitor"))
+    assert (repo / ".git" / "wta" / "logs" / "ui.log").read_text().count("hello from ui") == 2
+
+
+def test_only_the_named_streams_are_prepared(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "ui", check=0)
+    assert worktree_of(repo, "ui").is_dir() and not worktree_of(repo, "api").exists()
+    assert "refs/heads/wta/api" not in branches(repo)
+
+
+def test_an_existing_stream_branch_is_reused(tmp_path):
+    repo = clone_webapp(tmp_path)
+    git(repo, "branch", "wta/api", "main")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "scratch"), "wta/api")
+    (tmp_path / "scratch" / "src" / "lib" / "db.ts").write_text("earlier work\n")
+    tip = commit_all(tmp_path / "scratch", "earlier work")
+    git(repo, "worktree", "remove", str(tmp_path / "scratch"))
+    done = wta(repo, "up", "--no-launch", "api", check=0)
+    assert "new branch" not in done.stdout
+    assert git(worktree_of(repo, "api"), "rev-parse", "HEAD").stdout.strip() == tip
+
+
+def test_a_worktree_made_by_hand_at_the_path_is_adopted(tmp_path):
+    repo = clone_webapp(tmp_path)
+    where = worktree_of(repo, "ui")
+    git(repo, "worktree", "add", "-q", "-b", "wta/ui", str(where), "main")
+    done = wta(repo, "up", "--no-launch", "ui", check=0)
+    assert "reused" in done.stdout
+    assert (where / ".env.local").exists() and state_of(repo)["ui"]["state"] == "prepared"
+
+
+def test_bad_launch_options_are_refused_before_anything_is_made(tmp_path):
+    repo = clone_webapp(tmp_path)
+    before = footprint(repo)
+    assert "--runner robot" in wta(repo, "up", "--runner", "robot", check=2).stderr
+    assert "--max-parallel 0" in wta(repo, "up", "--max-parallel", "0", check=2).stderr
+    assert footprint(repo) == before
+
+
+def test_sparse_worktrees_hold_only_the_zone_read_only_paths_and_top_level_files(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None, sparse=True))
+    done = wta(repo, "up", "--no-launch", "api", "ui", check=0)
+    assert "sparse (cone)" in done.stdout and "sparse (patterns)" in done.stdout
+
+    def files(where: Path) -> set[str]:
+        return {str(p.relative_to(where)) for p in where.rglob("*")
+                if p.is_file() and ".git" not in p.relative_to(where).parts}
+
+    top = {"package.json", "tsconfig.json", ".env.example", "tailwind.config.ts", "README.md", "zones.yaml",
+           ".env.local"}
+    # api's zone is whole directories: cone mode, which also keeps the files directly in src/app.
+    assert files(worktree_of(repo, "api")) == top | {
+        "src/app/api/health/route.ts", "src/lib/db.ts", "docs/specs/api.md", "src/app/page.tsx",
+        "src/app/layout.tsx"}
+    # ui names single files: pattern mode, exact.
+    assert files(worktree_of(repo, "ui")) == top | {
+        "src/components/Button.tsx", "src/app/page.tsx", "src/app/layout.tsx", "docs/specs/api.md"}
+    api = worktree_of(repo, "api")
+    assert git(api, "config", "index.sparse").stdout.strip() == "true"
+    assert git(api, "status", "--porcelain").stdout == ""
+    assert git(repo, "config", "--get", "core.sparseCheckout", check=False).stdout.strip() != "true"
+    assert (repo / "src" / "components" / "Button.tsx").exists()  # the main worktree stays full
+
+
+def test_two_ups_at_once_one_waits_the_other_reports_the_lock(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup='["sleep 1"]'))
+    env = dict(os.environ)
+    first = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = repo / ".git" / "wta" / "lock"
+    deadline = time.monotonic() + 20
+    while not (lock.exists() and lock.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    waiter = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,
+                              env={**env, "WTA_LOCK_TIMEOUT": "30"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    impatient = wta(repo, "up", "--no-launch", env={**env, "WTA_LOCK_TIMEOUT": "0.3"}, check=1)
+    assert "`wta up --no-launch` (pid" in impatient.stderr and " since " in impatient.stderr
+    assert len(impatient.stderr.strip().splitlines()) == 1
+    assert first.wait(timeout=60) == 0
+    out, errors = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0, errors
+    assert len(out.splitlines()) == 4 and all("nothing to do" in line for line in out.splitlines())
+    registered = [line[len("worktree "):] for line in git(repo, "worktree", "list", "--porcelain").stdout.splitlines()
+                  if line.startswith("worktree ")][1:]
+    assert sorted(registered) == sorted(str(worktree_of(repo, s)) for s in STREAMS)
+    assert all(r["state"] == "prepared" for r in state_of(repo).values())
+
+
+@pytest.mark.parametrize("case", ["not-a-repository", "no-zones", "invalid-zones", "missing-base", "bare",
+                                  "detached", "unborn", "path-taken", "branch-elsewhere", "unknown-stream"])
+def test_refusals_exit_2_and_create_nothing(tmp_path, case):
+    args = ["up", "--no-launch"]
+    if case == "not-a-repository":
+        where = tmp_path / "plain"
+        where.mkdir()
+        (where / "zones.yaml").write_text(example_zones())
+    elif case == "no-zones":
+        seed = make_repo(tmp_path / "seed", zones="")
+        (seed / "zones.yaml").unlink()
+        commit_all(seed, "no zones")
+        git(tmp_path, "clone", "-q", str(seed), "webapp")
+        where = tmp_path / "webapp"
+    elif case == "invalid-zones":
+        where = clone_webapp(tmp_path, example_zones().replace("unowned: deny", "unowned: deny\nsparce: true"))
+    elif case == "missing-base":
+        where = clone_webapp(tmp_path, example_zones().replace("base: main", "base: develop"))
+    elif case == "bare":
+        clone_webapp(tmp_path)
+        where = tmp_path / "origin.git"
+    elif case == "detached":
+        where = clone_webapp(tmp_path, example_zones(base=False))
+        git(where, "checkout", "-q", "--detach")
+    elif case == "unborn":
+        where = tmp_path / "fresh"
+        where.mkdir()
+        git(where, "init", "-q", "-b", "main")
+        (where / "zones.yaml").write_text(example_zones(base=False))
+    elif case == "path-taken":
+        where = clone_webapp(tmp_path)
+        worktree_of(where, "ui").mkdir(parents=True)
+        (worktree_of(where, "ui") / "notes.txt").write_text("mine\n")
+    elif case == "branch-elsewhere":
+        where = clone_webapp(tmp_path)
+        git(where, "worktree", "add", "-q", "-b", "wta/monitor", str(tmp_path / "elsewhere"), "main")
+    else:
+        where = clone_webapp(tmp_path)
+        args.append("nosuch")
+    before = footprint(where)
+    done = wta(where, *args, check=2)
+    assert footprint(where) == before
+    assert done.stdout == ""
+    message = done.stderr.strip().splitlines()
+    assert len(message) == 1 and message[0].startswith("wta: "), done.stderr
+    expected = {"not-a-repository": "not a git repository", "no-zones": "zones.yaml", "invalid-zones": "sparce",
+                "missing-base": "'develop'", "bare": "bare", "detached": "detached", "unborn": "unborn",
+                "path-taken": "already exists", "branch-elsewhere": "elsewhere", "unknown-stream": "nosuch"}[case]
+    assert expected in message[0]
+
+
+# -- wta down --------------------------------------------------------------------------
+
+def test_down_refuses_unmerged_commits_and_lists_them_until_forced(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", check=0)
+    api = worktree_of(repo, "api")
+    (api / "src" / "lib" / "db.ts").write_text("new db\n")
+    sha = commit_all(api, "rework the db")
+    done = wta(repo, "down", check=1)
+    assert f"{sha[:7]} [api] rework the db" in done.stdout
+    assert "1 commit(s) not in main" in done.stdout
+    assert api.is_dir() and "api" in state_of(repo)
+    for stream in ("infra", "ui", "monitor"):  # the others are still removed
+        assert not worktree_of(repo, stream).exists()
+        assert f"refs/heads/wta/{stream}" in branches(repo)
+    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 2
+
+    wta(repo, "down", "--delete-branches", "api", check=1)  # an unmerged branch needs --force too
+    assert branches(repo)["refs/heads/wta/api"] == sha and api.is_dir()
+
+    forced = wta(repo, "down", "--force", "api", check=0)
+    assert not api.exists() and "branch wta/api kept" in forced.stdout
+    assert branches(repo)["refs/heads/wta/api"] == sha
+    assert "api" not in state_of(repo)
+
+    wta(repo, "down", "--force", "--delete-branches", check=0)
+    assert set(branches(repo)) == {"refs/heads/main"}
+    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
+
+
+def test_down_refuses_uncommitted_and_untracked_files_and_names_them(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "ui", "monitor", check=0)
+    ui = worktree_of(repo, "ui")
+    (ui / "src" / "components" / "Card.tsx").write_text("card\n")
+    (ui / "tailwind.config.ts").write_text("changed\n")
+    done = wta(repo, "down", "ui", check=1)
+    assert "src/components/Card.tsx" in done.stdout and "tailwind.config.ts" in done.stdout
+    assert ui.is_dir() and worktree_of(repo, "monitor").is_dir()  # only the named stream was considered
+    wta(repo, "down", "--force", "ui", check=0)
+    assert not ui.exists()
+
+
+def test_down_with_delete_branches_removes_merged_branches_never_the_base(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", check=0)
+    main_before = branches(repo)["refs/heads/main"]
+    done = wta(repo, "down", "--delete-branches", check=0)
+    assert branches(repo) == {"refs/heads/main": main_before}
+    assert done.stdout.count("deleted") == 4
+    assert (repo / "zones.yaml").exists() and git(repo, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main"
+    assert not (repo.parent / "webapp-worktrees").exists()
+
+
+def test_down_prunes_worktrees_deleted_by_hand(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "api", check=0)
+    shutil.rmtree(worktree_of(repo, "api"))
+    done = wta(repo, "down", "api", check=0)
+    assert "pruned" in done.stdout and "already gone" in done.stdout
+    assert str(worktree_of(repo, "api")) not in git(repo, "worktree", "list").stdout
+    assert state_of(repo) == {}
+    assert "refs/heads/wta/api" in branches(repo)
+
+
+def test_down_never_removes_the_main_worktree(tmp_path):
+    repo = clone_webapp(tmp_path)
+    git(repo, "switch", "-q", "-c", "wta/api")
+    done = wta(repo, "down", "--force", "--delete-branches", "api", check=1)
+    assert "main worktree" in done.stdout
+    assert (repo / "zones.yaml").exists() and "refs/heads/wta/api" in branches(repo)
+
+
+def test_down_unknown_stream_is_a_usage_error(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "api", check=0)
+    done = wta(repo, "down", "nosuch", check=2)
+    assert "nosuch" in done.stderr and worktree_of(repo, "api").is_dir()

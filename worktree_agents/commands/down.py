@@ -1,0 +1,71 @@
+"""`wta down [STREAM...] [--force] [--delete-branches]`: remove stream worktrees.
+
+Each stream is decided on its own: one that would lose commits or files is
+kept (and listed) while the others are removed; the exit code is then 1.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from worktree_agents import worktrees
+from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.project import Project
+from worktree_agents.state import StateStore, command_lock
+
+SHOWN = 20  # commits or files listed per refused stream
+
+
+def run(streams: Sequence[str], force: bool = False, delete_branches: bool = False) -> int:
+    project = Project.find()
+    zones = project.zones()
+    store = StateStore(project.repo.state_dir)
+    known = list(zones.streams) + [s for s in store.streams() if s not in zones.streams]
+    unknown = [s for s in streams if s not in known]
+    if unknown:
+        raise WtaError(f"unknown stream {unknown[0]!r}; known streams: {', '.join(known)}")
+    chosen = [s for s in known if not streams or s in streams]
+    with command_lock(project.repo.state_dir):
+        stale = worktrees.prunable_worktrees(project)
+        if stale:
+            worktrees.prune(project)
+        removals = worktrees.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams())
+        results = [worktrees.remove(project, zones.base, r, store, force, delete_branches) for r in removals]
+    if stale:
+        print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
+              f"{', '.join(w.path for w in stale)}")
+    for done in results:
+        print(_describe(done))
+    refused = [d for d in results if d.refused]
+    if refused:
+        print(f"kept {len(refused)} stream(s): {', '.join(d.stream for d in refused)}; "
+              "nothing of theirs was removed")
+    return CHECK if refused else 0
+
+
+def _describe(done: worktrees.Removed) -> str:
+    removal = done.removal
+    name = f"{done.stream:<12}"
+    if done.refused and not done.work_at_risk:
+        return f"{name} kept       {done.refused}"
+    if done.refused and removal is not None:
+        fixes = ([f"merge the commits (wta merge {done.stream})"] if removal.commits else []) + \
+                (["commit or delete the files"] if removal.changes else [])
+        lines = [f"{name} kept       {done.refused}; {' and '.join(fixes)}, or rerun with --force to drop them:"]
+        lines += [f"    {sha} {subject}" for sha, subject in removal.commits[:SHOWN]]
+        lines += [f"    {path}" for path in removal.changes[:SHOWN]]
+        extra = max(len(removal.commits) - SHOWN, 0) + max(len(removal.changes) - SHOWN, 0)
+        if extra:
+            lines.append(f"    ... and {extra} more")
+        return "\n".join(lines)
+    if done.branch_deleted:
+        branch = f"branch {done.branch} deleted"
+    elif removal is not None and removal.branch_exists:
+        branch = f"branch {done.branch} kept"
+    else:
+        branch = "no branch"
+    if done.worktree:
+        return f"{name} removed    {done.worktree} ({branch})"
+    if done.forgotten:
+        return f"{name} forgotten  its worktree was already gone ({branch})"
+    return f"{name} no worktree ({branch})"

@@ -1,0 +1,116 @@
+"""`wta status [--json] [--watch]`: where each stream stands (fields: docs/status.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+from worktree_agents import status as status_mod
+from worktree_agents.commands.output import emit_json, table, use_colour
+from worktree_agents.project import Project
+
+WATCH_INTERVAL_ENV = "WTA_WATCH_INTERVAL"
+WATCH_INTERVAL = 2.0
+
+
+def run(as_json: bool = False, watch: bool = False) -> int:
+    project = Project.find()
+    if not watch:
+        report = status_mod.collect(project)
+        if as_json:
+            emit_json(report.to_json())
+        else:
+            print(render(report))
+        return 0
+    return _watch(project, as_json)
+
+
+def _watch(project, as_json: bool) -> int:
+    """Redraw in place on a terminal; elsewhere (or with NO_COLOR) print each refresh below the last."""
+    interval = float(os.environ.get(WATCH_INTERVAL_ENV) or WATCH_INTERVAL)
+    live = use_colour(sys.stdout) and not as_json
+    try:
+        while True:
+            report = status_mod.collect(project)
+            stamp = datetime.now().strftime("%H:%M:%S")
+            if as_json:
+                sys.stdout.write(json.dumps(report.to_json(), default=str) + "\n")  # one document per line
+            elif live:
+                sys.stdout.write("\x1b[H\x1b[2J" + f"wta status  {stamp}  (every {interval:g}s, Ctrl-C to stop)\n\n"
+                                 + render(report) + "\n")
+            else:
+                sys.stdout.write(f"-- {stamp}\n{render(report)}\n")
+            sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def render(report: status_mod.Status) -> str:
+    rows = []
+    for s in report.streams:
+        if s.head is None:
+            commits = "no branch"
+        else:
+            commits = f"+{s.ahead}/-{s.behind}"
+        if s.worktree is None:
+            where = "-"
+        else:
+            where = _short(s.worktree) + ("" if s.worktree_exists else " (missing)")
+        conflicts = "-" if s.conflicts is None else (f"{len(s.conflict_files)} file(s)" if s.conflicts else "no")
+        state = s.state or "-"
+        if s.reason:
+            state += f": {s.reason}"
+        rows.append((s.stream, s.branch, commits, "-" if s.dirty is None else s.dirty,
+                     len(s.violations) or "-", conflicts, _requests(s.requests), _age(s.last_commit), where, state))
+    text = table(("stream", "branch", "+ahead/-behind", "dirty", "violations", "conflicts", "requests",
+                  "last commit", "worktree", "state"), rows)
+    return f"base {report.base} ({(report.base_head or '?')[:10]})\n{text}" + _sessions(report)
+
+
+def _requests(view: dict) -> str:
+    """Open requests to the stream, its own still open, and its own closed lately (docs/coordination.md)."""
+    counts = [(len(view.get(key, [])), word) for key, word in
+              (("open_to", "open"), ("opened_by", "asked"), ("closed_recently", "closed"))]
+    return ", ".join(f"{n} {word}" for n, word in counts if n) or "-"
+
+
+def _sessions(report: status_mod.Status) -> str:
+    """The agent sessions, when any stream had one (fields: docs/sessions.md)."""
+    rows = []
+    for s in report.streams:
+        x = s.session
+        if not x:
+            continue
+        state = x["state"] + (f": {x['reason']}" if x["reason"] else "")
+        usage = "-" if x["cpu_percent"] is None else \
+            f"{x['cpu_percent']:.0f}% {x['memory_bytes'] / 2**20:.0f}M {x['children']} child(ren)"
+        cost = "-" if x["cost_usd"] is None else f"${x['cost_usd']:.4f}"
+        left = ", ".join(x["leftovers_outside_zone"]) or "-"
+        rows.append((s.stream, x["runner"] or "-", state, x["pid"] or "-", usage, x["turns"] or "-", cost,
+                     _age(x["last_activity"]), left))
+    if not rows:
+        return ""
+    return "\n\nsessions\n" + table(("stream", "runner", "state", "pid", "cpu mem children", "turns", "cost",
+                                      "last activity", "uncommitted outside the zone"), rows)
+
+
+def _short(path: str) -> str:
+    rel = os.path.relpath(path)
+    return rel if len(rel) < len(path) else path
+
+
+def _age(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    try:
+        seconds = int((datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds())
+    except ValueError:
+        return iso
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"

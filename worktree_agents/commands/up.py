@@ -1,0 +1,113 @@
+"""`wta up [STREAM...] [--runner R] [--no-launch] [-d/--detach] [--max-parallel N]`.
+
+Prepares every stream (worktrees.prepare) under the state lock, one progress
+line per stream, then hands the prepared streams to `launch` unless
+`--no-launch`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+from worktree_agents import hooks, worktrees
+from worktree_agents.commands.output import use_colour
+from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.project import Project
+from worktree_agents.snapshot import refresh_snapshot
+from worktree_agents.state import StateStore, command_lock
+
+RUNNERS = ("claude", "api", "command", "manual")
+
+
+def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = False, detach: bool = False,
+        max_parallel: int | None = None, interactive: bool = False) -> int:
+    if runner is not None and runner not in RUNNERS:
+        raise WtaError(f"--runner {runner}: unknown runner; use one of {', '.join(RUNNERS)}")
+    if max_parallel is not None and max_parallel < 1:
+        raise WtaError(f"--max-parallel {max_parallel}: give at least 1")
+    project = Project.find()
+    config = project.config()
+    unknown = [s for s in streams if s not in config.streams]
+    if unknown:
+        raise WtaError(f"unknown stream {unknown[0]!r}; {project.config_path} defines: {', '.join(config.streams)}")
+    base = worktrees.resolve_base(project, config)
+    chosen = [s for s in config.order() if not streams or s in streams]
+
+    store = StateStore(project.repo.state_dir)
+    with command_lock(project.repo.state_dir):
+        the_plan = worktrees.plan(project, config, base, chosen, store.streams())
+        refresh_snapshot(project.repo, base=base)
+        hook_report = hooks.install(project.main)
+        progress = _Progress(sys.stdout)
+        results = []
+        for result in worktrees.prepare(project, config, the_plan, store, on_start=progress.start):
+            progress.done(result)
+            results.append(result)
+    for name in hook_report.kept:
+        print(f"kept your existing {name} hook as {name}{hooks.ORIGINAL_SUFFIX}; it still runs first")
+    missing = sorted({m for r in results for m in r.missing})
+    if missing:
+        print(f"copy: not in the main worktree, so not copied: {', '.join(missing)}")
+    tracked = sorted({t for r in results for t in r.tracked})
+    if tracked:
+        print(f"copy: tracked by git, so not copied (they come with the checkout): {', '.join(tracked)}")
+    failed = [r for r in results if r.outcome == worktrees.FAILED]
+    if no_launch:
+        return CHECK if failed else 0
+    ready = [r for r in results if r.outcome != worktrees.FAILED]
+    code = launch(project, config, ready, runner=runner, detach=detach, max_parallel=max_parallel,
+                  interactive=interactive)
+    return max(code, CHECK if failed else 0)
+
+
+def launch(project, config, prepared: list[worktrees.Prepared], runner: str | None, detach: bool,
+           max_parallel: int | None, interactive: bool = False) -> int:
+    """Start the sessions of the prepared streams (in `after` order); the exit code of `wta up`."""
+    from worktree_agents.commands import launch as sessions_cmd
+
+    return sessions_cmd.run(project, config, [p.stream for p in prepared], runner=runner, detach=detach,
+                            max_parallel=max_parallel, interactive=interactive)
+
+
+class _Progress:
+    """One line per stream; on a terminal a transient 'preparing' line first, and colour."""
+
+    def __init__(self, stream) -> None:
+        self.out = stream
+        self.live = use_colour(stream)
+        self.cwd = os.getcwd()
+
+    def start(self, plan: worktrees.StreamPlan) -> None:
+        if self.live:
+            self.out.write(f"{plan.stream:<12} preparing {self._where(plan.path)} ...")
+            self.out.flush()
+
+    def done(self, r: worktrees.Prepared) -> None:
+        word, colour = {
+            worktrees.CREATED: ("created", "32"), worktrees.REUSED: ("reused", "32"),
+            worktrees.UNCHANGED: ("up to date", "2"), worktrees.FAILED: ("failed", "31"),
+        }[r.outcome]
+        if r.outcome == worktrees.FAILED:
+            detail = r.reason or ""
+        elif r.outcome == worktrees.UNCHANGED:
+            detail = f"{r.branch}  {self._where(r.path)}  (nothing to do)"
+        else:
+            parts = [f"{r.branch}{' (new branch)' if r.new_branch else ''}", self._where(r.path)]
+            if r.sparse:
+                parts.append(f"sparse ({r.sparse})")
+            if r.copied:
+                parts.append(f"copied {', '.join(r.copied)}")
+            if r.setup and r.setup.status == "ok":
+                parts.append("setup ok")
+            detail = "  ".join(parts)
+        if self.live:
+            self.out.write(f"\r\x1b[K{r.stream:<12} \x1b[{colour}m{word:<11}\x1b[0m {detail}\n")
+        else:
+            self.out.write(f"{r.stream:<12} {word:<11} {detail}\n")
+        self.out.flush()
+
+    def _where(self, path: str) -> str:
+        rel = os.path.relpath(path, self.cwd)
+        return rel if len(rel) < len(path) else path
