@@ -1,17 +1,19 @@
 """The one place that runs git.
 
-Stdlib only: the commit hooks import this module (so its value types are
-NamedTuples: `dataclasses` costs start-up time, docs/performance.md). Output
-meant for machines is read with `-z` and split on NUL, never screen-scraped.
+Stdlib only: the commit hooks import this module (so its value types are plain
+named tuples, cheap to define at start-up: docs/performance.md). Output meant
+for machines is read with `-z` and split on NUL, never screen-scraped.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from collections import namedtuple
+from collections.abc import Sequence
 
 from worktree_agents.errors import WtaError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     import subprocess
 
@@ -94,15 +96,13 @@ def zsplit(data: bytes) -> list[str]:
     return parts
 
 
-class RawChange(NamedTuple):
+class RawChange(namedtuple("RawChange", [
+    "status",      # A, M, D, T (renames and copies are split by --no-renames)
+    "path", "old_mode", "new_mode", "old_blob", "new_blob",
+])):
     """One line of `git diff --raw -z`: what happened to one path."""
 
-    status: str        # A, M, D, T (renames and copies are split by --no-renames)
-    path: str
-    old_mode: str
-    new_mode: str
-    old_blob: str
-    new_blob: str
+    __slots__ = ()
 
 
 def parse_raw(fields: Sequence[str]) -> list[RawChange]:
@@ -141,11 +141,10 @@ def is_ancestor(commit: str, of: str, cwd: str | os.PathLike[str] | None = None,
     return ok("merge-base", "--is-ancestor", commit, of, cwd=cwd, env=env)
 
 
-class CommitChanges(NamedTuple):
-    sha: str
-    subject: str
-    parents: tuple[str, ...]
-    changes: tuple[RawChange, ...]
+class CommitChanges(namedtuple("CommitChanges", ["sha", "subject", "parents", "changes"])):
+    """One commit: its id, subject, parent ids and RawChanges (tuples)."""
+
+    __slots__ = ()
 
 
 def commit_changes(rev_range: Sequence[str], cwd: str | os.PathLike[str] | None = None,
@@ -212,9 +211,10 @@ def read_blobs(shas: Sequence[str], cwd: str | os.PathLike[str] | None = None,
 
 # -- branches and worktrees (wta up, status, down) -------------------------------
 
-class BranchHead(NamedTuple):
-    sha: str
-    committed_at: str   # committer date, ISO 8601
+class BranchHead(namedtuple("BranchHead", ["sha", "committed_at"])):
+    """A branch's tip and its committer date (ISO 8601)."""
+
+    __slots__ = ()
 
 
 def branch_heads(cwd: str | os.PathLike[str] | None = None,
@@ -289,10 +289,13 @@ def commits_not_in(base: str, revs: Sequence[str], cwd: str | os.PathLike[str] |
 
 # -- requests between streams (wta request, wta watch) ----------------------------
 
-class TrailerCommit(NamedTuple):
-    sha: str
-    subject: str
-    values: tuple[str, ...]   # the values of the trailer asked for, in message order
+class TrailerCommit(namedtuple("TrailerCommit", [
+    "sha", "subject",
+    "values",      # the values of the trailer asked for, in message order (a tuple)
+])):
+    """A commit carrying a trailer."""
+
+    __slots__ = ()
 
 
 def commits_with_trailer(revs: Sequence[str], key: str, since: str | None = None,

@@ -1,0 +1,408 @@
+"""`wta merge`: streams rebased back in order, verified, tested, resumable, lossless.
+
+Every test works on a copy of one four-stream repository (the example zones,
+worktrees made with `git worktree add` + `wta hooks install --stream`, commits
+made through the real hooks), built once per test process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
+
+from worktree_agents.merge import session_running
+
+STREAMS = ("infra", "api", "ui", "monitor")
+# `test:` runs $HOME/merge-test.sh when a test writes one (HOME is private to each test).
+TEST_COMMAND = """test: 'if [ -f "$HOME/merge-test.sh" ]; then sh "$HOME/merge-test.sh"; fi'"""
+ZONES = EXAMPLE_ZONES.read_text().replace("test: npm test", TEST_COMMAND)
+
+# Each stream's commits in the template: (files, message).
+WORK = {
+    "infra": [({"ai-agents/tools.md": "# tools\n"}, "add tools")],
+    "api": [({"src/lib/db.ts": "export const db = {pool: 4}\n"}, "pool the db"),
+            ({"src/app/api/users/route.ts": "export const GET = () => []\n"}, "users route")],
+    "ui": [({"src/components/Nav.tsx": "export const Nav = () => null\n"}, "nav")],
+    "monitor": [({"ai-agents/memory/notes.md": "first note\nsecond note\nthird note\n"}, "note")],
+}
+
+_templates: dict[str, Path] = {}
+
+
+def _build(root: Path) -> Path:
+    repo = make_repo(root / "webapp", ZONES)
+    for stream in STREAMS:
+        where = add_stream_worktree(repo, stream)
+        for files, message in WORK[stream]:
+            write_files(where, files)
+            commit_all(where, message)
+    return root
+
+
+def _copy(template: Path, dest: Path) -> Path:
+    """The template repository and its worktrees, copied and re-linked (git worktree repair)."""
+    shutil.copytree(template, dest, symlinks=True)
+    repo = dest / "webapp"
+    for stream in STREAMS:
+        (dest / f"webapp-{stream}" / ".git").write_text(f"gitdir: {repo}/.git/worktrees/webapp-{stream}\n")
+    git(repo, "worktree", "repair", *(str(dest / f"webapp-{s}") for s in STREAMS))
+    return repo
+
+
+@pytest.fixture
+def repo(tmp_path, tmp_path_factory) -> Path:
+    """A copy of the four-stream repository: main plus worktrees webapp-<stream>."""
+    if "four" not in _templates:
+        _templates["four"] = _build(tmp_path_factory.mktemp("merge-template"))
+    return _copy(_templates["four"], tmp_path / "copy")
+
+
+def wt(repo: Path, stream: str) -> Path:
+    return repo.parent / f"webapp-{stream}"
+
+
+def sha(repo: Path, rev: str) -> str:
+    return git(repo, "rev-parse", rev).stdout.strip()
+
+
+def branch_refs(repo: Path) -> dict[str, str]:
+    """Every ref except wta's backups."""
+    lines = git(repo, "for-each-ref", "--format=%(refname) %(objectname)").stdout.splitlines()
+    return dict(line.split(" ") for line in lines if not line.startswith("refs/wta/"))
+
+
+def reachable(repo: Path) -> set[str]:
+    return set(git(repo, "rev-list", "--all").stdout.split())
+
+
+def subjects(repo: Path, rev: str = "main") -> list[str]:
+    return git(repo, "log", "--format=%s", rev).stdout.splitlines()
+
+
+def set_test(script: str) -> None:
+    """Make the repository's `test:` run this shell script (in the stream's worktree)."""
+    (Path(os.environ["HOME"]) / "merge-test.sh").write_text(script)
+
+
+def state_dir(repo: Path) -> Path:
+    return repo / ".git" / "wta"
+
+
+def snapshot(repo: Path) -> dict:
+    """Refs, every worktree's HEAD, status and files, and wta's state dir: what must not change."""
+    def files(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.relative_to(root).parts}
+    trees = {}
+    for where in [repo] + [wt(repo, s) for s in STREAMS]:
+        trees[str(where)] = (git(where, "symbolic-ref", "-q", "HEAD", check=False).stdout,
+                             git(where, "status", "--porcelain=v1").stdout, files(where))
+    state = {str(p.relative_to(state_dir(repo))): p.read_bytes() for p in sorted(state_dir(repo).rglob("*"))
+             if p.is_file()}
+    return {"refs": git(repo, "for-each-ref").stdout, "trees": trees, "state": state}
+
+
+def assert_contained(repo: Path, streams=STREAMS) -> None:
+    for stream in streams:
+        assert git(repo, "merge-base", "--is-ancestor", f"wta/{stream}", "main", check=False).returncode == 0, stream
+
+
+# -- the whole sequence ---------------------------------------------------------------
+
+def test_merges_four_streams_in_order_and_loses_nothing(repo):
+    before = reachable(repo)
+    set_test('echo "tested $WTA_STREAM"\n')
+
+    proc = wta(repo, "merge", check=0)
+
+    assert subjects(repo)[:5] == ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool the db",
+                                  "[infra] add tools"]
+    assert_contained(repo)
+    assert before <= reachable(repo)
+    for stream in STREAMS:
+        assert f"{stream}: merged" in proc.stdout
+    assert "infra    merged  1" in proc.stdout and "api      merged  2" in proc.stdout
+    # The main worktree (main checked out, clean) follows the base; stream worktrees sit on their rebased branch.
+    assert (repo / "src/components/Nav.tsx").exists()
+    assert git(repo, "status", "--porcelain").stdout == ""
+    assert git(wt(repo, "monitor"), "rev-parse", "HEAD").stdout.strip() == sha(repo, "main")
+    assert not (state_dir(repo) / "merge.json").exists()
+    reports = list((state_dir(repo) / "merges").glob("*.json"))
+    assert len(reports) == 1
+    saved = json.loads(reports[0].read_text())
+    assert [s["result"] for s in saved["streams"]] == ["merged"] * 4
+    assert [s["test"] for s in saved["streams"]] == ["passed"] * 4
+    log = Path(saved["streams"][1]["test_log"]).read_text()
+    assert log == "tested api\n"
+
+    again = wta(repo, "merge", check=0)
+    assert "nothing to merge" in again.stdout and "merged" not in again.stdout.replace("result", "")
+
+
+def test_json_report_and_named_streams(repo):
+    proc = wta(repo, "merge", "ui", "infra", "--json", "--no-test", check=0)
+
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "merged" and doc["ok"] is True
+    assert [(s["stream"], s["result"], s["commits"], s["test"]) for s in doc["streams"]] == [
+        ("infra", "merged", 1, "not-run"), ("ui", "merged", 1, "not-run")]
+    assert doc["base_after"] == sha(repo, "main") != doc["base_before"]
+    assert json.loads(Path(doc["saved"]).read_text())["streams"] == doc["streams"]
+    assert subjects(repo)[:2] == ["[ui] nav", "[infra] add tools"]
+    assert sha(repo, "wta/api") not in set(git(repo, "rev-list", "main").stdout.split())
+
+
+def test_dry_run_predicts_the_sequence_and_changes_nothing(repo):
+    before = snapshot(repo)
+
+    proc = wta(repo, "merge", "--dry-run", "--json", check=0)
+
+    doc = json.loads(proc.stdout)
+    assert [(s["stream"], s["result"]) for s in doc["streams"]] == [(s, "would-merge") for s in STREAMS]
+    assert snapshot(repo) == before
+
+
+# -- stops: verification, conflict, test ----------------------------------------------
+
+def test_out_of_zone_commit_is_refused_at_verification(repo):
+    ui = wt(repo, "ui")
+    write_files(ui, {"src/lib/db.ts": "hijacked\n"})
+    bad = commit_all(ui, "[ui] sneak into the api", "--no-verify")
+    predicted = json.loads(wta(repo, "merge", "--dry-run", "--json", check=1).stdout)
+    ui_tip = sha(repo, "wta/ui")
+
+    proc = wta(repo, "merge", check=1)
+
+    assert f"{bad[:12]} src/lib/db.ts: owned by stream 'api'" in proc.stderr
+    assert [s["result"] for s in predicted["streams"]] == ["would-merge", "would-merge", "verification-failed",
+                                                          "would-merge"]
+    # main stopped at api, the last good stream; ui untouched; monitor never reached.
+    assert subjects(repo)[0] == "[api] users route"
+    assert sha(repo, "wta/ui") == ui_tip
+    assert "monitor" not in subjects(repo)[0]
+    assert "not-reached" in proc.stdout
+    assert "wta merge --continue" in proc.stderr
+
+
+def test_unprefixed_commit_fails_verification_naming_it(repo):
+    infra = wt(repo, "infra")
+    write_files(infra, {"ai-agents/more.md": "more\n"})
+    bad = commit_all(infra, "forgot the prefix", "--no-verify")
+    main_before = sha(repo, "main")
+
+    proc = wta(repo, "merge", "--json", check=1)
+
+    doc = json.loads(proc.stdout)
+    assert doc["streams"][0]["result"] == "verification-failed"
+    assert doc["streams"][0]["problems"] == [f"{bad[:12]} 'forgot the prefix': no [infra] prefix"]
+    assert sha(repo, "main") == main_before
+
+
+def test_conflict_with_main_stops_restores_and_was_predicted(repo):
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    hotfix = commit_all(repo, "hotfix the db on main")
+    api_tip = sha(repo, "wta/api")
+    before = reachable(repo)
+    predicted = json.loads(wta(repo, "merge", "--dry-run", "--json", check=1).stdout)
+
+    proc = wta(repo, "merge", "--json", check=1)
+
+    doc = json.loads(proc.stdout)
+    results = {s["stream"]: s for s in doc["streams"]}
+    assert [s["result"] for s in doc["streams"]] == ["merged", "conflict", "not-reached", "not-reached"]
+    assert [s["result"] for s in predicted["streams"]] == ["would-merge", "conflict", "would-merge", "would-merge"]
+    assert predicted["streams"][1]["files"] == results["api"]["files"] == ["src/lib/db.ts"]
+    assert [t["commit"] for t in predicted["streams"][1]["touched_by"]] == [hotfix[:12]]
+    assert [t["commit"] for t in results["api"]["touched_by"]] == [hotfix[:12]]
+    assert f"also changed by a commit on main in {hotfix[:12]}" in proc.stderr
+    # main stays at infra (the last good stream); api is back where it was, clean, on its branch.
+    assert sha(repo, "main") == results["infra"]["head"]
+    assert subjects(repo)[0] == "[infra] add tools"
+    assert sha(repo, "wta/api") == api_tip
+    assert git(wt(repo, "api"), "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/api"
+    assert git(wt(repo, "api"), "status", "--porcelain").stdout == ""
+    assert json.loads((state_dir(repo) / "merge.json").read_text())["status"] == "stopped"
+
+    refused = wta(repo, "merge", check=2)
+    assert refused.stderr.count("\n") == 1 and "--continue" in refused.stderr and "--abort" in refused.stderr
+
+    # The user resolves the conflict in the api worktree, then continues.
+    api = wt(repo, "api")
+    assert git(api, "rebase", "main", check=False).returncode != 0
+    write_files(api, {"src/lib/db.ts": "export const db = {pool: 4} // and the hotfix\n"})
+    git(api, "add", "src/lib/db.ts")
+    git(api, "-c", "core.editor=true", "rebase", "--continue")
+    done = wta(repo, "merge", "--continue", check=0)
+
+    assert "api: merged" in done.stdout and "monitor: merged" in done.stdout
+    assert subjects(repo)[:6] == ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool the db",
+                                  "[infra] add tools", "hotfix the db on main"]
+    assert_contained(repo)
+    assert before <= reachable(repo)
+    assert not (state_dir(repo) / "merge.json").exists()
+
+
+def test_failing_test_stops_before_the_base_moves_past_the_stream(repo):
+    set_test("test ! -e src/components/Broken.tsx\n")
+    ui = wt(repo, "ui")
+    write_files(ui, {"src/components/Broken.tsx": "oops\n"})
+    commit_all(ui, "broken component")
+    ui_tip = sha(repo, "wta/ui")
+
+    proc = wta(repo, "merge", check=1)
+
+    assert "ui       test-failed" in proc.stdout
+    assert subjects(repo)[0] == "[api] users route"
+    assert sha(repo, "wta/ui") == ui_tip
+    assert git(ui, "status", "--porcelain").stdout == ""
+    assert "ui: `if [ -f" in proc.stderr and "exited 1" in proc.stderr
+
+    git(ui, "rm", "-q", "src/components/Broken.tsx")
+    git(ui, "commit", "-q", "-m", "drop the broken component")
+    done = wta(repo, "merge", "--continue", check=0)
+
+    assert "ui: merged 3 commit(s)" in done.stdout
+    assert subjects(repo)[:2] == ["[monitor] note", "[ui] drop the broken component"]
+    assert_contained(repo)
+
+
+def test_abort_puts_every_ref_back(repo):
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    commit_all(repo, "hotfix the db on main")
+    refs_before = branch_refs(repo)
+    before = reachable(repo)
+    wta(repo, "merge", check=1)
+    assert branch_refs(repo) != refs_before
+
+    proc = wta(repo, "merge", "--abort", check=0)
+
+    assert branch_refs(repo) == refs_before
+    assert "restored refs/heads/main" in proc.stdout
+    assert before <= reachable(repo)
+    assert git(repo, "status", "--porcelain").stdout == ""
+    assert not (repo / "ai-agents/tools.md").exists()
+    assert not (state_dir(repo) / "merge.json").exists()
+    assert wta(repo, "merge", "--abort", check=2).stderr.strip() == "wta: no merge in progress; nothing to abort"
+
+
+def test_abort_keeps_commits_made_on_a_stream_after_the_stop(repo):
+    ui = wt(repo, "ui")
+    write_files(ui, {"src/lib/db.ts": "hijacked\n"})
+    commit_all(ui, "[ui] sneak", "--no-verify")
+    refs_before = branch_refs(repo)
+    wta(repo, "merge", check=1)
+    git(ui, "reset", "-q", "--hard", "HEAD~1")      # the user drops the bad commit ...
+    write_files(ui, {"src/components/Fixed.tsx": "fixed\n"})
+    fixed = commit_all(ui, "fixed")                  # ... and makes a good one, then changes their mind
+
+    proc = wta(repo, "merge", "--abort", check=0)
+
+    assert branch_refs(repo) == refs_before
+    kept = [r for r in git(repo, "for-each-ref", "--format=%(refname) %(objectname)").stdout.splitlines()
+            if "/aborted/" in r]
+    assert kept and kept[0].endswith(fixed) and "kept refs/heads/wta/ui" in proc.stdout
+
+
+# -- refusals: nothing starts -----------------------------------------------------------
+
+def test_refuses_a_dirty_stream_worktree_naming_the_files(repo):
+    write_files(wt(repo, "api"), {"src/lib/db.ts": "uncommitted\n"})
+    refs_before = git(repo, "for-each-ref").stdout
+
+    proc = wta(repo, "merge", check=1)
+
+    assert "api: uncommitted changes in" in proc.stderr and "src/lib/db.ts" in proc.stderr
+    assert git(repo, "for-each-ref").stdout == refs_before
+    assert not (state_dir(repo) / "merge.json").exists()
+
+
+def test_refuses_a_stream_with_commits_but_no_worktree(repo):
+    git(repo, "worktree", "remove", str(wt(repo, "ui")))
+
+    proc = wta(repo, "merge", check=1)
+
+    assert "ui: no worktree has wta/ui checked out; create one with `wta up ui --no-launch`" in proc.stderr
+    assert not (state_dir(repo) / "merge.json").exists()
+
+
+def test_refuses_when_the_checked_out_base_is_dirty(repo):
+    write_files(repo, {"README.md": "edited\n"})
+    refs_before = git(repo, "for-each-ref").stdout
+
+    proc = wta(repo, "merge", check=1)
+
+    assert f"the base branch main is checked out in {repo} with uncommitted changes: README.md" in proc.stderr
+    assert git(repo, "for-each-ref").stdout == refs_before
+
+
+def test_refuses_while_a_session_runs(repo):
+    sessions = state_dir(repo) / "sessions"
+    sessions.mkdir(parents=True, exist_ok=True)
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        (sessions / "ui.json").write_text(json.dumps({"stream": "ui", "state": "running", "pid": alive.pid}))
+        main_before = sha(repo, "main")
+
+        proc = wta(repo, "merge", check=1)
+
+        assert f"ui: its session is running (pid {alive.pid})" in proc.stderr
+        assert sha(repo, "main") == main_before
+    finally:
+        alive.kill()
+        alive.wait()
+    wta(repo, "merge", check=0)  # the pid is gone: no session runs
+
+
+def test_session_running_reads_state_json_tolerantly(tmp_path):
+    alive = subprocess.Popen(["sleep", "30"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        assert session_running(str(tmp_path), "api") is None                     # no files at all
+        (tmp_path / "state.json").write_text("{not json")
+        assert session_running(str(tmp_path), "api") is None
+        (tmp_path / "state.json").write_text(json.dumps({"version": 1, "streams": {
+            "api": {"session": {"state": "running", "pid": alive.pid}},
+            "ui": {"session": {"state": "running", "pid": dead.pid}},
+            "infra": {"session": {"state": "done", "pid": alive.pid}},
+            "monitor": {"state": "prepared"}}}))
+        assert session_running(str(tmp_path), "api") == alive.pid
+        assert session_running(str(tmp_path), "ui") is None
+        assert session_running(str(tmp_path), "infra") is None
+        assert session_running(str(tmp_path), "monitor") is None
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_usage_errors_are_one_line_exit_2(repo):
+    unknown = wta(repo, "merge", "apii", check=2)
+    assert unknown.stderr == "wta: unknown stream 'apii'; zones.yaml defines: infra, api, ui, monitor\n"
+    assert wta(repo, "merge", "--continue", check=2).stderr == \
+        "wta: no merge in progress; start one with `wta merge`\n"
+    both = wta(repo, "merge", "--continue", "--abort", check=2)
+    assert both.stderr == "wta: --continue and --abort cannot be combined; use one of them\n"
+    assert not (state_dir(repo) / "merge.json").exists()
+
+
+def test_streams_without_commits_are_skipped_and_said_so(tmp_path):
+    repo = make_repo(tmp_path / "webapp", ZONES)
+    add_stream_worktree(repo, "ui")
+    write_files(wt(repo, "ui"), {"src/components/Nav.tsx": "nav\n"})
+    commit_all(wt(repo, "ui"), "nav")
+
+    proc = wta(repo, "merge", "--json", check=0)
+
+    doc = json.loads(proc.stdout)
+    assert [(s["stream"], s["result"], s["detail"]) for s in doc["streams"]] == [
+        ("infra", "skipped", "no branch wta/infra"), ("api", "skipped", "no branch wta/api"),
+        ("ui", "merged", ""), ("monitor", "skipped", "no branch wta/monitor")]
+    assert subjects(repo)[0] == "[ui] nav"

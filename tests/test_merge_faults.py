@@ -1,0 +1,143 @@
+"""`wta merge` killed with SIGKILL at every step: `--abort` restores every ref
+exactly, `--continue` finishes, and every commit that existed is still reachable.
+
+The merge runs in its own process group and the whole group is killed (git and
+the test command with it), the way a crash or `kill -9` of a terminal leaves a
+repository: a rebase half-way, a test never finished, a fast-forward whose
+state was never recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import git, wta
+from test_merge import (STREAMS, assert_contained, branch_refs, reachable, repo, set_test,  # noqa: F401 (fixture)
+                        state_dir, subjects, wt)
+
+BLOCK = """if [ -f "$HOME/block" ]; then touch "$HOME/blocked"; while [ -f "$HOME/block" ]; do sleep 0.02; done; fi\n"""
+MERGED_ORDER = ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool the db", "[infra] add tools"]
+
+
+def hook(repo: Path, name: str, script: str) -> None:
+    path = repo / ".git" / "hooks" / name
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+
+
+def wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def merge_state(repo: Path) -> dict:
+    try:
+        return json.loads((state_dir(repo) / "merge.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def at_step(repo: Path, step: str, stream: str):
+    return lambda: merge_state(repo).get("step") == step and merge_state(repo).get("stream") == stream
+
+
+# Where to kill: how to make the merge stop there (a blocking hook or test, or
+# WTA_MERGE_PAUSE_AT), and the moment to wait for before killing.
+def _arm(point: str, repo: Path) -> tuple[dict[str, str], object]:
+    home = Path(os.environ["HOME"])
+    blocked = lambda: (home / "blocked").exists()  # noqa: E731
+    if point == "during-rebase":        # git rebase of api stops in its post-checkout hook
+        hook(repo, "post-checkout", BLOCK)
+    elif point == "during-test":        # api's test runs and does not finish
+        set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
+    elif point == "during-fast-forward":  # main has moved for infra, the state does not know yet
+        hook(repo, "post-merge", BLOCK)
+    else:
+        step, stream = {"between-streams": ("merged", "api"), "before-fast-forward": ("fast-forward", "ui")}[point]
+        return {"WTA_MERGE_PAUSE_AT": f"{step}:{stream}"}, at_step(repo, step, stream)
+    (home / "block").write_text("")
+    return {}, blocked
+
+
+def kill_merge_at(point: str, repo: Path) -> None:
+    extra, ready = _arm(point, repo)
+    home = Path(os.environ["HOME"])
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge"], cwd=repo,
+                            env={**os.environ, **extra}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: ready() or proc.poll() is not None, f"the merge to reach {point}")
+        assert proc.poll() is None, f"the merge ended (exit {proc.returncode}) before reaching {point}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        for name in ("block", "blocked"):
+            (home / name).unlink(missing_ok=True)
+
+
+def assert_worktrees_clean(repo: Path) -> None:
+    assert git(repo, "status", "--porcelain").stdout == ""
+    for stream in STREAMS:
+        where = wt(repo, stream)
+        assert git(where, "symbolic-ref", "HEAD").stdout.strip() == f"refs/heads/wta/{stream}", stream
+        assert git(where, "status", "--porcelain").stdout == "", stream
+
+
+POINTS = ("during-rebase", "during-test", "between-streams", "before-fast-forward", "during-fast-forward")
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_killed_merge_can_be_aborted_then_continued(repo, point):
+    refs_before = branch_refs(repo)
+    before = reachable(repo)
+
+    kill_merge_at(point, repo)
+    assert merge_state(repo)["status"] == "running"
+    if point == "during-rebase":
+        assert "rebase in progress" in git(wt(repo, "api"), "status").stdout  # killed half-way through it
+    if point == "during-fast-forward":
+        assert subjects(repo)[0] == "[infra] add tools" and merge_state(repo)["step"] == "fast-forward"
+    assert wta(repo, "merge", check=2).stderr.rstrip().endswith("run `wta merge --continue` to finish it or "
+                                                                 "`wta merge --abort` to undo it")
+
+    wta(repo, "merge", "--abort", check=0)
+
+    assert branch_refs(repo) == refs_before
+    assert_worktrees_clean(repo)
+    assert before <= reachable(repo)
+
+    kill_merge_at(point, repo)
+    done = wta(repo, "merge", "--continue", check=0)
+
+    assert "monitor: merged" in done.stdout
+    assert subjects(repo)[:5] == MERGED_ORDER
+    assert_contained(repo)
+    assert_worktrees_clean(repo)
+    assert before <= reachable(repo)
+    assert not (state_dir(repo) / "merge.json").exists()
+
+
+def test_a_second_merge_cannot_run_while_one_runs(repo):
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge"], cwd=repo,
+                            env={**os.environ, "WTA_MERGE_PAUSE_AT": "test:infra"}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(at_step(repo, "test", "infra"), "the first merge to pause")
+        second = wta(repo, "merge", check=1, env={**os.environ, "WTA_LOCK_TIMEOUT": "0.2"})
+        assert "`wta merge` (pid" in second.stderr and "wait for it to finish" in second.stderr
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    wta(repo, "merge", "--continue", check=0)
+    assert subjects(repo)[:5] == MERGED_ORDER
