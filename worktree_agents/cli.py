@@ -214,4 +214,12 @@ def stop(streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...
     _exit(cmd.run(streams or []))
 
 
+@app.command()
+def demo(directory: Optional[str] = typer.Argument(None, metavar="[DIR]",
+                                                 help="Where to build the sample repository (default: a new temp dir).")) -> None:
+    """A complete offline run on a generated sample repository: up, sessions, a refused edit, merge."""
+    from worktree_agents.commands import demo as cmd
+    _exit(cmd.run(directory))
+
+
 # -- worktrees, sessions, merge: see the modules named in each command -------

@@ -21,7 +21,8 @@ from worktree_agents.errors import WtaError
 from worktree_agents.zones import CONFIG_FILE, PatternList, Rule, Zone, ZoneMap
 
 SUPPORTED_VERSION = 1
-STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_STREAM_NAME = 63
+STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DURATION = re.compile(r"^(\d+)(s|m|h)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -46,6 +47,15 @@ def _duration(value: Any) -> int:
 
 
 Duration = Annotated[int, BeforeValidator(_duration)]
+
+
+def _version(value: Any) -> int:
+    # Literal[1] would accept `1.0` and `true` (both == 1); only the integer 1 is version 1.
+    if type(value) is int and value == SUPPORTED_VERSION:
+        return value
+    if isinstance(value, str) and value.strip() == str(SUPPORTED_VERSION):
+        raise ValueError(f"version {value!r} is a string; write `version: {SUPPORTED_VERSION}` without quotes")
+    raise ValueError(f"unsupported version {value!r}; this wta reads `version: {SUPPORTED_VERSION}`")
 
 
 def _pattern(value: str, info: ValidationInfo) -> str:
@@ -76,6 +86,9 @@ Pattern = Annotated[str, AfterValidator(_pattern)]
 
 
 def _stream_name(value: str) -> str:
+    if len(value) > MAX_STREAM_NAME:
+        raise ValueError(f"stream name {_short(value)} is too long ({len(value)} characters); "
+                         f"use at most {MAX_STREAM_NAME}")
     if not STREAM_NAME.match(value):
         raise ValueError(f"invalid stream name {value!r}; use lowercase letters, digits, '-' and '_' "
                          "(starting with a letter or digit)")
@@ -121,6 +134,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+PermissionMode = Literal["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "manual", "plan"]
+
+
 class AgentSettings(Strict):
     """A stream's `agent:` block: every key optional, overriding the defaults."""
 
@@ -129,6 +145,7 @@ class AgentSettings(Strict):
     max_turns: Optional[int] = Field(None, ge=1)
     timeout: Optional[Duration] = None
     command: Optional[str] = None
+    permission_mode: Optional[PermissionMode] = None
 
 
 class Agent(Strict):
@@ -139,6 +156,8 @@ class Agent(Strict):
     max_turns: int = Field(60, ge=1)
     timeout: Duration = 7200
     command: Optional[str] = None
+    # Claude Code's --permission-mode; headless sessions must edit and commit unattended.
+    permission_mode: PermissionMode = "bypassPermissions"
 
     def merged(self, override: Optional[AgentSettings]) -> "Agent":
         if override is None:
@@ -153,8 +172,16 @@ class Check(Strict):
     timeout: Duration = 30
 
 
+def _zone(patterns: list[str]) -> list[str]:
+    # Negations only take away from what earlier patterns matched: alone they own nothing.
+    if patterns and all(p.startswith("!") for p in patterns):
+        raise ValueError("zone has no positive pattern; `!` patterns only exclude paths from the ones "
+                         "listed before them, so list the paths the stream owns first")
+    return patterns
+
+
 class Stream(Strict):
-    paths: list[Pattern] = Field(min_length=1)
+    paths: Annotated[list[Pattern], Field(min_length=1), AfterValidator(_zone)]
     after: list[str] = []
     prompt: Optional[str] = None
     prompt_file: Optional[str] = None
@@ -163,7 +190,7 @@ class Stream(Strict):
 
 
 class Config(Strict):
-    version: Literal[1]
+    version: Annotated[int, BeforeValidator(_version)]
     base: Optional[Annotated[str, AfterValidator(_branch)]] = None
     branch_prefix: Annotated[str, AfterValidator(_prefix)] = "wta/"
     worktrees: Annotated[str, AfterValidator(_template)] = "../{repo}-worktrees/{stream}"
@@ -180,8 +207,6 @@ class Config(Strict):
     notify: Optional[str] = None
     agent: Agent = Agent()
     streams: dict[StreamName, Stream] = Field(min_length=1)
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     # -- derived views -------------------------------------------------------
 
@@ -216,7 +241,11 @@ def compile_patterns(patterns: list[str]) -> PatternList:
 
     rules = []
     for text in patterns:
-        for compiled in pathspec.GitIgnoreSpec.from_lines([text]).patterns:
+        glob = text
+        if glob.endswith("/**/") and glob.lstrip("!/") != "**/":
+            # git reads `dir/**/` as the directories inside dir; pathspec as dir/ itself.
+            glob += "*/"
+        for compiled in pathspec.GitIgnoreSpec.from_lines([glob]).patterns:
             if compiled.include is not None:
                 rules.append(Rule(text, compiled.regex.pattern, bool(compiled.include)))
     return PatternList(rules)
@@ -277,20 +306,69 @@ _TYPE_NAMES = {
 }
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loading, except that a plain mapping key stays the text it was written as.
+
+    Every key in zones.yaml is a name: a stream called `on`, `no` or `2024` must
+    not turn into a boolean or a number.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        self.flatten_mapping(node)
+        mapping: dict = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+            else:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "found a list or mapping used as a key", key_node.start_mark)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, filename: str) -> str:
+    """One line for a YAML syntax error, at the place to fix and with the fix."""
+    problem = (exc.problem or "invalid YAML").strip()
+    context = (exc.context or "").strip()
+    mark, other = exc.problem_mark, exc.context_mark
+    lines = text.splitlines()
+    found = lines[mark.line][mark.column:mark.column + 1] if mark and mark.line < len(lines) else ""
+    if "\t" in problem or found == "\t":
+        problem, fix, other = "tab character in the indentation", "indent with spaces (YAML does not allow tabs)", None
+    elif "quoted scalar" in context:
+        fix = "close the quote"
+        if "end of stream" in problem and other:
+            # Point at the opening quote, not at the end of the file.
+            problem, mark, other = "quoted string is never closed", other, None
+    elif "flow sequence" in context or "flow mapping" in context:
+        fix = "close the bracket or brace, and separate items with commas"
+    elif "single document" in context:
+        fix = "keep one YAML document: remove the `---` line and what follows, or merge them"
+    elif "constructor" in problem or "tag" in problem:
+        fix = "remove the tag; zones.yaml holds plain strings, numbers, lists and mappings"
+    elif "used as a key" in problem:
+        fix = "write the key as a plain name"
+    elif "alias" in problem or "anchor" in problem:
+        fix = "fix the anchor or alias"
+    else:
+        fix = "fix the indentation (spaces only) or quote the value"
+    if mark is None:
+        mark, other = other, None
+    if context and other is not None and (other.line, other.column) != (mark.line, mark.column):
+        problem += f" ({context}, line {other.line + 1} column {other.column + 1})"
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return f"{filename}:{line}:{col}: YAML syntax error: {problem}; {fix}"
+
+
 def _load_yaml(text: str, filename: str) -> tuple[Any, _Locator | None]:
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, None
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise ConfigError([f"{filename}:{line}:{col}: YAML syntax error: {problem}; fix the indentation or "
-                           "quote the value"]) from None
+        raise ConfigError([_syntax_error(exc, text, filename)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{filename}:1:1: YAML error: {exc}; fix the file"]) from None
     finally:
@@ -301,13 +379,22 @@ def _load_yaml(text: str, filename: str) -> tuple[Any, _Locator | None]:
 def load_text(text: str, filename: str = CONFIG_FILE, repo_root: str | Path | None = None) -> Config:
     """Parse and validate zones.yaml text; raise ConfigError with every problem."""
     data, locator = _load_yaml(text, filename)
-    if not isinstance(data, dict) or locator is None:
-        raise ConfigError([f"{filename}:1:1: expected a mapping with `version: 1` and `streams:`; "
-                           "start from `wta init`"])
+    if data is None or locator is None:
+        raise ConfigError([f"{filename}:1:1: the file is empty; write `version: 1` and `streams:` "
+                           "(`wta init --force` writes a starter file)"])
+    if not isinstance(data, dict):
+        mark = locator.where(())
+        kind = "a list" if isinstance(data, list) else f"a single value ({_short(data)})"
+        raise ConfigError([f"{filename}:{mark.line}:{mark.column}: the top level is {kind}; zones.yaml "
+                           "must be a mapping with `version: 1` and `streams:`"])
     problems: list[tuple[_Mark, str]] = []
     for loc, first, again in locator.duplicates:
-        problems.append((again, f"{_dotted(loc)}: duplicate key (first at line {first.line}); "
-                                "remove or rename one of them"))
+        if len(loc) == 2 and loc[0] == "streams":
+            problems.append((again, f"{_dotted(loc)}: duplicate stream {loc[1]!r} (first defined at line "
+                                    f"{first.line}); rename one of them or merge their paths"))
+        else:
+            problems.append((again, f"{_dotted(loc)}: duplicate key (first at line {first.line}); "
+                                    "remove or rename one of them"))
     config = None
     try:
         config = Config.model_validate(data, context={"repo_root": str(repo_root) if repo_root else None})
@@ -389,11 +476,9 @@ def _describe(error: dict, locator: _Locator) -> tuple[_Mark, str]:
             return _Mark(1, 1), "version: missing; add `version: 1` at the top"
         if field == "paths":
             return mark, f"{where}: missing; give the stream a zone, e.g. `paths: [src/{loc[-2]}/**]`"
-        return mark, f"{where}: missing; add it"
+        return mark, f"{where}: missing; add `{field}:`"
     mark = locator.where(loc, key=kind.startswith("dict") or "[key]" in error["loc"])
     if kind == "literal_error":
-        if loc == ("version",):
-            return mark, f"version: unsupported version {error['input']!r}; this wta reads version 1"
         return mark, f"{where}: {error['input']!r} is not allowed; use {error['ctx']['expected']}"
     if kind == "too_short":
         if loc and loc[-1] == "paths":
@@ -401,11 +486,17 @@ def _describe(error: dict, locator: _Locator) -> tuple[_Mark, str]:
         if loc == ("streams",):
             return mark, "streams: no streams; define at least one stream with `paths:`"
         return mark, f"{where}: must not be empty"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        return mark, f"{where}: {error['input']!r} is out of range; {error['msg'].lower()}"
+    if kind == "greater_than_equal":
+        return mark, f"{where}: {error['input']!r} is too small; use {error['ctx']['ge']} or more"
+    if kind == "less_than_equal":
+        return mark, f"{where}: {error['input']!r} is too large; use at most {error['ctx']['le']}"
     if kind in _TYPE_NAMES:
         got = type(error["input"]).__name__ if error["input"] is not None else "nothing"
-        return mark, f"{where}: expected {_TYPE_NAMES[kind]}, got {got} ({_short(error['input'])}); write it as {_TYPE_NAMES[kind]}"
+        fix = f"write it as {_TYPE_NAMES[kind]}"
+        if kind == "string_type" and isinstance(error["input"], (bool, int, float)):
+            # YAML turned a bare word or number into something else (`on` is true, `2024` a number).
+            fix = "put it in quotes (YAML reads bare yes/no/on/off/true/false and numbers as non-strings)"
+        return mark, f"{where}: expected {_TYPE_NAMES[kind]}, got {got} ({_short(error['input'])}); {fix}"
     if kind == "value_error":
         message = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
         if "[key]" in error["loc"] or (loc and loc[:1] == ("streams",) and len(loc) == 2):

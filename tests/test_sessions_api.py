@@ -1,0 +1,76 @@
+"""The `api` runner, driven by the real `anthropic` SDK against the project's fake Messages API."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import git, wta
+from sessions_support import KEY, env, log_text, no_leftover_processes, record, session_repo, up, worktree, zones  # noqa: F401
+from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
+from worktree_agents.sessions import pricing
+
+MODEL = "claude-sonnet-4-6"
+STREAMS = "  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n  ui:\n    paths: [src/ui/**]\n"
+
+
+def api_agent(max_turns: int = 10) -> str:
+    return f"  runner: api\n  model: {MODEL}\n  max_turns: {max_turns}\n  timeout: 60s\n"
+
+
+def test_in_zone_write_and_commit_land_and_an_out_of_zone_write_is_a_tool_error(tmp_path):
+    script = {"api": [
+        [text("Adding a route."), tool_use("write_file", {"path": "src/api/route.py", "content": "ROUTE = 1\n"})],
+        [tool_use("commit", {"message": "add the route"})],
+        [tool_use("write_file", {"path": "src/ui/page.html", "content": "taken over\n"})],
+        [text("Route added; the page belongs to ui.")],
+    ]}
+    repo = session_repo(tmp_path, zones(api_agent(), STREAMS))
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, "api", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    assert done.returncode == 0, done.stdout + done.stderr + log_text(repo, "api")
+
+    api = worktree(repo, "api")
+    assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.strip() == "[api] add the route"
+    assert git(repo, "diff", "--name-only", "main", "wta/api").stdout.split() == ["src/api/route.py"]
+    assert (api / "src" / "ui" / "page.html").read_text() == "<p>hi</p>\n"
+    assert git(api, "status", "--porcelain").stdout == ""
+
+    results = fake.tool_results("api")
+    assert [bool(r.get("is_error")) for r in results] == [False, False, True]
+    assert "src/ui/page.html is owned by stream 'ui'" in results[2]["content"]
+    requests = fake.conversation_requests("api")
+    assert len(requests) == 4 and all(r.body["stream"] is True and r.body["model"] == MODEL for r in requests)
+    assert "Add a route." in json.dumps(requests[0].body["messages"][0])
+    system = requests[0].body["system"]
+    assert "wta-stream: api" in system and "`src/api/**`" in system and "`ui`: `src/ui/**`" in system
+
+    session = record(repo, "api")
+    assert (session["state"], session["turns"], session["result"]) == ("done", 4, "Route added; the page belongs to ui.")
+    assert session["input_tokens"] > 0 and session["output_tokens"] > 0
+    assert session["cost_usd"] == pricing.cost_usd(MODEL, session["input_tokens"], session["output_tokens"])
+    assert session["permission_denials"] == [
+        {"tool_name": "write_file", "tool_use_id": results[2]["tool_use_id"], "file_path": "src/ui/page.html",
+         "reason": results[2]["content"]}]
+    status = json.loads(wta(repo, "status", "--json", check=0).stdout)
+    shown = next(s for s in status["streams"] if s["stream"] == "api")["session"]
+    assert (shown["turns"], shown["cost_usd"], shown["permission_denials"]) == (4, session["cost_usd"], 1)
+
+
+def test_overloads_are_retried_and_max_turns_ends_the_session_failed(tmp_path):
+    script = {"api": [[tool_use("list_files", {"path": "src"})]] * 5}
+    repo = session_repo(tmp_path, zones(api_agent(max_turns=2), STREAMS))
+    with FakeAnthropic(script, api_key=KEY, fail_first=2) as fake:
+        done = up(repo, "api", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    assert done.returncode == 1
+    assert [r.kind for r in fake.requests][:2] == ["rejected", "rejected"]  # 529s, then the SDK retried
+    session = record(repo, "api")
+    assert (session["state"], session["reason"], session["turns"]) == ("failed", "max turns reached", 2)
+    assert "src/api/handler.py" in fake.tool_results("api")[0]["content"]
+
+
+def test_without_an_api_key_nothing_starts(tmp_path):
+    repo = session_repo(tmp_path, zones(api_agent(), STREAMS))
+    bare = {k: v for k, v in env().items() if k != "ANTHROPIC_API_KEY"}
+    done = up(repo, env_=bare)
+    assert done.returncode == 2 and "ANTHROPIC_API_KEY is not set" in done.stderr
+    assert not (repo / ".git" / "wta" / "sessions").exists()

@@ -1,0 +1,85 @@
+"""The `claude` runner, driven by the real (pinned) Claude Code CLI against the fake Messages API."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from conftest import git, wta
+from sessions_support import (KEY, claude, claude_env, env, log_text, no_leftover_processes, record,  # noqa: F401
+                              session_repo, up, wait_for, worktree, zones)
+from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
+
+MODEL = "claude-sonnet-4-6"
+STREAMS = "  api:\n    paths: [src/api/**]\n    prompt: Say hello.\n  ui:\n    paths: [src/ui/**]\n"
+AGENT = f"  runner: claude\n  model: {MODEL}\n  max_turns: 8\n  timeout: 120s\n"
+
+
+def test_the_guard_denies_an_out_of_zone_write_while_an_in_zone_write_and_a_commit_land(tmp_path, claude):
+    repo = session_repo(tmp_path, zones(AGENT, STREAMS))
+    api = worktree(repo, "api")
+    script = {"api": [
+        [text("Taking the page first."), tool_use("Write", {"file_path": str(api / "src/ui/page.html"),
+                                                             "content": "taken over\n"})],
+        [tool_use("Write", {"file_path": str(api / "src/api/hello.py"), "content": "HELLO = 1\n"})],
+        [tool_use("Bash", {"command": "git add -A && git commit -q -m 'say hello'", "description": "Commit"})],
+        [text("Hello is committed.")],
+    ]}
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, "api", env_=claude_env(claude, fake))
+    assert done.returncode == 0, done.stdout + done.stderr + log_text(repo, "api")[-3000:]
+
+    session = record(repo, "api")
+    assert (session["state"], session["turns"], session["result"]) == ("done", 4, "Hello is committed.")
+    assert session["cost_usd"] > 0 and session["input_tokens"] > 0 and session["output_tokens"] > 0
+    [denial] = session["permission_denials"]
+    assert (denial["tool_name"], denial["file_path"]) == ("Write", str(api / "src/ui/page.html"))
+    results = fake.tool_results("api")
+    assert results[0]["is_error"] is True and "owned by stream 'ui'" in str(results[0]["content"])
+    assert (api / "src/ui/page.html").read_text() == "<p>hi</p>\n"
+
+    assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.strip() == "[api] say hello"
+    assert git(repo, "diff", "--name-only", "main", "wta/api").stdout.split() == ["src/api/hello.py"]
+    assert session["leftovers_committed"] == [] and git(api, "status", "--porcelain").stdout == ""
+
+    first = fake.conversation_requests("api")[0].body
+    system = "\n".join(b["text"] for b in first["system"]) if isinstance(first["system"], list) else first["system"]
+    assert "wta-stream: api" in system and "Zone rules of stream `api`" in system
+    assert first["model"] == MODEL and "Say hello." in json.dumps(first["messages"])
+    assert not any(p.name in (".claude", "CLAUDE.md") for p in api.iterdir())  # nothing written into the worktree
+
+
+def test_interactive_runs_claude_in_tmux_without_p_and_wta_attach_finds_it(tmp_path):
+    fake_cli = tmp_path / "fake-claude"
+    fake_cli.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$WTA_WORKTREE/../claude-args"\necho interactive-ready\nsleep 60\n')
+    fake_cli.chmod(fake_cli.stat().st_mode | stat.S_IXUSR)
+    repo = session_repo(tmp_path, zones(AGENT, STREAMS))
+    try:
+        done = up(repo, "--interactive", "-d", "api", env_=env(WTA_CLAUDE=str(fake_cli)))
+        assert done.returncode == 0, done.stderr
+        session = wait_for(lambda: (r := record(repo, "api"))["tmux"] and r["agent_pid"] and r)
+        assert session["tmux"]["session"] == "wta-repo-api"
+        args = wait_for(lambda: (worktree(repo, "api").parent / "claude-args").read_text().splitlines())
+        assert "-p" not in args and args[0] == "Say hello."
+        hook = json.loads(args[args.index("--settings") + 1])["hooks"]["PreToolUse"][0]
+        assert hook["matcher"] == "Edit|Write|NotebookEdit|MultiEdit" and "guard --stream api" in hook["hooks"][0]["command"]
+        wait_for(lambda: "interactive-ready" in log_text(repo, "api"))
+        missing = wta(repo, "attach", "ui", check=2, env=env())
+        assert "stream 'ui' has no interactive session running" in missing.stderr
+        assert wta(repo, "stop", "api", check=0, env=env()).stdout == "api: stopped\n"
+        assert record(repo, "api")["state"] == "stopped"
+        socket = session["tmux"]["socket"]
+        assert os.system(f"tmux -L {socket} has-session -t wta-repo-api 2>/dev/null") != 0
+    finally:
+        os.system(f"tmux -L {record(repo, 'api')['tmux']['socket']} kill-server 2>/dev/null")
+
+
+def test_max_turns_reached_is_a_failed_session(tmp_path, claude):
+    repo = session_repo(tmp_path, zones(AGENT.replace("max_turns: 8", "max_turns: 1"), STREAMS))
+    script = {"api": [[tool_use("Bash", {"command": "true", "description": "Nothing"})]] * 3}
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, "api", env_=claude_env(claude, fake))
+    assert done.returncode == 1
+    session = record(repo, "api")
+    assert (session["state"], session["reason"]) == ("failed", "max turns reached"), log_text(repo, "api")[-2000:]

@@ -1,0 +1,100 @@
+"""The `command` runner: placeholders, the session environment, leftovers, `after` order and `max_parallel`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from conftest import git, wta
+from sessions_support import (no_leftover_processes, record, session_repo, state_dir, up, worktree,  # noqa: F401
+                              zones)
+
+PROMPT = """It's "quoted", $HOME stays literal; `backticks` too."""
+
+
+def agent(command: str, timeout: str = "60s") -> str:
+    return f"  runner: command\n  timeout: {timeout}\n  command: {json.dumps(command)}\n"
+
+
+def times(repo, stream):
+    r = record(repo, stream)
+    return datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["ended_at"])
+
+
+def test_placeholders_are_filled_in_shell_quoted(tmp_path):
+    command = ("printf '%s\\n' {stream} {worktree} {prompt_file} > src/{stream}/args.txt; "
+               "printf '%s' {prompt} > src/{stream}/prompt.txt")
+    streams = f"  api:\n    paths: [src/api/**]\n    prompt: {json.dumps(PROMPT)}\n"
+    repo = session_repo(tmp_path, zones(agent(command), streams))
+    done = up(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    api = worktree(repo, "api")
+    prompt_file = state_dir(repo) / "prompts" / "api.md"
+    assert git(api, "show", "wta/api:src/api/args.txt").stdout.splitlines() == ["api", str(api), str(prompt_file)]
+    printed = wta(repo, "prompt", "api", check=0).stdout
+    assert git(api, "show", "wta/api:src/api/prompt.txt").stdout == printed
+    assert prompt_file.read_text() == printed and printed.startswith(PROMPT)
+    assert git(api, "log", "-1", "--format=%s", "wta/api").stdout.strip() == \
+        "[api] wta: commit leftovers of the session"
+    assert git(api, "status", "--porcelain").stdout == ""
+
+
+def test_each_session_gets_its_stream_worktree_and_a_distinct_port(tmp_path):
+    repo = session_repo(tmp_path, zones(agent('echo "$WTA_STREAM $WTA_WORKTREE $WTA_PORT" > src/$WTA_STREAM/env.txt'),
+                                        "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n",
+                                        extra="base_port: 5000\n"))
+    assert up(repo).returncode == 0
+    seen = {s: git(repo, "show", f"wta/{s}:src/{s}/env.txt").stdout.split() for s in ("api", "ui")}
+    assert seen == {"api": ["api", str(worktree(repo, "api")), "5000"], "ui": ["ui", str(worktree(repo, "ui")), "5001"]}
+    assert (record(repo, "api")["port"], record(repo, "ui")["port"]) == (5000, 5001)
+
+
+def test_a_dependent_starts_only_after_its_dependency_ended(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("sleep 1; echo done-$WTA_STREAM")))
+    done = up(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "api: waiting (waiting for infra)" in done.stdout
+    infra_start, infra_end = times(repo, "infra")
+    api_start, _ = times(repo, "api")
+    ui_start, ui_end = times(repo, "ui")
+    assert api_start >= infra_end
+    assert ui_start < infra_end  # no `after`: ui ran alongside infra
+    assert {record(repo, s)["state"] for s in ("infra", "api", "ui")} == {"done"}
+
+
+def test_max_parallel_1_runs_one_session_at_a_time(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("sleep 0.5")))
+    done = up(repo, "--max-parallel", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    spans = sorted(times(repo, s) for s in ("infra", "api", "ui"))
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end
+
+
+def test_a_failed_dependency_fails_its_dependents_without_starting_them(tmp_path):
+    repo = session_repo(tmp_path, zones(agent('test "$WTA_STREAM" != infra || exit 3')))
+    done = up(repo)
+    assert done.returncode == 1
+    infra, api, ui = (record(repo, s) for s in ("infra", "api", "ui"))
+    assert (infra["state"], infra["reason"], infra["exit_code"]) == ("failed", "exit status 3", 3)
+    assert (api["state"], api["reason"], api["started_at"], api["pid"]) == ("failed", "dependency infra failed", None, None)
+    assert ui["state"] == "done"
+    assert "api: failed (dependency infra failed)" in done.stdout
+
+
+def test_a_dependency_outside_the_named_streams_must_have_run(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("true")))
+    done = up(repo, "api")
+    assert done.returncode == 1
+    assert record(repo, "api")["reason"] == "dependency infra has not run; start it too (`wta up infra`)"
+    assert up(repo, "infra").returncode == 0
+    assert up(repo, "api").returncode == 0  # infra's recorded `done` now counts
+    assert record(repo, "api")["state"] == "done"
+
+
+def test_a_missing_command_is_a_usage_error_before_anything_starts(tmp_path):
+    repo = session_repo(tmp_path, zones("  runner: command\n"))
+    done = up(repo)
+    assert done.returncode == 2
+    assert "runner `command` needs `agent.command`" in done.stderr
+    assert not (state_dir(repo) / "sessions").exists()

@@ -1,0 +1,57 @@
+"""`wta logs STREAM [-f]` and interactive sessions that end on their own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+from conftest import wta
+from sessions_support import (env, log_text, no_leftover_processes, record, session_repo, up,  # noqa: F401
+                              wait_for, wait_state, zones)
+
+STREAMS = "  api:\n    paths: [src/api/**]\n"
+
+
+def agent(command: str) -> str:
+    return f"  runner: command\n  timeout: 60s\n  command: {json.dumps(command)}\n"
+
+
+def test_logs_follow_prints_until_the_session_ends(tmp_path):
+    gate = tmp_path / "gate-open"
+    repo = session_repo(tmp_path, zones(agent(f"echo first; while [ ! -f {gate} ]; do sleep 0.05; done; echo second"),
+                                        STREAMS))
+    assert up(repo, "-d").returncode == 0
+    wait_for(lambda: "first" in log_text(repo, "api"))
+    follow = subprocess.Popen([sys.executable, "-m", "worktree_agents", "logs", "api", "-f"], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    deadline = threading.Timer(30, follow.kill)  # bounds the reads below
+    deadline.start()
+    try:
+        seen = [follow.stdout.readline(), follow.stdout.readline()]
+        assert seen[0].startswith("wta: session of stream 'api' started") and seen[1] == "first\n"
+        gate.touch()
+        seen.append(follow.stdout.read())  # to the end: `-f` returns once the session has ended
+    finally:
+        deadline.cancel()
+        follow.kill()
+    assert follow.wait() == 0
+    assert seen[2] == "second\nwta: session of stream 'api' ended: done\n"
+    assert wta(repo, "logs", "api", check=0, env=env()).stdout == "".join(seen)
+
+
+def test_logs_of_a_stream_that_never_ran_is_exit_2(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("true"), STREAMS))
+    missing = wta(repo, "logs", "api", check=2, env=env())
+    assert "stream 'api' has no log yet; start its session with `wta up api`" in missing.stderr
+
+
+def test_an_interactive_session_records_how_its_agent_exited(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("echo in-tmux; exit 3"), STREAMS))
+    assert up(repo, "-d", "--interactive").returncode == 0
+    ended = wait_state(repo, "api", "failed", "done")
+    assert (ended["state"], ended["exit_code"], ended["reason"]) == ("failed", 3, "exit status 3")
+    assert ended["tmux"]["session"] == "wta-repo-api" and "in-tmux" in log_text(repo, "api")
+    gone = subprocess.run(["tmux", "-L", ended["tmux"]["socket"], "has-session"], capture_output=True)
+    assert gone.returncode != 0  # its tmux server ended with it

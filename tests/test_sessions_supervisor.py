@@ -1,0 +1,151 @@
+"""Supervision: crashes, stalls, `wta stop`, the detached coordinator (`-d` and
+Ctrl-C), and what `wta status` shows of running sessions."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+from conftest import wta
+from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
+                              wait_for, wait_state, zones)
+
+STREAMS = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n"
+
+
+def agent(command: str, timeout: str = "60s") -> str:
+    return f"  runner: command\n  timeout: {timeout}\n  command: {json.dumps(command)}\n"
+
+
+def status_of(repo, stream: str) -> dict:
+    document = json.loads(wta(repo, "status", "--json", check=0, env=env()).stdout)
+    return next(s for s in document["streams"] if s["stream"] == stream)["session"]
+
+
+def test_a_session_killed_with_sigkill_shows_crashed(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("sleep 60"), STREAMS))
+    assert up(repo, "-d", "infra").returncode == 0
+    running = wait_state(repo, "infra", "running")
+    agent_pid = wait_for(lambda: record(repo, "infra")["agent_pid"])
+    os.kill(running["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(running["pid"]))
+    session = status_of(repo, "infra")
+    assert session["state"] == "crashed" and session["pid"] is None
+    assert record(repo, "infra")["state"] == "crashed" and record(repo, "infra")["ended_at"] is None
+    assert wait_for(lambda: not alive(agent_pid), timeout=10)  # nothing of it keeps running
+
+
+def test_a_dependent_of_a_crashed_session_fails(tmp_path):
+    repo = session_repo(tmp_path, zones(agent('test "$WTA_STREAM" = api || sleep 60'), STREAMS))
+    assert up(repo, "-d").returncode == 0
+    running = wait_state(repo, "infra", "running")
+    assert wait_state(repo, "api", "waiting")["reason"] == "waiting for infra"
+    os.kill(running["pid"], signal.SIGKILL)
+    failed = wait_state(repo, "api", "failed")
+    assert failed["reason"] == "dependency infra crashed" and failed["started_at"] is None
+
+
+def test_wta_stop_leaves_no_process_of_the_session(tmp_path):
+    pids = tmp_path / "pids"
+    command = f"sleep 1000 & echo $! >> {pids}; (sleep 1000 & echo $! >> {pids}; wait) & wait"
+    repo = session_repo(tmp_path, zones(agent(command), STREAMS))
+    assert up(repo, "-d").returncode == 0
+    running = wait_state(repo, "infra", "running")
+    children = [int(p) for p in wait_for(lambda: len(pids.read_text().split()) == 2 and pids.read_text().split())]
+    tree = [running["pid"], wait_for(lambda: record(repo, "infra")["agent_pid"]), *children]
+    assert all(alive(p) for p in tree)
+    started = time.monotonic()
+    stopped = wta(repo, "stop", check=0, env=env())
+    assert time.monotonic() - started < 15
+    assert "infra: stopped" in stopped.stdout
+    assert not [p for p in tree if alive(p)]
+    assert record(repo, "infra")["state"] == "stopped"
+    assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == \
+        ("stopped", "stopped before it started: the coordinator was ended")
+    # The coordinator ended too: nothing starts api later.
+    time.sleep(0.5)
+    assert record(repo, "api")["started_at"] is None
+
+
+def test_no_output_and_no_commit_for_stall_after_is_stalled(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("echo started; sleep 60"), STREAMS, extra="stall_after: 1s\n"))
+    assert up(repo, "-d", "infra").returncode == 0
+    wait_state(repo, "infra", "running")
+    time.sleep(1.5)
+    session = status_of(repo, "infra")
+    assert session["state"] == "stalled" and session["reason"] == "no output and no commit for 1s"
+    assert record(repo, "infra")["state"] == "stalled"
+    assert wta(repo, "stop", "infra", check=0, env=env()).stdout == "infra: stopped\n"
+
+
+def test_status_json_carries_each_running_session(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("sleep 1000 & sleep 1000"), STREAMS))
+    assert up(repo, "-d", "infra").returncode == 0
+    running = wait_state(repo, "infra", "running")
+    wait_for(lambda: record(repo, "infra")["agent_pid"])
+    session = status_of(repo, "infra")
+    assert session["state"] == "running" and session["pid"] == running["pid"]
+    assert isinstance(session["cpu_percent"], float) and session["memory_bytes"] > 1_000_000
+    assert session["children"] >= 3  # the shell and its two sleeps
+    datetime.fromisoformat(session["last_activity"])
+    assert {"turns", "cost_usd", "input_tokens", "output_tokens", "leftovers_outside_zone"} <= set(session)
+    text = wta(repo, "status", check=0, env=env()).stdout
+    assert f"infra   command  running  {running['pid']}" in text
+
+
+def gate(tmp_path) -> tuple[str, object]:
+    """A command that waits until the test opens the gate (creates the file)."""
+    opened = tmp_path / "gate-open"
+    return f"while [ ! -f {opened} ]; do sleep 0.05; done", opened.touch
+
+
+def test_detach_returns_at_once_and_the_coordinator_keeps_the_order(tmp_path):
+    command, open_gate = gate(tmp_path)
+    repo = session_repo(tmp_path, zones(agent(command), STREAMS))
+    done = up(repo, "-d")
+    assert done.returncode == 0 and "detached: a coordinator" in done.stdout
+    # Returned while infra cannot have ended (it waits for the gate) and api waits for it.
+    assert wait_state(repo, "infra", "running")["ended_at"] is None
+    assert wait_state(repo, "api", "waiting")["started_at"] is None
+    open_gate()
+    api = wait_state(repo, "api", "done", timeout=30)
+    infra = record(repo, "infra")
+    assert datetime.fromisoformat(api["started_at"]) >= datetime.fromisoformat(infra["ended_at"])
+    coordinator_log = state_dir(repo) / "logs" / "coordinator.log"
+    log = wait_for(lambda: "every session has ended" in (text := coordinator_log.read_text()) and text)
+    assert "infra: running" in log and "api: done" in log
+
+
+def test_ctrl_c_detaches_and_the_sessions_carry_on(tmp_path):
+    command, open_gate = gate(tmp_path)
+    repo = session_repo(tmp_path, zones(agent(command), STREAMS))
+    foreground = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, env=env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        running = wait_state(repo, "infra", "running")
+        foreground.send_signal(signal.SIGINT)
+        out, err = foreground.communicate(timeout=20)
+    finally:
+        foreground.kill()
+    assert foreground.returncode == 0, err
+    assert "detached: a coordinator" in out and "the rest of the schedule" in out
+    assert alive(running["pid"]) and record(repo, "api")["state"] == "waiting"
+    open_gate()
+    api = wait_state(repo, "api", "done", timeout=30)
+    assert datetime.fromisoformat(api["started_at"]) >= datetime.fromisoformat(record(repo, "infra")["ended_at"])
+
+
+def test_a_second_up_while_a_coordinator_schedules_is_refused(tmp_path):
+    command, _ = gate(tmp_path)
+    repo = session_repo(tmp_path, zones(agent(command), STREAMS))
+    assert up(repo, "-d").returncode == 0
+    wait_state(repo, "infra", "running")
+    again = up(repo)
+    assert again.returncode == 1
+    assert "is already scheduling this repository's sessions" in again.stderr
+    assert wta(repo, "stop", check=0, env=env()).returncode == 0

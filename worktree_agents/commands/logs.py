@@ -1,0 +1,52 @@
+"""`wta logs STREAM [-f]`: the session's log; `-f` follows it until the session ends."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from worktree_agents.commands.streams import known_stream
+from worktree_agents.errors import WtaError
+from worktree_agents.project import Project
+from worktree_agents.sessions.store import PENDING, WAITING, SessionStore
+from worktree_agents.sessions.supervisor import observe
+
+FOLLOW_POLL = 0.2
+
+
+def run(stream: str, follow: bool = False) -> int:
+    project = Project.find()
+    config = project.config()
+    known_stream(config, stream)
+    store = SessionStore(project.repo.state_dir)
+    path = store.log_path(stream)
+    if not os.path.exists(path) and not follow:
+        raise WtaError(f"{path}: stream {stream!r} has no log yet; start its session with `wta up {stream}`")
+    out = sys.stdout.buffer
+    position = 0
+    try:
+        while True:
+            position = _copy(path, position, out)
+            if not follow:
+                return 0
+            record = store.read(stream)
+            if record is None or not (record.state in (PENDING, WAITING) or
+                                      observe(store, record, check_stall=False).live):
+                _copy(path, position, out)  # what was written while it ended
+                return 0
+            time.sleep(FOLLOW_POLL)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _copy(path: str, position: int, out) -> int:
+    try:
+        with open(path, "rb") as f:
+            f.seek(position)
+            data = f.read()
+    except FileNotFoundError:
+        return position
+    out.write(data)
+    out.flush()
+    return position + len(data)

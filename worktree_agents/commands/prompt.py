@@ -1,0 +1,17 @@
+"""`wta prompt STREAM`: the stream's full prompt, zone rules included, for pasting into an editor."""
+
+from __future__ import annotations
+
+from worktree_agents.commands.streams import known_stream
+from worktree_agents.project import Project
+from worktree_agents.sessions.prompt import full_prompt
+from worktree_agents.sessions.supervisor import stream_worktrees
+
+
+def run(stream: str) -> int:
+    project = Project.find()
+    config = project.config()
+    known_stream(config, stream)
+    print(full_prompt(config, stream, project.main, stream_worktrees(project).get(stream), project.repo.state_dir),
+          end="")
+    return 0

@@ -1,0 +1,30 @@
+"""`wta stop [STREAM...]`: end sessions and their whole process trees; worktrees and commits stay."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from worktree_agents.commands.streams import known_streams
+from worktree_agents.project import Project
+from worktree_agents.sessions import process, supervisor
+from worktree_agents.sessions.store import SessionStore
+
+
+def run(streams: list[str]) -> int:
+    project = Project.find()
+    config = project.config()
+    names = known_streams(config, streams)
+    if not streams:
+        # Stop the coordinator first, so that it does not start what is being stopped.
+        pid = supervisor.coordinator_pid(project.repo.state_dir)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            coordinator = process.find(pid, None)
+            if coordinator is not None and process.wait_gone([coordinator], 10):
+                process.terminate([coordinator])  # it would not end: the hard way
+            print(f"coordinator (pid {pid}): stopped")
+    store = SessionStore(project.repo.state_dir)
+    for stream in names:
+        print(f"{stream}: {supervisor.stop(store, stream)}")
+    return 0

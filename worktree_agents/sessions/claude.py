@@ -1,0 +1,68 @@
+"""The `claude` runner: the Claude Code CLI in the stream's worktree.
+
+Headless (`-p`, stream-json output) by default, or interactive inside tmux.
+The zone guard is wired in as a PreToolUse hook through `--settings`, and the
+zone rules are appended to the system prompt, so nothing is written into the
+worktree. The stream-json log ends with a result line: turns, cost, denials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+
+from worktree_agents.enforce import EDIT_TOOLS
+from worktree_agents.errors import WtaError
+from worktree_agents.sessions import AgentCommand, Runner, SessionContext
+
+CLI_ENV = "WTA_CLAUDE"   # the claude executable to run, when not the one on PATH
+
+
+def cli() -> str:
+    explicit = os.environ.get(CLI_ENV)
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise WtaError(f"{CLI_ENV}={explicit}: not an executable; point it at the claude CLI or unset it")
+        return explicit
+    found = shutil.which("claude")
+    if found is None:
+        raise WtaError("claude (the Claude Code CLI) is not on PATH; install it (npm install -g "
+                       f"@anthropic-ai/claude-code), set {CLI_ENV} to its path, or pick another --runner")
+    return found
+
+
+def settings(stream: str) -> dict:
+    """Claude Code settings that run `wta guard` before every edit tool."""
+    guard = shlex.join([sys.executable, "-m", "worktree_agents.hook", "guard", "--stream", stream])
+    return {"hooks": {"PreToolUse": [
+        {"matcher": "|".join(EDIT_TOOLS), "hooks": [{"type": "command", "command": guard}]},
+    ]}}
+
+
+class ClaudeRunner(Runner):
+    name = "claude"
+
+    def check(self, ctx: SessionContext) -> None:
+        cli()
+        if ctx.interactive:
+            from worktree_agents.sessions import tmux
+
+            tmux.require()
+
+    def command(self, ctx: SessionContext) -> AgentCommand:
+        agent = ctx.agent
+        argv = [cli()]
+        if ctx.interactive:
+            argv.append(ctx.task())
+        else:
+            argv += ["-p", ctx.task(), "--output-format", "stream-json", "--verbose",
+                     "--max-turns", str(agent.max_turns)]
+        argv += ["--model", agent.model, "--permission-mode", agent.permission_mode,
+                 "--settings", json.dumps(settings(ctx.stream)), "--append-system-prompt", ctx.rules()]
+        return AgentCommand(argv, interactive=ctx.interactive)
+
+
+RUNNER = ClaudeRunner()

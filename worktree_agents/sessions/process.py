@@ -1,0 +1,158 @@
+"""Processes of a session, through psutil: identity, usage, and ending a whole tree.
+
+A pid alone does not name a process for long: the OS reuses pids. A process is
+named by its pid and its start time (`create_time`), and is alive only while
+both match and it is not a zombie.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+KILL_GRACE_ENV = "WTA_KILL_GRACE"
+DEFAULT_KILL_GRACE = 5.0
+_SAME_START = 0.05  # psutil's create_time is rounded; the same process reads back within this
+
+
+def kill_grace() -> float:
+    """Seconds between TERM and KILL ($WTA_KILL_GRACE, default 5)."""
+    try:
+        return max(float(os.environ.get(KILL_GRACE_ENV, DEFAULT_KILL_GRACE)), 0.0)
+    except ValueError:
+        return DEFAULT_KILL_GRACE
+
+
+def create_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def find(pid: int | None, started: float | None):
+    """The psutil.Process with this pid and start time, or None if it is gone or the pid was reused."""
+    import psutil
+
+    if not pid:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if started is not None and abs(proc.create_time() - started) > _SAME_START:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+def is_alive(pid: int | None, started: float | None) -> bool:
+    return find(pid, started) is not None
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_percent: float      # summed over the tree; 100 = one core busy
+    memory_bytes: int       # resident memory, summed over the tree
+    children: int           # descendants of the root process
+
+
+def tree(root) -> list:
+    """`root` and every living descendant."""
+    import psutil
+
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def usage(groups: dict[str, list], sample: float = 0.1) -> dict[str, Usage]:
+    """CPU (measured over `sample` seconds, once for all), memory and child count of each
+    group of process trees, keyed like `groups` (e.g. by stream)."""
+    import psutil
+
+    members = {key: {p.pid: p for r in roots if r is not None for p in tree(r)} for key, roots in groups.items()}
+    for procs in members.values():
+        for p in procs.values():
+            try:
+                p.cpu_percent(None)  # the first call only starts the measurement
+            except psutil.Error:
+                pass
+    if any(members.values()):
+        time.sleep(sample)
+    found = {}
+    for key, procs in members.items():
+        cpu, memory = 0.0, 0
+        for p in procs.values():
+            try:
+                cpu += p.cpu_percent(None)
+                memory += p.memory_info().rss
+            except psutil.Error:
+                pass
+        roots = len([r for r in groups[key] if r is not None])
+        found[key] = Usage(round(cpu, 1), memory, max(len(procs) - roots, 0))
+    return found
+
+
+def group_members(pgid: int, not_before: float | None = None) -> list:
+    """Processes in process group `pgid` (started no earlier than `not_before`)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["create_time"]):
+        try:
+            if os.getpgid(proc.pid) != pgid:
+                continue
+        except OSError:
+            continue
+        started = proc.info.get("create_time")
+        if not_before is not None and started is not None and started + _SAME_START < not_before:
+            continue
+        found.append(proc)
+    return found
+
+
+def terminate(procs: list, grace: float | None = None) -> list:
+    """TERM every process, KILL those still there after `grace`; the ones that would not die."""
+    import psutil
+
+    grace = kill_grace() if grace is None else grace
+    procs = [p for p in {p.pid: p for p in procs}.values() if p.pid != os.getpid()]
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        for p in procs:
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+        procs = wait_gone(procs, wait)
+        if not procs:
+            break
+    return procs
+
+
+def wait_gone(procs: list, timeout: float) -> list:
+    """Wait until every process has exited; those still running after `timeout`.
+
+    A zombie counts as gone: its parent (or a slow init) reaps it in its own time.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        procs = [p for p in procs if _running(p)]
+        if not procs or time.monotonic() >= deadline:
+            return procs
+        time.sleep(0.02)
+
+
+def _running(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

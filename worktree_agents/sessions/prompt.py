@@ -1,0 +1,87 @@
+"""A stream's prompt: its task from zones.yaml plus the zone rules every session carries.
+
+The rules say what the stream owns, what is read-only, who owns the rest, how
+to commit, and how to ask another stream for a change. Each runner delivers
+them its own way (appended system prompt, prompt file, editor rule files).
+"""
+
+from __future__ import annotations
+
+import os
+
+from worktree_agents.errors import WtaError
+from worktree_agents.zones import CONFIG_FILE
+
+# The fake Anthropic server (and anyone reading a transcript) tells streams apart by this line.
+STREAM_MARKER = "wta-stream: "
+
+
+def task(config, stream: str, repo_root: str, state_dir: str | None = None) -> str:
+    """The stream's own prompt: `prompt`, or the text of `prompt_file` (relative to the repository
+    root), after the open requests other streams made to it (with `state_dir`)."""
+    requested = ""
+    if state_dir is not None:
+        from worktree_agents.requests import prompt_section
+
+        requested = prompt_section(state_dir, stream)
+    return f"{requested}\n{_own_task(config, stream, repo_root)}" if requested else _own_task(config, stream, repo_root)
+
+
+def _own_task(config, stream: str, repo_root: str) -> str:
+    spec = config.streams[stream]
+    if spec.prompt is not None:
+        return spec.prompt.strip()
+    if spec.prompt_file is not None:
+        path = os.path.join(repo_root, spec.prompt_file)
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WtaError(f"{path}: cannot read the prompt_file of stream {stream!r} ({exc}); "
+                           f"create it or fix streams.{stream}.prompt_file in {CONFIG_FILE}") from None
+    patterns = ", ".join(spec.paths)
+    return f"Work on the {stream} stream's part of this repository ({patterns})."
+
+
+def zone_rules(config, stream: str, worktree: str | None = None) -> str:
+    """The rules of the stream's zone, as instructions to an agent or a person."""
+    spec = config.streams[stream]
+    branch = config.branch_for(stream)
+    lines = [f"# Zone rules of stream `{stream}` (wta)", ""]
+    where = f"the git worktree {worktree}" if worktree else "this stream's git worktree"
+    lines.append(f"You are stream `{stream}`: you work in {where}, on branch `{branch}`. Other streams work "
+                 "on the same repository at the same time, each in its own zone.")
+    lines += ["", "You may change only these paths (gitignore patterns, relative to the repository root):"]
+    lines += [f"- `{p}`" for p in spec.paths]
+    if spec.append_only:
+        lines.append("Your zone is append-only: add new files, or add lines at the end of existing files; "
+                     "never change or delete what is already there.")
+    read_only = [CONFIG_FILE, *config.read_only]
+    lines += ["", "Read-only for every stream (read them, never change them): "
+              + ", ".join(f"`{p}`" for p in read_only) + "."]
+    others = [(name, s) for name, s in config.streams.items() if name != stream]
+    if others:
+        lines += ["", "Owned by other streams (read them, do not change them):"]
+        lines += [f"- `{name}`: " + ", ".join(f"`{p}`" for p in s.paths) for name, s in others]
+    if config.unowned == "deny":
+        lines.append("Paths that no zone claims belong to nobody: do not change them either.")
+    else:
+        lines.append("Paths that no zone claims may be changed by any stream.")
+    lines += [
+        "",
+        f"Commit your work on `{branch}` as you go, with messages that start with `[{stream}] `. "
+        "The git hooks refuse a commit that touches a path outside your zone; when that happens, "
+        "unstage that path (`git restore --staged PATH`) and leave it alone.",
+        "",
+        "Need a change in a path you do not own? Do not make it yourself: ask its owner with "
+        f"`wta request OWNER \"what you need and why\"` and carry on with your own part.",
+        "",
+        f"{STREAM_MARKER}{stream}",
+    ]
+    return "\n".join(lines)
+
+
+def full_prompt(config, stream: str, repo_root: str, worktree: str | None = None,
+                state_dir: str | None = None) -> str:
+    """What `wta prompt STREAM` prints: the task, then the zone rules."""
+    return f"{task(config, stream, repo_root, state_dir)}\n\n{zone_rules(config, stream, worktree)}\n"

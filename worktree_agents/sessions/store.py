@@ -1,0 +1,159 @@
+"""Session records: one JSON file per stream under `<common git dir>/wta/sessions/`.
+
+Several processes write a stream's record: the coordinator (pending, waiting,
+failed on a dependency), the session wrapper (running, then the outcome) and
+any reader that notices a crash or a stall. Every change is a read-modify-write
+under a per-stream lock, and the file is replaced atomically, so no writer loses
+another's update and no reader sees half a file. The schema is in docs/sessions.md.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from worktree_agents.snapshot import write_atomic
+
+SESSIONS_DIR = "sessions"
+LOGS_DIR = "logs"
+PROMPTS_DIR = "prompts"
+
+PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED = (
+    "pending", "waiting", "running", "done", "failed", "stalled", "stopped", "crashed")
+STATES = (PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED)
+LIVE = frozenset({RUNNING, STALLED})                 # a wrapper process should exist
+ENDED = frozenset({DONE, FAILED, STOPPED, CRASHED})  # nothing will happen any more
+
+
+def now() -> str:
+    """The current time as ISO 8601 UTC, to the millisecond (ordering sessions needs it)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_time(value: str | None) -> float | None:
+    """Seconds since the epoch of a recorded time, or None."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class SessionRecord:
+    stream: str
+    runner: str = ""
+    state: str = PENDING
+    reason: str | None = None
+    worktree: str | None = None
+    model: str | None = None
+    port: int | None = None
+    pid: int | None = None                   # the session wrapper
+    pid_create_time: float | None = None     # its start time as the OS reports it: tells a reused pid apart
+    agent_pid: int | None = None
+    agent_create_time: float | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    exit_code: int | None = None
+    turns: int | None = None
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    permission_denials: list[dict] = field(default_factory=list)
+    result: str | None = None
+    last_activity: str | None = None
+    leftovers_committed: list[str] = field(default_factory=list)
+    leftovers_outside_zone: list[str] = field(default_factory=list)
+    stall_after: int | None = None           # seconds without output or commit that make it `stalled`
+    tmux: dict | None = None                 # {"socket": ..., "session": ...} of an interactive session
+    log: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SessionRecord":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class SessionStore:
+    """The session records of one repository (`<common>/wta/`)."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+        self.dir = os.path.join(state_dir, SESSIONS_DIR)
+
+    def path(self, stream: str) -> str:
+        return os.path.join(self.dir, f"{stream}.json")
+
+    def log_path(self, stream: str) -> str:
+        return os.path.join(self.state_dir, LOGS_DIR, f"{stream}.log")
+
+    def prompt_path(self, stream: str) -> str:
+        return os.path.join(self.state_dir, PROMPTS_DIR, f"{stream}.md")
+
+    def read(self, stream: str) -> SessionRecord | None:
+        try:
+            with open(self.path(stream), encoding="utf-8") as f:
+                data = json.load(f)
+        except (FileNotFoundError, ValueError):
+            return None
+        return SessionRecord.from_dict(data) if isinstance(data, dict) else None
+
+    def read_all(self, streams: list[str]) -> dict[str, SessionRecord | None]:
+        return {s: self.read(s) for s in streams}
+
+    def _write(self, record: SessionRecord) -> None:
+        record.updated_at = now()
+        write_atomic(self.path(record.stream), json.dumps(record.to_dict(), indent=1) + "\n")
+
+    @contextmanager
+    def updating(self, stream: str) -> Iterator[SessionRecord]:
+        """Hold the stream's lock; the record yielded (a fresh one if none) is saved at the end."""
+        os.makedirs(self.dir, exist_ok=True)
+        fd = os.open(self.path(stream) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            record = self.read(stream) or SessionRecord(stream)
+            before = record.to_dict()
+            yield record
+            if record.to_dict() != before:
+                self._write(record)
+        finally:
+            os.close(fd)
+
+    def update(self, stream: str, **values: Any) -> SessionRecord:
+        with self.updating(stream) as record:
+            for name, value in values.items():
+                setattr(record, name, value)
+        return record
+
+    def reset(self, stream: str, **values: Any) -> SessionRecord:
+        """Start a fresh record (a new launch), keeping nothing of the last session."""
+        with self.updating(stream) as record:
+            fresh = SessionRecord(stream, **values)
+            for f in fields(SessionRecord):
+                setattr(record, f.name, getattr(fresh, f.name))
+        return record

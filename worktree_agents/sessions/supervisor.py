@@ -1,0 +1,458 @@
+"""Scheduling and watching sessions.
+
+The coordinator starts session wrappers in `after` order with at most
+`max_parallel` running, keeps a dependent `waiting` until every dependency
+ended `done`, and fails it (`dependency <name> failed`) when one did not. It
+only schedules: each wrapper records its own session. It runs in the
+foreground under `wta up`, or detached (`wta up -d`, or after Ctrl-C) as
+`python -m worktree_agents.sessions.supervisor`, logging to
+`<common>/wta/logs/coordinator.log`. One coordinator per repository at a time
+(`<common>/wta/coordinator.lock`).
+
+`observe` is how anyone reading a record (the coordinator, `wta status`)
+notices a crash (the wrapper is gone, or its pid was reused, with no recorded
+end) or a stall (no output and no commit for `stall_after`), and records it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from worktree_agents import sessions
+from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.sessions import process
+from worktree_agents.sessions.leftovers import last_commit_time
+from worktree_agents.sessions.store import (CRASHED, DONE, ENDED, FAILED, PENDING, RUNNING, STALLED, STOPPED,
+                                            WAITING, SessionRecord, SessionStore, iso, now, parse_time)
+from worktree_agents.snapshot import Repo
+
+POLL = 0.2
+STALL_CHECK_EVERY = 5.0     # seconds between stall checks of one session (they run git)
+LOCK_FILE = "coordinator.lock"
+LOG_FILE = "coordinator.log"
+LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
+
+
+@dataclass(frozen=True)
+class Plan:
+    streams: tuple[str, ...]      # in `after` order
+    runner: str | None = None     # --runner: overrides every stream's runner
+    interactive: bool = False
+    max_parallel: int = 4
+
+
+def stream_worktrees(project) -> dict[str, str]:
+    """Each stream's worktree, as recorded in the worktree itself (`wta-stream`)."""
+    from worktree_agents.worktrees import list_worktrees
+
+    found = {}
+    for wt in list_worktrees(project.main):
+        if wt.bare or wt.prunable or wt.path == project.main or not os.path.isdir(wt.path):
+            continue
+        stream = Repo.here(wt.path).stream()
+        if stream:
+            found.setdefault(stream, wt.path)
+    return found
+
+
+# -- the coordinator lock ------------------------------------------------------------
+
+@contextmanager
+def coordinator_lock(state_dir: str, wait: float = 0.0) -> Iterator[None]:
+    """Be the repository's one coordinator for the duration of the block."""
+    os.makedirs(state_dir, exist_ok=True)
+    path = os.path.join(state_dir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = coordinator_pid(state_dir)
+                    raise WtaError(f"a coordinator{f' (pid {holder})' if holder else ''} is already scheduling "
+                                   "this repository's sessions; follow it with `wta status`, or end it with "
+                                   "`wta stop`", CHECK) from None
+                time.sleep(0.05)
+        me = os.getpid()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": me, "create_time": process.create_time(me)}).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def coordinator_pid(state_dir: str) -> int | None:
+    """The pid of the running coordinator, or None."""
+    path = os.path.join(state_dir, LOCK_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.loads(f.read() or "null")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not process.is_alive(data.get("pid"), data.get("create_time")):
+        return None
+    return int(data["pid"])
+
+
+# -- watching a session ----------------------------------------------------------------
+
+def last_activity(record: SessionRecord) -> float | None:
+    """The latest of: the session's start, its log's last write, its worktree's last commit."""
+    times = [parse_time(record.started_at)]
+    if record.log and os.path.exists(record.log):
+        times.append(os.path.getmtime(record.log))
+    if record.worktree and os.path.isdir(record.worktree):
+        times.append(last_commit_time(record.worktree))
+    times = [t for t in times if t is not None]
+    return max(times) if times else None
+
+
+def observe(store: SessionStore, record: SessionRecord, check_stall: bool = True) -> SessionRecord:
+    """Notice (and record) a crash or a stall (after the record's `stall_after`) of a live session."""
+    if not record.live:
+        return record
+    if not process.is_alive(record.pid, record.pid_create_time):
+        with store.updating(record.stream) as current:
+            if current.live and current.ended_at is None and not process.is_alive(current.pid, current.pid_create_time):
+                current.state = CRASHED
+                current.reason = "the session's process ended without recording an exit (killed, or the machine restarted)"
+        if current.state == CRASHED:
+            # What the wrapper started may still run in its process group: nothing would ever end it.
+            process.terminate(process.group_members(current.pid, current.pid_create_time))
+        return current
+    stall_after = record.stall_after
+    if not check_stall or not stall_after:
+        return record
+    seen = last_activity(record)
+    if seen is None:
+        return record
+    stalled = time.time() - seen > stall_after
+    with store.updating(record.stream) as current:
+        if current.live and current.pid == record.pid:
+            current.last_activity = iso(seen)
+            if stalled and current.state == RUNNING:
+                current.state, current.reason = STALLED, f"no output and no commit for {stall_after}s"
+            elif not stalled and current.state == STALLED:
+                current.state, current.reason = RUNNING, None
+    return current
+
+
+def session_roots(record: SessionRecord) -> list:
+    """The processes whose trees make up a live session: the wrapper, and the agent when
+    it lives outside the wrapper's tree (in tmux)."""
+    roots = [process.find(record.pid, record.pid_create_time)]
+    if record.tmux:
+        roots.append(process.find(record.agent_pid, record.agent_create_time))
+    return [r for r in roots if r is not None]
+
+
+def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
+    """Per stream, what `wta status` shows of its session (crashes and stalls recorded on the way)."""
+    store = SessionStore(state_dir)
+    found: dict[str, SessionRecord] = {}
+    for stream in streams:
+        record = store.read(stream)
+        if record is not None:
+            found[stream] = observe(store, record)
+    usage = process.usage({s: session_roots(r) for s, r in found.items() if r.live})
+    report = {}
+    for stream, record in found.items():
+        used = usage.get(stream)
+        activity = last_activity(record) if record.live else None
+        report[stream] = {
+            "state": record.state, "reason": record.reason, "runner": record.runner,
+            "pid": record.pid if record.live else None,
+            "cpu_percent": used.cpu_percent if used else None,
+            "memory_bytes": used.memory_bytes if used else None,
+            "children": used.children if used else None,
+            "turns": record.turns, "cost_usd": record.cost_usd,
+            "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
+            "last_activity": iso(activity) if activity else record.last_activity,
+            "started_at": record.started_at, "ended_at": record.ended_at, "exit_code": record.exit_code,
+            "permission_denials": len(record.permission_denials),
+            "leftovers_committed": record.leftovers_committed,
+            "leftovers_outside_zone": record.leftovers_outside_zone,
+            "attach": f"wta attach {stream}" if record.tmux and record.live else None,
+            "log": record.log,
+        }
+    return report
+
+
+# -- scheduling ------------------------------------------------------------------------
+
+def plan_for(config, streams: list[str] | None, runner: str | None = None, interactive: bool = False,
+             max_parallel: int | None = None) -> Plan:
+    chosen = set(streams or config.streams)
+    return Plan(tuple(s for s in config.order() if s in chosen), runner, interactive,
+                max_parallel or config.max_parallel)
+
+
+def prepare(project, config, plan: Plan) -> list[str]:
+    """Check that every planned session can start, then reset their records to `pending`.
+
+    Sessions still running are left alone (launching is idempotent); the
+    streams returned are those that will be scheduled.
+    """
+    worktrees = stream_worktrees(project)
+    missing = [s for s in plan.streams if s not in worktrees]
+    if missing:
+        raise WtaError(f"no worktree for stream(s) {', '.join(missing)}; create them with `wta up --no-launch`")
+    contexts = {s: sessions.context(project, config, s, worktrees[s], plan.runner, plan.interactive)
+                for s in plan.streams}
+    for ctx in contexts.values():
+        sessions.runner(ctx.runner).check(ctx)
+    store = SessionStore(project.repo.state_dir)
+    scheduled = []
+    for stream, ctx in contexts.items():
+        record = store.read(stream)
+        if record is not None and observe(store, record, check_stall=False).live:
+            continue
+        store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=ctx.log, port=ctx.port,
+                    stall_after=config.stall_after)
+        scheduled.append(stream)
+    return scheduled
+
+
+class Coordinator:
+    """Starts the plan's sessions as their turn comes; `step` is one round of decisions."""
+
+    def __init__(self, project, config, plan: Plan) -> None:
+        self.project, self.config, self.plan = project, config, plan
+        self.store = SessionStore(project.repo.state_dir)
+        self.worktrees = stream_worktrees(project)
+        self.children: dict[str, subprocess.Popen] = {}
+        self._stall_checked: dict[str, float] = {}
+
+    def records(self) -> dict[str, SessionRecord | None]:
+        return self.store.read_all(list(self.config.streams))
+
+    def step(self) -> bool:
+        """Start what may start, fail what cannot; False when every planned session has ended."""
+        for stream, child in list(self.children.items()):
+            if child.poll() is not None:
+                del self.children[stream]
+        records = self.records()
+        for stream, record in records.items():
+            if record is not None and record.live:
+                due = time.monotonic() - self._stall_checked.get(stream, 0.0) >= STALL_CHECK_EVERY
+                if due:
+                    self._stall_checked[stream] = time.monotonic()
+                records[stream] = observe(self.store, record, check_stall=due)
+        running = sum(1 for r in records.values() if r is not None and r.live)
+        remaining = False
+        for stream in self.plan.streams:
+            record = records[stream] or SessionRecord(stream)
+            if record.ended:
+                continue
+            remaining = True
+            if record.live:
+                continue
+            deps = self.config.streams[stream].after
+            problem = self._dependency_problem(stream, records)
+            if problem:
+                records[stream] = self.store.update(stream, state=FAILED, reason=problem, ended_at=now())
+            elif any(records[d] is None or records[d].state != DONE for d in deps):
+                if record.state != WAITING:
+                    waiting_for = [d for d in deps if records[d] is None or records[d].state != DONE]
+                    records[stream] = self.store.update(stream, state=WAITING,
+                                                        reason=f"waiting for {', '.join(waiting_for)}")
+            elif running >= self.plan.max_parallel:
+                if record.state != PENDING:
+                    records[stream] = self.store.update(stream, state=PENDING, reason=None)
+            else:
+                records[stream] = self.launch(stream)
+                running += 1 if records[stream].live else 0
+        return remaining
+
+    def _dependency_problem(self, stream: str, records: dict[str, SessionRecord | None]) -> str | None:
+        for dep in self.config.streams[stream].after:
+            record = records.get(dep)
+            if record is not None and record.state in ENDED and record.state != DONE:
+                return f"dependency {dep} {record.state}"
+            if dep not in self.plan.streams and (record is None or record.state in (PENDING, WAITING)):
+                return f"dependency {dep} has not run; start it too (`wta up {dep}`)"
+        return None
+
+    def launch(self, stream: str) -> SessionRecord:
+        if stream not in self.worktrees:
+            return self.store.update(stream, state=FAILED, ended_at=now(),
+                                     reason="its worktree is gone; recreate it with `wta up --no-launch`")
+        ctx = sessions.context(self.project, self.config, stream, self.worktrees[stream], self.plan.runner,
+                               self.plan.interactive)
+        runner = sessions.runner(ctx.runner)
+        started = now()
+        try:
+            runner.prepare(ctx)
+            if not runner.starts_process:
+                return self.store.update(stream, state=DONE, reason=f"manual session: open {ctx.worktree}",
+                                         started_at=started, ended_at=now(), runner=ctx.runner)
+            argv = [sys.executable, "-m", "worktree_agents.sessions.wrapper", "--stream", stream,
+                    "--worktree", ctx.worktree, "--runner", ctx.runner] + (["--interactive"] if ctx.interactive else [])
+            os.makedirs(os.path.dirname(ctx.log), exist_ok=True)
+            with open(ctx.log, "ab") as log:
+                child = subprocess.Popen(argv, cwd=ctx.worktree, env=ctx.env(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, start_new_session=True)
+        except (OSError, WtaError) as exc:
+            return self.store.update(stream, state=FAILED, reason=f"could not start the session: {exc}",
+                                     started_at=started, ended_at=now())
+        self.children[stream] = child
+        with self.store.updating(stream) as record:
+            if record.pid != child.pid:  # the wrapper has not recorded itself yet
+                record.state, record.reason, record.pid = RUNNING, None, child.pid
+                record.pid_create_time = process.create_time(child.pid)
+                record.started_at, record.runner = started, ctx.runner
+        return record
+
+    def run(self, tick: Callable[[dict[str, SessionRecord | None]], None] | None = None) -> dict:
+        """Schedule until every planned session has ended; `tick` sees the records each round."""
+        while True:
+            remaining = self.step()
+            if tick is not None:
+                tick(self.records())
+            if not remaining:
+                return self.records()
+            time.sleep(POLL)
+
+    def abandon(self, reason: str) -> None:
+        """Mark the planned sessions that never started as stopped (the coordinator is ending)."""
+        for stream in self.plan.streams:
+            with self.store.updating(stream) as record:
+                if record.state in (PENDING, WAITING):
+                    record.state, record.reason, record.ended_at = STOPPED, reason, now()
+
+
+
+# -- stopping ---------------------------------------------------------------------------
+
+STOP_WAIT = 30.0   # beyond the kill grace: time for the wrapper to commit leftovers and record
+
+
+def stop(store: SessionStore, stream: str) -> str:
+    """End a stream's session and every process of it; what happened, in a few words."""
+    record = store.read(stream)
+    if record is None:
+        return "no session"
+    if record.state in (PENDING, WAITING):
+        store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=now())
+        return "stopped before it started"
+    procs = session_processes(record)
+    if not record.live and not procs:
+        return f"not running ({record.state})"
+    wrapper = process.find(record.pid, record.pid_create_time)
+    if wrapper is not None:
+        # The wrapper ends the agent's tree itself, commits the in-zone leftovers and records `stopped`.
+        try:
+            wrapper.send_signal(signal.SIGTERM)
+        except Exception:  # psutil.NoSuchProcess: it ended meanwhile
+            pass
+        process.wait_gone([wrapper], process.kill_grace() + STOP_WAIT)
+    process.terminate(procs)  # psutil checks each one's identity before signalling it
+    if record.tmux:
+        from worktree_agents.sessions.tmux import TmuxSession
+
+        TmuxSession.from_dict(record.tmux).kill()
+    with store.updating(stream) as current:
+        if current.live:
+            current.state, current.reason, current.ended_at = STOPPED, "stopped by `wta stop`", now()
+    return "stopped"
+
+
+def session_processes(record: SessionRecord) -> list:
+    """Every process that belongs to the session: the wrapper's tree, the agent's tree and
+    whatever still runs in the session's process group."""
+    found = {}
+    for root in (process.find(record.pid, record.pid_create_time), process.find(record.agent_pid, record.agent_create_time)):
+        for p in process.tree(root) if root is not None else []:
+            found[p.pid] = p
+    if record.pid:
+        for p in process.group_members(record.pid, record.pid_create_time):
+            found.setdefault(p.pid, p)
+    return list(found.values())
+
+
+
+def unfinished(project, plan: Plan) -> list[str]:
+    store = SessionStore(project.repo.state_dir)
+    return [s for s in plan.streams if (r := store.read(s)) is None or not r.ended]
+
+
+def spawn_detached(project, plan: Plan) -> int:
+    """Start a detached coordinator for `plan`; its pid."""
+    argv = [sys.executable, "-m", "worktree_agents.sessions.supervisor", "--worktree", project.main,
+            "--max-parallel", str(plan.max_parallel)]
+    for stream in plan.streams:
+        argv += ["--stream", stream]
+    if plan.runner:
+        argv += ["--runner", plan.runner]
+    if plan.interactive:
+        argv.append("--interactive")
+    log_path = os.path.join(project.repo.state_dir, "logs", LOG_FILE)
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(argv, cwd=project.main, env=project.env, stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=log, start_new_session=True)
+    return child.pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The detached coordinator."""
+    parser = argparse.ArgumentParser(prog="python -m worktree_agents.sessions.supervisor")
+    parser.add_argument("--worktree", required=True)
+    parser.add_argument("--stream", action="append", required=True)
+    parser.add_argument("--runner")
+    parser.add_argument("--interactive", action="store_true")
+    parser.add_argument("--max-parallel", type=int)
+    args = parser.parse_args(argv)
+    from worktree_agents.project import Project
+
+    def stamp(text: str) -> None:
+        print(f"{now()} coordinator {os.getpid()}: {text}", flush=True)
+
+    try:
+        project = Project.find(args.worktree)
+        config = project.config()
+        plan = plan_for(config, args.stream, args.runner, args.interactive, args.max_parallel)
+        with coordinator_lock(project.repo.state_dir, wait=LOCK_WAIT):
+            coordinator = Coordinator(project, config, plan)
+            stamp(f"scheduling {', '.join(plan.streams)} (max_parallel {plan.max_parallel})")
+
+            def ending(*_: object) -> None:
+                raise KeyboardInterrupt
+
+            signal.signal(signal.SIGTERM, ending)
+            seen: dict[str, str] = {}
+
+            def log_changes(records: dict[str, SessionRecord | None]) -> None:
+                for stream, record in records.items():
+                    if record is not None and seen.get(stream) != record.state and stream in plan.streams:
+                        seen[stream] = record.state
+                        stamp(f"{stream}: {record.state}" + (f" ({record.reason})" if record.reason else ""))
+
+            try:
+                coordinator.run(log_changes)
+            except KeyboardInterrupt:
+                coordinator.abandon("stopped before it started: the coordinator was ended")
+                stamp("ended; sessions already running carry on")
+                return 1
+        stamp("every session has ended")
+        return 0
+    except WtaError as exc:
+        stamp(f"error: {exc}")
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

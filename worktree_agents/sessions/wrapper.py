@@ -1,0 +1,309 @@
+"""The session wrapper: the one process that owns a session from start to end.
+
+`python -m worktree_agents.sessions.wrapper --stream S --worktree W [--runner R] [--interactive]`
+
+The coordinator starts it in a process group of its own, so it outlives the
+`wta` command that launched it. It starts the runner's agent (a child process,
+or a tmux session), copies the agent's output into the stream's log with
+secrets redacted, enforces `timeout` (the whole tree: TERM, then KILL), and
+when the agent ends it commits the in-zone leftovers, lists the others, and
+records the outcome, so the exit status is known even when nobody watches.
+SIGTERM (`wta stop`) ends the agent the same way and records `stopped`.
+
+`--pipe-log LOG` is a helper mode: copy stdin into LOG, redacted (the sink of
+an interactive session's tmux pane).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+from worktree_agents.errors import WtaError
+
+POLL = 0.1
+SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY")
+SECRET_LOOKING = re.compile(r"\bsk-[A-Za-z0-9][A-Za-z0-9_-]{7,}")
+REDACTED = "[redacted]"
+
+
+class Redactor:
+    """Blanks out the values of the API-key variables and anything shaped like an `sk-` key."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        values = {env[name].encode() for name in SECRET_VARIABLES if len(env.get(name, "")) >= 8}
+        self.values = sorted(values, key=len, reverse=True)
+
+    def __call__(self, data: bytes) -> bytes:
+        for value in self.values:
+            data = data.replace(value, REDACTED.encode())
+        return SECRET_LOOKING.sub(REDACTED, data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
+class Log:
+    """The stream's log, appended to by the wrapper and the agent's output pump."""
+
+    def __init__(self, path: str, redact: Redactor) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.path = path
+        self.redact = redact
+        self._file = open(path, "ab", buffering=0)
+        self._lock = threading.Lock()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._file.write(self.redact(data))
+
+    def say(self, text: str) -> None:
+        self.write(f"wta: {text}\n".encode())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# -- the agent, as a child process or in tmux ---------------------------------------
+
+class ProcessAgent:
+    tmux = None
+
+    def __init__(self, argv: list[str], cwd: str, env: dict[str, str], log: Log) -> None:
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._pump = threading.Thread(target=self._copy, args=(log,), daemon=True)
+        self._pump.start()
+
+    def _copy(self, log: Log) -> None:
+        for line in iter(self.proc.stdout.readline, b""):
+            log.write(line)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def poll(self) -> tuple[bool, int | None]:
+        code = self.proc.poll()
+        return code is not None, code
+
+    def kill(self) -> None:
+        from worktree_agents.sessions import process
+
+        root = process.find(self.proc.pid, None)
+        process.terminate(process.tree(root) if root else [])
+        self.proc.poll()
+
+    def close(self) -> None:
+        self._pump.join(timeout=5)
+
+
+class TmuxAgent:
+    def __init__(self, session, argv: list[str], cwd: str, env: dict[str, str], log: Log) -> None:
+        self.session = session
+        self.tmux = session.to_dict()
+        session.start(argv, cwd, env, shlex.join([sys.executable, "-m", "worktree_agents.sessions.wrapper",
+                                                  "--pipe-log", log.path]))
+        self.pid = session.pane()[0]
+
+    def poll(self) -> tuple[bool, int | None]:
+        if not self.session.alive():
+            return True, None
+        _, dead, status = self.session.pane()
+        return dead, status
+
+    def kill(self) -> None:
+        from worktree_agents.sessions import process
+
+        root = process.find(self.pid, None)
+        process.terminate(process.tree(root) if root else [])
+
+    def close(self) -> None:
+        """Let the log reader drain the pane's output, then end the tmux server."""
+        from worktree_agents.sessions import process
+
+        readers = self.session.output_readers("--pipe-log")
+        self.session.kill()  # closes the pipe: the readers write what is left and end
+        process.wait_gone(readers, 5.0)
+
+
+# -- one session ---------------------------------------------------------------------
+
+class Session:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from worktree_agents import sessions
+        from worktree_agents.project import Project
+        from worktree_agents.sessions.store import SessionStore
+
+        self.project = Project.find(args.worktree)
+        self.ctx = sessions.context(self.project, self.project.config(), args.stream, self.project.toplevel,
+                                    args.runner, args.interactive)
+        self.runner = sessions.runner(self.ctx.runner)
+        self.store = SessionStore(self.ctx.state_dir)
+        self.env = self.ctx.env(dict(os.environ))
+        self.log = Log(self.ctx.log, Redactor(self.env))
+        self.offset = sessions.log_size(self.ctx.log)
+        self.stop_requested = False
+
+    def run(self) -> int:
+        from worktree_agents.config import format_duration
+        from worktree_agents.sessions import process
+        from worktree_agents.sessions.store import RUNNING, now
+
+        stream, agent_settings = self.ctx.stream, self.ctx.agent
+        me = os.getpid()
+        with self.store.updating(stream) as record:
+            if record.pid != me:
+                record.started_at = now()
+            record.state, record.reason, record.pid = RUNNING, None, me
+            record.pid_create_time = process.create_time(me)
+            record.runner, record.worktree, record.log, record.port = (
+                self.ctx.runner, self.ctx.worktree, self.ctx.log, self.ctx.port)
+            record.model = agent_settings.model if self.ctx.runner in ("claude", "api") else None
+        timeout = agent_settings.timeout
+        self.log.say(f"session of stream {stream!r} started: runner {self.ctx.runner}, "
+                     f"timeout {format_duration(timeout)}, pid {me}")
+        agent = None
+        timed_out, error = False, None
+        code: int | None = None
+        try:
+            agent = self._start(self.runner.command(self.ctx))
+            self.store.update(stream, agent_pid=agent.pid, agent_create_time=process.create_time(agent.pid)
+                              if agent.pid else None, tmux=agent.tmux)
+            deadline = time.monotonic() + timeout
+            while True:
+                ended, code = agent.poll()
+                if ended:
+                    break
+                if self.stop_requested or time.monotonic() >= deadline:
+                    timed_out = not self.stop_requested
+                    self.log.say("stopping the session (wta stop)" if self.stop_requested else
+                                 f"timeout: the session ran longer than {format_duration(timeout)}; ending it")
+                    agent.kill()
+                    code = agent.poll()[1]
+                    break
+                time.sleep(POLL)
+        except (WtaError, OSError) as exc:
+            error = str(exc)
+            self.log.say(f"the session could not run: {error}")
+        finally:
+            self._end_leftover_processes()
+            if agent is not None:
+                agent.close()
+        return self._finish(code, timed_out, error)
+
+    def _start(self, command):
+        cwd = self.ctx.worktree
+        if command.interactive:
+            from worktree_agents.sessions.tmux import TmuxSession
+
+            session = TmuxSession.for_stream(self.ctx.repo_root, os.path.dirname(self.ctx.state_dir), self.ctx.stream)
+            self.log.say(f"interactive: attach with `wta attach {self.ctx.stream}` (tmux session {session.name})")
+            return TmuxAgent(session, command.argv, cwd, self.env, self.log)
+        return ProcessAgent(command.argv, cwd, self.env, self.log)
+
+    def _end_leftover_processes(self) -> None:
+        """Whatever the agent left running in the session's process group ends with it."""
+        from worktree_agents.sessions import process
+
+        me = os.getpid()
+        if os.getpgid(0) != me:
+            return  # not a group leader (started by hand): the group is someone else's
+        process.terminate(process.group_members(me, process.create_time(me)))
+
+    def _finish(self, code: int | None, timed_out: bool, error: str | None = None) -> int:
+        from worktree_agents.config import format_duration
+        from worktree_agents.sessions import leftovers, read_output
+        from worktree_agents.sessions.store import DONE, FAILED, STOPPED, iso, now
+
+        stream = self.ctx.stream
+        report = self.runner.report(read_output(self.ctx.log, self.offset))
+        if self.stop_requested:
+            state, reason = STOPPED, "stopped by `wta stop`"
+        elif error is not None:
+            state, reason = FAILED, error
+        elif timed_out:
+            state, reason = FAILED, f"timeout after {format_duration(self.ctx.agent.timeout)}"
+        elif code not in (0, None):
+            state, reason = FAILED, report.error or (f"killed by signal {-code}" if code < 0 else f"exit status {code}")
+        elif report.error:
+            state, reason = FAILED, report.error
+        else:
+            state, reason = DONE, None
+        try:
+            saved = leftovers.commit_in_zone(self.ctx.worktree, stream, leftovers.LEFTOVERS_MESSAGE)
+        except WtaError as exc:
+            saved = leftovers.CommitResult(error=str(exc))
+        if saved.committed:
+            self.log.say(f"committed {len(saved.committed)} leftover path(s) in the zone as {saved.sha[:12]}")
+        if saved.outside:
+            self.log.say(f"left uncommitted (outside the zone): {', '.join(saved.outside)}")
+        if saved.error:
+            self.log.say(f"the leftovers could not be committed: {saved.error}")
+            reason = "; ".join(filter(None, [reason, f"leftovers not committed: {saved.error}"]))
+            state = FAILED if state == DONE else state
+        last_commit = leftovers.last_commit_time(self.ctx.worktree)
+        # The log's last line comes before the record says the session ended: `wta logs -f` stops on that.
+        self.log.say(f"session of stream {stream!r} ended: {state}" + (f" ({reason})" if reason else ""))
+        with self.store.updating(stream) as record:
+            record.state, record.reason, record.exit_code, record.ended_at = state, reason, code, now()
+            record.turns, record.cost_usd = report.turns, report.cost_usd
+            record.input_tokens, record.output_tokens = report.input_tokens, report.output_tokens
+            record.permission_denials, record.result = report.permission_denials, report.result
+            record.leftovers_committed, record.leftovers_outside_zone = saved.committed, saved.outside
+            record.last_activity = max(filter(None, [record.ended_at, iso(last_commit)]))
+        return 0
+
+    def request_stop(self, *_: object) -> None:
+        self.stop_requested = True
+
+
+def pipe_log(path: str) -> int:
+    log = Log(path, Redactor(dict(os.environ)))
+    for line in iter(sys.stdin.buffer.readline, b""):
+        log.write(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worktree_agents.sessions.wrapper")
+    parser.add_argument("--stream")
+    parser.add_argument("--worktree")
+    parser.add_argument("--runner")
+    parser.add_argument("--interactive", action="store_true")
+    parser.add_argument("--pipe-log")
+    args = parser.parse_args(argv)
+    if args.pipe_log:
+        return pipe_log(args.pipe_log)
+    if not args.stream or not args.worktree:
+        parser.error("--stream and --worktree are required")
+    session = None
+    try:
+        session = Session(args)
+        signal.signal(signal.SIGTERM, session.request_stop)
+        signal.signal(signal.SIGINT, session.request_stop)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        return session.run()
+    except BaseException as exc:  # record why, whatever it was: nobody else will
+        from worktree_agents.sessions.store import FAILED, SessionStore, now
+        from worktree_agents.snapshot import Repo
+
+        redact = Redactor(dict(os.environ))
+        message = str(exc) if isinstance(exc, WtaError) else f"wrapper error: {type(exc).__name__}: {exc}"
+        message = redact(message.encode()).decode()
+        details = message if isinstance(exc, WtaError) else traceback.format_exc()
+        sys.stderr.buffer.write(redact(f"wta: {details}\n".encode()))
+        try:
+            store = session.store if session else SessionStore(Repo.here(args.worktree).state_dir)
+            store.update(args.stream, state=FAILED, reason=message, ended_at=now())
+        except Exception:
+            pass
+        return 1
+
+if __name__ == "__main__":
+    sys.exit(main())
