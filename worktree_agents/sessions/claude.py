@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
-import sys
 
 from worktree_agents.enforce import EDIT_TOOLS
 from worktree_agents.errors import WtaError
+from worktree_agents.hooks import guard_command
 from worktree_agents.sessions import AgentCommand, Runner, SessionContext
 
 CLI_ENV = "WTA_CLAUDE"   # the claude executable to run, when not the one on PATH
@@ -36,7 +35,9 @@ def cli() -> str:
 
 def settings(stream: str) -> dict:
     """Claude Code settings that run `wta guard` before every edit tool."""
-    guard = shlex.join([sys.executable, "-m", "worktree_agents.hook", "guard", "--stream", stream])
+    # Started like the git hooks: `python -m` would put the worktree first on
+    # sys.path, and an agent's `json.py` there could switch the guard off.
+    guard = guard_command(stream)
     return {"hooks": {"PreToolUse": [
         {"matcher": "|".join(EDIT_TOOLS), "hooks": [{"type": "command", "command": guard}]},
     ]}}

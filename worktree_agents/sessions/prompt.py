@@ -74,7 +74,7 @@ def zone_rules(config, stream: str, worktree: str | None = None) -> str:
         "unstage that path (`git restore --staged PATH`) and leave it alone.",
         "",
         "Need a change in a path you do not own? Do not make it yourself: ask its owner with "
-        f"`wta request OWNER \"what you need and why\"` and carry on with your own part.",
+        "`wta request OWNER \"what you need and why\"` and carry on with your own part.",
         "",
         f"{STREAM_MARKER}{stream}",
     ]
