@@ -12,7 +12,7 @@ def run(paths: list[str], as_json: bool = False) -> int:
     answers = [zones.owner_of(project.relative(p)) for p in paths]
     if as_json:
         emit_json([{"path": o.path, "stream": o.stream, "pattern": o.pattern, "read_only": o.read_only,
-                    "also": list(o.also)} for o in answers])
+                    "protected": o.protected, "also": list(o.also)} for o in answers])
         return 0
     for o in answers:
         print(f"{o.path}: {o.describe()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -13,6 +14,7 @@ from worktree_agents.zones import CONFIG_FILE
 # Directories that hold many concerns: look one level deeper for streams.
 CONTAINERS = {"src", "lib", "app", "apps", "packages", "services", "pkg", "internal", "cmd"}
 SKIP = {"node_modules", "vendor", "third_party", "dist", "build"}
+MAX_NAME = 63  # config.MAX_STREAM_NAME, without importing pydantic here
 
 
 def propose_streams(files: list[str], limit: int = 8) -> dict[str, str]:
@@ -28,11 +30,19 @@ def propose_streams(files: list[str], limit: int = 8) -> dict[str, str]:
             tops[parts[0]] += 1
     streams: dict[str, str] = {}
     for directory, _ in tops.most_common(limit):
-        name = re.sub(r"[^a-z0-9_-]+", "-", directory.split("/")[-1].lower()).strip("-_") or "stream"
+        stem = re.sub(r"[^a-z0-9_-]+", "-", directory.split("/")[-1].lower()).strip("-_")[:MAX_NAME] or "stream"
+        name, number = stem, 2
         while name in streams:
-            name += "-2"
-        streams[name] = f"{directory}/**"
+            name = f"{stem[:MAX_NAME - 3].rstrip('-_')}-{number}"
+            number += 1
+        streams[name] = _glob_literal(directory) + "/**"
     return streams
+
+
+def _glob_literal(directory: str) -> str:
+    """A directory name as a gitignore pattern that matches just that name."""
+    escaped = re.sub(r"([\\*?\[])", r"\\\1", directory)
+    return "\\" + escaped if escaped[:1] in ("!", "#") else escaped
 
 
 def render(base: str, streams: dict[str, str]) -> str:
@@ -52,8 +62,9 @@ def render(base: str, streams: dict[str, str]) -> str:
     if not streams:
         streams = {"main": "src/**"}
     for name, pattern in streams.items():
-        lines += [f"  {name}:", f"    paths: [\"{pattern}\"]",
-                  f"    prompt: Work on {pattern[:-3]}."]
+        # JSON strings are valid YAML double-quoted scalars, whatever the directory is called.
+        lines += [f"  {name}:", f"    paths: [{json.dumps(pattern)}]",
+                  f"    prompt: {json.dumps(f'Work on {pattern[:-3]}.')}"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,205 @@
+"""`wta init`, `wta zones` and `wta explain`, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import commit_all, git, make_repo, wta, write_files
+from worktree_agents.config import load
+
+LAYOUT = {
+    "README.md": "# app\n",
+    "src/api/server.py": "",
+    "src/api/routes.py": "",
+    "src/ui/App.tsx": "",
+    "docs/guide.md": "",
+    "scripts/deploy.sh": "",
+    "node_modules/left-pad/index.js": "",
+}
+
+
+def plain_repo(path: Path, files: dict[str, str]) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    write_files(path, files)
+    commit_all(path, "initial")
+    return path
+
+
+# -- wta init -------------------------------------------------------------------------
+
+def test_init_writes_a_valid_zones_yaml_from_the_layout(tmp_path):
+    repo = plain_repo(tmp_path / "app", LAYOUT)
+    proc = wta(repo, "init", check=0)
+    assert "wrote" in proc.stdout and "zones.yaml" in proc.stdout
+    config = load(repo / "zones.yaml", repo_root=repo)
+    assert config.base == "main"
+    assert {name: s.paths for name, s in config.streams.items()} == {
+        "api": ["src/api/**"], "ui": ["src/ui/**"], "docs": ["docs/**"], "scripts": ["scripts/**"]}
+    # The file it wrote is one `wta zones` accepts, and the zones own the files they were drawn from.
+    zones = json.loads(wta(repo, "zones", "--json", check=0).stdout)
+    assert {s["name"]: s["files"] for s in zones["streams"]} == {"api": 2, "ui": 1, "docs": 1, "scripts": 1}
+    assert sorted(zones["unowned"]) == ["README.md", "node_modules/left-pad/index.js"]
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path):
+    repo = plain_repo(tmp_path / "app", LAYOUT)
+    (repo / "zones.yaml").write_text("# mine\n")
+    proc = wta(repo, "init", check=2)
+    assert proc.stderr.count("\n") == 1
+    assert "zones.yaml: already exists" in proc.stderr and "--force" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (repo / "zones.yaml").read_text() == "# mine\n"
+
+    wta(repo, "init", "--force", check=0)
+    assert (repo / "zones.yaml").read_text().startswith("# zones.yaml:")
+    assert "api" in load(repo / "zones.yaml").streams
+
+
+def test_init_refuses_in_a_stream_worktree(tmp_path):
+    repo = plain_repo(tmp_path / "app", LAYOUT)
+    worktree = tmp_path / "app-api"
+    git(repo, "worktree", "add", "-q", "-b", "wta/api", str(worktree))
+    proc = wta(worktree, "init", check=2)
+    assert "stream worktree" in proc.stderr and str(repo) in proc.stderr
+    assert not (worktree / "zones.yaml").exists()
+    assert not (repo / "zones.yaml").exists()
+
+
+def test_init_names_streams_from_awkward_directories(tmp_path):
+    repo = plain_repo(tmp_path / "app", {"#notes/a.md": "", "lib/api/a.py": "", "api/b.py": "",
+                                         "My Docs: old/c.md": ""})
+    wta(repo, "init", check=0)
+    config = load(repo / "zones.yaml", repo_root=repo)
+    owners = {path: config.zone_map().owner_of(path).stream
+              for path in ("#notes/a.md", "lib/api/a.py", "api/b.py", "My Docs: old/c.md")}
+    assert owners == {"#notes/a.md": "notes", "api/b.py": "api", "lib/api/a.py": "api-2",
+                      "My Docs: old/c.md": "my-docs-old"}
+
+
+def test_init_outside_a_repository(tmp_path):
+    proc = wta(tmp_path, "init", check=2)
+    assert "not a git repository" in proc.stderr
+    assert not (tmp_path / "zones.yaml").exists()
+
+
+# -- wta zones ------------------------------------------------------------------------
+
+def test_zones_table(webapp):
+    proc = wta(webapp, "zones", check=0)
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["stream", "files", "patterns", "after"]
+    rows = {line.split()[0]: line for line in lines[2:6]}
+    assert rows["infra"].split()[1] == "4"
+    assert rows["api"].split()[1] == "2" and rows["api"].rstrip().endswith("infra")
+    assert rows["ui"].split()[1] == "4"
+    assert rows["monitor"].split()[1] == "1" and "(append-only)" in rows["monitor"]
+    assert "read-only: docs/specs/** (and zones.yaml)" in proc.stdout
+    assert "unowned (1, no stream may change them): README.md" in proc.stdout
+    assert "overlap" not in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_zones_json(webapp):
+    proc = wta(webapp / "src", "zones", "--json", check=0)
+    doc = json.loads(proc.stdout)
+    assert Path(doc["config"]).samefile(webapp / "zones.yaml")
+    assert doc["base"] == "main"
+    assert doc["overlaps"] == [] and doc["unowned"] == ["README.md"]
+    assert [s["name"] for s in doc["streams"]] == ["infra", "api", "ui", "monitor"]
+    api = doc["streams"][1]
+    assert api == {"name": "api", "paths": ["src/app/api/**", "src/lib/**"], "after": ["infra"],
+                   "append_only": False, "files": 2, "branch": "wta/api"}
+    assert doc["streams"][3]["append_only"] is True
+
+
+OVERLAPPING = """version: 1
+streams:
+  api:
+    paths: [src/**]
+  db:
+    paths: [src/lib/**, migrations/**]
+"""
+
+
+def test_zones_exit_1_on_overlap_naming_path_and_both_streams(tmp_path):
+    repo = make_repo(tmp_path / "app", OVERLAPPING, {"src/lib/db.ts": "", "src/app.ts": "", "README.md": ""})
+    proc = wta(repo, "zones", check=1)
+    assert ("overlap: src/lib/db.ts is claimed by api and db; make the zones exclusive in zones.yaml"
+            in proc.stdout.splitlines())
+    assert "src/app.ts" not in proc.stdout.split("overlap:", 1)[1]
+
+    doc = json.loads(wta(repo, "zones", "--json", check=1).stdout)
+    assert doc["overlaps"] == [{"path": "src/lib/db.ts", "streams": ["api", "db"]}]
+    assert {s["name"]: s["files"] for s in doc["streams"]} == {"api": 2, "db": 0}
+
+
+def test_zones_overlap_counts_only_tracked_files(tmp_path):
+    repo = make_repo(tmp_path / "app", OVERLAPPING, {"src/app.ts": ""})
+    (repo / "src" / "lib").mkdir()
+    (repo / "src" / "lib" / "untracked.ts").write_text("")
+    wta(repo, "zones", check=0)
+
+
+def test_zones_without_zones_yaml(tmp_path):
+    repo = plain_repo(tmp_path / "app", {"README.md": ""})
+    proc = wta(repo, "zones", check=2)
+    assert proc.stderr.strip() == f"wta: {repo / 'zones.yaml'}: no zones.yaml here; create one with `wta init`"
+
+
+# -- wta explain ----------------------------------------------------------------------
+
+def test_explain_paths_relative_to_a_subdirectory(webapp):
+    proc = wta(webapp / "src" / "app", "explain", "page.tsx", "api/health/route.ts", "../../README.md",
+               "../../zones.yaml", "../../docs/specs/api.md", "../../ai-agents/memory/notes.md", "new/file.ts",
+               check=0)
+    assert proc.stdout.splitlines() == [
+        "src/app/page.tsx: ui (pattern 'src/app/page.tsx')",
+        "src/app/api/health/route.ts: api (pattern 'src/app/api/**')",
+        "README.md: unowned",
+        "zones.yaml: read-only (zones.yaml is never writable by a stream)",
+        "docs/specs/api.md: read-only (read_only pattern 'docs/specs/**')",
+        "ai-agents/memory/notes.md: monitor (pattern 'ai-agents/memory/**')",
+        "src/app/new/file.ts: unowned",
+    ]
+
+
+def test_explain_absolute_path_inside_the_repository(webapp):
+    proc = wta(webapp, "explain", str(webapp / "src" / "lib" / "db.ts"), check=0)
+    assert proc.stdout == "src/lib/db.ts: api (pattern 'src/lib/**')\n"
+
+
+def test_explain_path_outside_the_repository(webapp, tmp_path):
+    outside = tmp_path / "elsewhere.txt"
+    proc = wta(webapp / "src", "explain", "lib/db.ts", str(outside), check=2)
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"wta: {outside}: outside the repository ({webapp}); give a path inside it"]
+    proc = wta(webapp, "explain", "../elsewhere.txt", check=2)
+    assert len(proc.stderr.splitlines()) == 1 and "../elsewhere.txt: outside the repository" in proc.stderr
+
+
+def test_explain_json(webapp):
+    proc = wta(webapp / "ai-agents", "explain", "--json", "memory/notes.md", "../zones.yaml", "setup.md", check=0)
+    assert json.loads(proc.stdout) == [
+        {"path": "ai-agents/memory/notes.md", "stream": "monitor", "pattern": "ai-agents/memory/**",
+         "read_only": False, "protected": False, "also": []},
+        {"path": "zones.yaml", "stream": None, "pattern": None, "read_only": True, "protected": True, "also": []},
+        {"path": "ai-agents/setup.md", "stream": "infra", "pattern": "ai-agents/**",
+         "read_only": False, "protected": False, "also": []},
+    ]
+
+
+def test_explain_shows_an_overlap(tmp_path):
+    repo = make_repo(tmp_path / "app", OVERLAPPING, {"src/lib/db.ts": ""})
+    proc = wta(repo, "explain", "src/lib/db.ts", check=0)
+    assert proc.stdout == "src/lib/db.ts: claimed by api, db (overlap: fix zones.yaml)\n"
+
+
+def test_explain_with_a_broken_zones_yaml(webapp):
+    (webapp / "zones.yaml").write_text("version: 1\nstreams:\n  api:\n    pahts: [src/**]\n")
+    proc = wta(webapp, "explain", "src/lib/db.ts", check=2)
+    assert proc.stdout == ""
+    assert all(line.startswith(f"wta: {webapp / 'zones.yaml'}:") for line in proc.stderr.splitlines())
+    assert "did you mean `paths`?" in proc.stderr
