@@ -137,27 +137,37 @@ class Strict(BaseModel):
 PermissionMode = Literal["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "manual", "plan"]
 
 
+RUNNER_DOC = "how the session runs: `claude` (Claude Code CLI), `api` (Anthropic API), `command` (any agent CLI), `manual` (a person in an editor)"
+
+
 class AgentSettings(Strict):
     """A stream's `agent:` block: every key optional, overriding the defaults."""
 
-    runner: Optional[Literal["claude", "api", "command", "manual"]] = None
-    model: Optional[str] = None
-    max_turns: Optional[int] = Field(None, ge=1)
-    timeout: Optional[Duration] = None
-    command: Optional[str] = None
-    permission_mode: Optional[PermissionMode] = None
+    runner: Optional[Literal["claude", "api", "command", "manual"]] = Field(None, description=RUNNER_DOC)
+    model: Optional[str] = Field(None, description="the model the session uses")
+    max_turns: Optional[int] = Field(None, ge=1, description="the most agent turns a session may take")
+    timeout: Optional[Duration] = Field(None, description="a session still running after this is killed, "
+                                                          "with its whole process tree, and marked failed")
+    command: Optional[str] = Field(None, description="for `runner: command`: the agent CLI to run; "
+                                                     "`{prompt}`, `{prompt_file}`, `{stream}`, `{worktree}` are "
+                                                     "filled in")
+    permission_mode: Optional[PermissionMode] = Field(None, description="Claude Code's `--permission-mode` for "
+                                                                        "headless sessions")
 
 
 class Agent(Strict):
     """The top-level `agent:` defaults."""
 
-    runner: Literal["claude", "api", "command", "manual"] = "claude"
-    model: str = "claude-sonnet-4-5"
-    max_turns: int = Field(60, ge=1)
-    timeout: Duration = 7200
-    command: Optional[str] = None
-    # Claude Code's --permission-mode; headless sessions must edit and commit unattended.
-    permission_mode: PermissionMode = "bypassPermissions"
+    runner: Literal["claude", "api", "command", "manual"] = Field("claude", description=RUNNER_DOC)
+    model: str = Field("claude-sonnet-4-5", description="the model the session uses")
+    max_turns: int = Field(60, ge=1, description="the most agent turns a session may take")
+    timeout: Duration = Field(7200, description="a session still running after this is killed, with its whole "
+                                                "process tree, and marked failed")
+    command: Optional[str] = Field(None, description="for `runner: command`: the agent CLI to run; `{prompt}`, "
+                                                     "`{prompt_file}`, `{stream}`, `{worktree}` are filled in")
+    # Headless sessions must edit and commit unattended.
+    permission_mode: PermissionMode = Field("bypassPermissions", description="Claude Code's `--permission-mode` "
+                                                                             "for headless sessions")
 
     def merged(self, override: Optional[AgentSettings]) -> "Agent":
         if override is None:
@@ -166,10 +176,10 @@ class Agent(Strict):
 
 
 class Check(Strict):
-    name: str = Field(min_length=1)
-    run: str = Field(min_length=1)
-    every: Duration = 60
-    timeout: Duration = 30
+    name: str = Field(min_length=1, description="the check's name in alerts")
+    run: str = Field(min_length=1, description="shell command; a non-zero exit or a timeout raises an alert")
+    every: Duration = Field(60, description="how often `wta watch` runs it")
+    timeout: Duration = Field(30, description="how long one run may take")
 
 
 def _zone(patterns: list[str]) -> list[str]:
@@ -181,32 +191,50 @@ def _zone(patterns: list[str]) -> list[str]:
 
 
 class Stream(Strict):
-    paths: Annotated[list[Pattern], Field(min_length=1), AfterValidator(_zone)]
-    after: list[str] = []
-    prompt: Optional[str] = None
-    prompt_file: Optional[str] = None
-    agent: Optional[AgentSettings] = None
-    append_only: bool = False
+    paths: Annotated[list[Pattern], Field(min_length=1), AfterValidator(_zone)] = Field(
+        description="the stream's zone: gitignore-style patterns relative to the repository root (`!` excludes)")
+    after: list[str] = Field([], description="streams whose sessions must end `done` before this one starts; "
+                                             "they are also merged before it")
+    prompt: Optional[str] = Field(None, description="the session's task (the zone rules are added to it)")
+    prompt_file: Optional[str] = Field(None, description="a file in the repository holding the task, instead "
+                                                         "of `prompt`")
+    agent: Optional[AgentSettings] = Field(None, description="overrides of the top-level `agent:` keys for "
+                                                             "this stream")
+    append_only: bool = Field(False, description="existing files in the zone may only gain lines at their end "
+                                                 "(new files are fine)")
 
 
 class Config(Strict):
-    version: Annotated[int, BeforeValidator(_version)]
-    base: Optional[Annotated[str, AfterValidator(_branch)]] = None
-    branch_prefix: Annotated[str, AfterValidator(_prefix)] = "wta/"
-    worktrees: Annotated[str, AfterValidator(_template)] = "../{repo}-worktrees/{stream}"
-    unowned: Literal["deny", "allow"] = "deny"
-    read_only: Annotated[list[Pattern], BeforeValidator(_string_list)] = []
-    copy_: Annotated[list[str], BeforeValidator(_string_list)] = Field([], alias="copy")
-    setup: Annotated[list[str], BeforeValidator(_string_list)] = []
-    test: Optional[str] = None
-    max_parallel: int = Field(4, ge=1)
-    sparse: bool = False
-    base_port: int = Field(4100, ge=1, le=65535)
-    stall_after: Duration = 1800
-    checks: list[Check] = []
-    notify: Optional[str] = None
-    agent: Agent = Agent()
-    streams: dict[StreamName, Stream] = Field(min_length=1)
+    version: Annotated[int, BeforeValidator(_version)] = Field(description="the format version; must be 1")
+    base: Optional[Annotated[str, AfterValidator(_branch)]] = Field(
+        None, description="the integration branch; unset: the branch checked out in the main worktree")
+    branch_prefix: Annotated[str, AfterValidator(_prefix)] = Field(
+        "wta/", description="stream branch = `<branch_prefix><stream>`")
+    worktrees: Annotated[str, AfterValidator(_template)] = Field(
+        "../{repo}-worktrees/{stream}", description="worktree path template, relative to the repository root")
+    unowned: Literal["deny", "allow"] = Field("deny", description="may a stream change a path that no zone "
+                                                                  "claims?")
+    read_only: Annotated[list[Pattern], BeforeValidator(_string_list)] = Field(
+        [], description="patterns no stream may change (zones.yaml itself always is read-only)")
+    copy_: Annotated[list[str], BeforeValidator(_string_list)] = Field(
+        [], alias="copy", description="untracked files copied from the main worktree into each new worktree "
+                                      "(and git-ignored there)")
+    setup: Annotated[list[str], BeforeValidator(_string_list)] = Field(
+        [], description="shell commands run once in each new worktree; a failure fails only that stream")
+    test: Optional[str] = Field(None, description="shell command `wta merge` runs after each rebase, before the "
+                                                  "base moves")
+    max_parallel: int = Field(4, ge=1, description="sessions running at once")
+    sparse: bool = Field(False, description="worktrees check out only the zone, read_only paths and top-level "
+                                            "files")
+    base_port: int = Field(4100, ge=1, le=65535, description="stream i gets `WTA_PORT = base_port + i`")
+    stall_after: Duration = Field(1800, description="a running session with no output and no commit for this "
+                                                    "long is `stalled`")
+    checks: list[Check] = Field([], description="health checks that `wta watch` runs")
+    notify: Optional[str] = Field(None, description="shell command run when a session ends or an alert starts "
+                                                    "or clears; `{stream}`, `{state}`, `{message}` are filled in")
+    agent: Agent = Field(Agent(), description="defaults for every stream's session")
+    streams: dict[StreamName, Stream] = Field(min_length=1, description="the streams, by name (lowercase "
+                                                                        "letters, digits, `-`, `_`)")
 
     # -- derived views -------------------------------------------------------
 

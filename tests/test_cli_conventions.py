@@ -1,0 +1,83 @@
+"""Conventions every command keeps: the README's commands, generated docs,
+--version, completion, JSON on stdout, no colour off a terminal, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from conftest import ROOT, add_stream_worktree, commit_all, wta
+from worktree_agents import __version__, reference
+
+ANSI = re.compile(r"\x1b\[")
+
+
+def _readme_commands() -> list[str]:
+    """The indented commands on the README's first screen, in order."""
+    head = (ROOT / "README.md").read_text().split("## ", 1)[0]
+    return [line.strip() for line in head.splitlines() if line.startswith("    ") and line.strip()]
+
+
+def test_readme_first_screen_gives_install_and_test_commands_and_ci_runs_the_test_one():
+    install, test = _readme_commands()[:2]
+    assert install == "pip install . && wta demo"
+    assert "pip install" in test and "[test]" in test and "pytest" in test
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test in [line.strip() for line in ci], ".ci/run must run the README's test command word for word"
+
+
+def test_zones_reference_in_readme_is_generated_from_the_schema():
+    embedded = reference.embedded((ROOT / "README.md").read_text())
+    assert embedded == reference.render(), "README drifted: run `python -m worktree_agents.reference` and paste"
+    for key in ("`branch_prefix`", "`stall_after`", "`streams.<name>.append_only`", "`agent.runner`",
+                "`checks[].every`"):
+        assert key in embedded
+
+
+def test_version(tmp_path):
+    proc = wta(tmp_path, "--version", check=0)
+    assert proc.stdout.strip() == f"wta {__version__}"
+
+
+def test_shell_completion_script_and_answers(tmp_path):
+    env = {**os.environ, "_WTA_COMPLETE": "source_bash"}
+    script = subprocess.run([sys.executable, "-m", "worktree_agents"], env=env, text=True, capture_output=True)
+    assert "complete" in script.stdout and "_wta_completion" in script.stdout
+    env = {**os.environ, "_WTA_COMPLETE": "complete_bash", "COMP_WORDS": "wta me", "COMP_CWORD": "1"}
+    answer = subprocess.run([sys.executable, "-m", "worktree_agents"], env=env, text=True, capture_output=True)
+    assert answer.stdout.split() == ["merge"]
+
+
+def test_json_documents_survive_a_pipe_with_and_without_no_colour(webapp):
+    api = add_stream_worktree(webapp, "api")
+    (api / "src" / "lib" / "cache.ts").write_text("export const cache = 1\n")
+    commit_all(api, "add a cache")
+    for no_colour in ("1", ""):
+        env = {**os.environ, "NO_COLOR": no_colour}
+        for args in (["status", "--json"], ["zones", "--json"], ["merge", "--dry-run", "--json"]):
+            wta_proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", *args], cwd=webapp, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            tool = subprocess.run([sys.executable, "-m", "json.tool"], stdin=wta_proc.stdout, capture_output=True,
+                                  text=True)
+            wta_proc.stdout.close()
+            assert wta_proc.wait(timeout=60) == 0, wta_proc.stderr.read()
+            assert tool.returncode == 0, f"wta {' '.join(args)} did not print one JSON document: {tool.stderr}"
+            json.loads(tool.stdout)
+
+
+def test_no_colour_codes_off_a_terminal(webapp):
+    add_stream_worktree(webapp, "ui")
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    for args in (["status"], ["zones"], ["merge", "--dry-run"], ["explain", "src/lib/db.ts"], ["--help"]):
+        proc = wta(webapp, *args, env=env)
+        assert proc.returncode in (0, 1), proc.stderr
+        assert not ANSI.search(proc.stdout + proc.stderr), f"colour codes in `wta {' '.join(args)}`"
+
+
+def test_usage_errors_exit_2_without_traceback(webapp):
+    for args in (["no-such-command"], ["status", "--no-such-flag"], ["merge", "nosuchstream"]):
+        proc = wta(webapp, *args, check=2)
+        assert "Traceback" not in proc.stderr
