@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import NamedTuple, Sequence
+from collections import namedtuple
+from collections.abc import Sequence
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
@@ -22,7 +23,7 @@ SHA_LIKE = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 def _as_change(raw: git.RawChange) -> Change:
-    return Change(raw.status, raw.path, raw.old_mode, raw.new_mode, raw.old_blob, raw.new_blob)
+    return Change._make(raw)  # the same fields in the same order; one tuple copy, as hooks convert thousands
 
 
 class _BlobCache:
@@ -138,9 +139,10 @@ def has_prefix(subject: str, stream: str) -> bool:
 EDIT_TOOLS = ("Edit", "Write", "NotebookEdit", "MultiEdit")
 
 
-class GuardDecision(NamedTuple):
-    allowed: bool
-    reason: str = ""
+class GuardDecision(namedtuple("GuardDecision", ["allowed", "reason"], defaults=[""])):
+    """Whether the guard lets an edit through, and why not."""
+
+    __slots__ = ()
 
 
 def guard_edit(tool: str, tool_input: dict, cwd: str, worktree: str, stream: str,

@@ -40,8 +40,10 @@ exec wta-hook {args}
 """
 
 # The hook's Python: wta's directory after the standard library, and not the
-# worktree (the current directory), so that nothing in the repository shadows a module.
-_LAUNCHER = ("import sys; sys.path = [p for p in sys.path if p] + [{package_dir}]; "
+# worktree (the current directory), so that nothing in the repository shadows a
+# module. A hook lives for a moment: the cyclic garbage collector would only
+# slow down parsing a large commit.
+_LAUNCHER = ("import gc, sys; gc.disable(); sys.path = [p for p in sys.path if p] + [{package_dir}]; "
              "from worktree_agents.hook import main; sys.exit(main())")
 
 

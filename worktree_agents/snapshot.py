@@ -14,10 +14,10 @@ import json
 import os
 import re
 import sys
-from typing import NamedTuple
+from collections import namedtuple
 
 from worktree_agents import git
-from worktree_agents.errors import WtaError
+from worktree_agents.errors import WtaError, cannot_write
 from worktree_agents.zones import CONFIG_FILE, ZoneMap
 
 STATE_DIR = "wta"            # under the common git dir
@@ -26,11 +26,14 @@ STREAM_FILE = "wta-stream"   # in a stream worktree's private git dir
 SNAPSHOT_VERSION = 1
 
 
-class Repo(NamedTuple):
-    """Where git keeps this worktree's and the repository's data."""
+class Repo(namedtuple("Repo", [
+    "git_dir",     # this worktree's private git dir
+    "common_dir",  # shared by all worktrees
+])):
+    """Where git keeps this worktree's and the repository's data (a named
+    tuple, cheap to define when a hook starts)."""
 
-    git_dir: str      # this worktree's private git dir
-    common_dir: str   # shared by all worktrees
+    __slots__ = ()
 
     @property
     def state_dir(self) -> str:
@@ -90,21 +93,31 @@ def record_stream(git_dir: str, stream: str | None) -> None:
 
 def write_atomic(path: str, text: str) -> None:
     """Write a file so that readers see the old or the new content, never half."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the previous version stays, no half-written copy is left
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise cannot_write(path, exc) from None
 
 
-class ZonesInForce(NamedTuple):
-    zones: ZoneMap
-    base: str
-    branch_prefix: str
-    source: str        # "<base>:zones.yaml" or the path of an uncommitted zones.yaml
-    blob: str | None   # blob id of the committed zones.yaml, None when uncommitted
+class ZonesInForce(namedtuple("ZonesInForce", [
+    "zones",          # the ZoneMap
+    "base", "branch_prefix",
+    "source",         # "<base>:zones.yaml" or the path of an uncommitted zones.yaml
+    "blob",           # blob id of the committed zones.yaml, None when uncommitted
+])):
+    """The compiled zones of the base branch, and where they come from."""
+
+    __slots__ = ()
 
     @property
     def streams(self) -> list[str]:

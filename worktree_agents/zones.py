@@ -3,16 +3,18 @@
 Pure: paths and compiled patterns in, decisions out; no git, no I/O, stdlib
 only, because it runs inside the pre-commit hook. Patterns arrive compiled to
 regular expressions (by `config.compile_patterns`, which uses pathspec); this
-module applies them with the precedence of pathspec's `GitIgnoreSpec`, so a
-zone reads exactly like a `.gitignore`. Its value types are NamedTuples, not
-dataclasses: importing `dataclasses` and generating their methods would cost
-every hook start-up time (docs/performance.md).
+module applies them with git's precedence (see `PatternList`), so a zone reads
+like a `.gitignore` (two deliberate differences: docs/zones.md). Its value
+types are plain named tuples: `dataclasses` and `typing.NamedTuple` generate
+code (or import `typing`) when the module loads, which would cost every hook
+start-up time (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 CONFIG_FILE = "zones.yaml"
 
@@ -28,12 +30,11 @@ _DIR_MARK = "(?P<ps_d>/)"
 _DIR_MARK_AT_END = r"(?P<ps_d>/\Z)"
 
 
-class Rule(NamedTuple):
-    """One gitignore-style pattern, as written and as pathspec compiles it."""
+class Rule(namedtuple("Rule", ["pattern", "regex", "include"])):
+    """One gitignore-style pattern: as written, as pathspec compiles it (a regex
+    string), and whether it adds paths (False for a `!` pattern)."""
 
-    pattern: str
-    regex: str
-    include: bool
+    __slots__ = ()
 
 
 class PatternList:
@@ -46,30 +47,32 @@ class PatternList:
     `dir/` (git never looks inside an excluded directory). docs/zones.md.
     """
 
-    __slots__ = ("rules", "_top_dirs", "_compiled", "_by_top_dir")
+    __slots__ = ("rules", "_top_dirs", "_pinned", "_compiled", "_by_top_dir")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
         # Speed on many paths: a path is tried only against the rules that can
-        # match under its top directory, and a regex is compiled on first use.
+        # match under its top directory, a regex runs only on entries holding
+        # the text every match contains, and it is compiled on first use.
         self._top_dirs = [_pinned_top_dir(r.regex) for r in self.rules]
-        self._compiled: list[tuple[re.Pattern[str], re.Pattern[str], Rule] | None] = [None] * len(self.rules)
-        self._by_top_dir: dict[str | None, list[tuple[re.Pattern[str], re.Pattern[str], Rule]]] = {}
+        self._pinned = frozenset(self._top_dirs)
+        self._compiled: list[_Compiled | None] = [None] * len(self.rules)
+        self._by_top_dir: dict[str | None, list[_Compiled]] = {}
 
-    def _compile(self, index: int) -> tuple[re.Pattern[str], re.Pattern[str], Rule]:
+    def _compile(self, index: int) -> _Compiled:
         compiled = self._compiled[index]
         if compiled is None:
             r = self.rules[index]
             # pathspec marks a match that stops at the '/' after a directory with the
             # group `ps_d`; pinned to the end, that group matches the directory itself.
             compiled = self._compiled[index] = (re.compile(r.regex.replace(_DIR_MARK, _DIR_MARK_AT_END)),
-                                                re.compile(r.regex), r)
+                                                re.compile(r.regex), r, _required_text(r.regex))
         return compiled
 
-    def _candidates(self, entry: str) -> list[tuple[re.Pattern[str], re.Pattern[str], Rule]]:
+    def _candidates(self, entry: str) -> list[_Compiled]:
         """The rules, in order, that can match `entry` or anything else under its top directory."""
         top = _top_dir(entry)
-        if top not in self._top_dirs:
+        if top not in self._pinned:
             top = None
         found = self._by_top_dir.get(top)
         if found is None:
@@ -83,20 +86,23 @@ class PatternList:
 
     def decide(self, path: str) -> tuple[bool, Rule | None]:
         """Whether `path` is matched, and the rule that decided it."""
-        rule = self._last_match(path)
-        if rule is None and any(anywhere.search(path) for _, anywhere, _ in self._candidates(path)):
+        candidates = self._candidates(path)  # its parent directories share its top directory
+        if not candidates:
+            return False, None
+        rule = self._last_match(path, candidates)
+        if rule is None and any(text in path and anywhere.search(path) for _, anywhere, _, text in candidates):
             parts = path.split("/")
             for depth in range(len(parts) - 1, 0, -1):  # the nearest decided parent directory
-                rule = self._last_match("/".join(parts[:depth]) + "/")
+                rule = self._last_match("/".join(parts[:depth]) + "/", candidates)
                 if rule is not None:
                     break
         return (rule.include if rule else False), rule
 
-    def _last_match(self, entry: str) -> Rule | None:
+    def _last_match(self, entry: str, candidates: list[_Compiled]) -> Rule | None:
         """The last rule that matches `entry` itself (a directory ends in '/')."""
         found = None
-        for itself, _, rule in self._candidates(entry):
-            if itself.search(entry):
+        for itself, _, rule, text in candidates:
+            if text in entry and itself.search(entry):
                 found = rule
         return found
 
@@ -110,77 +116,127 @@ def _top_dir(path: str) -> str | None:
     return top if slash else None
 
 
-def _pinned_top_dir(regex: str) -> str | None:
-    """The top directory that every string `regex` matches starts with, if the
-    regex spells it out (pathspec's `^src/...`); None if it may match anywhere.
+# A rule as the engine runs it: its regex for an entry itself, its regex as
+# pathspec wrote it, the rule, and a text that every match contains.
+_Compiled = tuple["re.Pattern[str]", "re.Pattern[str]", Rule, str]
 
-    Conservative: any regex syntax it does not follow gives None, which only
-    costs speed, never a wrong decision.
-    """
-    if not regex.startswith("^") or _has_top_level_branch(regex):
-        return None
+
+def _pinned_top_dir(regex: str) -> str | None:
+    """The top directory that every string `regex` matches starts in, if the
+    regex spells it out (pathspec's `^src/...`); None if it may match anywhere."""
+    items = _top_level_items(regex[1:]) if regex.startswith("^") else None
     literal: list[str] = []
-    i = 1
-    while i < len(regex):
-        ch = regex[i]
-        if ch == "\\":
-            ch = regex[i + 1:i + 2]
-            if not ch or ch.isalnum():  # \d, \Z, \1 ... are not literals
-                return None
-            i += 2
-        elif ch in ".^$*+?{}[]()|":
-            return None
-        else:
-            i += 1
-        if regex[i:i + 1] in ("*", "+", "?", "{"):  # the character may be missing or repeated
-            return None
-        if ch == "/":
+    for item in items or ():
+        if item is None:
+            break
+        if item == "/":
             return "".join(literal) or None
-        literal.append(ch)
+        literal.append(item)
     return None
 
 
-def _has_top_level_branch(regex: str) -> bool:
-    """Whether `regex` has a `|` outside every group (then its start pins nothing)."""
-    depth, i, in_class = 0, 0, False
+def _required_text(regex: str) -> str:
+    """The longest text that every string `regex` matches contains ('' if none is known)."""
+    best, run = "", ""
+    for item in (_top_level_items(regex) or []) + [None]:
+        if item is None:
+            best, run = max(best, run, key=len), ""
+        else:
+            run += item
+    return best
+
+
+_FLAGS = set("aiLmsux-")
+
+
+def _top_level_items(regex: str) -> list[str | None] | None:
+    """The items of `regex` outside any group: a literal character, or None for
+    anything else (anchor, class, group, escape sequence, repeated item).
+
+    None when the regex has a top-level `|` or inline flags, where its
+    literals prove nothing. Conservative: syntax it does not follow becomes a
+    None item, which only costs speed, never a wrong decision.
+    """
+    items: list[str | None] = []
+    i, n = 0, len(regex)
+    while i < n:
+        ch = regex[i]
+        item: str | None = None
+        if ch == "\\":
+            escaped = regex[i + 1:i + 2]
+            item = escaped if escaped and not escaped.isalnum() else None  # \d, \Z, \1 ... are not literals
+            i += 2
+        elif ch == "[":
+            i = _after_class(regex, i)
+        elif ch == "(":
+            if regex[i + 1:i + 2] == "?" and regex[i + 2:i + 3] in _FLAGS:
+                return None
+            i = _after_group(regex, i)
+        elif ch == "|":
+            return None
+        elif ch in "*+?{":  # the item before may be missing or repeated
+            if items:
+                items[-1] = None
+            i = (regex.find("}", i) + 1 or n) if ch == "{" else i + 1
+            if regex[i:i + 1] in ("?", "+"):  # lazy or possessive
+                i += 1
+            continue
+        elif ch in ".^$":
+            i += 1
+        else:
+            item = ch
+            i += 1
+        items.append(item)
+    return items
+
+
+def _after_class(regex: str, i: int) -> int:
+    """The index after the character class that starts at `regex[i]` ('[')."""
+    i += 1
+    if regex[i:i + 1] == "^":
+        i += 1
+    if regex[i:i + 1] == "]":  # a ']' first in a class is literal
+        i += 1
+    while i < len(regex) and regex[i] != "]":
+        i += 2 if regex[i] == "\\" else 1
+    return i + 1
+
+
+def _after_group(regex: str, i: int) -> int:
+    """The index after the group that starts at `regex[i]` ('(')."""
+    depth = 0
     while i < len(regex):
         ch = regex[i]
         if ch == "\\":
             i += 2
             continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-            i += 1 + (regex[i + 1:i + 2] == "^")
-            if regex[i:i + 1] == "]":  # a ']' first in a class is literal
-                i += 1
+        if ch == "[":
+            i = _after_class(regex, i)
             continue
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            return True
+        depth += (ch == "(") - (ch == ")")
         i += 1
-    return False
+        if depth == 0:
+            break
+    return i
 
 
-class Zone(NamedTuple):
-    stream: str
-    patterns: PatternList
-    append_only: bool = False
+class Zone(namedtuple("Zone", ["stream", "patterns", "append_only"], defaults=[False])):
+    """A stream's zone: its PatternList, and whether it may only append."""
+
+    __slots__ = ()
 
 
-class Ownership(NamedTuple):
+class Ownership(namedtuple("Ownership", [
+    "path",
+    "stream",      # the owning stream, None when unowned
+    "pattern",     # the pattern that decided it
+    "read_only",   # `read_only` or zones.yaml: no stream may change it
+    "protected",   # it is zones.yaml
+    "also",        # further streams that claim it (an overlap), a tuple
+], defaults=[False, False, ()])):
     """What `wta explain` says of one path."""
 
-    path: str
-    stream: str | None            # the owning stream, None when unowned
-    pattern: str | None           # the pattern that decided it
-    read_only: bool = False       # `read_only` or zones.yaml: no stream may change it
-    protected: bool = False       # it is zones.yaml
-    also: tuple[str, ...] = ()    # further streams that claim it (an overlap)
+    __slots__ = ()
 
     def describe(self) -> str:
         if self.protected:
@@ -194,23 +250,24 @@ class Ownership(NamedTuple):
         return f"{self.stream} (pattern {self.pattern!r})"
 
 
-class Change(NamedTuple):
+class Change(namedtuple("Change", [
+    "status",      # A, M, D, T
+    "path",
+    "old_mode", "new_mode", "old_blob", "new_blob",
+], defaults=["", "", "", ""])):
     """One path touched by a change set; renames arrive as delete + add."""
 
-    status: str                 # A, M, D, T
-    path: str
-    old_mode: str = ""
-    new_mode: str = ""
-    old_blob: str = ""
-    new_blob: str = ""
+    __slots__ = ()
 
 
-class Violation(NamedTuple):
-    path: str
-    reason: str                 # OWNED, UNOWNED, READ_ONLY, PROTECTED, APPEND_ONLY, OVERLAP
-    owner: str | None = None
-    commit: str | None = None
-    detail: str = ""
+class Violation(namedtuple("Violation", [
+    "path",
+    "reason",      # OWNED, UNOWNED, READ_ONLY, PROTECTED, APPEND_ONLY, OVERLAP
+    "owner", "commit", "detail",
+], defaults=[None, None, ""])):
+    """A path that a stream may not change, and why."""
+
+    __slots__ = ()
 
     def describe(self) -> str:
         """The owner or rule, and what to do instead."""
@@ -372,6 +429,8 @@ def append_only_problem(change: Change, read_blob: BlobReader | None) -> str:
         return "contents could not be read"
     if not new.startswith(old):
         return "changed before its end"
+    if old and not old.endswith(b"\n") and new[len(old):len(old) + 1] not in (b"", b"\n"):
+        return "its last line (which had no newline) was extended; start a new line first"
     return ""
 
 
