@@ -43,13 +43,27 @@ def test_pre_commit_and_commit_msg_hooks_import_nothing_heavy(webapp):
     assert (webapp / ".git/wta/zones.json").is_file()
     write_files(api, {"src/lib/a.ts": "a\n"})
     git(api, "add", "-A")
-    proc = git(api, "commit", "-q", "-m", "lean", env=profiled_env())
+    # A subject that starts with `[` takes the commit-msg hook's Python path too
+    # (a plain `-m` subject is prefixed by the hook's shell without Python).
+    proc = git(api, "commit", "-q", "-m", "[wip] lean", env=profiled_env())
     names = imported(proc.stderr)
     # Both hooks ran their Python under the profiler (the entry runs as __main__, so count what it imports).
     assert names.count("worktree_agents.enforce") == 2
     assert names.count("worktree_agents.snapshot") == 2
     assert heavy_among(names) == set()
-    assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] lean"
+    assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] [wip] lean"
+
+
+def test_plain_commit_message_is_prefixed_without_starting_python(webapp):
+    api = add_stream_worktree(webapp, "api")
+    write_files(api, {"src/lib/b.ts": "b\n"})
+    git(api, "add", "-A")
+    proc = git(api, "commit", "-q", "-m", "plain subject", "-m", "a body line", env=profiled_env())
+    # Only the pre-commit hook started Python.
+    assert imported(proc.stderr).count("worktree_agents.enforce") == 1
+    assert git(api, "log", "-1", "--format=%B").stdout.strip() == "[api] plain subject\n\na body line"
+    git(api, "commit", "-q", "--amend", "-m", "[api] plain subject")
+    assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] plain subject"
 
 
 def test_refusing_a_commit_imports_nothing_heavy(webapp):

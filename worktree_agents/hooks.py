@@ -31,7 +31,7 @@ fi
 # Only stream worktrees are checked; the main worktree commits freely.
 git_dir=${{GIT_DIR:-$(git rev-parse --git-dir)}}
 [ -f "$git_dir/wta-stream" ] || exit 0
-# -S: no site-packages, no .pth files (most of Python's start-up time); the hook
+{fast_path}# -S: no site-packages, no .pth files (most of Python's start-up time); the hook
 # needs only the standard library and wta's own directory (docs/performance.md).
 if [ -x {python} ] && [ -f {package_dir}/worktree_agents/hook.py ]; then
     exec {python} -S -c {launcher} {args}
@@ -54,10 +54,27 @@ def hooks_dir(cwd: str | None = None) -> str:
     return os.path.normpath(os.path.join(os.path.abspath(cwd or os.getcwd()), path))
 
 
+# The commonest commit-msg case without starting Python: `-m`/`-F` (git ran no
+# editor, so no comment stripping) and a plain first line, or one that already
+# has this stream's prefix. Exactly what enforce.prefix_message does for such a
+# message; anything else (blank, `[`, fixup!/squash!/amend!) goes to Python.
+_COMMIT_MSG_FAST_PATH = """if [ "${GIT_EDITOR-}" = ":" ] && IFS= read -r subject < "$1" && read -r stream < "$git_dir/wta-stream"; then
+    case "$subject" in
+        "[$stream] "*) exit 0 ;;
+        "["*|"fixup! "*|"squash! "*|"amend! "*) ;;
+        *[![:space:]]*)
+            { printf '[%s] ' "$stream" && cat "$1"; } > "$1.wta" && mv -f "$1.wta" "$1" && exit 0 ;;
+    esac
+fi
+"""
+
+
 def hook_script(name: str, python: str = sys.executable) -> str:
     args = "pre-commit" if name == "pre-commit" else 'commit-msg "$1"'
+    fast_path = _COMMIT_MSG_FAST_PATH if name == "commit-msg" else ""
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return _TEMPLATE.format(marker=MARKER, name=name, suffix=ORIGINAL_SUFFIX, python=shlex.quote(python),
+                            fast_path=fast_path,
                             package_dir=shlex.quote(package_dir),
                             launcher=shlex.quote(_LAUNCHER.format(package_dir=json.dumps(package_dir))), args=args)
 
