@@ -115,5 +115,20 @@ def webapp(tmp_path) -> Path:
     return make_repo(tmp_path / "webapp")
 
 
+@pytest.fixture(scope="session")
+def claude() -> str:
+    """The pinned Claude Code CLI, installed outside the repository on first use.
+
+    Never a skip: without the CLI the tests that need it fail, with npm's output.
+    """
+    from claude_cli import CLAUDE_CODE_VERSION, claude_cli_path
+
+    try:
+        return claude_cli_path()
+    except RuntimeError as exc:
+        problem = str(exc)
+    pytest.fail(f"could not install Claude Code {CLAUDE_CODE_VERSION}:\n{problem}", pytrace=False)
+
+
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None

@@ -14,7 +14,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from claude_cli import CLAUDE_CODE_VERSION, claude_cli_path
 from conftest import make_repo
 
 # The key every session test hands to `wta`; it must never be written anywhere.
@@ -121,14 +120,6 @@ def no_leftover_processes(tmp_path):
     kill_everything(tmp_path / "repo")
 
 
-@pytest.fixture(scope="session")
-def claude() -> str:
-    """The pinned Claude Code CLI (never a skip: no CLI means the test fails, with npm's output)."""
-    try:
-        return claude_cli_path()
-    except RuntimeError as exc:
-        problem = str(exc)
-    pytest.fail(f"could not install Claude Code {CLAUDE_CODE_VERSION}:\n{problem}", pytrace=False)
 
 
 def claude_env(claude: str, fake) -> dict[str, str]:

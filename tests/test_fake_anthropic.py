@@ -17,7 +17,6 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from claude_cli import CLAUDE_CODE_VERSION, claude_cli_path
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
 
 # Not claude-sonnet-4-5: the SDK warns that it is deprecated (retiring 2026-11-30).
@@ -317,14 +316,6 @@ def test_concurrent_clients_are_routed_by_the_stream_marker():
 # -- the real Claude Code CLI ----------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def claude() -> str:
-    # Never a skip: no CLI means these tests fail, with npm's output.
-    try:
-        return claude_cli_path()
-    except RuntimeError as exc:
-        problem = str(exc)
-    pytest.fail(f"could not install Claude Code {CLAUDE_CODE_VERSION}:\n{problem}", pytrace=False)
 
 
 def run_claude(claude: str, fake: FakeAnthropic, cwd: Path, home: Path, prompt: str,

@@ -130,7 +130,9 @@ def test_zones_yaml_is_always_protected():
 
 def test_paths_are_normalized():
     zones = zone_map({"api": ["/src/api/**"]})
-    assert normalize("./src\\api/x.py") == "src/api/x.py"
+    assert normalize("./src/api/x.py") == "src/api/x.py"
+    assert normalize("src\\api\\x.py") == "src\\api\\x.py"              # one file at the root, not in src/api
+    assert zones.owner_of("src\\api\\x.py").stream is None
     assert zones.owner_of("./src/api/x.py").path == "src/api/x.py"
     assert zones.owner_of("./src/api/x.py").stream == "api"
     assert zones.owner_of("/src/api/x.py").stream == "api"
