@@ -8,7 +8,6 @@ or a git hook does.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -128,7 +127,3 @@ def claude() -> str:
     except RuntimeError as exc:
         problem = str(exc)
     pytest.fail(f"could not install Claude Code {CLAUDE_CODE_VERSION}:\n{problem}", pytrace=False)
-
-
-def have(tool: str) -> bool:
-    return shutil.which(tool) is not None
