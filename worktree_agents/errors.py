@@ -20,6 +20,12 @@ class WtaError(Exception):
         return self.message
 
 
+def cannot_write(path: str, exc: OSError) -> WtaError:
+    """A write that failed (a full disk, a size limit, permissions): one line naming the file."""
+    return WtaError(f"cannot write {path}: {exc.strerror or exc}; free some space there (or fix its permissions) "
+                    "and run the command again", CHECK)
+
+
 class CheckFailed(WtaError):
     """A check found a problem (exit 1); the message may span several lines."""
 

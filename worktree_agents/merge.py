@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from worktree_agents import enforce, git, worktrees
-from worktree_agents.errors import WtaError
-from worktree_agents.state import command_lock
+from worktree_agents.errors import WtaError, cannot_write
+from worktree_agents.state import command_lock, lock_holder
 from worktree_agents.zones import CONFIG_FILE, ZoneMap
 
 STATE_FILE = "merge.json"
@@ -252,6 +252,27 @@ def _boundary(commits: Sequence[git.CommitChanges]) -> set[str]:
     return {p for c in commits for p in c.parents if p not in own}
 
 
+def _git_env() -> dict[str, str]:
+    """The environment of every git command of a merge: objects and parents as they really are.
+
+    A replace ref (`git replace`) or a graft file would let a stream show the
+    verification one commit and hand the base another.
+    """
+    return {**git.no_git_env(), "GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull + "/grafts"}
+
+
+def _verify_result(result: StreamResult, plan: _Plan, base_now: str, new_head: str, env: dict[str, str]) -> bool:
+    """Whether what the base would gain by moving to `new_head` stays in the zone (else `result` says why)."""
+    stray = enforce.audit_result(plan.zones, result.stream, base_now, new_head, plan.main, env)
+    if not stray:
+        return True
+    result.result, result.files = VERIFY_FAILED, list(dict.fromkeys(v.path for v in stray))
+    result.problems = [f"{v.path}: {v.describe()}" for v in stray]
+    result.detail = (f"{len(stray)} verification failure(s): {result.branch} on top of {plan.base} would change "
+                     "paths outside its zone")
+    return False
+
+
 def _verify(zones: ZoneMap, stream: str, base: str, commits: Sequence[git.CommitChanges],
             cwd: str, env: dict[str, str]) -> tuple[list[str], list[str]]:
     """Every verification failure (one line each) and the paths outside the zone."""
@@ -338,11 +359,44 @@ def _read_state(state_dir: str) -> dict[str, Any] | None:
 def _write_state(state_dir: str, state: dict[str, Any]) -> None:
     # Atomic rename without fsync: the state must survive a killed process
     # (which rename guarantees), and it is written before every step.
-    path = _state_path(state_dir)
+    _write_json(_state_path(state_dir), state)
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(state, f, indent=1)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the last state written stays, and is what --continue resumes
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise cannot_write(path, exc) from None
+
+
+def merge_status(state_dir: str) -> dict[str, Any] | None:
+    """A merge under way, stopped or interrupted, as `wta status --json` shows it; None when there is none.
+
+    `status`: `running` (a `wta merge` process holds the lock), `interrupted`
+    (the state says running but its process is gone: killed), `stopped` (at a
+    conflict or failed check), or `unreadable`.
+    """
+    try:
+        st = _read_state(state_dir)
+    except WtaError as exc:
+        return {"status": "unreadable", "detail": str(exc)}
+    if st is None:
+        return None
+    status = st.get("status")
+    if status == "running":
+        holder = lock_holder(state_dir)
+        status = "running" if holder is not None and holder.command.startswith("wta merge") else "interrupted"
+    return {"status": status, "run_id": st.get("run_id"), "base": st.get("base"), "stream": st.get("stream"),
+            "step": st.get("step"), "started_at": st.get("started_at"),
+            "detail": None if status == "running" else f"{_describe_state(st)}; run `wta merge --continue` to "
+                                                       "finish it or `wta merge --abort` to undo it"}
 
 
 def _describe_state(state: dict[str, Any]) -> str:
@@ -364,11 +418,12 @@ def _backup_ref(run_id: str, ref: str, kind: str = "") -> str:
 def _save_report(state_dir: str, report: MergeReport) -> None:
     path = os.path.join(state_dir, REPORTS_DIR, f"{report.run_id}.json")
     report.saved = path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(report.to_json(), f, indent=1)
-    os.replace(tmp, path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _write_json(path, report.to_json())
+    except (OSError, WtaError) as exc:  # the merge itself stands; only its saved copy is missing
+        report.saved = None
+        report.problems.append(str(exc if isinstance(exc, WtaError) else cannot_write(path, exc)))
 
 
 # -- one run ---------------------------------------------------------------------
@@ -447,6 +502,10 @@ class _Run:
             new_head = self.rebase(result, tip, base_now)
             if new_head is None:
                 return _timed(result, started)
+        if not _verify_result(result, plan, base_now, new_head, env):
+            if new_head != tip:
+                self.restore(branch, tip, wt)
+            return _timed(result, started)
         st["produced"].append(new_head)
         self.save(TEST, stream, new_head=new_head)
         if plan.test and not st["no_test"]:
@@ -608,7 +667,7 @@ def _explain(result: StreamResult, plan: _Plan) -> tuple[list[str], list[str]]:
 def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
                   progress: Progress = _quiet) -> MergeReport:
     """Merge the named streams (all when none) into the base, in order."""
-    env = git.no_git_env()
+    env = _git_env()
     state_dir = project.repo.state_dir
     with command_lock(state_dir, "wta merge"):
         existing = _read_state(state_dir)
@@ -670,7 +729,7 @@ def _refusals(plan: _Plan, pending: Sequence[str], env: dict[str, str]) -> tuple
 
 def continue_merge(project, no_test: bool = False, progress: Progress = _quiet) -> MergeReport:
     """Finish a merge that stopped or was killed, from the stream it was at."""
-    env = git.no_git_env()
+    env = _git_env()
     state_dir = project.repo.state_dir
     with command_lock(state_dir, "wta merge --continue"):
         st = _read_state(state_dir)
@@ -724,7 +783,7 @@ def _recover(main: str, st: dict[str, Any], env: dict[str, str]) -> None:
 
 def abort_merge(project) -> MergeReport:
     """Put the base and every stream branch back where they were before the merge began."""
-    env = git.no_git_env()
+    env = _git_env()
     state_dir = project.repo.state_dir
     main = project.main
     with command_lock(state_dir, "wta merge --abort"):
@@ -766,7 +825,7 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
     commit by commit and stops at the first commit that conflicts, so it may
     name fewer files than the prediction.
     """
-    env = git.no_git_env()
+    env = _git_env()
     plan = _plan(project, names, env)
     graph = _Graph(plan, plan.base_sha, plan.streams, env)
     report = MergeReport("dry-run", True, plan.base, plan.base_sha, plan.base_sha, dry_run=True)
@@ -796,6 +855,8 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
                 result.result, result.files = CONFLICT, conflicted
                 result.touched_by = _touches([f"^{tip}", plan.base_sha, *merged_tips], conflicted, plan.main, env)
                 result.detail = f"rebasing {branch} onto {plan.base} would conflict in {_list(conflicted)}"
+            elif not _verify_result(result, plan, predicted, tree, env):
+                pass
             else:
                 predicted = git.commit_tree(tree, [predicted, tip], f"wta merge --dry-run: {stream}",
                                             cwd=plan.main, env=env)

@@ -143,7 +143,11 @@ def create(state_dir: str, from_stream: str | None, to_stream: str, text: str, p
         except FileExistsError:
             continue
         request = Request(request_id, from_stream, to_stream, path, text, now())
-        _save(state_dir, request)
+        try:
+            _save(state_dir, request)
+        except WtaError:
+            os.unlink(_file(state_dir, request_id))  # a full disk: no empty reservation left behind
+            raise
         return request
     raise WtaError(f"{requests_dir(state_dir)}: no free request id after {_ID_ATTEMPTS} tries; "
                    "close or delete old requests there")

@@ -199,7 +199,10 @@ def refresh_snapshot(repo: Repo, base: str | None = None) -> ZonesInForce:
         "version": SNAPSHOT_VERSION, "base": base, "branch_prefix": cfg.branch_prefix,
         "source": source, "blob": blob, "zones": cfg.zone_map().to_dict(),
     }
-    write_atomic(os.path.join(repo.state_dir, SNAPSHOT_FILE), json.dumps(data, indent=1))
+    try:
+        write_atomic(os.path.join(repo.state_dir, SNAPSHOT_FILE), json.dumps(data, indent=1))
+    except WtaError:
+        pass  # only a cache: a full disk must not stop a commit; the next reader compiles the zones again
     return _from_snapshot(data)
 
 

@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.snapshot import write_atomic
 
 STATE_VERSION = 1
@@ -208,8 +208,11 @@ def command_lock(state_dir: str, command: str | None = None, timeout: float | No
         break
     try:
         data = json.dumps(asdict(holder)).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, data, 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
         yield holder
     finally:
         # Removed while still held, so that a waiter that locks the old file
@@ -223,6 +226,19 @@ def command_lock(state_dir: str, command: str | None = None, timeout: float | No
             os.rmdir(state_dir)  # leave no trace when nothing else was written
         except OSError:
             pass
+
+
+def lock_holder(state_dir: str) -> LockHolder | None:
+    """Who holds the command lock now (as its file says, checked alive), or None; takes no lock."""
+    try:
+        fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        holder = _read_holder(fd)
+    finally:
+        os.close(fd)
+    return holder if holder is not None and holder.is_alive() else None
 
 
 def _open_lock(path: str) -> int:

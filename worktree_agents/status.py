@@ -16,6 +16,7 @@ from typing import Any
 
 from worktree_agents import git, requests
 from worktree_agents.enforce import audit_commits
+from worktree_agents.merge import merge_status
 from worktree_agents.sessions.supervisor import session_status
 from worktree_agents.snapshot import ZonesInForce
 from worktree_agents.state import StateStore
@@ -55,6 +56,7 @@ class Status:
     base_head: str | None
     zones: str                         # where the zones in force come from
     streams: list[StreamStatus]
+    merge: dict[str, Any] | None = None  # a `wta merge` under way, stopped or interrupted (merge.merge_status)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": STATUS_VERSION, **asdict(self)}
@@ -88,7 +90,7 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     asked = requests.status_for(project.repo.state_dir, names, zones, env)
     for s in streams:
         s.requests = asked[s.stream]
-    return Status(project.main, base, base_head, zones.source, streams)
+    return Status(project.main, base, base_head, zones.source, streams, merge_status(project.repo.state_dir))
 
 
 def _worktree_of(branch: str, record: dict, by_branch: dict[str, Worktree],

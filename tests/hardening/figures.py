@@ -29,9 +29,9 @@ class Recorder:
     def __init__(self, test: str) -> None:
         self.test = test
 
-    def fault(self, name: str, commits_before: int, commits_lost: int) -> None:
-        """A fault injected; `commits_lost`: commits reachable before it and not after."""
-        self._write(FAULT, name=name, commits_before=commits_before, commits_lost=commits_lost)
+    def fault(self, name: str, recovery: str, commits_before: int, commits_lost: int) -> None:
+        """A fault injected, what recovered from it; `commits_lost`: reachable before it and not after."""
+        self._write(FAULT, name=name, recovery=recovery, commits_before=commits_before, commits_lost=commits_lost)
 
     def load(self, **figures: Any) -> None:
         self._write(LOAD, **figures)

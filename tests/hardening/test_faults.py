@@ -6,7 +6,12 @@ before is reachable after (`git rev-list --all`), and `wta up`, `wta merge
 --continue` or `--abort` recovers. Already proven elsewhere, and not repeated
 here: SIGKILL of `wta merge` inside git rebase, inside the test, between
 streams and around the fast-forward (tests/test_merge_faults.py), and the
-`crashed` state of a killed wrapper (tests/test_sessions_supervisor.py).
+`crashed` state of a killed wrapper (tests/test_sessions_supervisor.py; here
+the same kill is followed on to the recovery).
+
+The disk is filled for real where the tests may mount a tmpfs (as root), and
+with a file size limit elsewhere: see `StateDisk`. WTA_TEST_FULL_DISK=rlimit
+forces the second way.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import psutil
 import pytest
 
 from conftest import commit_all, git, wta, write_files
-from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
-                              wait_for, wait_state, worktree, zones)
+from sessions_support import (alive, env, kill_everything, no_leftover_processes, record,  # noqa: F401
+                              session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
 from test_merge import assert_contained, repo, set_test, subjects  # noqa: F401 (fixture)
 from test_merge_faults import BLOCK, MERGED_ORDER, at_step, hook
 
@@ -45,9 +50,9 @@ def commits(repo: Path) -> set[str]:
     return set(git(repo, "rev-list", "--all").stdout.split())
 
 
-def assert_nothing_lost(figures, fault: str, before: set[str], repo: Path) -> None:
+def assert_nothing_lost(figures, fault: str, recovery: str, before: set[str], repo: Path) -> None:
     lost = before - commits(repo)
-    figures.fault(fault, commits_before=len(before), commits_lost=len(lost))
+    figures.fault(fault, recovery, commits_before=len(before), commits_lost=len(lost))
     assert not lost, f"{len(lost)} commit(s) no longer reachable after {fault}"
 
 
@@ -108,7 +113,7 @@ def test_a_session_killed_with_sigkill_keeps_its_work_and_up_runs_it_again(tmp_p
     assert session["state"] == ("failed" if victim == "agent" else "crashed") and session["pid"] is None
     assert on_branch(repo, "wta/infra")[-2:] == ["[infra] one", "initial"]
     wait_for(lambda: not session_processes(tmp_path), timeout=20, message="the session's processes to end")
-    assert_nothing_lost(figures, f"SIGKILL of a session's {victim}", before, repo)
+    assert_nothing_lost(figures, f"SIGKILL of a session's {victim}", "`wta up STREAM` runs it again", before, repo)
 
     (tmp_path / "rerun").touch()
     again = up(repo, "infra")
@@ -164,7 +169,8 @@ def test_a_killed_coordinator_is_shown_its_sessions_finish_and_up_resumes_the_re
     assert (ended["state"], ended["exit_code"], ended["pid"]) == ("done", 0, infra["pid"])
     for stream in ("infra", "api", "ui"):
         assert on_branch(repo, f"wta/{stream}").count(f"[{stream}] work") == 1, stream  # each ran once
-    assert_nothing_lost(figures, f"SIGKILL of the {coordinator} coordinator", before, repo)
+    assert_nothing_lost(figures, f"SIGKILL of the {coordinator} coordinator mid-schedule",
+                        "`wta up` resumes the rest of the schedule", before, repo)
 
 
 # -- wta merge ------------------------------------------------------------------------------
@@ -208,7 +214,9 @@ def test_a_merge_killed_at_verify_is_shown_aborted_and_continued(repo, figures, 
     kill_group(proc)
     wta(repo, "merge", "--continue", check=0)
     assert subjects(repo)[:5] == MERGED_ORDER
-    assert_nothing_lost(figures, f"SIGKILL of wta merge at {point}", before, repo)
+    step, stream = point.split(":")
+    assert_nothing_lost(figures, f"SIGKILL of `wta merge` at {step} of {stream}", "`--abort`, then `--continue`",
+                        before, repo)
 
 
 def test_a_killed_merge_continue_can_be_continued_again(repo, figures):
@@ -225,7 +233,8 @@ def test_a_killed_merge_continue_can_be_continued_again(repo, figures):
     wta(repo, "merge", "--continue", check=0)
     assert subjects(repo)[:5] == MERGED_ORDER
     assert_contained(repo)
-    assert_nothing_lost(figures, "SIGKILL of wta merge --continue", before, repo)
+    assert_nothing_lost(figures, "SIGKILL of `wta merge`, then of its `--continue`", "`--continue` again",
+                        before, repo)
 
 
 def block() -> Path:
@@ -236,6 +245,10 @@ def block() -> Path:
 
 def blocked() -> bool:
     return (Path(os.environ["HOME"]) / "blocked").exists()
+
+
+MOVED = {"during-rebase": "during a stream's rebase", "during-test": "during a stream's test",
+         "after-a-fast-forward": "right after a stream's fast-forward"}
 
 
 # Where the merge is held while someone commits on the base in the main worktree.
@@ -261,7 +274,9 @@ def test_a_commit_on_the_base_during_a_merge_is_kept(repo, figures, point):
     flag.unlink()
     out, err = proc.communicate(timeout=120)
 
+    recovery = "none needed: the merge took the commit in"
     if proc.returncode != 0:  # it stopped, saying why and what to do; the base keeps the commit
+        recovery = "the merge stops (`cannot fast-forward main`); `--continue` takes the commit in"
         assert proc.returncode == 1, out + err
         assert "cannot fast-forward main" in err and "`wta merge --continue`" in err, err
         assert git(repo, "merge-base", "--is-ancestor", hand, "main", check=False).returncode == 0
@@ -270,11 +285,11 @@ def test_a_commit_on_the_base_during_a_merge_is_kept(repo, figures, point):
     assert git(repo, "merge-base", "--is-ancestor", hand, "main", check=False).returncode == 0
     assert set(MERGED_ORDER) <= set(subjects(repo)) and "fix the readme on main" in subjects(repo)
     assert_contained(repo)
-    assert_nothing_lost(figures, f"base moved {point}", before, repo)
+    assert_nothing_lost(figures, f"a commit on the base {MOVED[point]}", recovery, before, repo)
 
 
 @pytest.mark.parametrize("second", [("merge",), ("merge", "--continue"), ("merge", "--abort"),
-                                    ("up", "--no-launch"), ("down", "ui")])
+                                    ("up", "--no-launch"), ("down", "ui")], ids=" ".join)
 def test_while_a_merge_runs_another_command_is_refused_in_one_line_and_the_merge_finishes(repo, figures, second):
     before = commits(repo)
     set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
@@ -293,7 +308,8 @@ def test_while_a_merge_runs_another_command_is_refused_in_one_line_and_the_merge
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, out + err
     assert subjects(repo)[:5] == MERGED_ORDER and status(repo)["merge"] is None
-    assert_nothing_lost(figures, f"wta {' '.join(second)} during a merge", before, repo)
+    assert_nothing_lost(figures, f"`wta {' '.join(second)}` while `wta merge` runs",
+                        "none needed: refused in one line naming the merge; the merge finished", before, repo)
 
 
 # -- a worktree deleted by hand ----------------------------------------------------------
@@ -324,7 +340,8 @@ def test_a_worktree_deleted_by_hand_is_shown_recreated_and_pruned_and_its_commit
     done = wta(repo, "down", "api", check=0)
     assert "pruned" in done.stdout and str(where) not in git(repo, "worktree", "list").stdout
     assert git(repo, "rev-parse", "wta/api").stdout.strip() == tip
-    assert_nothing_lost(figures, "worktree deleted by hand", before, repo)
+    assert_nothing_lost(figures, "a stream worktree deleted by hand",
+                        "`wta up --no-launch` recreates it, `wta down` prunes it", before, repo)
 
 
 # -- a full disk under the state dir --------------------------------------------------------
@@ -335,8 +352,11 @@ FULL_DISK_ENV = "WTA_TEST_FULL_DISK"   # "tmpfs" or "rlimit": force one way of f
 def _can_mount(tmp_path: Path) -> bool:
     probe = tmp_path / "mount-probe"
     probe.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
-                      capture_output=True).returncode != 0:
+    try:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
+                          capture_output=True).returncode != 0:
+            return False
+    except OSError:  # no mount(8)
         return False
     subprocess.run(["umount", str(probe)], check=True)
     return True
@@ -419,8 +439,7 @@ def disk_repo(tmp_path):
     commit_all(worktree(repo, "api"), "users")
     disk = StateDisk(state_dir(repo), tmp_path)
     yield repo, disk
-    from sessions_support import kill_everything
-    kill_everything(repo)
+    kill_everything(repo)  # before the disk goes
     disk.close()
 
 
@@ -452,11 +471,43 @@ def test_on_a_full_state_disk_a_command_fails_in_one_line_changes_nothing_and_wo
     assert disk.files() == files  # nothing written, nothing half-written, no temporary file left
     assert json.loads((state_dir(repo) / "state.json").read_text())["streams"].keys() == {"infra", "api", "ui"}
     assert wta(repo, "status", "--json", check=0, env=env()).returncode == 0
-    assert_nothing_lost(figures, f"full state disk: wta {' '.join(args)}", before, repo)
+    assert_nothing_lost(figures, f"full state disk: `wta {' '.join(args)}`", "free space, run it again",
+                        before, repo)
 
     disk.free()
     again = disk.wta(repo, *args)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def git_limited(disk: StateDisk, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, text=True, capture_output=True, timeout=60,
+                          preexec_fn=disk.preexec())
+
+
+def test_on_a_full_state_disk_commits_are_still_checked_and_made(disk_repo, figures):
+    repo, disk = disk_repo
+    # New zones on main: the hooks must compile them again and cannot cache them. Many patterns make
+    # the cache far larger than anything git writes for a commit (for the file size limit).
+    docs = ", ".join(f"docs/part{i:02d}/**" for i in range(80))
+    (repo / "zones.yaml").write_text(zones(agent("true"), STREAMS + f"  docs:\n    paths: [{docs}]\n"))
+    commit_all(repo, "a docs stream")
+    cache = (state_dir(repo) / "zones.json").read_bytes()
+    before = commits(repo)
+    disk.fill(leave=4096)
+    where = worktree(repo, "api")
+
+    write_files(where, {"src/api/orders.py": "ORDERS = []\n", "docs/part07/api.md": "# api\n"})
+    git(where, "add", "-A")
+    refused = git_limited(disk, where, "commit", "-q", "-m", "orders and docs")
+    assert refused.returncode == 1
+    assert "docs/part07/api.md: owned by stream 'docs'" in refused.stderr and "cannot write" not in refused.stderr
+    git(where, "rm", "-q", "--cached", "docs/part07/api.md")
+    made = git_limited(disk, where, "commit", "-q", "-m", "orders")
+    assert made.returncode == 0, made.stderr
+    assert on_branch(repo, "wta/api")[0] == "[api] orders"
+    assert (state_dir(repo) / "zones.json").read_bytes() == cache  # not written: the zones were compiled anyway
+    assert_nothing_lost(figures, "full state disk: commits in a stream worktree", "none needed: the hooks "
+                        "check without their cache", before, repo)
 
 
 def test_a_session_that_fills_the_state_disk_ends_and_keeps_its_work(disk_repo, tmp_path, figures):
@@ -480,7 +531,7 @@ def test_a_session_that_fills_the_state_disk_ends_and_keeps_its_work(disk_repo, 
     session = stream_of(status(repo), "ui")["session"]
     assert session["state"] in ("done", "crashed") and session["pid"] is None, session  # never "running"
     assert on_branch(repo, "wta/ui")[0] == "[ui] work"
-    assert_nothing_lost(figures, "full state disk during a session", before, repo)
+    assert_nothing_lost(figures, "full state disk during a session", "free space, `wta up STREAM`", before, repo)
 
     disk.free()
     (state_dir(repo) / "logs" / "ui.log").write_bytes(b"")
@@ -517,4 +568,5 @@ def test_a_merge_that_meets_a_full_state_disk_stops_in_one_line_and_continues(di
     disk.free()
     wta(repo, "merge", "--continue", check=0, env=env())
     assert on_branch(repo, "main")[:2] == ["[ui] nav", "[api] users"] and status(repo)["merge"] is None
-    assert_nothing_lost(figures, "full state disk during a merge", before, repo)
+    assert_nothing_lost(figures, "full state disk during a merge", "free space, `wta merge --continue`",
+                        before, repo)

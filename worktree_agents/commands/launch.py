@@ -17,7 +17,7 @@ from worktree_agents import sessions
 from worktree_agents.commands.output import table, use_colour
 from worktree_agents.errors import CHECK
 from worktree_agents.sessions import supervisor
-from worktree_agents.sessions.store import DONE, SessionRecord, parse_time
+from worktree_agents.sessions.store import DONE, SessionRecord, SessionStore, parse_time
 from worktree_agents.watch import Alert, Watcher
 
 REDRAW_EVERY = 0.5
@@ -33,9 +33,12 @@ def run(project, config, streams: list[str] | None = None, runner: str | None = 
     records = None
     with supervisor.coordinator_lock(project.repo.state_dir):
         scheduled = supervisor.prepare(project, config, plan)
+        store = SessionStore(project.repo.state_dir)
         for stream in plan.streams:
             if stream not in scheduled:
-                print(f"{stream}: already running; left as it is")
+                done = store.read(stream).state == DONE  # resuming a schedule whose coordinator died
+                print(f"{stream}: {'done in the interrupted schedule' if done else 'already running'}; "
+                      "left as it is")
         if not detach:
             coordinator = supervisor.Coordinator(project, config, plan)
             try:

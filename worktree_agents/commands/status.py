@@ -68,7 +68,11 @@ def render(report: status_mod.Status) -> str:
                      len(s.violations) or "-", conflicts, _requests(s.requests), _age(s.last_commit), where, state))
     text = table(("stream", "branch", "+ahead/-behind", "dirty", "violations", "conflicts", "requests",
                   "last commit", "worktree", "state"), rows)
-    return f"base {report.base} ({(report.base_head or '?')[:10]})\n{text}" + _sessions(report)
+    merging = report.merge
+    merge_line = "" if merging is None else \
+        f"merge {merging['run_id']} running at {merging['stream']} ({merging['step']})\n" \
+        if merging["status"] == "running" else f"{merging['detail']}\n"
+    return f"base {report.base} ({(report.base_head or '?')[:10]})\n{merge_line}{text}" + _sessions(report)
 
 
 def _requests(view: dict) -> str:

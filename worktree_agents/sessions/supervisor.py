@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from worktree_agents import sessions
-from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.sessions import process
 from worktree_agents.sessions.leftovers import last_commit_time
 from worktree_agents.sessions.store import (CRASHED, DONE, ENDED, FAILED, PENDING, RUNNING, STALLED, STOPPED,
@@ -41,6 +41,8 @@ STALL_CHECK_EVERY = 5.0     # seconds between stall checks of one session (they 
 LOCK_FILE = "coordinator.lock"
 LOG_FILE = "coordinator.log"
 LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
+ORPHANED = ("not started: no coordinator is scheduling it (the last one ended without finishing the schedule); "
+            "`wta up` resumes the schedule")
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,11 @@ def coordinator_lock(state_dir: str, wait: float = 0.0) -> Iterator[None]:
                                    "`wta stop`", CHECK) from None
                 time.sleep(0.05)
         me = os.getpid()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": me, "create_time": process.create_time(me)}).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": me, "create_time": process.create_time(me)}).encode(), 0)
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
         yield
     finally:
         os.close(fd)
@@ -121,14 +126,23 @@ def last_activity(record: SessionRecord) -> float | None:
 
 
 def observe(store: SessionStore, record: SessionRecord, check_stall: bool = True) -> SessionRecord:
-    """Notice (and record) a crash or a stall (after the record's `stall_after`) of a live session."""
+    """Notice (and record) a crash or a stall (after the record's `stall_after`) of a live session.
+
+    What is noticed is returned even when it cannot be recorded (a full disk).
+    """
     if not record.live:
         return record
     if not process.is_alive(record.pid, record.pid_create_time):
-        with store.updating(record.stream) as current:
-            if current.live and current.ended_at is None and not process.is_alive(current.pid, current.pid_create_time):
-                current.state = CRASHED
-                current.reason = "the session's process ended without recording an exit (killed, or the machine restarted)"
+        current = record
+        try:
+            with store.updating(record.stream) as current:
+                if current.live and current.ended_at is None and \
+                        not process.is_alive(current.pid, current.pid_create_time):
+                    current.state = CRASHED
+                    current.reason = ("the session's process ended without recording an exit (killed, or the "
+                                      "machine restarted)")
+        except WtaError:
+            pass
         if current.state == CRASHED:
             # What the wrapper started may still run in its process group: nothing would ever end it.
             process.terminate(process.group_members(current.pid, current.pid_create_time))
@@ -140,13 +154,17 @@ def observe(store: SessionStore, record: SessionRecord, check_stall: bool = True
     if seen is None:
         return record
     stalled = time.time() - seen > stall_after
-    with store.updating(record.stream) as current:
-        if current.live and current.pid == record.pid:
-            current.last_activity = iso(seen)
-            if stalled and current.state == RUNNING:
-                current.state, current.reason = STALLED, f"no output and no commit for {stall_after}s"
-            elif not stalled and current.state == STALLED:
-                current.state, current.reason = RUNNING, None
+    current = record
+    try:
+        with store.updating(record.stream) as current:
+            if current.live and current.pid == record.pid:
+                current.last_activity = iso(seen)
+                if stalled and current.state == RUNNING:
+                    current.state, current.reason = STALLED, f"no output and no commit for {stall_after}s"
+                elif not stalled and current.state == STALLED:
+                    current.state, current.reason = RUNNING, None
+    except WtaError:
+        pass
     return current
 
 
@@ -167,6 +185,11 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
         record = store.read(stream)
         if record is not None:
             found[stream] = observe(store, record)
+    if any(r.state in (PENDING, WAITING) for r in found.values()) and coordinator_pid(state_dir) is None:
+        # Reported, not recorded: a coordinator that is only being handed over to must still find them.
+        for record in found.values():
+            if record.state in (PENDING, WAITING):
+                record.reason = ORPHANED
     usage = process.usage({s: session_roots(r) for s, r in found.items() if r.live})
     report = {}
     for stream, record in found.items():
@@ -204,7 +227,10 @@ def prepare(project, config, plan: Plan) -> list[str]:
     """Check that every planned session can start, then reset their records to `pending`.
 
     Sessions still running are left alone (launching is idempotent); the
-    streams returned are those that will be scheduled.
+    streams returned are those that will be scheduled. A schedule whose
+    coordinator died (records left `pending` or `waiting`: we hold the
+    coordinator lock, so nobody schedules them) is resumed: its sessions that
+    ended `done` are kept, not run again.
     """
     worktrees = stream_worktrees(project)
     missing = [s for s in plan.streams if s not in worktrees]
@@ -215,10 +241,13 @@ def prepare(project, config, plan: Plan) -> list[str]:
     for ctx in contexts.values():
         sessions.runner(ctx.runner).check(ctx)
     store = SessionStore(project.repo.state_dir)
+    records = {s: r for s in plan.streams if (r := store.read(s)) is not None}
+    resuming = any(r.state in (PENDING, WAITING) for r in records.values())
     scheduled = []
     for stream, ctx in contexts.items():
-        record = store.read(stream)
-        if record is not None and observe(store, record, check_stall=False).live:
+        record = records.get(stream)
+        if record is not None and (observe(store, record, check_stall=False).live or
+                                   resuming and record.state == DONE):
             continue
         store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=ctx.log, port=ctx.port,
                     stall_after=config.stall_after)

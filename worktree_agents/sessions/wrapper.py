@@ -57,10 +57,15 @@ class Log:
         self.redact = redact
         self._file = open(path, "ab", buffering=0)
         self._lock = threading.Lock()
+        self.dropped = 0   # bytes of output that could not be written
 
     def write(self, data: bytes) -> None:
         with self._lock:
-            self._file.write(self.redact(data))
+            try:
+                self._file.write(self.redact(data))
+            except OSError:
+                # A full disk: drop the output rather than stop reading it (the agent would block on its pipe).
+                self.dropped += len(data)
 
     def say(self, text: str) -> None:
         self.write(f"wta: {text}\n".encode())
@@ -247,6 +252,8 @@ class Session:
             self.log.say(f"the leftovers could not be committed: {saved.error}")
             reason = "; ".join(filter(None, [reason, f"leftovers not committed: {saved.error}"]))
             state = FAILED if state == DONE else state
+        if self.log.dropped:
+            self.log.say(f"{self.log.dropped} bytes of the agent's output could not be written to this log")
         last_commit = leftovers.last_commit_time(self.ctx.worktree)
         # The log's last line comes before the record says the session ended: `wta logs -f` stops on that.
         self.log.say(f"session of stream {stream!r} ended: {state}" + (f" ({reason})" if reason else ""))
