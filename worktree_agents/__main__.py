@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from worktree_agents.cli import app
 
-        app(args=args, prog_name="wta", standalone_mode=True)
+        code = app(args=args, prog_name="wta", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except WtaError as exc:
@@ -27,12 +28,37 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: one line, the traceback with --debug
+        usage = _usage_error(exc)
+        if usage is not None:
+            return usage
         if debug:
             raise
         print(f"wta: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
     return 0
+
+
+def _usage_error(exc: Exception) -> int | None:
+    """Report click's usage errors (unknown option, bad value, missing argument) in one
+    line like every other error, instead of click's usage line, hint and framed message;
+    their exit code, or None for any other exception.
+
+    Matched by class name: typer ships its own copy of click, so the classes are not
+    importable under one name across versions.
+    """
+    names = {k.__name__ for k in type(exc).__mro__}
+    if "NoArgsIsHelpError" in names:
+        return exc.exit_code  # type: ignore[attr-defined]  # typer has printed the help already
+    if "Abort" in names:
+        return 1
+    if "ClickException" not in names:
+        return None
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "wta"
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    print(f"wta: {message} (see `{where} --help`)", file=sys.stderr)
+    return exc.exit_code  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

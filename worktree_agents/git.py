@@ -126,7 +126,9 @@ def parse_raw(fields: Sequence[str]) -> list[RawChange]:
 def staged_changes(cwd: str | os.PathLike[str] | None = None, against: str = "HEAD") -> list[RawChange]:
     """The changes staged in this worktree's index (honours GIT_INDEX_FILE),
     compared with HEAD (the empty tree before the first commit) or `against`."""
-    diff = ("diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "--ignore-submodules=none")
+    # --no-replace-objects: a replace ref must not make HEAD look like it already has the staged change.
+    diff = ("--no-replace-objects", "diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev",
+            "--ignore-submodules=none")
     proc = run(*diff, against, "--", cwd=cwd, check=False)
     if proc.returncode != 0:
         # Asking first whether HEAD exists would cost a git process on every commit.
@@ -153,9 +155,10 @@ def commit_changes(rev_range: Sequence[str], cwd: str | os.PathLike[str] | None 
 
     Merge commits are shown with `--cc`: only the paths whose merged result
     differs from every parent, which is what the merge itself introduced.
+    Replace refs are ignored: an audit reads the commits as they really are.
     """
-    proc = run("log", "-z", "--raw", "--no-renames", "--no-abbrev", "--cc", "--format=%x01%H %P%x02%s",
-               "--ignore-submodules=none", *rev_range, "--", cwd=cwd, env=env)
+    proc = run("--no-replace-objects", "log", "-z", "--raw", "--no-renames", "--no-abbrev", "--cc",
+               "--format=%x01%H %P%x02%s", "--ignore-submodules=none", *rev_range, "--", cwd=cwd, env=env)
     commits: list[CommitChanges] = []
     for chunk in proc.stdout.decode(errors="surrogateescape").split("\x01")[1:]:
         head, _, rest = chunk.partition("\0")
@@ -165,6 +168,14 @@ def commit_changes(rev_range: Sequence[str], cwd: str | os.PathLike[str] | None 
         commits.append(CommitChanges(sha, subject, tuple(p for p in parents if p),
                                      tuple(_parse_log_raw(fields, len(parents)))))
     return commits
+
+
+def tree_changes(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None) -> list[RawChange]:
+    """Every path that differs between two commits (or trees), as one change set."""
+    proc = run("--no-replace-objects", "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev",
+               "--ignore-submodules=none", old, new, "--", cwd=cwd, env=env)
+    return parse_raw(zsplit(proc.stdout))
 
 
 def _parse_log_raw(fields: list[str], n_parents: int) -> list[RawChange]:

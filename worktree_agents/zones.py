@@ -435,8 +435,12 @@ def append_only_problem(change: Change, read_blob: BlobReader | None) -> str:
 
 
 def normalize(path: str) -> str:
-    """A repository-relative path with forward slashes and no leading './'."""
-    path = path.replace("\\", "/")
+    """A repository-relative path without a leading './' or '/'.
+
+    A backslash stays: in a git path it is an ordinary character, so a root
+    file named `src\\lib\\x.ts` is not `src/lib/x.ts` (treating it as one let it
+    into the zone that owns `src/lib/`).
+    """
     while path.startswith("./"):
         path = path[2:]
     return path.lstrip("/")

@@ -27,6 +27,14 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
         raise WtaError(f"--runner {runner}: unknown runner; use one of {', '.join(RUNNERS)}")
     if max_parallel is not None and max_parallel < 1:
         raise WtaError(f"--max-parallel {max_parallel}: give at least 1")
+    if no_launch:
+        # Options that only say how sessions run: with --no-launch they would be silently ignored.
+        launching = [flag for flag, on in (("--runner", runner is not None), ("--detach", detach),
+                                           ("--max-parallel", max_parallel is not None),
+                                           ("--interactive", interactive)) if on]
+        if launching:
+            raise WtaError(f"--no-launch starts no session, so {' and '.join(launching)} would do nothing; "
+                           "drop one or the other")
     project = Project.find()
     config = project.config()
     unknown = [s for s in streams if s not in config.streams]

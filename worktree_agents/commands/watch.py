@@ -28,7 +28,7 @@ def parse_duration(text: str) -> float:
 
 
 def run(for_: str | None = None, interval: float = 2.0) -> int:
-    limit = parse_duration(for_) if for_ else None
+    limit = parse_duration(for_) if for_ is not None else None  # `--for ''` is a mistake, not forever
     project = Project.find()
     config = project.config()
     deadline = None if limit is None else time.monotonic() + limit
