@@ -1,32 +1,38 @@
 """Whole-process timings of `wta up --no-launch` and `wta status --json`.
 
-    python bench/bench_worktrees.py [--files 20000 --streams 20 --up-streams 8 --repeat 5
+    python bench/bench_worktrees.py [--files 20000 --streams 20 --up-streams 8 --repeat 3
                                      --status-repeat 15 --out DIR --json FILE]
 
-One synthetic repository (`--files` tracked files over `--streams` stream
-zones, zones.yaml committed on main, no `copy:` or `setup:`) in three copies:
+A synthetic repository (`--files` tracked files over `--streams` stream zones,
+zones.yaml committed on main, no `copy:` or `setup:`) in two copies. Timed,
+start to exit, in rounds that rotate their order:
 
   wta up            `wta up --no-launch s00 ... s07` (`--up-streams` streams, named)
-  git worktree add  `for s: git worktree add -q -b wta/<s> ../repo-worktrees/<s> main`
-  wta up (sparse)   the same `wta up`, in a copy where a second commit adds `sparse: true`
+  git worktree add  `for s: git worktree add -q -b wta/<s> ../repo-worktrees/<s> main`,
+                    in the same copy as `wta up`, so both write into the same directory
+  wta up (sparse)   the same `wta up` in the second copy, where a second commit on
+                    main adds `sparse: true` to zones.yaml
 
-Before each timed run its copy is reset, untimed: the stream worktrees deleted
-and pruned, the `wta/` branches deleted, wta's state directory and hooks
-removed (so every `wta up` is a first one, as on a fresh clone), then
-`sync`, so that one run's writes are not flushed during the next. Rounds
-rotate the order of the three.
+Before each timed run its copy is reset, untimed: the previous run's result
+checked (every worktree registered on its branch, full or sparse), the
+worktrees moved aside (see `Copy.reset`) and pruned, the `wta/` branches
+deleted, wta's state directory and hooks removed (so every `wta up` is a first
+one, as on a fresh clone), then `sync`, so that one run's writes are not
+flushed during the next.
 
-Then `wta status --json` on the first copy with the streams `wta up` made:
-each stream has three commits in its zone (made through wta's hooks) and one
-modified and one untracked file; main has one commit more, which conflicts
-with the first stream, so each stream costs its four git calls (ahead/behind,
-status, the zone audit's log, merge-tree). The worktrees' indexes are then
-refreshed by one plain `git status` each, after the clock has moved on a
-second, as the agent's own git commands do (see docs/performance.md for the
-state straight after `wta up`). Timed in the same rounds, for scale: the
-same `git status` of every worktree in a loop, `wta --help` (start-up with the
-CLI), `python -c pass`, and `wta status --json` on the `git worktree add` copy,
-whose fresh indexes no git command has refreshed yet.
+Then `wta status --json` with the streams of one more `wta up`:
+
+  fresh             straight after `wta up`, before any git command ran in the worktrees
+  wta status        after each stream made three commits in its zone (through wta's
+                    hooks) and left one modified and one untracked file, main made one
+                    commit that conflicts with the first stream (so every stream costs
+                    its four git calls: ahead/behind, status, the audit's log, merge-tree),
+                    and one `git status` in each worktree refreshed its index, as the
+                    agent's own git commands do
+
+and, for scale, in the same rounds as the second: the same `git status` as wta
+runs in each worktree, in a loop; `wta --help` (start-up with the CLI); and
+`python -c pass`.
 
 Targets (issue "Worktrees"): wta up ≤ 1.15 × the git loop, sparse ≤ 0.1 × full,
 `wta status --json` ≤ 300 ms, all in wall-clock medians. The CPU time of each
@@ -44,8 +50,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (PYTHON, Case, bench_env, build_repo, git, machine, measure, ratio, run,  # noqa: E402
-                    scratch_dir, stream_names, table, write_files, write_json)
+from common import (PYTHON, ROOT, Case, Samples, bench_env, build_repo, git, machine, measure,  # noqa: E402
+                    ratio, run, scratch_dir, stream_names, table, write_files, write_json)
 
 # The targets of the issue "Worktrees".
 MAX_UP_VS_GIT = 1.15
@@ -53,24 +59,39 @@ MAX_SPARSE_VS_FULL = 0.1
 MAX_STATUS_MS = 300.0
 
 COMMITS_PER_STREAM = 3
+RECENTLY_DELETED_S = 65
 WTA = [PYTHON, "-m", "worktree_agents"]
 
 
 class Copy:
     """One copy of the repository, with the streams' worktrees in `<repo>-worktrees/`."""
 
-    def __init__(self, path: Path, env: dict[str, str], streams: list[str]) -> None:
-        self.path, self.env, self.streams = path, env, streams
+    def __init__(self, path: Path, env: dict[str, str], streams: list[str], sparse: bool, trash: Path) -> None:
+        self.path, self.env, self.streams, self.sparse, self.trash = path, env, streams, sparse, trash
         self.worktrees = path.parent / f"{path.name}-worktrees"
         self.hooks = path / ".git" / "hooks"
         self.pristine_hooks = set(os.listdir(self.hooks))
+        self.checked_out = 0           # files in the first stream's worktree, after the last run
 
     def worktree(self, stream: str) -> Path:
         return self.worktrees / stream
 
     def reset(self) -> None:
-        """Back to the freshly built repository: no stream worktree, branch, wta state or wta hook."""
-        shutil.rmtree(self.worktrees, ignore_errors=True)
+        """Back to the freshly built repository: no stream worktree, branch, wta state or wta hook.
+
+        The worktrees are moved into `trash` rather than deleted: right after
+        many files are deleted, ext4 creates files near them up to 20 times
+        more slowly (it skips recently freed inodes one by one, for a minute or
+        more), which would time the file system instead of wta and git.
+        `trash` is emptied at the end.
+        """
+        if self.worktrees.exists():
+            self.check_prepared()
+            if file_system(self.worktrees) == "tmpfs":   # no such effect, and no memory to spare
+                shutil.rmtree(self.worktrees)
+            else:
+                self.trash.mkdir(exist_ok=True)
+                self.worktrees.rename(self.trash / f"{self.path.parent.name}-{len(os.listdir(self.trash))}")
         git(self.path, self.env, "worktree", "prune")
         branches = git(self.path, self.env, "for-each-ref", "--format=%(refname:short)", "refs/heads/wta/")
         if branches:
@@ -80,25 +101,65 @@ class Copy:
             (self.hooks / name).unlink()
         os.sync()
 
-    def check_prepared(self, sparse: bool) -> int:
-        """Every stream's worktree is registered on its branch; returns the files checked out in the first."""
-        listing = git(self.path, self.env, "worktree", "list", "--porcelain")
+    def check_prepared(self) -> None:
+        """Every stream's worktree is registered on its branch, checked out in full or sparse."""
+        listing = git(self.path, self.env, "worktree", "list", "--porcelain") + "\n"
         for s in self.streams:
-            if f"worktree {self.worktree(s)}\n" not in listing + "\n" or f"branch refs/heads/wta/{s}" not in listing:
+            if f"worktree {self.worktree(s)}\nHEAD " not in listing or f"branch refs/heads/wta/{s}\n" not in listing:
                 raise SystemExit(f"bench: {self.path}: no worktree for {s} on wta/{s}:\n{listing}")
         first = self.worktree(self.streams[0])
-        files = sum(len(names) for top, _, names in os.walk(first) if ".git" not in Path(top).parts) - 1  # .git
+        files = sum(len(names) for top, _, names in os.walk(first)) - 1   # its `.git` file
         tracked = git(first, self.env, "ls-files").count("\n") + 1
-        if sparse != (files < tracked):
-            raise SystemExit(f"bench: {first}: {files} of {tracked} files checked out, sparse={sparse}")
-        return files
+        if self.sparse != (files < tracked):
+            raise SystemExit(f"bench: {first}: {files} of {tracked} files checked out, sparse={self.sparse}")
+        self.checked_out = files
 
 
-def up_cases(full: Copy, bare: Copy, sparse: Copy) -> list[Case]:
-    loop = " && ".join(f'git worktree add -q -b wta/{s} "{bare.worktree(s)}" main' for s in bare.streams)
+def file_system(path: Path) -> str:
+    """The type of the file system holding `path` (ext4, tmpfs, ...), from /proc/mounts."""
+    best, kind = "", "unknown"
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return kind
+    resolved = str(path.resolve())
+    for line in mounts:
+        _, point, fs_type = line.split()[:3]
+        if (resolved == point or resolved.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best, kind = point, fs_type
+    return kind
+
+
+def fresh_scratch(out: str | None) -> tuple[Path, float | None]:
+    """The emptied scratch directory, and when it was emptied (None: nothing was in it)."""
+    previous = Path(out) if out else ROOT / "bench" / "out" / "worktrees"
+    had_files = previous.exists() and any(previous.iterdir())
+    scratch = scratch_dir(out, "worktrees")
+    if not had_files or file_system(scratch) == "tmpfs":
+        return scratch, None
+    os.sync()
+    return scratch, time.monotonic()
+
+
+def settle(emptied: float | None) -> None:
+    """Wait until ext4 stops skipping the inodes a previous run freed (see `Copy.reset`).
+
+    It skips an inode for 60 s after its deletion once the deletion is on
+    disk (hence the sync), for up to 300 s before.
+    """
+    if emptied is None:
+        return
+    left = emptied + RECENTLY_DELETED_S - time.monotonic()
+    if left > 0:
+        print(f"waiting {left:.0f} s: files of the previous run were just deleted ...", flush=True)
+        time.sleep(left)
+
+
+def up_cases(full: Copy, sparse: Copy) -> list[Case]:
+    loop = " && ".join(f'git worktree add -q -b wta/{s} "{full.worktree(s)}" main' for s in full.streams)
     return [
         Case("wta up", [*WTA, "up", "--no-launch", *full.streams], full.path, full.env, prepare=full.reset),
-        Case("git worktree add", ["sh", "-c", loop], bare.path, bare.env, prepare=bare.reset),
+        Case("git worktree add", ["sh", "-c", loop], full.path, full.env, prepare=full.reset),
         Case("wta up (sparse)", [*WTA, "up", "--no-launch", *sparse.streams], sparse.path, sparse.env,
              prepare=sparse.reset),
     ]
@@ -124,7 +185,7 @@ def prepare_status(full: Copy, owned: dict[str, list[str]]) -> None:
         git(full.worktree(s), env, "status", "--porcelain")
 
 
-def status_cases(full: Copy, bare: Copy) -> list[Case]:
+def status_cases(full: Copy) -> list[Case]:
     loop = "; ".join(f'git -C "{full.worktree(s)}" --no-optional-locks status --porcelain=v2 -z '
                      f'--untracked-files=all >/dev/null' for s in full.streams)
     return [
@@ -132,7 +193,6 @@ def status_cases(full: Copy, bare: Copy) -> list[Case]:
         Case("git status, each worktree", ["sh", "-c", loop], full.path, full.env),
         Case("wta --help", [*WTA, "--help"], full.path, full.env),
         Case("python -c pass", [PYTHON, "-c", "pass"], full.path, full.env),
-        Case("wta status --json, fresh indexes", [*WTA, "status", "--json"], bare.path, bare.env),
     ]
 
 
@@ -159,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=20_000, help="tracked files in the repository")
     parser.add_argument("--streams", type=int, default=20, help="streams in zones.yaml")
     parser.add_argument("--up-streams", type=int, default=8, help="streams prepared (named on the command line)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each `wta up` configuration (median)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed runs of each `wta up` configuration (median); each round writes "
+                             "2 x up-streams x files files")
     parser.add_argument("--status-repeat", type=int, default=15, help="timed runs of each status case (median)")
     parser.add_argument("--out", help="scratch directory (default bench/out/worktrees; emptied first)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -167,37 +229,57 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.up_streams <= args.streams:
         parser.error(f"--up-streams must be between 1 and --streams ({args.streams})")
 
-    scratch = scratch_dir(args.out, "worktrees")
+    scratch, emptied = fresh_scratch(args.out)
     env = bench_env(scratch)
-    result: dict = {"machine": machine(), "files": args.files, "streams": args.streams,
+    # No `git gc --auto` in the background: it would repack while a copy or a timed run reads.
+    with open(Path(env["HOME"]) / ".gitconfig", "a") as f:
+        f.write("[gc]\n\tauto = 0\n")
+    result: dict = {"machine": machine(), "file_system": file_system(scratch), "files": args.files, "streams": args.streams,
                     "up_streams": args.up_streams, "repeat": args.repeat, "status_repeat": args.status_repeat}
     print(f"building {args.files} files, {args.streams} streams ...", flush=True)
     repo = build_repo(scratch / "full" / "repo", env, files=args.files, streams=args.streams)
-    for name in ("git", "sparse"):
-        shutil.copytree(repo.path, scratch / name / "repo", symlinks=True)
+    git(repo.path, env, "gc", "--quiet")   # packed, as in a clone
+    shutil.copytree(repo.path, scratch / "sparse" / "repo", symlinks=True)
     zones = scratch / "sparse" / "repo" / "zones.yaml"
     zones.write_text(zones.read_text() + "sparse: true\n")
     git(zones.parent, env, "commit", "-q", "-a", "-m", "sparse worktrees")
     chosen = stream_names(args.streams)[:args.up_streams]
-    full, bare, sparse = (Copy(scratch / name / "repo", env, chosen) for name in ("full", "git", "sparse"))
+    trash = scratch / "trash"
+    full = Copy(repo.path, env, chosen, sparse=False, trash=trash)
+    sparse = Copy(zones.parent, env, chosen, sparse=True, trash=trash)
+    settle(emptied)
 
     print(f"wta up --no-launch of {len(chosen)} streams vs git worktree add, {args.repeat} runs each ...",
           flush=True)
-    up = measure(up_cases(full, bare, sparse), args.repeat)
-    full.check_prepared(sparse=False)
-    bare.check_prepared(sparse=False)
-    sparse_files = sparse.check_prepared(sparse=True)
+    up = measure(up_cases(full, sparse), args.repeat)
+    for copy in (full, sparse):
+        copy.reset()   # checks the last runs
 
     print(f"wta status --json, {args.status_repeat} runs each ...", flush=True)
+    run([*WTA, "up", "--no-launch", *chosen], full.path, env)
+    status = measure([Case("wta status --json, fresh", [*WTA, "status", "--json"], full.path, env)],
+                     args.status_repeat)
     prepare_status(full, repo.owned)
     check_status(full)
-    status = measure(status_cases(full, bare), args.status_repeat)
+    status.update(measure(status_cases(full), args.status_repeat))
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    result.update(figures(up, status, sparse.checked_out))
+    print(report(result, up, status))
+    if args.json:
+        write_json(args.json, result)
+    full.reset()   # the repositories stay for a look, the worktrees (GBs) do not
+    if trash.exists():
+        print(f"deleting the {len(os.listdir(trash))} sets of worktrees made (minutes on some disks) ...",
+              flush=True)
+        shutil.rmtree(trash)
+    return 0 if all(c["met"] for c in result["targets"]) else 1
 
+
+def figures(up: dict[str, Samples], status: dict[str, Samples], sparse_files: int) -> dict:
     up_ratio = ratio(up["wta up"].median, up["git worktree add"].median)
     sparse_ratio = ratio(up["wta up (sparse)"].median, up["wta up"].median)
     status_ms = status["wta status --json"].ms
-    result.update({
+    return {
         "up_ms": {n: round(s.ms) for n, s in up.items()},
         "up_cpu_ms": {n: round(s.cpu_ms) for n, s in up.items()},
         "status_ms": {n: round(s.ms) for n, s in status.items()},
@@ -214,24 +296,25 @@ def main(argv: list[str] | None = None) -> int:
             {"target": f"wta status --json ≤ {MAX_STATUS_MS:.0f} ms", "figure": f"{status_ms:.0f} ms",
              "cpu": f"{status['wta status --json'].cpu_ms:.0f} ms", "met": status_ms <= MAX_STATUS_MS},
         ],
-    })
+    }
 
-    print(f"\nwta up --no-launch, {len(chosen)} streams ({args.files} files each, "
-          f"{sparse_files} in a sparse worktree):")
-    print(table(["case", "wall median ms", "min-max ms", "cpu median ms"], [row(s) for s in up.values()]))
-    print(f"\nstatus of {len(chosen)} streams ({args.streams} in zones.yaml):")
-    print(table(["case", "wall median ms", "min-max ms", "cpu median ms"], [row(s) for s in status.values()]))
-    print()
+
+def report(result: dict, up: dict[str, Samples], status: dict[str, Samples]) -> str:
+    headers = ["case", "wall median ms", "min-max ms", "cpu median ms"]
+    lines = [f"\nwta up --no-launch of {result['up_streams']} streams ({result['files']} files each, "
+             f"{result['sparse_files_checked_out']} in a sparse worktree), {result['repeat']} runs:",
+             table(headers, [row(s) for s in up.values()]),
+             f"\nstatus of {result['up_streams']} streams ({result['streams']} in zones.yaml), "
+             f"{result['status_repeat']} runs:",
+             table(headers, [row(s) for s in status.values()]), ""]
     for check in result["targets"]:
-        print(f"{'met    ' if check['met'] else 'NOT met'}  {check['target']}: {check['figure']} wall "
-              f"({check['cpu']} cpu)")
+        lines.append(f"{'met    ' if check['met'] else 'NOT met'}  {check['target']}: {check['figure']} wall "
+                     f"({check['cpu']} cpu)")
     m = result["machine"]
-    print(f"machine: {m['cpus']} cpus, {m['platform']}, python {m['python']}, git {m['git']}; "
-          f"load {m['loadavg']} before, {result['loadavg_after']} after")
-    if args.json:
-        write_json(args.json, result)
-    return 0 if all(c["met"] for c in result["targets"]) else 1
-
+    lines.append(f"machine: {m['cpus']} cpus, {m['platform']}, python {m['python']}, git {m['git']}, "
+                 f"scratch on {result['file_system']}; "
+                 f"load {m['loadavg']} before, {result['loadavg_after']} after")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     sys.exit(main())

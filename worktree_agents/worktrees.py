@@ -12,6 +12,8 @@ import glob
 import os
 import shutil
 import subprocess
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -24,6 +26,13 @@ from worktree_agents.zones import CONFIG_FILE
 # Stream states written by `wta up`; sessions add their own.
 PREPARED = "prepared"
 FAILED = "failed"
+
+# Worktrees checked out at once by `wta up` (at most one per core).
+CHECKOUTS_AT_ONCE = 4
+
+# The first `git sparse-checkout set` of a repository writes its shared config
+# (extensions.worktreeConfig); two at once would fail on git's config lock.
+_SHARED_CONFIG = threading.Lock()
 
 # What `prepare` did to a stream.
 CREATED = "created"        # new worktree (and maybe new branch)
@@ -242,24 +251,39 @@ class Prepared:
 
 def prepare(project, config, the_plan: Plan, store: StateStore,
             on_start: Callable[[StreamPlan], None] | None = None) -> Iterator[Prepared]:
-    """Prepare each planned stream in turn; a failing stream does not stop the others."""
+    """Prepare each planned stream in turn; a failing stream does not stop the others.
+
+    The new worktrees are made a few at a time, ahead of the stream being
+    prepared: their checkouts are most of the time and run in git processes,
+    which overlap on several cores (docs/performance.md). All the rest, `copy:`
+    and `setup:` included, runs one stream at a time, in order. Close the
+    generator early and the worktrees not yet started are not made.
+    """
     env = project.env
     if the_plan.prune:
         git.run("worktree", "prune", cwd=project.main, env=env)
     exclude = os.path.join(project.repo.common_dir, "info", "exclude")
-    for stream_plan in the_plan.streams:
-        if on_start:
-            on_start(stream_plan)
-        yield _prepare_stream(project, config, the_plan.base, stream_plan, store, exclude)
+    new = [sp for sp in the_plan.streams if sp.is_new]
+    specs = {sp.stream: sparse_spec(config, sp.stream) if config.sparse else None for sp in new}
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(new), os.cpu_count() or 1, CHECKOUTS_AT_ONCE)))
+    try:
+        made = {sp.stream: pool.submit(_create, project, the_plan.base, sp, specs[sp.stream]) for sp in new}
+        for stream_plan in the_plan.streams:
+            if on_start:
+                on_start(stream_plan)
+            yield _prepare_stream(project, config, stream_plan, store, exclude, specs.get(stream_plan.stream),
+                                  made.get(stream_plan.stream))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _prepare_stream(project, config, base: str, sp: StreamPlan, store: StateStore, exclude: str) -> Prepared:
+def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude: str, spec: SparseSpec | None,
+                    made: Future[None] | None) -> Prepared:
     record = sp.record or {}
     result = Prepared(sp.stream, sp.branch, sp.path, UNCHANGED)
-    if sp.is_new:
-        spec = sparse_spec(config, sp.stream) if config.sparse else None
+    if made is not None:
         try:
-            _create(project, base, sp, spec)
+            made.result()
         except WtaError as exc:
             result.outcome, result.reason = FAILED, str(exc)
             store.update_stream(sp.stream, branch=sp.branch, worktree=sp.path, state=FAILED, reason=result.reason)
@@ -300,7 +324,7 @@ def _exit_text(code: int | None) -> str:
 
 
 def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None:
-    """Make the worktree (and the branch); undo both if any step fails."""
+    """Make the worktree (and the branch); undo both if any step fails. Runs in a worker thread."""
     env = project.env
     args = ["worktree", "add", "--quiet"]
     if spec:
@@ -313,8 +337,9 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None
     if spec is None:
         return
     try:
-        git.run("sparse-checkout", "set", *spec.arguments(), cwd=sp.path, env=env,
-                input=None if spec.cone else "".join(p + "\n" for p in spec.entries).encode())
+        with _SHARED_CONFIG:
+            git.run("sparse-checkout", "set", *spec.arguments(), cwd=sp.path, env=env,
+                    input=None if spec.cone else "".join(p + "\n" for p in spec.entries).encode())
         git.run("checkout", "--quiet", cwd=sp.path, env=env)
     except BaseException:  # Ctrl-C too: never leave a worktree whose checkout was not done
         git.run("worktree", "remove", "--force", sp.path, cwd=project.main, env=env, check=False)

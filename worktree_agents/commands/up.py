@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import closing
 from typing import Sequence
 
 from worktree_agents import hooks, worktrees
@@ -50,9 +51,11 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
         hook_report = hooks.install(project.main)
         progress = _Progress(sys.stdout)
         results = []
-        for result in worktrees.prepare(project, config, the_plan, store, on_start=progress.start):
-            progress.done(result)
-            results.append(result)
+        # Closed on the way out of an error or Ctrl-C, so that no further worktree is started.
+        with closing(worktrees.prepare(project, config, the_plan, store, on_start=progress.start)) as prepared:
+            for result in prepared:
+                progress.done(result)
+                results.append(result)
     for name in hook_report.kept:
         print(f"kept your existing {name} hook as {name}{hooks.ORIGINAL_SUFFIX}; it still runs first")
     missing = sorted({m for r in results for m in r.missing})
