@@ -42,6 +42,7 @@ process tree is shown too: it moves much less with other load on the machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -198,10 +199,8 @@ def status_cases(full: Copy) -> list[Case]:
 
 def check_status(full: Copy) -> None:
     """The timed status saw what was prepared: commits ahead, dirty files, the one conflict."""
-    import json
-
-    report = json.loads(run([*WTA, "status", "--json"], full.path, full.env).stdout)
-    got = {s["stream"]: s for s in report["streams"]}
+    shown = json.loads(run([*WTA, "status", "--json"], full.path, full.env).stdout)
+    got = {s["stream"]: s for s in shown["streams"]}
     for i, name in enumerate(full.streams):
         s = got[name]
         want = (COMMITS_PER_STREAM, 1, 2, i == 0)
@@ -210,7 +209,7 @@ def check_status(full: Copy) -> None:
                              f"dirty {s['dirty']}, conflicts {s['conflicts']}; expected {want}")
 
 
-def row(s) -> list[object]:
+def row(s: Samples) -> list[object]:
     return [s.name, f"{s.ms:.0f}", s.spread(), f"{s.cpu_ms:.0f}"]
 
 
@@ -234,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     # No `git gc --auto` in the background: it would repack while a copy or a timed run reads.
     with open(Path(env["HOME"]) / ".gitconfig", "a") as f:
         f.write("[gc]\n\tauto = 0\n")
-    result: dict = {"machine": machine(), "file_system": file_system(scratch), "files": args.files, "streams": args.streams,
-                    "up_streams": args.up_streams, "repeat": args.repeat, "status_repeat": args.status_repeat}
+    result: dict = {"machine": machine(), "file_system": file_system(scratch), "files": args.files,
+                    "streams": args.streams, "up_streams": args.up_streams, "repeat": args.repeat,
+                    "status_repeat": args.status_repeat}
     print(f"building {args.files} files, {args.streams} streams ...", flush=True)
     repo = build_repo(scratch / "full" / "repo", env, files=args.files, streams=args.streams)
     git(repo.path, env, "gc", "--quiet")   # packed, as in a clone
@@ -315,6 +315,7 @@ def report(result: dict, up: dict[str, Samples], status: dict[str, Samples]) -> 
                  f"scratch on {result['file_system']}; "
                  f"load {m['loadavg']} before, {result['loadavg_after']} after")
     return "\n".join(lines)
+
 
 if __name__ == "__main__":
     sys.exit(main())
