@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (PYTHON, Case, bench_env, git, machine, measure, ratio, run, scratch_dir, table,  # noqa: E402
+from common import (PYTHON, Case, bench_env, git, machine, measure, ratio, run, scratch_dir, stream_names, table,  # noqa: E402
                     write_json)
 
 MAX_RATIO = 1.2
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch = scratch_dir(args.out, "merge")
     env = bench_env(scratch)
-    streams = [f"s{i:02d}" for i in range(args.streams)]
+    streams = stream_names(args.streams)
     script = fast_import(streams, args.commits)
     wta_repo, bare_repo = scratch / "wta" / "repo", scratch / "bare" / "repo"
     cases = [

@@ -36,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wta: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
-    return 0
 
 
 def _usage_error(exc: Exception) -> int | None:

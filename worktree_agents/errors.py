@@ -25,9 +25,3 @@ def cannot_write(path: str, exc: OSError) -> WtaError:
     return WtaError(f"cannot write {path}: {exc.strerror or exc}; free some space there (or fix its permissions) "
                     "and run the command again", CHECK)
 
-
-class CheckFailed(WtaError):
-    """A check found a problem (exit 1); the message may span several lines."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, CHECK)

@@ -25,7 +25,6 @@ PROMPTS_DIR = "prompts"
 
 PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED = (
     "pending", "waiting", "running", "done", "failed", "stalled", "stopped", "crashed")
-STATES = (PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED)
 LIVE = frozenset({RUNNING, STALLED})                 # a wrapper process should exist
 ENDED = frozenset({DONE, FAILED, STOPPED, CRASHED})  # nothing will happen any more
 
