@@ -8,6 +8,7 @@ plus `wta hooks install --stream S`. The zones are the four-stream example
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -384,21 +385,42 @@ def test_zones_committed_on_main_apply_to_the_next_commit(webapp, api):
     proc = commit(api, "-q", "-m", "now")
     assert proc.returncode == 0, proc.stderr
     assert subject(api) == "[api] now"
-    snapshot = json.loads((webapp / ".git/wta/zones.json").read_text())
+    snapshot = marshal.loads((webapp / ".git/wta/zones.cache").read_bytes())
     assert snapshot["blob"] == git(webapp, "rev-parse", "main:zones.yaml").stdout.strip()
+    assert snapshot["base_commit"] == git(webapp, "rev-parse", "main").stdout.strip()
+
+
+def test_the_hook_asks_git_for_the_zones_blob_only_when_the_base_moved(webapp, api, tmp_path):
+    def traced_commit(name: str) -> list[str]:
+        """The git commands the hooks ran for one commit (GIT_TRACE lists every git process)."""
+        trace = tmp_path / f"{name}.trace"
+        write_files(api, {f"src/lib/{name}.ts": "x\n"})
+        git(api, "add", "-A")
+        proc = commit(api, "-q", "-m", name, env={**os.environ, "GIT_TRACE": str(trace)})
+        assert proc.returncode == 0, proc.stderr
+        return [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
+                if "trace: built-in: git " in line]
+
+    assert not any("rev-parse" in c for c in traced_commit("first"))  # the base has not moved since the snapshot
+    write_files(webapp, {"README.md": "the base moves on\n"})
+    commit_all(webapp, "base moves, zones.yaml unchanged")
+    moved = traced_commit("second")
+    assert [c for c in moved if "rev-parse" in c] == ["git rev-parse -q --verify refs/heads/main:zones.yaml"]
+    assert not any("rev-parse" in c for c in traced_commit("third"))  # the new tip was remembered
+    assert any(c.startswith("git diff --cached --name-status") for c in moved), moved
 
 
 # -- odd situations -------------------------------------------------------------------------
 
 def test_damaged_snapshot_is_compiled_again(webapp, api):
-    snapshot = webapp / ".git/wta/zones.json"
-    data = json.loads(snapshot.read_text())
-    snapshot.write_text(json.dumps({**data, "zones": {"zones": "garbage"}}))
+    snapshot = webapp / ".git/wta/zones.cache"
+    data = marshal.loads(snapshot.read_bytes())
+    snapshot.write_bytes(marshal.dumps({**data, "zones": {"zones": "garbage"}}))
     before = head(api)
     write_files(api, {"src/components/x.tsx": "x\n"})
     git(api, "add", "-A")
     assert_refused(api, commit(api, "-m", "outside"), before, "src/components/x.tsx")
-    assert json.loads(snapshot.read_text()) == data
+    assert marshal.loads(snapshot.read_bytes()) == data
 
 
 def test_first_commit_on_a_brand_new_branch(webapp, api):

@@ -40,7 +40,7 @@ def profiled_env() -> dict[str, str]:
 
 def test_pre_commit_and_commit_msg_hooks_import_nothing_heavy(webapp):
     api = add_stream_worktree(webapp, "api")   # records the stream and writes the zones snapshot
-    assert (webapp / ".git/wta/zones.json").is_file()
+    assert (webapp / ".git/wta/zones.cache").is_file()
     write_files(api, {"src/lib/a.ts": "a\n"})
     git(api, "add", "-A")
     # A subject that starts with `[` takes the commit-msg hook's Python path too

@@ -171,7 +171,7 @@ def test_a_taken_id_is_never_reused(tmp_path, monkeypatch):
     folder = str(tmp_path / "wta")
     first = requests.create(folder, "ui", "api", "first")
     draws = iter([first.id[2:], first.id[2:], "abcdef" if first.id != "r-abcdef" else "fedcba"])
-    monkeypatch.setattr(requests.secrets, "token_hex", lambda n: next(draws))
+    monkeypatch.setattr("secrets.token_hex", lambda n: next(draws))
     second = requests.create(folder, "ui", "api", "second")
     assert second.id != first.id
     assert requests.get(folder, first.id).text == "first"

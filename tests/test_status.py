@@ -122,3 +122,22 @@ def test_watch_prints_a_fresh_table_each_interval_until_interrupted(tmp_path):
     assert text.count("-- ") >= 2 and text.count("\nstream ") >= 2
     api_rows = [line for line in text.splitlines() if line.startswith("api ")]
     assert "no branch" in api_rows[0] and "prepared" in api_rows[-1]
+
+
+def test_status_starts_without_typer_and_says_what_the_cli_says(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", "ui", check=0)
+    profiled = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    fast = wta(repo, "--debug", "status", "--json", check=0, env=profiled)
+    imported = {line.rsplit("|", 1)[1].strip() for line in fast.stderr.splitlines() if line.count("|") == 2}
+    assert "worktree_agents.status" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("typer", "click", "rich", "pydantic")}
+    through_typer = subprocess.run(
+        [sys.executable, "-c", "import sys; from worktree_agents.cli import app; "
+                               "sys.exit(app(args=['status', '--json'], prog_name='wta', standalone_mode=False))"],
+        cwd=repo, capture_output=True, text=True, check=True)
+    assert json.loads(fast.stdout) == json.loads(through_typer.stdout)
+    # Anything else still goes through typer: its help, and its one-line usage errors.
+    assert "--watch" in wta(repo, "status", "--help", check=0).stdout
+    typo = wta(repo, "status", "--jsn", check=2)
+    assert typo.stderr.startswith("wta: No such option: --jsn") and len(typo.stderr.splitlines()) == 1

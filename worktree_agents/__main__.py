@@ -13,6 +13,11 @@ def main(argv: list[str] | None = None) -> int:
     from worktree_agents.errors import WtaError
 
     try:
+        fast = _status_fast_path(args)
+        if fast is not None:
+            from worktree_agents.commands import status
+
+            return status.run(*fast)
         from worktree_agents.cli import app
 
         code = app(args=args, prog_name="wta", standalone_mode=False)
@@ -36,6 +41,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wta: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+
+
+# `wta status` is the command that people and scripts poll. Starting typer and
+# building the CLI takes ~110 ms, a third of what `wta status --json` may take
+# (docs/performance.md), so these exact argument lists skip it; anything else
+# (help, a typo, another option) goes through typer as usual.
+_STATUS_OPTIONS = {"--json", "--watch"}
+
+
+def _status_fast_path(args: list[str]) -> tuple[bool, bool] | None:
+    """(as_json, watch) when `args` is `[--debug] status [--json] [--watch]`, else None."""
+    rest = args[1:] if args[:1] == ["--debug"] else args
+    if rest[:1] != ["status"] or not set(rest[1:]) <= _STATUS_OPTIONS or len(set(rest[1:])) != len(rest[1:]):
+        return None
+    return "--json" in rest, "--watch" in rest
 
 
 def _usage_error(exc: Exception) -> int | None:

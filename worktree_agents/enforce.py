@@ -8,18 +8,44 @@ Stdlib only: everything here runs inside git hooks.
 from __future__ import annotations
 
 import os
-import re
 from collections import namedtuple
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.snapshot import Repo, ZonesInForce, zones_in_force
 from worktree_agents.zones import Change, Violation, ZoneMap, quote_path
 
-FIXUP = re.compile(r"^(?:(?:fixup|squash|amend)! )+")
-PREFIX = re.compile(r"^\[([a-z0-9][a-z0-9_-]*)\] ")
-SHA_LIKE = re.compile(r"^[0-9a-f]{7,40}$")
+# Subjects are taken apart with string methods, not `re`: importing `re` would
+# cost every commit hook ~5 ms (docs/performance.md).
+AUTOSQUASH_WORDS = ("fixup! ", "squash! ", "amend! ")
+_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_REST = _NAME_FIRST | {"_", "-"}
+_HEX = frozenset("0123456789abcdef")
+
+
+def split_subject(subject: str) -> tuple[str, str | None, str]:
+    """A subject's `fixup! `/`squash! `/`amend! ` chain, the stream named by a
+    `[stream] ` prefix after it (None without one), and the text after both."""
+    chain = 0
+    while True:
+        word = next((w for w in AUTOSQUASH_WORDS if subject.startswith(w, chain)), None)
+        if word is None:
+            break
+        chain += len(word)
+    head, rest = subject[:chain], subject[chain:]
+    end = rest.find("] ")
+    name = rest[1:end] if rest.startswith("[") and end > 1 else ""
+    if name and name[0] in _NAME_FIRST and all(ch in _NAME_REST for ch in name):
+        return head, name, rest[end + 2:]
+    return head, None, rest
+
+
+def _sha_like(text: str) -> bool:
+    return 7 <= len(text) <= 40 and all(ch in _HEX for ch in text)
 
 
 def _as_change(raw: git.RawChange) -> Change:
@@ -49,16 +75,17 @@ def check_staged(repo: Repo, stream: str, cwd: str | None = None) -> list[Violat
     """The staged changes of this worktree that leave `stream`'s zone."""
     zones = zones_in_force(repo, cwd)
     _stream_known(stream, zones)
-    changes = [_as_change(c) for c in git.staged_changes(cwd)]
+    append_only = zones.zones.zones[stream].append_only  # only then are modes and blob ids needed
+    changes = [_as_change(c) for c in git.staged_changes(cwd, names_only=not append_only)]
     merging = repo.merge_heads()
     if merging and all(git.is_ancestor(m, f"refs/heads/{zones.base}", cwd) for m in merging):
         # Merging the base in (to catch up) brings other zones' work that the base already has:
         # only what the merge result has that no parent has is the stream's own change (as `--cc`).
         for other in merging:
-            differs = {c.path for c in git.staged_changes(cwd, against=other)}
+            differs = {c.path for c in git.staged_changes(cwd, against=other, names_only=True)}
             changes = [c for c in changes if c.path in differs]
     reader = None
-    if zones.zones.zones[stream].append_only:
+    if append_only:
         reader = _BlobCache([s for c in changes if c.status == "M" for s in (c.old_blob, c.new_blob)], cwd)
     return zones.zones.violations(stream, changes, reader)
 
@@ -114,18 +141,14 @@ def prefix_message(message: str, stream: str, streams: Sequence[str], comment_ch
     index = _subject_index(lines, comment_char)
     if index is None:
         return message  # nothing but comments: git aborts the commit as empty, as it would without wta
-    subject = lines[index]
-    chain = FIXUP.match(subject)
-    head = chain.group(0) if chain else ""
-    rest = subject[len(head):]
-    found = PREFIX.match(rest)
-    if found:
-        if found.group(1) == stream:
-            return message
-        if found.group(1) in streams:
-            raise WtaError(f"commit message starts with [{found.group(1)}] but this worktree is stream {stream!r}; "
-                           f"commit {found.group(1)}'s work in its own worktree, or drop the prefix")
-    if head and SHA_LIKE.match(rest.strip()):
+    head, named, _ = split_subject(lines[index])
+    if named == stream:
+        return message
+    if named in streams:
+        raise WtaError(f"commit message starts with [{named}] but this worktree is stream {stream!r}; "
+                       f"commit {named}'s work in its own worktree, or drop the prefix")
+    rest = lines[index][len(head):]
+    if head and _sha_like(rest.strip()):
         return message  # `fixup! <sha>` names its target by id
     lines[index] = f"{head}[{stream}] {rest}"
     return "\n".join(lines)
@@ -144,9 +167,7 @@ def _subject_index(lines: Sequence[str], comment_char: str | None) -> int | None
 
 
 def has_prefix(subject: str, stream: str) -> bool:
-    rest = subject[FIXUP.match(subject).end():] if FIXUP.match(subject) else subject
-    found = PREFIX.match(rest)
-    return bool(found and found.group(1) == stream)
+    return split_subject(subject)[1] == stream
 
 
 # -- the Claude Code PreToolUse guard ---------------------------------------------

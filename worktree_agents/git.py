@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
-from collections.abc import Sequence
 
 from worktree_agents.errors import WtaError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
-    import subprocess
+    from collections.abc import Iterable, Mapping, Sequence, Set
 
 # `git rev-parse --local-env-vars` on git 2.39: the variables that tie a git
 # process to one repository. Git exports some of them into hooks; they must be
@@ -46,28 +45,138 @@ def no_git_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+class Completed(namedtuple("Completed", ["args", "returncode", "stdout", "stderr"])):
+    """A finished git process: its arguments, exit code (negative: killed by
+    that signal) and captured output, as bytes."""
+
+    __slots__ = ()
+
+
 def run(
     *args: str,
     cwd: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
     check: bool = True,
     input: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run `git ARGS` and capture its output as bytes.
+) -> Completed:
+    """Run `git ARGS` (in `cwd`, through git's own `-C`) and capture its output as bytes.
 
     With `check`, a non-zero exit raises `GitError` carrying git's own message.
     """
-    import subprocess  # here, not at the top: the commit-msg hook runs no git and skips its import time
+    done = start(*args, cwd=cwd, env=env, input=input).wait()
+    return checked(done) if check else done
 
-    proc = subprocess.run(
-        ("git", *args), cwd=cwd, env=env, input=input,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    if check and proc.returncode != 0:
-        message = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = message[-1] if message else f"exit {proc.returncode}"
-        raise GitError(f"git {' '.join(args[:2])} failed: {detail}")
-    return proc
+
+def checked(done: Completed) -> Completed:
+    """`done`, or a `GitError` with git's last line of complaint if it failed."""
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        detail = message[-1] if message else f"exit {done.returncode}"
+        raise GitError(f"git {' '.join(done.args[:2])} failed: {detail}")
+    return done
+
+
+def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+          input: bytes | None = None) -> Running:
+    """Start `git ARGS` and return at once; `.wait()` collects it (as `run(check=False)`).
+
+    For work that overlaps: `wta status` starts every worktree's `git status`
+    first and does its smaller git calls while those run.
+    """
+    argv = ["git", "-C", os.fspath(cwd), *args] if cwd is not None else ["git", *args]
+    return Running(tuple(args), argv, os.environ if env is None else env, input)
+
+
+class Running:
+    """A git process started with `os.posix_spawnp`, its stdin fed and its output read by `wait()`.
+
+    Not `subprocess`: importing it costs each commit hook about 5 ms (with the
+    `re`, `locale`, `threading` and `selectors` it pulls in; docs/performance.md).
+    The pipes are served through `poll`, so no pipe can fill up and stall the
+    child. The child gets SIGPIPE's default action back, as from `subprocess`
+    (Python ignores SIGPIPE).
+    """
+
+    def __init__(self, args: tuple[str, ...], argv: list[str], env: Mapping[str, str], input: bytes | None) -> None:
+        import _signal  # loaded with the interpreter; `signal` would import enum
+
+        self.args = args
+        self._input = input
+        self._done: Completed | None = None
+        self._out, out_w = os.pipe()
+        self._err, err_w = os.pipe()
+        in_r, self._in = os.pipe() if input is not None else (None, None)
+        actions = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+        if in_r is not None:
+            actions.append((os.POSIX_SPAWN_DUP2, in_r, 0))
+        try:
+            self._pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigdef=(_signal.SIGPIPE,))
+        except BaseException:
+            self._close(self._out, self._err, self._in)
+            raise
+        finally:
+            self._close(out_w, err_w, in_r)  # the child's ends: ours must go, or reading never ends
+
+    def wait(self) -> Completed:
+        """Feed the input, read stdout and stderr to their end, and reap the process (once)."""
+        if self._done is None:
+            self._done = self._collect()
+        return self._done
+
+    def _collect(self) -> Completed:
+        import _signal
+        import select
+
+        chunks: dict[int, list[bytes]] = {self._out: [], self._err: []}
+        poller = select.poll()
+        for fd in chunks:
+            poller.register(fd, select.POLLIN)
+        pending, feeding = memoryview(self._input or b""), self._in
+        if feeding is not None:
+            if pending:
+                os.set_blocking(feeding, False)
+                poller.register(feeding, select.POLLOUT)
+            else:
+                self._close(feeding)
+                feeding = None
+        open_fds = len(chunks) + (feeding is not None)
+        try:
+            while open_fds:
+                for fd, _ in poller.poll():
+                    if fd == feeding:
+                        try:
+                            pending = pending[os.write(feeding, pending[:65536]):]
+                        except BlockingIOError:
+                            continue
+                        except BrokenPipeError:  # the child stopped reading: the rest is not wanted
+                            pending = pending[:0]
+                        if not pending:
+                            poller.unregister(feeding)
+                            self._close(feeding)
+                            feeding = None
+                            open_fds -= 1
+                        continue
+                    data = os.read(fd, 1 << 20)
+                    if data:
+                        chunks[fd].append(data)
+                    else:
+                        poller.unregister(fd)
+                        open_fds -= 1
+        except BaseException:  # interrupted: do not leave the child running
+            os.kill(self._pid, _signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            raise
+        finally:
+            self._close(self._out, self._err, feeding)
+        _, status = os.waitpid(self._pid, 0)
+        return Completed(self.args, os.waitstatus_to_exitcode(status), b"".join(chunks[self._out]),
+                         b"".join(chunks[self._err]))
+
+    @staticmethod
+    def _close(*fds: int | None) -> None:
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
 
 
 def out(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
@@ -123,18 +232,61 @@ def parse_raw(fields: Sequence[str]) -> list[RawChange]:
     return changes
 
 
-def staged_changes(cwd: str | os.PathLike[str] | None = None, against: str = "HEAD") -> list[RawChange]:
+def parse_name_status(fields: Sequence[str]) -> list[RawChange]:
+    """Parse the NUL-split fields of `--name-status -z --no-renames` output:
+    status and path only, the modes and blob ids left empty."""
+    return [RawChange(status, path, "", "", "", "") for status, path in zip(fields[::2], fields[1::2])]
+
+
+def staged_changes(cwd: str | os.PathLike[str] | None = None, against: str = "HEAD",
+                   names_only: bool = False) -> list[RawChange]:
     """The changes staged in this worktree's index (honours GIT_INDEX_FILE),
-    compared with HEAD (the empty tree before the first commit) or `against`."""
+    compared with HEAD (the empty tree before the first commit) or `against`.
+
+    `names_only`: status letters and paths without modes and blob ids
+    (`--name-status`: a quarter of the output to read and parse).
+    """
     # --no-replace-objects: a replace ref must not make HEAD look like it already has the staged change.
-    diff = ("--no-replace-objects", "diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev",
-            "--ignore-submodules=none")
+    diff = ("--no-replace-objects", "diff", "--cached", "--name-status" if names_only else "--raw", "-z",
+            "--no-renames", "--no-abbrev", "--ignore-submodules=none")
     proc = run(*diff, against, "--", cwd=cwd, check=False)
     if proc.returncode != 0:
         # Asking first whether HEAD exists would cost a git process on every commit.
         unborn = against == "HEAD" and not ok("rev-parse", "-q", "--verify", "HEAD^{commit}", cwd=cwd)
         proc = run(*diff, EMPTY_TREE if unborn else against, "--", cwd=cwd)
-    return parse_raw(zsplit(proc.stdout))
+    return (parse_name_status if names_only else parse_raw)(zsplit(proc.stdout))
+
+
+def branch_tip(common_dir: str, branch: str) -> str | None:
+    """The commit `refs/heads/<branch>` points at, read from git's ref files
+    without starting git (the pre-commit hook asks on every commit); None when
+    the files do not say plainly (no such ref, a symbolic ref, or another ref
+    store), and then the caller asks git.
+
+    A loose ref file wins over packed-refs, as in git; git writes packed-refs
+    before it deletes a loose ref, so a value read here was the tip at some moment.
+    """
+    ref = f"refs/heads/{branch}"
+    try:
+        with open(os.path.join(common_dir, ref), "rb") as f:
+            loose = f.read(100).strip()
+        return loose.decode() if len(loose) in (40, 64) and _is_hex(loose) else None
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        pass
+    try:
+        with open(os.path.join(common_dir, "packed-refs"), "rb") as f:
+            packed = f.read()
+    except FileNotFoundError:
+        return None
+    suffix = b" " + os.fsencode(ref)
+    for line in packed.splitlines():
+        if line.endswith(suffix) and len(line) - len(suffix) in (40, 64) and _is_hex(line[:-len(suffix)]):
+            return line[:-len(suffix)].decode()
+    return None
+
+
+def _is_hex(data: bytes) -> bool:
+    return all(b in b"0123456789abcdef" for b in data)
 
 
 def is_ancestor(commit: str, of: str, cwd: str | os.PathLike[str] | None = None,
@@ -168,6 +320,36 @@ def commit_changes(rev_range: Sequence[str], cwd: str | os.PathLike[str] | None 
         commits.append(CommitChanges(sha, subject, tuple(p for p in parents if p),
                                      tuple(_parse_log_raw(fields, len(parents)))))
     return commits
+
+
+class CommitGraph:
+    """Every commit beyond a base on any of several tips, from ONE `git log`.
+
+    A tip's own commits are those reachable from it without leaving the logged
+    set (anything outside the set is reachable from the base), so the tips'
+    commits are told apart by walking parents, not by one `git log` per tip.
+    """
+
+    def __init__(self, base: str, tips: Iterable[str | None], cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        wanted = [t for t in dict.fromkeys(tips) if t and t != base]
+        self.commits = {c.sha: c for c in (commit_changes([f"^{base}", *wanted], cwd=cwd, env=env)
+                                           if wanted else [])}
+
+    def reachable(self, tip: str | None, excluded: Set[str] = frozenset()) -> list[CommitChanges]:
+        """The commits `tip` has beyond the base, newest first, less those in `excluded`
+        and what lies only behind them (`wta merge`: commits brought by earlier streams)."""
+        if tip is None or tip not in self.commits:
+            return []
+        seen: set[str] = set()
+        todo = [tip]
+        while todo:
+            sha = todo.pop()
+            if sha in seen or sha in excluded or sha not in self.commits:
+                continue
+            seen.add(sha)
+            todo.extend(self.commits[sha].parents)
+        return [c for sha, c in self.commits.items() if sha in seen]
 
 
 def tree_changes(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
@@ -245,14 +427,22 @@ _STATUS_FIELDS = {"1": 8, "2": 9, "u": 10, "?": 1}
 
 
 def worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
-    """Every path `git status` reports: staged, modified, unmerged, and each untracked file.
+    """Every path `git status` reports: staged, modified, unmerged, and each untracked file."""
+    return worktree_changes_of(start_worktree_changes(cwd, env).wait())
 
-    Read without optional locks, so watching a worktree never races its user.
+
+def start_worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Running:
+    """Start the `git status` of `worktree_changes`; read it with `worktree_changes_of(running.wait())`.
+
+    Without optional locks, so watching a worktree never races its user.
     """
-    proc = run("--no-optional-locks", "status", "--porcelain=v2", "-z", "--untracked-files=all",
-               cwd=cwd, env=env)
+    return start("--no-optional-locks", "status", "--porcelain=v2", "-z", "--untracked-files=all", cwd=cwd, env=env)
+
+
+def worktree_changes_of(done: Completed) -> list[str]:
+    """The paths in the output of a finished `start_worktree_changes`."""
     paths: list[str] = []
-    fields = zsplit(proc.stdout)
+    fields = zsplit(checked(done).stdout)
     i = 0
     while i < len(fields):
         entry = fields[i]
@@ -263,12 +453,10 @@ def worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = N
     return paths
 
 
-def ahead_behind(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,
-                 env: dict[str, str] | None = None) -> tuple[int, int]:
-    """How many commits `branch` has that `base` lacks, and the reverse."""
-    behind, ahead = out("rev-list", "--left-right", "--count", f"{base}...{branch}", "--",
-                        cwd=cwd, env=env).split()
-    return int(ahead), int(behind)
+def commits_behind(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,
+                   env: dict[str, str] | None = None) -> int:
+    """How many commits `base` has that `branch` lacks."""
+    return int(out("rev-list", "--count", f"{branch}..{base}", "--", cwd=cwd, env=env))
 
 
 def merge_conflicts(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,

@@ -8,7 +8,6 @@ this runs on every commit and every agent edit (tests/test_hook_imports.py keeps
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -73,6 +72,8 @@ def guard(stream: str | None = None, stdin=None) -> int:
     Anything it cannot decide (bad input, broken zones.yaml, not a worktree)
     raises, so the caller exits 2, which Claude Code treats as a block.
     """
+    import json  # here, not at the top: the commit hooks do without it (and the `re` it imports)
+
     try:
         data = json.load(stdin or sys.stdin)
     except ValueError as exc:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -218,34 +217,6 @@ def _zones_in_force(project, config, base: str, env: dict[str, str]) -> ZoneMap:
     return config_mod.load_text(text, f"{base}:{CONFIG_FILE}", repo_root=project.main).zone_map()
 
 
-class _Graph:
-    """Every commit of every stream beyond the base, from ONE `git log`.
-
-    A stream's own commits are those reachable from its tip without leaving
-    the logged set (anything outside it is reachable from the base), so the
-    streams are told apart by walking parents, not by one log per stream.
-    """
-
-    def __init__(self, plan: _Plan, base_sha: str, streams: Iterable[str], env: dict[str, str]) -> None:
-        tips = list(dict.fromkeys(t for s in streams if (t := plan.tips.get(s)) and t != base_sha))
-        self.commits = {c.sha: c for c in (git.commit_changes([f"^{base_sha}", *tips], cwd=plan.main, env=env)
-                                           if tips else [])}
-
-    def owned(self, tip: str | None, claimed: set[str]) -> list[git.CommitChanges]:
-        """The commits only this tip brings, newest first (`claimed`: brought by earlier streams)."""
-        if tip is None or tip not in self.commits:
-            return []
-        seen: set[str] = set()
-        todo = [tip]
-        while todo:
-            sha = todo.pop()
-            if sha in seen or sha in claimed or sha not in self.commits:
-                continue
-            seen.add(sha)
-            todo.extend(self.commits[sha].parents)
-        return [c for sha, c in self.commits.items() if sha in seen]
-
-
 def _boundary(commits: Sequence[git.CommitChanges]) -> set[str]:
     """The parents the stream's commits grow from (outside the stream)."""
     own = {c.sha for c in commits}
@@ -329,9 +300,7 @@ def _list(paths: Sequence[str], limit: int = 5) -> str:
 def _touches(revs: Sequence[str], files: Sequence[str], cwd: str, env: dict[str, str]) -> list[Touch]:
     found = []
     for sha, subject, paths in git.commits_touching(revs, files, cwd=cwd, env=env):
-        rest = enforce.FIXUP.sub("", subject)
-        prefix = enforce.PREFIX.match(rest)
-        found.append(Touch(sha[:12], subject, prefix.group(1) if prefix else None, paths))
+        found.append(Touch(sha[:12], subject, enforce.split_subject(subject)[1], paths))
     return found
 
 
@@ -431,7 +400,7 @@ def _save_report(state_dir: str, report: MergeReport) -> None:
 class _Run:
     """A merge under way: the plan, the persisted state, and the steps per stream."""
 
-    def __init__(self, plan: _Plan, graph: _Graph, state: dict[str, Any], env: dict[str, str],
+    def __init__(self, plan: _Plan, graph: git.CommitGraph, state: dict[str, Any], env: dict[str, str],
                  progress: Progress) -> None:
         self.plan, self.graph, self.state, self.env, self.progress = plan, graph, state, env, progress
         self.claimed: set[str] = set()   # commits merged by earlier streams of this run
@@ -469,7 +438,7 @@ class _Run:
         branch, tip, base_now = plan.branches[stream], plan.tips[stream], st["base_now"]
         if tip is None:
             return StreamResult(stream, branch, SKIPPED, detail=f"no branch {branch}")
-        commits = self.graph.owned(tip, self.claimed)
+        commits = self.graph.reachable(tip, self.claimed)
         if not commits:
             return StreamResult(stream, branch, SKIPPED, detail=f"nothing to merge: {branch} has no commits "
                                                                 f"beyond {plan.base}")
@@ -675,7 +644,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
             raise WtaError(f"a {_describe_state(existing)}; run `wta merge --continue` to finish it or "
                            "`wta merge --abort` to undo it")
         plan = _plan(project, names, env)
-        graph = _Graph(plan, plan.base_sha, plan.streams, env)
+        graph = git.CommitGraph(plan.base_sha, [plan.tips.get(s) for s in plan.streams], cwd=plan.main, env=env)
         pending = _pending(plan, graph, plan.streams)
         if not pending:
             return MergeReport("nothing", True, plan.base, plan.base_sha, plan.base_sha, streams=[
@@ -687,7 +656,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
                                advice=["nothing was changed; fix the above, then run `wta merge` again"],
                                streams=[refused.get(s) or StreamResult(s, b, NOT_REACHED)
                                         for s, b in plan.branches.items()])
-        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(2).hex()
         backups = {f"refs/heads/{plan.base}": plan.base_sha}
         backups.update({f"refs/heads/{plan.branches[s]}": plan.tips[s] for s in pending})
         git.update_refs([(_backup_ref(run_id, ref), sha, git.ZERO_SHA) for ref, sha in backups.items()],
@@ -702,12 +671,12 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
         return _Run(plan, graph, state, env, progress).drive()
 
 
-def _pending(plan: _Plan, graph: _Graph, streams: Sequence[str]) -> list[str]:
+def _pending(plan: _Plan, graph: git.CommitGraph, streams: Sequence[str]) -> list[str]:
     """The streams that bring commits of their own, in order."""
     claimed: set[str] = set()
     pending = []
     for stream in streams:
-        commits = graph.owned(plan.tips[stream], claimed)
+        commits = graph.reachable(plan.tips[stream], claimed)
         if commits:
             pending.append(stream)
             claimed.update(c.sha for c in commits)
@@ -745,7 +714,7 @@ def continue_merge(project, no_test: bool = False, progress: Progress = _quiet) 
             st["base_now"] = plan.base_sha  # commits added on the base meanwhile (a fix) are kept
         st["no_test"] = st["no_test"] or no_test
         remaining = st["streams"][st["index"]:]
-        graph = _Graph(plan, st["base_now"], remaining, env)
+        graph = git.CommitGraph(st["base_now"], [plan.tips.get(s) for s in remaining], cwd=plan.main, env=env)
         problems, refused = _refusals(plan, _pending(plan, graph, remaining), env)
         if problems:
             _write_state(state_dir, st)  # keeps what recovery found out
@@ -827,7 +796,7 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
     """
     env = _git_env()
     plan = _plan(project, names, env)
-    graph = _Graph(plan, plan.base_sha, plan.streams, env)
+    graph = git.CommitGraph(plan.base_sha, [plan.tips.get(s) for s in plan.streams], cwd=plan.main, env=env)
     report = MergeReport("dry-run", True, plan.base, plan.base_sha, plan.base_sha, dry_run=True)
     problem = _base_problem(plan, env)
     if problem:
@@ -836,7 +805,7 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
     for stream in plan.streams:
         started = time.monotonic()
         branch, tip = plan.branches[stream], plan.tips[stream]
-        commits = graph.owned(tip, claimed)
+        commits = graph.reachable(tip, claimed)
         if tip is None or not commits:
             detail = f"no branch {branch}" if tip is None else f"nothing to merge: {branch} has no commits beyond {plan.base}"
             report.streams.append(StreamResult(stream, branch, SKIPPED, detail=detail))

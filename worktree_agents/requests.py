@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
@@ -134,6 +133,8 @@ def _save(state_dir: str, request: Request) -> None:
 
 def create(state_dir: str, from_stream: str | None, to_stream: str, text: str, path: str | None = None) -> Request:
     """Store a new open request under a fresh id (unchecked: see `file_request`)."""
+    import secrets  # here: `wta status` imports this module and never makes an id
+
     os.makedirs(requests_dir(state_dir), exist_ok=True)
     for _ in range(_ID_ATTEMPTS):
         request_id = f"r-{secrets.token_hex(3)}"

@@ -3,16 +3,19 @@
 The zones in force are the base branch's committed zones.yaml (or, before it
 is committed, the main worktree's copy as `wta up` recorded it), never the copy
 in a stream's worktree. They are compiled once and cached in
-`<common git dir>/wta/zones.json`, keyed by the blob id of the zones file, so
-the hooks read JSON and run `re` instead of importing yaml, pydantic and
-pathspec on every commit. Stdlib only: this module is on the hook path.
+`<common git dir>/wta/zones.cache`, keyed by the blob id of the zones file, so
+the hooks load the compiled rules instead of importing yaml, pydantic and
+pathspec on every commit. The cache is written with `marshal` (built into the
+interpreter: no import, and faster to load than JSON, whose import brings `re`).
+It also records the base's tip when it was last found current: while the base
+has not moved, the hooks need not ask git for the zones file's blob id.
+Stdlib only: this module is on the hook path.
 """
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
-import re
 import sys
 from collections import namedtuple
 
@@ -21,9 +24,9 @@ from worktree_agents.errors import WtaError, cannot_write
 from worktree_agents.zones import CONFIG_FILE, ZoneMap
 
 STATE_DIR = "wta"            # under the common git dir
-SNAPSHOT_FILE = "zones.json"
+SNAPSHOT_FILE = "zones.cache"
 STREAM_FILE = "wta-stream"   # in a stream worktree's private git dir
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
 class Repo(namedtuple("Repo", [
@@ -91,13 +94,14 @@ def record_stream(git_dir: str, stream: str | None) -> None:
     write_atomic(path, stream + "\n")
 
 
-def write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, content: str | bytes) -> None:
     """Write a file so that readers see the old or the new content, never half."""
     tmp = f"{path}.{os.getpid()}.tmp"
+    data = content.encode() if isinstance(content, str) else content
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -124,29 +128,44 @@ class ZonesInForce(namedtuple("ZonesInForce", [
         return list(self.zones.zones)
 
 
-_SNAPSHOT_KEYS = {"version", "base", "branch_prefix", "source", "blob", "zones"}
+_SNAPSHOT_KEYS = {"version", "base", "base_commit", "branch_prefix", "source", "blob", "zones"}
 
 
 def read_snapshot(repo: Repo) -> dict | None:
     """The cached snapshot, or None when missing, from another wta version, or damaged."""
     try:
-        with open(os.path.join(repo.state_dir, SNAPSHOT_FILE), encoding="utf-8") as f:
-            data = json.load(f)
-    except (FileNotFoundError, ValueError):
+        with open(os.path.join(repo.state_dir, SNAPSHOT_FILE), "rb") as f:
+            data = marshal.load(f)
+    except (FileNotFoundError, EOFError, ValueError, TypeError):
         return None
     if not isinstance(data, dict) or not _SNAPSHOT_KEYS <= data.keys() or data["version"] != SNAPSHOT_VERSION:
         return None
     return data
 
 
+def write_snapshot(repo: Repo, data: dict) -> None:
+    """Cache a snapshot; a failure to write (a full disk) is not an error, the
+    next reader compiles the zones again."""
+    try:
+        write_atomic(os.path.join(repo.state_dir, SNAPSHOT_FILE), marshal.dumps(data))
+    except WtaError:
+        pass
+
+
 def zones_in_force(repo: Repo, cwd: str | None = None) -> ZonesInForce:
     """The compiled zones of the base branch, refreshed when its zones.yaml changed."""
     data = read_snapshot(repo)
     if data is not None:
-        if committed_blob(data["base"], cwd) == data["blob"]:
+        tip = git.branch_tip(repo.common_dir, data["base"])
+        current = tip is not None and tip == data["base_commit"]
+        if not current and committed_blob(data["base"], cwd) == data["blob"]:
+            current = True
+            if tip is not None:  # the base moved but its zones.yaml did not: remember the new tip
+                write_snapshot(repo, {**data, "base_commit": tip})
+        if current:
             try:
                 return _from_snapshot(data)
-            except (AttributeError, KeyError, TypeError, ValueError, re.error):
+            except (AttributeError, KeyError, TypeError, ValueError):
                 pass  # damaged by hand: compile it again
     # First use, or the base's zones.yaml moved on: compile it (the slow path).
     return refresh_snapshot(repo, base=data["base"] if data else None)
@@ -181,6 +200,7 @@ def refresh_snapshot(repo: Repo, base: str | None = None) -> ZonesInForce:
     main = main_worktree(repo.common_dir)
     if base is None:
         base = _base_from_worktree(main, env)
+    tip = git.branch_tip(repo.common_dir, base)  # before the blob: a tip recorded must not be newer than it
     blob = committed_blob_at(repo.common_dir, base, env)
     if blob is not None:
         text = git.run("cat-file", "blob", blob, cwd=repo.common_dir, env=env).stdout.decode("utf-8", "replace")
@@ -194,15 +214,12 @@ def refresh_snapshot(repo: Repo, base: str | None = None) -> ZonesInForce:
             text = f.read()
     cfg = config_mod.load_text(text, source, repo_root=main)
     if cfg.base and cfg.base != base and blob is None:
-        base = cfg.base
+        base, tip = cfg.base, None
     data = {
-        "version": SNAPSHOT_VERSION, "base": base, "branch_prefix": cfg.branch_prefix,
-        "source": source, "blob": blob, "zones": cfg.zone_map().to_dict(),
+        "version": SNAPSHOT_VERSION, "base": base, "base_commit": tip,
+        "branch_prefix": cfg.branch_prefix, "source": source, "blob": blob, "zones": cfg.zone_map().to_dict(),
     }
-    try:
-        write_atomic(os.path.join(repo.state_dir, SNAPSHOT_FILE), json.dumps(data, indent=1))
-    except WtaError:
-        pass  # only a cache: a full disk must not stop a commit; the next reader compiles the zones again
+    write_snapshot(repo, data)  # only a cache: a full disk must not stop a commit
     return _from_snapshot(data)
 
 

@@ -2,9 +2,12 @@
 
 Cheap by construction: the zones come from the compiled snapshot (no yaml or
 pydantic), all branch tips from one `git for-each-ref`, the worktrees from one
-`git worktree list`, and each stream costs at most four git calls (ahead/behind,
-status, the audit's `git log`, `git merge-tree`), run for all streams at once
-in threads.
+`git worktree list`, every stream's commits beyond the base (counted, and
+audited) from one `git log`, and each stream costs at most three git calls
+(`git status`, the commits behind, `git merge-tree`), run for all streams at
+once in threads. The `git status` of each worktree is by far the dearest (it
+looks at every file), so all of them are started first, and the rest is done
+while they run.
 """
 
 from __future__ import annotations
@@ -67,23 +70,31 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     zones = zones or project.zones()
     env = project.env
     records = StateStore(project.repo.state_dir).streams()
-    heads = git.branch_heads(project.main, env)
     worktrees = [w for w in list_worktrees(project.main, env) if not w.bare]
     by_branch = {w.branch: w for w in worktrees if w.branch}
     by_path = {os.path.realpath(w.path): w for w in worktrees}
     names = list(zones.streams) + [s for s in records if s not in zones.streams]
-    base = zones.base
-    base_head = heads[base].sha if base in heads else None
+    branches = {s: (records.get(s) or {}).get("branch") or f"{zones.branch_prefix}{s}" for s in names}
+    places = {s: _worktree_of(branches[s], records.get(s) or {}, by_branch, by_path) for s in names}
+    scans = {s: git.start_worktree_changes(path, env) for s, (path, registered) in places.items()
+             if _exists(path, registered)}
+    try:
+        heads = git.branch_heads(project.main, env)
+        base = zones.base
+        base_head = heads[base].sha if base in heads else None
+        graph = git.CommitGraph(base_head, [t.sha for b, t in heads.items() if b in branches.values()],
+                                cwd=project.main, env=env) if base_head else None
 
-    def one(stream: str) -> StreamStatus:
-        record = records.get(stream) or {}
-        branch = record.get("branch") or f"{zones.branch_prefix}{stream}"
-        return _stream_status(project, zones, stream, branch, record, heads, base_head,
-                              _worktree_of(branch, record, by_branch, by_path), env)
+        def one(stream: str) -> StreamStatus:
+            return _stream_status(project, zones, stream, branches[stream], records.get(stream) or {}, heads,
+                                  graph, places[stream], scans.get(stream), env)
 
-    workers = min(8, len(names)) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        streams = list(pool.map(one, names))
+        workers = min(8, len(names)) or 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            streams = list(pool.map(one, names))
+    finally:  # reap every scan, also when something failed (`wta watch` calls this in a loop)
+        for scan in scans.values():
+            scan.wait()
     sessions = session_status(project.repo.state_dir, names)
     for s in streams:
         s.session = sessions.get(s.stream)
@@ -104,29 +115,40 @@ def _worktree_of(branch: str, record: dict, by_branch: dict[str, Worktree],
     return recorded, None
 
 
+def _exists(path: str | None, registered: Worktree | None) -> bool:
+    return registered is not None and not registered.prunable and path is not None and os.path.isdir(path)
+
+
 def _stream_status(project, zones: ZonesInForce, stream: str, branch: str, record: dict,
-                   heads: dict[str, git.BranchHead], base_head: str | None,
-                   where: tuple[str | None, Worktree | None], env: dict[str, str]) -> StreamStatus:
+                   heads: dict[str, git.BranchHead], graph: git.CommitGraph | None,
+                   where: tuple[str | None, Worktree | None], scan: git.Running | None,
+                   env: dict[str, str]) -> StreamStatus:
     path, registered = where
-    exists = registered is not None and not registered.prunable and path is not None and os.path.isdir(path)
     tip = heads.get(branch)
     status = StreamStatus(
-        stream, branch, path, exists, tip.sha if tip else None, None, None, None,
+        stream, branch, path, scan is not None, tip.sha if tip else None, None, None, None,
         tip.committed_at if tip else None, state=record.get("state"), reason=record.get("reason"),
         created_at=record.get("created_at"), setup=record.get("setup"), record=record)
-    if exists:
-        status.dirty = len(git.worktree_changes(path, env))
-    if tip is None or base_head is None:
-        return status
-    base = zones.base
-    status.ahead, status.behind = git.ahead_behind(base, branch, project.main, env)
-    if status.ahead:
+    try:
+        if tip is not None and graph is not None:
+            _compare_with_base(project, zones, stream, branch, graph.reachable(tip.sha), status, env)
+    finally:  # read the worktree's `git status` last (it was started first), and always reap it
+        if scan is not None:
+            status.dirty = len(git.worktree_changes_of(scan.wait()))
+    return status
+
+
+def _compare_with_base(project, zones: ZonesInForce, stream: str, branch: str, own: list[git.CommitChanges],
+                       status: StreamStatus, env: dict[str, str]) -> None:
+    """Commits ahead (`own`: the branch's commits beyond the base) and behind, the audit's
+    violations, and the conflicts with the base now."""
+    status.ahead = len(own)
+    status.behind = git.commits_behind(zones.base, branch, project.main, env)
+    if own:
         if stream in zones.zones.zones:
-            commits = git.commit_changes([f"{base}..{branch}"], cwd=project.main, env=env)
             status.violations = [
                 {"commit": v.commit, "path": v.path, "reason": v.reason, "owner": v.owner, "detail": v.detail}
-                for v in audit_commits(zones.zones, stream, commits, project.main, env)]
+                for v in audit_commits(zones.zones, stream, own, project.main, env)]
         if status.behind:
-            status.conflict_files = git.merge_conflicts(base, branch, project.main, env)
+            status.conflict_files = git.merge_conflicts(zones.base, branch, project.main, env)
     status.conflicts = bool(status.conflict_files)
-    return status

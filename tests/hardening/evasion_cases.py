@@ -169,7 +169,7 @@ CASES: tuple[Case, ...] = (
           "write `ui` into `<worktree git dir>/wta-stream`, commit `src/components/Evil.tsx` (becomes `[ui] ...`)",
           MERGE),
     _case("zones-cache-forged", "edit the hooks' compiled-zones cache", "set `unowned_allowed` in "
-          "`<common>/wta/zones.json` (its key, the blob id, unchanged), commit `README.md`", MERGE),
+          "`<common>/wta/zones.cache` (its key, the blob id, unchanged), commit `README.md`", MERGE),
     _case("plumbing-commit", "build the commit with plumbing (no hooks run)",
           "`git commit-tree` of a tree with `README.md` changed, `git update-ref` of its branch", MERGE),
     _case("cherry-pick", "cherry-pick another stream's commit (cherry-pick runs no pre-commit hook)",

@@ -16,6 +16,7 @@ that the check sees what a clone would see.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import shutil
@@ -674,10 +675,10 @@ def _stream_record_forged(a: Arena) -> None:
 
 @attempt("zones-cache-forged")
 def _zones_cache_forged(a: Arena) -> None:
-    cache = a.repo / ".git/wta/zones.json"
-    data = json.loads(cache.read_text())
+    cache = a.repo / ".git/wta/zones.cache"
+    data = marshal.loads(cache.read_bytes())
     data["zones"]["unowned_allowed"] = True
-    cache.write_text(json.dumps(data))
+    cache.write_bytes(marshal.dumps(data))
     _evil_readme_commit(a)                             # the hook believes the forged cache
     a.merge_refused("README.md: unowned")
 

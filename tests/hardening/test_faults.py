@@ -491,7 +491,7 @@ def test_on_a_full_state_disk_commits_are_still_checked_and_made(disk_repo, figu
     docs = ", ".join(f"docs/part{i:02d}/**" for i in range(80))
     (repo / "zones.yaml").write_text(zones(agent("true"), STREAMS + f"  docs:\n    paths: [{docs}]\n"))
     commit_all(repo, "a docs stream")
-    cache = (state_dir(repo) / "zones.json").read_bytes()
+    cache = (state_dir(repo) / "zones.cache").read_bytes()
     before = commits(repo)
     disk.fill(leave=4096)
     where = worktree(repo, "api")
@@ -505,7 +505,7 @@ def test_on_a_full_state_disk_commits_are_still_checked_and_made(disk_repo, figu
     made = git_limited(disk, where, "commit", "-q", "-m", "orders")
     assert made.returncode == 0, made.stderr
     assert on_branch(repo, "wta/api")[0] == "[api] orders"
-    assert (state_dir(repo) / "zones.json").read_bytes() == cache  # not written: the zones were compiled anyway
+    assert (state_dir(repo) / "zones.cache").read_bytes() == cache  # not written: the zones were compiled anyway
     assert_nothing_lost(figures, "full state disk: commits in a stream worktree", "none needed: the hooks "
                         "check without their cache", before, repo)
 

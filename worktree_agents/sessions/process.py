@@ -75,6 +75,8 @@ def tree(root) -> list:
 def usage(groups: dict[str, list], sample: float = 0.1) -> dict[str, Usage]:
     """CPU (measured over `sample` seconds, once for all), memory and child count of each
     group of process trees, keyed like `groups` (e.g. by stream)."""
+    if not groups:
+        return {}  # without importing psutil: `wta status` with no session running
     import psutil
 
     members = {key: {p.pid: p for r in roots if r is not None for p in tree(r)} for key, roots in groups.items()}

@@ -1,0 +1,61 @@
+"""worktree_agents.git runs git without `subprocess` (posix_spawn and poll) and
+reads branch tips from git's ref files; both against real git here."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from conftest import commit_all, git, make_repo, write_files
+from worktree_agents import git as wgit
+
+
+def test_run_feeds_large_input_and_returns_output_and_exit_code(tmp_path):
+    data = bytes(range(256)) * 12_000  # 3 MB: many times a pipe's buffer
+    done = wgit.run("hash-object", "--stdin", cwd=tmp_path, input=data)
+    assert done.returncode == 0 and done.stderr == b""
+    assert done.stdout.decode().strip() == hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    failed = wgit.run("rev-parse", "--verify", "-q", "no-such-ref", cwd=tmp_path, check=False)
+    assert failed.returncode != 0 and failed.stdout == b""
+
+
+def test_a_child_filling_stderr_before_stdout_does_not_stall(tmp_path):
+    # Reading stdout to its end first would wait forever: the child blocks on a full stderr pipe.
+    script = ("from worktree_agents import git; "
+              "done = git.run('-c', 'alias.noisy=!head -c 300000 /dev/zero >&2; head -c 200000 /dev/zero', "
+              "'noisy', check=False); print(done.returncode, len(done.stdout), len(done.stderr))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["0", "200000", "300000"], proc.stderr
+
+
+def test_a_failure_names_the_git_command_and_gits_message(tmp_path):
+    with pytest.raises(wgit.GitError) as caught:
+        wgit.run("status", cwd=tmp_path / "missing")
+    assert str(caught.value).startswith("git status failed: fatal: cannot change to")
+
+
+def test_started_processes_run_side_by_side_and_are_read_later(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    write_files(repo, {"new.txt": "x\n", "src/lib/db.ts": "changed\n"})
+    scans = [wgit.start_worktree_changes(repo) for _ in range(3)]
+    assert [sorted(wgit.worktree_changes_of(s.wait())) for s in scans] == [["new.txt", "src/lib/db.ts"]] * 3
+    assert scans[0].wait() is scans[0].wait()  # reaped once, then remembered
+
+
+def test_branch_tip_reads_loose_and_packed_refs_and_declines_the_rest(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    common = str(repo / ".git")
+    first = git(repo, "rev-parse", "main").stdout.strip()
+    assert wgit.branch_tip(common, "main") == first               # a loose ref file
+    git(repo, "pack-refs", "--all")
+    assert not (repo / ".git/refs/heads/main").exists()
+    assert wgit.branch_tip(common, "main") == first               # from packed-refs
+    write_files(repo, {"README.md": "moved on\n"})
+    second = commit_all(repo, "move main")
+    assert wgit.branch_tip(common, "main") == second != first     # the loose ref wins over the packed one
+    git(repo, "symbolic-ref", "refs/heads/alias", "refs/heads/main")
+    assert wgit.branch_tip(common, "alias") is None               # symbolic: left to git
+    assert wgit.branch_tip(common, "no-such-branch") is None
