@@ -26,9 +26,10 @@ Then `wta status --json` with the streams of one more `wta up`:
   wta status        after each stream made three commits in its zone (through wta's
                     hooks) and left one modified and one untracked file, main made one
                     commit that conflicts with the first stream (so every stream costs
-                    its four git calls: ahead/behind, status, the audit's log, merge-tree),
-                    and one `git status` in each worktree refreshed its index, as the
-                    agent's own git commands do
+                    its git calls: status, commits behind, merge-tree, and its share of the
+                    one `git log` of all streams), and one `git status` in each worktree
+                    refreshed its index (and its untracked cache), as the agent's own git
+                    commands do
 
 and, for scale, in the same rounds as the second: the same `git status` as wta
 runs in each worktree, in a loop; `wta --help` (start-up with the CLI); and
@@ -188,7 +189,7 @@ def prepare_status(full: Copy, owned: dict[str, list[str]]) -> None:
 
 def status_cases(full: Copy) -> list[Case]:
     loop = "; ".join(f'git -C "{full.worktree(s)}" --no-optional-locks status --porcelain=v2 -z '
-                     f'--untracked-files=all >/dev/null' for s in full.streams)
+                     f'--untracked-files=normal >/dev/null' for s in full.streams)
     return [
         Case("wta status --json", [*WTA, "status", "--json"], full.path, full.env),
         Case("git status, each worktree", ["sh", "-c", loop], full.path, full.env),

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime
 
 from conftest import commit_all, git, wta
@@ -141,3 +142,25 @@ def test_status_starts_without_typer_and_says_what_the_cli_says(tmp_path):
     assert "--watch" in wta(repo, "status", "--help", check=0).stdout
     typo = wta(repo, "status", "--jsn", check=2)
     assert typo.stderr.startswith("wta: No such option: --jsn") and len(typo.stderr.splitlines()) == 1
+
+
+def test_an_untracked_directory_counts_once_and_is_read_through_gits_untracked_cache(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "ui", check=0)
+    ui = worktree_of(repo, "ui")
+    index = git(ui, "rev-parse", "--git-path", "index").stdout.strip()
+    assert b"UNTR" in (ui / index).read_bytes()  # wta up turned on git's untracked cache in the new index
+    (ui / "src" / "components" / "new").mkdir()
+    for name in ("A.tsx", "B.tsx", "C.tsx"):
+        (ui / "src" / "components" / "new" / name).write_text("new\n")
+    (ui / "src" / "components" / "Button.tsx").write_text("changed\n")
+    past = time.time() - 10  # git trusts no directory changed in the same second as its index
+    for directory, _, _ in os.walk(ui):
+        os.utime(directory, (past, past))
+    git(ui, "status", "--porcelain")  # the agent's own `git status` fills the cache and writes the index
+    trace = tmp_path / "trace"
+    env = {**os.environ, "GIT_TRACE2_PERF": str(trace)}
+    entry = by_stream(json.loads(wta(repo, "status", "--json", check=0, env=env).stdout))["ui"]
+    assert entry["dirty"] == 2  # Button.tsx, and the new directory once (as `git status` lists it)
+    visited = [line for line in trace.read_text().splitlines() if "read_directo" in line and "opendir:" in line]
+    assert visited and all(line.rstrip().endswith("opendir:0") for line in visited)  # no directory was read again

@@ -431,12 +431,17 @@ def worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = N
     return worktree_changes_of(start_worktree_changes(cwd, env).wait())
 
 
-def start_worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Running:
+def start_worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
+                           untracked: str = "all") -> Running:
     """Start the `git status` of `worktree_changes`; read it with `worktree_changes_of(running.wait())`.
 
+    `untracked="normal"`: an untracked directory is one entry, as `git status`
+    shows it, and git's untracked cache (which `wta up` turns on) spares looking
+    into every directory; "all" lists each untracked file and looks everywhere.
     Without optional locks, so watching a worktree never races its user.
     """
-    return start("--no-optional-locks", "status", "--porcelain=v2", "-z", "--untracked-files=all", cwd=cwd, env=env)
+    return start("--no-optional-locks", "status", "--porcelain=v2", "-z", f"--untracked-files={untracked}",
+                 cwd=cwd, env=env)
 
 
 def worktree_changes_of(done: Completed) -> list[str]:

@@ -37,7 +37,8 @@ class StreamStatus:
     head: str | None                   # the branch's tip, None when the branch does not exist
     ahead: int | None                  # commits in base..branch
     behind: int | None                 # commits in branch..base
-    dirty: int | None                  # changed, staged and untracked files in the worktree
+    dirty: int | None                  # changed, staged and untracked files in the worktree (an untracked
+    #                                    directory counts once, as `git status` lists it)
     last_commit: str | None            # committer date of the tip, ISO 8601
     violations: list[dict[str, Any]] = field(default_factory=list)
     conflicts: bool | None = None      # would merging into the base conflict now?
@@ -76,7 +77,7 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     names = list(zones.streams) + [s for s in records if s not in zones.streams]
     branches = {s: (records.get(s) or {}).get("branch") or f"{zones.branch_prefix}{s}" for s in names}
     places = {s: _worktree_of(branches[s], records.get(s) or {}, by_branch, by_path) for s in names}
-    scans = {s: git.start_worktree_changes(path, env) for s, (path, registered) in places.items()
+    scans = {s: git.start_worktree_changes(path, env, untracked="normal") for s, (path, registered) in places.items()
              if _exists(path, registered)}
     try:
         heads = git.branch_heads(project.main, env)
