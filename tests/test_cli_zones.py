@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import commit_all, git, make_repo, wta, write_files
+from tests.conftest import ROOT, commit_all, git, make_repo, wta, write_files
 from worktree_agents.config import load
 
 LAYOUT = {
@@ -203,3 +203,13 @@ def test_explain_with_a_broken_zones_yaml(webapp):
     assert proc.stdout == ""
     assert all(line.startswith(f"wta: {webapp / 'zones.yaml'}:") for line in proc.stderr.splitlines())
     assert "did you mean `paths`?" in proc.stderr
+
+
+def test_this_repository_is_split_into_streams_by_its_own_zones_yaml(tmp_path):
+    # A clone, so that only what is committed counts (not this checkout's untracked files).
+    git(tmp_path, "clone", "-q", str(ROOT), "wta")
+    doc = json.loads(wta(tmp_path / "wta", "zones", "--json", check=0).stdout)
+    assert doc["overlaps"] == [] and doc["unowned"] == []  # every tracked file has exactly one owner
+    files = {s["name"]: s["files"] for s in doc["streams"]}
+    assert set(files) == {"zones", "worktrees", "sessions", "merge", "hardening", "cli"} and all(files.values())
+    assert doc["read_only"] == ["docs/SPEC.md"]

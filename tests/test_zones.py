@@ -7,6 +7,7 @@ decisions; no repository is needed.
 from __future__ import annotations
 
 import json
+import marshal
 
 import pytest
 
@@ -278,7 +279,7 @@ def test_unreadable_blob_is_a_violation():
 # -- the compiled-zones cache ------------------------------------------------------------
 
 def test_to_dict_from_dict_round_trip_keeps_every_decision(webapp_zones):
-    data = json.loads(json.dumps(webapp_zones.to_dict()))   # as the hooks read it from zones.json
+    data = marshal.loads(marshal.dumps(webapp_zones.to_dict()))   # as the hooks read it from zones.cache
     restored = ZoneMap.from_dict(data)
     assert restored.to_dict() == webapp_zones.to_dict()
     paths = ["src/lib/db.ts", "src/app/page.tsx", "src/app/other.tsx", "README.md", "zones.yaml",

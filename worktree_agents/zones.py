@@ -12,9 +12,12 @@ start-up time (docs/performance.md).
 
 from __future__ import annotations
 
-import re
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Mapping, Sequence
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 CONFIG_FILE = "zones.yaml"
 
@@ -28,6 +31,8 @@ OVERLAP = "overlap"        # two zones claim it (a configuration error)
 
 _DIR_MARK = "(?P<ps_d>/)"
 _DIR_MARK_AT_END = r"(?P<ps_d>/\Z)"
+_ITSELF_OR_UNDER = "(?:(?P<ps_d>/)|$)"          # pathspec's end of a pattern that may name a file
+_ITSELF_OR_UNDER_EXACT = r"(?:(?P<ps_d>/)|\Z)"  # `$` would also match before a final newline
 
 
 class Rule(namedtuple("Rule", ["pattern", "regex", "include"])):
@@ -63,10 +68,8 @@ class PatternList:
         compiled = self._compiled[index]
         if compiled is None:
             r = self.rules[index]
-            # pathspec marks a match that stops at the '/' after a directory with the
-            # group `ps_d`; pinned to the end, that group matches the directory itself.
-            compiled = self._compiled[index] = (re.compile(r.regex.replace(_DIR_MARK, _DIR_MARK_AT_END)),
-                                                re.compile(r.regex), r, _required_text(r.regex))
+            itself, anywhere = _Glob.both(r.regex) or _regexes(r.regex)
+            compiled = self._compiled[index] = (itself, anywhere, r, _required_text(r.regex))
         return compiled
 
     def _candidates(self, entry: str) -> list[_Compiled]:
@@ -110,6 +113,154 @@ class PatternList:
         return self.decide(path)[0]
 
 
+def _regexes(regex: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """`regex` compiled twice: for an entry itself, and as pathspec wrote it (a match
+    anywhere on the way down), both with `.` matching a newline and `$` only at the end:
+    a path may hold any character but '/' and NUL."""
+    import re  # here: the patterns `_Glob` reads spare the commit hooks importing it
+
+    regex = regex.replace(_ITSELF_OR_UNDER, _ITSELF_OR_UNDER_EXACT)
+    # pathspec marks a match that stops at the '/' after a directory with the
+    # group `ps_d`; pinned to the end, that group matches the directory itself.
+    return (re.compile(regex.replace(_DIR_MARK, _DIR_MARK_AT_END), re.DOTALL),
+            re.compile(regex, re.DOTALL))
+
+
+class _Glob:
+    """A pattern matched with string methods instead of a regex, for the shapes
+    pathspec gives the common patterns (`src/**`, `/config/app.toml`,
+    `docs/*.md`, `**/generated/**`, `build/`, `*.md`): `^`, optionally
+    `(?:.+/)?` (any parent directories), then segments of literal characters
+    with at most one `[^/]*` or `[^/]+` each, then how it ends: `/` (anything
+    under it), `(?:(?P<ps_d>/)|$)` (itself, or anything under it) or
+    `(?P<ps_d>/)` (only under it: a directory). Other shapes stay regexes.
+
+    Importing `re` costs each commit hook ~5 ms (docs/performance.md); these
+    shapes cover the patterns zones are made of. `search(entry)` answers as the
+    (fixed, see `_regexes`) regex's `search` would, as a bool; the tests compare
+    the two on generated patterns and paths.
+    """
+
+    __slots__ = ("segments", "any_parent", "end", "itself", "literal")
+
+    UNDER, EITHER, DIRECTORY = "/", _ITSELF_OR_UNDER, _DIR_MARK
+    _ENDS = (EITHER, DIRECTORY, UNDER)  # EITHER and DIRECTORY end in '/' too: tried first
+    _STARS = {"[^/]*": 0, "[^/]+": 1}   # pathspec's `*`, and a lone `*` segment; the least they match
+
+    def __init__(self, segments: list[tuple[str, str, int | None]], any_parent: bool, end: str, itself: bool) -> None:
+        self.segments = segments  # (text before the star, text after it, the star's least length or None)
+        self.any_parent = any_parent
+        self.end = end
+        self.itself = itself      # match the entry itself (else also anything under it)
+        # Without a star the pattern is one literal path: decided with startswith/endswith alone.
+        self.literal = "/".join(head for head, _, _ in segments) if all(s[2] is None for s in segments) else None
+
+    @classmethod
+    def both(cls, regex: str) -> tuple[_Glob, _Glob] | None:
+        """Matchers for `regex` itself and anywhere (see `PatternList`), or None for another shape."""
+        if not regex.startswith("^"):
+            return None
+        body = regex[1:]
+        any_parent = body.startswith("(?:.+/)?")
+        if any_parent:
+            body = body[len("(?:.+/)?"):]
+        end = next((e for e in cls._ENDS if body.endswith(e)), None)
+        segments = cls._segments(body[:-len(end)]) if end else None
+        if segments is None:
+            return None
+        return cls(segments, any_parent, end, True), cls(segments, any_parent, end, False)
+
+    @classmethod
+    def _segments(cls, body: str) -> list[tuple[str, str, int | None]] | None:
+        segments: list[tuple[str, str, int | None]] = []
+        for text in _split_unescaped(body):
+            if text is None:
+                return None
+            head, tail, star, i = [], [], None, 0
+            while i < len(text):
+                ch = text[i]
+                if text.startswith(tuple(cls._STARS), i) and star is None:
+                    star = cls._STARS[text[i:i + 5]]
+                    i += 5
+                    continue
+                if ch == "\\" and i + 1 < len(text) and not text[i + 1].isalnum():
+                    ch, i = text[i + 1], i + 1
+                elif ch in ".^$*+?{}[]()|\\":
+                    return None
+                (head if star is None else tail).append(ch)
+                i += 1
+            if not head and not tail and star is None:
+                return None  # an empty segment: not a shape pathspec gives
+            segments.append(("".join(head), "".join(tail), star))
+        return segments or None
+
+    def search(self, entry: str) -> bool:
+        literal = self.literal
+        if literal is not None and not self.any_parent:
+            if self.end == self.UNDER or (self.end == self.DIRECTORY and not self.itself):
+                return entry.startswith(literal + "/")
+            if self.end == self.DIRECTORY:
+                return entry == literal + "/"
+            if self.itself:
+                return entry == literal or entry == literal + "/"
+            return entry == literal or entry.startswith(literal + "/")
+        if literal is not None and self.end == self.UNDER:  # `**/name/**`
+            return entry.startswith(literal + "/") or entry.find("/" + literal + "/", 1) != -1
+        return self._search_parts(entry.split("/"))
+
+    def _search_parts(self, parts: list[str]) -> bool:
+        k = len(self.segments)
+        starts = range(len(parts) - k + 1) if self.any_parent else range(1 if len(parts) >= k else 0)
+        for j in starts:
+            if j and not "/".join(parts[:j]):
+                continue  # `(?:.+/)?` needs at least one character before its '/'
+            rest = parts[j + k:]
+            if self.end == self.UNDER or (self.end == self.DIRECTORY and not self.itself):
+                ends = len(rest) >= 1
+            elif self.end == self.DIRECTORY:
+                ends = rest == [""]
+            elif self.itself:
+                ends = rest in ([], [""])
+            else:
+                ends = True
+            if ends and all(_segment_matches(seg, part) for seg, part in zip(self.segments, parts[j:j + k])):
+                return True
+        return False
+
+
+def _segment_matches(segment: tuple[str, str, int | None], part: str) -> bool:
+    head, tail, star = segment
+    if star is None:
+        return part == head
+    return len(part) >= len(head) + len(tail) + star and part.startswith(head) and part.endswith(tail)
+
+
+def _split_unescaped(body: str) -> list[str | None]:
+    """`body` split at each '/' that is not escaped; None for a part holding a
+    character class other than the stars `_Glob` knows (a '/' may hide in one)."""
+    parts, current, i = [], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            current.append(body[i:i + 2])
+            i += 2
+        elif ch == "[":
+            star = body[i:i + 5]
+            if star not in _Glob._STARS:
+                return [None]
+            current.append(star)
+            i += 5
+        elif ch == "/":
+            parts.append("".join(current))
+            current = []
+            i += 1
+        else:
+            current.append(ch)
+            i += 1
+    parts.append("".join(current))
+    return parts
+
+
 def _top_dir(path: str) -> str | None:
     """The first directory of a repository path, None for a file at the top."""
     top, slash, _ = path.partition("/")
@@ -118,7 +269,7 @@ def _top_dir(path: str) -> str | None:
 
 # A rule as the engine runs it: its regex for an entry itself, its regex as
 # pathspec wrote it, the rule, and a text that every match contains.
-_Compiled = tuple["re.Pattern[str]", "re.Pattern[str]", Rule, str]
+_Compiled = tuple["_Glob | re.Pattern[str]", "_Glob | re.Pattern[str]", Rule, str]
 
 
 def _pinned_top_dir(regex: str) -> str | None:
@@ -285,7 +436,7 @@ class Violation(namedtuple("Violation", [
         return f"claimed by several streams ({self.detail}): fix the overlap in zones.yaml"
 
 
-BlobReader = Callable[[str], "bytes | None"]
+BlobReader = "Callable[[str], bytes | None]"  # a string: only type checkers read it
 
 
 class ZoneMap:
