@@ -48,10 +48,6 @@ def _sha_like(text: str) -> bool:
     return 7 <= len(text) <= 40 and all(ch in _HEX for ch in text)
 
 
-def _as_change(raw: git.RawChange) -> Change:
-    return Change._make(raw)  # the same fields in the same order; one tuple copy, as hooks convert thousands
-
-
 class _BlobCache:
     """Reads blobs for append-only checks, all in one `git cat-file --batch`."""
 
@@ -76,7 +72,7 @@ def check_staged(repo: Repo, stream: str, cwd: str | None = None) -> list[Violat
     zones = zones_in_force(repo, cwd)
     _stream_known(stream, zones)
     append_only = zones.zones.zones[stream].append_only  # only then are modes and blob ids needed
-    changes = [_as_change(c) for c in git.staged_changes(cwd, names_only=not append_only)]
+    changes = git.staged_changes(cwd, names_only=not append_only)
     merging = repo.merge_heads()
     if merging and all(git.is_ancestor(m, f"refs/heads/{zones.base}", cwd) for m in merging):
         # Merging the base in (to catch up) brings other zones' work that the base already has:
@@ -107,7 +103,7 @@ def audit_commits(zones: ZoneMap, stream: str, commits: Sequence[git.CommitChang
                              for s in (r.old_blob, r.new_blob)], cwd, env)
     found: list[Violation] = []
     for commit in reversed(commits):  # oldest first
-        found.extend(zones.violations(stream, [_as_change(r) for r in commit.changes], reader, commit=commit.sha))
+        found.extend(zones.violations(stream, commit.changes, reader, commit=commit.sha))
     return found
 
 
@@ -119,7 +115,7 @@ def audit_result(zones: ZoneMap, stream: str, old: str, new: str,
     a deletion from `--cc` (a parent that never had the file), and a rebase can
     carry a change along a rename made meanwhile into another zone.
     """
-    changes = [_as_change(r) for r in git.tree_changes(old, new, cwd=cwd, env=env)]
+    changes = git.tree_changes(old, new, cwd=cwd, env=env)
     reader = None
     if zones.zones[stream].append_only:
         reader = _BlobCache([s for c in changes if c.status == "M" for s in (c.old_blob, c.new_blob)], cwd, env)

@@ -72,9 +72,8 @@ class PatternList:
             compiled = self._compiled[index] = (itself, anywhere, r, _required_text(r.regex))
         return compiled
 
-    def _candidates(self, entry: str) -> list[_Compiled]:
-        """The rules, in order, that can match `entry` or anything else under its top directory."""
-        top = _top_dir(entry)
+    def _candidates(self, top: str | None) -> list[_Compiled]:
+        """The rules, in order, that can match something under top directory `top`."""
         if top not in self._pinned:
             top = None
         found = self._by_top_dir.get(top)
@@ -89,7 +88,10 @@ class PatternList:
 
     def decide(self, path: str) -> tuple[bool, Rule | None]:
         """Whether `path` is matched, and the rule that decided it."""
-        candidates = self._candidates(path)  # its parent directories share its top directory
+        return self._decide(path, _top_dir(path))
+
+    def _decide(self, path: str, top: str | None) -> tuple[bool, Rule | None]:
+        candidates = self._candidates(top)  # the path's parent directories share its top directory
         if not candidates:
             return False, None
         rule = self._last_match(path, candidates)
@@ -459,24 +461,26 @@ class ZoneMap:
     # -- ownership ---------------------------------------------------------
 
     def owner_of(self, path: str) -> Ownership:
+        # Positional arguments throughout: a commit hook may ask this for tens of thousands of paths.
         path = normalize(path)
         if path == self.config_file:
-            return Ownership(path, None, None, read_only=True, protected=True)
-        included, rule = self.read_only.decide(path)
+            return Ownership(path, None, None, True, True, ())
+        top = _top_dir(path)
+        included, rule = self.read_only._decide(path, top)
         if included:
-            return Ownership(path, None, rule.pattern if rule else None, read_only=True)
+            return Ownership(path, None, rule.pattern if rule else None, True, False, ())
         owners: list[tuple[str, str]] = []
         excluded_by: str | None = None
-        for zone in self._zones_under(_top_dir(path)):
-            included, rule = zone.patterns.decide(path)
+        for zone in self._zones_under(top):
+            included, rule = zone.patterns._decide(path, top)
             if included and rule is not None:
                 owners.append((zone.stream, rule.pattern))
             elif rule is not None and excluded_by is None:
                 excluded_by = rule.pattern
         if not owners:
-            return Ownership(path, None, excluded_by)
+            return Ownership(path, None, excluded_by, False, False, ())
         (stream, pattern), *rest = owners
-        return Ownership(path, stream, pattern, also=tuple(s for s, _ in rest))
+        return Ownership(path, stream, pattern, False, False, tuple(s for s, _ in rest))
 
     def _zones_under(self, top: str | None) -> list[Zone]:
         """The zones that can claim a path under top directory `top` (the others cannot match it)."""
@@ -512,6 +516,8 @@ class ZoneMap:
                    read_blob: BlobReader | None = None, commit: str | None = None) -> list[Violation]:
         """The changes that `stream` may not make.
 
+        `changes`: `Change`s, or any tuples with its fields (git.RawChange, as
+        git's output is parsed: a commit hook may check tens of thousands).
         `read_blob(sha)` is asked for old and new contents only for modified
         files of an append-only zone.
         """
