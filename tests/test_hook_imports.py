@@ -51,6 +51,9 @@ def test_pre_commit_and_commit_msg_hooks_import_nothing_heavy(webapp):
     assert names.count("worktree_agents.enforce") == 2
     assert names.count("worktree_agents.snapshot") == 2
     assert heavy_among(names) == set()
+    # Nor the standard library's slower modules: git runs through posix_spawn, the zones cache
+    # is marshal, and these zones' patterns are matched with string methods (docs/performance.md).
+    assert {"re", "subprocess", "json", "typing", "dataclasses"} & set(names) == set()
     assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] [wip] lean"
 
 
