@@ -34,6 +34,12 @@ CHECKOUTS_AT_ONCE = 4
 # (extensions.worktreeConfig); two at once would fail on git's config lock.
 _SHARED_CONFIG = threading.Lock()
 
+# `git worktree add` reads every registered worktree's files under .git/worktrees/
+# (is the branch checked out elsewhere?); one registering at the same moment is
+# still half-written there ("failed to read .git/worktrees/api/commondir"). So
+# worktrees are registered one at a time, and checked out side by side after.
+_REGISTER = threading.Lock()
+
 # What `prepare` did to a stream.
 CREATED = "created"        # new worktree (and maybe new branch)
 REUSED = "reused"          # existing worktree, brought up to date (recorded, copied, set up)
@@ -326,25 +332,27 @@ def _exit_text(code: int | None) -> str:
 def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None:
     """Make the worktree (and the branch); undo both if any step fails. Runs in a worker thread."""
     env = project.env
-    args = ["worktree", "add", "--quiet"]
-    if spec:
-        args.append("--no-checkout")  # the full tree is never written: sparse patterns first, then checkout
+    # Registered without a checkout (quick, one at a time: `_REGISTER`), then checked out: for a
+    # sparse worktree after its patterns are set, so the full tree is never written.
+    args = ["worktree", "add", "--quiet", "--no-checkout"]
     if sp.branch_exists:
         args += [sp.path, sp.branch]
     else:
         args += ["--no-track", "-b", sp.branch, sp.path, base]
-    git.run(*args, cwd=project.main, env=env)
-    if spec is not None:
-        try:
+    with _REGISTER:
+        git.run(*args, cwd=project.main, env=env)
+    try:
+        if spec is not None:
             with _SHARED_CONFIG:
                 git.run("sparse-checkout", "set", *spec.arguments(), cwd=sp.path, env=env,
                         input=None if spec.cone else "".join(p + "\n" for p in spec.entries).encode())
-            git.run("checkout", "--quiet", cwd=sp.path, env=env)
-        except BaseException:  # Ctrl-C too: never leave a worktree whose checkout was not done
+        git.run("checkout", "--quiet", cwd=sp.path, env=env)
+    except BaseException:  # Ctrl-C too: never leave a worktree whose checkout was not done
+        with _REGISTER:
             git.run("worktree", "remove", "--force", sp.path, cwd=project.main, env=env, check=False)
-            if not sp.branch_exists:
-                git.run("branch", "-D", sp.branch, cwd=project.main, env=env, check=False)
-            raise
+        if not sp.branch_exists:
+            git.run("branch", "-D", sp.branch, cwd=project.main, env=env, check=False)
+        raise
     # git's untracked cache in the new index (kept by every git command after, unless the user's
     # core.untrackedCache says false): `git status` then looks into only the directories that
     # changed since, a third of what `wta status` costs per worktree (docs/performance.md).
