@@ -74,3 +74,6 @@ def test_without_an_api_key_nothing_starts(tmp_path):
     done = up(repo, env_=bare)
     assert done.returncode == 2 and "ANTHROPIC_API_KEY is not set" in done.stderr
     assert not (repo / ".git" / "wta" / "sessions").exists()
+    # Checked before any worktree was made: nothing to clean up after fixing the environment.
+    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
+    assert git(repo, "branch", "--list", "wta/*").stdout == ""
