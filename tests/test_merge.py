@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
@@ -378,6 +379,16 @@ def test_session_running_reads_state_json_tolerantly(tmp_path):
         assert session_running(str(tmp_path), "ui") is None
         assert session_running(str(tmp_path), "infra") is None
         assert session_running(str(tmp_path), "monitor") is None
+        # The session's own record names its process by pid and start time: a pid the OS
+        # gave to another process since (here: started 60 s after the session did) is no session.
+        started = psutil.Process(alive.pid).create_time()
+        (tmp_path / "sessions").mkdir()
+        for stream, when in (("api", started), ("ui", started - 60)):
+            (tmp_path / "sessions" / f"{stream}.json").write_text(json.dumps(
+                {"state": "running", "pid": alive.pid, "pid_create_time": when}))
+        (tmp_path / "state.json").unlink()
+        assert session_running(str(tmp_path), "api") == alive.pid
+        assert session_running(str(tmp_path), "ui") is None
     finally:
         alive.kill()
         alive.wait()

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from worktree_agents import enforce, git, worktrees
+from worktree_agents.sessions import process
 from worktree_agents.errors import WtaError, cannot_write
 from worktree_agents.state import command_lock, lock_holder
 from worktree_agents.zones import CONFIG_FILE, ZoneMap
@@ -121,9 +122,11 @@ def session_running(state_dir: str, stream: str) -> int | None:
     """The pid of the stream's running session, or None.
 
     Looks where sessions record themselves: `<state dir>/sessions/<stream>.json`
-    (`{"state": "running", "pid": N}`; "stalled" runs too) or a `session` entry
-    of the stream in `<state dir>/state.json`. A missing file or field, or a
-    pid that no longer exists, means no session runs.
+    (`{"state": "running", "pid": N, "pid_create_time": T}`; "stalled" runs
+    too) or a `session` entry of the stream in `<state dir>/state.json`. A
+    missing file or field, a pid that no longer exists, or one the OS has given
+    to another process since (its start time differs from the recorded one)
+    means no session runs.
     """
     records = [_json_file(os.path.join(state_dir, "sessions", f"{stream}.json"))]
     state = _json_file(os.path.join(state_dir, "state.json"))
@@ -135,13 +138,9 @@ def session_running(state_dir: str, stream: str) -> int | None:
         pid = record.get("pid")
         if record.get("state") not in LIVE_SESSION or type(pid) is not int or pid <= 0:
             continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            pass  # alive, owned by someone else
-        return pid
+        started = record.get("pid_create_time")
+        if process.is_alive(pid, started if isinstance(started, (int, float)) else None):
+            return pid
     return None
 
 
