@@ -25,7 +25,7 @@ import os
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from worktree_agents import enforce, git, worktrees
 from worktree_agents.sessions import process

@@ -13,11 +13,11 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from worktree_agents import git
 from worktree_agents.sessions import prompt as prompts
-from worktree_agents.sessions.store import SessionStore
+from worktree_agents.sessions.store import AgentFigures, SessionStore
 
 RUNNERS = ("claude", "api", "command", "manual")
 
@@ -63,16 +63,10 @@ class AgentCommand:
     interactive: bool = False  # inside tmux, for `wta attach`
 
 
-@dataclass
-class AgentReport:
-    """What the agent's output says about the session."""
+@dataclass(kw_only=True)
+class AgentReport(AgentFigures):
+    """What the agent's output says about the session: the record's figures, and whether it failed."""
 
-    turns: int | None = None
-    cost_usd: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    permission_denials: list[dict] = field(default_factory=list)
-    result: str | None = None
     error: str | None = None   # why the agent says it failed (e.g. max turns reached)
 
 

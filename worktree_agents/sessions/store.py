@@ -50,8 +50,24 @@ def iso(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
 
 
+@dataclass(kw_only=True)
+class AgentFigures:
+    """What the agent's output says about its session: a runner's report, kept in the record."""
+
+    turns: int | None = None
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    permission_denials: list[dict] = field(default_factory=list)
+    result: str | None = None
+
+    def take_figures(self, other: AgentFigures) -> None:
+        for f in fields(AgentFigures):
+            setattr(self, f.name, getattr(other, f.name))
+
+
 @dataclass
-class SessionRecord:
+class SessionRecord(AgentFigures):
     stream: str
     runner: str = ""
     state: str = PENDING
@@ -66,12 +82,6 @@ class SessionRecord:
     started_at: str | None = None
     ended_at: str | None = None
     exit_code: int | None = None
-    turns: int | None = None
-    cost_usd: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    permission_denials: list[dict] = field(default_factory=list)
-    result: str | None = None
     last_activity: str | None = None
     leftovers_committed: list[str] = field(default_factory=list)
     leftovers_outside_zone: list[str] = field(default_factory=list)

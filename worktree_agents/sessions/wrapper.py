@@ -259,9 +259,7 @@ class Session:
         self.log.say(f"session of stream {stream!r} ended: {state}" + (f" ({reason})" if reason else ""))
         with self.store.updating(stream) as record:
             record.state, record.reason, record.exit_code, record.ended_at = state, reason, code, now()
-            record.turns, record.cost_usd = report.turns, report.cost_usd
-            record.input_tokens, record.output_tokens = report.input_tokens, report.output_tokens
-            record.permission_denials, record.result = report.permission_denials, report.result
+            record.take_figures(report)
             record.leftovers_committed, record.leftovers_outside_zone = saved.committed, saved.outside
             record.last_activity = max(filter(None, [record.ended_at, iso(last_commit)]))
         return 0
