@@ -11,9 +11,12 @@ would (`git worktree add` + `wta hooks install --stream s03`). Then the same
   wta         wta's pre-commit and commit-msg hooks
   empty       `#!/bin/sh` pre-commit and commit-msg hooks (git's own cost)
   pre-commit  the pre-commit framework running one no-op local hook
+  listing     a `#!/bin/sh` pre-commit hook that only lists the staged changes
+              with the `git diff` wta runs (and an empty commit-msg hook): the
+              floor for any hook that looks at every staged path
 
 Each configuration lives in its own hooks directory (`git -c core.hooksPath=DIR
-commit`), so all three commit the same tree onto the same parent; before each
+commit`), so all four commit the same tree onto the same parent; before each
 timed commit the branch is reset and the same files re-staged, outside the
 timing. Rounds rotate the order of the configurations. Then the same again
 with `--big` staged files: that repository has the same size, but the
@@ -52,7 +55,9 @@ repos:
         pass_filenames: false
 """
 EMPTY_HOOK = "#!/bin/sh\n"
-CONFIGS = ("wta", "empty", "pre-commit")
+LISTING_HOOK = ("#!/bin/sh\nexec git --no-replace-objects diff --cached --name-status -z --no-renames "
+                "--no-abbrev --ignore-submodules=none HEAD -- >/dev/null\n")
+CONFIGS = ("wta", "empty", "pre-commit", "listing")
 
 # The targets of the issue "Zones", item 5.
 MAX_VS_EMPTY = 2.0
@@ -83,11 +88,12 @@ class Setup:
         wta(self.worktree, env, "hooks", "install", "--stream", STREAM)
         self.hooks["wta"] = common_hooks   # where `wta hooks install` put them, as for a user
 
-        self.hooks["empty"].mkdir()
-        for name in ("pre-commit", "commit-msg"):
-            hook = self.hooks["empty"] / name
-            hook.write_text(EMPTY_HOOK)
-            hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        for config, pre_commit in (("empty", EMPTY_HOOK), ("listing", LISTING_HOOK)):
+            self.hooks[config].mkdir()
+            for name, text in (("pre-commit", pre_commit), ("commit-msg", EMPTY_HOOK)):
+                hook = self.hooks[config] / name
+                hook.write_text(text)
+                hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
         # The staged state every timed commit starts from: `target`'s tree in the index
         # and worktree, HEAD at the start commit.
@@ -148,6 +154,8 @@ def bench_size(scratch: Path, env: dict[str, str], args: argparse.Namespace, sta
            "wta_vs_empty": ratio(figures["wta"], figures["empty"]),
            "wta_vs_pre_commit": ratio(figures["wta"], figures["pre-commit"]),
            "hook_overhead_ms": figures["wta"] - figures["empty"],
+           "listing_vs_empty": ratio(figures["listing"], figures["empty"]),
+           "wta_vs_listing": ratio(figures["wta"], figures["listing"]),
            "cpu_median_ms": cpu,
            "cpu_wta_vs_empty": ratio(cpu["wta"], cpu["empty"]),
            "cpu_wta_vs_pre_commit": ratio(cpu["wta"], cpu["pre-commit"])}
@@ -161,18 +169,20 @@ def report(result: dict) -> str:
     for size in result["sizes"]:
         m = size["median_ms"]
         per_k = 1000 / size["staged"]
-        rows.append([size["staged"], f"{m['wta']:.0f}", f"{m['empty']:.0f}", f"{m['pre-commit']:.0f}",
+        rows.append([size["staged"], *(f"{m[name]:.0f}" for name in CONFIGS),
                      f"{size['wta_vs_empty']:.2f}×", f"{size['wta_vs_pre_commit']:.2f}×",
+                     f"{size['listing_vs_empty']:.2f}×", f"{size['wta_vs_listing']:.2f}×",
                      f"{size['hook_overhead_ms']:.0f}", f"{size['hook_overhead_ms'] * per_k:.1f}",
                      f"{m['wta'] * per_k:.1f}"])
     lines = ["wall clock, median:",
-             table(["staged", "wta ms", "empty ms", "pre-commit ms", "wta/empty", "wta/pre-commit",
-                    "hook cost ms", "hook ms/1k files", "wta ms/1k files"], rows)]
+             table(["staged", "wta ms", "empty ms", "pre-commit ms", "listing ms", "wta/empty", "wta/pre-commit",
+                    "listing/empty", "wta/listing", "hook cost ms", "hook ms/1k files", "wta ms/1k files"], rows)]
     cpu_rows = [[size["staged"], *(f"{size['cpu_median_ms'][name]:.0f}" for name in CONFIGS),
                  f"{size['cpu_wta_vs_empty']:.2f}×", f"{size['cpu_wta_vs_pre_commit']:.2f}×"]
                 for size in result["sizes"]]
     lines += ["CPU time (user + system, all processes), median:",
-              table(["staged", "wta ms", "empty ms", "pre-commit ms", "wta/empty", "wta/pre-commit"], cpu_rows)]
+              table(["staged", "wta ms", "empty ms", "pre-commit ms", "listing ms", "wta/empty", "wta/pre-commit"],
+                    cpu_rows)]
     first = result["sizes"][0]
     if "process_ms" in first:
         lines.append("single processes, wall clock, median: " +

@@ -43,12 +43,12 @@ def test_bench_worktrees_times_full_sparse_and_cone_worktrees_and_their_git_floo
     assert all(t["floor"].endswith("×") for name, t in targets.items() if name.startswith("sparse"))
 
 
-def test_bench_hooks_times_the_three_kinds_of_hooks_at_two_sizes(tmp_path):
+def test_bench_hooks_times_four_kinds_of_hooks_at_two_sizes(tmp_path):
     figures = bench("bench_hooks.py", tmp_path, "--files", "300", "--streams", "4", "--staged", "20",
                     "--big", "200", "--repeat", "1")
     assert [size["staged"] for size in figures["sizes"]] == [20, 200]
     for size in figures["sizes"]:
-        assert set(size["median_ms"]) == {"wta", "empty", "pre-commit"}, size
+        assert set(size["median_ms"]) == {"wta", "empty", "pre-commit", "listing"}, size
         assert all(ms > 0 for ms in size["median_ms"].values())
     # wall and CPU for each ratio at the first size, then the growth to the second
     assert len(figures["targets"]) == 5
