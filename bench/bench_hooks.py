@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (PYTHON, Case, build_repo, bench_env, changed_paths, git, machine,  # noqa: E402
                     measure, ratio, run, scratch_dir, table, wta, write_files, write_json)
+from worktree_agents.git import staged_diff  # noqa: E402  the listing hook runs what wta runs
 
 STREAM = "s03"
 PRE_COMMIT_CONFIG = """\
@@ -55,8 +56,7 @@ repos:
         pass_filenames: false
 """
 EMPTY_HOOK = "#!/bin/sh\n"
-LISTING_HOOK = ("#!/bin/sh\nexec git --no-replace-objects diff --cached --name-status -z --no-renames "
-                "--no-abbrev --ignore-submodules=none HEAD -- >/dev/null\n")
+LISTING_HOOK = f"#!/bin/sh\nexec git {' '.join(staged_diff(names_only=True))} HEAD -- >/dev/null\n"
 CONFIGS = ("wta", "empty", "pre-commit", "listing")
 
 # The targets of the issue "Zones", item 5.

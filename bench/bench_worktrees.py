@@ -64,7 +64,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (PYTHON, ROOT, Case, Samples, bench_env, build_repo, git, machine, measure,  # noqa: E402
-                    ratio, run, scratch_dir, stream_names, table, write_files, write_json)
+                    ratio, run, scratch_dir, stream_names, table, write_files, write_json, zones_yaml)
 
 # The targets of the issue "Worktrees".
 MAX_UP_VS_GIT = 1.15
@@ -170,14 +170,6 @@ def settle(emptied: float | None) -> None:
     if left > 0:
         print(f"waiting {left:.0f} s: files of the previous run were just deleted ...", flush=True)
         time.sleep(left)
-
-
-def cone_zones_yaml(streams: list[str]) -> str:
-    """Zones that are whole directories, so that a sparse worktree can use cone mode."""
-    lines = ["version: 1", "base: main", "branch_prefix: wta/", "worktrees: ../{repo}-worktrees/{stream}",
-             "unowned: allow", "read_only: [vendor/**]", "agent: {runner: manual}", "sparse: true", "streams:"]
-    lines += [f"  {s}:\n    paths: [{s}/**, docs/{s}/**]" for s in streams]
-    return "\n".join(lines) + "\n"
 
 
 def sparse_loop(copy: Copy) -> str:
@@ -293,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     zones.write_text(zones.read_text() + "sparse: true\n")
     git(zones.parent, env, "commit", "-q", "-a", "-m", "sparse worktrees")
     cone_zones = scratch / "cone" / "repo" / "zones.yaml"
-    cone_zones.write_text(cone_zones_yaml(stream_names(args.streams)))
+    # Zones that are whole directories, so that a sparse worktree can use cone mode.
+    cone_zones.write_text(zones_yaml(stream_names(args.streams), "sparse: true\n", read_only="[vendor/**]",
+                                     zone=lambda s: f"[{s}/**, docs/{s}/**]"))
     git(cone_zones.parent, env, "commit", "-q", "-a", "-m", "sparse worktrees, whole directories")
     chosen = stream_names(args.streams)[:args.up_streams]
     trash = scratch / "trash"

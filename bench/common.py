@@ -89,18 +89,24 @@ def stream_names(count: int) -> list[str]:
     return [f"s{i:02d}" for i in range(count)]
 
 
-def zones_yaml(streams: Sequence[str], extra: str = "") -> str:
-    """A zones.yaml with realistic zones: a directory, a nested exclusion, a root file, a doc glob.
+def realistic_zone(stream: str) -> str:
+    """A directory, a nested exclusion, a root file, a doc glob."""
+    return f"[{stream}/**, \"!{stream}/generated/**\", /config/{stream}.toml, docs/{stream}/*.md]"
 
-    Stream sNN owns `sNN/**` except `sNN/generated/**`, plus `/config/sNN.toml`
-    and `docs/sNN/*.md`; `vendor/**` and generated code are read-only.
-    `extra` is appended: more top-level settings, e.g. "sparse: true\n".
+
+def zones_yaml(streams: Sequence[str], extra: str = "", zone: Callable[[str], str] = realistic_zone,
+               read_only: str = "[vendor/**, \"**/generated/**\"]") -> str:
+    """A zones.yaml with realistic zones (`zone(stream)`, the paths as YAML).
+
+    By default stream sNN owns `sNN/**` except `sNN/generated/**`, plus
+    `/config/sNN.toml` and `docs/sNN/*.md`; `vendor/**` and generated code are
+    read-only. `extra` is appended: more top-level settings, e.g. "sparse: true\n".
     """
     lines = ["version: 1", "base: main", "branch_prefix: wta/", "worktrees: ../{repo}-worktrees/{stream}",
-             "unowned: deny", "read_only: [vendor/**, \"**/generated/**\"]", "agent: {runner: manual}", "streams:"]
+             "unowned: deny", f"read_only: {read_only}", "agent: {runner: manual}", "streams:"]
     for s in streams:
         lines.append(f"  {s}:")
-        lines.append(f"    paths: [{s}/**, \"!{s}/generated/**\", /config/{s}.toml, docs/{s}/*.md]")
+        lines.append(f"    paths: {zone(s)}")
     return "\n".join(lines) + "\n" + extra
 
 

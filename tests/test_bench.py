@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
@@ -58,9 +56,3 @@ def test_bench_merge_merges_every_commit_of_every_stream(tmp_path):
     figures = bench("bench_merge.py", tmp_path, "--streams", "2", "--commits", "3", "--repeat", "1")
     assert figures["commits_on_main"] == 1 + 2 * 3
     assert figures["wta_s"] > 0 and figures["bare_s"] > 0
-
-
-@pytest.fixture(autouse=True)
-def _no_user_git_config(monkeypatch, tmp_path):
-    # The benchmarks make their own HOME and git config under the scratch directory.
-    monkeypatch.setenv("HOME", str(tmp_path))

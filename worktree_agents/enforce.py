@@ -24,7 +24,6 @@ from worktree_agents.zones import Change, Violation, ZoneMap, quote_path
 AUTOSQUASH_WORDS = ("fixup! ", "squash! ", "amend! ")
 _NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NAME_REST = _NAME_FIRST | {"_", "-"}
-_HEX = frozenset("0123456789abcdef")
 
 
 def split_subject(subject: str) -> tuple[str, str | None, str]:
@@ -45,7 +44,7 @@ def split_subject(subject: str) -> tuple[str, str | None, str]:
 
 
 def _sha_like(text: str) -> bool:
-    return 7 <= len(text) <= 40 and all(ch in _HEX for ch in text)
+    return 7 <= len(text) <= 40 and git.is_hex(text)
 
 
 class _BlobCache:

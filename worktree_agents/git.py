@@ -239,6 +239,13 @@ def parse_name_status(fields: Sequence[str]) -> list[RawChange]:
     return [make((status, path, "", "", "", "")) for status, path in zip(fields[::2], fields[1::2])]
 
 
+def staged_diff(names_only: bool) -> tuple[str, ...]:
+    """The arguments of the `git diff` that lists the staged changes (the commit to compare with follows)."""
+    # --no-replace-objects: a replace ref must not make HEAD look like it already has the staged change.
+    return ("--no-replace-objects", "diff", "--cached", "--name-status" if names_only else "--raw", "-z",
+            "--no-renames", "--no-abbrev", "--ignore-submodules=none")
+
+
 def staged_changes(cwd: str | os.PathLike[str] | None = None, against: str = "HEAD",
                    names_only: bool = False) -> list[RawChange]:
     """The changes staged in this worktree's index (honours GIT_INDEX_FILE),
@@ -247,9 +254,7 @@ def staged_changes(cwd: str | os.PathLike[str] | None = None, against: str = "HE
     `names_only`: status letters and paths without modes and blob ids
     (`--name-status`: a quarter of the output to read and parse).
     """
-    # --no-replace-objects: a replace ref must not make HEAD look like it already has the staged change.
-    diff = ("--no-replace-objects", "diff", "--cached", "--name-status" if names_only else "--raw", "-z",
-            "--no-renames", "--no-abbrev", "--ignore-submodules=none")
+    diff = staged_diff(names_only)
     proc = run(*diff, against, "--", cwd=cwd, check=False)
     if proc.returncode != 0:
         # Asking first whether HEAD exists would cost a git process on every commit.
@@ -270,8 +275,7 @@ def branch_tip(common_dir: str, branch: str) -> str | None:
     ref = f"refs/heads/{branch}"
     try:
         with open(os.path.join(common_dir, ref), "rb") as f:
-            loose = f.read(100).strip()
-        return loose.decode() if len(loose) in (40, 64) and _is_hex(loose) else None
+            return _object_id(f.read(100).strip())
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         pass
     try:
@@ -281,13 +285,23 @@ def branch_tip(common_dir: str, branch: str) -> str | None:
         return None
     suffix = b" " + os.fsencode(ref)
     for line in packed.splitlines():
-        if line.endswith(suffix) and len(line) - len(suffix) in (40, 64) and _is_hex(line[:-len(suffix)]):
-            return line[:-len(suffix)].decode()
+        if line.endswith(suffix):
+            return _object_id(line[:-len(suffix)])
     return None
 
 
-def _is_hex(data: bytes) -> bool:
-    return all(b in b"0123456789abcdef" for b in data)
+def _object_id(data: bytes) -> str | None:
+    """`data` as a full object id (SHA-1 or SHA-256), else None."""
+    text = data.decode("ascii", "replace")
+    return text if len(text) in (40, 64) and is_hex(text) else None
+
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def is_hex(text: str) -> bool:
+    """Whether `text` is all lower-case hexadecimal digits, as git writes object ids."""
+    return all(ch in _HEX_DIGITS for ch in text)
 
 
 def is_ancestor(commit: str, of: str, cwd: str | os.PathLike[str] | None = None,

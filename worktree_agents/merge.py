@@ -216,6 +216,11 @@ def _zones_in_force(project, config, base: str, env: dict[str, str]) -> ZoneMap:
     return config_mod.load_text(text, f"{base}:{CONFIG_FILE}", repo_root=project.main).zone_map()
 
 
+def _graph(plan: _Plan, base: str, streams: Sequence[str], env: dict[str, str]) -> git.CommitGraph:
+    """Every commit the streams have beyond `base`, from one `git log`."""
+    return git.CommitGraph(base, [plan.tips.get(s) for s in streams], cwd=plan.main, env=env)
+
+
 def _boundary(commits: Sequence[git.CommitChanges]) -> set[str]:
     """The parents the stream's commits grow from (outside the stream)."""
     own = {c.sha for c in commits}
@@ -643,7 +648,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
             raise WtaError(f"a {_describe_state(existing)}; run `wta merge --continue` to finish it or "
                            "`wta merge --abort` to undo it")
         plan = _plan(project, names, env)
-        graph = git.CommitGraph(plan.base_sha, [plan.tips.get(s) for s in plan.streams], cwd=plan.main, env=env)
+        graph = _graph(plan, plan.base_sha, plan.streams, env)
         pending = _pending(plan, graph, plan.streams)
         if not pending:
             return MergeReport("nothing", True, plan.base, plan.base_sha, plan.base_sha, streams=[
@@ -713,7 +718,7 @@ def continue_merge(project, no_test: bool = False, progress: Progress = _quiet) 
             st["base_now"] = plan.base_sha  # commits added on the base meanwhile (a fix) are kept
         st["no_test"] = st["no_test"] or no_test
         remaining = st["streams"][st["index"]:]
-        graph = git.CommitGraph(st["base_now"], [plan.tips.get(s) for s in remaining], cwd=plan.main, env=env)
+        graph = _graph(plan, st["base_now"], remaining, env)
         problems, refused = _refusals(plan, _pending(plan, graph, remaining), env)
         if problems:
             _write_state(state_dir, st)  # keeps what recovery found out
@@ -795,7 +800,7 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
     """
     env = _git_env()
     plan = _plan(project, names, env)
-    graph = git.CommitGraph(plan.base_sha, [plan.tips.get(s) for s in plan.streams], cwd=plan.main, env=env)
+    graph = _graph(plan, plan.base_sha, plan.streams, env)
     report = MergeReport("dry-run", True, plan.base, plan.base_sha, plan.base_sha, dry_run=True)
     problem = _base_problem(plan, env)
     if problem:
