@@ -47,8 +47,11 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     store = StateStore(project.repo.state_dir)
     with command_lock(project.repo.state_dir):
         the_plan = worktrees.plan(project, config, base, chosen, store.streams())
-        if not no_launch:
-            _check_sessions_can_start(project, config, the_plan, runner, interactive)
+        if not no_launch:  # before any worktree is made, so that a missing `claude` leaves nothing behind
+            from worktree_agents import sessions
+
+            sessions.check_can_start(project, config, {sp.stream: sp.path for sp in the_plan.streams}, runner,
+                                     interactive)
         refresh_snapshot(project.repo, base=base)
         hook_report = hooks.install(project.main)
         progress = _Progress(sys.stdout)
@@ -73,17 +76,6 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     code = launch(project, config, ready, runner=runner, detach=detach, max_parallel=max_parallel,
                   interactive=interactive)
     return max(code, CHECK if failed else 0)
-
-
-def _check_sessions_can_start(project, config, the_plan: worktrees.Plan, runner: str | None,
-                              interactive: bool) -> None:
-    """Each session's runner check (its CLI installed, its API key set, tmux for --interactive)
-    before any worktree is made, so that a missing `claude` leaves nothing behind to say so."""
-    from worktree_agents import sessions
-
-    for sp in the_plan.streams:
-        ctx = sessions.context(project, config, sp.stream, sp.path, runner, interactive)
-        sessions.runner(ctx.runner).check(ctx)
 
 
 def launch(project, config, prepared: list[worktrees.Prepared], runner: str | None, detach: bool,

@@ -108,6 +108,16 @@ def context(project, config, stream: str, worktree: str, runner_name: str | None
     )
 
 
+def check_can_start(project, config, worktrees: dict[str, str], runner_name: str | None = None,
+                    interactive: bool = False) -> dict[str, SessionContext]:
+    """The context of each stream's session (stream -> worktree), once every runner's check
+    passed (its CLI installed, its API key set, tmux for --interactive); else WtaError."""
+    contexts = {s: context(project, config, s, path, runner_name, interactive) for s, path in worktrees.items()}
+    for ctx in contexts.values():
+        runner(ctx.runner).check(ctx)
+    return contexts
+
+
 def report_from_result_line(output: str) -> AgentReport:
     """Read the last `{"type": "result", ...}` line: Claude Code's stream-json summary,
     which the api runner prints in the same shape."""

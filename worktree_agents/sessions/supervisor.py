@@ -236,10 +236,8 @@ def prepare(project, config, plan: Plan) -> list[str]:
     missing = [s for s in plan.streams if s not in worktrees]
     if missing:
         raise WtaError(f"no worktree for stream(s) {', '.join(missing)}; create them with `wta up --no-launch`")
-    contexts = {s: sessions.context(project, config, s, worktrees[s], plan.runner, plan.interactive)
-                for s in plan.streams}
-    for ctx in contexts.values():
-        sessions.runner(ctx.runner).check(ctx)
+    contexts = sessions.check_can_start(project, config, {s: worktrees[s] for s in plan.streams}, plan.runner,
+                                        plan.interactive)
     store = SessionStore(project.repo.state_dir)
     records = {s: r for s in plan.streams if (r := store.read(s)) is not None}
     resuming = any(r.state in (PENDING, WAITING) for r in records.values())
