@@ -92,8 +92,11 @@ def test_up_makes_a_worktree_per_stream_and_a_second_run_has_nothing_to_do(tmp_p
     assert [line.split()[0] for line in lines] == ["infra", "api", "ui", "monitor"]  # `after` order
 
 
-def test_hooks_fire_in_every_worktree(tmp_path):
+@pytest.mark.parametrize("hooks_path", [None, ".githooks"])
+def test_hooks_fire_in_every_worktree(tmp_path, hooks_path):
     repo = clone_webapp(tmp_path)
+    if hooks_path:  # relative: git runs each worktree's own `.githooks/`
+        git(repo, "config", "core.hooksPath", hooks_path)
     wta(repo, "up", "--no-launch", check=0)
     outside = {"infra": "src/lib/db.ts", "api": "src/components/Button.tsx", "ui": "src/lib/db.ts",
                "monitor": "ai-agents/setup.md"}
@@ -105,6 +108,40 @@ def test_hooks_fire_in_every_worktree(tmp_path):
         assert proc.returncode != 0, stream
         assert path in proc.stderr and "may not change" in proc.stderr
         assert git(where, "rev-parse", "HEAD").stdout == git(repo, "rev-parse", "main").stdout
+        if hooks_path:
+            assert (where / hooks_path / "pre-commit").is_file()
+            git(where, "reset", "-q")   # wta's hook files are excluded: only the change is listed
+            assert git(where, "status", "--porcelain", "-uall").stdout == f" M {path}\n"
+    assert ".githooks" not in git(repo, "status", "--porcelain", "-uall").stdout
+
+
+def test_with_a_relative_hooks_path_the_hooks_go_in_after_setup_and_what_setup_put_there_still_runs(tmp_path):
+    """husky's way: `core.hooksPath=.husky/_`, a directory its install (here: `setup:`) writes in each worktree."""
+    marker = tmp_path / "husky-ran"
+    husky = (f"mkdir -p .husky/_ && printf '#!/bin/sh\\necho \"$PWD\" >> {marker}\\n' > .husky/_/pre-commit"
+             " && chmod +x .husky/_/pre-commit && echo '*' > .husky/_/.gitignore")
+    repo = clone_webapp(tmp_path, example_zones(setup=json.dumps([husky])))
+    git(repo, "config", "core.hooksPath", ".husky/_")
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = worktree_of(repo, "api")
+    assert (api / ".husky/_/pre-commit.wta-orig").read_text().startswith("#!/bin/sh\necho")
+    (api / "src/components/Button.tsx").write_text("changed\n")
+    git(api, "add", "-A")
+    refused = git(api, "commit", "-m", "out of zone", check=False)
+    assert refused.returncode == 1 and "src/components/Button.tsx" in refused.stderr
+    git(api, "checkout", "-q", "HEAD", "--", "src/components/Button.tsx")
+    (api / "src/lib/new.ts").write_text("export {}\n")
+    git(api, "add", "src/lib/new.ts")
+    git(api, "commit", "-q", "-m", "in zone")
+    assert git(api, "log", "-1", "--format=%s").stdout == "[api] in zone\n"
+    assert marker.read_text().splitlines() == [str(api), str(api)]   # husky's hook ran first, both times
+
+    # `wta hooks uninstall` in the main worktree takes them out of every worktree; install puts them back.
+    wta(repo, "hooks", "uninstall", check=0)
+    assert (api / ".husky/_/pre-commit").read_text().startswith("#!/bin/sh\necho")
+    assert not (api / ".husky/_/commit-msg").exists()
+    wta(repo, "hooks", "install", check=0)
+    assert "wta-managed-hook" in (api / ".husky/_/pre-commit").read_text()
 
 
 def test_copied_file_is_in_each_worktree_and_never_committed(tmp_path):

@@ -1,9 +1,13 @@
 """Installing and removing wta's git hooks.
 
 The hooks go where git looks for them (`git rev-parse --git-path hooks`, so
-`core.hooksPath` is honoured) and are shared by every worktree. A hook that was
-there before is moved aside to `<name>.wta-orig` and still runs first; our own
-hook is recognised by its marker line, and uninstall puts the original back.
+`core.hooksPath` is honoured), which is one directory shared by every worktree,
+unless core.hooksPath is a relative path: git resolves that against the top of
+the worktree it runs in, so each worktree has its own hooks directory among its
+files (husky's `.husky/_`, a committed `.githooks/`), and wta installs into each
+one and keeps its hook files out of `git status`. A hook that was there before
+is moved aside to `<name>.wta-orig` and still runs first; our own hook is
+recognised by its marker line, and uninstall puts the original back.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
+from worktree_agents.snapshot import exclude
 
 HOOK_NAMES = ("pre-commit", "commit-msg")
 MARKER = "# wta-managed-hook"
@@ -45,6 +50,17 @@ exec wta-hook {args}
 # slow down parsing a large commit.
 _LAUNCHER = ("import gc, sys; gc.disable(); sys.path = [p for p in sys.path if p] + [{package_dir}]; "
              "from worktree_agents.hook import main; sys.exit(main())")
+
+
+def relative_hooks_path(cwd: str | None = None) -> str | None:
+    """core.hooksPath when it is a relative path (each worktree then has its own
+    hooks directory); None when every worktree shares one: the default
+    `<common git dir>/hooks`, or an absolute core.hooksPath."""
+    proc = git.run("config", "--get", "core.hooksPath", cwd=cwd, env=git.no_git_env(), check=False)
+    value = proc.stdout.decode(errors="surrogateescape").strip()
+    if not value or os.path.isabs(os.path.expanduser(value)):
+        return None
+    return os.path.normpath(value)
 
 
 def hooks_dir(cwd: str | None = None) -> str:
@@ -104,11 +120,14 @@ class HookReport:
     kept: list[str] = field(default_factory=list)        # existing hooks moved aside, still run
     restored: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    per_worktree: bool = False   # a relative core.hooksPath: each worktree has its own directory
 
 
 def install(cwd: str | None = None) -> HookReport:
+    """Install the hooks where git runs them for the worktree at `cwd` (its top)."""
     directory = hooks_dir(cwd)
-    report = HookReport(directory)
+    relative = relative_hooks_path(cwd)
+    report = HookReport(directory, per_worktree=relative is not None)
     foreign = [os.path.join(directory, name) for name in HOOK_NAMES
                if os.path.lexists(os.path.join(directory, name)) and not is_ours(os.path.join(directory, name))]
     for path in foreign:  # check everything before changing anything
@@ -135,6 +154,11 @@ def install(cwd: str | None = None) -> HookReport:
         os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         os.replace(tmp, path)
         report.installed.append(name)
+    if relative is not None and relative != os.pardir and not relative.startswith(os.pardir + os.sep):
+        # Among the worktree's files: never listed as untracked, never committed by `git add -A`.
+        exclude(git.out("rev-parse", "--git-path", "info/exclude", cwd=cwd, env=git.no_git_env()),
+                [os.path.normpath(os.path.join(relative, name)) for name in HOOK_NAMES],
+                "wta's hooks, in the hooks directory core.hooksPath gives each worktree", worktree=cwd)
     return report
 
 
@@ -146,7 +170,7 @@ def _tracked(path: str) -> bool:
 
 def uninstall(cwd: str | None = None) -> HookReport:
     directory = hooks_dir(cwd)
-    report = HookReport(directory)
+    report = HookReport(directory, per_worktree=relative_hooks_path(cwd) is not None)
     for name in HOOK_NAMES:
         path = os.path.join(directory, name)
         if not is_ours(path):

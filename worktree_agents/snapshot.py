@@ -113,6 +113,45 @@ def write_atomic(path: str, content: str | bytes) -> None:
         raise cannot_write(path, exc) from None
 
 
+def exclude(exclude_file: str, paths: list[str], why: str, worktree: str | None = None) -> None:
+    """Keep files wta puts into worktrees out of `git status` and `git add -A`.
+
+    Each path (relative to a worktree's top) becomes an anchored, escaped entry
+    of `exclude_file` (the repository's `info/exclude`, which every worktree
+    reads), added once, under a `# wta: <why>` line. With `worktree`, paths git
+    already ignores there (the project's own .gitignore) are left out.
+    """
+    if worktree is not None and paths:
+        proc = git.run("check-ignore", "-z", "--stdin", cwd=worktree, env=git.no_git_env(), check=False,
+                       input=b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths))
+        if proc.returncode not in (0, 1):
+            raise git.GitError(f"git check-ignore failed in {worktree}: "
+                               f"{proc.stderr.decode(errors='replace').strip()}")
+        ignored = set(git.zsplit(proc.stdout))
+        paths = [p for p in paths if p not in ignored]
+    try:
+        with open(exclude_file, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    present = set(text.splitlines())
+    wanted = list(dict.fromkeys(line for line in ("/" + _escape_pattern(p) for p in paths) if line not in present))
+    if not wanted:
+        return
+    if text and not text.endswith("\n"):
+        text += "\n"
+    heading = f"# wta: {why}"
+    if [line for line in text.splitlines() if line.startswith("# wta: ")][-1:] != [heading]:
+        text += heading + "\n"
+    write_atomic(exclude_file, text + "".join(w + "\n" for w in wanted))
+
+
+def _escape_pattern(path: str) -> str:
+    """`path` as a gitignore pattern that matches it literally."""
+    escaped = "".join("\\" + c if c in "*?[]\\" else c for c in path)
+    return "\\" + escaped if escaped[:1] in ("#", "!") else escaped
+
+
 class ZonesInForce(namedtuple("ZonesInForce", [
     "zones",          # the ZoneMap
     "base", "branch_prefix",

@@ -17,9 +17,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
-from worktree_agents import git
+from worktree_agents import git, hooks
 from worktree_agents.errors import WtaError
-from worktree_agents.snapshot import Repo, ZonesInForce, record_stream, write_atomic
+from worktree_agents.snapshot import Repo, ZonesInForce, exclude, record_stream
 from worktree_agents.state import StateStore, now
 from worktree_agents.zones import CONFIG_FILE
 
@@ -256,8 +256,12 @@ class Prepared:
 
 
 def prepare(project, config, the_plan: Plan, store: StateStore,
-            on_start: Callable[[StreamPlan], None] | None = None) -> Iterator[Prepared]:
+            on_start: Callable[[StreamPlan], None] | None = None,
+            hooks_per_worktree: bool = False) -> Iterator[Prepared]:
     """Prepare each planned stream in turn; a failing stream does not stop the others.
+
+    With `hooks_per_worktree` (a relative core.hooksPath: `hooks.HookReport`),
+    each worktree gets the hooks in its own hooks directory too.
 
     The new worktrees are made a few at a time, ahead of the stream being
     prepared: their checkouts are most of the time and run in git processes,
@@ -268,7 +272,7 @@ def prepare(project, config, the_plan: Plan, store: StateStore,
     env = project.env
     if the_plan.prune:
         git.run("worktree", "prune", cwd=project.main, env=env)
-    exclude = os.path.join(project.repo.common_dir, "info", "exclude")
+    exclude_file = os.path.join(project.repo.common_dir, "info", "exclude")
     new = [sp for sp in the_plan.streams if sp.is_new]
     specs = {sp.stream: sparse_spec(config, sp.stream) if config.sparse else None for sp in new}
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(new), os.cpu_count() or 1, CHECKOUTS_AT_ONCE)))
@@ -277,14 +281,14 @@ def prepare(project, config, the_plan: Plan, store: StateStore,
         for stream_plan in the_plan.streams:
             if on_start:
                 on_start(stream_plan)
-            yield _prepare_stream(project, config, stream_plan, store, exclude, specs.get(stream_plan.stream),
-                                  made.get(stream_plan.stream))
+            yield _prepare_stream(project, config, stream_plan, store, exclude_file, specs.get(stream_plan.stream),
+                                  made.get(stream_plan.stream), hooks_per_worktree)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude: str, spec: SparseSpec | None,
-                    made: Future[None] | None) -> Prepared:
+def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_file: str, spec: SparseSpec | None,
+                    made: Future[None] | None, hooks_here: bool) -> Prepared:
     record = sp.record or {}
     result = Prepared(sp.stream, sp.branch, sp.path, UNCHANGED)
     if made is not None:
@@ -304,10 +308,14 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude:
     done_before = (not sp.is_new and record.get("worktree") == sp.path
                    and (record.get("setup") or {}).get("status") in ("ok", "none"))
     if done_before:
+        if hooks_here:
+            _install_hooks(result)
+            if result.outcome == FAILED:
+                store.update_stream(sp.stream, state=FAILED, reason=result.reason)
         return result
     if result.outcome == UNCHANGED:
         result.outcome = REUSED
-    copied = copy_files(project.main, sp.path, config.copy_, exclude)
+    copied = copy_files(project.main, sp.path, config.copy_, exclude_file)
     result.copied, result.missing, result.tracked = copied.copied, copied.missing, copied.tracked
     result.setup = run_setup(config.setup, sp.path, stream_env(config, sp.stream, sp.path),
                              store.log_path(sp.stream))
@@ -315,12 +323,26 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude:
         result.outcome = FAILED
         result.reason = (f"setup command `{result.setup.command}` {_exit_text(result.setup.exit_code)}; "
                          f"see {result.setup.log}")
+    if hooks_here:  # after `setup:`, which may write that directory (husky's install does)
+        _install_hooks(result)
     store.update_stream(
         sp.stream, branch=sp.branch, worktree=sp.path, created_at=now() if sp.is_new else record.get("created_at") or now(),
         state=FAILED if result.outcome == FAILED else PREPARED, reason=result.reason,
         sparse=result.sparse if sp.is_new else record.get("sparse"), copied=result.copied,
         setup=result.setup.as_record())
     return result
+
+
+def _install_hooks(result: Prepared) -> None:
+    """The hooks in the worktree's own hooks directory (a relative core.hooksPath)."""
+    try:
+        report = hooks.install(result.path)
+    except WtaError as exc:
+        if result.outcome != FAILED:
+            result.outcome, result.reason = FAILED, str(exc)
+        return
+    if report.installed and result.outcome == UNCHANGED:
+        result.outcome = REUSED
 
 
 def _exit_text(code: int | None) -> str:
@@ -463,37 +485,8 @@ def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: s
             shutil.copy2(source, target, follow_symlinks=False)
         result.copied.append(rel)
     if result.copied:
-        _exclude(worktree, result.copied, exclude_file, env)
+        exclude(exclude_file, result.copied, "files copied into stream worktrees (`copy:` in zones.yaml)", worktree)
     return result
-
-
-def _exclude(worktree: str, paths: list[str], exclude_file: str, env: dict[str, str]) -> None:
-    proc = git.run("check-ignore", "-z", "--stdin", cwd=worktree, env=env, check=False,
-                   input=b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths))
-    if proc.returncode not in (0, 1):
-        raise git.GitError(f"git check-ignore failed in {worktree}: {proc.stderr.decode(errors='replace').strip()}")
-    ignored = set(git.zsplit(proc.stdout))
-    wanted = ["/" + _escape_pattern(p) for p in paths if p not in ignored]
-    if not wanted:
-        return
-    try:
-        with open(exclude_file, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
-    present = set(text.splitlines())
-    wanted = [line for line in wanted if line not in present]
-    if not wanted:
-        return
-    if text and not text.endswith("\n"):
-        text += "\n"
-    text += "# wta: files copied into stream worktrees (`copy:` in zones.yaml)\n" + "".join(w + "\n" for w in wanted)
-    write_atomic(exclude_file, text)
-
-
-def _escape_pattern(path: str) -> str:
-    escaped = "".join("\\" + c if c in _GLOB_CHARS else c for c in path)
-    return "\\" + escaped if escaped[:1] in ("#", "!") else escaped
 
 
 def run_setup(commands: Sequence[str], worktree: str, env: dict[str, str], log_path: str) -> SetupResult:

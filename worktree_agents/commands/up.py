@@ -57,7 +57,8 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
         progress = _Progress(sys.stdout)
         results = []
         # Closed on the way out of an error or Ctrl-C, so that no further worktree is started.
-        with closing(worktrees.prepare(project, config, the_plan, store, on_start=progress.start)) as prepared:
+        with closing(worktrees.prepare(project, config, the_plan, store, on_start=progress.start,
+                                       hooks_per_worktree=hook_report.per_worktree)) as prepared:
             for result in prepared:
                 progress.done(result)
                 results.append(result)

@@ -11,7 +11,7 @@ import os
 
 from worktree_agents import git
 from worktree_agents.sessions import Runner, SessionContext
-from worktree_agents.snapshot import write_atomic
+from worktree_agents.snapshot import exclude, write_atomic
 
 CURSOR_RULE = ".cursor/rules/wta-zone.mdc"
 CLAUDE_LOCAL = "CLAUDE.local.md"
@@ -23,30 +23,13 @@ def cursor_rule(ctx: SessionContext) -> str:
             f"alwaysApply: true\n---\n\n{ctx.full_prompt()}")
 
 
-def ignore_in_exclude(common_dir: str, paths: tuple[str, ...]) -> None:
-    """Add anchored entries for `paths` to `<common>/info/exclude`, once."""
-    exclude = os.path.join(common_dir, "info", "exclude")
-    try:
-        with open(exclude, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
-    present = set(text.splitlines())
-    missing = [f"/{p}" for p in paths if f"/{p}" not in present]
-    if not missing:
-        return
-    if text and not text.endswith("\n"):
-        text += "\n"
-    text += "# wta: zone rule files of manual sessions\n" if "# wta:" not in text else ""
-    write_atomic(exclude, text + "\n".join(missing) + "\n")
-
-
 class ManualRunner(Runner):
     name = "manual"
     starts_process = False
 
     def prepare(self, ctx: SessionContext) -> None:
-        ignore_in_exclude(os.path.dirname(ctx.state_dir), FILES)
+        exclude(os.path.join(os.path.dirname(ctx.state_dir), "info", "exclude"), list(FILES),
+                "zone rule files of manual sessions")
         for rel, text in ((CURSOR_RULE, cursor_rule(ctx)), (CLAUDE_LOCAL, ctx.full_prompt())):
             if git.ok("ls-files", "--error-unmatch", "--", rel, cwd=ctx.worktree, env=git.no_git_env()):
                 continue  # the project tracks its own copy: never overwrite committed work
