@@ -125,6 +125,10 @@ def test_with_a_relative_hooks_path_the_hooks_go_in_after_setup_and_what_setup_p
     wta(repo, "up", "--no-launch", "api", check=0)
     api = worktree_of(repo, "api")
     assert (api / ".husky/_/pre-commit.wta-orig").read_text().startswith("#!/bin/sh\necho")
+    assert "nothing to do" in wta(repo, "up", "--no-launch", "api", check=0).stdout
+    (api / ".husky/_/commit-msg").unlink()   # as a later husky install would leave it
+    again = wta(repo, "up", "--no-launch", "api", check=0).stdout
+    assert "reused" in again and "wta-managed-hook" in (api / ".husky/_/commit-msg").read_text()
     (api / "src/components/Button.tsx").write_text("changed\n")
     git(api, "add", "-A")
     refused = git(api, "commit", "-m", "out of zone", check=False)
