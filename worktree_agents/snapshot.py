@@ -146,9 +146,12 @@ def exclude(exclude_file: str, paths: list[str], why: str, worktree: str | None 
     write_atomic(exclude_file, text + "".join(w + "\n" for w in wanted))
 
 
+GLOB_CHARS = frozenset("*?[]\\")   # special in gitignore patterns and in globs
+
+
 def _escape_pattern(path: str) -> str:
     """`path` as a gitignore pattern that matches it literally."""
-    escaped = "".join("\\" + c if c in "*?[]\\" else c for c in path)
+    escaped = "".join("\\" + c if c in GLOB_CHARS else c for c in path)
     return "\\" + escaped if escaped[:1] in ("#", "!") else escaped
 
 

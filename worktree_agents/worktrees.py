@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from worktree_agents import git, hooks
 from worktree_agents.errors import WtaError
-from worktree_agents.snapshot import Repo, ZonesInForce, exclude, record_stream
+from worktree_agents.snapshot import GLOB_CHARS, Repo, ZonesInForce, exclude, record_stream
 from worktree_agents.state import StateStore, now
 from worktree_agents.zones import CONFIG_FILE
 
@@ -382,9 +382,6 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None
 
 # -- sparse checkout ---------------------------------------------------------------------
 
-_GLOB_CHARS = set("*?[]\\")
-
-
 @dataclass(frozen=True)
 class SparseSpec:
     """What a sparse stream worktree checks out: its zone, the read_only paths and top-level files."""
@@ -431,7 +428,7 @@ def _cone_dir(pattern: str) -> str | None:
         return None  # a file or glob below the top level
     # gitignore: a slash before the end anchors the pattern at the root
     anchored = anchored or "/" in pattern.rstrip("/")
-    if not body or not anchored or _GLOB_CHARS & set(body):
+    if not body or not anchored or GLOB_CHARS & set(body):
         return None
     return body
 
@@ -458,7 +455,7 @@ def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: s
     found: list[str] = []
     for entry in entries:
         rel = entry.strip().lstrip("/")
-        if _GLOB_CHARS & set(rel):
+        if GLOB_CHARS & set(rel):
             matches = sorted(glob.glob(rel, root_dir=main, recursive=True))
             if not matches:
                 result.missing.append(entry)
