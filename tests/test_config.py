@@ -172,7 +172,7 @@ def test_every_default():
     assert c.checks == []
     assert c.notify is None
     assert (c.agent.runner, c.agent.model, c.agent.max_turns, c.agent.timeout, c.agent.command) == (
-        "claude", "claude-sonnet-4-5", 60, 2 * 3600, None)
+        "claude", "claude-sonnet-4-6", 60, 2 * 3600, None)
     s = c.streams["api"]
     assert (s.paths, s.after, s.prompt, s.prompt_file, s.agent, s.append_only) == (
         ["src/**"], [], None, None, None, False)

@@ -77,3 +77,23 @@ def test_without_an_api_key_nothing_starts(tmp_path):
     # Checked before any worktree was made: nothing to clean up after fixing the environment.
     assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
     assert git(repo, "branch", "--list", "wta/*").stdout == ""
+
+
+def test_the_default_model_is_not_one_the_sdk_lists_as_retiring():
+    from anthropic.resources.messages.messages import DEPRECATED_MODELS
+
+    from worktree_agents.config import Agent
+    assert Agent().model not in DEPRECATED_MODELS
+
+
+def test_a_retiring_model_is_named_in_the_session_log(tmp_path):
+    retiring = "claude-sonnet-4-5"  # the SDK: end of life on November 30th, 2026
+    script = {"api": [[text("Nothing to do.")]]}
+    agent = api_agent().replace(MODEL, retiring)
+    repo = session_repo(tmp_path, zones(agent, STREAMS))
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, "api", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    assert done.returncode == 0, done.stdout + done.stderr + log_text(repo, "api")
+    assert [r.body["model"] for r in fake.conversation_requests("api")] == [retiring]
+    lines = [line for line in log_text(repo, "api").splitlines() if line.startswith("warning: ")]
+    assert len(lines) == 1 and f"'{retiring}' is deprecated" in lines[0], log_text(repo, "api")

@@ -159,7 +159,7 @@ class Agent(Strict):
     """The top-level `agent:` defaults."""
 
     runner: Literal["claude", "api", "command", "manual"] = Field("claude", description=RUNNER_DOC)
-    model: str = Field("claude-sonnet-4-5", description="the model the session uses")
+    model: str = Field("claude-sonnet-4-6", description="the model the session uses")
     max_turns: int = Field(60, ge=1, description="the most agent turns a session may take")
     timeout: Duration = Field(7200, description="a session still running after this is killed, with its whole "
                                                 "process tree, and marked failed")

@@ -18,7 +18,7 @@ test: sh scripts/check.sh
 max_parallel: 2
 agent:
   runner: api
-  model: claude-sonnet-4-5
+  model: claude-sonnet-4-6
   max_turns: 8
   timeout: 5m
 streams:

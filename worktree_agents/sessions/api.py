@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Any, Callable
 
 from worktree_agents.errors import WtaError
@@ -149,14 +150,22 @@ def run_loop(ctx: SessionContext, out=None) -> int:
     usage = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     denials: list[dict] = []
     turns, final_text, subtype = 0, "", "success"
+    warned: set[str] = set()
     while True:
         if turns >= max_turns:
             subtype = "error_max_turns"
             break
         try:
-            with client.messages.stream(model=model, max_tokens=MAX_TOKENS, system=ctx.rules(),
-                                        tools=TOOLS, messages=messages) as stream:
-                message = stream.get_final_message()
+            with warnings.catch_warnings(record=True) as caught:
+                # The SDK warns that a model retires; Python would hide that, the log must not.
+                warnings.simplefilter("always", DeprecationWarning)
+                with client.messages.stream(model=model, max_tokens=MAX_TOKENS, system=ctx.rules(),
+                                            tools=TOOLS, messages=messages) as stream:
+                    message = stream.get_final_message()
+            for warning in caught:
+                if str(warning.message) not in warned:
+                    warned.add(str(warning.message))
+                    say("warning: " + " ".join(str(warning.message).split()))
         except anthropic.APIError as exc:
             say(f"api error: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
             subtype, final_text = "error_during_execution", str(getattr(exc, "message", exc))
