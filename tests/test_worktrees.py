@@ -324,6 +324,138 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     assert expected in message[0]
 
 
+
+def stream_marker(worktree: Path) -> str | None:
+    marker = Path(git(worktree, "rev-parse", "--absolute-git-dir").stdout.strip()) / "wta-stream"
+    return marker.read_text().strip() if marker.exists() else None
+
+
+def refuses_out_of_zone_commit(worktree: Path, path: str) -> bool:
+    (worktree / path).write_text("taken over\n")
+    git(worktree, "add", path)
+    proc = git(worktree, "commit", "-q", "-m", "out of zone", check=False)
+    git(worktree, "reset", "-q", "--hard")
+    return proc.returncode != 0 and "may not change" in proc.stderr
+
+
+def test_an_interrupted_up_leaves_only_worktrees_held_to_their_zones_and_the_next_run_finishes(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup='["sleep 5"]'))
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = repo / ".git" / "wta" / "logs" / "infra.log"
+    deadline = time.monotonic() + 60
+    # Ctrl-C during infra's setup, once the other worktrees are made ahead of their turn.
+    while time.monotonic() < deadline and not (
+            log.exists() and "setup in" in log.read_text()
+            and git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 5):
+        time.sleep(0.05)
+    proc.send_signal(2)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    records = state_of(repo)
+    for stream in STREAMS:
+        where = worktree_of(repo, stream)
+        assert stream_marker(where) == stream
+        assert records[stream]["state"] == "failed" and "run wta up again" in records[stream]["reason"]
+    assert refuses_out_of_zone_commit(worktree_of(repo, "ui"), "src/lib/db.ts")
+
+    again = wta(repo, "up", "--no-launch", env={**os.environ}, check=0)
+    assert [line.split()[1] for line in again.stdout.splitlines()] == ["reused"] * 4
+    assert all(r["state"] == "prepared" and r["setup"]["status"] == "ok" for r in state_of(repo).values())
+
+
+def test_a_copy_that_fails_fails_its_stream_leaves_nothing_half_copied_and_is_retried(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None).replace("copy: [.env.local]", "copy: [.env*, run]"))
+    (repo / "run").mkdir()
+    (repo / "run" / "app.conf").write_text("port=1\n")
+    os.mkfifo(repo / "run" / "app.sock")  # a named pipe cannot be copied
+    done = wta(repo, "up", "--no-launch", "api", check=1)
+    assert "failed" in done.stdout and "cannot copy run" in done.stdout and "Traceback" not in done.stderr
+    api = worktree_of(repo, "api")
+    assert stream_marker(api) == "api" and not (api / "run").exists()
+    assert state_of(repo)["api"]["state"] == "failed"
+    assert refuses_out_of_zone_commit(api, "src/components/Button.tsx")
+
+    (repo / "run" / "app.sock").unlink()
+    again = wta(repo, "up", "--no-launch", "api", check=0)
+    assert "reused" in again.stdout
+    assert (api / "run" / "app.conf").read_text() == "port=1\n"
+    assert (api / ".env.local").read_text() == "SECRET=local\n"  # `.env*` matches dotfiles, as in .gitignore
+    assert git(api, "status", "--porcelain", "-uall").stdout == ""
+
+
+def test_worktrees_placed_inside_the_repository_are_ignored_there(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None).replace(
+        "worktrees: ../{repo}-worktrees/{stream}", "worktrees: .worktrees/{stream}"))
+    wta(repo, "up", "--no-launch", "api", "ui", check=0)
+    assert (repo / ".worktrees" / "api" / "src" / "lib" / "db.ts").is_file()
+    assert git(repo, "status", "--porcelain", "-uall").stdout == ""
+    git(repo, "add", "-A")
+    assert ".worktrees" not in git(repo, "diff", "--cached", "--name-only").stdout
+
+
+def test_up_refuses_a_zones_yaml_that_differs_from_the_one_the_hooks_enforce(tmp_path):
+    repo = clone_webapp(tmp_path)
+    with (repo / "zones.yaml").open("a") as f:
+        f.write("  docs:\n    paths: [docs/guide/**]\n")
+    before = footprint(repo)
+    done = wta(repo, "up", "--no-launch", check=2)
+    assert "differs from the zones.yaml committed on main" in done.stderr and "git commit zones.yaml" in done.stderr
+    assert footprint(repo) == before
+    commit_all(repo, "a docs stream")
+    wta(repo, "up", "--no-launch", "docs", check=0)
+    assert stream_marker(worktree_of(repo, "docs")) == "docs"
+
+
+@pytest.mark.parametrize("layout", ["submodule", "separate-git-dir"])
+def test_repositories_whose_git_dir_lives_apart_from_the_worktree(tmp_path, layout):
+    seed = make_repo(tmp_path / "seed", example_zones(setup=None))
+    if layout == "submodule":
+        top = make_repo(tmp_path / "super", zones="", files={"README.md": "super\n"})
+        git(top, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(seed), "app")
+        repo = top / "app"
+    else:
+        git(tmp_path, "clone", "-q", "--separate-git-dir", str(tmp_path / "gitdir"), str(seed), "app")
+        repo = tmp_path / "app"
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = repo.parent / "app-worktrees" / "api"
+    assert stream_marker(api) == "api"
+    assert refuses_out_of_zone_commit(api, "src/components/Button.tsx")
+    shown = json.loads(wta(api, "status", "--json", check=0).stdout)  # from the stream worktree too
+    assert shown["repository"] == str(repo)
+    assert [s["stream"] for s in shown["streams"] if s["worktree_exists"]] == ["api"]
+
+
+def test_a_locked_worktree_deleted_by_hand_is_named_with_the_fix(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "api", "ui", check=0)
+    api = worktree_of(repo, "api")
+    git(repo, "worktree", "lock", str(api))
+    shutil.rmtree(api)
+    before = footprint(repo)
+    done = wta(repo, "up", "--no-launch", check=2)
+    assert "missing but locked" in done.stderr and f"git worktree unlock {api}" in done.stderr
+    assert footprint(repo) == before
+    down = wta(repo, "down", "api", check=1)
+    assert "missing but locked" in down.stdout and "Traceback" not in down.stderr
+    git(repo, "worktree", "unlock", str(api))
+    wta(repo, "down", "api", check=0)
+    assert str(api) not in git(repo, "worktree", "list").stdout
+
+
+def test_a_damaged_state_record_is_one_line_with_the_fix(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "api", check=0)
+    path = repo / ".git" / "wta" / "state.json"
+    data = json.loads(path.read_text())
+    data["streams"]["api"]["worktree"] = 7
+    path.write_text(json.dumps(data))
+    for command in (["status"], ["up", "--no-launch"], ["down"]):
+        done = wta(repo, *command, check=2)
+        assert done.stderr.strip().splitlines() == [f"wta: {path}: damaged, or not a version 1 wta state file; "
+                                                    "delete it and run `wta up` to rebuild it"]
+
+
 # -- wta down --------------------------------------------------------------------------
 
 def test_down_refuses_unmerged_commits_and_lists_them_until_forced(tmp_path):
@@ -402,3 +534,19 @@ def test_down_unknown_stream_is_a_usage_error(tmp_path):
     wta(repo, "up", "--no-launch", "api", check=0)
     done = wta(repo, "down", "nosuch", check=2)
     assert "nosuch" in done.stderr and worktree_of(repo, "api").is_dir()
+
+
+
+def test_without_the_base_branch_status_says_so_and_down_needs_force(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "api", check=0)
+    git(repo, "switch", "-q", "-c", "trunk")
+    git(repo, "branch", "-q", "-D", "main")
+    shown = wta(repo, "status", check=0).stdout
+    assert "base main: no such branch" in shown and "None" not in shown
+    api_row = next(line for line in shown.splitlines() if line.startswith("api "))
+    assert api_row.split()[2] == "-"
+    down = wta(repo, "down", "api", check=1)
+    assert "base branch 'main' does not exist" in down.stdout and worktree_of(repo, "api").is_dir()
+    wta(repo, "down", "--force", "api", check=0)
+    assert not worktree_of(repo, "api").exists() and "refs/heads/wta/api" in branches(repo)

@@ -85,6 +85,22 @@ def _pattern(value: str, info: ValidationInfo) -> str:
 Pattern = Annotated[str, AfterValidator(_pattern)]
 
 
+def _copy_entry(value: str) -> str:
+    # A path or glob in the main worktree, copied to the same place in each stream worktree.
+    body = value.strip()
+    if not body.lstrip("/"):
+        raise ValueError("empty `copy:` entry; remove it or name an untracked file such as .env.local")
+    if any(part == ".." for part in body.replace("\\", "/").split("/")):
+        raise ValueError(f"{value!r} leaves the repository ('..'); name a file inside the main worktree, "
+                         "relative to its top")
+    if re.match(r"^[A-Za-z]:[\\/]", body) or body.startswith("~"):
+        raise ValueError(f"{value!r} is an absolute path; name the file relative to the repository root")
+    return value
+
+
+CopyEntry = Annotated[str, AfterValidator(_copy_entry)]
+
+
 def _stream_name(value: str) -> str:
     if len(value) > MAX_STREAM_NAME:
         raise ValueError(f"stream name {_short(value)} is too long ({len(value)} characters); "
@@ -216,7 +232,7 @@ class Config(Strict):
                                                                   "claims?")
     read_only: Annotated[list[Pattern], BeforeValidator(_string_list)] = Field(
         [], description="patterns no stream may change (zones.yaml itself always is read-only)")
-    copy_: Annotated[list[str], BeforeValidator(_string_list)] = Field(
+    copy_: Annotated[list[CopyEntry], BeforeValidator(_string_list)] = Field(
         [], alias="copy", description="untracked files copied from the main worktree into each new worktree "
                                       "(and git-ignored there)")
     setup: Annotated[list[str], BeforeValidator(_string_list)] = Field(

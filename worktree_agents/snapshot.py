@@ -26,6 +26,7 @@ from worktree_agents.zones import CONFIG_FILE, ZoneMap
 STATE_DIR = "wta"            # under the common git dir
 SNAPSHOT_FILE = "zones.cache"
 STREAM_FILE = "wta-stream"   # in a stream worktree's private git dir
+MAIN_WORKTREE_FILE = "main-worktree"   # where it is, when git does not know (a separate git dir)
 SNAPSHOT_VERSION = 2
 
 
@@ -292,7 +293,41 @@ def main_worktree(common_dir: str) -> str | None:
         return None
     if "bare" in fields[:4]:
         return None
-    return fields[0][len("worktree "):]
+    path = fields[0][len("worktree "):]
+    if os.path.normpath(path) == os.path.normpath(common_dir):
+        return _worktree_of_separate_git_dir(common_dir, env)
+    return path
+
+
+def _worktree_of_separate_git_dir(common_dir: str, env: dict[str, str]) -> str | None:
+    """The main worktree of a git dir kept apart from it (a submodule, `git init --separate-git-dir`),
+    which git 2.39's `worktree list` names by the git dir itself."""
+    proc = git.run("config", "--get", "core.worktree", cwd=common_dir, env=env, check=False)
+    configured = proc.stdout.decode(errors="surrogateescape").strip()
+    if configured:  # submodules: relative to the git dir
+        return os.path.normpath(os.path.join(common_dir, configured))
+    # git keeps no record of it: only a command run inside that worktree can tell, and wta keeps what it told.
+    remembered = os.path.join(common_dir, STATE_DIR, MAIN_WORKTREE_FILE)
+    here = git.run("rev-parse", "--absolute-git-dir", "--show-toplevel", env=git.no_git_env(), check=False)
+    lines = here.stdout.decode(errors="surrogateescape").splitlines()
+    if here.returncode == 0 and len(lines) == 2 and os.path.normpath(lines[0]) == os.path.normpath(common_dir):
+        try:
+            with open(remembered, encoding="utf-8", errors="surrogateescape") as f:
+                known = f.read().rstrip("\n")
+        except FileNotFoundError:
+            known = None
+        if known != lines[1]:
+            write_atomic(remembered, lines[1] + "\n")
+        return lines[1]
+    try:
+        with open(remembered, encoding="utf-8", errors="surrogateescape") as f:
+            known = f.read().rstrip("\n")
+        if os.path.isdir(known):
+            return known
+    except FileNotFoundError:
+        pass
+    raise WtaError(f"{common_dir}: this repository's git dir is kept apart from its main worktree, which git does "
+                   "not record; run wta from the main worktree")
 
 
 def _base_from_worktree(main: str | None, env: dict[str, str]) -> str:

@@ -24,7 +24,7 @@ fields without a new version.
           "sparse": null,                       # null | "cone" | "patterns": how the worktree is sparse
           "copied": [".env.local"],             # `copy:` paths copied from the main worktree
           "setup": {                            # the `setup:` commands' last run
-            "status": "ok",                     # "ok" | "failed" | "none" (no setup commands)
+            "status": "ok",                     # "ok" | "failed" | "none" (no setup commands) | "skipped" (copy: failed)
             "command": null,                    # the command that failed
             "exit_code": null,                  # its exit code
             "finished_at": "2025-05-01T09:30:15+00:00",
@@ -67,6 +67,11 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _is_record(record: Any) -> bool:
+    return isinstance(record, dict) and all(isinstance(record.get(key), (str, type(None)))
+                                            for key in ("branch", "worktree", "state", "reason"))
+
+
 class StateStore:
     """The stream records in `<state dir>/state.json`."""
 
@@ -84,8 +89,8 @@ class StateStore:
         except (OSError, ValueError) as exc:
             raise WtaError(f"{self.path}: unreadable ({exc}); delete it and run `wta up` to rebuild it") from None
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION or \
-                not isinstance(data.get("streams"), dict):
-            raise WtaError(f"{self.path}: not a version {STATE_VERSION} wta state file; "
+                not isinstance(data.get("streams"), dict) or not all(_is_record(r) for r in data["streams"].values()):
+            raise WtaError(f"{self.path}: damaged, or not a version {STATE_VERSION} wta state file; "
                            "delete it and run `wta up` to rebuild it")
         return data
 

@@ -12,6 +12,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,9 +54,15 @@ class Worktree:
     branch: str | None      # short name, None when detached
     bare: bool = False
     prunable: bool = False
+    locked: bool = False
 
     def git_dir(self) -> str:
         return Repo.here(self.path).git_dir
+
+    @property
+    def locked_away(self) -> bool:
+        """Locked (`git worktree lock`) and its folder gone: git keeps its record, and so must wta."""
+        return self.locked and not os.path.isdir(self.path)
 
 
 def list_worktrees(cwd: str, env: dict[str, str] | None = None) -> list[Worktree]:
@@ -70,7 +77,7 @@ def list_worktrees(cwd: str, env: dict[str, str] | None = None) -> list[Worktree
                 branch = record.get("branch")
                 found.append(Worktree(record["worktree"], record.get("HEAD"),
                                       branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") else branch,
-                                      "bare" in record, "prunable" in record))
+                                      "bare" in record, "prunable" in record, "locked" in record))
             record = {}
             continue
         key, _, value = field_.partition(" ")
@@ -202,6 +209,10 @@ def plan(project, config, base: str, streams: Sequence[str], records: dict[str, 
             raise WtaError(f"stream {stream!r}: its branch {branch!r} is the base branch; set a `branch_prefix:` "
                            f"in {CONFIG_FILE} (e.g. wta/)")
         holder = by_branch.get(branch)
+        for w in (holder, by_path.get(path)):
+            if w is not None and w.locked_away:
+                raise WtaError(f"stream {stream!r}: its worktree {w.path} is missing but locked (git worktree lock); "
+                               f"bring it back, or unlock it (git worktree unlock {w.path}) and run again")
         if holder is not None and os.path.realpath(holder.path) != path:
             if os.path.realpath(holder.path) == main:
                 raise WtaError(f"stream {stream!r}: branch {branch} is checked out in the main worktree "
@@ -275,16 +286,43 @@ def prepare(project, config, the_plan: Plan, store: StateStore,
     exclude_file = os.path.join(project.repo.common_dir, "info", "exclude")
     new = [sp for sp in the_plan.streams if sp.is_new]
     specs = {sp.stream: sparse_spec(config, sp.stream) if config.sparse else None for sp in new}
+    inside = [os.path.relpath(sp.path, project.main) for sp in new if _inside(sp.path, project.main)]
+    if inside:  # worktrees placed in the repository: never `git add`ed as embedded repositories
+        exclude(exclude_file, inside, "stream worktrees inside the repository (`worktrees:` in zones.yaml)")
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(new), os.cpu_count() or 1, CHECKOUTS_AT_ONCE)))
+    made: dict[str, Future[None]] = {}
+    prepared: set[str] = set()
     try:
         made = {sp.stream: pool.submit(_create, project, the_plan.base, sp, specs[sp.stream]) for sp in new}
         for stream_plan in the_plan.streams:
             if on_start:
                 on_start(stream_plan)
-            yield _prepare_stream(project, config, stream_plan, store, exclude_file, specs.get(stream_plan.stream),
-                                  made.get(stream_plan.stream), hooks_per_worktree)
+            try:
+                result = _prepare_stream(project, config, stream_plan, store, exclude_file,
+                                         specs.get(stream_plan.stream), made.get(stream_plan.stream),
+                                         hooks_per_worktree)
+            except WtaError as exc:  # fails this stream only; the others go on
+                result = Prepared(stream_plan.stream, stream_plan.branch, stream_plan.path, FAILED, reason=str(exc))
+                store.update_stream(stream_plan.stream, branch=stream_plan.branch, worktree=stream_plan.path,
+                                    state=FAILED, reason=result.reason)
+            prepared.add(stream_plan.stream)
+            yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        # Stopped early (Ctrl-C, an error): worktrees already made stay, tied to their streams; their
+        # records say what is missing, and the next `wta up` does it.
+        for sp in new:
+            future = made.get(sp.stream)
+            if sp.stream in prepared or future is None or future.cancelled() or future.exception() is not None:
+                continue
+            store.update_stream(sp.stream, branch=sp.branch, worktree=sp.path, created_at=now(), state=FAILED,
+                                reason="wta up stopped before its copy: and setup: ran; run wta up again",
+                                sparse=specs[sp.stream].kind if specs[sp.stream] else None)
+
+
+def _inside(path: str, root: str) -> bool:
+    root = os.path.realpath(root)
+    return os.path.realpath(path).startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_file: str, spec: SparseSpec | None,
@@ -317,8 +355,12 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
         result.outcome = REUSED
     copied = copy_files(project.main, sp.path, config.copy_, exclude_file)
     result.copied, result.missing, result.tracked = copied.copied, copied.missing, copied.tracked
-    result.setup = run_setup(config.setup, sp.path, stream_env(config, sp.stream, sp.path),
-                             store.log_path(sp.stream))
+    if copied.failed:
+        result.outcome, result.reason = FAILED, f"copy: {copied.failed}; fix it and run wta up again"
+        result.setup = SetupResult("skipped")
+    else:
+        result.setup = run_setup(config.setup, sp.path, stream_env(config, sp.stream, sp.path),
+                                 store.log_path(sp.stream))
     if result.setup.status == "failed":
         result.outcome = FAILED
         result.reason = (f"setup command `{result.setup.command}` {_exit_text(result.setup.exit_code)}; "
@@ -364,6 +406,9 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None
     with _REGISTER:
         git.run(*args, cwd=project.main, env=env)
     try:
+        # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
+        # that stays is one the hooks hold to its zone.
+        record_stream(worktree_git_dir(sp.path), sp.stream)
         if spec is not None:
             with _SHARED_CONFIG:
                 git.run("sparse-checkout", "set", *spec.arguments(), cwd=sp.path, env=env,
@@ -440,6 +485,11 @@ class CopyResult:
     copied: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     tracked: list[str] = field(default_factory=list)
+    failed: str | None = None       # the first copy that failed, and why
+
+
+# `copy: [.env*]` matches dotfiles, as the same glob does in a .gitignore (Python 3.11+).
+_HIDDEN = {"include_hidden": True} if sys.version_info >= (3, 11) else {}
 
 
 def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: str) -> CopyResult:
@@ -456,7 +506,7 @@ def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: s
     for entry in entries:
         rel = entry.strip().lstrip("/")
         if GLOB_CHARS & set(rel):
-            matches = sorted(glob.glob(rel, root_dir=main, recursive=True))
+            matches = sorted(glob.glob(rel, root_dir=main, recursive=True, **_HIDDEN))
             if not matches:
                 result.missing.append(entry)
             found.extend(m for m in matches if m not in found)
@@ -475,15 +525,28 @@ def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: s
         source, target = os.path.join(main, rel), os.path.join(worktree, rel)
         if os.path.lexists(target):
             continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if os.path.isdir(source) and not os.path.islink(source):
-            shutil.copytree(source, target, symlinks=True)
-        else:
-            shutil.copy2(source, target, follow_symlinks=False)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if os.path.isdir(source) and not os.path.islink(source):
+                shutil.copytree(source, target, symlinks=True)
+            else:
+                shutil.copy2(source, target, follow_symlinks=False)
+        except (OSError, shutil.Error) as exc:  # a named pipe, a socket, an unreadable file, a full disk
+            detail = exc.args[0][0][2] if isinstance(exc, shutil.Error) and exc.args and exc.args[0] else exc
+            result.failed = f"cannot copy {rel}: {getattr(detail, 'strerror', None) or detail}"
+            _remove_partial(target)  # the next `wta up` copies it whole
+            break
         result.copied.append(rel)
     if result.copied:
         exclude(exclude_file, result.copied, "files copied into stream worktrees (`copy:` in zones.yaml)", worktree)
     return result
+
+
+def _remove_partial(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
 
 
 def run_setup(commands: Sequence[str], worktree: str, env: dict[str, str], log_path: str) -> SetupResult:
@@ -520,6 +583,7 @@ class Removal:
     commits: list[tuple[str, str]]       # (short sha, subject) not in the base
     changes: list[str]                   # uncommitted and untracked files in the worktree
     in_main: bool = False                # the branch is checked out in the main worktree
+    base_missing: bool = False           # no base branch: which commits are unmerged is unknown
 
 
 @dataclass
@@ -562,9 +626,12 @@ def plan_removal(project, base: str, prefix: str, streams: Sequence[str],
         revs = [branch] if branch in branches and branch != base else []
         if worktree is not None and worktree.head and worktree.branch != branch:
             revs.append(worktree.head)  # the worktree moved to another branch or detached: keep its work too
-        commits = git.commits_not_in(base, revs, project.main, env)
-        changes = git.worktree_changes(worktree.path, env) if worktree is not None else []
-        removals.append(Removal(stream, branch, branch in branches, worktree, commits, changes, in_main))
+        base_missing = base not in branches
+        commits = git.commits_not_in(base, revs, project.main, env) if not base_missing else []
+        present = worktree is not None and os.path.isdir(worktree.path)
+        changes = git.worktree_changes(worktree.path, env) if present else []
+        removals.append(Removal(stream, branch, branch in branches, worktree, commits, changes, in_main,
+                                base_missing and bool(revs)))
     return removals
 
 
@@ -577,7 +644,14 @@ def remove(project, base: str, removal: Removal, store: StateStore, force: bool,
         done.refused = (f"branch {removal.branch} is checked out in the main worktree {project.main}, which "
                         f"wta down never touches; switch it to {base} first")
         return done
+    if removal.worktree is not None and removal.worktree.locked_away:
+        done.refused = (f"its worktree {removal.worktree.path} is missing but locked (git worktree lock); bring it "
+                        f"back, or unlock it (git worktree unlock {removal.worktree.path}) and run again")
+        return done
     at_risk = []
+    if removal.base_missing and (removal.worktree is not None or delete_branch):
+        at_risk.append(f"base branch {base!r} does not exist, so which commits are unmerged is unknown "
+                       f"(create it, or fix `base:` in {CONFIG_FILE})")
     if removal.commits and (removal.worktree is not None or delete_branch):
         at_risk.append(f"{len(removal.commits)} commit(s) not in {base}")
     if removal.changes:

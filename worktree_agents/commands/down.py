@@ -51,7 +51,9 @@ def _describe(done: worktrees.Removed) -> str:
     if done.refused and removal is not None:
         fixes = ([f"merge the commits (wta merge {done.stream})"] if removal.commits else []) + \
                 (["commit or delete the files"] if removal.changes else [])
-        lines = [f"{name} kept       {done.refused}; {' and '.join(fixes)}, or rerun with --force to drop them:"]
+        fixes = fixes or ["fix that"]
+        lines = [f"{name} kept       {done.refused}; {' and '.join(fixes)}, or rerun with --force to remove it "
+                 "anyway:"]
         lines += [f"    {sha} {subject}" for sha, subject in removal.commits[:SHOWN]]
         lines += [f"    {path}" for path in removal.changes[:SHOWN]]
         extra = max(len(removal.commits) - SHOWN, 0) + max(len(removal.changes) - SHOWN, 0)

@@ -54,6 +54,8 @@ def render(report: status_mod.Status) -> str:
     for s in report.streams:
         if s.head is None:
             commits = "no branch"
+        elif s.ahead is None or s.behind is None:
+            commits = "-"  # no base to count from
         else:
             commits = f"+{s.ahead}/-{s.behind}"
         if s.worktree is None:
@@ -72,7 +74,9 @@ def render(report: status_mod.Status) -> str:
     merge_line = "" if merging is None else \
         f"merge {merging['run_id']} running at {merging['stream']} ({merging['step']})\n" \
         if merging["status"] == "running" else f"{merging['detail']}\n"
-    return f"base {report.base} ({(report.base_head or '?')[:10]})\n{merge_line}{text}" + _sessions(report)
+    base = f"base {report.base} ({report.base_head[:10]})" if report.base_head else \
+        f"base {report.base}: no such branch; create it (git branch {report.base} <commit>) or fix `base:` in zones.yaml"
+    return f"{base}\n{merge_line}{text}" + _sessions(report)
 
 
 def _requests(view: dict) -> str:

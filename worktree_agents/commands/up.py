@@ -12,12 +12,13 @@ import sys
 from contextlib import closing
 from typing import Sequence
 
-from worktree_agents import hooks, worktrees
+from worktree_agents import git, hooks, worktrees
 from worktree_agents.commands.output import use_colour
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
-from worktree_agents.snapshot import refresh_snapshot
+from worktree_agents.snapshot import committed_blob_at, refresh_snapshot
 from worktree_agents.state import StateStore, command_lock
+from worktree_agents.zones import CONFIG_FILE
 
 RUNNERS = ("claude", "api", "command", "manual")
 
@@ -42,6 +43,7 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     if unknown:
         raise WtaError(f"unknown stream {unknown[0]!r}; {project.config_path} defines: {', '.join(config.streams)}")
     base = worktrees.resolve_base(project, config)
+    _refuse_uncommitted_zones(project, base)
     chosen = [s for s in config.order() if not streams or s in streams]
 
     store = StateStore(project.repo.state_dir)
@@ -77,6 +79,18 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     code = launch(project, config, ready, runner=runner, detach=detach, max_parallel=max_parallel,
                   interactive=interactive)
     return max(code, CHECK if failed else 0)
+
+
+def _refuse_uncommitted_zones(project, base: str) -> None:
+    """The streams are made from the main worktree's zones.yaml, the hooks enforce the base's: they must agree."""
+    committed = committed_blob_at(project.repo.common_dir, base, project.env)
+    if committed is None:
+        return  # never committed: the main worktree's copy is the one in force (snapshot.py)
+    here = git.run("hash-object", "--", CONFIG_FILE, cwd=project.main, env=project.env).stdout.decode().strip()
+    if here != committed:
+        raise WtaError(f"{project.config_path}: differs from the {CONFIG_FILE} committed on {base}, which is the one "
+                       f"the hooks enforce; commit it on {base} (git commit {CONFIG_FILE}) or undo the change "
+                       f"(git restore {CONFIG_FILE}), then run wta up")
 
 
 def launch(project, config, prepared: list[worktrees.Prepared], runner: str | None, detach: bool,
