@@ -19,7 +19,7 @@ import pytest
 
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
 
-# Not claude-sonnet-4-5: the SDK warns that it is deprecated (retiring 2026-11-30).
+# A current model: the SDK warns about deprecated ones, which would add noise to these tests.
 MODEL = "claude-sonnet-4-6"
 KEY = "sk-test-0123456789"
 WEATHER_TOOL = {
