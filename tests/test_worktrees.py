@@ -248,6 +248,44 @@ def test_sparse_worktrees_hold_only_the_zone_read_only_paths_and_top_level_files
     assert (repo / "src" / "components" / "Button.tsx").exists()  # the main worktree stays full
 
 
+def test_up_starts_without_typer_and_says_what_the_cli_says(tmp_path):
+    fast_repo = clone_webapp(tmp_path / "fast", example_zones(setup=None))
+    typer_repo = clone_webapp(tmp_path / "typer", example_zones(setup=None))
+    profiled = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    fast = wta(fast_repo, "--debug", "up", "api", "--no-launch", "ui", check=0, env=profiled)
+    imported = {line.rsplit("|", 1)[1].strip() for line in fast.stderr.splitlines() if line.count("|") == 2}
+    assert "worktree_agents.worktrees" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("typer", "click", "rich")}
+    through_typer = subprocess.run(
+        [sys.executable, "-c", "import sys; from worktree_agents.cli import app; sys.exit(app(args=['up', 'api', "
+                               "'--no-launch', 'ui'], prog_name='wta', standalone_mode=False))"],
+        cwd=typer_repo, capture_output=True, text=True)
+    assert through_typer.returncode == 0, through_typer.stderr
+    assert fast.stdout == through_typer.stdout and "api" in fast.stdout and "ui" in fast.stdout
+    assert worktree_of(fast_repo, "ui").is_dir() and not worktree_of(fast_repo, "infra").exists()
+    # Anything else still goes through typer: its help, its checks and its one-line usage errors.
+    assert "--max-parallel" in wta(fast_repo, "up", "--help", check=0).stdout
+    typo = wta(fast_repo, "up", "--no-lanch", check=2)
+    assert typo.stderr.startswith("wta: No such option: --no-lanch") and len(typo.stderr.splitlines()) == 1
+    unknown = wta(fast_repo, "up", "--no-launch", "nosuch", check=2)
+    assert "unknown stream 'nosuch'" in unknown.stderr and len(unknown.stderr.splitlines()) == 1
+
+
+def test_a_sparse_worktree_in_pattern_mode_holds_directory_patterns_in_full(tmp_path):
+    # `name/` patterns (a directory at any depth, or anchored) go to git as the files below them.
+    zones = example_zones(setup=None, sparse=True).replace(
+        "paths: [src/components/**, src/app/page.tsx,", "paths: [components/, /src/lib/, src/app/page.tsx,")
+    zones = zones.replace("paths: [src/app/api/**, src/lib/**]", "paths: [src/app/api/**]")
+    repo = clone_webapp(tmp_path, zones)
+    done = wta(repo, "up", "--no-launch", "ui", check=0)
+    assert "sparse (patterns)" in done.stdout
+    ui = worktree_of(repo, "ui")
+    checked_out = {str(p.relative_to(ui)) for p in ui.rglob("*") if p.is_file() and p.name != ".git"}
+    assert {"src/components/Button.tsx", "src/lib/db.ts", "src/app/page.tsx"} <= checked_out
+    assert "src/app/api/health/route.ts" not in checked_out
+    assert git(ui, "status", "--porcelain").stdout == ""
+
+
 def test_two_ups_at_once_one_waits_the_other_reports_the_lock(tmp_path):
     repo = clone_webapp(tmp_path, example_zones(setup='["sleep 1"]'))
     env = dict(os.environ)

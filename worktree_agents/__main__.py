@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
@@ -13,11 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     from worktree_agents.errors import WtaError
 
     try:
-        fast = _status_fast_path(args)
+        fast = _fast_path(args)
         if fast is not None:
-            from worktree_agents.commands import status
-
-            return status.run(*fast)
+            return fast()
         from worktree_agents.cli import app
 
         code = app(args=args, prog_name="wta", standalone_mode=False)
@@ -43,19 +45,30 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-# `wta status` is the command that people and scripts poll. Starting typer and
-# building the CLI takes ~110 ms, a third of what `wta status --json` may take
-# (docs/performance.md), so these exact argument lists skip it; anything else
-# (help, a typo, another option) goes through typer as usual.
+# Starting typer and building the CLI takes ~110 ms (docs/performance.md): a third
+# of what `wta status --json` may take, and more than a sparse `wta up` spends
+# in git. So the plainest forms of these two commands skip it; anything else
+# (help, a typo, another option) goes through typer as usual, which says the
+# same things (tests compare both paths).
 _STATUS_OPTIONS = {"--json", "--watch"}
 
 
-def _status_fast_path(args: list[str]) -> tuple[bool, bool] | None:
-    """(as_json, watch) when `args` is `[--debug] status [--json] [--watch]`, else None."""
+def _fast_path(args: list[str]) -> Callable[[], int] | None:
+    """The command to run without typer for `[--debug] status [--json] [--watch]` and
+    `[--debug] up [--no-launch] [STREAM...]`; None for anything else."""
     rest = args[1:] if args[:1] == ["--debug"] else args
-    if rest[:1] != ["status"] or not set(rest[1:]) <= _STATUS_OPTIONS or len(set(rest[1:])) != len(rest[1:]):
-        return None
-    return "--json" in rest, "--watch" in rest
+    command, words = (rest[0], rest[1:]) if rest else (None, [])
+    if command == "status" and set(words) <= _STATUS_OPTIONS and len(set(words)) == len(words):
+        from worktree_agents.commands import status
+
+        return lambda: status.run("--json" in words, "--watch" in words)
+    if command == "up" and words.count("--no-launch") <= 1:
+        streams = [w for w in words if w != "--no-launch"]
+        if all(w and not w.startswith("-") for w in streams):
+            from worktree_agents.commands import up
+
+            return lambda: up.run(streams, no_launch="--no-launch" in words)
+    return None
 
 
 def _usage_error(exc: Exception) -> int | None:

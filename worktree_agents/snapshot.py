@@ -236,26 +236,31 @@ def _from_snapshot(data: dict) -> ZonesInForce:
                         data["source"], data["blob"])
 
 
-def refresh_snapshot(repo: Repo, base: str | None = None) -> ZonesInForce:
-    """Load, validate and compile the zones in force and cache them."""
-    config_mod = _config_module()
+def refresh_snapshot(repo: Repo, base: str | None = None, loaded: Loaded | None = None) -> ZonesInForce:
+    """Load, validate and compile the zones in force and cache them.
+
+    `loaded`: the zones.yaml that the caller has validated already, compiled
+    as it is if the base still holds that blob.
+    """
     env = git.no_git_env()
-    main = main_worktree(repo.common_dir)
+    main = loaded.main if loaded is not None else main_worktree(repo.common_dir)
     if base is None:
         base = _base_from_worktree(main, env)
     tip = git.branch_tip(repo.common_dir, base)  # before the blob: a tip recorded must not be newer than it
     blob = committed_blob_at(repo.common_dir, base, env)
-    if blob is not None:
-        text = git.run("cat-file", "blob", blob, cwd=repo.common_dir, env=env).stdout.decode("utf-8", "replace")
-        source = f"{base}:{CONFIG_FILE}"
+    source = f"{base}:{CONFIG_FILE}" if blob is not None else os.path.join(main or "", CONFIG_FILE)
+    if loaded is not None and blob == loaded.blob:
+        cfg = loaded.config
     else:
-        if main is None or not os.path.exists(os.path.join(main, CONFIG_FILE)):
+        if blob is not None:
+            text = git.run("cat-file", "blob", blob, cwd=repo.common_dir, env=env).stdout.decode("utf-8", "replace")
+        elif main is None or not os.path.exists(source):
             raise WtaError(f"{CONFIG_FILE}: not found on branch {base!r} nor in the main worktree; "
                            "create it with `wta init` and commit it on the base branch")
-        source = os.path.join(main, CONFIG_FILE)
-        with open(source, encoding="utf-8") as f:
-            text = f.read()
-    cfg = config_mod.load_text(text, source, repo_root=main)
+        else:
+            with open(source, encoding="utf-8") as f:
+                text = f.read()
+        cfg = _config_module().load_text(text, source, repo_root=main)
     if cfg.base and cfg.base != base and blob is None:
         base, tip = cfg.base, None
     data = {
@@ -264,6 +269,16 @@ def refresh_snapshot(repo: Repo, base: str | None = None) -> ZonesInForce:
     }
     write_snapshot(repo, data)  # only a cache: a full disk must not stop a commit
     return _from_snapshot(data)
+
+
+class Loaded(namedtuple("Loaded", [
+    "blob",    # the base's zones.yaml blob id when it was read (None: not committed)
+    "main",    # the main worktree, whose zones.yaml was loaded
+    "config",  # that zones.yaml, validated (config.Config)
+])):
+    """A zones.yaml that a command has read and validated already (see `refresh_snapshot`)."""
+
+    __slots__ = ()
 
 
 def _config_module():

@@ -16,7 +16,7 @@ from worktree_agents import git, hooks, worktrees
 from worktree_agents.commands.output import use_colour
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
-from worktree_agents.snapshot import committed_blob_at, refresh_snapshot
+from worktree_agents.snapshot import Loaded, committed_blob_at, refresh_snapshot
 from worktree_agents.state import StateStore, command_lock
 from worktree_agents.zones import CONFIG_FILE
 
@@ -43,7 +43,7 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     if unknown:
         raise WtaError(f"unknown stream {unknown[0]!r}; {project.config_path} defines: {', '.join(config.streams)}")
     base = worktrees.resolve_base(project, config)
-    _refuse_uncommitted_zones(project, base)
+    committed = _refuse_uncommitted_zones(project, base)
     chosen = [s for s in config.order() if not streams or s in streams]
 
     store = StateStore(project.repo.state_dir)
@@ -54,7 +54,7 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
 
             sessions.check_can_start(project, config, {sp.stream: sp.path for sp in the_plan.streams}, runner,
                                      interactive)
-        refresh_snapshot(project.repo, base=base)
+        refresh_snapshot(project.repo, base=base, loaded=Loaded(committed, project.main, config))
         hook_report = hooks.install(project.main)
         progress = _Progress(sys.stdout)
         results = []
@@ -81,16 +81,18 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     return max(code, CHECK if failed else 0)
 
 
-def _refuse_uncommitted_zones(project, base: str) -> None:
-    """The streams are made from the main worktree's zones.yaml, the hooks enforce the base's: they must agree."""
+def _refuse_uncommitted_zones(project, base: str) -> str | None:
+    """The streams are made from the main worktree's zones.yaml, the hooks enforce the base's: they must
+    agree. The base's zones.yaml blob id (None: never committed)."""
     committed = committed_blob_at(project.repo.common_dir, base, project.env)
     if committed is None:
-        return  # never committed: the main worktree's copy is the one in force (snapshot.py)
+        return None  # never committed: the main worktree's copy is the one in force (snapshot.py)
     here = git.run("hash-object", "--", CONFIG_FILE, cwd=project.main, env=project.env).stdout.decode().strip()
     if here != committed:
         raise WtaError(f"{project.config_path}: differs from the {CONFIG_FILE} committed on {base}, which is the one "
                        f"the hooks enforce; commit it on {base} (git commit {CONFIG_FILE}) or undo the change "
                        f"(git restore {CONFIG_FILE}), then run wta up")
+    return committed
 
 
 def launch(project, config, prepared: list[worktrees.Prepared], runner: str | None, detach: bool,
