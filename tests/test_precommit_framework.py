@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from conftest import ROOT, add_stream_worktree, git, wta
@@ -38,7 +39,8 @@ def _precommit(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     # The framework's pip may reuse the real user's download cache (HOME is a
     # scratch dir in tests); everything it installs stays in PRE_COMMIT_HOME.
     env = {**os.environ, "PIP_CACHE_DIR": os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".cache", "pip")}
-    proc = subprocess.run(["pre-commit", *args], cwd=cwd, text=True, capture_output=True, env=env, timeout=600)
+    # The framework of the Python that runs the tests, whether or not its bin directory is on PATH.
+    proc = subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=cwd, text=True, capture_output=True, env=env, timeout=600)
     assert proc.returncode == 0, f"pre-commit {' '.join(args)}:\n{proc.stdout}{proc.stderr}"
     return proc
 
