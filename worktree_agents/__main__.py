@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Starting typer and building the CLI takes ~110 ms (docs/performance.md): a third
-# of what `wta status --json` may take, and more than a sparse `wta up` spends
-# in git. So the plainest forms of these two commands skip it; anything else
+# of what `wta status --json` may take, a sixth of a sparse `wta up` of 8 streams.
+# So the plainest forms of these two commands skip it; anything else
 # (help, a typo, another option) goes through typer as usual, which says the
 # same things (tests compare both paths).
 _STATUS_OPTIONS = {"--json", "--watch"}
