@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from conftest import git, wta
 from sessions_support import KEY, env, log_text, no_leftover_processes, record, session_repo, up, worktree, zones  # noqa: F401
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
@@ -93,8 +91,7 @@ def test_a_retiring_model_is_named_in_the_session_log(tmp_path):
 
     # Whichever model the installed SDK warns about: its list changes from release to release
     # (claude-sonnet-4-5 left it once it had retired).
-    if not DEPRECATED_MODELS:
-        pytest.skip("the installed anthropic SDK lists no deprecated model")
+    assert DEPRECATED_MODELS, "the anthropic SDK names no deprecated model any more: nothing to warn about"
     retiring = sorted(DEPRECATED_MODELS)[0]
     script = {"api": [[text("Nothing to do.")]]}
     agent = api_agent().replace(MODEL, retiring)

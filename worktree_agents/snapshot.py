@@ -23,6 +23,10 @@ from worktree_agents import git
 from worktree_agents.errors import WtaError, cannot_write
 from worktree_agents.zones import CONFIG_FILE, ZoneMap
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
 STATE_DIR = "wta"            # under the common git dir
 SNAPSHOT_FILE = "zones.cache"
 STREAM_FILE = "wta-stream"   # in a stream worktree's private git dir
@@ -236,21 +240,25 @@ def _from_snapshot(data: dict) -> ZonesInForce:
                         data["source"], data["blob"])
 
 
-def refresh_snapshot(repo: Repo, base: str | None = None, loaded: Loaded | None = None) -> ZonesInForce:
+def refresh_snapshot(repo: Repo, base: str | None = None, main: str | None = None,
+                     validated: tuple[str | None, Any] | None = None) -> ZonesInForce:
     """Load, validate and compile the zones in force and cache them.
 
-    `loaded`: the zones.yaml that the caller has validated already, compiled
-    as it is if the base still holds that blob.
+    `main`: the main worktree, if the caller knows it. `validated`: the main
+    worktree's zones.yaml as the caller has validated it already (the base's
+    blob id it matched, None if not committed; its config.Config), compiled as
+    it is if the base still holds that blob.
     """
     env = git.no_git_env()
-    main = loaded.main if loaded is not None else main_worktree(repo.common_dir)
+    if main is None:
+        main = main_worktree(repo.common_dir)
     if base is None:
         base = _base_from_worktree(main, env)
     tip = git.branch_tip(repo.common_dir, base)  # before the blob: a tip recorded must not be newer than it
     blob = committed_blob_at(repo.common_dir, base, env)
     source = f"{base}:{CONFIG_FILE}" if blob is not None else os.path.join(main or "", CONFIG_FILE)
-    if loaded is not None and blob == loaded.blob:
-        cfg = loaded.config
+    if validated is not None and blob == validated[0]:
+        cfg = validated[1]
     else:
         if blob is not None:
             text = git.run("cat-file", "blob", blob, cwd=repo.common_dir, env=env).stdout.decode("utf-8", "replace")
@@ -269,16 +277,6 @@ def refresh_snapshot(repo: Repo, base: str | None = None, loaded: Loaded | None 
     }
     write_snapshot(repo, data)  # only a cache: a full disk must not stop a commit
     return _from_snapshot(data)
-
-
-class Loaded(namedtuple("Loaded", [
-    "blob",    # the base's zones.yaml blob id when it was read (None: not committed)
-    "main",    # the main worktree, whose zones.yaml was loaded
-    "config",  # that zones.yaml, validated (config.Config)
-])):
-    """A zones.yaml that a command has read and validated already (see `refresh_snapshot`)."""
-
-    __slots__ = ()
 
 
 def _config_module():

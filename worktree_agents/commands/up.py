@@ -16,7 +16,7 @@ from worktree_agents import git, hooks, worktrees
 from worktree_agents.commands.output import use_colour
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
-from worktree_agents.snapshot import Loaded, committed_blob_at, refresh_snapshot
+from worktree_agents.snapshot import committed_blob_at, refresh_snapshot
 from worktree_agents.state import StateStore, command_lock
 from worktree_agents.zones import CONFIG_FILE
 
@@ -54,7 +54,7 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
 
             sessions.check_can_start(project, config, {sp.stream: sp.path for sp in the_plan.streams}, runner,
                                      interactive)
-        refresh_snapshot(project.repo, base=base, loaded=Loaded(committed, project.main, config))
+        refresh_snapshot(project.repo, base=base, main=project.main, validated=(committed, config))
         hook_report = hooks.install(project.main)
         progress = _Progress(sys.stdout)
         results = []
