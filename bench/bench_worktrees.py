@@ -21,6 +21,15 @@ start to exit, in rounds that rotate their order:
                     cone mode with a sparse index
   git cone          its floor: the same loop with `--cone --sparse-index` and wta's
                     directories
+  git sparse, N at a time, git cone, N at a time
+                    the same worktrees made by N shell chains side by side, N being
+                    the worktrees `wta up` checks out at once (one per core, at most
+                    4), with registration and `sparse-checkout set` one at a time
+                    across chains as in wta
+  python + libraries
+                    a Python process that only imports what the design validates
+                    zones.yaml with (yaml, pydantic's BaseModel, pathspec), which
+                    `wta up` must do before it creates anything
 
 Before each timed run its copy is reset, untimed: the previous run's result
 checked (each worktree registered on its branch, full or sparse as expected), the
@@ -41,12 +50,17 @@ Then `wta status --json` with the streams of one more `wta up`:
                     commands do
 
 and, for scale, in the same rounds as the second: the same `git status` as wta
-runs in each worktree, in a loop; `wta --help` (start-up with the CLI); and
-`python -c pass`.
+runs in each worktree, in a loop and all at once (as wta starts them); `wta --help`
+(start-up with the CLI); and `python -c pass`.
 
 Targets (issue "Worktrees"): wta up ≤ 1.15 × the git loop, sparse ≤ 0.1 × full
 (judged for both kinds of zones; the git floors show what git itself needs for
-each), `wta status --json` ≤ 300 ms, all in wall-clock medians. The CPU time of each
+each), `wta status --json` ≤ 300 ms, all in wall-clock medians. Beside each of
+the last three, the least any wta can take on this machine: for sparse, git's
+own sparse worktrees N at a time, and those after the Python start and imports
+above, against the full `wta up`; for status, a bare Python start then git's
+statuses all at once. Where that is above the target, no change to wta can meet
+it here. The CPU time of each
 process tree is shown too: it moves much less with other load on the machine.
 """
 
@@ -74,6 +88,9 @@ MAX_STATUS_MS = 300.0
 COMMITS_PER_STREAM = 3
 RECENTLY_DELETED_S = 65
 WTA = [PYTHON, "-m", "worktree_agents"]
+# What a Python process must import before `wta up` may create anything: the libraries of the
+# design that read and validate zones.yaml (wta's own models and checks not included).
+LIBRARIES = "import yaml, pathspec; from pydantic import BaseModel"
 
 
 class Copy:
@@ -172,23 +189,46 @@ def settle(emptied: float | None) -> None:
         time.sleep(left)
 
 
-def sparse_loop(copy: Copy) -> str:
-    """The git commands that make the copy's sparse worktrees as wta does, one after the other."""
+def at_once(streams: int) -> int:
+    """How many worktrees `wta up` checks out side by side (worktrees.prepare)."""
+    from worktree_agents import worktrees
+
+    return max(1, min(streams, os.cpu_count() or 1, worktrees.CHECKOUTS_AT_ONCE))
+
+
+def sparse_loop(copy: Copy, chains: int = 1) -> str:
+    """The git commands that make the copy's sparse worktrees as wta does.
+
+    With one chain, one stream after the other. With more, that many chains side by
+    side, each making its share of the streams, with `git worktree add` and
+    `git sparse-checkout set` one at a time across chains (`flock`), as wta does:
+    a concurrent `git worktree add` can read a half-written registration, and the
+    first `sparse-checkout set` writes the shared config.
+    """
     from worktree_agents import config as zones_config, worktrees
 
     settings = zones_config.load(copy.path / "zones.yaml")
-    steps = []
-    for s in copy.streams:
+    lock = shlex.quote(str(copy.path.parent / "bench.lock"))
+    one_at_a_time = (lambda cmd: f"flock {lock} {cmd}") if chains > 1 else (lambda cmd: cmd)
+    steps: list[list[str]] = [[] for _ in range(chains)]
+    for i, s in enumerate(copy.streams):
         spec, path = worktrees.sparse_spec(settings, s), shlex.quote(str(copy.worktree(s)))
-        add = f"git worktree add -q --no-checkout -b wta/{s} {path} main"
+        add = one_at_a_time(f"git worktree add -q --no-checkout -b wta/{s} {path} main")
         arguments = " ".join(shlex.quote(a) for a in spec.arguments())
-        if spec.cone:
-            choose = f"git -C {path} sparse-checkout set {arguments}"
-        else:
-            patterns = shlex.quote("".join(p + "\n" for p in spec.entries))
-            choose = f"printf %s {patterns} | git -C {path} sparse-checkout set {arguments}"
-        steps.append(f"{add} && {choose} && git -C {path} checkout -q")
-    return " && ".join(steps)
+        choose = one_at_a_time(f"git -C {path} sparse-checkout set {arguments}")
+        if not spec.cone:
+            patterns = "".join(p + "\n" for p in spec.entries)
+            choose = f"printf %s {shlex.quote(patterns)} | {choose}"
+        steps[i % chains].append(f"{add} && {choose} && git -C {path} checkout -q")
+    return side_by_side([" && ".join(chain) for chain in steps if chain])
+
+
+def side_by_side(commands: list[str]) -> str:
+    """Shell: the commands run at once; fails if any fails."""
+    if len(commands) == 1:
+        return commands[0]
+    started = "; ".join(f"( {cmd} ) & p{i}=$!" for i, cmd in enumerate(commands))
+    return f"{started}; " + " && ".join(f"wait $p{i}" for i in range(len(commands)))
 
 
 def up_cases(full: Copy, sparse: Copy, cone: Copy) -> list[Case]:
@@ -197,13 +237,16 @@ def up_cases(full: Copy, sparse: Copy, cone: Copy) -> list[Case]:
         Case("wta up", [*WTA, "up", "--no-launch", *full.streams], full.path, full.env, prepare=full.reset),
         Case("git worktree add", ["sh", "-c", loop], full.path, full.env, prepare=full.reset),
     ]
+    n = at_once(len(full.streams))
     for name, copy in (("sparse", sparse), ("cone", cone)):
         cases += [
             Case(f"wta up ({name})", [*WTA, "up", "--no-launch", *copy.streams], copy.path, copy.env,
                  prepare=copy.reset),
             Case(f"git {name}", ["sh", "-c", sparse_loop(copy)], copy.path, copy.env, prepare=copy.reset),
+            Case(f"git {name}, {n} at a time", ["sh", "-c", sparse_loop(copy, n)], copy.path, copy.env,
+                 prepare=copy.reset),
         ]
-    return cases
+    return [*cases, Case("python + libraries", [PYTHON, "-c", LIBRARIES], full.path, full.env)]
 
 
 def prepare_status(full: Copy, owned: dict[str, list[str]]) -> None:
@@ -227,11 +270,12 @@ def prepare_status(full: Copy, owned: dict[str, list[str]]) -> None:
 
 
 def status_cases(full: Copy) -> list[Case]:
-    loop = "; ".join(f'git -C "{full.worktree(s)}" --no-optional-locks status --porcelain=v2 -z '
-                     f'--untracked-files=normal >/dev/null' for s in full.streams)
+    statuses = [f'git -C "{full.worktree(s)}" --no-optional-locks status --porcelain=v2 -z '
+                f'--untracked-files=normal >/dev/null' for s in full.streams]
     return [
         Case("wta status --json", [*WTA, "status", "--json"], full.path, full.env),
-        Case("git status, each worktree", ["sh", "-c", loop], full.path, full.env),
+        Case("git status, each worktree", ["sh", "-c", "; ".join(statuses)], full.path, full.env),
+        Case("git status, all at once", ["sh", "-c", side_by_side(statuses)], full.path, full.env),
         Case("wta --help", [*WTA, "--help"], full.path, full.env),
         Case("python -c pass", [PYTHON, "-c", "pass"], full.path, full.env),
     ]
@@ -331,10 +375,17 @@ def figures(up: dict[str, Samples], status: dict[str, Samples], checked_out: dic
     for name, zones in (("sparse", "pattern zones"), ("cone", "directory zones, cone mode")):
         wall = ratio(up[f"wta up ({name})"].median, up["wta up"].median)
         floor = ratio(up[f"git {name}"].median, up["git worktree add"].median)
+        # The least any wta can take: git's own sparse checkouts side by side, as wta makes them,
+        # alone and after Python has imported what validates zones.yaml (nothing may be made
+        # before); against the full `wta up`.
+        side = next(s for key, s in up.items() if key.startswith(f"git {name}, "))
+        alone = ratio(side.median, up["wta up"].median)
+        least = ratio(up["python + libraries"].median + side.median, up["wta up"].median)
         sparse_targets.append(
             {"target": f"sparse ≤ {MAX_SPARSE_VS_FULL}× full ({zones})", "figure": f"{wall:.3f}×",
              "cpu": f"{ratio(up[f'wta up ({name})'].cpu_ms, up['wta up'].cpu_ms):.3f}×",
-             "floor": f"{floor:.3f}×", "met": wall <= MAX_SPARSE_VS_FULL})
+             "floor": f"{floor:.3f}×", "git_side_by_side": f"{alone:.3f}×", "least": f"{least:.3f}×",
+             "met": wall <= MAX_SPARSE_VS_FULL})
     return {
         "up_ms": {n: round(s.ms) for n, s in up.items()},
         "up_cpu_ms": {n: round(s.cpu_ms) for n, s in up.items()},
@@ -348,7 +399,10 @@ def figures(up: dict[str, Samples], status: dict[str, Samples], checked_out: dic
              "met": up_ratio <= MAX_UP_VS_GIT},
             *sparse_targets,
             {"target": f"wta status --json ≤ {MAX_STATUS_MS:.0f} ms", "figure": f"{status_ms:.0f} ms",
-             "cpu": f"{status['wta status --json'].cpu_ms:.0f} ms", "met": status_ms <= MAX_STATUS_MS},
+             "cpu": f"{status['wta status --json'].cpu_ms:.0f} ms",
+             # git's own statuses, all at once as wta starts them, plus a bare Python start
+             "least": f"{status['git status, all at once'].ms + status['python -c pass'].ms:.0f} ms",
+             "met": status_ms <= MAX_STATUS_MS},
         ],
     }
 
@@ -364,6 +418,10 @@ def report(result: dict, up: dict[str, Samples], status: dict[str, Samples]) -> 
              table(headers, [row(s) for s in status.values()]), ""]
     for check in result["targets"]:
         floor = f"; git alone: {check['floor']}" if "floor" in check else ""
+        if "git_side_by_side" in check:
+            floor += f", side by side {check['git_side_by_side']}"
+        if "least" in check:
+            floor += f"; the least any wta can take here: {check['least']}"
         lines.append(f"{'met    ' if check['met'] else 'NOT met'}  {check['target']}: {check['figure']} wall "
                      f"({check['cpu']} cpu{floor})")
     m = result["machine"]
