@@ -189,13 +189,6 @@ def settle(emptied: float | None) -> None:
         time.sleep(left)
 
 
-def at_once(streams: int) -> int:
-    """How many worktrees `wta up` checks out side by side (worktrees.prepare)."""
-    from worktree_agents import worktrees
-
-    return max(1, min(streams, os.cpu_count() or 1, worktrees.CHECKOUTS_AT_ONCE))
-
-
 def sparse_loop(copy: Copy, chains: int = 1) -> str:
     """The git commands that make the copy's sparse worktrees as wta does.
 
@@ -231,19 +224,22 @@ def side_by_side(commands: list[str]) -> str:
     return f"{started}; " + " && ".join(f"wait $p{i}" for i in range(len(commands)))
 
 
-def up_cases(full: Copy, sparse: Copy, cone: Copy) -> list[Case]:
+def side_by_side_name(name: str, chains: int) -> str:
+    return f"git {name}, {chains} at a time"
+
+
+def up_cases(full: Copy, sparse: Copy, cone: Copy, chains: int) -> list[Case]:
     loop = " && ".join(f'git worktree add -q -b wta/{s} "{full.worktree(s)}" main' for s in full.streams)
     cases = [
         Case("wta up", [*WTA, "up", "--no-launch", *full.streams], full.path, full.env, prepare=full.reset),
         Case("git worktree add", ["sh", "-c", loop], full.path, full.env, prepare=full.reset),
     ]
-    n = at_once(len(full.streams))
     for name, copy in (("sparse", sparse), ("cone", cone)):
         cases += [
             Case(f"wta up ({name})", [*WTA, "up", "--no-launch", *copy.streams], copy.path, copy.env,
                  prepare=copy.reset),
             Case(f"git {name}", ["sh", "-c", sparse_loop(copy)], copy.path, copy.env, prepare=copy.reset),
-            Case(f"git {name}, {n} at a time", ["sh", "-c", sparse_loop(copy, n)], copy.path, copy.env,
+            Case(side_by_side_name(name, chains), ["sh", "-c", sparse_loop(copy, chains)], copy.path, copy.env,
                  prepare=copy.reset),
         ]
     return [*cases, Case("python + libraries", [PYTHON, "-c", LIBRARIES], full.path, full.env)]
@@ -342,7 +338,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"wta up --no-launch of {len(chosen)} streams vs git worktree add, {args.repeat} runs each ...",
           flush=True)
-    up = measure(up_cases(full, sparse, cone), args.repeat)
+    from worktree_agents.worktrees import checkouts_at_once
+
+    chains = checkouts_at_once(len(chosen))
+    up = measure(up_cases(full, sparse, cone, chains), args.repeat)
     checked_out = {}
     for copy in (full, sparse, cone):
         copy.reset()   # checks the last runs
@@ -356,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     check_status(full)
     status.update(measure(status_cases(full), args.status_repeat))
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    result.update(figures(up, status, checked_out))
+    result.update(figures(up, status, checked_out, chains))
     print(report(result, up, status))
     if args.json:
         write_json(args.json, result)
@@ -368,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(c["met"] for c in result["targets"]) else 1
 
 
-def figures(up: dict[str, Samples], status: dict[str, Samples], checked_out: dict[str, int]) -> dict:
+def figures(up: dict[str, Samples], status: dict[str, Samples], checked_out: dict[str, int],
+            chains: int) -> dict:
     up_ratio = ratio(up["wta up"].median, up["git worktree add"].median)
     status_ms = status["wta status --json"].ms
     sparse_targets = []
@@ -378,7 +378,7 @@ def figures(up: dict[str, Samples], status: dict[str, Samples], checked_out: dic
         # The least any wta can take: git's own sparse checkouts side by side, as wta makes them,
         # alone and after Python has imported what validates zones.yaml (nothing may be made
         # before); against the full `wta up`.
-        side = next(s for key, s in up.items() if key.startswith(f"git {name}, "))
+        side = up[side_by_side_name(name, chains)]
         alone = ratio(side.median, up["wta up"].median)
         least = ratio(up["python + libraries"].median + side.median, up["wta up"].median)
         sparse_targets.append(

@@ -31,6 +31,11 @@ FAILED = "failed"
 # Worktrees checked out at once by `wta up` (at most one per core).
 CHECKOUTS_AT_ONCE = 4
 
+
+def checkouts_at_once(new: int) -> int:
+    """How many of `new` worktrees `wta up` checks out side by side."""
+    return max(1, min(new, os.cpu_count() or 1, CHECKOUTS_AT_ONCE))
+
 # The first `git sparse-checkout set` of a repository writes its shared config
 # (extensions.worktreeConfig); two at once would fail on git's config lock.
 _SHARED_CONFIG = threading.Lock()
@@ -289,7 +294,7 @@ def prepare(project, config, the_plan: Plan, store: StateStore,
     inside = [os.path.relpath(sp.path, project.main) for sp in new if _inside(sp.path, project.main)]
     if inside:  # worktrees placed in the repository: never `git add`ed as embedded repositories
         exclude(exclude_file, inside, "stream worktrees inside the repository (`worktrees:` in zones.yaml)")
-    pool = ThreadPoolExecutor(max_workers=max(1, min(len(new), os.cpu_count() or 1, CHECKOUTS_AT_ONCE)))
+    pool = ThreadPoolExecutor(max_workers=checkouts_at_once(len(new)))
     made: dict[str, Future[None]] = {}
     prepared: set[str] = set()
     try:
