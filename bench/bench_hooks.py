@@ -23,7 +23,7 @@ with `--big` staged files: that repository has the same size, but the
 benchmarked stream's zone holds all its files (the other streams keep their
 patterns, which still run against every path, and own none).
 
-Also timed: the Claude Code guard (`python -m worktree_agents.hook guard` with
+Also timed: the Claude Code guard (`python -m worktree_agents.hooks.runtime guard` with
 one PreToolUse event on stdin), and `python -c pass` for scale.
 """
 
@@ -129,9 +129,9 @@ class Setup:
                             "tool_name": "Edit", "tool_input": {"file_path": str(target), "old_string": "VALUE = 1",
                                                                 "new_string": "VALUE = 2"}}).encode()
         env = {**self.env, "WTA_STREAM": STREAM, "WTA_WORKTREE": str(self.worktree)}
-        registered = run([PYTHON, "-c", f"from worktree_agents.hooks import guard_command; "
+        registered = run([PYTHON, "-c", f"from worktree_agents.hooks.install import guard_command; "
                                         f"print(guard_command({STREAM!r}))"], self.worktree, self.env).stdout.strip()
-        return [Case("guard (python -m)", [PYTHON, "-m", "worktree_agents.hook", "guard"], self.worktree, env,
+        return [Case("guard (python -m)", [PYTHON, "-m", "worktree_agents.hooks.runtime", "guard"], self.worktree, env,
                      stdin=event),
                 Case("guard (registered)", ["sh", "-c", registered], self.worktree, env, stdin=event),
                 Case("python -c pass", [PYTHON, "-c", "pass"], self.worktree, self.env),

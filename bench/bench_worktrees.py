@@ -198,14 +198,15 @@ def sparse_loop(copy: Copy, chains: int = 1) -> str:
     a concurrent `git worktree add` can read a half-written registration, and the
     first `sparse-checkout set` writes the shared config.
     """
-    from worktree_agents import config as zones_config, worktrees
+    from worktree_agents import config as zones_config
+    from worktree_agents.worktrees.sparse import sparse_spec
 
     settings = zones_config.load(copy.path / "zones.yaml")
     lock = shlex.quote(str(copy.path.parent / "bench.lock"))
     one_at_a_time = (lambda cmd: f"flock {lock} {cmd}") if chains > 1 else (lambda cmd: cmd)
     steps: list[list[str]] = [[] for _ in range(chains)]
     for i, s in enumerate(copy.streams):
-        spec, path = worktrees.sparse_spec(settings, s), shlex.quote(str(copy.worktree(s)))
+        spec, path = sparse_spec(settings, s), shlex.quote(str(copy.worktree(s)))
         add = one_at_a_time(f"git worktree add -q --no-checkout -b wta/{s} {path} main")
         arguments = " ".join(shlex.quote(a) for a in spec.arguments())
         choose = one_at_a_time(f"git -C {path} sparse-checkout set {arguments}")
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"wta up --no-launch of {len(chosen)} streams vs git worktree add, {args.repeat} runs each ...",
           flush=True)
-    from worktree_agents.worktrees import checkouts_at_once
+    from worktree_agents.worktrees.prepare import checkouts_at_once
 
     chains = checkouts_at_once(len(chosen))
     up = measure(up_cases(full, sparse, cone, chains), args.repeat)

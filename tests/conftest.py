@@ -8,31 +8,11 @@ or a git hook does.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_ZONES = ROOT / "examples" / "webapp" / "zones.yaml"
-
-# A small web app laid out like the example zones expect.
-WEBAPP_FILES = {
-    "package.json": '{"name": "webapp", "scripts": {"test": "true"}}\n',
-    "tsconfig.json": "{}\n",
-    ".env.example": "API_URL=http://localhost:3000\n",
-    "tailwind.config.ts": "export default {}\n",
-    "README.md": "# webapp\n",
-    "src/app/page.tsx": "export default function Page() { return null }\n",
-    "src/app/layout.tsx": "export default function Layout() { return null }\n",
-    "src/app/api/health/route.ts": "export const GET = () => new Response('ok')\n",
-    "src/lib/db.ts": "export const db = {}\n",
-    "src/components/Button.tsx": "export const Button = () => null\n",
-    "ai-agents/setup.md": "# setup\n",
-    "ai-agents/memory/notes.md": "first note\nsecond note\n",
-    "docs/specs/api.md": "# API spec\n",
-}
+from support import make_repo
 
 
 @pytest.fixture(autouse=True)
@@ -54,58 +34,6 @@ def isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("WTA_WORKTREE", raising=False)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
     yield
-
-
-def git(cwd, *args, check=True, input=None, env=None) -> subprocess.CompletedProcess:
-    """Run real git; returns the completed process (text mode)."""
-    proc = subprocess.run(["git", *args], cwd=cwd, input=input, text=True, capture_output=True, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc
-
-
-def wta(cwd, *args, check=None, input=None, env=None, timeout=120) -> subprocess.CompletedProcess:
-    """Run the real `wta` CLI in a subprocess (as a user would).
-
-    `check`: the exit code expected, or None to accept any.
-    """
-    proc = subprocess.run([sys.executable, "-m", "worktree_agents", *args], cwd=cwd, input=input, text=True,
-                          capture_output=True, env=env, timeout=timeout)
-    if check is not None and proc.returncode != check:
-        raise AssertionError(f"wta {' '.join(args)} exited {proc.returncode}, expected {check}:\n"
-                             f"--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}")
-    return proc
-
-
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-def commit_all(cwd, message: str, *extra: str) -> str:
-    git(cwd, "add", "-A")
-    git(cwd, "commit", "-q", "-m", message, *extra)
-    return git(cwd, "rev-parse", "HEAD").stdout.strip()
-
-
-def make_repo(path: Path, zones: str | None = None, files: dict[str, str] | None = None) -> Path:
-    """A repository on `main` with the web-app files and a committed zones.yaml."""
-    path.mkdir(parents=True, exist_ok=True)
-    git(path, "init", "-q", "-b", "main")
-    write_files(path, WEBAPP_FILES if files is None else files)
-    (path / "zones.yaml").write_text(zones if zones is not None else EXAMPLE_ZONES.read_text())
-    commit_all(path, "initial")
-    return path
-
-
-def add_stream_worktree(repo: Path, stream: str, where: Path | None = None) -> Path:
-    """A worktree on `wta/<stream>` made with plain git, recorded as that stream."""
-    where = where or repo.parent / f"{repo.name}-{stream}"
-    git(repo, "worktree", "add", "-q", "-b", f"wta/{stream}", str(where))
-    wta(where, "hooks", "install", "--stream", stream, check=0)
-    return where
 
 
 @pytest.fixture

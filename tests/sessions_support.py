@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import make_repo
+from support import make_repo
 
 # The key every session test hands to `wta`; it must never be written anywhere.
 KEY = "sk-ant-api03-wtaTEST0123456789abcdefSECRET"

@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT, add_stream_worktree, commit_all, wta
+from support import ROOT, add_stream_worktree, commit_all, wta
 from worktree_agents import __version__, reference
 
 ANSI = re.compile(r"\x1b\[")

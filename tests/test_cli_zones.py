@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import ROOT, commit_all, git, make_repo, wta, write_files
+from support import ROOT, commit_all, git, make_repo, wta, write_files
 from worktree_agents.config import load
 
 LAYOUT = {
@@ -138,8 +138,11 @@ def test_zones_exit_1_on_overlap_naming_path_and_both_streams(tmp_path):
 def test_zones_overlap_counts_only_tracked_files(tmp_path):
     repo = make_repo(tmp_path / "app", OVERLAPPING, {"src/app.ts": ""})
     (repo / "src" / "lib").mkdir()
-    (repo / "src" / "lib" / "untracked.ts").write_text("")
-    wta(repo, "zones", check=0)
+    (repo / "src" / "lib" / "untracked.ts").write_text("")   # claimed by both zones, but not tracked
+    report = json.loads(wta(repo, "zones", "--json", check=0).stdout)
+    assert report["overlaps"] == []
+    assert {s["name"]: s["files"] for s in report["streams"]} == {"api": 1, "db": 0}
+    assert "overlap" not in wta(repo, "zones", check=0).stdout
 
 
 def test_zones_without_zones_yaml(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, wta
+from support import git, wta
 from worktree_agents.config import (Agent, Config, ConfigError, format_duration, load, load_text,
                                     runner_problems)
 from worktree_agents.errors import USAGE, WtaError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import git, wta
+from support import git, wta
 from worktree_agents import demo
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import add_stream_worktree, commit_all, git, make_repo, wta, write_files
+from support import add_stream_worktree, commit_all, git, make_repo, wta, write_files
 
 
 def head(wt: Path) -> str:
@@ -33,7 +33,7 @@ def commit(wt: Path, *args: str, env: dict | None = None):
 
 def run_hook(wt: Path, *args: str) -> subprocess.CompletedProcess:
     """The hook entry point as the installed hook runs it."""
-    return subprocess.run([sys.executable, "-m", "worktree_agents.hook", *args], cwd=wt, text=True,
+    return subprocess.run([sys.executable, "-m", "worktree_agents.hooks.runtime", *args], cwd=wt, text=True,
                           capture_output=True, timeout=60)
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import commit_all, git, make_repo, write_files
+from support import commit_all, git, make_repo, write_files
 from worktree_agents import git as wgit
 
 

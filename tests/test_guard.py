@@ -1,4 +1,4 @@
-"""`wta guard` / `python -m worktree_agents.hook guard`: the Claude Code
+"""`wta guard` / `python -m worktree_agents.hooks.runtime guard`: the Claude Code
 PreToolUse hook, fed the JSON Claude Code sends on stdin."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import add_stream_worktree, git, write_files
+from support import add_stream_worktree, git, write_files
 
 ENTRY_POINTS = {
     "wta": [sys.executable, "-m", "worktree_agents", "guard"],
-    "hook": [sys.executable, "-m", "worktree_agents.hook", "guard"],
+    "hook": [sys.executable, "-m", "worktree_agents.hooks.runtime", "guard"],
 }
 
 
@@ -169,7 +169,7 @@ def test_written_file_is_judged_where_it_lands_not_where_the_agent_stands(webapp
 
 
 def test_guard_command_is_not_shadowed_by_files_in_the_worktree(webapp, api):
-    from worktree_agents.hooks import guard_command
+    from worktree_agents.hooks.install import guard_command
 
     write_files(api, {"json.py": "raise SystemExit(0)\n", "worktree_agents/__init__.py": "raise SystemExit(0)\n"})
     proc = subprocess.run(guard_command("api"), shell=True, cwd=api, text=True, capture_output=True, timeout=60,

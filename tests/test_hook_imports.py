@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from conftest import add_stream_worktree, git, write_files
+from support import add_stream_worktree, git, write_files
 
 HEAVY = ("typer", "click", "pydantic", "yaml", "pathspec", "rich", "anthropic", "git", "psutil")
 
@@ -48,8 +48,8 @@ def test_pre_commit_and_commit_msg_hooks_import_nothing_heavy(webapp):
     proc = git(api, "commit", "-q", "-m", "[wip] lean", env=profiled_env())
     names = imported(proc.stderr)
     # Both hooks ran their Python under the profiler (the entry runs as __main__, so count what it imports).
-    assert names.count("worktree_agents.enforce") == 2
-    assert names.count("worktree_agents.snapshot") == 2
+    assert names.count("worktree_agents.zones.enforce") == 2
+    assert names.count("worktree_agents.zones.in_force") == 2
     assert heavy_among(names) == set()
     # Nor the standard library's slower modules: git runs through posix_spawn, the zones cache
     # is marshal, and these zones' patterns are matched with string methods (docs/performance.md).
@@ -63,7 +63,7 @@ def test_plain_commit_message_is_prefixed_without_starting_python(webapp):
     git(api, "add", "-A")
     proc = git(api, "commit", "-q", "-m", "plain subject", "-m", "a body line", env=profiled_env())
     # Only the pre-commit hook started Python.
-    assert imported(proc.stderr).count("worktree_agents.enforce") == 1
+    assert imported(proc.stderr).count("worktree_agents.zones.enforce") == 1
     assert git(api, "log", "-1", "--format=%B").stdout.strip() == "[api] plain subject\n\na body line"
     git(api, "commit", "-q", "--amend", "-m", "[api] plain subject")
     assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] plain subject"
@@ -76,7 +76,7 @@ def test_refusing_a_commit_imports_nothing_heavy(webapp):
     proc = git(api, "commit", "-m", "outside", check=False, env=profiled_env())
     assert proc.returncode == 1 and "src/components/x.tsx" in proc.stderr
     names = imported(proc.stderr)
-    assert "worktree_agents.enforce" in names
+    assert "worktree_agents.zones.enforce" in names
     assert heavy_among(names) == set()
 
 
@@ -85,13 +85,13 @@ def test_guard_imports_nothing_heavy(webapp):
     for target in ("src/components/x.tsx", "src/lib/x.ts"):
         payload = {"session_id": "s", "cwd": str(api), "hook_event_name": "PreToolUse", "tool_name": "Write",
                    "tool_input": {"file_path": str(api / target), "content": "x"}}
-        proc = subprocess.run([sys.executable, "-m", "worktree_agents.hook", "guard"], cwd=api,
+        proc = subprocess.run([sys.executable, "-m", "worktree_agents.hooks.runtime", "guard"], cwd=api,
                               input=json.dumps(payload), text=True, capture_output=True, env=profiled_env(),
                               timeout=60)
         assert proc.returncode == 0
         assert ("deny" in proc.stdout) == (target.startswith("src/components"))
         names = imported(proc.stderr)
-        assert "worktree_agents.enforce" in names
+        assert "worktree_agents.zones.enforce" in names
         assert heavy_among(names) == set()
 
 

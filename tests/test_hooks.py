@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import add_stream_worktree, git, make_repo, write_files, wta
+from support import add_stream_worktree, git, make_repo, write_files, wta
 
 USER_PRE_COMMIT = """#!/bin/sh
 # the user's own hook: leaves a mark, and fails when asked to

@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
+from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
 
-from worktree_agents.merge import session_running
+from worktree_agents.sessions.supervisor import running_pid
 
 STREAMS = ("infra", "api", "ui", "monitor")
 # `test:` runs $HOME/merge-test.sh when a test writes one (HOME is private to each test).
@@ -362,33 +362,31 @@ def test_refuses_while_a_session_runs(repo):
     wta(repo, "merge", check=0)  # the pid is gone: no session runs
 
 
-def test_session_running_reads_state_json_tolerantly(tmp_path):
+def test_a_session_runs_only_while_its_recorded_process_does(tmp_path):
+    """The liveness rule merge refuses by (sessions.supervisor.running_pid), read from the
+    session records the wrappers write: `<state dir>/sessions/<stream>.json`."""
     alive = subprocess.Popen(["sleep", "30"])
     dead = subprocess.Popen(["true"])
     dead.wait()
     try:
-        assert session_running(str(tmp_path), "api") is None                     # no files at all
-        (tmp_path / "state.json").write_text("{not json")
-        assert session_running(str(tmp_path), "api") is None
-        (tmp_path / "state.json").write_text(json.dumps({"version": 1, "streams": {
-            "api": {"session": {"state": "running", "pid": alive.pid}},
-            "ui": {"session": {"state": "running", "pid": dead.pid}},
-            "infra": {"session": {"state": "done", "pid": alive.pid}},
-            "monitor": {"state": "prepared"}}}))
-        assert session_running(str(tmp_path), "api") == alive.pid
-        assert session_running(str(tmp_path), "ui") is None
-        assert session_running(str(tmp_path), "infra") is None
-        assert session_running(str(tmp_path), "monitor") is None
-        # The session's own record names its process by pid and start time: a pid the OS
-        # gave to another process since (here: started 60 s after the session did) is no session.
-        started = psutil.Process(alive.pid).create_time()
+        state = str(tmp_path)
+        assert running_pid(state, "api") is None                                    # no record at all
         (tmp_path / "sessions").mkdir()
-        for stream, when in (("api", started), ("ui", started - 60)):
-            (tmp_path / "sessions" / f"{stream}.json").write_text(json.dumps(
-                {"state": "running", "pid": alive.pid, "pid_create_time": when}))
-        (tmp_path / "state.json").unlink()
-        assert session_running(str(tmp_path), "api") == alive.pid
-        assert session_running(str(tmp_path), "ui") is None
+        (tmp_path / "sessions" / "api.json").write_text("{not json")
+        assert running_pid(state, "api") is None
+        started = psutil.Process(alive.pid).create_time()
+        records = {
+            "api": {"state": "running", "pid": alive.pid, "pid_create_time": started},
+            "stalled": {"state": "stalled", "pid": alive.pid, "pid_create_time": started},  # quiet, still running
+            "gone": {"state": "running", "pid": dead.pid},
+            "done": {"state": "done", "pid": alive.pid, "pid_create_time": started},
+            # a pid the OS gave to another process since (started 60 s after the session did) is no session
+            "reused": {"state": "running", "pid": alive.pid, "pid_create_time": started - 60},
+        }
+        for stream, record in records.items():
+            (tmp_path / "sessions" / f"{stream}.json").write_text(json.dumps({"stream": stream, **record}))
+        assert {s: running_pid(state, s) for s in records} == {
+            "api": alive.pid, "stalled": alive.pid, "gone": None, "done": None, "reused": None}
     finally:
         alive.kill()
         alive.wait()

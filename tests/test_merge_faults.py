@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, wta
+from support import git, wta
 from test_merge import (STREAMS, assert_contained, branch_refs, reachable, repo, set_test,  # noqa: F401 (fixture)
                         state_dir, subjects, wt)
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, add_stream_worktree, git, wta
+from support import ROOT, add_stream_worktree, git, wta
 
 HOOK_REPO_FILES = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "worktree_agents")
 

@@ -8,8 +8,8 @@ import re
 import threading
 from pathlib import Path
 
-from conftest import add_stream_worktree, commit_all, git, write_files, wta
-from worktree_agents import requests
+from support import add_stream_worktree, commit_all, git, write_files, wta
+from worktree_agents.coordination import requests
 
 ID = re.compile(r"^r-[0-9a-f]{6}$")
 

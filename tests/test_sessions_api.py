@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import git, wta
+from support import git, wta
 from sessions_support import KEY, env, log_text, no_leftover_processes, record, session_repo, up, worktree, zones  # noqa: F401
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
 from worktree_agents.sessions import pricing

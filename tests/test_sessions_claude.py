@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-from conftest import git, wta
+from support import git, wta
 from sessions_support import (KEY, claude_env, env, log_text, no_leftover_processes, record,  # noqa: F401
                               session_repo, up, wait_for, worktree, zones)
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from conftest import git, wta
+from support import git, wta
 from sessions_support import (no_leftover_processes, record, session_repo, state_dir, up, worktree,  # noqa: F401
                               zones)
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 
-from conftest import wta
+from support import wta
 from sessions_support import (env, log_text, no_leftover_processes, record, session_repo, up,  # noqa: F401
                               wait_for, wait_state, zones)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import git
+from support import git
 from sessions_support import no_leftover_processes, record, session_repo, up, worktree, zones  # noqa: F401
 
 STREAMS = "  api:\n    paths: [src/api/**]\n    prompt: Build the API.\n  ui:\n    paths: [src/ui/**]\n    after: [api]\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_repo, write_files, commit_all, wta
+from support import make_repo, write_files, commit_all, wta
 
 ZONES = """version: 1
 read_only: [docs/specs/**]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git, wta
+from support import git, wta
 from sessions_support import (KEY, claude_env, env, no_leftover_processes, record, session_repo,  # noqa: F401
                               state_dir, up, wait_for, worktree)
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use

@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime
 
-from conftest import wta
+from support import wta
 from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
                               wait_for, wait_state, zones)
 

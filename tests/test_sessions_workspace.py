@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import add_stream_worktree, commit_all, git, make_repo
+from support import add_stream_worktree, commit_all, git, make_repo
 from worktree_agents.sessions.workspace import ToolError, Workspace
 
 ZONES = "version: 1\nstreams:\n  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"

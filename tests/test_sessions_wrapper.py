@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import git, wta
+from support import git, wta
 from sessions_support import (KEY, alive, log_text, no_leftover_processes, record, session_repo,  # noqa: F401
                               up, wait_for, wait_state, worktree, zones)
 

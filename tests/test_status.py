@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime
 
-from conftest import commit_all, git, wta
+from support import commit_all, git, wta
 from test_worktrees import STREAMS, clone_webapp, example_zones, worktree_of
 
 FIELDS = {"stream", "branch", "worktree", "worktree_exists", "head", "ahead", "behind", "dirty", "last_commit",

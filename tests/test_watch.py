@@ -15,14 +15,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, write_files, wta
+from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, write_files, wta
 from sessions_support import no_leftover_processes, session_repo, up  # noqa: F401 (an autouse fixture)
 from sessions_support import zones as session_zones
-from worktree_agents import requests
+from worktree_agents.coordination import requests
 from worktree_agents.project import Project
 from worktree_agents.sessions import process
 from worktree_agents.sessions.store import SessionStore
-from worktree_agents.watch import Watcher, fill_command
+from worktree_agents.coordination.watch import Watcher, fill_command
 
 EXAMPLE_CHECKS = '''checks:
   - {name: dev-server, run: "curl -fsS localhost:3000", every: 2m}

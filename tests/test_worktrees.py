@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE_ZONES, commit_all, git, make_repo, wta
+from support import EXAMPLE_ZONES, commit_all, git, make_repo, wta
 
 STREAMS = ("infra", "api", "ui", "monitor")
 

@@ -12,7 +12,7 @@ import marshal
 import pytest
 
 from worktree_agents.config import compile_patterns
-from worktree_agents.zones import (APPEND_ONLY, OVERLAP, OWNED, PROTECTED, READ_ONLY, UNOWNED, Change, Violation,
+from worktree_agents.zones.ownership import (APPEND_ONLY, OVERLAP, OWNED, PROTECTED, READ_ONLY, UNOWNED, Change, Violation,
                                    Zone, ZoneMap, format_violations, normalize)
 
 

@@ -16,11 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worktree_agents.config import compile_patterns
-from worktree_agents.zones import Change, PatternList, ZoneMap, _Glob, _regexes
+from worktree_agents.zones.matcher import PatternList, _Glob, _regexes
+from worktree_agents.zones.ownership import Change, ZoneMap
 
 NAMES = ["a", "ab", "a.b", "b a", "é", "a\nb", ".md", "x.md", "generated"]
 PIECES = NAMES + ["*", "**", "*.md", "a*", "*b", ".env*"]
-ROOT = sys.modules["worktree_agents.zones"].__file__.rsplit("/worktree_agents/", 1)[0]
+ROOT = sys.modules["worktree_agents.zones.ownership"].__file__.rsplit("/worktree_agents/", 1)[0]
 
 
 @st.composite
@@ -81,7 +82,7 @@ def test_the_hooks_zone_check_runs_without_importing_re():
     data = {"config_file": "zones.yaml", "unowned_allowed": False,
             "read_only": [r._asdict() for r in read_only],
             "zones": {"s03": {"append_only": False, "rules": [r._asdict() for r in rules]}}}
-    script = (f"import sys; sys.path.append({ROOT!r}); from worktree_agents.zones import ZoneMap, Change; "
+    script = (f"import sys; sys.path.append({ROOT!r}); from worktree_agents.zones.ownership import ZoneMap, Change; "
               f"zones = ZoneMap.from_dict({data!r}); "
               "found = zones.violations('s03', [Change('M', p) for p in "
               "['s03/a/b.py', 's03/generated/x.py', 'config/s03.toml', 'docs/s03/a.md', 'docs/s03/a/b.md']]); "

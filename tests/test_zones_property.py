@@ -30,7 +30,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import git
+from support import git
 from worktree_agents.config import compile_patterns
 
 NAMES = ["a", "b", "ab", "ba", "a.b", "c"]

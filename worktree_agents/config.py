@@ -18,7 +18,10 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationInfo)
 
 from worktree_agents.errors import WtaError
-from worktree_agents.zones import CONFIG_FILE, PatternList, Rule, Zone, ZoneMap
+from worktree_agents.repo import stream_branch
+from worktree_agents.zones import CONFIG_FILE
+from worktree_agents.zones.matcher import PatternList, Rule
+from worktree_agents.zones.ownership import Zone, ZoneMap
 
 SUPPORTED_VERSION = 1
 MAX_STREAM_NAME = 63
@@ -153,13 +156,14 @@ class Strict(BaseModel):
 PermissionMode = Literal["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "manual", "plan"]
 
 
+RUNNERS = ("claude", "api", "command", "manual")   # the modules of worktree_agents.sessions
 RUNNER_DOC = "how the session runs: `claude` (Claude Code CLI), `api` (Anthropic API), `command` (any agent CLI), `manual` (a person in an editor)"
 
 
 class AgentSettings(Strict):
     """A stream's `agent:` block: every key optional, overriding the defaults."""
 
-    runner: Optional[Literal["claude", "api", "command", "manual"]] = Field(None, description=RUNNER_DOC)
+    runner: Optional[Literal[RUNNERS]] = Field(None, description=RUNNER_DOC)
     model: Optional[str] = Field(None, description="the model the session uses")
     max_turns: Optional[int] = Field(None, ge=1, description="the most agent turns a session may take")
     timeout: Optional[Duration] = Field(None, description="a session still running after this is killed, "
@@ -174,7 +178,7 @@ class AgentSettings(Strict):
 class Agent(Strict):
     """The top-level `agent:` defaults."""
 
-    runner: Literal["claude", "api", "command", "manual"] = Field("claude", description=RUNNER_DOC)
+    runner: Literal[RUNNERS] = Field("claude", description=RUNNER_DOC)
     model: str = Field("claude-sonnet-4-6", description="the model the session uses")
     max_turns: int = Field(60, ge=1, description="the most agent turns a session may take")
     timeout: Duration = Field(7200, description="a session still running after this is killed, with its whole "
@@ -266,7 +270,11 @@ class Config(Strict):
         return self.agent.merged(self.streams[stream].agent)
 
     def branch_for(self, stream: str) -> str:
-        return f"{self.branch_prefix}{stream}"
+        return stream_branch(self.branch_prefix, stream)
+
+    def port_for(self, stream: str) -> int:
+        """WTA_PORT: base_port plus the stream's position in zones.yaml (0 for the first)."""
+        return self.base_port + list(self.streams).index(stream)
 
     def order(self) -> list[str]:
         """Streams with every `after` dependency first, otherwise in file order."""

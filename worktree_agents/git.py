@@ -441,21 +441,25 @@ def branch_heads(cwd: str | os.PathLike[str] | None = None,
 _STATUS_FIELDS = {"1": 8, "2": 9, "u": 10, "?": 1}
 
 
-def worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
-    """Every path `git status` reports: staged, modified, unmerged, and each untracked file."""
-    return worktree_changes_of(start_worktree_changes(cwd, env).wait())
+def worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
+                     untracked: str = "all", renames: bool = True, submodules: bool = False) -> list[str]:
+    """Every path `git status` reports: staged, modified, unmerged, and (`untracked`) each untracked file."""
+    return worktree_changes_of(start_worktree_changes(cwd, env, untracked, renames, submodules).wait())
 
 
 def start_worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
-                           untracked: str = "all") -> Running:
+                           untracked: str = "all", renames: bool = True, submodules: bool = False) -> Running:
     """Start the `git status` of `worktree_changes`; read it with `worktree_changes_of(running.wait())`.
 
     `untracked="normal"`: an untracked directory is one entry, as `git status`
     shows it, and git's untracked cache (which `wta up` turns on) spares looking
-    into every directory; "all" lists each untracked file and looks everywhere.
+    into every directory; "all" lists each untracked file and looks everywhere;
+    "no" leaves them out. `renames=False`: a rename is its two paths.
+    `submodules=True`: every submodule change, whatever the config says to ignore.
     Without optional locks, so watching a worktree never races its user.
     """
     return start("--no-optional-locks", "status", "--porcelain=v2", "-z", f"--untracked-files={untracked}",
+                 *(() if renames else ("--no-renames",)), *(("--ignore-submodules=none",) if submodules else ()),
                  cwd=cwd, env=env)
 
 
@@ -473,6 +477,11 @@ def worktree_changes_of(done: Completed) -> list[str]:
     return paths
 
 
+def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """The tracked paths with uncommitted changes (staged, modified, unmerged); untracked files aside."""
+    return worktree_changes(cwd, env, untracked="no", renames=False)
+
+
 def commits_behind(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,
                    env: dict[str, str] | None = None) -> int:
     """How many commits `base` has that `branch` lacks."""
@@ -486,15 +495,7 @@ def merge_conflicts(base: str, branch: str, cwd: str | os.PathLike[str] | None =
     `git merge-tree --write-tree` merges in the object store only: no ref,
     index or worktree changes.
     """
-    proc = run("merge-tree", "--write-tree", "--name-only", "-z", base, branch, cwd=cwd, env=env, check=False)
-    if proc.returncode == 0:
-        return []
-    if proc.returncode != 1:
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(f"git merge-tree {base} {branch} failed: {detail[-1] if detail else proc.returncode}")
-    # <tree> NUL <conflicted path> NUL ... NUL NUL <messages>
-    paths = proc.stdout.decode(errors="surrogateescape").split("\0")[1:]
-    return list(dict.fromkeys(paths[:paths.index("")] if "" in paths else paths))
+    return merge_tree(base, branch, cwd, env)[1]
 
 
 def commits_not_in(base: str, revs: Sequence[str], cwd: str | os.PathLike[str] | None = None,
@@ -556,14 +557,6 @@ def update_refs(updates: Sequence[tuple[str, str, str | None]], message: str,
     run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
 
 
-def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
-    """The tracked paths with uncommitted changes (staged, modified, unmerged); untracked files aside."""
-    # Without optional locks: only looking, so not even git's index refresh is written.
-    proc = run("--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=no", "--no-renames",
-               cwd=cwd, env=env)
-    return [entry[3:] for entry in zsplit(proc.stdout)]
-
-
 def unmerged_paths(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
     """The paths a stopped merge or rebase left conflicted in this worktree."""
     return list(dict.fromkeys(zsplit(run("diff", "--name-only", "--diff-filter=U", "-z",
@@ -614,8 +607,225 @@ def commits_touching(revs: Sequence[str], paths: Sequence[str], cwd: str | os.Pa
     return found
 
 
-def file_at(rev: str, path: str, cwd: str | os.PathLike[str] | None = None,
-            env: dict[str, str] | None = None) -> bytes | None:
-    """A file's contents in a commit, or None when it has no such file."""
-    proc = run("cat-file", "blob", f"{rev}:{path}", cwd=cwd, env=env, check=False)
-    return proc.stdout if proc.returncode == 0 else None
+# -- refs, objects and the worktree's own files ---------------------------------------
+
+def rev_parse(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The object id `rev` names, or None when it names nothing."""
+    proc = run("rev-parse", "-q", "--verify", rev, cwd=cwd, env=env, check=False)
+    return (proc.stdout.decode().strip() or None) if proc.returncode == 0 else None
+
+
+def commit_of(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The commit `rev` names (a tag peeled), or None when it names no commit."""
+    return rev_parse(f"{rev}^{{commit}}", cwd, env)
+
+
+def blob_id(rev: str, path: str, common_dir: str, env: dict[str, str] | None = None) -> str | None:
+    """The blob id of `path` in commit `rev` of the repository at `common_dir`, or None when it has no such file."""
+    return rev_parse(f"{rev}:{path}", common_dir, {**(no_git_env() if env is None else env), "GIT_DIR": common_dir})
+
+
+def read_blob(sha: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> bytes:
+    return run("cat-file", "blob", sha, cwd=cwd, env=env).stdout
+
+
+def hash_file(path: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
+    """The blob id a file would have if committed."""
+    return out("hash-object", "--", path, cwd=cwd, env=env)
+
+
+def head_ref(cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The full name of the branch HEAD points at (`refs/heads/main`); None when HEAD is detached."""
+    proc = run("symbolic-ref", "-q", "HEAD", cwd=cwd, env=env, check=False)
+    return proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 else None
+
+
+def current_branch(cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The short name of the branch checked out (`main`); None when HEAD is detached."""
+    ref = head_ref(cwd, env)
+    return ref[len("refs/heads/"):] if ref and ref.startswith("refs/heads/") else None
+
+
+def commit_time(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> float | None:
+    """When `rev` was committed (seconds since the epoch), or None (no such commit)."""
+    proc = run("log", "-1", "--format=%ct", rev, cwd=cwd, env=env, check=False)
+    text = proc.stdout.decode().strip()
+    return float(text) if proc.returncode == 0 and text else None
+
+
+def config_value(key: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
+    """A config value, "" when unset."""
+    return run("config", "--get", key, cwd=cwd, env=env, check=False).stdout.decode(errors="surrogateescape").strip()
+
+
+def set_config(key: str, value: str, cwd: str | os.PathLike[str] | None = None,
+               env: dict[str, str] | None = None) -> None:
+    run("config", key, value, cwd=cwd, env=env)
+
+
+def git_path(name: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
+    """Where git keeps `name` (`hooks`, `info/exclude`) for this worktree, as git prints it (may be relative)."""
+    return out("rev-parse", "--git-path", name, cwd=cwd, env=env)
+
+
+def git_dirs(cwd: str | os.PathLike[str] | None = None,
+             env: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """This worktree's private git dir (absolute) and the common git dir (as git prints it); None outside a repository."""
+    proc = run("rev-parse", "--absolute-git-dir", "--git-common-dir", cwd=cwd, env=env, check=False)
+    if proc.returncode != 0:
+        return None
+    git_dir, common = proc.stdout.decode(errors="surrogateescape").splitlines()
+    return git_dir, common
+
+
+def git_dir_and_toplevel(cwd: str | os.PathLike[str] | None = None,
+                         env: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """The absolute git dir and the top of the worktree at `cwd`; None outside a worktree."""
+    proc = run("rev-parse", "--absolute-git-dir", "--show-toplevel", cwd=cwd, env=env, check=False)
+    lines = proc.stdout.decode(errors="surrogateescape").splitlines()
+    return (lines[0], lines[1]) if proc.returncode == 0 and len(lines) == 2 else None
+
+
+def toplevel(cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The top of the worktree at `cwd`, or None outside one."""
+    proc = run("rev-parse", "--show-toplevel", cwd=cwd, env=env, check=False)
+    return proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 else None
+
+
+def bare_and_toplevel(cwd: str | os.PathLike[str] | None = None,
+                      env: dict[str, str] | None = None) -> tuple[bool, str | None] | None:
+    """Whether the repository is bare, and the top of the worktree at `cwd`; None outside a repository."""
+    proc = run("rev-parse", "--is-bare-repository", "--show-toplevel", cwd=cwd, env=env, check=False)
+    lines = proc.stdout.decode(errors="surrogateescape").splitlines()
+    if lines[:1] == ["true"]:  # in a bare repository --show-toplevel fails after printing this
+        return True, None
+    if proc.returncode != 0:
+        return None
+    return False, (lines[1] if len(lines) > 1 else None)
+
+
+def tracked_files(cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+                  paths: Sequence[str] = ()) -> list[str]:
+    """The tracked files (under `paths`, taken literally, when given)."""
+    prefix = ("--literal-pathspecs",) if paths else ()
+    return zsplit(run(*prefix, "ls-files", "-z", *(("--", *paths) if paths else ()), cwd=cwd, env=env).stdout)
+
+
+def is_tracked(path: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> bool:
+    return ok("ls-files", "--error-unmatch", "--", path, cwd=cwd, env=env)
+
+
+def ignored_paths(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> set[str]:
+    """Which of `paths` git ignores in the worktree at `cwd`."""
+    proc = run("check-ignore", "-z", "--stdin", cwd=cwd, env=env, check=False,
+               input=b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths))
+    if proc.returncode not in (0, 1):
+        raise GitError(f"git check-ignore failed in {cwd}: {proc.stderr.decode(errors='replace').strip()}")
+    return set(zsplit(proc.stdout))
+
+
+def _pathspecs(*args: str, paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None,
+               check: bool = True) -> Completed:
+    # Paths go through stdin, NUL-separated and literal: any name, any number of them.
+    return run("--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul", cwd=cwd, env=env,
+               input="\0".join(paths).encode("utf-8", "surrogateescape") + b"\0", check=check)
+
+
+def stage(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """`git add -A` of exactly these paths (deletions too)."""
+    _pathspecs("add", "-A", paths=paths, cwd=cwd, env=env)
+
+
+def unstage(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    _pathspecs("reset", "-q", paths=paths, cwd=cwd, env=env, check=False)
+
+
+def commit_only(message: str, paths: Sequence[str], cwd: str | os.PathLike[str],
+                env: dict[str, str] | None = None) -> Completed:
+    """Commit these paths only (hooks run); the finished process, which may have failed."""
+    return _pathspecs("commit", "-q", "--only", "-m", message, paths=paths, cwd=cwd, env=env, check=False)
+
+
+def init_repository(path: str, branch: str, env: dict[str, str] | None = None) -> None:
+    run("init", "-q", "-b", branch, cwd=path, env=env)
+
+
+def commit_everything(message: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    run("add", "-A", cwd=cwd, env=env)
+    run("commit", "-q", "-m", message, cwd=cwd, env=env)
+
+
+# -- worktrees ------------------------------------------------------------------------
+
+def worktree_records(cwd: str | os.PathLike[str] | None = None,
+                     env: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """git's registered worktrees (`worktree list --porcelain`), the main one first: one dict
+    of attributes each (`worktree`, `HEAD`, `branch`, and `bare`, `prunable`, `locked` when set)."""
+    records: list[dict[str, str]] = []
+    record: dict[str, str] = {}
+    for field in zsplit(run("worktree", "list", "--porcelain", "-z", cwd=cwd, env=env).stdout) + [""]:
+        if field == "":
+            if record:
+                records.append(record)
+            record = {}
+            continue
+        key, _, value = field.partition(" ")
+        record[key] = value
+    return records
+
+
+def add_worktree(path: str, branch: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
+                 new_from: str | None = None) -> None:
+    """Register a worktree for `branch` at `path`, without checking out its files; with `new_from`,
+    the branch is created there (not tracking anything)."""
+    where = [path, branch] if new_from is None else ["--no-track", "-b", branch, path, new_from]
+    run("worktree", "add", "--quiet", "--no-checkout", *where, cwd=cwd, env=env)
+
+
+def set_sparse_checkout(arguments: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
+                        patterns: Sequence[str] | None = None) -> None:
+    """`git sparse-checkout set` with these arguments (and `patterns` on stdin for --stdin)."""
+    run("sparse-checkout", "set", *arguments, cwd=cwd, env=env,
+        input=None if patterns is None else "".join(p + "\n" for p in patterns).encode())
+
+
+def checkout_with_untracked_cache(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """Check out a new worktree's files, with git's untracked cache in its new index."""
+    run("-c", "core.untrackedCache=true", "checkout", "--quiet", cwd=cwd, env=env)
+
+
+def remove_worktree(path: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
+                    force: bool = False) -> Completed:
+    """`git worktree remove`; the finished process, which may have failed."""
+    return run("worktree", "remove", *(["--force"] if force else []), path, cwd=cwd, env=env, check=False)
+
+
+def prune_worktrees(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    run("worktree", "prune", cwd=cwd, env=env)
+
+
+def delete_branch(branch: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Completed:
+    """`git branch -D`; the finished process, which may have failed."""
+    return run("branch", "-D", branch, cwd=cwd, env=env, check=False)
+
+
+# -- rebasing and moving branches in a worktree (wta merge) ----------------------------
+
+def rebase(onto: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Completed:
+    """Rebase the checked-out branch onto `onto`, whatever the user's rebase settings; the finished process."""
+    return run("-c", "rebase.autoStash=false", "-c", "rebase.updateRefs=false", "rebase", onto,
+               cwd=cwd, env=env, check=False)
+
+
+def abort_rebase(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    run("rebase", "--abort", cwd=cwd, env=env, check=False)
+
+
+def fast_forward(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Completed:
+    """`git merge --ff-only` of `commit` into the checked-out branch; the finished process."""
+    return run("merge", "--ff-only", "-q", commit, cwd=cwd, env=env, check=False)
+
+
+def reset_keep(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> bool:
+    """Move the checked-out branch to `commit`, keeping local changes; False when they are in the way."""
+    return ok("reset", "-q", "--keep", commit, cwd=cwd, env=env)

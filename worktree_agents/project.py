@@ -8,7 +8,8 @@ from functools import cached_property
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
-from worktree_agents.snapshot import Repo, ZonesInForce, main_worktree, zones_in_force
+from worktree_agents.repo import Repo, main_worktree
+from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 from worktree_agents.zones import CONFIG_FILE
 
 
@@ -22,20 +23,18 @@ class Project:
     def find(cls, cwd: str | None = None) -> "Project":
         cwd = os.path.abspath(cwd or os.getcwd())
         env = git.no_git_env()
-        proc = git.run("rev-parse", "--is-bare-repository", "--show-toplevel", cwd=cwd, env=env, check=False)
-        lines = proc.stdout.decode(errors="surrogateescape").splitlines()
-        if lines[:1] == ["true"]:  # in a bare repository --show-toplevel fails after printing this
-            raise WtaError(f"{cwd}: a bare repository has no worktree to run in; use a clone with a checkout")
-        if proc.returncode != 0:
+        found = git.bare_and_toplevel(cwd, env)
+        if found is None:
             raise WtaError(f"{cwd}: not a git repository; run wta inside the repository that has {CONFIG_FILE} "
                            "(or `git init` first)")
-        if len(lines) < 2:
+        bare, toplevel = found
+        if bare or toplevel is None:
             raise WtaError(f"{cwd}: a bare repository has no worktree to run in; use a clone with a checkout")
         repo = Repo.here(cwd)
         main = main_worktree(repo.common_dir)
         if main is None:
             raise WtaError(f"{cwd}: the repository is bare; use a clone with a checkout")
-        return cls(repo, lines[1], main)
+        return cls(repo, toplevel, main)
 
     @property
     def env(self) -> dict[str, str]:
@@ -57,10 +56,10 @@ class Project:
 
     def zones(self) -> ZonesInForce:
         """The zones in force: the base branch's committed zones.yaml."""
-        return zones_in_force(self.repo, self.toplevel)
+        return zones_in_force(self.repo)
 
     def tracked_files(self, where: str | None = None) -> list[str]:
-        return git.zsplit(git.run("ls-files", "-z", cwd=where or self.toplevel, env=self.env).stdout)
+        return git.tracked_files(where or self.toplevel, self.env)
 
     def relative(self, path: str) -> str:
         """A user-given path (relative to the cwd, or absolute) as a repository path."""

@@ -50,13 +50,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
+from worktree_agents import layout
 from worktree_agents.errors import CHECK, WtaError, cannot_write
-from worktree_agents.snapshot import write_atomic
+from worktree_agents.files import write_atomic
 
 STATE_VERSION = 1
-STATE_FILE = "state.json"
-LOCK_FILE = "lock"
-LOGS_DIR = "logs"
 LOCK_TIMEOUT_ENV = "WTA_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 5.0
 _POLL = 0.05
@@ -77,7 +75,7 @@ class StateStore:
 
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
-        self.path = os.path.join(state_dir, STATE_FILE)
+        self.path = layout.state_file(state_dir)
 
     def read(self) -> dict[str, Any]:
         """The whole document; an empty one when there is no state yet."""
@@ -128,7 +126,7 @@ class StateStore:
             os.close(fd)
 
     def log_path(self, stream: str) -> str:
-        return os.path.join(self.state_dir, LOGS_DIR, f"{stream}.log")
+        return layout.stream_log(self.state_dir, stream)
 
 
 # -- the command lock ------------------------------------------------------------
@@ -186,7 +184,7 @@ def command_lock(state_dir: str, command: str | None = None, timeout: float | No
     if the lock file is still held although the recorded holder is gone (its
     descriptor leaked into a surviving child), the file is replaced.
     """
-    path = os.path.join(state_dir, LOCK_FILE)
+    path = layout.command_lock(state_dir)
     deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
     holder = LockHolder(os.getpid(), command or current_command(), now(), _process_start(), socket.gethostname())
     while True:
@@ -236,7 +234,7 @@ def command_lock(state_dir: str, command: str | None = None, timeout: float | No
 def lock_holder(state_dir: str) -> LockHolder | None:
     """Who holds the command lock now (as its file says, checked alive), or None; takes no lock."""
     try:
-        fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(layout.command_lock(state_dir), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:

@@ -17,13 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from worktree_agents import git, requests
-from worktree_agents.enforce import audit_commits
-from worktree_agents.merge import merge_status
+from worktree_agents import git
+from worktree_agents.coordination import requests
+from worktree_agents.zones.enforce import audit_commits
+from worktree_agents.merge.state import merge_status
 from worktree_agents.sessions.supervisor import session_status
-from worktree_agents.snapshot import ZonesInForce
+from worktree_agents.zones.in_force import ZonesInForce
 from worktree_agents.state import StateStore
-from worktree_agents.worktrees import Worktree, list_worktrees
+from worktree_agents.worktrees.registry import Worktree, list_worktrees
 
 STATUS_VERSION = 1
 
@@ -75,7 +76,7 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     by_branch = {w.branch: w for w in worktrees if w.branch}
     by_path = {os.path.realpath(w.path): w for w in worktrees}
     names = list(zones.streams) + [s for s in records if s not in zones.streams]
-    branches = {s: (records.get(s) or {}).get("branch") or f"{zones.branch_prefix}{s}" for s in names}
+    branches = {s: (records.get(s) or {}).get("branch") or zones.branch_for(s) for s in names}
     places = {s: _worktree_of(branches[s], records.get(s) or {}, by_branch, by_path) for s in names}
     scans = {s: git.start_worktree_changes(path, env, untracked="normal") for s, (path, registered) in places.items()
              if _exists(path, registered)}

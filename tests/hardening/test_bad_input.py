@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE_ZONES, commit_all, git, make_repo, wta, write_files
+from support import EXAMPLE_ZONES, commit_all, git, make_repo, wta, write_files
 
 CORPUS = sorted((Path(__file__).parent.parent / "bad_zones").glob("*.yaml"))
 LOCATED = re.compile(r"^wta: (?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<text>.+)$")

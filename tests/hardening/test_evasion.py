@@ -28,7 +28,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import EXAMPLE_ZONES, ROOT, add_stream_worktree, commit_all, git, make_repo, wta, write_files
+from support import EXAMPLE_ZONES, ROOT, add_stream_worktree, commit_all, git, make_repo, wta, write_files
 from hardening.evasion_cases import (CASES, COMMIT_MSG, DOC, GIT, GUARD, INERT, MERGE, NEVER, PRE_COMMIT, Case,
                                      documented_table, render_security_table)
 from worktree_agents.config import load_text
@@ -99,7 +99,7 @@ class Arena:
         cwd = cwd or self.wt
         event = json.dumps({"session_id": "evasion", "transcript_path": "/dev/null", "cwd": str(cwd),
                             "hook_event_name": "PreToolUse", "tool_name": tool, "tool_input": tool_input})
-        return subprocess.run([sys.executable, "-m", "worktree_agents.hook", "guard"], cwd=cwd, input=event,
+        return subprocess.run([sys.executable, "-m", "worktree_agents.hooks.runtime", "guard"], cwd=cwd, input=event,
                               text=True, capture_output=True, timeout=60)
 
     def guard_denies(self, tool: str, tool_input: dict, *names: str, cwd: Path | None = None) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import commit_all, git, wta, write_files
+from support import commit_all, git, wta, write_files
 from sessions_support import (alive, env, kill_everything, no_leftover_processes, record,  # noqa: F401
                               session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
 from test_merge import assert_contained, repo, set_test, subjects  # noqa: F401 (fixture)

@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import git, make_repo
+from support import git, make_repo
 from hardening.test_secrets import new_key, search_for_key
 
 SAMPLE_EVERY = 0.1   # seconds between memory samples

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_all, git, make_repo, write_files
+from support import commit_all, git, make_repo, write_files
 
 KEY_PREFIX = "sk-ant-test-"
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from worktree_agents import git
 from worktree_agents.commands.output import err
-from worktree_agents.enforce import check_range, check_staged
+from worktree_agents.zones.enforce import check_range, check_staged
+from worktree_agents.zones import check_streams
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
-from worktree_agents.zones import format_violations
+from worktree_agents.zones.ownership import format_violations
 
 
 def run(stream: str | None, rev_range: str | None) -> int:
@@ -18,12 +19,11 @@ def run(stream: str | None, rev_range: str | None) -> int:
             return 0  # hook mode outside a stream worktree: nothing to check
         raise WtaError("no stream recorded for this worktree; name one with --stream STREAM")
     zones = project.zones()
-    if stream not in zones.streams:
-        raise WtaError(f"unknown stream {stream!r}; zones.yaml on {zones.base!r} defines: {', '.join(zones.streams)}")
+    check_streams([stream], zones.streams, f"zones.yaml on {zones.base!r} defines")
     if rev_range is None:
         violations = check_staged(project.repo, stream, project.toplevel)
     else:
-        if not all(git.ok("rev-parse", "--verify", "-q", end, cwd=project.toplevel, env=project.env)
+        if not all(git.rev_parse(end, project.toplevel, project.env)
                    for end in _ends(rev_range)):
             raise WtaError(f"{rev_range}: not a revision range git understands; write BASE..BRANCH, "
                            "e.g. main..wta/api")

@@ -65,13 +65,12 @@ def _make_repo(repo: str) -> None:
         with open(path, "w", encoding="utf-8") as f:
             f.write(content)
     env = git.no_git_env()
-    git.run("init", "-q", "-b", "main", cwd=repo, env=env)
+    git.init_repository(repo, "main", env)
     # The scripted agents commit too: give the sample repository its own identity
     # so the demo works on a machine where git has none configured.
-    git.run("config", "user.name", "wta demo", cwd=repo, env=env)
-    git.run("config", "user.email", "demo@wta.invalid", cwd=repo, env=env)
-    git.run("add", "-A", cwd=repo, env=env)
-    git.run("commit", "-q", "-m", "schedule: a small web app", cwd=repo, env=env)
+    git.set_config("user.name", "wta demo", repo, env)
+    git.set_config("user.email", "demo@wta.invalid", repo, env)
+    git.commit_everything("schedule: a small web app", repo, env)
 
 
 def _wta(repo: str, args: list[str], env: dict[str, str]) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from worktree_agents import worktrees
-from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.worktrees import registry, remove
+from worktree_agents.zones import check_streams
+from worktree_agents.errors import CHECK
 from worktree_agents.project import Project
 from worktree_agents.state import StateStore, command_lock
 
@@ -21,16 +22,14 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
     zones = project.zones()
     store = StateStore(project.repo.state_dir)
     known = list(zones.streams) + [s for s in store.streams() if s not in zones.streams]
-    unknown = [s for s in streams if s not in known]
-    if unknown:
-        raise WtaError(f"unknown stream {unknown[0]!r}; known streams: {', '.join(known)}")
+    check_streams(streams, known, "known streams")
     chosen = [s for s in known if not streams or s in streams]
     with command_lock(project.repo.state_dir):
-        stale = worktrees.prunable_worktrees(project)
+        stale = registry.prunable_worktrees(project)
         if stale:
-            worktrees.prune(project)
-        removals = worktrees.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams())
-        results = [worktrees.remove(project, zones.base, r, store, force, delete_branches) for r in removals]
+            registry.prune(project)
+        removals = remove.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams())
+        results = [remove.remove_stream(project, zones.base, r, store, force, delete_branches) for r in removals]
     if stale:
         print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
               f"{', '.join(w.path for w in stale)}")
@@ -43,7 +42,7 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
     return CHECK if refused else 0
 
 
-def _describe(done: worktrees.Removed) -> str:
+def _describe(done: remove.Removed) -> str:
     removal = done.removal
     name = f"{done.stream:<12}"
     if done.refused and not done.work_at_risk:

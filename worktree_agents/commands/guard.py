@@ -4,6 +4,6 @@ from __future__ import annotations
 
 
 def run(stream: str | None) -> int:
-    from worktree_agents.hook import guard
+    from worktree_agents.hooks.runtime import guard
 
     return guard(stream)

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import os
 
-from worktree_agents import hooks, worktrees
+from worktree_agents.hooks import install as hooks
+from worktree_agents.worktrees import registry
+from worktree_agents.zones import check_streams
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
-from worktree_agents.snapshot import Repo, record_stream, refresh_snapshot
+from worktree_agents.repo import Repo, record_stream
+from worktree_agents.zones.in_force import refresh_cache
 
 
 def install(stream: str | None = None) -> int:
     project = Project.find()
-    zones = refresh_snapshot(project.repo)
+    zones = refresh_cache(project.repo)
     if stream is not None:
-        if stream not in zones.streams:
-            raise WtaError(f"unknown stream {stream!r}; zones.yaml defines: {', '.join(zones.streams)}")
+        check_streams([stream], zones.streams)
         if project.toplevel == project.main:
             raise WtaError(f"{project.toplevel}: the main worktree cannot be a stream; run this in the "
-                           f"stream's worktree (git worktree add ../{stream} {zones.branch_prefix}{stream})")
+                           f"stream's worktree (git worktree add ../{stream} {zones.branch_for(stream)})")
     report = hooks.install(project.toplevel)  # first: it refuses before changing anything
     if stream is not None:
         record_stream(project.repo.git_dir, stream)
         print(f"recorded stream {stream!r} for {project.toplevel}")
-    for adopted in worktrees.adopt_by_branch(project, zones):
+    for adopted in registry.adopt_by_branch(project, zones):
         print(f"recorded stream {adopted.stream!r} for {adopted.path} (branch {adopted.branch})")
     reports = [report]
     if report.per_worktree and project.toplevel == project.main:
@@ -55,6 +57,6 @@ def uninstall() -> int:
 
 def _other_worktrees(project: Project, streams_only: bool) -> list[str]:
     """The repository's other worktrees that exist (with `streams_only`, those recorded as a stream's)."""
-    return [wt.path for wt in worktrees.list_worktrees(project.main)
+    return [wt.path for wt in registry.list_worktrees(project.main)
             if wt.path != project.toplevel and not wt.bare and not wt.prunable and os.path.isdir(wt.path)
-            and (not streams_only or Repo(worktrees.worktree_git_dir(wt.path), project.repo.common_dir).stream())]
+            and (not streams_only or Repo(registry.worktree_git_dir(wt.path), project.repo.common_dir).stream())]

@@ -78,8 +78,7 @@ def run(force: bool = False) -> int:
         raise WtaError(f"{path}: already exists; edit it, or pass --force to overwrite it")
     from worktree_agents import git
 
-    branch = git.run("symbolic-ref", "-q", "--short", "HEAD", cwd=project.toplevel, env=project.env, check=False)
-    base = branch.stdout.decode().strip() or "main"
+    base = git.current_branch(project.toplevel, project.env) or "main"
     text = render(base, propose_streams(project.tracked_files()))
     from worktree_agents.config import load_text
 

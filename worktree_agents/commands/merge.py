@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from worktree_agents import merge
+from worktree_agents.merge import report as merge
+from worktree_agents.merge.dry_run import predict_merge
+from worktree_agents.merge.run import abort_merge, continue_merge, merge_streams
+from worktree_agents.merge.state import BACKUP_ROOT
 from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
@@ -22,15 +25,15 @@ def run(streams: Sequence[str], dry_run: bool, cont: bool, abort: bool, no_test:
         raise WtaError(f"{modes[0]} takes no stream names: it finishes or undoes the merge that stopped, "
                        "with the streams it started with")
     project = Project.find()
-    progress = merge._quiet if as_json else _print_progress
+    progress = merge.quiet if as_json else _print_progress
     if dry_run:
-        report = merge.predict_merge(project, streams)
+        report = predict_merge(project, streams)
     elif cont:
-        report = merge.continue_merge(project, no_test, progress)
+        report = continue_merge(project, no_test, progress)
     elif abort:
-        report = merge.abort_merge(project)
+        report = abort_merge(project)
     else:
-        report = merge.merge_streams(project, streams, no_test, progress)
+        report = merge_streams(project, streams, no_test, progress)
     if as_json:
         emit_json(report.to_json())
     else:
@@ -54,7 +57,7 @@ def _render(report: merge.MergeReport) -> None:
             print(f"kept {ref['ref']}'s later commits at {ref['backup']} ({ref['sha'][:12]})")
         if not report.restored:
             print("every branch was already where it was before the merge")
-        print(f"merge {report.run_id} aborted; backups stay under {merge.BACKUP_ROOT}/{report.run_id}/")
+        print(f"merge {report.run_id} aborted; backups stay under {BACKUP_ROOT}/{report.run_id}/")
         return
     rows = [(r.stream, r.result, r.commits or "", f"{r.seconds:.1f}s" if r.seconds else "",
              r.test if r.result not in (merge.SKIPPED, merge.NOT_REACHED) else "",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from worktree_agents.errors import WtaError
+from worktree_agents.zones import check_streams
 
 
 def known_stream(config, stream: str) -> str:
-    if stream not in config.streams:
-        raise WtaError(f"unknown stream {stream!r}; zones.yaml defines: {', '.join(config.streams)}")
+    check_streams([stream], list(config.streams))
     return stream
 
 

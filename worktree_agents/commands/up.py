@@ -1,8 +1,8 @@
 """`wta up [STREAM...] [--runner R] [--no-launch] [-d/--detach] [--max-parallel N]`.
 
-Prepares every stream (worktrees.prepare) under the state lock, one progress
-line per stream, then hands the prepared streams to `launch` unless
-`--no-launch`.
+Prepares every stream (worktrees.prepare.prepare_worktrees) under the state
+lock, one progress line per stream, then launches their sessions
+(sessions.schedule) unless `--no-launch`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ import sys
 from contextlib import closing
 from typing import Sequence
 
-from worktree_agents import git, hooks, worktrees
+from worktree_agents import git
 from worktree_agents.commands.output import use_colour
+from worktree_agents.config import RUNNERS
 from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
-from worktree_agents.snapshot import committed_blob_at, refresh_snapshot
+from worktree_agents.repo import base_branch
 from worktree_agents.state import StateStore, command_lock
-from worktree_agents.zones import CONFIG_FILE
-
-RUNNERS = ("claude", "api", "command", "manual")
+from worktree_agents.worktrees import prepare as worktrees
+from worktree_agents.worktrees.plan import StreamPlan, plan_up
+from worktree_agents.zones import CONFIG_FILE, check_streams
+from worktree_agents.zones.in_force import base_zones_blob, refresh_cache
 
 
 def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = False, detach: bool = False,
@@ -39,28 +42,26 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
                            "drop one or the other")
     project = Project.find()
     config = project.config()
-    unknown = [s for s in streams if s not in config.streams]
-    if unknown:
-        raise WtaError(f"unknown stream {unknown[0]!r}; {project.config_path} defines: {', '.join(config.streams)}")
-    base = worktrees.resolve_base(project, config)
+    check_streams(streams, list(config.streams), f"{project.config_path} defines")
+    base = base_branch(project.main, config.base, project.env)
     committed = _refuse_uncommitted_zones(project, base)
     chosen = [s for s in config.order() if not streams or s in streams]
 
     store = StateStore(project.repo.state_dir)
     with command_lock(project.repo.state_dir):
-        the_plan = worktrees.plan(project, config, base, chosen, store.streams())
+        the_plan = plan_up(project, config, base, chosen, store.streams())
         if not no_launch:  # before any worktree is made, so that a missing `claude` leaves nothing behind
             from worktree_agents import sessions
 
             sessions.check_can_start(project, config, {sp.stream: sp.path for sp in the_plan.streams}, runner,
                                      interactive)
-        refresh_snapshot(project.repo, base=base, main=project.main, validated=(committed, config))
+        refresh_cache(project.repo, base=base, main=project.main, validated=(committed, config))
         hook_report = hooks.install(project.main)
         progress = _Progress(sys.stdout)
         results = []
         # Closed on the way out of an error or Ctrl-C, so that no further worktree is started.
-        with closing(worktrees.prepare(project, config, the_plan, store, on_start=progress.start,
-                                       hooks_per_worktree=hook_report.per_worktree)) as prepared:
+        with closing(worktrees.prepare_worktrees(project, config, the_plan, store, on_start=progress.start,
+                                                 hooks_per_worktree=hook_report.per_worktree)) as prepared:
             for result in prepared:
                 progress.done(result)
                 results.append(result)
@@ -76,32 +77,26 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     if no_launch:
         return CHECK if failed else 0
     ready = [r for r in results if r.outcome != worktrees.FAILED]
-    code = launch(project, config, ready, runner=runner, detach=detach, max_parallel=max_parallel,
-                  interactive=interactive)
+    from worktree_agents.commands.live import view_for
+    from worktree_agents.sessions.schedule import launch
+
+    code = launch(project, config, [r.stream for r in ready], lambda chosen: view_for(project, config, chosen), print,
+                  runner=runner, detach=detach, max_parallel=max_parallel, interactive=interactive)
     return max(code, CHECK if failed else 0)
 
 
 def _refuse_uncommitted_zones(project, base: str) -> str | None:
     """The streams are made from the main worktree's zones.yaml, the hooks enforce the base's: they must
     agree. The base's zones.yaml blob id (None: never committed)."""
-    committed = committed_blob_at(project.repo.common_dir, base, project.env)
+    committed = base_zones_blob(project.repo.common_dir, base, project.env)
     if committed is None:
-        return None  # never committed: the main worktree's copy is the one in force (snapshot.py)
-    here = git.run("hash-object", "--", CONFIG_FILE, cwd=project.main, env=project.env).stdout.decode().strip()
+        return None  # never committed: the main worktree's copy is the one in force (zones/in_force.py)
+    here = git.hash_file(CONFIG_FILE, project.main, project.env)
     if here != committed:
         raise WtaError(f"{project.config_path}: differs from the {CONFIG_FILE} committed on {base}, which is the one "
                        f"the hooks enforce; commit it on {base} (git commit {CONFIG_FILE}) or undo the change "
                        f"(git restore {CONFIG_FILE}), then run wta up")
     return committed
-
-
-def launch(project, config, prepared: list[worktrees.Prepared], runner: str | None, detach: bool,
-           max_parallel: int | None, interactive: bool = False) -> int:
-    """Start the sessions of the prepared streams (in `after` order); the exit code of `wta up`."""
-    from worktree_agents.commands import launch as sessions_cmd
-
-    return sessions_cmd.run(project, config, [p.stream for p in prepared], runner=runner, detach=detach,
-                            max_parallel=max_parallel, interactive=interactive)
 
 
 class _Progress:
@@ -112,7 +107,7 @@ class _Progress:
         self.live = use_colour(stream)
         self.cwd = os.getcwd()
 
-    def start(self, plan: worktrees.StreamPlan) -> None:
+    def start(self, plan: StreamPlan) -> None:
         if self.live:
             self.out.write(f"{plan.stream:<12} preparing {self._where(plan.path)} ...")
             self.out.flush()

@@ -15,11 +15,11 @@ import json
 import os
 from dataclasses import dataclass
 
-from worktree_agents import git
+from worktree_agents import git, shell
+from worktree_agents.config import RUNNERS
 from worktree_agents.sessions import prompt as prompts
 from worktree_agents.sessions.store import AgentFigures, SessionStore
 
-RUNNERS = ("claude", "api", "command", "manual")
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,7 @@ class SessionContext:
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """The session's environment: the caller's (API keys pass through, git's locals
         dropped) plus the stream's coordinates."""
-        env = git.no_git_env(base)
-        env.update(WTA_STREAM=self.stream, WTA_WORKTREE=self.worktree, WTA_PORT=str(self.port))
-        return env
+        return shell.stream_env(self.config, self.stream, self.worktree, git.no_git_env(base))
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class Runner:
     def check(self, ctx: SessionContext) -> None:
         """Raise WtaError, before anything starts, if this session cannot run."""
 
-    def prepare(self, ctx: SessionContext) -> None:
+    def prepare_files(self, ctx: SessionContext) -> None:
         """Write what the session needs outside its process (run by the coordinator)."""
 
     def command(self, ctx: SessionContext) -> AgentCommand | None:
@@ -104,7 +102,7 @@ def context(project, config, stream: str, worktree: str, runner_name: str | None
         stream=stream, runner=runner_name or agent.runner, config=config, agent=agent,
         repo_root=project.main, worktree=worktree, state_dir=project.repo.state_dir,
         log=store.log_path(stream), prompt_file=store.prompt_path(stream),
-        port=config.base_port + list(config.streams).index(stream), interactive=interactive,
+        port=config.port_for(stream), interactive=interactive,
     )
 
 

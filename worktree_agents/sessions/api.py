@@ -87,7 +87,7 @@ def _handlers(workspace) -> dict[str, Callable[..., str]]:
 
 def _request(workspace, text: str, stream: str | None = None, path: str | None = None) -> str:
     """The `request` tool: file a request from this stream (docs/coordination.md)."""
-    from worktree_agents import requests
+    from worktree_agents.coordination import requests
     from worktree_agents.sessions.workspace import ToolError
 
     try:

@@ -12,9 +12,9 @@ import json
 import os
 import shutil
 
-from worktree_agents.enforce import EDIT_TOOLS
+from worktree_agents.zones.enforce import EDIT_TOOLS
 from worktree_agents.errors import WtaError
-from worktree_agents.hooks import guard_command
+from worktree_agents.hooks.install import guard_command
 from worktree_agents.sessions import AgentCommand, Runner, SessionContext
 
 CLI_ENV = "WTA_CLAUDE"   # the claude executable to run, when not the one on PATH

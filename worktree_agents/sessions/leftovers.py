@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from worktree_agents import git
-from worktree_agents.enforce import check_staged, prefix_message
-from worktree_agents.snapshot import Repo, zones_in_force
+from worktree_agents.zones.enforce import check_staged, prefix_message
+from worktree_agents.repo import Repo
+from worktree_agents.zones.in_force import zones_in_force
 
 LEFTOVERS_MESSAGE = "wta: commit leftovers of the session"
 
@@ -32,13 +33,11 @@ class CommitResult:
 
 def changed_paths(worktree: str) -> list[str]:
     """Every path with uncommitted changes (staged, unstaged or untracked), ignored files excepted."""
-    proc = git.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
-                   "--ignore-submodules=none", cwd=worktree, env=git.no_git_env())
-    return sorted({entry[3:] for entry in git.zsplit(proc.stdout) if len(entry) > 3})
+    return sorted(set(git.worktree_changes(worktree, git.no_git_env(), renames=False, submodules=True)))
 
 
 def classify(worktree: str, stream: str, paths: list[str] | None = None) -> Changes:
-    zones = zones_in_force(Repo.here(worktree), worktree).zones
+    zones = zones_in_force(Repo.here(worktree)).zones
     changes = Changes()
     for path in changed_paths(worktree) if paths is None else paths:
         o = zones.owner_of(path)
@@ -57,38 +56,29 @@ def commit_in_zone(worktree: str, stream: str, message: str) -> CommitResult:
     result = CommitResult(outside=list(changes.outside))
     if not changes.inside:
         return result
-    _pathspec("add", "-A", worktree=worktree, paths=changes.inside, env=env)
+    git.stage(changes.inside, worktree, env)
     # Append-only zones: a staged change that rewrites an existing line is not the stream's to commit.
     repo = Repo.here(worktree)
     refused = {v.path for v in check_staged(repo, stream, worktree)} & set(changes.inside)
     if refused:
-        _pathspec("reset", "-q", worktree=worktree, paths=sorted(refused), env=env, check=False)
+        git.unstage(sorted(refused), worktree, env)
     inside = [p for p in changes.inside if p not in refused]
     result.outside = sorted(set(result.outside) | refused)
     if not inside:
         return result
-    streams = zones_in_force(repo, worktree).streams
+    streams = zones_in_force(repo).streams
     text = prefix_message(message.strip() or LEFTOVERS_MESSAGE, stream, streams)
-    proc = _pathspec("commit", "-q", "--only", "-m", text, worktree=worktree, paths=inside, env=env, check=False)
+    proc = git.commit_only(text, inside, worktree, env)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
         result.error = " / ".join(lines[-3:]) or f"git commit exited {proc.returncode}"
         return result
     result.committed = inside
-    result.sha = git.out("rev-parse", "HEAD", cwd=worktree, env=env)
+    result.sha = git.rev_parse("HEAD", worktree, env)
     return result
-
-
-def _pathspec(*args: str, worktree: str, paths: list[str], env: dict[str, str], check: bool = True):
-    # Paths go through stdin, NUL-separated and literal: any name, any number of them.
-    return git.run("--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul",
-                   cwd=worktree, env=env, input="\0".join(paths).encode("utf-8", "surrogateescape") + b"\0",
-                   check=check)
 
 
 def last_commit_time(worktree: str) -> float | None:
     """When HEAD of the worktree was committed (seconds since the epoch)."""
-    proc = git.run("log", "-1", "--format=%ct", "HEAD", cwd=worktree, env=git.no_git_env(), check=False)
-    text = proc.stdout.decode().strip()
-    return float(text) if proc.returncode == 0 and text else None
+    return git.commit_time("HEAD", worktree, git.no_git_env())
 

@@ -11,7 +11,8 @@ import os
 
 from worktree_agents import git
 from worktree_agents.sessions import Runner, SessionContext
-from worktree_agents.snapshot import exclude, write_atomic
+from worktree_agents.files import write_atomic
+from worktree_agents.repo import exclude
 
 CURSOR_RULE = ".cursor/rules/wta-zone.mdc"
 CLAUDE_LOCAL = "CLAUDE.local.md"
@@ -27,11 +28,11 @@ class ManualRunner(Runner):
     name = "manual"
     starts_process = False
 
-    def prepare(self, ctx: SessionContext) -> None:
+    def prepare_files(self, ctx: SessionContext) -> None:
         exclude(os.path.join(os.path.dirname(ctx.state_dir), "info", "exclude"), list(FILES),
                 "zone rule files of manual sessions")
         for rel, text in ((CURSOR_RULE, cursor_rule(ctx)), (CLAUDE_LOCAL, ctx.full_prompt())):
-            if git.ok("ls-files", "--error-unmatch", "--", rel, cwd=ctx.worktree, env=git.no_git_env()):
+            if git.is_tracked(rel, ctx.worktree, git.no_git_env()):
                 continue  # the project tracks its own copy: never overwrite committed work
             write_atomic(os.path.join(ctx.worktree, rel), text)
 

@@ -21,7 +21,7 @@ def task(config, stream: str, repo_root: str, state_dir: str | None = None) -> s
     root), after the open requests other streams made to it (with `state_dir`)."""
     requested = ""
     if state_dir is not None:
-        from worktree_agents.requests import prompt_section
+        from worktree_agents.coordination.requests import prompt_section
 
         requested = prompt_section(state_dir, stream)
     return f"{requested}\n{_own_task(config, stream, repo_root)}" if requested else _own_task(config, stream, repo_root)

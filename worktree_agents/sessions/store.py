@@ -17,11 +17,9 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from worktree_agents.snapshot import write_atomic
+from worktree_agents import layout
+from worktree_agents.files import write_atomic
 
-SESSIONS_DIR = "sessions"
-LOGS_DIR = "logs"
-PROMPTS_DIR = "prompts"
 
 PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED = (
     "pending", "waiting", "running", "done", "failed", "stalled", "stopped", "crashed")
@@ -112,16 +110,15 @@ class SessionStore:
 
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
-        self.dir = os.path.join(state_dir, SESSIONS_DIR)
 
     def path(self, stream: str) -> str:
-        return os.path.join(self.dir, f"{stream}.json")
+        return layout.session_file(self.state_dir, stream)
 
     def log_path(self, stream: str) -> str:
-        return os.path.join(self.state_dir, LOGS_DIR, f"{stream}.log")
+        return layout.stream_log(self.state_dir, stream)
 
     def prompt_path(self, stream: str) -> str:
-        return os.path.join(self.state_dir, PROMPTS_DIR, f"{stream}.md")
+        return layout.prompt_file(self.state_dir, stream)
 
     def read(self, stream: str) -> SessionRecord | None:
         try:
@@ -141,7 +138,7 @@ class SessionStore:
     @contextmanager
     def updating(self, stream: str) -> Iterator[SessionRecord]:
         """Hold the stream's lock; the record yielded (a fresh one if none) is saved at the end."""
-        os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(os.path.dirname(self.path(stream)), exist_ok=True)
         fd = os.open(self.path(stream) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -28,25 +28,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from worktree_agents import sessions
+from worktree_agents import layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.sessions import process
 from worktree_agents.sessions.leftovers import last_commit_time
 from worktree_agents.sessions.store import (CRASHED, DONE, ENDED, FAILED, PENDING, RUNNING, STALLED, STOPPED,
                                             WAITING, SessionRecord, SessionStore, iso, now, parse_time)
-from worktree_agents.snapshot import Repo
+from worktree_agents.repo import Repo
 
 POLL = 0.2
 STALL_CHECK_EVERY = 5.0     # seconds between stall checks of one session (they run git)
-LOCK_FILE = "coordinator.lock"
-LOG_FILE = "coordinator.log"
 LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
 ORPHANED = ("not started: no coordinator is scheduling it (the last one ended without finishing the schedule); "
             "`wta up` resumes the schedule")
 
 
 @dataclass(frozen=True)
-class Plan:
+class Schedule:
     streams: tuple[str, ...]      # in `after` order
     runner: str | None = None     # --runner: overrides every stream's runner
     interactive: bool = False
@@ -55,7 +53,7 @@ class Plan:
 
 def stream_worktrees(project) -> dict[str, str]:
     """Each stream's worktree, as recorded in the worktree itself (`wta-stream`)."""
-    from worktree_agents.worktrees import list_worktrees
+    from worktree_agents.worktrees.registry import list_worktrees
 
     found = {}
     for wt in list_worktrees(project.main):
@@ -73,7 +71,7 @@ def stream_worktrees(project) -> dict[str, str]:
 def coordinator_lock(state_dir: str, wait: float = 0.0) -> Iterator[None]:
     """Be the repository's one coordinator for the duration of the block."""
     os.makedirs(state_dir, exist_ok=True)
-    path = os.path.join(state_dir, LOCK_FILE)
+    path = layout.coordinator_lock(state_dir)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     deadline = time.monotonic() + wait
     try:
@@ -101,7 +99,7 @@ def coordinator_lock(state_dir: str, wait: float = 0.0) -> Iterator[None]:
 
 def coordinator_pid(state_dir: str) -> int | None:
     """The pid of the running coordinator, or None."""
-    path = os.path.join(state_dir, LOCK_FILE)
+    path = layout.coordinator_lock(state_dir)
     try:
         with open(path, encoding="utf-8") as f:
             data = json.loads(f.read() or "null")
@@ -125,6 +123,20 @@ def last_activity(record: SessionRecord) -> float | None:
     return max(times) if times else None
 
 
+def running_pid(state_dir: str, stream: str) -> int | None:
+    """The pid of the stream's session while its process runs (a stalled one runs too), else None.
+
+    Only reads: a pid the OS has given to another process since (its start time
+    differs from the recorded one) is no session. `observe` also records what it finds.
+    """
+    record = SessionStore(state_dir).read(stream)
+    return record.pid if record is not None and _process_runs(record) else None
+
+
+def _process_runs(record: SessionRecord) -> bool:
+    return record.live and process.is_alive(record.pid, record.pid_create_time)
+
+
 def observe(store: SessionStore, record: SessionRecord, check_stall: bool = True) -> SessionRecord:
     """Notice (and record) a crash or a stall (after the record's `stall_after`) of a live session.
 
@@ -132,7 +144,7 @@ def observe(store: SessionStore, record: SessionRecord, check_stall: bool = True
     """
     if not record.live:
         return record
-    if not process.is_alive(record.pid, record.pid_create_time):
+    if not _process_runs(record):
         current = record
         try:
             with store.updating(record.stream) as current:
@@ -216,14 +228,14 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
 
 # -- scheduling ------------------------------------------------------------------------
 
-def plan_for(config, streams: list[str] | None, runner: str | None = None, interactive: bool = False,
-             max_parallel: int | None = None) -> Plan:
+def schedule_for(config, streams: list[str] | None, runner: str | None = None, interactive: bool = False,
+             max_parallel: int | None = None) -> Schedule:
     chosen = set(streams or config.streams)
-    return Plan(tuple(s for s in config.order() if s in chosen), runner, interactive,
+    return Schedule(tuple(s for s in config.order() if s in chosen), runner, interactive,
                 max_parallel or config.max_parallel)
 
 
-def prepare(project, config, plan: Plan) -> list[str]:
+def queue_sessions(project, config, plan: Schedule) -> list[str]:
     """Check that every planned session can start, then reset their records to `pending`.
 
     Sessions still running are left alone (launching is idempotent); the
@@ -256,7 +268,7 @@ def prepare(project, config, plan: Plan) -> list[str]:
 class Coordinator:
     """Starts the plan's sessions as their turn comes; `step` is one round of decisions."""
 
-    def __init__(self, project, config, plan: Plan) -> None:
+    def __init__(self, project, config, plan: Schedule) -> None:
         self.project, self.config, self.plan = project, config, plan
         self.store = SessionStore(project.repo.state_dir)
         self.worktrees = stream_worktrees(project)
@@ -322,7 +334,7 @@ class Coordinator:
         runner = sessions.runner(ctx.runner)
         started = now()
         try:
-            runner.prepare(ctx)
+            runner.prepare_files(ctx)
             if not runner.starts_process:
                 return self.store.update(stream, state=DONE, reason=f"manual session: open {ctx.worktree}",
                                          started_at=started, ended_at=now(), runner=ctx.runner)
@@ -411,12 +423,12 @@ def session_processes(record: SessionRecord) -> list:
 
 
 
-def unfinished(project, plan: Plan) -> list[str]:
+def unfinished(project, plan: Schedule) -> list[str]:
     store = SessionStore(project.repo.state_dir)
     return [s for s in plan.streams if (r := store.read(s)) is None or not r.ended]
 
 
-def spawn_detached(project, plan: Plan) -> int:
+def spawn_detached(project, plan: Schedule) -> int:
     """Start a detached coordinator for `plan`; its pid."""
     argv = [sys.executable, "-m", "worktree_agents.sessions.supervisor", "--worktree", project.main,
             "--max-parallel", str(plan.max_parallel)]
@@ -426,7 +438,7 @@ def spawn_detached(project, plan: Plan) -> int:
         argv += ["--runner", plan.runner]
     if plan.interactive:
         argv.append("--interactive")
-    log_path = os.path.join(project.repo.state_dir, "logs", LOG_FILE)
+    log_path = layout.coordinator_log(project.repo.state_dir)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
         child = subprocess.Popen(argv, cwd=project.main, env=project.env, stdin=subprocess.DEVNULL,
@@ -451,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         project = Project.find(args.worktree)
         config = project.config()
-        plan = plan_for(config, args.stream, args.runner, args.interactive, args.max_parallel)
+        plan = schedule_for(config, args.stream, args.runner, args.interactive, args.max_parallel)
         with coordinator_lock(project.repo.state_dir, wait=LOCK_WAIT):
             coordinator = Coordinator(project, config, plan)
             stamp(f"scheduling {', '.join(plan.streams)} (max_parallel {plan.max_parallel})")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 
-from worktree_agents.enforce import guard_edit
+from worktree_agents.zones.enforce import guard_edit
 from worktree_agents.errors import WtaError
 from worktree_agents.sessions import leftovers
-from worktree_agents.snapshot import Repo, zones_in_force
+from worktree_agents.repo import Repo
+from worktree_agents.zones.in_force import zones_in_force
 
 MAX_LIST = 1000
 MAX_READ = 100_000       # characters returned by one read_file
@@ -168,7 +169,7 @@ class Workspace:
         return f"committed {len(result.committed)} path(s) as {result.sha[:12]}{skipped}"
 
     def _may_edit(self, tool: str, tool_input: dict) -> None:
-        zones = zones_in_force(Repo.here(self.root), self.root)
+        zones = zones_in_force(Repo.here(self.root))
         decision = guard_edit(tool, tool_input, self.root, self.root, self.stream, zones)
         if not decision.allowed:
             raise ToolError(decision.reason)

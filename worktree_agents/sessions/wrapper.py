@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         return session.run()
     except BaseException as exc:  # record why, whatever it was: nobody else will
         from worktree_agents.sessions.store import FAILED, SessionStore, now
-        from worktree_agents.snapshot import Repo
+        from worktree_agents.repo import Repo
 
         redact = Redactor(dict(os.environ))
         message = str(exc) if isinstance(exc, WtaError) else f"wrapper error: {type(exc).__name__}: {exc}"

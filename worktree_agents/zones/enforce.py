@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
-from worktree_agents.snapshot import Repo, ZonesInForce, zones_in_force
-from worktree_agents.zones import Change, Violation, ZoneMap, quote_path
+from worktree_agents.repo import Repo
+from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
+from worktree_agents.zones.ownership import Change, Violation, ZoneMap, quote_path
 
 # Subjects are taken apart with string methods, not `re`: importing `re` would
 # cost every commit hook ~5 ms (docs/performance.md).
@@ -68,7 +69,7 @@ def _stream_known(stream: str, zones: ZonesInForce) -> None:
 
 def check_staged(repo: Repo, stream: str, cwd: str | None = None) -> list[Violation]:
     """The staged changes of this worktree that leave `stream`'s zone."""
-    zones = zones_in_force(repo, cwd)
+    zones = zones_in_force(repo)
     _stream_known(stream, zones)
     append_only = zones.zones.zones[stream].append_only  # only then are modes and blob ids needed
     changes = git.staged_changes(cwd, names_only=not append_only)
@@ -88,7 +89,7 @@ def check_staged(repo: Repo, stream: str, cwd: str | None = None) -> list[Violat
 def check_range(repo: Repo, stream: str, rev_range: Sequence[str], cwd: str | None = None,
                 zones: ZonesInForce | None = None) -> list[Violation]:
     """Every path, in every commit of the range, that leaves `stream`'s zone."""
-    zones = zones or zones_in_force(repo, cwd)
+    zones = zones or zones_in_force(repo)
     _stream_known(stream, zones)
     commits = git.commit_changes(rev_range, cwd=cwd)
     return audit_commits(zones.zones, stream, commits, cwd)

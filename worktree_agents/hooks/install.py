@@ -15,49 +15,36 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import stat
 import sys
 from dataclasses import dataclass, field
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
-from worktree_agents.snapshot import exclude
+from worktree_agents.files import write_atomic
+from worktree_agents.repo import exclude
 
 HOOK_NAMES = ("pre-commit", "commit-msg")
 MARKER = "# wta-managed-hook"
 ORIGINAL_SUFFIX = ".wta-orig"
 
-_TEMPLATE = """#!/bin/sh
-{marker} ({name}): `wta hooks uninstall` removes it and restores any hook it replaced.
-hooks_dir=${{0%/*}}
-if [ -x "$hooks_dir/{name}{suffix}" ]; then
-    "$hooks_dir/{name}{suffix}" "$@" || exit $?
-fi
-# Only stream worktrees are checked; the main worktree commits freely.
-git_dir=${{GIT_DIR:-$(git rev-parse --git-dir)}}
-[ -f "$git_dir/wta-stream" ] || exit 0
-{fast_path}# -S: no site-packages, no .pth files (most of Python's start-up time); the hook
-# needs only the standard library and wta's own directory (docs/performance.md).
-if [ -x {python} ] && [ -f {package_dir}/worktree_agents/hook.py ]; then
-    exec {python} -S -c {launcher} {args}
-fi
-exec wta-hook {args}
-"""
+# The hook script: a shell template (`str.format` fields, `{{` for a brace), packaged beside this module.
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hook-tmpl")
+# The directory that holds the worktree_agents package: the hook puts it on sys.path.
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The hook's Python: wta's directory after the standard library, and not the
 # worktree (the current directory), so that nothing in the repository shadows a
 # module. A hook lives for a moment: the cyclic garbage collector would only
 # slow down parsing a large commit.
 _LAUNCHER = ("import gc, sys; gc.disable(); sys.path = [p for p in sys.path if p] + [{package_dir}]; "
-             "from worktree_agents.hook import main; sys.exit(main())")
+             "from worktree_agents.hooks.runtime import main; sys.exit(main())")
 
 
 def relative_hooks_path(cwd: str | None = None) -> str | None:
     """core.hooksPath when it is a relative path (each worktree then has its own
     hooks directory); None when every worktree shares one: the default
     `<common git dir>/hooks`, or an absolute core.hooksPath."""
-    proc = git.run("config", "--get", "core.hooksPath", cwd=cwd, env=git.no_git_env(), check=False)
-    value = proc.stdout.decode(errors="surrogateescape").strip()
+    value = git.config_value("core.hooksPath", cwd, git.no_git_env())
     if not value or os.path.isabs(os.path.expanduser(value)):
         return None
     return os.path.normpath(value)
@@ -65,42 +52,31 @@ def relative_hooks_path(cwd: str | None = None) -> str | None:
 
 def hooks_dir(cwd: str | None = None) -> str:
     """The directory git runs hooks from, made absolute."""
-    path = git.out("rev-parse", "--git-path", "hooks", cwd=cwd, env=git.no_git_env())
+    path = git.git_path("hooks", cwd, git.no_git_env())
     # A relative answer is relative to where git ran (not to the worktree's top).
     return os.path.normpath(os.path.join(os.path.abspath(cwd or os.getcwd()), path))
 
 
 # The commonest commit-msg case without starting Python: `-m`/`-F` (git ran no
 # editor, so no comment stripping) and a plain first line, or one that already
-# has this stream's prefix. Exactly what enforce.prefix_message does for such a
+# has this stream's prefix. Exactly what zones.enforce.prefix_message does for such a
 # message; anything else (blank, `[`, fixup!/squash!/amend!) goes to Python.
-_COMMIT_MSG_FAST_PATH = """if [ "${GIT_EDITOR-}" = ":" ] && IFS= read -r subject < "$1" && read -r stream < "$git_dir/wta-stream"; then
-    case "$subject" in
-        "[$stream] "*) exit 0 ;;
-        "["*|"fixup! "*|"squash! "*|"amend! "*) ;;
-        *[![:space:]]*)
-            { printf '[%s] ' "$stream" && cat "$1"; } > "$1.wta" && mv -f "$1.wta" "$1" && exit 0 ;;
-    esac
-fi
-"""
+COMMIT_MSG_FAST_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commit-msg-fast-path")
 
 
 def hook_script(name: str, python: str = sys.executable) -> str:
     args = "pre-commit" if name == "pre-commit" else 'commit-msg "$1"'
-    fast_path = _COMMIT_MSG_FAST_PATH if name == "commit-msg" else ""
-    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return _TEMPLATE.format(marker=MARKER, name=name, suffix=ORIGINAL_SUFFIX, python=shlex.quote(python),
-                            fast_path=fast_path,
-                            package_dir=shlex.quote(package_dir),
-                            launcher=shlex.quote(_LAUNCHER.format(package_dir=json.dumps(package_dir))), args=args)
+    fast_path = _read(COMMIT_MSG_FAST_PATH) if name == "commit-msg" else ""
+    return _read(TEMPLATE).format(marker=MARKER, name=name, suffix=ORIGINAL_SUFFIX, python=shlex.quote(python),
+                                  fast_path=fast_path, package_dir=shlex.quote(PACKAGE_DIR),
+                                  launcher=shlex.quote(_LAUNCHER.format(package_dir=json.dumps(PACKAGE_DIR))), args=args)
 
 
 def guard_command(stream: str, python: str = sys.executable) -> str:
     """The shell command to register as Claude Code's PreToolUse hook: `wta guard`
     started like the git hooks, so files in the worktree cannot shadow its modules
     (`python -m` would put the worktree first on sys.path)."""
-    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return shlex.join([python, "-S", "-c", _LAUNCHER.format(package_dir=json.dumps(package_dir)),
+    return shlex.join([python, "-S", "-c", _LAUNCHER.format(package_dir=json.dumps(PACKAGE_DIR)),
                        "guard", "--stream", stream])
 
 
@@ -148,15 +124,11 @@ def install(cwd: str | None = None) -> HookReport:
         if os.path.exists(path) and _read(path) == script:
             report.unchanged.append(name)
             continue
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(script)
-        os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        os.replace(tmp, path)
+        write_atomic(path, script, executable=True)
         report.installed.append(name)
     if relative is not None and relative != os.pardir and not relative.startswith(os.pardir + os.sep):
         # Among the worktree's files: never listed as untracked, never committed by `git add -A`.
-        exclude(git.out("rev-parse", "--git-path", "info/exclude", cwd=cwd, env=git.no_git_env()),
+        exclude(git.git_path("info/exclude", cwd, git.no_git_env()),
                 [os.path.normpath(os.path.join(relative, name)) for name in HOOK_NAMES],
                 "wta's hooks, in the hooks directory core.hooksPath gives each worktree", worktree=cwd)
     return report
@@ -164,8 +136,7 @@ def install(cwd: str | None = None) -> HookReport:
 
 def _tracked(path: str) -> bool:
     """Whether a file is committed in the repository (if any) that holds it."""
-    return git.ok("ls-files", "--error-unmatch", "--", os.path.basename(path), cwd=os.path.dirname(path),
-                  env=git.no_git_env())
+    return git.is_tracked(os.path.basename(path), os.path.dirname(path), git.no_git_env())
 
 
 def uninstall(cwd: str | None = None) -> HookReport:

@@ -29,13 +29,14 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from worktree_agents import git
-from worktree_agents.enforce import has_prefix
+from worktree_agents import git, layout
+from worktree_agents.zones.enforce import has_prefix
 from worktree_agents.errors import WtaError
-from worktree_agents.snapshot import Repo, ZonesInForce, read_snapshot, write_atomic, zones_in_force
+from worktree_agents.files import write_atomic
+from worktree_agents.repo import Repo, stream_branch
+from worktree_agents.zones.in_force import ZonesInForce, read_cache, zones_in_force
 from worktree_agents.state import now
 
-REQUESTS_DIR = "requests"
 TRAILER = "Closes-request"
 ID = re.compile(r"^r-[0-9a-f]{6}$")
 ID_IN_TEXT = re.compile(r"\br-[0-9a-f]{6}\b")
@@ -76,12 +77,8 @@ class Request:
         return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
 
 
-def requests_dir(state_dir: str) -> str:
-    return os.path.join(state_dir, REQUESTS_DIR)
-
-
 def _file(state_dir: str, request_id: str) -> str:
-    return os.path.join(requests_dir(state_dir), f"{request_id}.json")
+    return layout.request_file(state_dir, request_id)
 
 
 # -- the store ---------------------------------------------------------------------
@@ -89,7 +86,7 @@ def _file(state_dir: str, request_id: str) -> str:
 def load_all(state_dir: str) -> list[Request]:
     """Every request, oldest first."""
     try:
-        names = os.listdir(requests_dir(state_dir))
+        names = os.listdir(layout.requests_dir(state_dir))
     except FileNotFoundError:
         return []
     found = []
@@ -122,7 +119,7 @@ def get(state_dir: str, request_id: str) -> Request:
         raise WtaError(f"{request_id!r} is not a request id (like r-1a2b3c); list them with `wta request --list`")
     request = _read(state_dir, request_id)
     if request is None:
-        raise WtaError(f"request {request_id}: not found in {requests_dir(state_dir)}; "
+        raise WtaError(f"request {request_id}: not found in {layout.requests_dir(state_dir)}; "
                        "list the open ones with `wta request --list`")
     return request
 
@@ -135,7 +132,7 @@ def create(state_dir: str, from_stream: str | None, to_stream: str, text: str, p
     """Store a new open request under a fresh id (unchecked: see `file_request`)."""
     import secrets  # here: `wta status` imports this module and never makes an id
 
-    os.makedirs(requests_dir(state_dir), exist_ok=True)
+    os.makedirs(layout.requests_dir(state_dir), exist_ok=True)
     for _ in range(_ID_ATTEMPTS):
         request_id = f"r-{secrets.token_hex(3)}"
         try:
@@ -150,7 +147,7 @@ def create(state_dir: str, from_stream: str | None, to_stream: str, text: str, p
             os.unlink(_file(state_dir, request_id))  # a full disk: no empty reservation left behind
             raise
         return request
-    raise WtaError(f"{requests_dir(state_dir)}: no free request id after {_ID_ATTEMPTS} tries; "
+    raise WtaError(f"{layout.requests_dir(state_dir)}: no free request id after {_ID_ATTEMPTS} tries; "
                    "close or delete old requests there")
 
 
@@ -189,7 +186,7 @@ def file_from_worktree(worktree: str, from_stream: str | None, text: str, to_str
                        path: str | None = None) -> Request:
     """`file_request` as run inside a worktree (the api runner's `request` tool); `path` is repository-relative."""
     repo = Repo.here(worktree)
-    return file_request(repo.state_dir, zones_in_force(repo, worktree), from_stream, text, to_stream, path)
+    return file_request(repo.state_dir, zones_in_force(repo), from_stream, text, to_stream, path)
 
 
 def owner_for_request(zones: ZonesInForce, path: str, from_stream: str | None) -> str:
@@ -231,12 +228,12 @@ def sync_closures(state_dir: str, zones: ZonesInForce | None = None,
     base, prefix = _branches(state_dir, zones)
     if base is None:
         return []
-    common = os.path.dirname(state_dir)
+    common = layout.common_dir(state_dir)
     env = {**git.no_git_env(env), "GIT_DIR": common}
     heads = git.branch_heads(cwd=common, env=env)
     closed = []
     for owner, open_ids in waiting.items():
-        revs = [b for b in dict.fromkeys((f"{prefix}{owner}", base)) if b in heads]
+        revs = [b for b in dict.fromkeys((stream_branch(prefix, owner), base)) if b in heads]
         oldest = min(datetime.fromisoformat(r.created_at) for r in open_ids.values())
         since = (oldest - SEARCH_MARGIN).isoformat(timespec="seconds")
         for commit in reversed(git.commits_with_trailer(revs, TRAILER, since, cwd=common, env=env)):
@@ -253,8 +250,8 @@ def _branches(state_dir: str, zones: ZonesInForce | None) -> tuple[str | None, s
     """The base branch and the stream branch prefix, from the zones in force or their cache."""
     if zones is not None:
         return zones.base, zones.branch_prefix
-    common = os.path.dirname(state_dir)
-    data = read_snapshot(Repo(common, common))
+    common = layout.common_dir(state_dir)
+    data = read_cache(Repo(common, common))
     return (data["base"], data["branch_prefix"]) if data else (None, "")
 
 

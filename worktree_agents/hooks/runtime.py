@@ -1,6 +1,6 @@
 """The fast entry point that git hooks and Claude Code call.
 
-`python -m worktree_agents.hook pre-commit|commit-msg FILE|guard [--stream S]`
+`python -m worktree_agents.hooks.runtime pre-commit|commit-msg FILE|guard [--stream S]`
 
 Deliberately without typer, pydantic, rich, anthropic, GitPython or psutil:
 this runs on every commit and every agent edit (tests/test_hook_imports.py keeps it so).
@@ -12,10 +12,11 @@ import os
 import sys
 
 from worktree_agents import git
-from worktree_agents.enforce import EDIT_TOOLS, GuardDecision, check_staged, guard_edit, prefix_message
+from worktree_agents.zones.enforce import EDIT_TOOLS, GuardDecision, check_staged, guard_edit, prefix_message
 from worktree_agents.errors import CHECK, WtaError
-from worktree_agents.snapshot import Repo, streams_in_force, zones_in_force
-from worktree_agents.zones import format_violations
+from worktree_agents.repo import Repo
+from worktree_agents.zones.in_force import streams_in_force, zones_in_force
+from worktree_agents.zones.ownership import format_violations
 
 
 def pre_commit() -> int:
@@ -90,7 +91,7 @@ def guard(stream: str | None = None, stdin=None) -> int:
     stream = stream or os.environ.get("WTA_STREAM") or repo.stream()
     if stream is None:
         return 0  # not a stream worktree: nothing to guard
-    zones = zones_in_force(repo, worktree)
+    zones = zones_in_force(repo)
     if stream not in zones.streams:
         decision = GuardDecision(False, f"wta: stream {stream!r} is not in {zones.source}; "
                                         "no edits until it is added there")
@@ -106,10 +107,10 @@ def guard(stream: str | None = None, stdin=None) -> int:
 
 
 def _toplevel(cwd: str) -> str:
-    proc = git.run("rev-parse", "--show-toplevel", cwd=cwd, env=git.no_git_env(), check=False)
-    if proc.returncode != 0:
+    top = git.toplevel(cwd, git.no_git_env())
+    if top is None:
         raise WtaError(f"{cwd}: not inside a git worktree; run the agent in its stream's worktree")
-    return proc.stdout.decode(errors="surrogateescape").strip()
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wta: internal error in the {args[0]} hook: {type(exc).__name__}: {exc} "
               "(set WTA_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
-    print("usage: python -m worktree_agents.hook pre-commit | commit-msg FILE | guard [--stream S]",
+    print("usage: python -m worktree_agents.hooks.runtime pre-commit | commit-msg FILE | guard [--stream S]",
           file=sys.stderr)
     return 2
 

@@ -1,13 +1,10 @@
-"""The zone engine: who owns a path, and which changes leave a stream's zone.
+"""The gitignore pattern matcher: which of a list of patterns decides a path.
 
-Pure: paths and compiled patterns in, decisions out; no git, no I/O, stdlib
-only, because it runs inside the pre-commit hook. Patterns arrive compiled to
-regular expressions (by `config.compile_patterns`, which uses pathspec); this
-module applies them with git's precedence (see `PatternList`), so a zone reads
-like a `.gitignore` (two deliberate differences: docs/zones.md). Its value
-types are plain named tuples: `dataclasses` and `typing.NamedTuple` generate
-code (or import `typing`) when the module loads, which would cost every hook
-start-up time (docs/performance.md).
+Pure: compiled patterns (regex strings, by `config.compile_patterns`, which
+uses pathspec) in, decisions out; no git, no I/O, stdlib only, because it runs
+inside the pre-commit hook. Patterns apply with git's precedence (see
+`PatternList`), so a zone reads like a `.gitignore` (two deliberate
+differences: docs/zones.md).
 """
 
 from __future__ import annotations
@@ -17,17 +14,9 @@ from collections import namedtuple
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     import re
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Sequence
 
-CONFIG_FILE = "zones.yaml"
-
-OWNED = "owned"            # inside another stream's zone
-UNOWNED = "unowned"        # no zone claims it and `unowned: deny`
-READ_ONLY = "read-only"    # matched by `read_only`
-PROTECTED = "protected"    # zones.yaml itself
-APPEND_ONLY = "append-only"  # an append-only file changed other than at its end
-OVERLAP = "overlap"        # two zones claim it (a configuration error)
-
+GLOB_CHARS = frozenset("*?[]\\")   # special in gitignore patterns and in globs
 
 _DIR_MARK = "(?P<ps_d>/)"
 _DIR_MARK_AT_END = r"(?P<ps_d>/\Z)"
@@ -88,7 +77,7 @@ class PatternList:
 
     def decide(self, path: str) -> tuple[bool, Rule | None]:
         """Whether `path` is matched, and the rule that decided it."""
-        return self._decide(path, _top_dir(path))
+        return self._decide(path, top_dir(path))
 
     def _decide(self, path: str, top: str | None) -> tuple[bool, Rule | None]:
         candidates = self._candidates(top)  # the path's parent directories share its top directory
@@ -263,7 +252,7 @@ def _split_unescaped(body: str) -> list[str | None]:
     return parts
 
 
-def _top_dir(path: str) -> str | None:
+def top_dir(path: str) -> str | None:
     """The first directory of a repository path, None for a file at the top."""
     top, slash, _ = path.partition("/")
     return top if slash else None
@@ -372,255 +361,3 @@ def _after_group(regex: str, i: int) -> int:
             break
     return i
 
-
-class Zone(namedtuple("Zone", ["stream", "patterns", "append_only"], defaults=[False])):
-    """A stream's zone: its PatternList, and whether it may only append."""
-
-    __slots__ = ()
-
-
-class Ownership(namedtuple("Ownership", [
-    "path",
-    "stream",      # the owning stream, None when unowned
-    "pattern",     # the pattern that decided it
-    "read_only",   # `read_only` or zones.yaml: no stream may change it
-    "protected",   # it is zones.yaml
-    "also",        # further streams that claim it (an overlap), a tuple
-], defaults=[False, False, ()])):
-    """What `wta explain` says of one path."""
-
-    __slots__ = ()
-
-    def describe(self) -> str:
-        if self.protected:
-            return "read-only (zones.yaml is never writable by a stream)"
-        if self.read_only:
-            return f"read-only (read_only pattern {self.pattern!r})"
-        if self.also:
-            return f"claimed by {', '.join((self.stream or '',) + self.also)} (overlap: fix zones.yaml)"
-        if self.stream is None:
-            return "unowned" if self.pattern is None else f"unowned (excluded by {self.pattern!r})"
-        return f"{self.stream} (pattern {self.pattern!r})"
-
-
-class Change(namedtuple("Change", [
-    "status",      # A, M, D, T
-    "path",
-    "old_mode", "new_mode", "old_blob", "new_blob",
-], defaults=["", "", "", ""])):
-    """One path touched by a change set; renames arrive as delete + add."""
-
-    __slots__ = ()
-
-
-class Violation(namedtuple("Violation", [
-    "path",
-    "reason",      # OWNED, UNOWNED, READ_ONLY, PROTECTED, APPEND_ONLY, OVERLAP
-    "owner", "commit", "detail",
-], defaults=[None, None, ""])):
-    """A path that a stream may not change, and why."""
-
-    __slots__ = ()
-
-    def describe(self) -> str:
-        """The owner or rule, and what to do instead."""
-        if self.reason == OWNED:
-            return (f"owned by stream {self.owner!r}: leave it to that stream, "
-                    f"or ask it with `wta request {self.owner} \"...\"`")
-        if self.reason == UNOWNED:
-            return "unowned (no zone claims it and unowned: deny): add it to a zone in zones.yaml on the base branch"
-        if self.reason == READ_ONLY:
-            return "read-only: no stream may change it; change it on the base branch by hand"
-        if self.reason == PROTECTED:
-            return "read-only: zones.yaml is changed on the base branch, never by a stream"
-        if self.reason == APPEND_ONLY:
-            return f"append-only zone: {self.detail}; only add lines at the end of existing files"
-        return f"claimed by several streams ({self.detail}): fix the overlap in zones.yaml"
-
-
-BlobReader = "Callable[[str], bytes | None]"  # a string: only type checkers read it
-
-
-class ZoneMap:
-    """All streams' zones and the repository-wide rules."""
-
-    __slots__ = ("zones", "read_only", "unowned_allowed", "config_file", "_zones_by_top_dir")
-
-    def __init__(self, zones: dict[str, Zone], read_only: PatternList | None = None,
-                 unowned_allowed: bool = False, config_file: str = CONFIG_FILE) -> None:
-        self.zones = zones
-        self.read_only = PatternList(()) if read_only is None else read_only
-        self.unowned_allowed = unowned_allowed
-        self.config_file = config_file
-        self._zones_by_top_dir: dict[str | None, list[Zone]] = {}
-
-    def __repr__(self) -> str:
-        return (f"ZoneMap(zones={self.zones!r}, read_only={self.read_only!r}, "
-                f"unowned_allowed={self.unowned_allowed!r}, config_file={self.config_file!r})")
-
-    # -- ownership ---------------------------------------------------------
-
-    def owner_of(self, path: str) -> Ownership:
-        # Positional arguments throughout: a commit hook may ask this for tens of thousands of paths.
-        path = normalize(path)
-        if path == self.config_file:
-            return Ownership(path, None, None, True, True, ())
-        top = _top_dir(path)
-        included, rule = self.read_only._decide(path, top)
-        if included:
-            return Ownership(path, None, rule.pattern if rule else None, True, False, ())
-        owners: list[tuple[str, str]] = []
-        excluded_by: str | None = None
-        for zone in self._zones_under(top):
-            included, rule = zone.patterns._decide(path, top)
-            if included and rule is not None:
-                owners.append((zone.stream, rule.pattern))
-            elif rule is not None and excluded_by is None:
-                excluded_by = rule.pattern
-        if not owners:
-            return Ownership(path, None, excluded_by, False, False, ())
-        (stream, pattern), *rest = owners
-        return Ownership(path, stream, pattern, False, False, tuple(s for s, _ in rest))
-
-    def _zones_under(self, top: str | None) -> list[Zone]:
-        """The zones that can claim a path under top directory `top` (the others cannot match it)."""
-        zones = self._zones_by_top_dir.get(top)
-        if zones is None:
-            zones = self._zones_by_top_dir[top] = [z for z in self.zones.values() if z.patterns.can_match_under(top)]
-        return zones
-
-    def overlaps(self, paths: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
-        """Paths that more than one zone claims, with the claiming streams."""
-        found = []
-        for path in paths:
-            claims = tuple(z.stream for z in self.zones.values() if z.patterns.matches(path))
-            if len(claims) > 1:
-                found.append((path, claims))
-        return found
-
-    def owned_counts(self, paths: Iterable[str]) -> tuple[dict[str, int], list[str]]:
-        """How many of `paths` each stream owns, and the unowned ones."""
-        counts = {stream: 0 for stream in self.zones}
-        unowned = []
-        for path in paths:
-            o = self.owner_of(path)
-            if o.stream is not None:
-                counts[o.stream] += 1
-            elif not o.read_only:
-                unowned.append(path)
-        return counts, unowned
-
-    # -- enforcement ---------------------------------------------------------
-
-    def violations(self, stream: str, changes: Iterable[Change],
-                   read_blob: BlobReader | None = None, commit: str | None = None) -> list[Violation]:
-        """The changes that `stream` may not make.
-
-        `changes`: `Change`s, or any tuples with its fields (git.RawChange, as
-        git's output is parsed: a commit hook may check tens of thousands).
-        `read_blob(sha)` is asked for old and new contents only for modified
-        files of an append-only zone.
-        """
-        if stream not in self.zones:
-            raise KeyError(stream)
-        zone = self.zones[stream]
-        found: list[Violation] = []
-        for change in changes:
-            o = self.owner_of(change.path)
-            reason, owner, detail = None, None, ""
-            if o.protected:
-                reason = PROTECTED
-            elif o.read_only:
-                reason = READ_ONLY
-            elif o.also:
-                reason, detail = OVERLAP, ", ".join((o.stream or "",) + o.also)
-            elif o.stream is None:
-                reason = None if self.unowned_allowed else UNOWNED
-            elif o.stream != stream:
-                reason, owner = OWNED, o.stream
-            elif zone.append_only:
-                detail = append_only_problem(change, read_blob)
-                reason = APPEND_ONLY if detail else None
-            if reason:
-                found.append(Violation(change.path, reason, owner, commit, detail))
-        return found
-
-    # -- serialisation (the compiled-zones cache read by the hooks) ----------
-
-    def to_dict(self) -> dict:
-        return {
-            "config_file": self.config_file,
-            "unowned_allowed": self.unowned_allowed,
-            "read_only": [_rule_dict(r) for r in self.read_only.rules],
-            "zones": {s: {"append_only": z.append_only, "rules": [_rule_dict(r) for r in z.patterns.rules]}
-                      for s, z in self.zones.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "ZoneMap":
-        return cls(
-            zones={s: Zone(s, PatternList([Rule(**r) for r in z["rules"]]), z["append_only"])
-                   for s, z in data["zones"].items()},
-            read_only=PatternList([Rule(**r) for r in data["read_only"]]),
-            unowned_allowed=data["unowned_allowed"],
-            config_file=data["config_file"],
-        )
-
-
-def _rule_dict(rule: Rule) -> dict:
-    return {"pattern": rule.pattern, "regex": rule.regex, "include": rule.include}
-
-
-def append_only_problem(change: Change, read_blob: BlobReader | None) -> str:
-    """Why a change to an append-only file is not a pure append ('' if it is)."""
-    if change.status == "A":
-        return ""
-    if change.status == "D":
-        return "deleted (or renamed away)"
-    if change.status == "T" or change.old_mode != change.new_mode:
-        return "file mode or type changed"
-    if read_blob is None:
-        raise ValueError("read_blob is needed to check an append-only modification")
-    old, new = read_blob(change.old_blob), read_blob(change.new_blob)
-    if old is None or new is None:
-        return "contents could not be read"
-    if not new.startswith(old):
-        return "changed before its end"
-    if old and not old.endswith(b"\n") and new[len(old):len(old) + 1] not in (b"", b"\n"):
-        return "its last line (which had no newline) was extended; start a new line first"
-    return ""
-
-
-def normalize(path: str) -> str:
-    """A repository-relative path without a leading './' or '/'.
-
-    A backslash stays: in a git path it is an ordinary character, so a root
-    file named `src\\lib\\x.ts` is not `src/lib/x.ts` (treating it as one let it
-    into the zone that owns `src/lib/`).
-    """
-    while path.startswith("./"):
-        path = path[2:]
-    return path.lstrip("/")
-
-
-_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
-              "\r": "\\r", '"': '\\"', "\\": "\\\\"}
-
-
-def quote_path(path: str) -> str:
-    """The path as git prints it when it holds control characters, quotes or
-    backslashes (C-quoted), so one path stays on one line; otherwise as is."""
-    if not any(ch < " " or ch == "\x7f" or ch in '"\\' for ch in path):
-        return path
-    return '"' + "".join(_C_ESCAPES.get(ch) or (f"\\{ord(ch):03o}" if ch < " " or ch == "\x7f" else ch)
-                         for ch in path) + '"'
-
-
-def format_violations(stream: str, violations: Sequence[Violation]) -> str:
-    """The rejection text: one line per offending path, then what to do."""
-    lines = []
-    for v in violations:
-        where = f"{v.commit[:12]} " if v.commit else ""
-        lines.append(f"  {where}{quote_path(v.path)}: {v.describe()}")
-    head = f"wta: stream {stream!r} may not change {len(violations)} path(s) outside its zone:"
-    return "\n".join([head, *lines])

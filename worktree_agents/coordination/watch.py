@@ -24,24 +24,19 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from worktree_agents import git, requests
-from worktree_agents.enforce import audit_commits
+from worktree_agents import git, layout, shell
+from worktree_agents.coordination import requests
+from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.errors import WtaError
 from worktree_agents.sessions.store import CRASHED, DONE, FAILED, STALLED, STOPPED, SessionStore, parse_time
 from worktree_agents.sessions.supervisor import STALL_CHECK_EVERY, observe
-from worktree_agents.snapshot import ZonesInForce, zones_in_force
-from worktree_agents.state import LOGS_DIR
+from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 
-ALERTS_LOG = "alerts.log"
-CHECKS_DIR = "checks"           # under the state dir: each check's last output
-NOTIFY_LOG = "notify.log"       # under logs/: what notify commands printed
 NOTIFY_TIMEOUT = 10.0
 RECOVERED, OK, CLOSED = "recovered", "ok", "closed"
 PROBLEM_SESSION_STATES = (FAILED, CRASHED, STALLED)
@@ -82,38 +77,6 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-# -- child processes -------------------------------------------------------------------
-
-class _Child:
-    """A command running in its own process group, with a deadline."""
-
-    def __init__(self, command: str, cwd: str, deadline: float, output, env: dict[str, str]) -> None:
-        self.started = time.monotonic()
-        self.deadline = deadline
-        self.proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def finished(self) -> int | None:
-        """The exit code once it ended (its leftover children are ended too), else None."""
-        code = self.proc.poll()
-        if code is not None:
-            self.kill()  # anything it left running in its group
-        return code
-
-    def overdue(self) -> bool:
-        return time.monotonic() >= self.deadline
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 @dataclass
 class _CheckState:
     name: str
@@ -121,7 +84,7 @@ class _CheckState:
     every: float
     timeout: float
     next_at: float = 0.0
-    child: _Child | None = None
+    child: shell.Background | None = None
     failure: str | None = None     # the message of the last completed run, None when it passed
 
 
@@ -174,7 +137,7 @@ class Watcher:
         self.started = time.time()
         self.active: dict[str, _Condition] = {}
         self.checks = [_CheckState(c.name, c.run, float(c.every), float(c.timeout)) for c in config.checks]
-        self.notifiers: list[_Child] = []
+        self.notifiers: list[shell.Background] = []
         self.sessions = SessionStore(self.state_dir)
         self._by_source: dict[str, dict[str, _Condition]] = {}
         self._audits: dict[str, tuple[tuple, dict[str, _Condition]]] = {}
@@ -237,7 +200,7 @@ class Watcher:
             return None
 
     def _zones(self, conditions: dict[str, _Condition]) -> ZonesInForce | None:
-        return self._source_value("zones", lambda: zones_in_force(self.project.repo, self.project.main), conditions)
+        return self._source_value("zones", lambda: zones_in_force(self.project.repo), conditions)
 
     def _check_conditions(self) -> dict[str, _Condition]:
         now = time.monotonic()
@@ -254,20 +217,20 @@ class Watcher:
                     check.child = None
             if check.child is None and now >= check.next_at:
                 check.next_at = now + check.every
-                check.child = self._start_check(check, now)
+                check.child = self._start_check(check)
             if check.failure:
                 found[f"check:{check.name}"] = _Condition(
                     f"check:{check.name}", FAILED, check.failure, RECOVERED, f"check {check.name} passes again")
         return found
 
     def _check_log(self, check: _CheckState) -> str:
-        return os.path.join(self.state_dir, CHECKS_DIR, re.sub(r"[^A-Za-z0-9_.-]", "_", check.name) + ".log")
+        return layout.check_log(self.state_dir, re.sub(r"[^A-Za-z0-9_.-]", "_", check.name) + ".log")
 
-    def _start_check(self, check: _CheckState, now: float) -> _Child:
+    def _start_check(self, check: _CheckState) -> shell.Background:
         path = self._check_log(check)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as output:
-            return _Child(check.run, self.project.main, now + check.timeout, output, self.env)
+            return shell.Background(check.run, self.project.main, self.env, output, check.timeout)
 
     def _check_failure(self, check: _CheckState, code: int) -> str:
         try:
@@ -303,7 +266,7 @@ class Watcher:
         base = heads.get(zones.base)
         found: dict[str, _Condition] = {}
         for stream in zones.streams:
-            tip = heads.get(f"{zones.branch_prefix}{stream}")
+            tip = heads.get(zones.branch_for(stream))
             if tip is None or base is None or tip.sha == base.sha:
                 continue
             signature = (tip.sha, base.sha, zones.blob, zones.source)
@@ -336,8 +299,8 @@ class Watcher:
         base = heads.get(zones.base)
         if base is None:
             return {}
-        tips = {s: heads[f"{zones.branch_prefix}{s}"].sha for s in zones.streams
-                if f"{zones.branch_prefix}{s}" in heads and heads[f"{zones.branch_prefix}{s}"].sha != base.sha}
+        tips = {s: heads[zones.branch_for(s)].sha for s in zones.streams
+                if zones.branch_for(s) in heads and heads[zones.branch_for(s)].sha != base.sha}
         found = {}
         with_base: dict[str, set[str]] = {}
         for stream, tip in tips.items():
@@ -415,7 +378,7 @@ class Watcher:
         return c.clear_message
 
     def _log(self, alert: Alert) -> None:
-        path = os.path.join(self.state_dir, ALERTS_LOG)
+        path = layout.alerts_log(self.state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
         # One short append per line: concurrent watchers interleave whole lines.
         with open(path, "a", encoding="utf-8") as f:
@@ -427,10 +390,10 @@ class Watcher:
         values = {"stream": alert.stream, "state": alert.state, "message": one_line(alert.message)}
         command = fill_command(self.config.notify, values)
         env = {**self.env, **{f"WTA_ALERT_{k.upper()}": v for k, v in values.items()}}
-        path = os.path.join(self.state_dir, LOGS_DIR, NOTIFY_LOG)
+        path = layout.notify_log(self.state_dir)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "ab") as output:
-            self.notifiers.append(_Child(command, self.project.main, time.monotonic() + NOTIFY_TIMEOUT, output, env))
+            self.notifiers.append(shell.Background(command, self.project.main, env, output, NOTIFY_TIMEOUT))
 
     def _reap_notifiers(self) -> None:
         running = []

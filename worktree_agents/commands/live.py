@@ -1,10 +1,5 @@
-"""The launch part of `wta up`: schedule the sessions, then show them until they end.
-
-In the foreground a live table (or, off a terminal, one line per change)
-follows the sessions; Ctrl-C hands the rest of the schedule to a detached
-coordinator and leaves the sessions running. With `-d` the detached
-coordinator takes the whole schedule at once.
-"""
+"""What `wta up` shows while the sessions run: a table redrawn in place on a
+terminal (the latest `wta watch` alerts under it), else one line per change."""
 
 from __future__ import annotations
 
@@ -13,66 +8,29 @@ import sys
 import time
 from collections import deque
 
-from worktree_agents import sessions
 from worktree_agents.commands.output import table, use_colour
-from worktree_agents.errors import CHECK
-from worktree_agents.sessions import supervisor
-from worktree_agents.sessions.store import DONE, SessionRecord, SessionStore, parse_time
-from worktree_agents.watch import Alert, Watcher
+from worktree_agents.coordination.watch import Alert, Watcher
+from worktree_agents.sessions.store import SessionRecord, parse_time
 
 REDRAW_EVERY = 0.5
 ALERTS_EVERY = 1.0     # seconds between the watcher's looks (each runs a few git commands)
 ALERTS_SHOWN = 5       # the latest alerts, under the live table
 
 
-def run(project, config, streams: list[str] | None = None, runner: str | None = None, detach: bool = False,
-        max_parallel: int | None = None, interactive: bool = False) -> int:
-    plan = supervisor.plan_for(config, streams, runner, interactive, max_parallel)
+def view_for(project, config, streams):
+    """The live table on a terminal, the change log elsewhere."""
     feed = AlertFeed(Watcher(project, config))
-    view = LiveView(plan.streams, feed) if use_colour() else ChangeLog(plan.streams, feed)
-    records = None
-    with supervisor.coordinator_lock(project.repo.state_dir):
-        scheduled = supervisor.prepare(project, config, plan)
-        store = SessionStore(project.repo.state_dir)
-        for stream in plan.streams:
-            if stream not in scheduled:
-                done = store.read(stream).state == DONE  # resuming a schedule whose coordinator died
-                print(f"{stream}: {'done in the interrupted schedule' if done else 'already running'}; "
-                      "left as it is")
-        if not detach:
-            coordinator = supervisor.Coordinator(project, config, plan)
-            try:
-                records = coordinator.run(view.update)
-            except KeyboardInterrupt:
-                pass
-            finally:
-                feed.close()
-    if records is None:
-        rest = supervisor.unfinished(project, plan)
-        pid = supervisor.spawn_detached(project, supervisor.Plan(tuple(rest), plan.runner, plan.interactive,
-                                                                 plan.max_parallel))
-        what = "the sessions" if detach else "the rest of the schedule"
-        if not detach:
-            print()  # off the ^C
-        print(f"detached: a coordinator (pid {pid}) runs {what} ({', '.join(rest)}); "
-              "follow with `wta status`, `wta logs STREAM -f`; end with `wta stop`")
-        _manual_prompts(project, config, plan)
-        return 0
-    view.finish(records)
-    _manual_prompts(project, config, plan)
-    failed = [s for s in plan.streams if records[s] is None or records[s].state != DONE]
-    return CHECK if failed else 0
+    return LiveView(streams, feed) if use_colour() else ChangeLog(streams, feed)
 
 
-def _manual_prompts(project, config, plan) -> None:
-    """A manual session is a person: show them the prompt and where to work."""
-    worktrees = supervisor.stream_worktrees(project)
-    for stream in plan.streams:
-        ctx = sessions.context(project, config, stream, worktrees[stream], plan.runner, plan.interactive)
-        if sessions.runner(ctx.runner).starts_process:
-            continue
-        print(f"\n== {stream} (manual): open {ctx.worktree} in your editor ==")
-        print(ctx.full_prompt(), end="")
+class _View:
+    def __init__(self, streams, feed: "AlertFeed | None" = None) -> None:
+        self.streams = streams
+        self.feed = feed
+
+    def close(self) -> None:
+        if self.feed:
+            self.feed.close()
 
 
 def rows(streams, records: dict[str, SessionRecord | None]) -> list[tuple]:
@@ -111,12 +69,11 @@ class AlertFeed:
         self.watcher.close()
 
 
-class LiveView:
+class LiveView(_View):
     """A table redrawn in place on a terminal, the latest alerts under it."""
 
     def __init__(self, streams, feed: AlertFeed | None = None) -> None:
-        self.streams = streams
-        self.feed = feed
+        super().__init__(streams, feed)
         self.lines = 0
         self.drawn = 0.0
 
@@ -142,12 +99,11 @@ class LiveView:
         self._draw(records)
 
 
-class ChangeLog:
+class ChangeLog(_View):
     """Off a terminal: one line per state change and per alert, then the final table."""
 
     def __init__(self, streams, feed: AlertFeed | None = None) -> None:
-        self.streams = streams
-        self.feed = feed
+        super().__init__(streams, feed)
         self.seen: dict[str, str] = {}
 
     def update(self, records) -> None:

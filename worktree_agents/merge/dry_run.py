@@ -1,0 +1,66 @@
+"""`wta merge --dry-run`: what a merge would do, stream after stream; changes no ref and no file."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from worktree_agents import git
+from worktree_agents.merge.plan import base_problem, commit_graph, git_env, plan_merge, readiness, touches, verify, verify_result
+from worktree_agents.merge.report import (CONFLICT, SKIPPED, STOPS, VERIFY_FAILED, WOULD_MERGE, MergeReport,
+                                          StreamResult, explain, listed, timed)
+
+def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
+    """What `wta merge` would do, stream after stream; changes no ref and no file.
+
+    Each stream is merged with `git merge-tree` onto the predicted result of
+    the streams before it (commit objects only, never a ref). A rebase replays
+    commit by commit and stops at the first commit that conflicts, so it may
+    name fewer files than the prediction.
+    """
+    env = git_env()
+    plan = plan_merge(project, names, env)
+    graph = commit_graph(plan, plan.base_sha, plan.streams, env)
+    report = MergeReport("dry-run", True, plan.base, plan.base_sha, plan.base_sha, dry_run=True)
+    problem = base_problem(plan, env)
+    if problem:
+        report.problems.append(problem)
+    predicted, merged_tips, claimed = plan.base_sha, [], set()
+    for stream in plan.streams:
+        started = time.monotonic()
+        branch, tip = plan.branches[stream], plan.tips[stream]
+        commits = graph.reachable(tip, claimed)
+        if tip is None or not commits:
+            detail = f"no branch {branch}" if tip is None else f"nothing to merge: {branch} has no commits beyond {plan.base}"
+            report.streams.append(StreamResult(stream, branch, SKIPPED, detail=detail))
+            continue
+        result = readiness(plan, stream, env) or StreamResult(stream, branch, WOULD_MERGE, commits=len(commits),
+                                                               worktree=plan.worktrees.get(branch))
+        result.commits = len(commits)
+        if result.result == WOULD_MERGE:
+            problems, files = verify(plan.zones, stream, plan.base, commits, plan.main, env)
+            if problems:
+                result.result, result.problems, result.files = VERIFY_FAILED, problems, files
+                result.detail = f"{len(problems)} verification failure(s) in {branch}"
+        if result.result == WOULD_MERGE:
+            tree, conflicted = git.merge_tree(predicted, tip, cwd=plan.main, env=env)
+            if conflicted:
+                result.result, result.files = CONFLICT, conflicted
+                result.touched_by = touches([f"^{tip}", plan.base_sha, *merged_tips], conflicted, plan.main, env)
+                result.detail = f"rebasing {branch} onto {plan.base} would conflict in {listed(conflicted)}"
+            elif not verify_result(result, plan, predicted, tree, env):
+                pass
+            else:
+                predicted = git.commit_tree(tree, [predicted, tip], f"wta merge --dry-run: {stream}",
+                                            cwd=plan.main, env=env)
+                merged_tips.append(tip)
+                claimed.update(c.sha for c in commits)
+        report.streams.append(timed(result, started))
+        if result.result in STOPS:
+            report.ok = False
+            lines, _ = explain(result, plan)
+            report.problems += lines
+    if problem:
+        report.ok = False
+    return report
+

@@ -1,0 +1,169 @@
+"""What to merge: the streams in order, their tips and worktrees, the zones in
+force, and the checks made on them before anything moves."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from worktree_agents import git
+from worktree_agents.errors import WtaError
+from worktree_agents.sessions import supervisor
+from worktree_agents.merge.report import REFUSED, VERIFY_FAILED, StreamResult, Touch, listed
+from worktree_agents.worktrees import registry
+from worktree_agents.zones import enforce
+from worktree_agents.zones import check_streams
+from worktree_agents.repo import base_branch
+from worktree_agents.zones.in_force import compile_zones_in_force
+from worktree_agents.zones.ownership import ZoneMap
+
+
+@dataclass
+class MergePlan:
+    main: str
+    state_dir: str
+    base: str
+    base_sha: str
+    streams: list[str]                          # selected, in merge order
+    branches: dict[str, str]
+    tips: dict[str, str | None]                 # None: the branch does not exist
+    worktrees: dict[str, str]                   # branch -> worktree that has it checked out
+    base_worktree: str | None                   # where the base is checked out, if anywhere
+    zones: ZoneMap                              # of the base's committed zones.yaml
+    test: str | None
+    config: Any                                 # config.Config: the main worktree's zones.yaml
+
+
+def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | None = None) -> MergePlan:
+    config = project.config()
+    check_streams(names, list(config.streams))
+    if base is None:
+        base = base_branch(project.main, config.base, env)
+    trees = registry.list_worktrees(project.main, env)
+    heads = git.branch_heads(project.main, env)
+    if base not in heads:
+        raise WtaError(f"base branch {base!r} does not exist; create it or set `base:` in zones.yaml")
+    streams = [s for s in config.order() if not names or s in names]
+    branches = {s: config.branch_for(s) for s in streams}
+    checked_out = {w.branch: w.path for w in trees if w.branch and not w.bare and not w.prunable}
+    return MergePlan(
+        main=project.main, state_dir=project.repo.state_dir, base=base, base_sha=heads[base].sha,
+        streams=streams, branches=branches,
+        tips={s: heads[b].sha if b in heads else None for s, b in branches.items()},
+        worktrees=checked_out, base_worktree=checked_out.get(base),
+        zones=compile_zones_in_force(project.repo, base, project.main).zones, test=config.test, config=config,
+    )
+
+
+def commit_graph(plan: MergePlan, base: str, streams: Sequence[str], env: dict[str, str]) -> git.CommitGraph:
+    """Every commit the streams have beyond `base`, from one `git log`."""
+    return git.CommitGraph(base, [plan.tips.get(s) for s in streams], cwd=plan.main, env=env)
+
+
+def boundary(commits: Sequence[git.CommitChanges]) -> set[str]:
+    """The parents the stream's commits grow from (outside the stream)."""
+    own = {c.sha for c in commits}
+    return {p for c in commits for p in c.parents if p not in own}
+
+
+def git_env() -> dict[str, str]:
+    """The environment of every git command of a merge: objects and parents as they really are.
+
+    A replace ref (`git replace`) or a graft file would let a stream show the
+    verification one commit and hand the base another.
+    """
+    return {**git.no_git_env(), "GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull + "/grafts"}
+
+
+def verify_result(result: StreamResult, plan: MergePlan, base_now: str, new_head: str, env: dict[str, str]) -> bool:
+    """Whether what the base would gain by moving to `new_head` stays in the zone (else `result` says why)."""
+    stray = enforce.audit_result(plan.zones, result.stream, base_now, new_head, plan.main, env)
+    if not stray:
+        return True
+    result.result, result.files = VERIFY_FAILED, list(dict.fromkeys(v.path for v in stray))
+    result.problems = [f"{v.path}: {v.describe()}" for v in stray]
+    result.detail = (f"{len(stray)} verification failure(s): {result.branch} on top of {plan.base} would change "
+                     "paths outside its zone")
+    return False
+
+
+def verify(zones: ZoneMap, stream: str, base: str, commits: Sequence[git.CommitChanges],
+            cwd: str, env: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Every verification failure (one line each) and the paths outside the zone."""
+    problems = [f"{c.sha[:12]} {c.subject!r}: no [{stream}] prefix"
+                for c in reversed(commits) if not enforce.has_prefix(c.subject, stream)]
+    if stream not in zones.zones:
+        return problems + [f"stream {stream!r} is not in zones.yaml on {base!r}; commit zones.yaml there first"], []
+    violations = enforce.audit_commits(zones, stream, commits, cwd, env)
+    problems += [f"{(v.commit or '')[:12]} {v.path}: {v.describe()}" for v in violations]
+    return problems, list(dict.fromkeys(v.path for v in violations))
+
+
+def session_refusal(plan: MergePlan, stream: str) -> StreamResult | None:
+    pid = supervisor.running_pid(plan.state_dir, stream)
+    if not pid:
+        return None
+    return StreamResult(stream, plan.branches[stream], REFUSED,
+                        detail=f"its session is running (pid {pid}); wait for it to end or stop it with "
+                               f"`wta stop {stream}`")
+
+
+def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult | None:
+    """Why this stream cannot be merged now (session, worktree), or None."""
+    branch = plan.branches[stream]
+    refused = session_refusal(plan, stream)
+    if refused:
+        return refused
+    where = plan.worktrees.get(branch)
+    if where is None:
+        return StreamResult(stream, branch, REFUSED, detail=f"no worktree has {branch} checked out; create one "
+                                                            f"with `wta up {stream} --no-launch`")
+    dirty = git.tracked_changes(where, env)
+    if dirty:
+        return StreamResult(stream, branch, REFUSED, files=dirty, worktree=where,
+                            detail=f"uncommitted changes in {where}: {listed(dirty)}; commit or stash them there")
+    return None
+
+
+def base_problem(plan: MergePlan, env: dict[str, str]) -> str | None:
+    if plan.base_worktree is None:
+        return None
+    dirty = git.tracked_changes(plan.base_worktree, env)
+    if not dirty:
+        return None
+    return (f"the base branch {plan.base} is checked out in {plan.base_worktree} with uncommitted changes: "
+            f"{listed(dirty)}; commit or stash them there first")
+
+
+def touches(revs: Sequence[str], files: Sequence[str], cwd: str, env: dict[str, str]) -> list[Touch]:
+    found = []
+    for sha, subject, paths in git.commits_touching(revs, files, cwd=cwd, env=env):
+        found.append(Touch(sha[:12], subject, enforce.split_subject(subject)[1], paths))
+    return found
+
+
+def pending_streams(plan: MergePlan, graph: git.CommitGraph, streams: Sequence[str]) -> list[str]:
+    """The streams that bring commits of their own, in order."""
+    claimed: set[str] = set()
+    pending = []
+    for stream in streams:
+        commits = graph.reachable(plan.tips[stream], claimed)
+        if commits:
+            pending.append(stream)
+            claimed.update(c.sha for c in commits)
+    return pending
+
+
+def refusals(plan: MergePlan, pending: Sequence[str], env: dict[str, str]) -> tuple[list[str], dict[str, StreamResult]]:
+    """Check every stream to merge, and the base's worktree, before anything moves."""
+    problem = base_problem(plan, env)
+    problems = [problem] if problem else []
+    refused = {}
+    for stream in pending:
+        result = readiness(plan, stream, env)
+        if result:
+            refused[stream] = result
+            problems.append(f"{stream}: {result.detail}")
+    return problems, refused
+

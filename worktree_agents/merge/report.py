@@ -1,0 +1,120 @@
+"""What a merge reports: each stream's result, and what to do about a stop."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from worktree_agents.merge.plan import MergePlan
+
+# What happened to a stream.
+MERGED = "merged"
+WOULD_MERGE = "would-merge"              # --dry-run
+SKIPPED = "skipped"                      # no branch, or nothing beyond the base
+CONFLICT = "conflict"
+VERIFY_FAILED = "verification-failed"
+TEST_FAILED = "test-failed"
+REFUSED = "refused"                      # session running, dirty or missing worktree, blocked fast-forward
+NOT_REACHED = "not-reached"              # the sequence stopped before it
+STOPS = (CONFLICT, VERIFY_FAILED, TEST_FAILED, REFUSED)
+
+# Test outcomes.
+PASSED, FAILED, NOT_RUN, NO_TEST = "passed", "failed", "not-run", "none"
+
+@dataclass
+class Touch:
+    """A commit on the base side that changed a file the stream conflicts on."""
+
+    commit: str
+    subject: str
+    stream: str | None       # from its `[stream] ` prefix; None: a commit made on the base
+    files: list[str]
+
+
+@dataclass
+class StreamResult:
+    stream: str
+    branch: str
+    result: str
+    commits: int = 0
+    seconds: float = 0.0
+    test: str = NOT_RUN
+    detail: str = ""                                   # one line: why skipped, refused or stopped
+    files: list[str] = field(default_factory=list)     # dirty, conflicted or out-of-zone paths
+    problems: list[str] = field(default_factory=list)  # verification failures, one per line
+    touched_by: list[Touch] = field(default_factory=list)
+    worktree: str | None = None
+    head: str | None = None                            # the commit the base moved to for it
+    test_log: str | None = None
+
+
+@dataclass
+class MergeReport:
+    status: str                  # merged | nothing | stopped | refused | aborted | dry-run
+    ok: bool                     # False: exit 1 (a stream stopped, or would stop)
+    base: str
+    base_before: str
+    base_after: str
+    run_id: str | None = None
+    dry_run: bool = False
+    streams: list[StreamResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # what went wrong
+    advice: list[str] = field(default_factory=list)     # what to do about it
+    restored: list[dict[str, str]] = field(default_factory=list)  # --abort: refs put back
+    kept: list[dict[str, str]] = field(default_factory=list)      # --abort: later work saved under a backup ref
+    saved: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Progress = Callable[[str, str], None]   # (stream, one line)
+
+
+def quiet(stream: str, text: str) -> None:
+    pass
+
+def listed(paths: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+def timed(result: StreamResult, started: float) -> StreamResult:
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def result_from(data: dict[str, Any]) -> StreamResult:
+    return StreamResult(**{**data, "touched_by": [Touch(**t) for t in data.get("touched_by", [])]})
+
+def progress_line(result: StreamResult) -> str:
+    """The progress line for a finished stream."""
+    if result.result in (MERGED, WOULD_MERGE):
+        test = f", test {result.test}" if result.test in (PASSED, FAILED) else ""
+        verb = "merged" if result.result == MERGED else "would merge"
+        return f"{verb} {result.commits} commit(s) in {result.seconds:.1f}s{test}"
+    return f"{result.result}: {result.detail}"
+
+
+def explain(result: StreamResult, plan: MergePlan) -> tuple[list[str], list[str]]:
+    """What went wrong with a stopped stream, and what to do."""
+    s, wt, base = result.stream, result.worktree or f"the {result.stream} worktree", plan.base
+    problems = [f"{s}: {result.detail}"]
+    problems += [f"  {p}" for p in result.problems]
+    for touch in result.touched_by:
+        who = f"stream {touch.stream}" if touch.stream else f"a commit on {base}"
+        problems.append(f"  {listed(touch.files)}: also changed by {who} in {touch.commit[:12]} {touch.subject!r}")
+    then = "then `wta merge --continue` (or `wta merge --abort` to put every branch back)"
+    if result.result == CONFLICT:
+        advice = [f"resolve it in {wt}: `git rebase {base}`, fix {listed(result.files)}, `git add` them and "
+                  f"`git rebase --continue`; {then}"]
+    elif result.result == VERIFY_FAILED:
+        advice = [f"fix the commits of {result.branch} in {wt}: leave out-of-zone changes to their owner "
+                  f"(`wta request`) and give every commit the [{s}] prefix (`git rebase -i {base}`); {then}"]
+    elif result.result == TEST_FAILED:
+        advice = [f"reproduce it in {wt} with `git rebase {base}` and `{plan.test}`, commit a fix; {then}"]
+    else:
+        advice = [f"fix that; {then}"]
+    return problems, advice
+

@@ -1,0 +1,189 @@
+"""The repository as wta sees it: where git keeps its data (Repo), the main
+worktree, which stream a worktree belongs to, and the files wta keeps out of
+`git status` (info/exclude).
+
+Stdlib only: this module is on the hook path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+
+from worktree_agents import git, layout
+from worktree_agents.errors import WtaError
+from worktree_agents.files import write_atomic
+from worktree_agents.zones.matcher import GLOB_CHARS
+
+
+class Repo(namedtuple("Repo", [
+    "git_dir",     # this worktree's private git dir
+    "common_dir",  # shared by all worktrees
+])):
+    """Where git keeps this worktree's and the repository's data (a named
+    tuple, cheap to define when a hook starts)."""
+
+    __slots__ = ()
+
+    @property
+    def state_dir(self) -> str:
+        return layout.state_dir(self.common_dir)
+
+    @classmethod
+    def here(cls, cwd: str | None = None) -> "Repo":
+        """The repository of `cwd`; inside a hook, the one git named in GIT_DIR."""
+        git_dir = os.environ.get("GIT_DIR") if cwd is None else None
+        if git_dir:
+            git_dir = os.path.abspath(git_dir)
+            return cls(git_dir, _common_dir_of(git_dir))
+        dirs = git.git_dirs(cwd)
+        if dirs is None:
+            where = cwd or os.getcwd()
+            raise WtaError(f"{where}: not inside a git repository; run wta from a repository that has zones.yaml")
+        git_dir, common = dirs
+        common = common if os.path.isabs(common) else os.path.join(cwd or os.getcwd(), common)
+        return cls(git_dir, os.path.normpath(common))
+
+    def stream(self) -> str | None:
+        """The stream recorded for this worktree, or None (main worktree, or not a stream)."""
+        try:
+            with open(layout.stream_file(self.git_dir), encoding="utf-8") as f:
+                return f.read().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def merge_heads(self) -> list[str]:
+        """The commits a conflicted merge is bringing in (MERGE_HEAD), if one awaits its commit."""
+        try:
+            with open(os.path.join(self.git_dir, "MERGE_HEAD"), encoding="ascii", errors="replace") as f:
+                return f.read().split()
+        except FileNotFoundError:
+            return []
+
+
+def _common_dir_of(git_dir: str) -> str:
+    # A linked worktree's git dir names the common dir in its `commondir` file.
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:
+            common = f.read().strip()
+    except FileNotFoundError:
+        return git_dir
+    return os.path.normpath(os.path.join(git_dir, common))
+
+
+def record_stream(git_dir: str, stream: str | None) -> None:
+    """Record (or with None, forget) which stream a worktree belongs to."""
+    path = layout.stream_file(git_dir)
+    if stream is None:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    write_atomic(path, stream + "\n")
+
+
+def exclude(exclude_file: str, paths: list[str], why: str, worktree: str | None = None) -> None:
+    """Keep files wta puts into worktrees out of `git status` and `git add -A`.
+
+    Each path (relative to a worktree's top) becomes an anchored, escaped entry
+    of `exclude_file` (the repository's `info/exclude`, which every worktree
+    reads), added once, under a `# wta: <why>` line. With `worktree`, paths git
+    already ignores there (the project's own .gitignore) are left out.
+    """
+    if worktree is not None and paths:
+        ignored = git.ignored_paths(paths, worktree, git.no_git_env())
+        paths = [p for p in paths if p not in ignored]
+    try:
+        with open(exclude_file, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    present = set(text.splitlines())
+    wanted = list(dict.fromkeys(line for line in ("/" + _escape_pattern(p) for p in paths) if line not in present))
+    if not wanted:
+        return
+    if text and not text.endswith("\n"):
+        text += "\n"
+    heading = f"# wta: {why}"
+    if [line for line in text.splitlines() if line.startswith("# wta: ")][-1:] != [heading]:
+        text += heading + "\n"
+    write_atomic(exclude_file, text + "".join(w + "\n" for w in wanted))
+
+
+
+def _escape_pattern(path: str) -> str:
+    """`path` as a gitignore pattern that matches it literally."""
+    escaped = "".join("\\" + c if c in GLOB_CHARS else c for c in path)
+    return "\\" + escaped if escaped[:1] in ("#", "!") else escaped
+
+
+def main_worktree(common_dir: str) -> str | None:
+    """The main worktree's path, or None for a bare repository."""
+    env = {**git.no_git_env(), "GIT_DIR": common_dir}
+    records = git.worktree_records(common_dir, env)
+    if not records or "worktree" not in records[0] or "bare" in records[0]:
+        return None
+    path = records[0]["worktree"]
+    if os.path.normpath(path) == os.path.normpath(common_dir):
+        return _worktree_of_separate_git_dir(common_dir, env)
+    return path
+
+
+def _worktree_of_separate_git_dir(common_dir: str, env: dict[str, str]) -> str | None:
+    """The main worktree of a git dir kept apart from it (a submodule, `git init --separate-git-dir`),
+    which git 2.39's `worktree list` names by the git dir itself."""
+    configured = git.config_value("core.worktree", common_dir, env)
+    if configured:  # submodules: relative to the git dir
+        return os.path.normpath(os.path.join(common_dir, configured))
+    # git keeps no record of it: only a command run inside that worktree can tell, and wta keeps what it told.
+    remembered = layout.main_worktree_file(layout.state_dir(common_dir))
+    lines = git.git_dir_and_toplevel(env=git.no_git_env())
+    if lines is not None and os.path.normpath(lines[0]) == os.path.normpath(common_dir):
+        try:
+            with open(remembered, encoding="utf-8", errors="surrogateescape") as f:
+                known = f.read().rstrip("\n")
+        except FileNotFoundError:
+            known = None
+        if known != lines[1]:
+            write_atomic(remembered, lines[1] + "\n")
+        return lines[1]
+    try:
+        with open(remembered, encoding="utf-8", errors="surrogateescape") as f:
+            known = f.read().rstrip("\n")
+        if os.path.isdir(known):
+            return known
+    except FileNotFoundError:
+        pass
+    raise WtaError(f"{common_dir}: this repository's git dir is kept apart from its main worktree, which git does "
+                   "not record; run wta from the main worktree")
+
+
+
+def stream_branch(prefix: str, stream: str) -> str:
+    """The short name of a stream's branch: `branch_prefix` and the stream's name."""
+    return f"{prefix}{stream}"
+
+
+def base_branch(main: str, configured: str | None, env: dict[str, str], must_exist: bool = True) -> str:
+    """The base branch: `base:` of zones.yaml (`configured`), else the branch checked out in the main worktree.
+
+    With `must_exist`, it must have commits.
+    """
+    from worktree_agents.zones import CONFIG_FILE
+
+    head_ref = git.head_ref(main, env)
+    base = configured
+    if base is None:
+        if head_ref is None:
+            raise WtaError(f"{main}: HEAD is detached, so there is no base branch; check out the base "
+                           f"(git switch main) or set `base:` in {CONFIG_FILE}")
+        if not head_ref.startswith("refs/heads/"):
+            raise WtaError(f"{main}: HEAD points at {head_ref}, not a branch; check out the base branch")
+        base = head_ref[len("refs/heads/"):]
+    if must_exist and git.commit_of(f"refs/heads/{base}", main, env) is None:
+        if head_ref == f"refs/heads/{base}":
+            raise WtaError(f"branch {base!r} has no commits yet (unborn); commit {CONFIG_FILE} and the code on it, "
+                           "then run wta up")
+        where = f"`base: {base}` in {CONFIG_FILE}" if configured else f"the branch checked out in {main}"
+        raise WtaError(f"base branch {base!r} ({where}) does not exist; create it (git branch {base}) or fix "
+                       f"`base:` in {CONFIG_FILE}")
+    return base

@@ -1,0 +1,71 @@
+"""Launching the sessions of `wta up`: schedule them, then run the coordinator
+until they end, or hand the schedule (or, after Ctrl-C, the rest of it) to a
+detached coordinator and leave the sessions running.
+
+What it has to say goes through `say`, and the sessions' progress through
+`view.update`: the command (`commands/up.py`) renders both.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from worktree_agents import sessions
+from worktree_agents.errors import CHECK
+from worktree_agents.sessions import supervisor
+from worktree_agents.sessions.store import DONE, SessionStore
+
+
+def launch(project, config, streams: list[str] | None, view_for: Callable, say: Callable[[str], None],
+           runner: str | None = None,
+           detach: bool = False, max_parallel: int | None = None, interactive: bool = False) -> int:
+    """Start the streams' sessions (in `after` order); the exit code of `wta up`.
+
+    `view_for(streams)`: what shows the sessions: `update(records)` while they
+    run, `finish(records)` after, and `close()` once the foreground coordinator is done.
+    """
+    plan = supervisor.schedule_for(config, streams, runner, interactive, max_parallel)
+    view = view_for(plan.streams)
+    records = None
+    with supervisor.coordinator_lock(project.repo.state_dir):
+        scheduled = supervisor.queue_sessions(project, config, plan)
+        store = SessionStore(project.repo.state_dir)
+        for stream in plan.streams:
+            if stream not in scheduled:
+                done = store.read(stream).state == DONE  # resuming a schedule whose coordinator died
+                say(f"{stream}: {'done in the interrupted schedule' if done else 'already running'}; "
+                    "left as it is")
+        if not detach:
+            coordinator = supervisor.Coordinator(project, config, plan)
+            try:
+                records = coordinator.run(view.update)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                view.close()
+    if records is None:
+        rest = supervisor.unfinished(project, plan)
+        pid = supervisor.spawn_detached(project, supervisor.Schedule(tuple(rest), plan.runner, plan.interactive,
+                                                                     plan.max_parallel))
+        what = "the sessions" if detach else "the rest of the schedule"
+        if not detach:
+            say("")  # off the ^C
+        say(f"detached: a coordinator (pid {pid}) runs {what} ({', '.join(rest)}); "
+            "follow with `wta status`, `wta logs STREAM -f`; end with `wta stop`")
+        _manual_prompts(project, config, plan, say)
+        return 0
+    view.finish(records)
+    _manual_prompts(project, config, plan, say)
+    failed = [s for s in plan.streams if records[s] is None or records[s].state != DONE]
+    return CHECK if failed else 0
+
+
+def _manual_prompts(project, config, plan: supervisor.Schedule, say: Callable[[str], None]) -> None:
+    """A manual session is a person: show them the prompt and where to work."""
+    worktrees = supervisor.stream_worktrees(project)
+    for stream in plan.streams:
+        ctx = sessions.context(project, config, stream, worktrees[stream], plan.runner, plan.interactive)
+        if sessions.runner(ctx.runner).starts_process:
+            continue
+        say(f"\n== {stream} (manual): open {ctx.worktree} in your editor ==")
+        say(ctx.full_prompt().removesuffix("\n"))

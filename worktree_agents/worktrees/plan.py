@@ -1,0 +1,76 @@
+"""What `wta up` will do for each stream, checked before anything is changed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from worktree_agents import git
+from worktree_agents.errors import WtaError
+from worktree_agents.worktrees.registry import Worktree, list_worktrees, worktree_path
+from worktree_agents.zones import CONFIG_FILE
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    stream: str
+    branch: str
+    path: str
+    branch_exists: bool
+    registered: Worktree | None      # the stream's worktree, already registered at `path` on `branch`
+    record: dict[str, Any] | None    # its state.json record
+
+    @property
+    def is_new(self) -> bool:
+        return self.registered is None
+
+
+@dataclass(frozen=True)
+class UpPlan:
+    base: str
+    streams: list[StreamPlan]
+    prune: bool                      # git has records of worktrees deleted by hand; prune them first
+
+
+def plan_up(project, config, base: str, streams: Sequence[str], records: dict[str, dict]) -> UpPlan:
+    """What `wta up` will do for each stream; raises before anything is changed if any stream cannot be prepared."""
+    env = project.env
+    worktrees = list_worktrees(project.main, env)
+    live = [w for w in worktrees if not w.prunable and not w.bare]
+    by_path = {os.path.realpath(w.path): w for w in live}
+    by_branch = {w.branch: w for w in live if w.branch}
+    branches = git.branch_heads(project.main, env)
+    main = os.path.realpath(project.main)
+    plans = []
+    for stream in streams:
+        branch = config.branch_for(stream)
+        path = worktree_path(config.worktrees, project.main, stream)
+        if branch == base:
+            raise WtaError(f"stream {stream!r}: its branch {branch!r} is the base branch; set a `branch_prefix:` "
+                           f"in {CONFIG_FILE} (e.g. wta/)")
+        holder = by_branch.get(branch)
+        for w in (holder, by_path.get(path)):
+            if w is not None and w.locked_away:
+                raise WtaError(f"stream {stream!r}: its worktree {w.path} is missing but locked (git worktree lock); "
+                               f"bring it back, or unlock it (git worktree unlock {w.path}) and run again")
+        if holder is not None and os.path.realpath(holder.path) != path:
+            if os.path.realpath(holder.path) == main:
+                raise WtaError(f"stream {stream!r}: branch {branch} is checked out in the main worktree "
+                               f"{project.main}; switch it back to the base (git switch {base}) and run again")
+            raise WtaError(f"stream {stream!r}: branch {branch} is checked out at {holder.path}, not at {path}; "
+                           f"move it (git worktree move {holder.path} {path}) or remove it (git worktree remove "
+                           f"{holder.path})")
+        occupant = by_path.get(path)
+        if occupant is not None and occupant.branch != branch:
+            what = f"branch {occupant.branch}" if occupant.branch else "a detached HEAD"
+            if os.path.realpath(occupant.path) == main:
+                raise WtaError(f"stream {stream!r}: its worktree path {path} is the main worktree; change "
+                               f"`worktrees:` in {CONFIG_FILE}")
+            raise WtaError(f"{path}: already a worktree on {what}, not stream {stream!r}'s branch {branch}; remove it "
+                           f"(git worktree remove {path}) or change `worktrees:` in {CONFIG_FILE}")
+        if occupant is None and os.path.lexists(path) and (not os.path.isdir(path) or os.listdir(path)):
+            raise WtaError(f"{path}: already exists and is not stream {stream!r}'s worktree; move it away or "
+                           f"change `worktrees:` in {CONFIG_FILE}")
+        plans.append(StreamPlan(stream, branch, path, branch in branches, occupant, records.get(stream)))
+    return UpPlan(base, plans, any(w.prunable for w in worktrees))

@@ -1,0 +1,249 @@
+"""Making the planned stream worktrees: branch, worktree, sparse checkout,
+`copy:`, `setup:` and hooks, one stream's failure stopping no other."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from worktree_agents import git, shell
+from worktree_agents.errors import WtaError
+from worktree_agents.hooks.install import install as install_hooks
+from worktree_agents.repo import Repo, exclude, record_stream
+from worktree_agents.state import StateStore, now
+from worktree_agents.worktrees.copy import copy_files
+from worktree_agents.worktrees.plan import StreamPlan, UpPlan
+from worktree_agents.worktrees.registry import worktree_git_dir
+from worktree_agents.worktrees.sparse import SparseSpec, sparse_spec
+
+# Stream states written by `wta up`; sessions add their own.
+PREPARED = "prepared"
+FAILED = "failed"
+
+# Worktrees checked out at once by `wta up` (at most one per core).
+CHECKOUTS_AT_ONCE = 4
+
+
+def checkouts_at_once(new: int) -> int:
+    """How many of `new` worktrees `wta up` checks out side by side."""
+    return max(1, min(new, os.cpu_count() or 1, CHECKOUTS_AT_ONCE))
+
+# The first `git sparse-checkout set` of a repository writes its shared config
+# (extensions.worktreeConfig); two at once would fail on git's config lock.
+_SHARED_CONFIG = threading.Lock()
+
+# `git worktree add` reads every registered worktree's files under .git/worktrees/
+# (is the branch checked out elsewhere?); one registering at the same moment is
+# still half-written there ("failed to read .git/worktrees/api/commondir"). So
+# worktrees are registered one at a time, and checked out side by side after.
+_REGISTER = threading.Lock()
+
+# What `prepare_worktrees` did to a stream.
+CREATED = "created"        # new worktree (and maybe new branch)
+REUSED = "reused"          # existing worktree, brought up to date (recorded, copied, set up)
+UNCHANGED = "unchanged"    # nothing to do
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    status: str                  # "ok" | "failed" | "none"
+    command: str | None = None   # the command that failed
+    exit_code: int | None = None
+    log: str | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        return {"status": self.status, "command": self.command, "exit_code": self.exit_code,
+                "finished_at": now(), "log": self.log}
+
+
+@dataclass
+class Prepared:
+    """What `prepare_worktrees` did for one stream."""
+
+    stream: str
+    branch: str
+    path: str
+    outcome: str                         # CREATED, REUSED, UNCHANGED, or FAILED
+    new_branch: bool = False
+    sparse: str | None = None            # "cone" or "patterns" when the worktree is sparse
+    copied: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)    # `copy:` entries absent from the main worktree
+    tracked: list[str] = field(default_factory=list)    # `copy:` entries git tracks, so not copied
+    setup: SetupResult | None = None
+    reason: str | None = None            # why it failed
+
+
+def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
+                      on_start: Callable[[StreamPlan], None] | None = None,
+                      hooks_per_worktree: bool = False) -> Iterator[Prepared]:
+    """Prepare each planned stream in turn; a failing stream does not stop the others.
+
+    With `hooks_per_worktree` (a relative core.hooksPath: `hooks.install.HookReport`),
+    each worktree gets the hooks in its own hooks directory too.
+
+    The new worktrees are made a few at a time, ahead of the stream being
+    prepared: their checkouts are most of the time and run in git processes,
+    which overlap on several cores (docs/performance.md). All the rest, `copy:`
+    and `setup:` included, runs one stream at a time, in order. Close the
+    generator early and the worktrees not yet started are not made.
+    """
+    env = project.env
+    if the_plan.prune:
+        git.prune_worktrees(project.main, env)
+    exclude_file = os.path.join(project.repo.common_dir, "info", "exclude")
+    new = [sp for sp in the_plan.streams if sp.is_new]
+    specs = {sp.stream: sparse_spec(config, sp.stream) if config.sparse else None for sp in new}
+    inside = [os.path.relpath(sp.path, project.main) for sp in new if _inside(sp.path, project.main)]
+    if inside:  # worktrees placed in the repository: never `git add`ed as embedded repositories
+        exclude(exclude_file, inside, "stream worktrees inside the repository (`worktrees:` in zones.yaml)")
+    pool = ThreadPoolExecutor(max_workers=checkouts_at_once(len(new)))
+    made: dict[str, Future[None]] = {}
+    prepared: set[str] = set()
+    try:
+        made = {sp.stream: pool.submit(_create, project, the_plan.base, sp, specs[sp.stream]) for sp in new}
+        for stream_plan in the_plan.streams:
+            if on_start:
+                on_start(stream_plan)
+            try:
+                result = _prepare_stream(project, config, stream_plan, store, exclude_file,
+                                         specs.get(stream_plan.stream), made.get(stream_plan.stream),
+                                         hooks_per_worktree)
+            except WtaError as exc:  # fails this stream only; the others go on
+                result = Prepared(stream_plan.stream, stream_plan.branch, stream_plan.path, FAILED, reason=str(exc))
+                store.update_stream(stream_plan.stream, branch=stream_plan.branch, worktree=stream_plan.path,
+                                    state=FAILED, reason=result.reason)
+            prepared.add(stream_plan.stream)
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        # Stopped early (Ctrl-C, an error): worktrees already made stay, tied to their streams; their
+        # records say what is missing, and the next `wta up` does it.
+        for sp in new:
+            future = made.get(sp.stream)
+            if sp.stream in prepared or future is None or future.cancelled() or future.exception() is not None:
+                continue
+            store.update_stream(sp.stream, branch=sp.branch, worktree=sp.path, created_at=now(), state=FAILED,
+                                reason="wta up stopped before its copy: and setup: ran; run wta up again",
+                                sparse=specs[sp.stream].kind if specs[sp.stream] else None)
+
+
+def _inside(path: str, root: str) -> bool:
+    root = os.path.realpath(root)
+    return os.path.realpath(path).startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_file: str, spec: SparseSpec | None,
+                    made: Future[None] | None, hooks_here: bool) -> Prepared:
+    record = sp.record or {}
+    result = Prepared(sp.stream, sp.branch, sp.path, UNCHANGED)
+    if made is not None:
+        try:
+            made.result()
+        except WtaError as exc:
+            result.outcome, result.reason = FAILED, str(exc)
+            store.update_stream(sp.stream, branch=sp.branch, worktree=sp.path, state=FAILED, reason=result.reason)
+            return result
+        result.outcome, result.new_branch = CREATED, not sp.branch_exists
+        result.sparse = spec.kind if spec else None
+    git_dir = worktree_git_dir(sp.path)
+    if Repo(git_dir, project.repo.common_dir).stream() != sp.stream:
+        record_stream(git_dir, sp.stream)
+        if result.outcome == UNCHANGED:
+            result.outcome = REUSED
+    done_before = (not sp.is_new and record.get("worktree") == sp.path
+                   and (record.get("setup") or {}).get("status") in ("ok", "none"))
+    if done_before:
+        if hooks_here:
+            _install_hooks(result)
+            if result.outcome == FAILED:
+                store.update_stream(sp.stream, state=FAILED, reason=result.reason)
+        return result
+    if result.outcome == UNCHANGED:
+        result.outcome = REUSED
+    copied = copy_files(project.main, sp.path, config.copy_, exclude_file)
+    result.copied, result.missing, result.tracked = copied.copied, copied.missing, copied.tracked
+    if copied.failed:
+        result.outcome, result.reason = FAILED, f"copy: {copied.failed}; fix it and run wta up again"
+        result.setup = SetupResult("skipped")
+    else:
+        result.setup = run_setup(config.setup, sp.path, shell.stream_env(config, sp.stream, sp.path),
+                                 store.log_path(sp.stream))
+    if result.setup.status == "failed":
+        result.outcome = FAILED
+        result.reason = (f"setup command `{result.setup.command}` {_exit_text(result.setup.exit_code)}; "
+                         f"see {result.setup.log}")
+    if hooks_here:  # after `setup:`, which may write that directory (husky's install does)
+        _install_hooks(result)
+    store.update_stream(
+        sp.stream, branch=sp.branch, worktree=sp.path, created_at=now() if sp.is_new else record.get("created_at") or now(),
+        state=FAILED if result.outcome == FAILED else PREPARED, reason=result.reason,
+        sparse=result.sparse if sp.is_new else record.get("sparse"), copied=result.copied,
+        setup=result.setup.as_record())
+    return result
+
+
+def _install_hooks(result: Prepared) -> None:
+    """The hooks in the worktree's own hooks directory (a relative core.hooksPath)."""
+    try:
+        report = install_hooks(result.path)
+    except WtaError as exc:
+        if result.outcome != FAILED:
+            result.outcome, result.reason = FAILED, str(exc)
+        return
+    if report.installed and result.outcome == UNCHANGED:
+        result.outcome = REUSED
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"was killed by signal {-code}"
+    return f"exited {code}"
+
+
+def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None:
+    """Make the worktree (and the branch); undo both if any step fails. Runs in a worker thread."""
+    env = project.env
+    # Registered without a checkout (quick, one at a time: `_REGISTER`), then checked out: for a
+    # sparse worktree after its patterns are set, so the full tree is never written.
+    with _REGISTER:
+        git.add_worktree(sp.path, sp.branch, project.main, env, new_from=None if sp.branch_exists else base)
+    try:
+        # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
+        # that stays is one the hooks hold to its zone.
+        record_stream(worktree_git_dir(sp.path), sp.stream)
+        if spec is not None:
+            with _SHARED_CONFIG:
+                git.set_sparse_checkout(spec.arguments(), sp.path, env, patterns=None if spec.cone else spec.entries)
+        # With git's untracked cache in the new index (kept by every git command after, unless the
+        # user's core.untrackedCache says false): `git status` then looks into only the directories
+        # that changed since, a third of what `wta status` costs per worktree (docs/performance.md).
+        git.checkout_with_untracked_cache(sp.path, env)
+    except BaseException:  # Ctrl-C too: never leave a worktree whose checkout was not done
+        with _REGISTER:
+            git.remove_worktree(sp.path, project.main, env, force=True)
+        if not sp.branch_exists:
+            git.delete_branch(sp.branch, project.main, env)
+        raise
+
+
+def run_setup(commands: Sequence[str], worktree: str, env: dict[str, str], log_path: str) -> SetupResult:
+    """Run the `setup:` commands in a shell in the worktree, output appended to the stream's log.
+
+    Stops at the first command that fails.
+    """
+    if not commands:
+        return SetupResult("none")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        for command in commands:
+            log.write(f"== {now()} setup in {worktree}: {command}\n".encode())
+            log.flush()
+            code = shell.run(command, worktree, env, log)
+            log.write(f"== exit {code}\n".encode())
+            log.flush()
+            if code != 0:
+                return SetupResult("failed", command, code, log_path)
+    return SetupResult("ok", log=log_path)

@@ -1,0 +1,118 @@
+"""`wta down`: what removing a stream's worktree (and branch) would lose, and removing it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+from worktree_agents import git
+from worktree_agents.repo import stream_branch
+from worktree_agents.state import StateStore
+from worktree_agents.worktrees.registry import Worktree, list_worktrees
+from worktree_agents.zones import CONFIG_FILE
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What `wta down` found for one stream, before changing anything."""
+
+    stream: str
+    branch: str
+    branch_exists: bool
+    worktree: Worktree | None            # the stream's registered worktree (never the main one)
+    commits: list[tuple[str, str]]       # (short sha, subject) not in the base
+    changes: list[str]                   # uncommitted and untracked files in the worktree
+    in_main: bool = False                # the branch is checked out in the main worktree
+    base_missing: bool = False           # no base branch: which commits are unmerged is unknown
+
+
+@dataclass
+class Removed:
+    stream: str
+    branch: str
+    worktree: str | None = None          # the worktree path that was removed
+    branch_deleted: bool = False
+    forgotten: bool = False              # a state record was dropped (the worktree was gone already)
+    refused: str | None = None           # why (part of) the stream was left alone
+    work_at_risk: bool = False           # refused because commits or files would be lost
+    removal: Removal | None = None
+
+
+def plan_removal(project, base: str, prefix: str, streams: Sequence[str],
+                 records: dict[str, dict]) -> list[Removal]:
+    env = project.env
+    live = [w for w in list_worktrees(project.main, env) if not w.prunable and not w.bare]
+    main = os.path.realpath(project.main)
+    by_path = {os.path.realpath(w.path): w for w in live}
+    by_branch = {w.branch: w for w in live if w.branch}
+    branches = git.branch_heads(project.main, env)
+    removals = []
+    for stream in streams:
+        record = records.get(stream) or {}
+        branch = record.get("branch") or stream_branch(prefix, stream)
+        worktree = by_path.get(os.path.realpath(record["worktree"])) if record.get("worktree") else None
+        worktree = worktree or by_branch.get(branch)
+        in_main = worktree is not None and os.path.realpath(worktree.path) == main
+        if in_main:
+            worktree = None
+        revs = [branch] if branch in branches and branch != base else []
+        if worktree is not None and worktree.head and worktree.branch != branch:
+            revs.append(worktree.head)  # the worktree moved to another branch or detached: keep its work too
+        base_missing = base not in branches
+        commits = git.commits_not_in(base, revs, project.main, env) if not base_missing else []
+        present = worktree is not None and os.path.isdir(worktree.path)
+        changes = git.worktree_changes(worktree.path, env) if present else []
+        removals.append(Removal(stream, branch, branch in branches, worktree, commits, changes, in_main,
+                                base_missing and bool(revs)))
+    return removals
+
+
+def remove_stream(project, base: str, removal: Removal, store: StateStore, force: bool,
+           delete_branch: bool) -> Removed:
+    """Remove a stream's worktree (and branch); refuses to lose commits or files unless `force`."""
+    env = project.env
+    done = Removed(removal.stream, removal.branch, removal=removal)
+    if removal.in_main:
+        done.refused = (f"branch {removal.branch} is checked out in the main worktree {project.main}, which "
+                        f"wta down never touches; switch it to {base} first")
+        return done
+    if removal.worktree is not None and removal.worktree.locked_away:
+        done.refused = (f"its worktree {removal.worktree.path} is missing but locked (git worktree lock); bring it "
+                        f"back, or unlock it (git worktree unlock {removal.worktree.path}) and run again")
+        return done
+    at_risk = []
+    if removal.base_missing and (removal.worktree is not None or delete_branch):
+        at_risk.append(f"base branch {base!r} does not exist, so which commits are unmerged is unknown "
+                       f"(create it, or fix `base:` in {CONFIG_FILE})")
+    if removal.commits and (removal.worktree is not None or delete_branch):
+        at_risk.append(f"{len(removal.commits)} commit(s) not in {base}")
+    if removal.changes:
+        at_risk.append(f"{len(removal.changes)} uncommitted or untracked file(s)")
+    if at_risk and not force:
+        done.refused, done.work_at_risk = " and ".join(at_risk), True
+        return done
+    if removal.worktree is not None:
+        proc = git.remove_worktree(removal.worktree.path, project.main, env, force=force)
+        if proc.returncode != 0:
+            done.refused = f"git worktree remove failed: {_last_line(proc.stderr)}"
+            return done
+        done.worktree = removal.worktree.path
+        try:
+            os.rmdir(os.path.dirname(done.worktree))  # the folder `wta up` made for the worktrees, once empty
+        except OSError:
+            pass
+    if store.remove_stream(removal.stream) and removal.worktree is None:
+        done.forgotten = True
+    if delete_branch and removal.branch_exists and removal.branch != base:
+        proc = git.delete_branch(removal.branch, project.main, env)
+        if proc.returncode != 0:
+            done.refused = f"git branch -D {removal.branch} failed: {_last_line(proc.stderr)}"
+            return done
+        done.branch_deleted = True
+    return done
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no message"
