@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from support import git, wta
-from worktree_agents.config import (Agent, Config, ConfigError, format_duration, load, load_text,
-                                    runner_problems)
+from worktree_agents.config import Agent, Config, ConfigError, format_duration, load, load_text
 from worktree_agents.errors import USAGE, WtaError
 
 CORPUS = sorted((Path(__file__).parent / "bad_zones").glob("*.yaml"))
@@ -240,14 +239,6 @@ def test_agent_for_merges_stream_overrides_over_defaults():
     assert (ui.runner, ui.model, ui.max_turns, ui.timeout) == ("api", "claude-haiku-4-5", 10, 3600)
     assert (ops.runner, ops.command, ops.model) == ("command", "aider {prompt_file}", "claude-opus-4")
     assert c.agent.model == "claude-opus-4"     # the defaults themselves are untouched
-    assert runner_problems(c) == []
-
-
-def test_runner_command_without_command_is_reported_for_launch():
-    c = load_text("version: 1\nstreams:\n  api:\n    paths: [api/**]\n    agent: {runner: command}\n")
-    assert runner_problems(c, "zones.yaml") == [
-        "zones.yaml: streams.api: runner `command` needs `agent.command`; set it, e.g. "
-        "command: \"aider --yes --message-file {prompt_file}\""]
 
 
 def test_branch_for_and_zone_map():

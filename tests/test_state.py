@@ -81,7 +81,7 @@ def test_missing_state_reads_as_no_streams(tmp_path):
 def test_the_lock_records_its_holder_and_leaves_nothing_behind(tmp_path):
     state_dir = tmp_path / "wta"
     with command_lock(str(state_dir), "wta up --no-launch") as holder:
-        recorded = json.loads((Path(layout.command_lock(str(state_dir)))).read_text())
+        recorded = json.loads((state_dir / layout.COMMAND_LOCK).read_text())
         assert recorded["pid"] == os.getpid() and recorded["command"] == "wta up --no-launch"
         assert recorded["started_at"] == holder.started_at and recorded["process_start"] > 0
     assert not state_dir.exists()
@@ -117,15 +117,15 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     state_dir = tmp_path / "wta"
     holder = start(HOLDER, str(state_dir))
     stop(holder)  # SIGKILL: no cleanup, the lock file and its metadata stay
-    assert json.loads((Path(layout.command_lock(str(state_dir)))).read_text())["pid"] == holder.pid
+    assert json.loads((state_dir / layout.COMMAND_LOCK).read_text())["pid"] == holder.pid
     with command_lock(str(state_dir), "wta up", timeout=0) as mine:
-        assert json.loads((Path(layout.command_lock(str(state_dir)))).read_text())["pid"] == mine.pid == os.getpid()
+        assert json.loads((state_dir / layout.COMMAND_LOCK).read_text())["pid"] == mine.pid == os.getpid()
 
 
 def test_a_lock_still_held_under_a_dead_holders_name_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    path = Path(layout.command_lock(str(tmp_path / "wta")))
+    path = tmp_path / "wta" / layout.COMMAND_LOCK
     leak = start(LEAKED, str(path), str(dead.pid), "1.0")
     try:
         with command_lock(str(tmp_path / "wta"), "wta up", timeout=0):
@@ -137,7 +137,7 @@ def test_a_lock_still_held_under_a_dead_holders_name_is_taken_over(tmp_path):
 def test_a_reused_pid_does_not_keep_the_lock(tmp_path):
     import psutil
 
-    path = Path(layout.command_lock(str(tmp_path / "wta")))
+    path = tmp_path / "wta" / layout.COMMAND_LOCK
     me = psutil.Process(os.getpid())
     # The recorded pid is alive (it is this process) but started at another time.
     leak = start(LEAKED, str(path), str(me.pid), str(me.create_time() - 3600))
@@ -151,7 +151,7 @@ def test_a_reused_pid_does_not_keep_the_lock(tmp_path):
 def test_a_live_holder_is_never_taken_over(tmp_path):
     import psutil
 
-    path = Path(layout.command_lock(str(tmp_path / "wta")))
+    path = tmp_path / "wta" / layout.COMMAND_LOCK
     parent = psutil.Process(os.getpid())
     leak = start(LEAKED, str(path), str(parent.pid), str(parent.create_time()))
     try:

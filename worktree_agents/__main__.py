@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("WTA_DEBUG") == "1"
-    from worktree_agents.errors import WtaError
+    from worktree_agents.errors import WtaError, report, report_bug
 
     try:
         fast = _fast_path(args)
@@ -29,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     except WtaError as exc:
         if debug:
             raise
-        # One problem per line (a bad zones.yaml reports several), each marked as wta's.
-        print("\n".join(f"wta: {line}" for line in str(exc).splitlines()), file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: one line, the traceback with --debug
@@ -40,14 +38,12 @@ def main(argv: list[str] | None = None) -> int:
             return usage
         if debug:
             raise
-        print(f"wta: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        report_bug(exc, "", "run with --debug for the traceback")
         return 1
 
 
-# Starting typer and building the CLI takes ~110 ms (docs/performance.md): a third
-# of what `wta status --json` may take, a sixth of a sparse `wta up` of 8 streams.
-# So the plainest forms of these two commands skip it; anything else
+# Starting typer and building the CLI is a large part of what `wta status` and a
+# sparse `wta up` take (docs/performance.md). So the plainest forms of these two commands skip it; anything else
 # (help, a typo, another option) goes through typer as usual, which says the
 # same things (tests compare both paths).
 _STATUS_OPTIONS = {"--json", "--watch"}

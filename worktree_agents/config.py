@@ -627,17 +627,6 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-def runner_problems(config: Config, filename: str = CONFIG_FILE) -> list[str]:
-    """Problems that only matter when sessions are launched."""
-    problems = []
-    for name in config.streams:
-        agent = config.agent_for(name)
-        if agent.runner == "command" and not agent.command:
-            problems.append(f"{filename}: streams.{name}: runner `command` needs `agent.command`; "
-                            "set it, e.g. command: \"aider --yes --message-file {prompt_file}\"")
-    return problems
-
-
 # Re-exported for callers that format durations back.
 def format_duration(seconds: int) -> str:
     for unit, size in (("h", 3600), ("m", 60)):
@@ -647,4 +636,4 @@ def format_duration(seconds: int) -> str:
 
 
 __all__ = ["Config", "ConfigError", "Stream", "Agent", "AgentSettings", "Check", "load", "load_text",
-           "compile_patterns", "format_duration", "runner_problems", "SUPPORTED_VERSION"]
+           "compile_patterns", "format_duration", "RUNNERS", "SUPPORTED_VERSION"]

@@ -1,8 +1,11 @@
-"""The one error type for expected failures.
+"""The one error type for expected failures, and how wta reports a failure.
 
-The CLI turns a `WtaError` into its one-line message and exit code; anything
-else is a bug and prints a traceback only with `--debug`.
+The CLI (`__main__`) and the hooks (`hooks.runtime`) turn a `WtaError` into its
+lines and exit code (`report`); anything else is a bug, reported in one line
+(`report_bug`), with a traceback only when asked for.
 """
+
+import sys
 
 USAGE = 2  # usage or configuration error
 CHECK = 1  # a check failed: zone violation, conflict, failed test or session
@@ -18,6 +21,18 @@ class WtaError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def report(exc: WtaError) -> int:
+    """Print an expected failure on stderr, one `wta: ` line per problem (a bad zones.yaml has
+    several); its exit code."""
+    print("\n".join(f"wta: {line}" for line in str(exc).splitlines()), file=sys.stderr)
+    return exc.exit_code
+
+
+def report_bug(exc: BaseException, where: str, how_to_debug: str) -> None:
+    """Print an unexpected exception as one line: `where` it happened, and how to see its traceback."""
+    print(f"wta: internal error{where}: {type(exc).__name__}: {exc} ({how_to_debug})", file=sys.stderr)
 
 
 def cannot_write(path: str, exc: OSError) -> WtaError:

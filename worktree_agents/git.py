@@ -90,8 +90,8 @@ def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, 
 class Running:
     """A git process started with `os.posix_spawnp`, its stdin fed and its output read by `wait()`.
 
-    Not `subprocess`: importing it costs each commit hook about 5 ms (with the
-    `re`, `locale`, `threading` and `selectors` it pulls in; docs/performance.md).
+    Not `subprocess`: importing it (with the `re`, `locale`, `threading` and
+    `selectors` it pulls in) would slow every commit hook (docs/performance.md).
     The pipes are served through `poll`, so no pipe can fill up and stall the
     child. The child gets SIGPIPE's default action back, as from `subprocess`
     (Python ignores SIGPIPE).

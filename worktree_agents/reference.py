@@ -1,8 +1,7 @@
 """The zones.yaml reference, generated from the schema in `config.py`.
 
-`python -m worktree_agents.reference` prints it; the README and
-docs/zones-yaml.md hold a copy between markers, and a test fails when the
-copy drifts from the schema.
+`python -m worktree_agents.reference` prints it; the README holds a copy
+between markers, and a test fails when the copy drifts from the schema.
 """
 
 from __future__ import annotations
@@ -97,11 +96,6 @@ def embedded(text: str) -> str | None:
     if START not in text or END not in text:
         return None
     return text.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
-
-
-def replace_in(text: str) -> str:
-    head, rest = text.split(START, 1)
-    return head + START + "\n" + render() + END + rest.split(END, 1)[1]
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ def _worktree_of_separate_git_dir(common_dir: str, env: dict[str, str]) -> str |
     if configured:  # submodules: relative to the git dir
         return os.path.normpath(os.path.join(common_dir, configured))
     # git keeps no record of it: only a command run inside that worktree can tell, and wta keeps what it told.
-    remembered = layout.main_worktree_file(layout.state_dir(common_dir))
+    remembered = layout.path(layout.state_dir(common_dir), layout.MAIN_WORKTREE)
     lines = git.git_dir_and_toplevel(env=git.no_git_env())
     if lines is not None and os.path.normpath(lines[0]) == os.path.normpath(common_dir):
         try:

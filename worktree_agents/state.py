@@ -75,7 +75,7 @@ class StateStore:
 
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
-        self.path = layout.state_file(state_dir)
+        self.path = layout.path(state_dir, layout.STATE)
 
     def read(self) -> dict[str, Any]:
         """The whole document; an empty one when there is no state yet."""
@@ -126,7 +126,7 @@ class StateStore:
             os.close(fd)
 
     def log_path(self, stream: str) -> str:
-        return layout.stream_log(self.state_dir, stream)
+        return layout.path(self.state_dir, layout.STREAM_LOG, stream=stream)
 
 
 # -- the command lock ------------------------------------------------------------
@@ -184,7 +184,7 @@ def command_lock(state_dir: str, command: str | None = None, timeout: float | No
     if the lock file is still held although the recorded holder is gone (its
     descriptor leaked into a surviving child), the file is replaced.
     """
-    path = layout.command_lock(state_dir)
+    path = layout.path(state_dir, layout.COMMAND_LOCK)
     deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
     holder = LockHolder(os.getpid(), command or current_command(), now(), _process_start(), socket.gethostname())
     while True:
@@ -234,7 +234,7 @@ def command_lock(state_dir: str, command: str | None = None, timeout: float | No
 def lock_holder(state_dir: str) -> LockHolder | None:
     """Who holds the command lock now (as its file says, checked alive), or None; takes no lock."""
     try:
-        fd = os.open(layout.command_lock(state_dir), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(layout.path(state_dir, layout.COMMAND_LOCK), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:

@@ -183,7 +183,7 @@ CASES: tuple[Case, ...] = (
           "`README.md`", MERGE,
           fixed="`--cc` shows only paths that differ from every parent, so the deletion was invisible and the "
                 "merge fast-forwarded it into the base; `wta merge` now also checks the net change "
-                "(`enforce.audit_result`) before the base moves"),
+                "(`zones.enforce.audit_result`) before the base moves"),
     _case("fake-merge-head", "forge MERGE_HEAD (an older base commit) so the pre-commit hook takes a revert of an "
           "outside file for the merge's", "write `<worktree git dir>/MERGE_HEAD`, put `README.md` back to the older "
           "version, commit (git drops the ancestor parent: an ordinary commit)", MERGE),

@@ -78,7 +78,7 @@ class Request:
 
 
 def _file(state_dir: str, request_id: str) -> str:
-    return layout.request_file(state_dir, request_id)
+    return layout.path(state_dir, layout.REQUEST, request_id=request_id)
 
 
 # -- the store ---------------------------------------------------------------------
@@ -86,7 +86,7 @@ def _file(state_dir: str, request_id: str) -> str:
 def load_all(state_dir: str) -> list[Request]:
     """Every request, oldest first."""
     try:
-        names = os.listdir(layout.requests_dir(state_dir))
+        names = os.listdir(layout.path(state_dir, layout.REQUESTS))
     except FileNotFoundError:
         return []
     found = []
@@ -119,7 +119,7 @@ def get(state_dir: str, request_id: str) -> Request:
         raise WtaError(f"{request_id!r} is not a request id (like r-1a2b3c); list them with `wta request --list`")
     request = _read(state_dir, request_id)
     if request is None:
-        raise WtaError(f"request {request_id}: not found in {layout.requests_dir(state_dir)}; "
+        raise WtaError(f"request {request_id}: not found in {layout.path(state_dir, layout.REQUESTS)}; "
                        "list the open ones with `wta request --list`")
     return request
 
@@ -132,7 +132,7 @@ def create(state_dir: str, from_stream: str | None, to_stream: str, text: str, p
     """Store a new open request under a fresh id (unchecked: see `file_request`)."""
     import secrets  # here: `wta status` imports this module and never makes an id
 
-    os.makedirs(layout.requests_dir(state_dir), exist_ok=True)
+    os.makedirs(layout.path(state_dir, layout.REQUESTS), exist_ok=True)
     for _ in range(_ID_ATTEMPTS):
         request_id = f"r-{secrets.token_hex(3)}"
         try:
@@ -147,7 +147,7 @@ def create(state_dir: str, from_stream: str | None, to_stream: str, text: str, p
             os.unlink(_file(state_dir, request_id))  # a full disk: no empty reservation left behind
             raise
         return request
-    raise WtaError(f"{layout.requests_dir(state_dir)}: no free request id after {_ID_ATTEMPTS} tries; "
+    raise WtaError(f"{layout.path(state_dir, layout.REQUESTS)}: no free request id after {_ID_ATTEMPTS} tries; "
                    "close or delete old requests there")
 
 

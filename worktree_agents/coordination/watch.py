@@ -224,7 +224,7 @@ class Watcher:
         return found
 
     def _check_log(self, check: _CheckState) -> str:
-        return layout.check_log(self.state_dir, re.sub(r"[^A-Za-z0-9_.-]", "_", check.name) + ".log")
+        return layout.path(self.state_dir, layout.CHECK_LOG, check=re.sub(r"[^A-Za-z0-9_.-]", "_", check.name))
 
     def _start_check(self, check: _CheckState) -> shell.Background:
         path = self._check_log(check)
@@ -378,7 +378,7 @@ class Watcher:
         return c.clear_message
 
     def _log(self, alert: Alert) -> None:
-        path = layout.alerts_log(self.state_dir)
+        path = layout.path(self.state_dir, layout.ALERTS_LOG)
         os.makedirs(self.state_dir, exist_ok=True)
         # One short append per line: concurrent watchers interleave whole lines.
         with open(path, "a", encoding="utf-8") as f:
@@ -390,7 +390,7 @@ class Watcher:
         values = {"stream": alert.stream, "state": alert.state, "message": one_line(alert.message)}
         command = fill_command(self.config.notify, values)
         env = {**self.env, **{f"WTA_ALERT_{k.upper()}": v for k, v in values.items()}}
-        path = layout.notify_log(self.state_dir)
+        path = layout.path(self.state_dir, layout.NOTIFY_LOG)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "ab") as output:
             self.notifiers.append(shell.Background(command, self.project.main, env, output, NOTIFY_TIMEOUT))

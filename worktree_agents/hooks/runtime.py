@@ -13,7 +13,7 @@ import sys
 
 from worktree_agents import git
 from worktree_agents.zones.enforce import EDIT_TOOLS, GuardDecision, check_staged, guard_edit, prefix_message
-from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.errors import CHECK, WtaError, report, report_bug
 from worktree_agents.repo import Repo
 from worktree_agents.zones.in_force import streams_in_force, zones_in_force
 from worktree_agents.zones.ownership import format_violations
@@ -123,15 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         if args[:1] == ["guard"] and len(args) in (1, 3) and args[1:2] in ([], ["--stream"]):
             return guard(args[2] if len(args) == 3 else None)
     except WtaError as exc:
-        print("\n".join(f"wta: {line}" for line in str(exc).splitlines()), file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: refuse (commit or edit) rather than let it through unchecked
         if os.environ.get("WTA_DEBUG") == "1":
             raise
-        print(f"wta: internal error in the {args[0]} hook: {type(exc).__name__}: {exc} "
-              "(set WTA_DEBUG=1 for the traceback)", file=sys.stderr)
+        report_bug(exc, f" in the {args[0]} hook", "set WTA_DEBUG=1 for the traceback")
         return 2
     print("usage: python -m worktree_agents.hooks.runtime pre-commit | commit-msg FILE | guard [--stream S]",
           file=sys.stderr)

@@ -148,7 +148,7 @@ class Run:
 
     def run_test(self, result: StreamResult, wt: str) -> bool:
         plan = self.plan
-        log = layout.merge_test_log(plan.state_dir, self.state["run_id"], result.stream)
+        log = layout.path(plan.state_dir, layout.MERGE_TEST_LOG, run_id=self.state["run_id"], stream=result.stream)
         os.makedirs(os.path.dirname(log), exist_ok=True)
         with open(log, "wb") as out:
             code = shell.run(plan.test or "", wt, shell.stream_env(plan.config, result.stream, wt, self.env), out)

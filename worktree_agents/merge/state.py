@@ -29,7 +29,7 @@ IN_FLIGHT = (VERIFY, REBASE, TEST, FAST_FORWARD)
 
 
 def state_path(state_dir: str) -> str:
-    return layout.merge_state(state_dir)
+    return layout.path(state_dir, layout.MERGE_STATE)
 
 
 def read_state(state_dir: str) -> dict[str, Any] | None:
@@ -93,7 +93,7 @@ def backup_ref(run_id: str, ref: str, kind: str = "") -> str:
 
 
 def save_report(state_dir: str, report: MergeReport) -> None:
-    path = layout.merge_report(state_dir, report.run_id)
+    path = layout.path(state_dir, layout.MERGE_REPORT, run_id=report.run_id)
     report.saved = path
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -112,13 +112,13 @@ class SessionStore:
         self.state_dir = state_dir
 
     def path(self, stream: str) -> str:
-        return layout.session_file(self.state_dir, stream)
+        return layout.path(self.state_dir, layout.SESSION, stream=stream)
 
     def log_path(self, stream: str) -> str:
-        return layout.stream_log(self.state_dir, stream)
+        return layout.path(self.state_dir, layout.STREAM_LOG, stream=stream)
 
     def prompt_path(self, stream: str) -> str:
-        return layout.prompt_file(self.state_dir, stream)
+        return layout.path(self.state_dir, layout.PROMPT, stream=stream)
 
     def read(self, stream: str) -> SessionRecord | None:
         try:

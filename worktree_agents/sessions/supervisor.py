@@ -71,7 +71,7 @@ def stream_worktrees(project) -> dict[str, str]:
 def coordinator_lock(state_dir: str, wait: float = 0.0) -> Iterator[None]:
     """Be the repository's one coordinator for the duration of the block."""
     os.makedirs(state_dir, exist_ok=True)
-    path = layout.coordinator_lock(state_dir)
+    path = layout.path(state_dir, layout.COORDINATOR_LOCK)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     deadline = time.monotonic() + wait
     try:
@@ -99,7 +99,7 @@ def coordinator_lock(state_dir: str, wait: float = 0.0) -> Iterator[None]:
 
 def coordinator_pid(state_dir: str) -> int | None:
     """The pid of the running coordinator, or None."""
-    path = layout.coordinator_lock(state_dir)
+    path = layout.path(state_dir, layout.COORDINATOR_LOCK)
     try:
         with open(path, encoding="utf-8") as f:
             data = json.loads(f.read() or "null")
@@ -438,7 +438,7 @@ def spawn_detached(project, plan: Schedule) -> int:
         argv += ["--runner", plan.runner]
     if plan.interactive:
         argv.append("--interactive")
-    log_path = layout.coordinator_log(project.repo.state_dir)
+    log_path = layout.path(project.repo.state_dir, layout.COORDINATOR_LOG)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
         child = subprocess.Popen(argv, cwd=project.main, env=project.env, stdin=subprocess.DEVNULL,

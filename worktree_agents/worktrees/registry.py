@@ -19,9 +19,6 @@ class Worktree:
     prunable: bool = False
     locked: bool = False
 
-    def git_dir(self) -> str:
-        return Repo.here(self.path).git_dir
-
     @property
     def locked_away(self) -> bool:
         """Locked (`git worktree lock`) and its folder gone: git keeps its record, and so must wta."""

@@ -1,6 +1,6 @@
-"""Zone enforcement at its three moments: staged changes (pre-commit), commit
-messages (commit-msg), a range of commits (audit at merge), and single edits
-(the Claude Code PreToolUse guard).
+"""Zone enforcement at its four moments: staged changes (pre-commit), commit
+messages (commit-msg), a range of commits (audit at merge, `wta check-zones`,
+`wta watch`), and single edits (the Claude Code PreToolUse guard).
 
 Stdlib only: everything here runs inside git hooks.
 """
@@ -20,8 +20,8 @@ from worktree_agents.repo import Repo
 from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 from worktree_agents.zones.ownership import Change, Violation, ZoneMap, quote_path
 
-# Subjects are taken apart with string methods, not `re`: importing `re` would
-# cost every commit hook ~5 ms (docs/performance.md).
+# Subjects are taken apart with string methods, not `re`, which the commit hooks
+# do without (see zones.matcher).
 AUTOSQUASH_WORDS = ("fixup! ", "squash! ", "amend! ")
 _NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NAME_REST = _NAME_FIRST | {"_", "-"}

@@ -57,7 +57,7 @@ _CACHE_KEYS = {"version", "base", "base_commit", "branch_prefix", "source", "blo
 def read_cache(repo: Repo) -> dict | None:
     """The cached zones, or None when missing, from another wta version, or damaged."""
     try:
-        with open(layout.zones_cache(repo.state_dir), "rb") as f:
+        with open(layout.path(repo.state_dir, layout.ZONES_CACHE), "rb") as f:
             data = marshal.load(f)
     except (FileNotFoundError, EOFError, ValueError, TypeError):
         return None
@@ -70,7 +70,7 @@ def write_cache(repo: Repo, data: dict) -> None:
     """Cache the compiled zones; a failure to write (a full disk) is not an error, the
     next reader compiles the zones again."""
     try:
-        write_atomic(layout.zones_cache(repo.state_dir), marshal.dumps(data))
+        write_atomic(layout.path(repo.state_dir, layout.ZONES_CACHE), marshal.dumps(data))
     except WtaError:
         pass
 
@@ -120,7 +120,8 @@ def refresh_cache(repo: Repo, base: str | None = None, main: str | None = None,
                   validated: tuple[str | None, Any] | None = None) -> ZonesInForce:
     """Compile the zones in force (`compile_zones_in_force`) and cache them."""
     data = _compile(repo, base, main, validated)
-    write_cache(repo, data)  # only a cache: a full disk must not stop a commit
+    if read_cache(repo) != data:  # an unchanged cache stays as it is: a refused command changes no file
+        write_cache(repo, data)   # only a cache: a full disk must not stop a commit
     return _from_cache(data)
 
 

@@ -126,7 +126,7 @@ class _Glob:
     under it), `(?:(?P<ps_d>/)|$)` (itself, or anything under it) or
     `(?P<ps_d>/)` (only under it: a directory). Other shapes stay regexes.
 
-    Importing `re` costs each commit hook ~5 ms (docs/performance.md); these
+    Importing `re` would slow every commit hook (docs/performance.md); these
     shapes cover the patterns zones are made of. `search(entry)` answers as the
     (fixed, see `_regexes`) regex's `search` would, as a bool; the tests compare
     the two on generated patterns and paths.
