@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from support import make_repo, wta
-from worktree_agents.errors import WtaError
 from worktree_agents import layout
+from worktree_agents.errors import WtaError
 from worktree_agents.state import StateStore, command_lock
 
 # A process that takes the lock the way wta does and holds it until killed.

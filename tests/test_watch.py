@@ -19,10 +19,10 @@ from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_re
 from sessions_support import no_leftover_processes, session_repo, up  # noqa: F401 (an autouse fixture)
 from sessions_support import zones as session_zones
 from worktree_agents.coordination import requests
+from worktree_agents.coordination.watch import Watcher, fill_command
 from worktree_agents.project import Project
 from worktree_agents.sessions import process
 from worktree_agents.sessions.store import SessionStore
-from worktree_agents.coordination.watch import Watcher, fill_command
 
 EXAMPLE_CHECKS = '''checks:
   - {name: dev-server, run: "curl -fsS localhost:3000", every: 2m}

@@ -9,8 +9,8 @@ from functools import cached_property
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo, main_worktree
-from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 from worktree_agents.zones import CONFIG_FILE
+from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The repository as wta sees it: where git keeps its data (Repo), the main
-worktree, which stream a worktree belongs to, and the files wta keeps out of
-`git status` (info/exclude).
+worktree, the base branch, stream branch names, which stream a worktree belongs
+to, and the files wta keeps out of `git status` (info/exclude).
 
-Stdlib only: this module is on the hook path.
+Stdlib only: this module is on the hook path, which never writes through it
+(so `files` is imported where a file is written).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections import namedtuple
 
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
-from worktree_agents.files import write_atomic
 from worktree_agents.zones.matcher import GLOB_CHARS
 
 
@@ -78,6 +78,8 @@ def record_stream(git_dir: str, stream: str | None) -> None:
         if os.path.exists(path):
             os.unlink(path)
         return
+    from worktree_agents.files import write_atomic
+
     write_atomic(path, stream + "\n")
 
 
@@ -106,6 +108,8 @@ def exclude(exclude_file: str, paths: list[str], why: str, worktree: str | None 
     heading = f"# wta: {why}"
     if [line for line in text.splitlines() if line.startswith("# wta: ")][-1:] != [heading]:
         text += heading + "\n"
+    from worktree_agents.files import write_atomic
+
     write_atomic(exclude_file, text + "".join(w + "\n" for w in wanted))
 
 
@@ -144,6 +148,8 @@ def _worktree_of_separate_git_dir(common_dir: str, env: dict[str, str]) -> str |
         except FileNotFoundError:
             known = None
         if known != lines[1]:
+            from worktree_agents.files import write_atomic
+
             write_atomic(remembered, lines[1] + "\n")
         return lines[1]
     try:

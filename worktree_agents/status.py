@@ -19,12 +19,12 @@ from typing import Any
 
 from worktree_agents import git
 from worktree_agents.coordination import requests
-from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.merge.state import merge_status
 from worktree_agents.sessions.supervisor import session_status
-from worktree_agents.zones.in_force import ZonesInForce
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, list_worktrees
+from worktree_agents.zones.enforce import audit_commits
+from worktree_agents.zones.in_force import ZonesInForce
 
 STATUS_VERSION = 1
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from worktree_agents import git
 from worktree_agents.commands.output import err
-from worktree_agents.zones.enforce import check_range, check_staged
-from worktree_agents.zones import check_streams
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
+from worktree_agents.zones import check_streams
+from worktree_agents.zones.enforce import check_range, check_staged
 from worktree_agents.zones.ownership import format_violations
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from worktree_agents.worktrees import registry, remove
-from worktree_agents.zones import check_streams
 from worktree_agents.errors import CHECK
 from worktree_agents.project import Project
 from worktree_agents.state import StateStore, command_lock
+from worktree_agents.worktrees import registry, remove
+from worktree_agents.zones import check_streams
 
 SHOWN = 20  # commits or files listed per refused stream
 

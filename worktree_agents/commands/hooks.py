@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-from worktree_agents.hooks import install as hooks
-from worktree_agents.worktrees import registry
-from worktree_agents.zones import check_streams
 from worktree_agents.errors import WtaError
+from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
 from worktree_agents.repo import Repo, record_stream
+from worktree_agents.worktrees import registry
+from worktree_agents.zones import check_streams
 from worktree_agents.zones.in_force import refresh_cache
 
 

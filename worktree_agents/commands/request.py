@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from worktree_agents.coordination import requests
 from worktree_agents.commands.output import emit_json, err, table
+from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
 

@@ -8,9 +8,9 @@ import sys
 import time
 
 from worktree_agents.commands.output import err
+from worktree_agents.coordination.watch import Watcher
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
-from worktree_agents.coordination.watch import Watcher
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, None: 1}

@@ -30,12 +30,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 from worktree_agents import git, layout
-from worktree_agents.zones.enforce import has_prefix
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.repo import Repo, stream_branch
-from worktree_agents.zones.in_force import ZonesInForce, read_cache, zones_in_force
 from worktree_agents.state import now
+from worktree_agents.zones.enforce import has_prefix
+from worktree_agents.zones.in_force import ZonesInForce, read_cache, zones_in_force
 
 TRAILER = "Closes-request"
 ID = re.compile(r"^r-[0-9a-f]{6}$")

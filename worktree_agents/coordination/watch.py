@@ -31,10 +31,10 @@ from typing import Callable
 
 from worktree_agents import git, layout, shell
 from worktree_agents.coordination import requests
-from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.errors import WtaError
 from worktree_agents.sessions.store import CRASHED, DONE, FAILED, STALLED, STOPPED, SessionStore, parse_time
 from worktree_agents.sessions.supervisor import STALL_CHECK_EVERY, observe
+from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 
 NOTIFY_TIMEOUT = 10.0

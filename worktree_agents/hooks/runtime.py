@@ -2,8 +2,9 @@
 
 `python -m worktree_agents.hooks.runtime pre-commit|commit-msg FILE|guard [--stream S]`
 
-Deliberately without typer, pydantic, rich, anthropic, GitPython or psutil:
-this runs on every commit and every agent edit (tests/test_hook_imports.py keeps it so).
+Deliberately without typer, pydantic, anthropic or psutil (and yaml and
+pathspec only when the zones cache must be rebuilt): this runs on every commit
+and every agent edit (tests/test_hook_imports.py keeps it so).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import os
 import sys
 
 from worktree_agents import git
-from worktree_agents.zones.enforce import EDIT_TOOLS, GuardDecision, check_staged, guard_edit, prefix_message
 from worktree_agents.errors import CHECK, WtaError, report, report_bug
 from worktree_agents.repo import Repo
+from worktree_agents.zones.enforce import EDIT_TOOLS, GuardDecision, check_staged, guard_edit, prefix_message
 from worktree_agents.zones.in_force import streams_in_force, zones_in_force
 from worktree_agents.zones.ownership import format_violations
 

@@ -9,12 +9,11 @@ from typing import Any, Sequence
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
-from worktree_agents.sessions import supervisor
 from worktree_agents.merge.report import REFUSED, VERIFY_FAILED, StreamResult, Touch, listed
-from worktree_agents.worktrees import registry
-from worktree_agents.zones import enforce
-from worktree_agents.zones import check_streams
 from worktree_agents.repo import base_branch
+from worktree_agents.sessions import supervisor
+from worktree_agents.worktrees import registry
+from worktree_agents.zones import check_streams, enforce
 from worktree_agents.zones.in_force import compile_zones_in_force
 from worktree_agents.zones.ownership import ZoneMap
 

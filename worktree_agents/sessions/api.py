@@ -19,8 +19,7 @@ import warnings
 from typing import Any, Callable
 
 from worktree_agents.errors import WtaError
-from worktree_agents.sessions import AgentCommand, Runner, SessionContext
-from worktree_agents.sessions import pricing
+from worktree_agents.sessions import AgentCommand, Runner, SessionContext, pricing
 
 MAX_TOKENS = 8192
 MAX_RETRIES = 4

@@ -12,10 +12,10 @@ import json
 import os
 import shutil
 
-from worktree_agents.zones.enforce import EDIT_TOOLS
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks.install import guard_command
 from worktree_agents.sessions import AgentCommand, Runner, SessionContext
+from worktree_agents.zones.enforce import EDIT_TOOLS
 
 CLI_ENV = "WTA_CLAUDE"   # the claude executable to run, when not the one on PATH
 

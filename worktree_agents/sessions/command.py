@@ -10,8 +10,8 @@ import re
 import shlex
 
 from worktree_agents.errors import WtaError
-from worktree_agents.sessions import AgentCommand, Runner, SessionContext
 from worktree_agents.files import write_atomic
+from worktree_agents.sessions import AgentCommand, Runner, SessionContext
 from worktree_agents.zones import CONFIG_FILE
 
 PLACEHOLDER = re.compile(r"\{(prompt|prompt_file|stream|worktree)\}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from worktree_agents import git
-from worktree_agents.zones.enforce import check_staged, prefix_message
 from worktree_agents.repo import Repo
+from worktree_agents.zones.enforce import check_staged, prefix_message
 from worktree_agents.zones.in_force import zones_in_force
 
 LEFTOVERS_MESSAGE = "wta: commit leftovers of the session"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 from worktree_agents import git
-from worktree_agents.sessions import Runner, SessionContext
 from worktree_agents.files import write_atomic
 from worktree_agents.repo import exclude
+from worktree_agents.sessions import Runner, SessionContext
 
 CURSOR_RULE = ".cursor/rules/wta-zone.mdc"
 CLAUDE_LOCAL = "CLAUDE.local.md"

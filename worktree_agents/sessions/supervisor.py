@@ -30,11 +30,11 @@ from typing import Callable, Iterator
 
 from worktree_agents import layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
+from worktree_agents.repo import Repo
 from worktree_agents.sessions import process
 from worktree_agents.sessions.leftovers import last_commit_time
 from worktree_agents.sessions.store import (CRASHED, DONE, ENDED, FAILED, PENDING, RUNNING, STALLED, STOPPED,
                                             WAITING, SessionRecord, SessionStore, iso, now, parse_time)
-from worktree_agents.repo import Repo
 
 POLL = 0.2
 STALL_CHECK_EVERY = 5.0     # seconds between stall checks of one session (they run git)

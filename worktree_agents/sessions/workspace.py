@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 
-from worktree_agents.zones.enforce import guard_edit
 from worktree_agents.errors import WtaError
-from worktree_agents.sessions import leftovers
 from worktree_agents.repo import Repo
+from worktree_agents.sessions import leftovers
+from worktree_agents.zones.enforce import guard_edit
 from worktree_agents.zones.in_force import zones_in_force
 
 MAX_LIST = 1000

@@ -21,7 +21,6 @@ from collections import namedtuple
 
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
-from worktree_agents.files import write_atomic
 from worktree_agents.repo import Repo, base_branch, main_worktree, stream_branch
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.ownership import ZoneMap
@@ -69,6 +68,8 @@ def read_cache(repo: Repo) -> dict | None:
 def write_cache(repo: Repo, data: dict) -> None:
     """Cache the compiled zones; a failure to write (a full disk) is not an error, the
     next reader compiles the zones again."""
+    from worktree_agents.files import write_atomic  # here: a commit with a current cache writes nothing
+
     try:
         write_atomic(layout.path(repo.state_dir, layout.ZONES_CACHE), marshal.dumps(data))
     except WtaError:
