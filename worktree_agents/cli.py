@@ -111,10 +111,12 @@ def up(
     max_parallel: Optional[int] = typer.Option(None, "--max-parallel", help="Sessions running at once."),
     interactive: bool = typer.Option(False, "--interactive",
                                      help="Run each agent in a tmux session instead (join it with `wta attach`)."),
+    land: bool = typer.Option(False, "--land", help="Land each stream (verified, tested) as its session ends done, "
+                                                     "as `land: auto` does."),
 ) -> None:
     """Create or reuse each stream's worktree and branch, copy files, run setup, install hooks, launch sessions."""
     from worktree_agents.commands import up as cmd
-    _exit(cmd.run(streams or [], runner, no_launch, detach, max_parallel, interactive))
+    _exit(cmd.run(streams or [], runner, no_launch, detach, max_parallel, interactive, land))
 
 
 @app.command()
@@ -179,6 +181,24 @@ def merge(
     """Rebase the streams onto the base one after another, verified and tested; exit 1 when one stops."""
     from worktree_agents.commands import merge as cmd
     _exit(cmd.run(streams or [], dry_run, cont, abort, no_test, as_json))
+
+
+@app.command()
+def diff(
+    stream: str = typer.Argument(..., help="The stream."),
+    patch: bool = typer.Option(False, "--patch", "-p", help="The full patch instead of --stat."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout: files and counts."),
+) -> None:
+    """What landing the stream would bring: `base...wta/STREAM` (--stat by default)."""
+    from worktree_agents.commands import diff as cmd
+    _exit(cmd.run(stream, patch, as_json))
+
+
+@app.command()
+def sync(streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams.")) -> None:
+    """Bring stream branches up to the base: move one with no commits of its own, rebase one with commits."""
+    from worktree_agents.commands import sync as cmd
+    _exit(cmd.run(streams or []))
 
 
 # -- sessions: prompts, logs, attach, stop (worktree_agents/sessions/) ---------

@@ -213,8 +213,8 @@ def _zone(patterns: list[str]) -> list[str]:
 class Stream(Strict):
     paths: Annotated[list[Pattern], Field(min_length=1), AfterValidator(_zone)] = Field(
         description="the stream's zone: gitignore-style patterns relative to the repository root (`!` excludes)")
-    after: list[str] = Field([], description="streams whose sessions must end `done` before this one starts; "
-                                             "they are also merged before it")
+    after: list[str] = Field([], description="streams that must end `done` and land on the base before this one "
+                                             "starts, from a base that contains their work; they also land before it")
     prompt: Optional[str] = Field(None, description="the session's task (the zone rules are added to it)")
     prompt_file: Optional[str] = Field(None, description="a file in the repository holding the task, instead "
                                                          "of `prompt`")
@@ -252,6 +252,14 @@ class Config(Strict):
     checks: list[Check] = Field([], description="health checks that `wta watch` runs")
     notify: Optional[str] = Field(None, description="shell command run when a session ends or an alert starts "
                                                     "or clears; `{stream}`, `{state}`, `{message}` are filled in")
+    land: Literal["manual", "auto"] = Field(
+        "manual", description="`auto`: each stream lands on the base (verified, tested, as `wta merge`) as soon "
+                              "as its session ends done; `manual`: only `wta merge` lands")
+    land_retries: int = Field(2, ge=0, description="follow-up sessions a stream gets when landing it fails "
+                                                   "(conflict, test, zone) before it is `blocked`")
+    merge: Literal["rebase", "squash"] = Field(
+        "rebase", description="how a stream lands: its commits rebased onto the base, or one `[stream]` commit "
+                              "listing their subjects")
     agent: Agent = Field(Agent(), description="defaults for every stream's session")
     streams: dict[StreamName, Stream] = Field(min_length=1, description="the streams, by name (lowercase "
                                                                         "letters, digits, `-`, `_`)")

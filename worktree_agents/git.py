@@ -586,6 +586,11 @@ def merge_tree(ours: str, theirs: str, cwd: str | os.PathLike[str] | None = None
     return tree, list(dict.fromkeys(paths))
 
 
+def tree_of(commit: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
+    """The tree id of a commit."""
+    return out("rev-parse", f"{commit}^{{tree}}", cwd=cwd, env=env)
+
+
 def commit_tree(tree: str, parents: Sequence[str], message: str, cwd: str | os.PathLike[str] | None = None,
                 env: dict[str, str] | None = None) -> str:
     """A commit object for `tree` (no ref points at it)."""
@@ -817,6 +822,12 @@ def rebase(onto: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = 
                cwd=cwd, env=env, check=False)
 
 
+def switch_tree(old: str, new: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Completed:
+    """Move the index and files of a worktree from commit `old` to `new` (`read-tree -m -u`), refusing
+    rather than overwriting a local change in the way; the ref is left alone. The finished process."""
+    return run("read-tree", "-m", "-u", old, new, cwd=cwd, env=env, check=False)
+
+
 def abort_rebase(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
     run("rebase", "--abort", cwd=cwd, env=env, check=False)
 
@@ -829,3 +840,43 @@ def fast_forward(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] |
 def reset_keep(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> bool:
     """Move the checked-out branch to `commit`, keeping local changes; False when they are in the way."""
     return ok("reset", "-q", "--keep", commit, cwd=cwd, env=env)
+
+
+def file_at(rev: str, path: str, cwd: str | os.PathLike[str] | None = None,
+            env: dict[str, str] | None = None) -> bytes | None:
+    """A file's contents in a commit, or None when it has no such file."""
+    proc = run("cat-file", "blob", f"{rev}:{path}", cwd=cwd, env=env, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def diff_numstat(base: str, tip: str, cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None) -> list[tuple[str, str, int | None, int | None]]:
+    """(status letter, path, lines added, lines deleted) of each file `base...tip` changes.
+
+    Renames are shown as a deletion and an addition (both paths count); counts
+    are None for a binary file.
+    """
+    spec = f"{base}...{tip}"
+    statuses = zsplit(run("diff", "--no-ext-diff", "--no-renames", "--name-status", "-z", spec, "--",
+                          cwd=cwd, env=env).stdout)
+    letters = dict(zip(statuses[1::2], statuses[0::2]))
+    found = []
+    for record in zsplit(run("diff", "--no-ext-diff", "--no-renames", "--numstat", "-z", spec, "--",
+                             cwd=cwd, env=env).stdout):
+        added, deleted, path = record.split("\t", 2)
+        found.append((letters.get(path, "M"), path, None if added == "-" else int(added),
+                      None if deleted == "-" else int(deleted)))
+    return found
+
+
+def diff_text(base: str, tip: str, patch: bool, colour: bool, cwd: str | os.PathLike[str] | None = None,
+              env: dict[str, str] | None = None) -> bytes:
+    """`git diff --stat` (or the full patch) of `base...tip`, as git prints it for people."""
+    return run("diff", "--no-ext-diff", f"--color={'always' if colour else 'never'}",
+               "--patch" if patch else "--stat", f"{base}...{tip}", "--", cwd=cwd, env=env).stdout
+
+
+def count_commits(exclude: str, include: str, cwd: str | os.PathLike[str] | None = None,
+                  env: dict[str, str] | None = None) -> int:
+    """How many commits `include` has that `exclude` lacks (`exclude..include`)."""
+    return int(out("rev-list", "--count", include, f"^{exclude}", "--", cwd=cwd, env=env))

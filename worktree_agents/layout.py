@@ -20,6 +20,7 @@ ZONES_CACHE = "zones.cache"                 # the compiled zones in force (zones
 MAIN_WORKTREE = "main-worktree"             # where the main worktree is, when git does not record it
 SESSION = "sessions/{stream}.json"          # a stream's session record (sessions.store)
 PROMPT = "prompts/{stream}.md"              # the prompt its session was given
+HANDBACK = "handback/{stream}.md"           # why its last landing failed, for its follow-up session (sessions.landing)
 STREAM_LOG = "logs/{stream}.log"            # its `setup:` and session output
 COORDINATOR_LOG = "logs/coordinator.log"    # the detached coordinator's log
 NOTIFY_LOG = "logs/notify.log"              # what `wta watch`'s notify commands printed

@@ -13,6 +13,7 @@ from worktree_agents.coordination.watch import Alert, Watcher
 from worktree_agents.sessions.store import SessionRecord, parse_time
 
 REDRAW_EVERY = 0.5
+NOTIFY_GRACE = 2.0     # seconds the notify commands of the last alerts get to finish when wta up ends
 ALERTS_EVERY = 1.0     # seconds between the watcher's looks (each runs a few git commands)
 ALERTS_SHOWN = 5       # the latest alerts, under the live table
 
@@ -56,9 +57,9 @@ class AlertFeed:
         self.recent: deque[Alert] = deque(maxlen=ALERTS_SHOWN)
         self.looked = 0.0
 
-    def poll(self) -> list[Alert]:
-        """The alerts new since the last look (none between looks)."""
-        if time.monotonic() - self.looked < ALERTS_EVERY:
+    def poll(self, now: bool = False) -> list[Alert]:
+        """The alerts new since the last look (none between looks, unless `now`)."""
+        if not now and time.monotonic() - self.looked < ALERTS_EVERY:
             return []
         self.looked = time.monotonic()
         fresh = self.watcher.tick()
@@ -66,7 +67,7 @@ class AlertFeed:
         return fresh
 
     def close(self) -> None:
-        self.watcher.close()
+        self.watcher.close(wait=NOTIFY_GRACE)
 
 
 class LiveView(_View):
@@ -96,6 +97,8 @@ class LiveView(_View):
         self.drawn = time.monotonic()
 
     def finish(self, records) -> None:
+        if self.feed:
+            self.feed.poll(now=True)  # the last states (a stream blocked at the very end) are news too
         self._draw(records)
 
 
@@ -117,5 +120,7 @@ class ChangeLog(_View):
                 print(f"{stream}: {r.state}{detail}", flush=True)
 
     def finish(self, records) -> None:
+        for alert in self.feed.poll(now=True) if self.feed else []:
+            print(f"alert: {alert.line()}", flush=True)
         self.update(records)
         print(table(HEADERS, rows(self.streams, records)))

@@ -15,6 +15,11 @@ from worktree_agents.merge.dry_run import predict_merge
 from worktree_agents.merge.run import abort_merge, continue_merge, merge_streams
 from worktree_agents.merge.state import BACKUP_ROOT
 from worktree_agents.project import Project
+from worktree_agents.sessions import landing
+from worktree_agents.sessions.store import BLOCKED, SessionStore
+from worktree_agents.state import lock_holder
+
+LANDING_WAIT = 3600.0   # seconds: a landing runs the `test:` command, which may be slow
 
 
 def run(streams: Sequence[str], dry_run: bool, cont: bool, abort: bool, no_test: bool, as_json: bool) -> int:
@@ -26,14 +31,16 @@ def run(streams: Sequence[str], dry_run: bool, cont: bool, abort: bool, no_test:
                        "with the streams it started with")
     project = Project.find()
     progress = merge.quiet if as_json else _print_progress
+    wait = None if dry_run else _wait_for_landing(project.repo.state_dir)
     if dry_run:
         report = predict_merge(project, streams)
     elif cont:
-        report = continue_merge(project, no_test, progress)
+        report = continue_merge(project, no_test, progress, lock_wait=wait)
     elif abort:
         report = abort_merge(project)
     else:
-        report = merge_streams(project, streams, no_test, progress)
+        _say_blocked(project, streams)
+        report = merge_streams(project, streams, no_test, progress, lock_wait=wait)
     if as_json:
         emit_json(report.to_json())
     else:
@@ -43,6 +50,24 @@ def run(streams: Sequence[str], dry_run: bool, cont: bool, abort: bool, no_test:
     for line in report.advice:
         err(line)
     return 0 if report.ok else CHECK
+
+
+def _wait_for_landing(state_dir: str) -> float | None:
+    """How long to wait for the command lock: as long as an automatic landing takes, saying so."""
+    holder = lock_holder(state_dir)
+    if holder is None or not landing.is_landing_command(holder.command):
+        return None
+    err(f"waiting for {holder.describe()} to finish")
+    return LANDING_WAIT
+
+
+def _say_blocked(project, streams: Sequence[str]) -> None:
+    """A stream the automatic landing gave up on: its last failure, before this merge tries again."""
+    store = SessionStore(project.repo.state_dir)
+    for stream in streams or project.config().streams:
+        record = store.read(stream)
+        if record is not None and record.state == BLOCKED:
+            err(f"{stream}: blocked: {record.reason}")
 
 
 def _print_progress(stream: str, text: str) -> None:

@@ -1,4 +1,4 @@
-"""`wta up [STREAM...] [--runner R] [--no-launch] [-d/--detach] [--max-parallel N]`.
+"""`wta up [STREAM...] [--runner R] [--no-launch] [-d/--detach] [--max-parallel N] [--land]`.
 
 Prepares every stream (worktrees.prepare.prepare_worktrees) under the state
 lock, one progress line per stream, then launches their sessions
@@ -27,7 +27,7 @@ from worktree_agents.zones.in_force import base_zones_blob, refresh_cache
 
 
 def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = False, detach: bool = False,
-        max_parallel: int | None = None, interactive: bool = False) -> int:
+        max_parallel: int | None = None, interactive: bool = False, land: bool = False) -> int:
     if runner is not None and runner not in RUNNERS:
         raise WtaError(f"--runner {runner}: unknown runner; use one of {', '.join(RUNNERS)}")
     if max_parallel is not None and max_parallel < 1:
@@ -36,7 +36,7 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
         # Options that only say how sessions run: with --no-launch they would be silently ignored.
         launching = [flag for flag, on in (("--runner", runner is not None), ("--detach", detach),
                                            ("--max-parallel", max_parallel is not None),
-                                           ("--interactive", interactive)) if on]
+                                           ("--interactive", interactive), ("--land", land)) if on]
         if launching:
             raise WtaError(f"--no-launch starts no session, so {' and '.join(launching)} would do nothing; "
                            "drop one or the other")
@@ -57,7 +57,7 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
                                      interactive)
         refresh_cache(project.repo, base=base, main=project.main, validated=(committed, config))
         hook_report = hooks.install(project.main)
-        progress = _Progress(sys.stdout)
+        progress = _Progress(sys.stdout, project, base)
         results = []
         # Closed on the way out of an error or Ctrl-C, so that no further worktree is started.
         with closing(worktrees.prepare_worktrees(project, config, the_plan, store, on_start=progress.start,
@@ -81,7 +81,7 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     from worktree_agents.sessions.schedule import launch
 
     code = launch(project, config, [r.stream for r in ready], lambda chosen: view_for(project, config, chosen), print,
-                  runner=runner, detach=detach, max_parallel=max_parallel, interactive=interactive)
+                  runner=runner, detach=detach, max_parallel=max_parallel, interactive=interactive, land=land)
     return max(code, CHECK if failed else 0)
 
 
@@ -102,8 +102,9 @@ def _refuse_uncommitted_zones(project, base: str) -> str | None:
 class _Progress:
     """One line per stream; on a terminal a transient 'preparing' line first, and colour."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, project, base: str) -> None:
         self.out = stream
+        self.project, self.base = project, base
         self.live = use_colour(stream)
         self.cwd = os.getcwd()
 
@@ -117,8 +118,14 @@ class _Progress:
             worktrees.CREATED: ("created", "32"), worktrees.REUSED: ("reused", "32"),
             worktrees.UNCHANGED: ("up to date", "2"), worktrees.FAILED: ("failed", "31"),
         }[r.outcome]
+        behind = self._behind(r)
         if r.outcome == worktrees.FAILED:
             detail = r.reason or ""
+        elif behind:
+            # Never "up to date": its session starts from the base as it is then (wta sync).
+            word, colour = "behind", "33"
+            detail = (f"{r.branch}  {self._where(r.path)}  ({behind} commit(s) behind {self.base}: brought up to it "
+                      f"before its session starts, or now with `wta sync {r.stream}`)")
         elif r.outcome == worktrees.UNCHANGED:
             detail = f"{r.branch}  {self._where(r.path)}  (nothing to do)"
         else:
@@ -135,6 +142,13 @@ class _Progress:
         else:
             self.out.write(f"{r.stream:<12} {word:<11} {detail}\n")
         self.out.flush()
+
+    def _behind(self, r: worktrees.Prepared) -> int:
+        """How far an existing stream branch is behind the base (a new one starts at it)."""
+        if r.outcome == worktrees.FAILED or r.outcome == worktrees.CREATED and r.new_branch:
+            return 0
+        return git.count_commits(f"refs/heads/{r.branch}", f"refs/heads/{self.base}", cwd=self.project.main,
+                                 env=self.project.env)
 
     def _where(self, path: str) -> str:
         rel = os.path.relpath(path, self.cwd)

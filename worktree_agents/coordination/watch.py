@@ -32,15 +32,16 @@ from typing import Callable
 from worktree_agents import git, layout, shell
 from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
-from worktree_agents.sessions.store import CRASHED, DONE, FAILED, STALLED, STOPPED, SessionStore, parse_time
+from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, STALLED, STOPPED, WAITING,
+                                            SessionStore, parse_time)
 from worktree_agents.sessions.supervisor import STALL_CHECK_EVERY, observe
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 
 NOTIFY_TIMEOUT = 10.0
 RECOVERED, OK, CLOSED = "recovered", "ok", "closed"
-PROBLEM_SESSION_STATES = (FAILED, CRASHED, STALLED)
-EVENT_SESSION_STATES = (DONE, STOPPED)
+PROBLEM_SESSION_STATES = (FAILED, CRASHED, STALLED, BLOCKED)
+EVENT_SESSION_STATES = (DONE, STOPPED, LANDED)
 _MAX_FILES_SHOWN = 5
 
 
@@ -164,8 +165,13 @@ class Watcher:
                 conditions.update(self._source(name, lambda: look(zones, heads)))
         return self._report(conditions)
 
-    def close(self) -> None:
-        """End every check and notify command still running (no child outlives the watcher)."""
+    def close(self, wait: float = 0.0) -> None:
+        """End every check and notify command still running (no child outlives the watcher), after
+        giving the notify commands up to `wait` seconds to finish."""
+        deadline = time.monotonic() + wait
+        while self.notifiers and time.monotonic() < deadline:
+            self._reap_notifiers()
+            time.sleep(0.02)
         for check in self.checks:
             if check.child is not None:
                 check.child.kill()
@@ -256,7 +262,11 @@ class Watcher:
             state = record.state
             words = f"session {state}" + (f": {one_line(record.reason)}" if record.reason else "")
             key = f"session:{stream}:{record.started_at or '-'}:{state}"
-            if state in PROBLEM_SESSION_STATES:
+            if state == WAITING and record.waiting_to_land:
+                # A person has to act (`wta merge DEP`): say so once, and again when it clears.
+                found[f"session:{stream}:land:{','.join(record.waiting_to_land)}"] = _Condition(
+                    stream, WAITING, one_line(record.reason or ""), "started", "no longer waiting for a landing")
+            elif state in PROBLEM_SESSION_STATES:
                 found[key] = _Condition(stream, state, words, RECOVERED, f"session no longer {state}")
             elif state in EVENT_SESSION_STATES:
                 found[key] = _Condition(stream, state, words, since=parse_time(record.ended_at or record.updated_at))

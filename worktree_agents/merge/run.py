@@ -20,6 +20,7 @@ from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, R
                                          state_path, write_state)
 from worktree_agents.state import command_lock
 from worktree_agents.worktrees import registry
+from worktree_agents.zones import enforce
 
 # -- one run ---------------------------------------------------------------------
 
@@ -46,7 +47,10 @@ class Run:
                 self.progress(stream, progress_line(result))
                 if result.result in STOPS:
                     st["status"] = "stopped"
-                    write_state(self.plan.state_dir, st)
+                    if st.get("keep_stopped", True):
+                        write_state(self.plan.state_dir, st)
+                    else:
+                        os.unlink(state_path(self.plan.state_dir))
                     return self.report("stopped")
                 st["index"] += 1
                 if result.result == MERGED:
@@ -101,6 +105,8 @@ class Run:
             if new_head != tip:
                 self.restore(branch, tip, wt)
             return timed(result, started)
+        if plan.config.merge == "squash":
+            new_head = self.squash(stream, branch, commits, base_now, new_head)
         st["produced"].append(new_head)
         self.save(TEST, stream, new_head=new_head)
         if plan.test and not st["no_test"]:
@@ -117,6 +123,20 @@ class Run:
         self.claimed.update(c.sha for c in commits)
         result.head = new_head
         return timed(result, started)
+
+    def squash(self, stream: str, branch: str, commits: Sequence[git.CommitChanges], onto: str, rebased: str) -> str:
+        """One commit with the rebased stream's tree on `onto`; the stream's branch moves to it.
+
+        The worktree's files stay as they are: the tree is the one checked out there.
+        """
+        env, main = self.env, self.plan.main
+        subjects = [enforce.split_subject(c.subject)[2] or c.subject for c in reversed(commits)]
+        summary = subjects[0] + (f" (and {len(subjects) - 1} more)" if len(subjects) > 1 else "")
+        body = "\n".join(f"- {s}" for s in subjects)
+        squashed = git.commit_tree(git.tree_of(rebased, main, env), [onto], f"[{stream}] {summary}\n\n{body}\n",
+                                   cwd=main, env=env)
+        git.update_refs([(f"refs/heads/{branch}", squashed, rebased)], "wta merge: squash", cwd=main, env=env)
+        return squashed
 
     def rebase(self, result: StreamResult, tip: str, onto: str) -> str | None:
         """Rebase the stream in its worktree; its new head, or None (result says why)."""
@@ -213,11 +233,17 @@ def restore_branch(main: str, branch: str, target: str, wt: str | None, env: dic
 # -- entry points ------------------------------------------------------------------
 
 def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
-                  progress: Progress = quiet) -> MergeReport:
-    """Merge the named streams (all when none) into the base, in order."""
+                  progress: Progress = quiet, keep_stopped: bool = True, command: str = "wta merge",
+                  lock_wait: float | None = None) -> MergeReport:
+    """Merge the named streams (all when none) into the base, in order.
+
+    `keep_stopped=False` (an automatic landing, which hands the failure back
+    to the stream's agent): a run that stops ends there, with nothing left to
+    `--continue`; the stopped stream's branch is restored as always.
+    """
     env = git_env()
     state_dir = project.repo.state_dir
-    with command_lock(state_dir, "wta merge"):
+    with command_lock(state_dir, command, timeout=lock_wait):
         existing = read_state(state_dir)
         if existing is not None:
             raise WtaError(f"a {describe_state(existing)}; run `wta merge --continue` to finish it or "
@@ -245,16 +271,18 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
             "base": plan.base, "base_start": plan.base_sha, "base_now": plan.base_sha,
             "streams": plan.streams, "branches": plan.branches, "backups": backups, "produced": [], "no_test": no_test,
             "index": 0, "status": "running", "stream": None, "step": None, "results": {},
+            "keep_stopped": keep_stopped,
         }
         write_state(state_dir, state)
         return Run(plan, graph, state, env, progress).drive()
 
 
-def continue_merge(project, no_test: bool = False, progress: Progress = quiet) -> MergeReport:
+def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
+                   command: str = "wta merge --continue", lock_wait: float | None = None) -> MergeReport:
     """Finish a merge that stopped or was killed, from the stream it was at."""
     env = git_env()
     state_dir = project.repo.state_dir
-    with command_lock(state_dir, "wta merge --continue"):
+    with command_lock(state_dir, command, timeout=lock_wait):
         st = read_state(state_dir)
         if st is None:
             raise WtaError("no merge in progress; start one with `wta merge`")

@@ -18,13 +18,17 @@ STREAM_MARKER = "wta-stream: "
 
 def task(config, stream: str, repo_root: str, state_dir: str | None = None) -> str:
     """The stream's own prompt: `prompt`, or the text of `prompt_file` (relative to the repository
-    root), after the open requests other streams made to it (with `state_dir`)."""
-    requested = ""
+    root), after (with `state_dir`) why its last landing failed and the open requests other
+    streams made to it."""
+    sections = []
     if state_dir is not None:
         from worktree_agents.coordination.requests import prompt_section
+        from worktree_agents.sessions.landing import read_handback
+        from worktree_agents.sessions.store import SessionStore
 
-        requested = prompt_section(state_dir, stream)
-    return f"{requested}\n{_own_task(config, stream, repo_root)}" if requested else _own_task(config, stream, repo_root)
+        sections = [s for s in (read_handback(SessionStore(state_dir).handback_path(stream)),
+                                prompt_section(state_dir, stream)) if s]
+    return "\n".join([*(s.rstrip("\n") + "\n" for s in sections), _own_task(config, stream, repo_root)])
 
 
 def _own_task(config, stream: str, repo_root: str) -> str:

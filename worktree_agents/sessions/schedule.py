@@ -13,18 +13,19 @@ from typing import Callable
 from worktree_agents import sessions
 from worktree_agents.errors import CHECK
 from worktree_agents.sessions import supervisor
-from worktree_agents.sessions.store import DONE, SessionStore
+from worktree_agents.sessions.store import DONE, LANDED, LANDING, SessionStore
 
 
 def launch(project, config, streams: list[str] | None, view_for: Callable, say: Callable[[str], None],
            runner: str | None = None,
-           detach: bool = False, max_parallel: int | None = None, interactive: bool = False) -> int:
+           detach: bool = False, max_parallel: int | None = None, interactive: bool = False,
+           land: bool = False) -> int:
     """Start the streams' sessions (in `after` order); the exit code of `wta up`.
 
     `view_for(streams)`: what shows the sessions: `update(records)` while they
     run, `finish(records)` after, and `close()` once the foreground coordinator is done.
     """
-    plan = supervisor.schedule_for(config, streams, runner, interactive, max_parallel)
+    plan = supervisor.schedule_for(config, streams, runner, interactive, max_parallel, land)
     view = view_for(plan.streams)
     records = None
     with supervisor.coordinator_lock(project.repo.state_dir):
@@ -32,13 +33,17 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
         store = SessionStore(project.repo.state_dir)
         for stream in plan.streams:
             if stream not in scheduled:
-                done = store.read(stream).state == DONE  # resuming a schedule whose coordinator died
-                say(f"{stream}: {'done in the interrupted schedule' if done else 'already running'}; "
-                    "left as it is")
+                state = store.read(stream).state  # resuming a schedule whose coordinator died
+                if state in (DONE, LANDING) and plan.land:
+                    say(f"{stream}: {state} in an earlier run; lands now")
+                else:
+                    say(f"{stream}: {'done in the interrupted schedule' if state == DONE else 'already running'}; "
+                        "left as it is")
         if not detach:
             coordinator = supervisor.Coordinator(project, config, plan)
             try:
                 records = coordinator.run(view.update)
+                view.finish(records)
             except KeyboardInterrupt:
                 pass
             finally:
@@ -46,7 +51,7 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
     if records is None:
         rest = supervisor.unfinished(project, plan)
         pid = supervisor.spawn_detached(project, supervisor.Schedule(tuple(rest), plan.runner, plan.interactive,
-                                                                     plan.max_parallel))
+                                                                     plan.max_parallel, plan.land))
         what = "the sessions" if detach else "the rest of the schedule"
         if not detach:
             say("")  # off the ^C
@@ -54,9 +59,8 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
             "follow with `wta status`, `wta logs STREAM -f`; end with `wta stop`")
         _manual_prompts(project, config, plan, say)
         return 0
-    view.finish(records)
     _manual_prompts(project, config, plan, say)
-    failed = [s for s in plan.streams if records[s] is None or records[s].state != DONE]
+    failed = [s for s in plan.streams if records[s] is None or records[s].state not in (DONE, LANDED)]
     return CHECK if failed else 0
 
 

@@ -23,8 +23,12 @@ from worktree_agents.files import write_atomic
 
 PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED = (
     "pending", "waiting", "running", "done", "failed", "stalled", "stopped", "crashed")
+# The integration loop (sessions/landing.py): landing on the base, landed, or given up on.
+LANDING, LANDED, BLOCKED = "landing", "landed", "blocked"
 LIVE = frozenset({RUNNING, STALLED})                 # a wrapper process should exist
-ENDED = frozenset({DONE, FAILED, STOPPED, CRASHED})  # nothing will happen any more
+# Nothing will happen any more (a `done` session is landed next when `land: auto`).
+ENDED = frozenset({DONE, FAILED, STOPPED, CRASHED, LANDED, BLOCKED})
+SUCCEEDED = frozenset({DONE, LANDING, LANDED})       # the session's work is complete
 
 
 def now() -> str:
@@ -86,6 +90,10 @@ class SessionRecord(AgentFigures):
     stall_after: int | None = None           # seconds without output or commit that make it `stalled`
     tmux: dict | None = None                 # {"socket": ..., "session": ...} of an interactive session
     log: str | None = None
+    waiting_to_land: list[str] = field(default_factory=list)   # `waiting`: dependencies done, not yet landed
+    handbacks: int = 0                       # follow-up sessions started for a failed landing
+    landed_at: str | None = None
+    landed_head: str | None = None           # the base commit that landed the stream
     updated_at: str | None = None
 
     @property
@@ -119,6 +127,10 @@ class SessionStore:
 
     def prompt_path(self, stream: str) -> str:
         return layout.path(self.state_dir, layout.PROMPT, stream=stream)
+
+    def handback_path(self, stream: str) -> str:
+        """Why the stream's last landing failed, for its follow-up session's prompt."""
+        return layout.path(self.state_dir, layout.HANDBACK, stream=stream)
 
     def read(self, stream: str) -> SessionRecord | None:
         try:

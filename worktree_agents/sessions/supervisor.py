@@ -2,8 +2,12 @@
 
 The coordinator starts session wrappers in `after` order with at most
 `max_parallel` running, keeps a dependent `waiting` until every dependency
-ended `done`, and fails it (`dependency <name> failed`) when one did not. It
-only schedules: each wrapper records its own session. It runs in the
+ended `done` and landed on the base, and fails it (`dependency <name> failed`)
+when one did not. Just before a session starts, its branch is brought up to
+the base (worktrees/sync.py), so a dependent starts from its dependencies' work. With
+`land: auto` (or `wta up --land`) it also lands each stream whose session
+ended `done`, one at a time (landing.py), and starts a follow-up session when
+a landing fails. Each wrapper records its own session. It runs in the
 foreground under `wta up`, or detached (`wta up -d`, or after Ctrl-C) as
 `python -m worktree_agents.sessions.supervisor`, logging to
 `<common>/wta/logs/coordinator.log`. One coordinator per repository at a time
@@ -24,17 +28,18 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from worktree_agents import layout, sessions
+from worktree_agents import git, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
-from worktree_agents.repo import Repo
-from worktree_agents.sessions import process
+from worktree_agents.repo import Repo, base_branch
+from worktree_agents.sessions import landing, process
 from worktree_agents.sessions.leftovers import last_commit_time
-from worktree_agents.sessions.store import (CRASHED, DONE, ENDED, FAILED, PENDING, RUNNING, STALLED, STOPPED,
-                                            WAITING, SessionRecord, SessionStore, iso, now, parse_time)
+from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, ENDED, FAILED, LANDED, LANDING, PENDING, RUNNING,
+                                            STALLED, STOPPED, SUCCEEDED, WAITING, SessionRecord, SessionStore, iso,
+                                            now, parse_time)
 
 POLL = 0.2
 STALL_CHECK_EVERY = 5.0     # seconds between stall checks of one session (they run git)
@@ -49,6 +54,7 @@ class Schedule:
     runner: str | None = None     # --runner: overrides every stream's runner
     interactive: bool = False
     max_parallel: int = 4
+    land: bool = False            # land each stream as its session ends done (`land: auto`, --land)
 
 
 def stream_worktrees(project) -> dict[str, str]:
@@ -229,10 +235,10 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
 # -- scheduling ------------------------------------------------------------------------
 
 def schedule_for(config, streams: list[str] | None, runner: str | None = None, interactive: bool = False,
-             max_parallel: int | None = None) -> Schedule:
+                 max_parallel: int | None = None, land: bool = False) -> Schedule:
     chosen = set(streams or config.streams)
     return Schedule(tuple(s for s in config.order() if s in chosen), runner, interactive,
-                max_parallel or config.max_parallel)
+                    max_parallel or config.max_parallel, land or config.land == "auto")
 
 
 def queue_sessions(project, config, plan: Schedule) -> list[str]:
@@ -257,7 +263,8 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
     for stream, ctx in contexts.items():
         record = records.get(stream)
         if record is not None and (observe(store, record, check_stall=False).live or
-                                   resuming and record.state == DONE):
+                                   resuming and record.state == DONE or
+                                   plan.land and record.state in (DONE, LANDING)):  # not landed yet: land it
             continue
         store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=ctx.log, port=ctx.port,
                     stall_after=config.stall_after)
@@ -266,23 +273,27 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
 
 
 class Coordinator:
-    """Starts the plan's sessions as their turn comes; `step` is one round of decisions."""
+    """Starts the plan's sessions as their turn comes, and lands them (`plan.land`); `step` is one round."""
 
     def __init__(self, project, config, plan: Schedule) -> None:
         self.project, self.config, self.plan = project, config, plan
         self.store = SessionStore(project.repo.state_dir)
         self.worktrees = stream_worktrees(project)
+        self.base = base_branch(project.main, config.base, project.env)
         self.children: dict[str, subprocess.Popen] = {}
         self._stall_checked: dict[str, float] = {}
+        self._contains: dict[tuple[str, str], bool] = {}
+        self.lander = landing.Lander(project, self._landing_progress)
 
     def records(self) -> dict[str, SessionRecord | None]:
         return self.store.read_all(list(self.config.streams))
 
     def step(self) -> bool:
-        """Start what may start, fail what cannot; False when every planned session has ended."""
+        """Start what may start, land what is done, fail what cannot; False when nothing is left to do."""
         for stream, child in list(self.children.items()):
             if child.poll() is not None:
                 del self.children[stream]
+        self._landing_finished()
         records = self.records()
         for stream, record in records.items():
             if record is not None and record.live:
@@ -292,43 +303,138 @@ class Coordinator:
                 records[stream] = observe(self.store, record, check_stall=due)
         running = sum(1 for r in records.values() if r is not None and r.live)
         remaining = False
+        heads: dict[str, git.BranchHead] | None = None
         for stream in self.plan.streams:
             record = records[stream] or SessionRecord(stream)
-            if record.ended:
+            if self.plan.land and record.state in (DONE, LANDING):
+                remaining = True
+                if not self.lander.busy:
+                    self.lander.start(stream)  # the first in `after` order: one landing at a time
+                    records[stream] = self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
+                continue
+            if record.ended or record.state == LANDING:
                 continue
             remaining = True
             if record.live:
                 continue
-            deps = self.config.streams[stream].after
             problem = self._dependency_problem(stream, records)
             if problem:
                 records[stream] = self.store.update(stream, state=FAILED, reason=problem, ended_at=now())
-            elif any(records[d] is None or records[d].state != DONE for d in deps):
-                if record.state != WAITING:
-                    waiting_for = [d for d in deps if records[d] is None or records[d].state != DONE]
-                    records[stream] = self.store.update(stream, state=WAITING,
-                                                        reason=f"waiting for {', '.join(waiting_for)}")
+                continue
+            if heads is None:
+                heads = git.branch_heads(self.project.main, self.project.env)
+            waiting, unlanded = self._waiting_for(stream, records, heads)
+            if waiting:
+                if record.state != WAITING or record.reason != waiting:
+                    records[stream] = self.store.update(stream, state=WAITING, reason=waiting,
+                                                        waiting_to_land=unlanded)
             elif running >= self.plan.max_parallel:
                 if record.state != PENDING:
                     records[stream] = self.store.update(stream, state=PENDING, reason=None)
             else:
                 records[stream] = self.launch(stream)
                 running += 1 if records[stream].live else 0
-        return remaining
+        return remaining or self.lander.busy
 
     def _dependency_problem(self, stream: str, records: dict[str, SessionRecord | None]) -> str | None:
         for dep in self.config.streams[stream].after:
             record = records.get(dep)
-            if record is not None and record.state in ENDED and record.state != DONE:
+            if record is not None and record.state in ENDED and record.state not in SUCCEEDED:
                 return f"dependency {dep} {record.state}"
             if dep not in self.plan.streams and (record is None or record.state in (PENDING, WAITING)):
                 return f"dependency {dep} has not run; start it too (`wta up {dep}`)"
         return None
 
+    def _waiting_for(self, stream: str, records: dict[str, SessionRecord | None],
+                     heads: dict[str, git.BranchHead]) -> tuple[str | None, list[str]]:
+        """Why the stream cannot start yet (a dependency still working, or not landed on the base), and
+        the dependencies that are done but not landed."""
+        deps = self.config.streams[stream].after
+        working = [d for d in deps if records[d] is None or records[d].state not in SUCCEEDED]
+        if working:
+            return f"waiting for {', '.join(working)}", []
+        unlanded = [d for d in deps if not self._landed(d, heads)]
+        if not unlanded:
+            return None, []
+        if self.plan.land:
+            return f"waiting for {', '.join(unlanded)} to land", []
+        return f"waiting for {', '.join(unlanded)} to land: wta merge {' '.join(unlanded)}", unlanded
+
+    def _landed(self, stream: str, heads: dict[str, git.BranchHead]) -> bool:
+        """Whether the base contains the stream's branch (read from git: a person's `wta merge` counts)."""
+        tip, base = heads.get(self.config.branch_for(stream)), heads.get(self.base)
+        if tip is None or base is None or tip.sha == base.sha:
+            return True
+        key = (tip.sha, base.sha)
+        if key not in self._contains:
+            self._contains[key] = git.is_ancestor(tip.sha, base.sha, cwd=self.project.main, env=self.project.env)
+        return self._contains[key]
+
+    # -- landing ------------------------------------------------------------------------
+
+    def _landing_progress(self, stream: str, text: str) -> None:
+        try:
+            self.store.update(stream, reason=f"landing: {text}")
+        except WtaError:
+            pass
+
+    def _landing_finished(self) -> None:
+        """Record a landing that has finished: landed, handed back to the agent, or blocked."""
+        outcome = self.lander.finished()
+        if outcome is None:
+            return
+        stream = outcome.stream
+        handback = self.store.handback_path(stream)
+        if outcome.outcome == landing.LANDED_OK:
+            landing.drop_handback(handback)
+            self.store.update(stream, state=LANDED, reason=outcome.reason, landed_at=now(),
+                              landed_head=outcome.head)
+            return
+        if outcome.outcome == landing.BUSY:
+            # Another merge holds the lock (or waits for --continue): try again on a later round.
+            self.store.update(stream, state=LANDING, reason=f"landing {outcome.reason}")
+            return
+        record = self.store.read(stream) or SessionRecord(stream)
+        if not outcome.handback or record.handbacks >= self.config.land_retries:
+            self.store.update(stream, state=BLOCKED, ended_at=now(),
+                              reason=f"landing failed {record.handbacks + 1} time(s): {outcome.reason}")
+            return
+        landing.write_handback(handback, outcome.handback)
+        # Pending again: the follow-up session starts as soon as max_parallel allows.
+        self.store.update(stream, handbacks=record.handbacks + 1, state=PENDING,
+                          reason=f"handed back to its agent: {outcome.reason}")
+
+    # -- starting a session -------------------------------------------------------------
+
+    def _bring_up_to_base(self, stream: str) -> SessionRecord | None:
+        """Sync the stream's branch with the base before its session starts; the record when it must not start.
+
+        Under the command lock, which a merge holds too: while one runs, the session waits for it.
+        """
+        from worktree_agents.worktrees import sync
+        from worktree_agents.state import command_lock
+
+        with ExitStack() as held:
+            try:
+                held.enter_context(command_lock(self.project.repo.state_dir, f"wta up: sync {stream}", timeout=0))
+            except WtaError as exc:  # a merge or a landing runs: try again on a later round
+                return self.store.update(stream, state=PENDING, reason=f"starts after {str(exc).splitlines()[0]}")
+            try:
+                result = sync.sync_stream(self.project, self.base, stream, self.config.branch_for(stream),
+                                          self.worktrees[stream], session_check=False)
+            except WtaError as exc:
+                return self.store.update(stream, state=FAILED, ended_at=now(), reason=f"not started: {exc}")
+        if result.ok or os.path.exists(self.store.handback_path(stream)):
+            return None  # a follow-up after a conflict: resolving it is the session's task
+        return self.store.update(stream, state=FAILED, ended_at=now(), reason=f"not started: {result.line(self.base)}")
+
     def launch(self, stream: str) -> SessionRecord:
         if stream not in self.worktrees:
             return self.store.update(stream, state=FAILED, ended_at=now(),
                                      reason="its worktree is gone; recreate it with `wta up --no-launch`")
+        refused = self._bring_up_to_base(stream)
+        if refused is not None:
+            return refused
         ctx = sessions.context(self.project, self.config, stream, self.worktrees[stream], self.plan.runner,
                                self.plan.interactive)
         runner = sessions.runner(ctx.runner)
@@ -353,6 +459,8 @@ class Coordinator:
                 record.state, record.reason, record.pid = RUNNING, None, child.pid
                 record.pid_create_time = process.create_time(child.pid)
                 record.started_at, record.runner = started, ctx.runner
+                record.ended_at, record.exit_code = None, None
+            record.waiting_to_land = []
         return record
 
     def run(self, tick: Callable[[dict[str, SessionRecord | None]], None] | None = None) -> dict:
@@ -424,8 +532,10 @@ def session_processes(record: SessionRecord) -> list:
 
 
 def unfinished(project, plan: Schedule) -> list[str]:
+    """The planned streams with something left to do: a session, or landing it (`plan.land`)."""
     store = SessionStore(project.repo.state_dir)
-    return [s for s in plan.streams if (r := store.read(s)) is None or not r.ended]
+    return [s for s in plan.streams if (r := store.read(s)) is None or not r.ended
+            or plan.land and r.state == DONE]
 
 
 def spawn_detached(project, plan: Schedule) -> int:
@@ -438,6 +548,8 @@ def spawn_detached(project, plan: Schedule) -> int:
         argv += ["--runner", plan.runner]
     if plan.interactive:
         argv.append("--interactive")
+    if plan.land:
+        argv.append("--land")
     log_path = layout.path(project.repo.state_dir, layout.COORDINATOR_LOG)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
@@ -454,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runner")
     parser.add_argument("--interactive", action="store_true")
     parser.add_argument("--max-parallel", type=int)
+    parser.add_argument("--land", action="store_true")
     args = parser.parse_args(argv)
     from worktree_agents.project import Project
 
@@ -463,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         project = Project.find(args.worktree)
         config = project.config()
-        plan = schedule_for(config, args.stream, args.runner, args.interactive, args.max_parallel)
+        plan = schedule_for(config, args.stream, args.runner, args.interactive, args.max_parallel, args.land)
         with coordinator_lock(project.repo.state_dir, wait=LOCK_WAIT):
             coordinator = Coordinator(project, config, plan)
             stamp(f"scheduling {', '.join(plan.streams)} (max_parallel {plan.max_parallel})")

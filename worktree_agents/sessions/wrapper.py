@@ -163,8 +163,8 @@ class Session:
         stream, agent_settings = self.ctx.stream, self.ctx.agent
         me = os.getpid()
         with self.store.updating(stream) as record:
-            if record.pid != me:
-                record.started_at = now()
+            if record.pid != me:  # a new session (a follow-up keeps the record of the one before)
+                record.started_at, record.ended_at, record.exit_code = now(), None, None
             record.state, record.reason, record.pid = RUNNING, None, me
             record.pid_create_time = process.create_time(me)
             record.runner, record.worktree, record.log, record.port = (

@@ -1,0 +1,72 @@
+"""`wta diff STREAM` (what landing would bring) and `merge: squash` (one commit per stream)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
+
+
+def _repo(tmp_path: Path, extra: str = "") -> tuple[Path, Path]:
+    repo = make_repo(tmp_path / "webapp", extra + EXAMPLE_ZONES.read_text().replace("test: npm test", "test: 'true'"))
+    api = add_stream_worktree(repo, "api")
+    write_files(api, {"src/lib/db.ts": "export const db = {pool: 4}\n", "src/lib/cache.ts": "a\nb\n"})
+    commit_all(api, "pool the db")
+    write_files(api, {"src/app/api/users/route.ts": "export const GET = () => []\n"})
+    git(api, "rm", "-q", "src/app/api/health/route.ts")
+    commit_all(api, "users route instead of health")
+    # The base moves on meanwhile: three-dot leaves that out of the stream's diff.
+    write_files(repo, {"README.md": "# webapp, changed on main\n"})
+    commit_all(repo, "readme")
+    return repo, api
+
+
+def test_diff_json_lists_exactly_the_files_of_base_three_dots_stream(tmp_path):
+    repo, _ = _repo(tmp_path)
+    doc = json.loads(wta(repo, "diff", "api", "--json", check=0).stdout)
+    expected = git(repo, "diff", "--name-only", "main...wta/api").stdout.split()
+    assert sorted(f["path"] for f in doc["files"]) == sorted(expected)
+    by_path = {f["path"]: f for f in doc["files"]}
+    assert by_path["src/lib/cache.ts"] == {"path": "src/lib/cache.ts", "status": "A", "added": 2, "deleted": 0}
+    assert by_path["src/app/api/health/route.ts"]["status"] == "D"
+    assert doc["counts"] == {"files": 4, "added": 4, "deleted": 2, "commits": 2}
+    assert (doc["behind"], doc["base"], doc["branch"]) == (1, "main", "wta/api")
+
+
+def test_diff_shows_a_stat_by_default_and_the_patch_with_p(tmp_path):
+    repo, _ = _repo(tmp_path)
+    stat = wta(repo, "diff", "api", check=0).stdout
+    assert "wta/api: 2 commit(s) to land on main, 1 behind main" in stat
+    assert "4 files changed, 4 insertions(+), 2 deletions(-)" in stat and "README" not in stat
+    patch = wta(repo, "diff", "api", "-p", check=0).stdout
+    assert "+export const db = {pool: 4}" in patch and "diff --git a/src/lib/cache.ts" in patch
+
+
+def test_diff_of_an_unknown_stream_or_a_missing_branch_is_a_usage_error(tmp_path):
+    repo, _ = _repo(tmp_path)
+    unknown = wta(repo, "diff", "nope", check=2)
+    assert "unknown stream 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+    missing = wta(repo, "diff", "ui", check=2)
+    assert "no branch wta/ui" in missing.stderr and "wta up ui --no-launch" in missing.stderr
+
+
+def test_merge_squash_lands_one_commit_whose_tree_is_the_rebased_streams(tmp_path):
+    repo, api = _repo(tmp_path, extra="merge: squash\n")
+    old_tip = git(repo, "rev-parse", "wta/api").stdout.strip()
+    landed = wta(repo, "merge", "api", check=0)
+    assert "merged 2 commit(s)" in landed.stdout
+    subject, body = git(repo, "log", "-1", "--format=%s%x00%b", "main").stdout.split("\0")
+    assert subject == "[api] pool the db (and 1 more)"
+    assert body.strip().splitlines() == ["- pool the db", "- users route instead of health"]
+    assert git(repo, "rev-list", "--count", "main~1..main").stdout.strip() == "1"
+    assert git(repo, "log", "-1", "--format=%s", "main~1").stdout.strip() == "readme"
+    # The same tree a rebase would have landed, computed here with plain git.
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "check"), old_tip)
+    git(tmp_path / "check", "rebase", "-q", "main~1")
+    assert git(repo, "rev-parse", "main^{tree}").stdout == git(tmp_path / "check", "rev-parse", "HEAD^{tree}").stdout
+    # The stream's branch is at the landed commit: nothing left to land, its worktree clean.
+    assert git(repo, "rev-parse", "wta/api").stdout == git(repo, "rev-parse", "main").stdout
+    assert git(api, "status", "--porcelain").stdout == ""
+    backups = git(repo, "for-each-ref", "--format=%(objectname)", "refs/wta/backup/").stdout.split()
+    assert old_tip in backups

@@ -1,0 +1,374 @@
+"""The integration loop: fresh bases, `after` on landed work, `land: auto`, failures handed back.
+
+Real git, real `wta` processes, and agents that are small shell scripts (`runner: command`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from support import commit_all, git, wta, write_files
+from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir,  # noqa: F401
+                              up, wait_for, worktree)
+
+FILES = {"README.md": "# app\n", "infra/setup.sh": "echo setup\n", "src/api/handler.py": "x = 1\n",
+         "src/ui/page.html": "<p>hi</p>\n"}
+
+
+def loop_repo(tmp_path: Path, script: str, extra: str = "", streams: str | None = None) -> Path:
+    """A repository whose streams' agent is `script` (sh, run in the stream's worktree)."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text(script)
+    streams = streams or ("  infra:\n    paths: [infra/**]\n"
+                          "  api:\n    paths: [src/api/**]\n    after: [infra]\n")
+    text = (f"version: 1\n{extra}agent:\n  runner: command\n  timeout: 60s\n"
+            f"  command: \"sh {agent} {{prompt_file}}\"\nstreams:\n{streams}")
+    return session_repo(tmp_path, text, FILES)
+
+
+def start_up(repo: Path, *args: str) -> subprocess.Popen:
+    """`wta up` in the foreground, as a person runs it, without waiting for it."""
+    return subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", *args], cwd=repo, env=env(),
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def subjects(repo: Path, rev: str) -> list[str]:
+    return git(repo, "log", "--format=%s", rev).stdout.splitlines()
+
+
+# The dependency commits; the dependent records what it sees when it starts.
+INFRA_THEN_API = """
+case "$WTA_STREAM" in
+  infra) echo a > infra/a && git add infra/a && git commit -qm "infra a" ;;
+  api) git log --format=%s > "{out}/api-start.log"; echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
+esac
+"""
+
+
+def test_auto_the_dependent_starts_from_a_base_with_its_dependencys_work(tmp_path):
+    repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path), extra="land: auto\n")
+    done = up(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[infra] infra a" in (tmp_path / "api-start.log").read_text().splitlines()
+    assert subjects(repo, "main")[:2] == ["[api] api y", "[infra] infra a"]
+    assert {record(repo, s)["state"] for s in ("infra", "api")} == {"landed"}
+    assert "api: waiting (waiting for infra" in done.stdout and "infra: landed" in done.stdout
+
+
+def test_manual_the_dependent_waits_for_wta_merge_then_starts_from_it(tmp_path):
+    notify_log = tmp_path / "notify.log"
+    repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path),
+                     extra=f"notify: \"echo '{{stream}}|{{state}}|{{message}}' >> {notify_log}\"\n")
+    proc = start_up(repo)
+    try:
+        reason = "waiting for infra to land: wta merge infra"
+        wait_for(lambda: record(repo, "api")["reason"] == reason, timeout=60, message="api waiting for the merge")
+        assert record(repo, "infra")["state"] == "done"
+        status = json.loads(wta(repo, "status", "--json", check=0).stdout)
+        api = next(s for s in status["streams"] if s["stream"] == "api")
+        assert (api["session"]["state"], api["session"]["reason"]) == ("waiting", reason)
+        assert f"waiting: {reason}" in wta(repo, "status", check=0).stdout
+        wait_for(lambda: notify_log.exists() and reason in notify_log.read_text(), timeout=30,
+                 message="notify to say what api waits for")
+        time.sleep(0.5)
+        assert record(repo, "api")["state"] == "waiting"  # nothing lands by itself
+        wta(repo, "merge", "infra", check=0)
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert "[infra] infra a" in (tmp_path / "api-start.log").read_text().splitlines()
+    assert record(repo, "api")["state"] == "done"
+    assert "[api] api y" not in subjects(repo, "main")  # land: manual
+
+
+def test_a_stream_behind_the_base_starts_from_its_tip_moved_or_rebased(tmp_path):
+    script = f'git rev-parse HEAD > "{tmp_path}/$WTA_STREAM-head"; git log --format=%s > "{tmp_path}/$WTA_STREAM-log"'
+    repo = loop_repo(tmp_path, script, streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n")
+    wta(repo, "up", "--no-launch", check=0)
+    api = worktree(repo, "api")
+    write_files(api, {"src/api/own.py": "own\n"})
+    commit_all(api, "own work")
+    old_api = git(repo, "rev-parse", "wta/api").stdout.strip()
+    write_files(repo, {"README.md": "# app, moved on\n"})
+    main = commit_all(repo, "base moves")
+    shown = wta(repo, "up", "--no-launch", check=0).stdout
+    assert "up to date" not in shown
+    assert "behind" in shown and "1 commit(s) behind main" in shown
+    assert "+0/-1" in wta(repo, "status", check=0).stdout
+    done = up(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "infra-head").read_text().strip() == main      # no own commits: moved to the base
+    assert subjects(repo, "wta/api")[:2] == ["[api] own work", "base moves"]   # own commits: rebased
+    assert (tmp_path / "api-log").read_text().splitlines()[:2] == ["[api] own work", "base moves"]
+    backups = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/wta/backup/").stdout
+    assert any(line.endswith("/heads/wta/api " + old_api) for line in backups.splitlines())
+
+
+def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
+    repo = loop_repo(tmp_path, "true", streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n"
+                                                "  ui:\n    paths: [src/ui/**]\n")
+    wta(repo, "up", "--no-launch", check=0)
+    write_files(worktree(repo, "api"), {"src/api/handler.py": "x = 2\n"})
+    commit_all(worktree(repo, "api"), "api edit")
+    write_files(worktree(repo, "ui"), {"src/ui/page.html": "<p>ui</p>\n"})
+    commit_all(worktree(repo, "ui"), "ui edit")
+    ui_before = git(repo, "rev-parse", "wta/ui").stdout.strip()
+    write_files(repo, {"src/ui/page.html": "<p>main</p>\n", "README.md": "# moved\n"})
+    main = commit_all(repo, "base edits the page")
+    synced = wta(repo, "sync", check=1)
+    assert f"infra: wta/infra moved to main (1 commit(s) it was behind)" in synced.stdout
+    assert "api: wta/api: 1 commit(s) rebased onto main (1 behind before); old tip kept at refs/wta/backup/" \
+        in synced.stdout
+    conflict = [line for line in synced.stderr.splitlines() if line.startswith("ui:")]
+    assert len(conflict) == 1 and "conflicts in src/ui/page.html" in conflict[0] and "unchanged" in conflict[0]
+    assert git(repo, "rev-parse", "wta/infra").stdout.strip() == main
+    assert git(repo, "rev-parse", "wta/ui").stdout.strip() == ui_before
+    assert git(worktree(repo, "ui"), "status", "--porcelain").stdout == ""
+    assert not (Path(git(worktree(repo, "ui"), "rev-parse", "--git-dir").stdout.strip()) / "rebase-merge").exists()
+    assert (worktree(repo, "infra") / "README.md").read_text() == "# moved\n"
+    assert wta(repo, "sync", "infra", "api", check=0).stdout.count("already contains main") == 2
+
+
+# -- failures go back to the agent ------------------------------------------------------
+
+# Each session keeps a copy of its prompt (api-prompt-0.md, -1.md, ...); a follow-up fixes what its prompt names.
+KEEP_PROMPT = 'n=$(ls "{out}" | grep -c "^$WTA_STREAM-prompt-"); cp "$1" "{out}/$WTA_STREAM-prompt-$n.md"\n'
+
+TEST_SCRIPT = """git rev-parse HEAD >> "{out}/tested"
+if [ -f src/api/fixed ]; then echo "all good"; exit 0; fi
+for i in 1 2 3 4 5 6 7 8 9 10; do echo "noise line $i"; done
+echo "FAILED test_api: src/api/fixed is missing (marker 42)"
+exit 1
+"""
+
+
+def _test_failing_repo(tmp_path: Path, fix: bool, extra: str = "") -> Path:
+    (tmp_path / "check.sh").write_text(TEST_SCRIPT.format(out=tmp_path))
+    fixing = 'touch src/api/fixed && git add src/api/fixed && git commit -qm "fix the test"' if fix else "true"
+    script = KEEP_PROMPT.format(out=tmp_path) + f"""
+case "$WTA_STREAM" in
+  api) if grep -q "marker 42" "$1"; then {fixing}; else echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"; fi ;;
+  ui) echo started > "{tmp_path}/ui-started" ;;
+esac
+"""
+    notify_log = tmp_path / "notify.log"
+    return loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n"
+                     f"notify: \"echo '{{stream}}|{{state}}|{{message}}' >> {notify_log}\"\n{extra}",
+                     streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n    after: [api]\n")
+
+
+def test_a_failed_test_goes_back_to_the_agent_which_fixes_it_and_the_stream_lands(tmp_path):
+    repo = _test_failing_repo(tmp_path, fix=True)
+    done = up(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "FAILED test_api: src/api/fixed is missing (marker 42)" in follow_up
+    assert f"sh {tmp_path}/check.sh" in follow_up and "noise line 10" in follow_up
+    assert subjects(repo, "main")[:2] == ["[api] fix the test", "[api] api work"]
+    tested = (tmp_path / "tested").read_text().split()
+    assert git(repo, "rev-parse", "main").stdout.strip() in tested
+    api = record(repo, "api")
+    assert (api["state"], api["handbacks"]) == ("landed", 1)
+    assert (tmp_path / "ui-started").exists()
+    assert not (state_dir(repo) / "handback" / "api.md").exists()
+
+
+def test_a_fix_that_never_comes_blocks_the_stream_after_land_retries(tmp_path):
+    repo = _test_failing_repo(tmp_path, fix=False)
+    main_before = git(repo, "rev-parse", "main").stdout.strip()
+    done = up(repo)
+    assert done.returncode == 1
+    api = record(repo, "api")
+    assert (api["state"], api["handbacks"]) == ("blocked", 2)       # land_retries: 2 by default
+    assert "test-failed" in api["reason"] and "landing failed 3 time(s)" in api["reason"]
+    assert sorted(p.name for p in tmp_path.glob("api-prompt-*.md")) == ["api-prompt-0.md", "api-prompt-1.md",
+                                                                         "api-prompt-2.md"]
+    assert git(repo, "rev-parse", "main").stdout.strip() == main_before
+    blocked = [line for line in (tmp_path / "notify.log").read_text().splitlines() if "|blocked|" in line]
+    assert len(blocked) == 1 and blocked[0].startswith("api|blocked|") and "test-failed" in blocked[0]
+    ui = record(repo, "ui")
+    assert (ui["state"], ui["reason"], ui["started_at"]) == ("failed", "dependency api blocked", None)
+    assert not (tmp_path / "ui-started").exists()
+    # By hand: the same failure, and the base stays where it was.
+    by_hand = wta(repo, "merge", "api", check=1)
+    assert "api: blocked: landing failed 3 time(s): test-failed" in by_hand.stderr
+    assert "test-failed" in by_hand.stdout
+    assert git(repo, "rev-parse", "main").stdout.strip() == main_before
+
+
+def test_a_conflict_on_landing_goes_back_to_the_agent_and_lands_after_its_fix(tmp_path):
+    script = KEEP_PROMPT.format(out=tmp_path) + f"""
+if grep -q "conflicts in these paths" "$1"; then
+  git rebase -q main 2>/dev/null
+  echo "x = 23" > src/api/handler.py && git add src/api/handler.py && GIT_EDITOR=true git rebase --continue
+else
+  echo "x = 2" > src/api/handler.py && git add src/api/handler.py && git commit -qm "api x 2"
+  while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
+fi
+"""
+    repo = loop_repo(tmp_path, script, extra="land: auto\n", streams="  api:\n    paths: [src/api/**]\n")
+    proc = start_up(repo)
+    try:
+        wait_for(lambda: "[api] api x 2" in git(repo, "log", "--format=%s", "refs/heads/wta/api", check=False).stdout,
+                 timeout=60, message="api's commit")
+        write_files(repo, {"src/api/handler.py": "x = 3\n"})
+        person = commit_all(repo, "a person changes x on main")
+        (tmp_path / "go").write_text("")
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "`src/api/handler.py`" in follow_up and "a person changes x on main" in follow_up
+    assert (repo / "src/api/handler.py").read_text() == "x = 23\n"
+    assert git(repo, "merge-base", "--is-ancestor", person, "main", check=False).returncode == 0
+    assert record(repo, "api")["state"] == "landed"
+
+
+def test_a_commit_outside_the_zone_made_with_no_verify_is_handed_back_never_landed(tmp_path):
+    script = KEEP_PROMPT.format(out=tmp_path) + """
+if grep -q "wta never lands them" "$1"; then
+  git reset -q --hard HEAD~1
+  echo ok > src/api/ok.py && git add src/api/ok.py && git commit -qm "in my zone"
+else
+  echo sneaky > src/ui/page.html && git add src/ui/page.html && git commit -q --no-verify -m "[api] sneak into ui"
+fi
+"""
+    repo = loop_repo(tmp_path, script, extra="land: auto\n",
+                     streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "src/ui/page.html" in follow_up and "owned by stream 'ui'" in follow_up
+    assert "[api] sneak into ui" not in subjects(repo, "main")
+    assert subjects(repo, "main")[0] == "[api] in my zone"
+    assert (repo / "src/ui/page.html").read_text() == "<p>hi</p>\n"
+
+
+def test_the_api_runner_gets_the_failed_test_in_its_follow_up_and_fixes_it(tmp_path):
+    from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
+    from sessions_support import KEY
+
+    def agent(body: dict):
+        """First session: some work; a follow-up that names the failing test: the fix."""
+        first = json.dumps(body["messages"][0])
+        path = "src/api/fixed" if "marker 42" in first else "src/api/w.py"
+        turns = [[tool_use("write_file", {"path": path, "content": "ok\n"})],
+                 [tool_use("commit", {"message": "fix the test" if "fixed" in path else "api work"})],
+                 [text("Done.")]]
+        turn = len(body["messages"]) // 2
+        return turns[turn] if turn < len(turns) else None
+
+    (tmp_path / "check.sh").write_text(TEST_SCRIPT.format(out=tmp_path))
+    zones_text = (f"version: 1\nland: auto\ntest: sh {tmp_path}/check.sh\nagent:\n  runner: api\n  max_turns: 10\n"
+                  "  timeout: 60s\nstreams:\n  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n")
+    repo = session_repo(tmp_path, zones_text, FILES)
+    with FakeAnthropic(agent, api_key=KEY) as fake:
+        done = up(repo, env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    assert done.returncode == 0, done.stdout + done.stderr
+    firsts = [json.dumps(r.body["messages"][0]) for r in fake.conversation_requests() if len(r.body["messages"]) == 1]
+    assert len(firsts) == 2 and "marker 42" not in firsts[0] and "marker 42" in firsts[1]
+    assert subjects(repo, "main")[:2] == ["[api] fix the test", "[api] api work"]
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+
+
+# -- killed while landing ------------------------------------------------------------------
+
+@pytest.mark.parametrize("step", ["verify", "rebase", "test", "fast-forward"])
+def test_a_coordinator_killed_while_landing_loses_nothing_and_the_next_wta_up_finishes(tmp_path, step):
+    script = f"""
+echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"
+echo 2 > src/api/two.py && git add src/api/two.py && git commit -qm "api two"
+while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
+"""
+    tested = tmp_path / "tested"
+    repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: git rev-parse HEAD >> {tested}\n",
+                     streams="  api:\n    paths: [src/api/**]\n")
+    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT=f"{step}:api"))
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    wait_for(lambda: "[api] api two" in git(repo, "log", "--format=%s", "refs/heads/wta/api", check=False).stdout,
+             timeout=60, message="api's commits")
+    write_files(repo, {"README.md": "# a person moves the base\n"})
+    person = commit_all(repo, "a person's commit on main")   # so that landing has to rebase
+    (tmp_path / "go").write_text("")
+    merge_state = state_dir(repo) / "merge.json"
+    wait_for(lambda: (st := json.loads(merge_state.read_text()))["step"] == step and st["stream"] == "api",
+             timeout=60, message=f"the landing to reach {step}")
+    old_tip = json.loads(merge_state.read_text())["start"]
+    os.kill(coordinator, signal.SIGKILL)
+    wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    assert git(repo, "rev-parse", "main").stdout.strip() == person      # unmoved: nothing untested on it
+
+    again = up(repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    main = git(repo, "rev-parse", "main").stdout.strip()
+    assert main in tested.read_text().split()
+    assert subjects(repo, "main")[:3] == ["[api] api two", "[api] api one", "a person's commit on main"]
+    assert record(repo, "api")["state"] == "landed" and not merge_state.exists()
+    backups = git(repo, "for-each-ref", "--format=%(objectname)", "refs/wta/backup/").stdout.split()
+    assert any(git(repo, "merge-base", "--is-ancestor", old_tip, b, check=False).returncode == 0 for b in backups)
+
+
+# -- a person's wta merge and an automatic landing share the command lock ---------------------------
+
+def _two_streams(tmp_path: Path) -> Path:
+    script = f"""
+echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"
+while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
+"""
+    repo = loop_repo(tmp_path, script, extra="land: auto\ntest: 'true'\n",
+                     streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n")
+    wta(repo, "up", "--no-launch", check=0)
+    write_files(worktree(repo, "ui"), {"src/ui/page.html": "<p>by hand</p>\n"})
+    commit_all(worktree(repo, "ui"), "ui by hand")
+    return repo
+
+
+def test_a_persons_merge_waits_for_an_automatic_landing_and_says_so(tmp_path):
+    repo = _two_streams(tmp_path)
+    (tmp_path / "go").write_text("")
+    started = up(repo, "api", "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS="3"))
+    assert started.returncode == 0, started.stdout + started.stderr
+    wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60,
+             message="the landing of api to reach its test")
+    by_hand = wta(repo, "merge", "ui", check=0)
+    assert "waiting for `wta merge (landing api for wta up)`" in by_hand.stderr
+    wait_for(lambda: record(repo, "api")["state"] == "landed", timeout=60)
+    assert set(subjects(repo, "main")[:2]) == {"[api] api one", "[ui] ui by hand"}
+
+
+def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
+    repo = _two_streams(tmp_path)
+    proc = start_up(repo, "api")
+    try:
+        wait_for(lambda: record(repo, "api")["state"] == "running", timeout=60)
+        by_hand = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "ui"], cwd=repo, text=True,
+                                   env=env(WTA_MERGE_PAUSE_AT="test:ui", WTA_MERGE_PAUSE_SECONDS="4"),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["stream"] == "ui", timeout=60)
+        (tmp_path / "go").write_text("")
+        waits = wait_for(lambda: (r := record(repo, "api"))["reason"] and r["reason"].startswith("landing waits")
+                         and r["reason"], timeout=60, message="the landing to say it waits")
+        assert waits.startswith("landing waits for `wta merge` (pid ") and waits.endswith("to finish")
+        assert by_hand.wait(timeout=60) == 0
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert subjects(repo, "main")[:2] == ["[api] api one", "[ui] ui by hand"]

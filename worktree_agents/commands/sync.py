@@ -1,0 +1,20 @@
+"""`wta sync [STREAM...]`: bring stream branches up to the base (worktree_agents/sync.py)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from worktree_agents.worktrees import sync
+from worktree_agents.commands.output import err
+from worktree_agents.errors import CHECK
+from worktree_agents.project import Project
+from worktree_agents.state import command_lock
+
+
+def run(streams: Sequence[str]) -> int:
+    project = Project.find()
+    with command_lock(project.repo.state_dir, "wta sync"):
+        base, results = sync.sync_streams(project, streams)
+    for r in results:
+        (print if r.ok else err)(f"{r.stream}: {r.line(base)}")
+    return 0 if all(r.ok for r in results) else CHECK

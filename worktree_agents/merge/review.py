@@ -1,0 +1,64 @@
+"""What landing a stream would bring to the base (`wta diff STREAM`).
+
+Three-dot: `base...wta/STREAM` is what the stream changed since it branched
+from the base (or was last brought up to it), so a base that moved on does not
+show up as the stream undoing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from worktree_agents import git
+from worktree_agents.errors import WtaError
+from worktree_agents.repo import base_branch
+from worktree_agents.zones import check_streams
+
+
+@dataclass
+class FileChange:
+    path: str
+    status: str                 # git's letter: A added, M modified, D deleted, T type changed
+    added: int | None           # lines; None for a binary file
+    deleted: int | None
+
+
+@dataclass
+class StreamDiff:
+    stream: str
+    base: str
+    branch: str
+    base_head: str
+    head: str
+    commits: int                # commits in base..branch
+    behind: int                 # commits in branch..base
+    files: list[FileChange] = field(default_factory=list)
+
+    @property
+    def range(self) -> str:
+        return f"refs/heads/{self.base}...refs/heads/{self.branch}"
+
+    def to_json(self) -> dict[str, Any]:
+        added = [f.added for f in self.files if f.added is not None]
+        deleted = [f.deleted for f in self.files if f.deleted is not None]
+        return {**asdict(self), "counts": {"files": len(self.files), "added": sum(added), "deleted": sum(deleted),
+                                           "commits": self.commits}}
+
+
+def stream_diff(project, stream: str) -> StreamDiff:
+    """The files `base...wta/STREAM` changes, with line counts."""
+    config = project.config()
+    check_streams([stream], list(config.streams))
+    base = base_branch(project.main, config.base, project.env)
+    branch = config.branch_for(stream)
+    env = project.env
+    heads = git.branch_heads(project.main, env)
+    if branch not in heads:
+        raise WtaError(f"stream {stream!r} has no branch {branch}; create it with `wta up {stream} --no-launch`")
+    base_head, head = heads[base].sha, heads[branch].sha
+    files = [FileChange(path, status, added, deleted)
+             for status, path, added, deleted in git.diff_numstat(base_head, head, cwd=project.main, env=env)]
+    return StreamDiff(stream, base, branch, base_head, head,
+                      commits=git.count_commits(base_head, head, cwd=project.main, env=env),
+                      behind=git.count_commits(head, base_head, cwd=project.main, env=env), files=files)

@@ -1,0 +1,181 @@
+"""Landing streams as their sessions end (`land: auto`, `wta up --land`), and handing failures back.
+
+A stream whose session ended `done` lands through `merge.merge_streams`, the
+very code of `wta merge` (verify, rebase in its worktree, `test`, fast-forward,
+backups, the merge state that `wta merge --continue` resumes), one stream at a
+time, in a worker thread so that the coordinator keeps scheduling meanwhile.
+The landing holds wta's command lock like any `wta merge`; a person's merge
+and a landing wait for each other.
+
+When landing stops (a conflict with the base, a failed `test`, a commit
+outside the zone or without the prefix), the stream's branch is as it was and
+the failure goes back to the agent: a follow-up session of that stream, whose
+prompt starts with the failure (`handback_text`). A conflict is handed back as
+a clean branch plus the conflicting paths and the base commits that touched
+them: the agent rebases itself, so no half-done rebase is ever left in a
+worktree that nobody watches.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from worktree_agents.errors import WtaError
+from worktree_agents.files import write_atomic
+from worktree_agents.merge import report as merge
+from worktree_agents.state import lock_holder
+
+LANDED_OK, FAILED, BUSY = "landed", "failed", "busy"
+TEST_TAIL_LINES = 40
+LANDING_COMMAND = "wta merge (landing {stream} for wta up)"   # the lock holder people see
+
+
+def is_landing_command(command: str) -> bool:
+    return command.startswith("wta merge (landing ")
+
+
+@dataclass
+class LandOutcome:
+    stream: str
+    outcome: str                   # LANDED_OK, FAILED, or BUSY (the lock or another merge is in the way)
+    reason: str = ""               # one line
+    handback: str = ""             # FAILED: the failure, as the follow-up session's prompt reads it
+    head: str | None = None        # LANDED_OK: the base's commit after it
+
+
+def land(project, stream: str, progress: Callable[[str, str], None] = merge.quiet) -> LandOutcome:
+    """Land one stream now: `wta merge STREAM`, finishing first a landing that was killed."""
+    from worktree_agents.merge.run import continue_merge, merge_streams   # merge's plan asks the supervisor
+    from worktree_agents.merge.state import merge_status
+
+    state_dir = project.repo.state_dir
+    command = LANDING_COMMAND.format(stream=stream)
+    try:
+        underway = merge_status(state_dir)
+        if underway is not None and underway["status"] == "interrupted":
+            report = continue_merge(project, progress=progress, command=command, lock_wait=0)
+            if report.ok and stream not in {r.stream for r in report.streams}:
+                report = merge_streams(project, [stream], progress=progress, keep_stopped=False,
+                                       command=command, lock_wait=0)
+        else:
+            report = merge_streams(project, [stream], progress=progress, keep_stopped=False,
+                                   command=command, lock_wait=0)
+    except WtaError as exc:
+        holder = lock_holder(state_dir)
+        reason = f"waits for {holder.describe()} to finish" if holder else f"waits: {str(exc).splitlines()[0]}"
+        return LandOutcome(stream, BUSY, reason=reason)
+    result = next((r for r in report.streams if r.stream == stream), None)
+    if report.ok and result is not None and result.result in (merge.MERGED, merge.SKIPPED):
+        return LandOutcome(stream, LANDED_OK, head=report.base_after,
+                           reason=f"landed on {report.base} at {report.base_after[:12]}"
+                           if result.result == merge.MERGED else f"nothing to land beyond {report.base}")
+    stopped = result if result is not None and result.result in merge.STOPS else None
+    reason = f"{stopped.result}: {stopped.detail}" if stopped else (report.problems or [report.status])[0]
+    return LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, stopped, reason))
+
+
+def handback_text(report: merge.MergeReport, result: merge.StreamResult | None, reason: str) -> str:
+    """The failure as the follow-up session's prompt carries it: what failed, the evidence, what to do."""
+    base = report.base
+    head = f"# Landing your work on `{base}` failed: fix it in this session\n"
+    done = ("When it is fixed, commit on your branch and end the session: wta tries to land it again. "
+            "Your branch is as it was before the landing; nothing was lost.")
+    if result is None:
+        return f"{head}\n{reason}\n\n{done}\n"
+    if result.result == merge.CONFLICT:
+        touched = [f"- `{t.commit}` {t.subject!r} ({'stream ' + t.stream if t.stream else 'a commit on ' + base})"
+                   f" changed {', '.join(t.files)}" for t in result.touched_by]
+        return (f"{head}\nRebasing your branch onto `{base}` conflicts in these paths:\n"
+                + "".join(f"- `{p}`\n" for p in result.files)
+                + ("\nThe base changed them in:\n" + "\n".join(touched) + "\n" if touched else "")
+                + f"\nThe rebase was undone: your branch is clean. Rebase it yourself (`git rebase {base}`), resolve "
+                  "each conflict keeping both sides' intent, `git add` the paths and `git rebase --continue`, "
+                  f"then check that your work still holds.\n\n{done}\n")
+    if result.result == merge.TEST_FAILED:
+        return (f"{head}\nThe test command `{_test_command(result)}` failed on your branch rebased onto `{base}`: "
+                f"{result.detail}\nThe last lines of its output:\n\n```\n{_tail(result.test_log)}\n```\n\n"
+                f"Reproduce it (`git rebase {base}`, then the command), fix the cause in your zone.\n\n{done}\n")
+    if result.result == merge.VERIFY_FAILED:
+        return (f"{head}\nCommits on your branch change paths outside your zone, or lack your prefix; wta never "
+                "lands them:\n" + "".join(f"- {p}\n" for p in result.problems)
+                + f"\nTake those changes out of your branch (`git rebase -i {base}`: drop or edit the commits, or "
+                  "revert them), give every commit your prefix, and ask each owner for what you need with "
+                  f"`wta request OWNER \"...\"`.\n\n{done}\n")
+    return f"{head}\n{result.detail}\n" + "".join(f"- `{p}`\n" for p in result.files) + f"\n{done}\n"
+
+
+def _test_command(result: merge.StreamResult) -> str:
+    return result.detail.split("`")[1] if result.detail.count("`") >= 2 else "test"
+
+
+def _tail(path: str | None, lines: int = TEST_TAIL_LINES) -> str:
+    if not path:
+        return "(no output recorded)"
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 64 * 1024))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "(its log is gone)"
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:]) or "(no output)"
+
+
+def write_handback(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomic(path, text)
+
+
+def read_handback(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def drop_handback(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class Lander:
+    """One landing at a time, in a worker thread; `finished` hands over its outcome once."""
+
+    def __init__(self, project, progress: Callable[[str, str], None] = merge.quiet) -> None:
+        self.project, self.progress = project, progress
+        self.stream: str | None = None
+        self._thread: threading.Thread | None = None
+        self._outcome: LandOutcome | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    def start(self, stream: str) -> None:
+        assert self._thread is None
+        self.stream, self._outcome = stream, None
+        self._thread = threading.Thread(target=self._land, args=(stream,), name=f"land-{stream}", daemon=True)
+        self._thread.start()
+
+    def _land(self, stream: str) -> None:
+        try:
+            self._outcome = land(self.project, stream, self.progress)
+        except Exception as exc:  # a bug or an unexpected git failure: the stream is not landed, and says why
+            self._outcome = LandOutcome(stream, FAILED, reason=f"landing failed: {type(exc).__name__}: {exc}")
+
+    def finished(self) -> LandOutcome | None:
+        if self._thread is None or self._thread.is_alive():
+            return None
+        self._thread.join()
+        self._thread = None
+        return self._outcome
+
+    def wait(self) -> LandOutcome | None:
+        if self._thread is not None:
+            self._thread.join()
+        return self.finished()

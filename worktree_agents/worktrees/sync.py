@@ -1,0 +1,171 @@
+"""Bringing stream branches up to the base (`wta sync`, and before every session starts).
+
+A session should start from the base as it is now, not as it was when its
+worktree was made: a dependent must see what its dependencies landed. So:
+
+- a branch with no commits of its own is moved to the base (a compare-and-swap
+  of its ref; the files of its worktree follow, local changes never lost);
+- a branch with commits of its own that is behind is rebased onto the base
+  inside its worktree, after a backup of its tip under `refs/wta/backup/`;
+  on a conflict the rebase is aborted and the branch stays as it was;
+- never while a session runs in that worktree.
+
+Returns data, never prints.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from worktree_agents import git
+from worktree_agents.merge.state import backup_ref
+from worktree_agents.repo import base_branch
+from worktree_agents.worktrees.registry import list_worktrees
+from worktree_agents.zones import check_streams
+
+# What syncing did to a stream.
+CURRENT = "current"        # already contains the base
+MOVED = "moved"            # no commits of its own: now at the base
+REBASED = "rebased"        # its commits now sit on the base
+CONFLICT = "conflict"      # the rebase conflicts: aborted, branch unchanged
+REFUSED = "refused"        # a session runs there, uncommitted changes, no branch or no worktree
+STOPS = (CONFLICT, REFUSED)
+
+
+@dataclass
+class SyncResult:
+    stream: str
+    branch: str
+    outcome: str
+    behind: int = 0                 # commits the base had that the branch lacked
+    ahead: int = 0                  # the branch's own commits
+    old: str | None = None
+    new: str | None = None
+    backup: str | None = None       # the ref holding the old tip (rebased only)
+    files: list[str] = field(default_factory=list)   # conflicting or uncommitted paths
+    detail: str = ""                # one line: why it stopped
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome not in STOPS
+
+    def line(self, base: str) -> str:
+        """One line for people."""
+        if self.outcome == CURRENT:
+            return f"{self.branch} already contains {base}"
+        if self.outcome == MOVED:
+            return f"{self.branch} moved to {base} ({self.behind} commit(s) it was behind)"
+        if self.outcome == REBASED:
+            return (f"{self.branch}: {self.ahead} commit(s) rebased onto {base} ({self.behind} behind before); "
+                    f"old tip kept at {self.backup}")
+        return f"{self.branch} not synced: {self.detail}"
+
+
+def sync_streams(project, names: Sequence[str] = ()) -> tuple[str, list[SyncResult]]:
+    """Bring the named streams (all when none) up to the base; the base and one result per stream."""
+    config = project.config()
+    check_streams(names, list(config.streams))
+    base = base_branch(project.main, config.base, project.env)
+    checked_out = checked_out_branches(project)
+    return base, [sync_stream(project, base, s, config.branch_for(s), checked_out.get(config.branch_for(s)))
+                  for s in config.order() if not names or s in names]
+
+
+def checked_out_branches(project) -> dict[str, str]:
+    """branch -> the worktree that has it checked out."""
+    return {w.branch: w.path for w in list_worktrees(project.main, project.env)
+            if w.branch and not w.bare and not w.prunable}
+
+
+def sync_stream(project, base: str, stream: str, branch: str, worktree: str | None,
+                session_check: bool = True) -> SyncResult:
+    """Bring one stream's branch up to `base`.
+
+    `session_check`: refuse while the stream's session runs (the coordinator,
+    which syncs just before starting that session, knows none does).
+    """
+    env, main = project.env, project.main
+    heads = git.branch_heads(main, env)
+    tip = heads[branch].sha if branch in heads else None
+    result = SyncResult(stream, branch, REFUSED, old=tip, new=tip)
+    if tip is None:
+        result.detail = f"no branch {branch}; create it with `wta up {stream} --no-launch`"
+        return result
+    base_sha = heads[base].sha
+    result.behind = git.count_commits(tip, base_sha, cwd=main, env=env)
+    result.ahead = git.count_commits(base_sha, tip, cwd=main, env=env)
+    if result.behind == 0:
+        result.outcome = CURRENT
+        return result
+    from worktree_agents.sessions.supervisor import running_pid
+
+    pid = running_pid(project.repo.state_dir, stream) if session_check else None
+    if pid:
+        result.detail = f"its session is running (pid {pid}); it is synced before its next session starts"
+        return result
+    if worktree is not None:
+        if not os.path.isdir(worktree):
+            result.detail = f"its worktree {worktree} is missing; recreate it with `wta up {stream} --no-launch`"
+            return result
+        dirty = git.tracked_changes(worktree, env)
+        if dirty:
+            result.files = dirty
+            result.detail = f"uncommitted changes in {worktree}: {', '.join(dirty[:5])}; commit or stash them there"
+            return result
+    if result.ahead == 0:
+        return _move(result, base_sha, worktree, main, env)
+    if worktree is None:
+        result.detail = f"no worktree has {branch} checked out to rebase it in; `wta up {stream} --no-launch`"
+        return result
+    return _rebase(result, base, base_sha, worktree, main, env)
+
+
+def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, env: dict[str, str]) -> SyncResult:
+    """A branch with no commits of its own: its ref moves to the base only if it is still where we read it."""
+    ref, old = f"refs/heads/{result.branch}", result.old
+    assert old is not None
+    if worktree is not None:
+        # The files first (refusing rather than overwriting anything local), then the ref.
+        moved = git.switch_tree(old, base_sha, worktree, env)
+        if moved.returncode != 0:
+            result.detail = f"cannot update the files of {worktree}: {_last_line(moved.stderr)}"
+            return result
+    try:
+        git.update_refs([(ref, base_sha, old)], "wta sync: move to the base", cwd=main, env=env)
+    except git.GitError as exc:
+        if worktree is not None:
+            git.switch_tree(base_sha, old, worktree, env)
+        result.detail = f"{result.branch} moved meanwhile ({exc}); run `wta sync {result.stream}` again"
+        return result
+    result.outcome, result.new = MOVED, base_sha
+    return result
+
+
+def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: str,
+            env: dict[str, str]) -> SyncResult:
+    tip = result.old
+    assert tip is not None
+    run_id = f"sync-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{os.urandom(2).hex()}"
+    backup = backup_ref(run_id, f"refs/heads/{result.branch}")
+    git.update_refs([(backup, tip, git.ZERO_SHA)], "wta sync: backup", cwd=main, env=env)
+    result.backup = backup
+    proc = git.rebase(base_sha, worktree, env)
+    if proc.returncode != 0:
+        result.files = git.unmerged_paths(worktree, env)
+        if git.rebase_in_progress(worktree, env):
+            git.abort_rebase(worktree, env)
+        result.outcome = CONFLICT
+        what = f"conflicts in {', '.join(result.files[:5])}" if result.files else _last_line(proc.stderr)
+        result.detail = (f"rebasing onto {base} {what}; the rebase was aborted and {result.branch} is unchanged: "
+                         f"rebase it by hand in {worktree} (`git rebase {base}`)")
+        return result
+    result.outcome, result.new = REBASED, git.rev_parse("HEAD", worktree, env)
+    return result
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "git failed"
