@@ -1,0 +1,128 @@
+"""Whole-process timing of the integration loop (`wta up --land`) against a bare shell loop.
+
+    python bench/bench_loop.py [--streams 8 --commits 10 --repeat 3 --out DIR --json FILE]
+
+Two identical repositories: `main` holds a zones.yaml of `--streams` streams in
+chains of two (s01 after s00, s03 after s02, ...), each stream owning its own
+directory, and an agent script (`runner: command`) that makes `--commits`
+commits in the stream's directory. Then, start to exit, on a fresh copy each time:
+
+  wta   `wta up --land`: worktrees, hooks, sessions (max_parallel 4), each
+        stream landed (verified, rebased, fast-forwarded) as its session ends,
+        dependents started from a base that holds their dependency's work
+  bare  the same work as one shell loop, in the same (`after`) order: for each
+        stream `git worktree add` from main, the agent script,
+        `git rebase main` in the worktree, `git merge --ff-only` in main
+
+Both end with the same tree on `main` (checked). The bare loop runs one stream
+after another: it is the floor of the work itself (git and the scripted agents),
+with no hooks, no verification, no records. Target (issue "Integration loop"):
+wta <= 1.3 x bare, wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import PYTHON, Case, bench_env, git, machine, measure, ratio, scratch_dir, stream_names, table, write_json  # noqa: E402
+
+MAX_RATIO = 1.3
+
+AGENT = """i=1
+while [ $i -le {commits} ]; do
+  echo "$WTA_STREAM change $i" > "$WTA_STREAM/file$i.txt"
+  git add "$WTA_STREAM/file$i.txt"
+  git commit -q -m "[$WTA_STREAM] change $i"
+  i=$((i + 1))
+done
+"""
+
+
+def zones_yaml(streams: list[str], agent: Path) -> str:
+    lines = ["version: 1", "base: main", "max_parallel: 4", "agent:", "  runner: command",
+             f"  command: \"sh {agent}\"", "  timeout: 10m", "streams:"]
+    for i, s in enumerate(streams):
+        lines += [f"  {s}:", f"    paths: [{s}/**]"]
+        if i % 2:
+            lines.append(f"    after: [{streams[i - 1]}]")
+    return "\n".join(lines) + "\n"
+
+
+def build(path: Path, env: dict[str, str], streams: list[str], agent: Path) -> None:
+    for leftover in (path, path.parent / f"{path.name}-worktrees"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    path.mkdir(parents=True)
+    git(path, env, "init", "-q", "-b", "main")
+    (path / "zones.yaml").write_text(zones_yaml(streams, agent))
+    (path / "README.md").write_text("# bench\n")
+    for s in streams:
+        (path / s).mkdir()
+        (path / s / "README").write_text(f"{s}\n")
+    git(path, env, "add", "-A")
+    git(path, env, "commit", "-q", "-m", "initial")
+
+
+def bare_loop(path: Path, streams: list[str], agent: Path) -> str:
+    """Stream after stream, in `after` order: the work of wta up --land with nothing around it."""
+    steps = []
+    for s in streams:
+        wt = f"{path}-worktrees/{s}"
+        steps.append(f'git -C "{path}" worktree add -q -b wta/{s} "{wt}" main && '
+                     f'(cd "{wt}" && WTA_STREAM={s} sh "{agent}") && '
+                     f'git -C "{wt}" rebase -q main && git -C "{path}" merge -q --ff-only wta/{s}')
+    return " && ".join(steps)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=8, help="streams, in chains of two (`after`)")
+    parser.add_argument("--commits", type=int, default=10, help="commits each scripted agent makes")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per configuration (median)")
+    parser.add_argument("--out", help="scratch directory (default bench/out/loop; emptied first)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    scratch = scratch_dir(args.out, "loop")
+    env = bench_env(scratch)
+    streams = stream_names(args.streams)
+    agent = scratch / "agent.sh"
+    agent.write_text(AGENT.format(commits=args.commits))
+    wta_repo, bare_repo = scratch / "wta" / "repo", scratch / "bare" / "repo"
+    cases = [
+        Case("wta", [PYTHON, "-m", "worktree_agents", "up", "--land"], wta_repo, env,
+             prepare=lambda: build(wta_repo, env, streams, agent)),
+        Case("bare", ["sh", "-c", bare_loop(bare_repo, streams, agent)], bare_repo, env,
+             prepare=lambda: build(bare_repo, env, streams, agent)),
+    ]
+    print(f"{args.streams} streams in chains of 2 x {args.commits} commits, {args.repeat} runs each ...", flush=True)
+    samples = measure(cases, args.repeat)
+    trees = [git(r, env, "rev-parse", "main^{tree}") for r in (wta_repo, bare_repo)]
+    if trees[0] != trees[1]:
+        raise SystemExit(f"bench: wta and the bare loop ended with different trees on main ({trees[0]} vs {trees[1]})")
+    count = int(git(wta_repo, env, "rev-list", "--count", "main"))
+    figures = {
+        "machine": machine(), "streams": args.streams, "commits": args.commits, "repeat": args.repeat,
+        "commits_on_main": count,
+        "wta_s": round(samples["wta"].median, 3), "bare_s": round(samples["bare"].median, 3),
+        "ratio": round(ratio(samples["wta"].median, samples["bare"].median), 3), "target": MAX_RATIO,
+        "spread_ms": {name: s.spread() for name, s in samples.items()},
+        "cpu_s": {name: round(s.cpu_ms / 1000, 3) for name, s in samples.items()},
+        "cpu_ratio": round(ratio(samples["wta"].cpu_ms, samples["bare"].cpu_ms), 3),
+    }
+    print(table(("run", "wall median s", "wall min-max ms", "cpu median s"),
+                [(name, s.median, s.spread(), s.cpu_ms / 1000) for name, s in samples.items()]))
+    verdict = "meets" if figures["ratio"] <= MAX_RATIO else "MISSES"
+    print(f"wta / bare = {figures['ratio']:.2f}x wall ({verdict} the target <= {MAX_RATIO}x), "
+          f"{figures['cpu_ratio']:.2f}x cpu; main has {count} commits; {figures['machine']}")
+    if args.json:
+        write_json(args.json, figures)
+    return 0 if figures["ratio"] <= MAX_RATIO else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
