@@ -260,7 +260,8 @@ def test_wta_up_in_the_foreground_shows_the_alerts(tmp_path):
     done = up(repo, "ui")
     assert done.returncode == 0, done.stdout + done.stderr
     shown = [line for line in done.stdout.splitlines() if line.startswith("alert: ")]
-    assert len(shown) == 1 and shown[0].endswith("check:flag failed: check flag failed (exit 1)")
+    assert len(shown) == 2 and shown[0].endswith("check:flag failed: check flag failed (exit 1)")
+    assert shown[1].endswith("ui done: session done")  # the last look, as wta up ends
     assert lines(alerts_log(repo))[0].endswith("check:flag failed: check flag failed (exit 1)")
 
 
