@@ -21,16 +21,16 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
 from worktree_agents.state import lock_holder
 
-LANDED_OK, FAILED, BUSY = "landed", "failed", "busy"
+LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
 TEST_TAIL_LINES = 40
-LANDING_COMMAND = "wta merge (landing {stream} for wta up)"   # the lock holder people see
+LANDING_COMMAND = "wta merge (landing {streams} for wta up)"   # the lock holder people see
 
 
 def is_landing_command(command: str) -> bool:
@@ -40,41 +40,56 @@ def is_landing_command(command: str) -> bool:
 @dataclass
 class LandOutcome:
     stream: str
-    outcome: str                   # LANDED_OK, FAILED, or BUSY (the lock or another merge is in the way)
+    outcome: str                   # LANDED_OK, FAILED, BUSY (the lock or another merge is in the way),
+    #                                or LATER (a stream before it in the same run stopped)
     reason: str = ""               # one line
     handback: str = ""             # FAILED: the failure, as the follow-up session's prompt reads it
     head: str | None = None        # LANDED_OK: the base's commit after it
 
 
-def land(project, stream: str, progress: Callable[[str, str], None] = merge.quiet) -> LandOutcome:
-    """Land one stream now: `wta merge STREAM`, finishing first a landing that was killed."""
+def land(project, streams: Sequence[str], progress: Callable[[str, str], None] = merge.quiet) -> list[LandOutcome]:
+    """Land these streams now, in order, in one `wta merge` run (finishing first a landing that was killed).
+
+    One run for all the streams that are ready: its fixed costs (the plan, the zones, one
+    `git log`) are paid once, and each stream is still verified, rebased, tested and fast-forwarded
+    on its own. A stream that stops ends the run; those after it are landed on a later round.
+    """
     from worktree_agents.merge.run import continue_merge, merge_streams   # merge's plan asks the supervisor
     from worktree_agents.merge.state import merge_status
 
     state_dir = project.repo.state_dir
-    command = LANDING_COMMAND.format(stream=stream)
+    command = LANDING_COMMAND.format(streams=", ".join(streams))
     try:
         underway = merge_status(state_dir)
         if underway is not None and underway["status"] == "interrupted":
             report = continue_merge(project, progress=progress, command=command, lock_wait=0)
-            if report.ok and stream not in {r.stream for r in report.streams}:
-                report = merge_streams(project, [stream], progress=progress, keep_stopped=False,
-                                       command=command, lock_wait=0)
         else:
-            report = merge_streams(project, [stream], progress=progress, keep_stopped=False,
+            report = merge_streams(project, streams, progress=progress, keep_stopped=False,
                                    command=command, lock_wait=0)
     except WtaError as exc:
         holder = lock_holder(state_dir)
         reason = f"waits for {holder.describe()} to finish" if holder else f"waits: {str(exc).splitlines()[0]}"
-        return LandOutcome(stream, BUSY, reason=reason)
-    result = next((r for r in report.streams if r.stream == stream), None)
-    if report.ok and result is not None and result.result in (merge.MERGED, merge.SKIPPED):
-        return LandOutcome(stream, LANDED_OK, head=report.base_after,
-                           reason=f"landed on {report.base} at {report.base_after[:12]}"
-                           if result.result == merge.MERGED else f"nothing to land beyond {report.base}")
-    stopped = result if result is not None and result.result in merge.STOPS else None
-    reason = f"{stopped.result}: {stopped.detail}" if stopped else (report.problems or [report.status])[0]
-    return LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, stopped, reason))
+        return [LandOutcome(s, BUSY, reason=reason) for s in streams]
+    results = {r.stream: r for r in report.streams}
+    refused_all = report.status == "refused" and not any(r.result == merge.REFUSED for r in report.streams)
+    outcomes = []
+    for stream in streams:
+        result = results.get(stream)
+        if refused_all:  # the base's worktree is in the way: nothing of the run could start
+            reason = report.problems[0] if report.problems else report.status
+            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, None, reason)))
+        elif result is None or result.result == merge.NOT_REACHED:
+            outcomes.append(LandOutcome(stream, LATER, reason="lands after the streams before it"))
+        elif result.result == merge.MERGED:
+            outcomes.append(LandOutcome(stream, LANDED_OK, head=result.head,
+                                        reason=f"landed on {report.base} at {(result.head or '')[:12]}"))
+        elif result.result == merge.SKIPPED:
+            outcomes.append(LandOutcome(stream, LANDED_OK, head=report.base_after,
+                                        reason=f"nothing to land beyond {report.base}"))
+        else:
+            reason = f"{result.result}: {result.detail}"
+            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, result, reason)))
+    return outcomes
 
 
 def handback_text(report: merge.MergeReport, result: merge.StreamResult | None, reason: str) -> str:
@@ -144,38 +159,33 @@ def drop_handback(path: str) -> None:
 
 
 class Lander:
-    """One landing at a time, in a worker thread; `finished` hands over its outcome once."""
+    """One landing run at a time, in a worker thread; `finished` hands over its outcomes once."""
 
     def __init__(self, project, progress: Callable[[str, str], None] = merge.quiet) -> None:
         self.project, self.progress = project, progress
-        self.stream: str | None = None
         self._thread: threading.Thread | None = None
-        self._outcome: LandOutcome | None = None
+        self._outcomes: list[LandOutcome] = []
 
     @property
     def busy(self) -> bool:
         return self._thread is not None
 
-    def start(self, stream: str) -> None:
+    def start(self, streams: Sequence[str]) -> None:
         assert self._thread is None
-        self.stream, self._outcome = stream, None
-        self._thread = threading.Thread(target=self._land, args=(stream,), name=f"land-{stream}", daemon=True)
+        self._outcomes = []
+        self._thread = threading.Thread(target=self._land, args=(list(streams),), name="landing", daemon=True)
         self._thread.start()
 
-    def _land(self, stream: str) -> None:
+    def _land(self, streams: list[str]) -> None:
         try:
-            self._outcome = land(self.project, stream, self.progress)
-        except Exception as exc:  # a bug or an unexpected git failure: the stream is not landed, and says why
-            self._outcome = LandOutcome(stream, FAILED, reason=f"landing failed: {type(exc).__name__}: {exc}")
+            self._outcomes = land(self.project, streams, self.progress)
+        except Exception as exc:  # a bug or an unexpected git failure: not landed, and each says why
+            self._outcomes = [LandOutcome(s, FAILED, reason=f"landing failed: {type(exc).__name__}: {exc}")
+                              for s in streams]
 
-    def finished(self) -> LandOutcome | None:
+    def finished(self) -> list[LandOutcome] | None:
         if self._thread is None or self._thread.is_alive():
             return None
         self._thread.join()
         self._thread = None
-        return self._outcome
-
-    def wait(self) -> LandOutcome | None:
-        if self._thread is not None:
-            self._thread.join()
-        return self.finished()
+        return self._outcomes

@@ -304,13 +304,12 @@ class Coordinator:
         running = sum(1 for r in records.values() if r is not None and r.live)
         remaining = False
         heads: dict[str, git.BranchHead] | None = None
+        ready_to_land = []
         for stream in self.plan.streams:
             record = records[stream] or SessionRecord(stream)
             if self.plan.land and record.state in (DONE, LANDING):
                 remaining = True
-                if not self.lander.busy:
-                    self.lander.start(stream)  # the first in `after` order: one landing at a time
-                    records[stream] = self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
+                ready_to_land.append(stream)
                 continue
             if record.ended or record.state == LANDING:
                 continue
@@ -334,6 +333,11 @@ class Coordinator:
             else:
                 records[stream] = self.launch(stream)
                 running += 1 if records[stream].live else 0
+        # After the launches, which take the command lock for a moment each: a landing holds it longer.
+        if ready_to_land and not self.lander.busy:
+            self.lander.start(ready_to_land)   # in `after` order, one run at a time
+            for stream in ready_to_land:
+                self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
         return remaining or self.lander.busy
 
     def _dependency_problem(self, stream: str, records: dict[str, SessionRecord | None]) -> str | None:
@@ -379,10 +383,11 @@ class Coordinator:
             pass
 
     def _landing_finished(self) -> None:
-        """Record a landing that has finished: landed, handed back to the agent, or blocked."""
-        outcome = self.lander.finished()
-        if outcome is None:
-            return
+        """Record a landing run that has finished: each stream landed, handed back to its agent, or blocked."""
+        for outcome in self.lander.finished() or []:
+            self._landed_or_not(outcome)
+
+    def _landed_or_not(self, outcome: landing.LandOutcome) -> None:
         stream = outcome.stream
         handback = self.store.handback_path(stream)
         if outcome.outcome == landing.LANDED_OK:
@@ -390,8 +395,8 @@ class Coordinator:
             self.store.update(stream, state=LANDED, reason=outcome.reason, landed_at=now(),
                               landed_head=outcome.head)
             return
-        if outcome.outcome == landing.BUSY:
-            # Another merge holds the lock (or waits for --continue): try again on a later round.
+        if outcome.outcome in (landing.BUSY, landing.LATER):
+            # Another merge holds the lock, or a stream before it stopped: landed on a later round.
             self.store.update(stream, state=LANDING, reason=f"landing {outcome.reason}")
             return
         record = self.store.read(stream) or SessionRecord(stream)
