@@ -372,3 +372,21 @@ def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
         proc.kill()
     assert code == 0, out + err
     assert subjects(repo, "main")[:2] == ["[api] api one", "[ui] ui by hand"]
+
+
+def test_a_session_whose_branch_conflicts_with_the_base_does_not_start_and_says_why(tmp_path):
+    repo = loop_repo(tmp_path, f'touch "{tmp_path}/$WTA_STREAM-ran"', streams="  api:\n    paths: [src/api/**]\n")
+    wta(repo, "up", "--no-launch", check=0)
+    write_files(worktree(repo, "api"), {"src/api/handler.py": "x = 2\n"})
+    own = commit_all(worktree(repo, "api"), "api edit")
+    write_files(repo, {"src/api/handler.py": "x = 3\n"})
+    commit_all(repo, "a person edits the same line")
+    done = up(repo)
+    assert done.returncode == 1
+    api = record(repo, "api")
+    assert api["state"] == "failed" and api["started_at"] is None
+    assert api["reason"].startswith("not started: wta/api not synced: rebasing onto main conflicts in "
+                                    "src/api/handler.py")
+    assert not (tmp_path / "api-ran").exists()
+    assert git(repo, "rev-parse", "wta/api").stdout.strip() == own
+    assert git(worktree(repo, "api"), "status", "--porcelain").stdout == ""
