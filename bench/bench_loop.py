@@ -13,11 +13,15 @@ commits in the stream's directory. Then, start to exit, on a fresh copy each tim
   bare  the same work as one shell loop, in the same (`after`) order: for each
         stream `git worktree add` from main, the agent script,
         `git rebase main` in the worktree, `git merge --ff-only` in main
+  bare+hooks  the same loop, its commits going through wta's commit hooks (installed
+        with `wta hooks install` before the clock starts, each worktree tied to
+        its stream): what the zone check at every commit costs, which wta does
+        and the bare loop does not
 
-Both end with the same tree on `main` (checked). The bare loop runs one stream
+All end with the same tree on `main` (checked). The bare loop runs one stream
 after another: it is the floor of the work itself (git and the scripted agents),
 with no hooks, no verification, no records. Target (issue "Integration loop"):
-wta <= 1.3 x bare, wall-clock.
+wta <= 1.3 x bare, wall-clock; wta / bare+hooks shows what the loop itself adds.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PYTHON, Case, bench_env, git, machine, measure, ratio, scratch_dir, stream_names, table, write_json  # noqa: E402
+from common import (PYTHON, Case, bench_env, git, machine, measure, ratio, scratch_dir, stream_names, table,  # noqa: E402
+                    write_json, wta)
 
 MAX_RATIO = 1.3
 
@@ -67,12 +72,14 @@ def build(path: Path, env: dict[str, str], streams: list[str], agent: Path) -> N
     git(path, env, "commit", "-q", "-m", "initial")
 
 
-def bare_loop(path: Path, streams: list[str], agent: Path) -> str:
-    """Stream after stream, in `after` order: the work of wta up --land with nothing around it."""
+def bare_loop(path: Path, streams: list[str], agent: Path, hooks: bool = False) -> str:
+    """Stream after stream, in `after` order: the work of wta up --land with nothing around it
+    (`hooks`: each worktree tied to its stream, so that wta's hooks check its commits)."""
     steps = []
     for s in streams:
         wt = f"{path}-worktrees/{s}"
-        steps.append(f'git -C "{path}" worktree add -q -b wta/{s} "{wt}" main && '
+        tie = f' && echo {s} > "$(git -C "{wt}" rev-parse --absolute-git-dir)/wta-stream"' if hooks else ""
+        steps.append(f'git -C "{path}" worktree add -q -b wta/{s} "{wt}" main{tie} && '
                      f'(cd "{wt}" && WTA_STREAM={s} sh "{agent}") && '
                      f'git -C "{wt}" rebase -q main && git -C "{path}" merge -q --ff-only wta/{s}')
     return " && ".join(steps)
@@ -92,24 +99,32 @@ def main(argv: list[str] | None = None) -> int:
     streams = stream_names(args.streams)
     agent = scratch / "agent.sh"
     agent.write_text(AGENT.format(commits=args.commits))
-    wta_repo, bare_repo = scratch / "wta" / "repo", scratch / "bare" / "repo"
+    wta_repo, bare_repo, hooked_repo = (scratch / name / "repo" for name in ("wta", "bare", "hooked"))
+
+    def build_hooked() -> None:
+        build(hooked_repo, env, streams, agent)
+        wta(hooked_repo, env, "hooks", "install")
     cases = [
         Case("wta", [PYTHON, "-m", "worktree_agents", "up", "--land"], wta_repo, env,
              prepare=lambda: build(wta_repo, env, streams, agent)),
         Case("bare", ["sh", "-c", bare_loop(bare_repo, streams, agent)], bare_repo, env,
              prepare=lambda: build(bare_repo, env, streams, agent)),
+        Case("bare+hooks", ["sh", "-c", bare_loop(hooked_repo, streams, agent, hooks=True)], hooked_repo, env,
+             prepare=build_hooked),
     ]
     print(f"{args.streams} streams in chains of 2 x {args.commits} commits, {args.repeat} runs each ...", flush=True)
     samples = measure(cases, args.repeat)
-    trees = [git(r, env, "rev-parse", "main^{tree}") for r in (wta_repo, bare_repo)]
-    if trees[0] != trees[1]:
-        raise SystemExit(f"bench: wta and the bare loop ended with different trees on main ({trees[0]} vs {trees[1]})")
+    trees = [git(r, env, "rev-parse", "main^{tree}") for r in (wta_repo, bare_repo, hooked_repo)]
+    if len(set(trees)) != 1:
+        raise SystemExit(f"bench: wta and the bare loops ended with different trees on main ({', '.join(trees)})")
     count = int(git(wta_repo, env, "rev-list", "--count", "main"))
     figures = {
         "machine": machine(), "streams": args.streams, "commits": args.commits, "repeat": args.repeat,
         "commits_on_main": count,
         "wta_s": round(samples["wta"].median, 3), "bare_s": round(samples["bare"].median, 3),
+        "bare_hooks_s": round(samples["bare+hooks"].median, 3),
         "ratio": round(ratio(samples["wta"].median, samples["bare"].median), 3), "target": MAX_RATIO,
+        "ratio_to_hooked": round(ratio(samples["wta"].median, samples["bare+hooks"].median), 3),
         "spread_ms": {name: s.spread() for name, s in samples.items()},
         "cpu_s": {name: round(s.cpu_ms / 1000, 3) for name, s in samples.items()},
         "cpu_ratio": round(ratio(samples["wta"].cpu_ms, samples["bare"].cpu_ms), 3),
@@ -118,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 [(name, s.median, s.spread(), s.cpu_ms / 1000) for name, s in samples.items()]))
     verdict = "meets" if figures["ratio"] <= MAX_RATIO else "MISSES"
     print(f"wta / bare = {figures['ratio']:.2f}x wall ({verdict} the target <= {MAX_RATIO}x), "
-          f"{figures['cpu_ratio']:.2f}x cpu; main has {count} commits; {figures['machine']}")
+          f"{figures['cpu_ratio']:.2f}x cpu; wta / bare+hooks = {figures['ratio_to_hooked']:.2f}x wall; "
+          f"main has {count} commits; {figures['machine']}")
     if args.json:
         write_json(args.json, figures)
     return 0 if figures["ratio"] <= MAX_RATIO else 1

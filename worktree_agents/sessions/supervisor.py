@@ -4,10 +4,10 @@ The coordinator starts session wrappers in `after` order with at most
 `max_parallel` running, keeps a dependent `waiting` until every dependency
 ended `done` and landed on the base, and fails it (`dependency <name> failed`)
 when one did not. Just before a session starts, its branch is brought up to
-the base (worktrees/sync.py), so a dependent starts from its dependencies' work. With
-`land: auto` (or `wta up --land`) it also lands each stream whose session
-ended `done`, one at a time (landing.py), and starts a follow-up session when
-a landing fails. Each wrapper records its own session. It runs in the
+the base (worktrees/sync.py), so a dependent starts from its dependencies'
+work. With `land: auto` (or `wta up --land`) it also lands each stream whose
+session ended `done`, one run at a time (landing.py), and starts a follow-up
+session when a landing fails. Each wrapper records its own session. It runs in the
 foreground under `wta up`, or detached (`wta up -d`, or after Ctrl-C) as
 `python -m worktree_agents.sessions.supervisor`, logging to
 `<common>/wta/logs/coordinator.log`. One coordinator per repository at a time
@@ -307,7 +307,8 @@ class Coordinator:
         ready_to_land = []
         for stream in self.plan.streams:
             record = records[stream] or SessionRecord(stream)
-            if self.plan.land and record.state in (DONE, LANDING):
+            if self.plan.land and record.state in (DONE, LANDING) and record.runner != "manual":
+                # (A manual session is `done` as soon as its editor can open: a person lands it.)
                 remaining = True
                 ready_to_land.append(stream)
                 continue
