@@ -209,6 +209,13 @@ def test_a_fix_that_never_comes_blocks_the_stream_after_land_retries(tmp_path):
     assert "api: blocked: landing failed 3 time(s): test-failed" in by_hand.stderr
     assert "test-failed" in by_hand.stdout
     assert git(repo, "rev-parse", "main").stdout.strip() == main_before
+    # Fixed and landed by hand: its dependent starts on the next wta up.
+    write_files(worktree(repo, "api"), {"src/api/fixed": ""})
+    commit_all(worktree(repo, "api"), "fixed by hand")
+    wta(repo, "merge", "--continue", check=0)   # the merge by hand above stopped at api's test
+    again = up(repo, "ui")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (tmp_path / "ui-started").exists() and record(repo, "ui")["state"] == "landed"
 
 
 def test_a_conflict_on_landing_goes_back_to_the_agent_and_lands_after_its_fix(tmp_path):

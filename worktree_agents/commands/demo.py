@@ -31,9 +31,10 @@ def run(directory: str | None) -> int:
         env = {**git.no_git_env(), "ANTHROPIC_BASE_URL": fake.base_url, "ANTHROPIC_API_KEY": DEMO_KEY,
                "NO_COLOR": os.environ.get("NO_COLOR", "")}
         env.pop("ANTHROPIC_AUTH_TOKEN", None)
-        for step in (["zones"], ["up"]):
+        # --land: each stream lands as its session ends, so that api (after infra) starts from infra's work.
+        for step in (["zones"], ["up", "--land"]):
             code = _wta(repo, step, env)
-            if code not in (0, CHECK) or (step == ["up"] and code != 0):
+            if code not in (0, CHECK) or (step[0] == "up" and code != 0):
                 raise WtaError(f"demo: `wta {' '.join(step)}` exited {code}; the output above says why", CHECK)
         refused = [r for r in fake.tool_results() if r.get("is_error")]
     for result in refused:

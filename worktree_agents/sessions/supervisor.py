@@ -317,12 +317,12 @@ class Coordinator:
             remaining = True
             if record.live:
                 continue
-            problem = self._dependency_problem(stream, records)
+            if heads is None:
+                heads = git.branch_heads(self.project.main, self.project.env)
+            problem = self._dependency_problem(stream, records, heads)
             if problem:
                 records[stream] = self.store.update(stream, state=FAILED, reason=problem, ended_at=now())
                 continue
-            if heads is None:
-                heads = git.branch_heads(self.project.main, self.project.env)
             waiting, unlanded = self._waiting_for(stream, records, heads)
             if waiting:
                 if record.state != WAITING or record.reason != waiting:
@@ -341,10 +341,12 @@ class Coordinator:
                 self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
         return remaining or self.lander.busy
 
-    def _dependency_problem(self, stream: str, records: dict[str, SessionRecord | None]) -> str | None:
+    def _dependency_problem(self, stream: str, records: dict[str, SessionRecord | None],
+                            heads: dict[str, git.BranchHead]) -> str | None:
         for dep in self.config.streams[stream].after:
             record = records.get(dep)
-            if record is not None and record.state in ENDED and record.state not in SUCCEEDED:
+            if record is not None and record.state in ENDED and record.state not in SUCCEEDED and \
+                    not (record.state == BLOCKED and self._landed(dep, heads)):  # a person landed it since
                 return f"dependency {dep} {record.state}"
             if dep not in self.plan.streams and (record is None or record.state in (PENDING, WAITING)):
                 return f"dependency {dep} has not run; start it too (`wta up {dep}`)"
@@ -355,7 +357,7 @@ class Coordinator:
         """Why the stream cannot start yet (a dependency still working, or not landed on the base), and
         the dependencies that are done but not landed."""
         deps = self.config.streams[stream].after
-        working = [d for d in deps if records[d] is None or records[d].state not in SUCCEEDED]
+        working = [d for d in deps if records[d] is None or records[d].state not in SUCCEEDED | {BLOCKED}]
         if working:
             return f"waiting for {', '.join(working)}", []
         unlanded = [d for d in deps if not self._landed(d, heads)]
