@@ -397,3 +397,19 @@ def test_a_session_whose_branch_conflicts_with_the_base_does_not_start_and_says_
     assert not (tmp_path / "api-ran").exists()
     assert git(repo, "rev-parse", "wta/api").stdout.strip() == own
     assert git(worktree(repo, "api"), "status", "--porcelain").stdout == ""
+
+
+def test_wta_sync_never_touches_a_branch_whose_session_runs(tmp_path):
+    repo = loop_repo(tmp_path, f'while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done',
+                     streams="  api:\n    paths: [src/api/**]\n")
+    assert up(repo, "-d").returncode == 0
+    wait_for(lambda: record(repo, "api")["state"] == "running", timeout=60)
+    before = git(repo, "rev-parse", "wta/api").stdout
+    write_files(repo, {"README.md": "# moved\n"})
+    commit_all(repo, "base moves")
+    refused = wta(repo, "sync", "api", check=1)
+    assert "api: wta/api not synced: its session is running (pid " in refused.stderr
+    assert git(repo, "rev-parse", "wta/api").stdout == before
+    (tmp_path / "go").write_text("")
+    wait_for(lambda: record(repo, "api")["state"] == "done", timeout=60)
+    assert "moved to main" in wta(repo, "sync", "api", check=0).stdout
