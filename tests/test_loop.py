@@ -413,3 +413,21 @@ def test_wta_sync_never_touches_a_branch_whose_session_runs(tmp_path):
     (tmp_path / "go").write_text("")
     wait_for(lambda: record(repo, "api")["state"] == "done", timeout=60)
     assert "moved to main" in wta(repo, "sync", "api", check=0).stdout
+
+
+def test_ctrl_c_during_a_landing_lets_it_finish_before_handing_over(tmp_path):
+    repo = loop_repo(tmp_path, 'echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"',
+                     extra="land: auto\ntest: 'true'\n", streams="  api:\n    paths: [src/api/**]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True,
+                            env=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS="2"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60)
+        proc.send_signal(signal.SIGINT)
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert "waiting for the landing under way to finish" in out and "nothing left to schedule" in out
+    assert record(repo, "api")["state"] == "landed" and subjects(repo, "main")[0] == "[api] api one"
+    assert not (state_dir(repo) / "merge.json").exists()

@@ -183,6 +183,10 @@ class Lander:
             self._outcomes = [LandOutcome(s, FAILED, reason=f"landing failed: {type(exc).__name__}: {exc}")
                               for s in streams]
 
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
     def finished(self) -> list[LandOutcome] | None:
         if self._thread is None or self._thread.is_alive():
             return None

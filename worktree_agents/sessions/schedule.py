@@ -45,11 +45,14 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                 records = coordinator.run(view.update)
                 view.finish(records)
             except KeyboardInterrupt:
-                pass
+                _finish_landing(coordinator, say)
             finally:
                 view.close()
     if records is None:
         rest = supervisor.unfinished(project, plan)
+        if not rest:
+            say("\nnothing left to schedule")
+            return 0
         pid = supervisor.spawn_detached(project, supervisor.Schedule(tuple(rest), plan.runner, plan.interactive,
                                                                      plan.max_parallel, plan.land))
         what = "the sessions" if detach else "the rest of the schedule"
@@ -62,6 +65,18 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
     _manual_prompts(project, config, plan, say)
     failed = [s for s in plan.streams if records[s] is None or records[s].state not in (DONE, LANDED)]
     return CHECK if failed else 0
+
+
+def _finish_landing(coordinator, say: Callable[[str], None]) -> None:
+    """On Ctrl-C: let a landing under way end (a rebase is not cut in the middle) before handing over."""
+    if not coordinator.lander.busy:
+        return
+    say("\nwaiting for the landing under way to finish (Ctrl-C again leaves it to the next coordinator)")
+    try:
+        coordinator.lander.wait()
+        coordinator.record_landings()
+    except KeyboardInterrupt:
+        pass
 
 
 def _manual_prompts(project, config, plan: supervisor.Schedule, say: Callable[[str], None]) -> None:

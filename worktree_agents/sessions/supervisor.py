@@ -293,7 +293,7 @@ class Coordinator:
         for stream, child in list(self.children.items()):
             if child.poll() is not None:
                 del self.children[stream]
-        self._landing_finished()
+        self.record_landings()
         records = self.records()
         for stream, record in records.items():
             if record is not None and record.live:
@@ -385,7 +385,7 @@ class Coordinator:
         except WtaError:
             pass
 
-    def _landing_finished(self) -> None:
+    def record_landings(self) -> None:
         """Record a landing run that has finished: each stream landed, handed back to its agent, or blocked."""
         for outcome in self.lander.finished() or []:
             self._landed_or_not(outcome)
@@ -604,6 +604,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 coordinator.run(log_changes)
             except KeyboardInterrupt:
+                if coordinator.lander.busy:  # a rebase is not cut in the middle
+                    stamp("ending: waiting for the landing under way to finish")
+                    coordinator.lander.wait()
+                    coordinator.record_landings()
                 coordinator.abandon("stopped before it started: the coordinator was ended")
                 stamp("ended; sessions already running carry on")
                 return 1
