@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,10 +28,24 @@ BLOCK = """if [ -f "$HOME/block" ]; then touch "$HOME/blocked"; while [ -f "$HOM
 MERGED_ORDER = ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool the db", "[infra] add tools"]
 
 
-def hook(repo: Path, name: str, script: str) -> None:
-    path = repo / ".git" / "hooks" / name
-    path.write_text("#!/bin/sh\n" + script)
-    path.chmod(0o755)
+def block_in_rebase(repo: Path) -> None:
+    """Hold git's rebase of api inside its checkout of an api file (wta's git runs no hooks:
+    a smudge filter from the repository's own config does run, while git writes the file)."""
+    git(repo, "config", "filter.block.smudge", f"sh -c '{BLOCK.strip()}; cat'")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "attributes").write_text("/src/lib/db.ts filter=block\n")
+
+
+def block_after_fast_forward() -> dict[str, str]:
+    """The environment of a `wta merge` whose `git merge --ff-only` holds once it has moved the base
+    (a `git` first on PATH that runs the real one, then waits)."""
+    shim = Path(os.environ["HOME"]) / "git-shim"
+    shim.mkdir(exist_ok=True)
+    script = shim / "git"
+    script.write_text(f'#!/bin/sh\n{shutil.which("git")} "$@"\nrc=$?\n'
+                      f'case " $* " in *" merge --ff-only "*) {BLOCK.strip()} ;; esac\nexit $rc\n')
+    script.chmod(0o755)
+    return {"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
 
 
 def wait_for(condition, what: str, timeout: float = 60.0) -> None:
@@ -57,17 +72,18 @@ def at_step(repo: Path, step: str, stream: str):
 def _arm(point: str, repo: Path) -> tuple[dict[str, str], object]:
     home = Path(os.environ["HOME"])
     blocked = lambda: (home / "blocked").exists()  # noqa: E731
-    if point == "during-rebase":        # git rebase of api stops in its post-checkout hook
-        hook(repo, "post-checkout", BLOCK)
+    extra: dict[str, str] = {}
+    if point == "during-rebase":        # git rebase of api stops while it writes an api file
+        block_in_rebase(repo)
     elif point == "during-test":        # api's test runs and does not finish
         set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
     elif point == "during-fast-forward":  # main has moved for infra, the state does not know yet
-        hook(repo, "post-merge", BLOCK)
+        extra = block_after_fast_forward()
     else:
         step, stream = {"between-streams": ("merged", "api"), "before-fast-forward": ("fast-forward", "ui")}[point]
         return {"WTA_MERGE_PAUSE_AT": f"{step}:{stream}"}, at_step(repo, step, stream)
     (home / "block").write_text("")
-    return {}, blocked
+    return extra, blocked
 
 
 def kill_merge_at(point: str, repo: Path) -> None:
