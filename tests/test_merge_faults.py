@@ -28,24 +28,33 @@ BLOCK = """if [ -f "$HOME/block" ]; then touch "$HOME/blocked"; while [ -f "$HOM
 MERGED_ORDER = ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool the db", "[infra] add tools"]
 
 
-def block_in_rebase(repo: Path) -> None:
-    """Hold git's rebase of api inside its checkout of an api file (wta's git runs no hooks:
-    a smudge filter from the repository's own config does run, while git writes the file)."""
-    git(repo, "config", "filter.block.smudge", f"sh -c '{BLOCK.strip()}; cat'")
-    (repo / ".git" / "info").mkdir(exist_ok=True)
-    (repo / ".git" / "info" / "attributes").write_text("/src/lib/db.ts filter=block\n")
-
-
-def block_after_fast_forward() -> dict[str, str]:
-    """The environment of a `wta merge` whose `git merge --ff-only` holds once it has moved the base
-    (a `git` first on PATH that runs the real one, then waits)."""
+def _git_shim(body: str) -> dict[str, str]:
+    """The environment of a `wta merge` whose `git` is this shell script (`$REAL` runs the real
+    git), placed first on PATH: wta's own git runs no hooks, so a test holds git this way."""
     shim = Path(os.environ["HOME"]) / "git-shim"
     shim.mkdir(exist_ok=True)
     script = shim / "git"
-    script.write_text(f'#!/bin/sh\n{shutil.which("git")} "$@"\nrc=$?\n'
-                      f'case " $* " in *" merge --ff-only "*) {BLOCK.strip()} ;; esac\nexit $rc\n')
+    script.write_text(f"#!/bin/sh\nREAL={shutil.which('git')}\n{body}")
     script.chmod(0o755)
     return {"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
+
+
+def block_in_rebase() -> dict[str, str]:
+    """Hold git's rebase of api in its post-checkout hook (once it has checked out the base):
+    the shim gives `git rebase` a hooks directory, after wta's own `-c core.hooksPath`."""
+    hooks = Path(os.environ["HOME"]) / "rebase-hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "post-checkout").write_text("#!/bin/sh\n" + BLOCK)
+    (hooks / "post-checkout").chmod(0o755)
+    return _git_shim('case " $* " in *" rebase "*)\n'
+                     '  for a do shift; if [ "$a" = rebase ]; then set -- "$@" -c "core.hooksPath='
+                     f'{hooks}" rebase; else set -- "$@" "$a"; fi; done;;\nesac\nexec "$REAL" "$@"\n')
+
+
+def block_after_fast_forward() -> dict[str, str]:
+    """Hold `git merge --ff-only` once it has moved the base (the shim waits after the real git)."""
+    return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" merge --ff-only "*) {BLOCK.strip()} ;; esac\n'
+                     'exit $rc\n')
 
 
 def wait_for(condition, what: str, timeout: float = 60.0) -> None:
@@ -73,8 +82,8 @@ def _arm(point: str, repo: Path) -> tuple[dict[str, str], object]:
     home = Path(os.environ["HOME"])
     blocked = lambda: (home / "blocked").exists()  # noqa: E731
     extra: dict[str, str] = {}
-    if point == "during-rebase":        # git rebase of api stops while it writes an api file
-        block_in_rebase(repo)
+    if point == "during-rebase":        # git rebase of api stops in its post-checkout hook
+        extra = block_in_rebase()
     elif point == "during-test":        # api's test runs and does not finish
         set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
     elif point == "during-fast-forward":  # main has moved for infra, the state does not know yet

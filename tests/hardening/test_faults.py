@@ -254,8 +254,8 @@ MOVED = {"during-rebase": "during a stream's rebase", "during-test": "during a s
 # Where the merge is held while someone commits on the base in the main worktree.
 def _hold(point: str, repo: Path) -> dict[str, str]:
     """Arm the hold; the environment the merge needs for it."""
-    if point == "during-rebase":            # api's rebase, while it writes an api file
-        block_in_rebase(repo)
+    if point == "during-rebase":            # api's rebase, in its post-checkout hook
+        return block_in_rebase()
     elif point == "during-test":            # api's test
         set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
     else:                                   # right after infra's fast-forward of main, before api
