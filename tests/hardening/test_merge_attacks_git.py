@@ -486,3 +486,18 @@ def test_per_worktree_filter_driver_is_refused(repo):
     assert "config.worktree" in status.stdout + status.stderr
     assert merged.returncode != 0 and "config.worktree" in merged.stdout + merged.stderr
     assert rev(repo, "refs/heads/main") == main_before
+
+
+def test_forged_dot_git_file_is_refused_by_down(repo):
+    """`wta down` looks at the worktree's files with git before removing it: not through a git dir the
+    stream built."""
+    script, marker = marker_script(repo, "down-fsmonitor")
+    forge_git_dir(repo, "api", f"[core]\n\tfsmonitor = {script}\n")
+
+    proc = wta(repo, "down", "api")
+
+    assert not marker.exists(), "the stream's fsmonitor ran inside wta down"
+    assert proc.returncode != 0 and "worktree repair" in proc.stdout + proc.stderr
+    assert len((proc.stdout + proc.stderr).strip().splitlines()) == 1, proc.stdout + proc.stderr
+    assert wt(repo, "api").is_dir()
+    assert git(repo, "rev-parse", "refs/heads/wta/api").returncode == 0
