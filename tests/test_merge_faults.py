@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,10 +28,33 @@ BLOCK = """if [ -f "$HOME/block" ]; then touch "$HOME/blocked"; while [ -f "$HOM
 MERGED_ORDER = ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool the db", "[infra] add tools"]
 
 
-def hook(repo: Path, name: str, script: str) -> None:
-    path = repo / ".git" / "hooks" / name
-    path.write_text("#!/bin/sh\n" + script)
-    path.chmod(0o755)
+def _git_shim(body: str) -> dict[str, str]:
+    """The environment of a `wta merge` whose `git` is this shell script (`$REAL` runs the real
+    git), placed first on PATH: wta's own git runs no hooks, so a test holds git this way."""
+    shim = Path(os.environ["HOME"]) / "git-shim"
+    shim.mkdir(exist_ok=True)
+    script = shim / "git"
+    script.write_text(f"#!/bin/sh\nREAL={shutil.which('git')}\n{body}")
+    script.chmod(0o755)
+    return {"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
+
+
+def block_in_rebase() -> dict[str, str]:
+    """Hold git's rebase of api in its post-checkout hook (once it has checked out the base):
+    the shim gives `git rebase` a hooks directory, after wta's own `-c core.hooksPath`."""
+    hooks = Path(os.environ["HOME"]) / "rebase-hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "post-checkout").write_text("#!/bin/sh\n" + BLOCK)
+    (hooks / "post-checkout").chmod(0o755)
+    return _git_shim('case " $* " in *" rebase "*)\n'
+                     '  for a do shift; if [ "$a" = rebase ]; then set -- "$@" -c "core.hooksPath='
+                     f'{hooks}" rebase; else set -- "$@" "$a"; fi; done;;\nesac\nexec "$REAL" "$@"\n')
+
+
+def block_after_fast_forward() -> dict[str, str]:
+    """Hold `git merge --ff-only` once it has moved the base (the shim waits after the real git)."""
+    return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" merge --ff-only "*) {BLOCK.strip()} ;; esac\n'
+                     'exit $rc\n')
 
 
 def wait_for(condition, what: str, timeout: float = 60.0) -> None:
@@ -57,17 +81,18 @@ def at_step(repo: Path, step: str, stream: str):
 def _arm(point: str, repo: Path) -> tuple[dict[str, str], object]:
     home = Path(os.environ["HOME"])
     blocked = lambda: (home / "blocked").exists()  # noqa: E731
+    extra: dict[str, str] = {}
     if point == "during-rebase":        # git rebase of api stops in its post-checkout hook
-        hook(repo, "post-checkout", BLOCK)
+        extra = block_in_rebase()
     elif point == "during-test":        # api's test runs and does not finish
         set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
     elif point == "during-fast-forward":  # main has moved for infra, the state does not know yet
-        hook(repo, "post-merge", BLOCK)
+        extra = block_after_fast_forward()
     else:
         step, stream = {"between-streams": ("merged", "api"), "before-fast-forward": ("fast-forward", "ui")}[point]
         return {"WTA_MERGE_PAUSE_AT": f"{step}:{stream}"}, at_step(repo, step, stream)
     (home / "block").write_text("")
-    return {}, blocked
+    return extra, blocked
 
 
 def kill_merge_at(point: str, repo: Path) -> None:

@@ -20,7 +20,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import stream_branch
 from worktree_agents.zones import CONFIG_FILE
-from worktree_agents.zones.matcher import PatternList, Rule
+from worktree_agents.zones.matcher import PatternError, PatternList, Rule, git_glob
 from worktree_agents.zones.ownership import Zone, ZoneMap
 
 SUPPORTED_VERSION = 1
@@ -77,6 +77,10 @@ def _pattern(value: str, info: ValidationInfo) -> str:
             if body == location or body.startswith(location.rstrip("/") + "/"):
                 raise ValueError(f"pattern {value!r} spells out the repository's absolute location; "
                                  f"write it relative to the repository root ({body[len(location):].lstrip('/') or '**'})")
+    try:
+        git_glob(value)
+    except PatternError as exc:
+        raise ValueError(f"pattern {value!r} has {exc}") from None
     try:
         import pathspec
         pathspec.GitIgnoreSpec.from_lines([value])
@@ -301,13 +305,20 @@ def compile_patterns(patterns: list[str]) -> PatternList:
 
     rules = []
     for text in patterns:
-        glob = text
+        # Bytes as git matches them; bracket expressions as git reads them (matcher.git_glob),
+        # everything else as pathspec compiles it.
+        glob, classes, slash = git_glob(text)
         if glob.endswith("/**/") and glob.lstrip("!/") != "**/":
             # git reads `dir/**/` as the directories inside dir; pathspec as dir/ itself.
             glob += "*/"
+        if slash and "/" not in glob.lstrip("!").rstrip("/"):
+            glob = ("!/" + glob[1:]) if glob.startswith("!") else "/" + glob  # anchored, as git anchors it
         for compiled in pathspec.GitIgnoreSpec.from_lines([glob]).patterns:
             if compiled.include is not None:
-                rules.append(Rule(text, compiled.regex.pattern, bool(compiled.include)))
+                regex = compiled.regex.pattern
+                for placeholder, class_regex in classes.items():
+                    regex = regex.replace(placeholder, class_regex)
+                rules.append(Rule(text, regex, bool(compiled.include)))
     return PatternList(rules)
 
 

@@ -14,7 +14,7 @@ from worktree_agents.errors import WtaError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence, Set
+    from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 
 # `git rev-parse --local-env-vars` on git 2.39: the variables that tie a git
 # process to one repository. Git exports some of them into hooks; they must be
@@ -55,15 +55,16 @@ class Completed(namedtuple("Completed", ["args", "returncode", "stdout", "stderr
 def run(
     *args: str,
     cwd: str | os.PathLike[str] | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     check: bool = True,
     input: bytes | None = None,
+    hooks: bool = False,
 ) -> Completed:
     """Run `git ARGS` (in `cwd`, through git's own `-C`) and capture its output as bytes.
 
     With `check`, a non-zero exit raises `GitError` carrying git's own message.
     """
-    done = start(*args, cwd=cwd, env=env, input=input).wait()
+    done = start(*args, cwd=cwd, env=env, input=input, hooks=hooks).wait()
     return checked(done) if check else done
 
 
@@ -76,15 +77,35 @@ def checked(done: Completed) -> Completed:
     return done
 
 
-def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
-          input: bytes | None = None) -> Running:
+# Every git wta runs reads the objects as they are, and runs no code that a
+# worktree's files or config could name: no hooks (a stream's worktree may hold
+# or point at any), no fsmonitor; no commit-graph, replace refs or grafts (each
+# can show git other parents and trees than the objects hold). The `-c` values
+# reach the git processes git itself starts (a rebase's), and beat every config
+# file, a worktree's own included.
+ISOLATION = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.commitGraph=false",
+             "--no-replace-objects")
+# `hooks=True`: core.hooksPath as configured, for reading config and where the
+# hooks live, and for the commit wta makes for a session (its hooks run, as on
+# the agent's own commits).
+WITH_HOOKS = ISOLATION[2:]
+_NO_GRAFTS = os.devnull + "/grafts"  # a file that cannot exist: git then reads no graft file
+
+
+def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+          input: bytes | None = None, hooks: bool = False) -> Running:
     """Start `git ARGS` and return at once; `.wait()` collects it (as `run(check=False)`).
 
     For work that overlaps: `wta status` starts every worktree's `git status`
-    first and does its smaller git calls while those run.
+    first and does its smaller git calls while those run. `hooks`: keep
+    core.hooksPath as configured (`WITH_HOOKS`), else no hook runs.
     """
-    argv = ["git", "-C", os.fspath(cwd), *args] if cwd is not None else ["git", *args]
-    return Running(tuple(args), argv, os.environ if env is None else env, input)
+    isolation = WITH_HOOKS if hooks else ISOLATION
+    argv = ["git", "-C", os.fspath(cwd), *isolation, *args] if cwd is not None else ["git", *isolation, *args]
+    env = os.environ if env is None else env
+    if env.get("GIT_GRAFT_FILE") != _NO_GRAFTS:
+        env = {**env, "GIT_GRAFT_FILE": _NO_GRAFTS}
+    return Running(tuple(args), argv, env, input)
 
 
 class Running:
@@ -194,6 +215,12 @@ def config_matching(pattern: str, cwd: str | os.PathLike[str] | None = None,
     """The config values whose (lower-cased) keys match a regex; {} when none do."""
     proc = run("config", "-z", "--get-regexp", pattern, cwd=cwd, env=env, check=False)
     return dict(entry.partition("\n")[::2] for entry in zsplit(proc.stdout))
+
+
+def config_keys(path: str) -> list[str]:
+    """The (lower-cased) keys a config file sets, read by git alone (no repository's config)."""
+    proc = run("config", "--file", path, "--list", "-z", "--name-only", env=no_git_env())
+    return zsplit(proc.stdout)
 
 
 def zsplit(data: bytes) -> list[str]:
@@ -322,19 +349,37 @@ def commit_changes(rev_range: Sequence[str], cwd: str | os.PathLike[str] | None 
 
     Merge commits are shown with `--cc`: only the paths whose merged result
     differs from every parent, which is what the merge itself introduced.
-    Replace refs are ignored: an audit reads the commits as they really are.
     """
-    proc = run("--no-replace-objects", "log", "-z", "--raw", "--no-renames", "--no-abbrev", "--cc",
-               "--format=%x01%H %P%x02%s", "--ignore-submodules=none", *rev_range, "--", cwd=cwd, env=env)
-    commits: list[CommitChanges] = []
-    for chunk in proc.stdout.decode(errors="surrogateescape").split("\x01")[1:]:
-        head, _, rest = chunk.partition("\0")
-        ids, _, subject = head.partition("\x02")
-        sha, *parents = ids.split(" ")
-        fields = rest.lstrip("\n").split("\0")
-        commits.append(CommitChanges(sha, subject, tuple(p for p in parents if p),
-                                     tuple(_parse_log_raw(fields, len(parents)))))
-    return commits
+    proc = run("log", "-z", "--raw", "--no-renames", "--no-abbrev", "--cc", "--format=%H %P%x00%s",
+               "--ignore-submodules=none", *rev_range, "--", cwd=cwd, env=env)
+    return [CommitChanges(sha, subject, parents, tuple(_parse_log_raw(entries, len(parents))))
+            for sha, parents, subject, entries in _log_records(proc.stdout)]
+
+
+def _log_records(data: bytes) -> Iterator[tuple[str, tuple[str, ...], str, list[str]]]:
+    """(sha, parents, subject, raw fields) of each commit in `git log -z --raw --format=%H %P%x00%s` output.
+
+    Read field by field, on NUL only: a commit message may hold any other byte
+    (`%s` stops at a NUL), so no separator inside one can forge a record. Each
+    commit is its ids, its subject, then (meta, path) pairs whose meta starts
+    with ':' (the first after a newline); the next field is the next commit's ids.
+    Paths are taken as they are (a name may start with a newline, or look like ids).
+    """
+    fields = data.decode(errors="surrogateescape").split("\0")
+    i, end = 0, len(fields) - 1  # the output ends in NUL: the last field is empty
+    while i < end:
+        ids, subject = fields[i], fields[i + 1]
+        sha, _, parents = ids.partition(" ")
+        if not (len(sha) in (40, 64) and is_hex(sha) and is_hex(parents.replace(" ", ""))):
+            raise GitError(f"git log: unexpected output at {ids[:50]!r}")
+        i += 2
+        if i < end and fields[i] == "":
+            i += 1  # merges: an empty field before their combined entries (or the next commit)
+        entries: list[str] = []
+        while i < end and fields[i].lstrip("\n").startswith(":"):
+            entries += (fields[i].lstrip("\n"), fields[i + 1])
+            i += 2
+        yield sha, tuple(p for p in parents.split(" ") if p), subject, entries
 
 
 class CommitGraph:
@@ -376,23 +421,18 @@ def tree_changes(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
 
 
 def _parse_log_raw(fields: list[str], n_parents: int) -> list[RawChange]:
-    """Raw entries of one commit; combined (`::`) entries of merges included."""
+    """Raw entries of one commit (meta, path, ...); combined (`::`) entries of merges included."""
     if n_parents <= 1:
-        return parse_raw([f.lstrip("\n") for f in fields])
+        return parse_raw(fields)
     changes: list[RawChange] = []
-    i = 0
-    while i < len(fields):
-        meta = fields[i].lstrip("\n")
+    for meta, path in zip(fields[::2], fields[1::2]):
         if meta.startswith("::"):
             # ::mode1 mode2 modeR sha1 sha2 shaR STATUS, then the path
             parts = meta.lstrip(":").split(" ")
             modes, shas = parts[:n_parents + 1], parts[n_parents + 1:2 * n_parents + 2]
             status = parts[-1]
             letter = "D" if "D" in status and modes[-1] == "000000" else ("A" if set(status) == {"A"} else "M")
-            changes.append(RawChange(letter, fields[i + 1], modes[0], modes[-1], shas[0], shas[-1]))
-            i += 2
-        else:
-            i += 1
+            changes.append(RawChange(letter, path, modes[0], modes[-1], shas[0], shas[-1]))
     return changes
 
 
@@ -431,7 +471,9 @@ def branch_heads(cwd: str | os.PathLike[str] | None = None,
     proc = run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:iso-strict)",
                "refs/heads/", cwd=cwd, env=env)
     heads: dict[str, BranchHead] = {}
-    for line in proc.stdout.decode(errors="surrogateescape").splitlines():
+    for line in proc.stdout.decode(errors="surrogateescape").split("\n"):  # not splitlines: U+2028 may name a branch
+        if not line:
+            continue
         ref, sha, date = line.split("\0")
         heads[ref[len("refs/heads/"):]] = BranchHead(sha, date)
     return heads
@@ -528,15 +570,17 @@ def commits_with_trailer(revs: Sequence[str], key: str, since: str | None = None
     """
     if not revs:
         return []
+    # Three NUL-ended fields per commit (the id, the subject, the values): a subject
+    # may hold any byte but NUL, so it can never pass for a trailer value.
     args = ["log", "-z", "--regexp-ignore-case", f"--grep=^{key}:",
-            f"--format=%H%x1f%s%x1f%(trailers:key={key},valueonly,separator=%x1f)"]
+            f"--format=%H%x00%s%x00%(trailers:key={key},valueonly,separator=%x1f)"]
     if since:
         args.append(f"--since={since}")
     proc = run(*args, *revs, "--", cwd=cwd, env=env)
+    fields = proc.stdout.decode(errors="surrogateescape").split("\0")
     found = []
-    for entry in zsplit(proc.stdout):
-        sha, subject, *values = entry.split("\x1f")
-        values = [v.strip() for v in values if v.strip()]
+    for sha, subject, trailers in zip(fields[0::3], fields[1::3], fields[2::3]):
+        values = [v.strip() for v in trailers.split("\x1f") if v.strip()]
         if values:
             found.append(TrailerCommit(sha, subject, tuple(values)))
     return found
@@ -555,6 +599,32 @@ def update_refs(updates: Sequence[tuple[str, str, str | None]], message: str,
         return
     script = "".join(f"update {ref}\0{new}\0{old or ''}\0" for ref, new, old in updates)
     run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
+
+
+def fsck_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None) -> str | None:
+    """git's reason to reject an object that `new` brings beyond `old`, or None when git accepts them all.
+
+    The checks of `git fsck` (tree entries `..`, `.git` or with a '/', duplicate
+    entries, a bad `.gitmodules`, broken links, ...) on those objects alone: they
+    are packed and indexed with `git index-pack --strict` in a temporary
+    directory, so the repository gains no file.
+    """
+    import tempfile  # only `wta merge` asks: kept off the hooks' start-up
+
+    pack = run("pack-objects", "--stdout", "--revs", "--window=0", "-q", cwd=cwd, env=env,
+               input=f"{new}\n^{old}\n".encode()).stdout
+    with tempfile.TemporaryDirectory(prefix="wta-fsck-") as tmp:
+        path = os.path.join(tmp, "new.pack")
+        with open(path, "wb") as f:
+            f.write(pack)
+        done = run("index-pack", "--strict", "-o", os.path.join(tmp, "new.idx"), path, cwd=cwd, env=env,
+                   check=False)
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.decode(errors="replace").strip().splitlines() or [f"exit {done.returncode}"]
+    first = next((line for line in lines if line.startswith("error: ")), lines[-1])
+    return first.removeprefix("error: ")
 
 
 def unmerged_paths(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
@@ -603,13 +673,9 @@ def commits_touching(revs: Sequence[str], paths: Sequence[str], cwd: str | os.Pa
     """(sha, subject, the given paths it changes) of each commit in `revs` that changes one of `paths`."""
     if not paths:
         return []
-    proc = run("log", "-z", "--no-renames", "--name-only", "--format=%x01%H%x00%s", *revs, "--", *paths,
+    proc = run("log", "-z", "--raw", "--no-renames", "--no-abbrev", "--format=%H %P%x00%s", *revs, "--", *paths,
                cwd=cwd, env=env)
-    found = []
-    for chunk in proc.stdout.decode(errors="surrogateescape").split("\x01")[1:]:
-        sha, subject, *files = chunk.split("\0")
-        found.append((sha, subject, [f.lstrip("\n") for f in files if f.strip("\n")]))
-    return found
+    return [(sha, subject, list(entries[1::2])) for sha, _, subject, entries in _log_records(proc.stdout)]
 
 
 # -- refs, objects and the worktree's own files ---------------------------------------
@@ -659,8 +725,9 @@ def commit_time(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[s
 
 
 def config_value(key: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
-    """A config value, "" when unset."""
-    return run("config", "--get", key, cwd=cwd, env=env, check=False).stdout.decode(errors="surrogateescape").strip()
+    """A config value as the config files set it, "" when unset (core.hooksPath too: `WITH_HOOKS`)."""
+    proc = run("config", "--get", key, cwd=cwd, env=env, check=False, hooks=True)
+    return proc.stdout.decode(errors="surrogateescape").strip()
 
 
 def set_config(key: str, value: str, cwd: str | os.PathLike[str] | None = None,
@@ -669,8 +736,10 @@ def set_config(key: str, value: str, cwd: str | os.PathLike[str] | None = None,
 
 
 def git_path(name: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
-    """Where git keeps `name` (`hooks`, `info/exclude`) for this worktree, as git prints it (may be relative)."""
-    return out("rev-parse", "--git-path", name, cwd=cwd, env=env)
+    """Where git keeps `name` (`hooks`, `info/exclude`) for this worktree, as git prints it (may be relative);
+    `hooks` where core.hooksPath says (`WITH_HOOKS`)."""
+    proc = run("rev-parse", "--git-path", name, cwd=cwd, env=env, hooks=True)
+    return proc.stdout.decode(errors="surrogateescape").rstrip("\n")
 
 
 def git_dirs(cwd: str | os.PathLike[str] | None = None,
@@ -730,10 +799,10 @@ def ignored_paths(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[s
 
 
 def _pathspecs(*args: str, paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None,
-               check: bool = True) -> Completed:
+               check: bool = True, hooks: bool = False) -> Completed:
     # Paths go through stdin, NUL-separated and literal: any name, any number of them.
     return run("--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul", cwd=cwd, env=env,
-               input="\0".join(paths).encode("utf-8", "surrogateescape") + b"\0", check=check)
+               input="\0".join(paths).encode("utf-8", "surrogateescape") + b"\0", check=check, hooks=hooks)
 
 
 def stage(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
@@ -747,8 +816,10 @@ def unstage(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, st
 
 def commit_only(message: str, paths: Sequence[str], cwd: str | os.PathLike[str],
                 env: dict[str, str] | None = None) -> Completed:
-    """Commit these paths only (hooks run); the finished process, which may have failed."""
-    return _pathspecs("commit", "-q", "--only", "-m", message, paths=paths, cwd=cwd, env=env, check=False)
+    """Commit these paths only (the repository's hooks run, as on the agent's own commits); the
+    finished process, which may have failed."""
+    return _pathspecs("commit", "-q", "--only", "-m", message, paths=paths, cwd=cwd, env=env, check=False,
+                      hooks=True)
 
 
 def init_repository(path: str, branch: str, env: dict[str, str] | None = None) -> None:

@@ -22,7 +22,7 @@ from worktree_agents.coordination import requests
 from worktree_agents.merge.state import merge_status
 from worktree_agents.sessions.supervisor import session_status
 from worktree_agents.state import StateStore
-from worktree_agents.worktrees.registry import Worktree, list_worktrees
+from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce
 
@@ -78,8 +78,10 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     names = list(zones.streams) + [s for s in records if s not in zones.streams]
     branches = {s: (records.get(s) or {}).get("branch") or zones.branch_for(s) for s in names}
     places = {s: _worktree_of(branches[s], records.get(s) or {}, by_branch, by_path) for s in names}
-    scans = {s: git.start_worktree_changes(path, env, untracked="normal") for s, (path, registered) in places.items()
-             if _exists(path, registered)}
+    present = {s: path for s, (path, registered) in places.items() if _exists(path, registered)}
+    for path in present.values():
+        check_git_link(path, project.repo.common_dir)
+    scans = {s: git.start_worktree_changes(path, env, untracked="normal") for s, path in present.items()}
     try:
         heads = git.branch_heads(project.main, env)
         base = zones.base
@@ -145,12 +147,13 @@ def _compare_with_base(project, zones: ZonesInForce, stream: str, branch: str, o
     """Commits ahead (`own`: the branch's commits beyond the base) and behind, the audit's
     violations, and the conflicts with the base now."""
     status.ahead = len(own)
-    status.behind = git.commits_behind(zones.base, branch, project.main, env)
+    base_ref, branch_ref = f"refs/heads/{zones.base}", f"refs/heads/{branch}"
+    status.behind = git.commits_behind(base_ref, branch_ref, project.main, env)
     if own:
         if stream in zones.zones.zones:
             status.violations = [
                 {"commit": v.commit, "path": v.path, "reason": v.reason, "owner": v.owner, "detail": v.detail}
                 for v in audit_commits(zones.zones, stream, own, project.main, env)]
         if status.behind:
-            status.conflict_files = git.merge_conflicts(zones.base, branch, project.main, env)
+            status.conflict_files = git.merge_conflicts(base_ref, branch_ref, project.main, env)
     status.conflicts = bool(status.conflict_files)

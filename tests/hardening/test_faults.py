@@ -34,7 +34,7 @@ from support import commit_all, git, wta, write_files
 from sessions_support import (alive, env, kill_everything, no_leftover_processes, record,  # noqa: F401
                               session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
 from test_merge import assert_contained, repo, set_test, subjects  # noqa: F401 (fixture)
-from test_merge_faults import BLOCK, MERGED_ORDER, at_step, hook
+from test_merge_faults import BLOCK, MERGED_ORDER, at_step, block_after_fast_forward, block_in_rebase
 
 STREAMS = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n" \
           "  ui:\n    paths: [src/ui/**]\n"
@@ -175,10 +175,10 @@ def test_a_killed_coordinator_is_shown_its_sessions_finish_and_up_resumes_the_re
 
 # -- wta merge ------------------------------------------------------------------------------
 
-def start_merge(repo: Path, *args: str, pause: str | None = None) -> subprocess.Popen:
+def start_merge(repo: Path, *args: str, pause: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
     extra = {"WTA_MERGE_PAUSE_AT": pause} if pause else {}
     return subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", *args], cwd=repo,
-                            env={**os.environ, **extra}, start_new_session=True, text=True,
+                            env={**os.environ, **extra, **(env or {})}, start_new_session=True, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -252,21 +252,23 @@ MOVED = {"during-rebase": "during a stream's rebase", "during-test": "during a s
 
 
 # Where the merge is held while someone commits on the base in the main worktree.
-def _hold(point: str, repo: Path) -> None:
+def _hold(point: str, repo: Path) -> dict[str, str]:
+    """Arm the hold; the environment the merge needs for it."""
     if point == "during-rebase":            # api's rebase, in its post-checkout hook
-        hook(repo, "post-checkout", BLOCK)
+        return block_in_rebase()
     elif point == "during-test":            # api's test
         set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
     else:                                   # right after infra's fast-forward of main, before api
-        hook(repo, "post-merge", BLOCK)
+        return block_after_fast_forward()
+    return {}
 
 
 @pytest.mark.parametrize("point", ["during-rebase", "during-test", "after-a-fast-forward"])
 def test_a_commit_on_the_base_during_a_merge_is_kept(repo, figures, point):
     before = commits(repo)
-    _hold(point, repo)
+    extra = _hold(point, repo)
     flag = block()
-    proc = start_merge(repo)
+    proc = start_merge(repo, env=extra)
     wait_for(lambda: blocked() or proc.poll() is not None, timeout=60, message=f"the merge to block {point}")
     assert proc.poll() is None, proc.communicate()
     write_files(repo, {"README.md": "# webapp\n\nfixed by hand\n"})

@@ -233,7 +233,7 @@ def sync_closures(state_dir: str, zones: ZonesInForce | None = None,
     heads = git.branch_heads(cwd=common, env=env)
     closed = []
     for owner, open_ids in waiting.items():
-        revs = [b for b in dict.fromkeys((stream_branch(prefix, owner), base)) if b in heads]
+        revs = [f"refs/heads/{b}" for b in dict.fromkeys((stream_branch(prefix, owner), base)) if b in heads]
         oldest = min(datetime.fromisoformat(r.created_at) for r in open_ids.values())
         since = (oldest - SEARCH_MARGIN).isoformat(timespec="seconds")
         for commit in reversed(git.commits_with_trailer(revs, TRAILER, since, cwd=common, env=env)):

@@ -6,7 +6,8 @@ import time
 from typing import Sequence
 
 from worktree_agents import git
-from worktree_agents.merge.plan import base_problem, commit_graph, git_env, plan_merge, readiness, touches, verify, verify_result
+from worktree_agents.merge.plan import (base_problem, commit_graph, git_env, plan_merge, readiness, touches, verify,
+                                        verify_objects, verify_result)
 from worktree_agents.merge.report import (CONFLICT, SKIPPED, STOPS, VERIFY_FAILED, WOULD_MERGE, MergeReport,
                                           StreamResult, explain, listed, timed)
 
@@ -42,6 +43,8 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
             if problems:
                 result.result, result.problems, result.files = VERIFY_FAILED, problems, files
                 result.detail = f"{len(problems)} verification failure(s) in {branch}"
+            else:
+                verify_objects(result, plan, plan.base_sha, tip, env)
         if result.result == WOULD_MERGE:
             tree, conflicted = git.merge_tree(predicted, tip, cwd=plan.main, env=env)
             if conflicted:

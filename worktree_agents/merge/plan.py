@@ -3,11 +3,10 @@ force, and the checks made on them before anything moves."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from worktree_agents import git
+from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import REFUSED, VERIFY_FAILED, StreamResult, Touch, listed
 from worktree_agents.repo import base_branch
@@ -67,12 +66,9 @@ def boundary(commits: Sequence[git.CommitChanges]) -> set[str]:
 
 
 def git_env() -> dict[str, str]:
-    """The environment of every git command of a merge: objects and parents as they really are.
-
-    A replace ref (`git replace`) or a graft file would let a stream show the
-    verification one commit and hand the base another.
-    """
-    return {**git.no_git_env(), "GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull + "/grafts"}
+    """The environment of every git command of a merge (git's runner reads objects as they
+    really are: no replace refs, grafts or commit-graph; `git.ISOLATION`)."""
+    return git.no_git_env()
 
 
 def verify_result(result: StreamResult, plan: MergePlan, base_now: str, new_head: str, env: dict[str, str]) -> bool:
@@ -84,6 +80,22 @@ def verify_result(result: StreamResult, plan: MergePlan, base_now: str, new_head
     result.problems = [f"{v.path}: {v.describe()}" for v in stray]
     result.detail = (f"{len(stray)} verification failure(s): {result.branch} on top of {plan.base} would change "
                      "paths outside its zone")
+    return False
+
+
+def verify_objects(result: StreamResult, plan: MergePlan, base: str, tip: str, env: dict[str, str]) -> bool:
+    """Whether every object the stream brings is one `git fsck` accepts (else `result` says why).
+
+    The zones judge path strings; a tree entry named `..` or two entries of one
+    name would land on the base all the same, and break every checkout and clone
+    that checks objects. (Rebased commits are built by git from these and the base's.)
+    """
+    reason = git.fsck_objects(base, tip, cwd=plan.main, env=env)
+    if reason is None:
+        return True
+    result.result, result.problems = VERIFY_FAILED, [f"git fsck: {reason}"]
+    result.detail = (f"{result.branch} brings objects git fsck rejects ({reason}); rewrite its commits "
+                     "without them")
     return False
 
 
@@ -118,6 +130,10 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
     if where is None:
         return StreamResult(stream, branch, REFUSED, detail=f"no worktree has {branch} checked out; create one "
                                                             f"with `wta up {stream} --no-launch`")
+    try:
+        registry.check_git_link(where, layout.common_dir(plan.state_dir))
+    except WtaError as exc:
+        return StreamResult(stream, branch, REFUSED, worktree=where, detail=str(exc))
     dirty = git.tracked_changes(where, env)
     if dirty:
         return StreamResult(stream, branch, REFUSED, files=dirty, worktree=where,
@@ -128,6 +144,10 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
 def base_problem(plan: MergePlan, env: dict[str, str]) -> str | None:
     if plan.base_worktree is None:
         return None
+    try:
+        registry.check_git_link(plan.base_worktree, layout.common_dir(plan.state_dir))
+    except WtaError as exc:
+        return str(exc)
     dirty = git.tracked_changes(plan.base_worktree, env)
     if not dirty:
         return None

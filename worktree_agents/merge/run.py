@@ -11,7 +11,8 @@ from typing import Any, Sequence
 from worktree_agents import git, layout, shell
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, pending_streams, plan_merge,
-                                        refusals, session_refusal, touches, verify, verify_result)
+                                        refusals, session_refusal, touches, verify, verify_objects,
+                                        verify_result)
 from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
                                           SKIPPED, STOPS, TEST_FAILED, VERIFY_FAILED, MergeReport, Progress,
                                           StreamResult, explain, listed, progress_line, quiet, result_from, timed)
@@ -84,6 +85,8 @@ class Run:
         if problems:
             result.result, result.problems, result.files = VERIFY_FAILED, problems, files
             result.detail = f"{len(problems)} verification failure(s) in {branch}"
+            return timed(result, started)
+        if not verify_objects(result, plan, base_now, tip, env):
             return timed(result, started)
         ref = f"refs/heads/{branch}"
         if ref not in st["backups"]:
@@ -183,20 +186,33 @@ class Run:
     def fast_forward(self, new_head: str) -> str | None:
         """Move the base to `new_head` (its worktree's files too); why not, or None."""
         plan, env, old = self.plan, self.env, self.state["base_now"]
+        ref = f"refs/heads/{plan.base}"
+        # Only ever to a descendant of the tip everything was verified against, and only from that tip.
+        if not git.is_ancestor(old, new_head, cwd=plan.main, env=env):
+            return f"{new_head[:12]} does not descend from {plan.base} at {old[:12]}, so it is no fast-forward"
         where = plan.base_worktree
         if where is None:
             try:
-                git.update_refs([(f"refs/heads/{plan.base}", new_head, old)], "wta merge: fast-forward",
-                                cwd=plan.main, env=env)
+                git.update_refs([(ref, new_head, old)], "wta merge: fast-forward", cwd=plan.main, env=env)
             except git.GitError as exc:
                 return f"cannot move {plan.base}: {exc}"
             return None
-        if git.head_ref(where, env) != f"refs/heads/{plan.base}":
+        if git.head_ref(where, env) != ref:
             return f"{where} no longer has {plan.base} checked out; check it out again, then `wta merge --continue`"
+        now = git.commit_of(ref, plan.main, env)
+        if now != old:
+            return (f"cannot fast-forward {plan.base}: it moved during the merge (to {(now or 'nothing')[:12]}; the "
+                    f"stream was verified on {old[:12]}); `wta merge --continue` verifies it again on the new tip")
         proc = git.fast_forward(new_head, where, env)
         if proc.returncode != 0:
             lines = proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit {proc.returncode}"]
             return f"cannot fast-forward {plan.base} in {where}: {lines[-1]}"
+        # The base is the verified head now. A commit someone made on top of it since is
+        # theirs to keep: the next stream's compare-and-swap above stops the run there.
+        now = git.commit_of(ref, plan.main, env)
+        if now != new_head and not (now and git.is_ancestor(new_head, now, cwd=plan.main, env=env)):
+            return (f"{plan.base} is at {(now or 'nothing')[:12]} after the fast-forward, not at the verified "
+                    f"{new_head[:12]}; put it back with `git update-ref {ref} {old}`, then `wta merge --continue`")
         return None
 
     def restore(self, branch: str, target: str, wt: str | None) -> None:

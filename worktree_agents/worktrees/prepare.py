@@ -209,7 +209,8 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None
     # Registered without a checkout (quick, one at a time: `_REGISTER`), then checked out: for a
     # sparse worktree after its patterns are set, so the full tree is never written.
     with _REGISTER:
-        git.add_worktree(sp.path, sp.branch, project.main, env, new_from=None if sp.branch_exists else base)
+        git.add_worktree(sp.path, sp.branch, project.main, env,
+                         new_from=None if sp.branch_exists else f"refs/heads/{base}")
     try:
         # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
         # that stays is one the hooks hold to its zone.

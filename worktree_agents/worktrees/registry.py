@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from worktree_agents import git
+from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo, record_stream
 from worktree_agents.zones.in_force import ZonesInForce
 
@@ -34,6 +35,63 @@ def list_worktrees(cwd: str, env: dict[str, str] | None = None) -> list[Worktree
                               branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") else branch,
                               "bare" in record, "prunable" in record, "locked" in record))
     return found
+
+
+# What a linked worktree's own config (config.worktree) may set: what `git
+# sparse-checkout` writes there. Anything else could run code or change what
+# git reports inside wta (a filter, a diff driver, an include of another file).
+WORKTREE_CONFIG_KEYS = frozenset({"core.sparsecheckout", "core.sparsecheckoutcone", "index.sparse"})
+
+
+def check_git_link(path: str, common_dir: str) -> None:
+    """Refuse (WtaError, one line) to run git in worktree `path` unless its `.git` leads to its own
+    private git dir: `<common>/worktrees/<name>`, which names this `.git` back and shares the
+    repository's config, and whose own config sets nothing but sparse checkout.
+
+    The worktree's files are the stream's to write: a `.git` file pointed at a git dir it built
+    would choose the config, hooks and fsmonitor of wta's own git calls there.
+    """
+    link = os.path.join(path, ".git")
+    common = os.path.realpath(common_dir)
+    repair = f"run `git worktree repair {path}` in the main worktree, or remove that worktree"
+    if os.path.isdir(link) and not os.path.islink(link):
+        if os.path.realpath(link) != common:
+            raise WtaError(f"{path}: its .git is another repository than {common}; {repair}")
+        return  # the main worktree
+    target = _gitdir_file(link, "gitdir: ")
+    if target is None:
+        raise WtaError(f"{path}: its .git is not a file naming its git dir; {repair}")
+    private = os.path.realpath(os.path.join(path, target))
+    if private == common:
+        return  # a main worktree whose git dir lives elsewhere (--separate-git-dir, a submodule)
+    named_back = _gitdir_file(os.path.join(private, "gitdir"), "")
+    shared = _gitdir_file(os.path.join(private, "commondir"), "")
+    if (os.path.dirname(private) != os.path.join(common, "worktrees") or named_back is None or shared is None
+            or os.path.realpath(os.path.join(private, named_back)) != os.path.realpath(link)
+            or os.path.realpath(os.path.join(private, shared)) != common):
+        raise WtaError(f"{path}: its .git leads to {private}, not to its own git dir in {common}/worktrees; {repair}")
+    own_config = os.path.join(private, "config.worktree")
+    if os.path.exists(own_config):
+        keys = git.config_keys(own_config)
+        foreign = [k for k in keys if k not in WORKTREE_CONFIG_KEYS]
+        if foreign:
+            raise WtaError(f"{own_config}: sets {foreign[0]}, which wta does not let a worktree's own config set "
+                           f"(it could run code inside wta's git); remove it with `git config --worktree --unset "
+                           f"{foreign[0]}` in {path}")
+
+
+def _gitdir_file(path: str, prefix: str) -> str | None:
+    """The path a one-line git link file holds after `prefix` (None: not such a regular file)."""
+    try:
+        if os.path.islink(path):
+            return None
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read(4097).rstrip("\n")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    if not text.startswith(prefix) or "\n" in text or len(text) > 4096:
+        return None
+    return text[len(prefix):] or None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Sequence
 from worktree_agents import git
 from worktree_agents.repo import stream_branch
 from worktree_agents.state import StateStore
-from worktree_agents.worktrees.registry import Worktree, list_worktrees
+from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees
 from worktree_agents.zones import CONFIG_FILE
 
 
@@ -56,12 +56,15 @@ def plan_removal(project, base: str, prefix: str, streams: Sequence[str],
         in_main = worktree is not None and os.path.realpath(worktree.path) == main
         if in_main:
             worktree = None
-        revs = [branch] if branch in branches and branch != base else []
+        # Full ref names: a tag named like the branch (`wta/ui`) must not answer for it.
+        revs = [f"refs/heads/{branch}"] if branch in branches and branch != base else []
         if worktree is not None and worktree.head and worktree.branch != branch:
             revs.append(worktree.head)  # the worktree moved to another branch or detached: keep its work too
         base_missing = base not in branches
-        commits = git.commits_not_in(base, revs, project.main, env) if not base_missing else []
+        commits = git.commits_not_in(f"refs/heads/{base}", revs, project.main, env) if not base_missing else []
         present = worktree is not None and os.path.isdir(worktree.path)
+        if present:
+            check_git_link(worktree.path, project.repo.common_dir)
         changes = git.worktree_changes(worktree.path, env) if present else []
         removals.append(Removal(stream, branch, branch in branches, worktree, commits, changes, in_main,
                                 base_missing and bool(revs)))

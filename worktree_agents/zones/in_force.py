@@ -29,7 +29,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
-CACHE_VERSION = 2
+# 3: the compiled rules match paths byte for byte (zones.matcher.bytes_view); a cache
+# compiled before would judge non-ASCII paths and bracket expressions the old way.
+CACHE_VERSION = 3
 
 
 class ZonesInForce(namedtuple("ZonesInForce", [

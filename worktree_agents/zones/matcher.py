@@ -24,6 +24,145 @@ _ITSELF_OR_UNDER = "(?:(?P<ps_d>/)|$)"          # pathspec's end of a pattern th
 _ITSELF_OR_UNDER_EXACT = r"(?:(?P<ps_d>/)|\Z)"  # `$` would also match before a final newline
 
 
+# -- git's wildmatch, byte for byte ---------------------------------------------
+#
+# git matches a path's bytes: `?` is one byte of a UTF-8 character, `[é]` two
+# one-byte choices. Paths and patterns are therefore matched in their *byte
+# view*: each byte of the UTF-8 text as the character of that code (Latin-1),
+# so that a regex character is one byte. Bracket expressions follow git's
+# wildmatch.c (pathspec's differ): POSIX classes, `\` escapes and ranges
+# inside, `]` first is literal, `[^` negates, and never a '/'.
+
+
+def bytes_view(text: str) -> str:
+    """`text` with one character per UTF-8 byte (undecodable bytes kept): what git matches."""
+    return text if text.isascii() else text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+# git's character classes (its own ctype: ASCII only), as sets of byte values.
+_POSIX_CLASSES = {
+    "alnum": b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    "alpha": b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    "blank": b" \t",
+    "cntrl": bytes(range(0x20)) + b"\x7f",
+    "digit": b"0123456789",
+    "graph": bytes(range(0x21, 0x7f)),
+    "lower": b"abcdefghijklmnopqrstuvwxyz",
+    "print": bytes(range(0x20, 0x7f)),
+    "punct": b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+    "space": b" \t\n\r",
+    "upper": b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "xdigit": b"0123456789ABCDEFabcdef",
+}
+_PLACEHOLDERS = 0xE000  # private-use characters stand for bracket expressions while pathspec compiles
+
+
+class PatternError(ValueError):
+    """A pattern git would accept but never match with (so wta refuses it)."""
+
+
+def _bracket(view: str, i: int) -> tuple[frozenset[int], int]:
+    """The bytes the bracket expression starting at `view[i]` ('[') matches, and the index after it."""
+    n = len(view)
+    i += 1
+    negated = view[i:i + 1] in ("!", "^")
+    if negated:
+        i += 1
+    members: set[int] = set()
+    previous: int | None = None   # the last single byte, which a '-' may extend into a range
+    first = True
+    while True:
+        if i >= n:
+            raise PatternError("an unclosed [ (git never matches such a pattern; write \\[ for a literal [)")
+        ch = view[i]
+        if ch == "]" and not first:
+            break
+        first = False
+        if ch == "\\":
+            i += 1
+            if i >= n:
+                raise PatternError("a \\ at the end of a bracket expression")
+            previous = ord(view[i])
+            members.add(previous)
+        elif ch == "-" and previous is not None and i + 1 < n and view[i + 1] != "]":
+            i += 1
+            if view[i] == "\\":
+                i += 1
+                if i >= n:
+                    raise PatternError("a \\ at the end of a bracket expression")
+            members.update(range(previous, ord(view[i]) + 1))
+            previous = None
+        elif ch == "[" and view[i + 1:i + 2] == ":":
+            end = view.find("]", i + 2)
+            if end < 0:
+                raise PatternError("an unclosed [ (git never matches such a pattern; write \\[ for a literal [)")
+            if end - 1 > i + 1 and view[end - 1] == ":":
+                name = view[i + 2:end - 1]
+                if name not in _POSIX_CLASSES:
+                    raise PatternError(f"an unknown character class [:{name}:] (git knows "
+                                       f"{', '.join(_POSIX_CLASSES)})")
+                members.update(_POSIX_CLASSES[name])
+                previous, i = None, end
+            else:  # no ':]': an ordinary '['
+                previous = ord(ch)
+                members.add(previous)
+        else:
+            previous = ord(ch)
+            members.add(previous)
+        i += 1
+    chosen = (set(range(256)) - members) if negated else members
+    chosen.discard(ord("/"))
+    return frozenset(chosen), i + 1
+
+
+def _class_regex(members: frozenset[int]) -> str:
+    """A regex matching one character of the byte view that is one of `members`."""
+    if not members:
+        return "(?!)"
+    runs: list[list[int]] = []
+    for b in sorted(members):
+        if runs and runs[-1][1] == b - 1:
+            runs[-1][1] = b
+        else:
+            runs.append([b, b])
+    # Every member as a \xHH escape: no character of the class can read as class syntax.
+    return "[" + "".join(f"\\x{lo:02x}" + (f"-\\x{hi:02x}" if hi > lo else "") for lo, hi in runs) + "]"
+
+
+def git_glob(pattern: str) -> tuple[str, dict[str, str], bool]:
+    """`pattern` in its byte view with each bracket expression replaced by a placeholder character;
+    the regex for each placeholder; and whether a bracket held a '/' (git then anchors the
+    pattern, as any pattern with a '/' in it). Raises PatternError for what git never matches."""
+    view = bytes_view(pattern)
+    out: list[str] = []
+    classes: dict[str, str] = {}
+    slash = False
+    i, n = 0, len(view)
+    if view.startswith("!"):
+        out.append("!")
+        i = 1
+    while i < n:
+        ch = view[i]
+        if ch == "\\":
+            if i + 1 >= n:
+                raise PatternError("a \\ at its end (git never matches such a pattern)")
+            if view[i + 1] == "/":
+                raise PatternError("an escaped / (write / without the backslash)")
+            out.append(view[i:i + 2])
+            i += 2
+        elif ch == "[":
+            end_of = i
+            members, i = _bracket(view, i)
+            slash = slash or "/" in view[end_of:i]
+            placeholder = chr(_PLACEHOLDERS + len(classes))
+            classes[placeholder] = _class_regex(members)
+            out.append(placeholder)
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out), classes, slash
+
+
 class Rule(namedtuple("Rule", ["pattern", "regex", "include"])):
     """One gitignore-style pattern: as written, as pathspec compiles it (a regex
     string), and whether it adds paths (False for a `!` pattern)."""
@@ -72,14 +211,17 @@ class PatternList:
         return found
 
     def can_match_under(self, top: str | None) -> bool:
-        """Whether some rule can match a path under top directory `top` (None: a top-level file)."""
+        """Whether some rule can match a path under top directory `top` (None: a top-level file;
+        in its byte view, as `_decide` takes paths)."""
         return any(pinned is None or pinned == top for pinned in self._top_dirs)
 
     def decide(self, path: str) -> tuple[bool, Rule | None]:
         """Whether `path` is matched, and the rule that decided it."""
+        path = bytes_view(path)
         return self._decide(path, top_dir(path))
 
     def _decide(self, path: str, top: str | None) -> tuple[bool, Rule | None]:
+        # `path` in its byte view (`bytes_view`), as the rules' regexes are.
         candidates = self._candidates(top)  # the path's parent directories share its top directory
         if not candidates:
             return False, None

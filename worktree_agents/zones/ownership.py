@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from worktree_agents.zones import CONFIG_FILE
-from worktree_agents.zones.matcher import PatternList, Rule, top_dir
+from worktree_agents.zones.matcher import PatternList, Rule, bytes_view, top_dir
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -118,14 +118,15 @@ class ZoneMap:
         path = normalize(path)
         if path == self.config_file:
             return Ownership(path, None, None, True, True, ())
-        top = top_dir(path)
-        included, rule = self.read_only._decide(path, top)
+        view = path if path.isascii() else bytes_view(path)  # what git matches: bytes
+        top = top_dir(view)
+        included, rule = self.read_only._decide(view, top)
         if included:
             return Ownership(path, None, rule.pattern if rule else None, True, False, ())
         owners: list[tuple[str, str]] = []
         excluded_by: str | None = None
         for zone in self._zones_under(top):
-            included, rule = zone.patterns._decide(path, top)
+            included, rule = zone.patterns._decide(view, top)
             if included and rule is not None:
                 owners.append((zone.stream, rule.pattern))
             elif rule is not None and excluded_by is None:
