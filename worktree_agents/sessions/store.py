@@ -85,6 +85,7 @@ class SessionRecord(AgentFigures):
     leftovers_outside_zone: list[str] = field(default_factory=list)
     stall_after: int | None = None           # seconds without output or commit that make it `stalled`
     tmux: dict | None = None                 # {"socket": ..., "session": ...} of an interactive session
+    sandbox: str | None = None               # what confines the agent's processes ("bwrap"), None: nothing
     log: str | None = None
     updated_at: str | None = None
 
