@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -321,3 +323,19 @@ def test_a_run_past_its_timeout_ends_with_what_it_started(tmp_path):
     [result] = fake.tool_results("api")
     assert result["is_error"] and result["content"].startswith("timed out after 1s") and "started" in result["content"]
     assert not alive(int(pids.read_text()))
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a terminal")
+def test_setup_run_from_a_terminal_has_no_terminal_to_type_into(tmp_path):
+    """TIOCSTI on the controlling terminal would type a command into the user's shell, outside any sandbox."""
+    probe = ("python3 -c \"import os, fcntl, termios; fd = os.open('/dev/tty', os.O_RDWR); "
+             "fcntl.ioctl(fd, termios.TIOCSTI, b'#')\" 2> tty.err; echo $? > tty.code")
+    repo = session_repo(tmp_path, zones(API_AGENT, "  api:\n    paths: [src/api/**]\n",
+                                        extra=f"setup: [{json.dumps(probe)}]\n"))
+    command = f"{shlex.quote(sys.executable)} -m worktree_agents up --no-launch"
+    done = subprocess.run(["script", "-qec", command, "/dev/null"], cwd=repo, env=env(), capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    api = worktree(repo, "api")
+    assert (api / "tty.code").read_text().strip() != "0"
+    assert "No such device or address" in (api / "tty.err").read_text()

@@ -62,8 +62,10 @@ class Sandbox:
     read_only: tuple[str, ...]
     mounts: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (bwrap option, path), in order
 
-    def wrap(self, argv: list[str]) -> list[str]:
-        args = [self.bwrap, *BASE_ARGS]
+    def wrap(self, argv: list[str], own_session: bool = False) -> list[str]:
+        """`own_session`: a terminal session of its own (no controlling terminal to push keystrokes
+        into with TIOCSTI), ending with bwrap; for commands started from the user's terminal."""
+        args = [self.bwrap, *BASE_ARGS, *(("--new-session", "--die-with-parent") if own_session else ())]
         for option, path in self.mounts:
             args += [option, path, path]
         return [*args, "--", *argv]
@@ -303,4 +305,4 @@ def for_config(config, main: str, common_dir: str, stream: str, worktree: str,
 def shell(sandbox: Sandbox | None, command: str) -> list[str]:
     """The argv that runs a shell command, inside `sandbox` if there is one."""
     argv = ["/bin/sh", "-c", command]
-    return sandbox.wrap(argv) if sandbox else argv
+    return sandbox.wrap(argv, own_session=True) if sandbox else argv
