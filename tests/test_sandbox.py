@@ -86,6 +86,8 @@ def test_packs_cannot_be_deleted_and_git_runs_no_automatic_gc(tmp_path):
     box = api_sandbox(repo)
     assert inside(box, f"rm -f {repo}/.git/objects/pack/*", api).returncode != 0
     assert sorted(p.name for p in (repo / ".git" / "objects" / "pack").iterdir()) == packs
+    assert inside(box, f"echo /tmp/elsewhere > {repo}/.git/objects/info/alternates", api).returncode != 0
+    assert not (repo / ".git" / "objects" / "info" / "alternates").exists()
     settings = inside(box, "git config gc.auto; git config maintenance.auto", api)
     assert settings.stdout.split() == ["0", "false"]
 

@@ -163,6 +163,9 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     pack_dir = os.path.join(common, "objects", "pack")
     if os.path.isdir(pack_dir):
         pinned += [e.path for e in os.scandir(pack_dir) if e.is_file(follow_symlinks=False)]
+    # objects/info: `alternates` there would add object stores of the agent's making.
+    os.makedirs(os.path.join(common, "objects", "info"), exist_ok=True)
+    pinned.append(os.path.join(common, "objects", "info"))
     # What wta's own git commands outside the sandbox read from this worktree (the leftovers commit,
     # the merge's rebase, `wta status`): where its git dir is, its per-worktree config (core.fsmonitor
     # and core.hooksPath run commands) and a hooks directory inside the worktree.
