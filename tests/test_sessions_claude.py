@@ -52,7 +52,8 @@ def test_the_guard_denies_an_out_of_zone_write_while_an_in_zone_write_and_a_comm
 
 def test_interactive_runs_claude_in_tmux_without_p_and_wta_attach_finds_it(tmp_path):
     fake_cli = tmp_path / "fake-claude"
-    fake_cli.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$WTA_WORKTREE/../claude-args"\necho interactive-ready\nsleep 60\n')
+    # Written outside the repository's places (the sandbox keeps the worktrees' directory read-only).
+    fake_cli.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/claude-args\necho interactive-ready\nsleep 60\n')
     fake_cli.chmod(fake_cli.stat().st_mode | stat.S_IXUSR)
     repo = session_repo(tmp_path, zones(AGENT, STREAMS))
     try:
@@ -60,7 +61,7 @@ def test_interactive_runs_claude_in_tmux_without_p_and_wta_attach_finds_it(tmp_p
         assert done.returncode == 0, done.stderr
         session = wait_for(lambda: (r := record(repo, "api"))["tmux"] and r["agent_pid"] and r)
         assert session["tmux"]["session"] == "wta-repo-api"
-        args = wait_for(lambda: (worktree(repo, "api").parent / "claude-args").read_text().splitlines())
+        args = wait_for(lambda: (tmp_path / "claude-args").read_text().splitlines())
         assert "-p" not in args and args[0] == "Say hello."
         hook = json.loads(args[args.index("--settings") + 1])["hooks"]["PreToolUse"][0]
         assert hook["matcher"] == "Edit|Write|NotebookEdit|MultiEdit" and "guard --stream api" in hook["hooks"][0]["command"]

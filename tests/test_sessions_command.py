@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 
 from support import git, wta
+from worktree_agents.sessions.prompt import SANDBOX_NOTE
 from sessions_support import (no_leftover_processes, record, session_repo, state_dir, up, worktree,  # noqa: F401
                               zones)
 
@@ -32,8 +33,11 @@ def test_placeholders_are_filled_in_shell_quoted(tmp_path):
     prompt_file = state_dir(repo) / "prompts" / "api.md"
     assert git(api, "show", "wta/api:src/api/args.txt").stdout.splitlines() == ["api", str(api), str(prompt_file)]
     printed = wta(repo, "prompt", "api", check=0).stdout
-    assert git(api, "show", "wta/api:src/api/prompt.txt").stdout == printed
-    assert prompt_file.read_text() == printed and printed.startswith(PROMPT)
+    # The session's prompt is `wta prompt`'s, plus the sandbox's note (a person in an editor has no sandbox).
+    session_prompt = git(api, "show", "wta/api:src/api/prompt.txt").stdout
+    assert (SANDBOX_NOTE in session_prompt) == (record(repo, "api")["sandbox"] is not None)
+    assert session_prompt.replace(SANDBOX_NOTE, "") == printed
+    assert prompt_file.read_text() == session_prompt and printed.startswith(PROMPT)
     assert git(api, "log", "-1", "--format=%s", "wta/api").stdout.strip() == \
         "[api] wta: commit leftovers of the session"
     assert git(api, "status", "--porcelain").stdout == ""

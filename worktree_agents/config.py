@@ -206,6 +206,17 @@ class Check(Strict):
     timeout: Duration = Field(30, description="how long one run may take")
 
 
+def _off(value: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false.
+    return "off" if value is False else value
+
+
+def _sandbox_path(path: str) -> str:
+    if not (path.startswith("/") or path == "~" or path.startswith("~/")):
+        raise ValueError(f"{path!r} is not an absolute path; write it from / or from ~/")
+    return path
+
+
 def _zone(patterns: list[str]) -> list[str]:
     # Negations only take away from what earlier patterns matched: alone they own nothing.
     if patterns and all(p.startswith("!") for p in patterns):
@@ -264,6 +275,13 @@ class Config(Strict):
     merge: Literal["rebase", "squash"] = Field(
         "rebase", description="how a stream lands: its commits rebased onto the base, or one `[stream]` commit "
                               "listing their subjects")
+    sandbox: Annotated[Literal["auto", "required", "off"], BeforeValidator(_off)] = Field(
+        "auto", description="sessions, `setup:` and `test:` run sandboxed (bubblewrap): they write only in their "
+                            "own worktree and branch; `auto`: where bubblewrap works, `required`: refuse to start "
+                            "without it, `off`: never")
+    sandbox_write: Annotated[list[Annotated[str, AfterValidator(_sandbox_path)]], BeforeValidator(_string_list)] = Field(
+        [], description="more paths sandboxed processes may write (absolute or `~/...`), e.g. a package "
+                        "manager's store")
     agent: Agent = Field(Agent(), description="defaults for every stream's session")
     streams: dict[StreamName, Stream] = Field(min_length=1, description="the streams, by name (lowercase "
                                                                         "letters, digits, `-`, `_`)")

@@ -1,7 +1,8 @@
 """Running the project's shell commands: `setup:` in a new worktree, the merge's
 `test:`, `wta watch`'s checks and notify command. The one place wta starts a
 shell command from zones.yaml, with its output in a log (and, in the
-background, a deadline); and the environment a stream's commands get.
+background, a deadline), in the stream's sandbox when it runs for a stream;
+and the environment a stream's commands get.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import os
 import signal
 import subprocess
 import time
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from worktree_agents import git
+
+if TYPE_CHECKING:
+    from worktree_agents.sandbox import Sandbox
 
 
 def stream_env(config, stream: str, worktree: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -24,9 +28,16 @@ def stream_env(config, stream: str, worktree: str, base: dict[str, str] | None =
     return env
 
 
-def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes]) -> int:
-    """Run `command` in a shell in `cwd` (no stdin), its output into `log`; its exit code."""
-    return subprocess.run(command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandbox | None = None) -> int:
+    """Run `command` in a shell in `cwd` (no stdin), its output into `log`; its exit code.
+
+    `jail`: the stream's sandbox (sandbox.for_config) that the shell and all it starts run in.
+    """
+    from worktree_agents import sandbox
+
+    if jail is not None:
+        env = jail.env(env)
+    return subprocess.run(sandbox.shell(jail, command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           stdout=log, stderr=subprocess.STDOUT).returncode
 
 

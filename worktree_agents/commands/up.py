@@ -12,7 +12,7 @@ import sys
 from contextlib import closing
 from typing import Sequence
 
-from worktree_agents import git
+from worktree_agents import git, sandbox
 from worktree_agents.commands.output import use_colour
 from worktree_agents.config import RUNNERS
 from worktree_agents.errors import CHECK, WtaError
@@ -46,6 +46,10 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     base = base_branch(project.main, config.base, project.env)
     committed = _refuse_uncommitted_zones(project, base)
     chosen = [s for s in config.order() if not streams or s in streams]
+    # `sandbox: required` without bubblewrap: exit 2 before anything is made.
+    if sandbox.require(config.sandbox, project.config_path) is None and config.sandbox == "auto":
+        print(f"not sandboxed: {sandbox.unavailable_reason()} (sessions and setup: commands can write outside "
+              "their worktree; `sandbox: off` in zones.yaml silences this)")
 
     store = StateStore(project.repo.state_dir)
     with command_lock(project.repo.state_dir):

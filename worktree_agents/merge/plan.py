@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from worktree_agents import git, layout
+from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import REFUSED, VERIFY_FAILED, StreamResult, Touch, listed
 from worktree_agents.repo import base_branch
 from worktree_agents.sessions import supervisor
 from worktree_agents.worktrees import registry
-from worktree_agents.zones import check_streams, enforce
+from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
 from worktree_agents.zones.in_force import compile_zones_in_force
 from worktree_agents.zones.ownership import ZoneMap
 
@@ -42,6 +42,8 @@ def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | N
     heads = git.branch_heads(project.main, env)
     if base not in heads:
         raise WtaError(f"base branch {base!r} does not exist; create it or set `base:` in zones.yaml")
+    if config.test:
+        sandbox.require(config.sandbox, CONFIG_FILE)  # before anything moves, not at the first test
     streams = [s for s in config.order() if not names or s in names]
     branches = {s: config.branch_for(s) for s in streams}
     checked_out = {w.branch: w.path for w in trees if w.branch and not w.bare and not w.prunable}

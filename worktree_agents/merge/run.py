@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from typing import Any, Sequence
 
-from worktree_agents import git, layout, shell
+from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, pending_streams, plan_merge,
                                         refusals, session_refusal, touches, verify, verify_objects,
@@ -173,8 +173,10 @@ class Run:
         plan = self.plan
         log = layout.path(plan.state_dir, layout.MERGE_TEST_LOG, run_id=self.state["run_id"], stream=result.stream)
         os.makedirs(os.path.dirname(log), exist_ok=True)
+        jail = sandbox.for_config(plan.config, plan.main, layout.common_dir(plan.state_dir), result.stream, wt)
         with open(log, "wb") as out:
-            code = shell.run(plan.test or "", wt, shell.stream_env(plan.config, result.stream, wt, self.env), out)
+            code = shell.run(plan.test or "", wt, shell.stream_env(plan.config, result.stream, wt, self.env), out,
+                             jail)
         result.test_log = log
         if code == 0:
             result.test = PASSED

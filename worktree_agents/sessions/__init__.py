@@ -36,15 +36,17 @@ class SessionContext:
     prompt_file: str        # <state dir>/prompts/<stream>.md
     port: int
     interactive: bool = False
+    sandboxed: bool = False  # its processes run in the stream's sandbox
 
     def task(self) -> str:
         return prompts.task(self.config, self.stream, self.repo_root, self.state_dir)
 
     def rules(self) -> str:
-        return prompts.zone_rules(self.config, self.stream, self.worktree)
+        return prompts.zone_rules(self.config, self.stream, self.worktree, self.sandboxed)
 
     def full_prompt(self) -> str:
-        return prompts.full_prompt(self.config, self.stream, self.repo_root, self.worktree, self.state_dir)
+        return prompts.full_prompt(self.config, self.stream, self.repo_root, self.worktree, self.state_dir,
+                                   self.sandboxed)
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """The session's environment: the caller's (API keys pass through, git's locals

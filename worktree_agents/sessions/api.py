@@ -12,6 +12,7 @@ line is a result summary in the shape of Claude Code's stream-json result
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -54,6 +55,23 @@ TOOLS: list[dict[str, Any]] = [
                       "required": ["text"]}},
 ]
 WRITE_TOOLS = {"write_file", "edit_file"}
+# Offered only inside the sandbox, which keeps a command's writes in the worktree and on the stream's branch.
+RUN_TOOL: dict[str, Any] = {
+    "name": "run", "description": "Run a shell command in the worktree and get its exit status and output. "
+                                  "It runs sandboxed: writes outside your worktree, your branch, the temp dir "
+                                  "and your caches fail with 'Read-only file system'.",
+    "input_schema": {"type": "object", "properties": {"command": {"type": "string"},
+                                                      "timeout": {"type": "integer", "default": 300,
+                                                                  "description": "seconds"}},
+                     "required": ["command"]}}
+RUN_OUTPUT_LIMIT = 30000
+
+
+def tools() -> list[dict[str, Any]]:
+    """The tools of this session: the shell only when the session is sandboxed."""
+    from worktree_agents import sandbox
+
+    return TOOLS + [RUN_TOOL] if os.environ.get(sandbox.MARKER_ENV) else TOOLS
 
 
 class ApiRunner(Runner):
@@ -79,9 +97,37 @@ RUNNER = ApiRunner()
 # -- the loop (runs in the session's process) -------------------------------------
 
 def _handlers(workspace) -> dict[str, Callable[..., str]]:
-    return {"list_files": workspace.list_files, "read_file": workspace.read_file, "search": workspace.search,
-            "write_file": workspace.write_file, "edit_file": workspace.edit_file, "commit": workspace.commit,
-            "request": lambda text, stream=None, path=None: _request(workspace, text, stream, path)}
+    handlers = {"list_files": workspace.list_files, "read_file": workspace.read_file, "search": workspace.search,
+                "write_file": workspace.write_file, "edit_file": workspace.edit_file, "commit": workspace.commit,
+                "request": lambda text, stream=None, path=None: _request(workspace, text, stream, path)}
+    if RUN_TOOL in tools():
+        handlers["run"] = lambda command, timeout=300: _run(workspace, command, timeout)
+    return handlers
+
+
+def _run(workspace, command: str, timeout: int = 300) -> str:
+    """The `run` tool: a shell command in the worktree; a non-zero exit is a tool error the agent reads."""
+    import subprocess
+
+    from worktree_agents.sessions.workspace import ToolError
+
+    proc = subprocess.Popen(["/bin/sh", "-c", str(command)], cwd=workspace.root, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=max(int(timeout), 1))
+    except subprocess.TimeoutExpired:
+        from worktree_agents.sessions import process
+
+        root = process.find(proc.pid, None)
+        process.terminate(process.tree(root) if root else [], grace=1.0)  # and what it started
+        out, _ = proc.communicate()
+        raise ToolError(f"timed out after {timeout}s; output so far:\n"
+                        f"{out.decode('utf-8', 'replace')[-RUN_OUTPUT_LIMIT:]}") from None
+    output = out.decode("utf-8", "replace")[-RUN_OUTPUT_LIMIT:]
+    text = f"exit {proc.returncode}\n{output}"
+    if proc.returncode != 0:
+        raise ToolError(text)
+    return text
 
 
 def _request(workspace, text: str, stream: str | None = None, path: str | None = None) -> str:
@@ -103,7 +149,7 @@ def call_tool(workspace, name: str, tool_input: Any) -> tuple[str, bool]:
 
     handler = _handlers(workspace).get(name)
     if handler is None:
-        return f"unknown tool {name!r}; use one of: {', '.join(t['name'] for t in TOOLS)}", True
+        return f"unknown tool {name!r}; use one of: {', '.join(t['name'] for t in tools())}", True
     if not isinstance(tool_input, dict):
         return "the tool input must be an object", True
     try:
@@ -119,7 +165,7 @@ def call_tool(workspace, name: str, tool_input: Any) -> tuple[str, bool]:
 def _argument(tool_input: Any) -> str:
     """The argument that says what a tool call is about, for the log."""
     if isinstance(tool_input, dict):
-        for key in ("path", "pattern", "message"):
+        for key in ("path", "pattern", "message", "command"):
             if isinstance(tool_input.get(key), str):
                 return json.dumps(tool_input[key][:100])
     return ""
@@ -159,7 +205,7 @@ def run_loop(ctx: SessionContext, out=None) -> int:
                 # The SDK warns that a model retires; Python would hide that, the log must not.
                 warnings.simplefilter("always", DeprecationWarning)
                 with client.messages.stream(model=model, max_tokens=MAX_TOKENS, system=ctx.rules(),
-                                            tools=TOOLS, messages=messages) as stream:
+                                            tools=tools(), messages=messages) as stream:
                     message = stream.get_final_message()
             for warning in caught:
                 if str(warning.message) not in warned:
@@ -209,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         project = Project.find(args.worktree)
         ctx = context(project, project.config(), args.stream, project.toplevel, "api")
+        ctx = dataclasses.replace(ctx, sandboxed=RUN_TOOL in tools())
         return run_loop(ctx)
     except WtaError as exc:
         print(f"wta: {exc}", file=sys.stderr)

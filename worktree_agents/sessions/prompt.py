@@ -14,6 +14,9 @@ from worktree_agents.zones import CONFIG_FILE
 
 # The fake Anthropic server (and anyone reading a transcript) tells streams apart by this line.
 STREAM_MARKER = "wta-stream: "
+# Said to an agent whose processes run in the stream's sandbox, after the read-only rule.
+SANDBOX_NOTE = (" Your commands run in a sandbox that enforces this: a write there fails with `Read-only file "
+                "system` (or `Invalid cross-device link`, `Device or resource busy`); do not work around it.")
 
 
 def task(config, stream: str, repo_root: str, state_dir: str | None = None) -> str:
@@ -47,8 +50,9 @@ def _own_task(config, stream: str, repo_root: str) -> str:
     return f"Work on the {stream} stream's part of this repository ({patterns})."
 
 
-def zone_rules(config, stream: str, worktree: str | None = None) -> str:
-    """The rules of the stream's zone, as instructions to an agent or a person."""
+def zone_rules(config, stream: str, worktree: str | None = None, sandboxed: bool = False) -> str:
+    """The rules of the stream's zone, as instructions to an agent or a person (`sandboxed`: an agent
+    whose processes run in the stream's sandbox)."""
     spec = config.streams[stream]
     branch = config.branch_for(stream)
     lines = [f"# Zone rules of stream `{stream}` (wta)", ""]
@@ -77,6 +81,9 @@ def zone_rules(config, stream: str, worktree: str | None = None) -> str:
         "The git hooks refuse a commit that touches a path outside your zone; when that happens, "
         "unstage that path (`git restore --staged PATH`) and leave it alone.",
         "",
+        "Other worktrees (the main checkout and every other stream's), every branch but yours, the shared git "
+        "hooks and git config are read-only for you." + (SANDBOX_NOTE if sandboxed else ""),
+        "",
         "Need a change in a path you do not own? Do not make it yourself: ask its owner with "
         "`wta request OWNER \"what you need and why\"` and carry on with your own part.",
         "",
@@ -86,6 +93,6 @@ def zone_rules(config, stream: str, worktree: str | None = None) -> str:
 
 
 def full_prompt(config, stream: str, repo_root: str, worktree: str | None = None,
-                state_dir: str | None = None) -> str:
+                state_dir: str | None = None, sandboxed: bool = False) -> str:
     """What `wta prompt STREAM` prints: the task, then the zone rules."""
-    return f"{task(config, stream, repo_root, state_dir)}\n\n{zone_rules(config, stream, worktree)}\n"
+    return f"{task(config, stream, repo_root, state_dir)}\n\n{zone_rules(config, stream, worktree, sandboxed)}\n"

@@ -89,6 +89,7 @@ class SessionRecord(AgentFigures):
     leftovers_outside_zone: list[str] = field(default_factory=list)
     stall_after: int | None = None           # seconds without output or commit that make it `stalled`
     tmux: dict | None = None                 # {"socket": ..., "session": ...} of an interactive session
+    sandbox: str | None = None               # what confines the agent's processes ("bwrap"), None: nothing
     log: str | None = None
     waiting_to_land: list[str] = field(default_factory=list)   # `waiting`: dependencies done, not yet landed
     handbacks: int = 0                       # follow-up sessions started for a failed landing

@@ -215,6 +215,7 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
         activity = last_activity(record) if record.live else None
         report[stream] = {
             "state": record.state, "reason": record.reason, "runner": record.runner,
+            "sandboxed": record.sandbox is not None, "sandbox": record.sandbox,
             "pid": record.pid if record.live else None,
             "cpu_percent": used.cpu_percent if used else None,
             "memory_bytes": used.memory_bytes if used else None,

@@ -17,6 +17,7 @@ an interactive session's tmux pane).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import shlex
@@ -154,6 +155,7 @@ class Session:
         self.log = Log(self.ctx.log, Redactor(self.env))
         self.offset = sessions.log_size(self.ctx.log)
         self.stop_requested = False
+        self.sandbox = None
 
     def run(self) -> int:
         from worktree_agents.config import format_duration
@@ -170,16 +172,24 @@ class Session:
             record.runner, record.worktree, record.log, record.port = (
                 self.ctx.runner, self.ctx.worktree, self.ctx.log, self.ctx.port)
             record.model = agent_settings.model if self.ctx.runner in ("claude", "api") else None
+            record.sandbox = None
         timeout = agent_settings.timeout
-        self.log.say(f"session of stream {stream!r} started: runner {self.ctx.runner}, "
-                     f"timeout {format_duration(timeout)}, pid {me}")
         agent = None
         timed_out, error = False, None
         code: int | None = None
         try:
+            confinement = self._confine()
+        except WtaError as exc:  # `sandbox: required` and no bubblewrap
+            confinement, error = "not sandboxed", str(exc)
+        self.log.say(f"session of stream {stream!r} started: runner {self.ctx.runner}, "
+                     f"timeout {format_duration(timeout)}, pid {me}, {confinement}")
+        try:
+            if error is not None:
+                raise WtaError(error)
             agent = self._start(self.runner.command(self.ctx))
             self.store.update(stream, agent_pid=agent.pid, agent_create_time=process.create_time(agent.pid)
-                              if agent.pid else None, tmux=agent.tmux)
+                              if agent.pid else None, tmux=agent.tmux,
+                              sandbox=self.sandbox.name if self.sandbox else None)
             deadline = time.monotonic() + timeout
             while True:
                 ended, code = agent.poll()
@@ -202,15 +212,30 @@ class Session:
                 agent.close()
         return self._finish(code, timed_out, error)
 
+    def _confine(self) -> str:
+        """Put the agent's whole process tree into the stream's sandbox, as zones.yaml's `sandbox:` says;
+        what the log says about it."""
+        from worktree_agents import sandbox
+
+        self.sandbox = sandbox.for_config(self.ctx.config, self.project.main, self.project.repo.common_dir,
+                                          self.ctx.stream, self.ctx.worktree)
+        if self.sandbox is None:
+            why = "sandbox: off" if self.ctx.config.sandbox == "off" else sandbox.unavailable_reason()
+            return f"not sandboxed ({why}): the agent can write wherever this user can"
+        self.env = self.sandbox.env(self.env)
+        self.ctx = dataclasses.replace(self.ctx, sandboxed=True)
+        return "sandboxed (bwrap): it writes only in its worktree, on its branch, the temp dir and its caches"
+
     def _start(self, command):
         cwd = self.ctx.worktree
+        argv = self.sandbox.wrap(command.argv) if self.sandbox else command.argv
         if command.interactive:
             from worktree_agents.sessions.tmux import TmuxSession
 
             session = TmuxSession.for_stream(self.ctx.repo_root, os.path.dirname(self.ctx.state_dir), self.ctx.stream)
             self.log.say(f"interactive: attach with `wta attach {self.ctx.stream}` (tmux session {session.name})")
-            return TmuxAgent(session, command.argv, cwd, self.env, self.log)
-        return ProcessAgent(command.argv, cwd, self.env, self.log)
+            return TmuxAgent(session, argv, cwd, self.env, self.log)
+        return ProcessAgent(argv, cwd, self.env, self.log)
 
     def _end_leftover_processes(self) -> None:
         """Whatever the agent left running in the session's process group ends with it."""

@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
-from worktree_agents import git, shell
+from worktree_agents import git, sandbox, shell
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks.install import install as install_hooks
 from worktree_agents.repo import Repo, exclude, record_stream
@@ -169,8 +169,10 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
         result.outcome, result.reason = FAILED, f"copy: {copied.failed}; fix it and run wta up again"
         result.setup = SetupResult("skipped")
     else:
+        jail = (sandbox.for_config(config, project.main, project.repo.common_dir, sp.stream, sp.path)
+                if config.setup else None)
         result.setup = run_setup(config.setup, sp.path, shell.stream_env(config, sp.stream, sp.path),
-                                 store.log_path(sp.stream))
+                                 store.log_path(sp.stream), jail)
     if result.setup.status == "failed":
         result.outcome = FAILED
         result.reason = (f"setup command `{result.setup.command}` {_exit_text(result.setup.exit_code)}; "
@@ -230,8 +232,10 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None
         raise
 
 
-def run_setup(commands: Sequence[str], worktree: str, env: dict[str, str], log_path: str) -> SetupResult:
-    """Run the `setup:` commands in a shell in the worktree, output appended to the stream's log.
+def run_setup(commands: Sequence[str], worktree: str, env: dict[str, str], log_path: str,
+              jail: sandbox.Sandbox | None = None) -> SetupResult:
+    """Run the `setup:` commands in a shell in the worktree (in the stream's sandbox `jail`),
+    output appended to the stream's log.
 
     Stops at the first command that fails.
     """
@@ -242,7 +246,7 @@ def run_setup(commands: Sequence[str], worktree: str, env: dict[str, str], log_p
         for command in commands:
             log.write(f"== {now()} setup in {worktree}: {command}\n".encode())
             log.flush()
-            code = shell.run(command, worktree, env, log)
+            code = shell.run(command, worktree, env, log, jail)
             log.write(f"== exit {code}\n".encode())
             log.flush()
             if code != 0:

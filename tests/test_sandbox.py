@@ -1,0 +1,186 @@
+"""The sandbox's policy (worktree_agents/sandbox.py) with real bubblewrap, real git and real scripts.
+
+The escape corpus from inside real sessions is in test_sandbox_sessions.py; these
+cases drive `Sandbox.wrap` directly for what git's ref storage needs (packed refs,
+refs without a reflog, packs), the allow-lists and zones.yaml's keys.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support import git, make_repo, wta
+from worktree_agents import sandbox
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                reason="needs bubblewrap: .ci/run installs it (apt-get install bubblewrap)")
+
+ZONES = "version: 1\nstreams:\n  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"
+FILES = {"src/api/a.py": "a = 1\n", "src/ui/page.html": "<p>hi</p>\n", "README.md": "# r\n"}
+
+
+def layout(tmp_path: Path, zones: str = ZONES, files: dict[str, str] = FILES) -> Path:
+    repo = make_repo(tmp_path / "repo", zones, files)
+    wta(repo, "up", "--no-launch", check=0)
+    return repo
+
+
+def api_sandbox(repo: Path, extra: list[str] = ()) -> sandbox.Sandbox:
+    return sandbox.for_stream(sandbox.bwrap(), str(repo / ".git"), "api",
+                              str(repo.parent / "repo-worktrees" / "api"), "wta/api", extra)
+
+
+def inside(box: sandbox.Sandbox, command: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(box.wrap(["/bin/sh", "-c", command]), cwd=cwd, env=box.env(dict(os.environ)),
+                          capture_output=True, text=True, timeout=60)
+
+
+def tip(repo: Path, ref: str) -> str:
+    return git(repo, "rev-parse", ref).stdout.strip()
+
+
+def test_a_packed_ref_of_another_stream_cannot_be_shadowed_by_a_loose_one(tmp_path):
+    repo = layout(tmp_path)
+    git(repo, "branch", "wta/old", "main")
+    git(repo, "pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "wta" / "old").exists()
+    box = api_sandbox(repo)  # writes the packed refs under refs/heads/wta/ as loose files first
+    assert (repo / ".git" / "refs" / "heads" / "wta" / "old").read_text() == tip(repo, "main") + "\n"
+    api = repo.parent / "repo-worktrees" / "api"
+    inside(box, "echo b >> src/api/a.py && git commit -qam work", api)
+    new = tip(repo, "wta/api")
+    for attempt in (f"echo {new} > {repo}/.git/refs/heads/wta/old",
+                    "git update-ref refs/heads/wta/old HEAD",
+                    "git -c core.logAllRefUpdates=false update-ref refs/heads/wta/old HEAD",
+                    "git update-ref -d refs/heads/wta/old"):
+        assert inside(box, attempt, api).returncode != 0, attempt
+    assert tip(repo, "wta/old") == tip(repo, "main") != new
+
+
+def test_a_ref_without_a_reflog_cannot_be_moved_by_renaming_onto_it(tmp_path):
+    """git renames `<ref>.lock` over the ref: onto a read-only mount point that fails."""
+    repo = layout(tmp_path)
+    git(repo, "-c", "core.logAllRefUpdates=false", "branch", "wta/quiet", "main")
+    assert not (repo / ".git" / "logs" / "refs" / "heads" / "wta" / "quiet").exists()
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    inside(box, "git commit -q --allow-empty -m work", api)
+    moved = inside(box, "git -c core.logAllRefUpdates=false update-ref refs/heads/wta/quiet HEAD", api)
+    assert moved.returncode != 0 and "refs/heads/wta/quiet" in moved.stderr
+    assert tip(repo, "wta/quiet") == tip(repo, "main")
+    assert not list((repo / ".git" / "refs" / "heads" / "wta").glob("*.lock"))
+    assert tip(repo, "wta/api") != tip(repo, "main")  # while its own branch moved
+
+
+def test_packs_cannot_be_deleted_and_git_runs_no_automatic_gc(tmp_path):
+    repo = layout(tmp_path)
+    git(repo, "repack", "-qad")
+    packs = sorted(p.name for p in (repo / ".git" / "objects" / "pack").iterdir())
+    assert any(p.endswith(".pack") for p in packs)
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    assert inside(box, f"rm -f {repo}/.git/objects/pack/*", api).returncode != 0
+    assert sorted(p.name for p in (repo / ".git" / "objects" / "pack").iterdir()) == packs
+    assert inside(box, f"echo /tmp/elsewhere > {repo}/.git/objects/info/alternates", api).returncode != 0
+    assert not (repo / ".git" / "objects" / "info" / "alternates").exists()
+    settings = inside(box, "git config gc.auto; git config maintenance.auto", api)
+    assert settings.stdout.split() == ["0", "false"]
+
+
+def test_git_settings_of_the_caller_are_kept(tmp_path):
+    box = sandbox.Sandbox("bwrap", "api", (), ())
+    env = box.env({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "Someone"})
+    assert env["GIT_CONFIG_COUNT"] == "3" and env["GIT_CONFIG_KEY_0"] == "user.name"
+    assert (env["GIT_CONFIG_KEY_1"], env["GIT_CONFIG_VALUE_1"]) == ("gc.auto", "0")
+    assert env[sandbox.MARKER_ENV] == "bwrap"
+
+
+def test_sandbox_write_paths_the_temp_dir_and_home_caches_are_writable(tmp_path):
+    repo = layout(tmp_path)
+    home = Path(os.environ["HOME"])
+    store = home / "pnpm-store"
+    store.mkdir()
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo, ["~/pnpm-store"])
+    done = inside(box, f"echo s > {store}/x && echo c > {home}/.cache/x && echo t > {tmp_path}/t "
+                       f"&& mkdir -p {home}/.claude/projects && echo p > {home}/.claude/projects/x", api)
+    assert done.returncode == 0, done.stderr
+    assert (store / "x").read_text() == "s\n" and (home / ".cache" / "x").read_text() == "c\n"
+    # The rest of $HOME is mounted read-only (here it sits in the temp dir, so only the list can show it).
+    in_home = {p for p in box.writable if p.startswith(str(home))}
+    assert in_home == {str(home / ".cache"), str(home / ".claude"), str(store)} | (
+        {str(home / ".claude.json")} if (home / ".claude.json").exists() else set())
+
+
+def test_a_worktree_inside_the_main_worktree_is_writable_and_the_main_worktree_is_not(tmp_path):
+    repo = layout(tmp_path, ZONES.replace("version: 1\n", "version: 1\nworktrees: .worktrees/{stream}\n"))
+    api = repo / ".worktrees" / "api"
+    box = sandbox.for_stream(sandbox.bwrap(), str(repo / ".git"), "api", str(api), "wta/api")
+    assert inside(box, "echo b >> src/api/a.py && git commit -qam inside", api).returncode == 0
+    assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.strip() == "[api] inside"
+    assert inside(box, f"echo x >> {repo}/README.md", api).returncode != 0
+    assert inside(box, f"echo x >> {repo}/.worktrees/ui/README.md", api).returncode != 0
+    assert (repo / "README.md").read_text() == "# r\n"
+
+
+def test_sandbox_write_must_be_an_absolute_path(tmp_path):
+    repo = make_repo(tmp_path / "repo", ZONES + "sandbox_write: [node_modules]\n", FILES)
+    done = wta(repo, "up", "--no-launch", check=2)
+    assert "sandbox_write" in done.stderr and "node_modules" in done.stderr and "absolute" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_sandbox_off_in_yaml_is_the_word_off(tmp_path):
+    repo = make_repo(tmp_path / "repo", ZONES + "sandbox: off\n", FILES)
+    wta(repo, "up", "--no-launch", check=0)
+    bad = make_repo(tmp_path / "bad", ZONES + "sandbox: sometimes\n", FILES)
+    done = wta(bad, "up", "--no-launch", check=2)
+    assert "sandbox" in done.stderr and "'auto', 'required' or 'off'" in done.stderr
+
+
+def test_a_worktree_made_after_the_sandbox_started_is_read_only_too(tmp_path):
+    """`wta up` makes worktrees while other streams' `setup:` runs: their directory is protected ahead."""
+    from worktree_agents import config as config_mod
+
+    repo = make_repo(tmp_path / "repo", ZONES + "  infra:\n    paths: [infra/**]\n", FILES)
+    wta(repo, "up", "--no-launch", "api", check=0)
+    config = config_mod.load(repo / "zones.yaml", repo)
+    api = repo.parent / "repo-worktrees" / "api"
+    box = sandbox.for_config(config, str(repo), str(repo / ".git"), "api", str(api))
+    later = repo.parent / "repo-worktrees" / "ui"
+    assert not later.exists()
+    made = inside(box, f"mkdir -p {later}/src && echo planted > {later}/src/x", api)
+    assert made.returncode != 0 and "Read-only file system" in made.stderr
+    assert not later.exists()
+    wta(repo, "up", "--no-launch", "ui", check=0)  # git makes it outside, as wta up does
+    assert inside(box, f"echo escaped >> {later}/src/ui/page.html", api).returncode != 0
+    assert (later / "src" / "ui" / "page.html").read_text() == "<p>hi</p>\n"
+    assert inside(box, f"echo own >> {api}/src/api/a.py && echo ok > {tmp_path}/scratch", api).returncode == 0
+
+
+def test_files_that_wta_reads_outside_the_sandbox_are_read_only_inside(tmp_path):
+    """wta's own git in the worktree (the leftovers commit, the merge's rebase, status) runs outside the
+    sandbox: the worktree's `.git` file, its per-worktree config and its own hooks directory are pinned."""
+    repo = make_repo(tmp_path / "repo", ZONES, {**FILES, ".husky/_/.gitignore": "*\n"})
+    git(repo, "config", "core.hooksPath", ".husky/_")
+    wta(repo, "up", "--no-launch", check=0)
+    api = repo.parent / "repo-worktrees" / "api"
+    assert (api / ".husky" / "_" / "pre-commit").is_file()  # wta's hook, in the worktree's own directory
+    box = api_sandbox(repo)
+    private = repo / ".git" / "worktrees" / "api"
+    before = {p: p.read_bytes() for p in (api / ".git", api / ".husky" / "_" / "pre-commit", private / "config.worktree")}
+    for attempt in ("echo 'gitdir: /tmp/elsewhere' > .git",
+                    "echo 'touch /tmp/pwned' >> .husky/_/pre-commit",
+                    "echo 'exit 0' > .husky/_/post-rewrite",
+                    f"printf '[core]\\n\\tfsmonitor = true\\n' > {private}/config.worktree"):
+        done = inside(box, attempt, api)
+        assert done.returncode != 0 and "Read-only file system" in done.stderr, attempt
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (api / ".husky" / "_" / "post-rewrite").exists()
+    assert inside(box, "echo b >> src/api/a.py && git commit -qam 'with the hooks'", api).returncode == 0
+    assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.strip() == "[api] with the hooks"

@@ -1,0 +1,311 @@
+"""The sandbox: every process wta starts for a stream writes only where that stream may.
+
+A stream's session (its whole process tree), its `setup:` commands and the
+`test:` run in its worktree go through bubblewrap (`bwrap`): the whole file
+system is mounted read-only, then these are mounted writable again:
+
+- the stream's worktree and its private git dir (`<common>/worktrees/<name>/`);
+- what `git commit` needs on the stream's own branch: `objects/`, the directory
+  of its ref and the directory of its reflog, where every *other* existing entry
+  is bound read-only over itself (git renames `<ref>.lock` over a ref; a rename
+  onto a mount point fails, so other refs cannot move);
+- `<common>/wta/requests/`, so that `wta request` works from inside a session;
+- the system temp dir and the agent's own config and cache under `$HOME`
+  (ALLOWED_IN_HOME), and the `sandbox_write:` paths of zones.yaml.
+
+The repository's own places (the common git dir, the main worktree, every other
+worktree) are bound read-only again over any of those that contains them, and
+mounts are made parent first, so the most specific path decides. Reads and the
+network are not restricted. docs/security.md says what remains open.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from worktree_agents import layout
+from worktree_agents.errors import WtaError
+
+INSTALL_HINT = "install bubblewrap (apt-get install bubblewrap / dnf install bubblewrap / pacman -S bubblewrap)"
+MARKER_ENV = "WTA_SANDBOX"   # set inside the sandbox: what confines this process
+MARKER_VALUE = "bwrap"
+# Set by the first wta process that found bwrap working, for the processes it starts (the
+# coordinator, the session wrappers): they skip the probe, a bwrap start less per session.
+PROBED_ENV = "WTA_BWRAP_WORKS"
+
+# Under $HOME, the agent's own config and cache (Claude Code's, package managers').
+ALLOWED_IN_HOME = (".claude", ".claude.json", ".claude.json.backup", ".cache", ".npm", ".yarn",
+                   ".local/share/pnpm", ".cargo/registry", ".m2", ".gradle", ".config/claude")
+# Made when missing, so the agent can use them: a directory that does not exist cannot be bound.
+CREATED_IN_HOME = (".claude", ".cache")
+# No capabilities, not even for root (bwrap keeps root's by default: it could unmount the read-only
+# binds), and a user namespace of its own in which no further one can be made: /proc/<pid>/root of a
+# process outside (the wrapper, the user's shell) would otherwise lead to the file system without
+# these mounts. The pid namespace stays the user's: wta ends the agent's tree by pid.
+BASE_ARGS = ("--unshare-user", "--disable-userns", "--cap-drop", "ALL",
+             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
+# git inside the sandbox: no automatic gc or maintenance (they rewrite packs and refs of every stream).
+GIT_CONFIG = (("gc.auto", "0"), ("maintenance.auto", "false"))
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The mounts of one stream's sandbox; `wrap(argv)` is the command that runs argv inside it."""
+
+    name = MARKER_VALUE     # what the session record says confines it
+    bwrap: str
+    stream: str
+    writable: tuple[str, ...]
+    read_only: tuple[str, ...]
+    mounts: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (bwrap option, path), in order
+
+    def wrap(self, argv: list[str], own_session: bool = False) -> list[str]:
+        """`own_session`: a terminal session of its own (no controlling terminal to push keystrokes
+        into with TIOCSTI), ending with bwrap; for commands started from the user's terminal."""
+        args = [self.bwrap, *BASE_ARGS, *(("--new-session", "--die-with-parent") if own_session else ())]
+        for option, path in self.mounts:
+            args += [option, path, path]
+        return [*args, "--", *argv]
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        """`base` plus the sandbox's marker and git settings (appended to any GIT_CONFIG_* already set)."""
+        env = dict(base)
+        try:
+            count = int(env.get("GIT_CONFIG_COUNT", "0"))
+        except ValueError:
+            count = 0
+        for key, value in GIT_CONFIG:
+            env[f"GIT_CONFIG_KEY_{count}"], env[f"GIT_CONFIG_VALUE_{count}"] = key, value
+            count += 1
+        env["GIT_CONFIG_COUNT"] = str(count)
+        env[MARKER_ENV] = MARKER_VALUE
+        return env
+
+
+_probed: dict[str, str | None] = {}
+
+
+def bwrap() -> str | None:
+    """The bwrap executable, if it is on PATH and can make a sandbox here (user namespaces allowed)."""
+    found = shutil.which("bwrap")
+    if found is None:
+        return None
+    if os.environ.get(PROBED_ENV) == found:
+        return found
+    if found not in _probed:
+        try:
+            ok = subprocess.run([found, *BASE_ARGS, "--", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        _probed[found] = found if ok else None
+        if ok:
+            os.environ[PROBED_ENV] = found
+    return _probed[found]
+
+
+def unavailable_reason() -> str:
+    found = shutil.which("bwrap")
+    if found is None:
+        return f"bubblewrap (bwrap) is not on PATH; {INSTALL_HINT}"
+    return f"{found} cannot create a sandbox here (are unprivileged user namespaces disabled?)"
+
+
+def require(mode: str, config_file: str) -> str | None:
+    """The bwrap to use under `sandbox: mode`, or None (off, or auto where there is none).
+
+    `required` without a working bwrap is a configuration error naming what to install.
+    """
+    if mode == "off":
+        return None
+    found = bwrap()
+    if found is None and mode == "required":
+        raise WtaError(f"{config_file}: sandbox: required, but {unavailable_reason()}; "
+                       "or set `sandbox: auto` to run unsandboxed where it is missing")
+    return found
+
+
+def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, branch: str,
+               extra_writable: list[str] = (), extra_read_only: list[str] = ()) -> Sandbox:
+    """The sandbox of `stream`, whose worktree is `worktree` and whose branch is `branch` (short name).
+
+    `extra_read_only`: more places to keep read-only, unless one holds a path allowed for writing
+    (the temp dir, the home caches, `extra_writable`), which it would hide.
+    """
+    common = os.path.realpath(common_dir)
+    worktree = os.path.realpath(worktree)
+    private = private_git_dir(worktree)
+    ref_name = f"refs/heads/{branch}"
+    ref_file = os.path.join(common, *ref_name.split("/"))
+    log_file = os.path.join(common, "logs", *ref_name.split("/"))
+    requests = layout.path(layout.state_dir(common), layout.REQUESTS)
+    make_loose(common, os.path.dirname(ref_name))
+    for directory in (os.path.dirname(ref_file), os.path.dirname(log_file), requests):
+        os.makedirs(directory, exist_ok=True)
+
+    writable: list[str] = [*temp_dirs(), *home_allowed(), *(os.path.realpath(os.path.expanduser(p))
+                                                          for p in extra_writable if os.path.exists(os.path.expanduser(p)))]
+    protected: list[str] = [common, *worktrees_of(common)]
+    for path in map(os.path.realpath, extra_read_only):
+        if not any(w == path or w.startswith(path.rstrip("/") + "/") for w in writable):
+            protected.append(path)
+    own: list[str] = [worktree, os.path.join(common, "objects"), os.path.dirname(ref_file),
+                      os.path.dirname(log_file), requests]
+    if private:
+        own.append(private)
+    # Inside the writable places of git: everything that is not the stream's own stays as it is.
+    pinned: list[str] = []
+    for directory, mine in ((os.path.dirname(ref_file), ref_file), (os.path.dirname(log_file), log_file)):
+        pinned += [e.path for e in os.scandir(directory) if e.path != mine and not e.name.endswith(".lock")]
+    pack_dir = os.path.join(common, "objects", "pack")
+    if os.path.isdir(pack_dir):
+        pinned += [e.path for e in os.scandir(pack_dir) if e.is_file(follow_symlinks=False)]
+    # objects/info: `alternates` there would add object stores of the agent's making.
+    os.makedirs(os.path.join(common, "objects", "info"), exist_ok=True)
+    pinned.append(os.path.join(common, "objects", "info"))
+    # What wta's own git commands outside the sandbox read from this worktree (the leftovers commit,
+    # the merge's rebase, `wta status`): where its git dir is, its per-worktree config (core.fsmonitor
+    # and core.hooksPath run commands) and a hooks directory inside the worktree.
+    pinned += [os.path.join(worktree, ".git"), *worktree_hooks(worktree)]
+    if private:
+        worktree_config = os.path.join(private, "config.worktree")
+        if not os.path.lexists(worktree_config):
+            open(worktree_config, "a").close()  # empty: the same as none, and now it can be pinned
+        pinned += [layout.stream_file(private), os.path.join(private, "commondir"),
+                   os.path.join(private, "gitdir"), worktree_config]
+
+    order = []  # (depth, rank, option, path): a parent before its children; at one path, the later rank wins
+    for rank, (option, paths) in enumerate((("--bind", writable), ("--ro-bind", protected),
+                                            ("--bind", own), ("--ro-bind", pinned))):
+        for path in paths:
+            if os.path.lexists(path) and (rank != 1 or path != worktree):
+                order.append((path.rstrip("/").count("/"), rank, option, path))
+    order.sort(key=lambda m: (m[0], m[1]))
+    mounts = tuple((option, path) for _, _, option, path in order)
+    return Sandbox(bwrap_path, stream, tuple(writable + own),
+                   tuple(p for _, _, o, p in order if o == "--ro-bind"), mounts)
+
+
+def worktree_hooks(worktree: str) -> list[str]:
+    """The worktree's own hooks directory, when core.hooksPath is a relative path (husky's `.husky/_`)."""
+    from worktree_agents import git
+
+    value = git.config_value("core.hooksPath", worktree, git.no_git_env())
+    if not value or os.path.isabs(os.path.expanduser(value)):
+        return []
+    return [os.path.realpath(os.path.join(worktree, value))]
+
+
+def private_git_dir(worktree: str) -> str | None:
+    """A linked worktree's private git dir, from its `.git` file (None for a main worktree)."""
+    try:
+        with open(os.path.join(worktree, ".git"), encoding="utf-8") as f:
+            line = f.readline().strip()
+    except (IsADirectoryError, FileNotFoundError, NotADirectoryError):
+        return None
+    if not line.startswith("gitdir:"):
+        return None
+    return os.path.realpath(os.path.join(worktree, line[len("gitdir:"):].strip()))
+
+
+def worktrees_of(common: str) -> list[str]:
+    """Every worktree of the repository: the main one (the common dir's parent, unless bare) and each linked one."""
+    found = []
+    if os.path.basename(common) == ".git":
+        found.append(os.path.dirname(common))
+    admin = os.path.join(common, "worktrees")
+    try:
+        names = os.listdir(admin)
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        try:
+            with open(os.path.join(admin, name, "gitdir"), encoding="utf-8") as f:
+                dot_git = f.read().strip()
+        except OSError:
+            continue
+        found.append(os.path.realpath(os.path.dirname(dot_git)))
+    return found
+
+
+def temp_dirs() -> list[str]:
+    import tempfile
+
+    dirs = {os.path.realpath(tempfile.gettempdir()), "/tmp", "/var/tmp"}
+    return sorted(d for d in dirs if os.path.isdir(d))
+
+
+def home_allowed() -> list[str]:
+    home = os.path.expanduser("~")
+    if not home or home == "/" or not os.path.isdir(home):
+        return []
+    for name in CREATED_IN_HOME:
+        try:
+            os.makedirs(os.path.join(home, name), exist_ok=True)
+        except OSError:
+            pass
+    return [os.path.realpath(os.path.join(home, name)) for name in ALLOWED_IN_HOME
+            if os.path.lexists(os.path.join(home, name))]
+
+
+def make_loose(common: str, ref_dir: str) -> None:
+    """Give every packed ref under `ref_dir` (e.g. refs/heads/wta) a loose file with the same value.
+
+    In the sandbox the ref directory is writable and its existing entries are
+    pinned; a ref only in packed-refs has no entry to pin, and a loose file
+    created beside it would override it. Written as git writes a ref: under
+    `<ref>.lock`, which also keeps git from updating that ref meanwhile.
+    """
+    prefix = ref_dir.rstrip("/") + "/"
+    try:
+        with open(os.path.join(common, "packed-refs"), encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        sha, _, name = line.partition(" ")
+        if not name.startswith(prefix) or line.startswith(("#", "^")):
+            continue
+        path = os.path.join(common, *name.split("/"))
+        if os.path.lexists(path):
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        lock = path + ".lock"
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue  # git is updating it: it writes a loose file itself
+        try:
+            os.write(fd, f"{sha}\n".encode())
+        finally:
+            os.close(fd)
+        if os.path.lexists(path):
+            os.unlink(lock)
+        else:
+            os.rename(lock, path)
+
+
+def for_config(config, main: str, common_dir: str, stream: str, worktree: str,
+               config_file: str = "zones.yaml") -> Sandbox | None:
+    """The sandbox of `stream` as zones.yaml's `sandbox:` decides: None when off, or auto without bwrap.
+
+    Besides the worktrees that exist, the directories that will hold the other streams' worktrees
+    (from the `worktrees:` template) are read-only: `wta up` makes worktrees while others run `setup:`.
+    """
+    from worktree_agents.worktrees.registry import worktree_path
+
+    found = require(config.sandbox, config_file)
+    if found is None:
+        return None
+    others = [worktree_path(config.worktrees, main, s) for s in config.streams if s != stream]
+    return for_stream(found, common_dir, stream, worktree, config.branch_for(stream), config.sandbox_write,
+                      [*others, *{os.path.dirname(p) for p in others}])
+
+
+def shell(sandbox: Sandbox | None, command: str) -> list[str]:
+    """The argv that runs a shell command, inside `sandbox` if there is one."""
+    argv = ["/bin/sh", "-c", command]
+    return sandbox.wrap(argv, own_session=True) if sandbox else argv
