@@ -15,8 +15,9 @@ would (`git worktree add` + `wta hooks install --stream s03`). Then the same
               with the `git diff` wta runs (and an empty commit-msg hook): the
               floor for any hook that looks at every staged path
 
-Each configuration lives in its own hooks directory (`git -c core.hooksPath=DIR
-commit`), so all four commit the same tree onto the same parent; before each
+Each configuration lives in its own hooks directory (wta's where the stream
+worktree's own core.hooksPath points, the others chosen with `git -c
+core.hooksPath=DIR commit`), so all four commit the same tree onto the same parent; before each
 timed commit the branch is reset and the same files re-staged, outside the
 timing. Rounds rotate the order of the configurations. Then the same again
 with `--big` staged files: that repository has the same size, but the
@@ -86,7 +87,8 @@ class Setup:
         shutil.move(str(common_hooks / "pre-commit"), self.hooks["pre-commit"] / "pre-commit")
 
         wta(self.worktree, env, "hooks", "install", "--stream", STREAM)
-        self.hooks["wta"] = common_hooks   # where `wta hooks install` put them, as for a user
+        # wherever `wta hooks install` pointed the stream worktree, as for a user
+        self.hooks["wta"] = Path(git(self.worktree, env, "config", "core.hooksPath"))
 
         for config, pre_commit in (("empty", EMPTY_HOOK), ("listing", LISTING_HOOK)):
             self.hooks[config].mkdir()
@@ -112,8 +114,10 @@ class Setup:
         git(self.worktree, self.env, "reset", "-q", "--soft", self.repo.start)
 
     def commit_case(self, name: str) -> Case:
-        cmd = ["git", "-c", f"core.hooksPath={self.hooks[name]}", "commit", "-q",
-               "-m", f"change {len(self.paths)} files"]
+        # wta's hooks are where the stream worktree's own core.hooksPath points, as for a user; the
+        # others are chosen for the one command (which hands git's hooks a GIT_CONFIG_PARAMETERS).
+        choose = [] if name == "wta" else ["-c", f"core.hooksPath={self.hooks[name]}"]
+        cmd = ["git", *choose, "commit", "-q", "-m", f"change {len(self.paths)} files"]
         return Case(name, cmd, self.worktree, self.env, prepare=self.prepare)
 
     def check_wta_commit(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support import add_stream_worktree, git, make_repo, write_files, wta
+from support import EXAMPLE_ZONES, WEBAPP_FILES, add_stream_worktree, git, make_repo, write_files, wta
 
 USER_PRE_COMMIT = """#!/bin/sh
 # the user's own hook: leaves a mark, and fails when asked to
@@ -41,16 +41,22 @@ def stage(wt: Path, files: dict[str, str]) -> None:
     git(wt, "add", "-A")
 
 
+def wta_hooks(repo: Path) -> Path:
+    return repo / ".git" / "wta" / "hooks"
+
+
 @pytest.mark.parametrize("hooks_path", ["absolute", "relative"])
-def test_hooks_go_where_core_hooks_path_points_and_fire(tmp_path, hooks_path):
+def test_the_check_runs_wherever_core_hooks_path_points_and_writes_nothing_there(tmp_path, hooks_path):
     repo = make_repo(tmp_path / "webapp")
     custom = tmp_path / "custom-hooks" if hooks_path == "absolute" else Path(".githooks")
     git(repo, "config", "core.hooksPath", str(custom))
     api = add_stream_worktree(repo, "api")
     # git resolves a relative hooksPath against the worktree it runs in
-    where = custom if custom.is_absolute() else api / custom
-    assert (where / "pre-commit").is_file() and (where / "commit-msg").is_file()
+    for where in {custom if custom.is_absolute() else wt / custom for wt in (repo, api)}:
+        assert not where.exists()
     assert not (default_hooks(repo) / "pre-commit").exists()
+    assert git(api, "config", "core.hooksPath").stdout.strip() == str(wta_hooks(repo))
+    assert git(repo, "config", "core.hooksPath").stdout.strip() == str(custom)   # the main worktree's: as set
     before = head(api)
     write_files(api, {"src/components/x.tsx": "x\n"})
     git(api, "add", "src/components/x.tsx")
@@ -64,20 +70,29 @@ def test_hooks_go_where_core_hooks_path_points_and_fire(tmp_path, hooks_path):
     assert subject(api) == "[api] inside"
 
 
-def test_existing_pre_commit_hook_is_kept_and_still_runs(tmp_path):
+def test_the_users_hook_stays_where_it_is_and_runs_after_the_check(tmp_path):
     repo = make_repo(tmp_path / "webapp")
     marker = tmp_path / "user-hook-ran"
-    write_hook(default_hooks(repo) / "pre-commit", USER_PRE_COMMIT.format(marker=marker))
+    user_hook = default_hooks(repo) / "pre-commit"
+    write_hook(user_hook, USER_PRE_COMMIT.format(marker=marker))
     api = tmp_path / "webapp-api"
     git(repo, "worktree", "add", "-q", "-b", "wta/api", str(api))
     proc = wta(api, "hooks", "install", "--stream", "api", check=0)
-    assert "kept your existing pre-commit hook as pre-commit.wta-orig" in proc.stdout
-    assert (default_hooks(repo) / "pre-commit.wta-orig").read_text() == USER_PRE_COMMIT.format(marker=marker)
+    assert "kept" not in proc.stdout
+    assert user_hook.read_text() == USER_PRE_COMMIT.format(marker=marker)
+    assert sorted(p.name for p in default_hooks(repo).iterdir() if not p.name.endswith(".sample")) == ["pre-commit"]
 
     stage(api, {"src/lib/a.ts": "a\n"})
     git(api, "commit", "-q", "-m", "in zone")
     assert marker.read_text() == f"ran in {api}\n"
     assert subject(api) == "[api] in zone"
+
+    # Refused by wta: the user's hook does not run (the commit is over).
+    stage(api, {"src/components/x.tsx": "x\n"})
+    assert git(api, "commit", "-q", "-m", "out of zone", check=False).returncode == 1
+    assert marker.read_text() == f"ran in {api}\n"
+    git(api, "rm", "-q", "--cached", "src/components/x.tsx")
+    (api / "src/components/x.tsx").unlink()
 
     # The user's hook still decides: when it fails, so does the commit, in any worktree.
     before = head(api)
@@ -92,40 +107,93 @@ def test_existing_pre_commit_hook_is_kept_and_still_runs(tmp_path):
     assert marker.read_text().splitlines() == [f"ran in {api}", f"ran in {api}", f"ran in {repo}"]
 
 
-def test_installing_twice_reports_unchanged_and_keeps_the_original_aside(tmp_path):
+def test_the_repositorys_other_hooks_run_in_stream_worktrees_even_when_added_later(tmp_path):
     repo = make_repo(tmp_path / "webapp")
-    user_hook = USER_PRE_COMMIT.format(marker=tmp_path / "marker")
-    write_hook(default_hooks(repo) / "pre-commit", user_hook)
-    first = wta(repo, "hooks", "install", check=0)
-    assert "installed pre-commit, commit-msg" in first.stdout
-    ours = (default_hooks(repo) / "pre-commit").read_text()
-    assert "# wta-managed-hook" in ours
+    marker = tmp_path / "hooks-ran"
+    write_hook(default_hooks(repo) / "post-commit", f'#!/bin/sh\necho "post-commit $PWD" >> {marker}\n')
+    api = add_stream_worktree(repo, "api")
+    assert os.readlink(wta_hooks(repo) / "post-commit") == "forward"
+    assert os.readlink(wta_hooks(repo) / "pre-push") == "forward"
+    # Run on every commit, so linked only once the repository has one: a commit pays nothing for it.
+    assert not (wta_hooks(repo) / "prepare-commit-msg").exists()
+    # A manager installed now: wta's pre-commit links it, and git runs it at the same commit.
+    write_hook(default_hooks(repo) / "prepare-commit-msg", f'#!/bin/sh\necho "prepare-commit-msg $PWD" >> {marker}\n')
+    stage(api, {"src/lib/a.ts": "a\n"})
+    git(api, "commit", "-q", "-m", "in zone")
+    assert marker.read_text().splitlines() == [f"prepare-commit-msg {api}", f"post-commit {api}"]
+    assert subject(api) == "[api] in zone"
 
+
+@pytest.mark.parametrize("where", ["global", "included", "system"])
+def test_a_hooks_path_from_any_config_git_reads_is_followed(tmp_path, where):
+    """wta's hooks read config files themselves to spare a git process when none names a hooks
+    path; a hooks path from the global config, an included file or the system config still counts."""
+    repo = make_repo(tmp_path / "webapp")
+    marker = tmp_path / "user-hook-ran"
+    custom = tmp_path / "custom-hooks"
+    write_hook(custom / "pre-commit", f'#!/bin/sh\necho "$PWD" >> {marker}\n')
+    env = dict(os.environ)
+    if where == "global":
+        with open(Path(os.environ["HOME"]) / ".gitconfig", "a") as f:
+            f.write(f"[core]\n\thooksPath = {custom}\n")
+    elif where == "included":
+        (tmp_path / "more.gitconfig").write_text(f"[core]\n\thooksPath = {custom}\n")
+        git(repo, "config", "include.path", str(tmp_path / "more.gitconfig"))
+    else:
+        (tmp_path / "system.gitconfig").write_text(f"[core]\n\thooksPath = {custom}\n")
+        env.pop("GIT_CONFIG_NOSYSTEM")
+        env["GIT_CONFIG_SYSTEM"] = str(tmp_path / "system.gitconfig")
+    api = add_stream_worktree(repo, "api")
+    stage(api, {"src/lib/a.ts": "a\n"})
+    git(api, "commit", "-q", "-m", "in zone", env=env)
+    assert subject(api) == "[api] in zone"
+    assert marker.read_text() == f"{api}\n"
+
+
+def test_installing_twice_changes_nothing(tmp_path):
+    repo = make_repo(tmp_path / "webapp")
+    api = add_stream_worktree(repo, "api")
+    config_worktree = Path(git(api, "rev-parse", "--git-dir").stdout.strip()) / "config.worktree"
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in
+              [*wta_hooks(repo).iterdir(), config_worktree, repo / ".git" / "config"]}
     again = wta(repo, "hooks", "install", check=0)
-    assert "installed none; already current: pre-commit, commit-msg" in again.stdout
-    assert "kept" not in again.stdout
-    assert (default_hooks(repo) / "pre-commit").read_text() == ours
-    assert (default_hooks(repo) / "pre-commit.wta-orig").read_text() == user_hook
-    assert not (default_hooks(repo) / "commit-msg.wta-orig").exists()
+    assert again.stdout == "wta's hooks are already installed in 1 stream worktree(s); nothing to do\n"
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in
+             [*wta_hooks(repo).iterdir(), config_worktree, repo / ".git" / "config"]}
+    assert after == before
 
 
-def test_uninstall_restores_the_original_hook_exactly(tmp_path):
+def test_uninstall_leaves_no_wta_file_or_config_and_the_users_hook_as_it_was(tmp_path):
     repo = make_repo(tmp_path / "webapp")
-    original = default_hooks(repo) / "pre-commit"
-    user_hook = USER_PRE_COMMIT.format(marker=tmp_path / "marker")
-    write_hook(original, user_hook, mode=0o750)
-    wta(repo, "hooks", "install", check=0)
-    wta(repo, "hooks", "install", check=0)
+    user_hook = default_hooks(repo) / "pre-commit"
+    write_hook(user_hook, USER_PRE_COMMIT.format(marker=tmp_path / "marker"), mode=0o750)
+    config = (repo / ".git" / "config").read_text()
+    api = add_stream_worktree(repo, "api")
+    assert "worktreeConfig = true" in (repo / ".git" / "config").read_text()
 
     proc = wta(repo, "hooks", "uninstall", check=0)
-    assert "removed wta's pre-commit, commit-msg hook(s)" in proc.stdout
-    assert "restored your original pre-commit hook" in proc.stdout
-    assert original.read_text() == user_hook
-    assert stat.S_IMODE(original.stat().st_mode) == 0o750
-    assert not (default_hooks(repo) / "pre-commit.wta-orig").exists()
-    assert not (default_hooks(repo) / "commit-msg").exists()
-    assert "no wta hooks" in wta(repo, "hooks", "uninstall", check=0).stdout
-    assert original.read_text() == user_hook
+    assert "removed wta's hooks from 1 stream worktree(s)" in proc.stdout
+    assert (repo / ".git" / "config").read_text() == config
+    assert not wta_hooks(repo).exists()
+    assert not list((repo / ".git").glob("**/config.worktree"))
+    assert git(api, "config", "core.hooksPath", check=False).stdout == ""
+    assert user_hook.read_text() == USER_PRE_COMMIT.format(marker=tmp_path / "marker")
+    assert stat.S_IMODE(user_hook.stat().st_mode) == 0o750
+    assert wta(repo, "hooks", "uninstall", check=0).stdout == "no wta hooks\n"
+
+
+def test_an_earlier_wtas_hooks_are_taken_out_and_the_originals_put_back(tmp_path):
+    """wta used to write its hooks into the repository's hooks directory, keeping the user's as
+    `<name>.wta-orig` (which husky's helper could then no longer find)."""
+    repo = make_repo(tmp_path / "webapp")
+    user_hook = USER_PRE_COMMIT.format(marker=tmp_path / "marker")
+    write_hook(default_hooks(repo) / "pre-commit.wta-orig", user_hook)
+    write_hook(default_hooks(repo) / "pre-commit", "#!/bin/sh\n# wta-managed-hook (pre-commit): old\nexit 0\n")
+    write_hook(default_hooks(repo) / "commit-msg", "#!/bin/sh\n# wta-managed-hook (commit-msg): old\nexit 0\n")
+    proc = wta(repo, "hooks", "install", check=0)
+    assert f"restored {default_hooks(repo) / 'pre-commit'}, which an earlier wta had moved aside" in proc.stdout
+    assert (default_hooks(repo) / "pre-commit").read_text() == user_hook
+    assert sorted(p.name for p in default_hooks(repo).iterdir() if not p.name.endswith(".sample")) == ["pre-commit"]
 
 
 def test_existing_commit_msg_hook_is_chained_with_the_message_file(tmp_path):
@@ -179,17 +247,34 @@ def test_install_refuses_unknown_stream_and_the_main_worktree(webapp):
     assert not (default_hooks(webapp) / "pre-commit").exists()
 
 
-def test_a_tracked_hook_is_never_moved(tmp_path):
-    repo = make_repo(tmp_path / "webapp")
-    write_hook(repo / ".githooks/commit-msg", "#!/bin/sh\nexit 0\n")
-    git(repo, "add", ".githooks/commit-msg")
-    git(repo, "commit", "-q", "-m", "project hooks")
+def test_a_committed_hooks_directory_is_used_as_it_is(tmp_path):
+    """Everyday use, item 2: `core.hooksPath=.githooks` with a tracked hook. wta changes no tracked
+    file, the stream worktree runs the check and then that hook, and `wta down` restores the config."""
+    marker = tmp_path / "project-hook-ran"
+    repo = make_repo(tmp_path / "webapp", zones=EXAMPLE_ZONES.read_text().replace("setup: [npm ci]", "setup: []"),
+                     files={**WEBAPP_FILES, ".githooks/pre-commit": f'#!/bin/sh\necho "$PWD" >> {marker}\n'})
+    (repo / ".githooks/pre-commit").chmod(0o755)
+    git(repo, "commit", "-q", "-am", "executable")
     git(repo, "config", "core.hooksPath", ".githooks")
-    proc = wta(repo, "hooks", "install", check=2)
-    assert f"{repo}/.githooks/commit-msg: this hook is tracked" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert sorted(p.name for p in (repo / ".githooks").iterdir()) == ["commit-msg"]
-    assert git(repo, "status", "--porcelain").stdout == ""
+    config = git(repo, "config", "--list", "--show-scope").stdout
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = repo.parent / "webapp-worktrees" / "api"
+    assert git(repo, "status", "--porcelain", "-uall").stdout == ""
+    assert git(api, "status", "--porcelain", "-uall").stdout == ""
+    assert sorted(p.name for p in (api / ".githooks").iterdir()) == ["pre-commit"]
+    stage(api, {"src/components/x.tsx": "x\n"})
+    refused = git(api, "commit", "-q", "-m", "out of zone", check=False)
+    assert refused.returncode == 1 and "src/components/x.tsx" in refused.stderr
+    git(api, "rm", "-q", "--cached", "src/components/x.tsx")
+    (api / "src/components/x.tsx").unlink()
+    stage(api, {"src/lib/a.ts": "a\n"})
+    git(api, "commit", "-q", "-m", "in zone")
+    stage(repo, {"src/components/x.tsx": "x\n"})
+    git(repo, "commit", "-q", "-m", "main")
+    assert marker.read_text().splitlines() == [str(api), str(repo)]
+    wta(repo, "down", "--force", "api", check=0)
+    assert git(repo, "config", "--list", "--show-scope").stdout == config
+    assert not (repo / ".git" / "wta" / "hooks").exists()
 
 
 def test_python_files_in_the_worktree_cannot_switch_the_hooks_off(webapp):

@@ -49,12 +49,14 @@ def _build(root: Path) -> Path:
 
 
 def _copy(template: Path, dest: Path) -> Path:
-    """The template repository and its worktrees, copied and re-linked (git worktree repair)."""
+    """The template repository and its worktrees, copied and re-linked (git worktree repair), their
+    hooks too (their core.hooksPath still names the template's)."""
     shutil.copytree(template, dest, symlinks=True)
     repo = dest / "webapp"
     for stream in STREAMS:
         (dest / f"webapp-{stream}" / ".git").write_text(f"gitdir: {repo}/.git/worktrees/webapp-{stream}\n")
     git(repo, "worktree", "repair", *(str(dest / f"webapp-{s}") for s in STREAMS))
+    wta(repo, "hooks", "install", check=0)
     return repo
 
 

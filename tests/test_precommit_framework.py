@@ -85,3 +85,17 @@ def test_precommit_framework_refuses_out_of_zone_commit(webapp, tmp_path):
     git(api, "add", "-A")
     git(api, "commit", "-q", "-m", "add a cache")
     assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] add a cache"
+
+    # With wta's own hooks back as well, the check runs once per commit: wta's hook runs it, then
+    # starts the framework's, whose wta-check-zones sees that and passes.
+    wta(webapp, "hooks", "install", check=0)
+    trace = tmp_path / "git-trace"
+    (api / "src" / "lib" / "more.ts").write_text("export const more = 1\n")
+    git(api, "add", "-A")
+    git(api, "commit", "-q", "-m", "more", env={**os.environ, "GIT_TRACE": str(trace)})
+    assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] more"
+    listings = [line for line in trace.read_text().splitlines() if "diff --cached --name-status" in line]
+    assert len(listings) == 1, listings
+    # the framework lists the staged files for its hooks: it ran, after wta's check
+    framework = [i for i, line in enumerate(trace.read_text().splitlines()) if "diff --staged --name-only" in line]
+    assert framework and framework[0] > trace.read_text().splitlines().index(listings[0])

@@ -212,6 +212,21 @@ def test_conflicts_with_the_base_and_between_streams_alert_once_and_clear(tmp_pa
         assert ("conflict:api:ui", "conflict") in [(a.key, a.state) for a in cleared]
 
 
+def test_a_stream_worktree_without_the_zone_check_alerts_until_it_is_put_back(tmp_path):
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    api = add_stream_worktree(repo, "api")
+    with watcher(repo) as w:
+        assert w.tick() == []
+        git(api, "config", "--worktree", "core.hooksPath", ".husky/_")   # this worktree's own config wins
+        [taken] = w.tick()
+        assert (taken.stream, taken.state) == ("api", "unchecked")
+        assert taken.message.startswith(f"zone check not installed in api ({api})")
+        assert w.tick() == []
+        wta(repo, "hooks", "install", check=0)
+        [back] = w.tick()
+        assert (back.stream, back.state, back.cleared) == ("api", "ok", True)
+
+
 def test_requests_alert_when_opened_and_when_closed(tmp_path):
     webapp = make_repo(tmp_path / "webapp", zones_with())
     state_dir = str(webapp / ".git" / "wta")

@@ -108,44 +108,26 @@ def test_hooks_fire_in_every_worktree(tmp_path, hooks_path):
         assert proc.returncode != 0, stream
         assert path in proc.stderr and "may not change" in proc.stderr
         assert git(where, "rev-parse", "HEAD").stdout == git(repo, "rev-parse", "main").stdout
-        if hooks_path:
-            assert (where / hooks_path / "pre-commit").is_file()
-            git(where, "reset", "-q")   # wta's hook files are excluded: only the change is listed
-            assert git(where, "status", "--porcelain", "-uall").stdout == f" M {path}\n"
-    assert ".githooks" not in git(repo, "status", "--porcelain", "-uall").stdout
+        git(where, "reset", "-q")   # wta wrote nothing into the worktree: only the change is listed
+        assert git(where, "status", "--porcelain", "-uall").stdout == f" M {path}\n"
+    assert git(repo, "status", "--porcelain", "-uall").stdout == ""
 
 
-def test_with_a_relative_hooks_path_the_hooks_go_in_after_setup_and_what_setup_put_there_still_runs(tmp_path):
-    """husky's way: `core.hooksPath=.husky/_`, a directory its install (here: `setup:`) writes in each worktree."""
-    marker = tmp_path / "husky-ran"
-    husky = (f"mkdir -p .husky/_ && printf '#!/bin/sh\\necho \"$PWD\" >> {marker}\\n' > .husky/_/pre-commit"
-             " && chmod +x .husky/_/pre-commit && echo '*' > .husky/_/.gitignore")
-    repo = clone_webapp(tmp_path, example_zones(setup=json.dumps([husky])))
-    git(repo, "config", "core.hooksPath", ".husky/_")
+def test_a_zone_check_taken_away_is_put_back_by_the_next_wta_up(tmp_path):
+    """What can still take the check away (a stream worktree's own core.hooksPath) is shown, and
+    `wta up` puts it back; with nothing to put back, it has nothing to do."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
     wta(repo, "up", "--no-launch", "api", check=0)
     api = worktree_of(repo, "api")
-    assert (api / ".husky/_/pre-commit.wta-orig").read_text().startswith("#!/bin/sh\necho")
     assert "nothing to do" in wta(repo, "up", "--no-launch", "api", check=0).stdout
-    (api / ".husky/_/commit-msg").unlink()   # as a later husky install would leave it
+    git(api, "config", "--worktree", "core.hooksPath", ".git-hooks-elsewhere")
+    assert f"zone check not installed in api ({api})" in wta(repo, "status", check=0).stdout
+    assert not refuses_out_of_zone_commit(api, "src/components/Button.tsx")
+    git(api, "reset", "-q", "--hard", "HEAD~1")
     again = wta(repo, "up", "--no-launch", "api", check=0).stdout
-    assert "reused" in again and "wta-managed-hook" in (api / ".husky/_/commit-msg").read_text()
-    (api / "src/components/Button.tsx").write_text("changed\n")
-    git(api, "add", "-A")
-    refused = git(api, "commit", "-m", "out of zone", check=False)
-    assert refused.returncode == 1 and "src/components/Button.tsx" in refused.stderr
-    git(api, "checkout", "-q", "HEAD", "--", "src/components/Button.tsx")
-    (api / "src/lib/new.ts").write_text("export {}\n")
-    git(api, "add", "src/lib/new.ts")
-    git(api, "commit", "-q", "-m", "in zone")
-    assert git(api, "log", "-1", "--format=%s").stdout == "[api] in zone\n"
-    assert marker.read_text().splitlines() == [str(api), str(api)]   # husky's hook ran first, both times
-
-    # `wta hooks uninstall` in the main worktree takes them out of every worktree; install puts them back.
-    wta(repo, "hooks", "uninstall", check=0)
-    assert (api / ".husky/_/pre-commit").read_text().startswith("#!/bin/sh\necho")
-    assert not (api / ".husky/_/commit-msg").exists()
-    wta(repo, "hooks", "install", check=0)
-    assert "wta-managed-hook" in (api / ".husky/_/pre-commit").read_text()
+    assert "reused" in again and f"{api}: its own core.hooksPath was .git-hooks-elsewhere" in again
+    assert "zone check not installed" not in wta(repo, "status", check=0).stdout
+    assert refuses_out_of_zone_commit(api, "src/components/Button.tsx")
 
 
 def test_copied_file_is_in_each_worktree_and_never_committed(tmp_path):
@@ -455,6 +437,7 @@ def test_repositories_whose_git_dir_lives_apart_from_the_worktree(tmp_path, layo
     else:
         git(tmp_path, "clone", "-q", "--separate-git-dir", str(tmp_path / "gitdir"), str(seed), "app")
         repo = tmp_path / "app"
+    config = git(repo, "config", "--list", "--local").stdout   # a submodule's has core.worktree
     wta(repo, "up", "--no-launch", "api", check=0)
     api = repo.parent / "app-worktrees" / "api"
     assert stream_marker(api) == "api"
@@ -462,6 +445,9 @@ def test_repositories_whose_git_dir_lives_apart_from_the_worktree(tmp_path, layo
     shown = json.loads(wta(api, "status", "--json", check=0).stdout)  # from the stream worktree too
     assert shown["repository"] == str(repo)
     assert [s["stream"] for s in shown["streams"] if s["worktree_exists"]] == ["api"]
+    assert shown["streams"][1]["zone_check"] is True
+    wta(repo, "down", "--force", "api", check=0)
+    assert git(repo, "config", "--list", "--local").stdout == config
 
 
 def test_a_locked_worktree_deleted_by_hand_is_named_with_the_fix(tmp_path):

@@ -82,14 +82,14 @@ def hooks_install(
     stream: Optional[str] = typer.Option(None, "--stream", "-s",
                                          help="Record this worktree as the stream's worktree."),
 ) -> None:
-    """Install the hooks where git looks for them (core.hooksPath honoured); keep existing hooks."""
+    """Give every stream worktree wta's hooks (its own core.hooksPath); the repository's hooks run after them."""
     from worktree_agents.commands import hooks as cmd
     _exit(cmd.install(stream))
 
 
 @hooks_app.command("uninstall")
 def hooks_uninstall() -> None:
-    """Remove wta's hooks and restore the ones they replaced."""
+    """Remove wta's hooks and their config from every worktree; the repository's hooks are left as they are."""
     from worktree_agents.commands import hooks as cmd
     _exit(cmd.uninstall())
 

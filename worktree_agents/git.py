@@ -735,6 +735,40 @@ def set_config(key: str, value: str, cwd: str | os.PathLike[str] | None = None,
     run("config", key, value, cwd=cwd, env=env)
 
 
+def config_by_scope(key: str, cwd: str | os.PathLike[str] | None = None,
+                    env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Every value of a path-valued key as (scope, value) in the order git reads them (`~` expanded);
+    the scopes are system, global, local, worktree and command."""
+    fields = zsplit(run("config", "--show-scope", "--type=path", "-z", "--get-all", key, cwd=cwd, env=env,
+                        check=False).stdout)
+    return list(zip(fields[::2], fields[1::2]))  # with -z git ends the scope with a NUL too
+
+
+def file_config(path: str, key: str | None = None, bool_type: bool = False,
+                env: dict[str, str] | None = None) -> list[str]:
+    """The values of `key` in one config file (git's `--file`), or with no key its entries as
+    "key\nvalue"; [] when there are none or the file does not exist."""
+    if not os.path.isfile(path):
+        return []
+    args = ["config", "--file", path, "-z", *(["--type=bool"] if bool_type else []),
+            *(["--get-all", key] if key else ["--list"])]
+    return zsplit(run(*args, env=env, check=False).stdout)
+
+
+def set_file_config(path: str, key: str, value: str, env: dict[str, str] | None = None) -> None:
+    """Set `key` in one config file, replacing every value it had there."""
+    run("config", "--file", path, "--replace-all", key, value, env=env)
+
+
+def unset_file_config(path: str, key: str, env: dict[str, str] | None = None) -> None:
+    run("config", "--file", path, "--unset-all", key, env=env, check=False)
+
+
+def exec_path(env: dict[str, str] | None = None) -> str:
+    """Where git's own programs are (`git --exec-path`): it tells git's install prefix."""
+    return out("--exec-path", env=env)
+
+
 def git_path(name: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
     """Where git keeps `name` (`hooks`, `info/exclude`) for this worktree, as git prints it (may be relative);
     `hooks` where core.hooksPath says (`WITH_HOOKS`)."""

@@ -1,5 +1,5 @@
 """Where wta keeps its files: every path under `<common git dir>/wta/` (the
-state dir), and wta's file in a worktree's private git dir. Nothing of wta's
+state dir), and wta's files in a worktree's private git dir. Nothing of wta's
 lives in a worktree.
 
 `path(state_dir, NAME, **fields)` is the path of one of the files below; the
@@ -32,8 +32,12 @@ REQUESTS = "requests"                       # requests between streams (coordina
 REQUEST = "requests/{request_id}.json"
 ALERTS_LOG = "alerts.log"                   # `wta watch`'s alerts
 CHECK_LOG = "checks/{check}.log"            # each `wta watch` check's last output
+HOOKS = "hooks"                             # wta's git hooks: stream worktrees' own core.hooksPath (hooks.install)
+WORKTREE_CONFIG_ON = "worktree-config-on"   # wta turned extensions.worktreeConfig on (and what it moved for it)
 
 STREAM_FILE = "wta-stream"   # in a worktree's private git dir: the stream it belongs to
+WORKTREE_CONFIG = "config.worktree"   # in a worktree's private git dir (the main one's: the common dir): git's
+#                                       per-worktree config, where wta sets a stream worktree's core.hooksPath
 
 
 def path(state_dir: str, name: str, **fields: str) -> str:
@@ -53,3 +57,8 @@ def common_dir(state_dir: str) -> str:
 def stream_file(git_dir: str) -> str:
     """In a worktree's private git dir: the stream it belongs to."""
     return os.path.join(git_dir, STREAM_FILE)
+
+
+def worktree_config(git_dir: str) -> str:
+    """In a worktree's private git dir: git's config for that worktree alone."""
+    return os.path.join(git_dir, WORKTREE_CONFIG)

@@ -19,6 +19,7 @@ from typing import Any
 
 from worktree_agents import git
 from worktree_agents.coordination import requests
+from worktree_agents.hooks import install as hooks
 from worktree_agents.merge.state import merge_status
 from worktree_agents.sessions.supervisor import session_status
 from worktree_agents.state import StateStore
@@ -52,6 +53,7 @@ class StreamStatus:
     session: dict[str, Any] | None = None  # the agent session: state, pid, usage, turns, cost (docs/sessions.md)
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # open_to, opened_by,
     #                                          closed_recently: requests between streams (docs/coordination.md)
+    zone_check: bool | None = None     # does git run wta's hooks in the worktree? None: no worktree
 
 
 @dataclass
@@ -134,6 +136,8 @@ def _stream_status(project, zones: ZonesInForce, stream: str, branch: str, recor
         tip.committed_at if tip else None, state=record.get("state"), reason=record.get("reason"),
         created_at=record.get("created_at"), setup=record.get("setup"), record=record)
     try:
+        if scan is not None:
+            status.zone_check = hooks.zone_check_installed(project.repo.common_dir, path, env)
         if tip is not None and graph is not None:
             _compare_with_base(project, zones, stream, branch, graph.reachable(tip.sha), status, env)
     finally:  # read the worktree's `git status` last (it was started first), and always reap it

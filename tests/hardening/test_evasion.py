@@ -224,6 +224,7 @@ def example_arena(tmp_path: Path, tmp_path_factory, stream: str) -> Arena:
     for s in STREAMS:
         (root / f"webapp-{s}" / ".git").write_text(f"gitdir: {repo}/.git/worktrees/webapp-{s}\n")
     git(repo, "worktree", "repair", *(str(root / f"webapp-{s}") for s in STREAMS))
+    wta(repo, "hooks", "install", check=0)   # the copy's stream worktrees still name the template's hooks
     return Arena(root, repo, {s: root / f"webapp-{s}" for s in STREAMS}, stream)
 
 
@@ -634,15 +635,22 @@ def _no_verify_then_amend(a: Arena) -> None:
 @attempt("hooks-deleted")
 def _hooks_deleted(a: Arena) -> None:
     for name in ("pre-commit", "commit-msg"):
-        (a.repo / ".git/hooks" / name).unlink()
+        (a.repo / ".git/wta/hooks" / name).unlink()
     (a.wt / "README.md").write_text(EVIL)
     a.commit_passes("-am", MARK)
     a.merge_refused("README.md: unowned", f"'{MARK}': no [api] prefix")
 
 
+@attempt("hooks-path-shared")
+def _hooks_path_shared(a: Arena) -> None:
+    a.git("config", "core.hooksPath", os.devnull)   # the stream worktree's own core.hooksPath still wins
+    (a.wt / "README.md").write_text(EVIL)
+    a.commit_refused("-am", MARK, names=("README.md",))
+
+
 @attempt("hooks-path-config")
 def _hooks_path_config(a: Arena) -> None:
-    a.git("config", "core.hooksPath", os.devnull)
+    a.git("config", "--worktree", "core.hooksPath", os.devnull)
     (a.wt / "README.md").write_text(EVIL)
     a.commit_passes("-am", MARK)
     a.merge_refused("README.md: unowned", f"'{MARK}': no [api] prefix")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from worktree_agents.errors import CHECK
+from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
 from worktree_agents.state import StateStore, command_lock
 from worktree_agents.worktrees import registry, remove
@@ -30,6 +31,7 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
             registry.prune(project)
         removals = remove.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams())
         results = [remove.remove_stream(project, zones.base, r, store, force, delete_branches) for r in removals]
+        hooks.tidy(project.repo.common_dir)  # the last stream worktree gone: wta's hooks and config go too
     if stale:
         print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
               f"{', '.join(w.path for w in stale)}")

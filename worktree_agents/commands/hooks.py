@@ -1,4 +1,4 @@
-"""`wta hooks install|uninstall`: the pre-commit and commit-msg hooks."""
+"""`wta hooks install|uninstall`: wta's hooks in every stream worktree (hooks/install.py)."""
 
 from __future__ import annotations
 
@@ -21,42 +21,57 @@ def install(stream: str | None = None) -> int:
         if project.toplevel == project.main:
             raise WtaError(f"{project.toplevel}: the main worktree cannot be a stream; run this in the "
                            f"stream's worktree (git worktree add ../{stream} {zones.branch_for(stream)})")
-    report = hooks.install(project.toplevel)  # first: it refuses before changing anything
-    if stream is not None:
         record_stream(project.repo.git_dir, stream)
         print(f"recorded stream {stream!r} for {project.toplevel}")
     for adopted in registry.adopt_by_branch(project, zones):
         print(f"recorded stream {adopted.stream!r} for {adopted.path} (branch {adopted.branch})")
-    reports = [report]
-    if report.per_worktree and project.toplevel == project.main:
-        # A relative core.hooksPath: every stream worktree has its own hooks directory.
-        reports += [hooks.install(path) for path in _other_worktrees(project, streams_only=True)]
-    for r in reports:
-        for name in r.kept:
-            print(f"kept your existing {name} hook as {name}{hooks.ORIGINAL_SUFFIX}; it still runs first")
-        done = ", ".join(r.installed) or "none"
-        print(f"hooks in {r.directory}: installed {done}" +
-              (f"; already current: {', '.join(r.unchanged)}" if r.unchanged else ""))
+    streams = stream_worktrees(project)
+    report = hooks.install(project.repo.common_dir, streams, project.main)
+    print_report(report)
+    if not report.changed:
+        print(f"wta's hooks are already installed in {len(streams)} stream worktree(s); nothing to do")
     return 0
+
+
+def print_report(report: hooks.HookReport, new_worktrees: frozenset[str] = frozenset()) -> None:
+    """What `hooks.install` changed, one line each (`wta up` prints it too, but says nothing of the
+    worktrees it has just made)."""
+    for path in report.restored:
+        print(f"restored {path}, which an earlier wta had moved aside")
+    for name, target in report.moved:
+        print(f"a hook manager run in a stream worktree had written its {name} hook into wta's hooks directory; "
+              f"moved to {target}, where it runs after wta's check")
+    for name, kept in report.dropped:
+        print(f"a hook manager run in a stream worktree had written its {name} hook into wta's hooks directory; "
+              "removed it: " + (f"{kept} runs after wta's check" if kept else
+                                "install that manager in the main worktree, and its hooks run after wta's check"))
+    if report.put_back:
+        print(f"zone check put back: wta's {', '.join(report.put_back)} hook(s) in {report.directory}")
+    for worktree, before in report.replaced:
+        print(f"{worktree}: its own core.hooksPath was {before}; wta's hooks run the repository's hooks after "
+              "the zone check instead")
+    for worktree in report.attached:
+        if worktree not in new_worktrees:
+            print(f"zone check installed in {worktree}")
 
 
 def uninstall() -> int:
     project = Project.find()
-    reports = [hooks.uninstall(project.toplevel)]
-    if reports[0].per_worktree:
-        reports += [hooks.uninstall(path) for path in _other_worktrees(project, streams_only=False)]
-    for report in reports:
-        if not report.removed:
-            print(f"no wta hooks in {report.directory}")
-            continue
-        print(f"removed wta's {', '.join(report.removed)} hook(s) from {report.directory}")
-        for name in report.restored:
-            print(f"restored your original {name} hook")
+    everywhere = [wt.path for wt in registry.list_worktrees(project.main)
+                  if not wt.bare and not wt.prunable and os.path.isdir(wt.path)]
+    report = hooks.uninstall(project.repo.common_dir, everywhere)
+    if not report.changed:
+        print("no wta hooks")
+        return 0
+    for path in report.restored:
+        print(f"restored {path}, which an earlier wta had moved aside")
+    print(f"removed wta's hooks from {len(report.detached)} stream worktree(s); "
+          "the repository's own hooks run there as before")
     return 0
 
 
-def _other_worktrees(project: Project, streams_only: bool) -> list[str]:
-    """The repository's other worktrees that exist (with `streams_only`, those recorded as a stream's)."""
+def stream_worktrees(project: Project) -> list[str]:
+    """The worktrees that exist and are recorded as a stream's (never the main worktree)."""
     return [wt.path for wt in registry.list_worktrees(project.main)
-            if wt.path != project.toplevel and not wt.bare and not wt.prunable and os.path.isdir(wt.path)
-            and (not streams_only or Repo(registry.worktree_git_dir(wt.path), project.repo.common_dir).stream())]
+            if wt.path != project.main and not wt.bare and not wt.prunable and os.path.isdir(wt.path)
+            and Repo(registry.worktree_git_dir(wt.path), project.repo.common_dir).stream()]

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from worktree_agents import status as status_mod
 from worktree_agents.commands.output import emit_json, table, use_colour
+from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
 
 WATCH_INTERVAL_ENV = "WTA_WATCH_INTERVAL"
@@ -76,7 +77,9 @@ def render(report: status_mod.Status) -> str:
         if merging["status"] == "running" else f"{merging['detail']}\n"
     base = f"base {report.base} ({report.base_head[:10]})" if report.base_head else \
         f"base {report.base}: no such branch; create it (git branch {report.base} <commit>) or fix `base:` in zones.yaml"
-    return f"{base}\n{merge_line}{text}" + _sessions(report)
+    unchecked = "".join(f"\n{hooks.not_installed(s.stream, s.worktree)}" for s in report.streams
+                        if s.zone_check is False and s.worktree)
+    return f"{base}\n{merge_line}{text}{unchecked}" + _sessions(report)
 
 
 def _requests(view: dict) -> str:

@@ -13,6 +13,7 @@ from contextlib import closing
 from typing import Sequence
 
 from worktree_agents import git, sandbox
+from worktree_agents.commands.hooks import print_report as print_hook_report
 from worktree_agents.commands.output import use_colour
 from worktree_agents.config import RUNNERS
 from worktree_agents.errors import CHECK, WtaError
@@ -60,17 +61,16 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
             sessions.check_can_start(project, config, {sp.stream: sp.path for sp in the_plan.streams}, runner,
                                      interactive)
         refresh_cache(project.repo, base=base, main=project.main, validated=(committed, config))
-        hook_report = hooks.install(project.main)
+        hook_report = hooks.install(project.repo.common_dir, [], project.main)
         progress = _Progress(sys.stdout, project, base)
         results = []
         # Closed on the way out of an error or Ctrl-C, so that no further worktree is started.
         with closing(worktrees.prepare_worktrees(project, config, the_plan, store, on_start=progress.start,
-                                                 hooks_per_worktree=hook_report.per_worktree)) as prepared:
+                                                 hook_report=hook_report)) as prepared:
             for result in prepared:
                 progress.done(result)
                 results.append(result)
-    for name in hook_report.kept:
-        print(f"kept your existing {name} hook as {name}{hooks.ORIGINAL_SUFFIX}; it still runs first")
+    print_hook_report(hook_report, frozenset(sp.path for sp in the_plan.streams if sp.is_new))
     missing = sorted({m for r in results for m in r.missing})
     if missing:
         print(f"copy: not in the main worktree, so not copied: {', '.join(missing)}")

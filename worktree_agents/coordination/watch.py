@@ -32,9 +32,12 @@ from typing import Callable
 from worktree_agents import git, layout, shell
 from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
+from worktree_agents.hooks import install as hooks
+from worktree_agents.repo import Repo
 from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, STALLED, STOPPED, WAITING,
                                             SessionStore, parse_time)
 from worktree_agents.sessions.supervisor import STALL_CHECK_EVERY, observe
+from worktree_agents.worktrees.registry import list_worktrees, worktree_git_dir
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 
@@ -49,7 +52,7 @@ _MAX_FILES_SHOWN = 5
 class Alert:
     key: str
     stream: str          # the stream it is about, or `check:<name>` for a health check
-    state: str           # failed, crashed, stalled, done, stopped, violation, conflict, request, error;
+    state: str           # failed, crashed, stalled, done, stopped, violation, conflict, request, unchecked, error;
                          # when cleared: recovered, ok or closed
     message: str
     at: str              # ISO 8601 UTC
@@ -157,6 +160,7 @@ class Watcher:
         zones = self._zones(conditions)
         heads = self._source_value("branches", lambda: git.branch_heads(self.project.main, self.env), conditions)
         conditions.update(self._source("sessions", lambda: self._session_conditions(zones)))
+        conditions.update(self._source("hooks", self._hook_conditions))
         for name, look in (("violations", self._violation_conditions), ("conflicts", self._conflict_conditions),
                            ("requests", self._request_conditions)):
             if zones is None or heads is None:
@@ -270,6 +274,18 @@ class Watcher:
                 found[key] = _Condition(stream, state, words, RECOVERED, f"session no longer {state}")
             elif state in EVENT_SESSION_STATES:
                 found[key] = _Condition(stream, state, words, since=parse_time(record.ended_at or record.updated_at))
+        return found
+
+    def _hook_conditions(self) -> dict[str, _Condition]:
+        """Stream worktrees whose commits git no longer runs through wta's hooks."""
+        found = {}
+        for wt in list_worktrees(self.project.main, self.env):
+            if wt.path == self.project.main or wt.bare or wt.prunable or not os.path.isdir(wt.path):
+                continue
+            stream = Repo(worktree_git_dir(wt.path), self.project.repo.common_dir).stream()
+            if stream and not hooks.zone_check_installed(self.project.repo.common_dir, wt.path, self.env):
+                found[f"hooks:{stream}"] = _Condition(stream, "unchecked", hooks.not_installed(stream, wt.path), OK,
+                                                      "zone check installed again")
         return found
 
     def _violation_conditions(self, zones: ZonesInForce, heads: dict[str, git.BranchHead]) -> dict[str, _Condition]:

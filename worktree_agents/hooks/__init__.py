@@ -1,8 +1,12 @@
 """wta's git hooks and the Claude Code guard.
 
-    install          installing and removing the hooks where git runs them
+    install          wta's hooks directory, and stream worktrees' core.hooksPath pointing at it
     runtime          what the hooks run: pre-commit, commit-msg, and the guard
-    hook-tmpl        the hook script, a shell template (with commit-msg-fast-path)
+    hook-tmpl        every hook script: find and start the repository's own hook (a shell template)
+    check-tmpl       in pre-commit and commit-msg, before that: wta's part (pre-commit-check,
+                     commit-msg-check) in stream worktrees
+    sync-tmpl        in every hook: a link to `forward` for the hooks run on every commit,
+                     once the repository has them
 
 The runtime is on every commit's path: stdlib only (tests/test_hook_imports.py).
 """

@@ -1,13 +1,21 @@
-"""Installing and removing wta's git hooks.
+"""wta's git hooks: a hooks directory of its own that only stream worktrees use.
 
-The hooks go where git looks for them (`git rev-parse --git-path hooks`, so
-`core.hooksPath` is honoured), which is one directory shared by every worktree,
-unless core.hooksPath is a relative path: git resolves that against the top of
-the worktree it runs in, so each worktree has its own hooks directory among its
-files (husky's `.husky/_`, a committed `.githooks/`), and wta installs into each
-one and keeps its hook files out of `git status`. A hook that was there before
-is moved aside to `<name>.wta-orig` and still runs first; our own hook is
-recognised by its marker line, and uninstall puts the original back.
+wta never writes into the hooks directory the repository uses (`.git/hooks`,
+or the shared `core.hooksPath` of husky, lefthook, the pre-commit framework or
+a committed `.githooks/`): those belong to the user and their hook manager.
+Instead each stream worktree gets its own `core.hooksPath` (git's per-worktree
+config, `extensions.worktreeConfig`) pointing at `<common git dir>/wta/hooks/` (layout.py).
+The hooks there run wta's zone check (pre-commit) and `[stream]` prefix
+(commit-msg), then start the hook the repository would have run without wta
+under its own path, so that husky's helper, which picks the user's hook by the
+name it was started as, finds it. Every other hook name is forwarded as is.
+The main worktree is never given a per-worktree config.
+
+A manager run later cannot take the check away by rewriting the shared hooks
+or the shared core.hooksPath; what can (a `git config --worktree
+core.hooksPath` in a stream worktree, `lefthook install` there, which writes
+into wta's directory) is seen by `zone_check_installed`, and `install` puts
+it back.
 """
 
 from __future__ import annotations
@@ -15,22 +23,47 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from worktree_agents import git
-from worktree_agents.errors import WtaError
+from worktree_agents import git, layout
 from worktree_agents.files import write_atomic
-from worktree_agents.repo import exclude
+from worktree_agents.hooks.runtime import HOOK_ENV
+from worktree_agents.worktrees.registry import worktree_git_dir
 
-HOOK_NAMES = ("pre-commit", "commit-msg")
+CHECKED = ("pre-commit", "commit-msg")   # the hooks that run wta's own part first
+# Every other hook git runs in a worktree for what a user does, forwarded to the repository's
+# own hook (the list husky installs, plus the rarer ones): a link to FORWARD. reference-transaction
+# and post-index-change are left out: git runs them on every ref or index update, wta's included.
+FORWARDED = ("applypatch-msg", "pre-applypatch", "post-applypatch", "pre-merge-commit", "prepare-commit-msg",
+             "post-commit", "pre-rebase", "post-checkout", "post-merge", "pre-push", "post-rewrite",
+             "pre-auto-gc", "sendemail-validate", "p4-changelist", "p4-prepare-changelist",
+             "p4-post-changelist", "p4-pre-submit")
+HOOK_NAMES = CHECKED + FORWARDED
+# Run on every commit: linked only while the repository has them (wta's hooks link one that
+# appears later the first time they see it), so that a commit pays nothing for a hook that is not there.
+ON_EVERY_COMMIT = ("prepare-commit-msg", "post-commit")
+FORWARD = "forward"                      # the forwarder, which takes its hook's name from the link git ran
 MARKER = "# wta-managed-hook"
-ORIGINAL_SUFFIX = ".wta-orig"
+LEGACY_SUFFIX = ".wta-orig"              # where an earlier wta kept a hook it displaced
 
-# The hook script: a shell template (`str.format` fields, `{{` for a brace), packaged beside this module.
-TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hook-tmpl")
+# The hook scripts: shell templates (`str.format` fields, `{{` for a brace), packaged beside this module.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATE = os.path.join(_HERE, "hook-tmpl")          # every hook: start the repository's own
+CHECK_TEMPLATE = os.path.join(_HERE, "check-tmpl")   # before that, in pre-commit and commit-msg
+CHECKS = {name: os.path.join(_HERE, f"{name}-check") for name in CHECKED}
+SYNC_TEMPLATE = os.path.join(_HERE, "sync-tmpl")     # in every hook: links for ON_EVERY_COMMIT hooks
 # The directory that holds the worktree_agents package: the hook puts it on sys.path.
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGE_DIR = os.path.dirname(os.path.dirname(_HERE))
+
+_PURPOSE = {
+    "pre-commit": "In a stream worktree: refuse staged changes outside the stream's zone; then the repository's "
+                  "own pre-commit hook.",
+    "commit-msg": "In a stream worktree: the [stream] prefix; then the repository's own commit-msg hook.",
+    FORWARD: "Linked as each other hook the repository has: runs the repository's own hook of that name.",
+}
 
 # The hook's Python: wta's directory after the standard library, and not the
 # worktree (the current directory), so that nothing in the repository shadows a
@@ -40,36 +73,29 @@ _LAUNCHER = ("import gc, sys; gc.disable(); sys.path = [p for p in sys.path if p
              "from worktree_agents.hooks.runtime import main; sys.exit(main())")
 
 
-def relative_hooks_path(cwd: str | None = None) -> str | None:
-    """core.hooksPath when it is a relative path (each worktree then has its own
-    hooks directory); None when every worktree shares one: the default
-    `<common git dir>/hooks`, or an absolute core.hooksPath."""
-    value = git.config_value("core.hooksPath", cwd, git.no_git_env())
-    if not value or os.path.isabs(os.path.expanduser(value)):
-        return None
-    return os.path.normpath(value)
+def hook_script(name: str, common_dir: str, python: str = sys.executable) -> str:
+    """wta's hook `name` (a CHECKED one, or FORWARD) for the repository whose common git dir is `common_dir`."""
+    check = sync = ""
+    if name in CHECKED:
+        check = _read(CHECK_TEMPLATE).format(
+            python=shlex.quote(python), package_dir=shlex.quote(PACKAGE_DIR),
+            launcher=shlex.quote(_LAUNCHER.format(package_dir=json.dumps(PACKAGE_DIR))), body=_read(CHECKS[name]))
+    sync = _read(SYNC_TEMPLATE).format(forwarded="|".join(ON_EVERY_COMMIT))
+    return _read(TEMPLATE).format(
+        marker=MARKER, label=name, name=name if name in CHECKED else "${0##*/}", env=HOOK_ENV, check=check,
+        sync=sync, purpose=_PURPOSE[name], default_hooks=shlex.quote(os.path.join(common_dir, "hooks")),
+        config_files=" ".join(shlex.quote(f) for f in (os.path.join(common_dir, "config"), *_system_configs())))
 
 
-def hooks_dir(cwd: str | None = None) -> str:
-    """The directory git runs hooks from, made absolute."""
-    path = git.git_path("hooks", cwd, git.no_git_env())
-    # A relative answer is relative to where git ran (not to the worktree's top).
-    return os.path.normpath(os.path.join(os.path.abspath(cwd or os.getcwd()), path))
-
-
-# The commonest commit-msg case without starting Python: `-m`/`-F` (git ran no
-# editor, so no comment stripping) and a plain first line, or one that already
-# has this stream's prefix. Exactly what zones.enforce.prefix_message does for such a
-# message; anything else (blank, `[`, fixup!/squash!/amend!) goes to Python.
-COMMIT_MSG_FAST_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commit-msg-fast-path")
-
-
-def hook_script(name: str, python: str = sys.executable) -> str:
-    args = "pre-commit" if name == "pre-commit" else 'commit-msg "$1"'
-    fast_path = _read(COMMIT_MSG_FAST_PATH) if name == "commit-msg" else ""
-    return _read(TEMPLATE).format(marker=MARKER, name=name, suffix=ORIGINAL_SUFFIX, python=shlex.quote(python),
-                                  fast_path=fast_path, package_dir=shlex.quote(PACKAGE_DIR),
-                                  launcher=shlex.quote(_LAUNCHER.format(package_dir=json.dumps(PACKAGE_DIR))), args=args)
+@lru_cache(maxsize=None)
+def _system_configs() -> list[str]:
+    """Where git's system config may be besides /etc/gitconfig: `<prefix>/etc/gitconfig` for a git
+    installed under a prefix other than /usr (git's build puts it there)."""
+    exec_path = git.exec_path()
+    for tail in ("/libexec/git-core", "/lib/git-core"):
+        if exec_path.endswith(tail) and exec_path[:-len(tail)] not in ("/usr", ""):
+            return [os.path.join(exec_path[:-len(tail)], "etc", "gitconfig")]
+    return []
 
 
 def guard_command(stream: str, python: str = sys.executable) -> str:
@@ -80,79 +106,251 @@ def guard_command(stream: str, python: str = sys.executable) -> str:
                        "guard", "--stream", stream])
 
 
+def hooks_dir(common_dir: str) -> str:
+    """wta's own hooks directory, which stream worktrees' core.hooksPath names."""
+    return layout.path(layout.state_dir(common_dir), layout.HOOKS)
+
+
 def is_ours(path: str) -> bool:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return MARKER in f.read(4096)
-    except (FileNotFoundError, IsADirectoryError):
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return False
 
 
 @dataclass
 class HookReport:
     directory: str
-    installed: list[str] = field(default_factory=list)   # newly written or updated
-    unchanged: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)        # existing hooks moved aside, still run
-    restored: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    per_worktree: bool = False   # a relative core.hooksPath: each worktree has its own directory
+    written: list[str] = field(default_factory=list)      # hook files written or updated
+    put_back: list[str] = field(default_factory=list)     # of those, ones something had replaced or deleted
+    attached: list[str] = field(default_factory=list)     # worktrees given wta's hooks (core.hooksPath)
+    replaced: list[tuple[str, str]] = field(default_factory=list)   # (worktree, its own core.hooksPath before)
+    moved: list[tuple[str, str]] = field(default_factory=list)      # (a manager's hook in wta's dir, where it went)
+    dropped: list[tuple[str, str | None]] = field(default_factory=list)  # (such a hook, the repository's that stays)
+    detached: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)     # hooks an earlier wta had moved aside, put back
+    removed_dir: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.written or self.attached or self.moved or self.dropped or self.detached
+                    or self.restored or self.removed_dir)
 
 
-def install(cwd: str | None = None) -> HookReport:
-    """Install the hooks where git runs them for the worktree at `cwd` (its top)."""
-    directory = hooks_dir(cwd)
-    relative = relative_hooks_path(cwd)
-    report = HookReport(directory, per_worktree=relative is not None)
-    foreign = [os.path.join(directory, name) for name in HOOK_NAMES
-               if os.path.lexists(os.path.join(directory, name)) and not is_ours(os.path.join(directory, name))]
-    for path in foreign:  # check everything before changing anything
-        if os.path.lexists(path + ORIGINAL_SUFFIX):
-            raise WtaError(f"{path}: a hook is in the way and {path}{ORIGINAL_SUFFIX} exists too; "
-                           "merge them by hand, then run `wta hooks install` again")
-        if _tracked(path):
-            raise WtaError(f"{path}: this hook is tracked by git (core.hooksPath points into a repository), so wta "
-                           f"will not move it; call `wta-hook {os.path.basename(path)}` from it yourself, "
-                           "or point core.hooksPath elsewhere")
+def install(common_dir: str, worktrees: list[str], main: str) -> HookReport:
+    """wta's hooks for the stream worktrees `worktrees` (paths); nothing in the main worktree.
+
+    Run twice, the second run changes nothing."""
+    report = HookReport(hooks_dir(common_dir))
+    shared = _shared_hooks_path(common_dir)
+    _undo_legacy(common_dir, shared, [main, *worktrees], report)
+    _write_hooks(common_dir, shared, [main, *worktrees], report)
+    _enable_worktree_config(common_dir)
+    for path in worktrees:
+        attach(common_dir, path, report)
+    return report
+
+
+def attach(common_dir: str, worktree: str, report: HookReport) -> None:
+    """Point one stream worktree's own core.hooksPath at wta's hooks (`install` wrote them and turned
+    per-worktree config on)."""
+    git_dir = worktree_git_dir(worktree)
+    if os.path.realpath(git_dir) == os.path.realpath(common_dir):
+        return  # the main worktree: its config.worktree would apply to it, and it is the user's
+    config = layout.worktree_config(git_dir)
+    directory = hooks_dir(common_dir)
+    values = git.file_config(config, "core.hooksPath", env=git.no_git_env())
+    if len(values) == 1 and _same_dir(values[0], directory):
+        return
+    if values:
+        report.replaced.append((worktree, values[-1]))
+    git.set_file_config(config, "core.hooksPath", directory, env=git.no_git_env())
+    report.attached.append(worktree)
+
+
+def uninstall(common_dir: str, worktrees: list[str]) -> HookReport:
+    """Take wta's hooks away from every worktree of the repository, and its hooks directory and
+    config with them; the repository's own hooks are left as they are."""
+    report = HookReport(hooks_dir(common_dir))
+    _undo_legacy(common_dir, _shared_hooks_path(common_dir), worktrees, report)
+    for git_dir in _linked_git_dirs(common_dir):
+        if _detach(common_dir, git_dir):
+            report.detached.append(git_dir)
+    _remove_hooks_dir(common_dir, report)
+    return report
+
+
+def tidy(common_dir: str) -> HookReport:
+    """After worktrees were removed: when no worktree uses wta's hooks any more, remove them."""
+    report = HookReport(hooks_dir(common_dir))
+    directory = hooks_dir(common_dir)
+    if any(_same_dir(v, directory) for g in _linked_git_dirs(common_dir)
+           for v in git.file_config(layout.worktree_config(g), "core.hooksPath", env=git.no_git_env())):
+        return report
+    _remove_hooks_dir(common_dir, report)
+    return report
+
+
+def zone_check_installed(common_dir: str, worktree: str, env: dict[str, str] | None = None) -> bool:
+    """Whether git runs wta's pre-commit and commit-msg hooks in this worktree."""
+    directory = hooks_dir(common_dir)
+    if not _same_dir(git.config_value("core.hooksPath", worktree, env or git.no_git_env()), directory):
+        return False
+    return all(is_ours(p) and os.access(p, os.X_OK) for p in (os.path.join(directory, n) for n in CHECKED))
+
+
+def not_installed(stream: str, worktree: str) -> str:
+    """What `wta status` and `wta watch` say of a stream worktree without wta's hooks."""
+    return (f"zone check not installed in {stream} ({worktree}): something set its hooks elsewhere; "
+            "`wta hooks install` or `wta up` puts it back")
+
+
+def _same_dir(value: str, directory: str) -> bool:
+    return bool(value) and os.path.realpath(os.path.expanduser(value)) == os.path.realpath(directory)
+
+
+def _write_hooks(common_dir: str, shared: str | None, worktrees: list[str], report: HookReport) -> None:
+    directory = hooks_dir(common_dir)
+    existed = os.path.isdir(directory)
     os.makedirs(directory, exist_ok=True)
-    for name in HOOK_NAMES:
+    _move_foreign_hooks(common_dir, shared, directory, report)
+    for name in (*CHECKED, FORWARD):
         path = os.path.join(directory, name)
-        script = hook_script(name)
-        if path in foreign:
-            os.replace(path, path + ORIGINAL_SUFFIX)
-            report.kept.append(name)
-        if os.path.exists(path) and _read(path) == script:
-            report.unchanged.append(name)
+        script = hook_script(name, common_dir)
+        if os.path.isfile(path) and not os.path.islink(path) and _read(path) == script and os.access(path, os.X_OK):
             continue
+        if existed and name in CHECKED and not is_ours(path):
+            report.put_back.append(name)
         write_atomic(path, script, executable=True)
-        report.installed.append(name)
-    if relative is not None and relative != os.pardir and not relative.startswith(os.pardir + os.sep):
-        # Among the worktree's files: never listed as untracked, never committed by `git add -A`.
-        exclude(git.git_path("info/exclude", cwd, git.no_git_env()),
-                [os.path.normpath(os.path.join(relative, name)) for name in HOOK_NAMES],
-                "wta's hooks, in the hooks directory core.hooksPath gives each worktree", worktree=cwd)
-    return report
+        report.written.append(name)
+    # The other hooks: those run on every commit only if the repository has them (as wta's hooks
+    # link them when they see one).
+    places = _repository_hooks_dirs(common_dir, shared, worktrees)
+    for name in FORWARDED:
+        link = os.path.join(directory, name)
+        if not os.path.lexists(link) and (name not in ON_EVERY_COMMIT or any(
+                os.path.isfile(os.path.join(p, name)) and os.access(os.path.join(p, name), os.X_OK) for p in places)):
+            os.symlink(FORWARD, link)
+            report.written.append(name)
 
 
-def _tracked(path: str) -> bool:
-    """Whether a file is committed in the repository (if any) that holds it."""
-    return git.is_tracked(os.path.basename(path), os.path.dirname(path), git.no_git_env())
-
-
-def uninstall(cwd: str | None = None) -> HookReport:
-    directory = hooks_dir(cwd)
-    report = HookReport(directory, per_worktree=relative_hooks_path(cwd) is not None)
-    for name in HOOK_NAMES:
-        path = os.path.join(directory, name)
-        if not is_ours(path):
+def _move_foreign_hooks(common_dir: str, shared: str | None, directory: str, report: HookReport) -> None:
+    """Files a manager wrote into wta's directory from a stream worktree (where core.hooksPath
+    led it: `lefthook install` renames wta's hook to `<name>.old` and writes its own). Its hook
+    goes where that manager would have put it without wta, the repository's hooks directory,
+    unless one is there already (which runs after wta's check anyway); wta's own renamed
+    copies are dropped."""
+    shared = next(iter(_repository_hooks_dirs(common_dir, shared, [])), None)   # None: one in each worktree
+    for entry in sorted(os.listdir(directory)):
+        path = os.path.join(directory, entry)
+        if entry in (*HOOK_NAMES, FORWARD) and is_ours(path) or not os.path.isfile(path):
             continue
-        os.unlink(path)
-        report.removed.append(name)
-        original = path + ORIGINAL_SUFFIX
-        if os.path.lexists(original):
-            os.replace(original, path)
-            report.restored.append(name)
-    return report
+        if is_ours(path):
+            os.unlink(path)  # our own hook under another name (lefthook's `pre-commit.old`)
+            continue
+        target = os.path.join(shared, entry) if shared else None
+        if target is not None and not os.path.lexists(target):
+            os.makedirs(shared, exist_ok=True)
+            shutil.move(path, target)
+            report.moved.append((entry, target))
+        else:
+            os.unlink(path)
+            report.dropped.append((entry, target))
+
+
+def _repository_hooks_dirs(common_dir: str, shared: str | None, worktrees: list[str]) -> list[str]:
+    """Where the repository's own hooks are, given the shared core.hooksPath: the common dir's
+    hooks/, an absolute core.hooksPath, or a relative one in each of `worktrees`."""
+    if not shared:
+        return [os.path.join(common_dir, "hooks")]
+    return [shared] if os.path.isabs(shared) else [os.path.join(w, shared) for w in worktrees]
+
+
+def _shared_hooks_path(common_dir: str) -> str | None:
+    """core.hooksPath from every scope but a worktree's, as git reads it (`~` expanded)."""
+    values = [v for scope, v in git.config_by_scope("core.hooksPath", common_dir, git.no_git_env())
+              if scope != "worktree"]
+    return values[-1] if values and values[-1] else None
+
+
+def _enable_worktree_config(common_dir: str) -> None:
+    """Turn on per-worktree config, as git itself does (`git sparse-checkout init`): the main
+    worktree's core.worktree (a submodule's) moves from the shared config to the main worktree's
+    config.worktree, or every linked worktree would take it as its own. The marker file records
+    that wta did it, and what it moved."""
+    env = git.no_git_env()
+    config = os.path.join(common_dir, "config")
+    if git.file_config(config, "extensions.worktreeConfig", bool_type=True, env=env)[-1:] == ["true"]:
+        return
+    worktree = git.file_config(config, "core.worktree", env=env)
+    write_atomic(layout.path(layout.state_dir(common_dir), layout.WORKTREE_CONFIG_ON),
+                 "".join(f"core.worktree={v}\n" for v in worktree[-1:]))
+    if worktree:
+        git.set_file_config(layout.worktree_config(common_dir), "core.worktree", worktree[-1], env=env)
+    git.set_file_config(config, "extensions.worktreeConfig", "true", env=env)
+    if worktree:
+        git.unset_file_config(config, "core.worktree", env=env)
+
+
+def _detach(common_dir: str, git_dir: str) -> bool:
+    config = layout.worktree_config(git_dir)
+    if not any(_same_dir(v, hooks_dir(common_dir)) for v in git.file_config(config, "core.hooksPath",
+                                                                             env=git.no_git_env())):
+        return False
+    git.unset_file_config(config, "core.hooksPath", env=git.no_git_env())
+    if not git.file_config(config, env=git.no_git_env()):
+        os.unlink(config)  # git may leave an empty [core]; nothing else was in it
+    return True
+
+
+def _remove_hooks_dir(common_dir: str, report: HookReport) -> None:
+    directory = hooks_dir(common_dir)
+    if os.path.isdir(directory):
+        shutil.rmtree(directory)
+        report.removed_dir = True
+    marker = layout.path(layout.state_dir(common_dir), layout.WORKTREE_CONFIG_ON)
+    try:
+        with open(marker, encoding="utf-8") as f:
+            moved = dict(line.rstrip("\n").partition("=")[::2] for line in f if "=" in line)
+    except FileNotFoundError:
+        return  # the extension was on before wta (or never turned on by it): not wta's to turn off
+    env = git.no_git_env()
+    main_config = layout.worktree_config(common_dir)
+    ours = {f"{key.lower()}\n{value}" for key, value in moved.items()}
+    if [e for e in git.file_config(main_config, env=env) if e not in ours] or \
+            any(git.file_config(layout.worktree_config(g), env=env) for g in _linked_git_dirs(common_dir)):
+        return  # something else keeps per-worktree config (a sparse checkout, the user)
+    config = os.path.join(common_dir, "config")
+    for key, value in moved.items():
+        git.set_file_config(config, key, value, env=env)
+    git.unset_file_config(config, "extensions.worktreeConfig", env=env)
+    if moved and os.path.exists(main_config):
+        os.unlink(main_config)  # it held only what wta had moved there
+    os.unlink(marker)
+
+
+def _undo_legacy(common_dir: str, value: str | None, worktrees: list[str], report: HookReport) -> None:
+    """Earlier versions of wta wrote their hooks into the repository's hooks directory (`value`: the
+    shared core.hooksPath), keeping a hook that was there as `<name>.wta-orig`: take them out and put
+    the original back."""
+    for directory in _repository_hooks_dirs(common_dir, value, worktrees):
+        for name in CHECKED:
+            path = os.path.join(directory, name)
+            if not is_ours(path) or git.is_tracked(name, directory, git.no_git_env()):
+                continue  # not wta's, or committed by the user: theirs either way
+            os.unlink(path)
+            if os.path.lexists(path + LEGACY_SUFFIX):
+                os.replace(path + LEGACY_SUFFIX, path)
+                report.restored.append(path)
+
+
+def _linked_git_dirs(common_dir: str) -> list[str]:
+    root = os.path.join(common_dir, "worktrees")
+    try:
+        return [os.path.join(root, e) for e in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, e))]
+    except FileNotFoundError:
+        return []
 
 
 def _read(path: str) -> str:

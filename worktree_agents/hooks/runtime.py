@@ -19,11 +19,14 @@ from worktree_agents.zones.enforce import EDIT_TOOLS, GuardDecision, check_stage
 from worktree_agents.zones.in_force import streams_in_force, zones_in_force
 from worktree_agents.zones.ownership import format_violations
 
+# "<hook>:<git dir>" in the environment of a repository's hook that wta's hook of that name started
+HOOK_ENV = "WTA_HOOK"
+
 
 def pre_commit() -> int:
     repo = Repo.here()
     stream = repo.stream()
-    if stream is None:
+    if stream is None or _checked_by_wta_hook("pre-commit", repo):
         return 0
     violations = check_staged(repo, stream)
     if not violations:
@@ -37,7 +40,7 @@ def pre_commit() -> int:
 def commit_msg(message_file: str) -> int:
     repo = Repo.here()
     stream = repo.stream()
-    if stream is None:
+    if stream is None or _checked_by_wta_hook("commit-msg", repo):
         return 0
     streams = streams_in_force(repo)
     with open(message_file, encoding="utf-8", errors="surrogateescape") as f:
@@ -50,6 +53,13 @@ def commit_msg(message_file: str) -> int:
         with open(message_file, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(fixed)
     return 0
+
+
+def _checked_by_wta_hook(name: str, repo: Repo) -> bool:
+    """Whether wta's own hook `name` did this already and then started the repository's hook, which
+    runs this one again (the pre-commit framework with wta's hooks in its config): once is enough."""
+    hook, _, git_dir = os.environ.get(HOOK_ENV, "").partition(":")
+    return hook == name and bool(git_dir) and os.path.abspath(git_dir) == repo.git_dir
 
 
 def _comment_char() -> str | None:

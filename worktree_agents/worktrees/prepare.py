@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from worktree_agents import git, sandbox, shell
 from worktree_agents.errors import WtaError
-from worktree_agents.hooks.install import install as install_hooks
+from worktree_agents.hooks import install as hooks
 from worktree_agents.repo import Repo, exclude, record_stream
 from worktree_agents.state import StateStore, now
 from worktree_agents.worktrees.copy import copy_files
@@ -78,11 +78,11 @@ class Prepared:
 
 def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
                       on_start: Callable[[StreamPlan], None] | None = None,
-                      hooks_per_worktree: bool = False) -> Iterator[Prepared]:
+                      hook_report: hooks.HookReport | None = None) -> Iterator[Prepared]:
     """Prepare each planned stream in turn; a failing stream does not stop the others.
 
-    With `hooks_per_worktree` (a relative core.hooksPath: `hooks.install.HookReport`),
-    each worktree gets the hooks in its own hooks directory too.
+    Each stream worktree gets wta's hooks (`hooks.attach`: `hooks.install` has
+    written them); what that changed goes into `hook_report`.
 
     The new worktrees are made a few at a time, ahead of the stream being
     prepared: their checkouts are most of the time and run in git processes,
@@ -102,15 +102,17 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
     pool = ThreadPoolExecutor(max_workers=checkouts_at_once(len(new)))
     made: dict[str, Future[None]] = {}
     prepared: set[str] = set()
+    hook_report = hook_report or hooks.HookReport(hooks.hooks_dir(project.repo.common_dir))
     try:
-        made = {sp.stream: pool.submit(_create, project, the_plan.base, sp, specs[sp.stream]) for sp in new}
+        made = {sp.stream: pool.submit(_create, project, the_plan.base, sp, specs[sp.stream], hook_report)
+                for sp in new}
         for stream_plan in the_plan.streams:
             if on_start:
                 on_start(stream_plan)
             try:
                 result = _prepare_stream(project, config, stream_plan, store, exclude_file,
                                          specs.get(stream_plan.stream), made.get(stream_plan.stream),
-                                         hooks_per_worktree)
+                                         hook_report)
             except WtaError as exc:  # fails this stream only; the others go on
                 result = Prepared(stream_plan.stream, stream_plan.branch, stream_plan.path, FAILED, reason=str(exc))
                 store.update_stream(stream_plan.stream, branch=stream_plan.branch, worktree=stream_plan.path,
@@ -136,7 +138,7 @@ def _inside(path: str, root: str) -> bool:
 
 
 def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_file: str, spec: SparseSpec | None,
-                    made: Future[None] | None, hooks_here: bool) -> Prepared:
+                    made: Future[None] | None, hook_report: hooks.HookReport) -> Prepared:
     record = sp.record or {}
     result = Prepared(sp.stream, sp.branch, sp.path, UNCHANGED)
     if made is not None:
@@ -153,13 +155,14 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
         record_stream(git_dir, sp.stream)
         if result.outcome == UNCHANGED:
             result.outcome = REUSED
+    if made is None:  # an existing worktree: its zone check may have been taken away since
+        attached = len(hook_report.attached)
+        hooks.attach(project.repo.common_dir, sp.path, hook_report)
+        if len(hook_report.attached) > attached and result.outcome == UNCHANGED:
+            result.outcome = REUSED
     done_before = (not sp.is_new and record.get("worktree") == sp.path
                    and (record.get("setup") or {}).get("status") in ("ok", "none"))
     if done_before:
-        if hooks_here:
-            _install_hooks(result)
-            if result.outcome == FAILED:
-                store.update_stream(sp.stream, state=FAILED, reason=result.reason)
         return result
     if result.outcome == UNCHANGED:
         result.outcome = REUSED
@@ -177,8 +180,6 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
         result.outcome = FAILED
         result.reason = (f"setup command `{result.setup.command}` {_exit_text(result.setup.exit_code)}; "
                          f"see {result.setup.log}")
-    if hooks_here:  # after `setup:`, which may write that directory (husky's install does)
-        _install_hooks(result)
     store.update_stream(
         sp.stream, branch=sp.branch, worktree=sp.path, created_at=now() if sp.is_new else record.get("created_at") or now(),
         state=FAILED if result.outcome == FAILED else PREPARED, reason=result.reason,
@@ -187,25 +188,13 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
     return result
 
 
-def _install_hooks(result: Prepared) -> None:
-    """The hooks in the worktree's own hooks directory (a relative core.hooksPath)."""
-    try:
-        report = install_hooks(result.path)
-    except WtaError as exc:
-        if result.outcome != FAILED:
-            result.outcome, result.reason = FAILED, str(exc)
-        return
-    if report.installed and result.outcome == UNCHANGED:
-        result.outcome = REUSED
-
-
 def _exit_text(code: int | None) -> str:
     if code is not None and code < 0:
         return f"was killed by signal {-code}"
     return f"exited {code}"
 
 
-def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None:
+def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_report: hooks.HookReport) -> None:
     """Make the worktree (and the branch); undo both if any step fails. Runs in a worker thread."""
     env = project.env
     # Registered without a checkout (quick, one at a time: `_REGISTER`), then checked out: for a
@@ -217,6 +206,7 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None) -> None
         # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
         # that stays is one the hooks hold to its zone.
         record_stream(worktree_git_dir(sp.path), sp.stream)
+        hooks.attach(project.repo.common_dir, sp.path, hook_report)
         if spec is not None:
             with _SHARED_CONFIG:
                 git.set_sparse_checkout(spec.arguments(), sp.path, env, patterns=None if spec.cone else spec.entries)

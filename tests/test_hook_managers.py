@@ -1,0 +1,301 @@
+"""wta beside the real hook managers: pre-commit (PyPI), husky and lefthook (npm,
+tests/npm_tools.py), and a committed `.githooks/` with core.hooksPath.
+
+Each manager in both orders (the manager first, then `wta up`; `wta up` first,
+then the manager), in one repository per case. Every manager hook leaves a line
+"<hook> <worktree>" in a trace file, so each check sees whose hooks ran where:
+
+- in the stream worktree an in-zone commit gets the `[api]` prefix and the
+  manager's pre-commit and commit-msg hooks ran; an out-of-zone commit is refused;
+- in the main worktree the manager's hooks run and wta checks nothing;
+- all of that again after the manager's own install and uninstall commands are
+  run in the main worktree and in the stream worktree (what can still take the
+  check away is shown by `wta status` and put back by `wta hooks install`);
+- after `wta hooks uninstall`, and after `wta down`, no wta file or config is
+  left and the manager's hooks run as they did without wta.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support import git, make_repo, wta
+from npm_tools import husky_package, lefthook_binary
+
+ZONES = """version: 1
+base: main
+{setup}streams:
+  api:
+    paths: [src/lib/**]
+  ui:
+    paths: [src/components/**, /README.md, /.gitignore, /zones.yaml, /package.json, /lefthook.yml,
+            /.pre-commit-config.yaml, .husky/**, .githooks/**]
+"""
+FILES = {"src/lib/a.ts": "a\n", "src/components/b.tsx": "b\n", "README.md": "readme\n",
+         ".gitignore": "node_modules/\npackage-lock.json\n"}
+NPM_INSTALL = "npm install --offline --no-audit --no-fund --loglevel=error"
+MISSING = "zone check not installed in api"
+
+
+def trace_line(trace: Path) -> str:
+    return f'echo "$(basename "$0") $(pwd)" >> {trace}'
+
+
+def run(cwd: Path, *cmd: str, check: int | None = 0) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), cwd=cwd, text=True, capture_output=True, timeout=120)
+    if check is not None and proc.returncode != check:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}, expected {check}:\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+class Manager:
+    """One hook manager: the files a project commits for it, and its own commands."""
+
+    name = ""
+    setup = ""          # zones.yaml's setup: for the stream worktree
+
+    def __init__(self, trace: Path) -> None:
+        self.trace = trace
+
+    def files(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def install(self, wt: Path) -> None:
+        raise NotImplementedError
+
+    def again(self, main: Path, stream: Path) -> list[str]:
+        """The manager's own install and uninstall commands, run again in both worktrees; the
+        worktrees where wta's check can have been taken away (and must be shown)."""
+        raise NotImplementedError
+
+
+class PreCommit(Manager):
+    name = "pre-commit"
+    TYPES = ("-t", "pre-commit", "-t", "commit-msg")
+
+    def files(self):
+        hooks = "".join(f"""      - id: trace-{stage}
+        name: trace {stage}
+        entry: sh -c 'echo "{stage} $(pwd)" >> {self.trace}'
+        language: system
+        always_run: true
+        pass_filenames: false
+        stages: [{stage}]
+""" for stage in ("pre-commit", "commit-msg"))
+        return {".pre-commit-config.yaml": f"repos:\n  - repo: local\n    hooks:\n{hooks}"}
+
+    def precommit(self, wt: Path, *args: str, check: int | None = 0) -> subprocess.CompletedProcess:
+        return run(wt, sys.executable, "-m", "pre_commit", *args, check=check)
+
+    def install(self, wt):
+        self.precommit(wt, "install", *self.TYPES)
+
+    def again(self, main, stream):
+        # In a stream worktree the framework refuses, as it does wherever core.hooksPath is set.
+        refused = self.precommit(stream, "install", *self.TYPES, check=1)
+        assert "Cowardly refusing to install hooks with `core.hooksPath` set" in refused.stdout + refused.stderr
+        self.precommit(stream, "uninstall", *self.TYPES)   # removes the shared hooks, as without wta
+        self.precommit(main, "install", "-f", *self.TYPES)
+        self.precommit(main, "uninstall", *self.TYPES)
+        self.precommit(main, "install", *self.TYPES)
+        return []
+
+
+class Husky(Manager):
+    name = "husky"
+    setup = f"setup: [{NPM_INSTALL}]\n"   # installs husky in the stream worktree during wta up
+
+    def files(self):
+        package = {"name": "project", "private": True, "scripts": {"prepare": "husky"},
+                   "devDependencies": {"husky": f"file:{husky_package()}"}}
+        hook = f"{trace_line(self.trace)}\n"
+        return {"package.json": json.dumps(package, indent=2) + "\n", ".husky/pre-commit": hook,
+                ".husky/commit-msg": hook}
+
+    def install(self, wt):
+        run(wt, *NPM_INSTALL.split())   # its prepare script runs husky: core.hooksPath=.husky/_
+        assert (wt / ".husky/_/h").is_file()
+
+    def again(self, main, stream):
+        run(stream, *NPM_INSTALL.split())
+        run(stream, "npx", "--offline", "husky")
+        git(main, "config", "--unset", "core.hooksPath")   # husky 9's uninstall
+        run(main, "npx", "--offline", "husky")
+        return []
+
+
+class Lefthook(Manager):
+    name = "lefthook"
+
+    def files(self):
+        commands = "".join(f"{hook}:\n  commands:\n    trace:\n      run: echo \"{hook} $(pwd)\" >> {self.trace}\n"
+                           for hook in ("pre-commit", "commit-msg"))
+        return {"lefthook.yml": commands}
+
+    def lefthook(self, wt: Path, *args: str) -> None:
+        run(wt, str(lefthook_binary()), *args)
+
+    def install(self, wt):
+        self.lefthook(wt, "install")
+
+    def again(self, main, stream):
+        self.lefthook(main, "uninstall")
+        self.lefthook(main, "install")
+        self.lefthook(stream, "uninstall")   # nothing of lefthook's in wta's directory: leaves it alone
+        # In a stream worktree lefthook writes where git says that worktree's hooks are: wta's own
+        # directory, renaming wta's hooks to `.old`. That takes the check away: shown, then put back.
+        self.lefthook(stream, "install")
+        return [stream]
+
+
+class GitHooks(Manager):
+    """A committed .githooks/ and core.hooksPath=.githooks (set before or after `wta up`)."""
+
+    name = "githooks"
+
+    def files(self):
+        hook = f"#!/bin/sh\n{trace_line(self.trace)}\n"
+        return {".githooks/pre-commit": hook, ".githooks/commit-msg": hook}
+
+    def install(self, wt):
+        git(wt, "config", "core.hooksPath", ".githooks")
+
+    def again(self, main, stream):
+        git(main, "config", "--unset", "core.hooksPath")
+        git(main, "config", "core.hooksPath", ".githooks")
+        git(stream, "config", "core.hooksPath", ".githooks")   # the shared config, as from main
+        # This worktree's own config: it replaces wta's hooks there. Shown, then put back.
+        git(stream, "config", "--worktree", "core.hooksPath", ".githooks")
+        return [stream]
+
+
+MANAGERS = {m.name: m for m in (PreCommit, Husky, Lefthook, GitHooks)}
+
+
+def make_project(tmp_path: Path, manager_class: type[Manager]) -> tuple[Path, Manager]:
+    manager = manager_class(tmp_path / "trace")
+    repo = make_repo(tmp_path / "project", zones=ZONES.format(setup=manager.setup), files=FILES)
+    for rel, text in manager.files().items():
+        path = repo / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if rel.startswith((".githooks/", ".husky/")):
+            path.chmod(0o755)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"use {manager.name}")
+    return repo, manager
+
+
+def ran(manager: Manager, since: int) -> list[str]:
+    """The hooks the manager ran since the trace had `since` lines: "<hook> <worktree>"."""
+    lines = manager.trace.read_text().splitlines() if manager.trace.exists() else []
+    return lines[since:]
+
+
+def mark(manager: Manager) -> int:
+    return len(ran(manager, 0))
+
+
+def commit(wt: Path, path: str, message: str, check: bool = True) -> subprocess.CompletedProcess:
+    file = wt / path
+    file.write_text(file.read_text() + "more\n")
+    git(wt, "add", path)
+    proc = git(wt, "commit", "-m", message, check=False)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def subject(wt: Path) -> str:
+    return git(wt, "log", "-1", "--format=%s").stdout.strip()
+
+
+def assert_enforced(main: Path, stream: Path, manager: Manager) -> None:
+    """wta's check and prefix in the stream worktree, the manager's hooks in both, nothing of wta in main."""
+    start = mark(manager)
+    commit(stream, "src/lib/a.ts", "in zone")
+    assert subject(stream) == "[api] in zone"
+    assert ran(manager, start) == [f"pre-commit {stream}", f"commit-msg {stream}"]
+
+    head = git(stream, "rev-parse", "HEAD").stdout
+    refused = commit(stream, "src/components/b.tsx", "out of zone", check=False)
+    assert refused.returncode == 1 and "src/components/b.tsx: owned by stream 'ui'" in refused.stderr
+    assert git(stream, "rev-parse", "HEAD").stdout == head
+    git(stream, "reset", "-q", "--hard")
+
+    start = mark(manager)
+    commit(main, "src/lib/a.ts", "main commits anywhere")
+    assert subject(main) == "main commits anywhere"
+    assert ran(manager, start) == [f"pre-commit {main}", f"commit-msg {main}"]
+    assert MISSING not in wta(main, "status", check=None).stdout
+
+
+def assert_no_wta(main: Path, manager: Manager, stream: Path | None) -> None:
+    """No wta file or config left, and the manager's hooks run as git runs them without wta."""
+    common = main / ".git"
+    assert not (common / "wta" / "hooks").exists() and not (common / "wta" / "worktree-config-on").exists()
+    assert "extensions.worktreeconfig" not in git(main, "config", "--list").stdout
+    assert not list(common.glob("worktrees/*/config.worktree"))
+    assert not (common / "config.worktree").exists()
+    assert [p.name for p in (common / "hooks").iterdir() if not p.name.endswith(".sample")
+            and ("wta" in p.name or "wta-managed-hook" in p.read_text(errors="replace"))] == []
+    for wt in [main] + ([stream] if stream else []):
+        assert git(wt, "status", "--porcelain", "--untracked-files=no").stdout == ""
+        start = mark(manager)
+        commit(wt, "src/components/b.tsx", "no zones without wta")
+        assert subject(wt) == "no zones without wta"
+        assert ran(manager, start) == [f"pre-commit {wt}", f"commit-msg {wt}"]
+
+
+def stream_worktree(main: Path) -> Path:
+    return main.parent / "project-worktrees" / "api"
+
+
+# Each manager in both orders; the whole story (the manager's commands again, uninstall, down) for the
+# manager first, and in the slow suite for wta first too.
+CASES = [pytest.param(name, order, full, id=f"{name}-{order}{'' if full else '-commits'}",
+                      marks=[pytest.mark.slow] if order == "wta-first" and full else [])
+         for name in MANAGERS for order, full in (("manager-first", True), ("wta-first", False), ("wta-first", True))]
+
+
+@pytest.mark.parametrize("name, order, full", CASES)
+def test_hooks_live_beside_the_manager(tmp_path, name, order, full):
+    main, manager = make_project(tmp_path, MANAGERS[name])
+    if order == "manager-first":
+        manager.install(main)
+    config = sorted(git(main, "config", "--list", "--local").stdout.splitlines())
+    wta(main, "up", "--no-launch", "api", check=0)
+    stream = stream_worktree(main)
+    if order == "wta-first":
+        manager.install(main)
+    assert git(main, "status", "--porcelain", "--untracked-files=no").stdout == ""   # no tracked file changed
+    assert_enforced(main, stream, manager)
+    if not full:
+        return
+
+    taken = manager.again(main, stream)
+    status = wta(main, "status", check=None).stdout
+    assert (MISSING in status) == bool(taken), status
+    if taken:
+        fixed = wta(main, "hooks", "install", check=0)
+        assert "zone check installed in" in fixed.stdout or "zone check put back" in fixed.stdout
+        assert "by hand" not in fixed.stdout + fixed.stderr
+    assert_enforced(main, stream, manager)
+    assert "nothing to do" in wta(main, "hooks", "install", check=0).stdout
+
+    wta(main, "hooks", "uninstall", check=0)
+    assert_no_wta(main, manager, stream)
+    if order == "manager-first":   # the manager's commands above set back what they unset
+        assert sorted(git(main, "config", "--list", "--local").stdout.splitlines()) == config
+
+    wta(main, "up", "--no-launch", "api", check=0)
+    assert_enforced(main, stream, manager)
+    wta(main, "down", "--force", "api", check=0)
+    assert_no_wta(main, manager, None)
+    if order == "manager-first":
+        assert sorted(git(main, "config", "--list", "--local").stdout.splitlines()) == config
