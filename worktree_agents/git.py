@@ -740,7 +740,7 @@ def config_by_scope(key: str, cwd: str | os.PathLike[str] | None = None,
     """Every value of a path-valued key as (scope, value) in the order git reads them (`~` expanded);
     the scopes are system, global, local, worktree and command."""
     fields = zsplit(run("config", "--show-scope", "--type=path", "-z", "--get-all", key, cwd=cwd, env=env,
-                        check=False).stdout)
+                        check=False, hooks=True).stdout)
     return list(zip(fields[::2], fields[1::2]))  # with -z git ends the scope with a NUL too
 
 

@@ -38,9 +38,12 @@ def list_worktrees(cwd: str, env: dict[str, str] | None = None) -> list[Worktree
 
 
 # What a linked worktree's own config (config.worktree) may set: what `git
-# sparse-checkout` writes there. Anything else could run code or change what
-# git reports inside wta (a filter, a diff driver, an include of another file).
-WORKTREE_CONFIG_KEYS = frozenset({"core.sparsecheckout", "core.sparsecheckoutcone", "index.sparse"})
+# sparse-checkout` writes there, and core.hooksPath, through which wta gives a
+# stream worktree its hooks (wta's own git runs with `-c core.hooksPath=/dev/null`,
+# which beats it). Anything else could run code or change what git reports
+# inside wta (a filter, a diff driver, an include of another file).
+WORKTREE_CONFIG_KEYS = frozenset({"core.sparsecheckout", "core.sparsecheckoutcone", "index.sparse",
+                                  "core.hookspath"})
 
 
 def check_git_link(path: str, common_dir: str) -> None:
