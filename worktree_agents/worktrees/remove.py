@@ -95,7 +95,7 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
     if removal.worktree is not None:
         proc = git.remove_worktree(removal.worktree.path, project.main, env, force=force)
         if proc.returncode != 0:
-            done.refused = f"git worktree remove failed: {_last_line(proc.stderr)}"
+            done.refused = f"git worktree remove failed: {_reason(proc.stderr)}"
             return done
         done.worktree = removal.worktree.path
         try:
@@ -107,12 +107,11 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
     if delete_branch and removal.branch_exists and removal.branch != base:
         proc = git.delete_branch(removal.branch, project.main, env)
         if proc.returncode != 0:
-            done.refused = f"git branch -D {removal.branch} failed: {_last_line(proc.stderr)}"
+            done.refused = f"git branch -D {removal.branch} failed: {_reason(proc.stderr)}"
             return done
         done.branch_deleted = True
     return done
 
 
-def _last_line(stderr: bytes) -> str:
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no message"
+def _reason(stderr: bytes) -> str:
+    return git.reason(stderr) or "no message"
