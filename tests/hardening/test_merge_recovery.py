@@ -75,6 +75,12 @@ def assert_clean(repo: Path) -> None:
             assert not (private_dir(where) / leftover).exists(), (where, leftover)
 
 
+def nothing_lost(figures, fault: str, recovery: str, before: set[str], repo: Path) -> None:
+    lost = before - reachable(repo)
+    figures.fault(fault, recovery, commits_before=len(before), commits_lost=len(lost))
+    assert not lost, f"{len(lost)} commit(s) no longer reachable after {fault}"
+
+
 def one_reason(stderr: str) -> str:
     """The stopped stream's line: one line, no traceback, no usage text from git."""
     assert "Traceback" not in stderr and "usage:" not in stderr and "<revision>" not in stderr, stderr
@@ -83,7 +89,7 @@ def one_reason(stderr: str) -> str:
 
 # -- lost commits ------------------------------------------------------------------------
 
-def test_a_commit_made_while_the_test_fails_stays_on_the_branch(repo):
+def test_a_commit_made_while_the_test_fails_stays_on_the_branch(repo, figures):
     before = reachable(repo)
     set_test(GATE + '[ "$WTA_STREAM" != api ]\n')
     proc = start(repo)
@@ -111,9 +117,11 @@ def test_a_commit_made_while_the_test_fails_stays_on_the_branch(repo):
     assert "[api] a fix made during the test" in subjects(repo)
     assert_contained(repo)
     assert_clean(repo)
+    nothing_lost(figures, "a commit in a stream worktree while its test fails",
+                 "the stream stops, its branch keeps the commit; `--continue`", before, repo)
 
 
-def test_continue_after_a_kill_at_the_test_keeps_a_fix_committed_since(repo):
+def test_continue_after_a_kill_at_the_test_keeps_a_fix_committed_since(repo, figures):
     before = reachable(repo)
     kill_at(repo, "test:api")
     base_then = sha(repo, "main")
@@ -129,9 +137,12 @@ def test_continue_after_a_kill_at_the_test_keeps_a_fix_committed_since(repo):
     assert before | {fix} <= reachable(repo)
     assert_contained(repo)
     assert_clean(repo)
+    nothing_lost(figures, "SIGKILL of `wta merge` at a test, then a fix committed",
+                 "`--continue` merges the fix", before, repo)
 
 
-def test_abort_after_a_kill_keeps_a_commit_made_since_in_a_backup(repo):
+def test_abort_after_a_kill_keeps_a_commit_made_since_in_a_backup(repo, figures):
+    before = reachable(repo)
     refs = {f"refs/heads/{b}": sha(repo, b) for b in ["main", *(f"wta/{s}" for s in STREAMS)]}
     kill_at(repo, "test:api")
     api = wt(repo, "api")
@@ -146,9 +157,11 @@ def test_abort_after_a_kill_keeps_a_commit_made_since_in_a_backup(repo):
 
 
 # -- stuck recoveries ----------------------------------------------------------------------
+    nothing_lost(figures, "SIGKILL of `wta merge` at a test, then a commit",
+                 "`--abort` keeps it under a backup ref", before, repo)
 
 @pytest.mark.parametrize("then", ["--continue", "--abort"])
-def test_an_empty_rebase_merge_directory_is_cleared(repo, then):
+def test_an_empty_rebase_merge_directory_is_cleared(repo, figures, then):
     before = reachable(repo)
     kill_at(repo, "rebase:api")
     (private_dir(wt(repo, "api")) / "rebase-merge").mkdir()  # killed the instant git made it
@@ -160,10 +173,11 @@ def test_an_empty_rebase_merge_directory_is_cleared(repo, then):
         wta(repo, "merge", check=0)
     assert subjects(repo)[:5] == MERGED_ORDER
     assert_clean(repo)
+    nothing_lost(figures, "SIGKILL leaving an empty rebase-merge directory", f"`{then}`", before, repo)
 
 
 @pytest.mark.parametrize("then", ["--continue", "--abort"])
-def test_a_killed_fast_forward_checkout_is_finished_or_undone(repo, then):
+def test_a_killed_fast_forward_checkout_is_finished_or_undone(repo, figures, then):
     before = reachable(repo)
     kill_at(repo, "fast-forward:ui")
     target = merge_state(repo)["new_head"]
@@ -178,9 +192,12 @@ def test_a_killed_fast_forward_checkout_is_finished_or_undone(repo, then):
         wta(repo, "merge", check=0)
     assert subjects(repo)[:5] == MERGED_ORDER
     assert_clean(repo)
+    nothing_lost(figures, "SIGKILL in the fast-forward checkout (index.lock, half-written files)",
+                 f"`{then}`", before, repo)
 
 
-def test_a_lock_held_by_a_live_git_is_named_not_removed(repo):
+def test_a_lock_held_by_a_live_git_is_named_not_removed(repo, figures):
+    before = reachable(repo)
     kill_at(repo, "fast-forward:ui")
     lock = repo / ".git" / "index.lock"
     lock.write_bytes(b"")
@@ -195,10 +212,12 @@ def test_a_lock_held_by_a_live_git_is_named_not_removed(repo):
     lock.unlink()
     wta(repo, "merge", "--continue", check=0)
     assert_clean(repo)
+    nothing_lost(figures, "index.lock held by a live process at `--continue`",
+                 "named with what to do; `--continue` once it ends", before, repo)
 
 
 @pytest.mark.parametrize("then", ["--continue", "--abort"])
-def test_a_worktree_left_on_a_detached_head_is_put_back_on_its_branch(repo, then):
+def test_a_worktree_left_on_a_detached_head_is_put_back_on_its_branch(repo, figures, then):
     before = reachable(repo)
     kill_at(repo, "rebase:api")
     git(wt(repo, "api"), "checkout", "-q", "--detach", "main")  # where a killed rebase starts
@@ -210,9 +229,10 @@ def test_a_worktree_left_on_a_detached_head_is_put_back_on_its_branch(repo, then
         wta(repo, "merge", check=0)
     assert subjects(repo)[:5] == MERGED_ORDER
     assert_clean(repo)
+    nothing_lost(figures, "SIGKILL leaving a stream worktree on a detached HEAD", f"`{then}`", before, repo)
 
 
-def test_a_stream_branch_deleted_during_the_test_stops_it_and_is_put_back(repo):
+def test_a_stream_branch_deleted_during_the_test_stops_it_and_is_put_back(repo, figures):
     before = reachable(repo)
     set_test(GATE)
     proc = start(repo)
@@ -232,9 +252,11 @@ def test_a_stream_branch_deleted_during_the_test_stops_it_and_is_put_back(repo):
     wta(repo, "merge", "--continue", check=0)
     assert subjects(repo)[:5] == MERGED_ORDER
     assert_clean(repo)
+    nothing_lost(figures, "a stream branch deleted during its test",
+                 "the stream stops, its branch is put back; `--continue`", before, repo)
 
 
-def test_continue_after_a_kill_in_the_test_of_a_deleted_branch(repo):
+def test_continue_after_a_kill_in_the_test_of_a_deleted_branch(repo, figures):
     before = reachable(repo)
     kill_at(repo, "test:api")
     git(repo, "update-ref", "-d", "refs/heads/wta/api")
@@ -248,3 +270,4 @@ def test_continue_after_a_kill_in_the_test_of_a_deleted_branch(repo):
     assert before <= reachable(repo)
     assert subjects(repo)[:5] == MERGED_ORDER
     assert_clean(repo)
+    nothing_lost(figures, "SIGKILL at a test, then the stream branch deleted", "`--continue`", before, repo)
