@@ -600,15 +600,25 @@ def commit_tree(tree: str, parents: Sequence[str], message: str, cwd: str | os.P
 
 def commits_touching(revs: Sequence[str], paths: Sequence[str], cwd: str | os.PathLike[str] | None = None,
                      env: dict[str, str] | None = None) -> list[tuple[str, str, list[str]]]:
-    """(sha, subject, the given paths it changes) of each commit in `revs` that changes one of `paths`."""
+    """(sha, subject, the given paths it changes) of each commit in `revs` that changes one of `paths`.
+
+    The paths go through stdin (`--stdin`, after `--`), never the command line:
+    a conflict over tens of thousands of paths exceeds the argument list's limit.
+    A name with a newline cannot be given there; then every commit is listed
+    and the paths are picked here.
+    """
     if not paths:
         return []
-    proc = run("log", "-z", "--no-renames", "--name-only", "--format=%x01%H%x00%s", *revs, "--", *paths,
-               cwd=cwd, env=env)
+    wanted = set(paths)
+    limit = "" if any("\n" in p for p in paths) else "--\n" + "".join(f"{p}\n" for p in paths)
+    proc = run("--literal-pathspecs", "log", "--stdin", "-z", "--no-renames", "--name-only", "--format=%x01%H%x00%s",
+               *revs, cwd=cwd, env=env, input=limit.encode(errors="surrogateescape"))
     found = []
     for chunk in proc.stdout.decode(errors="surrogateescape").split("\x01")[1:]:
         sha, subject, *files = chunk.split("\0")
-        found.append((sha, subject, [f.lstrip("\n") for f in files if f.strip("\n")]))
+        touched = [f.lstrip("\n") for f in files if f.strip("\n") and f.lstrip("\n") in wanted]
+        if touched:
+            found.append((sha, subject, touched))
     return found
 
 
