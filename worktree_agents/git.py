@@ -897,3 +897,23 @@ def hash_files(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str,
         elif path not in found:  # a newline in its name: one at a time
             found[path] = out("hash-object", f"--path={path}", "--", os.path.join(cwd, path), cwd=cwd, env=env)
     return [found[p] for p in paths]
+
+
+def ignored_entries(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """Ignored files in a worktree; an ignored directory is one entry, ending in '/'."""
+    return zsplit(run("ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z",
+                      cwd=cwd, env=env).stdout)
+
+
+def ignore_sources(paths: Sequence[str], cwd: str | os.PathLike[str],
+                   env: dict[str, str] | None = None) -> dict[str, str]:
+    """For each ignored path, the file whose pattern ignores it (`src/.gitignore`, or an absolute path
+    for info/exclude and core.excludesFile)."""
+    if not paths:
+        return {}
+    proc = run("check-ignore", "-v", "-z", "--stdin", cwd=cwd, env=env, check=False,
+               input=b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths))
+    if proc.returncode not in (0, 1):
+        raise GitError(f"git check-ignore failed in {cwd}: {reason(proc.stderr)}")
+    fields = zsplit(proc.stdout)
+    return {fields[i + 3]: fields[i] for i in range(0, len(fields) - 3, 4) if fields[i]}
