@@ -264,6 +264,7 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet) -
         st = read_state(state_dir)
         if st is None:
             raise WtaError("no merge in progress; start one with `wta merge`")
+        _settle_worktrees(project.main, st, env)  # a killed --abort or --continue may have left one half-way
         if st["status"] == "running":
             _recover(project.main, st, env)
         plan = plan_merge(project, st["streams"], env, base=st["base"])
@@ -293,10 +294,9 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet) -
 
 
 def _recover(main: str, st: dict[str, Any], env: dict[str, str]) -> None:
-    """After a killed merge: finish or undo the step it was killed in, and clear what a killed git left."""
+    """After a killed merge: finish or undo the step it was killed in."""
     stream, step = st.get("stream"), st.get("step")
-    _settle_worktrees(main, st, env)
-    if stream is None or step not in IN_FLIGHT or st["status"] != "running":
+    if stream is None or step not in IN_FLIGHT:
         return  # killed between streams: nothing half-done
     base_sha = recovery.branch_tip(main, st["base"], env)
     new_head = st.get("new_head")

@@ -222,7 +222,7 @@ class ZoneMap:
         for other in self.zones.values():
             rule = reaching_rule(other.patterns.rules, directory) if other.stream != stream else None
             if rule:
-                return other.stream, f"paths there can be stream {other.stream!r}'s (pattern {rule.pattern!r})"
+                return other.stream, f"paths there can belong to stream {other.stream!r} (pattern {rule.pattern!r})"
         if not self.unowned_allowed:
             return None, "paths there can be outside every zone (unowned)"
         return None, ""
