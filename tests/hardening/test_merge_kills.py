@@ -244,7 +244,7 @@ def run_kills(tmp_path: Path, tmp_path_factory, kills: int, figures) -> Counter[
         before = stream_commits(repo)
         runner = Runner(repo, rng, max_delay)
         context = f"seed {seed} (WTA_KILL_SEED={seed} replays it), run {runs}"
-        for _ in range(rng.randint(1, 5)):
+        for _ in range(rng.randint(2, 8)):
             if sum(where.values()) >= kills:
                 break
             landed = runner.killed_run()
@@ -270,11 +270,13 @@ def run_kills(tmp_path: Path, tmp_path_factory, kills: int, figures) -> Counter[
     return where
 
 
+@pytest.mark.timeout(900)
 def test_ten_random_kills_of_merge_continue_and_abort_all_recover(tmp_path, tmp_path_factory, figures):
     run_kills(tmp_path, tmp_path_factory, 10, figures)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(5400)
 def test_a_hundred_random_kills_of_merge_continue_and_abort_all_recover(tmp_path, tmp_path_factory, figures):
     where = run_kills(tmp_path, tmp_path_factory, 100, figures)
     # The instants that matter were hit, not only wta's own Python.

@@ -52,6 +52,7 @@ def conflicted(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_a_conflict_over_fifteen_thousand_paths_is_reported_by_dry_run(conflicted):
     assert len("\0".join(long_path(i) for i in range(CONFLICT_PATHS))) > 2 * 1024 * 1024
     predicted = wta(conflicted, "merge", "--dry-run", "--json", check=1, timeout=600)
@@ -64,6 +65,7 @@ def test_a_conflict_over_fifteen_thousand_paths_is_reported_by_dry_run(conflicte
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_a_conflict_over_fifteen_thousand_paths_is_reported_by_merge(conflicted):
     before, base, tip = reachable(conflicted), sha(conflicted, "main"), sha(conflicted, "wta/gen")
 
