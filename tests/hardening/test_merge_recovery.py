@@ -271,3 +271,18 @@ def test_continue_after_a_kill_in_the_test_of_a_deleted_branch(repo, figures):
     assert subjects(repo)[:5] == MERGED_ORDER
     assert_clean(repo)
     nothing_lost(figures, "SIGKILL at a test, then the stream branch deleted", "`--continue`", before, repo)
+
+
+def test_ref_locks_a_killed_rebase_left_are_cleared(repo, figures):
+    before = reachable(repo)
+    kill_at(repo, "rebase:api")
+    (private_dir(wt(repo, "api")) / "CHERRY_PICK_HEAD.lock").write_text("")  # killed inside a pick
+    (repo / ".git" / "refs" / "heads" / "wta" / "api.lock").write_text("")   # killed inside a ref update
+
+    wta(repo, "merge", "--continue", check=0)
+
+    assert subjects(repo)[:5] == MERGED_ORDER
+    assert_clean(repo)
+    assert not (repo / ".git" / "refs" / "heads" / "wta" / "api.lock").exists()
+    nothing_lost(figures, "SIGKILL leaving ref locks (CHERRY_PICK_HEAD.lock, the branch's lock)", "`--continue`",
+                 before, repo)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from typing import Iterable, Sequence
 
 from worktree_agents import git
@@ -27,7 +28,9 @@ from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import listed
 
 # What a git killed half-way can leave in a worktree's private git directory.
-LOCKS = ("index.lock", "HEAD.lock", "ORIG_HEAD.lock")
+# A lock younger than this may belong to a git at work that has closed it (a ref's lock is
+# closed before it is renamed into place); an older one with no process holding it is a killed git's.
+LOCK_SETTLE_SECONDS = 2.0
 REBASE_DIRS = ("rebase-merge", "rebase-apply")
 
 
@@ -83,12 +86,13 @@ def head_ref(wt: str, env: dict[str, str]) -> str:
     return git.head_ref(wt, env) or ""
 
 
-def private_dir(wt: str, env: dict[str, str]) -> str:
+def private_dir(wt: str, env: dict[str, str]) -> tuple[str, str]:
+    """The worktree's own git dir and the repository's common one, both absolute."""
     dirs = git.git_dirs(wt, env)
     if dirs is None:
         raise WtaError(f"{wt} is no longer a git worktree; run `git worktree repair` in the main worktree, then "
                        "the same wta merge command again")
-    return dirs[0]
+    return dirs[0], os.path.normpath(os.path.join(wt, dirs[1]))
 
 
 # -- a worktree left half-way ---------------------------------------------------------------
@@ -104,13 +108,15 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
     `forced`: wta was checking out there), else it is left for the merge's own
     check of uncommitted changes.
     """
-    gitdir = private_dir(wt, env)
-    killed = clear_stale_locks(gitdir, wt) or forced
+    gitdir, common = private_dir(wt, env)
+    locks = [os.path.join(gitdir, n) for n in os.listdir(gitdir) if n.endswith(".lock")]  # index, HEAD, REBASE_HEAD...
+    locks += [os.path.join(common, f"{ref}.lock"), os.path.join(common, "packed-refs.lock")]
+    killed = clear_stale_locks(locks, wt) or forced
     if any(os.path.exists(os.path.join(gitdir, d)) for d in REBASE_DIRS):
         killed = True
         known = [*known, _rebase_head(gitdir)]
         git.abort_rebase(wt, env)
-        clear_stale_locks(gitdir, wt)
+        clear_stale_locks(locks, wt)
         for name in REBASE_DIRS:  # git could not undo it (an empty or half-written directory): ours to remove
             shutil.rmtree(os.path.join(gitdir, name), ignore_errors=True)
     if head_ref(wt, env) == "":  # a killed rebase left HEAD detached
@@ -120,13 +126,18 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
     _restore_files(wt, [k for k in known if k], killed, env)
 
 
-def clear_stale_locks(gitdir: str, wt: str) -> bool:
+def clear_stale_locks(locks: Sequence[str], wt: str) -> bool:
     """Remove the locks a killed git left (whether there were any); a lock a live process holds is named."""
     found = False
-    for name in LOCKS:
-        lock = os.path.join(gitdir, name)
-        if not os.path.exists(lock):
+    for lock in locks:
+        try:
+            age = time.time() - os.stat(lock).st_mtime
+        except OSError:
             continue
+        if age < LOCK_SETTLE_SECONDS:
+            time.sleep(LOCK_SETTLE_SECONDS - age)
+            if not os.path.exists(lock):
+                continue  # a git at work finished with it
         holder = lock_holder(lock)
         if holder is not None:
             raise WtaError(f"{lock} is held by a running process (pid {holder}); let it finish (or end it if no git "
