@@ -38,13 +38,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hardening.figures import FAULT, FIGURES_ENV, LOAD, SECRETS, read  # noqa: E402
+from hardening.figures import FAULT, FIGURES_ENV, KILLS, LOAD, SECRETS, read  # noqa: E402
 
 FAST_COMMAND = "python bench/reliability.py"
 FULL_COMMAND = "python bench/reliability.py --full"
 SUITES = ["tests/hardening", "tests/test_merge_faults.py",
           "tests/test_sessions_supervisor.py::test_a_session_killed_with_sigkill_shows_crashed"]
-FAULT_FILES = ("tests/hardening/test_faults.py", "tests/test_merge_faults.py", "tests/test_sessions_supervisor.py")
+FAULT_FILES = ("tests/hardening/test_faults.py", "tests/hardening/test_merge_recovery.py", "tests/test_merge_faults.py",
+               "tests/test_sessions_supervisor.py")
+# Where a random kill landed, in the order the page lists them (tests/hardening/test_merge_kills.py).
+KILL_PLACES = ("inside git rebase", "inside a checkout (fast-forward or restore)", "inside the test",
+               "inside another git command", "in wta itself")
 
 # The fault tests that record no figures (they assert the same inclusion of every commit): what they inject.
 OLDER_FAULTS = {
@@ -63,6 +67,12 @@ ABOUT = {
     "tests/hardening/test_faults.py": "SIGKILL of sessions, coordinators and merges, a full disk, a deleted worktree, "
                                       "the base moved during a merge, two commands at once",
     "tests/hardening/test_load.py": "concurrent sessions committing through the hooks, then one merge of all",
+    "tests/hardening/test_merge_kills.py": "SIGKILL of `wta merge`, `--continue` and `--abort` at random instants "
+                                           "(10; 100 with --full): every run recovers, loses nothing, and the base "
+                                           "never stands at an untested commit",
+    "tests/hardening/test_merge_recovery.py": "commits made during a merge are never lost; what a killed git leaves "
+                                              "(locks, rebase state, a detached HEAD, half-written files, a deleted "
+                                              "branch) is cleared by --continue and --abort",
     "tests/hardening/test_secrets.py": "the search for API keys finds a planted key in every kind of place",
     "tests/test_merge_faults.py": "SIGKILL of `wta merge` inside the rebase, the test, between streams and around "
                                   "the fast-forward; --abort and --continue",
@@ -139,16 +149,21 @@ def summarise(tests: dict[str, dict], records: list[dict], full: bool, host: dic
                        "commits_before": r["commits_before"], "commits_lost": r["commits_lost"],
                        "survived": node in passed})
     loads = [{**r, "passed": r["test"] in passed} for r in records if r["kind"] == LOAD]
+    kills = [{**r, "passed": r["test"] in passed} for r in records if r["kind"] == KILLS]
     searches = [{**r, "passed": r["test"] in passed} for r in records if r["kind"] == SECRETS]
-    lost = sum(f["commits_lost"] or 0 for f in faults) + sum(r["commits_lost"] for r in loads)
+    lost = (sum(f["commits_lost"] or 0 for f in faults) + sum(r["commits_lost"] for r in loads)
+            + sum(k["commits_lost"] for k in kills))
     return {
         "full": full, "machine": host, "seconds": round(seconds),
         "tests": {"tried": len(tests), "passed": len(passed),
                   "failed": sum(t["outcome"] == "failed" for t in tests.values())},
         "failed": sorted(node for node, t in tests.items() if t["outcome"] != "passed"),
         "suites": dict(sorted(per_file.items())),
-        "faults": {"injected": len(faults), "survived": sum(f["survived"] for f in faults),
-                   "commits_lost": sum(f["commits_lost"] or 0 for f in faults), "cases": faults},
+        "faults": {"injected": len(faults) + sum(k["kills"] for k in kills),
+                   "survived": sum(f["survived"] for f in faults) + sum(k["kills"] for k in kills if k["passed"]),
+                   "commits_lost": sum(f["commits_lost"] or 0 for f in faults) + sum(k["commits_lost"] for k in kills),
+                   "cases": faults},
+        "kills": kills,
         "load": loads,
         "secrets": {"searches": len(searches), "found": sum(s["found"] for s in searches), "runs": searches},
         "commits_lost": lost,
@@ -220,6 +235,7 @@ def render(s: dict) -> str:
                  f["commits_lost"] if f["commits_lost"] is not None else "-", "yes" if f["survived"] else "NO"]
                 for f in s["faults"]["cases"]]),
         "",
+        *_kills(s["kills"]),
         "## Load",
         "",
     ]
@@ -258,6 +274,29 @@ def render(s: dict) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _kills(kills: list[dict]) -> list[str]:
+    """The random kills of `wta merge`, `--continue` and `--abort` (counted in the faults above)."""
+    if not kills:
+        return []
+    return [
+        "### Random kills of `wta merge`",
+        "",
+        "`tests/hardening/test_merge_kills.py` runs `wta merge`, `--continue` and `--abort` as processes and kills",
+        "the whole process group (git and the `test:` included) with SIGKILL at a random instant, up to the time an",
+        "uninterrupted merge takes; the next command is `--continue` or `--abort` at random, and may be killed",
+        "too. A run ends with a recovery that is not killed. Each kill counts as a fault above; a run *recovered*",
+        "when it needed no manual step, left every worktree on its branch and clean, lost no commit (each is on",
+        "the base, a branch or a backup ref), and the base's reflog holds only commits the real `test:` recorded",
+        "as tested. Where the kills landed is read from the process group at the instant of the kill.",
+        "",
+        _table(["test", "kills", *KILL_PLACES, "runs", "runs recovered", "commits lost", "seed"],
+               [[k["test"].split("::")[-1], k["kills"], *(k["where"].get(p, 0) for p in KILL_PLACES), k["runs"],
+                 k["runs"] - k["failed_runs"] if k["passed"] else f"{k['runs'] - 1} (one FAILED)",
+                 k["commits_lost"], k["seed"]] for k in kills]),
+        "",
+    ]
 
 
 def _failures(s: dict) -> list[str]:

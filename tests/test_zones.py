@@ -12,8 +12,8 @@ import marshal
 import pytest
 
 from worktree_agents.config import compile_patterns
-from worktree_agents.zones.ownership import (APPEND_ONLY, OVERLAP, OWNED, PROTECTED, READ_ONLY, UNOWNED, Change, Violation,
-                                   Zone, ZoneMap, format_violations, normalize)
+from worktree_agents.zones.ownership import (AFFECTS, APPEND_ONLY, OVERLAP, OWNED, PROTECTED, READ_ONLY, UNOWNED,
+                                             Change, Violation, Zone, ZoneMap, format_violations, normalize)
 
 
 def zone_map(zones: dict[str, list[str]], read_only: list[str] = (), unowned_allowed: bool = False,
@@ -293,3 +293,38 @@ def test_to_dict_from_dict_round_trip_keeps_every_decision(webapp_zones):
                 == webapp_zones.violations(stream, changes, BLOBS.get))
     assert {s: z.append_only for s, z in restored.zones.items()} == {
         "infra": False, "api": False, "ui": False, "monitor": True}
+
+
+# -- attribute and ignore files touch every path below them ----------------------------------
+
+RULE_ZONES = {"web": ["src/**", "!src/api/**", "!src/lib/**"], "api": ["src/api/**", "src/lib/**"], "ui": ["tailwind.config.ts"]}
+
+
+@pytest.mark.parametrize("stream, path, reaches", [
+    ("web", "src/.gitattributes", "api"),          # an outer zone over an inner one
+    ("web", "src/.gitignore", "api"),
+    ("web", "src/app/.gitattributes", None),       # nothing of api's can be below src/app
+    ("api", "src/api/.gitattributes", None),       # a zone that covers the directory
+    ("api", "src/lib/.gitignore", None),           # ui's `tailwind.config.ts` there would be an overlap
+    ("web", "src/api/.gitattributes", "owned"),    # not its file at all
+])
+def test_a_rule_file_may_change_only_a_directory_the_zone_owns_entirely(stream, path, reaches):
+    zones = zone_map(RULE_ZONES, unowned_allowed=True)
+    found = zones.violations(stream, [Change("A", path)])
+    if reaches is None:
+        assert found == []
+    elif reaches == "owned":
+        assert [v.reason for v in found] == [OWNED]
+    else:
+        assert [(v.reason, v.owner) for v in found] == [(AFFECTS, reaches)]
+        assert "paths there can belong to stream 'api' (pattern 'src/lib/**')" in found[0].describe()
+
+
+def test_a_rule_file_over_read_only_or_unowned_paths_is_refused():
+    read_only = zone_map({"docs": ["docs/**"]}, read_only=["docs/specs/**"])
+    assert [v.reason for v in read_only.violations("docs", [Change("M", "docs/.gitattributes")])] == [AFFECTS]
+    carved = zone_map({"web": ["src/**", "!src/gen/**"]})  # unowned: deny, and src/gen is no one's
+    found = carved.violations("web", [Change("A", "src/.gitignore")])
+    assert [v.reason for v in found] == [AFFECTS] and "unowned" in found[0].describe()
+    assert zone_map({"web": ["src/**", "!src/gen/**"]}, unowned_allowed=True).violations(
+        "web", [Change("A", "src/.gitignore")]) == []

@@ -69,11 +69,9 @@ def run(
 
 
 def checked(done: Completed) -> Completed:
-    """`done`, or a `GitError` with git's last line of complaint if it failed."""
+    """`done`, or a `GitError` with git's reason if it failed."""
     if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        detail = message[-1] if message else f"exit {done.returncode}"
-        raise GitError(f"git {' '.join(done.args[:2])} failed: {detail}")
+        raise GitError(f"git {' '.join(done.args[:2])} failed: {reason(done.stderr) or f'exit {done.returncode}'}")
     return done
 
 
@@ -90,6 +88,21 @@ ISOLATION = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c
 # the agent's own commits).
 WITH_HOOKS = ISOLATION[2:]
 _NO_GRAFTS = os.devnull + "/grafts"  # a file that cannot exist: git then reads no graft file
+
+
+def reason(stderr: bytes, limit: int = 400) -> str:
+    """git's complaint as one line: from its first `fatal:` or `error:` line on, hints left out.
+
+    git's last line alone is often no reason ("Aborting", "valuable there.",
+    the usage text of `rev-parse`); the lines it explains itself with follow
+    its first `fatal:`/`error:`.
+    """
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
+    lines = [line for line in lines if line and not line.startswith("hint:")]
+    first = next((i for i, line in enumerate(lines) if line.startswith(("fatal:", "error:"))), 0)
+    text = " ".join(lines[first:])
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+
 
 
 def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
@@ -633,13 +646,6 @@ def unmerged_paths(cwd: str | os.PathLike[str], env: dict[str, str] | None = Non
                                          cwd=cwd, env=env).stdout)))
 
 
-def rebase_in_progress(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> bool:
-    """Whether a rebase stopped (or was killed) half-way in this worktree."""
-    dirs = out("rev-parse", "--path-format=absolute", "--git-path", "rebase-merge", "--git-path", "rebase-apply",
-               cwd=cwd, env=env).splitlines()
-    return any(os.path.isdir(d) for d in dirs)
-
-
 def merge_tree(ours: str, theirs: str, cwd: str | os.PathLike[str] | None = None,
                env: dict[str, str] | None = None) -> tuple[str, list[str]]:
     """Merge two commits in the object store only: the resulting tree and the conflicted paths.
@@ -670,12 +676,25 @@ def commit_tree(tree: str, parents: Sequence[str], message: str, cwd: str | os.P
 
 def commits_touching(revs: Sequence[str], paths: Sequence[str], cwd: str | os.PathLike[str] | None = None,
                      env: dict[str, str] | None = None) -> list[tuple[str, str, list[str]]]:
-    """(sha, subject, the given paths it changes) of each commit in `revs` that changes one of `paths`."""
+    """(sha, subject, the given paths it changes) of each commit in `revs` that changes one of `paths`.
+
+    The paths go through stdin (`--stdin`, after `--`), never the command line:
+    a conflict over tens of thousands of paths exceeds the argument list's limit.
+    A name with a newline cannot be given there; then every commit is listed
+    and the paths are picked here.
+    """
     if not paths:
         return []
-    proc = run("log", "-z", "--raw", "--no-renames", "--no-abbrev", "--format=%H %P%x00%s", *revs, "--", *paths,
-               cwd=cwd, env=env)
-    return [(sha, subject, list(entries[1::2])) for sha, _, subject, entries in _log_records(proc.stdout)]
+    wanted = set(paths)
+    limit = "" if any("\n" in p for p in paths) else "--\n" + "".join(f"{p}\n" for p in paths)
+    proc = run("--literal-pathspecs", "log", "--stdin", "-z", "--raw", "--no-renames", "--no-abbrev",
+               "--format=%H %P%x00%s", *revs, cwd=cwd, env=env, input=limit.encode(errors="surrogateescape"))
+    found = []
+    for sha, _, subject, entries in _log_records(proc.stdout):
+        touched = [p for p in entries[1::2] if p in wanted]
+        if touched:
+            found.append((sha, subject, touched))
+    return found
 
 
 # -- refs, objects and the worktree's own files ---------------------------------------
@@ -942,9 +961,11 @@ def fast_forward(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] |
     return run("merge", "--ff-only", "-q", commit, cwd=cwd, env=env, check=False)
 
 
-def reset_keep(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> bool:
-    """Move the checked-out branch to `commit`, keeping local changes; False when they are in the way."""
-    return ok("reset", "-q", "--keep", commit, cwd=cwd, env=env)
+def rebase_in_progress(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> bool:
+    """Whether a rebase stopped (or was killed) half-way in this worktree."""
+    dirs = out("rev-parse", "--path-format=absolute", "--git-path", "rebase-merge", "--git-path", "rebase-apply",
+               cwd=cwd, env=env).splitlines()
+    return any(os.path.isdir(d) for d in dirs)
 
 
 def file_at(rev: str, path: str, cwd: str | os.PathLike[str] | None = None,
@@ -985,3 +1006,81 @@ def count_commits(exclude: str, include: str, cwd: str | os.PathLike[str] | None
                   env: dict[str, str] | None = None) -> int:
     """How many commits `include` has that `exclude` lacks (`exclude..include`)."""
     return int(out("rev-list", "--count", include, f"^{exclude}", "--", cwd=cwd, env=env))
+
+
+# -- recovering a worktree a killed git left half-way (wta merge --continue/--abort) ------
+
+def two_way_checkout(old: str, new: str, cwd: str | os.PathLike[str],
+                     env: dict[str, str] | None = None) -> Completed:
+    """Move the index and files from commit `old` to `new`, carrying local changes as `git checkout`
+    does (`read-tree -m -u`); the finished process, which fails when local changes are in the way."""
+    return run("read-tree", "-m", "-u", old, new, cwd=cwd, env=env, check=False)
+
+
+def point_head(ref: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """Make HEAD name `ref` again (a detached HEAD put back on its branch); files and index untouched."""
+    run("symbolic-ref", "HEAD", ref, cwd=cwd, env=env)
+
+
+def changed_from_head(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """Tracked paths whose index entry or file differs from HEAD."""
+    return zsplit(run("diff-index", "--name-only", "-z", "HEAD", cwd=cwd, env=env).stdout)
+
+
+def untracked_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """Untracked files that are not ignored, each file listed."""
+    return zsplit(run("ls-files", "--others", "--exclude-standard", "-z", cwd=cwd, env=env).stdout)
+
+
+def checkout_head_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """Make the index HEAD's tree and write every tracked file from it (what a killed checkout half-did)."""
+    run("read-tree", "HEAD", cwd=cwd, env=env)
+    run("checkout-index", "-f", "-a", cwd=cwd, env=env)
+    run("update-index", "-q", "--refresh", cwd=cwd, env=env, check=False)
+
+
+def tree_blobs(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> dict[str, str] | None:
+    """Every file of a commit's tree with its blob id; None when there is no such commit."""
+    proc = run("ls-tree", "-r", "-z", "--full-tree", commit, cwd=cwd, env=env, check=False)
+    if proc.returncode != 0:
+        return None
+    entries = {}
+    for entry in zsplit(proc.stdout):
+        meta, _, path = entry.partition("\t")
+        entries[path] = meta.split()[2]
+    return entries
+
+
+def hash_files(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """The blob id each file would have if committed (through its path's filters); symlinks as git stores them."""
+    links = {p for p in paths if os.path.islink(os.path.join(cwd, p))}
+    batch = [p for p in paths if p not in links and "\n" not in p]
+    found = dict(zip(batch, run("hash-object", "--stdin-paths", cwd=cwd, env=env,
+                                input="".join(f"{p}\n" for p in batch).encode()).stdout.decode().split()))
+    for path in paths:
+        if path in links:
+            target = os.fsencode(os.readlink(os.path.join(cwd, path)))
+            found[path] = run("hash-object", "--stdin", cwd=cwd, env=env, input=target).stdout.decode().strip()
+        elif path not in found:  # a newline in its name: one at a time
+            found[path] = out("hash-object", f"--path={path}", "--", os.path.join(cwd, path), cwd=cwd, env=env)
+    return [found[p] for p in paths]
+
+
+def ignored_entries(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """Ignored files in a worktree; an ignored directory is one entry, ending in '/'."""
+    return zsplit(run("ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z",
+                      cwd=cwd, env=env).stdout)
+
+
+def ignore_sources(paths: Sequence[str], cwd: str | os.PathLike[str],
+                   env: dict[str, str] | None = None) -> dict[str, str]:
+    """For each ignored path, the file whose pattern ignores it (`src/.gitignore`, or an absolute path
+    for info/exclude and core.excludesFile)."""
+    if not paths:
+        return {}
+    proc = run("check-ignore", "-v", "-z", "--stdin", cwd=cwd, env=env, check=False,
+               input=b"".join(p.encode(errors="surrogateescape") + b"\0" for p in paths))
+    if proc.returncode not in (0, 1):
+        raise GitError(f"git check-ignore failed in {cwd}: {reason(proc.stderr)}")
+    fields = zsplit(proc.stdout)
+    return {fields[i + 3]: fields[i] for i in range(0, len(fields) - 3, 4) if fields[i]}

@@ -20,7 +20,7 @@ from typing import Any
 
 FIGURES_ENV = "WTA_FIGURES"
 
-FAULT, LOAD, SECRETS = "fault", "load", "secrets"
+FAULT, LOAD, SECRETS, KILLS = "fault", "load", "secrets", "kills"
 
 
 class Recorder:
@@ -32,6 +32,10 @@ class Recorder:
     def fault(self, name: str, recovery: str, commits_before: int, commits_lost: int) -> None:
         """A fault injected, what recovered from it; `commits_lost`: reachable before it and not after."""
         self._write(FAULT, name=name, recovery=recovery, commits_before=commits_before, commits_lost=commits_lost)
+
+    def kills(self, **figures: Any) -> None:
+        """A run of random SIGKILLs: how many, where they landed, the runs that failed, the commits lost."""
+        self._write(KILLS, **figures)
 
     def load(self, **figures: Any) -> None:
         self._write(LOAD, **figures)

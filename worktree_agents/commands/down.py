@@ -29,7 +29,7 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
         stale = registry.prunable_worktrees(project)
         if stale:
             registry.prune(project)
-        removals = remove.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams())
+        removals = remove.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams(), zones.zones)
         results = [remove.remove_stream(project, zones.base, r, store, force, delete_branches) for r in removals]
         hooks.tidy(project.repo.common_dir)  # the last stream worktree gone: wta's hooks and config go too
     if stale:
@@ -51,13 +51,15 @@ def _describe(done: remove.Removed) -> str:
         return f"{name} kept       {done.refused}"
     if done.refused and removal is not None:
         fixes = ([f"merge the commits (wta merge {done.stream})"] if removal.commits else []) + \
-                (["commit or delete the files"] if removal.changes else [])
+                (["commit or delete the files"] if removal.changes or removal.hidden else [])
         fixes = fixes or ["fix that"]
         lines = [f"{name} kept       {done.refused}; {' and '.join(fixes)}, or rerun with --force to remove it "
                  "anyway:"]
         lines += [f"    {sha} {subject}" for sha, subject in removal.commits[:SHOWN]]
         lines += [f"    {path}" for path in removal.changes[:SHOWN]]
-        extra = max(len(removal.commits) - SHOWN, 0) + max(len(removal.changes) - SHOWN, 0)
+        lines += [f"    {path} (ignored)" for path in removal.hidden[:SHOWN]]
+        extra = (max(len(removal.commits) - SHOWN, 0) + max(len(removal.changes) - SHOWN, 0)
+                 + max(len(removal.hidden) - SHOWN, 0))
         if extra:
             lines.append(f"    ... and {extra} more")
         return "\n".join(lines)

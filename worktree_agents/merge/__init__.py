@@ -17,6 +17,8 @@ The modules, in the order a merge uses them:
               force, and the checks made before anything moves (verify, readiness)
     state     the on-disk merge state (merge.json), backups and saved reports
     run       the run: the steps per stream, continue and abort
+    recovery  putting branches and worktrees back (compare-and-swap, never over
+              commits wta did not make or back up) and clearing what a killed git left
     dry_run   `wta merge --dry-run`
     report    what happened to each stream (StreamResult, MergeReport) and advice
 

@@ -14,7 +14,7 @@ from worktree_agents.sessions import supervisor
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
 from worktree_agents.zones.in_force import compile_zones_in_force
-from worktree_agents.zones.ownership import ZoneMap
+from worktree_agents.zones.ownership import ZoneMap, quote_path
 
 
 @dataclass
@@ -79,7 +79,7 @@ def verify_result(result: StreamResult, plan: MergePlan, base_now: str, new_head
     if not stray:
         return True
     result.result, result.files = VERIFY_FAILED, list(dict.fromkeys(v.path for v in stray))
-    result.problems = [f"{v.path}: {v.describe()}" for v in stray]
+    result.problems = [f"{quote_path(v.path)}: {v.describe()}" for v in stray]
     result.detail = (f"{len(stray)} verification failure(s): {result.branch} on top of {plan.base} would change "
                      "paths outside its zone")
     return False
@@ -109,7 +109,7 @@ def verify(zones: ZoneMap, stream: str, base: str, commits: Sequence[git.CommitC
     if stream not in zones.zones:
         return problems + [f"stream {stream!r} is not in zones.yaml on {base!r}; commit zones.yaml there first"], []
     violations = enforce.audit_commits(zones, stream, commits, cwd, env)
-    problems += [f"{(v.commit or '')[:12]} {v.path}: {v.describe()}" for v in violations]
+    problems += [f"{(v.commit or '')[:12]} {quote_path(v.path)}: {v.describe()}" for v in violations]
     return problems, list(dict.fromkeys(v.path for v in violations))
 
 

@@ -6,6 +6,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from worktree_agents.zones.ownership import quote_path
+
 if TYPE_CHECKING:
     from worktree_agents.merge.plan import MergePlan
 
@@ -77,7 +79,8 @@ def quiet(stream: str, text: str) -> None:
     pass
 
 def listed(paths: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(paths[:limit])
+    """The first paths, quoted as git quotes them (a newline in a name keeps the report one line per problem)."""
+    shown = ", ".join(quote_path(p) for p in paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 def timed(result: StreamResult, started: float) -> StreamResult:

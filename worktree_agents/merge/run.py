@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.errors import WtaError
+from worktree_agents.merge import recovery
 from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, pending_streams, plan_merge,
                                         refusals, session_refusal, touches, verify, verify_objects,
                                         verify_result)
@@ -106,7 +107,7 @@ class Run:
                 return timed(result, started)
         if not verify_result(result, plan, base_now, new_head, env):
             if new_head != tip:
-                self.restore(branch, tip, wt)
+                self.restore(result, tip, ours=[new_head])
             return timed(result, started)
         if plan.config.merge == "squash":
             new_head = self.squash(stream, branch, commits, base_now, new_head)
@@ -115,13 +116,24 @@ class Run:
         if plan.test and not st["no_test"]:
             self.progress(stream, f"testing: {plan.test}")
             if not self.run_test(result, wt):
-                self.restore(branch, tip, wt)
+                self.restore(result, tip, ours=[new_head])
                 return timed(result, started)
+        if recovery.branch_tip(plan.main, branch, env) != new_head:
+            # Moved or deleted while it was tested: what lands must be what was tested.
+            self.restore(result, tip, ours=[new_head])
+            if result.result == MERGED:
+                result.result = REFUSED
+                result.detail = (f"{branch} was deleted during the merge; it is back at {tip[:12]}, its tip from "
+                                 "before the merge; `wta merge --continue` merges it")
+            return timed(result, started)
         self.save(FAST_FORWARD, stream)
         blocked = self.fast_forward(new_head)
         if blocked:
-            self.restore(branch, tip, wt)
-            result.result, result.detail = REFUSED, blocked
+            self.restore(result, tip, ours=[new_head])
+            if result.result == MERGED:
+                result.result, result.detail = REFUSED, blocked
+            else:
+                result.problems.insert(0, blocked)
             return timed(result, started)
         self.claimed.update(c.sha for c in commits)
         result.head = new_head
@@ -149,7 +161,9 @@ class Run:
         if proc.returncode != 0:
             conflicted = git.unmerged_paths(wt, env)
             applying_sha = git.rev_parse("REBASE_HEAD", wt, env) or ""
-            self.restore(branch, tip, wt)
+            self.restore(result, tip)
+            if result.result == REFUSED:
+                return None
             if conflicted:
                 result.result, result.files = CONFLICT, conflicted
                 result.touched_by = touches([f"^{tip}", onto], conflicted, plan.main, env)
@@ -157,13 +171,13 @@ class Run:
                 during = f" while applying {applying_sha[:12]} {commit.subject!r}" if commit else ""
                 result.detail = f"rebasing {branch} onto {plan.base} conflicts in {listed(conflicted)}{during}"
             else:
-                lines = proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit {proc.returncode}"]
-                result.result, result.detail = REFUSED, f"git rebase failed in {wt}: {lines[-1]}"
+                result.result = REFUSED
+                result.detail = f"git rebase failed in {wt}: {git.reason(proc.stderr) or f'exit {proc.returncode}'}"
             return None
         new_head, orig = git.rev_parse("HEAD", wt, env), git.rev_parse("ORIG_HEAD", wt, env)
         if orig != tip:
             # Someone committed while we merged: those commits were not verified.
-            self.restore(branch, orig, wt)
+            self.restore(result, orig, ours=[new_head])
             result.result = REFUSED
             result.detail = f"{branch} got new commits during the merge; `wta merge --continue` verifies them"
             return None
@@ -207,8 +221,7 @@ class Run:
                     f"stream was verified on {old[:12]}); `wta merge --continue` verifies it again on the new tip")
         proc = git.fast_forward(new_head, where, env)
         if proc.returncode != 0:
-            lines = proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit {proc.returncode}"]
-            return f"cannot fast-forward {plan.base} in {where}: {lines[-1]}"
+            return f"cannot fast-forward {plan.base} in {where}: {git.reason(proc.stderr) or f'exit {proc.returncode}'}"
         # The base is the verified head now. A commit someone made on top of it since is
         # theirs to keep: the next stream's compare-and-swap above stops the run there.
         now = git.commit_of(ref, plan.main, env)
@@ -217,8 +230,15 @@ class Run:
                     f"{new_head[:12]}; put it back with `git update-ref {ref} {old}`, then `wta merge --continue`")
         return None
 
-    def restore(self, branch: str, target: str, wt: str | None) -> None:
-        restore_branch(self.plan.main, branch, target, wt, self.env)
+    def restore(self, result: StreamResult, target: str, ours: Sequence[str] = ()) -> None:
+        """Put the stream's branch back at `target`; if it moved meanwhile, leave it and stop the stream."""
+        moved = recovery.put_back(self.plan.main, result.branch, target, result.worktree, self.env, ours=ours)
+        if moved:
+            if result.detail:
+                result.problems.insert(0, result.detail)
+            backup = backup_ref(self.state["run_id"], f"refs/heads/{result.branch}")
+            result.result = REFUSED
+            result.detail = f"{moved} ({backup}); `wta merge --continue` verifies the new commits"
 
     def report(self, status: str) -> MergeReport:
         plan, st = self.plan, self.state
@@ -231,21 +251,6 @@ class Run:
             report.problems, report.advice = explain(stopped, plan)
         save_report(plan.state_dir, report)
         return report
-
-
-def restore_branch(main: str, branch: str, target: str, wt: str | None, env: dict[str, str]) -> None:
-    """Put a branch back at `target`; in its worktree, files follow (never dropping local changes)."""
-    ref = f"refs/heads/{branch}"
-    if wt and os.path.isdir(wt):
-        if git.rebase_in_progress(wt, env):
-            git.abort_rebase(wt, env)
-        if git.head_ref(wt, env) == ref:
-            if git.rev_parse("HEAD", wt, env) != target:
-                if not git.reset_keep(target, wt, env):
-                    raise WtaError(f"cannot put {branch} back to {target[:12]} in {wt}: local changes there are in "
-                                   f"the way; commit or stash them, then run the same wta merge command again")
-            return
-    git.update_refs([(ref, target, None)], "wta merge: restore", cwd=main, env=env)
 
 
 # -- entry points ------------------------------------------------------------------
@@ -290,6 +295,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
             "streams": plan.streams, "branches": plan.branches, "backups": backups, "produced": [], "no_test": no_test,
             "index": 0, "status": "running", "stream": None, "step": None, "results": {},
             "keep_stopped": keep_stopped,
+            "worktrees": {s: plan.worktrees[plan.branches[s]] for s in pending},
         }
         write_state(state_dir, state)
         return Run(plan, graph, state, env, progress).drive()
@@ -304,6 +310,7 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
         st = read_state(state_dir)
         if st is None:
             raise WtaError("no merge in progress; start one with `wta merge`")
+        _settle_worktrees(project.main, st, env)  # a killed --abort or --continue may have left one half-way
         if st["status"] == "running":
             _recover(project.main, st, env)
         plan = plan_merge(project, st["streams"], env, base=st["base"])
@@ -337,17 +344,44 @@ def _recover(main: str, st: dict[str, Any], env: dict[str, str]) -> None:
     stream, step = st.get("stream"), st.get("step")
     if stream is None or step not in IN_FLIGHT:
         return  # killed between streams: nothing half-done
-    branch = git.branch_heads(main, env)
-    base_sha = branch[st["base"]].sha
-    if step == FAST_FORWARD and st.get("new_head") and base_sha == st["new_head"]:
+    base_sha = recovery.branch_tip(main, st["base"], env)
+    new_head = st.get("new_head")
+    if step == FAST_FORWARD and new_head and base_sha == new_head:
         st["results"][stream] = asdict(StreamResult(
-            stream, st["branches"][stream], MERGED, commits=st.get("commits", 0), head=st["new_head"],
+            stream, st["branches"][stream], MERGED, commits=st.get("commits", 0), head=new_head,
             worktree=st.get("worktree"), detail="its fast-forward had happened when the merge was interrupted"))
         st["base_now"] = base_sha
         st["index"] += 1
         st["step"] = MERGED_STEP
         return
-    restore_branch(main, st["branches"][stream], st["start"], st.get("worktree"), env)
+    branch, start = st["branches"][stream], st["start"]
+    current = recovery.branch_tip(main, branch, env)
+    ours = [new_head] if new_head else []
+    if step == REBASE and current not in (start, None) and not git.is_ancestor(start, current, cwd=main, env=env):
+        # A rebase that finished unrecorded (or one made by hand): kept under a backup ref before going back.
+        kept = backup_ref(st["run_id"], f"refs/heads/{branch}", f"interrupted-{current[:12]}")
+        git.update_refs([(kept, current, None)], "wta merge: keep", cwd=main, env=env)
+        ours.append(current)
+    # A branch with commits of its own since (a fix) stays as it is: the merge verifies them from there.
+    recovery.put_back(main, branch, start, st.get("worktree"), env, ours=ours)
+
+
+def _settle_worktrees(main: str, st: dict[str, Any], env: dict[str, str]) -> None:
+    """Clear what a killed git left in the worktrees of this merge (locks, a rebase, half-written files)."""
+    heads = git.branch_heads(main, env)
+    known = [*st["backups"].values(), *st["produced"], st.get("new_head"), st["base_now"]]
+    in_flight = st["status"] == "running" and st.get("step")
+    trees = {w.path: w.branch for w in registry.list_worktrees(main, env) if not w.bare and not w.prunable}
+    paths = {**st.get("worktrees", {}), **({st["stream"]: st["worktree"]} if st.get("worktree") else {})}
+    for stream, where in paths.items():
+        branch = st["branches"].get(stream)
+        if branch in heads and os.path.isdir(where) and trees.get(where) in (branch, None):
+            recovery.settle_worktree(where, f"refs/heads/{branch}", [*known, heads[branch].sha], env,
+                                     forced=in_flight == REBASE and stream == st.get("stream"))
+    base_wt = next((path for path, branch in trees.items() if branch == st["base"]), None)
+    if base_wt:
+        recovery.settle_worktree(base_wt, f"refs/heads/{st['base']}", [*known, heads[st["base"]].sha], env,
+                                 forced=in_flight == FAST_FORWARD)
 
 
 def abort_merge(project) -> MergeReport:
@@ -359,9 +393,7 @@ def abort_merge(project) -> MergeReport:
         st = read_state(state_dir)
         if st is None:
             raise WtaError("no merge in progress; nothing to abort")
-        wt = st.get("worktree")
-        if st["status"] == "running" and wt and os.path.isdir(wt) and git.rebase_in_progress(wt, env):
-            git.abort_rebase(wt, env)
+        _settle_worktrees(main, st, env)
         heads = git.branch_heads(main, env)
         checked_out = {w.branch: w.path for w in registry.list_worktrees(main, env) if w.branch}
         produced = set(st["produced"])
@@ -378,7 +410,7 @@ def abort_merge(project) -> MergeReport:
                 kept = backup_ref(st["run_id"], ref, "aborted")
                 git.update_refs([(kept, current, None)], "wta merge --abort: keep", cwd=main, env=env)
                 report.kept.append({"ref": ref, "sha": current, "backup": kept})
-            restore_branch(main, branch, sha, checked_out.get(branch), env)
+            recovery.put_back(main, branch, sha, checked_out.get(branch), env, backed_up=True)
             report.restored.append({"ref": ref, "from": current or "", "to": sha})
         report.streams = [result_from(st["results"][s]) for s in st["streams"] if s in st["results"]]
         os.unlink(state_path(state_dir))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from worktree_agents import git
@@ -11,6 +11,7 @@ from worktree_agents.repo import stream_branch
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees
 from worktree_agents.zones import CONFIG_FILE
+from worktree_agents.zones.ownership import Change, ZoneMap
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Removal:
     changes: list[str]                   # uncommitted and untracked files in the worktree
     in_main: bool = False                # the branch is checked out in the main worktree
     base_missing: bool = False           # no base branch: which commits are unmerged is unknown
+    hidden: list[str] = field(default_factory=list)  # ignored files in its zone that another's ignore file hides
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Removed:
 
 
 def plan_removal(project, base: str, prefix: str, streams: Sequence[str],
-                 records: dict[str, dict]) -> list[Removal]:
+                 records: dict[str, dict], zones: ZoneMap | None = None) -> list[Removal]:
     env = project.env
     live = [w for w in list_worktrees(project.main, env) if not w.prunable and not w.bare]
     main = os.path.realpath(project.main)
@@ -66,9 +68,32 @@ def plan_removal(project, base: str, prefix: str, streams: Sequence[str],
         if present:
             check_git_link(worktree.path, project.repo.common_dir)
         changes = git.worktree_changes(worktree.path, env) if present else []
+        hidden = hidden_work(zones, stream, worktree.path, env) if present and zones else []
         removals.append(Removal(stream, branch, branch in branches, worktree, commits, changes, in_main,
-                                base_missing and bool(revs)))
+                                base_missing and bool(revs), hidden))
     return removals
+
+
+def hidden_work(zones: ZoneMap, stream: str, where: str, env: dict[str, str]) -> list[str]:
+    """Ignored files (or directories) in the stream's zone that an ignore file the stream may not change hides.
+
+    Such a file is the stream's work that another zone's (or the base's)
+    `.gitignore` hid; removing the worktree would delete it unseen. What the
+    root `.gitignore`, info/exclude or the user's excludes ignore (build output,
+    dependencies), and what the stream's own ignore files ignore, is not work.
+    """
+    if stream not in zones.zones:
+        return []
+    entries = [e for e in git.ignored_entries(where, env)
+               if zones.owner_of(e + "-" if e.endswith("/") else e).stream == stream]
+    sources = git.ignore_sources(entries, where, env)
+    return [e for e in entries if _foreign_ignore_file(sources.get(e), zones, stream)]
+
+
+def _foreign_ignore_file(source: str | None, zones: ZoneMap, stream: str) -> bool:
+    if not source or os.path.isabs(source) or "/" not in source:
+        return False  # the root .gitignore, info/exclude, core.excludesFile
+    return bool(zones.violations(stream, [Change("M", source)]))
 
 
 def remove_stream(project, base: str, removal: Removal, store: StateStore, force: bool,
@@ -92,13 +117,15 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
         at_risk.append(f"{len(removal.commits)} commit(s) not in {base}")
     if removal.changes:
         at_risk.append(f"{len(removal.changes)} uncommitted or untracked file(s)")
+    if removal.hidden:
+        at_risk.append(f"{len(removal.hidden)} file(s) in its zone that an ignore file it does not own hides")
     if at_risk and not force:
         done.refused, done.work_at_risk = " and ".join(at_risk), True
         return done
     if removal.worktree is not None:
         proc = git.remove_worktree(removal.worktree.path, project.main, env, force=force)
         if proc.returncode != 0:
-            done.refused = f"git worktree remove failed: {_last_line(proc.stderr)}"
+            done.refused = f"git worktree remove failed: {_reason(proc.stderr)}"
             return done
         done.worktree = removal.worktree.path
         try:
@@ -110,12 +137,11 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
     if delete_branch and removal.branch_exists and removal.branch != base:
         proc = git.delete_branch(removal.branch, project.main, env)
         if proc.returncode != 0:
-            done.refused = f"git branch -D {removal.branch} failed: {_last_line(proc.stderr)}"
+            done.refused = f"git branch -D {removal.branch} failed: {_reason(proc.stderr)}"
             return done
         done.branch_deleted = True
     return done
 
 
-def _last_line(stderr: bytes) -> str:
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no message"
+def _reason(stderr: bytes) -> str:
+    return git.reason(stderr) or "no message"

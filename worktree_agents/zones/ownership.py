@@ -24,6 +24,11 @@ READ_ONLY = "read-only"    # matched by `read_only`
 PROTECTED = "protected"    # zones.yaml itself
 APPEND_ONLY = "append-only"  # an append-only file changed other than at its end
 OVERLAP = "overlap"        # two zones claim it (a configuration error)
+AFFECTS = "affects"        # an attributes or ignore file whose rules reach paths outside the zone
+
+# Files whose rules apply to every path under their directory: changing one
+# touches every path it can affect (git re-encodes, filters, merges or hides them).
+RULE_FILES = (".gitattributes", ".gitignore")
 
 
 class Zone(namedtuple("Zone", ["stream", "patterns", "append_only"], defaults=[False])):
@@ -68,7 +73,7 @@ class Change(namedtuple("Change", [
 
 class Violation(namedtuple("Violation", [
     "path",
-    "reason",      # OWNED, UNOWNED, READ_ONLY, PROTECTED, APPEND_ONLY, OVERLAP
+    "reason",      # OWNED, UNOWNED, READ_ONLY, PROTECTED, APPEND_ONLY, OVERLAP, AFFECTS
     "owner", "commit", "detail",
 ], defaults=[None, None, ""])):
     """A path that a stream may not change, and why."""
@@ -88,6 +93,9 @@ class Violation(namedtuple("Violation", [
             return "read-only: zones.yaml is changed on the base branch, never by a stream"
         if self.reason == APPEND_ONLY:
             return f"append-only zone: {self.detail}; only add lines at the end of existing files"
+        if self.reason == AFFECTS:
+            return (f"its rules apply to every path below it, and {self.detail}: put the rules in a "
+                    "directory the zone owns entirely, or ask the base branch's owner to change it")
         return f"claimed by several streams ({self.detail}): fix the overlap in zones.yaml"
 
 
@@ -195,9 +203,30 @@ class ZoneMap:
             elif zone.append_only:
                 detail = append_only_problem(change, read_blob)
                 reason = APPEND_ONLY if detail else None
+            if reason is None and change.path.rpartition("/")[2] in RULE_FILES:
+                owner, detail = self.reach_beyond(stream, change.path.rpartition("/")[0])
+                reason = AFFECTS if detail else None
             if reason:
                 found.append(Violation(change.path, reason, owner, commit, detail))
         return found
+
+    def reach_beyond(self, stream: str, directory: str) -> tuple[str | None, str]:
+        """Whose a path below `directory` ('' for the root) can be other than `stream`'s: (a stream or None,
+        what it is); (None, "") when every path there can only be `stream`'s."""
+        rule = reaching_rule(self.read_only.rules, directory)
+        if rule:
+            return None, f"paths there can be read-only (read_only pattern {rule.pattern!r})"
+        if reaches_under("/" + self.config_file, directory):
+            return None, f"{self.config_file} is there"
+        if covering_rule(self.zones[stream].patterns.rules, directory):
+            return None, ""  # all of it is the zone's: another zone matching there would be an overlap
+        for other in self.zones.values():
+            rule = reaching_rule(other.patterns.rules, directory) if other.stream != stream else None
+            if rule:
+                return other.stream, f"paths there can belong to stream {other.stream!r} (pattern {rule.pattern!r})"
+        if not self.unowned_allowed:
+            return None, "paths there can be outside every zone (unowned)"
+        return None, ""
 
     # -- serialisation (the compiled-zones cache read by the hooks) ----------
 
@@ -223,6 +252,68 @@ class ZoneMap:
 
 def _rule_dict(rule: Rule) -> dict:
     return {"pattern": rule.pattern, "regex": rule.regex, "include": rule.include}
+
+
+def reaching_rule(rules: Sequence[Rule], directory: str) -> Rule | None:
+    """The include rule through which `rules` can match a path below `directory`, unless a later
+    exclusion takes back all of `directory`; None when they cannot match there."""
+    found = None
+    for rule in rules:
+        if rule.include and reaches_under(rule.pattern, directory):
+            found = rule
+        elif not rule.include and found is not None and covers(rule.pattern, directory):
+            found = None
+    return found
+
+
+def covering_rule(rules: Sequence[Rule], directory: str) -> Rule | None:
+    """The include rule that matches all of `directory` and is not cut into by a later exclusion, or None."""
+    found = None
+    for rule in rules:
+        if rule.include and covers(rule.pattern, directory):
+            found = rule
+        elif not rule.include and reaches_under(rule.pattern, directory):
+            found = None
+    return found
+
+
+def covers(pattern: str, directory: str) -> bool:
+    """Whether a pattern matches `directory` or one of its parents, and so every path below it (a
+    pattern without a slash: a directory of that name at any depth). Errs towards no."""
+    body = pattern[1:] if pattern.startswith("!") else pattern
+    for suffix in ("/**", "/"):
+        body = body.removesuffix(suffix)
+    if not directory or not body or "\\" in body:
+        return False
+    from fnmatch import fnmatchcase
+
+    parts = directory.split("/")
+    if "/" not in body:  # a directory of that name at any depth
+        return any(fnmatchcase(part, body) for part in parts)
+    segments = body.lstrip("/").split("/")
+    return (len(segments) <= len(parts) and "**" not in segments
+            and all(fnmatchcase(p, s) for s, p in zip(segments, parts)))
+
+
+def reaches_under(pattern: str, directory: str) -> bool:
+    """Whether a gitignore pattern can match some path below `directory` ('' for the root).
+
+    Errs towards yes: a pattern without a slash matches at any depth; an
+    anchored one reaches below `directory` unless one of its leading segments
+    cannot match the directory's segment at the same depth.
+    """
+    body = pattern[1:] if pattern.startswith("!") else pattern
+    body = body.rstrip("/")
+    if "/" not in body:
+        return True
+    from fnmatch import fnmatchcase  # only for attribute and ignore files: off the hook's start-up
+
+    for segment, part in zip(body.lstrip("/").split("/"), directory.split("/") if directory else []):
+        if segment == "**" or "\\" in segment:
+            return True
+        if not fnmatchcase(part, segment):
+            return False
+    return True
 
 
 def append_only_problem(change: Change, read_blob: BlobReader | None) -> str:

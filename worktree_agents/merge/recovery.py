@@ -1,0 +1,236 @@
+"""Putting branches and worktrees back after a merge step stopped, failed or was killed.
+
+Two rules:
+
+- A branch moves only by compare-and-swap (`update-ref NEW OLD`), and only
+  backwards over commits wta made itself in this run (a rebase's result) or has
+  backed up. A branch that moved to anything else while the merge ran (a person
+  committed a fix) is left where it is: `put_back` says so, and the merge stops
+  that stream, keeping both tips (the branch, and its backup ref).
+- A worktree that wta was working in when it was killed is brought back to its
+  branch with no manual step: a rebase half-way is undone (or its state
+  directory removed when git cannot undo it, such as an empty `rebase-merge`),
+  a lock left by a killed git is removed when no process holds it, a detached
+  HEAD is put back on the branch, and files a killed checkout half-wrote are
+  put back. Only what wta's own git wrote is touched: a file whose content is
+  in none of the commits involved is someone's work, and is named instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Iterable, Sequence
+
+from worktree_agents import git
+from worktree_agents.errors import WtaError
+from worktree_agents.merge.report import listed
+
+# What a git killed half-way can leave in a worktree's private git directory.
+# A lock younger than this may belong to a git at work that has closed it (a ref's lock is
+# closed before it is renamed into place); an older one with no process holding it is a killed git's.
+LOCK_SETTLE_SECONDS = 2.0
+REBASE_DIRS = ("rebase-merge", "rebase-apply")
+
+
+def branch_tip(main: str, branch: str, env: dict[str, str]) -> str | None:
+    return git.commit_of(f"refs/heads/{branch}", main, env)
+
+
+def put_back(main: str, branch: str, target: str, wt: str | None, env: dict[str, str],
+             ours: Iterable[str] = (), backed_up: bool = False) -> str | None:
+    """Move `branch` back to `target` (its worktree's files too); why it was left where it is, or None.
+
+    `ours`: the tips wta itself gave the branch in this step; `backed_up`: the
+    current tip is in a backup ref already. Otherwise a branch at any tip but
+    `target` and `ours` moved during the merge, and stays there. A deleted
+    branch is created again at `target`.
+    """
+    ref = f"refs/heads/{branch}"
+    current = branch_tip(main, branch, env)
+    if current is None:  # deleted: nothing of it can be lost by creating it again
+        git.update_refs([(ref, target, git.ZERO_SHA)], "wta merge: restore", cwd=main, env=env)
+        current = target
+    if wt and os.path.isdir(wt):
+        settle_worktree(wt, ref, [target, *ours], env)
+    if current != target and current not in ours and not backed_up:
+        return (f"{branch} got new commits during the merge (now {current[:12]}); it is left there, its tip from "
+                "before the merge is kept in a backup ref")
+    if current == target:
+        return None
+    if wt and os.path.isdir(wt) and head_ref(wt, env) == ref:
+        move_checked_out(wt, ref, current, target, env)
+    else:
+        git.update_refs([(ref, target, current)], "wta merge: restore", cwd=main, env=env)
+    return None
+
+
+def move_checked_out(wt: str, ref: str, old: str, new: str, env: dict[str, str]) -> None:
+    """Move the branch checked out in `wt` from `old` to `new` (compare-and-swap), its files with it.
+
+    Local changes are carried over as `git checkout` would; when they are in
+    the way nothing moves and the error names them.
+    """
+    git.update_refs([(ref, new, old)], "wta merge: restore", cwd=wt, env=env)
+    proc = git.two_way_checkout(old, new, wt, env)
+    if proc.returncode != 0:
+        git.update_refs([(ref, old, new)], "wta merge: restore", cwd=wt, env=env)
+        raise WtaError(f"cannot put {ref[len('refs/heads/'):]} back to {new[:12]} in {wt}: "
+                       f"{git.reason(proc.stderr)}; commit or stash the changes there, then run the same wta merge "
+                       "command again")
+
+
+def head_ref(wt: str, env: dict[str, str]) -> str:
+    """The ref the worktree's HEAD names ('' when detached)."""
+    return git.head_ref(wt, env) or ""
+
+
+def private_dir(wt: str, env: dict[str, str]) -> tuple[str, str]:
+    """The worktree's own git dir and the repository's common one, both absolute."""
+    dirs = git.git_dirs(wt, env)
+    if dirs is None:
+        raise WtaError(f"{wt} is no longer a git worktree; run `git worktree repair` in the main worktree, then "
+                       "the same wta merge command again")
+    return dirs[0], os.path.normpath(os.path.join(wt, dirs[1]))
+
+
+# -- a worktree left half-way ---------------------------------------------------------------
+
+def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[str, str],
+                    forced: bool = False) -> None:
+    """Bring a worktree wta was working in back onto `ref`, with nothing of a killed git left over.
+
+    `known`: commits whose files wta's git may have been writing there. Files
+    that differ from HEAD are put back when each one's content is in one of
+    them; when one is not, it is someone's work: that stops recovery with its
+    name if git was killed there (a lock, a rebase, a detached HEAD, or
+    `forced`: wta was checking out there), else it is left for the merge's own
+    check of uncommitted changes.
+    """
+    gitdir, common = private_dir(wt, env)
+    locks = [os.path.join(gitdir, n) for n in os.listdir(gitdir) if n.endswith(".lock")]  # index, HEAD, REBASE_HEAD...
+    locks += [os.path.join(common, f"{ref}.lock"), os.path.join(common, "packed-refs.lock")]
+    killed = clear_stale_locks(locks, wt) or forced
+    if any(os.path.exists(os.path.join(gitdir, d)) for d in REBASE_DIRS):
+        killed = True
+        known = [*known, _rebase_head(gitdir)]
+        git.abort_rebase(wt, env)
+        clear_stale_locks(locks, wt)
+        for name in REBASE_DIRS:  # git could not undo it (an empty or half-written directory): ours to remove
+            shutil.rmtree(os.path.join(gitdir, name), ignore_errors=True)
+    if head_ref(wt, env) == "":  # a killed rebase left HEAD detached
+        known = [*known, git.rev_parse("HEAD", wt, env)]
+        git.point_head(ref, wt, env)
+        killed = True
+    _restore_files(wt, [k for k in known if k], killed, env)
+
+
+def clear_stale_locks(locks: Sequence[str], wt: str) -> bool:
+    """Remove the locks a killed git left (whether there were any); a lock a live process holds is named."""
+    found = False
+    for lock in locks:
+        try:
+            age = time.time() - os.stat(lock).st_mtime
+        except OSError:
+            continue
+        if age < LOCK_SETTLE_SECONDS:
+            time.sleep(LOCK_SETTLE_SECONDS - age)
+            if not os.path.exists(lock):
+                continue  # a git at work finished with it
+        holder = lock_holder(lock)
+        if holder is not None:
+            raise WtaError(f"{lock} is held by a running process (pid {holder}); let it finish (or end it if no git "
+                           f"runs in {wt}), then run the same wta merge command again")
+        try:
+            os.unlink(lock)
+        except FileNotFoundError:
+            pass
+        found = True
+    return found
+
+
+def lock_holder(path: str) -> int | None:
+    """The pid of a process that has `path` open, or None (git keeps its lock files open while it works)."""
+    target = os.path.realpath(path)
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") == target:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def _rebase_head(gitdir: str) -> str | None:
+    for name in REBASE_DIRS:
+        try:
+            with open(os.path.join(gitdir, name, "orig-head"), encoding="ascii") as f:
+                return f.read().strip() or None
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _restore_files(wt: str, known: Sequence[str], killed: bool, env: dict[str, str]) -> None:
+    """Put HEAD's files back where a killed git left other commits' files."""
+    changed = git.changed_from_head(wt, env)
+    untracked = git.untracked_files(wt, env)
+    if not changed and not untracked:
+        return
+    blobs = _blobs_by_path(wt, known, env)
+    present = [p for p in [*changed, *untracked] if os.path.lexists(os.path.join(wt, p))]
+    hashes = dict(zip(present, git.hash_files(present, wt, env)))
+    foreign = [p for p in [*changed, *untracked]
+               if (hashes[p] not in blobs.get(p, ()) if p in hashes else None not in blobs.get(p, {None}))]
+    foreign = [p for p in foreign if not _half_written(wt, p, blobs.get(p, ()), env)]
+    if foreign and killed:
+        raise WtaError(f"{wt} has changes wta did not make: {listed(foreign)}; commit or stash them there, then run "
+                       "the same wta merge command again")
+    if foreign:
+        return  # someone's uncommitted work: the merge's check of the worktree names it
+    in_head = git.tree_blobs("HEAD", wt, env) or {}
+    for path in [*untracked, *changed]:  # files HEAD does not have: written by the killed checkout
+        if path not in in_head and os.path.lexists(os.path.join(wt, path)):
+            os.unlink(os.path.join(wt, path))
+    git.checkout_head_files(wt, env)
+
+
+def _half_written(wt: str, path: str, blobs: Iterable[str | None], env: dict[str, str]) -> bool:
+    """Whether the file holds the start of one of its known blobs: a write that a kill cut short."""
+    full = os.path.join(wt, path)
+    if os.path.islink(full) or not os.path.isfile(full):
+        return False
+    with open(full, "rb") as f:
+        data = f.read()
+    for blob in blobs:
+        if blob is None:
+            continue
+        content = git.read_blob(blob, wt, env)
+        if len(data) < len(content) and content.startswith(data):
+            return True
+    return False
+
+
+def _blobs_by_path(wt: str, commits: Sequence[str], env: dict[str, str]) -> dict[str, set[str | None]]:
+    """Per path, the blobs it has in any of the commits (None: some commit lacks it)."""
+    listings = [entries for entries in (git.tree_blobs(c, wt, env) for c in dict.fromkeys(commits)) if entries]
+    found: dict[str, set[str | None]] = {}
+    for entries in listings:
+        for path, blob in entries.items():
+            found.setdefault(path, set()).add(blob)
+    for entries in listings:
+        for path, blobs in found.items():
+            if path not in entries:
+                blobs.add(None)
+    return found
