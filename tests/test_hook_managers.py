@@ -108,7 +108,13 @@ class PreCommit(Manager):
 
 class Husky(Manager):
     name = "husky"
-    setup = f"setup: [{NPM_INSTALL}]\n"   # installs husky in the stream worktree during wta up
+
+    @property
+    def setup(self):
+        # Installs husky in the stream worktree during wta up. husky's prepare script writes the
+        # repository's shared git config (core.hooksPath), which a sandboxed setup: may not
+        # (tests/test_sandbox.py), so this case runs setup: unsandboxed (docs/zones.md says so).
+        return f"setup: [{NPM_INSTALL}]\nsandbox: off\n"
 
     def files(self):
         package = {"name": "project", "private": True, "scripts": {"prepare": "husky"},

@@ -170,7 +170,9 @@ def test_files_that_wta_reads_outside_the_sandbox_are_read_only_inside(tmp_path)
     git(repo, "config", "core.hooksPath", ".husky/_")
     wta(repo, "up", "--no-launch", check=0)
     api = repo.parent / "repo-worktrees" / "api"
-    assert (api / ".husky" / "_" / "pre-commit").is_file()  # wta's hook, in the worktree's own directory
+    assert (repo / ".git" / "wta" / "hooks" / "pre-commit").is_file()  # wta's hook; .husky/_ holds the repository's
+    (api / ".husky" / "_").mkdir(parents=True, exist_ok=True)  # as husky's prepare script makes it in each worktree
+    (api / ".husky" / "_" / "pre-commit").write_text("#!/bin/sh\n")
     box = api_sandbox(repo)
     private = repo / ".git" / "worktrees" / "api"
     before = {p: p.read_bytes() for p in (api / ".git", api / ".husky" / "_" / "pre-commit", private / "config.worktree")}

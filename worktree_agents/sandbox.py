@@ -169,7 +169,7 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     # What wta's own git commands outside the sandbox read from this worktree (the leftovers commit,
     # the merge's rebase, `wta status`): where its git dir is, its per-worktree config (core.fsmonitor
     # and core.hooksPath run commands) and a hooks directory inside the worktree.
-    pinned += [os.path.join(worktree, ".git"), *worktree_hooks(worktree)]
+    pinned += [os.path.join(worktree, ".git"), *worktree_hooks(common, worktree)]
     if private:
         worktree_config = os.path.join(private, "config.worktree")
         if not os.path.lexists(worktree_config):
@@ -189,11 +189,12 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
                    tuple(p for _, _, o, p in order if o == "--ro-bind"), mounts)
 
 
-def worktree_hooks(worktree: str) -> list[str]:
-    """The worktree's own hooks directory, when core.hooksPath is a relative path (husky's `.husky/_`)."""
-    from worktree_agents import git
+def worktree_hooks(common_dir: str, worktree: str) -> list[str]:
+    """The repository's hooks directory inside this worktree, when the shared core.hooksPath is a
+    relative path (husky's `.husky/_`): wta's hooks run the hooks there at the stream's commits."""
+    from worktree_agents.hooks.install import shared_hooks_path
 
-    value = git.config_value("core.hooksPath", worktree, git.no_git_env())
+    value = shared_hooks_path(common_dir)
     if not value or os.path.isabs(os.path.expanduser(value)):
         return []
     return [os.path.realpath(os.path.join(worktree, value))]

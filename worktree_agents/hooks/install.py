@@ -143,7 +143,7 @@ def install(common_dir: str, worktrees: list[str], main: str) -> HookReport:
 
     Run twice, the second run changes nothing."""
     report = HookReport(hooks_dir(common_dir))
-    shared = _shared_hooks_path(common_dir)
+    shared = shared_hooks_path(common_dir)
     _undo_legacy(common_dir, shared, [main, *worktrees], report)
     _write_hooks(common_dir, shared, [main, *worktrees], report)
     _enable_worktree_config(common_dir)
@@ -173,7 +173,7 @@ def uninstall(common_dir: str, worktrees: list[str]) -> HookReport:
     """Take wta's hooks away from every worktree of the repository, and its hooks directory and
     config with them; the repository's own hooks are left as they are."""
     report = HookReport(hooks_dir(common_dir))
-    _undo_legacy(common_dir, _shared_hooks_path(common_dir), worktrees, report)
+    _undo_legacy(common_dir, shared_hooks_path(common_dir), worktrees, report)
     for git_dir in _linked_git_dirs(common_dir):
         if _detach(common_dir, git_dir):
             report.detached.append(git_dir)
@@ -267,7 +267,7 @@ def _repository_hooks_dirs(common_dir: str, shared: str | None, worktrees: list[
     return [shared] if os.path.isabs(shared) else [os.path.join(w, shared) for w in worktrees]
 
 
-def _shared_hooks_path(common_dir: str) -> str | None:
+def shared_hooks_path(common_dir: str) -> str | None:
     """core.hooksPath from every scope but a worktree's, as git reads it (`~` expanded)."""
     values = [v for scope, v in git.config_by_scope("core.hooksPath", common_dir, git.no_git_env())
               if scope != "worktree"]
