@@ -164,6 +164,11 @@ def test_a_killed_coordinator_is_shown_its_sessions_finish_and_up_resumes_the_re
     assert wait_state(repo, "api", "waiting")["reason"] == "waiting for infra"
 
     gate.touch()
+    wait_state(repo, "infra", "done")
+    # land: manual: api starts from a base with infra's work, once a person lands it.
+    wait_for(lambda: record(repo, "api")["reason"] == "waiting for infra to land: wta merge infra",
+             message="api to wait for infra to land")
+    wta(repo, "merge", "infra", check=0)
     wait_state(repo, "api", "done")
     ended = record(repo, "infra")  # the session that outlived its coordinator recorded its own end
     assert (ended["state"], ended["exit_code"], ended["pid"]) == ("done", 0, infra["pid"])
