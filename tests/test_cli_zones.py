@@ -145,10 +145,13 @@ def test_zones_overlap_counts_only_tracked_files(tmp_path):
     assert "overlap" not in wta(repo, "zones", check=0).stdout
 
 
-def test_zones_without_zones_yaml(tmp_path):
+def test_a_missing_zones_yaml_is_one_message_with_the_fix_whichever_command_finds_it(tmp_path):
     repo = plain_repo(tmp_path / "app", {"README.md": ""})
-    proc = wta(repo, "zones", check=2)
-    assert proc.stderr.strip() == f"wta: {repo / 'zones.yaml'}: no zones.yaml here; create one with `wta init`"
+    expected = f"wta: {repo / 'zones.yaml'}: not found; write a starter with `wta init`, then commit it on the base branch"
+    for args in (["zones"], ["status"], ["status", "--json"], ["up", "--no-launch"], ["explain", "README.md"],
+                 ["merge", "--dry-run"], ["prompt", "api"]):
+        proc = wta(repo, *args, check=2)
+        assert proc.stderr.strip() == expected, f"wta {' '.join(args)}"
 
 
 # -- wta explain ----------------------------------------------------------------------

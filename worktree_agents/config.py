@@ -17,7 +17,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
                       ValidationInfo)
 
-from worktree_agents.errors import WtaError
+from worktree_agents.errors import WtaError, no_zones_yaml
 from worktree_agents.repo import stream_branch
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.matcher import PatternList, Rule
@@ -466,7 +466,7 @@ def load(path: str | Path, repo_root: str | Path | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise WtaError(f"{path}: no zones.yaml here; create one with `wta init`") from None
+        raise no_zones_yaml(str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WtaError(f"{path}: cannot read it ({exc}); fix the file's permissions or encoding") from None
     return load_text(text, str(path), repo_root)
