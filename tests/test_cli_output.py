@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, wta
+from support import ROOT, wta
 
 # Every command that writes to stdout, in the forms users pipe into `head`.
 PIPED = [

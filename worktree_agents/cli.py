@@ -127,10 +127,13 @@ def init(force: bool = typer.Option(False, "--force", help="Overwrite an existin
 
 
 @app.command(cls=_Command)
-def zones(as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout.")) -> None:
-    """Each stream's patterns and owned files; overlaps and unowned files (exit 1 on overlaps)."""
+def zones(
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    show_all: bool = typer.Option(False, "--all", help="List every unowned file, not the first ten."),
+) -> None:
+    """Each stream's patterns and owned files; unowned files; exit 1 on a problem (overlap, base, prompt_file)."""
     from worktree_agents.commands import zones as cmd
-    _exit(cmd.run(as_json))
+    _exit(cmd.run(as_json, show_all))
 
 
 @app.command(cls=_Command)

@@ -41,7 +41,6 @@ def cannot_write(path: str, exc: OSError) -> WtaError:
                     "and run the command again", CHECK)
 
 
-
 def no_zones_yaml(path: str) -> WtaError:
     """The one message for a repository without zones.yaml (the main worktree's path), whichever
     command found it missing."""
