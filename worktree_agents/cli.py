@@ -271,6 +271,20 @@ def prompt(stream: str = typer.Argument(..., metavar="STREAM", help="The stream.
 
 
 @app.command(cls=_Command)
+def path(stream: str = typer.Argument(..., metavar="STREAM", help="The stream.")) -> None:
+    """Print the stream's worktree path (cd "$(wta path api)")."""
+    from worktree_agents.commands import path as cmd
+    _exit(cmd.run(stream))
+
+
+@app.command("open", cls=_Command)
+def open_(stream: str = typer.Argument(..., metavar="STREAM", help="The stream.")) -> None:
+    """Open the stream's worktree in Cursor, $VISUAL or $EDITOR (or print its path)."""
+    from worktree_agents.commands import open as cmd
+    _exit(cmd.run(stream))
+
+
+@app.command(cls=_Command)
 def logs(
     stream: str = typer.Argument(..., metavar="STREAM", help="The stream."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the session ends (or Ctrl-C)."),
