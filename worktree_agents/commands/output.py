@@ -46,5 +46,12 @@ def stdout_closed() -> int:
     return STDOUT_CLOSED
 
 
+def cost(usd: float | None, simulated: bool = False) -> str:
+    """A session's cost as shown in tables: '-' when unknown, marked when a scripted model answered."""
+    if usd is None:
+        return "-"
+    return f"${usd:.4f}" + (" (simulated)" if simulated else "")
+
+
 def err(message: str) -> None:
     print(message, file=sys.stderr)

@@ -54,6 +54,7 @@ class AgentFigures:
 
     turns: int | None = None
     cost_usd: float | None = None
+    cost_simulated: bool = False  # a scripted model answered (wta demo): nothing was billed
     input_tokens: int | None = None
     output_tokens: int | None = None
     permission_denials: list[dict] = field(default_factory=list)

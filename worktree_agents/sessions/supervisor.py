@@ -213,7 +213,7 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
             "cpu_percent": used.cpu_percent if used else None,
             "memory_bytes": used.memory_bytes if used else None,
             "children": used.children if used else None,
-            "turns": record.turns, "cost_usd": record.cost_usd,
+            "turns": record.turns, "cost_usd": record.cost_usd, "cost_simulated": record.cost_simulated,
             "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
             "last_activity": iso(activity) if activity else record.last_activity,
             "started_at": record.started_at, "ended_at": record.ended_at, "exit_code": record.exit_code,
