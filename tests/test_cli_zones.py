@@ -36,11 +36,12 @@ def test_init_writes_a_valid_zones_yaml_from_the_layout(tmp_path):
     config = load(repo / "zones.yaml", repo_root=repo)
     assert config.base == "main"
     assert {name: s.paths for name, s in config.streams.items()} == {
-        "api": ["src/api/**"], "ui": ["src/ui/**"], "docs": ["docs/**"], "scripts": ["scripts/**"]}
+        "api": ["/src/api/**"], "ui": ["/src/ui/**"], "infra": ["/scripts/**"], "docs": ["/docs/**", "/README.md"]}
+    assert config.read_only == ["/node_modules/**"]  # vendored: no stream changes it
     # The file it wrote is one `wta zones` accepts, and the zones own the files they were drawn from.
     zones = json.loads(wta(repo, "zones", "--json", check=0).stdout)
-    assert {s["name"]: s["files"] for s in zones["streams"]} == {"api": 2, "ui": 1, "docs": 1, "scripts": 1}
-    assert sorted(zones["unowned"]) == ["README.md", "node_modules/left-pad/index.js"]
+    assert {s["name"]: s["files"] for s in zones["streams"]} == {"api": 2, "ui": 1, "infra": 1, "docs": 2}
+    assert zones["unowned"] == []
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path):
