@@ -219,6 +219,17 @@ def down(
     _exit(cmd.run(streams or [], force, delete_branches))
 
 
+@app.command(cls=_Command)
+def backups(
+    prune: bool = typer.Option(False, "--prune", help="Delete the backups older than --older-than."),
+    older_than: Optional[str] = typer.Option(None, "--older-than", metavar="D",
+                                             help="Only backups older than this (90s, 30m, 2h, 30d)."),
+) -> None:
+    """List the backup refs under refs/wta/backup/ (branch tips kept by merge and down), or prune old ones."""
+    from worktree_agents.commands import backups as cmd
+    _exit(cmd.run(prune, older_than))
+
+
 # -- coordination: requests between streams, the watcher -----------------------
 
 @app.command(cls=_Command)

@@ -26,8 +26,8 @@ from worktree_agents.zones.ownership import Zone, ZoneMap
 SUPPORTED_VERSION = 1
 MAX_STREAM_NAME = 63
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-DURATION = re.compile(r"^(\d+)(s|m|h)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600}
+DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(WtaError):
@@ -40,16 +40,17 @@ class ConfigError(WtaError):
 
 # -- field types ------------------------------------------------------------
 
-def _duration(value: Any) -> int:
+def parse_duration(value: Any) -> int:
+    """Seconds in `90s`, `30m`, `2h` or `30d`; ValueError saying how to write one."""
     if isinstance(value, bool) or not isinstance(value, str) or not DURATION.match(value.strip()):
-        raise ValueError(f"bad duration {value!r}; write a number with a unit: 90s, 30m or 2h")
+        raise ValueError(f"bad duration {value!r}; write a number with a unit: 90s, 30m, 2h or 30d")
     number, unit = DURATION.match(value.strip()).groups()  # type: ignore[union-attr]
     if int(number) == 0:
         raise ValueError(f"duration {value!r} is zero; give a positive duration such as 30m")
     return int(number) * _UNITS[unit]
 
 
-Duration = Annotated[int, BeforeValidator(_duration)]
+Duration = Annotated[int, BeforeValidator(parse_duration)]
 
 
 def _version(value: Any) -> int:

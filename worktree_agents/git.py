@@ -557,6 +557,28 @@ def update_refs(updates: Sequence[tuple[str, str, str | None]], message: str,
     run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
 
 
+def delete_refs(deletions: Sequence[tuple[str, str]], message: str,
+                cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> None:
+    """Delete refs (full refname, the commit it must still point at) in one transaction."""
+    if not deletions:
+        return
+    script = "".join(f"delete {ref}\0{old}\0" for ref, old in deletions)
+    run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
+
+
+def refs_under(prefix: str, cwd: str | os.PathLike[str] | None = None,
+               env: dict[str, str] | None = None) -> list[tuple[str, str, int, str]]:
+    """Every ref under `prefix` (e.g. refs/wta/backup): full refname, commit, its committer time
+    (epoch seconds) and subject. Fields are NUL-separated; neither a refname nor a subject holds a newline."""
+    proc = run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)%00%(subject)",
+               f"{prefix.rstrip('/')}/", cwd=cwd, env=env)
+    found = []
+    for line in proc.stdout.decode(errors="surrogateescape").splitlines():
+        ref, sha, when, subject = line.split("\0", 3)
+        found.append((ref, sha, int(when or 0), subject))
+    return found
+
+
 def unmerged_paths(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
     """The paths a stopped merge or rebase left conflicted in this worktree."""
     return list(dict.fromkeys(zsplit(run("diff", "--name-only", "--diff-filter=U", "-z",
