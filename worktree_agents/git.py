@@ -477,6 +477,18 @@ def worktree_changes_of(done: Completed) -> list[str]:
     return paths
 
 
+def untracked_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """The untracked files that are not ignored (git refuses to overwrite those in a checkout)."""
+    return zsplit(run("ls-files", "-z", "--others", "--exclude-standard", cwd=cwd, env=env).stdout)
+
+
+def added_paths(base: str, tip: str, cwd: str | os.PathLike[str] | None = None,
+                env: dict[str, str] | None = None) -> list[str]:
+    """The paths that `tip` adds since its merge base with `base` (what landing it creates)."""
+    return zsplit(run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", f"{base}...{tip}", "--",
+                      cwd=cwd, env=env).stdout)
+
+
 def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
     """The tracked paths with uncommitted changes (staged, modified, unmerged); untracked files aside."""
     return worktree_changes(cwd, env, untracked="no", renames=False)
