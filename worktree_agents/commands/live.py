@@ -101,7 +101,7 @@ class LiveView(_View):
 
 
 class ChangeLog(_View):
-    """Off a terminal: one line per state change and per alert, then the final table."""
+    """Off a terminal: one line per state change and per alert (the table is for terminals)."""
 
     def __init__(self, streams, feed: AlertFeed | None = None) -> None:
         super().__init__(streams, feed)
@@ -119,4 +119,3 @@ class ChangeLog(_View):
 
     def finish(self, records) -> None:
         self.update(records)
-        print(table(HEADERS, rows(self.streams, records)))

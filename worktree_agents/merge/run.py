@@ -19,6 +19,7 @@ from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
+from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
 from worktree_agents.worktrees import registry
 
@@ -117,6 +118,7 @@ class Run:
             return timed(result, started)
         self.claimed.update(c.sha for c in commits)
         result.head = new_head
+        SessionStore(plan.state_dir).close_open(stream, f"merged into {plan.base}")
         return timed(result, started)
 
     def rebase(self, result: StreamResult, tip: str, onto: str) -> str | None:

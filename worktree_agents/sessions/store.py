@@ -21,10 +21,13 @@ from worktree_agents import layout
 from worktree_agents.files import write_atomic
 
 
-PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED = (
-    "pending", "waiting", "running", "done", "failed", "stalled", "stopped", "crashed")
+PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED, OPEN = (
+    "pending", "waiting", "running", "done", "failed", "stalled", "stopped", "crashed", "open")
 LIVE = frozenset({RUNNING, STALLED})                 # a wrapper process should exist
-ENDED = frozenset({DONE, FAILED, STOPPED, CRASHED})  # nothing will happen any more
+# Nothing more for wta to run. An `open` session is a person (the manual runner): open until its
+# stream is merged or stopped, with no process, so no log and no "done" alert.
+ENDED = frozenset({DONE, FAILED, STOPPED, CRASHED, OPEN})
+SATISFIES_AFTER = frozenset({DONE, OPEN})            # lets the streams `after` it start
 
 
 def now() -> str:
@@ -156,6 +159,15 @@ class SessionStore:
             for name, value in values.items():
                 setattr(record, name, value)
         return record
+
+    def close_open(self, stream: str, reason: str) -> None:
+        """A manual session (`open`) is over once its stream has landed: it ended `done`."""
+        found = self.read(stream)
+        if found is None or found.state != OPEN:
+            return  # the common case: no lock taken, nothing written
+        with self.updating(stream) as record:
+            if record.state == OPEN:
+                record.state, record.reason, record.ended_at = DONE, reason, now()
 
     def reset(self, stream: str, **values: Any) -> SessionRecord:
         """Start a fresh record (a new launch), keeping nothing of the last session."""

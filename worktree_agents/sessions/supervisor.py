@@ -33,8 +33,9 @@ from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.repo import Repo
 from worktree_agents.sessions import process
 from worktree_agents.sessions.leftovers import last_commit_time
-from worktree_agents.sessions.store import (CRASHED, DONE, ENDED, FAILED, PENDING, RUNNING, STALLED, STOPPED,
-                                            WAITING, SessionRecord, SessionStore, iso, now, parse_time)
+from worktree_agents.sessions.store import (CRASHED, DONE, ENDED, FAILED, OPEN, PENDING, RUNNING, SATISFIES_AFTER,
+                                            STALLED, STOPPED, WAITING, SessionRecord, SessionStore, iso, now,
+                                            parse_time)
 
 POLL = 0.2
 STALL_CHECK_EVERY = 5.0     # seconds between stall checks of one session (they run git)
@@ -259,8 +260,9 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
         if record is not None and (observe(store, record, check_stall=False).live or
                                    resuming and record.state == DONE):
             continue
-        store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=ctx.log, port=ctx.port,
-                    stall_after=config.stall_after)
+        manual = not sessions.runner(ctx.runner).starts_process  # a person: no process, so no log
+        store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=None if manual else ctx.log,
+                    port=ctx.port, stall_after=config.stall_after)
         scheduled.append(stream)
     return scheduled
 
@@ -303,9 +305,9 @@ class Coordinator:
             problem = self._dependency_problem(stream, records)
             if problem:
                 records[stream] = self.store.update(stream, state=FAILED, reason=problem, ended_at=now())
-            elif any(records[d] is None or records[d].state != DONE for d in deps):
+            elif any(records[d] is None or records[d].state not in SATISFIES_AFTER for d in deps):
                 if record.state != WAITING:
-                    waiting_for = [d for d in deps if records[d] is None or records[d].state != DONE]
+                    waiting_for = [d for d in deps if records[d] is None or records[d].state not in SATISFIES_AFTER]
                     records[stream] = self.store.update(stream, state=WAITING,
                                                         reason=f"waiting for {', '.join(waiting_for)}")
             elif running >= self.plan.max_parallel:
@@ -319,7 +321,7 @@ class Coordinator:
     def _dependency_problem(self, stream: str, records: dict[str, SessionRecord | None]) -> str | None:
         for dep in self.config.streams[stream].after:
             record = records.get(dep)
-            if record is not None and record.state in ENDED and record.state != DONE:
+            if record is not None and record.state in ENDED and record.state not in SATISFIES_AFTER:
                 return f"dependency {dep} {record.state}"
             if dep not in self.plan.streams and (record is None or record.state in (PENDING, WAITING)):
                 return f"dependency {dep} has not run; start it too (`wta up {dep}`)"
@@ -336,8 +338,8 @@ class Coordinator:
         try:
             runner.prepare_files(ctx)
             if not runner.starts_process:
-                return self.store.update(stream, state=DONE, reason=f"manual session: open {ctx.worktree}",
-                                         started_at=started, ended_at=now(), runner=ctx.runner)
+                return self.store.update(stream, state=OPEN, reason=f"a person works in {ctx.worktree}",
+                                         started_at=started, runner=ctx.runner)
             argv = [sys.executable, "-m", "worktree_agents.sessions.wrapper", "--stream", stream,
                     "--worktree", ctx.worktree, "--runner", ctx.runner] + (["--interactive"] if ctx.interactive else [])
             os.makedirs(os.path.dirname(ctx.log), exist_ok=True)
@@ -387,6 +389,9 @@ def stop(store: SessionStore, stream: str) -> str:
     if record.state in (PENDING, WAITING):
         store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=now())
         return "stopped before it started"
+    if record.state == OPEN:  # a person's session: nothing to kill, only no longer open
+        store.update(stream, state=STOPPED, reason="the manual session was stopped", ended_at=now())
+        return "manual session stopped"
     procs = session_processes(record)
     if not record.live and not procs:
         return f"not running ({record.state})"
