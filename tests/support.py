@@ -28,6 +28,7 @@ WEBAPP_FILES = {
     "ai-agents/setup.md": "# setup\n",
     "ai-agents/memory/notes.md": "first note\nsecond note\n",
     "docs/specs/api.md": "# API spec\n",
+    "prompts/api.md": "You are the API agent.\n",  # the api stream's prompt_file
 }
 
 

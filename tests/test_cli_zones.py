@@ -36,11 +36,12 @@ def test_init_writes_a_valid_zones_yaml_from_the_layout(tmp_path):
     config = load(repo / "zones.yaml", repo_root=repo)
     assert config.base == "main"
     assert {name: s.paths for name, s in config.streams.items()} == {
-        "api": ["src/api/**"], "ui": ["src/ui/**"], "docs": ["docs/**"], "scripts": ["scripts/**"]}
+        "api": ["/src/api/**"], "ui": ["/src/ui/**"], "infra": ["/scripts/**"], "docs": ["/docs/**", "/README.md"]}
+    assert config.read_only == ["/node_modules/**"]  # vendored: no stream changes it
     # The file it wrote is one `wta zones` accepts, and the zones own the files they were drawn from.
     zones = json.loads(wta(repo, "zones", "--json", check=0).stdout)
-    assert {s["name"]: s["files"] for s in zones["streams"]} == {"api": 2, "ui": 1, "docs": 1, "scripts": 1}
-    assert sorted(zones["unowned"]) == ["README.md", "node_modules/left-pad/index.js"]
+    assert {s["name"]: s["files"] for s in zones["streams"]} == {"api": 2, "ui": 1, "infra": 1, "docs": 2}
+    assert zones["unowned"] == []
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path):
@@ -96,7 +97,7 @@ def test_zones_table(webapp):
     assert rows["ui"].split()[1] == "4"
     assert rows["monitor"].split()[1] == "1" and "(append-only)" in rows["monitor"]
     assert "read-only: docs/specs/** (and zones.yaml)" in proc.stdout
-    assert "unowned (1, no stream may change them): README.md" in proc.stdout
+    assert "unowned (2, no stream may change them): README.md, prompts/api.md" in proc.stdout
     assert "overlap" not in proc.stdout
     assert proc.stderr == ""
 
@@ -106,7 +107,8 @@ def test_zones_json(webapp):
     doc = json.loads(proc.stdout)
     assert Path(doc["config"]).samefile(webapp / "zones.yaml")
     assert doc["base"] == "main"
-    assert doc["overlaps"] == [] and doc["unowned"] == ["README.md"]
+    assert doc["overlaps"] == [] and doc["unowned"] == ["README.md", "prompts/api.md"]
+    assert doc["problems"] == [] and doc["warnings"] == []
     assert [s["name"] for s in doc["streams"]] == ["infra", "api", "ui", "monitor"]
     api = doc["streams"][1]
     assert api == {"name": "api", "paths": ["src/app/api/**", "src/lib/**"], "after": ["infra"],
@@ -145,10 +147,13 @@ def test_zones_overlap_counts_only_tracked_files(tmp_path):
     assert "overlap" not in wta(repo, "zones", check=0).stdout
 
 
-def test_zones_without_zones_yaml(tmp_path):
+def test_a_missing_zones_yaml_is_one_message_with_the_fix_whichever_command_finds_it(tmp_path):
     repo = plain_repo(tmp_path / "app", {"README.md": ""})
-    proc = wta(repo, "zones", check=2)
-    assert proc.stderr.strip() == f"wta: {repo / 'zones.yaml'}: no zones.yaml here; create one with `wta init`"
+    expected = f"wta: {repo / 'zones.yaml'}: not found; write a starter with `wta init`, then commit it on the base branch"
+    for args in (["zones"], ["status"], ["status", "--json"], ["up", "--no-launch"], ["explain", "README.md"],
+                 ["merge", "--dry-run"], ["prompt", "api"]):
+        proc = wta(repo, *args, check=2)
+        assert proc.stderr.strip() == expected, f"wta {' '.join(args)}"
 
 
 # -- wta explain ----------------------------------------------------------------------
@@ -173,12 +178,17 @@ def test_explain_absolute_path_inside_the_repository(webapp):
     assert proc.stdout == "src/lib/db.ts: api (pattern 'src/lib/**')\n"
 
 
-def test_explain_path_outside_the_repository(webapp, tmp_path):
-    outside = tmp_path / "elsewhere.txt"
-    proc = wta(webapp / "src", "explain", "lib/db.ts", str(outside), check=2)
-    assert proc.stdout == ""
+def test_explain_reports_each_path_outside_the_repository_and_explains_the_others(webapp, tmp_path):
+    outside, elsewhere = tmp_path / "elsewhere.txt", tmp_path / "other" / "x.md"
+    proc = wta(webapp / "src", "explain", str(outside), "lib/db.ts", str(elsewhere), "app/page.tsx", check=2)
+    assert proc.stdout.splitlines() == ["src/lib/db.ts: api (pattern 'src/lib/**')",
+                                        "src/app/page.tsx: ui (pattern 'src/app/page.tsx')"]
     assert proc.stderr.splitlines() == [
-        f"wta: {outside}: outside the repository ({webapp}); give a path inside it"]
+        f"wta: {outside}: outside the repository ({webapp}); give a path inside it",
+        f"wta: {elsewhere}: outside the repository ({webapp}); give a path inside it"]
+    proc = wta(webapp, "explain", "--json", "src/lib/db.ts", str(outside), check=2)
+    assert [answer["path"] for answer in json.loads(proc.stdout)] == ["src/lib/db.ts"]
+    assert proc.stderr == f"wta: {outside}: outside the repository ({webapp}); give a path inside it\n"
     proc = wta(webapp, "explain", "../elsewhere.txt", check=2)
     assert len(proc.stderr.splitlines()) == 1 and "../elsewhere.txt: outside the repository" in proc.stderr
 
@@ -211,8 +221,56 @@ def test_explain_with_a_broken_zones_yaml(webapp):
 def test_this_repository_is_split_into_streams_by_its_own_zones_yaml(tmp_path):
     # A clone, so that only what is committed counts (not this checkout's untracked files).
     git(tmp_path, "clone", "-q", str(ROOT), "wta")
+    git(tmp_path / "wta", "checkout", "-q", "-B", "main")  # the base of zones.yaml, whichever branch was cloned
     doc = json.loads(wta(tmp_path / "wta", "zones", "--json", check=0).stdout)
     assert doc["overlaps"] == [] and doc["unowned"] == []  # every tracked file has exactly one owner
     files = {s["name"]: s["files"] for s in doc["streams"]}
     assert set(files) == {"zones", "worktrees", "sessions", "merge", "hardening", "cli"} and all(files.values())
     assert doc["read_only"] == ["docs/SPEC.md"]
+
+
+# -- wta zones: what the repository shows about zones.yaml ------------------------------
+
+def test_zones_names_a_base_branch_that_does_not_exist_with_the_nearest_one(tmp_path):
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "master")
+    write_files(repo, {"src/a.py": "", "zones.yaml": "version: 1\nbase: mastr\nstreams:\n  api:\n    paths: [src/**]\n"})
+    commit_all(repo, "initial")
+    proc = wta(repo, "zones", check=1)
+    assert ("base branch 'mastr' (`base: mastr` in zones.yaml) does not exist; did you mean 'master'? "
+            "fix `base:` in zones.yaml") in proc.stdout.splitlines()
+    assert json.loads(wta(repo, "zones", "--json", check=1).stdout)["problems"] == [
+        "base branch 'mastr' (`base: mastr` in zones.yaml) does not exist; did you mean 'master'? "
+        "fix `base:` in zones.yaml"]
+
+
+def test_zones_warns_of_a_pattern_that_matches_no_tracked_file(tmp_path):
+    zones = "version: 1\nstreams:\n  api:\n    paths: [src/**, scr/lib/**, '!src/gen/**']\n  ui:\n    paths: [web/**]\n"
+    repo = make_repo(tmp_path / "app", zones, {"src/a.py": "", "web/index.html": ""})
+    proc = wta(repo, "zones", check=0)  # a warning, not an error
+    assert proc.stderr.splitlines() == [
+        f"wta: warning: {repo / 'zones.yaml'}:4:21: streams.api.paths[1]: 'scr/lib/**' matches no tracked file; "
+        "check it for a typo (fine if the stream is to create them)"]
+    assert json.loads(wta(repo, "zones", "--json", check=0).stdout)["warnings"] == [proc.stderr[len("wta: warning: "):].strip()]
+
+
+def test_zones_reports_a_prompt_file_that_does_not_exist_at_its_line(tmp_path):
+    zones = "version: 1\nstreams:\n  api:\n    paths: [src/**]\n    prompt_file: prompts/api.md\n"
+    repo = make_repo(tmp_path / "app", zones, {"src/a.py": ""})
+    proc = wta(repo, "zones", check=1)
+    assert (f"{repo / 'zones.yaml'}:5:18: streams.api.prompt_file: prompts/api.md does not exist; create it or fix "
+            "the path (relative to the repository root)") in proc.stdout.splitlines()
+    write_files(repo, {"prompts/api.md": "Build the API.\n"})
+    wta(repo, "zones", check=0)
+
+
+def test_zones_all_lists_every_unowned_file(tmp_path):
+    files = {f"img/{i:02}.png": "" for i in range(14)} | {"src/a.py": ""}
+    repo = make_repo(tmp_path / "app", "version: 1\nstreams:\n  api:\n    paths: [src/**]\n", files)
+    short = wta(repo, "zones", check=0).stdout
+    assert "unowned (14, no stream may change them): img/00.png" in short
+    assert "and 4 more (--all lists them)" in short and "img/13.png" not in short
+    every = wta(repo, "zones", "--all", check=0).stdout
+    unowned = every.split("unowned (14, no stream may change them): ", 1)[1].strip()
+    assert unowned.split(", ") == [f"img/{i:02}.png" for i in range(14)]

@@ -262,7 +262,8 @@ def test_config_is_frozen():
 def test_load_missing_and_unreadable_files(tmp_path):
     with pytest.raises(WtaError) as caught:
         load(tmp_path / "zones.yaml")
-    assert str(caught.value) == f"{tmp_path / 'zones.yaml'}: no zones.yaml here; create one with `wta init`"
+    assert str(caught.value) == (f"{tmp_path / 'zones.yaml'}: not found; write a starter with `wta init`, "
+                                 "then commit it on the base branch")
     (tmp_path / "zones.yaml").write_bytes(b"version: 1\nstreams: \xff\n")
     with pytest.raises(WtaError, match="cannot read it"):
         load(tmp_path / "zones.yaml")

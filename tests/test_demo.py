@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
@@ -18,6 +20,9 @@ def test_demo_refuses_one_out_of_zone_edit_and_merges_four_streams(tmp_path):
     assert out.count("refused edit, as intended") == 1
     assert f"{demo.STOLEN_PATH} is owned by stream 'api'" in out
     assert "1 refused out-of-zone edit(s), 4 streams merged into main" in out
+    # The scripted agents' costs are shown, and marked as simulated wherever they are.
+    costs = re.findall(r"\$\d+\.\d{4}( \(simulated\))?", out)
+    assert costs and all(costs), f"a cost not marked as simulated in:\n{out}"
 
     repo = where / "schedule"
     subjects = git(repo, "log", "--format=%s", "main").stdout.splitlines()
@@ -28,6 +33,8 @@ def test_demo_refuses_one_out_of_zone_edit_and_merges_four_streams(tmp_path):
     assert git(repo, "show", f"main:{demo.STOLEN_PATH}").stdout == demo.ROUTE
     assert "zod" in git(repo, "show", "main:package.json").stdout
     assert "zod validates API input" in git(repo, "show", "main:ai-agents/memory/decisions.md").stdout
+    sessions = [s["session"] for s in json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"]]
+    assert all(s["cost_usd"] > 0 and s["cost_simulated"] is True for s in sessions)
     for stream in ("infra", "api", "ui", "monitor"):
         assert git(repo, "merge-base", "--is-ancestor", f"wta/{stream}", "main", check=False).returncode == 0
 

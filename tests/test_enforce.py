@@ -270,11 +270,14 @@ def test_check_zones_range_checks_append_only_contents(webapp):
     wta(monitor, "check-zones", "main..HEAD~1", check=0)
 
 
-def test_check_zones_clean_range_exits_0(webapp, api):
+def test_check_zones_clean_range_exits_0_saying_what_it_checked(webapp, api):
     write_files(api, {"src/lib/fine.ts": "fine\n"})
     commit_all(api, "fine")
+    write_files(api, {"src/lib/fine.ts": "finer\n", "src/lib/more.ts": "more\n"})
+    commit_all(api, "more")
     proc = wta(api, "check-zones", "--stream", "api", "main..wta/api", check=0)
     assert proc.stderr == ""
+    assert proc.stdout == "main..wta/api: checked 2 commits touching 2 paths; all inside the zone of api\n"
 
 
 def test_check_zones_bad_range_is_one_line_exit_2(webapp, api):

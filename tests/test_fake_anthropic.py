@@ -288,17 +288,17 @@ def test_concurrent_clients_are_routed_by_the_stream_marker():
 
     with FakeAnthropic(script) as fake:
         threads = [
-            threading.Thread(target=conversation, args=("api", "You are an agent.\nwta-stream: api\nBe brief.")),
+            threading.Thread(target=conversation, args=("api", "You are an agent.\n# Zone rules of stream `api` (wta)\nBe brief.")),
             # System prompts may also be lists of text blocks.
             threading.Thread(target=conversation, args=("web", [
-                {"type": "text", "text": "You are an agent."}, {"type": "text", "text": "wta-stream: web"}])),
+                {"type": "text", "text": "You are an agent."}, {"type": "text", "text": "# Zone rules of stream `web` (wta)"}])),
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=30)
         c = client(fake)
-        v2 = ask(c, system="wta-stream: api-v2")
+        v2 = ask(c, system="# Zone rules of stream `api-v2` (wta)")
         unmarked = ask(c, system="no marker here")
 
     assert not errors, errors
@@ -464,7 +464,7 @@ def test_concurrent_claude_clis_are_routed_by_their_system_prompt_marker(claude,
             cwd = tmp_path / stream
             cwd.mkdir()
             outcomes[stream], _ = run_claude(claude, fake, cwd, tmp_path / f"home-{stream}", "Do your part",
-                                             extra_args=("--append-system-prompt", f"wta-stream: {stream}"))
+                                             extra_args=("--append-system-prompt", f"# Zone rules of stream `{stream}` (wta)"))
         except BaseException as exc:  # pytest.fail raises a BaseException subclass
             errors.append(exc)
 

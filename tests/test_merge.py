@@ -346,6 +346,26 @@ def test_refuses_when_the_checked_out_base_is_dirty(repo):
     assert git(repo, "for-each-ref").stdout == refs_before
 
 
+def test_refuses_up_front_an_untracked_file_in_the_base_worktree_that_a_stream_adds(repo):
+    """ui adds src/components/Nav.tsx; the same path lies untracked in the main worktree, so the
+    fast-forward would fail after infra and api had landed: refuse before anything moves."""
+    write_files(repo, {"src/components/Nav.tsx": "my own sketch\n", "scratch.txt": "unrelated\n"})
+    refs_before = git(repo, "for-each-ref").stdout
+
+    proc = wta(repo, "merge", check=1)
+
+    assert (f"ui: its commits add src/components/Nav.tsx, untracked in {repo} where main is checked out, so git "
+            "would refuse to fast-forward it; move or delete the untracked file(s) there first") in proc.stderr
+    assert "scratch.txt" not in proc.stderr and "Aborting" not in proc.stderr
+    assert git(repo, "for-each-ref").stdout == refs_before  # infra and api did not land either
+    assert (repo / "src/components/Nav.tsx").read_text() == "my own sketch\n"
+    dry = json.loads(wta(repo, "merge", "--dry-run", "--json", check=None).stdout)
+    assert any("src/components/Nav.tsx" in p for p in dry["problems"])
+    (repo / "src/components/Nav.tsx").unlink()
+    wta(repo, "merge", check=0)
+    assert_contained(repo)
+
+
 def test_refuses_while_a_session_runs(repo):
     sessions = state_dir(repo) / "sessions"
     sessions.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ def test_in_zone_write_and_commit_land_and_an_out_of_zone_write_is_a_tool_error(
     assert len(requests) == 4 and all(r.body["stream"] is True and r.body["model"] == MODEL for r in requests)
     assert "Add a route." in json.dumps(requests[0].body["messages"][0])
     system = requests[0].body["system"]
-    assert "wta-stream: api" in system and "`src/api/**`" in system and "`ui`: `src/ui/**`" in system
+    assert "# Zone rules of stream `api` (wta)" in system and "`src/api/**`" in system and "`ui`: `src/ui/**`" in system
 
     session = record(repo, "api")
     assert (session["state"], session["turns"], session["result"]) == ("done", 4, "Route added; the page belongs to ui.")

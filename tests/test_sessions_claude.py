@@ -45,7 +45,7 @@ def test_the_guard_denies_an_out_of_zone_write_while_an_in_zone_write_and_a_comm
 
     first = fake.conversation_requests("api")[0].body
     system = "\n".join(b["text"] for b in first["system"]) if isinstance(first["system"], list) else first["system"]
-    assert "wta-stream: api" in system and "Zone rules of stream `api`" in system
+    assert "# Zone rules of stream `api` (wta)" in system
     assert first["model"] == MODEL and "Say hello." in json.dumps(first["messages"])
     assert not any(p.name in (".claude", "CLAUDE.md") for p in api.iterdir())  # nothing written into the worktree
 

@@ -1,20 +1,26 @@
-"""The `manual` runner: no process; zone rule files for editors, ignored by git; the prompt printed."""
+"""The `manual` runner: no process; zone rule files for editors, ignored by git; the session `open`
+until its stream is merged or stopped; the prompt written to a file, not printed."""
 
 from __future__ import annotations
 
-from support import git
+import json
+
+from support import commit_all, git, wta, write_files
 from sessions_support import no_leftover_processes, record, session_repo, up, worktree, zones  # noqa: F401
 
 STREAMS = "  api:\n    paths: [src/api/**]\n    prompt: Build the API.\n  ui:\n    paths: [src/ui/**]\n    after: [api]\n"
 
 
-def test_manual_writes_both_rule_files_ignored_by_git_and_prints_the_prompt(tmp_path):
+def test_manual_writes_both_rule_files_ignored_by_git_and_the_prompt_to_a_file(tmp_path):
     repo = session_repo(tmp_path, zones("  runner: claude\n", STREAMS))
     done = up(repo, "--runner", "manual")
     assert done.returncode == 0, done.stdout + done.stderr
     api = worktree(repo, "api")
-    assert f"== api (manual): open {api} in your editor ==" in done.stdout
-    assert "Build the API." in done.stdout and "Zone rules of stream `api`" in done.stdout
+    assert f"api: open (a person works in {api})" in done.stdout.splitlines()
+    assert "Build the API." not in done.stdout  # the prompt is in a file, and `wta prompt api` prints it
+    prompt_file = repo / ".git" / "wta" / "prompts" / "api.md"
+    assert prompt_file.read_text() == wta(repo, "prompt", "api", check=0).stdout
+    assert prompt_file.read_text().startswith("Build the API.\n\n# Zone rules of stream `api` (wta)")
 
     rule = (api / ".cursor" / "rules" / "wta-zone.mdc").read_text()
     assert rule.startswith("---\ndescription: wta zone rules of stream api") and "\nalwaysApply: true\n---\n" in rule
@@ -27,7 +33,35 @@ def test_manual_writes_both_rule_files_ignored_by_git_and_prints_the_prompt(tmp_
     assert exclude.count("/CLAUDE.local.md") == 1
 
     session = record(repo, "api")
-    assert (session["state"], session["reason"], session["pid"]) == ("done", f"manual session: open {api}", None)
-    assert record(repo, "ui")["state"] == "done"  # its `after` was satisfied by the manual api session
+    assert (session["state"], session["reason"], session["pid"]) == ("open", f"a person works in {api}", None)
+    assert record(repo, "ui")["state"] == "open"  # its `after` was satisfied by the manual api session
     assert up(repo, "--runner", "manual").returncode == 0  # again: nothing duplicated
     assert (repo / ".git" / "info" / "exclude").read_text() == exclude
+
+
+def test_four_manual_streams_are_a_handful_of_lines_with_no_done_and_stay_open(tmp_path):
+    streams = "".join(f"  {name}:\n    paths: [src/{name}/**]\n    prompt: Work on {name}.\n"
+                      for name in ("api", "ui", "db", "docs"))
+    repo = session_repo(tmp_path, zones("  runner: claude\n", streams),
+                        {f"src/{name}/a.txt": "a\n" for name in ("api", "ui", "db", "docs")})
+    done = up(repo, "--runner", "manual")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) <= 12, done.stdout  # was about 130: every full prompt, and each stream "done" three times
+    assert "done" not in done.stdout and "alert" not in done.stdout
+    assert [line for line in lines if line.startswith("api:")] == [f"api: open (a person works in {worktree(repo, 'api')})"]
+    assert "stream   runner" not in done.stdout  # the live table is for a terminal
+
+    status = {s["stream"]: s for s in json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"]}
+    assert all(status[n]["session"]["state"] == "open" and status[n]["session"]["log"] is None for n in status)
+    logs = wta(repo, "logs", "api", check=2)
+    assert logs.stderr == ("wta: stream 'api' has no log: a person drives it (a manual session); open its worktree "
+                           "with `wta open api`\n")
+
+    # Open until merged or stopped.
+    write_files(worktree(repo, "api"), {"src/api/b.txt": "b\n"})
+    commit_all(worktree(repo, "api"), "b")
+    wta(repo, "merge", "api", check=0)
+    assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == ("done", "merged into main")
+    assert wta(repo, "stop", "ui", check=0).stdout == "ui: manual session stopped\n"
+    assert record(repo, "ui")["state"] == "stopped" and record(repo, "db")["state"] == "open"

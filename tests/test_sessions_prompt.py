@@ -24,12 +24,15 @@ def test_the_prompt_holds_the_task_and_every_zone_rule(tmp_path):
     repo = make_repo(tmp_path / "repo", ZONES, FILES)
     text = wta(repo, "prompt", "api", check=0).stdout
     assert text.startswith("Build the API.\n\n# Zone rules of stream `api` (wta)\n")
-    assert "- `src/api/**`\n- `!src/api/vendor/**`" in text
+    # An exclusion is shown as one, not among the paths the stream may change.
+    assert ("You may change only these paths (gitignore patterns, relative to the repository root):\n- `src/api/**`\n\n"
+            "except these, which are not in your zone (do not change them):\n- `src/api/vendor/**`\n") in text
+    assert "!src/api/vendor" not in text
     assert "Read-only for every stream (read them, never change them): `zones.yaml`, `docs/specs/**`." in text
     assert "- `ui`: `src/ui/**`" in text and "- `notes`: `notes/**`" in text
     assert "messages that start with `[api] `" in text and "on branch `wta/api`" in text
     assert 'wta request OWNER "what you need and why"' in text
-    assert text.rstrip().endswith("wta-stream: api")
+    assert "wta-stream" not in text and text.rstrip().endswith("and carry on with your own part.")
     assert "append-only" not in text
     assert "Your zone is append-only" in wta(repo, "prompt", "notes", check=0).stdout
     assert wta(repo, "prompt", "ui", check=0).stdout.startswith("Polish the page.\n")

@@ -294,7 +294,8 @@ def test_two_ups_at_once_one_waits_the_other_reports_the_lock(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["not-a-repository", "no-zones", "invalid-zones", "missing-base", "bare",
-                                  "detached", "unborn", "path-taken", "branch-elsewhere", "unknown-stream"])
+                                  "detached", "unborn", "path-taken", "branch-elsewhere", "unknown-stream",
+                                  "overlapping-zones", "missing-prompt-file"])
 def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     args = ["up", "--no-launch"]
     if case == "not-a-repository":
@@ -329,6 +330,11 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     elif case == "branch-elsewhere":
         where = clone_webapp(tmp_path)
         git(where, "worktree", "add", "-q", "-b", "wta/monitor", str(tmp_path / "elsewhere"), "main")
+    elif case == "overlapping-zones":  # src/lib/db.ts is api's and ui's
+        where = clone_webapp(tmp_path, example_zones().replace("paths: [src/components/**,",
+                                                               "paths: [src/lib/db.ts, src/components/**,"))
+    elif case == "missing-prompt-file":
+        where = clone_webapp(tmp_path, example_zones().replace("prompts/api.md", "prompts/backend.md"))
     else:
         where = clone_webapp(tmp_path)
         args.append("nosuch")
@@ -340,7 +346,9 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     assert len(message) == 1 and message[0].startswith("wta: "), done.stderr
     expected = {"not-a-repository": "not a git repository", "no-zones": "zones.yaml", "invalid-zones": "sparce",
                 "missing-base": "'develop'", "bare": "bare", "detached": "detached", "unborn": "unborn",
-                "path-taken": "already exists", "branch-elsewhere": "elsewhere", "unknown-stream": "nosuch"}[case]
+                "path-taken": "already exists", "branch-elsewhere": "elsewhere", "unknown-stream": "nosuch",
+                "overlapping-zones": "overlap: src/lib/db.ts is claimed by api and ui",
+                "missing-prompt-file": "zones.yaml:33:18: streams.api.prompt_file: prompts/backend.md does not exist"}[case]
     assert expected in message[0]
 
 

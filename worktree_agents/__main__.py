@@ -17,13 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     from worktree_agents.errors import WtaError, report, report_bug
 
     try:
-        fast = _fast_path(args)
-        if fast is not None:
-            return fast()
-        from worktree_agents.cli import app
-
-        code = app(args=args, prog_name="wta", standalone_mode=False)
-        return code if isinstance(code, int) else 0
+        code = _run(args)
+        sys.stdout.flush()  # a reader that has gone shows here, not in Python's last flush
+        return code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except WtaError as exc:
@@ -32,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         return report(exc)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # typer's path turns it into STDOUT_CLOSED in cli.py (click would exit 1)
+        from worktree_agents.commands.output import stdout_closed
+
+        return stdout_closed()
     except Exception as exc:  # a bug: one line, the traceback with --debug
         usage = _usage_error(exc)
         if usage is not None:
@@ -40,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         report_bug(exc, "", "run with --debug for the traceback")
         return 1
+
+
+def _run(args: list[str]) -> int:
+    fast = _fast_path(args)
+    if fast is not None:
+        return fast()
+    from worktree_agents.cli import app
+
+    code = app(args=args, prog_name="wta", standalone_mode=False)
+    return code if isinstance(code, int) else 0
 
 
 # Starting typer and building the CLI is a large part of what `wta status` and a

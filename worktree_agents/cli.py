@@ -5,20 +5,96 @@ Nothing here decides or prints anything beyond what typer does for usage.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from worktree_agents import __version__
 
+
+@contextmanager
+def _stdout_closed_ends_quietly():
+    """click (and typer's copy of it) turns a closed stdout into a silent exit 1; wta exits as git does."""
+    try:
+        yield
+    except BrokenPipeError:
+        from worktree_agents.commands.output import stdout_closed
+
+        raise typer.Exit(stdout_closed()) from None
+
+
+def _argument_usage(param) -> str:
+    """An argument as git and click write it: PATH..., [STREAM]..., [DIR]; a metavar that
+    spells out its own shape (`[STREAM] TEXT...`) is kept as written."""
+    name = param.metavar or param.name.upper()
+    if " " in name:
+        return name
+    name = name if param.required else f"[{name}]"
+    return name + ("..." if param.nargs != 1 else "")
+
+
+class _Parsing:
+    """What wta's command and group classes share: an error from the option parser names
+    the command whose help to read, and output into a closed pipe ends the command quietly."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # --help is printed from here
+        with _stdout_closed_ends_quietly():
+            try:
+                return super().make_context(info_name, args, parent=parent, **extra)
+            except Exception as exc:
+                if getattr(exc, "ctx", False) is None:  # click's parser does not say which command it parsed
+                    exc.ctx = self.context_class(self, info_name=info_name, parent=parent)
+                raise
+
+    def invoke(self, ctx):
+        with _stdout_closed_ends_quietly():
+            return super().invoke(ctx)
+
+
+class _Command(_Parsing, TyperCommand):
+    """A wta subcommand, with click's plain help: typer's rich panels give every flag a
+    `<bool>` placeholder and wrap arguments in braces and double brackets."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        arguments = [_argument_usage(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
+        return [self.options_metavar, *arguments] if self.options_metavar else arguments
+
+    def format_options(self, ctx, formatter) -> None:
+        params = self.get_params(ctx)
+        arguments = [(_argument_usage(p), getattr(p, "help", None) or "")
+                     for p in params if p.param_type_name == "argument"]
+        options = [record for p in params if p.param_type_name == "option"
+                   for record in [p.get_help_record(ctx)] if record is not None]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+class _Group(_Parsing, TyperGroup):
+    """`wta` and `wta hooks`: plain help that lists each command with its whole first sentence."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, command.get_short_help_str(limit=200)) for name in self.list_commands(ctx)
+                for command in [self.get_command(ctx, name)] if command is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
     name="wta",
+    cls=_Group,
     help="Run parallel coding-agent sessions in git worktrees, each confined to its zone.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-hooks_app = typer.Typer(help="Install or remove wta's pre-commit and commit-msg hooks.", no_args_is_help=True)
+hooks_app = typer.Typer(cls=_Group, help="Install or remove wta's pre-commit and commit-msg hooks.",
+                        no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(hooks_app, name="hooks")
 
 
@@ -42,23 +118,26 @@ def _exit(code: int) -> None:
 
 # -- zones (configuration and enforcement) ------------------------------------
 
-@app.command()
+@app.command(cls=_Command)
 def init(force: bool = typer.Option(False, "--force", help="Overwrite an existing zones.yaml.")) -> None:
     """Write a starter zones.yaml from the repository's layout."""
     from worktree_agents.commands import init as cmd
     _exit(cmd.run(force))
 
 
-@app.command()
-def zones(as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout.")) -> None:
-    """Each stream's patterns and owned files; overlaps and unowned files (exit 1 on overlaps)."""
+@app.command(cls=_Command)
+def zones(
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    show_all: bool = typer.Option(False, "--all", help="List every unowned file, not the first ten."),
+) -> None:
+    """Each stream's patterns and owned files; unowned files; exit 1 on a problem (overlap, base, prompt_file)."""
     from worktree_agents.commands import zones as cmd
-    _exit(cmd.run(as_json))
+    _exit(cmd.run(as_json, show_all))
 
 
-@app.command()
+@app.command(cls=_Command)
 def explain(
-    paths: List[str] = typer.Argument(..., help="Paths, relative to the current directory."),
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Paths, relative to the current directory."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
     """Which stream owns each path, and which pattern decided it."""
@@ -66,20 +145,20 @@ def explain(
     _exit(cmd.run(paths, as_json))
 
 
-@app.command("check-zones")
+@app.command("check-zones", cls=_Command)
 def check_zones(
-    rev_range: Optional[str] = typer.Argument(None, metavar="[REVISION_RANGE]",
+    rev_range: Optional[str] = typer.Argument(None, metavar="REVISION_RANGE",
                                               help="Check every commit in it (e.g. main..wta/api)."),
-    stream: Optional[str] = typer.Option(None, "--stream", "-s", help="The stream (default: this worktree's)."),
+    stream: Optional[str] = typer.Option(None, "--stream", "-s", metavar="STREAM", help="The stream (default: this worktree's)."),
 ) -> None:
     """Without a range, the staged changes (hook mode); with one, every commit in it. Exit 1 on violations."""
     from worktree_agents.commands import check_zones as cmd
     _exit(cmd.run(stream, rev_range))
 
 
-@hooks_app.command("install")
+@hooks_app.command("install", cls=_Command)
 def hooks_install(
-    stream: Optional[str] = typer.Option(None, "--stream", "-s",
+    stream: Optional[str] = typer.Option(None, "--stream", "-s", metavar="STREAM",
                                          help="Record this worktree as the stream's worktree."),
 ) -> None:
     """Give every stream worktree wta's hooks (its own core.hooksPath); the repository's hooks run after them."""
@@ -87,28 +166,28 @@ def hooks_install(
     _exit(cmd.install(stream))
 
 
-@hooks_app.command("uninstall")
+@hooks_app.command("uninstall", cls=_Command)
 def hooks_uninstall() -> None:
     """Remove wta's hooks and their config from every worktree; the repository's hooks are left as they are."""
     from worktree_agents.commands import hooks as cmd
     _exit(cmd.uninstall())
 
 
-@app.command()
-def guard(stream: Optional[str] = typer.Option(None, "--stream", "-s", help="The stream (default: WTA_STREAM).")) -> None:
+@app.command(cls=_Command)
+def guard(stream: Optional[str] = typer.Option(None, "--stream", "-s", metavar="STREAM", help="The stream (default: WTA_STREAM).")) -> None:
     """Claude Code PreToolUse hook: deny Edit/Write outside the stream's zone (reads the hook JSON on stdin)."""
     from worktree_agents.commands import guard as cmd
     _exit(cmd.run(stream))
 
 
-@app.command()
+@app.command(cls=_Command)
 def up(
-    streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams."),
-    runner: Optional[str] = typer.Option(None, "--runner", help="Run every session with this runner: "
+    streams: Optional[List[str]] = typer.Argument(None, metavar="STREAM", help="Only these streams."),
+    runner: Optional[str] = typer.Option(None, "--runner", metavar="RUNNER", help="Run every session with this runner: "
                                          "claude, api, command or manual."),
     no_launch: bool = typer.Option(False, "--no-launch", help="Prepare worktrees, branches and hooks only."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Start the sessions and return."),
-    max_parallel: Optional[int] = typer.Option(None, "--max-parallel", help="Sessions running at once."),
+    max_parallel: Optional[int] = typer.Option(None, "--max-parallel", metavar="N", help="Sessions running at once."),
     interactive: bool = typer.Option(False, "--interactive",
                                      help="Run each agent in a tmux session instead (join it with `wta attach`)."),
     land: bool = typer.Option(False, "--land", help="Land each stream (verified, tested) as its session ends done, "
@@ -119,7 +198,7 @@ def up(
     _exit(cmd.run(streams or [], runner, no_launch, detach, max_parallel, interactive, land))
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout (fields: docs/status.md)."),
     watch: bool = typer.Option(False, "--watch", help="Refresh every 2 seconds until Ctrl-C."),
@@ -129,9 +208,9 @@ def status(
     _exit(cmd.run(as_json, watch))
 
 
-@app.command()
+@app.command(cls=_Command)
 def down(
-    streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams."),
+    streams: Optional[List[str]] = typer.Argument(None, metavar="STREAM", help="Only these streams."),
     force: bool = typer.Option(False, "--force", help="Also drop unmerged commits and uncommitted files."),
     delete_branches: bool = typer.Option(False, "--delete-branches",
                                          help="Delete the stream branches too (unmerged ones only with --force)."),
@@ -141,13 +220,24 @@ def down(
     _exit(cmd.run(streams or [], force, delete_branches))
 
 
+@app.command(cls=_Command)
+def backups(
+    prune: bool = typer.Option(False, "--prune", help="Delete the backups older than --older-than."),
+    older_than: Optional[str] = typer.Option(None, "--older-than", metavar="D",
+                                             help="Only backups older than this (90s, 30m, 2h, 30d)."),
+) -> None:
+    """List the backup refs under refs/wta/backup/ (branch tips kept by merge and down), or prune old ones."""
+    from worktree_agents.commands import backups as cmd
+    _exit(cmd.run(prune, older_than))
+
+
 # -- coordination: requests between streams, the watcher -----------------------
 
-@app.command()
+@app.command(cls=_Command)
 def request(
-    words: Optional[List[str]] = typer.Argument(None, metavar="[STREAM] TEXT",
+    words: Optional[List[str]] = typer.Argument(None, metavar="[STREAM] TEXT...",
                                                 help="The stream to ask (not with --path), then what you need."),
-    path: Optional[str] = typer.Option(None, "--path", "-p", help="Ask the stream that owns this path."),
+    path: Optional[str] = typer.Option(None, "--path", "-p", metavar="PATH", help="Ask the stream that owns this path."),
     close: Optional[str] = typer.Option(None, "--close", metavar="ID", help="Close a request by hand."),
     list_open: bool = typer.Option(False, "--list", help="List the open requests."),
     as_json: bool = typer.Option(False, "--json", help="With --list: one JSON document on stdout."),
@@ -157,7 +247,7 @@ def request(
     _exit(cmd.run(words or [], path, close, list_open, as_json))
 
 
-@app.command()
+@app.command(cls=_Command)
 def watch(
     for_: Optional[str] = typer.Option(None, "--for", metavar="DURATION",
                                        help="Stop after this long (90s, 30m, 2h); default: until Ctrl-C."),
@@ -169,9 +259,9 @@ def watch(
     _exit(cmd.run(for_, interval))
 
 
-@app.command()
+@app.command(cls=_Command)
 def merge(
-    streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams."),
+    streams: Optional[List[str]] = typer.Argument(None, metavar="STREAM", help="Only these streams."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Predict the whole sequence; change nothing."),
     cont: bool = typer.Option(False, "--continue", help="Finish a merge that stopped or was interrupted."),
     abort: bool = typer.Option(False, "--abort", help="Put every branch back where it was before the merge."),
@@ -183,9 +273,9 @@ def merge(
     _exit(cmd.run(streams or [], dry_run, cont, abort, no_test, as_json))
 
 
-@app.command()
+@app.command(cls=_Command)
 def diff(
-    stream: str = typer.Argument(..., help="The stream."),
+    stream: str = typer.Argument(..., metavar="STREAM", help="The stream."),
     patch: bool = typer.Option(False, "--patch", "-p", help="The full patch instead of --stat."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout: files and counts."),
 ) -> None:
@@ -194,8 +284,8 @@ def diff(
     _exit(cmd.run(stream, patch, as_json))
 
 
-@app.command()
-def sync(streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams.")) -> None:
+@app.command(cls=_Command)
+def sync(streams: Optional[List[str]] = typer.Argument(None, metavar="STREAM", help="Only these streams.")) -> None:
     """Bring stream branches up to the base: move one with no commits of its own, rebase one with commits."""
     from worktree_agents.commands import sync as cmd
     _exit(cmd.run(streams or []))
@@ -203,16 +293,30 @@ def sync(streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...
 
 # -- sessions: prompts, logs, attach, stop (worktree_agents/sessions/) ---------
 
-@app.command()
-def prompt(stream: str = typer.Argument(..., help="The stream.")) -> None:
+@app.command(cls=_Command)
+def prompt(stream: str = typer.Argument(..., metavar="STREAM", help="The stream.")) -> None:
     """The stream's full prompt, zone rules included, for pasting into an editor."""
     from worktree_agents.commands import prompt as cmd
     _exit(cmd.run(stream))
 
 
-@app.command()
+@app.command(cls=_Command)
+def path(stream: str = typer.Argument(..., metavar="STREAM", help="The stream.")) -> None:
+    """Print the stream's worktree path (cd "$(wta path api)")."""
+    from worktree_agents.commands import path as cmd
+    _exit(cmd.run(stream))
+
+
+@app.command("open", cls=_Command)
+def open_(stream: str = typer.Argument(..., metavar="STREAM", help="The stream.")) -> None:
+    """Open the stream's worktree in Cursor, $VISUAL or $EDITOR (or print its path)."""
+    from worktree_agents.commands import open as cmd
+    _exit(cmd.run(stream))
+
+
+@app.command(cls=_Command)
 def logs(
-    stream: str = typer.Argument(..., help="The stream."),
+    stream: str = typer.Argument(..., metavar="STREAM", help="The stream."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the session ends (or Ctrl-C)."),
 ) -> None:
     """The session's log."""
@@ -220,22 +324,22 @@ def logs(
     _exit(cmd.run(stream, follow))
 
 
-@app.command()
-def attach(stream: str = typer.Argument(..., help="The stream.")) -> None:
+@app.command(cls=_Command)
+def attach(stream: str = typer.Argument(..., metavar="STREAM", help="The stream.")) -> None:
     """Attach to an interactive session (tmux; start it with `wta up --interactive`)."""
     from worktree_agents.commands import attach as cmd
     _exit(cmd.run(stream))
 
 
-@app.command()
-def stop(streams: Optional[List[str]] = typer.Argument(None, metavar="[STREAM...]", help="Only these streams.")) -> None:
+@app.command(cls=_Command)
+def stop(streams: Optional[List[str]] = typer.Argument(None, metavar="STREAM", help="Only these streams.")) -> None:
     """Stop sessions and their whole process trees (TERM, then KILL); keep worktrees and commits."""
     from worktree_agents.commands import stop as cmd
     _exit(cmd.run(streams or []))
 
 
-@app.command()
-def demo(directory: Optional[str] = typer.Argument(None, metavar="[DIR]",
+@app.command(cls=_Command)
+def demo(directory: Optional[str] = typer.Argument(None, metavar="DIR",
                                                  help="Where to build the sample repository (default: a new temp dir).")) -> None:
     """A complete offline run on a generated sample repository: up, sessions, a refused edit, merge."""
     from worktree_agents.commands import demo as cmd

@@ -17,7 +17,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
                       ValidationInfo)
 
-from worktree_agents.errors import WtaError
+from worktree_agents.errors import WtaError, no_zones_yaml
 from worktree_agents.repo import stream_branch
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.matcher import PatternError, PatternList, Rule, git_glob
@@ -26,8 +26,8 @@ from worktree_agents.zones.ownership import Zone, ZoneMap
 SUPPORTED_VERSION = 1
 MAX_STREAM_NAME = 63
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-DURATION = re.compile(r"^(\d+)(s|m|h)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600}
+DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(WtaError):
@@ -40,16 +40,17 @@ class ConfigError(WtaError):
 
 # -- field types ------------------------------------------------------------
 
-def _duration(value: Any) -> int:
+def parse_duration(value: Any) -> int:
+    """Seconds in `90s`, `30m`, `2h` or `30d`; ValueError saying how to write one."""
     if isinstance(value, bool) or not isinstance(value, str) or not DURATION.match(value.strip()):
-        raise ValueError(f"bad duration {value!r}; write a number with a unit: 90s, 30m or 2h")
+        raise ValueError(f"bad duration {value!r}; write a number with a unit: 90s, 30m, 2h or 30d")
     number, unit = DURATION.match(value.strip()).groups()  # type: ignore[union-attr]
     if int(number) == 0:
         raise ValueError(f"duration {value!r} is zero; give a positive duration such as 30m")
     return int(number) * _UNITS[unit]
 
 
-Duration = Annotated[int, BeforeValidator(_duration)]
+Duration = Annotated[int, BeforeValidator(parse_duration)]
 
 
 def _version(value: Any) -> int:
@@ -503,10 +504,65 @@ def load(path: str | Path, repo_root: str | Path | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise WtaError(f"{path}: no zones.yaml here; create one with `wta init`") from None
+        raise no_zones_yaml(str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WtaError(f"{path}: cannot read it ({exc}); fix the file's permissions or encoding") from None
     return load_text(text, str(path), repo_root)
+
+
+@dataclass(frozen=True)
+class RepositoryCheck:
+    """What only the repository shows about a valid zones.yaml (`wta zones` prints it, `wta up`
+    refuses on its problems)."""
+
+    problems: list[str]                          # configuration errors
+    overlaps: list[tuple[str, tuple[str, ...]]]  # tracked paths that several zones claim, with the streams
+
+
+def check_in_repository(config: Config, path: str | Path, tracked: list[str]) -> RepositoryCheck:
+    """The configuration errors that need the repository: a `prompt_file` that does not exist, and
+    tracked paths that two zones claim (ownership is exclusive). `tracked`: the main worktree's files."""
+    root = Path(path).parent
+    missing = [name for name, s in config.streams.items() if s.prompt_file is not None
+               and not (root / s.prompt_file).is_file()]
+    problems = [f"{place}: streams.{name}.prompt_file: {config.streams[name].prompt_file} does not exist; create "
+                "it or fix the path (relative to the repository root)"
+                for name, place in zip(missing, _places(path, [("streams", name, "prompt_file") for name in missing]))]
+    overlaps = config.zone_map().overlaps(tracked)
+    first_by_streams: dict[tuple[str, ...], list[str]] = {}
+    for overlap_path, streams in overlaps:
+        first_by_streams.setdefault(streams, []).append(overlap_path)
+    for streams, paths in first_by_streams.items():
+        more = f" (and {len(paths) - 1} more tracked files)" if len(paths) > 1 else ""
+        problems.append(f"overlap: {paths[0]}{more} is claimed by {' and '.join(streams)}; make the zones exclusive "
+                        f"in {CONFIG_FILE}")
+    return RepositoryCheck(problems, overlaps)
+
+
+def unmatched_patterns(config: Config, path: str | Path, tracked: list[str]) -> list[str]:
+    """Warnings for the patterns (zones and `read_only`) that match no tracked file: most often a
+    typo, though a stream may be meant to create the files."""
+    found = []
+    listed = [(("streams", name, "paths", i), pattern) for name, s in config.streams.items()
+              for i, pattern in enumerate(s.paths)]
+    listed += [(("read_only", i), pattern) for i, pattern in enumerate(config.read_only)]
+    for loc, pattern in listed:
+        if pattern.startswith("!"):
+            continue  # an exclusion that matches nothing takes nothing away: harmless
+        patterns = compile_patterns([pattern])
+        if not any(patterns.matches(f) for f in tracked):
+            found.append((loc, pattern))
+    return [f"{place}: {_dotted(loc)}: {pattern!r} matches no tracked file; check it for a typo (fine if the stream "
+            "is to create them)" for (loc, pattern), place in zip(found, _places(path, [loc for loc, _ in found]))]
+
+
+def _places(path: str | Path, locs: list[tuple]) -> list[str]:
+    """`zones.yaml:line:column` of each key path in the (valid) file; read only when there is one to place."""
+    if not locs:
+        return []
+    locator = _load_yaml(Path(path).read_text(encoding="utf-8"), str(path))[1]
+    assert locator is not None  # the file was loaded and validated before
+    return [f"{path}:{mark.line}:{mark.column}" for mark in (locator.where(loc) for loc in locs)]
 
 
 def _unique(problems: list[tuple[_Mark, str]]) -> Iterator[tuple[_Mark, str]]:

@@ -69,7 +69,7 @@ STOLEN_PATH = "src/app/api/schedule/route.ts"
 
 
 def scripts() -> dict[str, list[list[dict]]]:
-    """Each stream's scripted turns (the fake routes on `wta-stream: <name>`)."""
+    """Each stream's scripted turns (the fake routes on the heading of its zone rules)."""
     return {
         "infra": [
             [text("Adding zod."), tool_use("edit_file", {"path": "package.json", "old_string": '"next": "15.0.0"',

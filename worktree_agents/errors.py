@@ -40,3 +40,8 @@ def cannot_write(path: str, exc: OSError) -> WtaError:
     return WtaError(f"cannot write {path}: {exc.strerror or exc}; free some space there (or fix its permissions) "
                     "and run the command again", CHECK)
 
+
+def no_zones_yaml(path: str) -> WtaError:
+    """The one message for a repository without zones.yaml (the main worktree's path), whichever
+    command found it missing."""
+    return WtaError(f"{path}: not found; write a starter with `wta init`, then commit it on the base branch")

@@ -24,9 +24,9 @@ else ``end_turn``. ``script`` is one of:
 * a list of turns, played in order across all conversation requests;
 * a dict ``{key: [turns]}``, one list per conversation. A request belongs to
   key ``k`` if its system prompt (a string or a list of text blocks) contains
-  ``wta-stream: k`` followed by the end of the text or by a character that
+  ``Zone rules of stream `k``` followed by the end of the text or by a character that
   cannot be part of a key (anything but letters, digits and ``_ . / -``), so
-  key ``api`` does not claim ``wta-stream: api-v2``. If several keys match,
+  key ``api`` does not claim ``Zone rules of stream `api-v2```. If several keys match,
   the one appearing first in the prompt wins. (The Claude Code CLI gets the
   marker into its system prompt with ``--append-system-prompt``);
 * a callable ``script(request_json) -> turn``; returning ``None`` means "done.".
@@ -70,9 +70,12 @@ Block = dict[str, Any]
 Turn = list[Block]
 Script = Union[Sequence[Any], Mapping[str, Sequence[Any]], Callable[[dict], Any], None]
 
-#: The system-prompt marker that routes a request to a per-key script.
-STREAM_MARKER = "wta-stream: "
+#: The system-prompt marker that routes a request to a per-key script: the heading of a wta
+#: stream's zone rules (sessions.prompt.STREAM_MARKER), "# Zone rules of stream `api` (wta)".
+STREAM_MARKER = "Zone rules of stream `"
 _KEY_CHARS = r"[A-Za-z0-9_./-]"
+#: A response header saying that a scripted model answered: what the agent was "billed" is simulated.
+SIMULATED_HEADER = "x-wta-simulated"
 DONE_TEXT = "done."
 SIDE_TEXT = "ok"
 
@@ -546,6 +549,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("request-id", f"req_{uuid.uuid4().hex}")
+        self.send_header(SIMULATED_HEADER, "true")
         self.end_headers()
 
         usage = message["usage"]

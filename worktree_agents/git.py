@@ -532,6 +532,13 @@ def worktree_changes_of(done: Completed) -> list[str]:
     return paths
 
 
+def added_paths(base: str, tip: str, cwd: str | os.PathLike[str] | None = None,
+                env: dict[str, str] | None = None) -> list[str]:
+    """The paths that `tip` adds since its merge base with `base` (what landing it creates)."""
+    return zsplit(run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", f"{base}...{tip}", "--",
+                      cwd=cwd, env=env).stdout)
+
+
 def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
     """The tracked paths with uncommitted changes (staged, modified, unmerged); untracked files aside."""
     return worktree_changes(cwd, env, untracked="no", renames=False)
@@ -638,6 +645,28 @@ def fsck_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
     lines = done.stderr.decode(errors="replace").strip().splitlines() or [f"exit {done.returncode}"]
     first = next((line for line in lines if line.startswith("error: ")), lines[-1])
     return first.removeprefix("error: ")
+
+
+def delete_refs(deletions: Sequence[tuple[str, str]], message: str,
+                cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> None:
+    """Delete refs (full refname, the commit it must still point at) in one transaction."""
+    if not deletions:
+        return
+    script = "".join(f"delete {ref}\0{old}\0" for ref, old in deletions)
+    run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
+
+
+def refs_under(prefix: str, cwd: str | os.PathLike[str] | None = None,
+               env: dict[str, str] | None = None) -> list[tuple[str, str, int, str]]:
+    """Every ref under `prefix` (e.g. refs/wta/backup): full refname, commit, its committer time
+    (epoch seconds) and subject. Fields are NUL-separated; neither a refname nor a subject holds a newline."""
+    proc = run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)%00%(subject)",
+               f"{prefix.rstrip('/')}/", cwd=cwd, env=env)
+    found = []
+    for line in proc.stdout.decode(errors="surrogateescape").splitlines():
+        ref, sha, when, subject = line.split("\0", 3)
+        found.append((ref, sha, int(when or 0), subject))
+    return found
 
 
 def unmerged_paths(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
@@ -1028,7 +1057,7 @@ def changed_from_head(cwd: str | os.PathLike[str], env: dict[str, str] | None = 
 
 
 def untracked_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
-    """Untracked files that are not ignored, each file listed."""
+    """Untracked files that are not ignored, each file listed (git refuses to overwrite those in a checkout)."""
     return zsplit(run("ls-files", "--others", "--exclude-standard", "-z", cwd=cwd, env=env).stdout)
 
 

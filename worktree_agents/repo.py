@@ -189,7 +189,10 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
         if head_ref == f"refs/heads/{base}":
             raise WtaError(f"branch {base!r} has no commits yet (unborn); commit {CONFIG_FILE} and the code on it, "
                            "then run wta up")
+        import difflib  # only for this message
+
         where = f"`base: {base}` in {CONFIG_FILE}" if configured else f"the branch checked out in {main}"
-        raise WtaError(f"base branch {base!r} ({where}) does not exist; create it (git branch {base}) or fix "
-                       f"`base:` in {CONFIG_FILE}")
+        near = difflib.get_close_matches(base, list(git.branch_heads(main, env)), n=1)
+        fix = f"did you mean {near[0]!r}? fix" if near else f"create it (git branch {base}) or fix"
+        raise WtaError(f"base branch {base!r} ({where}) does not exist; {fix} `base:` in {CONFIG_FILE}")
     return base

@@ -27,7 +27,11 @@ def run(stream: str | None, rev_range: str | None) -> int:
                    for end in _ends(rev_range)):
             raise WtaError(f"{rev_range}: not a revision range git understands; write BASE..BRANCH, "
                            "e.g. main..wta/api")
-        violations = check_range(project.repo, stream, [rev_range], project.toplevel, zones)
+        checked = check_range(project.repo, stream, [rev_range], project.toplevel, zones)
+        violations = checked.violations
+        if not violations:
+            print(f"{rev_range}: checked {_count(checked.commits, 'commit')} touching "
+                  f"{_count(checked.paths, 'path')}; all inside the zone of {stream}")
     if not violations:
         return 0
     err(format_violations(stream, violations))
@@ -40,3 +44,7 @@ def _ends(rev_range: str) -> list[str]:
             a, b = rev_range.split(sep, 1)
             return [f"{x or 'HEAD'}^{{commit}}" for x in (a, b)]
     return [f"{rev_range}^{{commit}}"]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -63,7 +63,9 @@ def _describe(done: remove.Removed) -> str:
         if extra:
             lines.append(f"    ... and {extra} more")
         return "\n".join(lines)
-    if done.branch_deleted:
+    if done.branch_deleted and done.backup and removal is not None and removal.tip:
+        branch = f"branch {done.branch} deleted; its tip {removal.tip[:12]} is kept as {done.backup}"
+    elif done.branch_deleted:
         branch = f"branch {done.branch} deleted"
     elif removal is not None and removal.branch_exists:
         branch = f"branch {done.branch} kept"

@@ -8,6 +8,7 @@ import sys
 import time
 from collections import deque
 
+from worktree_agents.commands import output
 from worktree_agents.commands.output import table, use_colour
 from worktree_agents.coordination.watch import Alert, Watcher
 from worktree_agents.sessions.store import SessionRecord, parse_time
@@ -40,7 +41,7 @@ def rows(streams, records: dict[str, SessionRecord | None]) -> list[tuple]:
         r = records.get(stream) or SessionRecord(stream)
         started, ended = parse_time(r.started_at), parse_time(r.ended_at)
         took = f"{int((ended or time.time()) - started)}s" if started else ""
-        cost = f"${r.cost_usd:.4f}" if r.cost_usd is not None else ""
+        cost = output.cost(r.cost_usd, r.cost_simulated) if r.cost_usd is not None else ""
         found.append((stream, r.runner, r.state, r.pid if r.live else "", took, r.turns if r.turns is not None else "",
                       cost, r.reason or ""))
     return found
@@ -103,7 +104,7 @@ class LiveView(_View):
 
 
 class ChangeLog(_View):
-    """Off a terminal: one line per state change and per alert, then the final table."""
+    """Off a terminal: one line per state change and per alert (the table is for terminals)."""
 
     def __init__(self, streams, feed: AlertFeed | None = None) -> None:
         super().__init__(streams, feed)
@@ -123,4 +124,3 @@ class ChangeLog(_View):
         for alert in self.feed.poll(now=True) if self.feed else []:
             print(f"alert: {alert.line()}", flush=True)
         self.update(records)
-        print(table(HEADERS, rows(self.streams, records)))

@@ -8,6 +8,7 @@ import time
 
 from worktree_agents.commands.streams import known_stream
 from worktree_agents.errors import WtaError
+from worktree_agents import sessions
 from worktree_agents.project import Project
 from worktree_agents.sessions.store import PENDING, WAITING, SessionStore
 from worktree_agents.sessions.supervisor import observe
@@ -20,6 +21,11 @@ def run(stream: str, follow: bool = False) -> int:
     config = project.config()
     known_stream(config, stream)
     store = SessionStore(project.repo.state_dir)
+    record = store.read(stream)
+    runner = record.runner if record is not None and record.runner else config.agent_for(stream).runner
+    if not sessions.runner(runner).starts_process:
+        raise WtaError(f"stream {stream!r} has no log: a person drives it (a manual session); open its worktree "
+                       f"with `wta open {stream}`")
     path = store.log_path(stream)
     if not os.path.exists(path) and not follow:
         raise WtaError(f"{path}: stream {stream!r} has no log yet; start its session with `wta up {stream}`")

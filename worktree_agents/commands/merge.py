@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from worktree_agents.backups import BACKUP_ROOT
 from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.merge import report as merge
 from worktree_agents.merge.dry_run import predict_merge
 from worktree_agents.merge.run import abort_merge, continue_merge, merge_streams
-from worktree_agents.merge.state import BACKUP_ROOT
 from worktree_agents.project import Project
 from worktree_agents.sessions import landing
 from worktree_agents.sessions.store import BLOCKED, SessionStore

@@ -28,5 +28,30 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
+# What a shell reports for a command that a closed pipe ended, as for git (128 + SIGPIPE).
+STDOUT_CLOSED = 141
+
+
+def stdout_closed() -> int:
+    """The reader of stdout has gone (`wta status --json | head -1`): end quietly, as git does.
+
+    stdout then points at /dev/null, so that Python's final flush of what is still
+    buffered cannot fail again on the way out; the exit code is the shell's for SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return STDOUT_CLOSED
+
+
+def cost(usd: float | None, simulated: bool = False) -> str:
+    """A session's cost as shown in tables: '-' when unknown, marked when a scripted model answered."""
+    if usd is None:
+        return "-"
+    return f"${usd:.4f}" + (" (simulated)" if simulated else "")
+
+
 def err(message: str) -> None:
     print(message, file=sys.stderr)

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 
 from worktree_agents import status as status_mod
+from worktree_agents.commands import output
 from worktree_agents.commands.output import emit_json, table, use_colour
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
@@ -99,7 +100,7 @@ def _sessions(report: status_mod.Status) -> str:
         state = x["state"] + (f": {x['reason']}" if x["reason"] else "")
         usage = "-" if x["cpu_percent"] is None else \
             f"{x['cpu_percent']:.0f}% {x['memory_bytes'] / 2**20:.0f}M {x['children']} child(ren)"
-        cost = "-" if x["cost_usd"] is None else f"${x['cost_usd']:.4f}"
+        cost = output.cost(x["cost_usd"], x.get("cost_simulated", False))
         left = ", ".join(x["leftovers_outside_zone"]) or "-"
         rows.append((s.stream, x["runner"] or "-", state, x["pid"] or "-", usage, x["turns"] or "-", cost,
                      _age(x["last_activity"]), left))

@@ -15,7 +15,7 @@ from typing import Sequence
 from worktree_agents import git, sandbox
 from worktree_agents.commands.hooks import print_report as print_hook_report
 from worktree_agents.commands.output import use_colour
-from worktree_agents.config import RUNNERS
+from worktree_agents.config import RUNNERS, ConfigError, check_in_repository
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
@@ -45,6 +45,9 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     config = project.config()
     check_streams(streams, list(config.streams), f"{project.config_path} defines")
     base = base_branch(project.main, config.base, project.env)
+    checked = check_in_repository(config, project.config_path, project.tracked_files(project.main))
+    if checked.problems:  # before anything is made: overlapping zones, a missing prompt_file
+        raise ConfigError(checked.problems)
     committed = _refuse_uncommitted_zones(project, base)
     chosen = [s for s in config.order() if not streams or s in streams]
     # `sandbox: required` without bubblewrap: exit 2 before anything is made.

@@ -1,19 +1,30 @@
-"""`wta zones [--json]`: each stream's patterns and files, overlaps, unowned files."""
+"""`wta zones [--json] [--all]`: each stream's patterns and files, overlaps, unowned files,
+and what else the repository shows about zones.yaml (the checks `wta up` refuses on)."""
 
 from __future__ import annotations
 
-from worktree_agents.commands.output import emit_json, table
+from worktree_agents.commands.output import emit_json, err, table
+from worktree_agents.config import check_in_repository, unmatched_patterns
+from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
-from worktree_agents.errors import CHECK
+from worktree_agents.repo import base_branch
+
+UNOWNED_SHOWN = 10  # without --all
 
 
-def run(as_json: bool = False) -> int:
+def run(as_json: bool = False, show_all: bool = False) -> int:
     project = Project.find()
     config = project.config()
     zones = config.zone_map()
     files = project.tracked_files(project.main)
     counts, unowned = zones.owned_counts(files)
-    overlaps = zones.overlaps(files)
+    checked = check_in_repository(config, project.config_path, files)
+    problems = list(checked.problems)
+    try:
+        base_branch(project.main, config.base, project.env)
+    except WtaError as exc:
+        problems.append(str(exc))
+    warnings = unmatched_patterns(config, project.config_path, files)
     if as_json:
         emit_json({
             "config": project.config_path,
@@ -23,10 +34,12 @@ def run(as_json: bool = False) -> int:
             "streams": [{"name": name, "paths": list(s.paths), "after": list(s.after),
                          "append_only": s.append_only, "files": counts[name],
                          "branch": config.branch_for(name)} for name, s in config.streams.items()],
-            "overlaps": [{"path": p, "streams": list(s)} for p, s in overlaps],
+            "overlaps": [{"path": p, "streams": list(s)} for p, s in checked.overlaps],
             "unowned": unowned,
+            "problems": problems,
+            "warnings": warnings,
         })
-        return CHECK if overlaps else 0
+        return CHECK if problems else 0
     rows = [(name, counts[name], ", ".join(s.paths) + ("  (append-only)" if s.append_only else ""),
              ", ".join(s.after)) for name, s in config.streams.items()]
     print(table(("stream", "files", "patterns", "after"), rows))
@@ -34,8 +47,13 @@ def run(as_json: bool = False) -> int:
         print(f"\nread-only: {', '.join(config.read_only)} (and zones.yaml)")
     if unowned:
         policy = "no stream may change them" if config.unowned == "deny" else "any stream may change them"
-        shown = ", ".join(unowned[:10]) + (f" and {len(unowned) - 10} more" if len(unowned) > 10 else "")
+        if show_all or len(unowned) <= UNOWNED_SHOWN:
+            shown = ", ".join(unowned)
+        else:
+            shown = ", ".join(unowned[:UNOWNED_SHOWN]) + f" and {len(unowned) - UNOWNED_SHOWN} more (--all lists them)"
         print(f"\nunowned ({len(unowned)}, {policy}): {shown}")
-    for path, streams in overlaps:
-        print(f"overlap: {path} is claimed by {' and '.join(streams)}; make the zones exclusive in zones.yaml")
-    return CHECK if overlaps else 0
+    for warning in warnings:
+        err(f"wta: warning: {warning}")
+    for problem in problems:
+        print(problem)
+    return CHECK if problems else 0

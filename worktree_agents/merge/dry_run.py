@@ -6,7 +6,7 @@ import time
 from typing import Sequence
 
 from worktree_agents import git
-from worktree_agents.merge.plan import (base_problem, commit_graph, git_env, plan_merge, readiness, touches, verify,
+from worktree_agents.merge.plan import (base_problems, commit_graph, git_env, plan_merge, readiness, touches, verify,
                                         verify_objects, verify_result)
 from worktree_agents.merge.report import (CONFLICT, SKIPPED, STOPS, VERIFY_FAILED, WOULD_MERGE, MergeReport,
                                           StreamResult, explain, listed, timed)
@@ -23,9 +23,8 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
     plan = plan_merge(project, names, env)
     graph = commit_graph(plan, plan.base_sha, plan.streams, env)
     report = MergeReport("dry-run", True, plan.base, plan.base_sha, plan.base_sha, dry_run=True)
-    problem = base_problem(plan, env)
-    if problem:
-        report.problems.append(problem)
+    in_the_way = base_problems(plan, env)
+    report.problems.extend(in_the_way)
     predicted, merged_tips, claimed = plan.base_sha, [], set()
     for stream in plan.streams:
         started = time.monotonic()
@@ -63,7 +62,7 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
             report.ok = False
             lines, _ = explain(result, plan)
             report.problems += lines
-    if problem:
+    if in_the_way:
         report.ok = False
     return report
 

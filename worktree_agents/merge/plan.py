@@ -143,18 +143,30 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
     return None
 
 
-def base_problem(plan: MergePlan, env: dict[str, str]) -> str | None:
+def base_problems(plan: MergePlan, env: dict[str, str]) -> list[str]:
+    """What in the base's worktree would stop its fast-forward: uncommitted changes, and untracked
+    files that a stream's commits add (git would refuse to overwrite them)."""
     if plan.base_worktree is None:
-        return None
+        return []
     try:
         registry.check_git_link(plan.base_worktree, layout.common_dir(plan.state_dir))
     except WtaError as exc:
-        return str(exc)
+        return [str(exc)]
+    problems = []
     dirty = git.tracked_changes(plan.base_worktree, env)
-    if not dirty:
-        return None
-    return (f"the base branch {plan.base} is checked out in {plan.base_worktree} with uncommitted changes: "
-            f"{listed(dirty)}; commit or stash them there first")
+    if dirty:
+        problems.append(f"the base branch {plan.base} is checked out in {plan.base_worktree} with uncommitted "
+                        f"changes: {listed(dirty)}; commit or stash them there first")
+    untracked = set(git.untracked_files(plan.base_worktree, env))
+    if untracked:
+        for stream in plan.streams:
+            tip = plan.tips[stream]
+            blocking = sorted(untracked & set(git.added_paths(plan.base_sha, tip, plan.main, env))) if tip else []
+            if blocking:
+                problems.append(f"{stream}: its commits add {listed(blocking)}, untracked in {plan.base_worktree} "
+                                f"where {plan.base} is checked out, so git would refuse to fast-forward it; move "
+                                "or delete the untracked file(s) there first")
+    return problems
 
 
 def touches(revs: Sequence[str], files: Sequence[str], cwd: str, env: dict[str, str]) -> list[Touch]:
@@ -178,8 +190,7 @@ def pending_streams(plan: MergePlan, graph: git.CommitGraph, streams: Sequence[s
 
 def refusals(plan: MergePlan, pending: Sequence[str], env: dict[str, str]) -> tuple[list[str], dict[str, StreamResult]]:
     """Check every stream to merge, and the base's worktree, before anything moves."""
-    problem = base_problem(plan, env)
-    problems = [problem] if problem else []
+    problems = base_problems(plan, env)
     refused = {}
     for stream in pending:
         result = readiness(plan, stream, env)

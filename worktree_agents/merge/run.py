@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any, Sequence
 
 from worktree_agents import git, layout, sandbox, shell
+from worktree_agents.backups import backup_ref, new_run_id
 from worktree_agents.errors import WtaError
 from worktree_agents.merge import recovery
 from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, pending_streams, plan_merge,
@@ -18,8 +19,9 @@ from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT
                                           SKIPPED, STOPS, TEST_FAILED, VERIFY_FAILED, MergeReport, Progress,
                                           StreamResult, explain, listed, progress_line, quiet, result_from, timed)
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
-                                         TEST, VERIFY, backup_ref, describe_state, pause, read_state, save_report,
+                                         TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
+from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import enforce
@@ -137,6 +139,7 @@ class Run:
             return timed(result, started)
         self.claimed.update(c.sha for c in commits)
         result.head = new_head
+        SessionStore(plan.state_dir).close_open(stream, f"merged into {plan.base}")
         return timed(result, started)
 
     def squash(self, stream: str, branch: str, commits: Sequence[git.CommitChanges], onto: str, rebased: str) -> str:
@@ -284,7 +287,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
                                advice=["nothing was changed; fix the above, then run `wta merge` again"],
                                streams=[refused.get(s) or StreamResult(s, b, NOT_REACHED)
                                         for s, b in plan.branches.items()])
-        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(2).hex()
+        run_id = new_run_id()
         backups = {f"refs/heads/{plan.base}": plan.base_sha}
         backups.update({f"refs/heads/{plan.branches[s]}": plan.tips[s] for s in pending})
         git.update_refs([(backup_ref(run_id, ref), sha, git.ZERO_SHA) for ref, sha in backups.items()],

@@ -13,12 +13,12 @@ import time
 from typing import Any
 
 from worktree_agents import layout
+from worktree_agents.backups import BACKUP_ROOT
 from worktree_agents.errors import WtaError, cannot_write
 from worktree_agents.files import write_json
 from worktree_agents.merge.report import MergeReport
 from worktree_agents.state import lock_holder
 
-BACKUP_ROOT = "refs/wta/backup"
 PAUSE_ENV = "WTA_MERGE_PAUSE_AT"
 PAUSE_SECONDS_ENV = "WTA_MERGE_PAUSE_SECONDS"
 STATE_VERSION = 1
@@ -86,10 +86,6 @@ def pause(step: str, stream: str) -> None:
     wanted = os.environ.get(PAUSE_ENV)
     if wanted and wanted in (step, f"{step}:{stream}"):
         time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "600")))
-
-
-def backup_ref(run_id: str, ref: str, kind: str = "") -> str:
-    return f"{BACKUP_ROOT}/{run_id}/{kind + '/' if kind else ''}{ref[len('refs/'):]}"
 
 
 def save_report(state_dir: str, report: MergeReport) -> None:

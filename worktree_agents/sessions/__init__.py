@@ -148,6 +148,7 @@ def report_from_result_line(output: str) -> AgentReport:
     text = result.get("result")
     return AgentReport(
         turns=result.get("num_turns"), cost_usd=result.get("total_cost_usd"),
+        cost_simulated=result.get("cost_simulated") is True,
         input_tokens=tokens_in if usage else None,
         output_tokens=int(usage.get("output_tokens") or 0) if usage else None,
         permission_denials=denials,

@@ -20,6 +20,7 @@ import warnings
 from typing import Any, Callable
 
 from worktree_agents.errors import WtaError
+from worktree_agents.fake_anthropic import SIMULATED_HEADER
 from worktree_agents.sessions import AgentCommand, Runner, SessionContext, pricing
 
 MAX_TOKENS = 8192
@@ -195,6 +196,7 @@ def run_loop(ctx: SessionContext, out=None) -> int:
     usage = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     denials: list[dict] = []
     turns, final_text, subtype = 0, "", "success"
+    simulated = False  # a scripted model answered (the offline demo): the cost is priced, not billed
     warned: set[str] = set()
     while True:
         if turns >= max_turns:
@@ -207,6 +209,7 @@ def run_loop(ctx: SessionContext, out=None) -> int:
                 with client.messages.stream(model=model, max_tokens=MAX_TOKENS, system=ctx.rules(),
                                             tools=tools(), messages=messages) as stream:
                     message = stream.get_final_message()
+                    simulated = simulated or stream.response.headers.get(SIMULATED_HEADER) == "true"
             for warning in caught:
                 if str(warning.message) not in warned:
                     warned.add(str(warning.message))
@@ -239,7 +242,7 @@ def run_loop(ctx: SessionContext, out=None) -> int:
     cost = pricing.cost_usd(model, usage["input_tokens"], usage["output_tokens"],
                             usage["cache_creation_input_tokens"], usage["cache_read_input_tokens"])
     say(json.dumps({"type": "result", "subtype": subtype, "is_error": subtype != "success", "num_turns": turns,
-                    "total_cost_usd": cost, "usage": usage, "permission_denials": denials,
+                    "total_cost_usd": cost, "cost_simulated": simulated, "usage": usage, "permission_denials": denials,
                     "result": final_text, "model": model}))
     return 0 if subtype == "success" else 1
 

@@ -35,6 +35,7 @@ class ManualRunner(Runner):
             if git.is_tracked(rel, ctx.worktree, git.no_git_env()):
                 continue  # the project tracks its own copy: never overwrite committed work
             write_atomic(os.path.join(ctx.worktree, rel), text)
+        write_atomic(ctx.prompt_file, ctx.full_prompt())  # `wta up` names it instead of printing it
 
     def command(self, ctx: SessionContext) -> None:
         return None

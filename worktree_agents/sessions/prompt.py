@@ -12,8 +12,9 @@ import os
 from worktree_agents.errors import WtaError
 from worktree_agents.zones import CONFIG_FILE
 
-# The fake Anthropic server (and anyone reading a transcript) tells streams apart by this line.
-STREAM_MARKER = "wta-stream: "
+# The rules' heading names the stream: the fake Anthropic server routes a request to the stream's
+# script by it (fake_anthropic.STREAM_MARKER), as a reader of a transcript tells streams apart.
+STREAM_MARKER = "Zone rules of stream `"
 # Said to an agent whose processes run in the stream's sandbox, after the read-only rule.
 SANDBOX_NOTE = (" Your commands run in a sandbox that enforces this: a write there fails with `Read-only file "
                 "system` (or `Invalid cross-device link`, `Device or resource busy`); do not work around it.")
@@ -55,12 +56,16 @@ def zone_rules(config, stream: str, worktree: str | None = None, sandboxed: bool
     whose processes run in the stream's sandbox)."""
     spec = config.streams[stream]
     branch = config.branch_for(stream)
-    lines = [f"# Zone rules of stream `{stream}` (wta)", ""]
+    lines = [f"# {STREAM_MARKER}{stream}` (wta)", ""]
     where = f"the git worktree {worktree}" if worktree else "this stream's git worktree"
     lines.append(f"You are stream `{stream}`: you work in {where}, on branch `{branch}`. Other streams work "
                  "on the same repository at the same time, each in its own zone.")
+    owned, excluded = _split(spec.paths)
     lines += ["", "You may change only these paths (gitignore patterns, relative to the repository root):"]
-    lines += [f"- `{p}`" for p in spec.paths]
+    lines += [f"- `{p}`" for p in owned]
+    if excluded:
+        lines += ["", "except these, which are not in your zone (do not change them):"]
+        lines += [f"- `{p}`" for p in excluded]
     if spec.append_only:
         lines.append("Your zone is append-only: add new files, or add lines at the end of existing files; "
                      "never change or delete what is already there.")
@@ -70,7 +75,7 @@ def zone_rules(config, stream: str, worktree: str | None = None, sandboxed: bool
     others = [(name, s) for name, s in config.streams.items() if name != stream]
     if others:
         lines += ["", "Owned by other streams (read them, do not change them):"]
-        lines += [f"- `{name}`: " + ", ".join(f"`{p}`" for p in s.paths) for name, s in others]
+        lines += [f"- `{name}`: " + _zone_line(s.paths) for name, s in others]
     if config.unowned == "deny":
         lines.append("Paths that no zone claims belong to nobody: do not change them either.")
     else:
@@ -86,10 +91,19 @@ def zone_rules(config, stream: str, worktree: str | None = None, sandboxed: bool
         "",
         "Need a change in a path you do not own? Do not make it yourself: ask its owner with "
         "`wta request OWNER \"what you need and why\"` and carry on with your own part.",
-        "",
-        f"{STREAM_MARKER}{stream}",
     ]
     return "\n".join(lines)
+
+
+def _split(patterns) -> tuple[list[str], list[str]]:
+    """A zone's patterns: those that own paths, and the exclusions (`!pattern`) without their `!`."""
+    return [p for p in patterns if not p.startswith("!")], [p[1:] for p in patterns if p.startswith("!")]
+
+
+def _zone_line(patterns) -> str:
+    owned, excluded = _split(patterns)
+    line = ", ".join(f"`{p}`" for p in owned)
+    return line + (" except " + ", ".join(f"`{p}`" for p in excluded) if excluded else "")
 
 
 def full_prompt(config, stream: str, repo_root: str, worktree: str | None = None,

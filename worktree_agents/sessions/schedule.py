@@ -8,12 +8,13 @@ What it has to say goes through `say`, and the sessions' progress through
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from worktree_agents import sessions
 from worktree_agents.errors import CHECK
 from worktree_agents.sessions import supervisor
-from worktree_agents.sessions.store import DONE, LANDED, LANDING, SessionStore
+from worktree_agents.sessions.store import DONE, LANDED, LANDING, OPEN, SessionStore
 
 
 def launch(project, config, streams: list[str] | None, view_for: Callable, say: Callable[[str], None],
@@ -63,7 +64,7 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
         _manual_prompts(project, config, plan, say)
         return 0
     _manual_prompts(project, config, plan, say)
-    failed = [s for s in plan.streams if records[s] is None or records[s].state not in (DONE, LANDED)]
+    failed = [s for s in plan.streams if records[s] is None or records[s].state not in (DONE, LANDED, OPEN)]
     return CHECK if failed else 0
 
 
@@ -80,11 +81,12 @@ def _finish_landing(coordinator, say: Callable[[str], None]) -> None:
 
 
 def _manual_prompts(project, config, plan: supervisor.Schedule, say: Callable[[str], None]) -> None:
-    """A manual session is a person: show them the prompt and where to work."""
+    """A manual session is a person: one line on how to get to the worktrees and the prompts (written
+    to files, not printed: four full prompts would bury everything else)."""
     worktrees = supervisor.stream_worktrees(project)
-    for stream in plan.streams:
-        ctx = sessions.context(project, config, stream, worktrees[stream], plan.runner, plan.interactive)
-        if sessions.runner(ctx.runner).starts_process:
-            continue
-        say(f"\n== {stream} (manual): open {ctx.worktree} in your editor ==")
-        say(ctx.full_prompt().removesuffix("\n"))
+    manual = [sessions.context(project, config, stream, worktrees[stream], plan.runner, plan.interactive)
+              for stream in plan.streams]
+    manual = [ctx for ctx in manual if not sessions.runner(ctx.runner).starts_process]
+    if manual:
+        say(f"manual sessions: `wta open STREAM` opens a worktree in your editor, `wta prompt STREAM` prints its "
+            f"prompt (also in {os.path.dirname(manual[0].prompt_file)}/)")

@@ -21,14 +21,18 @@ from worktree_agents import layout
 from worktree_agents.files import write_atomic
 
 
-PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED = (
-    "pending", "waiting", "running", "done", "failed", "stalled", "stopped", "crashed")
+PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED, OPEN = (
+    "pending", "waiting", "running", "done", "failed", "stalled", "stopped", "crashed", "open")
 # The integration loop (sessions/landing.py): landing on the base, landed, or given up on.
 LANDING, LANDED, BLOCKED = "landing", "landed", "blocked"
 LIVE = frozenset({RUNNING, STALLED})                 # a wrapper process should exist
-# Nothing will happen any more (a `done` session is landed next when `land: auto`).
-ENDED = frozenset({DONE, FAILED, STOPPED, CRASHED, LANDED, BLOCKED})
-SUCCEEDED = frozenset({DONE, LANDING, LANDED})       # the session's work is complete
+# Nothing more for wta to run (a `done` session is landed next when `land: auto`). An `open` session
+# is a person (the manual runner): open until its stream is merged or stopped, with no process, so no
+# log and no "done" alert.
+ENDED = frozenset({DONE, FAILED, STOPPED, CRASHED, LANDED, BLOCKED, OPEN})
+# Lets the streams `after` it go on (to wait, if need be, for it to land on the base): its work is
+# complete, or a person works on it.
+SATISFIES_AFTER = frozenset({DONE, LANDING, LANDED, OPEN})
 
 
 def now() -> str:
@@ -58,6 +62,7 @@ class AgentFigures:
 
     turns: int | None = None
     cost_usd: float | None = None
+    cost_simulated: bool = False  # a scripted model answered (wta demo): nothing was billed
     input_tokens: int | None = None
     output_tokens: int | None = None
     permission_denials: list[dict] = field(default_factory=list)
@@ -168,6 +173,15 @@ class SessionStore:
             for name, value in values.items():
                 setattr(record, name, value)
         return record
+
+    def close_open(self, stream: str, reason: str) -> None:
+        """A manual session (`open`) is over once its stream has landed: it ended `done`."""
+        found = self.read(stream)
+        if found is None or found.state != OPEN:
+            return  # the common case: no lock taken, nothing written
+        with self.updating(stream) as record:
+            if record.state == OPEN:
+                record.state, record.reason, record.ended_at = DONE, reason, now()
 
     def reset(self, stream: str, **values: Any) -> SessionRecord:
         """Start a fresh record (a new launch), keeping nothing of the last session."""

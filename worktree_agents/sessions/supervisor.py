@@ -37,9 +37,9 @@ from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.repo import Repo, base_branch
 from worktree_agents.sessions import landing, process
 from worktree_agents.sessions.leftovers import last_commit_time
-from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, ENDED, FAILED, LANDED, LANDING, PENDING, RUNNING,
-                                            STALLED, STOPPED, SUCCEEDED, WAITING, SessionRecord, SessionStore, iso,
-                                            now, parse_time)
+from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, ENDED, FAILED, LANDED, LANDING, OPEN, PENDING,
+                                            RUNNING, SATISFIES_AFTER, STALLED, STOPPED, WAITING, SessionRecord,
+                                            SessionStore, iso, now, parse_time)
 
 POLL = 0.2
 STALL_CHECK_EVERY = 5.0     # seconds between stall checks of one session (they run git)
@@ -220,7 +220,7 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
             "cpu_percent": used.cpu_percent if used else None,
             "memory_bytes": used.memory_bytes if used else None,
             "children": used.children if used else None,
-            "turns": record.turns, "cost_usd": record.cost_usd,
+            "turns": record.turns, "cost_usd": record.cost_usd, "cost_simulated": record.cost_simulated,
             "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
             "last_activity": iso(activity) if activity else record.last_activity,
             "started_at": record.started_at, "ended_at": record.ended_at, "exit_code": record.exit_code,
@@ -267,8 +267,9 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
                                    resuming and record.state == DONE or
                                    plan.land and record.state in (DONE, LANDING)):  # not landed yet: land it
             continue
-        store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=ctx.log, port=ctx.port,
-                    stall_after=config.stall_after)
+        manual = not sessions.runner(ctx.runner).starts_process  # a person: no process, so no log
+        store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=None if manual else ctx.log,
+                    port=ctx.port, stall_after=config.stall_after)
         scheduled.append(stream)
     return scheduled
 
@@ -309,7 +310,7 @@ class Coordinator:
         for stream in self.plan.streams:
             record = records[stream] or SessionRecord(stream)
             if self.plan.land and record.state in (DONE, LANDING) and record.runner != "manual":
-                # (A manual session is `done` as soon as its editor can open: a person lands it.)
+                # (A manual session is `done` once a person has merged it: nothing left to land.)
                 remaining = True
                 ready_to_land.append(stream)
                 continue
@@ -346,7 +347,7 @@ class Coordinator:
                             heads: dict[str, git.BranchHead]) -> str | None:
         for dep in self.config.streams[stream].after:
             record = records.get(dep)
-            if record is not None and record.state in ENDED and record.state not in SUCCEEDED and \
+            if record is not None and record.state in ENDED and record.state not in SATISFIES_AFTER and \
                     not (record.state == BLOCKED and self._landed(dep, heads)):  # a person landed it since
                 return f"dependency {dep} {record.state}"
             if dep not in self.plan.streams and (record is None or record.state in (PENDING, WAITING)):
@@ -358,7 +359,7 @@ class Coordinator:
         """Why the stream cannot start yet (a dependency still working, or not landed on the base), and
         the dependencies that are done but not landed."""
         deps = self.config.streams[stream].after
-        working = [d for d in deps if records[d] is None or records[d].state not in SUCCEEDED | {BLOCKED}]
+        working = [d for d in deps if records[d] is None or records[d].state not in SATISFIES_AFTER | {BLOCKED}]
         if working:
             return f"waiting for {', '.join(working)}", []
         unlanded = [d for d in deps if not self._landed(d, heads)]
@@ -451,8 +452,8 @@ class Coordinator:
         try:
             runner.prepare_files(ctx)
             if not runner.starts_process:
-                return self.store.update(stream, state=DONE, reason=f"manual session: open {ctx.worktree}",
-                                         started_at=started, ended_at=now(), runner=ctx.runner)
+                return self.store.update(stream, state=OPEN, reason=f"a person works in {ctx.worktree}",
+                                         started_at=started, runner=ctx.runner)
             argv = [sys.executable, "-m", "worktree_agents.sessions.wrapper", "--stream", stream,
                     "--worktree", ctx.worktree, "--runner", ctx.runner] + (["--interactive"] if ctx.interactive else [])
             os.makedirs(os.path.dirname(ctx.log), exist_ok=True)
@@ -504,6 +505,9 @@ def stop(store: SessionStore, stream: str) -> str:
     if record.state in (PENDING, WAITING):
         store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=now())
         return "stopped before it started"
+    if record.state == OPEN:  # a person's session: nothing to kill, only no longer open
+        store.update(stream, state=STOPPED, reason="the manual session was stopped", ended_at=now())
+        return "manual session stopped"
     procs = session_processes(record)
     if not record.live and not procs:
         return f"not running ({record.state})"

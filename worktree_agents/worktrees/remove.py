@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from worktree_agents import git
+from worktree_agents.backups import keep_tips
 from worktree_agents.repo import stream_branch
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees
@@ -27,6 +28,7 @@ class Removal:
     in_main: bool = False                # the branch is checked out in the main worktree
     base_missing: bool = False           # no base branch: which commits are unmerged is unknown
     hidden: list[str] = field(default_factory=list)  # ignored files in its zone that another's ignore file hides
+    tip: str | None = None               # the branch's commit
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Removed:
     branch: str
     worktree: str | None = None          # the worktree path that was removed
     branch_deleted: bool = False
+    backup: str | None = None            # the ref that keeps the deleted branch's tip (not on the base)
     forgotten: bool = False              # a state record was dropped (the worktree was gone already)
     refused: str | None = None           # why (part of) the stream was left alone
     work_at_risk: bool = False           # refused because commits or files would be lost
@@ -70,7 +73,8 @@ def plan_removal(project, base: str, prefix: str, streams: Sequence[str],
         changes = git.worktree_changes(worktree.path, env) if present else []
         hidden = hidden_work(zones, stream, worktree.path, env) if present and zones else []
         removals.append(Removal(stream, branch, branch in branches, worktree, commits, changes, in_main,
-                                base_missing and bool(revs), hidden))
+                                base_missing and bool(revs), hidden,
+                                branches[branch].sha if branch in branches else None))
     return removals
 
 
@@ -135,6 +139,9 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
     if store.remove_stream(removal.stream) and removal.worktree is None:
         done.forgotten = True
     if delete_branch and removal.branch_exists and removal.branch != base:
+        ref = f"refs/heads/{removal.branch}"
+        if removal.tip and (removal.commits or removal.base_missing):  # work the base does not have: keep it
+            done.backup = keep_tips({ref: removal.tip}, "wta down --delete-branches", project.main, env)[ref]
         proc = git.delete_branch(removal.branch, project.main, env)
         if proc.returncode != 0:
             done.refused = f"git branch -D {removal.branch} failed: {_reason(proc.stderr)}"

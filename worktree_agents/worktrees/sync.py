@@ -16,12 +16,11 @@ Returns data, never prints.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from worktree_agents import git
-from worktree_agents.merge.state import backup_ref
+from worktree_agents.backups import keep_tips
 from worktree_agents.repo import base_branch
 from worktree_agents.worktrees.registry import list_worktrees
 from worktree_agents.zones import check_streams
@@ -148,10 +147,8 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
             env: dict[str, str]) -> SyncResult:
     tip = result.old
     assert tip is not None
-    run_id = f"sync-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{os.urandom(2).hex()}"
-    backup = backup_ref(run_id, f"refs/heads/{result.branch}")
-    git.update_refs([(backup, tip, git.ZERO_SHA)], "wta sync: backup", cwd=main, env=env)
-    result.backup = backup
+    ref = f"refs/heads/{result.branch}"
+    result.backup = keep_tips({ref: tip}, "wta sync", main, env)[ref]
     proc = git.rebase(base_sha, worktree, env)
     if proc.returncode != 0:
         result.files = git.unmerged_paths(worktree, env)

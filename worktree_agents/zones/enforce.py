@@ -86,13 +86,24 @@ def check_staged(repo: Repo, stream: str, cwd: str | None = None) -> list[Violat
     return zones.zones.violations(stream, changes, reader)
 
 
+class RangeCheck(namedtuple("RangeCheck", [
+    "violations",  # list of Violation
+    "commits",     # how many commits the range holds
+    "paths",       # how many distinct paths they touch
+])):
+    """What `wta check-zones RANGE` checked, and what it found."""
+
+    __slots__ = ()
+
+
 def check_range(repo: Repo, stream: str, rev_range: Sequence[str], cwd: str | None = None,
-                zones: ZonesInForce | None = None) -> list[Violation]:
+                zones: ZonesInForce | None = None) -> RangeCheck:
     """Every path, in every commit of the range, that leaves `stream`'s zone."""
     zones = zones or zones_in_force(repo)
     _stream_known(stream, zones)
     commits = git.commit_changes(rev_range, cwd=cwd)
-    return audit_commits(zones.zones, stream, commits, cwd)
+    paths = {change.path for commit in commits for change in commit.changes}
+    return RangeCheck(audit_commits(zones.zones, stream, commits, cwd), len(commits), len(paths))
 
 
 def audit_commits(zones: ZoneMap, stream: str, commits: Sequence[git.CommitChanges],

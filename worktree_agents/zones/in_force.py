@@ -20,7 +20,7 @@ import sys
 from collections import namedtuple
 
 from worktree_agents import git, layout
-from worktree_agents.errors import WtaError
+from worktree_agents.errors import WtaError, no_zones_yaml
 from worktree_agents.repo import Repo, base_branch, main_worktree, stream_branch
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.ownership import ZoneMap
@@ -156,8 +156,7 @@ def _compile(repo: Repo, base: str | None, main: str | None, validated: tuple[st
         if blob is not None:
             text = git.read_blob(blob, repo.common_dir, env).decode("utf-8", "replace")
         elif main is None or not os.path.exists(source):
-            raise WtaError(f"{CONFIG_FILE}: not found on branch {base!r} nor in the main worktree; "
-                           "create it with `wta init` and commit it on the base branch")
+            raise no_zones_yaml(source)
         else:
             with open(source, encoding="utf-8") as f:
                 text = f.read()

@@ -155,7 +155,12 @@ class ZoneMap:
         """Paths that more than one zone claims, with the claiming streams."""
         found = []
         for path in paths:
-            claims = tuple(z.stream for z in self.zones.values() if z.patterns.matches(path))
+            path = normalize(path)
+            top = top_dir(path)
+            candidates = self._zones_under(top)  # the zones that can claim anything under its top directory
+            if len(candidates) < 2:
+                continue  # the common case (zones in different folders): nothing to match
+            claims = tuple(z.stream for z in candidates if z.patterns._decide(path, top)[0])
             if len(claims) > 1:
                 found.append((path, claims))
         return found

@@ -1,0 +1,162 @@
+"""`wta init` on repositories of three shapes, laid out file for file like public ones: a
+FastAPI + React template, a Next.js app with husky hooks, a Python library. docs/zones.md
+shows what it writes for each (a test keeps that page in step)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from support import ROOT, git, wta, write_files
+from worktree_agents.config import load
+
+
+def _files(*groups: tuple[str, list[str]]) -> list[str]:
+    return [f"{prefix}{name}" for prefix, names in groups for name in names]
+
+
+# The full-stack FastAPI template's layout: a backend, a frontend, CI, compose files, a
+# copier hook, deployment scripts, screenshots for the README and root markdown.
+FASTAPI_REACT = _files(
+    ("", [".env", ".gitattributes", ".gitignore", ".pre-commit-config.yaml", "CONTRIBUTING.md", "LICENSE",
+          "README.md", "SECURITY.md", "compose.override.yml", "compose.traefik.yml", "compose.yml", "copier.yml",
+          "deployment.md", "development.md", "release-notes.md"]),
+    (".copier/", [".copier-answers.yml.jinja", "update_dotenv.py"]),
+    (".github/", ["FUNDING.yml", "dependabot.yml", "labeler.yml", "DISCUSSION_TEMPLATE/questions.yml",
+                  "ISSUE_TEMPLATE/config.yml", "ISSUE_TEMPLATE/privileged.yml"]),
+    (".github/workflows/", ["add-to-project.yml", "deploy-production.yml", "deploy-staging.yml",
+                            "generate-client.yml", "issue-manager.yml", "labeler.yml", "latest-changes.yml",
+                            "lint-backend.yml", "playwright.yml", "smokeshow.yml", "test-backend.yml",
+                            "test-docker-compose.yml"]),
+    (".vscode/", ["launch.json"]),
+    ("backend/", [".dockerignore", ".gitignore", "Dockerfile", "README.md", "alembic.ini", "pyproject.toml",
+                  "uv.lock", "scripts/format.sh", "scripts/lint.sh", "scripts/prestart.sh", "scripts/test.sh"]),
+    ("backend/app/", ["__init__.py", "backend_pre_start.py", "crud.py", "initial_data.py", "main.py", "models.py",
+                      "utils.py", "alembic/README", "alembic/env.py", "alembic/script.py.mako",
+                      "alembic/versions/e2412789c190_initialize_models.py", "api/__init__.py", "api/deps.py",
+                      "api/main.py", "api/routes/__init__.py", "api/routes/items.py", "api/routes/login.py",
+                      "api/routes/private.py", "api/routes/users.py", "api/routes/utils.py", "core/__init__.py",
+                      "core/config.py", "core/db.py", "core/security.py", "email-templates/src/new_account.mjml",
+                      "email-templates/src/reset_password.mjml", "tests/conftest.py", "tests/api/routes/test_items.py",
+                      "tests/api/routes/test_login.py", "tests/api/routes/test_users.py", "tests/crud/test_user.py",
+                      "tests/utils/item.py", "tests/utils/user.py", "tests/utils/utils.py"]),
+    ("frontend/", [".dockerignore", ".env", ".gitignore", ".nvmrc", "Dockerfile", "Dockerfile.playwright",
+                   "README.md", "biome.json", "index.html", "nginx.conf", "openapi-ts.config.ts", "package-lock.json",
+                   "package.json", "playwright.config.ts", "tsconfig.json", "tsconfig.node.json", "vite.config.ts",
+                   "public/assets/images/fastapi-logo.svg", "public/assets/images/favicon.png"]),
+    ("frontend/src/", ["main.tsx", "routeTree.gen.ts", "theme.tsx", "vite-env.d.ts", "utils.ts",
+                       "client/index.ts", "client/schemas.gen.ts", "client/sdk.gen.ts", "client/types.gen.ts",
+                       "components/Admin/AddUser.tsx", "components/Admin/EditUser.tsx", "components/Common/Navbar.tsx",
+                       "components/Common/Sidebar.tsx", "components/Items/AddItem.tsx", "components/Items/EditItem.tsx",
+                       "hooks/useAuth.ts", "hooks/useCustomToast.ts", "routes/__root.tsx", "routes/_layout.tsx",
+                       "routes/_layout/admin.tsx", "routes/_layout/items.tsx", "routes/login.tsx", "routes/signup.tsx"]),
+    ("frontend/tests/", ["auth.setup.ts", "login.spec.ts", "sign-up.spec.ts", "user-settings.spec.ts"]),
+    ("hooks/", ["post_gen_project.py"]),
+    ("img/", ["dashboard-create.png", "dashboard-dark.png", "dashboard-items.png", "dashboard-user-settings.png",
+              "dashboard.png", "docs.png", "github-social-preview.png", "login.png", "redoc.png"]),
+    ("scripts/", ["build-push.sh", "build.sh", "deploy.sh", "generate-client.sh", "test-local.sh", "test.sh"]),
+)
+
+# A Next.js app (App Router under src/) with husky hooks, Prisma and Playwright.
+NEXTJS = _files(
+    ("", [".eslintrc.json", ".gitignore", ".prettierrc", "README.md", "next-env.d.ts", "next.config.mjs",
+          "package-lock.json", "package.json", "playwright.config.ts", "postcss.config.mjs", "tailwind.config.ts",
+          "tsconfig.json"]),
+    (".github/workflows/", ["ci.yml", "e2e.yml"]),
+    (".husky/", ["commit-msg", "pre-commit"]),
+    ("prisma/", ["schema.prisma", "seed.ts", "migrations/migration_lock.toml",
+                 "migrations/20240101000000_init/migration.sql", "migrations/20240301000000_posts/migration.sql"]),
+    ("public/", ["favicon.ico", "next.svg", "vercel.svg"]),
+    ("src/app/", ["favicon.ico", "globals.css", "layout.tsx", "page.tsx", "api/auth/[...nextauth]/route.ts",
+                  "api/posts/route.ts", "api/posts/[id]/route.ts", "blog/page.tsx", "blog/[slug]/page.tsx",
+                  "dashboard/layout.tsx", "dashboard/page.tsx", "dashboard/settings/page.tsx",
+                  "(marketing)/about/page.tsx", "(marketing)/pricing/page.tsx"]),
+    ("src/components/", ["Footer.tsx", "Header.tsx", "Nav.tsx", "PostCard.tsx", "ui/button.tsx", "ui/card.tsx",
+                         "ui/dialog.tsx", "ui/input.tsx"]),
+    ("src/lib/", ["auth.ts", "db.ts", "utils.ts"]),
+    ("src/hooks/", ["use-user.ts"]),
+    ("src/", ["middleware.ts"]),
+    ("tests/e2e/", ["auth.spec.ts", "blog.spec.ts", "dashboard.spec.ts", "home.spec.ts", "posts.spec.ts"]),
+)
+
+# A Python library with a src layout, Sphinx docs, tox and a benchmark script.
+PYTHON_LIBRARY = _files(
+    ("", [".gitignore", ".pre-commit-config.yaml", ".readthedocs.yaml", "CHANGELOG.md", "CONTRIBUTING.md",
+          "LICENSE", "README.md", "noxfile.py", "pyproject.toml", "tox.ini"]),
+    (".github/", ["dependabot.yml", "workflows/ci.yml", "workflows/release.yml"]),
+    ("bench/", ["bench_parse.py"]),
+    ("docs/", ["Makefile", "conf.py", "index.rst", "api.rst", "changelog.rst", "_static/logo.png"]),
+    ("src/tinyhttp/", ["__init__.py", "_compat.py", "client.py", "exceptions.py", "models.py", "py.typed",
+                       "utils.py", "adapters/__init__.py", "adapters/http.py", "adapters/mock.py"]),
+    ("tests/", ["conftest.py", "test_client.py", "test_models.py", "test_utils.py", "data/response.json"]),
+)
+
+SHAPES = {"fastapi-react": FASTAPI_REACT, "nextjs": NEXTJS, "python-library": PYTHON_LIBRARY}
+
+
+def repository(tmp_path: Path, files: list[str]) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write_files(repo, {path: f"# {path}\n" for path in files})  # a comment: .gitignore ignores nothing
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial")
+    return repo
+
+
+def init(tmp_path: Path, files: list[str]) -> tuple[Path, dict, str]:
+    repo = repository(tmp_path, files)
+    wta(repo, "init", check=0)
+    text = (repo / "zones.yaml").read_text()
+    config = load(repo / "zones.yaml", repo_root=repo)
+    return repo, {name: list(s.paths) for name, s in config.streams.items()}, text
+
+
+def ownership(repo: Path) -> dict:
+    return json.loads(wta(repo, "zones", "--json", check=0).stdout)
+
+
+def test_the_fastapi_template_gets_code_streams_infra_and_docs_and_leaves_nothing_unowned(tmp_path):
+    repo, streams, text = init(tmp_path, FASTAPI_REACT)
+    assert list(streams) == ["frontend", "backend", "infra", "docs"]  # no stream for img/ or hooks/
+    assert {"/.github/**", "/compose*.yml", "/hooks/**", "/scripts/**", "/.copier/**", "/.vscode/**",
+            "/copier.yml", "/.env"} <= set(streams["infra"])
+    assert streams["docs"] == ["/img/**", "/*.md", "/LICENSE"]
+    zones = ownership(repo)
+    assert zones["unowned"] == [] and zones["overlaps"] == [] and zones["problems"] == []
+    assert {s["name"]: s["files"] for s in zones["streams"]}["docs"] == 9 + 6 + 1
+
+
+def test_a_nextjs_app_folds_its_small_folders_into_a_neighbour(tmp_path):
+    repo, streams, text = init(tmp_path, NEXTJS)
+    assert list(streams) == ["app", "components", "prisma", "tests", "infra", "docs"]
+    assert {"/src/lib/**", "/src/hooks/**", "/public/**", "/src/middleware.ts"} <= set(streams["app"])
+    assert {"/.husky/**", "/.github/**", "/package.json", "/*.config.mjs"} <= set(streams["infra"])
+    assert streams["docs"] == ["/README.md"]
+    assert ownership(repo)["unowned"] == []
+    comment = re.search(r"^  # (.*)\n  app:", text, re.M).group(1)
+    assert "src/lib/" in comment and "public/" in comment and "too small for a stream of their own" in comment
+
+
+def test_a_python_library_gets_its_package_tests_infra_and_docs(tmp_path):
+    repo, streams, text = init(tmp_path, PYTHON_LIBRARY)
+    assert list(streams) == ["tinyhttp", "tests", "infra", "docs"]
+    assert "/bench/**" in streams["tinyhttp"]
+    assert {"/pyproject.toml", "/tox.ini", "/.github/**", "/.readthedocs.yaml"} <= set(streams["infra"])
+    assert streams["docs"] == ["/docs/**", "/*.md", "/LICENSE"]
+    assert ownership(repo)["unowned"] == []
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_stream_says_why_it_exists_and_docs_zones_md_shows_the_output(tmp_path, shape):
+    repo, streams, text = init(tmp_path, SHAPES[shape])
+    lines = text.splitlines()
+    for name in streams:
+        above = lines[lines.index(f"  {name}:") - 1]
+        assert above.startswith("  # ") and len(above) > 20, f"stream {name} has no comment saying why"
+    page = (ROOT / "docs" / "zones.md").read_text()
+    assert f"```yaml\n# wta init: {shape}\n{text}```" in page, \
+        f"docs/zones.md does not show what `wta init` writes for {shape}; paste it:\n{text}"
