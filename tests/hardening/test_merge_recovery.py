@@ -154,11 +154,33 @@ def test_abort_after_a_kill_keeps_a_commit_made_since_in_a_backup(repo, figures)
     assert {r: sha(repo, r) for r in refs} == refs
     assert fix in backups(repo).values() and "kept refs/heads/wta/api" in done.stdout
     assert_clean(repo)
+    nothing_lost(figures, "SIGKILL of `wta merge` at a test, then a commit",
+                 "`--abort` keeps it under a backup ref", before, repo)
+
+
+def test_continue_after_a_killed_abort_finishes_the_abort(repo, figures):
+    """An --abort killed after it put the base back: --continue then finishes the abort (it used to
+    stop on "main was moved away from the merged streams")."""
+    before = reachable(repo)
+    refs = {f"refs/heads/{b}": sha(repo, b) for b in ["main", *(f"wta/{s}" for s in STREAMS)]}
+    kill_at(repo, "test:api")
+    state = merge_state(repo)
+    assert sha(repo, "main") != state["base_start"]  # streams before it landed
+    state["status"] = "aborting"  # what --abort records before it moves anything
+    (state_dir(repo) / "merge.json").write_text(json.dumps(state))
+    git(repo, "update-ref", "refs/heads/main", state["base_start"])  # the abort got this far
+
+    done = wta(repo, "merge", "--continue", check=0)
+
+    assert "aborted" in done.stdout
+    assert {r: sha(repo, r) for r in refs} == refs
+    assert not (state_dir(repo) / "merge.json").exists()
+    assert_clean(repo)
+    nothing_lost(figures, "SIGKILL of `wta merge --abort` after the base went back",
+                 "`--continue` finishes the abort", before, repo)
 
 
 # -- stuck recoveries ----------------------------------------------------------------------
-    nothing_lost(figures, "SIGKILL of `wta merge` at a test, then a commit",
-                 "`--abort` keeps it under a backup ref", before, repo)
 
 @pytest.mark.parametrize("then", ["--continue", "--abort"])
 def test_an_empty_rebase_merge_directory_is_cleared(repo, figures, then):

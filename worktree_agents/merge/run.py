@@ -313,6 +313,8 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
         st = read_state(state_dir)
         if st is None:
             raise WtaError("no merge in progress; start one with `wta merge`")
+        if st["status"] == "aborting":  # an --abort was killed half-way: the streams are going back
+            return _abort(project, st, env)
         _settle_worktrees(project.main, st, env)  # a killed --abort or --continue may have left one half-way
         if st["status"] == "running":
             _recover(project.main, st, env)
@@ -391,33 +393,42 @@ def abort_merge(project) -> MergeReport:
     """Put the base and every stream branch back where they were before the merge began."""
     env = git_env()
     state_dir = project.repo.state_dir
-    main = project.main
     with command_lock(state_dir, "wta merge --abort"):
         st = read_state(state_dir)
         if st is None:
             raise WtaError("no merge in progress; nothing to abort")
-        _settle_worktrees(main, st, env)
-        heads = git.branch_heads(main, env)
-        checked_out = {w.branch: w.path for w in registry.list_worktrees(main, env) if w.branch}
-        produced = set(st["produced"])
-        base_ref = f"refs/heads/{st['base']}"
-        report = MergeReport("aborted", True, st["base"], st["base_start"], st["base_start"], st["run_id"])
-        # Streams first, the base last: the base's worktree is the one people look at.
-        for ref in sorted(st["backups"], key=lambda r: r == base_ref):
-            sha = st["backups"][ref]
-            branch = ref[len("refs/heads/"):]
-            current = heads[branch].sha if branch in heads else None
-            if current == sha:
-                continue
-            if current and current not in produced:
-                kept = backup_ref(st["run_id"], ref, "aborted")
-                git.update_refs([(kept, current, None)], "wta merge --abort: keep", cwd=main, env=env)
-                report.kept.append({"ref": ref, "sha": current, "backup": kept})
-            recovery.put_back(main, branch, sha, checked_out.get(branch), env, backed_up=True)
-            report.restored.append({"ref": ref, "from": current or "", "to": sha})
-        report.streams = [result_from(st["results"][s]) for s in st["streams"] if s in st["results"]]
-        os.unlink(state_path(state_dir))
-        save_report(state_dir, report)
-        return report
+        return _abort(project, st, env)
+
+
+def _abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:
+    """Undo the merge `st` describes (under the command lock). Recorded as begun first, so that
+    whichever of `--continue` and `--abort` runs after a kill here finishes the abort."""
+    state_dir, main = project.repo.state_dir, project.main
+    if st["status"] != "aborting":
+        st["status"] = "aborting"
+        write_state(state_dir, st)
+    _settle_worktrees(main, st, env)
+    heads = git.branch_heads(main, env)
+    checked_out = {w.branch: w.path for w in registry.list_worktrees(main, env) if w.branch}
+    produced = set(st["produced"])
+    base_ref = f"refs/heads/{st['base']}"
+    report = MergeReport("aborted", True, st["base"], st["base_start"], st["base_start"], st["run_id"])
+    # Streams first, the base last: the base's worktree is the one people look at.
+    for ref in sorted(st["backups"], key=lambda r: r == base_ref):
+        sha = st["backups"][ref]
+        branch = ref[len("refs/heads/"):]
+        current = heads[branch].sha if branch in heads else None
+        if current == sha:
+            continue
+        if current and current not in produced:
+            kept = backup_ref(st["run_id"], ref, "aborted")
+            git.update_refs([(kept, current, None)], "wta merge --abort: keep", cwd=main, env=env)
+            report.kept.append({"ref": ref, "sha": current, "backup": kept})
+        recovery.put_back(main, branch, sha, checked_out.get(branch), env, backed_up=True)
+        report.restored.append({"ref": ref, "from": current or "", "to": sha})
+    report.streams = [result_from(st["results"][s]) for s in st["streams"] if s in st["results"]]
+    os.unlink(state_path(state_dir))
+    save_report(state_dir, report)
+    return report
 
 

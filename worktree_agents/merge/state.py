@@ -67,7 +67,7 @@ def merge_status(state_dir: str) -> dict[str, Any] | None:
     if st is None:
         return None
     status = st.get("status")
-    if status == "running":
+    if status in ("running", "aborting"):  # aborting: an --abort under way, or killed (either command finishes it)
         holder = lock_holder(state_dir)
         status = "running" if holder is not None and holder.command.startswith("wta merge") else "interrupted"
     return {"status": status, "run_id": st.get("run_id"), "base": st.get("base"), "stream": st.get("stream"),
@@ -78,7 +78,7 @@ def merge_status(state_dir: str) -> dict[str, Any] | None:
 
 def describe_state(state: dict[str, Any]) -> str:
     where = f"at {state.get('stream')} ({state.get('step')})" if state.get("stream") else "before its first stream"
-    how = "stopped" if state.get("status") == "stopped" else "interrupted"
+    how = {"stopped": "stopped", "aborting": "interrupted while aborting"}.get(state.get("status"), "interrupted")
     return f"merge {state['run_id']} into {state['base']} {how} {where}"
 
 
