@@ -12,12 +12,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from support import commit_all, git, make_repo, wta, write_files
 from test_merge import reachable, repo, sha, subjects, wt  # noqa: F401 (fixture)
+from worktree_agents import git as gitmod
 
 CONFLICT_PATHS = 15_000
 ZONES = """version: 1
@@ -97,11 +99,18 @@ def test_paths_with_control_characters_are_quoted_one_line_each(repo):
 
 
 def test_a_refused_fast_forward_shows_gits_reason(repo):
+    """An untracked file in the base's worktree that a stream adds is refused up front, naming it;
+    where git itself refuses, wta shows git's reason, not its last word ("Aborting")."""
     write_files(repo, {"src/components/Nav.tsx": "an untracked file in the way\n"})  # ui adds this file
 
     done = wta(repo, "merge", "--no-test", check=1)
 
     line = next(line for line in done.stderr.splitlines() if line.startswith("ui: "))
-    assert "untracked working tree files would be overwritten" in line and "src/components/Nav.tsx" in line, line
-    assert line.index("untracked working tree files") < line.index("Aborting"), line  # the reason, not git's last word
+    assert "src/components/Nav.tsx" in line and "untracked" in line, line
     assert (repo / "src/components/Nav.tsx").read_text() == "an untracked file in the way\n"
+    ui_tip = git(repo, "rev-parse", "refs/heads/wta/ui").stdout.strip()
+    refused = subprocess.run(["git", "merge", "--ff-only", "-q", ui_tip], cwd=repo, capture_output=True)
+    assert refused.returncode != 0 and refused.stderr.decode().strip().endswith("Aborting")
+    reason = gitmod.reason(refused.stderr)
+    assert "untracked working tree files would be overwritten" in reason and "src/components/Nav.tsx" in reason
+    assert reason.index("untracked working tree files") < reason.index("Aborting"), reason
