@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (PYTHON, Case, bench_env, git, machine, measure, ratio, scratch_dir, stream_names, table,  # noqa: E402
-                    write_json, wta)
+from common import (PYTHON, Case, bench_env, git, measure, ratio, report_against_floor, scratch_dir,  # noqa: E402
+                    stream_names, wta)
 
 MAX_RATIO = 1.3
 
@@ -118,26 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(trees)) != 1:
         raise SystemExit(f"bench: wta and the bare loops ended with different trees on main ({', '.join(trees)})")
     count = int(git(wta_repo, env, "rev-list", "--count", "main"))
-    figures = {
-        "machine": machine(), "streams": args.streams, "commits": args.commits, "repeat": args.repeat,
-        "commits_on_main": count,
-        "wta_s": round(samples["wta"].median, 3), "bare_s": round(samples["bare"].median, 3),
-        "bare_hooks_s": round(samples["bare+hooks"].median, 3),
-        "ratio": round(ratio(samples["wta"].median, samples["bare"].median), 3), "target": MAX_RATIO,
-        "ratio_to_hooked": round(ratio(samples["wta"].median, samples["bare+hooks"].median), 3),
-        "spread_ms": {name: s.spread() for name, s in samples.items()},
-        "cpu_s": {name: round(s.cpu_ms / 1000, 3) for name, s in samples.items()},
-        "cpu_ratio": round(ratio(samples["wta"].cpu_ms, samples["bare"].cpu_ms), 3),
-    }
-    print(table(("run", "wall median s", "wall min-max ms", "cpu median s"),
-                [(name, s.median, s.spread(), s.cpu_ms / 1000) for name, s in samples.items()]))
-    verdict = "meets" if figures["ratio"] <= MAX_RATIO else "MISSES"
-    print(f"wta / bare = {figures['ratio']:.2f}x wall ({verdict} the target <= {MAX_RATIO}x), "
-          f"{figures['cpu_ratio']:.2f}x cpu; wta / bare+hooks = {figures['ratio_to_hooked']:.2f}x wall; "
-          f"main has {count} commits; {figures['machine']}")
-    if args.json:
-        write_json(args.json, figures)
-    return 0 if figures["ratio"] <= MAX_RATIO else 1
+    to_hooked = round(ratio(samples["wta"].median, samples["bare+hooks"].median), 3)
+    return report_against_floor(samples, args, MAX_RATIO, count,
+                                extra={"bare_hooks_s": round(samples["bare+hooks"].median, 3),
+                                       "ratio_to_hooked": to_hooked},
+                                extra_verdict=f"wta / bare+hooks = {to_hooked:.2f}x wall; ")
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (PYTHON, Case, bench_env, git, machine, measure, ratio, run, scratch_dir, stream_names, table,  # noqa: E402
-                    write_json)
+from common import (PYTHON, Case, bench_env, git, measure, report_against_floor, scratch_dir,  # noqa: E402
+                    stream_names)
 
 MAX_RATIO = 1.2
 DATE = "1700000000 +0000"   # fixed commit dates: both repositories get the same commit ids
@@ -108,25 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if wta_main != bare_main:
         raise SystemExit(f"bench: wta and the bare loop ended with different trees on main "
                          f"({wta_main} vs {bare_main})")
-    count = run(["git", "rev-list", "--count", "main"], wta_repo, env).stdout.strip()
-    figures = {
-        "machine": machine(), "streams": args.streams, "commits": args.commits, "repeat": args.repeat,
-        "commits_on_main": int(count),
-        "wta_s": round(samples["wta"].median, 3), "bare_s": round(samples["bare"].median, 3),
-        "ratio": round(ratio(samples["wta"].median, samples["bare"].median), 3), "target": MAX_RATIO,
-        "spread_ms": {name: s.spread() for name, s in samples.items()},
-        "cpu_s": {name: round(s.cpu_ms / 1000, 3) for name, s in samples.items()},
-        "cpu_ratio": round(ratio(samples["wta"].cpu_ms, samples["bare"].cpu_ms), 3),
-    }
-    print(table(("run", "wall median s", "wall min-max ms", "cpu median s"),
-                [(name, s.median, s.spread(), s.cpu_ms / 1000) for name, s in samples.items()]))
-    verdict = "meets" if figures["ratio"] <= MAX_RATIO else "MISSES"
-    print(f"wta / bare = {figures['ratio']:.2f}x wall ({verdict} the target <= {MAX_RATIO}x), "
-          f"{figures['cpu_ratio']:.2f}x cpu; "
-          f"main has {count} commits; {figures['machine']}")
-    if args.json:
-        write_json(args.json, figures)
-    return 0 if figures["ratio"] <= MAX_RATIO else 1
+    count = int(git(wta_repo, env, "rev-list", "--count", "main"))
+    return report_against_floor(samples, args, MAX_RATIO, count)
 
 
 if __name__ == "__main__":

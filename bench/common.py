@@ -309,3 +309,28 @@ def scratch_dir(out: Path | str | None, name: str) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
+
+
+def report_against_floor(samples: dict[str, "Samples"], args, target: float, commits_on_main: int,
+                         extra: dict | None = None, extra_verdict: str = "") -> int:
+    """Print and save (`--json`) a run timed against the bare-git loop (case "bare"): the table, the
+    ratio of "wta" to it and the verdict against `target`; the exit code (1 when the target is missed)."""
+    figures = {
+        "machine": machine(), "streams": args.streams, "commits": args.commits, "repeat": args.repeat,
+        "commits_on_main": commits_on_main,
+        "wta_s": round(samples["wta"].median, 3), "bare_s": round(samples["bare"].median, 3),
+        "ratio": round(ratio(samples["wta"].median, samples["bare"].median), 3), "target": target,
+        **(extra or {}),
+        "spread_ms": {name: s.spread() for name, s in samples.items()},
+        "cpu_s": {name: round(s.cpu_ms / 1000, 3) for name, s in samples.items()},
+        "cpu_ratio": round(ratio(samples["wta"].cpu_ms, samples["bare"].cpu_ms), 3),
+    }
+    print(table(("run", "wall median s", "wall min-max ms", "cpu median s"),
+                [(name, s.median, s.spread(), s.cpu_ms / 1000) for name, s in samples.items()]))
+    verdict = "meets" if figures["ratio"] <= target else "MISSES"
+    print(f"wta / bare = {figures['ratio']:.2f}x wall ({verdict} the target <= {target}x), "
+          f"{figures['cpu_ratio']:.2f}x cpu; {extra_verdict}"
+          f"main has {commits_on_main} commits; {figures['machine']}")
+    if args.json:
+        write_json(args.json, figures)
+    return 0 if figures["ratio"] <= target else 1

@@ -98,6 +98,13 @@ class ProcessAgent:
         code = self.proc.poll()
         return code is not None, code
 
+    def wait(self, seconds: float) -> None:
+        """Return when the agent ends, or after `seconds`: its end is seen at once, not at the next tick."""
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            pass
+
     def kill(self) -> None:
         from worktree_agents.sessions import process
 
@@ -122,6 +129,9 @@ class TmuxAgent:
             return True, None
         _, dead, status = self.session.pane()
         return dead, status
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)  # the pane's process is tmux's child, not ours: looked at each tick
 
     def kill(self) -> None:
         from worktree_agents.sessions import process
@@ -202,7 +212,7 @@ class Session:
                     agent.kill()
                     code = agent.poll()[1]
                     break
-                time.sleep(POLL)
+                agent.wait(POLL)
         except (WtaError, OSError) as exc:
             error = str(exc)
             self.log.say(f"the session could not run: {error}")
