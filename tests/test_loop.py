@@ -365,8 +365,10 @@ def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
     proc = start_up(repo, "api")
     try:
         wait_for(lambda: record(repo, "api")["state"] == "running", timeout=60)
+        # The person's merge holds the lock at its test long enough for api to end and its landing
+        # to find the lock taken, even on a loaded machine (4 s was not, under CI).
         by_hand = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "ui"], cwd=repo, text=True,
-                                   env=env(WTA_MERGE_PAUSE_AT="test:ui", WTA_MERGE_PAUSE_SECONDS="4"),
+                                   env=env(WTA_MERGE_PAUSE_AT="test:ui", WTA_MERGE_PAUSE_SECONDS="20"),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["stream"] == "ui", timeout=60)
         (tmp_path / "go").write_text("")
