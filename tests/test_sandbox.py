@@ -186,3 +186,36 @@ def test_files_that_wta_reads_outside_the_sandbox_are_read_only_inside(tmp_path)
     assert not (api / ".husky" / "_" / "post-rewrite").exists()
     assert inside(box, "echo b >> src/api/a.py && git commit -qam 'with the hooks'", api).returncode == 0
     assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.strip() == "[api] with the hooks"
+
+
+def test_a_sandbox_starts_while_another_streams_git_moves_its_branch(tmp_path):
+    """ui's agent commits (git renames ui's ref over itself) while api's sandbox starts: bwrap's
+    read-only bind of ui's ref can find the entry replaced (ENOENT); the start is retried, and every
+    one of api's commands runs."""
+    import threading
+    import time
+
+    repo = layout(tmp_path)
+    ui = repo.parent / "repo-worktrees" / "ui"
+    box = api_sandbox(repo)
+    head = tip(repo, "refs/heads/wta/ui")
+    ref = repo / ".git" / "refs" / "heads" / "wta" / "ui"
+    stop = threading.Event()
+
+    def commits_on_ui():  # what git does at each commit: write <ref>.lock, rename it over the ref
+        while not stop.is_set():
+            lock = ref.with_name("ui.lock")
+            lock.write_text(head + "\n")
+            os.rename(lock, ref)
+            time.sleep(0.001)  # a commit a millisecond: busier than any agent
+
+    mover = threading.Thread(target=commits_on_ui)
+    mover.start()
+    try:
+        runs = [inside(box, "echo ran", ui) for _ in range(40)]
+    finally:
+        stop.set()
+        mover.join()
+    failures = [r.stderr for r in runs if r.returncode != 0 or r.stdout != "ran\n"]
+    assert failures == []
+    assert tip(repo, "refs/heads/wta/ui") == head

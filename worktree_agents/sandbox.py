@@ -47,6 +47,24 @@ CREATED_IN_HOME = (".claude", ".cache")
 # these mounts. The pid namespace stays the user's: wta ends the agent's tree by pid.
 BASE_ARGS = ("--unshare-user", "--disable-userns", "--cap-drop", "ALL",
              "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
+# How often bwrap is started when it could not set the sandbox up (Sandbox.wrap). The shell execs
+# nothing: it waits for bwrap, then passes on its exit status ($? is 128+N for a signal).
+SETUP_RETRIES = 5
+RETRY_SCRIPT = f"""status="${{TMPDIR:-/tmp}}/wta-bwrap-$$"
+tries=0
+while :; do
+    "$@" 3>"$status"
+    code=$?
+    started=
+    while IFS= read -r line; do
+        case $line in *'"exit-code"'*) started=1 ;; esac
+    done < "$status"
+    tries=$((tries + 1))
+    if [ -n "$started" ] || [ $tries -ge {SETUP_RETRIES} ]; then
+        rm -f "$status"
+        exit $code
+    fi
+done"""
 # git inside the sandbox: no automatic gc or maintenance (they rewrite packs and refs of every stream).
 GIT_CONFIG = (("gc.auto", "0"), ("maintenance.auto", "false"))
 
@@ -64,11 +82,17 @@ class Sandbox:
 
     def wrap(self, argv: list[str], own_session: bool = False) -> list[str]:
         """`own_session`: a terminal session of its own (no controlling terminal to push keystrokes
-        into with TIOCSTI), ending with bwrap; for commands started from the user's terminal."""
+        into with TIOCSTI), ending with bwrap; for commands started from the user's terminal.
+
+        bwrap is started by a small shell that starts it again when it could not set the sandbox up
+        (SETUP_RETRIES): a ref that another stream's git renames over at the moment bwrap binds it
+        read-only fails the mount (ENOENT), although nothing is wrong. bwrap reports the command's
+        exit on --json-status-fd; a run without that report never started the command.
+        """
         args = [self.bwrap, *BASE_ARGS, *(("--new-session", "--die-with-parent") if own_session else ())]
         for option, path in self.mounts:
             args += [option, path, path]
-        return [*args, "--", *argv]
+        return ["/bin/sh", "-c", RETRY_SCRIPT, "wta-sandbox", *args, "--json-status-fd", "3", "--", *argv]
 
     def env(self, base: dict[str, str]) -> dict[str, str]:
         """`base` plus the sandbox's marker and git settings (appended to any GIT_CONFIG_* already set)."""
