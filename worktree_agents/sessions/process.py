@@ -138,6 +138,18 @@ def terminate(procs: list, grace: float | None = None) -> list:
     return procs
 
 
+def with_argv(words: list[str]) -> list:
+    """This user's processes whose command line holds `words` one after another, as arguments or
+    inside a `sh -c` string (e.g. an option and its value)."""
+    import shlex
+
+    import psutil
+
+    needle = shlex.join(words)
+    return [proc for proc in psutil.process_iter(["cmdline"])
+            if needle in " ".join(proc.info["cmdline"] or [])]
+
+
 def wait_gone(procs: list, timeout: float) -> list:
     """Wait until every process has exited; those still running after `timeout`.
 

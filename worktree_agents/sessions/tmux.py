@@ -59,29 +59,22 @@ class TmuxSession:
         if proc.returncode != 0:
             raise WtaError(f"tmux could not start session {self.name}: {proc.stderr.strip()}")
 
-    def pane(self) -> tuple[int | None, bool, int | None]:
-        """(pid of the pane's process, whether it has exited, its exit status)."""
-        proc = self._run("display-message", "-p", "-t", self.name, "#{pane_pid} #{pane_dead} #{pane_dead_status}")
+    def pane(self) -> tuple[int | None, bool, int | None] | None:
+        """(pid of the pane's process, whether it has exited, its exit status once tmux has it),
+        or None when tmux could not say (no server, or no such session)."""
+        proc = self._run("display-message", "-p", "-t", self.name,
+                         "#{pane_pid}:#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}")
         if proc.returncode != 0:
-            return None, True, None
-        parts = proc.stdout.split()
+            return None
+        parts = proc.stdout.strip().split(":")
         pid = int(parts[0]) if parts and parts[0].isdigit() else None
         dead = len(parts) > 1 and parts[1] == "1"
-        status = int(parts[2]) if dead and len(parts) > 2 and parts[2].lstrip("-").isdigit() else None
+        status = None
+        if dead and len(parts) > 3 and parts[2].isdigit():
+            status = int(parts[2])
+        elif dead and len(parts) > 3 and parts[3].isdigit():
+            status = -int(parts[3])  # killed by a signal, as subprocess says it
         return pid, dead, status
-
-    def output_readers(self, mark: str) -> list:
-        """The processes reading the pane's output (their command line holds `mark`)."""
-        import psutil
-
-        proc = self._run("display-message", "-p", "-t", self.name, "#{pid}")
-        if proc.returncode != 0 or not proc.stdout.strip().isdigit():
-            return []
-        try:
-            return [p for p in psutil.Process(int(proc.stdout.strip())).children(recursive=True)
-                    if mark in " ".join(p.cmdline())]
-        except psutil.Error:
-            return []
 
     def alive(self) -> bool:
         return self._run("has-session", "-t", self.name).returncode == 0

@@ -28,9 +28,11 @@ import threading
 import time
 import traceback
 
+from worktree_agents import layout
 from worktree_agents.errors import WtaError
 
 POLL = 0.1
+STATUS_WAIT = 5.0  # how long a dead tmux pane may go without an exit status (TmuxAgent.poll)
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY")
 SECRET_LOOKING = re.compile(r"\bsk-[A-Za-z0-9][A-Za-z0-9_-]{7,}")
 REDACTED = "[redacted]"
@@ -117,18 +119,54 @@ class ProcessAgent:
 
 
 class TmuxAgent:
-    def __init__(self, session, argv: list[str], cwd: str, env: dict[str, str], log: Log) -> None:
+    """The agent in a tmux pane. The pane runs it under a shell that writes its exit status to
+    `exit_file`: tmux (3.3) can show a pane dead and never give its status."""
+
+    def __init__(self, session, argv: list[str], cwd: str, env: dict[str, str], log: Log,
+                 exit_file: str) -> None:
         self.session = session
         self.tmux = session.to_dict()
-        session.start(argv, cwd, env, shlex.join([sys.executable, "-m", "worktree_agents.sessions.wrapper",
-                                                  "--pipe-log", log.path]))
-        self.pid = session.pane()[0]
+        self.exit_file = exit_file
+        self.log_path = log.path
+        try:
+            os.unlink(exit_file)
+        except FileNotFoundError:
+            pass
+        recorded = ["/bin/sh", "-c", '"$@"; echo $? > "$WTA_PANE_EXIT"', "wta-pane", *argv]
+        session.start(recorded, cwd, {**env, "WTA_PANE_EXIT": exit_file},
+                      shlex.join([sys.executable, "-m", "worktree_agents.sessions.wrapper", "--pipe-log", log.path]))
+        found = session.pane()
+        self.pid = found[0] if found else None
+        self.dead_since: float | None = None
 
     def poll(self) -> tuple[bool, int | None]:
-        if not self.session.alive():
-            return True, None
-        _, dead, status = self.session.pane()
-        return dead, status
+        found = self.session.pane()
+        if found is None and self.session.alive():
+            return False, None  # tmux did not answer this time
+        dead = found is None or found[1]
+        if not dead:
+            return False, None
+        status = self._recorded_status()
+        if status is not None:
+            return True, status
+        # Ended, and the shell has not written the status yet (or was killed before it could).
+        self.dead_since = self.dead_since or time.monotonic()
+        if time.monotonic() - self.dead_since < STATUS_WAIT:
+            return False, None
+        if found is not None and found[2] is not None:
+            return True, found[2]
+        raise WtaError("the agent's tmux pane ended without an exit status (was its shell or tmux server killed?)")
+
+    def _recorded_status(self) -> int | None:
+        try:
+            with open(self.exit_file, encoding="utf-8") as f:
+                text = f.read().strip()
+        except FileNotFoundError:
+            return None
+        if not text.isdigit():
+            return None
+        code = int(text)
+        return -(code - 128) if code > 128 else code  # a shell's 128+N: killed by signal N
 
     def wait(self, seconds: float) -> None:
         time.sleep(seconds)  # the pane's process is tmux's child, not ours: looked at each tick
@@ -143,9 +181,10 @@ class TmuxAgent:
         """Let the log reader drain the pane's output, then end the tmux server."""
         from worktree_agents.sessions import process
 
-        readers = self.session.output_readers("--pipe-log")
-        self.session.kill()  # closes the pipe: the readers write what is left and end
-        process.wait_gone(readers, 5.0)
+        self.session.kill()  # closes the pipe: the reader writes what is left and ends
+        # Found by its command line, not as the server's child: it may still be starting, or already
+        # be an orphan once the server has gone.
+        process.wait_gone(process.with_argv(["--pipe-log", self.log_path]), 5.0)
 
 
 # -- one session ---------------------------------------------------------------------
@@ -210,7 +249,10 @@ class Session:
                     self.log.say("stopping the session (wta stop)" if self.stop_requested else
                                  f"timeout: the session ran longer than {format_duration(timeout)}; ending it")
                     agent.kill()
-                    code = agent.poll()[1]
+                    try:
+                        code = agent.poll()[1]
+                    except WtaError:  # its tmux server went with it: the reason is the stop
+                        code = None
                     break
                 agent.wait(POLL)
         except (WtaError, OSError) as exc:
@@ -244,7 +286,8 @@ class Session:
 
             session = TmuxSession.for_stream(self.ctx.repo_root, os.path.dirname(self.ctx.state_dir), self.ctx.stream)
             self.log.say(f"interactive: attach with `wta attach {self.ctx.stream}` (tmux session {session.name})")
-            return TmuxAgent(session, argv, cwd, self.env, self.log)
+            return TmuxAgent(session, argv, cwd, self.env, self.log,
+                             layout.path(self.ctx.state_dir, layout.PANE_EXIT, stream=self.ctx.stream))
         return ProcessAgent(argv, cwd, self.env, self.log)
 
     def _end_leftover_processes(self) -> None:
