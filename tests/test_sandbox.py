@@ -219,3 +219,29 @@ def test_a_sandbox_starts_while_another_streams_git_moves_its_branch(tmp_path):
     failures = [r.stderr for r in runs if r.returncode != 0 or r.stdout != "ran\n"]
     assert failures == []
     assert tip(repo, "refs/heads/wta/ui") == head
+
+
+def test_a_branch_written_without_git_from_another_sandbox_never_lands(tmp_path):
+    """api's sandbox pins ui's ref read-only, but ui's own commit replaces that ref file (git renames
+    `<ref>.lock` over it), and the pin goes with the old file: api's agent can then write ui's ref.
+    It cannot write ui's reflog, so `wta merge ui` sees a ref git never moved and refuses it."""
+    repo = layout(tmp_path)
+    ui = repo.parent / "repo-worktrees" / "ui"
+    box = api_sandbox(repo)
+    ref = repo / ".git" / "refs" / "heads" / "wta" / "ui"
+    # After ui's commit: a commit on top of it that git never made on ui's branch, written into ui's ref.
+    forge = (f"sleep 1.5; tip=$(git rev-parse refs/heads/wta/ui) && "
+             f"git commit-tree -p $tip -m '[ui] forged' $tip^{{tree}} > {ref}.new && mv {ref}.new {ref}")
+    agent = subprocess.Popen(box.wrap(["/bin/sh", "-c", forge]),
+                             cwd=repo.parent / "repo-worktrees" / "api", env=box.env(dict(os.environ)),
+                             stderr=subprocess.PIPE, text=True)
+    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
+    git(ui, "commit", "-qam", "[ui] mine")  # while api's sandbox runs
+    assert agent.wait(timeout=60) == 0, agent.stderr.read()
+    forged = tip(repo, "refs/heads/wta/ui")
+    assert git(repo, "log", "-1", "--format=%s", forged).stdout.strip() == "[ui] forged"  # the pin did not hold
+    base = tip(repo, "refs/heads/main")
+    proc = wta(repo, "merge", "ui", check=None)
+    assert proc.returncode != 0
+    assert "refs/heads/wta/ui is at" in proc.stdout + proc.stderr and "reflog" in proc.stdout + proc.stderr
+    assert tip(repo, "refs/heads/main") == base

@@ -734,6 +734,12 @@ def rev_parse(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str
     return (proc.stdout.decode().strip() or None) if proc.returncode == 0 else None
 
 
+def reflog_newest(ref: str, cwd: str | os.PathLike[str] | None = None,
+                  env: dict[str, str] | None = None) -> str | None:
+    """Where the newest entry of `ref`'s reflog (a full refname) moved it, or None without a reflog."""
+    return rev_parse(f"{ref}@{{0}}", cwd, env)
+
+
 def commit_of(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:
     """The commit `rev` names (a tag peeled), or None when it names no commit."""
     return rev_parse(f"{rev}^{{commit}}", cwd, env)

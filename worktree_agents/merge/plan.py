@@ -128,6 +128,9 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
     refused = session_refusal(plan, stream)
     if refused:
         return refused
+    unlogged = written_without_git(plan, stream, env)
+    if unlogged:
+        return StreamResult(stream, branch, REFUSED, detail=unlogged)
     where = plan.worktrees.get(branch)
     if where is None:
         return StreamResult(stream, branch, REFUSED, detail=f"no worktree has {branch} checked out; create one "
@@ -141,6 +144,24 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
         return StreamResult(stream, branch, REFUSED, files=dirty, worktree=where,
                             detail=f"uncommitted changes in {where}: {listed(dirty)}; commit or stash them there")
     return None
+
+
+def written_without_git(plan: MergePlan, stream: str, env: dict[str, str]) -> str | None:
+    """Why the stream's branch must not land when its ref was written without git, else None.
+
+    git appends every move of a branch to the branch's reflog. A ref file written
+    directly leaves the reflog behind; in the sandbox another stream's agent can do
+    that once this stream's own commits have replaced the ref file (docs/security.md),
+    but it cannot write this reflog.
+    """
+    ref, tip = f"refs/heads/{plan.branches[stream]}", plan.tips[stream]
+    logged = git.reflog_newest(ref, plan.main, env) if tip else None
+    if logged is None or logged == tip:
+        return None
+    return (f"{ref} is at {tip[:12]} but its reflog's newest entry is {logged[:12]}: something wrote the ref "
+            f"without git (a sandboxed agent of another stream can); check `git log {logged[:12]}..{tip[:12]}`, "
+            f"then put the branch back with `git update-ref {ref} {logged}` or record the move with "
+            f"`git update-ref {ref} {logged} && git update-ref {ref} {tip}`")
 
 
 def base_problems(plan: MergePlan, env: dict[str, str]) -> list[str]:
