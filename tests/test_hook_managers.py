@@ -13,11 +13,17 @@ then the manager), in one repository per case. Every manager hook leaves a line
   check away is shown by `wta status` and put back by `wta hooks install`);
 - after `wta hooks uninstall`, and after `wta down`, no wta file or config is
   left and the manager's hooks run as they did without wta.
+
+husky installed by a sandboxed `setup: [npm install]` (the default `sandbox:
+auto`), whose install cannot set the shared core.hooksPath, in both orders; and
+the rules for copying a generated hooks directory from the main worktree.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +32,7 @@ import pytest
 
 from support import git, make_repo, wta
 from npm_tools import husky_package, lefthook_binary
+from worktree_agents import sandbox
 
 ZONES = """version: 1
 base: main
@@ -111,9 +118,9 @@ class Husky(Manager):
 
     @property
     def setup(self):
-        # Installs husky in the stream worktree during wta up. husky's prepare script writes the
-        # repository's shared git config (core.hooksPath), which a sandboxed setup: may not
-        # (tests/test_sandbox.py), so this case runs setup: unsandboxed (docs/zones.md says so).
+        # Installs husky in the stream worktree during wta up, unsandboxed: husky's prepare script
+        # writes the shared core.hooksPath and `.husky/_/` there itself. Sandboxed (the default):
+        # HuskyInTheSandbox below.
         return f"setup: [{NPM_INSTALL}]\nsandbox: off\n"
 
     def files(self):
@@ -178,6 +185,17 @@ class GitHooks(Manager):
         # This worktree's own config: it replaces wta's hooks there. Shown, then put back.
         git(stream, "config", "--worktree", "core.hooksPath", ".githooks")
         return [stream]
+
+
+class HuskyInTheSandbox(Husky):
+    """husky installed by `setup: [npm install]` under `sandbox: auto` (the default): its prepare script
+    cannot write the shared git config (core.hooksPath) from inside the sandbox, and then makes no
+    `.husky/_/` in the stream worktree."""
+
+    name = "husky-sandboxed"
+    # --install-links: the husky package here is a directory (tests/npm_tools.py), which npm would link
+    # to and chmod outside the worktree; a package from the registry is unpacked into node_modules, as so.
+    setup = f"setup: [{NPM_INSTALL} --install-links]\n"
 
 
 MANAGERS = {m.name: m for m in (PreCommit, Husky, Lefthook, GitHooks)}
@@ -245,6 +263,7 @@ def assert_no_wta(main: Path, manager: Manager, stream: Path | None) -> None:
     """No wta file or config left, and the manager's hooks run as git runs them without wta."""
     common = main / ".git"
     assert not (common / "wta" / "hooks").exists() and not (common / "wta" / "worktree-config-on").exists()
+    assert not (common / "wta" / "copied-hooks").exists()
     assert "extensions.worktreeconfig" not in git(main, "config", "--list").stdout
     assert not list(common.glob("worktrees/*/config.worktree"))
     assert not (common / "config.worktree").exists()
@@ -305,3 +324,152 @@ def test_hooks_live_beside_the_manager(tmp_path, name, order, full):
     assert_no_wta(main, manager, None)
     if order == "manager-first":
         assert sorted(git(main, "config", "--list", "--local").stdout.splitlines()) == config
+
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                 reason="needs bubblewrap: .ci/run installs it (apt-get install bubblewrap)")
+REFUSED_CONFIG = "could not change the repository's git config"
+NOT_FOUND = "repository hooks not found in"
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def inside_sandbox(main: Path, stream: Path, command: str) -> subprocess.CompletedProcess:
+    """`command` in api's sandbox as its session gets it."""
+    box = sandbox.for_stream(sandbox.bwrap(), str(main / ".git"), "api", str(stream), "wta/api")
+    return subprocess.run(box.wrap(["/bin/sh", "-c", command]), cwd=stream, env=box.env(dict(os.environ)),
+                          capture_output=True, text=True, timeout=60)
+
+
+@needs_bwrap
+def test_husky_installed_in_main_runs_in_a_stream_whose_setup_ran_in_the_sandbox(tmp_path):
+    """husky installed in the main worktree first; `setup: [npm install]` in the sandbox cannot install it
+    in the stream worktree, so wta copies the main worktree's generated `.husky/_/` there (after setup:,
+    outside the sandbox), and husky's real helper runs the stream's own `.husky/<hook>`."""
+    main, manager = make_project(tmp_path, HuskyInTheSandbox)
+    manager.install(main)
+    config = sorted(git(main, "config", "--list", "--local").stdout.splitlines())
+    up = wta(main, "up", "--no-launch", "api", check=0)
+    stream = stream_worktree(main)
+    log = (main / ".git" / "wta" / "logs" / "api.log").read_text()
+    assert "could not lock config file" in log and (stream / "node_modules" / "husky" / "package.json").is_file()
+    assert REFUSED_CONFIG not in up.stdout and NOT_FOUND not in up.stdout   # nothing lost: wta copied it
+    assert tree(stream / ".husky" / "_") == tree(main / ".husky" / "_") and "h" in tree(stream / ".husky" / "_")
+    assert git(stream, "status", "--porcelain").stdout == ""   # husky's own .gitignore: nothing to commit
+    assert_enforced(main, stream, manager)
+    assert NOT_FOUND not in wta(main, "status", check=0).stdout
+
+    # The session's sandbox keeps it as wta put it: what wta's own commits outside the sandbox run.
+    copied = tree(stream / ".husky" / "_")
+    for attempt in ("echo 'touch /tmp/pwned' >> .husky/_/h", "echo 'exit 0' > .husky/_/post-rewrite",
+                    "rm -rf .husky/_", "mv .husky/_ .husky/old"):
+        assert inside_sandbox(main, stream, attempt).returncode != 0, attempt
+    assert tree(stream / ".husky" / "_") == copied
+    assert "nothing to do" in wta(main, "hooks", "install", check=0).stdout
+
+    # husky upgraded in the main worktree: wta's copy follows; a copy changed in the stream is left alone.
+    helper = main / ".husky" / "_" / "h"
+    helper.write_text(helper.read_text() + "# upgraded\n")
+    again = wta(main, "hooks", "install", check=0).stdout
+    assert f"{stream}: copied the repository's hooks (.husky/_) from the main worktree" in again
+    assert tree(stream / ".husky" / "_") == tree(main / ".husky" / "_")
+    (stream / ".husky" / "_" / "h").write_text(helper.read_text() + "# the stream's own\n")
+    helper.write_text(helper.read_text() + "# upgraded again\n")
+    assert "nothing to do" in wta(main, "hooks", "install", check=0).stdout
+    assert (stream / ".husky" / "_" / "h").read_text().endswith("# the stream's own\n")
+    assert_enforced(main, stream, manager)
+
+    # Uninstalled: wta's hooks, config and records go; the copy is husky's, so husky still runs there.
+    wta(main, "hooks", "uninstall", check=0)
+    assert_no_wta(main, manager, stream)
+    assert sorted(git(main, "config", "--list", "--local").stdout.splitlines()) == config
+    wta(main, "up", "--no-launch", "api", check=0)
+    assert_enforced(main, stream, manager)
+    wta(main, "down", "--force", "api", check=0)
+    assert not stream.exists()
+    assert_no_wta(main, manager, None)
+    assert sorted(git(main, "config", "--list", "--local").stdout.splitlines()) == config
+
+
+@needs_bwrap
+def test_husky_first_installed_by_a_sandboxed_setup_is_installed_nowhere_and_wta_says_so(tmp_path):
+    """wta first, husky never installed in the main worktree: `setup: [npm install]` runs husky's install
+    in the sandbox, which cannot set the shared core.hooksPath (by design), so husky is installed nowhere;
+    `wta up` says so in one line. Installing husky in the main worktree then, `wta status` says the
+    stream lacks its hooks, and `wta hooks install` brings them."""
+    main, manager = make_project(tmp_path, HuskyInTheSandbox)
+    config = sorted(git(main, "config", "--list", "--local").stdout.splitlines())
+    up = wta(main, "up", "--no-launch", "api", check=0)
+    stream = stream_worktree(main)
+    said = [line for line in up.stdout.splitlines() if REFUSED_CONFIG in line]
+    assert said == [f"api: setup command `{NPM_INSTALL} --install-links` could not change the repository's git "
+                    "config, which the sandbox keeps read-only (a hook manager's install does nothing there); run it "
+                    "in the main worktree, then `wta hooks install`"], up.stdout
+    assert "core.hookspath" not in git(main, "config", "--list").stdout.lower()
+    assert not (stream / ".husky" / "_").exists() and not (main / ".husky" / "_").exists()
+    assert (stream / "node_modules" / "husky" / "package.json").is_file()
+
+    # wta's check holds; husky's hooks run nowhere, as in the main worktree.
+    start = mark(manager)
+    commit(stream, "src/lib/a.ts", "in zone")
+    assert subject(stream) == "[api] in zone"
+    assert commit(stream, "src/components/b.tsx", "out of zone", check=False).returncode == 1
+    git(stream, "reset", "-q", "--hard")
+    commit(main, "src/lib/a.ts", "main")
+    assert ran(manager, start) == []
+
+    manager.install(main)   # what the line says: husky's install in the main worktree
+    status = wta(main, "status", check=0).stdout
+    assert [line for line in status.splitlines() if NOT_FOUND in line] == [
+        f"{NOT_FOUND} api ({stream}): core.hooksPath .husky/_ is not in that worktree, so its commits run only "
+        "wta's check; install the hook manager in the main worktree, and `wta hooks install` copies what it "
+        "generates there"], status
+    fixed = wta(main, "hooks", "install", check=0).stdout
+    assert f"{stream}: copied the repository's hooks (.husky/_) from the main worktree" in fixed
+    assert NOT_FOUND not in wta(main, "status", check=0).stdout
+    assert_enforced(main, stream, manager)
+
+    wta(main, "hooks", "uninstall", check=0)
+    assert_no_wta(main, manager, stream)
+    wta(main, "down", "--force", "api", check=0)
+    assert_no_wta(main, manager, None)
+    git(main, "config", "--unset", "core.hooksPath")   # husky 9's uninstall: back to the config before
+    assert sorted(git(main, "config", "--list", "--local").stdout.splitlines()) == config
+
+
+def test_a_generated_hooks_directory_is_copied_and_nothing_else(tmp_path):
+    """A relative core.hooksPath: what the main worktree has there is copied into a stream worktree only
+    when git ignores all of it (generated), never over files the stream's branch tracks; when it cannot
+    be found, `wta up` and `wta status` say so in one line."""
+    trace = tmp_path / "trace"
+    main = make_repo(tmp_path / "project", zones=ZONES.format(setup=""), files=FILES)
+    git(main, "config", "core.hooksPath", ".hooks")
+    stream = stream_worktree(main)
+    line = f"{NOT_FOUND} {stream}: core.hooksPath .hooks is not in that worktree"
+    up = wta(main, "up", "--no-launch", "api", check=0).stdout
+    said = [x for x in up.splitlines() if NOT_FOUND in x]
+    assert len(said) == 1 and said[0].startswith(line), up
+    assert f"{NOT_FOUND} api ({stream}): core.hooksPath .hooks" in wta(main, "status", check=0).stdout
+
+    hook = main / ".hooks" / "pre-commit"
+    hook.parent.mkdir()
+    hook.write_text(f"#!/bin/sh\n{trace_line(trace)}\n")
+    hook.chmod(0o755)
+    assert line in wta(main, "hooks", "install", check=0).stdout   # untracked but not ignored: not generated
+    assert not (stream / ".hooks").exists()
+    (main / ".hooks" / ".gitignore").write_text("*\n")
+    assert f"{stream}: copied the repository's hooks (.hooks)" in wta(main, "hooks", "install", check=0).stdout
+    commit(stream, "src/lib/a.ts", "in zone")
+    assert subject(stream) == "[api] in zone" and trace.read_text() == f"pre-commit {stream}\n"
+
+    # Files the stream's branch tracks there are never written over, even when missing from its worktree.
+    shutil.rmtree(stream / ".hooks")
+    (stream / ".hooks").mkdir()
+    (stream / ".hooks" / "tracked").write_text("the stream's\n")
+    git(stream, "add", "-f", ".hooks/tracked")
+    git(stream, "commit", "-q", "--no-verify", "-m", "[api] a tracked file in .hooks")
+    (stream / ".hooks" / "tracked").unlink()
+    assert line in wta(main, "hooks", "install", check=0).stdout
+    assert list((stream / ".hooks").iterdir()) == []

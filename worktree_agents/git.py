@@ -873,6 +873,13 @@ def tracked_files(cwd: str | os.PathLike[str] | None = None, env: dict[str, str]
     return zsplit(run(*prefix, "ls-files", "-z", *(("--", *paths) if paths else ()), cwd=cwd, env=env).stdout)
 
 
+def files_not_ignored(paths: Sequence[str], cwd: str | os.PathLike[str],
+                      env: dict[str, str] | None = None) -> list[str]:
+    """The files under `paths` (taken literally) that git tracks or would show as untracked."""
+    return zsplit(run("--literal-pathspecs", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--",
+                      *paths, cwd=cwd, env=env).stdout)
+
+
 def is_tracked(path: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> bool:
     return ok("ls-files", "--error-unmatch", "--", path, cwd=cwd, env=env)
 

@@ -35,6 +35,9 @@ ALERTS_LOG = "alerts.log"                   # `wta watch`'s alerts
 CHECK_LOG = "checks/{check}.log"            # each `wta watch` check's last output
 HOOKS = "hooks"                             # wta's git hooks: stream worktrees' own core.hooksPath (hooks.install)
 WORKTREE_CONFIG_ON = "worktree-config-on"   # wta turned extensions.worktreeConfig on (and what it moved for it)
+COPIED_HOOKS = "copied-hooks/{worktree}.json"  # the repository's generated hooks directory (a relative
+#                                       core.hooksPath) wta copied into a stream worktree, and its files' digests;
+#                                       keyed by the worktree's git dir name (hooks.install.copy_repository_hooks)
 
 STREAM_FILE = "wta-stream"   # in a worktree's private git dir: the stream it belongs to
 WORKTREE_CONFIG = "config.worktree"   # in a worktree's private git dir (the main one's: the common dir): git's

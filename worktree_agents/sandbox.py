@@ -22,6 +22,7 @@ network are not restricted. docs/security.md says what remains open.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -79,6 +80,15 @@ class Sandbox:
     writable: tuple[str, ...]
     read_only: tuple[str, ...]
     mounts: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (bwrap option, path), in order
+    common_dir: str = field(default="", repr=False)
+
+    def refused_shared_config(self, output: bytes) -> bool:
+        """Whether a command's output shows git failing to write the repository's shared config, which
+        stays read-only here (git names the file it could not lock): husky's install, which sets the
+        shared core.hooksPath, does that in a sandboxed `setup:` and then installs nothing."""
+        config = {os.path.join(self.common_dir, "config"), os.path.join(os.path.realpath(self.common_dir), "config")}
+        pattern = re.compile(b"|".join(re.escape(os.fsencode(c)) for c in config) + rb"(?![\w.])")
+        return bool(self.common_dir) and pattern.search(output) is not None
 
     def wrap(self, argv: list[str], own_session: bool = False) -> list[str]:
         """`own_session`: a terminal session of its own (no controlling terminal to push keystrokes
@@ -210,7 +220,7 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     order.sort(key=lambda m: (m[0], m[1]))
     mounts = tuple((option, path) for _, _, option, path in order)
     return Sandbox(bwrap_path, stream, tuple(writable + own),
-                   tuple(p for _, _, o, p in order if o == "--ro-bind"), mounts)
+                   tuple(p for _, _, o, p in order if o == "--ro-bind"), mounts, common_dir)
 
 
 def worktree_hooks(common_dir: str, worktree: str) -> list[str]:

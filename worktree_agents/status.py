@@ -54,6 +54,8 @@ class StreamStatus:
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # open_to, opened_by,
     #                                          closed_recently: requests between streams (docs/coordination.md)
     zone_check: bool | None = None     # does git run wta's hooks in the worktree? None: no worktree
+    hooks_missing: str | None = None   # the repository's hooks directory (a relative core.hooksPath) that is not
+    #                                    in the worktree: its commits run only wta's check
 
 
 @dataclass
@@ -91,9 +93,14 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
         graph = git.CommitGraph(base_head, [t.sha for b, t in heads.items() if b in branches.values()],
                                 cwd=project.main, env=env) if base_head else None
 
+        shared_hooks = hooks.shared_hooks_path(project.repo.common_dir) if present else None
+
         def one(stream: str) -> StreamStatus:
-            return _stream_status(project, zones, stream, branches[stream], records.get(stream) or {}, heads,
-                                  graph, places[stream], scans.get(stream), env)
+            status = _stream_status(project, zones, stream, branches[stream], records.get(stream) or {}, heads,
+                                    graph, places[stream], scans.get(stream), env)
+            if stream in present and hooks.repository_hooks_missing(project.main, present[stream], shared_hooks):
+                status.hooks_missing = shared_hooks
+            return status
 
         workers = min(8, len(names)) or 1
         with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -53,6 +53,11 @@ def print_report(report: hooks.HookReport, new_worktrees: frozenset[str] = froze
     for worktree in report.attached:
         if worktree not in new_worktrees:
             print(f"zone check installed in {worktree}")
+    for worktree, directory in report.copied:
+        if worktree not in new_worktrees:
+            print(f"{worktree}: copied the repository's hooks ({directory}) from the main worktree")
+    for worktree, directory in report.missing:
+        print(hooks.hooks_missing(worktree, directory))
 
 
 def uninstall() -> int:

@@ -80,6 +80,8 @@ def render(report: status_mod.Status) -> str:
         f"base {report.base}: no such branch; create it (git branch {report.base} <commit>) or fix `base:` in zones.yaml"
     unchecked = "".join(f"\n{hooks.not_installed(s.stream, s.worktree)}" for s in report.streams
                         if s.zone_check is False and s.worktree)
+    unchecked += "".join(f"\n{hooks.hooks_missing(f'{s.stream} ({s.worktree})', s.hooks_missing)}"
+                         for s in report.streams if s.hooks_missing and s.worktree)
     return f"{base}\n{merge_line}{text}{unchecked}" + _sessions(report)
 
 

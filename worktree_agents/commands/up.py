@@ -74,6 +74,13 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
                 progress.done(result)
                 results.append(result)
     print_hook_report(hook_report, frozenset(sp.path for sp in the_plan.streams if sp.is_new))
+    # Unless wta copied the main worktree's hooks directory in: what that install would have made.
+    copied = {worktree for worktree, _ in hook_report.copied}
+    for r in results:
+        if r.setup and r.setup.shared_config and r.path not in copied:
+            print(f"{r.stream}: setup command `{r.setup.shared_config}` could not change the repository's git config, "
+                  "which the sandbox keeps read-only (a hook manager's install does nothing there); run it in the "
+                  "main worktree, then `wta hooks install`")
     missing = sorted({m for r in results for m in r.missing})
     if missing:
         print(f"copy: not in the main worktree, so not copied: {', '.join(missing)}")

@@ -11,6 +11,13 @@ under its own path, so that husky's helper, which picks the user's hook by the
 name it was started as, finds it. Every other hook name is forwarded as is.
 The main worktree is never given a per-worktree config.
 
+A relative shared core.hooksPath (husky's `.husky/_`) names a directory in each
+worktree, which the manager generates where it is installed: in the main
+worktree, but not in a stream worktree whose `setup:` ran in the sandbox (the
+shared config, which husky's install writes first, is read-only there). Such
+a directory is copied from the main worktree (`copy_repository_hooks`), so that
+the repository's hooks run in stream worktrees too.
+
 A manager run later cannot take the check away by rewriting the shared hooks
 or the shared core.hooksPath; what can (a `git config --worktree
 core.hooksPath` in a stream worktree, `lefthook install` there, which writes
@@ -20,6 +27,7 @@ it back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -130,12 +138,16 @@ class HookReport:
     dropped: list[tuple[str, str | None]] = field(default_factory=list)  # (such a hook, the repository's that stays)
     detached: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)     # hooks an earlier wta had moved aside, put back
+    copied: list[tuple[str, str]] = field(default_factory=list)   # (worktree, the repository's hooks directory
+    #                                                               copied or refreshed there from the main worktree)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (worktree, the repository's hooks directory
+    #                                                               that is not there and was not copied)
     removed_dir: bool = False
 
     @property
     def changed(self) -> bool:
         return bool(self.written or self.attached or self.moved or self.dropped or self.detached
-                    or self.restored or self.removed_dir)
+                    or self.restored or self.copied or self.removed_dir)
 
 
 def install(common_dir: str, worktrees: list[str], main: str) -> HookReport:
@@ -149,6 +161,7 @@ def install(common_dir: str, worktrees: list[str], main: str) -> HookReport:
     _enable_worktree_config(common_dir)
     for path in worktrees:
         attach(common_dir, path, report)
+        copy_repository_hooks(common_dir, main, path, report)
     return report
 
 
@@ -169,6 +182,109 @@ def attach(common_dir: str, worktree: str, report: HookReport) -> None:
     report.attached.append(worktree)
 
 
+def copy_repository_hooks(common_dir: str, main: str, worktree: str, report: HookReport) -> None:
+    """Put the repository's hooks directory into a stream worktree that lacks it: a copy of the main
+    worktree's, when the shared core.hooksPath is a relative path inside the worktree.
+
+    Only generated content is copied (every file there ignored by git in the main worktree, as
+    husky's `_/` with its own `.gitignore`), and nowhere the stream's branch tracks a file. A copy
+    wta made (layout.COPIED_HOOKS records its files) is refreshed when the main worktree's has
+    changed and the copy has not; anything else there is left alone. Run outside the sandbox,
+    after `setup:` and before the session, whose sandbox then keeps it read-only
+    (sandbox.worktree_hooks).
+    """
+    shared = shared_hooks_path(common_dir)
+    if not _in_each_worktree(shared) or _same_dir(worktree, main):
+        return
+    source, target = os.path.join(main, shared), os.path.join(worktree, shared)
+    record_file = layout.path(layout.state_dir(common_dir), layout.COPIED_HOOKS,
+                              worktree=os.path.basename(worktree_git_dir(worktree)))
+    try:
+        with open(record_file, encoding="utf-8") as f:
+            record = json.load(f)
+    except (FileNotFoundError, ValueError):
+        record = {}
+    have = _digests(target)
+    if have and (record.get("directory") != shared or record.get("files") != have):
+        return  # the stream's own (its setup: made it, or it is tracked), or changed since wta copied it
+    want = _digests(source) if os.path.isdir(source) else {}
+    if have and have == want:
+        return  # wta's copy, up to date
+    env = git.no_git_env()
+    if not want or git.files_not_ignored([shared], main, env) or git.tracked_files(worktree, env, paths=[shared]):
+        if not have:
+            report.missing.append((worktree, shared))
+        return  # nothing to copy, not generated content, or the stream's branch has files there
+    if have:
+        shutil.rmtree(target)   # exactly wta's earlier copy (`have` is what it recorded)
+    try:
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error):
+        shutil.rmtree(target, ignore_errors=True)   # a later run copies it whole
+        report.missing.append((worktree, shared))
+        return
+    os.makedirs(os.path.dirname(record_file), exist_ok=True)
+    write_atomic(record_file, json.dumps({"worktree": worktree, "directory": shared, "files": _digests(target)},
+                                         indent=1) + "\n")
+    report.copied.append((worktree, shared))
+
+
+def repository_hooks_missing(main: str, worktree: str, shared: str | None) -> bool:
+    """Whether the repository's hooks directory, a relative shared core.hooksPath, is not in this stream
+    worktree (nor, then, copied from the main worktree): its commits run only wta's check."""
+    if not _in_each_worktree(shared) or _same_dir(worktree, main):
+        return False
+    return not _digests(os.path.join(worktree, shared))
+
+
+def hooks_missing(where: str, directory: str) -> str:
+    """What `wta status` and `wta up` say of a stream worktree (`where`: "<stream> (<path>)", or its path)
+    without the repository's hooks directory."""
+    return (f"repository hooks not found in {where}: core.hooksPath {directory} is not in that worktree, so its "
+            "commits run only wta's check; install the hook manager in the main worktree, and `wta hooks install` "
+            "copies what it generates there")
+
+
+def _in_each_worktree(shared: str | None) -> bool:
+    """Whether core.hooksPath names a directory below each worktree's top (not the top itself)."""
+    if not shared or os.path.isabs(os.path.expanduser(shared)):
+        return False
+    rel = os.path.normpath(shared)
+    return rel != "." and rel != ".." and not rel.startswith("../")
+
+
+def _digests(directory: str) -> dict[str, str]:
+    """The files under `directory`, each with the sha256 of its content (of a symlink: its target); {}
+    when there is none."""
+    found: dict[str, str] = {}
+    for root, dirs, files in os.walk(directory):
+        for name in (*files, *(d for d in dirs if os.path.islink(os.path.join(root, d)))):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, directory)
+            if os.path.islink(path):
+                found[rel] = "symlink " + os.readlink(path)
+            else:
+                with open(path, "rb") as f:
+                    found[rel] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+def _forget_copies(common_dir: str, keep: list[str] | None = None) -> None:
+    """Drop the records of copied hooks directories, but for the worktrees whose git dirs are in `keep`.
+    The copies stay: they are the hook manager's content, and run its hooks there as in the main worktree."""
+    records = os.path.dirname(layout.path(layout.state_dir(common_dir), layout.COPIED_HOOKS, worktree="-"))
+    kept = {os.path.basename(g) + ".json" for g in keep or []}
+    try:
+        entries = os.listdir(records)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry not in kept:
+            os.unlink(os.path.join(records, entry))
+    if not kept & set(entries):
+        os.rmdir(records)
+
+
 def uninstall(common_dir: str, worktrees: list[str]) -> HookReport:
     """Take wta's hooks away from every worktree of the repository, and its hooks directory and
     config with them; the repository's own hooks are left as they are."""
@@ -178,6 +294,7 @@ def uninstall(common_dir: str, worktrees: list[str]) -> HookReport:
         if _detach(common_dir, git_dir):
             report.detached.append(git_dir)
     _remove_hooks_dir(common_dir, report)
+    _forget_copies(common_dir)
     return report
 
 
@@ -185,10 +302,13 @@ def tidy(common_dir: str) -> HookReport:
     """After worktrees were removed: when no worktree uses wta's hooks any more, remove them."""
     report = HookReport(hooks_dir(common_dir))
     directory = hooks_dir(common_dir)
-    if any(_same_dir(v, directory) for g in _linked_git_dirs(common_dir)
+    linked = _linked_git_dirs(common_dir)
+    if any(_same_dir(v, directory) for g in linked
            for v in git.file_config(layout.worktree_config(g), "core.hooksPath", env=git.no_git_env())):
+        _forget_copies(common_dir, linked)
         return report
     _remove_hooks_dir(common_dir, report)
+    _forget_copies(common_dir)
     return report
 
 

@@ -53,6 +53,8 @@ class SetupResult:
     command: str | None = None   # the command that failed
     exit_code: int | None = None
     log: str | None = None
+    shared_config: str | None = None   # a command that could not write the repository's shared git config
+    #                                    (read-only in the sandbox): a hook manager's install, which did nothing
 
     def as_record(self) -> dict[str, Any]:
         return {"status": self.status, "command": self.command, "exit_code": self.exit_code,
@@ -82,7 +84,8 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
     """Prepare each planned stream in turn; a failing stream does not stop the others.
 
     Each stream worktree gets wta's hooks (`hooks.attach`: `hooks.install` has
-    written them); what that changed goes into `hook_report`.
+    written them) and, after `setup:`, the repository's hooks directory when it
+    lacks it (`hooks.copy_repository_hooks`); what that changed goes into `hook_report`.
 
     The new worktrees are made a few at a time, ahead of the stream being
     prepared: their checkouts are most of the time and run in git processes,
@@ -163,6 +166,10 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
     done_before = (not sp.is_new and record.get("worktree") == sp.path
                    and (record.get("setup") or {}).get("status") in ("ok", "none"))
     if done_before:
+        copied = len(hook_report.copied)
+        hooks.copy_repository_hooks(project.repo.common_dir, project.main, sp.path, hook_report)
+        if len(hook_report.copied) > copied and result.outcome == UNCHANGED:
+            result.outcome = REUSED
         return result
     if result.outcome == UNCHANGED:
         result.outcome = REUSED
@@ -176,6 +183,8 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
                 if config.setup else None)
         result.setup = run_setup(config.setup, sp.path, shell.stream_env(config, sp.stream, sp.path),
                                  store.log_path(sp.stream), jail)
+    # After setup: (which may have made it), outside its sandbox, before the session's sandbox pins it.
+    hooks.copy_repository_hooks(project.repo.common_dir, project.main, sp.path, hook_report)
     if result.setup.status == "failed":
         result.outcome = FAILED
         result.reason = (f"setup command `{result.setup.command}` {_exit_text(result.setup.exit_code)}; "
@@ -232,13 +241,23 @@ def run_setup(commands: Sequence[str], worktree: str, env: dict[str, str], log_p
     if not commands:
         return SetupResult("none")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    refused = None
     with open(log_path, "ab") as log:
         for command in commands:
             log.write(f"== {now()} setup in {worktree}: {command}\n".encode())
             log.flush()
+            start = os.fstat(log.fileno()).st_size
             code = shell.run(command, worktree, env, log, jail)
+            if jail is not None and refused is None and jail.refused_shared_config(_output_since(log_path, start)):
+                refused = command
             log.write(f"== exit {code}\n".encode())
             log.flush()
             if code != 0:
-                return SetupResult("failed", command, code, log_path)
-    return SetupResult("ok", log=log_path)
+                return SetupResult("failed", command, code, log_path, refused)
+    return SetupResult("ok", log=log_path, shared_config=refused)
+
+
+def _output_since(log_path: str, start: int) -> bytes:
+    with open(log_path, "rb") as f:
+        f.seek(start)
+        return f.read()
