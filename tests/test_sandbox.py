@@ -207,12 +207,12 @@ def test_a_sandbox_starts_while_another_streams_git_moves_its_branch(tmp_path):
             lock = ref.with_name("ui.lock")
             lock.write_text(head + "\n")
             os.rename(lock, ref)
-            time.sleep(0.001)  # a commit a millisecond: busier than any agent
+            time.sleep(0.002)  # 500 commits a second: busier than any agent
 
     mover = threading.Thread(target=commits_on_ui)
     mover.start()
     try:
-        runs = [inside(box, "echo ran", ui) for _ in range(40)]
+        runs = [inside(box, "echo ran", ui) for _ in range(60)]
     finally:
         stop.set()
         mover.join()

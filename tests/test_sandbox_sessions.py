@@ -340,3 +340,29 @@ def test_setup_run_from_a_terminal_has_no_terminal_to_type_into(tmp_path):
     api = worktree(repo, "api")
     assert (api / "tty.code").read_text().strip() != "0"
     assert "No such device or address" in (api / "tty.err").read_text()
+
+
+def test_the_leftovers_commit_runs_the_repositorys_hooks_in_the_sandbox(tmp_path):
+    """A husky-like hooks directory (core.hooksPath relative, its pre-commit running the tracked
+    `hooks/pre-commit`): the agent rewrites that script and leaves in-zone work uncommitted. The
+    commit of its leftovers, made by wta after the session, runs that script in the stream's
+    sandbox, not outside it."""
+    main = tmp_path / "repo"
+    agent_script = tmp_path / "agent.sh"
+    agent_script.write_text("#!/bin/sh\n"
+                            f"printf 'touch {main}/pwned; exit 0\\n' > hooks/pre-commit\n"
+                            "echo 'x = 2' >> src/api/handler.py\n")  # left uncommitted
+    agent_script.chmod(0o755)
+    agent = f"  runner: command\n  command: {json.dumps(str(agent_script))}\n  timeout: 60s\n"
+    files = {"hooks/_/pre-commit": '#!/bin/sh\nsh "${0%/*}/../pre-commit"\n', "hooks/pre-commit": "exit 0\n",
+             "src/api/handler.py": "x = 1\n", "src/ui/page.html": "<p>hi</p>\n"}
+    repo = session_repo(tmp_path, zones(agent, STREAMS), files)
+    (repo / "hooks" / "_" / "pre-commit").chmod(0o755)
+    git(repo, "add", "--chmod=+x", "hooks/_/pre-commit")
+    git(repo, "commit", "-qm", "hooks executable")
+    git(repo, "config", "core.hooksPath", "hooks/_")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr + log_text(repo, "api")
+    assert "committed 1 leftover path(s)" in log_text(repo, "api")
+    assert git(repo, "show", "--format=", "--name-only", "refs/heads/wta/api").stdout.split() == ["src/api/handler.py"]
+    assert not (main / "pwned").exists()

@@ -16,6 +16,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 
+    from worktree_agents.sandbox import Sandbox
+
 # `git rev-parse --local-env-vars` on git 2.39: the variables that tie a git
 # process to one repository. Git exports some of them into hooks; they must be
 # dropped before running git on another worktree.
@@ -59,12 +61,14 @@ def run(
     check: bool = True,
     input: bytes | None = None,
     hooks: bool = False,
+    jail: Sandbox | None = None,
 ) -> Completed:
     """Run `git ARGS` (in `cwd`, through git's own `-C`) and capture its output as bytes.
 
     With `check`, a non-zero exit raises `GitError` carrying git's own message.
+    `jail`: run it in that stream's sandbox (for a git whose hooks run code from the worktree).
     """
-    done = start(*args, cwd=cwd, env=env, input=input, hooks=hooks).wait()
+    done = start(*args, cwd=cwd, env=env, input=input, hooks=hooks, jail=jail).wait()
     return checked(done) if check else done
 
 
@@ -106,7 +110,7 @@ def reason(stderr: bytes, limit: int = 400) -> str:
 
 
 def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
-          input: bytes | None = None, hooks: bool = False) -> Running:
+          input: bytes | None = None, hooks: bool = False, jail: Sandbox | None = None) -> Running:
     """Start `git ARGS` and return at once; `.wait()` collects it (as `run(check=False)`).
 
     For work that overlaps: `wta status` starts every worktree's `git status`
@@ -118,6 +122,8 @@ def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[st
     env = os.environ if env is None else env
     if env.get("GIT_GRAFT_FILE") != _NO_GRAFTS:
         env = {**env, "GIT_GRAFT_FILE": _NO_GRAFTS}
+    if jail is not None:
+        argv, env = jail.wrap(argv), jail.env(dict(env))
     return Running(tuple(args), argv, env, input)
 
 
@@ -894,10 +900,11 @@ def ignored_paths(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[s
 
 
 def _pathspecs(*args: str, paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None,
-               check: bool = True, hooks: bool = False) -> Completed:
+               check: bool = True, hooks: bool = False, jail: Sandbox | None = None) -> Completed:
     # Paths go through stdin, NUL-separated and literal: any name, any number of them.
     return run("--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul", cwd=cwd, env=env,
-               input="\0".join(paths).encode("utf-8", "surrogateescape") + b"\0", check=check, hooks=hooks)
+               input="\0".join(paths).encode("utf-8", "surrogateescape") + b"\0", check=check, hooks=hooks,
+               jail=jail)
 
 
 def stage(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
@@ -910,11 +917,12 @@ def unstage(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, st
 
 
 def commit_only(message: str, paths: Sequence[str], cwd: str | os.PathLike[str],
-                env: dict[str, str] | None = None) -> Completed:
-    """Commit these paths only (the repository's hooks run, as on the agent's own commits); the
-    finished process, which may have failed."""
+                env: dict[str, str] | None = None, jail: Sandbox | None = None) -> Completed:
+    """Commit these paths only (the repository's hooks run, as on the agent's own commits, and in
+    the stream's sandbox `jail` when it has one: they may run the worktree's files); the finished
+    process, which may have failed."""
     return _pathspecs("commit", "-q", "--only", "-m", message, paths=paths, cwd=cwd, env=env, check=False,
-                      hooks=True)
+                      hooks=True, jail=jail)
 
 
 def init_repository(path: str, branch: str, env: dict[str, str] | None = None) -> None:

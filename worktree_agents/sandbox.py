@@ -50,7 +50,7 @@ BASE_ARGS = ("--unshare-user", "--disable-userns", "--cap-drop", "ALL",
              "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
 # How often bwrap is started when it could not set the sandbox up (Sandbox.wrap). The shell execs
 # nothing: it waits for bwrap, then passes on its exit status ($? is 128+N for a signal).
-SETUP_RETRIES = 5
+SETUP_RETRIES = 10
 RETRY_SCRIPT = f"""status="${{TMPDIR:-/tmp}}/wta-bwrap-$$"
 tries=0
 while :; do

@@ -49,8 +49,12 @@ def classify(worktree: str, stream: str, paths: list[str] | None = None) -> Chan
     return changes
 
 
-def commit_in_zone(worktree: str, stream: str, message: str) -> CommitResult:
-    """Commit every in-zone change of the worktree (prefix added, hooks run); report the rest."""
+def commit_in_zone(worktree: str, stream: str, message: str, jail=None) -> CommitResult:
+    """Commit every in-zone change of the worktree (prefix added, hooks run); report the rest.
+
+    `jail`: the stream's sandbox, for a commit made from outside it (the leftovers of a sandboxed
+    session): the repository's hooks may run files the agent could change (husky runs `.husky/<hook>`).
+    """
     env = git.no_git_env()
     changes = classify(worktree, stream)
     result = CommitResult(outside=list(changes.outside))
@@ -68,7 +72,7 @@ def commit_in_zone(worktree: str, stream: str, message: str) -> CommitResult:
         return result
     streams = zones_in_force(repo).streams
     text = prefix_message(message.strip() or LEFTOVERS_MESSAGE, stream, streams)
-    proc = git.commit_only(text, inside, worktree, env)
+    proc = git.commit_only(text, inside, worktree, env, jail=jail)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
         result.error = " / ".join(lines[-3:]) or f"git commit exited {proc.returncode}"

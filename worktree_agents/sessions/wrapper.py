@@ -319,7 +319,8 @@ class Session:
         else:
             state, reason = DONE, None
         try:
-            saved = leftovers.commit_in_zone(self.ctx.worktree, stream, leftovers.LEFTOVERS_MESSAGE)
+            saved = leftovers.commit_in_zone(self.ctx.worktree, stream, leftovers.LEFTOVERS_MESSAGE,
+                                             jail=self.sandbox)
         except WtaError as exc:
             saved = leftovers.CommitResult(error=str(exc))
         if saved.committed:
