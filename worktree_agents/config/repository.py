@@ -1,0 +1,60 @@
+"""What only the repository shows about a valid zones.yaml: prompt files that are missing,
+tracked files that two zones claim, patterns that match no tracked file.
+
+`wta zones` prints these; `wta up` refuses on the problems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from worktree_agents.config.loading import dotted, places
+from worktree_agents.config.schema import Config, compile_patterns
+from worktree_agents.zones import CONFIG_FILE
+
+
+@dataclass(frozen=True)
+class RepositoryCheck:
+    """What only the repository shows about a valid zones.yaml (`wta zones` prints it, `wta up`
+    refuses on its problems)."""
+
+    problems: list[str]                          # configuration errors
+    overlaps: list[tuple[str, tuple[str, ...]]]  # tracked paths that several zones claim, with the streams
+
+
+def check_in_repository(config: Config, path: str | Path, tracked: list[str]) -> RepositoryCheck:
+    """The configuration errors that need the repository: a `prompt_file` that does not exist, and
+    tracked paths that two zones claim (ownership is exclusive). `tracked`: the main worktree's files."""
+    root = Path(path).parent
+    missing = [name for name, s in config.streams.items() if s.prompt_file is not None
+               and not (root / s.prompt_file).is_file()]
+    problems = [f"{place}: streams.{name}.prompt_file: {config.streams[name].prompt_file} does not exist; create "
+                "it or fix the path (relative to the repository root)"
+                for name, place in zip(missing, places(path, [("streams", name, "prompt_file") for name in missing]))]
+    overlaps = config.zone_map().overlaps(tracked)
+    first_by_streams: dict[tuple[str, ...], list[str]] = {}
+    for overlap_path, streams in overlaps:
+        first_by_streams.setdefault(streams, []).append(overlap_path)
+    for streams, paths in first_by_streams.items():
+        more = f" (and {len(paths) - 1} more tracked files)" if len(paths) > 1 else ""
+        problems.append(f"overlap: {paths[0]}{more} is claimed by {' and '.join(streams)}; make the zones exclusive "
+                        f"in {CONFIG_FILE}")
+    return RepositoryCheck(problems, overlaps)
+
+
+def unmatched_patterns(config: Config, path: str | Path, tracked: list[str]) -> list[str]:
+    """Warnings for the patterns (zones and `read_only`) that match no tracked file: most often a
+    typo, though a stream may be meant to create the files."""
+    found = []
+    listed = [(("streams", name, "paths", i), pattern) for name, s in config.streams.items()
+              for i, pattern in enumerate(s.paths)]
+    listed += [(("read_only", i), pattern) for i, pattern in enumerate(config.read_only)]
+    for loc, pattern in listed:
+        if pattern.startswith("!"):
+            continue  # an exclusion that matches nothing takes nothing away: harmless
+        patterns = compile_patterns([pattern])
+        if not any(patterns.matches(f) for f in tracked):
+            found.append((loc, pattern))
+    return [f"{place}: {dotted(loc)}: {pattern!r} matches no tracked file; check it for a typo (fine if the stream "
+            "is to create them)" for (loc, pattern), place in zip(found, places(path, [loc for loc, _ in found]))]
