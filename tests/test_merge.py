@@ -19,7 +19,7 @@ import pytest
 
 from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
 
-from worktree_agents.sessions.supervisor import running_pid
+from worktree_agents.sessions.liveness import running_pid
 
 STREAMS = ("infra", "api", "ui", "monitor")
 # `test:` runs $HOME/merge-test.sh when a test writes one (HOME is private to each test).
@@ -385,7 +385,7 @@ def test_refuses_while_a_session_runs(repo):
 
 
 def test_a_session_runs_only_while_its_recorded_process_does(tmp_path):
-    """The liveness rule merge refuses by (sessions.supervisor.running_pid), read from the
+    """The liveness rule merge refuses by (sessions.liveness.running_pid), read from the
     session records the wrappers write: `<state dir>/sessions/<stream>.json`."""
     alive = subprocess.Popen(["sleep", "30"])
     dead = subprocess.Popen(["true"])

@@ -21,13 +21,18 @@ from worktree_agents import git
 from worktree_agents.coordination import requests
 from worktree_agents.hooks import install as hooks
 from worktree_agents.merge.state import merge_status
-from worktree_agents.sessions.supervisor import session_status
+from worktree_agents.sessions import process
+from worktree_agents.sessions.liveness import last_activity, observe, session_roots
+from worktree_agents.sessions.store import PENDING, WAITING, SessionRecord, SessionStore, iso
+from worktree_agents.sessions.supervisor import coordinator_pid
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce
 
 STATUS_VERSION = 1
+ORPHANED = ("not started: no coordinator is scheduling it (the last one ended without finishing the schedule); "
+            "`wta up` resumes the schedule")
 
 
 @dataclass
@@ -168,3 +173,41 @@ def _compare_with_base(project, zones: ZonesInForce, stream: str, branch: str, o
         if status.behind:
             status.conflict_files = git.merge_conflicts(base_ref, branch_ref, project.main, env)
     status.conflicts = bool(status.conflict_files)
+
+
+def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
+    """Per stream, what `wta status` shows of its session (crashes and stalls recorded on the way)."""
+    store = SessionStore(state_dir)
+    found: dict[str, SessionRecord] = {}
+    for stream in streams:
+        record = store.read(stream)
+        if record is not None:
+            found[stream] = observe(store, record)
+    if any(r.state in (PENDING, WAITING) for r in found.values()) and coordinator_pid(state_dir) is None:
+        # Reported, not recorded: a coordinator that is only being handed over to must still find them.
+        for record in found.values():
+            if record.state in (PENDING, WAITING):
+                record.reason = ORPHANED
+    usage = process.usage({s: session_roots(r) for s, r in found.items() if r.live})
+    report = {}
+    for stream, record in found.items():
+        used = usage.get(stream)
+        activity = last_activity(record) if record.live else None
+        report[stream] = {
+            "state": record.state, "reason": record.reason, "runner": record.runner,
+            "sandboxed": record.sandbox is not None, "sandbox": record.sandbox,
+            "pid": record.pid if record.live else None,
+            "cpu_percent": used.cpu_percent if used else None,
+            "memory_bytes": used.memory_bytes if used else None,
+            "children": used.children if used else None,
+            "turns": record.turns, "cost_usd": record.cost_usd, "cost_simulated": record.cost_simulated,
+            "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
+            "last_activity": iso(activity) if activity else record.last_activity,
+            "started_at": record.started_at, "ended_at": record.ended_at, "exit_code": record.exit_code,
+            "permission_denials": len(record.permission_denials),
+            "leftovers_committed": record.leftovers_committed,
+            "leftovers_outside_zone": record.leftovers_outside_zone,
+            "attach": f"wta attach {stream}" if record.tmux and record.live else None,
+            "log": record.log,
+        }
+    return report

@@ -11,7 +11,7 @@ from worktree_agents.errors import WtaError
 from worktree_agents import sessions
 from worktree_agents.project import Project
 from worktree_agents.sessions.store import PENDING, WAITING, SessionStore
-from worktree_agents.sessions.supervisor import observe
+from worktree_agents.sessions.liveness import observe
 
 FOLLOW_POLL = 0.2
 

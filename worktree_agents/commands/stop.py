@@ -8,6 +8,7 @@ import signal
 from worktree_agents.commands.streams import known_streams
 from worktree_agents.project import Project
 from worktree_agents.sessions import process, supervisor
+from worktree_agents.sessions.stop import stop
 from worktree_agents.sessions.store import SessionStore
 
 
@@ -26,5 +27,5 @@ def run(streams: list[str]) -> int:
             print(f"coordinator (pid {pid}): stopped")
     store = SessionStore(project.repo.state_dir)
     for stream in names:
-        print(f"{stream}: {supervisor.stop(store, stream)}")
+        print(f"{stream}: {stop(store, stream)}")
     return 0

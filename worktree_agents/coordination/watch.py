@@ -36,7 +36,7 @@ from worktree_agents.hooks import install as hooks
 from worktree_agents.repo import Repo
 from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, STALLED, STOPPED, WAITING,
                                             SessionStore, parse_time)
-from worktree_agents.sessions.supervisor import STALL_CHECK_EVERY, observe
+from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
 from worktree_agents.worktrees.registry import list_worktrees, worktree_git_dir
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce, zones_in_force

@@ -10,7 +10,7 @@ from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import REFUSED, VERIFY_FAILED, StreamResult, Touch, listed
 from worktree_agents.repo import base_branch
-from worktree_agents.sessions import supervisor
+from worktree_agents.sessions import liveness
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
 from worktree_agents.zones.in_force import compile_zones_in_force
@@ -114,7 +114,7 @@ def verify(zones: ZoneMap, stream: str, base: str, commits: Sequence[git.CommitC
 
 
 def session_refusal(plan: MergePlan, stream: str) -> StreamResult | None:
-    pid = supervisor.running_pid(plan.state_dir, stream)
+    pid = liveness.running_pid(plan.state_dir, stream)
     if not pid:
         return None
     return StreamResult(stream, plan.branches[stream], REFUSED,

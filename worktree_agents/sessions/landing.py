@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
+from worktree_agents.sessions.store import BLOCKED, LANDED, LANDING, PENDING, SessionRecord, SessionStore, now
 from worktree_agents.state import lock_holder
 
 LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
@@ -156,6 +157,30 @@ def drop_handback(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int) -> None:
+    """Record how landing a stream went: landed, to be tried again, handed back to its agent, or blocked."""
+    stream = outcome.stream
+    handback = store.handback_path(stream)
+    if outcome.outcome == LANDED_OK:
+        drop_handback(handback)
+        store.update(stream, state=LANDED, reason=outcome.reason, landed_at=now(),
+                 landed_head=outcome.head)
+        return
+    if outcome.outcome in (BUSY, LATER):
+        # Another merge holds the lock, or a stream before it stopped: landed on a later round.
+        store.update(stream, state=LANDING, reason=f"landing {outcome.reason}")
+        return
+    record = store.read(stream) or SessionRecord(stream)
+    if not outcome.handback or record.handbacks >= land_retries:
+        store.update(stream, state=BLOCKED, ended_at=now(),
+                 reason=f"landing failed {record.handbacks + 1} time(s): {outcome.reason}")
+        return
+    write_handback(handback, outcome.handback)
+    # Pending again: the follow-up session starts as soon as max_parallel allows.
+    store.update(stream, handbacks=record.handbacks + 1, state=PENDING,
+                 reason=f"handed back to its agent: {outcome.reason}")
 
 
 class Lander:

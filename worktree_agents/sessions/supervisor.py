@@ -1,9 +1,9 @@
-"""Scheduling and watching sessions.
+"""Scheduling sessions: the coordinator.
 
 The coordinator starts session wrappers in `after` order with at most
 `max_parallel` running, keeps a dependent `waiting` until every dependency
 ended `done` and landed on the base, and fails it (`dependency <name> failed`)
-when one did not. Just before a session starts, its branch is brought up to
+when one did not (dependencies.py). Just before a session starts, its branch is brought up to
 the base (worktrees/sync.py), so a dependent starts from its dependencies'
 work. With `land: auto` (or `wta up --land`) it also lands each stream whose
 session ended `done`, one run at a time (landing.py), and starts a follow-up
@@ -11,11 +11,8 @@ session when a landing fails. Each wrapper records its own session. It runs in t
 foreground under `wta up`, or detached (`wta up -d`, or after Ctrl-C) as
 `python -m worktree_agents.sessions.supervisor`, logging to
 `<common>/wta/logs/coordinator.log`. One coordinator per repository at a time
-(`<common>/wta/coordinator.lock`).
-
-`observe` is how anyone reading a record (the coordinator, `wta status`)
-notices a crash (the wrapper is gone, or its pid was reused, with no recorded
-end) or a stall (no output and no commit for `stall_after`), and records it.
+(`<common>/wta/coordinator.lock`). Crashes and stalls are noticed by
+liveness.py, `wta stop` is stop.py.
 """
 
 from __future__ import annotations
@@ -36,16 +33,13 @@ from worktree_agents import git, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.repo import Repo, base_branch
 from worktree_agents.sessions import landing, process
-from worktree_agents.sessions.leftovers import last_commit_time
-from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, ENDED, FAILED, LANDED, LANDING, OPEN, PENDING,
-                                            RUNNING, SATISFIES_AFTER, STALLED, STOPPED, WAITING, SessionRecord,
-                                            SessionStore, iso, now, parse_time)
+from worktree_agents.sessions.dependencies import Dependencies
+from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
+from worktree_agents.sessions.store import (DONE, FAILED, LANDING, OPEN, PENDING, RUNNING, STOPPED, WAITING,
+                                            SessionRecord, SessionStore, now)
 
 POLL = 0.2
-STALL_CHECK_EVERY = 5.0     # seconds between stall checks of one session (they run git)
 LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
-ORPHANED = ("not started: no coordinator is scheduling it (the last one ended without finishing the schedule); "
-            "`wta up` resumes the schedule")
 
 
 @dataclass(frozen=True)
@@ -116,123 +110,6 @@ def coordinator_pid(state_dir: str) -> int | None:
     return int(data["pid"])
 
 
-# -- watching a session ----------------------------------------------------------------
-
-def last_activity(record: SessionRecord) -> float | None:
-    """The latest of: the session's start, its log's last write, its worktree's last commit."""
-    times = [parse_time(record.started_at)]
-    if record.log and os.path.exists(record.log):
-        times.append(os.path.getmtime(record.log))
-    if record.worktree and os.path.isdir(record.worktree):
-        times.append(last_commit_time(record.worktree))
-    times = [t for t in times if t is not None]
-    return max(times) if times else None
-
-
-def running_pid(state_dir: str, stream: str) -> int | None:
-    """The pid of the stream's session while its process runs (a stalled one runs too), else None.
-
-    Only reads: a pid the OS has given to another process since (its start time
-    differs from the recorded one) is no session. `observe` also records what it finds.
-    """
-    record = SessionStore(state_dir).read(stream)
-    return record.pid if record is not None and _process_runs(record) else None
-
-
-def _process_runs(record: SessionRecord) -> bool:
-    return record.live and process.is_alive(record.pid, record.pid_create_time)
-
-
-def observe(store: SessionStore, record: SessionRecord, check_stall: bool = True) -> SessionRecord:
-    """Notice (and record) a crash or a stall (after the record's `stall_after`) of a live session.
-
-    What is noticed is returned even when it cannot be recorded (a full disk).
-    """
-    if not record.live:
-        return record
-    if not _process_runs(record):
-        current = record
-        try:
-            with store.updating(record.stream) as current:
-                if current.live and current.ended_at is None and \
-                        not process.is_alive(current.pid, current.pid_create_time):
-                    current.state = CRASHED
-                    current.reason = ("the session's process ended without recording an exit (killed, or the "
-                                      "machine restarted)")
-        except WtaError:
-            pass
-        if current.state == CRASHED:
-            # What the wrapper started may still run in its process group: nothing would ever end it.
-            process.terminate(process.group_members(current.pid, current.pid_create_time))
-        return current
-    stall_after = record.stall_after
-    if not check_stall or not stall_after:
-        return record
-    seen = last_activity(record)
-    if seen is None:
-        return record
-    stalled = time.time() - seen > stall_after
-    current = record
-    try:
-        with store.updating(record.stream) as current:
-            if current.live and current.pid == record.pid:
-                current.last_activity = iso(seen)
-                if stalled and current.state == RUNNING:
-                    current.state, current.reason = STALLED, f"no output and no commit for {stall_after}s"
-                elif not stalled and current.state == STALLED:
-                    current.state, current.reason = RUNNING, None
-    except WtaError:
-        pass
-    return current
-
-
-def session_roots(record: SessionRecord) -> list:
-    """The processes whose trees make up a live session: the wrapper, and the agent when
-    it lives outside the wrapper's tree (in tmux)."""
-    roots = [process.find(record.pid, record.pid_create_time)]
-    if record.tmux:
-        roots.append(process.find(record.agent_pid, record.agent_create_time))
-    return [r for r in roots if r is not None]
-
-
-def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
-    """Per stream, what `wta status` shows of its session (crashes and stalls recorded on the way)."""
-    store = SessionStore(state_dir)
-    found: dict[str, SessionRecord] = {}
-    for stream in streams:
-        record = store.read(stream)
-        if record is not None:
-            found[stream] = observe(store, record)
-    if any(r.state in (PENDING, WAITING) for r in found.values()) and coordinator_pid(state_dir) is None:
-        # Reported, not recorded: a coordinator that is only being handed over to must still find them.
-        for record in found.values():
-            if record.state in (PENDING, WAITING):
-                record.reason = ORPHANED
-    usage = process.usage({s: session_roots(r) for s, r in found.items() if r.live})
-    report = {}
-    for stream, record in found.items():
-        used = usage.get(stream)
-        activity = last_activity(record) if record.live else None
-        report[stream] = {
-            "state": record.state, "reason": record.reason, "runner": record.runner,
-            "sandboxed": record.sandbox is not None, "sandbox": record.sandbox,
-            "pid": record.pid if record.live else None,
-            "cpu_percent": used.cpu_percent if used else None,
-            "memory_bytes": used.memory_bytes if used else None,
-            "children": used.children if used else None,
-            "turns": record.turns, "cost_usd": record.cost_usd, "cost_simulated": record.cost_simulated,
-            "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
-            "last_activity": iso(activity) if activity else record.last_activity,
-            "started_at": record.started_at, "ended_at": record.ended_at, "exit_code": record.exit_code,
-            "permission_denials": len(record.permission_denials),
-            "leftovers_committed": record.leftovers_committed,
-            "leftovers_outside_zone": record.leftovers_outside_zone,
-            "attach": f"wta attach {stream}" if record.tmux and record.live else None,
-            "log": record.log,
-        }
-    return report
-
-
 # -- scheduling ------------------------------------------------------------------------
 
 def schedule_for(config, streams: list[str] | None, runner: str | None = None, interactive: bool = False,
@@ -284,7 +161,7 @@ class Coordinator:
         self.base = base_branch(project.main, config.base, project.env)
         self.children: dict[str, subprocess.Popen] = {}
         self._stall_checked: dict[str, float] = {}
-        self._contains: dict[tuple[str, str], bool] = {}
+        self.after = Dependencies(project, config, plan.streams, self.base, plan.land)
         self.lander = landing.Lander(project, self._landing_progress)
 
     def records(self) -> dict[str, SessionRecord | None]:
@@ -321,11 +198,11 @@ class Coordinator:
                 continue
             if heads is None:
                 heads = git.branch_heads(self.project.main, self.project.env)
-            problem = self._dependency_problem(stream, records, heads)
+            problem = self.after.problem(stream, records, heads)
             if problem:
                 records[stream] = self.store.update(stream, state=FAILED, reason=problem, ended_at=now())
                 continue
-            waiting, unlanded = self._waiting_for(stream, records, heads)
+            waiting, unlanded = self.after.waiting_for(stream, records, heads)
             if waiting:
                 if record.state != WAITING or record.reason != waiting:
                     records[stream] = self.store.update(stream, state=WAITING, reason=waiting,
@@ -343,42 +220,6 @@ class Coordinator:
                 self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
         return remaining or self.lander.busy
 
-    def _dependency_problem(self, stream: str, records: dict[str, SessionRecord | None],
-                            heads: dict[str, git.BranchHead]) -> str | None:
-        for dep in self.config.streams[stream].after:
-            record = records.get(dep)
-            if record is not None and record.state in ENDED and record.state not in SATISFIES_AFTER and \
-                    not (record.state == BLOCKED and self._landed(dep, heads)):  # a person landed it since
-                return f"dependency {dep} {record.state}"
-            if dep not in self.plan.streams and (record is None or record.state in (PENDING, WAITING)):
-                return f"dependency {dep} has not run; start it too (`wta up {dep}`)"
-        return None
-
-    def _waiting_for(self, stream: str, records: dict[str, SessionRecord | None],
-                     heads: dict[str, git.BranchHead]) -> tuple[str | None, list[str]]:
-        """Why the stream cannot start yet (a dependency still working, or not landed on the base), and
-        the dependencies that are done but not landed."""
-        deps = self.config.streams[stream].after
-        working = [d for d in deps if records[d] is None or records[d].state not in SATISFIES_AFTER | {BLOCKED}]
-        if working:
-            return f"waiting for {', '.join(working)}", []
-        unlanded = [d for d in deps if not self._landed(d, heads)]
-        if not unlanded:
-            return None, []
-        if self.plan.land:
-            return f"waiting for {', '.join(unlanded)} to land", []
-        return f"waiting for {', '.join(unlanded)} to land: wta merge {' '.join(unlanded)}", unlanded
-
-    def _landed(self, stream: str, heads: dict[str, git.BranchHead]) -> bool:
-        """Whether the base contains the stream's branch (read from git: a person's `wta merge` counts)."""
-        tip, base = heads.get(self.config.branch_for(stream)), heads.get(self.base)
-        if tip is None or base is None or tip.sha == base.sha:
-            return True
-        key = (tip.sha, base.sha)
-        if key not in self._contains:
-            self._contains[key] = git.is_ancestor(tip.sha, base.sha, cwd=self.project.main, env=self.project.env)
-        return self._contains[key]
-
     # -- landing ------------------------------------------------------------------------
 
     def _landing_progress(self, stream: str, text: str) -> None:
@@ -390,29 +231,7 @@ class Coordinator:
     def record_landings(self) -> None:
         """Record a landing run that has finished: each stream landed, handed back to its agent, or blocked."""
         for outcome in self.lander.finished() or []:
-            self._landed_or_not(outcome)
-
-    def _landed_or_not(self, outcome: landing.LandOutcome) -> None:
-        stream = outcome.stream
-        handback = self.store.handback_path(stream)
-        if outcome.outcome == landing.LANDED_OK:
-            landing.drop_handback(handback)
-            self.store.update(stream, state=LANDED, reason=outcome.reason, landed_at=now(),
-                              landed_head=outcome.head)
-            return
-        if outcome.outcome in (landing.BUSY, landing.LATER):
-            # Another merge holds the lock, or a stream before it stopped: landed on a later round.
-            self.store.update(stream, state=LANDING, reason=f"landing {outcome.reason}")
-            return
-        record = self.store.read(stream) or SessionRecord(stream)
-        if not outcome.handback or record.handbacks >= self.config.land_retries:
-            self.store.update(stream, state=BLOCKED, ended_at=now(),
-                              reason=f"landing failed {record.handbacks + 1} time(s): {outcome.reason}")
-            return
-        landing.write_handback(handback, outcome.handback)
-        # Pending again: the follow-up session starts as soon as max_parallel allows.
-        self.store.update(stream, handbacks=record.handbacks + 1, state=PENDING,
-                          reason=f"handed back to its agent: {outcome.reason}")
+            landing.record_outcome(self.store, outcome, self.config.land_retries)
 
     # -- starting a session -------------------------------------------------------------
 
@@ -489,58 +308,6 @@ class Coordinator:
             with self.store.updating(stream) as record:
                 if record.state in (PENDING, WAITING):
                     record.state, record.reason, record.ended_at = STOPPED, reason, now()
-
-
-
-# -- stopping ---------------------------------------------------------------------------
-
-STOP_WAIT = 30.0   # beyond the kill grace: time for the wrapper to commit leftovers and record
-
-
-def stop(store: SessionStore, stream: str) -> str:
-    """End a stream's session and every process of it; what happened, in a few words."""
-    record = store.read(stream)
-    if record is None:
-        return "no session"
-    if record.state in (PENDING, WAITING):
-        store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=now())
-        return "stopped before it started"
-    if record.state == OPEN:  # a person's session: nothing to kill, only no longer open
-        store.update(stream, state=STOPPED, reason="the manual session was stopped", ended_at=now())
-        return "manual session stopped"
-    procs = session_processes(record)
-    if not record.live and not procs:
-        return f"not running ({record.state})"
-    wrapper = process.find(record.pid, record.pid_create_time)
-    if wrapper is not None:
-        # The wrapper ends the agent's tree itself, commits the in-zone leftovers and records `stopped`.
-        try:
-            wrapper.send_signal(signal.SIGTERM)
-        except Exception:  # psutil.NoSuchProcess: it ended meanwhile
-            pass
-        process.wait_gone([wrapper], process.kill_grace() + STOP_WAIT)
-    process.terminate(procs)  # psutil checks each one's identity before signalling it
-    if record.tmux:
-        from worktree_agents.sessions.tmux import TmuxSession
-
-        TmuxSession.from_dict(record.tmux).kill()
-    with store.updating(stream) as current:
-        if current.live:
-            current.state, current.reason, current.ended_at = STOPPED, "stopped by `wta stop`", now()
-    return "stopped"
-
-
-def session_processes(record: SessionRecord) -> list:
-    """Every process that belongs to the session: the wrapper's tree, the agent's tree and
-    whatever still runs in the session's process group."""
-    found = {}
-    for root in (process.find(record.pid, record.pid_create_time), process.find(record.agent_pid, record.agent_create_time)):
-        for p in process.tree(root) if root is not None else []:
-            found[p.pid] = p
-    if record.pid:
-        for p in process.group_members(record.pid, record.pid_create_time):
-            found.setdefault(p.pid, p)
-    return list(found.values())
 
 
 

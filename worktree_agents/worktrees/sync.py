@@ -99,7 +99,7 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
     if result.behind == 0:
         result.outcome = CURRENT
         return result
-    from worktree_agents.sessions.supervisor import running_pid
+    from worktree_agents.sessions.liveness import running_pid
 
     pid = running_pid(project.repo.state_dir, stream) if session_check else None
     if pid:

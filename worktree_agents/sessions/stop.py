@@ -1,0 +1,44 @@
+"""`wta stop`: ending a stream's session and every process of it; its worktree and commits stay."""
+
+from __future__ import annotations
+
+import signal
+
+from worktree_agents.sessions import process
+from worktree_agents.sessions.liveness import session_processes
+from worktree_agents.sessions.store import OPEN, PENDING, STOPPED, WAITING, SessionStore, now
+
+STOP_WAIT = 30.0   # beyond the kill grace: time for the wrapper to commit leftovers and record
+
+
+def stop(store: SessionStore, stream: str) -> str:
+    """End a stream's session and every process of it; what happened, in a few words."""
+    record = store.read(stream)
+    if record is None:
+        return "no session"
+    if record.state in (PENDING, WAITING):
+        store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=now())
+        return "stopped before it started"
+    if record.state == OPEN:  # a person's session: nothing to kill, only no longer open
+        store.update(stream, state=STOPPED, reason="the manual session was stopped", ended_at=now())
+        return "manual session stopped"
+    procs = session_processes(record)
+    if not record.live and not procs:
+        return f"not running ({record.state})"
+    wrapper = process.find(record.pid, record.pid_create_time)
+    if wrapper is not None:
+        # The wrapper ends the agent's tree itself, commits the in-zone leftovers and records `stopped`.
+        try:
+            wrapper.send_signal(signal.SIGTERM)
+        except Exception:  # psutil.NoSuchProcess: it ended meanwhile
+            pass
+        process.wait_gone([wrapper], process.kill_grace() + STOP_WAIT)
+    process.terminate(procs)  # psutil checks each one's identity before signalling it
+    if record.tmux:
+        from worktree_agents.sessions.tmux import TmuxSession
+
+        TmuxSession.from_dict(record.tmux).kill()
+    with store.updating(stream) as current:
+        if current.live:
+            current.state, current.reason, current.ended_at = STOPPED, "stopped by `wta stop`", now()
+    return "stopped"
