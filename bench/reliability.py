@@ -5,8 +5,8 @@
 
 Runs pytest on tests/hardening/ (every file there: bad input, evasion, faults,
 load, secrets, whatever is present) plus the fault tests that live with their
-modules (tests/test_merge_faults.py, and the killed-wrapper test of
-tests/test_sessions_supervisor.py). The fast subset is everything not marked
+modules (tests/merge/test_recovery.py, and the killed-wrapper test of
+tests/sessions/test_supervisor.py). The fast subset is everything not marked
 `slow`, on two pytest-xdist workers. `--full` runs that, then the `slow` tests
 alone, one at a time, so that the load's times and memory are its own.
 
@@ -42,10 +42,10 @@ from hardening.figures import FAULT, FIGURES_ENV, KILLS, LOAD, SECRETS, read  # 
 
 FAST_COMMAND = "python bench/reliability.py"
 FULL_COMMAND = "python bench/reliability.py --full"
-SUITES = ["tests/hardening", "tests/test_merge_faults.py",
-          "tests/test_sessions_supervisor.py::test_a_session_killed_with_sigkill_shows_crashed"]
-FAULT_FILES = ("tests/hardening/test_faults.py", "tests/hardening/test_merge_recovery.py", "tests/test_merge_faults.py",
-               "tests/test_sessions_supervisor.py")
+SUITES = ["tests/hardening", "tests/merge/test_recovery.py",
+          "tests/sessions/test_supervisor.py::test_a_session_killed_with_sigkill_shows_crashed"]
+FAULT_FILES = ("tests/hardening/test_faults.py", "tests/hardening/test_merge_recovery.py", "tests/merge/test_recovery.py",
+               "tests/sessions/test_supervisor.py")
 # Where a random kill landed, in the order the page lists them (tests/hardening/test_merge_kills.py).
 KILL_PLACES = ("inside git rebase", "inside a checkout (fast-forward or restore)", "inside the test",
                "inside another git command", "in wta itself")
@@ -74,9 +74,9 @@ ABOUT = {
                                               "(locks, rebase state, a detached HEAD, half-written files, a deleted "
                                               "branch) is cleared by --continue and --abort",
     "tests/hardening/test_secrets.py": "the search for API keys finds a planted key in every kind of place",
-    "tests/test_merge_faults.py": "SIGKILL of `wta merge` inside the rebase, the test, between streams and around "
+    "tests/merge/test_recovery.py": "SIGKILL of `wta merge` inside the rebase, the test, between streams and around "
                                   "the fast-forward; --abort and --continue",
-    "tests/test_sessions_supervisor.py": "SIGKILL of a session wrapper: `crashed`",
+    "tests/sessions/test_supervisor.py": "SIGKILL of a session wrapper: `crashed`",
 }
 
 
@@ -211,8 +211,8 @@ def render(s: dict) -> str:
         "Either one reruns the suites and rewrites this page. The fast subset is also part of the",
         "README's test command (`python -m pytest -n 2`), which deselects the `slow` tests: CI runs it",
         "with every push. The suites are `tests/hardening/` and the fault tests that live with their",
-        "modules (`tests/test_merge_faults.py`, the killed-wrapper test of",
-        "`tests/test_sessions_supervisor.py`).",
+        "modules (`tests/merge/test_recovery.py`, the killed-wrapper test of",
+        "`tests/sessions/test_supervisor.py`).",
         "",
         "## Suites",
         "",

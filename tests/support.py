@@ -82,3 +82,32 @@ def add_stream_worktree(repo: Path, stream: str, where: Path | None = None) -> P
     git(repo, "worktree", "add", "-q", "-b", f"wta/{stream}", str(where))
     wta(where, "hooks", "install", "--stream", stream, check=0)
     return where
+
+
+EXAMPLE_STREAMS = ("infra", "api", "ui", "monitor")   # the streams of EXAMPLE_ZONES
+
+
+def example_zones(setup: str | None = '["test -f .env.local", "echo setup $WTA_STREAM $WTA_PORT"]',
+                  sparse: bool = False, base: bool = True) -> str:
+    text = EXAMPLE_ZONES.read_text()
+    text = text.replace("setup: [npm ci]", f"setup: {setup}" if setup else "setup: []")
+    text = text.replace("sparse: false", f"sparse: {'true' if sparse else 'false'}")
+    if not base:
+        text = text.replace("base: main\n", "")
+    return text
+
+
+def clone_webapp(tmp_path: Path, zones: str | None = None, env_local: bool = True) -> Path:
+    """A fresh clone (from a bare "origin") of a web app with the example zones committed."""
+    seed = make_repo(tmp_path / "seed", zones if zones is not None else example_zones())
+    git(seed, "config", "user.name", "Seed")
+    git(tmp_path, "clone", "-q", "--bare", str(seed), "origin.git")
+    git(tmp_path, "clone", "-q", "origin.git", "webapp")
+    work = tmp_path / "webapp"
+    if env_local:
+        (work / ".env.local").write_text("SECRET=local\n")
+    return work
+
+
+def worktree_of(repo: Path, stream: str) -> Path:
+    return repo.parent / f"{repo.name}-worktrees" / stream

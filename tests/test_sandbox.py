@@ -1,6 +1,6 @@
 """The sandbox's policy (worktree_agents/sandbox.py) with real bubblewrap, real git and real scripts.
 
-The escape corpus from inside real sessions is in test_sandbox_sessions.py; these
+The escape corpus from inside real sessions is in flows/test_sandboxed_streams.py; these
 cases drive `Sandbox.wrap` directly for what git's ref storage needs (packed refs,
 refs without a reflog, packs), the allow-lists and zones.yaml's keys.
 """

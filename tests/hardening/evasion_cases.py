@@ -221,10 +221,10 @@ CASES: tuple[Case, ...] = (
     _case("notes", "attach `git notes` to its commits", "`git notes add`, then merge", INERT),
     _case("api-runner-paths", "api runner tools: `..`, absolute paths, symlinks out of the worktree, `.git`",
           "the api runner's read and write tools", WORKSPACE, stream="api",
-          test="tests/test_sessions_workspace.py::test_paths_leading_out_are_refused_for_reading_and_writing"),
+          test="tests/sessions/test_workspace.py::test_paths_leading_out_are_refused_for_reading_and_writing"),
     _case("api-runner-other-zone", "api runner tools: writes and edits outside the zone",
           "the api runner's write and edit tools", WORKSPACE, stream="api",
-          test="tests/test_sessions_workspace.py::test_a_write_outside_the_zone_names_the_owner_and_changes_nothing"),
+          test="tests/sessions/test_workspace.py::test_a_write_outside_the_zone_names_the_owner_and_changes_nothing"),
 )
 
 

@@ -5,8 +5,8 @@ After each: `wta status --json` says what happened, every commit reachable
 before is reachable after (`git rev-list --all`), and `wta up`, `wta merge
 --continue` or `--abort` recovers. Already proven elsewhere, and not repeated
 here: SIGKILL of `wta merge` inside git rebase, inside the test, between
-streams and around the fast-forward (tests/test_merge_faults.py), and the
-`crashed` state of a killed wrapper (tests/test_sessions_supervisor.py; here
+streams and around the fast-forward (tests/merge/test_recovery.py), and the
+`crashed` state of a killed wrapper (tests/sessions/test_supervisor.py; here
 the same kill is followed on to the recovery).
 
 The disk is filled for real where the tests may mount a tmpfs (as root), and
@@ -33,8 +33,8 @@ import pytest
 from support import commit_all, git, wta, write_files
 from sessions_support import (alive, env, kill_everything, no_leftover_processes, record,  # noqa: F401
                               session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
-from test_merge import assert_contained, repo, set_test, subjects  # noqa: F401 (fixture)
-from test_merge_faults import BLOCK, MERGED_ORDER, at_step, block_after_fast_forward, block_in_rebase
+from merge_support import (BLOCK, MERGED_ORDER, assert_contained, at_step, block_after_fast_forward,  # noqa: F401
+                           block_in_rebase, repo, set_test, subjects)  # (repo: a fixture)
 
 STREAMS = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n" \
           "  ui:\n    paths: [src/ui/**]\n"

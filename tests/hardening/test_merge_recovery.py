@@ -13,7 +13,7 @@ deleted during the test). After each, `--continue` or `--abort` reaches a
 clean state with no manual step.
 
 Each test builds the shape with real git on the four-stream repository of
-tests/test_merge.py, and checks: the base is unmoved or at a tested commit,
+tests/merge/test_run.py, and checks: the base is unmoved or at a tested commit,
 every commit reachable before is reachable after, every worktree ends on its
 branch with nothing left over.
 """
@@ -29,9 +29,8 @@ from pathlib import Path
 import pytest
 
 from support import commit_all, git, wta, write_files
-from test_merge import (STREAMS, assert_contained, reachable, repo, set_test, sha, state_dir,  # noqa: F401 (fixture)
-                        subjects, wt)
-from test_merge_faults import MERGED_ORDER, at_step, wait_for
+from merge_support import (MERGED_ORDER, STREAMS, assert_contained, at_step, reachable, repo,  # noqa: F401 (fixture)
+                           set_test, sha, state_dir, subjects, wait_for, wt)
 
 GATE = 'if [ "$WTA_STREAM" = api ]; then touch "$HOME/in-test"; while [ ! -f "$HOME/go" ]; do sleep 0.02; done; fi\n'
 

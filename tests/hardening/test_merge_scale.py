@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from support import commit_all, git, make_repo, wta, write_files
-from test_merge import reachable, repo, sha, subjects, wt  # noqa: F401 (fixture)
+from merge_support import reachable, repo, sha, subjects, wt  # noqa: F401 (fixture)
 from worktree_agents import git as gitmod
 
 CONFLICT_PATHS = 15_000

@@ -8,5 +8,5 @@
     sync-tmpl        in every hook: a link to `forward` for the hooks run on every commit,
                      once the repository has them
 
-The runtime is on every commit's path: stdlib only (tests/test_hook_imports.py).
+The runtime is on every commit's path: stdlib only (tests/hooks/test_imports.py).
 """

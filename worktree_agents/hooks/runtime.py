@@ -4,7 +4,7 @@
 
 Deliberately without typer, pydantic, anthropic or psutil (and yaml and
 pathspec only when the zones cache must be rebuilt): this runs on every commit
-and every agent edit (tests/test_hook_imports.py keeps it so).
+and every agent edit (tests/hooks/test_imports.py keeps it so).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The zone engine (`zones.py`): ownership, violations, append-only, the cache format.
+"""The zone engine (`zones/ownership.py`): ownership, violations, append-only, the cache format.
 
 Pure: patterns compiled by `config.compile_patterns`, then only paths and
 decisions; no repository is needed.

@@ -11,8 +11,7 @@ import sys
 import time
 from datetime import datetime
 
-from support import commit_all, git, wta
-from test_worktrees import STREAMS, clone_webapp, example_zones, worktree_of
+from support import EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, worktree_of, wta
 
 FIELDS = {"stream", "branch", "worktree", "worktree_exists", "head", "ahead", "behind", "dirty", "last_commit",
           "violations", "conflicts", "conflict_files", "state", "reason", "created_at", "setup", "record"}

@@ -14,7 +14,7 @@ zone only because a `!` pattern says so. `test_negation_reincludes_file_under_ex
 shows the difference explicitly.
 
 Bracket expressions (POSIX classes, ranges, escapes) and multi-byte paths are
-among the generated ones: wta matches bytes, as git does (tests/test_zones_wildmatch.py
+among the generated ones: wta matches bytes, as git does (tests/zones/test_matcher_wildmatch.py
 fuzzes that part alone, at 10,000 pairs a run).
 
 A second deliberate difference keeps `**` glued to other characters (`a**`,

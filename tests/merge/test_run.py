@@ -2,120 +2,22 @@
 
 Every test works on a copy of one four-stream repository (the example zones,
 worktrees made with `git worktree add` + `wta hooks install --stream`, commits
-made through the real hooks), built once per test process.
+made through the real hooks), built once per test process (merge_support.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import psutil
-import pytest
 
-from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
+from merge_support import (STREAMS, ZONES, assert_contained, branch_refs, reachable, repo, set_test,  # noqa: F401 (fixture)
+                           sha, snapshot, state_dir, subjects, wt)
+from support import add_stream_worktree, commit_all, git, make_repo, wta, write_files
 
 from worktree_agents.sessions.liveness import running_pid
-
-STREAMS = ("infra", "api", "ui", "monitor")
-# `test:` runs $HOME/merge-test.sh when a test writes one (HOME is private to each test).
-TEST_COMMAND = """test: 'if [ -f "$HOME/merge-test.sh" ]; then sh "$HOME/merge-test.sh"; fi'"""
-ZONES = EXAMPLE_ZONES.read_text().replace("test: npm test", TEST_COMMAND)
-
-# Each stream's commits in the template: (files, message).
-WORK = {
-    "infra": [({"ai-agents/tools.md": "# tools\n"}, "add tools")],
-    "api": [({"src/lib/db.ts": "export const db = {pool: 4}\n"}, "pool the db"),
-            ({"src/app/api/users/route.ts": "export const GET = () => []\n"}, "users route")],
-    "ui": [({"src/components/Nav.tsx": "export const Nav = () => null\n"}, "nav")],
-    "monitor": [({"ai-agents/memory/notes.md": "first note\nsecond note\nthird note\n"}, "note")],
-}
-
-_templates: dict[str, Path] = {}
-
-
-def _build(root: Path) -> Path:
-    repo = make_repo(root / "webapp", ZONES)
-    for stream in STREAMS:
-        where = add_stream_worktree(repo, stream)
-        for files, message in WORK[stream]:
-            write_files(where, files)
-            commit_all(where, message)
-    return root
-
-
-def _copy(template: Path, dest: Path) -> Path:
-    """The template repository and its worktrees, copied and re-linked (git worktree repair), their
-    hooks too (their core.hooksPath still names the template's)."""
-    shutil.copytree(template, dest, symlinks=True)
-    repo = dest / "webapp"
-    for stream in STREAMS:
-        (dest / f"webapp-{stream}" / ".git").write_text(f"gitdir: {repo}/.git/worktrees/webapp-{stream}\n")
-    git(repo, "worktree", "repair", *(str(dest / f"webapp-{s}") for s in STREAMS))
-    wta(repo, "hooks", "install", check=0)
-    return repo
-
-
-@pytest.fixture
-def repo(tmp_path, tmp_path_factory) -> Path:
-    """A copy of the four-stream repository: main plus worktrees webapp-<stream>."""
-    if "four" not in _templates:
-        _templates["four"] = _build(tmp_path_factory.mktemp("merge-template"))
-    return _copy(_templates["four"], tmp_path / "copy")
-
-
-def wt(repo: Path, stream: str) -> Path:
-    return repo.parent / f"webapp-{stream}"
-
-
-def sha(repo: Path, rev: str) -> str:
-    return git(repo, "rev-parse", rev).stdout.strip()
-
-
-def branch_refs(repo: Path) -> dict[str, str]:
-    """Every ref except wta's backups."""
-    lines = git(repo, "for-each-ref", "--format=%(refname) %(objectname)").stdout.splitlines()
-    return dict(line.split(" ") for line in lines if not line.startswith("refs/wta/"))
-
-
-def reachable(repo: Path) -> set[str]:
-    return set(git(repo, "rev-list", "--all").stdout.split())
-
-
-def subjects(repo: Path, rev: str = "main") -> list[str]:
-    return git(repo, "log", "--format=%s", rev).stdout.splitlines()
-
-
-def set_test(script: str) -> None:
-    """Make the repository's `test:` run this shell script (in the stream's worktree)."""
-    (Path(os.environ["HOME"]) / "merge-test.sh").write_text(script)
-
-
-def state_dir(repo: Path) -> Path:
-    return repo / ".git" / "wta"
-
-
-def snapshot(repo: Path) -> dict:
-    """Refs, every worktree's HEAD, status and files, and wta's state dir: what must not change."""
-    def files(root: Path) -> dict[str, str]:
-        return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.relative_to(root).parts}
-    trees = {}
-    for where in [repo] + [wt(repo, s) for s in STREAMS]:
-        trees[str(where)] = (git(where, "symbolic-ref", "-q", "HEAD", check=False).stdout,
-                             git(where, "status", "--porcelain=v1").stdout, files(where))
-    state = {str(p.relative_to(state_dir(repo))): p.read_bytes() for p in sorted(state_dir(repo).rglob("*"))
-             if p.is_file()}
-    return {"refs": git(repo, "for-each-ref").stdout, "trees": trees, "state": state}
-
-
-def assert_contained(repo: Path, streams=STREAMS) -> None:
-    for stream in streams:
-        assert git(repo, "merge-base", "--is-ancestor", f"wta/{stream}", "main", check=False).returncode == 0, stream
 
 
 # -- the whole sequence ---------------------------------------------------------------

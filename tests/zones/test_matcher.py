@@ -1,7 +1,7 @@
-"""The zone engine decides common patterns with string methods (`zones._Glob`),
+"""The zone engine decides common patterns with string methods (`zones.matcher._Glob`),
 so the commit hooks need not import `re`; it must answer as the regex would.
 
-The regex here is the engine's own fallback (`zones._regexes`): pathspec's
+The regex here is the engine's own fallback (`zones.matcher._regexes`): pathspec's
 regex with `.` matching a newline and `$` only at the very end, because a
 path may hold any character but '/' and NUL (`test_newline_*` below show
 what pathspec's regex alone would get wrong).

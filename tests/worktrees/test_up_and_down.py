@@ -13,35 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support import EXAMPLE_ZONES, commit_all, git, make_repo, wta
-
-STREAMS = ("infra", "api", "ui", "monitor")
-
-
-def example_zones(setup: str | None = '["test -f .env.local", "echo setup $WTA_STREAM $WTA_PORT"]',
-                  sparse: bool = False, base: bool = True) -> str:
-    text = EXAMPLE_ZONES.read_text()
-    text = text.replace("setup: [npm ci]", f"setup: {setup}" if setup else "setup: []")
-    text = text.replace("sparse: false", f"sparse: {'true' if sparse else 'false'}")
-    if not base:
-        text = text.replace("base: main\n", "")
-    return text
-
-
-def clone_webapp(tmp_path: Path, zones: str | None = None, env_local: bool = True) -> Path:
-    """A fresh clone (from a bare "origin") of a web app with the example zones committed."""
-    seed = make_repo(tmp_path / "seed", zones if zones is not None else example_zones())
-    git(seed, "config", "user.name", "Seed")
-    git(tmp_path, "clone", "-q", "--bare", str(seed), "origin.git")
-    git(tmp_path, "clone", "-q", "origin.git", "webapp")
-    work = tmp_path / "webapp"
-    if env_local:
-        (work / ".env.local").write_text("SECRET=local\n")
-    return work
-
-
-def worktree_of(repo: Path, stream: str) -> Path:
-    return repo.parent / f"{repo.name}-worktrees" / stream
+from support import (EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, make_repo, worktree_of,
+                     wta)
 
 
 def branches(repo: Path) -> dict[str, str]:

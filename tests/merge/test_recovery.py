@@ -9,71 +9,18 @@ state was never recorded.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from merge_support import (BLOCK, MERGED_ORDER, STREAMS, assert_contained, at_step, block_after_fast_forward,
+                           block_in_rebase, branch_refs, merge_state, reachable, repo, set_test,  # noqa: F401 (fixture)
+                           state_dir, subjects, wait_for, wt)
 from support import git, wta
-from test_merge import (STREAMS, assert_contained, branch_refs, reachable, repo, set_test,  # noqa: F401 (fixture)
-                        state_dir, subjects, wt)
-
-BLOCK = """if [ -f "$HOME/block" ]; then touch "$HOME/blocked"; while [ -f "$HOME/block" ]; do sleep 0.02; done; fi\n"""
-MERGED_ORDER = ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool the db", "[infra] add tools"]
-
-
-def _git_shim(body: str) -> dict[str, str]:
-    """The environment of a `wta merge` whose `git` is this shell script (`$REAL` runs the real
-    git), placed first on PATH: wta's own git runs no hooks, so a test holds git this way."""
-    shim = Path(os.environ["HOME"]) / "git-shim"
-    shim.mkdir(exist_ok=True)
-    script = shim / "git"
-    script.write_text(f"#!/bin/sh\nREAL={shutil.which('git')}\n{body}")
-    script.chmod(0o755)
-    return {"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
-
-
-def block_in_rebase() -> dict[str, str]:
-    """Hold git's rebase of api in its post-checkout hook (once it has checked out the base):
-    the shim gives `git rebase` a hooks directory, after wta's own `-c core.hooksPath`."""
-    hooks = Path(os.environ["HOME"]) / "rebase-hooks"
-    hooks.mkdir(exist_ok=True)
-    (hooks / "post-checkout").write_text("#!/bin/sh\n" + BLOCK)
-    (hooks / "post-checkout").chmod(0o755)
-    return _git_shim('case " $* " in *" rebase "*)\n'
-                     '  for a do shift; if [ "$a" = rebase ]; then set -- "$@" -c "core.hooksPath='
-                     f'{hooks}" rebase; else set -- "$@" "$a"; fi; done;;\nesac\nexec "$REAL" "$@"\n')
-
-
-def block_after_fast_forward() -> dict[str, str]:
-    """Hold `git merge --ff-only` once it has moved the base (the shim waits after the real git)."""
-    return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" merge --ff-only "*) {BLOCK.strip()} ;; esac\n'
-                     'exit $rc\n')
-
-
-def wait_for(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def merge_state(repo: Path) -> dict:
-    try:
-        return json.loads((state_dir(repo) / "merge.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-
-
-def at_step(repo: Path, step: str, stream: str):
-    return lambda: merge_state(repo).get("step") == step and merge_state(repo).get("stream") == stream
 
 
 # Where to kill: how to make the merge stop there (a blocking hook or test, or
