@@ -4,7 +4,7 @@ Two corpora, both run against one prepared repository (the example zones,
 `wta up --no-launch api ui` done, a commit on each of those streams, so that
 `wta up` and `wta merge` would have real work to do):
 
-- every malformed zones.yaml of tests/bad_zones/ (see tests/test_config.py for
+- every malformed zones.yaml of tests/bad_zones/ (see tests/config/test_config.py for
   the format), written over the main worktree's zones.yaml and given to
   `wta up --no-launch` and to `wta merge`;
 - malformed command lines: unknown streams, ranges git cannot parse, paths
