@@ -18,7 +18,7 @@ from support import git, wta
 from worktree_agents.config import Agent, Config, ConfigError, format_duration, load, load_text
 from worktree_agents.errors import USAGE, WtaError
 
-CORPUS = sorted((Path(__file__).parent / "bad_zones").glob("*.yaml"))
+CORPUS = sorted((Path(__file__).resolve().parent.parent / "bad_zones").glob("*.yaml"))
 LOCATED = re.compile(r"^wta: (?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<text>.+)$")
 
 # The exact line of the (first) problem, for a representative part of the corpus
@@ -178,7 +178,7 @@ def test_every_default():
 
 
 def test_the_spec_example_loads_with_every_key():
-    c = load(Path(__file__).parent.parent / "examples" / "webapp" / "zones.yaml")
+    c = load(Path(__file__).resolve().parent.parent.parent / "examples" / "webapp" / "zones.yaml")
     assert list(c.streams) == ["infra", "api", "ui", "monitor"]
     assert c.copy_ == [".env.local"] and c.setup == ["npm ci"] and c.test == "npm test"
     assert (c.checks[0].name, c.checks[0].every, c.checks[0].timeout) == ("dev-server", 120, 30)
