@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (PYTHON, Case, bench_env, git, measure, ratio, report_against_floor, scratch_dir,  # noqa: E402
-                    stream_names, wta)
+from common import (PYTHON, Case, bench_env, git, measure, ratio, report_against_floor, run,  # noqa: E402
+                    scratch_dir, stream_names, wta)
 
 MAX_RATIO = 1.3
 
@@ -72,17 +72,49 @@ def build(path: Path, env: dict[str, str], streams: list[str], agent: Path) -> N
     git(path, env, "commit", "-q", "-m", "initial")
 
 
+def hooks_dir(path: Path) -> Path:
+    """wta's hooks directory (`wta hooks install` writes it), which a stream worktree's own
+    core.hooksPath names."""
+    return path / ".git" / "wta" / "hooks"
+
+
+def add_worktree(path: Path, stream: str, hooks: bool) -> str:
+    """The shell command that makes a stream's worktree from main; with `hooks`, tied to its stream
+    and given wta's hooks as `wta up` does (its own core.hooksPath)."""
+    wt = f"{path}-worktrees/{stream}"
+    command = f'git -C "{path}" worktree add -q -b wta/{stream} "{wt}" main'
+    if hooks:
+        command += (f' && echo {stream} > "$(git -C "{wt}" rev-parse --absolute-git-dir)/wta-stream"'
+                    f' && git -C "{wt}" config --worktree core.hooksPath "{hooks_dir(path)}"')
+    return command
+
+
 def bare_loop(path: Path, streams: list[str], agent: Path, hooks: bool = False) -> str:
     """Stream after stream, in `after` order: the work of wta up --land with nothing around it
-    (`hooks`: each worktree tied to its stream, so that wta's hooks check its commits)."""
+    (`hooks`: with wta's hooks in each worktree, so that they check its commits)."""
     steps = []
     for s in streams:
         wt = f"{path}-worktrees/{s}"
-        tie = f' && echo {s} > "$(git -C "{wt}" rev-parse --absolute-git-dir)/wta-stream"' if hooks else ""
-        steps.append(f'git -C "{path}" worktree add -q -b wta/{s} "{wt}" main{tie} && '
+        steps.append(f'{add_worktree(path, s, hooks)} && '
                      f'(cd "{wt}" && WTA_STREAM={s} sh "{agent}") && '
                      f'git -C "{wt}" rebase -q main && git -C "{path}" merge -q --ff-only wta/{s}')
     return " && ".join(steps)
+
+
+def check_hooks_run(path: Path, env: dict[str, str], streams: list[str]) -> None:
+    """The bare+hooks loop must really go through wta's hooks: a worktree made as it makes them
+    refuses a commit outside its stream's zone (else that case would time the bare loop again)."""
+    stream, other = streams[0], streams[1]
+    run(["sh", "-c", add_worktree(path, stream, hooks=True)], path, env)
+    wt = Path(f"{path}-worktrees/{stream}")
+    (wt / other / "outside.txt").write_text("not in the zone\n")
+    git(wt, env, "add", f"{other}/outside.txt")
+    refused = run(["git", "commit", "-q", "-m", "outside"], wt, env, check=False)
+    if refused.returncode == 0:
+        raise SystemExit("bench: a commit outside the zone went through in a bare+hooks worktree: "
+                         "wta's hooks did not run there")
+    run(["git", "worktree", "remove", "--force", str(wt)], path, env)
+    git(path, env, "branch", "-D", f"wta/{stream}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     def build_hooked() -> None:
         build(hooked_repo, env, streams, agent)
         wta(hooked_repo, env, "hooks", "install")
+    build_hooked()
+    if len(streams) > 1:
+        check_hooks_run(hooked_repo, env, streams)
     cases = [
         Case("wta", [PYTHON, "-m", "worktree_agents", "up", "--land"], wta_repo, env,
              prepare=lambda: build(wta_repo, env, streams, agent)),
