@@ -150,6 +150,31 @@ def test_a_hooks_path_from_any_config_git_reads_is_followed(tmp_path, where):
     assert marker.read_text() == f"{api}\n"
 
 
+def test_settings_from_the_environment_are_asked_about_only_when_they_could_name_a_hooks_path(tmp_path):
+    """The sandbox gives git two settings through GIT_CONFIG_COUNT (gc.auto, maintenance.auto): wta's hooks
+    read their names and start no git process to find the repository's hooks, which still run; a setting
+    that could name a hooks path (an include) makes them ask git."""
+    repo = make_repo(tmp_path / "webapp")
+    marker = tmp_path / "user-hook-ran"
+    write_hook(default_hooks(repo) / "pre-commit", f'#!/bin/sh\necho "$PWD" >> {marker}\n')
+    api = add_stream_worktree(repo, "api")
+    trace = tmp_path / "git-trace"   # every git process started, the hooks' included
+    env = {**os.environ, "GIT_TRACE": str(trace), "GIT_CONFIG_COUNT": "2",
+           "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0",
+           "GIT_CONFIG_KEY_1": "maintenance.auto", "GIT_CONFIG_VALUE_1": "false"}
+    stage(api, {"src/lib/a.ts": "a\n"})
+    git(api, "commit", "-q", "-m", "in zone", env=env)
+    assert subject(api) == "[api] in zone" and marker.read_text() == f"{api}\n"
+    assert "git config" not in trace.read_text()
+
+    (tmp_path / "more.gitconfig").write_text("[user]\n\tname = Someone\n")
+    env["GIT_CONFIG_KEY_1"], env["GIT_CONFIG_VALUE_1"] = "include.path", str(tmp_path / "more.gitconfig")
+    stage(api, {"src/lib/b.ts": "b\n"})
+    git(api, "commit", "-q", "-m", "in zone again", env=env)
+    assert subject(api) == "[api] in zone again" and marker.read_text() == f"{api}\n{api}\n"
+    assert "git config --show-scope --type=path --get-all core.hooksPath" in trace.read_text()
+
+
 def test_installing_twice_changes_nothing(tmp_path):
     repo = make_repo(tmp_path / "webapp")
     api = add_stream_worktree(repo, "api")
