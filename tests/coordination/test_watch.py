@@ -227,6 +227,26 @@ def test_a_stream_worktree_without_the_zone_check_alerts_until_it_is_put_back(tm
         assert (back.stream, back.state, back.cleared) == ("api", "ok", True)
 
 
+def test_with_git_every_the_git_sources_are_looked_at_that_often_and_their_alerts_stand_between(tmp_path):
+    """`wta up`'s live view looks at commits, conflicts and hooks every few seconds (each look runs git
+    per stream); sessions, checks and requests on every tick."""
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    api = add_stream_worktree(repo, "api")
+    project = Project.find(str(repo))
+    with Watcher(project, project.config(), git_every=3600) as w:
+        assert w.tick() == []
+        git(api, "config", "--worktree", "core.hooksPath", ".husky/_")
+        request = requests.create(str(repo / ".git" / "wta"), "ui", "api", "add GET /api/schedule")
+        [opened] = w.tick()                                                     # hooks: not looked at yet
+        assert (opened.stream, opened.state) == ("api", "request") and request.id in opened.message
+        [taken] = w.tick(full=True)
+        assert (taken.stream, taken.state) == ("api", "unchecked")
+        wta(repo, "hooks", "install", check=0)
+        assert w.tick() == []                                                   # the alert stands
+        [back] = w.tick(full=True)
+        assert (back.stream, back.state, back.cleared) == ("api", "ok", True)
+
+
 def test_requests_alert_when_opened_and_when_closed(tmp_path):
     webapp = make_repo(tmp_path / "webapp", zones_with())
     state_dir = str(webapp / ".git" / "wta")

@@ -15,13 +15,15 @@ from worktree_agents.sessions.store import SessionRecord, parse_time
 
 REDRAW_EVERY = 0.5
 NOTIFY_GRACE = 2.0     # seconds the notify commands of the last alerts get to finish when wta up ends
-ALERTS_EVERY = 1.0     # seconds between the watcher's looks (each runs a few git commands)
+ALERTS_EVERY = 1.0     # seconds between the watcher's looks at sessions, checks and requests
+GIT_ALERTS_EVERY = 5.0  # and at commits outside a zone, conflicts and hooks: git for each stream whose tip
+#                         moved, and for each pair of them; while agents commit, that is every stream
 ALERTS_SHOWN = 5       # the latest alerts, under the live table
 
 
 def view_for(project, config, streams):
     """The live table on a terminal, the change log elsewhere."""
-    feed = AlertFeed(Watcher(project, config))
+    feed = AlertFeed(Watcher(project, config, git_every=GIT_ALERTS_EVERY))
     return LiveView(streams, feed) if use_colour() else ChangeLog(streams, feed)
 
 
@@ -59,11 +61,11 @@ class AlertFeed:
         self.looked = 0.0
 
     def poll(self, now: bool = False) -> list[Alert]:
-        """The alerts new since the last look (none between looks, unless `now`)."""
+        """The alerts new since the last look (none between looks, unless `now`: then a full look)."""
         if not now and time.monotonic() - self.looked < ALERTS_EVERY:
             return []
         self.looked = time.monotonic()
-        fresh = self.watcher.tick()
+        fresh = self.watcher.tick(full=now)
         self.recent.extend(fresh)
         return fresh
 

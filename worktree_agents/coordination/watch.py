@@ -133,7 +133,10 @@ def _quoted(value: str, quote: str | None) -> str:
 class Watcher:
     """Polls checks, sessions, stream branches and requests; `tick()` returns the new alerts."""
 
-    def __init__(self, project, config) -> None:
+    def __init__(self, project, config, git_every: float = 0.0) -> None:
+        """`git_every`: seconds between looks at the stream branches' commits and conflicts and at the
+        worktrees' hooks (each look runs git for every stream, or pair of streams, whose tip moved);
+        between them their alerts stand as last seen. 0: on every tick."""
         self.project = project
         self.config = config
         self.state_dir = project.repo.state_dir
@@ -149,24 +152,33 @@ class Watcher:
         self._stall_checked: dict[str, float] = {}
         self._requests_seen: tuple | None = None
         self._closed: dict[str, requests.Request] = {}
+        self.git_every = git_every
+        self._git_due = 0.0
+        self._git_looked: dict[str, dict[str, _Condition]] = {}   # what the git sources found last
 
     # -- the loop body -------------------------------------------------------------
 
-    def tick(self) -> list[Alert]:
-        """Look once; the alerts that started or cleared since the last tick (each logged and notified)."""
+    def tick(self, full: bool = False) -> list[Alert]:
+        """Look once; the alerts that started or cleared since the last tick (each logged and notified).
+        `full`: at the git sources too, however recently they were looked at."""
         self._reap_notifiers()
         conditions: dict[str, _Condition] = {}
         conditions.update(self._source("checks", self._check_conditions))
         zones = self._zones(conditions)
         heads = self._source_value("branches", lambda: git.branch_heads(self.project.main, self.env), conditions)
         conditions.update(self._source("sessions", lambda: self._session_conditions(zones)))
-        conditions.update(self._source("hooks", self._hook_conditions))
+        git_due = full or time.monotonic() >= self._git_due
+        if git_due:
+            self._git_due = time.monotonic() + self.git_every
+        conditions.update(self._git_source("hooks", self._hook_conditions, git_due))
         for name, look in (("violations", self._violation_conditions), ("conflicts", self._conflict_conditions),
                            ("requests", self._request_conditions)):
             if zones is None or heads is None:
                 conditions.update(self._by_source.get(name, {}))  # cannot look now: nothing has cleared
-            else:
+            elif name == "requests":
                 conditions.update(self._source(name, lambda: look(zones, heads)))
+            else:
+                conditions.update(self._git_source(name, lambda: look(zones, heads), git_due))
         return self._report(conditions)
 
     def close(self, wait: float = 0.0) -> None:
@@ -200,6 +212,13 @@ class Watcher:
             return {**self._by_source.get(name, {}), **_cannot_watch(name, exc)}
         self._by_source[name] = found
         return found
+
+    def _git_source(self, name: str, look: Callable[[], dict[str, _Condition]], due: bool) -> dict[str, _Condition]:
+        """A source that runs git: looked at when `due` (every `git_every` seconds), else as last seen
+        (an error alert included, so that it is not reported as cleared in between)."""
+        if due or name not in self._git_looked:
+            self._git_looked[name] = self._source(name, look)
+        return self._git_looked[name]
 
     def _source_value(self, name: str, look: Callable, conditions: dict[str, _Condition]):
         """What `look()` returns, or None with an error alert added to `conditions`."""
