@@ -13,10 +13,12 @@ commits in the stream's directory. Then, start to exit, on a fresh copy each tim
   bare  the same work as one shell loop, in the same (`after`) order: for each
         stream `git worktree add` from main, the agent script,
         `git rebase main` in the worktree, `git merge --ff-only` in main
-  bare+hooks  the same loop, its commits going through wta's commit hooks (installed
-        with `wta hooks install` before the clock starts, each worktree tied to
-        its stream): what the zone check at every commit costs, which wta does
-        and the bare loop does not
+  bare+hooks  the same loop, its commits going through wta's commit hooks (written
+        with `wta hooks install` before the clock starts; each worktree tied to
+        its stream and given them through its own core.hooksPath, as `wta up`
+        does; checked beforehand by a commit outside the zone, which must fail):
+        what the zone check at every commit costs, which wta does and the bare
+        loop does not
 
 All end with the same tree on `main` (checked). The bare loop runs one stream
 after another: it is the floor of the work itself (git and the scripted agents),
