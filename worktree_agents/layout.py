@@ -19,6 +19,7 @@ COMMAND_LOCK = "lock"                       # the command lock (state.command_lo
 ZONES_CACHE = "zones.cache"                 # the compiled zones in force (zones.in_force)
 MAIN_WORKTREE = "main-worktree"             # where the main worktree is, when git does not record it
 SESSION = "sessions/{stream}.json"          # a stream's session record (sessions.store)
+LAUNCH = "sessions/{stream}.launch.json"    # what a session runs, from the coordinator to its wrapper (sessions.wrapper)
 PANE_EXIT = "sessions/{stream}.exit"        # an interactive session's exit status, written by its tmux pane
 PROMPT = "prompts/{stream}.md"              # the prompt its session was given
 HANDBACK = "handback/{stream}.md"           # why its last landing failed, for its follow-up session (sessions.landing)

@@ -23,8 +23,13 @@ def stream_env(config, stream: str, worktree: str, base: dict[str, str] | None =
     """The environment of everything wta runs for a stream (setup, session, merge test):
     `base` (default: this process's, without git's repository variables) plus the
     stream's coordinates WTA_STREAM, WTA_WORKTREE and WTA_PORT."""
+    return stream_env_at(config.port_for(stream), stream, worktree, base)
+
+
+def stream_env_at(port: int, stream: str, worktree: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """`stream_env` with the stream's port already known (the session wrapper has no config)."""
     env = git.no_git_env() if base is None else dict(base)
-    env.update(WTA_STREAM=stream, WTA_WORKTREE=worktree, WTA_PORT=str(config.port_for(stream)))
+    env.update(WTA_STREAM=stream, WTA_WORKTREE=worktree, WTA_PORT=str(port))
     return env
 
 

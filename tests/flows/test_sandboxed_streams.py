@@ -87,6 +87,7 @@ def fingerprint(repo: Path) -> dict[str, str]:
     infra's worktrees; without what belongs to api and what wta's own processes write outside the sandbox."""
     mine = {".git/objects", ".git/worktrees/api", ".git/refs/heads/wta/api", ".git/logs/refs/heads/wta/api",
             ".git/wta/logs", ".git/wta/requests", ".git/wta/sessions/api.json", ".git/wta/sessions/api.json.lock",
+            ".git/wta/sessions/api.launch.json",
             ".git/wta/zones.snapshot", ".git/wta/lock", ".git/wta/coordinator.lock", ".git/wta/alerts.log",
             ".git/wta/prompts/api.md"}
     found = {}

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from support import git, wta
-from sessions_support import (KEY, alive, log_text, no_leftover_processes, record, session_repo,  # noqa: F401
-                              up, wait_for, wait_state, worktree, zones)
+from sessions_support import (KEY, alive, env, log_text, no_leftover_processes, record,  # noqa: F401
+                              session_repo, up, wait_for, wait_state, worktree, zones)
 
 ONE = "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"
 
@@ -39,6 +41,34 @@ def test_the_exit_status_is_recorded_with_nothing_attached(tmp_path):
     assert (ended["state"], ended["exit_code"], ended["reason"]) == ("failed", 7, "exit status 7")
     assert ended["ended_at"] >= ended["started_at"]
     assert "working" in log_text(repo, "api")
+
+
+def test_the_wrapper_runs_what_the_coordinator_worked_out_without_validating_zones_yaml_again(tmp_path):
+    """The coordinator hands each wrapper its launch (the agent's command, sandbox and timeout): the
+    wrapper does not import pydantic (about 0.2 s of CPU per session), and the session runs the same."""
+    repo = session_repo(tmp_path, zones(agent("echo working on $WTA_STREAM in $WTA_PORT"), ONE))
+    done = up(repo, "api", env_=env(PYTHONPROFILEIMPORTTIME="1"))   # each Python's imports, on its stderr
+    assert done.returncode == 0, done.stderr
+    ended = record(repo, "api")
+    assert (ended["state"], ended["runner"]) == ("done", "command") and ended["port"]
+    log = log_text(repo, "api")
+    assert f"working on api in {ended['port']}" in log
+    assert "session of stream 'api' started: runner command, timeout 1m" in log
+    imported = {line.split("|")[-1].strip() for line in log.splitlines() if line.startswith("import time:")}
+    assert "worktree_agents.sessions.store" in imported            # the wrapper's own imports are there
+    assert not {name for name in imported if name.split(".")[0] in ("pydantic", "yaml", "typer")}
+
+
+def test_the_wrapper_started_by_hand_works_out_its_launch_itself(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("echo working on $WTA_STREAM; exit 3"), ONE))
+    assert up(repo, "--no-launch", "api").returncode == 0
+    api = worktree(repo, "api")
+    by_hand = subprocess.run([sys.executable, "-m", "worktree_agents.sessions.wrapper", "--stream", "api",
+                              "--worktree", str(api)], cwd=api, env=env(), text=True, capture_output=True, timeout=60)
+    assert by_hand.returncode == 0, by_hand.stderr
+    ended = record(repo, "api")
+    assert (ended["state"], ended["exit_code"], ended["reason"]) == ("failed", 3, "exit status 3")
+    assert "working on api" in log_text(repo, "api")
 
 
 def test_leftovers_in_the_zone_are_committed_and_the_others_only_reported(tmp_path):

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from worktree_agents.repo import stream_branch
+from worktree_agents.runners import RUNNERS
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.matcher import PatternError, PatternList, Rule, git_glob
 from worktree_agents.zones.ownership import Zone, ZoneMap
@@ -147,7 +148,6 @@ class Strict(BaseModel):
 PermissionMode = Literal["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "manual", "plan"]
 
 
-RUNNERS = ("claude", "api", "command", "manual")   # the modules of worktree_agents.sessions
 RUNNER_DOC = "how the session runs: `claude` (Claude Code CLI), `api` (Anthropic API), `command` (any agent CLI), `manual` (a person in an editor)"
 
 

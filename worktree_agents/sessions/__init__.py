@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 from worktree_agents import git, shell
+from worktree_agents.runners import RUNNERS
 from worktree_agents.sessions import prompt as prompts
 from worktree_agents.sessions.store import AgentFigures, SessionStore
 
@@ -90,8 +91,6 @@ class Runner:
 
 
 def runner(name: str) -> Runner:
-    from worktree_agents.config import RUNNERS  # here: `wta status` reads sessions without pydantic
-
     if name not in RUNNERS:
         raise ValueError(f"unknown runner {name!r}")
     return importlib.import_module(f"worktree_agents.sessions.{name}").RUNNER

@@ -273,8 +273,14 @@ class Coordinator:
             if not runner.starts_process:
                 return self.store.update(stream, state=OPEN, reason=f"a person works in {ctx.worktree}",
                                          started_at=started, runner=ctx.runner)
+            from worktree_agents.sessions.wrapper import plan_launch
+
+            # Worked out here, where zones.yaml is validated already: the wrapper need not import pydantic.
+            handed_over = layout.path(self.project.repo.state_dir, layout.LAUNCH, stream=stream)
+            plan_launch(self.project, ctx).write(handed_over)
             argv = [sys.executable, "-m", "worktree_agents.sessions.wrapper", "--stream", stream,
-                    "--worktree", ctx.worktree, "--runner", ctx.runner] + (["--interactive"] if ctx.interactive else [])
+                    "--worktree", ctx.worktree, "--runner", ctx.runner, "--launch", handed_over] + \
+                (["--interactive"] if ctx.interactive else [])
             os.makedirs(os.path.dirname(ctx.log), exist_ok=True)
             with open(ctx.log, "ab") as log:
                 child = subprocess.Popen(argv, cwd=ctx.worktree, env=ctx.env(), stdin=subprocess.DEVNULL,

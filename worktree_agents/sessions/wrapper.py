@@ -1,6 +1,6 @@
 """The session wrapper: the one process that owns a session from start to end.
 
-`python -m worktree_agents.sessions.wrapper --stream S --worktree W [--runner R] [--interactive]`
+`python -m worktree_agents.sessions.wrapper --stream S --worktree W [--runner R] [--interactive] [--launch FILE]`
 
 The coordinator starts it in a process group of its own, so it outlives the
 `wta` command that launched it. It starts the runner's agent (a child process,
@@ -9,6 +9,12 @@ secrets redacted, enforces `timeout` (the whole tree: TERM, then KILL), and
 when the agent ends it commits the in-zone leftovers, lists the others, and
 records the outcome, so the exit status is known even when nobody watches.
 SIGTERM (`wta stop`) ends the agent the same way and records `stopped`.
+
+What the session runs (the agent's command, its sandbox, its timeout: a `Launch`)
+comes from zones.yaml. The coordinator, which has validated it already, works it
+out and hands it over in `--launch FILE`, so that the wrapper does not import
+pydantic to validate it again (about 0.2 s of CPU per session); started without
+`--launch`, the wrapper works it out itself, with the same `plan_launch`.
 
 `--pipe-log LOG` is a helper mode: copy stdin into LOG, redacted (the sink of
 an interactive session's tmux pane).
@@ -187,31 +193,122 @@ class TmuxAgent:
         process.wait_gone(process.with_argv(["--pipe-log", self.log_path]), 5.0)
 
 
+# -- what the session runs -------------------------------------------------------------
+
+@dataclasses.dataclass
+class Launch:
+    """What one session runs, worked out from zones.yaml (`plan_launch`); plain data, written as JSON.
+    No environment in it: the session's is the wrapper's own, which may hold API keys."""
+
+    stream: str
+    runner: str
+    worktree: str
+    repo_root: str                  # the main worktree
+    state_dir: str                  # <common git dir>/wta
+    log: str
+    port: int
+    timeout: int                    # seconds
+    timeout_text: str               # as zones.yaml would write it (10m)
+    model: str | None               # the claude and api runners' model, for the record
+    confinement: str                # what the log says about the sandbox
+    sandbox: dict | None = None     # the stream's sandbox (sandbox.Sandbox's fields); None: not sandboxed
+    argv: list[str] | None = None   # the agent's command, inside the sandbox
+    interactive: bool = False       # the agent runs in tmux
+    error: str | None = None        # why the agent cannot start (`sandbox: required` without bwrap, ...)
+
+    def write(self, path: str) -> None:
+        from worktree_agents.files import write_json
+
+        write_json(path, dataclasses.asdict(self), fsync=False)   # read back at once, by the wrapper
+
+    @classmethod
+    def read(cls, path: str) -> "Launch":
+        import json
+
+        with open(path, encoding="utf-8") as f:
+            return cls(**json.load(f))
+
+    def jail(self):
+        """The sandbox.Sandbox the agent runs in, or None."""
+        if self.sandbox is None:
+            return None
+        from worktree_agents.sandbox import Sandbox
+
+        return Sandbox(**{name: _tuples(value) for name, value in self.sandbox.items()})
+
+
+def _tuples(value):
+    """JSON's lists back into the tuples they were (the sandbox's mounts)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def plan_launch(project, ctx) -> Launch:
+    """What the session of `ctx` (sessions.context) runs: the stream's sandbox as zones.yaml's `sandbox:`
+    says, and the runner's command in it (the prompt written, telling the agent whether it is sandboxed).
+    A sandbox that cannot be had or a command that cannot be made is the launch's `error`."""
+    from worktree_agents import sandbox, sessions
+    from worktree_agents.config import format_duration
+
+    agent = ctx.agent
+    launch = Launch(stream=ctx.stream, runner=ctx.runner, worktree=ctx.worktree, repo_root=ctx.repo_root,
+                    state_dir=ctx.state_dir, log=ctx.log, port=ctx.port, timeout=agent.timeout,
+                    timeout_text=format_duration(agent.timeout),
+                    model=agent.model if ctx.runner in ("claude", "api") else None, confinement="not sandboxed")
+    try:
+        jail = sandbox.for_config(ctx.config, project.main, project.repo.common_dir, ctx.stream, ctx.worktree)
+    except WtaError as exc:  # `sandbox: required` and no bubblewrap
+        launch.error = str(exc)
+        return launch
+    if jail is None:
+        why = "sandbox: off" if ctx.config.sandbox == "off" else sandbox.unavailable_reason()
+        launch.confinement = f"not sandboxed ({why}): the agent can write wherever this user can"
+    else:
+        launch.sandbox = dataclasses.asdict(jail)
+        launch.confinement = ("sandboxed (bwrap): it writes only in its worktree, on its branch, the temp dir "
+                              "and its caches")
+        ctx = dataclasses.replace(ctx, sandboxed=True)
+    try:
+        command = sessions.runner(ctx.runner).command(ctx)
+    except (WtaError, OSError) as exc:
+        launch.error = str(exc)
+        return launch
+    launch.argv = jail.wrap(command.argv) if jail else command.argv
+    launch.interactive = command.interactive
+    return launch
+
+
 # -- one session ---------------------------------------------------------------------
 
 class Session:
     def __init__(self, args: argparse.Namespace) -> None:
-        from worktree_agents import sessions
-        from worktree_agents.project import Project
+        from worktree_agents import git, sessions, shell
         from worktree_agents.sessions.store import SessionStore
 
-        self.project = Project.find(args.worktree)
-        self.ctx = sessions.context(self.project, self.project.config(), args.stream, self.project.toplevel,
-                                    args.runner, args.interactive)
-        self.runner = sessions.runner(self.ctx.runner)
-        self.store = SessionStore(self.ctx.state_dir)
-        self.env = self.ctx.env(dict(os.environ))
-        self.log = Log(self.ctx.log, Redactor(self.env))
-        self.offset = sessions.log_size(self.ctx.log)
+        if args.launch:  # from the coordinator
+            self.launch = Launch.read(args.launch)
+        else:
+            from worktree_agents.project import Project
+
+            project = Project.find(args.worktree)
+            self.launch = plan_launch(project, sessions.context(project, project.config(), args.stream,
+                                                                project.toplevel, args.runner, args.interactive))
+        launch = self.launch
+        self.runner = sessions.runner(launch.runner)
+        self.store = SessionStore(launch.state_dir)
+        self.env = shell.stream_env_at(launch.port, launch.stream, launch.worktree, git.no_git_env(dict(os.environ)))
+        self.log = Log(launch.log, Redactor(self.env))
+        self.offset = sessions.log_size(launch.log)
         self.stop_requested = False
-        self.sandbox = None
+        self.sandbox = launch.jail()
+        if self.sandbox is not None:
+            self.env = self.sandbox.env(self.env)
 
     def run(self) -> int:
-        from worktree_agents.config import format_duration
         from worktree_agents.sessions import process
         from worktree_agents.sessions.store import RUNNING, now
 
-        stream, agent_settings = self.ctx.stream, self.ctx.agent
+        launch = self.launch
+        stream = launch.stream
         me = os.getpid()
         with self.store.updating(stream) as record:
             if record.pid != me:  # a new session (a follow-up keeps the record of the one before)
@@ -219,23 +316,19 @@ class Session:
             record.state, record.reason, record.pid = RUNNING, None, me
             record.pid_create_time = process.create_time(me)
             record.runner, record.worktree, record.log, record.port = (
-                self.ctx.runner, self.ctx.worktree, self.ctx.log, self.ctx.port)
-            record.model = agent_settings.model if self.ctx.runner in ("claude", "api") else None
+                launch.runner, launch.worktree, launch.log, launch.port)
+            record.model = launch.model
             record.sandbox = None
-        timeout = agent_settings.timeout
+        timeout = launch.timeout
         agent = None
         timed_out, error = False, None
         code: int | None = None
+        self.log.say(f"session of stream {stream!r} started: runner {launch.runner}, "
+                     f"timeout {launch.timeout_text}, pid {me}, {launch.confinement}")
         try:
-            confinement = self._confine()
-        except WtaError as exc:  # `sandbox: required` and no bubblewrap
-            confinement, error = "not sandboxed", str(exc)
-        self.log.say(f"session of stream {stream!r} started: runner {self.ctx.runner}, "
-                     f"timeout {format_duration(timeout)}, pid {me}, {confinement}")
-        try:
-            if error is not None:
-                raise WtaError(error)
-            agent = self._start(self.runner.command(self.ctx))
+            if launch.error is not None:
+                raise WtaError(launch.error)
+            agent = self._start()
             self.store.update(stream, agent_pid=agent.pid, agent_create_time=process.create_time(agent.pid)
                               if agent.pid else None, tmux=agent.tmux,
                               sandbox=self.sandbox.name if self.sandbox else None)
@@ -247,7 +340,7 @@ class Session:
                 if self.stop_requested or time.monotonic() >= deadline:
                     timed_out = not self.stop_requested
                     self.log.say("stopping the session (wta stop)" if self.stop_requested else
-                                 f"timeout: the session ran longer than {format_duration(timeout)}; ending it")
+                                 f"timeout: the session ran longer than {launch.timeout_text}; ending it")
                     agent.kill()
                     try:
                         code = agent.poll()[1]
@@ -264,31 +357,16 @@ class Session:
                 agent.close()
         return self._finish(code, timed_out, error)
 
-    def _confine(self) -> str:
-        """Put the agent's whole process tree into the stream's sandbox, as zones.yaml's `sandbox:` says;
-        what the log says about it."""
-        from worktree_agents import sandbox
-
-        self.sandbox = sandbox.for_config(self.ctx.config, self.project.main, self.project.repo.common_dir,
-                                          self.ctx.stream, self.ctx.worktree)
-        if self.sandbox is None:
-            why = "sandbox: off" if self.ctx.config.sandbox == "off" else sandbox.unavailable_reason()
-            return f"not sandboxed ({why}): the agent can write wherever this user can"
-        self.env = self.sandbox.env(self.env)
-        self.ctx = dataclasses.replace(self.ctx, sandboxed=True)
-        return "sandboxed (bwrap): it writes only in its worktree, on its branch, the temp dir and its caches"
-
-    def _start(self, command):
-        cwd = self.ctx.worktree
-        argv = self.sandbox.wrap(command.argv) if self.sandbox else command.argv
-        if command.interactive:
+    def _start(self):
+        launch = self.launch
+        if launch.interactive:
             from worktree_agents.sessions.tmux import TmuxSession
 
-            session = TmuxSession.for_stream(self.ctx.repo_root, os.path.dirname(self.ctx.state_dir), self.ctx.stream)
-            self.log.say(f"interactive: attach with `wta attach {self.ctx.stream}` (tmux session {session.name})")
-            return TmuxAgent(session, argv, cwd, self.env, self.log,
-                             layout.path(self.ctx.state_dir, layout.PANE_EXIT, stream=self.ctx.stream))
-        return ProcessAgent(argv, cwd, self.env, self.log)
+            session = TmuxSession.for_stream(launch.repo_root, os.path.dirname(launch.state_dir), launch.stream)
+            self.log.say(f"interactive: attach with `wta attach {launch.stream}` (tmux session {session.name})")
+            return TmuxAgent(session, launch.argv, launch.worktree, self.env, self.log,
+                             layout.path(launch.state_dir, layout.PANE_EXIT, stream=launch.stream))
+        return ProcessAgent(launch.argv, launch.worktree, self.env, self.log)
 
     def _end_leftover_processes(self) -> None:
         """Whatever the agent left running in the session's process group ends with it."""
@@ -300,18 +378,18 @@ class Session:
         process.terminate(process.group_members(me, process.create_time(me)))
 
     def _finish(self, code: int | None, timed_out: bool, error: str | None = None) -> int:
-        from worktree_agents.config import format_duration
         from worktree_agents.sessions import leftovers, read_output
         from worktree_agents.sessions.store import DONE, FAILED, STOPPED, iso, now
 
-        stream = self.ctx.stream
-        report = self.runner.report(read_output(self.ctx.log, self.offset))
+        launch = self.launch
+        stream = launch.stream
+        report = self.runner.report(read_output(launch.log, self.offset))
         if self.stop_requested:
             state, reason = STOPPED, "stopped by `wta stop`"
         elif error is not None:
             state, reason = FAILED, error
         elif timed_out:
-            state, reason = FAILED, f"timeout after {format_duration(self.ctx.agent.timeout)}"
+            state, reason = FAILED, f"timeout after {launch.timeout_text}"
         elif code not in (0, None):
             state, reason = FAILED, report.error or (f"killed by signal {-code}" if code < 0 else f"exit status {code}")
         elif report.error:
@@ -319,7 +397,7 @@ class Session:
         else:
             state, reason = DONE, None
         try:
-            saved = leftovers.commit_in_zone(self.ctx.worktree, stream, leftovers.LEFTOVERS_MESSAGE,
+            saved = leftovers.commit_in_zone(launch.worktree, stream, leftovers.LEFTOVERS_MESSAGE,
                                              jail=self.sandbox)
         except WtaError as exc:
             saved = leftovers.CommitResult(error=str(exc))
@@ -333,7 +411,7 @@ class Session:
             state = FAILED if state == DONE else state
         if self.log.dropped:
             self.log.say(f"{self.log.dropped} bytes of the agent's output could not be written to this log")
-        last_commit = leftovers.last_commit_time(self.ctx.worktree)
+        last_commit = leftovers.last_commit_time(launch.worktree)
         # The log's last line comes before the record says the session ended: `wta logs -f` stops on that.
         self.log.say(f"session of stream {stream!r} ended: {state}" + (f" ({reason})" if reason else ""))
         with self.store.updating(stream) as record:
@@ -360,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worktree")
     parser.add_argument("--runner")
     parser.add_argument("--interactive", action="store_true")
+    parser.add_argument("--launch", help="what to run, as the coordinator worked it out (a Launch, JSON)")
     parser.add_argument("--pipe-log")
     args = parser.parse_args(argv)
     if args.pipe_log:
