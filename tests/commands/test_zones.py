@@ -225,7 +225,7 @@ def test_this_repository_is_split_into_streams_by_its_own_zones_yaml(tmp_path):
     doc = json.loads(wta(tmp_path / "wta", "zones", "--json", check=0).stdout)
     assert doc["overlaps"] == [] and doc["unowned"] == []  # every tracked file has exactly one owner
     files = {s["name"]: s["files"] for s in doc["streams"]}
-    assert set(files) == {"zones", "worktrees", "sessions", "merge", "hardening", "cli"} and all(files.values())
+    assert set(files) == {"zones", "worktrees", "sessions", "merge", "hardening", "core"} and all(files.values())
     assert doc["read_only"] == ["docs/SPEC.md"]
 
 
