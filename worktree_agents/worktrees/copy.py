@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -22,10 +21,6 @@ class CopyResult:
     failed: str | None = None       # the first copy that failed, and why
 
 
-# `copy: [.env*]` matches dotfiles, as the same glob does in a .gitignore (Python 3.11+).
-_HIDDEN = {"include_hidden": True} if sys.version_info >= (3, 11) else {}
-
-
 def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: str) -> CopyResult:
     """Copy untracked files (or directories, or globs) from the main worktree into a stream worktree.
 
@@ -40,7 +35,8 @@ def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: s
     for entry in entries:
         rel = entry.strip().lstrip("/")
         if GLOB_CHARS & set(rel):
-            matches = sorted(glob.glob(rel, root_dir=main, recursive=True, **_HIDDEN))
+            # include_hidden: `.env*` matches dotfiles, as the same glob does in a .gitignore
+            matches = sorted(glob.glob(rel, root_dir=main, recursive=True, include_hidden=True))
             if not matches:
                 result.missing.append(entry)
             found.extend(m for m in matches if m not in found)
