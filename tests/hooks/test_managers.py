@@ -281,15 +281,14 @@ def stream_worktree(main: Path) -> Path:
     return main.parent / "project-worktrees" / "api"
 
 
-# Each manager in both orders; the whole story (the manager's commands again, uninstall, down) for the
-# manager first, and in the slow suite for wta first too.
-CASES = [pytest.param(name, order, full, id=f"{name}-{order}{'' if full else '-commits'}",
-                      marks=[pytest.mark.slow] if order == "wta-first" and full else [])
-         for name in MANAGERS for order, full in (("manager-first", True), ("wta-first", False), ("wta-first", True))]
+# Each manager in both orders, each the whole story: commits, the manager's own commands again,
+# uninstall, up again, down.
+CASES = [pytest.param(name, order, id=f"{name}-{order}") for name in MANAGERS
+         for order in ("manager-first", "wta-first")]
 
 
-@pytest.mark.parametrize("name, order, full", CASES)
-def test_hooks_live_beside_the_manager(tmp_path, name, order, full):
+@pytest.mark.parametrize("name, order", CASES)
+def test_hooks_live_beside_the_manager(tmp_path, name, order):
     main, manager = make_project(tmp_path, MANAGERS[name])
     if order == "manager-first":
         manager.install(main)
@@ -300,8 +299,6 @@ def test_hooks_live_beside_the_manager(tmp_path, name, order, full):
         manager.install(main)
     assert git(main, "status", "--porcelain", "--untracked-files=no").stdout == ""   # no tracked file changed
     assert_enforced(main, stream, manager)
-    if not full:
-        return
 
     taken = manager.again(main, stream)
     status = wta(main, "status", check=None).stdout
