@@ -79,6 +79,17 @@ def nothing_lost(figures, fault: str, recovery: str, before: set[str], repo: Pat
     figures.fault(fault, recovery, commits_before=len(before), commits_lost=len(lost))
     assert not lost, f"{len(lost)} commit(s) no longer reachable after {fault}"
 
+def recovers_with(repo: Path, figures, then: str, before: set[str], fault: str) -> None:
+    """`wta merge --continue` or `--abort` after `fault`: no commit lost, and (after a fresh merge when
+    aborted) every stream merged in order, the repository clean."""
+    wta(repo, "merge", then, check=0)
+    assert before <= reachable(repo)
+    if then == "--abort":
+        wta(repo, "merge", check=0)
+    assert subjects(repo)[:5] == MERGED_ORDER
+    assert_clean(repo)
+    nothing_lost(figures, fault, f"`{then}`", before, repo)
+
 
 def one_reason(stderr: str) -> str:
     """The stopped stream's line: one line, no traceback, no usage text from git."""
@@ -187,14 +198,8 @@ def test_an_empty_rebase_merge_directory_is_cleared(repo, figures, then):
     kill_at(repo, "rebase:api")
     (private_dir(wt(repo, "api")) / "rebase-merge").mkdir()  # killed the instant git made it
 
-    wta(repo, "merge", then, check=0)
-
-    assert before <= reachable(repo)
-    if then == "--abort":
-        wta(repo, "merge", check=0)
-    assert subjects(repo)[:5] == MERGED_ORDER
-    assert_clean(repo)
-    nothing_lost(figures, "SIGKILL leaving an empty rebase-merge directory", f"`{then}`", before, repo)
+    recovers_with(repo, figures, then, before,
+                  "SIGKILL leaving an empty rebase-merge directory")
 
 
 @pytest.mark.parametrize("then", ["--continue", "--abort"])
@@ -206,15 +211,8 @@ def test_a_killed_fast_forward_checkout_is_finished_or_undone(repo, figures, the
     (repo / ".git" / "index.lock").write_bytes(b"")
     write_files(repo, {"src/components/Nav.tsx": git(repo, "show", f"{target}:src/components/Nav.tsx").stdout})
 
-    wta(repo, "merge", then, check=0)
-
-    assert before <= reachable(repo)
-    if then == "--abort":
-        wta(repo, "merge", check=0)
-    assert subjects(repo)[:5] == MERGED_ORDER
-    assert_clean(repo)
-    nothing_lost(figures, "SIGKILL in the fast-forward checkout (index.lock, half-written files)",
-                 f"`{then}`", before, repo)
+    recovers_with(repo, figures, then, before,
+                  "SIGKILL in the fast-forward checkout (index.lock, half-written files)")
 
 
 def test_a_lock_held_by_a_live_git_is_named_not_removed(repo, figures):
@@ -243,14 +241,8 @@ def test_a_worktree_left_on_a_detached_head_is_put_back_on_its_branch(repo, figu
     kill_at(repo, "rebase:api")
     git(wt(repo, "api"), "checkout", "-q", "--detach", "main")  # where a killed rebase starts
 
-    wta(repo, "merge", then, check=0)
-
-    assert before <= reachable(repo)
-    if then == "--abort":
-        wta(repo, "merge", check=0)
-    assert subjects(repo)[:5] == MERGED_ORDER
-    assert_clean(repo)
-    nothing_lost(figures, "SIGKILL leaving a stream worktree on a detached HEAD", f"`{then}`", before, repo)
+    recovers_with(repo, figures, then, before,
+                  "SIGKILL leaving a stream worktree on a detached HEAD")
 
 
 def test_a_stream_branch_deleted_during_the_test_stops_it_and_is_put_back(repo, figures):
