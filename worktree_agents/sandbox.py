@@ -57,7 +57,7 @@ while :; do
     "$@" 3>"$status"
     code=$?
     started=
-    while IFS= read -r line; do
+    while IFS= read -r line || [ -n "$line" ]; do
         case $line in *'"exit-code"'*) started=1 ;; esac
     done < "$status"
     tries=$((tries + 1))
