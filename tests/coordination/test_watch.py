@@ -101,13 +101,14 @@ def test_failing_check_alerts_once_and_its_recovery_once(tmp_path):
                                "check:flag|recovered|check flag passes again"]
 
 
-def marked(marker: str) -> list[psutil.Process]:
+def marked(marker: str) -> list[tuple[str, int]]:
+    """(name, parent pid) of each live process carrying the marker, read while it exists."""
     found = []
     for proc in psutil.process_iter():
         try:
             if proc.environ().get("WTA_TEST_MARK") == marker and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except psutil.Error:
+                found.append((proc.name(), proc.ppid()))
+        except psutil.Error:  # it ended while being read
             continue
     return found
 
@@ -120,8 +121,8 @@ def test_watch_stops_and_leaves_no_child_process(tmp_path, stop):
     started = time.monotonic()
     watch = start_watch(repo, *args, env={**os.environ, "WTA_TEST_MARK": marker})
     try:
-        wait_for(lambda: any(p.name() == "sleep" for p in marked(marker)))
-        assert any(p.ppid() == watch.pid for p in marked(marker))
+        wait_for(lambda: any(name == "sleep" for name, _ in marked(marker)))
+        assert any(parent == watch.pid for _, parent in marked(marker))
     finally:
         code, out = finish(watch, interrupt=stop == "ctrl-c")
     assert code == 0 and out == []
