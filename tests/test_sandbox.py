@@ -188,6 +188,21 @@ def test_files_that_wta_reads_outside_the_sandbox_are_read_only_inside(tmp_path)
     assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.strip() == "[api] with the hooks"
 
 
+@pytest.mark.parametrize("hooks_path", [".", "./", ".."])
+def test_a_hooks_path_that_is_not_below_the_worktree_pins_nothing_of_it(tmp_path, hooks_path):
+    """Only a hooks directory below the worktree's top is pinned (the rule that decides which one wta
+    copies into a stream worktree): `core.hooksPath=.` must not make the whole worktree read-only."""
+    repo = make_repo(tmp_path / "repo", ZONES, FILES)
+    git(repo, "config", "core.hooksPath", hooks_path)
+    wta(repo, "up", "--no-launch", check=0)
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    assert str(api) not in box.read_only
+    done = inside(box, "echo b >> src/api/a.py && git commit -qam 'in its zone'", api)
+    assert done.returncode == 0, done.stderr
+    assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.strip() == "[api] in its zone"
+
+
 def test_a_sandbox_starts_while_another_streams_git_moves_its_branch(tmp_path):
     """ui's agent commits (git renames ui's ref over itself) while api's sandbox starts: bwrap's
     read-only bind of ui's ref can find the entry replaced (ENOENT); the start is retried, and every

@@ -225,11 +225,12 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
 
 def worktree_hooks(common_dir: str, worktree: str) -> list[str]:
     """The repository's hooks directory inside this worktree, when the shared core.hooksPath is a
-    relative path (husky's `.husky/_`): wta's hooks run the hooks there at the stream's commits."""
-    from worktree_agents.hooks.install import shared_hooks_path
+    relative path below its top (husky's `.husky/_`): wta's hooks run the hooks there at the stream's
+    commits. Not the top itself (`.`: pinning it would pin the whole worktree)."""
+    from worktree_agents.hooks.install import in_each_worktree, shared_hooks_path
 
     value = shared_hooks_path(common_dir)
-    if not value or os.path.isabs(os.path.expanduser(value)):
+    if not in_each_worktree(value):
         return []
     return [os.path.realpath(os.path.join(worktree, value))]
 

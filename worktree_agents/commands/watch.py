@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import time
 
 from worktree_agents.commands.output import err
+from worktree_agents.config import parse_duration
 from worktree_agents.coordination.watch import Watcher
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
-
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)?$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, None: 1}
-
 
 class _Stopped(Exception):
     """SIGTERM or SIGHUP: stop like Ctrl-C, ending the checks first."""
 
 
-def parse_duration(text: str) -> float:
-    found = DURATION.match(text.strip())
-    if not found or float(found.group(1)) <= 0:
-        raise WtaError(f"--for {text}: not a duration; write e.g. 90s, 30m or 2h")
-    return float(found.group(1)) * _UNITS[found.group(2)]
-
-
 def run(for_: str | None = None, interval: float = 2.0) -> int:
-    limit = parse_duration(for_) if for_ is not None else None  # `--for ''` is a mistake, not forever
+    limit = None
+    if for_ is not None:  # `--for ''` is a mistake, not forever
+        try:
+            limit = parse_duration(for_)
+        except ValueError:
+            raise WtaError(f"--for {for_}: not a duration; write e.g. 90s, 30m or 2h") from None
     project = Project.find()
     config = project.config()
     deadline = None if limit is None else time.monotonic() + limit

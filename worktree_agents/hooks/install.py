@@ -194,7 +194,7 @@ def copy_repository_hooks(common_dir: str, main: str, worktree: str, report: Hoo
     (sandbox.worktree_hooks).
     """
     shared = shared_hooks_path(common_dir)
-    if not _in_each_worktree(shared) or _same_dir(worktree, main):
+    if not in_each_worktree(shared) or _same_dir(worktree, main):
         return
     source, target = os.path.join(main, shared), os.path.join(worktree, shared)
     record_file = layout.path(layout.state_dir(common_dir), layout.COPIED_HOOKS,
@@ -232,7 +232,7 @@ def copy_repository_hooks(common_dir: str, main: str, worktree: str, report: Hoo
 def repository_hooks_missing(main: str, worktree: str, shared: str | None) -> bool:
     """Whether the repository's hooks directory, a relative shared core.hooksPath, is not in this stream
     worktree (nor, then, copied from the main worktree): its commits run only wta's check."""
-    if not _in_each_worktree(shared) or _same_dir(worktree, main):
+    if not in_each_worktree(shared) or _same_dir(worktree, main):
         return False
     return not _digests(os.path.join(worktree, shared))
 
@@ -245,8 +245,9 @@ def hooks_missing(where: str, directory: str) -> str:
             "copies what it generates there")
 
 
-def _in_each_worktree(shared: str | None) -> bool:
-    """Whether core.hooksPath names a directory below each worktree's top (not the top itself)."""
+def in_each_worktree(shared: str | None) -> bool:
+    """Whether core.hooksPath names a directory below each worktree's top (not the top itself): one
+    that is part of each worktree, which wta copies into a stream worktree and its sandbox pins."""
     if not shared or os.path.isabs(os.path.expanduser(shared)):
         return False
     rel = os.path.normpath(shared)
