@@ -8,7 +8,7 @@ import sys
 import threading
 
 from support import wta
-from sessions_support import (env, log_text, no_leftover_processes, record, session_repo, up,  # noqa: F401
+from sessions_support import (env, log_text, no_leftover_processes, session_repo, up,  # noqa: F401
                               wait_for, wait_state, zones)
 
 STREAMS = "  api:\n    paths: [src/api/**]\n"

@@ -131,7 +131,7 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
     write_files(repo, {"src/ui/page.html": "<p>main</p>\n", "README.md": "# moved\n"})
     main = commit_all(repo, "base edits the page")
     synced = wta(repo, "sync", check=1)
-    assert f"infra: wta/infra moved to main (1 commit(s) it was behind)" in synced.stdout
+    assert "infra: wta/infra moved to main (1 commit(s) it was behind)" in synced.stdout
     assert "api: wta/api: 1 commit(s) rebased onto main (1 behind before); old tip kept at refs/wta/backup/" \
         in synced.stdout
     conflict = [line for line in synced.stderr.splitlines() if line.startswith("ui:")]

@@ -44,7 +44,7 @@ def escapes(repo: Path) -> list[tuple[str, str]]:
         ("append to ui's file, relative path", f"echo escaped >> ../ui/{UI_PAGE}"),
         ("append to ui's file, absolute path", f"echo escaped >> {ui}/{UI_PAGE}"),
         ("cd to the main worktree and edit a tracked file", f"cd {main} && echo escaped >> README.md"),
-        ("commit in ui's worktree", f"git -C ../ui commit --allow-empty -am escaped"),
+        ("commit in ui's worktree", "git -C ../ui commit --allow-empty -am escaped"),
         ("commit in the main worktree", f"git -C {main} commit --allow-empty -m escaped"),
         ("move the base branch", "git update-ref refs/heads/main HEAD"),
         ("move ui's branch", "git update-ref refs/heads/wta/ui HEAD"),

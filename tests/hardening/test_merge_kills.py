@@ -30,7 +30,6 @@ WTA_KILL_SEED=<seed> replays a run.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -53,7 +52,7 @@ test -f README.md
 test ! -e .git/index.lock
 git rev-parse HEAD >> "$HOME/tested"
 """
-ZONES = f"""version: 1
+ZONES = """version: 1
 base: main
 branch_prefix: wta/
 unowned: deny

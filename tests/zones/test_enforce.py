@@ -7,7 +7,6 @@ plus `wta hooks install --stream S`. The zones are the four-stream example
 
 from __future__ import annotations
 
-import json
 import marshal
 import os
 import subprocess

@@ -6,7 +6,6 @@ decisions; no repository is needed.
 
 from __future__ import annotations
 
-import json
 import marshal
 
 import pytest

@@ -16,7 +16,7 @@ from worktree_agents.zones.matcher import PatternList, Rule, bytes_view, top_dir
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 OWNED = "owned"            # inside another stream's zone
 UNOWNED = "unowned"        # no zone claims it and `unowned: deny`
