@@ -76,9 +76,9 @@ _PURPOSE = {
 # The hook's Python: wta's directory after the standard library, and not the
 # worktree (the current directory), so that nothing in the repository shadows a
 # module. A hook lives for a moment: the cyclic garbage collector would only
-# slow down parsing a large commit.
+# slow down parsing a large commit, and `run` ends it without the interpreter's clean-up.
 _LAUNCHER = ("import gc, sys; gc.disable(); sys.path = [p for p in sys.path if p] + [{package_dir}]; "
-             "from worktree_agents.hooks.runtime import main; sys.exit(main())")
+             "from worktree_agents.hooks.runtime import run; run()")
 
 
 def hook_script(name: str, common_dir: str, python: str = sys.executable) -> str:
