@@ -48,14 +48,16 @@ class Project:
     def stream(self) -> str | None:
         return self.repo.stream()
 
-    def config(self):
-        """zones.yaml as it stands in the main worktree (validated)."""
+    def main_config(self):
+        """zones.yaml as it stands in the main worktree's file (validated): what `wta up` launches
+        and what the commands that name streams check against."""
         from worktree_agents import config as config_mod
 
         return config_mod.load(self.config_path, repo_root=self.main)
 
-    def zones(self) -> ZonesInForce:
-        """The zones in force: the base branch's committed zones.yaml."""
+    def base_zones(self) -> ZonesInForce:
+        """The zones in force: those of zones.yaml as committed on the base branch (what the hooks and
+        the merge enforce)."""
         return zones_in_force(self.repo)
 
     def tracked_files(self, where: str | None = None) -> list[str]:

@@ -78,7 +78,7 @@ class Status:
 
 def collect(project, zones: ZonesInForce | None = None) -> Status:
     """The status of every stream in the zones in force (and any other stream state.json knows)."""
-    zones = zones or project.zones()
+    zones = zones or project.base_zones()
     env = project.env
     records = StateStore(project.repo.state_dir).streams()
     worktrees = [w for w in list_worktrees(project.main, env) if not w.bare]

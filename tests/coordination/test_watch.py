@@ -180,7 +180,7 @@ def test_bad_duration_is_a_usage_error(webapp):
 
 def watcher(repo: Path) -> Watcher:
     project = Project.find(str(repo))
-    return Watcher(project, project.config())
+    return Watcher(project, project.main_config())
 
 
 def states(alerts) -> list[tuple[str, str]]:
@@ -234,7 +234,7 @@ def test_with_git_every_the_git_sources_are_looked_at_that_often_and_their_alert
     repo = make_repo(tmp_path / "webapp", zones_with())
     api = add_stream_worktree(repo, "api")
     project = Project.find(str(repo))
-    with Watcher(project, project.config(), git_every=3600) as w:
+    with Watcher(project, project.main_config(), git_every=3600) as w:
         assert w.tick() == []
         git(api, "config", "--worktree", "core.hooksPath", ".husky/_")
         request = requests.create(str(repo / ".git" / "wta"), "ui", "api", "add GET /api/schedule")

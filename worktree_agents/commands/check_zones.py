@@ -18,7 +18,7 @@ def run(stream: str | None, rev_range: str | None) -> int:
         if rev_range is None:
             return 0  # hook mode outside a stream worktree: nothing to check
         raise WtaError("no stream recorded for this worktree; name one with --stream STREAM")
-    zones = project.zones()
+    zones = project.base_zones()
     check_streams([stream], zones.streams, f"zones.yaml on {zones.base!r} defines")
     if rev_range is None:
         violations = check_staged(project.repo, stream, project.toplevel)

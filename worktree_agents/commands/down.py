@@ -20,7 +20,7 @@ SHOWN = 20  # commits or files listed per refused stream
 
 def run(streams: Sequence[str], force: bool = False, delete_branches: bool = False) -> int:
     project = Project.find()
-    zones = project.zones()
+    zones = project.base_zones()
     store = StateStore(project.repo.state_dir)
     known = list(zones.streams) + [s for s in store.streams() if s not in zones.streams]
     check_streams(streams, known, "known streams")

@@ -9,7 +9,7 @@ from worktree_agents.project import Project
 
 def run(paths: list[str], as_json: bool = False) -> int:
     project = Project.find()
-    zones = project.config().zone_map()
+    zones = project.main_config().zone_map()
     answers, problems = [], []
     for path in paths:  # one bad path does not hide the answers for the others
         try:

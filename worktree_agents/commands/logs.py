@@ -18,7 +18,7 @@ FOLLOW_POLL = 0.2
 
 def run(stream: str, follow: bool = False) -> int:
     project = Project.find()
-    config = project.config()
+    config = project.main_config()
     known_stream(config, stream)
     store = SessionStore(project.repo.state_dir)
     record = store.read(stream)

@@ -64,7 +64,7 @@ def _wait_for_landing(state_dir: str) -> float | None:
 def _say_blocked(project, streams: Sequence[str]) -> None:
     """A stream the automatic landing gave up on: its last failure, before this merge tries again."""
     store = SessionStore(project.repo.state_dir)
-    for stream in streams or project.config().streams:
+    for stream in streams or project.main_config().streams:
         record = store.read(stream)
         if record is not None and record.state == BLOCKED:
             err(f"{stream}: blocked: {record.reason}")

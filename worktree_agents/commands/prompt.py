@@ -10,7 +10,7 @@ from worktree_agents.sessions.supervisor import stream_worktrees
 
 def run(stream: str) -> int:
     project = Project.find()
-    config = project.config()
+    config = project.main_config()
     known_stream(config, stream)
     print(full_prompt(config, stream, project.main, stream_worktrees(project).get(stream), project.repo.state_dir),
           end="")

@@ -20,7 +20,7 @@ def run(words: list[str], path: str | None = None, close_id: str | None = None,
         return _close(state_dir, close_id)
     if list_open:
         return _list(project, as_json)
-    zones = project.zones()
+    zones = project.base_zones()
     if path is not None:
         if not words:
             raise WtaError("say what you need: wta request --path PATH \"TEXT\"")
@@ -49,7 +49,7 @@ def _close(state_dir: str, request_id: str) -> int:
 
 def _list(project: Project, as_json: bool) -> int:
     state_dir = project.repo.state_dir
-    requests.sync_closures(state_dir, project.zones(), project.env)
+    requests.sync_closures(state_dir, project.base_zones(), project.env)
     waiting = [r for r in requests.load_all(state_dir) if r.is_open]
     if as_json:
         emit_json([r.to_dict() for r in waiting])

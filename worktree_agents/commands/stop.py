@@ -14,7 +14,7 @@ from worktree_agents.sessions.store import SessionStore
 
 def run(streams: list[str]) -> int:
     project = Project.find()
-    config = project.config()
+    config = project.main_config()
     names = known_streams(config, streams)
     if not streams:
         # Stop the coordinator first, so that it does not start what is being stopped.

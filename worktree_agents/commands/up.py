@@ -42,7 +42,7 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
             raise WtaError(f"--no-launch starts no session, so {' and '.join(launching)} would do nothing; "
                            "drop one or the other")
     project = Project.find()
-    config = project.config()
+    config = project.main_config()
     check_streams(streams, list(config.streams), f"{project.config_path} defines")
     base = base_branch(project.main, config.base, project.env)
     checked = check_in_repository(config, project.config_path, project.tracked_files(project.main))

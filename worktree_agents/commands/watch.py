@@ -24,7 +24,7 @@ def run(for_: str | None = None, interval: float = 2.0) -> int:
         except ValueError:
             raise WtaError(f"--for {for_}: not a duration; write e.g. 90s, 30m or 2h") from None
     project = Project.find()
-    config = project.config()
+    config = project.main_config()
     deadline = None if limit is None else time.monotonic() + limit
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     err(f"wta watch: {len(config.checks)} check(s), {len(config.streams)} stream(s); "

@@ -14,7 +14,7 @@ UNOWNED_SHOWN = 10  # without --all
 
 def run(as_json: bool = False, show_all: bool = False) -> int:
     project = Project.find()
-    config = project.config()
+    config = project.main_config()
     zones = config.zone_map()
     files = project.tracked_files(project.main)
     counts, unowned = zones.owned_counts(files)

@@ -34,7 +34,7 @@ class MergePlan:
 
 
 def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | None = None) -> MergePlan:
-    config = project.config()
+    config = project.main_config()
     check_streams(names, list(config.streams))
     if base is None:
         base = base_branch(project.main, config.base, env)

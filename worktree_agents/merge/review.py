@@ -48,7 +48,7 @@ class StreamDiff:
 
 def stream_diff(project, stream: str) -> StreamDiff:
     """The files `base...wta/STREAM` changes, with line counts."""
-    config = project.config()
+    config = project.main_config()
     check_streams([stream], list(config.streams))
     base = base_branch(project.main, config.base, project.env)
     branch = config.branch_for(stream)

@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         project = Project.find(args.worktree)
-        ctx = context(project, project.config(), args.stream, project.toplevel, "api")
+        ctx = context(project, project.main_config(), args.stream, project.toplevel, "api")
         ctx = dataclasses.replace(ctx, sandboxed=RUN_TOOL in tools())
         return run_loop(ctx)
     except WtaError as exc:

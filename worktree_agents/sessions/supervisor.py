@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         project = Project.find(args.worktree)
-        config = project.config()
+        config = project.main_config()
         plan = schedule_for(config, args.stream, args.runner, args.interactive, args.max_parallel, args.land)
         with coordinator_lock(project.repo.state_dir, wait=LOCK_WAIT):
             coordinator = Coordinator(project, config, plan)

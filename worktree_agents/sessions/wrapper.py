@@ -290,7 +290,7 @@ class Session:
             from worktree_agents.project import Project
 
             project = Project.find(args.worktree)
-            self.launch = plan_launch(project, sessions.context(project, project.config(), args.stream,
+            self.launch = plan_launch(project, sessions.context(project, project.main_config(), args.stream,
                                                                 project.toplevel, args.runner, args.interactive))
         launch = self.launch
         self.runner = sessions.runner(launch.runner)

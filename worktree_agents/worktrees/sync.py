@@ -65,7 +65,7 @@ class SyncResult:
 
 def sync_streams(project, names: Sequence[str] = ()) -> tuple[str, list[SyncResult]]:
     """Bring the named streams (all when none) up to the base; the base and one result per stream."""
-    config = project.config()
+    config = project.main_config()
     check_streams(names, list(config.streams))
     base = base_branch(project.main, config.base, project.env)
     checked_out = checked_out_branches(project)
