@@ -9,7 +9,7 @@ import sys
 
 from support import git, wta
 from sessions_support import (KEY, alive, env, log_text, no_leftover_processes, record,  # noqa: F401
-                              session_repo, up, wait_for, wait_state, worktree, zones)
+                              session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
 
 ONE = "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"
 
@@ -57,6 +57,7 @@ def test_the_wrapper_runs_what_the_coordinator_worked_out_without_validating_zon
     imported = {line.split("|")[-1].strip() for line in log.splitlines() if line.startswith("import time:")}
     assert "worktree_agents.sessions.store" in imported            # the wrapper's own imports are there
     assert not {name for name in imported if name.split(".")[0] in ("pydantic", "yaml", "typer")}
+    assert not (state_dir(repo) / "sessions" / "api.launch.json").exists()   # handed over once, then gone
 
 
 def test_the_wrapper_started_by_hand_works_out_its_launch_itself(tmp_path):

@@ -222,11 +222,14 @@ class Launch:
         write_json(path, dataclasses.asdict(self), fsync=False)   # read back at once, by the wrapper
 
     @classmethod
-    def read(cls, path: str) -> "Launch":
+    def take(cls, path: str) -> "Launch":
+        """The launch the coordinator wrote to `path`, which is removed: it is handed over once."""
         import json
 
         with open(path, encoding="utf-8") as f:
-            return cls(**json.load(f))
+            launch = cls(**json.load(f))
+        os.unlink(path)
+        return launch
 
     def jail(self):
         """The sandbox.Sandbox the agent runs in, or None."""
@@ -285,7 +288,7 @@ class Session:
         from worktree_agents.sessions.store import SessionStore
 
         if args.launch:  # from the coordinator
-            self.launch = Launch.read(args.launch)
+            self.launch = Launch.take(args.launch)
         else:
             from worktree_agents.project import Project
 
