@@ -243,13 +243,18 @@ def test_command_agent_setup_and_merge_test_are_sandboxed(tmp_path):
     assert "# widened" not in (repo / "zones.yaml").read_text()
 
 
-def test_sandbox_required_without_bubblewrap_exits_2_and_creates_nothing(tmp_path):
-    repo = session_repo(tmp_path, zones(API_AGENT, STREAMS, extra="sandbox: required\n"))
+def path_without_bwrap(tmp_path: Path) -> str:
+    """A PATH with git and sh and no bubblewrap."""
     bin_dir = tmp_path / "bin-without-bwrap"
     bin_dir.mkdir()
     for tool in ("git", "sh"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
-    done = up(repo, env_=env(PATH=str(bin_dir)))
+    return str(bin_dir)
+
+
+def test_sandbox_required_without_bubblewrap_exits_2_and_creates_nothing(tmp_path):
+    repo = session_repo(tmp_path, zones(API_AGENT, STREAMS, extra="sandbox: required\n"))
+    done = up(repo, env_=env(PATH=path_without_bwrap(tmp_path)))
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and "sandbox: required" in done.stderr
     assert "bubblewrap" in done.stderr and "apt-get install bubblewrap" in done.stderr
@@ -263,11 +268,7 @@ def test_sandbox_required_without_bubblewrap_exits_2_and_creates_nothing(tmp_pat
 def test_sandbox_auto_without_bubblewrap_says_so_in_one_line_and_runs(tmp_path):
     agent = "  runner: command\n  command: \"git commit -q --allow-empty -m work\"\n  timeout: 30s\n"
     repo = session_repo(tmp_path, zones(agent, "  api:\n    paths: [src/api/**]\n"))
-    bin_dir = tmp_path / "bin-without-bwrap"
-    bin_dir.mkdir()
-    for tool in ("git", "sh"):
-        (bin_dir / tool).symlink_to(shutil.which(tool))
-    done = up(repo, env_=env(PATH=str(bin_dir)))
+    done = up(repo, env_=env(PATH=path_without_bwrap(tmp_path)))
     assert done.returncode == 0, done.stdout + done.stderr
     notes = [line for line in done.stdout.splitlines() if line.startswith("not sandboxed")]
     assert len(notes) == 1 and "bubblewrap" in notes[0]
