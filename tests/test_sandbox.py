@@ -260,3 +260,32 @@ def test_a_branch_written_without_git_from_another_sandbox_never_lands(tmp_path)
     assert proc.returncode != 0
     assert "refs/heads/wta/ui is at" in proc.stdout + proc.stderr and "reflog" in proc.stdout + proc.stderr
     assert tip(repo, "refs/heads/main") == base
+
+
+@pytest.mark.parametrize("end", ["exit", "stopped"])
+def test_a_sandboxed_command_leaves_no_file_in_the_temp_dir(tmp_path, end):
+    """bwrap's exit report goes to a file whose name is gone once it is open: a command that ends,
+    or one stopped with its whole process group (as `wta stop` and a timeout do), leaves nothing."""
+    import signal
+    import time
+
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    box = api_sandbox(repo)
+    env = {**box.env(dict(os.environ)), "TMPDIR": str(temp)}
+    if end == "exit":
+        done = subprocess.run(box.wrap(["/bin/sh", "-c", "exit 3"]), cwd=api, env=env, timeout=60)
+        assert done.returncode == 3
+    else:
+        started = api / "started"
+        agent = subprocess.Popen(box.wrap(["/bin/sh", "-c", f"touch {started}; sleep 60"]), cwd=api, env=env,
+                                 start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists()
+        os.killpg(agent.pid, signal.SIGKILL)
+        assert agent.wait(timeout=30) == -signal.SIGKILL
+    assert list(temp.iterdir()) == []

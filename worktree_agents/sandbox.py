@@ -49,20 +49,26 @@ CREATED_IN_HOME = (".claude", ".cache")
 BASE_ARGS = ("--unshare-user", "--disable-userns", "--cap-drop", "ALL",
              "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
 # How often bwrap is started when it could not set the sandbox up (Sandbox.wrap). The shell execs
-# nothing: it waits for bwrap, then passes on its exit status ($? is 128+N for a signal).
+# nothing: it waits for bwrap, then passes on its exit status ($? is 128+N for a signal). bwrap's
+# report goes to a temporary file whose name is removed as soon as it is open (fd 4 writes, fd 5
+# reads it): nothing is left behind however the shell ends, a session stopped with its whole
+# process group included.
 SETUP_RETRIES = 10
 RETRY_SCRIPT = f"""status="${{TMPDIR:-/tmp}}/wta-bwrap-$$"
 tries=0
 while :; do
-    "$@" 3>"$status"
+    exec 4>"$status" 5<"$status"
+    rm -f "$status"
+    "$@" 3>&4 4>&- 5<&-
     code=$?
+    exec 4>&-
     started=
     while IFS= read -r line || [ -n "$line" ]; do
         case $line in *'"exit-code"'*) started=1 ;; esac
-    done < "$status"
+    done <&5
+    exec 5<&-
     tries=$((tries + 1))
     if [ -n "$started" ] || [ $tries -ge {SETUP_RETRIES} ]; then
-        rm -f "$status"
         exit $code
     fi
 done"""
