@@ -213,6 +213,36 @@ def test_conflicts_with_the_base_and_between_streams_alert_once_and_clear(tmp_pa
         assert ("conflict:api:ui", "conflict") in [(a.key, a.state) for a in cleared]
 
 
+def test_streams_whose_own_commits_touch_nothing_in_common_are_not_merged_pair_by_pair(tmp_path, monkeypatch):
+    """Each stream is merged with the base; a pair only when their own commits touch a path in
+    common, or a file where the other has a directory (which git cannot merge either)."""
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    worktrees = {s: add_stream_worktree(repo, s) for s in ("api", "ui", "infra")}
+    write_files(worktrees["api"], {"src/lib/cache.ts": "c\n"})
+    write_files(worktrees["ui"], {"src/components/Card.tsx": "c\n"})
+    write_files(worktrees["infra"], {"ai-agents/run.md": "r\n"})
+    for stream, worktree in worktrees.items():
+        commit_all(worktree, f"{stream}'s own work")
+    write_files(repo, {"README.md": "# moved on\n"})
+    commit_all(repo, "the base moves")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+
+    def merges() -> int:
+        count = trace.read_text().count("merge-tree") if trace.exists() else 0
+        trace.unlink(missing_ok=True)
+        return count
+
+    with watcher(repo) as w:
+        assert w.tick() == []
+        assert merges() == 3                         # each stream with the base, no pair
+        write_files(worktrees["ui"], {"src/lib/cache.ts/x.tsx": "x\n"})    # a directory where api has a file
+        commit_all(worktrees["ui"], "a file below api's file", "--no-verify")
+        alerts = w.tick()
+        assert merges() == 2                         # ui with the base, ui with api; not with infra
+        assert [(a.key, a.state) for a in alerts if a.state == "conflict"] == [("conflict:api:ui", "conflict")]
+
+
 def test_a_stream_worktree_without_the_zone_check_alerts_until_it_is_put_back(tmp_path):
     repo = make_repo(tmp_path / "webapp", zones_with())
     api = add_stream_worktree(repo, "api")

@@ -147,7 +147,7 @@ class Watcher:
         self.notifiers: list[shell.Background] = []
         self.sessions = SessionStore(self.state_dir)
         self._by_source: dict[str, dict[str, _Condition]] = {}
-        self._audits: dict[str, tuple[tuple, dict[str, _Condition]]] = {}
+        self._audits: dict[str, tuple[tuple, dict[str, _Condition], _Touched]] = {}
         self._merges: dict[tuple[str, str], tuple[tuple, list[str]]] = {}
         self._stall_checked: dict[str, float] = {}
         self._requests_seen: tuple | None = None
@@ -317,13 +317,19 @@ class Watcher:
             signature = (tip.sha, base.sha, zones.blob, zones.source)
             cached = self._audits.get(stream)
             if cached is None or cached[0] != signature:
-                cached = (signature, self._audit(zones, stream, base.sha, tip.sha))
+                commits = git.commit_changes([f"{base.sha}..{tip.sha}"], cwd=self.project.main, env=self.env)
+                cached = (signature, self._audit(zones, stream, commits), _Touched.of(commits))
                 self._audits[stream] = cached
             found.update(cached[1])
         return found
 
-    def _audit(self, zones: ZonesInForce, stream: str, base: str, tip: str) -> dict[str, _Condition]:
-        commits = git.commit_changes([f"{base}..{tip}"], cwd=self.project.main, env=self.env)
+    def _touched(self, stream: str, tip: str, base: str) -> "_Touched | None":
+        """What the stream's own commits (base..tip) touch, as the last audit found it; None when
+        that audit was of another tip or base."""
+        cached = self._audits.get(stream)
+        return cached[2] if cached is not None and cached[0][:2] == (tip, base) else None
+
+    def _audit(self, zones: ZonesInForce, stream: str, commits: list[git.CommitChanges]) -> dict[str, _Condition]:
         by_commit: dict[str, list] = {}
         for v in audit_commits(zones.zones, stream, commits, self.project.main, self.env):
             by_commit.setdefault(v.commit or "", []).append(v)
@@ -356,10 +362,13 @@ class Watcher:
                     stream, "conflict", f"would conflict with {zones.base} on {_files(files)}; "
                     f"`wta merge` will stop there", OK, f"merges cleanly into {zones.base} again")
         names = list(tips)
+        touched = {s: self._touched(s, tips[s], base.sha) for s in names}
         for i, a in enumerate(names):
             for b in names[i + 1:]:
                 if tips[a] == tips[b]:
                     continue
+                if touched[a] is not None and touched[b] is not None and not touched[a].may_collide(touched[b]):
+                    continue  # their own commits touch nothing in common: git would merge them cleanly
                 # What both already conflict on with the base is reported there, once.
                 files = [f for f in self._merge_conflicts(a, tips[a], b, tips[b])
                          if f not in with_base[a] and f not in with_base[b]]
@@ -455,6 +464,36 @@ class Watcher:
 def _cannot_watch(source: str, exc: WtaError) -> dict[str, _Condition]:
     return {f"error:{source}": _Condition("wta", "error", f"cannot watch {source}: {one_line(str(exc))}",
                                           OK, f"watching {source} again")}
+
+
+@dataclass(frozen=True)
+class _Touched:
+    """The paths a stream's own commits change, their directories, and the directories they
+    delete from: whether two streams' merge can conflict without running `git merge-tree`."""
+
+    paths: frozenset[str]
+    directories: frozenset[str]
+    deleted_from: frozenset[str]
+
+    @classmethod
+    def of(cls, commits: list[git.CommitChanges]) -> "_Touched":
+        paths = {change.path for commit in commits for change in commit.changes}
+        deleted = {change.path for commit in commits for change in commit.changes if change.status == "D"}
+        return cls(frozenset(paths), frozenset(d for p in paths for d in _directories(p)),
+                   frozenset(d for p in deleted for d in _directories(p)))
+
+    def may_collide(self, other: "_Touched") -> bool:
+        """A path both change; a file of one where the other has a directory; or a directory one
+        deletes from (a rename, which git may follow into the other's files there) that the other
+        changes in. Leans towards yes: then `git merge-tree` decides."""
+        return bool(self.paths & other.paths or self.paths & other.directories or other.paths & self.directories
+                    or self.deleted_from & other.directories or other.deleted_from & self.directories)
+
+
+def _directories(path: str) -> list[str]:
+    """Every directory above `path` ('a/b/c' -> ['a', 'a/b'])."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _files(files: list[str]) -> str:
