@@ -1,7 +1,7 @@
 """Whole-process timings of a commit with wta's hooks, against two baselines.
 
     python bench/bench_hooks.py [--files 20000 --streams 20 --staged 1000 --big 20000 --repeat 7
-                                 --out DIR --json FILE]
+                                 --zones realistic|plain --out DIR --json FILE]
 
 In a synthetic repository (`--files` tracked files over `--streams` stream
 zones, zones.yaml committed on main) a stream worktree is made as a user
@@ -23,6 +23,14 @@ timing. Rounds rotate the order of the configurations. Then the same again
 with `--big` staged files: that repository has the same size, but the
 benchmarked stream's zone holds all its files (the other streams keep their
 patterns, which still run against every path, and own none).
+
+`--zones realistic` (the default): stream sNN owns `sNN/**` except
+`!sNN/generated/**`, `/config/sNN.toml` and `docs/sNN/*.md`, with
+`**/generated/**` read-only, so no directory is any stream's alone and every
+commit goes through wta's Python check. `--zones plain`: `sNN/**`,
+`/config/sNN.toml`, `/docs/sNN/`, `vendor/**` read-only, and the staged files
+all below `sNN/`: the hook's shell decides such a commit without Python
+(docs/zones.md, "Most commits start no Python").
 
 Also timed: the Claude Code guard (`python -m worktree_agents.hooks.runtime guard` with
 one PreToolUse event on stdin), and `python -c pass` for scale.
@@ -68,12 +76,15 @@ MAX_VS_PRE_COMMIT = 0.3
 class Setup:
     """A synthetic repository, the stream's worktree, and one hooks directory per configuration."""
 
-    def __init__(self, scratch: Path, env: dict[str, str], files: int, streams: int, staged: int) -> None:
+    def __init__(self, scratch: Path, env: dict[str, str], files: int, streams: int, staged: int,
+                 plain: bool = False) -> None:
         self.env = env
         zone_budget = files - 2   # zones.yaml and .pre-commit-config.yaml are tracked too
+        skipped = 2 if plain else 0   # the stream's root file and doc, outside `sNN/`
         repo = build_repo(scratch / "repo", env, files=files, streams=streams,
-                          owners={STREAM: min(staged, zone_budget)} if staged > files // streams else None,
-                          files_in_commit=[(".pre-commit-config.yaml", PRE_COMMIT_CONFIG)])
+                          owners={STREAM: min(staged + skipped, zone_budget)}
+                          if staged + skipped > files // streams else None,
+                          files_in_commit=[(".pre-commit-config.yaml", PRE_COMMIT_CONFIG)], plain=plain)
         self.repo = repo
         self.worktree = scratch / "repo-worktrees" / STREAM
         git(repo.path, env, "worktree", "add", "-q", "-b", f"wta/{STREAM}", str(self.worktree), "main")
@@ -99,7 +110,7 @@ class Setup:
 
         # The staged state every timed commit starts from: `target`'s tree in the index
         # and worktree, HEAD at the start commit.
-        self.paths = changed_paths(repo.owned[STREAM], STREAM, staged)
+        self.paths = changed_paths(repo.owned[STREAM][skipped:], STREAM, staged)
         write_files(self.worktree, self.paths, version=1)
         git(self.worktree, env, "add", "-A")
         git(self.worktree, env, "commit", "-q", "--no-verify", "-m", "target")
@@ -145,7 +156,7 @@ class Setup:
 def bench_size(scratch: Path, env: dict[str, str], args: argparse.Namespace, staged: int,
                with_guard: bool) -> dict:
     print(f"building {args.files} files, {args.streams} streams, {staged} staged ...", flush=True)
-    setup = Setup(scratch, env, args.files, args.streams, staged)
+    setup = Setup(scratch, env, args.files, args.streams, staged, plain=args.zones == "plain")
     cases = [setup.commit_case(name) for name in CONFIGS]
     results = measure(cases, args.repeat)
     setup.prepare()
@@ -153,7 +164,7 @@ def bench_size(scratch: Path, env: dict[str, str], args: argparse.Namespace, sta
     setup.check_wta_commit()
     figures = {name: s.ms for name, s in results.items()}
     cpu = {name: s.cpu_ms for name, s in results.items()}
-    out = {"staged": staged, "files": args.files, "streams": args.streams, "median_ms": figures,
+    out = {"staged": staged, "files": args.files, "streams": args.streams, "zones": args.zones, "median_ms": figures,
            "spread_ms": {name: s.spread() for name, s in results.items()},
            "wta_vs_empty": ratio(figures["wta"], figures["empty"]),
            "wta_vs_pre_commit": ratio(figures["wta"], figures["pre-commit"]),
@@ -232,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--staged", type=int, default=1_000, help="staged files in the first run")
     parser.add_argument("--big", type=int, default=20_000, help="staged files in the second run (0: skip)")
     parser.add_argument("--repeat", type=int, default=7, help="timed commits per configuration (median)")
+    parser.add_argument("--zones", choices=("realistic", "plain"), default="realistic",
+                        help="realistic: every commit is checked in Python; plain: the hook's shell decides")
     parser.add_argument("--out", help="scratch directory (default bench/out/hooks; emptied first)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)

@@ -134,16 +134,21 @@ def write_files(root: Path, paths: Iterable[str], version: int = 0) -> None:
         target.write_text(file_text(rel, version))
 
 
+def plain_zone(stream: str) -> str:
+    """Whole directories and a root file: what the pre-commit hook's shell decides by itself."""
+    return f"[{stream}/**, /config/{stream}.toml, /docs/{stream}/]"
+
+
 def build_repo(path: Path, env: dict[str, str], files: int = 20_000, streams: int = 20,
                owners: dict[str, int] | None = None, extra_zones: str = "",
-               files_in_commit: Iterable[tuple[str, str]] = ()) -> SyntheticRepo:
+               files_in_commit: Iterable[tuple[str, str]] = (), plain: bool = False) -> SyntheticRepo:
     """A repository of `files` tracked files over `streams` streams, committed on main.
 
     Each stream owns an equal share, except those given in `owners`
     (stream -> file count); the rest of the budget is spread over the others.
     `extra_zones` is appended to zones.yaml (see `zones_yaml`). `files_in_commit`
     adds (path, text) pairs, e.g. a tool's configuration; they and zones.yaml
-    count towards `files`.
+    count towards `files`. `plain`: `plain_zone`s and only `vendor/**` read-only.
     """
     names = stream_names(streams)
     owners = dict(owners or {})
@@ -153,13 +158,14 @@ def build_repo(path: Path, env: dict[str, str], files: int = 20_000, streams: in
     if budget < 0 or (budget and not rest):
         raise SystemExit(f"bench: {files} files cannot be spread as {owners} over {streams} streams")
     share, extra = divmod(budget, len(rest)) if rest else (0, 0)
-    counts = {s: owners.get(s, share + (1 if i < extra else 0)) for i, s in enumerate(names)}
+    counts = {**{s: share + (1 if i < extra else 0) for i, s in enumerate(rest)}, **owners}
     path.mkdir(parents=True)
     git(path, env, "init", "-q", "-b", "main")
     owned = {s: stream_files(s, counts[s]) for s in names}
     for paths in owned.values():
         write_files(path, paths)
-    (path / "zones.yaml").write_text(zones_yaml(names, extra_zones))
+    (path / "zones.yaml").write_text(zones_yaml(names, extra_zones, plain_zone, "[vendor/**]") if plain
+                                     else zones_yaml(names, extra_zones))
     for rel, text in files_in_commit:
         (path / rel).parent.mkdir(parents=True, exist_ok=True)
         (path / rel).write_text(text)
