@@ -292,6 +292,18 @@ def staged_diff(names_only: bool) -> tuple[str, ...]:
             "--no-renames", "--no-abbrev", "--ignore-submodules=none")
 
 
+def staged_names_shell() -> str:
+    """The shell command of the pre-commit hook's fast path (hooks/pre-commit-check): the paths
+    staged against HEAD, one per line and C-quoted when they hold anything unusual (core.quotePath
+    forced on: a non-ASCII path, a quote, a newline), by a git as isolated as every git of wta's
+    (`start`). It fails before the first commit (no HEAD); the hook then asks Python."""
+    import shlex  # here: only installing the hooks asks for it
+
+    argv = ["git", *ISOLATION, "-c", "core.quotePath=true", "diff", "--cached", "--name-only", "--no-renames",
+            "--ignore-submodules=none", "HEAD", "--"]
+    return f"GIT_GRAFT_FILE={_NO_GRAFTS} {shlex.join(argv)}"
+
+
 def staged_changes(cwd: str | os.PathLike[str] | None = None, against: str = "HEAD",
                    names_only: bool = False) -> list[RawChange]:
     """The changes staged in this worktree's index (honours GIT_INDEX_FILE),

@@ -172,6 +172,9 @@ CASES: tuple[Case, ...] = (
           MERGE),
     _case("zones-cache-forged", "edit the hooks' compiled-zones cache", "set `unowned_allowed` in "
           "`<common>/wta/zones.cache` (its key, the blob id, unchanged), commit `README.md`", MERGE),
+    _case("zones-fast-forged", "list another zone's directory as its own for the hook's shell path",
+          "append `src/components` to the `api` line of `<common>/wta/zones.fast` (its tip unchanged), commit "
+          "`src/components/Evil.tsx` (no Python runs)", MERGE),
     _case("plumbing-commit", "build the commit with plumbing (no hooks run)",
           "`git commit-tree` of a tree with `README.md` changed, `git update-ref` of its branch", MERGE),
     _case("cherry-pick", "cherry-pick another stream's commit (cherry-pick runs no pre-commit hook)",

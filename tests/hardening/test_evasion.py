@@ -691,6 +691,18 @@ def _zones_cache_forged(a: Arena) -> None:
     a.merge_refused("README.md: unowned")
 
 
+@attempt("zones-fast-forged")
+def _zones_fast_forged(a: Arena) -> None:
+    fast = a.repo / ".git/wta/zones.fast"
+    lines = fast.read_text().splitlines()
+    assert any(line.startswith("api ") for line in lines)
+    fast.write_text("".join(line + (" src/components" if line.startswith("api ") else "") + "\n" for line in lines))
+    a.write({"src/components/Evil.tsx": EVIL})
+    a.git("add", "src/components/Evil.tsx")
+    a.commit_passes("-m", MARK)                      # the hook's shell believes the forged list
+    a.merge_refused("src/components/Evil.tsx: owned by stream 'ui'")
+
+
 @attempt("plumbing-commit")
 def _plumbing_commit(a: Arena) -> None:
     env = {**os.environ, "GIT_INDEX_FILE": str(a.root / "plumbing.index")}

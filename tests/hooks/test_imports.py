@@ -41,10 +41,11 @@ def profiled_env() -> dict[str, str]:
 def test_pre_commit_and_commit_msg_hooks_import_nothing_heavy(webapp):
     api = add_stream_worktree(webapp, "api")   # records the stream and writes the zones snapshot
     assert (webapp / ".git/wta/zones.cache").is_file()
-    write_files(api, {"src/lib/a.ts": "a\n"})
+    # A non-ASCII name takes the pre-commit hook's Python path (git quotes it, and the hook's shell
+    # leaves such a path to Python: tests/hooks/test_fast_path.py); a subject that starts with `[`
+    # takes the commit-msg hook's (a plain `-m` subject is prefixed by the hook's shell).
+    write_files(api, {"src/lib/\u00e4.ts": "a\n"})
     git(api, "add", "-A")
-    # A subject that starts with `[` takes the commit-msg hook's Python path too
-    # (a plain `-m` subject is prefixed by the hook's shell without Python).
     proc = git(api, "commit", "-q", "-m", "[wip] lean", env=profiled_env())
     names = imported(proc.stderr)
     # Both hooks ran their Python under the profiler (the entry runs as __main__, so count what it imports).
@@ -59,7 +60,7 @@ def test_pre_commit_and_commit_msg_hooks_import_nothing_heavy(webapp):
 
 def test_plain_commit_message_is_prefixed_without_starting_python(webapp):
     api = add_stream_worktree(webapp, "api")
-    write_files(api, {"src/lib/b.ts": "b\n"})
+    write_files(api, {"src/lib/\u00e4.ts": "b\n"})   # for Python in the pre-commit hook, as above
     git(api, "add", "-A")
     proc = git(api, "commit", "-q", "-m", "plain subject", "-m", "a body line", env=profiled_env())
     # Only the pre-commit hook started Python.

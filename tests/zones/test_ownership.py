@@ -327,3 +327,56 @@ def test_a_rule_file_over_read_only_or_unowned_paths_is_refused():
     assert [v.reason for v in found] == [AFFECTS] and "unowned" in found[0].describe()
     assert zone_map({"web": ["src/**", "!src/gen/**"]}, unowned_allowed=True).violations(
         "web", [Change("A", "src/.gitignore")]) == []
+
+
+# -- own directories (zones.fast: the pre-commit hook's shell path) ----------------
+
+def test_own_directories_of_the_example_zones(webapp_zones):
+    assert webapp_zones.own_directories("api") == (["src/app/api", "src/lib"], ["tailwind.config.ts"])
+    assert webapp_zones.own_directories("ui") == (["src/components"], [])
+    assert webapp_zones.own_directories("infra") == ([], [])     # its own `!ai-agents/memory/**` reaches in
+    assert webapp_zones.own_directories("monitor") == ([], [])   # append-only: each change is read
+
+
+OWN_DIRECTORY_CASES = {
+    "webapp": (WEBAPP, ["docs/specs/**"]),
+    "names": ({"a": ["src/**", "!generated"], "b": ["generated/", "Makefile"], "c": ["/docs/"]}, ["LICENSE"]),
+    "nested": ({"a": ["/pkg/a/**"], "b": ["/pkg/**", "!/pkg/a/**"], "c": ["pkg/c/", "tools/**"]}, []),
+    "globs": ({"a": ["lib/**"], "b": ["**/*.md"], "c": ["/bin/", "!bin/x*"]}, ["bin/keep"]),
+    "plain": ({"a": ["/a/", "a/b/**"], "b": ["b/**"], "c": ["c/d/**", "e"]}, []),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OWN_DIRECTORY_CASES))
+def test_every_path_below_an_own_directory_and_clear_of_its_names_is_the_streams(case):
+    """The shell lets such a path through unchecked: for every stream, every path made of the
+    patterns' own words below each own directory must be one `violations` has nothing against."""
+    zones, read_only = OWN_DIRECTORY_CASES[case]
+    zm = zone_map(zones, read_only=read_only)
+    words = {w for patterns in (*zones.values(), read_only) for p in patterns
+             for w in p.lstrip("!/").split("/") if w and w != "**"} | {"x", "y.ts", "zones.yaml"}
+    checked = 0
+    for stream in zones:
+        directories, names = zm.own_directories(stream)
+        for directory in directories:
+            tails = [[w] for w in words] + [[w, v] for w in words for v in words]
+            tails += [[w, v, "z"] for w in words for v in words]
+            for tail in tails:
+                if set(tail) & set(names) or tail[-1] in (".gitignore", ".gitattributes"):
+                    continue
+                path = "/".join([directory, *tail])
+                assert zm.violations(stream, [Change("A", path)]) == [], (stream, path)
+                checked += 1
+    assert checked > 0 or case in ("nested", "globs")   # where no directory is anybody's alone
+
+
+def test_own_directories_lean_towards_none():
+    zm = zone_map({"a": ["src/**", "!generated"], "b": ["generated/", "Makefile"], "c": ["/docs/"]},
+                  read_only=["LICENSE"])
+    assert zm.own_directories("a") == (["src"], ["generated", "Makefile", "LICENSE"])
+    assert zm.own_directories("b") == (["generated"], ["LICENSE"])   # its own `Makefile` is no other's
+    assert zm.own_directories("c") == (["docs"], ["generated", "Makefile", "LICENSE"])
+    zm = zone_map({"a": ["lib/**", "src/*.py", "/x/", "x//**"], "b": ["**/*.md"]})
+    assert zm.own_directories("a") == ([], [])   # another zone's glob can claim a file anywhere
+    zm = zone_map({"a": ["/pkg/a/**"], "b": ["/pkg/**", "!/pkg/a/**"]})
+    assert zm.own_directories("a") == ([], []) and zm.own_directories("b") == ([], [])

@@ -9,6 +9,9 @@ pathspec on every commit. The cache is written with `marshal` (built into the
 interpreter: no import, and faster to load than JSON, whose import brings `re`).
 It also records the base's tip when it was last found current: while the base
 has not moved, the hooks need not ask git for the zones file's blob id.
+Beside it, `zones.fast` lists for that tip each stream's own directories
+(`ZoneMap.own_directories`), so that the pre-commit hook's shell can let the
+commonest commit through without starting Python (hooks/pre-commit-check).
 Stdlib only: this module is on the hook path.
 """
 
@@ -68,14 +71,43 @@ def read_cache(repo: Repo) -> dict | None:
 
 
 def write_cache(repo: Repo, data: dict) -> None:
-    """Cache the compiled zones; a failure to write (a full disk) is not an error, the
-    next reader compiles the zones again."""
+    """Cache the compiled zones, and the streams' own directories for the base's tip they
+    hold (`write_fast`); a failure to write (a full disk) is not an error, the next reader
+    compiles the zones again."""
     from worktree_agents.files import write_atomic  # here: a commit with a current cache writes nothing
 
     try:
         write_atomic(layout.path(repo.state_dir, layout.ZONES_CACHE), marshal.dumps(data))
     except WtaError:
         pass
+    write_fast(repo, data)
+
+
+FAST_HEADER = "wta zones.fast 1"
+
+
+def write_fast(repo: Repo, data: dict) -> None:
+    """`zones.fast`: the header, the base's full refname, the tip whose committed zones.yaml the
+    cache compiled, then a line `<stream> <directory>... !<name>...` for each stream that has own
+    directories (`ZoneMap.own_directories`). The hook trusts it only while that ref's loose file holds that very tip (the
+    zones then are the ones compiled); without a committed zones.yaml or a known tip there is none.
+    """
+    from worktree_agents.files import write_atomic
+
+    path = layout.path(repo.state_dir, layout.ZONES_FAST)
+    try:
+        if data["blob"] is None or data["base_commit"] is None:
+            os.unlink(path)
+            return
+        zones = ZoneMap.from_dict(data["zones"])
+        lines = [FAST_HEADER, f"refs/heads/{data['base']}", data["base_commit"]]
+        for stream in zones.zones:
+            directories, names = zones.own_directories(stream)
+            if directories:
+                lines.append(" ".join([stream, *directories, *("!" + name for name in names)]))
+        write_atomic(path, "\n".join(lines) + "\n")
+    except (OSError, WtaError):
+        pass  # no file: every commit goes to Python, which checks it all
 
 
 def zones_in_force(repo: Repo) -> ZonesInForce:
@@ -89,6 +121,8 @@ def zones_in_force(repo: Repo) -> ZonesInForce:
             if tip is not None:  # the base moved but its zones.yaml did not: remember the new tip
                 write_cache(repo, {**data, "base_commit": tip})
         if current:
+            if not os.path.exists(layout.path(repo.state_dir, layout.ZONES_FAST)):
+                write_fast(repo, data)  # removed, or from before wta wrote it
             try:
                 return _from_cache(data)
             except (AttributeError, KeyError, TypeError, ValueError):

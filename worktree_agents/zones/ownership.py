@@ -233,6 +233,46 @@ class ZoneMap:
             return None, "paths there can be outside every zone (unowned)"
         return None, ""
 
+    def own_directories(self, stream: str) -> tuple[list[str], list[str]]:
+        """Directories below which `stream` may change any path, and the names that take a path
+        there out of that (another zone's, or `read_only`'s, `tailwind.config.ts` claims a file or
+        directory of that name at any depth). The pre-commit hook lets a commit through without
+        starting Python when each path lies below one of the directories and none of its parts is
+        one of the names (zones.fast); anything else, `.gitignore` and `.gitattributes` included,
+        goes to `violations`.
+
+        Found from the zone's plain include patterns of directories (`dir/**`, `/dir/`: letters, digits,
+        `.`, `_`, `-`), then checked the way `reach_beyond` checks them, leaning towards none: a
+        pattern that can reach below a directory, in any order (each `!` of the stream's own, each
+        pattern of another zone or of `read_only`, zones.yaml), takes the directory out, unless it
+        is a plain name without a slash, which joins the names. An append-only zone has none
+        (each change's contents must be checked)."""
+        zone = self.zones[stream]
+        if zone.append_only:
+            return [], []
+        reaching = [r.pattern for r in zone.patterns.rules if not r.include]
+        reaching += [r.pattern for other in self.zones.values() if other.stream != stream
+                     for r in other.patterns.rules if r.include]
+        reaching += [r.pattern for r in self.read_only.rules if r.include]
+        reaching.append("/" + self.config_file)
+        directories: list[str] = []
+        names: list[str] = []
+        for rule in zone.patterns.rules:
+            directory = _plain_directory(rule.pattern) if rule.include else None
+            if directory is None or directory in directories or not covers(rule.pattern, directory):
+                continue
+            found = []
+            for pattern in reaching:
+                if reaches_under(pattern, directory):
+                    name = _plain_name(pattern)
+                    if name is None:
+                        break
+                    found.append(name)
+            else:
+                directories.append(directory)
+                names += [n for i, n in enumerate(found) if n not in names and n not in found[:i]]
+        return directories, (names if directories else [])
+
     # -- serialisation (the compiled-zones cache read by the hooks) ----------
 
     def to_dict(self) -> dict:
@@ -257,6 +297,29 @@ class ZoneMap:
 
 def _rule_dict(rule: Rule) -> dict:
     return {"pattern": rule.pattern, "regex": rule.regex, "include": rule.include}
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+
+
+def _plain_directory(pattern: str) -> str | None:
+    """The directory a plain include pattern claims all of (`src/api/**`, `/src/api/`, `docs/`: at
+    the top for a pattern without another slash), or None for any other pattern. Letters, digits,
+    `.`, `_`, `-` only: the hook's shell compares these byte for byte."""
+    body = pattern.removeprefix("/")
+    body = body.removesuffix("/**") if body.endswith("/**") else body.removesuffix("/")
+    if (body == pattern.removeprefix("/") or not body or not _PLAIN.issuperset(body)
+            or any(s in ("", ".", "..") for s in body.split("/"))):
+        return None
+    return body
+
+
+def _plain_name(pattern: str) -> str | None:
+    """The name a plain pattern without a slash claims at any depth (`!name`, `name/` alike), or None."""
+    name = pattern.removeprefix("!").removesuffix("/")
+    if not name or "/" in name or not _PLAIN.issuperset(name) or name in (".", ".."):
+        return None
+    return name
 
 
 def reaching_rule(rules: Sequence[Rule], directory: str) -> Rule | None:
