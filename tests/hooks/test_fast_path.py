@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from support import add_stream_worktree, commit_all, git, write_files
+from support import add_stream_worktree, commit_all, git, write_files, wta
 
 PROFILED = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
 
@@ -82,6 +82,20 @@ def test_after_the_base_moves_python_checks_once_then_the_shell_again(webapp):
     proc = commit(api, {"src/lib/three.ts": "3\n"})
     assert proc.returncode == 0 and not started_python(proc)
     assert git(api, "log", "--format=%s", "-3").stdout.split("\n")[:3] == ["[api] change"] * 3
+
+
+def test_a_landing_brings_zones_fast_to_the_new_base_at_once(webapp):
+    """`wta merge` rewrites it for the base it moved: sandboxed sessions, which cannot, and every
+    other stream's next commit find it current."""
+    api = add_stream_worktree(webapp, "api")
+    ui = add_stream_worktree(webapp, "ui")
+    assert commit(api, {"src/lib/landed.ts": "l\n"}).returncode == 0
+    wta(webapp, "merge", "--no-test", "api", check=0)
+    tip = git(webapp, "rev-parse", "refs/heads/main").stdout.strip()
+    assert git(webapp, "rev-parse", "refs/heads/wta/api").stdout.strip() == tip
+    assert fast_file(webapp).splitlines()[1:3] == ["refs/heads/main", tip]
+    proc = commit(ui, {"src/components/Card.tsx": "c\n"})
+    assert proc.returncode == 0 and not started_python(proc)
 
 
 def test_a_base_in_packed_refs_is_read_from_there(webapp):

@@ -21,10 +21,12 @@ from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
+from worktree_agents.repo import Repo
 from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import enforce
+from worktree_agents.zones.in_force import zones_in_force
 
 # -- one run ---------------------------------------------------------------------
 
@@ -253,7 +255,19 @@ class Run:
             stopped = results[st["index"]]
             report.problems, report.advice = explain(stopped, plan)
         save_report(plan.state_dir, report)
+        if st["base_now"] != st["base_start"]:
+            self.zones_follow_base()
         return report
+
+    def zones_follow_base(self) -> None:
+        """The base moved: bring the hooks' compiled zones and zones.fast (which hold its tip) up to it
+        now, from outside every sandbox; a sandboxed session cannot rewrite them, and its commits would
+        otherwise each go to the hook's Python until someone outside did."""
+        common = layout.common_dir(self.plan.state_dir)
+        try:
+            zones_in_force(Repo(common, common))
+        except WtaError:
+            pass  # only a cache: each hook works the zones out itself meanwhile
 
 
 # -- entry points ------------------------------------------------------------------
