@@ -163,6 +163,7 @@ def test_the_shell_and_python_agree_on_the_same_index(webapp):
         alone = subprocess.run([sys.executable, "-m", "worktree_agents.hooks.runtime", "pre-commit"], cwd=api,
                                capture_output=True, text=True, timeout=60)
         assert whole.returncode == alone.returncode, (files, whole.stderr, alone.stderr)
+        # Of these, the shell passes each in-zone one itself and leaves each other one to Python, which refuses it.
         assert started_python(whole) == (whole.returncode != 0), files
         git(api, "reset", "-q", "--hard")
         git(api, "clean", "-qfd")
