@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -208,7 +210,6 @@ def test_a_sandbox_starts_while_another_streams_git_moves_its_branch(tmp_path):
     read-only bind of ui's ref can find the entry replaced (ENOENT); the start is retried, and every
     one of api's commands runs."""
     import threading
-    import time
 
     repo = layout(tmp_path)
     ui = repo.parent / "repo-worktrees" / "ui"
@@ -245,13 +246,20 @@ def test_a_branch_written_without_git_from_another_sandbox_never_lands(tmp_path)
     box = api_sandbox(repo)
     ref = repo / ".git" / "refs" / "heads" / "wta" / "ui"
     # After ui's commit: a commit on top of it that git never made on ui's branch, written into ui's ref.
-    forge = (f"sleep 1.5; tip=$(git rev-parse refs/heads/wta/ui) && "
+    # The agent says when its sandbox is up (`started`), then waits for ui's commit (`go`).
+    started, go = tmp_path / "repo-worktrees" / "api" / "started", tmp_path / "go"
+    forge = (f"touch {started}; while [ ! -e {go} ]; do sleep 0.05; done; tip=$(git rev-parse refs/heads/wta/ui) && "
              f"git commit-tree -p $tip -m '[ui] forged' $tip^{{tree}} > {ref}.new && mv {ref}.new {ref}")
     agent = subprocess.Popen(box.wrap(["/bin/sh", "-c", forge]),
                              cwd=repo.parent / "repo-worktrees" / "api", env=box.env(dict(os.environ)),
                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), agent.stderr.read() if agent.poll() is not None else "the sandbox never started"
     (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
-    git(ui, "commit", "-qam", "[ui] mine")  # while api's sandbox runs
+    git(ui, "commit", "-qam", "[ui] mine")  # while api's sandbox runs, its mounts made before
+    go.touch()
     assert agent.wait(timeout=60) == 0, agent.stderr.read()
     forged = tip(repo, "refs/heads/wta/ui")
     assert git(repo, "log", "-1", "--format=%s", forged).stdout.strip() == "[ui] forged"  # the pin did not hold
@@ -266,9 +274,6 @@ def test_a_branch_written_without_git_from_another_sandbox_never_lands(tmp_path)
 def test_a_sandboxed_command_leaves_no_file_in_the_temp_dir(tmp_path, end):
     """bwrap's exit report goes to a file whose name is gone once it is open: a command that ends,
     or one stopped with its whole process group (as `wta stop` and a timeout do), leaves nothing."""
-    import signal
-    import time
-
     repo = layout(tmp_path)
     api = repo.parent / "repo-worktrees" / "api"
     temp = tmp_path / "temp"
