@@ -26,8 +26,8 @@ patterns, which still run against every path, and own none).
 
 `--zones realistic` (the default): stream sNN owns `sNN/**` except
 `!sNN/generated/**`, `/config/sNN.toml` and `docs/sNN/*.md`, with
-`**/generated/**` read-only, so no directory is any stream's alone and every
-commit goes through wta's Python check. `--zones plain`: `sNN/**`,
+`**/generated/**` read-only; each zone's own `!` leaves no directory any
+stream's alone, so every commit goes through wta's Python check. `--zones plain`: `sNN/**`,
 `/config/sNN.toml`, `/docs/sNN/`, `vendor/**` read-only, and the staged files
 all below `sNN/`: the hook's shell decides such a commit without Python
 (docs/zones.md, "Most commits start no Python").

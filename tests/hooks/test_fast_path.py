@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from support import add_stream_worktree, commit_all, git, write_files, wta
+from support import add_stream_worktree, commit_all, git, make_repo, write_files, wta
 
 PROFILED = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
 
@@ -69,6 +69,33 @@ def test_every_other_commit_is_decided_by_python(webapp, stream, files, allowed)
     assert moved == allowed
     if not allowed:
         assert "outside its zone" in proc.stderr
+
+
+GLOB_ZONES = """version: 1
+base: main
+read_only: ["**/generated/**"]
+streams:
+  api:
+    paths: [src/api/**]
+  docs:
+    paths: ["**/*.md"]
+"""
+
+
+@pytest.mark.parametrize("path, shell, allowed", [
+    ("src/api/routes.ts", True, True),
+    ("src/api/notes.mdx", True, True),             # not `*.md`
+    ("src/api/README.md", False, False),           # docs' too: an overlap
+    ("src/api/old.md/x.ts", False, False),         # a directory so named is docs' too
+    ("src/api/generated/x.ts", False, False),      # read_only
+])
+def test_names_other_zones_claim_anywhere_go_to_python(tmp_path, path, shell, allowed):
+    repo = make_repo(tmp_path / "repo", GLOB_ZONES, {"src/api/a.ts": "a\n", "README.md": "r\n"})
+    api = add_stream_worktree(repo, "api")
+    assert "api src/api !*.md !generated\n" in fast_file(repo)
+    proc = commit(api, {path: "x\n"})
+    assert started_python(proc) != shell
+    assert (proc.returncode == 0) == allowed, proc.stderr
 
 
 def test_after_the_base_moves_python_checks_once_then_the_shell_again(webapp):

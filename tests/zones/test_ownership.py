@@ -344,6 +344,8 @@ OWN_DIRECTORY_CASES = {
     "nested": ({"a": ["/pkg/a/**"], "b": ["/pkg/**", "!/pkg/a/**"], "c": ["pkg/c/", "tools/**"]}, []),
     "globs": ({"a": ["lib/**"], "b": ["**/*.md"], "c": ["/bin/", "!bin/x*"]}, ["bin/keep"]),
     "plain": ({"a": ["/a/", "a/b/**"], "b": ["b/**"], "c": ["c/d/**", "e"]}, []),
+    "name globs": ({"a": ["src/**", "!*.gen"], "b": ["docs/", "**/*.md"], "c": ["/tools/", "**/vendor/**"]},
+                   ["**/*.lock", "**/generated/"]),
 }
 
 
@@ -353,7 +355,9 @@ def test_every_path_below_an_own_directory_and_clear_of_its_names_is_the_streams
     patterns' own words below each own directory must be one `violations` has nothing against."""
     zones, read_only = OWN_DIRECTORY_CASES[case]
     zm = zone_map(zones, read_only=read_only)
-    words = {w for patterns in (*zones.values(), read_only) for p in patterns
+    from fnmatch import fnmatchcase
+
+    words = {w.replace("*", "x") for patterns in (*zones.values(), read_only) for p in patterns
              for w in p.lstrip("!/").split("/") if w and w != "**"} | {"x", "y.ts", "zones.yaml"}
     checked = 0
     for stream in zones:
@@ -362,7 +366,8 @@ def test_every_path_below_an_own_directory_and_clear_of_its_names_is_the_streams
             tails = [[w] for w in words] + [[w, v] for w in words for v in words]
             tails += [[w, v, "z"] for w in words for v in words]
             for tail in tails:
-                if set(tail) & set(names) or tail[-1] in (".gitignore", ".gitattributes"):
+                named = any(fnmatchcase(part, name) for part in tail for name in names)
+                if named or tail[-1] in (".gitignore", ".gitattributes"):
                     continue
                 path = "/".join([directory, *tail])
                 assert zm.violations(stream, [Change("A", path)]) == [], (stream, path)
@@ -377,6 +382,10 @@ def test_own_directories_lean_towards_none():
     assert zm.own_directories("b") == (["generated"], ["LICENSE"])   # its own `Makefile` is no other's
     assert zm.own_directories("c") == (["docs"], ["generated", "Makefile", "LICENSE"])
     zm = zone_map({"a": ["lib/**", "src/*.py", "/x/", "x//**"], "b": ["**/*.md"]})
-    assert zm.own_directories("a") == ([], [])   # another zone's glob can claim a file anywhere
+    assert zm.own_directories("a") == (["lib", "x"], ["*.md"])   # b's glob claims .md files anywhere
+    zm = zone_map({"a": ["lib/**"], "b": ["**/*.md", "**/gen*/"]}, read_only=["**/generated/**"])
+    assert zm.own_directories("a") == ([], [])   # `gen*` is no name the shell compares
+    zm = zone_map({"a": ["lib/**"], "b": ["*.md"]}, read_only=["**/generated/**", "*.lock"])
+    assert zm.own_directories("a") == (["lib"], ["*.md", "generated", "*.lock"])
     zm = zone_map({"a": ["/pkg/a/**"], "b": ["/pkg/**", "!/pkg/a/**"]})
     assert zm.own_directories("a") == ([], []) and zm.own_directories("b") == ([], [])

@@ -235,18 +235,18 @@ class ZoneMap:
 
     def own_directories(self, stream: str) -> tuple[list[str], list[str]]:
         """Directories below which `stream` may change any path, and the names that take a path
-        there out of that (another zone's, or `read_only`'s, `tailwind.config.ts` claims a file or
-        directory of that name at any depth). The pre-commit hook lets a commit through without
-        starting Python when each path lies below one of the directories and none of its parts is
-        one of the names (zones.fast); anything else, `.gitignore` and `.gitattributes` included,
-        goes to `violations`.
+        there out of that (another zone's or `read_only`'s `tailwind.config.ts` claims a file or
+        directory of that name at any depth; `*.md` every one so named). The pre-commit hook lets
+        a commit through without starting Python when each path lies below one of the directories
+        and none of its parts is one of the names (zones.fast); anything else, `.gitignore` and
+        `.gitattributes` included, goes to `violations`.
 
-        Found from the zone's plain include patterns of directories (`dir/**`, `/dir/`: letters, digits,
-        `.`, `_`, `-`), then checked the way `reach_beyond` checks them, leaning towards none: a
-        pattern that can reach below a directory, in any order (each `!` of the stream's own, each
-        pattern of another zone or of `read_only`, zones.yaml), takes the directory out, unless it
-        is a plain name without a slash, which joins the names. An append-only zone has none
-        (each change's contents must be checked)."""
+        Found from the zone's plain include patterns of directories (`dir/**`, `/dir/`: letters,
+        digits, `.`, `_`, `-`), then checked the way `reach_beyond` checks them, leaning towards
+        none: a pattern that can reach below a directory, in any order (each `!` of the stream's
+        own, each pattern of another zone or of `read_only`, zones.yaml), takes the directory out,
+        unless it claims a name at any depth (`_plain_name`), which joins the names. An
+        append-only zone has none (each change's contents must be checked)."""
         zone = self.zones[stream]
         if zone.append_only:
             return [], []
@@ -315,9 +315,14 @@ def _plain_directory(pattern: str) -> str | None:
 
 
 def _plain_name(pattern: str) -> str | None:
-    """The name a plain pattern without a slash claims at any depth (`!name`, `name/` alike), or None."""
-    name = pattern.removeprefix("!").removesuffix("/")
-    if not name or "/" in name or not _PLAIN.issuperset(name) or name in (".", ".."):
+    """The name a pattern claims at any depth, as a file or a directory or what is below one
+    (`name`, `name/`, `**/name`, `**/name/**`, a `!` before any), or the glob `*<suffix>` for
+    names ending so (`*.md`, `**/*.lock`); None for any other pattern. The hook's shell compares
+    each part of a path with it (a shell `case` pattern: only `*` is special in these)."""
+    name = pattern.removeprefix("!").removeprefix("**/")
+    name = name.removesuffix("/**") if name.endswith("/**") else name.removesuffix("/")
+    plain = name[1:] if name.startswith("*") else name
+    if not name or "/" in name or not _PLAIN.issuperset(plain) or name in (".", ".."):
         return None
     return name
 
