@@ -285,22 +285,26 @@ def parse_name_status(fields: Sequence[str]) -> list[RawChange]:
     return [make((status, path, "", "", "", "")) for status, path in zip(fields[::2], fields[1::2])]
 
 
+def _staged(listing: str, *options: str) -> tuple[str, ...]:
+    """The `git diff` of what is staged, listed as `listing` says: renames as a deletion and an
+    addition, every submodule change (the commit to compare with follows)."""
+    return ("diff", "--cached", listing, *options, "--no-renames", "--ignore-submodules=none")
+
+
 def staged_diff(names_only: bool) -> tuple[str, ...]:
     """The arguments of the `git diff` that lists the staged changes (the commit to compare with follows)."""
     # --no-replace-objects: a replace ref must not make HEAD look like it already has the staged change.
-    return ("--no-replace-objects", "diff", "--cached", "--name-status" if names_only else "--raw", "-z",
-            "--no-renames", "--no-abbrev", "--ignore-submodules=none")
+    return ("--no-replace-objects", *_staged("--name-status" if names_only else "--raw", "-z", "--no-abbrev"))
 
 
 def staged_names_shell() -> str:
-    """The shell command of the pre-commit hook's fast path (hooks/pre-commit-check): the paths
-    staged against HEAD, one per line and C-quoted when they hold anything unusual (core.quotePath
-    forced on: a non-ASCII path, a quote, a newline), by a git as isolated as every git of wta's
-    (`start`). It fails before the first commit (no HEAD); the hook then asks Python."""
+    """The shell command of the pre-commit hook's fast path (hooks/pre-commit-check): the same
+    listing as `staged_diff`'s, one path a line and C-quoted when it holds anything unusual
+    (core.quotePath forced on: a non-ASCII path, a quote, a newline), by a git as isolated as every
+    git of wta's (`start`). It fails before the first commit (no HEAD); the hook then asks Python."""
     import shlex  # here: only installing the hooks asks for it
 
-    argv = ["git", *ISOLATION, "-c", "core.quotePath=true", "diff", "--cached", "--name-only", "--no-renames",
-            "--ignore-submodules=none", "HEAD", "--"]
+    argv = ["git", *ISOLATION, "-c", "core.quotePath=true", *_staged("--name-only"), "HEAD", "--"]
     return f"GIT_GRAFT_FILE={_NO_GRAFTS} {shlex.join(argv)}"
 
 

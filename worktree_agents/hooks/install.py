@@ -41,6 +41,7 @@ from worktree_agents.files import write_atomic
 from worktree_agents.hooks.runtime import HOOK_ENV
 from worktree_agents.worktrees.registry import worktree_git_dir
 from worktree_agents.zones.in_force import FAST_HEADER
+from worktree_agents.zones.ownership import RULE_FILES
 
 CHECKED = ("pre-commit", "commit-msg")   # the hooks that run wta's own part first
 # Every other hook git runs in a worktree for what a user does, forwarded to the repository's
@@ -91,7 +92,8 @@ def hook_script(name: str, common_dir: str, python: str = sys.executable) -> str
             launcher=shlex.quote(_LAUNCHER.format(package_dir=json.dumps(PACKAGE_DIR))),
             body=_read(CHECKS[name]).format(
                 common=shlex.quote(common_dir), staged=git.staged_names_shell(), fast_header=shlex.quote(FAST_HEADER),
-                fast=shlex.quote(layout.path(layout.state_dir(common_dir), layout.ZONES_FAST))))
+                fast=shlex.quote(layout.path(layout.state_dir(common_dir), layout.ZONES_FAST)),
+                rule_files="|".join(f"*/{name}" for name in RULE_FILES)))
     sync = _read(SYNC_TEMPLATE).format(forwarded="|".join(ON_EVERY_COMMIT))
     return _read(TEMPLATE).format(
         marker=MARKER, label=name, name=name if name in CHECKED else "${0##*/}", env=HOOK_ENV, check=check,

@@ -89,9 +89,9 @@ FAST_HEADER = "wta zones.fast 1"
 def write_fast(repo: Repo, data: dict) -> None:
     """`zones.fast`: the header, the base's full refname, the tip whose committed zones.yaml the
     cache compiled, then a line `<stream> <directory>... !<name>...` for each stream that has own
-    directories (`ZoneMap.own_directories`). The hook trusts it only while that ref's loose file holds that very tip (the
-    zones then are the ones compiled); without a committed zones.yaml or a known tip there is none.
-    """
+    directories (`ZoneMap.own_directories`). The hook trusts it only while that ref (its loose
+    file, else its packed-refs line) holds that very tip, whose zones are the ones compiled;
+    without a committed zones.yaml or a known tip there is none."""
     from worktree_agents.files import write_atomic
 
     path = layout.path(repo.state_dir, layout.ZONES_FAST)

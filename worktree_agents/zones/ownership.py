@@ -259,19 +259,13 @@ class ZoneMap:
         names: list[str] = []
         for rule in zone.patterns.rules:
             directory = _plain_directory(rule.pattern) if rule.include else None
-            if directory is None or directory in directories or not covers(rule.pattern, directory):
+            if directory is None or directory in directories:
                 continue
-            found = []
-            for pattern in reaching:
-                if reaches_under(pattern, directory):
-                    name = _plain_name(pattern)
-                    if name is None:
-                        break
-                    found.append(name)
-            else:
+            found = [_plain_name(pattern) for pattern in reaching if reaches_under(pattern, directory)]
+            if None not in found:
                 directories.append(directory)
-                names += [n for i, n in enumerate(found) if n not in names and n not in found[:i]]
-        return directories, (names if directories else [])
+                names += [name for name in dict.fromkeys(found) if name not in names]
+        return directories, names
 
     # -- serialisation (the compiled-zones cache read by the hooks) ----------
 
@@ -302,14 +296,20 @@ def _rule_dict(rule: Rule) -> dict:
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
 
 
+def _directory_part(pattern: str) -> tuple[str, bool]:
+    """`pattern` without a trailing `/**` or `/`, and whether it had one (it then names a directory)."""
+    for suffix in ("/**", "/"):
+        if pattern.endswith(suffix):
+            return pattern[:-len(suffix)], True
+    return pattern, False
+
+
 def _plain_directory(pattern: str) -> str | None:
     """The directory a plain include pattern claims all of (`src/api/**`, `/src/api/`, `docs/`: at
     the top for a pattern without another slash), or None for any other pattern. Letters, digits,
     `.`, `_`, `-` only: the hook's shell compares these byte for byte."""
-    body = pattern.removeprefix("/")
-    body = body.removesuffix("/**") if body.endswith("/**") else body.removesuffix("/")
-    if (body == pattern.removeprefix("/") or not body or not _PLAIN.issuperset(body)
-            or any(s in ("", ".", "..") for s in body.split("/"))):
+    body, directory = _directory_part(pattern.removeprefix("/"))
+    if not directory or not _PLAIN.issuperset(body) or any(s in ("", ".", "..") for s in body.split("/")):
         return None
     return body
 
@@ -319,8 +319,7 @@ def _plain_name(pattern: str) -> str | None:
     (`name`, `name/`, `**/name`, `**/name/**`, a `!` before any), or the glob `*<suffix>` for
     names ending so (`*.md`, `**/*.lock`); None for any other pattern. The hook's shell compares
     each part of a path with it (a shell `case` pattern: only `*` is special in these)."""
-    name = pattern.removeprefix("!").removeprefix("**/")
-    name = name.removesuffix("/**") if name.endswith("/**") else name.removesuffix("/")
+    name, _ = _directory_part(pattern.removeprefix("!").removeprefix("**/"))
     plain = name[1:] if name.startswith("*") else name
     if not name or "/" in name or not _PLAIN.issuperset(plain) or name in (".", ".."):
         return None
