@@ -53,7 +53,7 @@ def _run(args: list[str]) -> int:
 
 
 # Starting typer and building the CLI is a large part of what `wta status` and a
-# sparse `wta up` take (docs/performance.md). So the plainest forms of these two commands skip it; anything else
+# `wta up` take (docs/performance.md). So the plainest forms of these two commands skip it; anything else
 # (help, a typo, another option) goes through typer as usual, which says the
 # same things (tests compare both paths).
 _STATUS_OPTIONS = {"--json", "--watch"}
@@ -61,20 +61,27 @@ _STATUS_OPTIONS = {"--json", "--watch"}
 
 def _fast_path(args: list[str]) -> Callable[[], int] | None:
     """The command to run without typer for `[--debug] status [--json] [--watch]` and
-    `[--debug] up [--no-launch] [STREAM...]`; None for anything else."""
+    `[--debug] up [--no-launch] [--land] [-d|--detach] [STREAM...]`; None for anything else."""
     rest = args[1:] if args[:1] == ["--debug"] else args
     command, words = (rest[0], rest[1:]) if rest else (None, [])
     if command == "status" and set(words) <= _STATUS_OPTIONS and len(set(words)) == len(words):
         from worktree_agents.commands import status
 
         return lambda: status.run("--json" in words, "--watch" in words)
-    if command == "up" and words.count("--no-launch") <= 1:
-        streams = [w for w in words if w != "--no-launch"]
-        if all(w and not w.startswith("-") for w in streams):
+    if command == "up":
+        flags = [w for w in words if w.startswith("-")]
+        given = {_UP_FLAGS.get(w) for w in flags}
+        streams = [w for w in words if w and not w.startswith("-")]
+        if None not in given and len(given) == len(flags) and len(streams) + len(flags) == len(words):
             from worktree_agents.commands import up
 
-            return lambda: up.run(streams, no_launch="--no-launch" in words)
+            return lambda: up.run(streams, no_launch="no_launch" in given, detach="detach" in given,
+                                  land="land" in given)
     return None
+
+
+# The flags of `wta up` that the fast path takes (each at most once): what they set in `up.run`.
+_UP_FLAGS = {"--no-launch": "no_launch", "--land": "land", "--detach": "detach", "-d": "detach"}
 
 
 def _usage_error(exc: Exception) -> int | None:

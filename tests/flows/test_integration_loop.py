@@ -144,6 +144,52 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
     assert wta(repo, "sync", "infra", "api", check=0).stdout.count("already contains main") == 2
 
 
+# ui's landing test passes only once api's session has started: api must start while the run that
+# landed infra goes on to land ui (under the run's lock), not after the run.
+UI_TEST_WAITS_FOR_API = """[ "$WTA_STREAM" = ui ] || exit 0
+i=0
+while [ ! -f "{out}/api-started" ]; do i=$((i + 1)); [ $i -gt 300 ] && exit 1; sleep 0.05; done
+"""
+
+
+def test_a_dependent_starts_as_soon_as_its_dependency_lands_while_the_landing_run_goes_on(tmp_path):
+    from worktree_agents.state import command_lock
+
+    (tmp_path / "check.sh").write_text(UI_TEST_WAITS_FOR_API.format(out=tmp_path))
+    script = f"""
+case "$WTA_STREAM" in
+  infra) echo done > infra/work && git add infra/work && git commit -qm "infra work"
+         while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done ;;
+  ui) echo done > src/ui/work && git add src/ui/work && git commit -qm "ui work"
+      while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done ;;
+  api) git log --format=%s > "{tmp_path}/api-start.log"; touch "{tmp_path}/api-started" ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n",
+                     streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n"
+                             "    after: [infra]\n  ui:\n    paths: [src/ui/**]\n")
+    proc = start_up(repo)
+    try:
+        wait_for(lambda: record(repo, "infra")["state"] == record(repo, "ui")["state"] == "running", timeout=60)
+        # A person's command holds the lock while both end, so that one landing run takes both.
+        with command_lock(str(state_dir(repo)), "the test"):
+            (tmp_path / "go").write_text("")
+            for stream in ("infra", "ui"):
+                wait_for(lambda: (record(repo, stream)["reason"] or "").startswith("landing waits"), timeout=60,
+                         message=f"{stream}'s landing to wait for the lock")
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert "[infra] infra work" in (tmp_path / "api-start.log").read_text().splitlines()
+    infra, api, ui = (record(repo, s) for s in ("infra", "api", "ui"))
+    assert (infra["state"], api["state"], ui["state"]) == ("landed", "landed", "landed")
+    assert ui["handbacks"] == 0                     # its test saw api started: no failure, no follow-up
+    assert api["started_at"] <= ui["landed_at"]     # api started before the run that landed infra had landed ui
+    runs = [line for line in out.splitlines() if line.startswith(("infra: landed", "ui: landed", "api: running"))]
+    assert [r.split(":")[0] for r in runs] == ["infra", "api", "ui"], out
+
+
 # -- failures go back to the agent ------------------------------------------------------
 
 # Each session keeps a copy of its prompt (api-prompt-0.md, -1.md, ...); a follow-up fixes what its prompt names.

@@ -224,6 +224,13 @@ def test_up_starts_without_typer_and_says_what_the_cli_says(tmp_path):
     assert typo.stderr.startswith("wta: No such option: --no-lanch") and len(typo.stderr.splitlines()) == 1
     unknown = wta(fast_repo, "up", "--no-launch", "nosuch", check=2)
     assert "unknown stream 'nosuch'" in unknown.stderr and len(unknown.stderr.splitlines()) == 1
+    # `--land` and `--detach` skip typer too, and up's own checks answer them the same way.
+    clash = wta(fast_repo, "up", "--land", "ui", "--no-launch", check=2, env=profiled)
+    assert not {line for line in clash.stderr.splitlines() if "| typer" in line}
+    assert clash.stderr.splitlines()[-1] == ("wta: --no-launch starts no session, so --land would do nothing; "
+                                             "drop one or the other")
+    twice = wta(fast_repo, "up", "-d", "--detach", "--no-launch", check=2, env=profiled)
+    assert {line for line in twice.stderr.splitlines() if "| typer" in line}  # not the fast path's form
 
 
 def test_a_sparse_worktree_in_pattern_mode_holds_directory_patterns_in_full(tmp_path):

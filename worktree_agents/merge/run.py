@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.backups import backup_ref, new_run_id
@@ -30,12 +31,20 @@ from worktree_agents.zones.in_force import zones_in_force
 
 # -- one run ---------------------------------------------------------------------
 
+Landed = Callable[[StreamResult, str], None]   # told of each stream (and the base) as it lands
+
+
+def _nobody(result: StreamResult, base: str) -> None:
+    pass
+
+
 class Run:
     """A merge under way: the plan, the persisted state, and the steps per stream."""
 
     def __init__(self, plan: MergePlan, graph: git.CommitGraph, state: dict[str, Any], env: dict[str, str],
-                 progress: Progress) -> None:
+                 progress: Progress, landed: Landed = _nobody) -> None:
         self.plan, self.graph, self.state, self.env, self.progress = plan, graph, state, env, progress
+        self.landed = landed
         self.claimed: set[str] = set()   # commits merged by earlier streams of this run
 
     def save(self, step: str, stream: str, **fields: Any) -> None:
@@ -62,6 +71,7 @@ class Run:
                 if result.result == MERGED:
                     st["base_now"] = result.head
                     self.save(MERGED_STEP, stream)
+                    self.landed(result, self.plan.base)
         except git.GitError as exc:
             raise WtaError(f"{exc}; the merge state is kept: fix the cause, then `wta merge --continue` "
                            "(or `wta merge --abort`)") from None
@@ -274,16 +284,17 @@ class Run:
 
 def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
                   progress: Progress = quiet, keep_stopped: bool = True, command: str = "wta merge",
-                  lock_wait: float | None = None) -> MergeReport:
+                  lock_wait: float | None = None, locked: bool = False, landed: Landed = _nobody) -> MergeReport:
     """Merge the named streams (all when none) into the base, in order.
 
     `keep_stopped=False` (an automatic landing, which hands the failure back
     to the stream's agent): a run that stops ends there, with nothing left to
     `--continue`; the stopped stream's branch is restored as always.
+    `locked`: the caller holds the command lock already (an automatic landing).
     """
     env = git_env()
     state_dir = project.repo.state_dir
-    with command_lock(state_dir, command, timeout=lock_wait):
+    with nullcontext() if locked else command_lock(state_dir, command, timeout=lock_wait):
         existing = read_state(state_dir)
         if existing is not None:
             raise WtaError(f"a {describe_state(existing)}; run `wta merge --continue` to finish it or "
@@ -315,15 +326,17 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
             "worktrees": {s: plan.worktrees[plan.branches[s]] for s in pending},
         }
         write_state(state_dir, state)
-        return Run(plan, graph, state, env, progress).drive()
+        return Run(plan, graph, state, env, progress, landed).drive()
 
 
 def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
-                   command: str = "wta merge --continue", lock_wait: float | None = None) -> MergeReport:
-    """Finish a merge that stopped or was killed, from the stream it was at."""
+                   command: str = "wta merge --continue", lock_wait: float | None = None,
+                   locked: bool = False, landed: Landed = _nobody) -> MergeReport:
+    """Finish a merge that stopped or was killed, from the stream it was at (`locked`, `landed`: as
+    for merge_streams)."""
     env = git_env()
     state_dir = project.repo.state_dir
-    with command_lock(state_dir, command, timeout=lock_wait):
+    with nullcontext() if locked else command_lock(state_dir, command, timeout=lock_wait):
         st = read_state(state_dir)
         if st is None:
             raise WtaError("no merge in progress; start one with `wta merge`")
@@ -355,7 +368,7 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
         for stream in remaining:
             st["results"].pop(stream, None)
         write_state(state_dir, st)
-        return Run(plan, graph, st, env, progress).drive()
+        return Run(plan, graph, st, env, progress, landed).drive()
 
 
 def _recover(main: str, st: dict[str, Any], env: dict[str, str]) -> None:

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Iterator, Sequence
 
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
 from worktree_agents.sessions.store import BLOCKED, LANDED, LANDING, PENDING, SessionRecord, SessionStore, now
-from worktree_agents.state import lock_holder
+from worktree_agents.state import command_lock, lock_holder
 
 LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
 TEST_TAIL_LINES = 40
@@ -48,25 +49,38 @@ class LandOutcome:
     head: str | None = None        # LANDED_OK: the base's commit after it
 
 
-def land(project, streams: Sequence[str], progress: Callable[[str, str], None] = merge.quiet) -> list[LandOutcome]:
+def land(project, streams: Sequence[str], progress: Callable[[str, str], None] = merge.quiet,
+         landed: Callable[[LandOutcome], None] = lambda outcome: None,
+         holding: Callable[[Sequence[str]], ContextManager[None]] = lambda streams: nullcontext()
+         ) -> list[LandOutcome]:
     """Land these streams now, in order, in one `wta merge` run (finishing first a landing that was killed).
 
     One run for all the streams that are ready: its fixed costs (the plan, the zones, one
     `git log`) are paid once, and each stream is still verified, rebased, tested and fast-forwarded
     on its own. A stream that stops ends the run; those after it are landed on a later round.
+    `landed` hears of each stream as soon as it has landed, before the run goes on; `holding(streams)`
+    is entered once the run holds the command lock (with the streams the run may change), and left
+    before the lock is released.
     """
     from worktree_agents.merge.run import continue_merge, merge_streams   # merge's plan asks the supervisor
-    from worktree_agents.merge.state import merge_status
+    from worktree_agents.merge.state import read_state
 
     state_dir = project.repo.state_dir
     command = LANDING_COMMAND.format(streams=", ".join(streams))
+
+    def tell(result: merge.StreamResult, base: str) -> None:
+        landed(_landed(result, base))
+
     try:
-        underway = merge_status(state_dir)
-        if underway is not None and underway["status"] == "interrupted":
-            report = continue_merge(project, progress=progress, command=command, lock_wait=0)
-        else:
-            report = merge_streams(project, streams, progress=progress, keep_stopped=False,
-                                   command=command, lock_wait=0)
+        with command_lock(state_dir, command, timeout=0):
+            underway = read_state(state_dir)  # under the lock: one still `running` was killed
+            if underway is not None and underway["status"] in ("running", "aborting"):
+                with holding(underway["streams"]):
+                    report = continue_merge(project, progress=progress, locked=True, landed=tell)
+            else:
+                with holding(streams):
+                    report = merge_streams(project, streams, progress=progress, keep_stopped=False, locked=True,
+                                           landed=tell)
     except WtaError as exc:
         holder = lock_holder(state_dir)
         reason = f"waits for {holder.describe()} to finish" if holder else f"waits: {str(exc).splitlines()[0]}"
@@ -82,8 +96,7 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None] =
         elif result is None or result.result == merge.NOT_REACHED:
             outcomes.append(LandOutcome(stream, LATER, reason="lands after the streams before it"))
         elif result.result == merge.MERGED:
-            outcomes.append(LandOutcome(stream, LANDED_OK, head=result.head,
-                                        reason=f"landed on {report.base} at {(result.head or '')[:12]}"))
+            outcomes.append(_landed(result, report.base))
         elif result.result == merge.SKIPPED:
             outcomes.append(LandOutcome(stream, LANDED_OK, head=report.base_after,
                                         reason=f"nothing to land beyond {report.base}"))
@@ -91,6 +104,10 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None] =
             reason = f"{result.result}: {result.detail}"
             outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, result, reason)))
     return outcomes
+
+
+def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
+    return LandOutcome(result.stream, LANDED_OK, head=result.head, reason=f"landed on {base} at {(result.head or '')[:12]}")
 
 
 def handback_text(report: merge.MergeReport, result: merge.StreamResult | None, reason: str) -> str:
@@ -184,12 +201,24 @@ def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int)
 
 
 class Lander:
-    """One landing run at a time, in a worker thread; `finished` hands over its outcomes once."""
+    """One landing run at a time, in a worker thread.
 
-    def __init__(self, project, progress: Callable[[str, str], None] = merge.quiet) -> None:
-        self.project, self.progress = project, progress
+    `landed(outcome)` hears of each stream as it lands (from the worker thread), `woken()` of that
+    and of the run's end; `finished` hands over the other outcomes once. While the run holds the
+    command lock, `covering(stream)` lets the coordinator sync a stream the run does not land under
+    that same lock (a dependent of a stream that just landed starts without waiting for the run).
+    """
+
+    def __init__(self, project, progress: Callable[[str, str], None] = merge.quiet,
+                 landed: Callable[[LandOutcome], None] = lambda outcome: None,
+                 woken: Callable[[], None] = lambda: None) -> None:
+        self.project, self.progress, self.landed, self.woken = project, progress, landed, woken
         self._thread: threading.Thread | None = None
         self._outcomes: list[LandOutcome] = []
+        self._told: set[str] = set()
+        self._streams: frozenset[str] = frozenset()
+        self._cover = threading.Lock()   # held by whoever works under the run's command lock
+        self._holding = False            # the run holds the command lock
 
     @property
     def busy(self) -> bool:
@@ -197,24 +226,49 @@ class Lander:
 
     def start(self, streams: Sequence[str]) -> None:
         assert self._thread is None
-        self._outcomes = []
+        self._outcomes, self._told = [], set()
         self._thread = threading.Thread(target=self._land, args=(list(streams),), name="landing", daemon=True)
         self._thread.start()
 
     def _land(self, streams: list[str]) -> None:
         try:
-            self._outcomes = land(self.project, streams, self.progress)
+            self._outcomes = land(self.project, streams, self.progress, self._tell, self._holding_lock)
         except Exception as exc:  # a bug or an unexpected git failure: not landed, and each says why
             self._outcomes = [LandOutcome(s, FAILED, reason=f"landing failed: {type(exc).__name__}: {exc}")
                               for s in streams]
+        if any(o.outcome != BUSY for o in self._outcomes):
+            self.woken()  # (the lock taken by someone else: the next try comes at the coordinator's pace)
+
+    def _tell(self, outcome: LandOutcome) -> None:
+        self._told.add(outcome.stream)
+        self.landed(outcome)
+        self.woken()
+
+    @contextmanager
+    def _holding_lock(self, streams: Sequence[str]) -> Iterator[None]:
+        with self._cover:
+            self._holding, self._streams = True, frozenset(streams)
+        try:
+            yield
+        finally:
+            with self._cover:  # waits for a sync under the lock to end before the lock goes
+                self._holding = False
+
+    @contextmanager
+    def covering(self, stream: str) -> Iterator[bool]:
+        """Whether the run's command lock covers work on `stream` now (it holds the lock and does not land
+        `stream`); if so, the lock is kept until the block ends."""
+        with self._cover:
+            yield self._holding and stream not in self._streams
 
     def wait(self) -> None:
         if self._thread is not None:
             self._thread.join()
 
     def finished(self) -> list[LandOutcome] | None:
+        """The outcomes of a finished run that `landed` was not told of; None while it runs."""
         if self._thread is None or self._thread.is_alive():
             return None
         self._thread.join()
         self._thread = None
-        return self._outcomes
+        return [o for o in self._outcomes if o.stream not in self._told]

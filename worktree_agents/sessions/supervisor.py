@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
 from worktree_agents.sessions.store import (DONE, FAILED, LANDING, OPEN, PENDING, RUNNING, STOPPED, WAITING,
                                             SessionRecord, SessionStore, now)
 
-POLL = 0.2
+POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
 LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
 
 
@@ -162,7 +163,9 @@ class Coordinator:
         self.children: dict[str, subprocess.Popen] = {}
         self._stall_checked: dict[str, float] = {}
         self.after = Dependencies(project, config, plan.streams, self.base, plan.land)
-        self.lander = landing.Lander(project, self._landing_progress)
+        # A session's end, a stream landed and a landing run's end each start the next round at once.
+        self.wake = threading.Event()
+        self.lander = landing.Lander(project, self._landing_progress, self._landed, self.wake.set)
 
     def records(self) -> dict[str, SessionRecord | None]:
         return self.store.read_all(list(self.config.streams))
@@ -217,7 +220,8 @@ class Coordinator:
         if ready_to_land and not self.lander.busy:
             self.lander.start(ready_to_land)   # in `after` order, one run at a time
             for stream in ready_to_land:
-                self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
+                if records[stream] is None or records[stream].state != LANDING:  # else: why it still waits
+                    self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
         return remaining or self.lander.busy
 
     # -- landing ------------------------------------------------------------------------
@@ -227,6 +231,10 @@ class Coordinator:
             self.store.update(stream, reason=f"landing: {text}")
         except WtaError:
             pass
+
+    def _landed(self, outcome: landing.LandOutcome) -> None:
+        """A stream has landed, and the run goes on (the landing thread): its dependents may start now."""
+        landing.record_outcome(self.store, outcome, self.config.land_retries)
 
     def record_landings(self) -> None:
         """Record a landing run that has finished: each stream landed, handed back to its agent, or blocked."""
@@ -238,14 +246,18 @@ class Coordinator:
     def _bring_up_to_base(self, stream: str) -> SessionRecord | None:
         """Sync the stream's branch with the base before its session starts; the record when it must not start.
 
-        Under the command lock, which a merge holds too: while one runs, the session waits for it.
+        Under the command lock, which a merge holds too: while one runs, the session waits for it;
+        unless it is this coordinator's own landing run, which lets other streams than its own be
+        synced under its lock (a dependent starts as soon as its dependency has landed).
         """
         from worktree_agents.worktrees import sync
         from worktree_agents.state import command_lock
 
         with ExitStack() as held:
             try:
-                held.enter_context(command_lock(self.project.repo.state_dir, f"wta up: sync {stream}", timeout=0))
+                if not held.enter_context(self.lander.covering(stream)):
+                    held.enter_context(command_lock(self.project.repo.state_dir, f"wta up: sync {stream}",
+                                                    timeout=0))
             except WtaError as exc:  # a merge or a landing runs: try again on a later round
                 return self.store.update(stream, state=PENDING, reason=f"starts after {str(exc).splitlines()[0]}")
             try:
@@ -289,6 +301,7 @@ class Coordinator:
             return self.store.update(stream, state=FAILED, reason=f"could not start the session: {exc}",
                                      started_at=started, ended_at=now())
         self.children[stream] = child
+        threading.Thread(target=self._wake_when_ended, args=(child,), name=f"wait {stream}", daemon=True).start()
         with self.store.updating(stream) as record:
             if record.pid != child.pid:  # the wrapper has not recorded itself yet
                 record.state, record.reason, record.pid = RUNNING, None, child.pid
@@ -298,15 +311,20 @@ class Coordinator:
             record.waiting_to_land = []
         return record
 
+    def _wake_when_ended(self, child: subprocess.Popen) -> None:
+        child.wait()   # the wrapper has recorded how its session ended
+        self.wake.set()
+
     def run(self, tick: Callable[[dict[str, SessionRecord | None]], None] | None = None) -> dict:
         """Schedule until every planned session has ended; `tick` sees the records each round."""
         while True:
+            self.wake.clear()
             remaining = self.step()
             if tick is not None:
                 tick(self.records())
             if not remaining:
                 return self.records()
-            time.sleep(POLL)
+            self.wake.wait(POLL)
 
     def abandon(self, reason: str) -> None:
         """Mark the planned sessions that never started as stopped (the coordinator is ending)."""
