@@ -243,6 +243,40 @@ def test_streams_whose_own_commits_touch_nothing_in_common_are_not_merged_pair_b
         assert [(a.key, a.state) for a in alerts if a.state == "conflict"] == [("conflict:api:ui", "conflict")]
 
 
+def test_landed_streams_are_neither_audited_nor_merged_again_as_the_base_moves_on(tmp_path, monkeypatch):
+    """A stream whose tip the base contains has nothing of its own: once its audit found no commit,
+    a base that only moved on needs one `merge-base --is-ancestor`, no `git log` or `merge-tree` per stream."""
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    worktrees = {s: add_stream_worktree(repo, s) for s in ("api", "ui", "infra")}
+    for stream, files in (("api", {"src/lib/cache.ts": "c\n"}), ("ui", {"src/components/Card.tsx": "c\n"})):
+        write_files(worktrees[stream], files)
+        commit_all(worktrees[stream], f"{stream}'s own work")
+        git(repo, "merge", "-q", "--ff-only", f"wta/{stream}") if stream == "api" else \
+            git(repo, "merge", "-q", "--no-ff", "-m", "ui lands", f"wta/{stream}")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+
+    def ran(word: str) -> int:
+        return sum(f" {word} " in line for line in trace.read_text().splitlines()) if trace.exists() else 0
+
+    with watcher(repo) as w:
+        assert w.tick() == []
+        assert (ran("log"), ran("merge-tree")) == (3, 0)   # each audited once (infra: an older base): none their own
+        trace.unlink()
+        write_files(repo, {"README.md": "# moved on\n"})
+        commit_all(repo, "the base moves")
+        assert w.tick() == []
+        assert (ran("log"), ran("merge-tree"), ran("--is-ancestor")) == (0, 0, 1)
+        trace.unlink()
+        write_files(worktrees["api"], {"src/lib/more.ts": "m\n"})    # new work after landing: looked at again
+        commit_all(worktrees["api"], "api goes on", "--no-verify")
+        write_files(worktrees["api"], {"README.md": "api's readme\n"})
+        commit_all(worktrees["api"], "outside the zone", "--no-verify")
+        alerts = w.tick()
+        assert ran("log") == 1 and ran("merge-tree") == 1
+        assert {(a.stream, a.state) for a in alerts} == {("api", "violation"), ("api", "conflict")}
+
+
 def test_a_stream_worktree_without_the_zone_check_alerts_until_it_is_put_back(tmp_path):
     repo = make_repo(tmp_path / "webapp", zones_with())
     api = add_stream_worktree(repo, "api")

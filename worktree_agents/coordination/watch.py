@@ -148,6 +148,7 @@ class Watcher:
         self.sessions = SessionStore(self.state_dir)
         self._by_source: dict[str, dict[str, _Condition]] = {}
         self._audits: dict[str, tuple[tuple, dict[str, _Condition], _Touched]] = {}
+        self._descends: dict[tuple[str, str], bool] = {}
         self._merges: dict[tuple[str, str], tuple[tuple, list[str]]] = {}
         self._stall_checked: dict[str, float] = {}
         self._requests_seen: tuple | None = None
@@ -316,12 +317,24 @@ class Watcher:
                 continue
             signature = (tip.sha, base.sha, zones.blob, zones.source)
             cached = self._audits.get(stream)
+            if cached is not None and cached[0] != signature and cached[2].commits == 0 and \
+                    cached[0][0] == tip.sha and self._base_descends(cached[0][1], base.sha):
+                # Its tip was in the base already (landed), and the base only moved on: nothing of its own.
+                cached = self._audits[stream] = (signature, {}, cached[2])
             if cached is None or cached[0] != signature:
                 commits = git.commit_changes([f"{base.sha}..{tip.sha}"], cwd=self.project.main, env=self.env)
                 cached = (signature, self._audit(zones, stream, commits), _Touched.of(commits))
                 self._audits[stream] = cached
             found.update(cached[1])
         return found
+
+    def _base_descends(self, old: str, new: str) -> bool:
+        """Whether the base at `new` contains the base at `old` (one git look per move of the base)."""
+        if old == new:
+            return True
+        if (old, new) not in self._descends:
+            self._descends[(old, new)] = git.is_ancestor(old, new, cwd=self.project.main, env=self.env)
+        return self._descends[(old, new)]
 
     def _touched(self, stream: str, tip: str, base: str) -> "_Touched | None":
         """What the stream's own commits (base..tip) touch, as the last audit found it; None when
@@ -354,15 +367,18 @@ class Watcher:
                 if zones.branch_for(s) in heads and heads[zones.branch_for(s)].sha != base.sha}
         found = {}
         with_base: dict[str, set[str]] = {}
+        names = list(tips)
+        touched = {s: self._touched(s, tips[s], base.sha) for s in names}
         for stream, tip in tips.items():
+            if touched[stream] is not None and touched[stream].commits == 0:
+                with_base[stream] = set()
+                continue  # the base contains its tip (it has landed): merging it changes nothing
             files = self._merge_conflicts(zones.base, base.sha, stream, tip)
             with_base[stream] = set(files)
             if files:
                 found[f"conflict:{stream}:{zones.base}"] = _Condition(
                     stream, "conflict", f"would conflict with {zones.base} on {_files(files)}; "
                     f"`wta merge` will stop there", OK, f"merges cleanly into {zones.base} again")
-        names = list(tips)
-        touched = {s: self._touched(s, tips[s], base.sha) for s in names}
         for i, a in enumerate(names):
             for b in names[i + 1:]:
                 if tips[a] == tips[b]:
@@ -469,18 +485,20 @@ def _cannot_watch(source: str, exc: WtaError) -> dict[str, _Condition]:
 @dataclass(frozen=True)
 class _Touched:
     """The paths a stream's own commits change, their directories, and the directories they
-    delete from: whether two streams' merge can conflict without running `git merge-tree`."""
+    delete from: whether two streams' merge can conflict without running `git merge-tree`;
+    and how many own commits it has (none: the base contains its tip)."""
 
     paths: frozenset[str]
     directories: frozenset[str]
     deleted_from: frozenset[str]
+    commits: int
 
     @classmethod
     def of(cls, commits: list[git.CommitChanges]) -> "_Touched":
         paths = {change.path for commit in commits for change in commit.changes}
         deleted = {change.path for commit in commits for change in commit.changes if change.status == "D"}
         return cls(frozenset(paths), frozenset(d for p in paths for d in _directories(p)),
-                   frozenset(d for p in deleted for d in _directories(p)))
+                   frozenset(d for p in deleted for d in _directories(p)), len(commits))
 
     def may_collide(self, other: "_Touched") -> bool:
         """A path both change; a file of one where the other has a directory; or a directory one
