@@ -301,6 +301,7 @@ class Coordinator:
             return self.store.update(stream, state=FAILED, reason=f"could not start the session: {exc}",
                                      started_at=started, ended_at=now())
         self.children[stream] = child
+        self._stall_checked[stream] = time.monotonic()  # a session that has just started has not stalled
         threading.Thread(target=self._wake_when_ended, args=(child,), name=f"wait {stream}", daemon=True).start()
         with self.store.updating(stream) as record:
             if record.pid != child.pid:  # the wrapper has not recorded itself yet

@@ -94,6 +94,9 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
         result.detail = f"no branch {branch}; create it with `wta up {stream} --no-launch`"
         return result
     base_sha = heads[base].sha
+    if tip == base_sha:
+        result.outcome = CURRENT
+        return result
     result.behind = git.count_commits(tip, base_sha, cwd=main, env=env)
     result.ahead = git.count_commits(base_sha, tip, cwd=main, env=env)
     if result.behind == 0:
