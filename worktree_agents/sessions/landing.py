@@ -107,7 +107,8 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None] =
 
 
 def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
-    return LandOutcome(result.stream, LANDED_OK, head=result.head, reason=f"landed on {base} at {(result.head or '')[:12]}")
+    return LandOutcome(result.stream, LANDED_OK, head=result.head,
+                       reason=f"landed on {base} at {(result.head or '')[:12]}")
 
 
 def handback_text(report: merge.MergeReport, result: merge.StreamResult | None, reason: str) -> str:
