@@ -162,7 +162,10 @@ case "$WTA_STREAM" in
          while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done ;;
   ui) echo done > src/ui/work && git add src/ui/work && git commit -qm "ui work"
       while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done ;;
-  api) git log --format=%s > "{tmp_path}/api-start.log"; touch "{tmp_path}/api-started" ;;
+  api) git log --format=%s > "{tmp_path}/api-start.log"
+       git rev-parse refs/heads/main > "{tmp_path}/api-main-tip"
+       sed -n 3p "$(git rev-parse --path-format=absolute --git-common-dir)/wta/zones.fast" > "{tmp_path}/api-fast-tip"
+       touch "{tmp_path}/api-started" ;;
 esac
 """
     repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n",
@@ -182,6 +185,8 @@ esac
         proc.kill()
     assert code == 0, out + err
     assert "[infra] infra work" in (tmp_path / "api-start.log").read_text().splitlines()
+    # The hooks' shell path (zones.fast) already knew the base infra's landing made: api's commits need no Python.
+    assert (tmp_path / "api-fast-tip").read_text() == (tmp_path / "api-main-tip").read_text()
     infra, api, ui = (record(repo, s) for s in ("infra", "api", "ui"))
     assert (infra["state"], api["state"], ui["state"]) == ("landed", "landed", "landed")
     assert ui["handbacks"] == 0                     # its test saw api started: no failure, no follow-up

@@ -46,6 +46,7 @@ class Run:
         self.plan, self.graph, self.state, self.env, self.progress = plan, graph, state, env, progress
         self.landed = landed
         self.claimed: set[str] = set()   # commits merged by earlier streams of this run
+        self.zones_followed: str | None = None   # the base tip the hooks' zones were last brought up to
 
     def save(self, step: str, stream: str, **fields: Any) -> None:
         self.state.update(step=step, stream=stream, **fields)
@@ -71,6 +72,7 @@ class Run:
                 if result.result == MERGED:
                     st["base_now"] = result.head
                     self.save(MERGED_STEP, stream)
+                    self.zones_follow_base()   # sessions may commit on the new base before the run ends
                     self.landed(result, self.plan.base)
         except git.GitError as exc:
             raise WtaError(f"{exc}; the merge state is kept: fix the cause, then `wta merge --continue` "
@@ -265,15 +267,16 @@ class Run:
             stopped = results[st["index"]]
             report.problems, report.advice = explain(stopped, plan)
         save_report(plan.state_dir, report)
-        if st["base_now"] != st["base_start"]:
-            self.zones_follow_base()
+        if st["base_now"] != st["base_start"] and self.zones_followed != st["base_now"]:
+            self.zones_follow_base()  # moved before this run went on (a killed run's fast-forward, a person)
         return report
 
     def zones_follow_base(self) -> None:
-        """The base moved: bring the hooks' compiled zones and zones.fast (which hold its tip) up to it
-        now, from outside every sandbox; a sandboxed session cannot rewrite them, and its commits would
-        otherwise each go to the hook's Python until someone outside did."""
+        """The base moved (a stream landed): bring the hooks' compiled zones and zones.fast (which hold
+        its tip) up to it now, from outside every sandbox; a sandboxed session cannot rewrite them, and
+        its commits would otherwise each go to the hook's Python until someone outside did."""
         common = layout.common_dir(self.plan.state_dir)
+        self.zones_followed = self.state["base_now"]
         try:
             zones_in_force(Repo(common, common))
         except WtaError:
