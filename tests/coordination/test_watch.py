@@ -248,11 +248,12 @@ def test_landed_streams_are_neither_audited_nor_merged_again_as_the_base_moves_o
     a base that only moved on needs one `merge-base --is-ancestor`, no `git log` or `merge-tree` per stream."""
     repo = make_repo(tmp_path / "webapp", zones_with())
     worktrees = {s: add_stream_worktree(repo, s) for s in ("api", "ui", "infra")}
-    for stream, files in (("api", {"src/lib/cache.ts": "c\n"}), ("ui", {"src/components/Card.tsx": "c\n"})):
+    # api lands by a fast-forward, ui by a merge commit: either way the base contains their tips.
+    for stream, files, how in (("api", {"src/lib/cache.ts": "c\n"}, ["--ff-only"]),
+                               ("ui", {"src/components/Card.tsx": "c\n"}, ["--no-ff", "-m", "ui lands"])):
         write_files(worktrees[stream], files)
         commit_all(worktrees[stream], f"{stream}'s own work")
-        git(repo, "merge", "-q", "--ff-only", f"wta/{stream}") if stream == "api" else \
-            git(repo, "merge", "-q", "--no-ff", "-m", "ui lands", f"wta/{stream}")
+        git(repo, "merge", "-q", *how, f"wta/{stream}")
     trace = tmp_path / "trace"
     monkeypatch.setenv("GIT_TRACE", str(trace))
 

@@ -148,7 +148,7 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
 # landed infra goes on to land ui (under the run's lock), not after the run.
 UI_TEST_WAITS_FOR_API = """[ "$WTA_STREAM" = ui ] || exit 0
 i=0
-while [ ! -f "{out}/api-started" ]; do i=$((i + 1)); [ $i -gt 300 ] && exit 1; sleep 0.05; done
+while [ ! -f "{out}/api-started" ]; do i=$((i + 1)); [ $i -gt 600 ] && exit 1; sleep 0.05; done
 """
 
 
