@@ -56,7 +56,10 @@ def commit_in_zone(worktree: str, stream: str, message: str, jail=None) -> Commi
     session): the repository's hooks may run files the agent could change (husky runs `.husky/<hook>`).
     """
     env = git.no_git_env()
-    changes = classify(worktree, stream)
+    paths = changed_paths(worktree)
+    if not paths:
+        return CommitResult()  # the common end of a session: nothing left, no zones to work out
+    changes = classify(worktree, stream, paths)
     result = CommitResult(outside=list(changes.outside))
     if not changes.inside:
         return result

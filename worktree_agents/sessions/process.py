@@ -107,13 +107,19 @@ def group_members(pgid: int, not_before: float | None = None) -> list:
     import psutil
 
     found = []
-    for proc in psutil.process_iter(["create_time"]):
+    for pid in psutil.pids():
         try:
-            if os.getpgid(proc.pid) != pgid:
+            if os.getpgid(pid) != pgid:  # one system call: only the group's members are looked at closer
                 continue
-        except OSError:
+            proc = psutil.Process(pid)
+        except (OSError, psutil.Error):
             continue
-        started = proc.info.get("create_time")
+        try:
+            started = proc.create_time()
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.Error:
+            started = None
         if not_before is not None and started is not None and started + _SAME_START < not_before:
             continue
         found.append(proc)
