@@ -46,7 +46,6 @@ class Run:
         self.plan, self.graph, self.state, self.env, self.progress = plan, graph, state, env, progress
         self.landed = landed
         self.claimed: set[str] = set()   # commits merged by earlier streams of this run
-        self.zones_followed: str | None = None   # the base tip the hooks' zones were last brought up to
 
     def save(self, step: str, stream: str, **fields: Any) -> None:
         self.state.update(step=step, stream=stream, **fields)
@@ -267,8 +266,10 @@ class Run:
             stopped = results[st["index"]]
             report.problems, report.advice = explain(stopped, plan)
         save_report(plan.state_dir, report)
-        if st["base_now"] != st["base_start"] and self.zones_followed != st["base_now"]:
-            self.zones_follow_base()  # moved before this run went on (a killed run's fast-forward, a person)
+        if st["base_now"] != st["base_start"]:
+            # Also when it moved before this run went on (a killed run's fast-forward, a person's
+            # commit); after a landing above, the cache is current and this only reads it.
+            self.zones_follow_base()
         return report
 
     def zones_follow_base(self) -> None:
@@ -276,7 +277,6 @@ class Run:
         its tip) up to it now, from outside every sandbox; a sandboxed session cannot rewrite them, and
         its commits would otherwise each go to the hook's Python until someone outside did."""
         common = layout.common_dir(self.plan.state_dir)
-        self.zones_followed = self.state["base_now"]
         try:
             zones_in_force(Repo(common, common))
         except WtaError:

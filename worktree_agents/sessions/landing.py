@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator, Sequence
 
@@ -49,10 +49,9 @@ class LandOutcome:
     head: str | None = None        # LANDED_OK: the base's commit after it
 
 
-def land(project, streams: Sequence[str], progress: Callable[[str, str], None] = merge.quiet,
-         landed: Callable[[LandOutcome], None] = lambda outcome: None,
-         holding: Callable[[Sequence[str]], ContextManager[None]] = lambda streams: nullcontext()
-         ) -> list[LandOutcome]:
+def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
+         landed: Callable[[LandOutcome], None],
+         holding: Callable[[Sequence[str]], ContextManager[None]]) -> list[LandOutcome]:
     """Land these streams now, in order, in one `wta merge` run (finishing first a landing that was killed).
 
     One run for all the streams that are ready: its fixed costs (the plan, the zones, one
@@ -210,16 +209,14 @@ class Lander:
     that same lock (a dependent of a stream that just landed starts without waiting for the run).
     """
 
-    def __init__(self, project, progress: Callable[[str, str], None] = merge.quiet,
-                 landed: Callable[[LandOutcome], None] = lambda outcome: None,
-                 woken: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, project, progress: Callable[[str, str], None], landed: Callable[[LandOutcome], None],
+                 woken: Callable[[], None]) -> None:
         self.project, self.progress, self.landed, self.woken = project, progress, landed, woken
         self._thread: threading.Thread | None = None
         self._outcomes: list[LandOutcome] = []
         self._told: set[str] = set()
-        self._streams: frozenset[str] = frozenset()
         self._cover = threading.Lock()   # held by whoever works under the run's command lock
-        self._holding = False            # the run holds the command lock
+        self._holding: frozenset[str] | None = None   # while the run holds the lock: the streams it may change
 
     @property
     def busy(self) -> bool:
@@ -248,19 +245,19 @@ class Lander:
     @contextmanager
     def _holding_lock(self, streams: Sequence[str]) -> Iterator[None]:
         with self._cover:
-            self._holding, self._streams = True, frozenset(streams)
+            self._holding = frozenset(streams)
         try:
             yield
         finally:
             with self._cover:  # waits for a sync under the lock to end before the lock goes
-                self._holding = False
+                self._holding = None
 
     @contextmanager
     def covering(self, stream: str) -> Iterator[bool]:
         """Whether the run's command lock covers work on `stream` now (it holds the lock and does not land
         `stream`); if so, the lock is kept until the block ends."""
         with self._cover:
-            yield self._holding and stream not in self._streams
+            yield self._holding is not None and stream not in self._holding
 
     def wait(self) -> None:
         if self._thread is not None:
