@@ -142,6 +142,24 @@ def test_failing_setup_fails_only_its_stream_and_is_retried(tmp_path):
     assert (repo / ".git" / "wta" / "logs" / "ui.log").read_text().count("hello from ui") == 2
 
 
+def test_setup_runs_once_every_stream_branch_exists(tmp_path):
+    """Worktrees are made side by side, ahead of each stream's setup: a setup starts only once all of
+    them (and their branches) are made, or its sandbox could not pin the branches still to come."""
+    streams = [f"s{i}" for i in range(8)]
+    seen = "git for-each-ref --format='%(refname)' refs/heads/wta/ > .branches-seen"
+    zones = "version: 1\nbase: main\nunowned: allow\nsetup: [" + json.dumps(seen) + "]\nstreams:\n" + \
+        "".join(f"  {s}:\n    paths: [{s}/**]\n" for s in streams)
+    files = {"slow.txt": "checked out slowly\n", ".gitattributes": "slow.txt filter=slow\n",
+             **{f"{s}/README": f"{s}\n" for s in streams}}
+    repo = make_repo(tmp_path / "repo", zones, files)
+    git(repo, "config", "filter.slow.smudge", "sleep 0.2; cat")   # each checkout takes 0.2 s at least
+    git(repo, "config", "filter.slow.clean", "cat")
+    wta(repo, "up", "--no-launch", check=0)
+    every = sorted(f"refs/heads/wta/{s}" for s in streams)
+    for stream in streams:
+        assert sorted((worktree_of(repo, stream) / ".branches-seen").read_text().split()) == every, stream
+
+
 def test_only_the_named_streams_are_prepared(tmp_path):
     repo = clone_webapp(tmp_path)
     wta(repo, "up", "--no-launch", "ui", check=0)

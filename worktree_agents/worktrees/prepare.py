@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -90,8 +90,10 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
     The new worktrees are made a few at a time, ahead of the stream being
     prepared: their checkouts are most of the time and run in git processes,
     which overlap on several cores (docs/performance.md). All the rest, `copy:`
-    and `setup:` included, runs one stream at a time, in order. Close the
-    generator early and the worktrees not yet started are not made.
+    and `setup:` included, runs one stream at a time, in order; with a `setup:`,
+    only once every new worktree (and so its branch) is made, so that the setup's
+    sandbox pins every other stream's branch. Close the generator early and the
+    worktrees not yet started are not made.
     """
     env = project.env
     if the_plan.prune:
@@ -110,6 +112,10 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
         made = {sp.stream: pool.submit(_create, project, the_plan.base, sp, specs[sp.stream], hook_report)
                 for sp in new}
         for stream_plan in the_plan.streams:
+            if config.setup and made:
+                # A stream's `setup:` runs sandboxed, with every other stream's branch pinned read-only:
+                # a branch still being made would not be there to pin, and its setup could write it.
+                wait(made.values())
             if on_start:
                 on_start(stream_plan)
             try:
