@@ -514,6 +514,13 @@ def branch_heads(cwd: str | os.PathLike[str] | None = None,
     return heads
 
 
+def tips_merged_into(commit: str, cwd: str | os.PathLike[str] | None = None,
+                     env: dict[str, str] | None = None) -> set[str]:
+    """The tips of the local branches that `commit` contains, in one `git for-each-ref --merged`."""
+    proc = run("for-each-ref", f"--merged={commit}", "--format=%(objectname)", "refs/heads/", cwd=cwd, env=env)
+    return set(proc.stdout.decode().split())
+
+
 # Fields before the path in each `status --porcelain=v2` entry type.
 _STATUS_FIELDS = {"1": 8, "2": 9, "u": 10, "?": 1}
 

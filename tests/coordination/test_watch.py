@@ -244,8 +244,9 @@ def test_streams_whose_own_commits_touch_nothing_in_common_are_not_merged_pair_b
 
 
 def test_landed_streams_are_neither_audited_nor_merged_again_as_the_base_moves_on(tmp_path, monkeypatch):
-    """A stream whose tip the base contains has nothing of its own: once its audit found no commit,
-    a base that only moved on needs one `merge-base --is-ancestor`, no `git log` or `merge-tree` per stream."""
+    """A stream whose tip the base contains has nothing of its own: found for several streams at once by
+    one `for-each-ref --merged`, and once its audit found no commit, a base that only moved on needs one
+    `merge-base --is-ancestor`; no `git log` or `merge-tree` per stream."""
     repo = make_repo(tmp_path / "webapp", zones_with())
     worktrees = {s: add_stream_worktree(repo, s) for s in ("api", "ui", "infra")}
     # api lands by a fast-forward, ui by a merge commit: either way the base contains their tips.
@@ -262,7 +263,8 @@ def test_landed_streams_are_neither_audited_nor_merged_again_as_the_base_moves_o
 
     with watcher(repo) as w:
         assert w.tick() == []
-        assert (ran("log"), ran("merge-tree")) == (3, 0)   # each audited once (infra: an older base): none their own
+        # The base contains all three tips (infra's: an older base): one `for-each-ref --merged` says so, no log.
+        assert (ran("log"), ran("merge-tree"), trace.read_text().count(" for-each-ref --merged=")) == (0, 0, 1)
         trace.unlink()
         write_files(repo, {"README.md": "# moved on\n"})
         commit_all(repo, "the base moves")
@@ -278,13 +280,25 @@ def test_landed_streams_are_neither_audited_nor_merged_again_as_the_base_moves_o
         assert {(a.stream, a.state) for a in alerts} == {("api", "violation"), ("api", "conflict")}
 
 
-def test_a_stream_worktree_without_the_zone_check_alerts_until_it_is_put_back(tmp_path):
+def test_a_stream_worktree_without_the_zone_check_alerts_until_it_is_put_back(tmp_path, monkeypatch):
+    """git is asked for a worktree's hooks path again only when a config file it reads changed."""
     repo = make_repo(tmp_path / "webapp", zones_with())
     api = add_stream_worktree(repo, "api")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+
+    def asked() -> int:
+        count = trace.read_text().count("config --get core.hooksPath") if trace.exists() else 0
+        trace.unlink(missing_ok=True)
+        return count
+
     with watcher(repo) as w:
         assert w.tick() == []
+        asked()
+        assert w.tick() == [] and asked() == 0    # nothing changed: the last answer stands
         git(api, "config", "--worktree", "core.hooksPath", ".husky/_")   # this worktree's own config wins
         [taken] = w.tick()
+        assert asked() == 1
         assert (taken.stream, taken.state) == ("api", "unchecked")
         assert taken.message.startswith(f"zone check not installed in api ({api})")
         assert w.tick() == []

@@ -150,6 +150,37 @@ def test_a_hooks_path_from_any_config_git_reads_is_followed(tmp_path, where):
     assert marker.read_text() == f"{api}\n"
 
 
+@pytest.mark.parametrize("where", ["none", "local", "global", "included", "unreadable"])
+def test_wta_asks_git_for_the_shared_hooks_path_only_when_a_config_file_could_name_one(tmp_path, monkeypatch,
+                                                                                      where):
+    """`wta up` asks for the hooks path once per stream worktree and per session; like the hooks, it
+    reads the config files first and starts no git process when none could name one."""
+    from worktree_agents.hooks import install
+
+    repo = make_repo(tmp_path / "webapp")
+    custom = tmp_path / "custom-hooks"
+    expected = str(custom)
+    if where == "local":
+        git(repo, "config", "core.hooksPath", str(custom))
+    elif where == "global":
+        with open(Path(os.environ["HOME"]) / ".gitconfig", "a") as f:
+            f.write(f"[core]\n\thooksPath = {custom}\n")
+    elif where == "included":
+        (tmp_path / "more.gitconfig").write_text(f"[core]\n\thooksPath = {custom}\n")
+        git(repo, "config", "include.path", str(tmp_path / "more.gitconfig"))
+    elif where == "unreadable":   # a directory where the global config would be: git's answer, whatever it is
+        expected = None
+        monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path))
+    else:
+        expected = None
+    install._system_configs()   # what git's prefix is: asked once per process, before the trace starts
+    trace = tmp_path / "git-trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    assert install.shared_hooks_path(str(repo / ".git")) == expected
+    asked = trace.exists() and "config --show-scope" in trace.read_text()
+    assert asked == (where != "none")
+
+
 def test_settings_from_the_environment_are_asked_about_only_when_they_could_name_a_hooks_path(tmp_path):
     """The sandbox gives git two settings through GIT_CONFIG_COUNT (gc.auto, maintenance.auto): wta's hooks
     read their names and start no git process to find the repository's hooks, which still run; a setting

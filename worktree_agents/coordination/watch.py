@@ -311,6 +311,7 @@ class Watcher:
     def _violation_conditions(self, zones: ZonesInForce, heads: dict[str, git.BranchHead]) -> dict[str, _Condition]:
         base = heads.get(zones.base)
         found: dict[str, _Condition] = {}
+        due: dict[str, tuple] = {}   # the streams to audit again, with what they are audited at
         for stream in zones.streams:
             tip = heads.get(zones.branch_for(stream))
             if tip is None or base is None or tip.sha == base.sha:
@@ -322,10 +323,17 @@ class Watcher:
                 # Its tip was in the base already (landed), and the base only moved on: nothing of its own.
                 cached = self._audits[stream] = (signature, {}, cached[2])
             if cached is None or cached[0] != signature:
-                commits = git.commit_changes([f"{base.sha}..{tip.sha}"], cwd=self.project.main, env=self.env)
-                cached = (signature, self._audit(zones, stream, commits), _Touched.of(commits))
-                self._audits[stream] = cached
-            found.update(cached[1])
+                due[stream] = signature
+            else:
+                found.update(cached[1])
+        # Streams that landed since the last look have no commit of their own: with several to audit,
+        # one `for-each-ref --merged` names them instead of a `git log` each.
+        landed = git.tips_merged_into(base.sha, cwd=self.project.main, env=self.env) if len(due) > 1 else set()
+        for stream, signature in due.items():
+            commits = [] if signature[0] in landed else \
+                git.commit_changes([f"{signature[1]}..{signature[0]}"], cwd=self.project.main, env=self.env)
+            self._audits[stream] = (signature, self._audit(zones, stream, commits), _Touched.of(commits))
+            found.update(self._audits[stream][1])
         return found
 
     def _base_descends(self, old: str, new: str) -> bool:

@@ -322,9 +322,55 @@ def tidy(common_dir: str) -> HookReport:
 def zone_check_installed(common_dir: str, worktree: str, env: dict[str, str] | None = None) -> bool:
     """Whether git runs wta's pre-commit and commit-msg hooks in this worktree."""
     directory = hooks_dir(common_dir)
-    if not _same_dir(git.config_value("core.hooksPath", worktree, env or git.no_git_env()), directory):
+    if not _same_dir(_hooks_path_in(common_dir, worktree, env or git.no_git_env()), directory):
         return False
     return all(is_ours(p) and os.access(p, os.X_OK) for p in (os.path.join(directory, n) for n in CHECKED))
+
+
+# core.hooksPath as git last read it in a worktree, by the state of the config files it read it from:
+# `wta watch` and `wta up` look every few seconds, and the answer only changes with one of them.
+_HOOKS_PATHS: dict[tuple, str] = {}
+
+
+def _hooks_path_in(common_dir: str, worktree: str, env: dict[str, str]) -> str:
+    """core.hooksPath as git reads it in `worktree`; git is asked again only when a config file it
+    reads there has changed (or one includes another, whose changes would not show)."""
+    state = _config_state(common_dir, worktree, env)
+    if state is not None and state in _HOOKS_PATHS:
+        return _HOOKS_PATHS[state]
+    value = git.config_value("core.hooksPath", worktree, env)
+    if state is not None:
+        if len(_HOOKS_PATHS) > 256:
+            _HOOKS_PATHS.clear()
+        _HOOKS_PATHS[state] = value
+    return value
+
+
+def _config_state(common_dir: str, worktree: str, env: dict[str, str]) -> tuple | None:
+    """Each config file git reads in linked worktree `worktree` (its own config.worktree, the shared,
+    system and global ones) as it is now; None when one includes another file or the worktree's
+    private git dir is not named by its `.git` file."""
+    from worktree_agents.sandbox import private_git_dir
+
+    if any(name in env for name in ("GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")):
+        return None   # settings from the environment (wta's own processes have none: no_git_env)
+    private = private_git_dir(worktree)
+    if private is None:
+        return None
+    state: list = [worktree, private, env.get("GIT_CONFIG_NOSYSTEM")]
+    for path in (os.path.join(private, "config.worktree"), *_config_files(common_dir, env)):
+        try:
+            with open(path, "rb") as f:
+                if b"include" in f.read().lower():
+                    return None
+                st = os.fstat(f.fileno())
+        except (FileNotFoundError, NotADirectoryError):
+            state.append((path, None))
+            continue
+        except OSError:
+            return None
+        state.append((path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(state)
 
 
 def not_installed(stream: str, worktree: str) -> str:
@@ -395,10 +441,42 @@ def _repository_hooks_dirs(common_dir: str, shared: str | None, worktrees: list[
 
 
 def shared_hooks_path(common_dir: str) -> str | None:
-    """core.hooksPath from every scope but a worktree's, as git reads it (`~` expanded)."""
-    values = [v for scope, v in git.config_by_scope("core.hooksPath", common_dir, git.no_git_env())
-              if scope != "worktree"]
+    """core.hooksPath from every scope but a worktree's, as git reads it (`~` expanded).
+
+    As the hooks themselves do: no git process when no config file git reads mentions hooksPath
+    or includes another file (a `wta up` asks once per stream worktree, and once per session)."""
+    env = git.no_git_env()
+    if not _configs_may_name_hooks_path(common_dir, env):
+        return None
+    values = [v for scope, v in git.config_by_scope("core.hooksPath", common_dir, env) if scope != "worktree"]
     return values[-1] if values and values[-1] else None
+
+
+def _configs_may_name_hooks_path(common_dir: str, env: dict[str, str]) -> bool:
+    """Whether a config file git reads outside the worktree's own (the shared, system and global
+    ones) could set core.hooksPath: one that mentions hooksPath or an include, or cannot be read.
+    The hook script's `mentioned` (hook-tmpl), for wta's own processes, whose environment
+    (`no_git_env`) holds no setting."""
+    for path in _config_files(common_dir, env):
+        try:
+            with open(path, "rb") as f:
+                text = f.read().lower()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return True
+        if b"hookspath" in text or b"include" in text:
+            return True
+    return False
+
+
+def _config_files(common_dir: str, env: dict[str, str]) -> list[str]:
+    """The config files git reads besides a worktree's own: the shared one, the system ones and the
+    global ones (as the hooks' `mentioned` lists them, hook-tmpl)."""
+    home = env.get("HOME", "")
+    return [os.path.join(common_dir, "config"), *_system_configs(), env.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig",
+            env.get("GIT_CONFIG_GLOBAL") or os.path.join(home, ".gitconfig"),
+            os.path.join(env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"), "git", "config")]
 
 
 def _enable_worktree_config(common_dir: str) -> None:

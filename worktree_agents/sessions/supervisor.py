@@ -53,14 +53,15 @@ class Schedule:
 
 
 def stream_worktrees(project) -> dict[str, str]:
-    """Each stream's worktree, as recorded in the worktree itself (`wta-stream`)."""
-    from worktree_agents.worktrees.registry import list_worktrees
+    """Each stream's worktree, as recorded in the worktree itself (`wta-stream`): one `git worktree
+    list`, each private git dir read from the worktree's `.git` file."""
+    from worktree_agents.worktrees.registry import list_worktrees, worktree_git_dir
 
     found = {}
     for wt in list_worktrees(project.main):
         if wt.bare or wt.prunable or wt.path == project.main or not os.path.isdir(wt.path):
             continue
-        stream = Repo.here(wt.path).stream()
+        stream = Repo(worktree_git_dir(wt.path), project.repo.common_dir).stream()
         if stream:
             found.setdefault(stream, wt.path)
     return found
