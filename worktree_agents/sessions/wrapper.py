@@ -378,6 +378,8 @@ class Session:
         me = os.getpid()
         if os.getpgid(0) != me:
             return  # not a group leader (started by hand): the group is someone else's
+        if not process.group_has_others(me):
+            return  # the common end: nothing left, and psutil not imported to say so
         process.terminate(process.group_members(me, process.create_time(me)))
 
     def _finish(self, code: int | None, timed_out: bool, error: str | None = None) -> int:
