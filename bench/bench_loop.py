@@ -5,7 +5,8 @@
 Two identical repositories: `main` holds a zones.yaml of `--streams` streams in
 chains of two (s01 after s00, s03 after s02, ...), each stream owning its own
 directory, and an agent script (`runner: command`) that makes `--commits`
-commits in the stream's directory. Then, start to exit, on a fresh copy each time:
+commits in the stream's directory. Then, start to exit, on a fresh copy each time (the
+last run's copy is moved aside, and deleted only after the last run: see `set_aside`):
 
   wta   `wta up --land`: worktrees, hooks, sessions (max_parallel 4), each
         stream landed (verified, rebased, fast-forwarded) as its session ends,
@@ -33,6 +34,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,6 +43,7 @@ from common import (PYTHON, Case, bench_env, git, measure, ratio, report_against
                     scratch_dir, stream_names, wta)
 
 MAX_RATIO = 1.3
+SET_ASIDE = "set-aside"   # earlier runs' repositories, deleted at the end
 
 AGENT = """i=1
 while [ $i -le {commits} ]; do
@@ -62,9 +65,19 @@ def zones_yaml(streams: list[str], agent: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def set_aside(path: Path) -> None:
+    """Move an earlier run's files out of the way; they are deleted after the last timed run. Deleted
+    just before a run, they would slow it down: ext4 is slow to create files while many were deleted
+    moments ago (it looks past the recently freed inodes), and every run creates hundreds."""
+    if path.exists():
+        aside = path.parent.parent / SET_ASIDE
+        aside.mkdir(exist_ok=True)
+        path.rename(aside / f"{time.monotonic_ns()}-{path.name}")
+
+
 def build(path: Path, env: dict[str, str], streams: list[str], agent: Path) -> None:
     for leftover in (path, path.parent / f"{path.name}-worktrees"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        set_aside(leftover)
     path.mkdir(parents=True)
     git(path, env, "init", "-q", "-b", "main")
     (path / "zones.yaml").write_text(zones_yaml(streams, agent))
@@ -153,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"{args.streams} streams in chains of 2 x {args.commits} commits, {args.repeat} runs each ...", flush=True)
     samples = measure(cases, args.repeat)
+    shutil.rmtree(scratch / SET_ASIDE, ignore_errors=True)
     trees = [git(r, env, "rev-parse", "main^{tree}") for r in (wta_repo, bare_repo, hooked_repo)]
     if len(set(trees)) != 1:
         raise SystemExit(f"bench: wta and the bare loops ended with different trees on main ({', '.join(trees)})")
