@@ -48,12 +48,13 @@ CREATED_IN_HOME = (".claude", ".cache")
 # these mounts. The pid namespace stays the user's: wta ends the agent's tree by pid.
 BASE_ARGS = ("--unshare-user", "--disable-userns", "--cap-drop", "ALL",
              "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
-# How often bwrap is started when it could not set the sandbox up (Sandbox.wrap). The shell execs
-# nothing: it waits for bwrap, then passes on its exit status ($? is 128+N for a signal). bwrap's
-# report goes to a temporary file whose name is removed as soon as it is open (fd 4 writes, fd 5
-# reads it): nothing is left behind however the shell ends, a session stopped with its whole
-# process group included.
-SETUP_RETRIES = 10
+# How often bwrap is started when it could not set the sandbox up (Sandbox.wrap): twice at once,
+# then every 0.1 s (32 streams committing at once renamed some pinned ref at every one of ten
+# attempts in a row). The shell execs nothing: it waits for bwrap, then passes on its exit status
+# ($? is 128+N for a signal). bwrap's report goes to a temporary file whose name is removed as soon
+# as it is open (fd 4 writes, fd 5 reads it): nothing is left behind however the shell ends, a
+# session stopped with its whole process group included.
+SETUP_RETRIES = 30
 RETRY_SCRIPT = f"""status="${{TMPDIR:-/tmp}}/wta-bwrap-$$"
 tries=0
 while :; do
@@ -71,6 +72,7 @@ while :; do
     if [ -n "$started" ] || [ $tries -ge {SETUP_RETRIES} ]; then
         exit $code
     fi
+    [ $tries -lt 2 ] || sleep 0.1
 done"""
 # git inside the sandbox: no automatic gc or maintenance (they rewrite packs and refs of every stream).
 GIT_CONFIG = (("gc.auto", "0"), ("maintenance.auto", "false"))

@@ -77,6 +77,13 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
+def traced(trace: Path, text: str) -> int:
+    """How often `text` is in the GIT_TRACE file `trace`, which is then emptied for the next count."""
+    count = trace.read_text().count(text) if trace.exists() else 0
+    trace.unlink(missing_ok=True)
+    return count
+
+
 # -- the command ---------------------------------------------------------------------------
 
 def test_failing_check_alerts_once_and_its_recovery_once(tmp_path):
@@ -229,9 +236,7 @@ def test_streams_whose_own_commits_touch_nothing_in_common_are_not_merged_pair_b
     monkeypatch.setenv("GIT_TRACE", str(trace))
 
     def merges() -> int:
-        count = trace.read_text().count("merge-tree") if trace.exists() else 0
-        trace.unlink(missing_ok=True)
-        return count
+        return traced(trace, "merge-tree")
 
     with watcher(repo) as w:
         assert w.tick() == []
@@ -288,9 +293,7 @@ def test_a_stream_worktree_without_the_zone_check_alerts_until_it_is_put_back(tm
     monkeypatch.setenv("GIT_TRACE", str(trace))
 
     def asked() -> int:
-        count = trace.read_text().count("config --get core.hooksPath") if trace.exists() else 0
-        trace.unlink(missing_ok=True)
-        return count
+        return traced(trace, "config --get core.hooksPath")
 
     with watcher(repo) as w:
         assert w.tick() == []

@@ -124,6 +124,17 @@ def test_the_repositorys_other_hooks_run_in_stream_worktrees_even_when_added_lat
     assert subject(api) == "[api] in zone"
 
 
+def hooks_path_from(where: str, repo: Path, hooks: Path) -> None:
+    """core.hooksPath set to `hooks` in the global config, or in a file the repository's config includes."""
+    if where == "global":
+        with open(Path(os.environ["HOME"]) / ".gitconfig", "a") as f:
+            f.write(f"[core]\n\thooksPath = {hooks}\n")
+    else:
+        included = repo.parent / "more.gitconfig"
+        included.write_text(f"[core]\n\thooksPath = {hooks}\n")
+        git(repo, "config", "include.path", str(included))
+
+
 @pytest.mark.parametrize("where", ["global", "included", "system"])
 def test_a_hooks_path_from_any_config_git_reads_is_followed(tmp_path, where):
     """wta's hooks read config files themselves to spare a git process when none names a hooks
@@ -133,12 +144,8 @@ def test_a_hooks_path_from_any_config_git_reads_is_followed(tmp_path, where):
     custom = tmp_path / "custom-hooks"
     write_hook(custom / "pre-commit", f'#!/bin/sh\necho "$PWD" >> {marker}\n')
     env = dict(os.environ)
-    if where == "global":
-        with open(Path(os.environ["HOME"]) / ".gitconfig", "a") as f:
-            f.write(f"[core]\n\thooksPath = {custom}\n")
-    elif where == "included":
-        (tmp_path / "more.gitconfig").write_text(f"[core]\n\thooksPath = {custom}\n")
-        git(repo, "config", "include.path", str(tmp_path / "more.gitconfig"))
+    if where in ("global", "included"):
+        hooks_path_from(where, repo, custom)
     else:
         (tmp_path / "system.gitconfig").write_text(f"[core]\n\thooksPath = {custom}\n")
         env.pop("GIT_CONFIG_NOSYSTEM")
@@ -162,12 +169,8 @@ def test_wta_asks_git_for_the_shared_hooks_path_only_when_a_config_file_could_na
     expected = str(custom)
     if where == "local":
         git(repo, "config", "core.hooksPath", str(custom))
-    elif where == "global":
-        with open(Path(os.environ["HOME"]) / ".gitconfig", "a") as f:
-            f.write(f"[core]\n\thooksPath = {custom}\n")
-    elif where == "included":
-        (tmp_path / "more.gitconfig").write_text(f"[core]\n\thooksPath = {custom}\n")
-        git(repo, "config", "include.path", str(tmp_path / "more.gitconfig"))
+    elif where in ("global", "included"):
+        hooks_path_from(where, repo, custom)
     elif where == "unreadable":   # a directory where the global config would be: git's answer, whatever it is
         expected = None
         monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path))
