@@ -7,7 +7,7 @@ import os
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
-from worktree_agents.repo import Repo, record_stream
+from worktree_agents.repo import record_stream
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import check_streams
 from worktree_agents.zones.in_force import refresh_cache
@@ -77,6 +77,4 @@ def uninstall() -> int:
 
 def stream_worktrees(project: Project) -> list[str]:
     """The worktrees that exist and are recorded as a stream's (never the main worktree)."""
-    return [wt.path for wt in registry.list_worktrees(project.main)
-            if wt.path != project.main and not wt.bare and not wt.prunable and os.path.isdir(wt.path)
-            and Repo(registry.worktree_git_dir(wt.path), project.repo.common_dir).stream()]
+    return [path for _, path in registry.stream_worktrees(project.main, project.repo.common_dir)]

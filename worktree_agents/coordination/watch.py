@@ -33,11 +33,10 @@ from worktree_agents import git, layout, shell
 from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
-from worktree_agents.repo import Repo
 from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, STALLED, STOPPED, WAITING,
                                             SessionStore, parse_time)
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
-from worktree_agents.worktrees.registry import list_worktrees, worktree_git_dir
+from worktree_agents.worktrees.registry import stream_worktrees
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 
@@ -299,12 +298,10 @@ class Watcher:
     def _hook_conditions(self) -> dict[str, _Condition]:
         """Stream worktrees whose commits git no longer runs through wta's hooks."""
         found = {}
-        for wt in list_worktrees(self.project.main, self.env):
-            if wt.path == self.project.main or wt.bare or wt.prunable or not os.path.isdir(wt.path):
-                continue
-            stream = Repo(worktree_git_dir(wt.path), self.project.repo.common_dir).stream()
-            if stream and not hooks.zone_check_installed(self.project.repo.common_dir, wt.path, self.env):
-                found[f"hooks:{stream}"] = _Condition(stream, "unchecked", hooks.not_installed(stream, wt.path), OK,
+        common = self.project.repo.common_dir
+        for stream, path in stream_worktrees(self.project.main, common, self.env):
+            if not hooks.zone_check_installed(common, path, self.env):
+                found[f"hooks:{stream}"] = _Condition(stream, "unchecked", hooks.not_installed(stream, path), OK,
                                                       "zone check installed again")
         return found
 

@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 
 from worktree_agents import git, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
-from worktree_agents.repo import Repo, base_branch
+from worktree_agents.repo import base_branch
 from worktree_agents.sessions import landing, process
 from worktree_agents.sessions.dependencies import Dependencies
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
@@ -53,17 +53,12 @@ class Schedule:
 
 
 def stream_worktrees(project) -> dict[str, str]:
-    """Each stream's worktree, as recorded in the worktree itself (`wta-stream`): one `git worktree
-    list`, each private git dir read from the worktree's `.git` file."""
-    from worktree_agents.worktrees.registry import list_worktrees, worktree_git_dir
+    """Each stream's worktree, as recorded in the worktree itself (`wta-stream`); the first, if two say so."""
+    from worktree_agents.worktrees import registry
 
-    found = {}
-    for wt in list_worktrees(project.main):
-        if wt.bare or wt.prunable or wt.path == project.main or not os.path.isdir(wt.path):
-            continue
-        stream = Repo(worktree_git_dir(wt.path), project.repo.common_dir).stream()
-        if stream:
-            found.setdefault(stream, wt.path)
+    found: dict[str, str] = {}
+    for stream, path in registry.stream_worktrees(project.main, project.repo.common_dir):
+        found.setdefault(stream, path)
     return found
 
 

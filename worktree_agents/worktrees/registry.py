@@ -126,6 +126,19 @@ def adopt_by_branch(project, zones: ZonesInForce) -> list[Adopted]:
     return adopted
 
 
+def stream_worktrees(main: str, common_dir: str, env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Each linked worktree that exists and is recorded as a stream's (`wta-stream`), as (stream, path),
+    in git's order: one `git worktree list`, each private git dir read from the worktree's `.git` file."""
+    found = []
+    for wt in list_worktrees(main, env):
+        if wt.path == main or wt.bare or wt.prunable or not os.path.isdir(wt.path):
+            continue
+        stream = Repo(worktree_git_dir(wt.path), common_dir).stream()
+        if stream:
+            found.append((stream, wt.path))
+    return found
+
+
 def worktree_git_dir(path: str) -> str:
     """A linked worktree's private git dir, read from its `.git` file (no git call)."""
     dot_git = os.path.join(path, ".git")
