@@ -347,16 +347,11 @@ def _hooks_path_in(common_dir: str, worktree: str, env: dict[str, str]) -> str:
 
 
 def _config_state(common_dir: str, worktree: str, env: dict[str, str]) -> tuple | None:
-    """Each config file git reads in linked worktree `worktree` (its own config.worktree, the shared,
-    system and global ones) as it is now; None when one includes another file or the worktree's
-    private git dir is not named by its `.git` file."""
-    from worktree_agents.sandbox import private_git_dir
-
+    """Each config file git reads in `worktree` (its own config.worktree, the shared, system and
+    global ones) as it is now; None when one includes another file."""
     if any(name in env for name in ("GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")):
         return None   # settings from the environment (wta's own processes have none: no_git_env)
-    private = private_git_dir(worktree)
-    if private is None:
-        return None
+    private = worktree_git_dir(worktree)
     state: list = [worktree, private, env.get("GIT_CONFIG_NOSYSTEM")]
     for path in (os.path.join(private, "config.worktree"), *_config_files(common_dir, env)):
         try:
