@@ -352,20 +352,11 @@ def _config_state(common_dir: str, worktree: str, env: dict[str, str]) -> tuple 
     if any(name in env for name in ("GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")):
         return None   # settings from the environment (wta's own processes have none: no_git_env)
     private = worktree_git_dir(worktree)
-    state: list = [worktree, private, env.get("GIT_CONFIG_NOSYSTEM")]
-    for path in (os.path.join(private, "config.worktree"), *_config_files(common_dir, env)):
-        try:
-            with open(path, "rb") as f:
-                if b"include" in f.read().lower():
-                    return None
-                st = os.fstat(f.fileno())
-        except (FileNotFoundError, NotADirectoryError):
-            state.append((path, None))
-            continue
-        except OSError:
-            return None
-        state.append((path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
-    return tuple(state)
+    read = _read_configs([os.path.join(private, "config.worktree"), *_config_files(common_dir, env)])
+    if read is None or any(b"include" in text for _, text, _ in read):
+        return None
+    return (worktree, private, env.get("GIT_CONFIG_NOSYSTEM"),
+            *((path, st and (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)) for path, _, st in read))
 
 
 def not_installed(stream: str, worktree: str) -> str:
@@ -452,17 +443,23 @@ def _configs_may_name_hooks_path(common_dir: str, env: dict[str, str]) -> bool:
     ones) could set core.hooksPath: one that mentions hooksPath or an include, or cannot be read.
     The hook script's `mentioned` (hook-tmpl), for wta's own processes, whose environment
     (`no_git_env`) holds no setting."""
-    for path in _config_files(common_dir, env):
+    read = _read_configs(_config_files(common_dir, env))
+    return read is None or any(b"hookspath" in text or b"include" in text for _, text, _ in read)
+
+
+def _read_configs(paths: list[str]) -> list[tuple[str, bytes, os.stat_result | None]] | None:
+    """Each config file as (path, its text in lower case, its stat); a missing one as empty with no
+    stat; None when one cannot be read (only git can say what it holds)."""
+    read = []
+    for path in paths:
         try:
             with open(path, "rb") as f:
-                text = f.read().lower()
+                read.append((path, f.read().lower(), os.fstat(f.fileno())))
         except (FileNotFoundError, NotADirectoryError):
-            continue
+            read.append((path, b"", None))
         except OSError:
-            return True
-        if b"hookspath" in text or b"include" in text:
-            return True
-    return False
+            return None
+    return read
 
 
 def _config_files(common_dir: str, env: dict[str, str]) -> list[str]:

@@ -32,9 +32,8 @@ def create_time(pid: int) -> float | None:
     On Linux read as psutil reads it (its start in clock ticks since boot, plus the boot time): a
     session wrapper records its own and its agent's as the agent starts, and would otherwise import
     psutil for that alone (15-30 ms of CPU per session)."""
-    started = _proc_start(pid)
-    if started is not None:
-        return started if started > 0 else None
+    if os.path.isdir("/proc/self"):
+        return _proc_start(pid)
     import psutil
 
     try:
@@ -44,7 +43,7 @@ def create_time(pid: int) -> float | None:
 
 
 def _proc_start(pid: int) -> float | None:
-    """`create_time` from /proc; 0.0 for a process that is gone, None where /proc cannot tell."""
+    """`create_time` from /proc (None: the process is gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -54,8 +53,6 @@ def _proc_start(pid: int) -> float | None:
         # first, starttime (field 22 of proc(5)) the twentieth.
         ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
         return ticks / os.sysconf("SC_CLK_TCK") + boot
-    except FileNotFoundError:
-        return 0.0 if os.path.isdir("/proc/self") else None
     except (OSError, ValueError, IndexError, StopIteration):
         return None
 

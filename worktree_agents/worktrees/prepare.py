@@ -111,11 +111,11 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
     try:
         made = {sp.stream: pool.submit(_create, project, the_plan.base, sp, specs[sp.stream], hook_report)
                 for sp in new}
+        if config.setup:
+            # A stream's `setup:` runs sandboxed, with every other stream's branch pinned read-only:
+            # a branch still being made would not be there to pin, and its setup could write it.
+            wait(made.values())
         for stream_plan in the_plan.streams:
-            if config.setup and made:
-                # A stream's `setup:` runs sandboxed, with every other stream's branch pinned read-only:
-                # a branch still being made would not be there to pin, and its setup could write it.
-                wait(made.values())
             if on_start:
                 on_start(stream_plan)
             try:
