@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from support import git, wta
-from sessions_support import (KEY, alive, env, log_text, no_leftover_processes, record,  # noqa: F401
+from sessions_support import (FILES, KEY, alive, env, log_text, no_leftover_processes, record,  # noqa: F401
                               session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
+from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
 
 ONE = "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"
 
@@ -95,3 +97,36 @@ def test_an_agent_printing_the_key_leaves_it_out_of_the_log(tmp_path):
     log = log_text(repo, "api")
     assert KEY not in log and "sk-abcdefghijklmnop1234" not in log
     assert "key=[redacted]" in log and "other [redacted]" in log
+
+
+# Modules that wta's own processes import once started (the wrapper, the coordinator, the api loop).
+SHADOWED = ("json", "shlex", "signal", "subprocess", "threading", "argparse", "dataclasses", "typing", "re",
+            "traceback", "selectors", "socket", "tempfile", "fcntl", "datetime", "uuid")
+
+
+def test_files_named_like_modules_in_the_repository_never_run_in_wta_s_own_processes(tmp_path):
+    """The session wrapper and the coordinator run outside the agent's sandbox, the api loop inside it
+    with the API key: none may run a `json.py` an agent committed at the top of its worktree (which
+    `python -m` would put first on sys.path). Each such file here would record its import and fail."""
+    shadows = tmp_path / "shadows-imported"
+    shadow = f"open({str(shadows)!r}, 'a').write(__name__ + '\\n')\nraise SystemExit('imported from the repository')\n"
+    files = {**FILES, **{f"{name}.py": shadow for name in SHADOWED}}
+    streams = ("  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n"
+               "  ui:\n    paths: [src/ui/**]\n")
+    stream_agents = ("  ui:\n    paths: [src/ui/**]\n    agent:\n      runner: command\n"
+                     "      command: \"echo page > src/ui/new.html\"\n")
+    repo = session_repo(tmp_path, zones(f"  runner: api\n  model: claude-sonnet-4-6\n  timeout: 60s\n",
+                                        streams.replace("  ui:\n    paths: [src/ui/**]\n", stream_agents)), files)
+    script = {"api": [[tool_use("write_file", {"path": "src/api/route.py", "content": "ROUTE = 1\n"})],
+                      [tool_use("commit", {"message": "add the route"})], [text("Done.")]]}
+    console_script = str(Path(sys.executable).with_name("wta"))   # as a user starts wta: not from the repository
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        detached = subprocess.run([console_script, "up", "-d", "--land"], cwd=repo, text=True, capture_output=True,
+                                  env=env(ANTHROPIC_BASE_URL=fake.base_url), timeout=120)
+        assert detached.returncode == 0, detached.stderr
+        for stream in ("api", "ui"):
+            wait_state(repo, stream, "landed", "failed", "blocked", timeout=60)
+    assert not shadows.exists(), shadows.read_text()
+    assert [record(repo, s)["state"] for s in ("api", "ui")] == ["landed", "landed"]
+    landed = git(repo, "log", "--format=%s", "main").stdout.split("\n")
+    assert "[api] add the route" in landed and any(line.startswith("[ui]") for line in landed)

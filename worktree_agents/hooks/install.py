@@ -36,7 +36,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from worktree_agents import git, layout
+from worktree_agents import git, interpreter, layout
 from worktree_agents.files import write_atomic
 from worktree_agents.hooks.runtime import HOOK_ENV
 from worktree_agents.worktrees.registry import worktree_git_dir
@@ -65,8 +65,6 @@ TEMPLATE = os.path.join(_HERE, "hook-tmpl")          # every hook: start the rep
 CHECK_TEMPLATE = os.path.join(_HERE, "check-tmpl")   # before that, in pre-commit and commit-msg
 CHECKS = {name: os.path.join(_HERE, f"{name}-check") for name in CHECKED}
 SYNC_TEMPLATE = os.path.join(_HERE, "sync-tmpl")     # in every hook: links for ON_EVERY_COMMIT hooks
-# The directory that holds the worktree_agents package: the hook puts it on sys.path.
-PACKAGE_DIR = os.path.dirname(os.path.dirname(_HERE))
 
 _PURPOSE = {
     "pre-commit": "In a stream worktree: refuse staged changes outside the stream's zone; then the repository's "
@@ -75,12 +73,11 @@ _PURPOSE = {
     FORWARD: "Linked as each other hook the repository has: runs the repository's own hook of that name.",
 }
 
-# The hook's Python: wta's directory after the standard library, and not the
-# worktree (the current directory), so that nothing in the repository shadows a
-# module. A hook lives for a moment: the cyclic garbage collector would only
-# slow down parsing a large commit, and `run` ends it without the interpreter's clean-up.
-_LAUNCHER = ("import gc, sys; gc.disable(); sys.path = [p for p in sys.path if p] + [{package_dir}]; "
-             "from worktree_agents.hooks.runtime import run; run()")
+# The hook's Python (interpreter.code): wta's directory after the standard library, and not the
+# worktree (the current directory), so that nothing in the repository shadows a module. A hook lives
+# for a moment: the cyclic garbage collector would only slow down parsing a large commit, and `run`
+# ends it without the interpreter's clean-up.
+_LAUNCHER = interpreter.code("worktree_agents.hooks.runtime", "run", libraries=False, collect=False)
 
 
 def hook_script(name: str, common_dir: str, python: str = sys.executable) -> str:
@@ -88,8 +85,8 @@ def hook_script(name: str, common_dir: str, python: str = sys.executable) -> str
     check = sync = ""
     if name in CHECKED:
         check = _read(CHECK_TEMPLATE).format(
-            python=shlex.quote(python), package_dir=shlex.quote(PACKAGE_DIR),
-            launcher=shlex.quote(_LAUNCHER.format(package_dir=json.dumps(PACKAGE_DIR))),
+            python=shlex.quote(python), package_dir=shlex.quote(interpreter.PACKAGE_DIR),
+            launcher=shlex.quote(_LAUNCHER),
             body=_read(CHECKS[name]).format(
                 common=shlex.quote(common_dir), staged=git.staged_names_shell(), fast_header=shlex.quote(FAST_HEADER),
                 fast=shlex.quote(layout.path(layout.state_dir(common_dir), layout.ZONES_FAST)),
@@ -116,7 +113,7 @@ def guard_command(stream: str, python: str = sys.executable) -> str:
     """The shell command to register as Claude Code's PreToolUse hook: `wta guard`
     started like the git hooks, so files in the worktree cannot shadow its modules
     (`python -m` would put the worktree first on sys.path)."""
-    return shlex.join([python, "-S", "-c", _LAUNCHER.format(package_dir=json.dumps(PACKAGE_DIR)),
+    return shlex.join([python, "-S", "-c", _LAUNCHER,
                        "guard", "--stream", stream])
 
 

@@ -19,6 +19,7 @@ import sys
 import warnings
 from typing import Any, Callable
 
+from worktree_agents import interpreter
 from worktree_agents.errors import WtaError
 from worktree_agents.fake_anthropic import SIMULATED_HEADER
 from worktree_agents.sessions import AgentCommand, Runner, SessionContext, pricing
@@ -88,8 +89,9 @@ class ApiRunner(Runner):
             tmux.require()
 
     def command(self, ctx: SessionContext) -> AgentCommand:
-        return AgentCommand([sys.executable, "-m", "worktree_agents.sessions.api", "--stream", ctx.stream,
-                             "--worktree", ctx.worktree], interactive=ctx.interactive)
+        # Not `python -m` in the worktree, where a file named like a module the loop imports would replace it.
+        return AgentCommand(interpreter.command("worktree_agents.sessions.api", "main", "--stream", ctx.stream,
+                                                "--worktree", ctx.worktree), interactive=ctx.interactive)
 
 
 RUNNER = ApiRunner()

@@ -8,8 +8,8 @@ the base (worktrees/sync.py), so a dependent starts from its dependencies'
 work. With `land: auto` (or `wta up --land`) it also lands each stream whose
 session ended `done`, one run at a time (landing.py), and starts a follow-up
 session when a landing fails. Each wrapper records its own session. It runs in the
-foreground under `wta up`, or detached (`wta up -d`, or after Ctrl-C) as
-`python -m worktree_agents.sessions.supervisor`, logging to
+foreground under `wta up`, or detached (`wta up -d`, or after Ctrl-C) as a process
+of its own (this module's `main`, started as interpreter.py says), logging to
 `<common>/wta/logs/coordinator.log`. One coordinator per repository at a time
 (`<common>/wta/coordinator.lock`). Crashes and stalls are noticed by
 liveness.py, `wta stop` is stop.py.
@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from worktree_agents import git, layout, sessions
+from worktree_agents import git, interpreter, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.repo import base_branch
 from worktree_agents.sessions import landing, process
@@ -286,9 +286,9 @@ class Coordinator:
             # Worked out here, where zones.yaml is validated already: the wrapper need not import pydantic.
             handed_over = layout.path(self.project.repo.state_dir, layout.LAUNCH, stream=stream)
             plan_launch(self.project, ctx).write(handed_over)
-            argv = [sys.executable, "-m", "worktree_agents.sessions.wrapper", "--stream", stream,
-                    "--worktree", ctx.worktree, "--runner", ctx.runner, "--launch", handed_over] + \
-                (["--interactive"] if ctx.interactive else [])
+            argv = interpreter.command("worktree_agents.sessions.wrapper", "main", "--stream", stream,
+                                       "--worktree", ctx.worktree, "--runner", ctx.runner, "--launch", handed_over,
+                                       *(["--interactive"] if ctx.interactive else []))
             os.makedirs(os.path.dirname(ctx.log), exist_ok=True)
             with open(ctx.log, "ab") as log:
                 child = subprocess.Popen(argv, cwd=ctx.worktree, env=ctx.env(), stdin=subprocess.DEVNULL,
@@ -341,8 +341,8 @@ def unfinished(project, plan: Schedule) -> list[str]:
 
 def spawn_detached(project, plan: Schedule) -> int:
     """Start a detached coordinator for `plan`; its pid."""
-    argv = [sys.executable, "-m", "worktree_agents.sessions.supervisor", "--worktree", project.main,
-            "--max-parallel", str(plan.max_parallel)]
+    argv = interpreter.command("worktree_agents.sessions.supervisor", "main", "--worktree", project.main,
+                               "--max-parallel", str(plan.max_parallel))
     for stream in plan.streams:
         argv += ["--stream", stream]
     if plan.runner:

@@ -1,6 +1,7 @@
 """The session wrapper: the one process that owns a session from start to end.
 
-`python -m worktree_agents.sessions.wrapper --stream S --worktree W [--runner R] [--interactive] [--launch FILE]`
+`main --stream S --worktree W [--runner R] [--interactive] [--launch FILE]`, started as
+interpreter.py says (never `python -m` in the worktree, whose files could shadow a module).
 
 The coordinator starts it in a process group of its own, so it outlives the
 `wta` command that launched it. It starts the runner's agent (a child process,
@@ -34,7 +35,7 @@ import threading
 import time
 import traceback
 
-from worktree_agents import layout
+from worktree_agents import interpreter, layout
 from worktree_agents.errors import WtaError
 
 POLL = 0.1
@@ -140,7 +141,7 @@ class TmuxAgent:
             pass
         recorded = ["/bin/sh", "-c", '"$@"; echo $? > "$WTA_PANE_EXIT"', "wta-pane", *argv]
         session.start(recorded, cwd, {**env, "WTA_PANE_EXIT": exit_file},
-                      shlex.join([sys.executable, "-m", "worktree_agents.sessions.wrapper", "--pipe-log", log.path]))
+                      shlex.join(interpreter.command("worktree_agents.sessions.wrapper", "main", "--pipe-log", log.path)))
         found = session.pane()
         self.pid = found[0] if found else None
         self.dead_since: float | None = None
