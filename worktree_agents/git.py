@@ -352,6 +352,13 @@ def branch_tip(common_dir: str, branch: str) -> str | None:
     return None
 
 
+def tip_of(common_dir: str, branch: str, cwd: str | os.PathLike[str] | None = None,
+           env: dict[str, str] | None = None) -> str | None:
+    """What `refs/heads/<branch>` points at: read from the ref files (`branch_tip`) where they say
+    plainly, else asked of git (`commit_of`); None when there is no such branch."""
+    return branch_tip(common_dir, branch) or commit_of(f"refs/heads/{branch}", cwd, env)
+
+
 def _object_id(data: bytes) -> str | None:
     """`data` as a full object id (SHA-1 or SHA-256), else None."""
     text = data.decode("ascii", "replace")
@@ -763,6 +770,14 @@ def rev_parse(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str
     return (proc.stdout.decode().strip() or None) if proc.returncode == 0 else None
 
 
+def rev_parse_all(revs: Sequence[str], cwd: str | os.PathLike[str] | None = None,
+                  env: dict[str, str] | None = None) -> list[str] | None:
+    """The object ids `revs` name, from one process; None when any of them names nothing."""
+    proc = run("rev-parse", *revs, "--", cwd=cwd, env=env, check=False)
+    found = proc.stdout.decode().split()[:-1]   # rev-parse repeats the `--`
+    return found if proc.returncode == 0 and len(found) == len(revs) else None
+
+
 def reflog_newest(ref: str, cwd: str | os.PathLike[str] | None = None,
                   env: dict[str, str] | None = None) -> str | None:
     """Where the newest entry of `ref`'s reflog (a full refname) moved it, or None without a reflog."""
@@ -1079,6 +1094,13 @@ def count_commits(exclude: str, include: str, cwd: str | os.PathLike[str] | None
                   env: dict[str, str] | None = None) -> int:
     """How many commits `include` has that `exclude` lacks (`exclude..include`)."""
     return int(out("rev-list", "--count", include, f"^{exclude}", "--", cwd=cwd, env=env))
+
+
+def ahead_behind(base: str, tip: str, cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None) -> tuple[int, int]:
+    """(ahead, behind): how many commits `tip` has that `base` lacks, and the other way round (one process)."""
+    behind, ahead = out("rev-list", "--left-right", "--count", f"{base}...{tip}", "--", cwd=cwd, env=env).split()
+    return int(ahead), int(behind)
 
 
 # -- recovering a worktree a killed git left half-way (wta merge --continue/--abort) ------

@@ -177,12 +177,14 @@ def attach(common_dir: str, worktree: str, report: HookReport) -> None:
     config = layout.worktree_config(git_dir)
     directory = hooks_dir(common_dir)
     values = git.file_config(config, "core.hooksPath", env=git.no_git_env())
-    if len(values) == 1 and _same_dir(values[0], directory):
-        return
-    if values:
-        report.replaced.append((worktree, values[-1]))
-    git.set_file_config(config, "core.hooksPath", directory, env=git.no_git_env())
-    report.attached.append(worktree)
+    if not (len(values) == 1 and _same_dir(values[0], directory)):
+        if values:
+            report.replaced.append((worktree, values[-1]))
+        git.set_file_config(config, "core.hooksPath", directory, env=git.no_git_env())
+        report.attached.append(worktree)
+        values = [directory]
+    # git reads the worktree's own config last: its one value is the answer, until a config file changes.
+    _remember_hooks_path(common_dir, worktree, values[0], git.no_git_env())
 
 
 def copy_repository_hooks(common_dir: str, main: str, worktree: str, report: HookReport) -> None:
@@ -336,11 +338,17 @@ def _hooks_path_in(common_dir: str, worktree: str, env: dict[str, str]) -> str:
     if state is not None and state in _HOOKS_PATHS:
         return _HOOKS_PATHS[state]
     value = git.config_value("core.hooksPath", worktree, env)
+    _remember_hooks_path(common_dir, worktree, value, env, state)
+    return value
+
+
+def _remember_hooks_path(common_dir: str, worktree: str, value: str, env: dict[str, str],
+                         state: tuple | None = None) -> None:
+    state = state or _config_state(common_dir, worktree, env)
     if state is not None:
         if len(_HOOKS_PATHS) > 256:
             _HOOKS_PATHS.clear()
         _HOOKS_PATHS[state] = value
-    return value
 
 
 def _config_state(common_dir: str, worktree: str, env: dict[str, str]) -> tuple | None:

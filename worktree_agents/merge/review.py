@@ -59,6 +59,5 @@ def stream_diff(project, stream: str) -> StreamDiff:
     base_head, head = heads[base].sha, heads[branch].sha
     files = [FileChange(path, status, added, deleted)
              for status, path, added, deleted in git.diff_numstat(base_head, head, cwd=project.main, env=env)]
-    return StreamDiff(stream, base, branch, base_head, head,
-                      commits=git.count_commits(base_head, head, cwd=project.main, env=env),
-                      behind=git.count_commits(head, base_head, cwd=project.main, env=env), files=files)
+    ahead, behind = git.ahead_behind(base_head, head, cwd=project.main, env=env)
+    return StreamDiff(stream, base, branch, base_head, head, commits=ahead, behind=behind, files=files)

@@ -69,9 +69,10 @@ class Run:
                     return self.report("stopped")
                 st["index"] += 1
                 if result.result == MERGED:
+                    moved = (st["base_now"], result.head)
                     st["base_now"] = result.head
                     self.save(MERGED_STEP, stream)
-                    self.zones_follow_base()   # sessions may commit on the new base before the run ends
+                    self.zones_follow_base(moved)   # sessions may commit on the new base before the run ends
                     self.landed(result, self.plan.base)
         except git.GitError as exc:
             raise WtaError(f"{exc}; the merge state is kept: fix the cause, then `wta merge --continue` "
@@ -133,7 +134,7 @@ class Run:
             if not self.run_test(result, wt):
                 self.restore(result, tip, ours=[new_head])
                 return timed(result, started)
-        if recovery.branch_tip(plan.main, branch, env) != new_head:
+        if git.tip_of(layout.common_dir(plan.state_dir), branch, plan.main, env) != new_head:
             # Moved or deleted while it was tested: what lands must be what was tested.
             self.restore(result, tip, ours=[new_head])
             if result.result == MERGED:
@@ -190,8 +191,8 @@ class Run:
                 result.result = REFUSED
                 result.detail = f"git rebase failed in {wt}: {git.reason(proc.stderr) or f'exit {proc.returncode}'}"
             return None
-        new_head, orig = git.rev_parse("HEAD", wt, env), git.rev_parse("ORIG_HEAD", wt, env)
-        if orig != tip:
+        new_head, orig = git.rev_parse_all(["HEAD", "ORIG_HEAD"], wt, env) or (None, None)
+        if orig != tip or new_head is None:
             # Someone committed while we merged: those commits were not verified.
             self.restore(result, orig, ours=[new_head])
             result.result = REFUSED
@@ -218,12 +219,13 @@ class Run:
     def fast_forward(self, new_head: str) -> str | None:
         """Move the base to `new_head` (its worktree's files too); why not, or None."""
         plan, env, old = self.plan, self.env, self.state["base_now"]
-        ref = f"refs/heads/{plan.base}"
-        # Only ever to a descendant of the tip everything was verified against, and only from that tip.
-        if not git.is_ancestor(old, new_head, cwd=plan.main, env=env):
-            return f"{new_head[:12]} does not descend from {plan.base} at {old[:12]}, so it is no fast-forward"
+        ref, common = f"refs/heads/{plan.base}", layout.common_dir(plan.state_dir)
+        # Only ever to a descendant of the tip everything was verified against, and only from that tip
+        # (in the base's worktree, `merge --ff-only` from that tip makes sure of the first).
         where = plan.base_worktree
         if where is None:
+            if not git.is_ancestor(old, new_head, cwd=plan.main, env=env):
+                return f"{new_head[:12]} does not descend from {plan.base} at {old[:12]}, so it is no fast-forward"
             try:
                 git.update_refs([(ref, new_head, old)], "wta merge: fast-forward", cwd=plan.main, env=env)
             except git.GitError as exc:
@@ -231,7 +233,7 @@ class Run:
             return None
         if git.head_ref(where, env) != ref:
             return f"{where} no longer has {plan.base} checked out; check it out again, then `wta merge --continue`"
-        now = git.commit_of(ref, plan.main, env)
+        now = git.tip_of(common, plan.base, plan.main, env)
         if now != old:
             return (f"cannot fast-forward {plan.base}: it moved during the merge (to {(now or 'nothing')[:12]}; the "
                     f"stream was verified on {old[:12]}); `wta merge --continue` verifies it again on the new tip")
@@ -240,7 +242,7 @@ class Run:
             return f"cannot fast-forward {plan.base} in {where}: {git.reason(proc.stderr) or f'exit {proc.returncode}'}"
         # The base is the verified head now. A commit someone made on top of it since is
         # theirs to keep: the next stream's compare-and-swap above stops the run there.
-        now = git.commit_of(ref, plan.main, env)
+        now = git.tip_of(common, plan.base, plan.main, env)
         if now != new_head and not (now and git.is_ancestor(new_head, now, cwd=plan.main, env=env)):
             return (f"{plan.base} is at {(now or 'nothing')[:12]} after the fast-forward, not at the verified "
                     f"{new_head[:12]}; put it back with `git update-ref {ref} {old}`, then `wta merge --continue`")
@@ -272,13 +274,14 @@ class Run:
             self.zones_follow_base()
         return report
 
-    def zones_follow_base(self) -> None:
+    def zones_follow_base(self, moved: tuple[str, str] | None = None) -> None:
         """The base moved (a stream landed): bring the hooks' compiled zones and zones.fast (which hold
         its tip) up to it now, from outside every sandbox; a sandboxed session cannot rewrite them, and
-        its commits would otherwise each go to the hook's Python until someone outside did."""
+        its commits would otherwise each go to the hook's Python until someone outside did. `moved`:
+        (old, new) of a landing, which was verified not to change zones.yaml (read-only to every stream)."""
         common = layout.common_dir(self.plan.state_dir)
         try:
-            zones_in_force(Repo(common, common))
+            zones_in_force(Repo(common, common), moved)
         except WtaError:
             pass  # only a cache: each hook works the zones out itself meanwhile
 

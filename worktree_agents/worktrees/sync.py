@@ -97,8 +97,7 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
     if tip == base_sha:
         result.outcome = CURRENT
         return result
-    result.behind = git.count_commits(tip, base_sha, cwd=main, env=env)
-    result.ahead = git.count_commits(base_sha, tip, cwd=main, env=env)
+    result.ahead, result.behind = git.ahead_behind(base_sha, tip, cwd=main, env=env)
     if result.behind == 0:
         result.outcome = CURRENT
         return result

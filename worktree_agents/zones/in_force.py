@@ -110,12 +110,19 @@ def write_fast(repo: Repo, data: dict) -> None:
         pass  # no file: every commit goes to Python, which checks it all
 
 
-def zones_in_force(repo: Repo) -> ZonesInForce:
-    """The zones of the base's committed zones.yaml, from the cache while it is current."""
+def zones_in_force(repo: Repo, moved: tuple[str, str] | None = None) -> ZonesInForce:
+    """The zones of the base's committed zones.yaml, from the cache while it is current.
+
+    `moved`: (old, new) when the caller moved the base from `old` to `new` without changing its
+    zones.yaml (a landing: no stream may change that file); a cache of `old` then holds for `new`
+    without asking git for the file's blob id."""
     data = read_cache(repo)
     if data is not None:
         tip = git.branch_tip(repo.common_dir, data["base"])
         current = tip is not None and tip == data["base_commit"]
+        if not current and moved is not None and tip == moved[1] and data["base_commit"] == moved[0]:
+            current = True
+            write_cache(repo, {**data, "base_commit": tip})
         if not current and base_zones_blob(repo.common_dir, data["base"]) == data["blob"]:
             current = True
             if tip is not None:  # the base moved but its zones.yaml did not: remember the new tip
@@ -175,6 +182,11 @@ def compile_zones_in_force(repo: Repo, base: str | None = None, main: str | None
     return _from_cache(_compile(repo, base, main, validated))
 
 
+# Each committed zones.yaml this process has validated, by blob id (its content) and main worktree: a
+# coordinator lands stream after stream against the same file, and would read and validate it each time.
+_VALIDATED: dict[tuple[str, str | None], Any] = {}
+
+
 def _compile(repo: Repo, base: str | None, main: str | None, validated: tuple[str | None, Any] | None) -> dict:
     env = git.no_git_env()
     if main is None:
@@ -186,6 +198,8 @@ def _compile(repo: Repo, base: str | None, main: str | None, validated: tuple[st
     source = f"{base}:{CONFIG_FILE}" if blob is not None else os.path.join(main or "", CONFIG_FILE)
     if validated is not None and blob == validated[0]:
         cfg = validated[1]
+    elif blob is not None and (blob, main) in _VALIDATED:
+        cfg = _VALIDATED[blob, main]
     else:
         if blob is not None:
             text = git.read_blob(blob, repo.common_dir, env).decode("utf-8", "replace")
@@ -195,6 +209,8 @@ def _compile(repo: Repo, base: str | None, main: str | None, validated: tuple[st
             with open(source, encoding="utf-8") as f:
                 text = f.read()
         cfg = _config_module().load_text(text, source, repo_root=main)
+        if blob is not None:
+            _VALIDATED[blob, main] = cfg
     if cfg.base and cfg.base != base and blob is None:
         base, tip = cfg.base, None
     return {
