@@ -92,7 +92,8 @@ class Sampler:
                     continue
                 tree += rss
                 wta += rss if "worktree_agents" in argv else 0
-                if "worktree_agents.sessions.wrapper" in argv:
+                if "worktree_agents.sessions.wrapper" in argv or "worktree_agents.sessions.spawner" in argv:
+                    # (A forked wrapper keeps its spawner's command line: sessions/spawner.py.)
                     self.wrapper_peak = max(self.wrapper_peak, rss)
                 if proc.pid == self.pid:
                     self.root_peak = max(self.root_peak, rss)

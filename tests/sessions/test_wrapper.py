@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from support import git, wta
 from sessions_support import (FILES, KEY, alive, env, log_text, no_leftover_processes, record,  # noqa: F401
                               session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
@@ -47,7 +49,8 @@ def test_the_exit_status_is_recorded_with_nothing_attached(tmp_path):
 
 def test_the_wrapper_runs_what_the_coordinator_worked_out_without_validating_zones_yaml_again(tmp_path):
     """The coordinator hands each wrapper its launch (the agent's command, sandbox and timeout): the
-    wrapper does not import pydantic (about 0.2 s of CPU per session), and the session runs the same."""
+    wrapper does not import pydantic (about 0.2 s of CPU per session), nor anything else: it is forked
+    from a spawner that imported it once; and the session runs the same."""
     repo = session_repo(tmp_path, zones(agent("echo working on $WTA_STREAM in $WTA_PORT"), ONE))
     done = up(repo, "api", env_=env(PYTHONPROFILEIMPORTTIME="1"))   # each Python's imports, on its stderr
     assert done.returncode == 0, done.stderr
@@ -56,8 +59,12 @@ def test_the_wrapper_runs_what_the_coordinator_worked_out_without_validating_zon
     log = log_text(repo, "api")
     assert f"working on api in {ended['port']}" in log
     assert "session of stream 'api' started: runner command, timeout 1m" in log
-    imported = {line.split("|")[-1].strip() for line in log.splitlines() if line.startswith("import time:")}
-    assert "worktree_agents.sessions.store" in imported            # the wrapper's own imports are there
+    # The wrapper is forked from the spawner, which imported it once (sessions/spawner.py): it imports
+    # nothing itself, and the spawner's imports (in the coordinator's log) hold no pydantic either.
+    assert "import time:" not in log
+    spawner_log = (state_dir(repo) / "logs" / "coordinator.log").read_text()
+    imported = {line.split("|")[-1].strip() for line in spawner_log.splitlines() if line.startswith("import time:")}
+    assert {"worktree_agents.sessions.wrapper", "worktree_agents.sessions.store"} <= imported
     assert not {name for name in imported if name.split(".")[0] in ("pydantic", "yaml", "typer")}
     assert not (state_dir(repo) / "sessions" / "api.launch.json").exists()   # handed over once, then gone
 
@@ -130,3 +137,23 @@ def test_files_named_like_modules_in_the_repository_never_run_in_wta_s_own_proce
     assert [record(repo, s)["state"] for s in ("api", "ui")] == ["landed", "landed"]
     landed = git(repo, "log", "--format=%s", "main").stdout.split("\n")
     assert "[api] add the route" in landed and any(line.startswith("[ui]") for line in landed)
+
+
+def test_sessions_start_and_end_as_before_when_the_spawner_is_killed(tmp_path):
+    """The spawner forks every wrapper; killed while a session runs, the schedule goes on: that session's
+    end is still seen, and the next wrapper starts as a process of its own."""
+    go_on = tmp_path / "go-on"
+    first = f"while [ ! -e {go_on} ]; do sleep 0.05; done; echo first > src/api/first.txt"
+    streams = ("  api:\n    paths: [src/api/**]\n    agent:\n      command: " + json.dumps(first) + "\n"
+               "  ui:\n    paths: [src/ui/**]\n    after: [api]\n")
+    repo = session_repo(tmp_path, zones(agent("echo second > src/ui/second.txt"), streams))
+    assert up(repo, "-d", "--land").returncode == 0
+    wrapper = psutil.Process(wait_state(repo, "api", "running")["pid"])
+    spawner = wrapper.parent()
+    assert "worktree_agents.sessions.spawner" in " ".join(spawner.cmdline())   # forked by the spawner
+    spawner.kill()
+    go_on.write_text("")
+    for stream in ("api", "ui"):
+        assert wait_state(repo, stream, "landed", "failed", "crashed", timeout=60)["state"] == "landed"
+    assert git(repo, "show", "main:src/ui/second.txt").stdout == "second\n"
+    assert git(repo, "show", "main:src/api/first.txt").stdout == "first\n"

@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 from worktree_agents import git, interpreter, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.repo import base_branch
-from worktree_agents.sessions import landing, process
+from worktree_agents.sessions import landing, process, spawner
 from worktree_agents.sessions.dependencies import Dependencies
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
 from worktree_agents.sessions.store import (DONE, FAILED, LANDING, OPEN, PENDING, RUNNING, STOPPED, WAITING,
@@ -156,7 +156,14 @@ class Coordinator:
         self.store = SessionStore(project.repo.state_dir)
         self.worktrees = stream_worktrees(project)
         self.base = base_branch(project.main, config.base, project.env)
-        self.children: dict[str, subprocess.Popen] = {}
+        self.children: dict[str, subprocess.Popen | spawner.Spawned] = {}
+        # Started now: its imports overlap the first round's syncs (spawner.py).
+        self.spawner = spawner.Spawner(layout.path(project.repo.state_dir, layout.COORDINATOR_LOG), project.env)
+        if any(sessions.runner(self._runner_of(s)).starts_process for s in plan.streams):
+            try:
+                self.spawner.start()
+            except OSError:
+                pass   # each wrapper is started as a process then
         self._stall_checked: dict[str, float] = {}
         self.after = Dependencies(project, config, plan.streams, self.base, plan.land)
         # A session's end, a stream landed and a landing run's end each start the next round at once.
@@ -286,13 +293,16 @@ class Coordinator:
             # Worked out here, where zones.yaml is validated already: the wrapper need not import pydantic.
             handed_over = layout.path(self.project.repo.state_dir, layout.LAUNCH, stream=stream)
             plan_launch(self.project, ctx).write(handed_over)
-            argv = interpreter.command("worktree_agents.sessions.wrapper", "main", "--stream", stream,
-                                       "--worktree", ctx.worktree, "--runner", ctx.runner, "--launch", handed_over,
-                                       *(["--interactive"] if ctx.interactive else []))
+            args = ["--stream", stream, "--worktree", ctx.worktree, "--runner", ctx.runner, "--launch", handed_over,
+                    *(["--interactive"] if ctx.interactive else [])]
             os.makedirs(os.path.dirname(ctx.log), exist_ok=True)
-            with open(ctx.log, "ab") as log:
-                child = subprocess.Popen(argv, cwd=ctx.worktree, env=ctx.env(), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log, start_new_session=True)
+            try:
+                child = self.spawner.spawn(args, ctx.worktree, ctx.env(), ctx.log)
+            except OSError:   # no spawner: the wrapper as a process of its own, as it is forked
+                with open(ctx.log, "ab") as log:
+                    child = subprocess.Popen(interpreter.command("worktree_agents.sessions.wrapper", "main", *args),
+                                             cwd=ctx.worktree, env=ctx.env(), stdin=subprocess.DEVNULL,
+                                             stdout=log, stderr=log, start_new_session=True)
         except (OSError, WtaError) as exc:
             return self.store.update(stream, state=FAILED, reason=f"could not start the session: {exc}",
                                      started_at=started, ended_at=now())
@@ -308,20 +318,26 @@ class Coordinator:
             record.waiting_to_land = []
         return record
 
-    def _wake_when_ended(self, child: subprocess.Popen) -> None:
+    def _runner_of(self, stream: str) -> str:
+        return self.plan.runner or self.config.agent_for(stream).runner
+
+    def _wake_when_ended(self, child: subprocess.Popen | spawner.Spawned) -> None:
         child.wait()   # the wrapper has recorded how its session ended
         self.wake.set()
 
     def run(self, tick: Callable[[dict[str, SessionRecord | None]], None] | None = None) -> dict:
         """Schedule until every planned session has ended; `tick` sees the records each round."""
-        while True:
-            self.wake.clear()
-            remaining = self.step()
-            if tick is not None:
-                tick(self.records())
-            if not remaining:
-                return self.records()
-            self.wake.wait(POLL)
+        try:
+            while True:
+                self.wake.clear()
+                remaining = self.step()
+                if tick is not None:
+                    tick(self.records())
+                if not remaining:
+                    return self.records()
+                self.wake.wait(POLL)
+        finally:
+            self.spawner.close()   # the sessions it forked run on without it
 
     def abandon(self, reason: str) -> None:
         """Mark the planned sessions that never started as stopped (the coordinator is ending)."""

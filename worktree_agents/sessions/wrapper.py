@@ -431,6 +431,14 @@ class Session:
         self.stop_requested = True
 
 
+def preload() -> None:
+    """Import what a session's wrapper imports as it runs (the spawner does, once for every session)."""
+    from worktree_agents import files, git, sandbox, shell  # noqa: F401
+    from worktree_agents.sessions import command, leftovers, process, read_output, runner, store  # noqa: F401
+
+    runner("command"), runner("claude")
+
+
 def pipe_log(path: str) -> int:
     log = Log(path, Redactor(dict(os.environ)))
     for line in iter(sys.stdin.buffer.readline, b""):
