@@ -105,8 +105,9 @@ def snapshot(repo: Path) -> dict:
     for where in [repo] + [wt(repo, s) for s in STREAMS]:
         trees[str(where)] = (git(where, "symbolic-ref", "-q", "HEAD", check=False).stdout,
                              git(where, "status", "--porcelain=v1").stdout, files(where))
+    # (config.cache: zones.yaml as last validated, which any command that reads the file may write.)
     state = {str(p.relative_to(state_dir(repo))): p.read_bytes() for p in sorted(state_dir(repo).rglob("*"))
-             if p.is_file()}
+             if p.is_file() and p.name != "config.cache"}
     return {"refs": git(repo, "for-each-ref").stdout, "trees": trees, "state": state}
 
 

@@ -17,6 +17,7 @@ STATE_DIR = "wta"   # under the common git dir
 STATE = "state.json"                        # the stream records (state.StateStore), with state.json.lock
 COMMAND_LOCK = "lock"                       # the command lock (state.command_lock)
 ZONES_CACHE = "zones.cache"                 # the compiled zones in force (zones.in_force)
+CONFIG_CACHE = "config.cache"               # the main worktree's zones.yaml as last validated (config.loading)
 ZONES_FAST = "zones.fast"                   # each stream's own directories, for the pre-commit hook's shell (zones.in_force)
 MAIN_WORKTREE = "main-worktree"             # where the main worktree is, when git does not record it
 SESSION = "sessions/{stream}.json"          # a stream's session record (sessions.store)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 
-from worktree_agents import git
+from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo, main_worktree
 from worktree_agents.zones import CONFIG_FILE
@@ -53,7 +53,8 @@ class Project:
         and what the commands that name streams check against."""
         from worktree_agents import config as config_mod
 
-        return config_mod.load(self.config_path, repo_root=self.main)
+        return config_mod.load(self.config_path, repo_root=self.main,
+                               cache=layout.path(self.repo.state_dir, layout.CONFIG_CACHE))
 
     def base_zones(self) -> ZonesInForce:
         """The zones in force: those of zones.yaml as committed on the base branch (what the hooks and

@@ -279,9 +279,9 @@ def _same_file(fd: int, path: str) -> bool:
 
 
 def _process_start() -> float:
-    import psutil
+    from worktree_agents.sessions.process import create_time   # from /proc: no psutil import on every command
 
-    return psutil.Process(os.getpid()).create_time()
+    return create_time(os.getpid()) or 0.0
 
 
 def _local_time(iso: str) -> str:

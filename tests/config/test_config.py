@@ -275,3 +275,58 @@ def test_load_reports_the_path_it_was_given(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load(path)
     assert all(p.startswith(f"{path}:") for p in caught.value.problems)
+
+
+def test_the_model_holds_exactly_the_schema_s_keys():
+    """model.py's objects are built from the schema's validated values: the same fields, each class."""
+    import dataclasses
+
+    from worktree_agents.config import model, schema
+    for plain, validating in ((model.Config, schema.ConfigSchema), (model.Stream, schema.StreamSchema),
+                              (model.Agent, schema.AgentSchema), (model.AgentSettings, schema.AgentSettingsSchema),
+                              (model.Check, schema.CheckSchema)):
+        assert [f.name for f in dataclasses.fields(plain)] == list(validating.model_fields), plain.__name__
+
+
+# What a process that loads zones.yaml through the cache imported, and what it read.
+LOAD_THROUGH_CACHE = """
+import json, sys
+from worktree_agents.config import ConfigError, load
+try:
+    c = load(sys.argv[1], cache=sys.argv[2])
+    read = {"max_parallel": c.max_parallel, "paths": c.streams["api"].paths, "timeout": c.agent_for("api").timeout}
+except ConfigError as exc:
+    read = {"error": str(exc)}
+print(json.dumps({"read": read, "imported": sorted({m.split(".")[0] for m in sys.modules} & {"pydantic", "yaml"})}))
+"""
+
+
+def test_a_zones_yaml_validated_before_is_read_back_without_yaml_or_pydantic(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path, cache = tmp_path / "zones.yaml", tmp_path / "config.cache"
+
+    def read(text: str | None = None) -> dict:
+        if text is not None:
+            path.write_text(text)
+        proc = subprocess.run([sys.executable, "-c", LOAD_THROUGH_CACHE, str(path), str(cache)],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    first = read(MINIMAL + "max_parallel: 3\n")
+    assert first == {"read": {"max_parallel": 3, "paths": ["src/**"], "timeout": 7200},
+                     "imported": ["pydantic", "yaml"]}
+    assert cache.exists()
+    assert read() == {**first, "imported": []}                       # the same text: from the cache
+    changed = read(MINIMAL + "max_parallel: 5\nagent:\n  timeout: 30m\n")
+    assert changed["read"]["max_parallel"] == 5 and changed["read"]["timeout"] == 1800
+    assert changed["imported"] == ["pydantic", "yaml"]                # another text: validated again
+    broken = read(MINIMAL + "max_parallel: 0\n")                      # never from a cache, never cached
+    assert broken["read"]["error"].startswith(f"{path}:5:")
+    assert read()["read"]["error"] == broken["read"]["error"]
+    cache.write_bytes(b"not marshal at all")                          # damaged: validated again
+    assert read(MINIMAL)["read"]["max_parallel"] == 4
+    assert read()["imported"] == []

@@ -82,8 +82,8 @@ def test_without_an_api_key_nothing_starts(tmp_path):
 def test_the_default_model_is_not_one_the_sdk_lists_as_retiring():
     from anthropic.resources.messages.messages import DEPRECATED_MODELS
 
-    from worktree_agents.config import Agent
-    assert Agent().model not in DEPRECATED_MODELS
+    from worktree_agents.config.schema import AgentSchema
+    assert AgentSchema().model not in DEPRECATED_MODELS
 
 
 def test_a_retiring_model_is_named_in_the_session_log(tmp_path):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_agents.config.loading import dotted, places
-from worktree_agents.config.schema import Config, compile_patterns
+from worktree_agents.config.model import Config, compile_patterns
 from worktree_agents.zones import CONFIG_FILE
 
 

@@ -1,7 +1,8 @@
-"""zones.yaml's schema: the keys, their types and defaults, and what a valid file derives.
+"""zones.yaml's schema: the keys, their types and defaults.
 
 The schema is pydantic; each field type says in its ValueError how to write a
-good value (loading.py turns those into `file:line:column` lines).
+good value (loading.py turns those into `file:line:column` lines). What a valid
+file holds, and derives, is model.py's Config, built from the validated values.
 """
 
 from __future__ import annotations
@@ -12,30 +13,15 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
-from worktree_agents.repo import stream_branch
+from worktree_agents.config.model import SUPPORTED_VERSION, parse_duration
 from worktree_agents.runners import RUNNERS
-from worktree_agents.zones import CONFIG_FILE
-from worktree_agents.zones.matcher import PatternError, PatternList, Rule, git_glob
-from worktree_agents.zones.ownership import Zone, ZoneMap
+from worktree_agents.zones.matcher import PatternError, git_glob
 
-SUPPORTED_VERSION = 1
 MAX_STREAM_NAME = 63
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 # -- field types ------------------------------------------------------------
-
-def parse_duration(value: Any) -> int:
-    """Seconds in `90s`, `30m`, `2h` or `30d`; ValueError saying how to write one."""
-    if isinstance(value, bool) or not isinstance(value, str) or not DURATION.match(value.strip()):
-        raise ValueError(f"bad duration {value!r}; write a number with a unit: 90s, 30m, 2h or 30d")
-    number, unit = DURATION.match(value.strip()).groups()  # type: ignore[union-attr]
-    if int(number) == 0:
-        raise ValueError(f"duration {value!r} is zero; give a positive duration such as 30m")
-    return int(number) * _UNITS[unit]
-
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 
@@ -151,7 +137,7 @@ PermissionMode = Literal["acceptEdits", "auto", "bypassPermissions", "default", 
 RUNNER_DOC = "how the session runs: `claude` (Claude Code CLI), `api` (Anthropic API), `command` (any agent CLI), `manual` (a person in an editor)"
 
 
-class AgentSettings(Strict):
+class AgentSettingsSchema(Strict):
     """A stream's `agent:` block: every key optional, overriding the defaults."""
 
     runner: Optional[Literal[RUNNERS]] = Field(None, description=RUNNER_DOC)
@@ -166,7 +152,7 @@ class AgentSettings(Strict):
                                                                         "headless sessions")
 
 
-class Agent(Strict):
+class AgentSchema(Strict):
     """The top-level `agent:` defaults."""
 
     runner: Literal[RUNNERS] = Field("claude", description=RUNNER_DOC)
@@ -180,13 +166,8 @@ class Agent(Strict):
     permission_mode: PermissionMode = Field("bypassPermissions", description="Claude Code's `--permission-mode` "
                                                                              "for headless sessions")
 
-    def merged(self, override: Optional[AgentSettings]) -> "Agent":
-        if override is None:
-            return self
-        return self.model_copy(update=override.model_dump(exclude_none=True))
 
-
-class Check(Strict):
+class CheckSchema(Strict):
     name: str = Field(min_length=1, description="the check's name in alerts")
     run: str = Field(min_length=1, description="shell command; a non-zero exit or a timeout raises an alert")
     every: Duration = Field(60, description="how often `wta watch` runs it")
@@ -212,7 +193,7 @@ def _zone(patterns: list[str]) -> list[str]:
     return patterns
 
 
-class Stream(Strict):
+class StreamSchema(Strict):
     paths: Annotated[list[Pattern], Field(min_length=1), AfterValidator(_zone)] = Field(
         description="the stream's zone: gitignore-style patterns relative to the repository root (`!` excludes)")
     after: list[str] = Field([], description="streams that must end `done` and land on the base before this one "
@@ -220,13 +201,13 @@ class Stream(Strict):
     prompt: Optional[str] = Field(None, description="the session's task (the zone rules are added to it)")
     prompt_file: Optional[str] = Field(None, description="a file in the repository holding the task, instead "
                                                          "of `prompt`")
-    agent: Optional[AgentSettings] = Field(None, description="overrides of the top-level `agent:` keys for "
+    agent: Optional[AgentSettingsSchema] = Field(None, description="overrides of the top-level `agent:` keys for "
                                                              "this stream")
     append_only: bool = Field(False, description="existing files in the zone may only gain lines at their end "
                                                  "(new files are fine)")
 
 
-class Config(Strict):
+class ConfigSchema(Strict):
     version: Annotated[int, BeforeValidator(_version)] = Field(description="the format version; must be 1")
     base: Optional[Annotated[str, AfterValidator(_branch)]] = Field(
         None, description="the integration branch; unset: the branch checked out in the main worktree")
@@ -251,7 +232,7 @@ class Config(Strict):
     base_port: int = Field(4100, ge=1, le=65535, description="stream i gets `WTA_PORT = base_port + i`")
     stall_after: Duration = Field(1800, description="a running session with no output and no commit for this "
                                                     "long is `stalled`")
-    checks: list[Check] = Field([], description="health checks that `wta watch` runs")
+    checks: list[CheckSchema] = Field([], description="health checks that `wta watch` runs")
     notify: Optional[str] = Field(None, description="shell command run when a session ends or an alert starts "
                                                     "or clears; `{stream}`, `{state}`, `{message}` are filled in")
     land: Literal["manual", "auto"] = Field(
@@ -269,70 +250,9 @@ class Config(Strict):
     sandbox_write: Annotated[list[Annotated[str, AfterValidator(_sandbox_path)]], BeforeValidator(_string_list)] = Field(
         [], description="more paths sandboxed processes may write (absolute or `~/...`), e.g. a package "
                         "manager's store")
-    agent: Agent = Field(Agent(), description="defaults for every stream's session")
-    streams: dict[StreamName, Stream] = Field(min_length=1, description="the streams, by name (lowercase "
+    agent: AgentSchema = Field(AgentSchema(), description="defaults for every stream's session")
+    streams: dict[StreamName, StreamSchema] = Field(min_length=1, description="the streams, by name (lowercase "
                                                                         "letters, digits, `-`, `_`)")
-
-    # -- derived views -------------------------------------------------------
-
-    def zone_map(self) -> ZoneMap:
-        return ZoneMap(
-            zones={name: Zone(name, compile_patterns(s.paths), s.append_only) for name, s in self.streams.items()},
-            read_only=compile_patterns(self.read_only),
-            unowned_allowed=self.unowned == "allow",
-            config_file=CONFIG_FILE,
-        )
-
-    def agent_for(self, stream: str) -> Agent:
-        return self.agent.merged(self.streams[stream].agent)
-
-    def branch_for(self, stream: str) -> str:
-        return stream_branch(self.branch_prefix, stream)
-
-    def port_for(self, stream: str) -> int:
-        """WTA_PORT: base_port plus the stream's position in zones.yaml (0 for the first)."""
-        return self.base_port + list(self.streams).index(stream)
-
-    def order(self) -> list[str]:
-        """Streams with every `after` dependency first, otherwise in file order."""
-        done: list[str] = []
-        pending = list(self.streams)
-        while pending:
-            ready = next(s for s in pending if all(d in done for d in self.streams[s].after))
-            done.append(ready)
-            pending.remove(ready)
-        return done
-
-
-def compile_patterns(patterns: list[str]) -> PatternList:
-    """Compile gitignore-style patterns to the regexes the zone engine runs."""
-    import pathspec
-
-    rules = []
-    for text in patterns:
-        # Bytes as git matches them; bracket expressions as git reads them (matcher.git_glob),
-        # everything else as pathspec compiles it.
-        glob, classes, slash = git_glob(text)
-        if glob.endswith("/**/") and glob.lstrip("!/") != "**/":
-            # git reads `dir/**/` as the directories inside dir; pathspec as dir/ itself.
-            glob += "*/"
-        if slash and "/" not in glob.lstrip("!").rstrip("/"):
-            glob = ("!/" + glob[1:]) if glob.startswith("!") else "/" + glob  # anchored, as git anchors it
-        for compiled in pathspec.GitIgnoreSpec.from_lines([glob]).patterns:
-            if compiled.include is not None:
-                regex = compiled.regex.pattern
-                for placeholder, class_regex in classes.items():
-                    regex = regex.replace(placeholder, class_regex)
-                rules.append(Rule(text, regex, bool(compiled.include)))
-    return PatternList(rules)
-
-
-def format_duration(seconds: int) -> str:
-    """`2h`, `30m` or `90s`: a duration as zones.yaml writes it."""
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def short(value: Any) -> str:
