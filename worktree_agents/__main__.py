@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = _run(args)
         sys.stdout.flush()  # a reader that has gone shows here, not in Python's last flush
+        loading = sys.modules.get("worktree_agents.config.loading")
+        if code == 0 and loading is not None:
+            loading.save_validated()   # zones.yaml as validated, for the next command (config/loading.py)
         return code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

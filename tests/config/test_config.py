@@ -292,8 +292,10 @@ def test_the_model_holds_exactly_the_schema_s_keys():
 LOAD_THROUGH_CACHE = """
 import json, sys
 from worktree_agents.config import ConfigError, load
+from worktree_agents.config.loading import save_validated
 try:
     c = load(sys.argv[1], cache=sys.argv[2])
+    save_validated()
     read = {"max_parallel": c.max_parallel, "paths": c.streams["api"].paths, "timeout": c.agent_for("api").timeout}
 except ConfigError as exc:
     read = {"error": str(exc)}

@@ -36,8 +36,8 @@ def load_text(text: str, filename: str = CONFIG_FILE, repo_root: str | Path | No
               cache: str | None = None) -> Config:
     """Parse and validate zones.yaml text; raise ConfigError with every problem.
 
-    `cache`: a file holding the values of the text last validated (written after a valid one);
-    an invalid text is validated, and reported, every time."""
+    `cache`: a file holding the values of the text last validated (written after a valid one, once the
+    command has succeeded: `save_validated`); an invalid text is validated, and reported, every time."""
     root = str(repo_root) if repo_root else None
     key = _cache_key(text, root) if cache else None
     if key is not None:
@@ -109,10 +109,23 @@ def _read_cache(path: str, key: str) -> dict | None:
     return None
 
 
+# Written once the command has succeeded (`save_validated`): one that fails leaves no trace.
+_UNSAVED: dict[str, tuple[str, dict]] = {}
+
+
 def _write_cache(path: str, key: str, values: dict) -> None:
+    _UNSAVED[path] = (key, values)
+
+
+def save_validated() -> None:
+    """Cache what this process validated (the CLI calls it when the command has succeeded): only into
+    wta's state dir where there is one already, a command never makes it for a cache."""
     from worktree_agents.files import write_atomic
 
-    try:
-        write_atomic(path, marshal.dumps({"key": key, "values": values}), fsync=False)
-    except (WtaError, OSError, ValueError):
-        pass   # only a cache: the next command validates the file again
+    while _UNSAVED:
+        path, (key, values) = _UNSAVED.popitem()
+        if os.path.isdir(os.path.dirname(path)):
+            try:
+                write_atomic(path, marshal.dumps({"key": key, "values": values}), fsync=False)
+            except (WtaError, OSError, ValueError):
+                pass   # only a cache: the next command validates the file again
