@@ -60,13 +60,22 @@ def test_the_wrapper_runs_what_the_coordinator_worked_out_without_validating_zon
     assert f"working on api in {ended['port']}" in log
     assert "session of stream 'api' started: runner command, timeout 1m" in log
     # The wrapper is forked from the spawner, which imported it once (sessions/spawner.py): it imports
-    # nothing itself, and the spawner's imports (in the coordinator's log) hold no pydantic either.
+    # nothing itself (the spawner's own imports: the next test).
     assert "import time:" not in log
-    spawner_log = (state_dir(repo) / "logs" / "coordinator.log").read_text()
-    imported = {line.split("|")[-1].strip() for line in spawner_log.splitlines() if line.startswith("import time:")}
-    assert {"worktree_agents.sessions.wrapper", "worktree_agents.sessions.store"} <= imported
-    assert not {name for name in imported if name.split(".")[0] in ("pydantic", "yaml", "typer")}
     assert not (state_dir(repo) / "sessions" / "api.launch.json").exists()   # handed over once, then gone
+
+
+def test_the_spawner_imports_the_wrapper_and_no_pydantic():
+    """What every forked wrapper has imported already: the spawner's imports, up to its first request."""
+    from worktree_agents import interpreter
+
+    spawner = subprocess.run(interpreter.command("worktree_agents.sessions.spawner", "serve"), stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=60, env=env(PYTHONPROFILEIMPORTTIME="1"))
+    assert spawner.returncode == 0 and spawner.stdout == ""   # no request: it ends at once
+    imported = {line.split("|")[-1].strip() for line in spawner.stderr.splitlines() if line.startswith("import time:")}
+    assert {"worktree_agents.sessions.wrapper", "worktree_agents.sessions.store", "worktree_agents.sessions.leftovers",
+            "worktree_agents.sessions.command"} <= imported
+    assert not {name for name in imported if name.split(".")[0] in ("pydantic", "yaml", "typer", "psutil")}
 
 
 def test_the_wrapper_started_by_hand_works_out_its_launch_itself(tmp_path):

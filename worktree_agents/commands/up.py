@@ -42,6 +42,22 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
             raise WtaError(f"--no-launch starts no session, so {' and '.join(launching)} would do nothing; "
                            "drop one or the other")
     project = Project.find()
+    wrappers = None
+    if not (no_launch or detach):
+        # The session spawner's start (a Python importing the wrapper) runs on another core meanwhile.
+        from worktree_agents.sessions.spawner import Spawner
+
+        wrappers = Spawner(project.env)
+        wrappers.start()
+    try:
+        return _up(project, streams, runner, no_launch, detach, max_parallel, interactive, land, wrappers)
+    finally:
+        if wrappers is not None:
+            wrappers.close()   # (the coordinator closed it already, unless none ran)
+
+
+def _up(project, streams: Sequence[str], runner: str | None, no_launch: bool, detach: bool,
+        max_parallel: int | None, interactive: bool, land: bool, wrappers) -> int:
     config = project.main_config()
     check_streams(streams, list(config.streams), f"{project.config_path} defines")
     base = base_branch(project.main, config.base, project.env)
@@ -95,7 +111,8 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
     from worktree_agents.sessions.schedule import launch
 
     code = launch(project, config, [r.stream for r in ready], lambda chosen: view_for(project, config, chosen), print,
-                  runner=runner, detach=detach, max_parallel=max_parallel, interactive=interactive, land=land)
+                  runner=runner, detach=detach, max_parallel=max_parallel, interactive=interactive, land=land,
+                  wrappers=wrappers)
     return max(code, CHECK if failed else 0)
 
 

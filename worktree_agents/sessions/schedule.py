@@ -20,8 +20,10 @@ from worktree_agents.sessions.store import DONE, LANDED, LANDING, OPEN, SessionS
 def launch(project, config, streams: list[str] | None, view_for: Callable, say: Callable[[str], None],
            runner: str | None = None,
            detach: bool = False, max_parallel: int | None = None, interactive: bool = False,
-           land: bool = False) -> int:
+           land: bool = False, wrappers=None) -> int:
     """Start the streams' sessions (in `after` order); the exit code of `wta up`.
+
+    `wrappers`: a sessions.spawner.Spawner started already, for the foreground coordinator.
 
     `view_for(streams)`: what shows the sessions: `update(records)` while they
     run, `finish(records)` after, and `close()` once the foreground coordinator is done.
@@ -41,7 +43,7 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                     say(f"{stream}: {'done in the interrupted schedule' if state == DONE else 'already running'}; "
                         "left as it is")
         if not detach:
-            coordinator = supervisor.Coordinator(project, config, plan)
+            coordinator = supervisor.Coordinator(project, config, plan, wrappers)
             try:
                 records = coordinator.run(view.update)
                 view.finish(records)

@@ -74,13 +74,15 @@ def _exists(pid: int) -> bool:
 class Spawner:
     """The coordinator's side: starts the spawner on first use and asks it for wrappers."""
 
-    def __init__(self, log_path: str, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], log_path: str | None = None) -> None:
+        """`log_path`: where the spawner's own output goes (its errors); None: this process's stderr."""
         self._log_path, self._env = log_path, env
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._answers: queue.Queue = queue.Queue()
         self._ended: dict[int, threading.Event] = {}
         self._ended_lock = threading.Lock()
+        self._forked = 0
         self.alive = False
 
     def start(self) -> None:
@@ -91,11 +93,17 @@ class Spawner:
     def _start(self) -> None:
         if self._proc is not None:
             return
-        os.makedirs(os.path.dirname(self._log_path), exist_ok=True)
-        with open(self._log_path, "ab") as log:
+        log = None
+        if self._log_path is not None:
+            os.makedirs(os.path.dirname(self._log_path), exist_ok=True)
+            log = open(self._log_path, "ab")
+        try:
             self._proc = subprocess.Popen(interpreter.command("worktree_agents.sessions.spawner", "serve"),
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                           env=self._env, start_new_session=True)
+        finally:
+            if log is not None:
+                log.close()
         self.alive = True
         threading.Thread(target=self._read, name="spawner", daemon=True).start()
 
@@ -116,6 +124,7 @@ class Spawner:
         if isinstance(answer, str):
             raise OSError(answer)
         pid, ended = answer
+        self._forked += 1
         return Spawned(pid, ended, self)
 
     def _read(self) -> None:
@@ -142,6 +151,8 @@ class Spawner:
         with self._lock:
             if self._proc is None or self._proc.stdin is None:
                 return
+            if not self._forked:
+                self._proc.kill()   # unused (a refused `wta up`): no need to let it finish its imports
             try:
                 self._proc.stdin.close()
             except OSError:

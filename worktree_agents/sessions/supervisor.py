@@ -151,14 +151,16 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
 class Coordinator:
     """Starts the plan's sessions as their turn comes, and lands them (`plan.land`); `step` is one round."""
 
-    def __init__(self, project, config, plan: Schedule) -> None:
+    def __init__(self, project, config, plan: Schedule, wrappers: spawner.Spawner | None = None) -> None:
+        """`wrappers`: a spawner started already (`wta up` starts one before it validates zones.yaml)."""
         self.project, self.config, self.plan = project, config, plan
         self.store = SessionStore(project.repo.state_dir)
         self.worktrees = stream_worktrees(project)
         self.base = base_branch(project.main, config.base, project.env)
         self.children: dict[str, subprocess.Popen | spawner.Spawned] = {}
-        # Started now: its imports overlap the first round's syncs (spawner.py).
-        self.spawner = spawner.Spawner(layout.path(project.repo.state_dir, layout.COORDINATOR_LOG), project.env)
+        # Started now, if not before: its imports overlap the first round's syncs (spawner.py).
+        self.spawner = wrappers or spawner.Spawner(project.env, layout.path(project.repo.state_dir,
+                                                                            layout.COORDINATOR_LOG))
         if any(sessions.runner(self._runner_of(s)).starts_process for s in plan.streams):
             try:
                 self.spawner.start()
