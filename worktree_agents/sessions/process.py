@@ -44,6 +44,12 @@ def create_time(pid: int) -> float | None:
 
 def _proc_start(pid: int) -> float | None:
     """`create_time` from /proc (None: the process is gone)."""
+    found = _proc_state(pid)
+    return found[1] if found else None
+
+
+def _proc_state(pid: int) -> tuple[bytes, float] | None:
+    """A process's state letter (`R`, `S`, `Z`, ...) and start time, from /proc (None: it is gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -51,8 +57,8 @@ def _proc_start(pid: int) -> float | None:
             boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
         # Fields after the command name (in parentheses, which may hold anything): state is the
         # first, starttime (field 22 of proc(5)) the twentieth.
-        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
-        return ticks / os.sysconf("SC_CLK_TCK") + boot
+        fields = stat[stat.rindex(b")") + 2:].split()
+        return fields[0], int(fields[19]) / os.sysconf("SC_CLK_TCK") + boot
     except (OSError, ValueError, IndexError, StopIteration):
         return None
 
@@ -75,7 +81,14 @@ def find(pid: int | None, started: float | None):
 
 
 def is_alive(pid: int | None, started: float | None) -> bool:
-    return find(pid, started) is not None
+    """Whether process `pid` runs and is the one that started at `started` (`find`); from /proc where
+    there is one: the coordinator and `wta status` ask often, and would import psutil for it."""
+    if not pid:
+        return False
+    if not os.path.isdir("/proc/self"):
+        return find(pid, started) is not None
+    found = _proc_state(pid)
+    return found is not None and found[0] != b"Z" and (started is None or abs(found[1] - started) <= _SAME_START)
 
 
 @dataclass(frozen=True)
