@@ -131,7 +131,7 @@ def test_files_named_like_modules_in_the_repository_never_run_in_wta_s_own_proce
                "  ui:\n    paths: [src/ui/**]\n")
     stream_agents = ("  ui:\n    paths: [src/ui/**]\n    agent:\n      runner: command\n"
                      "      command: \"echo page > src/ui/new.html\"\n")
-    repo = session_repo(tmp_path, zones(f"  runner: api\n  model: claude-sonnet-4-6\n  timeout: 60s\n",
+    repo = session_repo(tmp_path, zones("  runner: api\n  model: claude-sonnet-4-6\n  timeout: 60s\n",
                                         streams.replace("  ui:\n    paths: [src/ui/**]\n", stream_agents)), files)
     script = {"api": [[tool_use("write_file", {"path": "src/api/route.py", "content": "ROUTE = 1\n"})],
                       [tool_use("commit", {"message": "add the route"})], [text("Done.")]]}
