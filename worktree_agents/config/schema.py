@@ -1,7 +1,7 @@
 """zones.yaml's schema: the keys, their types and defaults.
 
 The schema is pydantic; each field type says in its ValueError how to write a
-good value (loading.py turns those into `file:line:column` lines). What a valid
+good value (validation.py turns those into `file:line:column` lines). What a valid
 file holds, and derives, is model.py's Config, built from the validated values.
 """
 

@@ -436,7 +436,8 @@ def preload() -> None:
     from worktree_agents import files, git, sandbox, shell  # noqa: F401
     from worktree_agents.sessions import command, leftovers, process, read_output, runner, store  # noqa: F401
 
-    runner("command"), runner("claude")
+    for name in ("command", "claude"):
+        runner(name)
 
 
 def pipe_log(path: str) -> int:
