@@ -8,7 +8,8 @@ pathspec only compiling patterns). The hook path reaches it when the compiled zo
 be rebuilt (zones/in_force.py).
 """
 
-from worktree_agents.config.loading import ConfigError, load, load_text
+from worktree_agents.config.loading import load, load_text
+from worktree_agents.config.problems import ConfigError
 from worktree_agents.config.model import (SUPPORTED_VERSION, Agent, AgentSettings, Check, Config, Stream,
                                           compile_patterns, format_duration, parse_duration)
 from worktree_agents.config.repository import RepositoryCheck, check_in_repository, unmatched_patterns

@@ -24,17 +24,9 @@ _VALIDATING = [os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
 CACHE_VERSION = 1
 
 
-class ConfigError(WtaError):
-    """zones.yaml is invalid; the message holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
 def load_text(text: str, filename: str = CONFIG_FILE, repo_root: str | Path | None = None,
               cache: str | None = None) -> Config:
-    """Parse and validate zones.yaml text; raise ConfigError with every problem.
+    """Parse and validate zones.yaml text; raise config.problems.ConfigError with every problem.
 
     `cache`: a file holding the values of the text last validated (written after a valid one, once the
     command has succeeded: `save_validated`); an invalid text is validated, and reported, every time."""
@@ -75,13 +67,6 @@ def places(path: str | Path, locs: list[tuple]) -> list[str]:
     locator = load_yaml(Path(path).read_text(encoding="utf-8"), str(path))[1]
     assert locator is not None  # the file was loaded and validated before
     return [f"{path}:{mark.line}:{mark.column}" for mark in (locator.where(loc) for loc in locs)]
-
-
-def dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
 
 
 # -- the cache ------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_agents.config.loading import dotted, places
+from worktree_agents.config.loading import places
+from worktree_agents.config.problems import dotted
 from worktree_agents.config.model import Config, compile_patterns
 from worktree_agents.zones import CONFIG_FILE
 

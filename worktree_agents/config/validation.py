@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from worktree_agents.config.loading import ConfigError, dotted
+from worktree_agents.config.problems import ConfigError, dotted
 from worktree_agents.config.schema import AgentSchema, AgentSettingsSchema, CheckSchema, ConfigSchema, StreamSchema, short
 
 
