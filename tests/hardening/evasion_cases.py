@@ -172,6 +172,9 @@ CASES: tuple[Case, ...] = (
           MERGE),
     _case("zones-cache-forged", "edit the hooks' compiled-zones cache", "set `unowned_allowed` in "
           "`<common>/wta/zones.cache` (its key, the blob id, unchanged), commit `README.md`", MERGE),
+    _case("config-cache-forged", "forge the cache of the main worktree's zones.yaml as validated",
+          "write `<common>/wta/config.cache` for the file's text (its key unchanged) with `README.md` in api's "
+          "zone, which `wta zones` then shows; commit `README.md` with `--no-verify`", MERGE),
     _case("zones-fast-forged", "list another zone's directory as its own for the hook's shell path",
           "append `src/components` to the `api` line of `<common>/wta/zones.fast` (its tip unchanged), commit "
           "`src/components/Evil.tsx` (no Python runs)", MERGE),

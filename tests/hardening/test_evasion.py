@@ -691,6 +691,21 @@ def _zones_cache_forged(a: Arena) -> None:
     a.merge_refused("README.md: unowned")
 
 
+@attempt("config-cache-forged")
+def _config_cache_forged(a: Arena) -> None:
+    from worktree_agents.config.loading import _cache_key
+    from worktree_agents.config.validation import validate
+
+    text = (a.repo / "zones.yaml").read_text()
+    values = validate(text, "zones.yaml", str(a.repo))
+    values["streams"]["api"]["paths"].append("README.md")
+    (a.repo / ".git/wta/config.cache").write_bytes(marshal.dumps({"key": _cache_key(text, str(a.repo)),
+                                                                  "values": values}))
+    assert "README.md" in wta(a.repo, "zones", check=0).stdout   # what reads the main config believes it
+    _evil_readme_commit(a, "--no-verify")
+    a.merge_refused("README.md: unowned")                       # the merge validates the base's file itself
+
+
 @attempt("zones-fast-forged")
 def _zones_fast_forged(a: Arena) -> None:
     fast = a.repo / ".git/wta/zones.fast"
