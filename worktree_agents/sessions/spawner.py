@@ -151,6 +151,7 @@ class Spawner:
         with self._lock:
             if self._proc is None or self._proc.stdin is None:
                 return
+            self.alive = False   # no more requests: `spawn` says so (OSError) rather than write to a closed pipe
             if not self._forked:
                 self._proc.kill()   # unused (a refused `wta up`): no need to let it finish its imports
             try:
