@@ -18,9 +18,11 @@ from worktree_agents.config.model import Config
 from worktree_agents.errors import WtaError, no_zones_yaml
 from worktree_agents.zones import CONFIG_FILE
 
-# The files whose code decides what a text validates to: a cache from other code is not used.
-_VALIDATING = [os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
-               for name in ("schema.py", "validation.py", "model.py")]
+# The files whose code decides what a text validates to (the schema, its checks, what it is built
+# into, the pattern syntax, the runners' names): a cache from other code is not used.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_VALIDATING = [os.path.join(_PACKAGE, *name.split("/")) for name in (
+    "config/schema.py", "config/validation.py", "config/model.py", "zones/matcher.py", "runners.py")]
 CACHE_VERSION = 1
 
 
