@@ -70,6 +70,29 @@ def test_plain_commit_message_is_prefixed_without_starting_python(webapp):
     assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] plain subject"
 
 
+def test_a_message_is_prefixed_byte_for_byte_by_the_shell_alone(webapp, tmp_path):
+    """The commonest commit of an agent (`-m`/`-F`, no prefix: Claude Code's) starts no process to
+    prefix its message, and changes nothing else in it: spaces, a backslash, a CR, a last line
+    without its newline (kept by --cleanup=verbatim)."""
+    import shutil
+
+    api = add_stream_worktree(webapp, "api")
+    shims, used = tmp_path / "shims", tmp_path / "used"
+    shims.mkdir()
+    for tool in ("cat", "mv"):
+        (shims / tool).write_text(f'#!/bin/sh\necho {tool} >> "{used}"\nexec {shutil.which(tool)} "$@"\n')
+        (shims / tool).chmod(0o755)
+    message = "subject  with  spaces \n\n  body \\n literal\r\nlast line without its newline"
+    (tmp_path / "message").write_bytes(message.encode())
+    write_files(api, {"src/lib/shell.ts": "x\n"})
+    git(api, "add", "-A")
+    git(api, "commit", "-q", "--cleanup=verbatim", "-F", str(tmp_path / "message"),
+        env={**os.environ, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}"})
+    raw = subprocess.run(["git", "cat-file", "commit", "HEAD"], cwd=api, capture_output=True, check=True).stdout
+    assert raw.split(b"\n\n", 1)[1] == b"[api] " + message.encode()   # bytes: text mode would turn \r\n into \n
+    assert not used.exists()
+
+
 def test_refusing_a_commit_imports_nothing_heavy(webapp):
     api = add_stream_worktree(webapp, "api")
     write_files(api, {"src/components/x.tsx": "x\n"})
