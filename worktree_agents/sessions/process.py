@@ -33,19 +33,14 @@ def create_time(pid: int) -> float | None:
     session wrapper records its own and its agent's as the agent starts, and would otherwise import
     psutil for that alone (15-30 ms of CPU per session)."""
     if os.path.isdir("/proc/self"):
-        return _proc_start(pid)
+        found = _proc_state(pid)
+        return found[1] if found else None
     import psutil
 
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:
         return None
-
-
-def _proc_start(pid: int) -> float | None:
-    """`create_time` from /proc (None: the process is gone)."""
-    found = _proc_state(pid)
-    return found[1] if found else None
 
 
 def _proc_state(pid: int) -> tuple[bytes, float] | None:

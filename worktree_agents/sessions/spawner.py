@@ -32,6 +32,7 @@ import sys
 import threading
 
 from worktree_agents import interpreter
+from worktree_agents.sessions import process
 
 START_TIMEOUT = 30.0   # seconds for the spawner to answer a request
 
@@ -46,29 +47,15 @@ class Spawned:
         """None while it runs (the wrapper records how its session ended; 0 here means only that it did)."""
         if self._ended.is_set():
             return 0
-        if not self._spawner.alive and not _exists(self.pid):   # nobody left to tell us: look ourselves
+        if not self._spawner.alive and not process.is_alive(self.pid, None):   # nobody left to tell us: look ourselves
             return 0
         return None
 
     def wait(self) -> int:
         while not self._ended.wait(1.0):
-            if not self._spawner.alive and not _exists(self.pid):
+            if not self._spawner.alive and not process.is_alive(self.pid, None):
                 break
         return 0
-
-
-def _exists(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
 
 
 class Spawner:

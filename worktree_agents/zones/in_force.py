@@ -120,10 +120,8 @@ def zones_in_force(repo: Repo, moved: tuple[str, str] | None = None) -> ZonesInF
     if data is not None:
         tip = git.branch_tip(repo.common_dir, data["base"])
         current = tip is not None and tip == data["base_commit"]
-        if not current and moved is not None and tip == moved[1] and data["base_commit"] == moved[0]:
-            current = True
-            write_cache(repo, {**data, "base_commit": tip})
-        if not current and base_zones_blob(repo.common_dir, data["base"]) == data["blob"]:
+        if not current and (moved == (data["base_commit"], tip)
+                            or base_zones_blob(repo.common_dir, data["base"]) == data["blob"]):
             current = True
             if tip is not None:  # the base moved but its zones.yaml did not: remember the new tip
                 write_cache(repo, {**data, "base_commit": tip})
