@@ -15,8 +15,15 @@ from worktree_agents.errors import WtaError
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+    from typing import Protocol
 
-    from worktree_agents.sandbox import Sandbox
+    class Jail(Protocol):
+        """Where a git whose hooks run a worktree's files is started: a stream's sandbox
+        (sandbox.Sandbox), which wraps the command line and its environment."""
+
+        def wrap(self, argv: list[str]) -> list[str]: ...
+
+        def env(self, base: dict[str, str]) -> dict[str, str]: ...
 
 # `git rev-parse --local-env-vars` on git 2.39: the variables that tie a git
 # process to one repository. Git exports some of them into hooks; they must be
@@ -61,7 +68,7 @@ def run(
     check: bool = True,
     input: bytes | None = None,
     hooks: bool = False,
-    jail: Sandbox | None = None,
+    jail: Jail | None = None,
 ) -> Completed:
     """Run `git ARGS` (in `cwd`, through git's own `-C`) and capture its output as bytes.
 
@@ -110,7 +117,7 @@ def reason(stderr: bytes, limit: int = 400) -> str:
 
 
 def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
-          input: bytes | None = None, hooks: bool = False, jail: Sandbox | None = None) -> Running:
+          input: bytes | None = None, hooks: bool = False, jail: Jail | None = None) -> Running:
     """Start `git ARGS` and return at once; `.wait()` collects it (as `run(check=False)`).
 
     For work that overlaps: `wta status` starts every worktree's `git status`
@@ -938,7 +945,7 @@ def ignored_paths(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[s
 
 
 def _pathspecs(*args: str, paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, str] | None,
-               check: bool = True, hooks: bool = False, jail: Sandbox | None = None) -> Completed:
+               check: bool = True, hooks: bool = False, jail: Jail | None = None) -> Completed:
     # Paths go through stdin, NUL-separated and literal: any name, any number of them.
     return run("--literal-pathspecs", *args, "--pathspec-from-file=-", "--pathspec-file-nul", cwd=cwd, env=env,
                input="\0".join(paths).encode("utf-8", "surrogateescape") + b"\0", check=check, hooks=hooks,
@@ -955,7 +962,7 @@ def unstage(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str, st
 
 
 def commit_only(message: str, paths: Sequence[str], cwd: str | os.PathLike[str],
-                env: dict[str, str] | None = None, jail: Sandbox | None = None) -> Completed:
+                env: dict[str, str] | None = None, jail: Jail | None = None) -> Completed:
     """Commit these paths only (the repository's hooks run, as on the agent's own commits, and in
     the stream's sandbox `jail` when it has one: they may run the worktree's files); the finished
     process, which may have failed."""

@@ -60,7 +60,7 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
         report.streams.append(timed(result, started))
         if result.result in STOPS:
             report.ok = False
-            lines, _ = explain(result, plan)
+            lines, _ = explain(result, plan.base, plan.test)
             report.problems += lines
     if in_the_way:
         report.ok = False

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from worktree_agents.zones.ownership import quote_path
-
-if TYPE_CHECKING:
-    from worktree_agents.merge.plan import MergePlan
 
 # What happened to a stream.
 MERGED = "merged"
@@ -100,9 +97,9 @@ def progress_line(result: StreamResult) -> str:
     return f"{result.result}: {result.detail}"
 
 
-def explain(result: StreamResult, plan: MergePlan) -> tuple[list[str], list[str]]:
-    """What went wrong with a stopped stream, and what to do."""
-    s, wt, base = result.stream, result.worktree or f"the {result.stream} worktree", plan.base
+def explain(result: StreamResult, base: str, test: str | None) -> tuple[list[str], list[str]]:
+    """What went wrong with a stopped stream landing on `base` (tested by the command `test`), and what to do."""
+    s, wt = result.stream, result.worktree or f"the {result.stream} worktree"
     problems = [f"{s}: {result.detail}"]
     problems += [f"  {p}" for p in result.problems]
     for touch in result.touched_by:
@@ -116,7 +113,7 @@ def explain(result: StreamResult, plan: MergePlan) -> tuple[list[str], list[str]
         advice = [f"fix the commits of {result.branch} in {wt}: leave out-of-zone changes to their owner "
                   f"(`wta request`) and give every commit the [{s}] prefix (`git rebase -i {base}`); {then}"]
     elif result.result == TEST_FAILED:
-        advice = [f"reproduce it in {wt} with `git rebase {base}` and `{plan.test}`, commit a fix; {then}"]
+        advice = [f"reproduce it in {wt} with `git rebase {base}` and `{test}`, commit a fix; {then}"]
     else:
         advice = [f"fix that; {then}"]
     return problems, advice

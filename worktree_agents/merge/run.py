@@ -266,7 +266,7 @@ class Run:
                              st["run_id"], streams=results)
         if status == "stopped":
             stopped = results[st["index"]]
-            report.problems, report.advice = explain(stopped, plan)
+            report.problems, report.advice = explain(stopped, plan.base, plan.test)
         save_report(plan.state_dir, report)
         if st["base_now"] != st["base_start"]:
             # Also when it moved before this run went on (a killed run's fast-forward, a person's
