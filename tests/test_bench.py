@@ -67,6 +67,17 @@ def test_bench_merge_merges_every_commit_of_every_stream(tmp_path):
     assert figures["wta_s"] > 0 and figures["bare_s"] > 0
 
 
+def test_loop_git_cpu_counts_every_git_process_of_both_loops(tmp_path):
+    figures = bench("loop_git_cpu.py", tmp_path, "--streams", "2", "--commits", "3")
+    git = figures["git"]
+    for loop in ("wta", "bare"):   # each agent's commits and adds, seen through the wrapper on PATH
+        assert git[loop]["commit"][0] == 2 * 3 and git[loop]["add"][0] == 2 * 3
+        assert all(cpu > 0 for _, cpu in git[loop].values())
+    assert git["bare"]["worktree add"][0] == 2 and git["bare"]["merge"][0] == 2
+    # what only wta runs: verifying each landing's objects before it moves the base
+    assert "index-pack" in git["wta"] and "index-pack" not in git["bare"]
+
+
 def test_bench_loop_lands_every_commit_of_every_stream_both_ways(tmp_path):
     figures = bench("bench_loop.py", tmp_path, "--streams", "2", "--commits", "2", "--repeat", "1")
     assert figures["commits_on_main"] == 1 + 2 * 2
