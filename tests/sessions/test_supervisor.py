@@ -11,9 +11,13 @@ import sys
 import time
 from datetime import datetime
 
-from support import wta
+from support import add_stream_worktree, commit_all, git, write_files, wta
 from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
                               wait_for, wait_state, zones)
+
+from worktree_agents.project import Project
+from worktree_agents.sessions.dependencies import Dependencies
+from worktree_agents.sessions.store import SessionRecord
 
 STREAMS = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n"
 
@@ -151,3 +155,37 @@ def test_a_second_up_while_a_coordinator_schedules_is_refused(tmp_path):
     assert again.returncode == 1
     assert "is already scheduling this repository's sessions" in again.stderr
     assert wta(repo, "stop", check=0, env=env()).returncode == 0
+
+
+def test_the_after_rule_asks_git_only_whether_a_finished_dependency_landed(tmp_path, monkeypatch):
+    """The coordinator asks at every round while a dependent waits: the branch tips come from the ref
+    files, and git is started once per (dependency tip, base tip) to ask whether the base contains it."""
+    repo = session_repo(tmp_path, zones(agent("true"), STREAMS))
+    infra = add_stream_worktree(repo, "infra")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    project = Project.find(str(repo))
+    after = Dependencies(project, project.main_config(), ("infra", "api"), "main", land=True)
+    working = {"infra": SessionRecord("infra", state="running"), "api": None}
+    done = {"infra": SessionRecord("infra", state="done"), "api": None}
+    trace.unlink(missing_ok=True)
+
+    def git_processes() -> int:
+        count = trace.read_text().count("trace: built-in: git") if trace.exists() else 0
+        trace.unlink(missing_ok=True)
+        return count
+
+    assert after.waiting_for("api", working) == ("waiting for infra", [])
+    assert after.waiting_for("api", done) == (None, [])          # its branch is the base's tip
+    assert git_processes() == 0
+    write_files(infra, {"infra/main.tf": "x\n"})
+    commit_all(infra, "[infra] its own work")
+    git_processes()
+    for _ in range(3):
+        assert after.waiting_for("api", done) == ("waiting for infra to land", [])
+    assert git_processes() == 1                                   # one merge-base, remembered
+    git(repo, "merge", "-q", "--ff-only", "wta/infra")            # a person lands it
+    git_processes()
+    assert after.waiting_for("api", done) == (None, [])
+    assert after.problem("api", {"infra": SessionRecord("infra", state="blocked"), "api": None}) is None
+    assert git_processes() == 0                                   # both tips equal now

@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from worktree_agents import git, interpreter, layout, sessions
+from worktree_agents import interpreter, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.repo import base_branch
 from worktree_agents.sessions import landing, process, spawner
@@ -190,7 +190,6 @@ class Coordinator:
                 records[stream] = observe(self.store, record, check_stall=due)
         running = sum(1 for r in records.values() if r is not None and r.live)
         remaining = False
-        heads: dict[str, git.BranchHead] | None = None
         ready_to_land = []
         for stream in self.plan.streams:
             record = records[stream] or SessionRecord(stream)
@@ -204,13 +203,11 @@ class Coordinator:
             remaining = True
             if record.live:
                 continue
-            if heads is None:
-                heads = git.branch_heads(self.project.main, self.project.env)
-            problem = self.after.problem(stream, records, heads)
+            problem = self.after.problem(stream, records)
             if problem:
                 records[stream] = self.store.update(stream, state=FAILED, reason=problem, ended_at=now())
                 continue
-            waiting, unlanded = self.after.waiting_for(stream, records, heads)
+            waiting, unlanded = self.after.waiting_for(stream, records)
             if waiting:
                 if record.state != WAITING or record.reason != waiting:
                     records[stream] = self.store.update(stream, state=WAITING, reason=waiting,
