@@ -176,7 +176,7 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
     """
     from worktree_agents.zones import CONFIG_FILE
 
-    head_ref = git.head_ref(main, env)
+    head_ref = git.head_ref(main, env) if configured is None else None   # asked again below if needed
     base = configured
     if base is None:
         if head_ref is None:
@@ -186,7 +186,7 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
             raise WtaError(f"{main}: HEAD points at {head_ref}, not a branch; check out the base branch")
         base = head_ref[len("refs/heads/"):]
     if must_exist and git.commit_of(f"refs/heads/{base}", main, env) is None:
-        if head_ref == f"refs/heads/{base}":
+        if (head_ref or git.head_ref(main, env)) == f"refs/heads/{base}":
             raise WtaError(f"branch {base!r} has no commits yet (unborn); commit {CONFIG_FILE} and the code on it, "
                            "then run wta up")
         import difflib  # only for this message

@@ -16,8 +16,10 @@ from sessions_support import (alive, env, no_leftover_processes, record, session
                               wait_for, wait_state, zones)
 
 from worktree_agents.project import Project
+from worktree_agents.sessions import process
 from worktree_agents.sessions.dependencies import Dependencies
-from worktree_agents.sessions.store import SessionRecord
+from worktree_agents.sessions.liveness import observe
+from worktree_agents.sessions.store import SessionRecord, SessionStore, iso
 
 STREAMS = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n"
 
@@ -189,3 +191,24 @@ def test_the_after_rule_asks_git_only_whether_a_finished_dependency_landed(tmp_p
     assert after.waiting_for("api", done) == (None, [])
     assert after.problem("api", {"infra": SessionRecord("infra", state="blocked"), "api": None}) is None
     assert git_processes() == 0                                   # both tips equal now
+
+
+def test_a_session_younger_than_stall_after_is_not_looked_at_for_a_stall(tmp_path, monkeypatch):
+    """A session cannot have been quiet for longer than it has run: its first `stall_after` costs no
+    `git log` (the coordinator and the watcher look at every live session), later ones do."""
+    repo = session_repo(tmp_path, zones(agent("true"), STREAMS))
+    worktree = add_stream_worktree(repo, "infra")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    store = SessionStore(str(state_dir(repo)))
+    me = os.getpid()   # a live process stands in for the session's wrapper
+
+    def looked(started: float) -> tuple[str, int]:
+        store.reset("infra", state="running", pid=me, pid_create_time=process.create_time(me),
+                    started_at=iso(started), stall_after=60, worktree=str(worktree))
+        trace.unlink(missing_ok=True)
+        seen = observe(store, store.read("infra"))
+        return seen.state, trace.read_text().count("trace: built-in: git") if trace.exists() else 0
+
+    assert looked(time.time() - 5) == ("running", 0)
+    assert looked(time.time() - 120) == ("running", 1)   # looked at: its worktree's last commit is new

@@ -70,6 +70,9 @@ def observe(store: SessionStore, record: SessionRecord, check_stall: bool = True
     stall_after = record.stall_after
     if not check_stall or not stall_after:
         return record
+    started = parse_time(record.started_at)
+    if record.state == RUNNING and started is not None and time.time() - started <= stall_after:
+        return record   # it has not run for as long as it would have to be quiet: no git to ask
     seen = last_activity(record)
     if seen is None:
         return record

@@ -385,7 +385,7 @@ class Session:
 
     def _finish(self, code: int | None, timed_out: bool, error: str | None = None) -> int:
         from worktree_agents.sessions import leftovers, read_output
-        from worktree_agents.sessions.store import DONE, FAILED, STOPPED, iso, now
+        from worktree_agents.sessions.store import DONE, FAILED, STOPPED, now
 
         launch = self.launch
         stream = launch.stream
@@ -417,14 +417,13 @@ class Session:
             state = FAILED if state == DONE else state
         if self.log.dropped:
             self.log.say(f"{self.log.dropped} bytes of the agent's output could not be written to this log")
-        last_commit = leftovers.last_commit_time(launch.worktree)
         # The log's last line comes before the record says the session ended: `wta logs -f` stops on that.
         self.log.say(f"session of stream {stream!r} ended: {state}" + (f" ({reason})" if reason else ""))
         with self.store.updating(stream) as record:
             record.state, record.reason, record.exit_code, record.ended_at = state, reason, code, now()
             record.take_figures(report)
             record.leftovers_committed, record.leftovers_outside_zone = saved.committed, saved.outside
-            record.last_activity = max(filter(None, [record.ended_at, iso(last_commit)]))
+            record.last_activity = record.ended_at   # its commits came before its end
         return 0
 
     def request_stop(self, *_: object) -> None:
