@@ -45,6 +45,30 @@ def test_started_processes_run_side_by_side_and_are_read_later(tmp_path):
     assert scans[0].wait() is scans[0].wait()  # reaped once, then remembered
 
 
+def test_reflog_newest_reads_what_git_reads_as_ref_at_0(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    common, ref = str(repo / ".git"), "refs/heads/main"
+
+    def at_0() -> str | None:
+        done = git(repo, "rev-parse", "-q", "--verify", f"{ref}@{{0}}", check=False)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    assert wgit.reflog_newest(ref, common, repo) == at_0() == git(repo, "rev-parse", "main").stdout.strip()
+    for i in range(30):   # past the last 4 KiB, with subjects long enough to cross that boundary
+        write_files(repo, {"README.md": f"{i}\n"})
+        commit_all(repo, f"move {i} " + "x" * (97 * i))
+    assert wgit.reflog_newest(ref, common, repo) == at_0() == git(repo, "rev-parse", "main").stdout.strip()
+    git(repo, "update-ref", "-m", "moved back", ref, "main~3")
+    assert wgit.reflog_newest(ref, common, repo) == at_0() == git(repo, "rev-parse", "main~0").stdout.strip()
+    write_files(repo, {"README.md": "longest\n"})
+    commit_all(repo, "y" * 5000)                                          # a line longer than what is read
+    assert wgit.reflog_newest(ref, common, repo) == at_0() == git(repo, "rev-parse", "main").stdout.strip()
+    reflog = repo / ".git/logs/refs/heads/main"
+    reflog.write_bytes(reflog.read_bytes() + b"not a reflog line\n")      # not plain: git decides
+    assert wgit.reflog_newest(ref, common, repo) == at_0()
+    assert wgit.reflog_newest("refs/heads/no-such-branch", common, repo) is None
+
+
 def test_branch_tip_reads_loose_and_packed_refs_and_declines_the_rest(tmp_path):
     repo = make_repo(tmp_path / "repo")
     common = str(repo / ".git")

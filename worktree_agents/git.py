@@ -785,10 +785,25 @@ def rev_parse_all(revs: Sequence[str], cwd: str | os.PathLike[str] | None = None
     return found if proc.returncode == 0 and len(found) == len(revs) else None
 
 
-def reflog_newest(ref: str, cwd: str | os.PathLike[str] | None = None,
+def reflog_newest(ref: str, common_dir: str, cwd: str | os.PathLike[str] | None = None,
                   env: dict[str, str] | None = None) -> str | None:
-    """Where the newest entry of `ref`'s reflog (a full refname) moved it, or None without a reflog."""
-    return rev_parse(f"{ref}@{{0}}", cwd, env)
+    """Where the newest entry of `ref`'s reflog (a full refname) moved it, or None without a reflog.
+
+    Read from the reflog's last line (`<old> <new> <who> <when>\t<message>`, appended at every move)
+    where it says so plainly, as `ref@{0}` reads it; else asked of git."""
+    try:
+        with open(os.path.join(common_dir, "logs", *ref.split("/")), "rb") as f:
+            start = max(0, f.seek(0, os.SEEK_END) - 4096)
+            f.seek(start)
+            lines = f.read().split(b"\n")[1 if start else 0:]   # from the middle of the file: whole lines only
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        lines = []
+    lines = [line for line in lines if line]
+    fields = lines[-1].split(b" ", 2) if lines else []
+    newest = _object_id(fields[1]) if len(fields) == 3 and _object_id(fields[0]) else None
+    return newest or rev_parse(f"{ref}@{{0}}", cwd, env)
 
 
 def commit_of(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:

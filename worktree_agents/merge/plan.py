@@ -155,7 +155,7 @@ def written_without_git(plan: MergePlan, stream: str, env: dict[str, str]) -> st
     but it cannot write this reflog.
     """
     ref, tip = f"refs/heads/{plan.branches[stream]}", plan.tips[stream]
-    logged = git.reflog_newest(ref, plan.main, env) if tip else None
+    logged = git.reflog_newest(ref, layout.common_dir(plan.state_dir), plan.main, env) if tip else None
     if logged is None or logged == tip:
         return None
     return (f"{ref} is at {tip[:12]} but its reflog's newest entry is {logged[:12]}: something wrote the ref "
