@@ -134,20 +134,29 @@ def check_hooks_run(path: Path, env: dict[str, str], streams: list[str]) -> None
     git(path, env, "branch", "-D", f"wta/{stream}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def loop_arguments(argv: list[str] | None, description: str, out: str, repeat: bool = True) -> argparse.Namespace:
+    """The options of a benchmark of the loop (this one, loop_git_cpu.py); `out`: its scratch directory's name."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--streams", type=int, default=8, help="streams, in chains of two (`after`)")
     parser.add_argument("--commits", type=int, default=10, help="commits each scripted agent makes")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per configuration (median)")
-    parser.add_argument("--out", help="scratch directory (default bench/out/loop; emptied first)")
+    if repeat:
+        parser.add_argument("--repeat", type=int, default=3, help="timed runs per configuration (median)")
+    parser.add_argument("--out", help=f"scratch directory (default bench/out/{out}; emptied first)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    scratch = scratch_dir(args.out, "loop")
-    env = bench_env(scratch)
-    streams = stream_names(args.streams)
+
+def loop_scratch(args: argparse.Namespace, out: str) -> tuple[Path, dict[str, str], list[str], Path]:
+    """The emptied scratch directory, its environment, the streams and the agent script."""
+    scratch = scratch_dir(args.out, out)
     agent = scratch / "agent.sh"
     agent.write_text(AGENT.format(commits=args.commits))
+    return scratch, bench_env(scratch), stream_names(args.streams), agent
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = loop_arguments(argv, __doc__.split("\n\n")[0], "loop")
+    scratch, env, streams, agent = loop_scratch(args, "loop")
     wta_repo, bare_repo, hooked_repo = (scratch / name / "repo" for name in ("wta", "bare", "hooked"))
 
     def build_hooked() -> None:

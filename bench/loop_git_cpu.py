@@ -14,7 +14,6 @@ whole, and the timings of bench_loop.py as the benchmark.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -25,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_loop import AGENT, bare_loop, build  # noqa: E402
-from common import PYTHON, bench_env, git, machine, run, scratch_dir, stream_names, table, write_json  # noqa: E402
+from bench_loop import bare_loop, build, loop_arguments, loop_scratch  # noqa: E402
+from common import PYTHON, git, machine, run, table, write_json  # noqa: E402
 
 # A git in front of the real one. -S -E: no site-packages, no PYTHON* variables; it imports only
 # what is built in. The log directory lies in the temp dir, which a sandboxed session may write.
@@ -72,18 +71,8 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], shim_dir: Path, lo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--streams", type=int, default=8, help="streams, in chains of two (`after`)")
-    parser.add_argument("--commits", type=int, default=10, help="commits each scripted agent makes")
-    parser.add_argument("--out", help="scratch directory (default bench/out/loop-git-cpu; emptied first)")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args(argv)
-
-    scratch = scratch_dir(args.out, "loop-git-cpu")
-    env = bench_env(scratch)
-    streams = stream_names(args.streams)
-    agent = scratch / "agent.sh"
-    agent.write_text(AGENT.format(commits=args.commits))
+    args = loop_arguments(argv, __doc__.split("\n\n")[0], "loop-git-cpu", repeat=False)
+    scratch, env, streams, agent = loop_scratch(args, "loop-git-cpu")
     real_git = shutil.which("git", path=env["PATH"])
     if real_git is None:
         raise SystemExit("bench: git is not on PATH")
