@@ -106,15 +106,20 @@ class LiveView(_View):
 
 
 class ChangeLog(_View):
-    """Off a terminal: one line per state change and per alert (the table is for terminals)."""
+    """Off a terminal: one line per state change and per alert (the table is for terminals); an alert
+    about a session's state is left out, its own line says it already (`s00: landed (...)`)."""
 
     def __init__(self, streams, feed: AlertFeed | None = None) -> None:
         super().__init__(streams, feed)
         self.seen: dict[str, str] = {}
 
+    def _alerts(self, fresh: list[Alert]) -> None:
+        for alert in fresh:
+            if not alert.session_state:
+                print(f"alert: {alert.line()}", flush=True)
+
     def update(self, records) -> None:
-        for alert in self.feed.poll() if self.feed else []:
-            print(f"alert: {alert.line()}", flush=True)
+        self._alerts(self.feed.poll() if self.feed else [])
         for stream in self.streams:
             r = records.get(stream)
             if r is not None and self.seen.get(stream) != r.state:
@@ -123,6 +128,5 @@ class ChangeLog(_View):
                 print(f"{stream}: {r.state}{detail}", flush=True)
 
     def finish(self, records) -> None:
-        for alert in self.feed.poll(now=True) if self.feed else []:
-            print(f"alert: {alert.line()}", flush=True)
+        self._alerts(self.feed.poll(now=True) if self.feed else [])
         self.update(records)

@@ -65,6 +65,16 @@ class Alert:
     def log_line(self) -> str:
         return f"{self.at} {self.stream} {self.state}: {self.message}"
 
+    @property
+    def session_state(self) -> bool:
+        """About a session's own state (it ended, landed, failed, stalled, came back), which a record of
+        the session shows as well; not the one that asks a person to land a dependency."""
+        return self.key.startswith(_SESSION_KEY) and not self.key.startswith(_LANDING_KEY.format(stream=self.stream))
+
+
+_SESSION_KEY = "session:"
+_LANDING_KEY = _SESSION_KEY + "{stream}:land:"
+
 
 @dataclass(frozen=True)
 class _Condition:
@@ -284,10 +294,10 @@ class Watcher:
             record = observe(self.sessions, record, check_stall=due)
             state = record.state
             words = f"session {state}" + (f": {one_line(record.reason)}" if record.reason else "")
-            key = f"session:{stream}:{record.started_at or '-'}:{state}"
+            key = f"{_SESSION_KEY}{stream}:{record.started_at or '-'}:{state}"
             if state == WAITING and record.waiting_to_land:
                 # A person has to act (`wta merge DEP`): say so once, and again when it clears.
-                found[f"session:{stream}:land:{','.join(record.waiting_to_land)}"] = _Condition(
+                found[_LANDING_KEY.format(stream=stream) + ",".join(record.waiting_to_land)] = _Condition(
                     stream, WAITING, one_line(record.reason or ""), "started", "no longer waiting for a landing")
             elif state in PROBLEM_SESSION_STATES:
                 found[key] = _Condition(stream, state, words, RECOVERED, f"session no longer {state}")
