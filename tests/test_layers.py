@@ -14,7 +14,7 @@ import worktree_agents
 
 PACKAGE = Path(worktree_agents.__file__).parent
 PURE = ("worktree_agents.zones.matcher", "worktree_agents.zones.ownership")
-RUNS_PROCESSES = ("subprocess", "os.system", "worktree_agents.git")
+RUNS_PROCESSES = ("subprocess", "multiprocessing", "worktree_agents.git")   # modules that start processes
 
 
 def module_name(path: Path) -> str:
