@@ -32,6 +32,13 @@ WEBAPP_FILES = {
 }
 
 
+def traced(trace: Path, text: str) -> int:
+    """How often `text` is in the GIT_TRACE file `trace`, which is then emptied for the next count."""
+    count = trace.read_text().count(text) if trace.exists() else 0
+    trace.unlink(missing_ok=True)
+    return count
+
+
 def git(cwd, *args, check=True, input=None, env=None) -> subprocess.CompletedProcess:
     """Run real git; returns the completed process (text mode)."""
     proc = subprocess.run(["git", *args], cwd=cwd, input=input, text=True, capture_output=True, env=env)

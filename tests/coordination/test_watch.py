@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, write_files, wta
+from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, traced, write_files, wta
 from sessions_support import no_leftover_processes, session_repo, up  # noqa: F401 (an autouse fixture)
 from sessions_support import zones as session_zones
 from worktree_agents.coordination import requests
@@ -75,13 +75,6 @@ def alerts_log(repo: Path) -> Path:
 
 def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
-
-
-def traced(trace: Path, text: str) -> int:
-    """How often `text` is in the GIT_TRACE file `trace`, which is then emptied for the next count."""
-    count = trace.read_text().count(text) if trace.exists() else 0
-    trace.unlink(missing_ok=True)
-    return count
 
 
 # -- the command ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime
 
-from support import add_stream_worktree, commit_all, git, write_files, wta
+from support import add_stream_worktree, commit_all, git, traced, write_files, wta
 from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
                               wait_for, wait_state, zones)
 
@@ -173,9 +173,7 @@ def test_the_after_rule_asks_git_only_whether_a_finished_dependency_landed(tmp_p
     trace.unlink(missing_ok=True)
 
     def git_processes() -> int:
-        count = trace.read_text().count("trace: built-in: git") if trace.exists() else 0
-        trace.unlink(missing_ok=True)
-        return count
+        return traced(trace, "trace: built-in: git")
 
     assert after.waiting_for("api", working) == ("waiting for infra", [])
     assert after.waiting_for("api", done) == (None, [])          # its branch is the base's tip
@@ -208,7 +206,7 @@ def test_a_session_younger_than_stall_after_is_not_looked_at_for_a_stall(tmp_pat
                     started_at=iso(started), stall_after=60, worktree=str(worktree))
         trace.unlink(missing_ok=True)
         seen = observe(store, store.read("infra"))
-        return seen.state, trace.read_text().count("trace: built-in: git") if trace.exists() else 0
+        return seen.state, traced(trace, "trace: built-in: git")
 
     assert looked(time.time() - 5) == ("running", 0)
     assert looked(time.time() - 120) == ("running", 1)   # looked at: its worktree's last commit is new
