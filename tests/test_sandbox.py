@@ -94,6 +94,26 @@ def test_packs_cannot_be_deleted_and_git_runs_no_automatic_gc(tmp_path):
     assert settings.stdout.split() == ["0", "false"]
 
 
+def test_a_pack_file_deleted_before_the_sandbox_starts_does_not_stop_it(tmp_path):
+    # A landing's `git fast-import` writes a temporary pack and deletes it moments later; a gc deletes
+    # old packs and keep files. A session starting at that moment listed them.
+    repo = layout(tmp_path)
+    git(repo, "repack", "-qad")
+    pack_dir = repo / ".git" / "objects" / "pack"
+    for name in ("tmp_pack_AbC123", "pack-0123.keep"):
+        (pack_dir / name).write_text("")
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    assert str(pack_dir / "tmp_pack_AbC123") not in box.read_only and str(pack_dir / "pack-0123.keep") in box.read_only
+    for name in ("tmp_pack_AbC123", "pack-0123.keep"):
+        (pack_dir / name).unlink()
+
+    started = inside(box, f"rm -f {pack_dir}/*.pack; echo inside", api)
+
+    assert started.stdout == "inside\n", started.stderr          # it started, once
+    assert any(p.suffix == ".pack" for p in pack_dir.iterdir())    # and the packs still there stay as they are
+
+
 def test_git_settings_of_the_caller_are_kept(tmp_path):
     box = sandbox.Sandbox("bwrap", "api", (), ())
     env = box.env({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "Someone"})

@@ -202,9 +202,14 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     pinned: list[str] = []
     for directory, mine in ((os.path.dirname(ref_file), ref_file), (os.path.dirname(log_file), log_file)):
         pinned += [e.path for e in os.scandir(directory) if e.path != mine and not e.name.endswith(".lock")]
+    # The packs (and their .idx, .keep...), bound only if still there when bwrap starts: a git outside
+    # (a landing's fast-import, a gc) deletes its temporary packs, keep files and old packs at any
+    # moment, and a file that is gone has nothing left to protect. Temporary ones are left out.
+    packs: list[str] = []
     pack_dir = os.path.join(common, "objects", "pack")
     if os.path.isdir(pack_dir):
-        pinned += [e.path for e in os.scandir(pack_dir) if e.is_file(follow_symlinks=False)]
+        packs += [e.path for e in os.scandir(pack_dir) if e.is_file(follow_symlinks=False)
+                  and not e.name.startswith("tmp_")]
     # objects/info: `alternates` there would add object stores of the agent's making.
     os.makedirs(os.path.join(common, "objects", "info"), exist_ok=True)
     pinned.append(os.path.join(common, "objects", "info"))
@@ -221,14 +226,14 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
 
     order = []  # (depth, rank, option, path): a parent before its children; at one path, the later rank wins
     for rank, (option, paths) in enumerate((("--bind", writable), ("--ro-bind", protected),
-                                            ("--bind", own), ("--ro-bind", pinned))):
+                                            ("--bind", own), ("--ro-bind", pinned), ("--ro-bind-try", packs))):
         for path in paths:
             if os.path.lexists(path) and (rank != 1 or path != worktree):
                 order.append((path.rstrip("/").count("/"), rank, option, path))
     order.sort(key=lambda m: (m[0], m[1]))
     mounts = tuple((option, path) for _, _, option, path in order)
     return Sandbox(bwrap_path, stream, tuple(writable + own),
-                   tuple(p for _, _, o, p in order if o == "--ro-bind"), mounts, common_dir)
+                   tuple(p for _, _, o, p in order if o.startswith("--ro-bind")), mounts, common_dir)
 
 
 def worktree_hooks(common_dir: str, worktree: str) -> list[str]:
