@@ -145,6 +145,21 @@ def block_in_rebase() -> dict[str, str]:
                      f'{hooks}" rebase; else set -- "$@" "$a"; fi; done;;\nesac\nexec "$REAL" "$@"\n')
 
 
+def block_in_replay() -> dict[str, str]:
+    """Hold a stream's landing once its copied commits are in its worktree's index and files, before
+    its branch moves (the shim waits after the real `git read-tree -m -u`)."""
+    return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" read-tree -m -u "*) {BLOCK.strip()} ;; esac\n'
+                     'exit $rc\n')
+
+
+def needs_git_rebase(repo: Path) -> str:
+    """A person's commit on main that deletes a file no stream has: the landings after it go through
+    `git rebase` (worktrees/replay.py leaves a base that deleted a path to git)."""
+    git(repo, "rm", "-q", "docs/specs/api.md")
+    git(repo, "commit", "-q", "-m", "drop the api spec")
+    return git(repo, "rev-parse", "HEAD").stdout.strip()
+
+
 def block_after_fast_forward() -> dict[str, str]:
     """Hold `git merge --ff-only` once it has moved the base (the shim waits after the real git)."""
     return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" merge --ff-only "*) {BLOCK.strip()} ;; esac\n'

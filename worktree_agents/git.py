@@ -386,6 +386,12 @@ def is_ancestor(commit: str, of: str, cwd: str | os.PathLike[str] | None = None,
     return ok("merge-base", "--is-ancestor", commit, of, cwd=cwd, env=env)
 
 
+def merge_bases(a: str, b: str, cwd: str | os.PathLike[str] | None = None,
+                env: dict[str, str] | None = None) -> list[str]:
+    """Every best common ancestor of two commits (`merge-base --all`); none when they share no history."""
+    return run("merge-base", "--all", a, b, cwd=cwd, env=env, check=False).stdout.decode().split()
+
+
 class CommitChanges(namedtuple("CommitChanges", ["sha", "subject", "parents", "changes"])):
     """One commit: its id, subject, parent ids and RawChanges (tuples)."""
 
@@ -1056,10 +1062,82 @@ def rebase(onto: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = 
                cwd=cwd, env=env, check=False)
 
 
+def settings_and_committer(cwd: str | os.PathLike[str],
+                           env: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+    """The config git reads in `cwd` (each key as git prints it, lower-case but for subsections, with its last
+    value) and the committer identity git would give a commit made now there, from one `git var -l`.
+
+    The identity is git's lenient one: an e-mail it made up from the host name
+    ends in `(none)`, which a commit refuses."""
+    lines = run("var", "-l", cwd=cwd, env=env).stdout.decode(errors="surrogateescape").splitlines()
+    settings: dict[str, str] = {}
+    committer = ""
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key == "GIT_COMMITTER_IDENT":
+            committer = value
+        elif not key.startswith("GIT_"):
+            settings[key] = value
+    return settings, committer
+
+
+def _fast_import_path(path: str) -> bytes:
+    """A path as `git fast-import` reads it: C-quoted, so that any byte (a newline, a quote) is itself."""
+    quoted = bytearray(b'"')
+    for byte in os.fsencode(path):
+        if byte in b'"\\':
+            quoted += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte == 0x7F:
+            quoted += b"\\%03o" % byte
+        else:
+            quoted.append(byte)
+    return bytes(quoted + b'"')
+
+
+def write_commits(onto: str, commits: Sequence[tuple[bytes, bytes, Sequence[RawChange]]], committer: str,
+                  cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> str | None:
+    """A chain of new commits on `onto`, each (author line, message, changes) one commit whose tree is its
+    parent's with those changes made, committed by `committer`, from one `git fast-import`; the id of
+    the last, or None when git refused one (a malformed author line). No ref is written."""
+    ref = b"refs/wta/replay"   # fast-import's name for the chain while it builds it; deleted at the end
+    script = bytearray()
+    for mark, (author, message, changes) in enumerate(commits, 1):
+        script += b"commit %s\nmark :%d\nauthor %s\ncommitter %s\ndata %d\n%s\n" % (
+            ref, mark, author, committer.encode(errors="surrogateescape"), len(message), message)
+        if mark == 1:
+            script += b"from %s\n" % onto.encode()
+        for change in changes:
+            path = _fast_import_path(change.path)
+            if change.status == "D":
+                script += b"D %s\n" % path
+            else:
+                script += b"M %s %s %s\n" % (change.new_mode.encode(), change.new_blob.encode(), path)
+        script += b"\n"
+    # The last commit's id on stdout; `reset` with no `from` leaves the ref unwritten; `done` (with
+    # --done): a script cut short writes nothing.
+    script += b"get-mark :%d\nreset %s\n\ndone\n" % (len(commits), ref)
+    proc = run("fast-import", "--quiet", "--done", cwd=cwd, env=env, input=bytes(script), check=False)
+    made = proc.stdout.decode(errors="replace").strip()
+    return made if proc.returncode == 0 and _object_id(made.encode()) else None
+
+
 def switch_tree(old: str, new: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Completed:
-    """Move the index and files of a worktree from commit `old` to `new` (`read-tree -m -u`), refusing
-    rather than overwriting a local change in the way; the ref is left alone. The finished process."""
-    return run("read-tree", "-m", "-u", old, new, cwd=cwd, env=env, check=False)
+    """Move the index and files of a worktree from commit `old` to `new` (`read-tree -m -u`), carrying
+    local changes as `git checkout` does and refusing rather than overwriting one in the way; the ref
+    is left alone. The finished process.
+
+    A file whose stat data the index no longer matches (touched, copied) looks changed to read-tree,
+    which, unlike checkout, does not look again: then the index is refreshed and it is tried once more."""
+    proc = run("read-tree", "-m", "-u", old, new, cwd=cwd, env=env, check=False)
+    if proc.returncode != 0:
+        refresh_index(cwd, env)
+        proc = run("read-tree", "-m", "-u", old, new, cwd=cwd, env=env, check=False)
+    return proc
+
+
+def refresh_index(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """Bring the index's stat data up to date with the files that did not change (`update-index --refresh`)."""
+    run("update-index", "-q", "--refresh", cwd=cwd, env=env, check=False)
 
 
 def abort_rebase(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
@@ -1127,13 +1205,6 @@ def ahead_behind(base: str, tip: str, cwd: str | os.PathLike[str] | None = None,
 
 # -- recovering a worktree a killed git left half-way (wta merge --continue/--abort) ------
 
-def two_way_checkout(old: str, new: str, cwd: str | os.PathLike[str],
-                     env: dict[str, str] | None = None) -> Completed:
-    """Move the index and files from commit `old` to `new`, carrying local changes as `git checkout`
-    does (`read-tree -m -u`); the finished process, which fails when local changes are in the way."""
-    return run("read-tree", "-m", "-u", old, new, cwd=cwd, env=env, check=False)
-
-
 def point_head(ref: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
     """Make HEAD name `ref` again (a detached HEAD put back on its branch); files and index untouched."""
     run("symbolic-ref", "HEAD", ref, cwd=cwd, env=env)
@@ -1153,7 +1224,7 @@ def checkout_head_files(cwd: str | os.PathLike[str], env: dict[str, str] | None 
     """Make the index HEAD's tree and write every tracked file from it (what a killed checkout half-did)."""
     run("read-tree", "HEAD", cwd=cwd, env=env)
     run("checkout-index", "-f", "-a", cwd=cwd, env=env)
-    run("update-index", "-q", "--refresh", cwd=cwd, env=env, check=False)
+    refresh_index(cwd, env)
 
 
 def tree_blobs(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> dict[str, str] | None:

@@ -34,7 +34,8 @@ from support import commit_all, git, wta, write_files
 from sessions_support import (alive, env, kill_everything, no_leftover_processes, record,  # noqa: F401
                               session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
 from merge_support import (BLOCK, MERGED_ORDER, assert_contained, at_step, block_after_fast_forward,  # noqa: F401
-                           block_in_rebase, repo, set_test, subjects)  # (repo: a fixture)
+                           block_in_rebase, block_in_replay, needs_git_rebase, repo, set_test,  # (repo: a fixture)
+                           subjects)
 
 STREAMS = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n" \
           "  ui:\n    paths: [src/ui/**]\n"
@@ -252,15 +253,19 @@ def blocked() -> bool:
     return (Path(os.environ["HOME"]) / "blocked").exists()
 
 
-MOVED = {"during-rebase": "during a stream's rebase", "during-test": "during a stream's test",
+MOVED = {"during-rebase": "during a stream's rebase", "during-replay": "during a stream's copy onto the base",
+         "during-test": "during a stream's test",
          "after-a-fast-forward": "right after a stream's fast-forward"}
 
 
 # Where the merge is held while someone commits on the base in the main worktree.
 def _hold(point: str, repo: Path) -> dict[str, str]:
     """Arm the hold; the environment the merge needs for it."""
-    if point == "during-rebase":            # api's rebase, in its post-checkout hook
+    if point == "during-rebase":            # the first stream's rebase (infra), in its post-checkout hook
+        needs_git_rebase(repo)
         return block_in_rebase()
+    elif point == "during-replay":          # api's copy, between its worktree's files and its branch
+        return block_in_replay()
     elif point == "during-test":            # api's test
         set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
     else:                                   # right after infra's fast-forward of main, before api
@@ -268,7 +273,7 @@ def _hold(point: str, repo: Path) -> dict[str, str]:
     return {}
 
 
-@pytest.mark.parametrize("point", ["during-rebase", "during-test", "after-a-fast-forward"])
+@pytest.mark.parametrize("point", ["during-rebase", "during-replay", "during-test", "after-a-fast-forward"])
 def test_a_commit_on_the_base_during_a_merge_is_kept(repo, figures, point):
     before = commits(repo)
     extra = _hold(point, repo)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from merge_support import (BLOCK, MERGED_ORDER, STREAMS, assert_contained, at_step, block_after_fast_forward,
-                           block_in_rebase, branch_refs, merge_state, reachable, repo, set_test,  # noqa: F401 (fixture)
+                           block_in_rebase, block_in_replay, branch_refs, needs_git_rebase, merge_state, reachable,
+                           repo, set_test,  # noqa: F401 (fixture)
                            state_dir, subjects, wait_for, wt)
 from support import git, wta
 
@@ -29,8 +30,10 @@ def _arm(point: str, repo: Path) -> tuple[dict[str, str], object]:
     home = Path(os.environ["HOME"])
     blocked = lambda: (home / "blocked").exists()  # noqa: E731
     extra: dict[str, str] = {}
-    if point == "during-rebase":        # git rebase of api stops in its post-checkout hook
+    if point == "during-rebase":        # git rebase of infra, the first, stops in its post-checkout hook
         extra = block_in_rebase()
+    elif point == "during-replay":      # api's copied commits are in its worktree, its branch not moved yet
+        extra = block_in_replay()
     elif point == "during-test":        # api's test runs and does not finish
         set_test(f'[ "$WTA_STREAM" = api ] || exit 0\n{BLOCK}')
     elif point == "during-fast-forward":  # main has moved for infra, the state does not know yet
@@ -66,18 +69,24 @@ def assert_worktrees_clean(repo: Path) -> None:
         assert git(where, "status", "--porcelain").stdout == "", stream
 
 
-POINTS = ("during-rebase", "during-test", "between-streams", "before-fast-forward", "during-fast-forward")
+POINTS = ("during-rebase", "during-replay", "during-test", "between-streams", "before-fast-forward",
+          "during-fast-forward")
 
 
 @pytest.mark.parametrize("point", POINTS)
 def test_killed_merge_can_be_aborted_then_continued(repo, point):
+    if point == "during-rebase":
+        needs_git_rebase(repo)   # every stream must be rebased by git now
     refs_before = branch_refs(repo)
     before = reachable(repo)
 
     kill_merge_at(point, repo)
     assert merge_state(repo)["status"] == "running"
     if point == "during-rebase":
-        assert "rebase in progress" in git(wt(repo, "api"), "status").stdout  # killed half-way through it
+        assert "rebase in progress" in git(wt(repo, "infra"), "status").stdout  # killed half-way through it
+    if point == "during-replay":        # killed between the files and the branch
+        assert git(wt(repo, "api"), "diff", "--cached", "--name-only", "HEAD").stdout.split() == \
+            ["ai-agents/tools.md"] and merge_state(repo)["new_head"]
     if point == "during-fast-forward":
         assert subjects(repo)[0] == "[infra] add tools" and merge_state(repo)["step"] == "fast-forward"
     assert wta(repo, "merge", check=2).stderr.rstrip().endswith("run `wta merge --continue` to finish it or "

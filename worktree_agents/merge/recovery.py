@@ -73,7 +73,7 @@ def move_checked_out(wt: str, ref: str, old: str, new: str, env: dict[str, str])
     the way nothing moves and the error names them.
     """
     git.update_refs([(ref, new, old)], "wta merge: restore", cwd=wt, env=env)
-    proc = git.two_way_checkout(old, new, wt, env)
+    proc = git.switch_tree(old, new, wt, env)
     if proc.returncode != 0:
         git.update_refs([(ref, old, new)], "wta merge: restore", cwd=wt, env=env)
         raise WtaError(f"cannot put {ref[len('refs/heads/'):]} back to {new[:12]} in {wt}: "

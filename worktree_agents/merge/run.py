@@ -25,7 +25,7 @@ from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, R
 from worktree_agents.repo import Repo
 from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
-from worktree_agents.worktrees import registry
+from worktree_agents.worktrees import registry, replay
 from worktree_agents.zones import enforce
 from worktree_agents.zones.in_force import zones_in_force
 
@@ -118,7 +118,7 @@ class Run:
         if boundary(commits) != {base_now}:
             self.save(REBASE, stream)
             self.progress(stream, f"rebasing {len(commits)} commit(s) onto {plan.base}")
-            new_head = self.rebase(result, tip, base_now)
+            new_head = self.rebase(result, tip, base_now, commits)
             if new_head is None:
                 return timed(result, started)
         if not verify_result(result, plan, base_now, new_head, env):
@@ -170,10 +170,28 @@ class Run:
         git.update_refs([(f"refs/heads/{branch}", squashed, rebased)], "wta merge: squash", cwd=main, env=env)
         return squashed
 
-    def rebase(self, result: StreamResult, tip: str, onto: str) -> str | None:
-        """Rebase the stream in its worktree; its new head, or None (result says why)."""
+    def rebase(self, result: StreamResult, tip: str, onto: str, commits: Sequence[git.CommitChanges]) -> str | None:
+        """Rebase the stream in its worktree; its new head, or None (result says why).
+
+        Copied without `git rebase` where no merge has anything to decide (`worktrees.replay`):
+        the new commits are recorded before the worktree moves, so that recovery after a kill
+        knows them."""
         plan, env, wt, branch = self.plan, self.env, result.worktree, result.branch
         assert wt is not None
+        copied = replay.replay(commits, onto, wt, env)
+        if copied is not None:
+            self.state["new_head"] = copied
+            write_state(plan.state_dir, self.state)
+            if replay.move_branch(wt, branch, tip, copied, f"wta merge: rebase onto {plan.base}", env) is None:
+                return copied
+            if git.tip_of(layout.common_dir(plan.state_dir), branch, plan.main, env) != tip:
+                self.restore(result, tip, ours=[copied])   # moved meanwhile: left there, and the stream stops
+                if result.result == MERGED:
+                    result.result = REFUSED
+                    result.detail = (f"{branch} was deleted during the merge; it is back at {tip[:12]}, its tip from "
+                                     "before the merge; `wta merge --continue` merges it")
+                return None
+            # Files in the way: `git rebase` says what it makes of them.
         proc = git.rebase(onto, wt, env)
         if proc.returncode != 0:
             conflicted = git.unmerged_paths(wt, env)

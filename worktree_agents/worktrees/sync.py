@@ -6,8 +6,10 @@ worktree was made: a dependent must see what its dependencies landed. So:
 - a branch with no commits of its own is moved to the base (a compare-and-swap
   of its ref; the files of its worktree follow, local changes never lost);
 - a branch with commits of its own that is behind is rebased onto the base
-  inside its worktree, after a backup of its tip under `refs/wta/backup/`;
-  on a conflict the rebase is aborted and the branch stays as it was;
+  inside its worktree, after a backup of its tip under `refs/wta/backup/`
+  (copied without `git rebase` where no merge has anything to decide:
+  worktrees/replay.py); on a conflict the rebase is aborted and the branch
+  stays as it was;
 - never while a session runs in that worktree.
 
 Returns data, never prints.
@@ -22,6 +24,7 @@ from typing import Sequence
 from worktree_agents import git
 from worktree_agents.backups import keep_tips
 from worktree_agents.repo import base_branch
+from worktree_agents.worktrees import replay
 from worktree_agents.worktrees.registry import list_worktrees
 from worktree_agents.zones import check_streams
 
@@ -151,6 +154,11 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
     assert tip is not None
     ref = f"refs/heads/{result.branch}"
     result.backup = keep_tips({ref: tip}, "wta sync", main, env)[ref]
+    copied = replay.replay(git.commit_changes([f"^{base_sha}", tip], cwd=main, env=env), base_sha, worktree, env)
+    if copied is not None and replay.move_branch(worktree, result.branch, tip, copied, f"wta sync: rebase onto {base}",
+                                                 env) is None:
+        result.outcome, result.new = REBASED, copied
+        return result
     proc = git.rebase(base_sha, worktree, env)
     if proc.returncode != 0:
         result.files = git.unmerged_paths(worktree, env)

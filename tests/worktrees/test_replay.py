@@ -1,0 +1,254 @@
+"""A stream's commits copied onto a newer base without `git rebase` (worktrees/replay.py): the very
+commits `git rebase` makes, or no copy at all where git's merge would have something to decide."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from support import commit_all, git, write_files
+from worktree_agents import git as wgit
+from worktree_agents.worktrees import replay
+
+WHEN = "1700000000 +0100"   # the committer date of both the copy and git's rebase, so that ids can match
+
+
+def _repo(tmp_path: Path) -> tuple[Path, Path]:
+    """`main` and a worktree on wta/api made from it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write_files(repo, {"api/a.txt": "a\n", "api/gone.txt": "gone\n", "api/run.sh": "echo\n", "api/sub/only.txt": "1\n",
+                       "ui/x.txt": "x\n", "docs/d.md": "d\n", "old.txt": "old\n"})
+    commit_all(repo, "start")
+    wt = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "wta/api", str(wt), "main")
+    return repo, wt
+
+
+def _commit(wt: Path, message: str, *args: str, env: dict[str, str] | None = None) -> None:
+    (wt.parent / "msg").write_bytes(message.encode())
+    git(wt, "add", "-A")
+    git(wt, "commit", "-q", "--allow-empty", "--cleanup=verbatim", "-F", str(wt.parent / "msg"), *args,
+        env={**os.environ, **(env or {})})
+
+
+def _base_moves(repo: Path) -> str:
+    write_files(repo, {"ui/x.txt": "x changed\n", "docs/new.md": "new\n"})
+    commit_all(repo, "ui and docs move on")
+    write_files(repo, {"ui/y.txt": "y\n"})
+    return commit_all(repo, "more on main")
+
+
+def _copy(wt: Path, onto: str, since: str | None = None) -> str | None:
+    """The copy of the commits `since..HEAD` (by default `onto..HEAD`)."""
+    env = {**os.environ, "GIT_COMMITTER_DATE": WHEN}
+    commits = wgit.commit_changes([f"^{since or onto}", "HEAD"], cwd=wt, env=env)
+    return replay.replay(commits, onto, str(wt), env)
+
+
+def _git_rebase(wt: Path, onto: str) -> str:
+    git(wt, "rebase", "-q", onto, env={**os.environ, "GIT_COMMITTER_DATE": WHEN})
+    return git(wt, "rev-parse", "HEAD").stdout.strip()
+
+
+def test_a_copy_is_the_very_commits_git_rebase_makes(tmp_path):
+    repo, wt = _repo(tmp_path)
+    write_files(wt, {"api/a.txt": "a changed\n"})
+    _commit(wt, "[api] a plain commit\n")
+    names = ["api/with space.txt", 'api/quote".txt', "api/new\nline.txt", "api/tab\there.txt", "api/ünï.txt"]
+    write_files(wt, {name: f"{i}\n" for i, name in enumerate(names)})
+    (wt / os.fsdecode(b"api/latin1-\xe9.txt")).write_bytes(b"latin-1 name\n")
+    _commit(wt, "[api] odd names, and a message without its last newline")
+    (wt / "api/run.sh").chmod(0o755)
+    (wt / "api/link").symlink_to("a.txt")
+    _commit(wt, "[api] modes  \r\n\n\n# not a comment here\n\ntrailing blank lines\n\n\n")
+    (wt / "api/gone.txt").unlink()
+    _commit(wt, "[api] deleted, by someone else, in another time zone: ünïcödé\n",
+            "--author=Ann O. Ther, Jr. <ann@example.org>", env={"GIT_AUTHOR_DATE": "1600000000 -0330"})
+    (wt / "api/a.txt").unlink()
+    (wt / "api/a.txt").symlink_to("run.sh")
+    _commit(wt, "[api] a file becomes a link\n\nWith a body.\n\nSigned-off-by: Ann <ann@example.org>\n")
+    onto = _base_moves(repo)
+
+    copied = _copy(wt, onto)
+    assert copied is not None
+    assert git(wt, "rev-parse", "HEAD").stdout.strip() != copied       # nothing moved yet
+    assert copied == _git_rebase(wt, onto)                              # the same objects, id for id
+
+
+def test_commits_on_the_base_already_are_left_out_as_git_rebase_leaves_them_out(tmp_path):
+    repo, wt = _repo(tmp_path)
+    start = git(repo, "rev-parse", "main").stdout.strip()
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "[api] mine\n")
+    write_files(wt, {"api/b.txt": "b\n"})
+    _commit(wt, "[api] more\n")
+    git(repo, "merge", "-q", "--no-ff", "--no-edit", "wta/api~1")   # the first is on main now
+    onto = _base_moves(repo)
+
+    assert _copy(wt, onto, since=start) is None    # told of both: not what `onto..HEAD` holds, left to git
+    copied = _copy(wt, onto)
+    assert copied == _git_rebase(wt, onto)
+    assert git(wt, "log", "--format=%s", f"{onto}..HEAD").stdout.splitlines() == ["[api] more"]
+
+
+def test_moving_the_branch_brings_its_worktree_and_logs_the_move(tmp_path):
+    repo, wt = _repo(tmp_path)
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "[api] mine\n")
+    tip = git(wt, "rev-parse", "HEAD").stdout.strip()
+    onto = _base_moves(repo)
+    copied = _copy(wt, onto)
+    assert copied is not None
+
+    assert replay.move_branch(str(wt), "wta/api", tip, copied, "wta merge: rebase onto main", dict(os.environ)) is None
+
+    assert git(wt, "rev-parse", "HEAD", "refs/heads/wta/api").stdout.split() == [copied, copied]
+    assert git(wt, "status", "--porcelain").stdout == ""
+    assert (wt / "docs/new.md").read_text() == "new\n" and (wt / "api/a.txt").read_text() == "mine\n"
+    assert git(wt, "reflog", "-1", "--format=%gs", "refs/heads/wta/api").stdout.strip() == \
+        "wta merge: rebase onto main"
+
+
+def test_moving_the_branch_refuses_to_overwrite_a_local_change_and_moves_nothing(tmp_path):
+    repo, wt = _repo(tmp_path)
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "[api] mine\n")
+    tip = git(wt, "rev-parse", "HEAD").stdout.strip()
+    onto = _base_moves(repo)
+    copied = _copy(wt, onto)
+    write_files(wt, {"ui/x.txt": "a local edit\n"})   # a file the move would change
+
+    why = replay.move_branch(str(wt), "wta/api", tip, copied, "wta merge: rebase onto main", dict(os.environ))
+
+    assert why is not None and "ui/x.txt" in why
+    assert git(wt, "rev-parse", "refs/heads/wta/api").stdout.strip() == tip
+    assert (wt / "ui/x.txt").read_text() == "a local edit\n" and not (wt / "docs/new.md").exists()
+
+
+def test_a_branch_moved_meanwhile_is_left_where_it_is_with_its_files(tmp_path):
+    repo, wt = _repo(tmp_path)
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "[api] mine\n")
+    tip = git(wt, "rev-parse", "HEAD").stdout.strip()
+    onto = _base_moves(repo)
+    copied = _copy(wt, onto)
+    write_files(wt, {"api/b.txt": "b\n"})
+    _commit(wt, "[api] a commit after the copy was made\n")
+    newer = git(wt, "rev-parse", "HEAD").stdout.strip()
+
+    why = replay.move_branch(str(wt), "wta/api", tip, copied, "wta merge: rebase onto main", dict(os.environ))
+
+    assert why is not None and "moved meanwhile" in why
+    assert git(wt, "rev-parse", "refs/heads/wta/api").stdout.strip() == newer
+    assert git(wt, "status", "--porcelain").stdout == ""
+
+
+# Each case: the stream's commits and the base's, which leave the copy to `git rebase`.
+def _both_change_a_file(repo: Path, wt: Path) -> None:
+    write_files(wt, {"ui/x.txt": "x\nmore\n"})
+    _commit(wt, "[api] touches ui\n")
+    write_files(repo, {"ui/x.txt": "first\nx\n"})
+    commit_all(repo, "main touches it too")
+
+
+def _file_and_directory(repo: Path, wt: Path) -> None:
+    (wt / "docs/d.md").unlink()
+    write_files(wt, {"docs/d.md/inside.md": "a directory now\n"})
+    _commit(wt, "[api] a file becomes a directory\n")
+    write_files(repo, {"docs/e.md": "e\n"})
+    commit_all(repo, "main")
+
+
+def _base_deletes(repo: Path, wt: Path) -> None:
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "[api] mine\n")
+    git(repo, "mv", "old.txt", "api/old.txt")
+    git(repo, "commit", "-q", "-m", "main renames a file")
+
+
+def _directory_emptied(repo: Path, wt: Path) -> None:
+    git(wt, "mv", "api/sub", "api/moved")
+    _commit(wt, "[api] rename a directory\n")
+    write_files(repo, {"api/sub/added.txt": "added on main\n"})
+    commit_all(repo, "main adds to it")
+
+
+def _empty_commit(repo: Path, wt: Path) -> None:
+    _commit(wt, "[api] nothing\n")
+    _base_moves(repo)
+
+
+def _merge_commit(repo: Path, wt: Path) -> None:
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "[api] mine\n")
+    git(wt, "checkout", "-q", "-b", "side", "HEAD~1")
+    write_files(wt, {"api/b.txt": "b\n"})
+    _commit(wt, "[api] side\n")
+    git(wt, "checkout", "-q", "wta/api")
+    git(wt, "merge", "-q", "--no-edit", "side")
+    _base_moves(repo)
+
+
+def _with_config(key: str, value: str):
+    def case(repo: Path, wt: Path) -> None:
+        write_files(wt, {"api/a.txt": "mine\n"})
+        _commit(wt, "[api] mine\n")
+        _base_moves(repo)
+        git(repo, "config", key, value)
+    return case
+
+
+def _encoded(repo: Path, wt: Path) -> None:
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "[api] latin-1\n")
+    git(wt, "-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "--amend", "-m", "[api] caf\xe9")
+    _base_moves(repo)
+
+
+LEFT_TO_GIT = {
+    "both change a file": _both_change_a_file,
+    "a file and a directory": _file_and_directory,
+    "the base deletes (renames) a file": _base_deletes,
+    "the stream renames a directory the base adds to": _directory_emptied,
+    "an empty commit": _empty_commit,
+    "a merge commit": _merge_commit,
+    "signing": _with_config("commit.gpgSign", "true"),
+    "message clean-up": _with_config("commit.cleanup", "strip"),
+    "the apply backend": _with_config("rebase.backend", "apply"),
+    "an encoding header": _encoded,
+}
+
+
+@pytest.mark.parametrize("case", LEFT_TO_GIT)
+def test_what_git_s_merge_or_config_could_decide_is_left_to_git_rebase(tmp_path, case):
+    repo, wt = _repo(tmp_path)
+    LEFT_TO_GIT[case](repo, wt)
+    onto = git(repo, "rev-parse", "main").stdout.strip()
+
+    assert _copy(wt, onto) is None
+
+
+def _change(status: str, path: str, mode: str = "100644") -> wgit.RawChange:
+    return wgit.RawChange(status, path, mode, mode, "0" * 40, "1" * 40)
+
+
+def _commit_of(*changes: wgit.RawChange) -> wgit.CommitChanges:
+    return wgit.CommitChanges("c" * 40, "s", ("p" * 40,), changes)
+
+
+def test_the_rules_that_leave_a_copy_to_git():
+    change, commit = _change, _commit_of
+    mine = [commit(change("M", "api/a.txt"), change("D", "api/sub/b.txt"))]
+    assert replay.why_not(mine, [change("A", "ui/x.txt"), change("M", "api/other.txt")]) is None
+    assert replay.why_not(mine, [change("M", "api/a.txt")]) == "both changed api/a.txt"
+    assert replay.why_not(mine, [change("A", "api/a.txt/deeper")]) == "both changed api/a.txt"
+    assert replay.why_not(mine, [change("A", "api")]) == "both changed api"
+    assert replay.why_not(mine, [change("D", "ui/x.txt")]) == "the base deleted a path"
+    assert replay.why_not(mine, [change("A", "api/sub/c.txt")]) == \
+        "the base added below a directory the stream deletes from"
+    assert replay.why_not(mine, [change("A", "vendor/lib", "160000")]) == "a submodule"
+    assert replay.why_not([commit()], []) == "an empty commit"

@@ -1,0 +1,131 @@
+"""A stream's commits copied onto a newer base without `git rebase`, where no merge has anything to decide.
+
+A landing and `wta sync` bring a stream's commits onto the base's tip. When the
+stream's changes and the base's since the stream forked touch no path in common
+(what zones are for), every commit's rebased tree is its new parent's tree with
+that commit's own changes made: what `git rebase` works out by merging commit
+after commit, writing the worktree's index and files at each one. Here the
+commits are written at once (`git.write_commits`: one `git fast-import`), and
+the worktree moves once; the commits are the ones `git rebase` would make
+(author, message, tree, parents; committer and date as git gives them now).
+
+Everything that could make git's merge choose, or make `git rebase` write
+something else, is left to `git rebase` (`why_not` names it): a path both sides
+changed or one inside the other (a file and a directory), a path the base
+deleted (a rename: git follows renames, also of whole directories), the base
+adding below a directory the stream deletes from, a submodule, a merge or empty
+commit, a commit with an encoding or other unusual header, and config that
+changes what a rebase writes (signing, message clean-up, the apply backend, an
+encoding, an identity git would refuse).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from worktree_agents import git
+
+SUBMODULE = "160000"
+# Config under which `git rebase` writes other commits than a plain copy (keys as `git var -l` prints them).
+REBASE_SETTINGS = ("commit.gpgsign", "commit.cleanup", "rebase.backend", "i18n.commitencoding",
+                   "user.useconfigonly")
+PLAIN_HEADERS = (b"tree", b"parent", b"author", b"committer", b"gpgsig", b"gpgsig-sha256")
+
+
+def chain(commits: Sequence[git.CommitChanges]) -> list[git.CommitChanges] | None:
+    """The commits oldest first, when they are one line of single-parent commits; else None."""
+    by_sha = {c.sha: c for c in commits}
+    children = {c.parents[0]: c for c in commits if len(c.parents) == 1}
+    if len(children) != len(commits):
+        return None
+    roots = [c for c in commits if c.parents[0] not in by_sha]
+    if len(roots) != 1:
+        return None
+    line = [roots[0]]
+    while line[-1].sha in children:
+        line.append(children[line[-1].sha])
+    return line if len(line) == len(commits) else None
+
+
+def _dirs(path: str) -> list[str]:
+    """The directories above a path ("a/b/c": "a", "a/b")."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def why_not(line: Sequence[git.CommitChanges], base_changes: Sequence[git.RawChange]) -> str | None:
+    """Why copying these commits could differ from what `git rebase` makes of them, or None."""
+    ours = [c for commit in line for c in commit.changes]
+    if any(not commit.changes for commit in line):
+        return "an empty commit"
+    if any(SUBMODULE in (c.old_mode, c.new_mode) for c in [*ours, *base_changes]):
+        return "a submodule"
+    if any(c.status == "D" for c in base_changes):
+        return "the base deleted a path"
+    mine = {c.path for c in ours}
+    theirs = {c.path for c in base_changes}
+    both = mine & theirs or {d for p in mine for d in _dirs(p)} & theirs or {d for p in theirs for d in _dirs(p)} & mine
+    if both:
+        return f"both changed {sorted(both)[0]}"
+    # A directory the stream empties reads to git as renamed where it moved the files: a file the base
+    # added there would follow them.
+    emptied = {d for c in ours if c.status == "D" for d in _dirs(c.path)}
+    if any(d in emptied for c in base_changes if c.status == "A" for d in _dirs(c.path)):
+        return "the base added below a directory the stream deletes from"
+    return None
+
+
+def split_commit(raw: bytes) -> tuple[bytes, bytes] | None:
+    """A commit object's author line and message, or None when it has a header a plain copy would drop
+    or get wrong (`encoding`, anything unusual)."""
+    head, sep, message = raw.partition(b"\n\n")
+    if not sep:
+        head, message = raw.rstrip(b"\n"), b""
+    author = None
+    for line in head.split(b"\n"):
+        if line.startswith(b" "):
+            continue  # a multi-line header's continuation (a signature, dropped as git rebase drops it)
+        key, _, value = line.partition(b" ")
+        if key not in PLAIN_HEADERS:
+            return None
+        if key == b"author":
+            author = value
+    return (author, message) if author else None
+
+
+def replay(commits: Sequence[git.CommitChanges], onto: str, cwd: str, env: dict[str, str]) -> str | None:
+    """The stream's `commits` (a branch's commits beyond where it forked, in any order) copied onto `onto`
+    as `git rebase onto` in `cwd` would copy them: the new tip (no ref or file moved), or None where
+    `git rebase` has to do it."""
+    line = chain(commits)
+    if not line:
+        return None
+    fork = line[0].parents[0]
+    if git.merge_bases(onto, line[-1].sha, cwd, env) != [fork]:
+        return None   # not exactly the commits `onto..tip`: some are in `onto` already, or the history forks
+    if why_not(line, git.tree_changes(fork, onto, cwd=cwd, env=env)):
+        return None
+    settings, committer = git.settings_and_committer(cwd, env)
+    if any(key in settings for key in REBASE_SETTINGS) or not committer or "(none)>" in committer \
+            or committer.startswith("<"):
+        return None
+    objects = git.read_blobs([c.sha for c in line], cwd, env)
+    parts = [split_commit(objects.get(c.sha, b"")) for c in line]
+    if any(p is None for p in parts):
+        return None
+    return git.write_commits(onto, [(*p, c.changes) for p, c in zip(parts, line) if p], committer, cwd, env)
+
+
+def move_branch(worktree: str, branch: str, old: str, new: str, message: str, env: dict[str, str]) -> str | None:
+    """Move the branch checked out in `worktree` from `old` to `new`, its index and files first (refusing
+    rather than overwriting a local change), then the ref, only if it is still at `old`; why not, or None."""
+    moved = git.switch_tree(old, new, worktree, env)
+    if moved.returncode != 0:
+        return f"cannot update the files of {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
+    try:
+        git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
+    except git.GitError as exc:
+        git.switch_tree(new, old, worktree, env)
+        return f"{branch} moved meanwhile ({exc})"
+    return None
+
