@@ -8,14 +8,15 @@ made through the real hooks), built once per test process (merge_support.py).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import psutil
 
-from merge_support import (STREAMS, ZONES, assert_contained, branch_refs, reachable, repo, set_test,  # noqa: F401 (fixture)
-                           sha, snapshot, state_dir, subjects, wt)
-from support import add_stream_worktree, commit_all, git, make_repo, wta, write_files
+from merge_support import (MERGED_ORDER, STREAMS, ZONES, assert_contained, branch_refs, needs_git_rebase,
+                           reachable, repo, set_test, sha, snapshot, state_dir, subjects, wt)  # noqa: F401 (repo)
+from support import add_stream_worktree, commit_all, git, make_repo, traced, wta, write_files
 
 from worktree_agents.sessions.liveness import running_pid
 
@@ -50,6 +51,31 @@ def test_merges_four_streams_in_order_and_loses_nothing(repo):
 
     again = wta(repo, "merge", check=0)
     assert "nothing to merge" in again.stdout and "merged" not in again.stdout.replace("result", "")
+
+
+def test_streams_whose_changes_the_base_does_not_touch_are_copied_onto_it_without_git_rebase(repo, tmp_path):
+    trace = tmp_path / "trace"
+    tips = {s: sha(repo, f"wta/{s}") for s in STREAMS}
+
+    wta(repo, "merge", check=0, env={**os.environ, "GIT_TRACE": str(trace)})
+
+    assert traced(trace, "git rebase") == 0 and subjects(repo)[:5] == MERGED_ORDER
+    for stream in ("api", "ui", "monitor"):   # infra, the first, sat on the base already
+        moves = git(repo, "reflog", "-2", "--format=%H %gs", f"refs/heads/wta/{stream}").stdout.splitlines()
+        assert moves[0] == f"{sha(repo, f'wta/{stream}')} wta merge: rebase onto main", moves
+        assert sha(repo, f"wta/{stream}") != tips[stream]
+        assert git(wt(repo, stream), "status", "--porcelain").stdout == ""
+    assert_contained(repo)
+
+
+def test_a_base_that_deleted_a_file_is_left_to_git_rebase_and_lands_the_same(repo, tmp_path):
+    trace = tmp_path / "trace"
+    needs_git_rebase(repo)
+
+    wta(repo, "merge", check=0, env={**os.environ, "GIT_TRACE": str(trace)})
+
+    assert traced(trace, "git rebase") == 4 and subjects(repo)[:6] == [*MERGED_ORDER, "drop the api spec"]
+    assert_contained(repo)
 
 
 def test_json_report_and_named_streams(repo):

@@ -71,6 +71,8 @@ def test_a_copy_is_the_very_commits_git_rebase_makes(tmp_path):
     (wt / "api/a.txt").unlink()
     (wt / "api/a.txt").symlink_to("run.sh")
     _commit(wt, "[api] a file becomes a link\n\nWith a body.\n\nSigned-off-by: Ann <ann@example.org>\n")
+    write_files(wt, {"api/last.txt": "last\n"})
+    _commit(wt, "", "--allow-empty-message")
     onto = _base_moves(repo)
 
     copied = _copy(wt, onto)
