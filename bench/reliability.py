@@ -67,6 +67,13 @@ ABOUT = {
     "tests/hardening/test_faults.py": "SIGKILL of sessions, coordinators and merges, a full disk, a deleted worktree, "
                                       "the base moved during a merge, two commands at once",
     "tests/hardening/test_load.py": "concurrent sessions committing through the hooks, then one merge of all",
+    "tests/hardening/test_merge_attacks_git.py": "attacks on what wta believes git tells it (separator bytes in "
+                                                 "history, a forged commit-graph, short ref names, invalid trees, "
+                                                 "a stream's code in wta's git): refused, the base unmoved",
+    "tests/hardening/test_merge_scale.py": "a conflict over 15,000 paths, paths with control characters, git's "
+                                           "reasons: reported in one line each, not crashed on",
+    "tests/hardening/test_rule_files.py": "`.gitattributes` and `.gitignore` changes that reach other zones' "
+                                          "paths: refused at commit and at merge",
     "tests/hardening/test_merge_kills.py": "SIGKILL of `wta merge`, `--continue` and `--abort` at random instants "
                                            "(10; 100 with --full): every run recovers, loses nothing, and the base "
                                            "never stands at an untested commit",
@@ -74,8 +81,8 @@ ABOUT = {
                                               "(locks, rebase state, a detached HEAD, half-written files, a deleted "
                                               "branch) is cleared by --continue and --abort",
     "tests/hardening/test_secrets.py": "the search for API keys finds a planted key in every kind of place",
-    "tests/merge/test_recovery.py": "SIGKILL of `wta merge` inside the rebase, the test, between streams and around "
-                                  "the fast-forward; --abort and --continue",
+    "tests/merge/test_recovery.py": "SIGKILL of `wta merge` inside the rebase, the copy onto the base, the test, "
+                                  "between streams and around the fast-forward; --abort and --continue",
     "tests/sessions/test_supervisor.py": "SIGKILL of a session wrapper: `crashed`",
 }
 

@@ -3,7 +3,9 @@
 Each run copies a repository of four streams built so that the instants worth
 hitting last long enough to be hit: `big` adds 800 files (the base
 worktree's fast-forward checks them out, and so does every later stream's
-rebase), `many` brings 15 commits to replay. The `test:` is real: it runs in
+rebase), `many` brings 15 commits to replay, through `git rebase` (its first
+commit is empty, which wta leaves to git), `few` and `last` are copied onto
+the base without it (worktrees/replay.py: `fast-import`, then `read-tree`). The `test:` is real: it runs in
 the stream's worktree, checks the tree, and appends the commit it tested
 (`git rev-parse HEAD`) to a file outside the repository.
 
@@ -80,6 +82,7 @@ def _build(root: Path) -> Path:
             write_files(where, {f"big/d{i // 100}/f{i}.txt": f"file {i}\n" * 20 for i in range(BIG)})
             commit_all(where, f"[big] {BIG} files", "--no-verify")
         elif stream == "many":
+            git(where, "commit", "-q", "--allow-empty", "--no-verify", "-m", "[many] start")
             for i in range(MANY):
                 write_files(where, {f"many/m{i}.txt": f"change {i}\n"})
                 commit_all(where, f"[many] change {i}", "--no-verify")

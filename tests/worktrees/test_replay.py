@@ -97,16 +97,25 @@ def test_commits_on_the_base_already_are_left_out_as_git_rebase_leaves_them_out(
     assert git(wt, "log", "--format=%s", f"{onto}..HEAD").stdout.splitlines() == ["[api] more"]
 
 
-def test_moving_the_branch_brings_its_worktree_and_logs_the_move(tmp_path):
+def _one_commit_copied(tmp_path: Path) -> tuple[Path, str, str]:
+    """A worktree whose branch has one commit of its own, its tip, and the copy of it onto a newer main."""
     repo, wt = _repo(tmp_path)
     write_files(wt, {"api/a.txt": "mine\n"})
     _commit(wt, "[api] mine\n")
     tip = git(wt, "rev-parse", "HEAD").stdout.strip()
-    onto = _base_moves(repo)
-    copied = _copy(wt, onto)
+    copied = _copy(wt, _base_moves(repo))
     assert copied is not None
+    return wt, tip, copied
 
-    assert replay.move_branch(str(wt), "wta/api", tip, copied, "wta merge: rebase onto main", dict(os.environ)) is None
+
+def _move(wt: Path, tip: str, copied: str) -> str | None:
+    return replay.move_branch(str(wt), "wta/api", tip, copied, "wta merge: rebase onto main", dict(os.environ))
+
+
+def test_moving_the_branch_brings_its_worktree_and_logs_the_move(tmp_path):
+    wt, tip, copied = _one_commit_copied(tmp_path)
+
+    assert _move(wt, tip, copied) is None
 
     assert git(wt, "rev-parse", "HEAD", "refs/heads/wta/api").stdout.split() == [copied, copied]
     assert git(wt, "status", "--porcelain").stdout == ""
@@ -116,15 +125,10 @@ def test_moving_the_branch_brings_its_worktree_and_logs_the_move(tmp_path):
 
 
 def test_moving_the_branch_refuses_to_overwrite_a_local_change_and_moves_nothing(tmp_path):
-    repo, wt = _repo(tmp_path)
-    write_files(wt, {"api/a.txt": "mine\n"})
-    _commit(wt, "[api] mine\n")
-    tip = git(wt, "rev-parse", "HEAD").stdout.strip()
-    onto = _base_moves(repo)
-    copied = _copy(wt, onto)
+    wt, tip, copied = _one_commit_copied(tmp_path)
     write_files(wt, {"ui/x.txt": "a local edit\n"})   # a file the move would change
 
-    why = replay.move_branch(str(wt), "wta/api", tip, copied, "wta merge: rebase onto main", dict(os.environ))
+    why = _move(wt, tip, copied)
 
     assert why is not None and "ui/x.txt" in why
     assert git(wt, "rev-parse", "refs/heads/wta/api").stdout.strip() == tip
@@ -132,17 +136,12 @@ def test_moving_the_branch_refuses_to_overwrite_a_local_change_and_moves_nothing
 
 
 def test_a_branch_moved_meanwhile_is_left_where_it_is_with_its_files(tmp_path):
-    repo, wt = _repo(tmp_path)
-    write_files(wt, {"api/a.txt": "mine\n"})
-    _commit(wt, "[api] mine\n")
-    tip = git(wt, "rev-parse", "HEAD").stdout.strip()
-    onto = _base_moves(repo)
-    copied = _copy(wt, onto)
+    wt, tip, copied = _one_commit_copied(tmp_path)
     write_files(wt, {"api/b.txt": "b\n"})
     _commit(wt, "[api] a commit after the copy was made\n")
     newer = git(wt, "rev-parse", "HEAD").stdout.strip()
 
-    why = replay.move_branch(str(wt), "wta/api", tip, copied, "wta merge: rebase onto main", dict(os.environ))
+    why = _move(wt, tip, copied)
 
     assert why is not None and "moved meanwhile" in why
     assert git(wt, "rev-parse", "refs/heads/wta/api").stdout.strip() == newer
@@ -221,6 +220,8 @@ LEFT_TO_GIT = {
     "signing": _with_config("commit.gpgSign", "true"),
     "message clean-up": _with_config("commit.cleanup", "strip"),
     "the apply backend": _with_config("rebase.backend", "apply"),
+    "notes carried over": _with_config("notes.rewriteRef", "refs/notes/commits"),
+    "fixup! commits squashed": _with_config("rebase.autoSquash", "true"),
     "an encoding header": _encoded,
 }
 

@@ -15,8 +15,9 @@ changed or one inside the other (a file and a directory), a path the base
 deleted (a rename: git follows renames, also of whole directories), the base
 adding below a directory the stream deletes from, a submodule, a merge or empty
 commit, a commit with an encoding or other unusual header, and config that
-changes what a rebase writes (signing, message clean-up, the apply backend, an
-encoding, an identity git would refuse).
+changes what a rebase writes or does (signing, message clean-up, the apply
+backend, an encoding, an identity git would refuse, notes carried over, fixup!
+commits squashed).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from typing import Sequence
 from worktree_agents import git
 
 SUBMODULE = "160000"
-# Config under which `git rebase` writes other commits than a plain copy (keys as `git var -l` prints them).
+# Config under which `git rebase` writes other commits than a plain copy, or does more (keys as `git var -l`
+# prints them): signing, message clean-up, the apply backend, an encoding, an identity from config only,
+# notes carried over, fixup! commits squashed (git 2.44 and later, also without --interactive).
 REBASE_SETTINGS = ("commit.gpgsign", "commit.cleanup", "rebase.backend", "i18n.commitencoding",
-                   "user.useconfigonly")
+                   "user.useconfigonly", "notes.rewriteref", "rebase.autosquash")
+REBASE_ENVIRONMENT = ("GIT_NOTES_REWRITE_REF",)
 PLAIN_HEADERS = (b"tree", b"parent", b"author", b"committer", b"gpgsig", b"gpgsig-sha256")
 
 
@@ -64,7 +68,8 @@ def why_not(line: Sequence[git.CommitChanges], base_changes: Sequence[git.RawCha
         return "the base deleted a path"
     mine = {c.path for c in ours}
     theirs = {c.path for c in base_changes}
-    both = mine & theirs or {d for p in mine for d in _dirs(p)} & theirs or {d for p in theirs for d in _dirs(p)} & mine
+    both = (mine & theirs or {d for p in mine for d in _dirs(p)} & theirs
+            or {d for p in theirs for d in _dirs(p)} & mine)
     if both:
         return f"both changed {sorted(both)[0]}"
     # A directory the stream empties reads to git as renamed where it moved the files: a file the base
@@ -106,8 +111,8 @@ def replay(commits: Sequence[git.CommitChanges], onto: str, cwd: str, env: dict[
     if why_not(line, git.tree_changes(fork, onto, cwd=cwd, env=env)):
         return None
     settings, committer = git.settings_and_committer(cwd, env)
-    if any(key in settings for key in REBASE_SETTINGS) or not committer or "(none)>" in committer \
-            or committer.startswith("<"):
+    if any(key in settings for key in REBASE_SETTINGS) or any(name in env for name in REBASE_ENVIRONMENT) \
+            or not committer or "(none)>" in committer or committer.startswith("<"):
         return None
     objects = git.read_blobs([c.sha for c in line], cwd, env)
     parts = [split_commit(objects.get(c.sha, b"")) for c in line]
@@ -128,4 +133,3 @@ def move_branch(worktree: str, branch: str, old: str, new: str, message: str, en
         git.switch_tree(new, old, worktree, env)
         return f"{branch} moved meanwhile ({exc})"
     return None
-
