@@ -210,6 +210,17 @@ def _encoded(repo: Path, wt: Path) -> None:
     _base_moves(repo)
 
 
+def _malformed_author(repo: Path, wt: Path) -> None:
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "[api] mine\n")
+    raw = git(wt, "cat-file", "commit", "HEAD").stdout
+    forged = "\n".join("author Ann <ann@example.org> yesterday" if line.startswith("author ") else line
+                       for line in raw.split("\n"))
+    made = git(wt, "hash-object", "-t", "commit", "-w", "--literally", "--stdin", input=forged).stdout.strip()
+    git(wt, "reset", "-q", "--soft", made)
+    _base_moves(repo)
+
+
 LEFT_TO_GIT = {
     "both change a file": _both_change_a_file,
     "a file and a directory": _file_and_directory,
@@ -223,6 +234,7 @@ LEFT_TO_GIT = {
     "notes carried over": _with_config("notes.rewriteRef", "refs/notes/commits"),
     "fixup! commits squashed": _with_config("rebase.autoSquash", "true"),
     "an encoding header": _encoded,
+    "an author line fast-import refuses": _malformed_author,
 }
 
 
@@ -233,6 +245,8 @@ def test_what_git_s_merge_or_config_could_decide_is_left_to_git_rebase(tmp_path,
     onto = git(repo, "rev-parse", "main").stdout.strip()
 
     assert _copy(wt, onto) is None
+    private = Path(git(wt, "rev-parse", "--absolute-git-dir").stdout.strip())
+    assert not list(private.glob("fast_import_crash_*"))   # nothing was tried that git would refuse
 
 
 def _change(status: str, path: str, mode: str = "100644") -> wgit.RawChange:

@@ -22,6 +22,7 @@ commits squashed).
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from worktree_agents import git
@@ -34,6 +35,8 @@ REBASE_SETTINGS = ("commit.gpgsign", "commit.cleanup", "rebase.backend", "i18n.c
                    "user.useconfigonly", "notes.rewriteref", "rebase.autosquash")
 REBASE_ENVIRONMENT = ("GIT_NOTES_REWRITE_REF",)
 PLAIN_HEADERS = (b"tree", b"parent", b"author", b"committer", b"gpgsig", b"gpgsig-sha256")
+# An author as `git fast-import` takes it (`Name <email> <seconds> <zone>`); git rebase decides about any other.
+AUTHOR = re.compile(rb"[^<>\n]*<[^<>\n]*> [0-9]+ [+-][0-9]{4}")
 
 
 def chain(commits: Sequence[git.CommitChanges]) -> list[git.CommitChanges] | None:
@@ -82,7 +85,7 @@ def why_not(line: Sequence[git.CommitChanges], base_changes: Sequence[git.RawCha
 
 def split_commit(raw: bytes) -> tuple[bytes, bytes] | None:
     """A commit object's author line and message, or None when it has a header a plain copy would drop
-    or get wrong (`encoding`, anything unusual)."""
+    or get wrong (`encoding`, anything unusual) or an author line `git fast-import` would refuse."""
     head, sep, message = raw.partition(b"\n\n")
     if not sep:
         head, message = raw.rstrip(b"\n"), b""
@@ -95,7 +98,7 @@ def split_commit(raw: bytes) -> tuple[bytes, bytes] | None:
             return None
         if key == b"author":
             author = value
-    return (author, message) if author else None
+    return (author, message) if author and AUTHOR.fullmatch(author) else None
 
 
 def replay(commits: Sequence[git.CommitChanges], onto: str, cwd: str, env: dict[str, str]) -> str | None:
