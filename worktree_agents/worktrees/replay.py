@@ -14,7 +14,8 @@ something else, is left to `git rebase` (`why_not` names it): a path both sides
 changed or one inside the other (a file and a directory), a path the base
 deleted (a rename: git follows renames, also of whole directories), the base
 adding below a directory the stream deletes from, a submodule, a merge or empty
-commit, a commit with an encoding or other unusual header, and config that
+commit, a commit with an encoding or other unusual header or an author line
+`git fast-import` would refuse, and config that
 changes what a rebase writes or does (signing, message clean-up, the apply
 backend, an encoding, an identity git would refuse, notes carried over, fixup!
 commits squashed).
