@@ -15,10 +15,9 @@ changed or one inside the other (a file and a directory), a path the base
 deleted (a rename: git follows renames, also of whole directories), the base
 adding below a directory the stream deletes from, a submodule, a merge or empty
 commit, a commit with an encoding or other unusual header or an author line
-`git fast-import` would refuse, and config that
-changes what a rebase writes or does (signing, message clean-up, the apply
-backend, an encoding, an identity git would refuse, notes carried over, fixup!
-commits squashed).
+`git fast-import` would refuse, and config that changes what a rebase writes or
+does (signing, message clean-up, the apply backend, an encoding, an identity
+git would refuse, notes carried over, fixup! commits squashed).
 """
 
 from __future__ import annotations
