@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import commit_all, git, write_files
+from support import clone_webapp, commit_all, example_zones, git, traced, worktree_of, write_files, wta
 from worktree_agents import git as wgit
 from worktree_agents.worktrees import replay
 
@@ -269,3 +269,33 @@ def test_the_rules_that_leave_a_copy_to_git():
         "the base added below a directory the stream deletes from"
     assert replay.why_not(mine, [change("A", "vendor/lib", "160000")]) == "a submodule"
     assert replay.why_not([commit()], []) == "an empty commit"
+
+
+def test_sparse_worktrees_stay_sparse_when_their_commits_are_copied_onto_the_base(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None, sparse=True))
+    wta(repo, "up", "--no-launch", "api", "ui", check=0)
+    api, ui = worktree_of(repo, "api"), worktree_of(repo, "ui")
+    before = {where: _files(where) for where in (api, ui)}
+    write_files(api, {"src/lib/db.ts": "export const db = {pool: 2}\n"})
+    commit_all(api, "pool")
+    write_files(ui, {"src/components/Nav.tsx": "export const Nav = () => null\n"})
+    commit_all(ui, "nav")
+    write_files(repo, {"README.md": "# webapp, by a person on main\n", "src/extra/x.ts": "x\n"})
+    commit_all(repo, "a person's commit")
+    trace = tmp_path / "trace"
+
+    wta(repo, "merge", "--no-test", check=0, env={**os.environ, "GIT_TRACE": str(trace)})
+
+    assert traced(trace, "git rebase") == 0
+    assert git(repo, "log", "--format=%s", "-3", "main").stdout.splitlines() == ["[ui] nav", "[api] pool",
+                                                                              "a person's commit"]
+    assert _files(api) == before[api] and _files(ui) == before[ui] | {"src/components/Nav.tsx"}
+    for where in (api, ui):
+        assert (where / "README.md").read_text() == "# webapp, by a person on main\n"
+        assert git(where, "status", "--porcelain").stdout == ""
+        assert git(where, "rev-parse", "HEAD").stdout == git(repo, "rev-parse", f"wta/{where.name}").stdout
+
+
+def _files(where: Path) -> set[str]:
+    return {str(p.relative_to(where)) for p in where.rglob("*")
+            if p.is_file() and ".git" not in p.relative_to(where).parts}
