@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support import commit_all, git, wta, write_files
+from support import commit_all, git, traced, wta, write_files
 from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir,  # noqa: F401
                               up, wait_for, worktree)
 
@@ -141,7 +141,10 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
     assert git(worktree(repo, "ui"), "status", "--porcelain").stdout == ""
     assert not (Path(git(worktree(repo, "ui"), "rev-parse", "--git-dir").stdout.strip()) / "rebase-merge").exists()
     assert (worktree(repo, "infra") / "README.md").read_text() == "# moved\n"
-    assert wta(repo, "sync", "infra", "api", check=0).stdout.count("already contains main") == 2
+    trace = tmp_path / "trace"
+    again = wta(repo, "sync", "infra", "api", check=0, env={**os.environ, "GIT_TRACE": str(trace)})
+    assert again.stdout.count("already contains main") == 2
+    assert traced(trace, "for-each-ref") == 0   # each tip read from the ref files (the coordinator syncs per session)
 
 
 # ui's landing test passes only once api's session has started: api must start while the run that

@@ -89,14 +89,16 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
     `session_check`: refuse while the stream's session runs (the coordinator,
     which syncs just before starting that session, knows none does).
     """
-    env, main = project.env, project.main
-    heads = git.branch_heads(main, env)
-    tip = heads[branch].sha if branch in heads else None
+    env, main, common = project.env, project.main, project.repo.common_dir
+    tip = git.tip_of(common, branch, main, env)   # from the ref files: the coordinator syncs before every session
     result = SyncResult(stream, branch, REFUSED, old=tip, new=tip)
     if tip is None:
         result.detail = f"no branch {branch}; create it with `wta up {stream} --no-launch`"
         return result
-    base_sha = heads[base].sha
+    base_sha = git.tip_of(common, base, main, env)
+    if base_sha is None:
+        result.detail = f"the base branch {base} does not exist; create it, or name another `base:` in zones.yaml"
+        return result
     if tip == base_sha:
         result.outcome = CURRENT
         return result
