@@ -145,11 +145,15 @@ def block_in_rebase() -> dict[str, str]:
                      f'{hooks}" rebase; else set -- "$@" "$a"; fi; done;;\nesac\nexec "$REAL" "$@"\n')
 
 
+def _block_after(words: str) -> dict[str, str]:
+    """Hold a `git` whose command line holds `words` once the real git has run (the shim waits after it)."""
+    return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" {words} "*) {BLOCK.strip()} ;; esac\nexit $rc\n')
+
+
 def block_in_replay() -> dict[str, str]:
     """Hold a stream's landing once its copied commits are in its worktree's index and files, before
-    its branch moves (the shim waits after the real `git read-tree -m -u`)."""
-    return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" read-tree -m -u "*) {BLOCK.strip()} ;; esac\n'
-                     'exit $rc\n')
+    its branch moves (after the real `git read-tree -m -u`)."""
+    return _block_after("read-tree -m -u")
 
 
 def needs_git_rebase(repo: Path) -> str:
@@ -162,8 +166,7 @@ def needs_git_rebase(repo: Path) -> str:
 
 def block_after_fast_forward() -> dict[str, str]:
     """Hold `git merge --ff-only` once it has moved the base (the shim waits after the real git)."""
-    return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" merge --ff-only "*) {BLOCK.strip()} ;; esac\n'
-                     'exit $rc\n')
+    return _block_after("merge --ff-only")
 
 
 def wait_for(condition, what: str, timeout: float = 60.0) -> None:

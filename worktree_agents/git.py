@@ -491,9 +491,9 @@ def _parse_log_raw(fields: list[str], n_parents: int) -> list[RawChange]:
     return changes
 
 
-def read_blobs(shas: Sequence[str], cwd: str | os.PathLike[str] | None = None,
+def read_objects(shas: Sequence[str], cwd: str | os.PathLike[str] | None = None,
                env: dict[str, str] | None = None) -> dict[str, bytes]:
-    """The contents of several blobs in one `git cat-file --batch`."""
+    """The contents of several objects (blobs, commits) in one `git cat-file --batch`."""
     wanted = [s for s in dict.fromkeys(shas) if s and s != ZERO_SHA]
     if not wanted:
         return {}

@@ -117,7 +117,7 @@ def replay(commits: Sequence[git.CommitChanges], onto: str, cwd: str, env: dict[
     if any(key in settings for key in REBASE_SETTINGS) or any(name in env for name in REBASE_ENVIRONMENT) \
             or not committer or "(none)>" in committer or committer.startswith("<"):
         return None
-    objects = git.read_blobs([c.sha for c in line], cwd, env)
+    objects = git.read_objects([c.sha for c in line], cwd, env)
     parts = [split_commit(objects.get(c.sha, b"")) for c in line]
     if any(p is None for p in parts):
         return None

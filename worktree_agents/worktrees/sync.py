@@ -131,20 +131,19 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
 
 def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, env: dict[str, str]) -> SyncResult:
     """A branch with no commits of its own: its ref moves to the base only if it is still where we read it."""
-    ref, old = f"refs/heads/{result.branch}", result.old
+    old = result.old
     assert old is not None
-    if worktree is not None:
-        # The files first (refusing rather than overwriting anything local), then the ref.
-        moved = git.switch_tree(old, base_sha, worktree, env)
-        if moved.returncode != 0:
-            result.detail = f"cannot update the files of {worktree}: {_last_line(moved.stderr)}"
-            return result
-    try:
-        git.update_refs([(ref, base_sha, old)], "wta sync: move to the base", cwd=main, env=env)
-    except git.GitError as exc:
-        if worktree is not None:
-            git.switch_tree(base_sha, old, worktree, env)
-        result.detail = f"{result.branch} moved meanwhile ({exc}); run `wta sync {result.stream}` again"
+    if worktree is not None:   # the files first (refusing rather than overwriting anything local), then the ref
+        why = replay.move_branch(worktree, result.branch, old, base_sha, "wta sync: move to the base", env)
+    else:
+        try:
+            git.update_refs([(f"refs/heads/{result.branch}", base_sha, old)], "wta sync: move to the base", cwd=main,
+                            env=env)
+            why = None
+        except git.GitError as exc:
+            why = f"{result.branch} moved meanwhile ({exc})"
+    if why:
+        result.detail = f"{why}; run `wta sync {result.stream}` again"
         return result
     result.outcome, result.new = MOVED, base_sha
     return result

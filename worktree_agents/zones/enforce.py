@@ -57,7 +57,7 @@ class _BlobCache:
 
     def __call__(self, sha: str) -> bytes | None:
         if self._blobs is None:
-            self._blobs = git.read_blobs(self._shas, cwd=self._cwd, env=self._env)
+            self._blobs = git.read_objects(self._shas, cwd=self._cwd, env=self._env)
         return self._blobs.get(sha)
 
 
