@@ -115,7 +115,6 @@ def reason(stderr: bytes, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
 
 
-
 def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
           input: bytes | None = None, hooks: bool = False, jail: Jail | None = None) -> Running:
     """Start `git ARGS` and return at once; `.wait()` collects it (as `run(check=False)`).

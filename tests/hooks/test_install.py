@@ -267,6 +267,38 @@ def test_existing_commit_msg_hook_is_chained_with_the_message_file(tmp_path):
     assert "Reviewed-by: the user hook" in message
 
 
+STAMPING_PRE_COMMIT = """#!/bin/sh
+# the user's own hook: stamps a file and stages it, as build-info and code-generating hooks do
+echo stamped > "$STAMP"
+git add "$STAMP"
+"""
+
+
+def test_what_the_users_hooks_stage_or_rewrite_is_checked_after_them(tmp_path):
+    repo = make_repo(tmp_path / "webapp")
+    write_hook(default_hooks(repo) / "pre-commit", STAMPING_PRE_COMMIT)
+    # a commit-msg hook that puts a ticket in front of the subject, over wta's prefix
+    write_hook(default_hooks(repo) / "commit-msg", '#!/bin/sh\nsed -i "1s/^/PROJ-1 /" "$1"\n')
+    api = add_stream_worktree(repo, "api")
+
+    # The hook stages a file outside the zone: the commit is refused, as if the agent had staged it.
+    before = head(api)
+    stage(api, {"src/lib/a.ts": "a\n"})
+    refused = git(api, "commit", "-q", "-m", "stamped outside", check=False,
+                  env={**os.environ, "STAMP": "BUILD_INFO"})
+    assert refused.returncode == 1 and "BUILD_INFO" in refused.stderr
+    assert head(api) == before
+    git(api, "rm", "-q", "--cached", "BUILD_INFO")   # the hook staged it in the index, which stays
+    (api / "BUILD_INFO").unlink()
+
+    # Inside the zone it lands in the commit, and the subject starts with the prefix again.
+    git(api, "commit", "-q", "-m", "stamped inside", env={**os.environ, "STAMP": "src/lib/BUILD_INFO"})
+    assert git(api, "show", "--format=", "--name-only", "HEAD").stdout.split() == ["src/lib/BUILD_INFO",
+                                                                                    "src/lib/a.ts"]
+    assert subject(api) == "[api] PROJ-1 [api] stamped inside"
+    assert wta(repo, "merge", "--dry-run", "api").returncode == 0
+
+
 def test_hooks_are_silent_in_the_main_worktree(webapp):
     add_stream_worktree(webapp, "api")
     stage(webapp, {"src/components/x.tsx": "x\n", "src/lib/y.ts": "y\n", "zones.yaml": "changed: 1\n"})

@@ -86,17 +86,20 @@ def test_precommit_framework_refuses_out_of_zone_commit(webapp, tmp_path):
     git(api, "commit", "-q", "-m", "add a cache")
     assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] add a cache"
 
-    # With wta's own hooks back as well, the check runs once per commit: wta's hook runs it, then
-    # starts the framework's, whose wta-check-zones sees that and passes.
+    # With wta's own hooks back as well, the framework's wta-check-zones does not check again: wta's
+    # hook checks, starts the framework's (whose wta entry sees that and passes), then checks what it
+    # left.
     wta(webapp, "hooks", "install", check=0)
     trace = tmp_path / "git-trace"
     (api / "src" / "lib" / "more.ts").write_text("export const more = 1\n")
     git(api, "add", "-A")
     git(api, "commit", "-q", "-m", "more", env={**os.environ, "GIT_TRACE": str(trace)})
     assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] more"
-    # wta's check lists the staged paths once (its shell path, --name-only here; Python's is --name-status)
-    listings = [line for line in trace.read_text().splitlines() if "diff --cached --name-" in line]
-    assert len(listings) == 1, listings
-    # the framework lists the staged files for its hooks: it ran, after wta's check
-    framework = [i for i, line in enumerate(trace.read_text().splitlines()) if "diff --staged --name-only" in line]
-    assert framework and framework[0] > trace.read_text().splitlines().index(listings[0])
+    # wta's check lists the staged paths before and after the framework (its shell path, --name-only;
+    # Python's, which the framework's wta entry would start, is --name-status)
+    lines = trace.read_text().splitlines()
+    listings = [i for i, line in enumerate(lines) if "diff --cached --name-" in line]
+    assert len(listings) == 2 and all("--name-only" in lines[i] for i in listings), listings
+    # the framework lists the staged files for its hooks: it ran, between wta's two looks
+    framework = [i for i, line in enumerate(lines) if "diff --staged --name-only" in line]
+    assert framework and listings[0] < framework[0] < listings[1]

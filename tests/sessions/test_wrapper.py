@@ -107,6 +107,19 @@ def test_leftovers_in_the_zone_are_committed_and_the_others_only_reported(tmp_pa
     assert entry["session"]["leftovers_outside_zone"] == ["src/ui/page.html", "stray.txt"]
 
 
+def test_leftovers_that_git_cannot_commit_give_gits_reason_with_the_file_it_names(tmp_path):
+    # A lock left on the branch's ref (by a crashed git, or by another agent): git names it, then
+    # explains at length; the record keeps the naming line.
+    command = 'echo changed >> src/api/handler.py; touch "$(git rev-parse --git-common-dir)/refs/heads/wta/api.lock"'
+    repo = session_repo(tmp_path, zones(agent(command), ONE))
+    up(repo, "api")
+    ended = record(repo, "api")
+    assert ended["state"] == "failed"
+    lock = Path(git(repo, "rev-parse", "--absolute-git-dir").stdout.strip()) / "refs/heads/wta/api.lock"
+    assert f"leftovers not committed: fatal: cannot lock ref 'HEAD': Unable to create '{lock}': File exists." \
+        in ended["reason"], ended["reason"]
+
+
 def test_an_agent_printing_the_key_leaves_it_out_of_the_log(tmp_path):
     repo = session_repo(tmp_path, zones(agent('echo "key=$ANTHROPIC_API_KEY"; echo "other sk-abcdefghijklmnop1234"'), ONE))
     assert up(repo, "api").returncode == 0

@@ -8,7 +8,8 @@ config, `extensions.worktreeConfig`) pointing at `<common git dir>/wta/hooks/` (
 The hooks there run wta's zone check (pre-commit) and `[stream]` prefix
 (commit-msg), then start the hook the repository would have run without wta
 under its own path, so that husky's helper, which picks the user's hook by the
-name it was started as, finds it. Every other hook name is forwarded as is.
+name it was started as, finds it, and then check again what that hook left (a
+file it staged, a subject it rewrote). Every other hook name is forwarded as is.
 The main worktree is never given a per-worktree config.
 
 A relative shared core.hooksPath (husky's `.husky/_`) names a directory in each
@@ -43,7 +44,7 @@ from worktree_agents.worktrees.registry import worktree_git_dir
 from worktree_agents.zones.in_force import FAST_HEADER
 from worktree_agents.zones.ownership import RULE_FILES
 
-CHECKED = ("pre-commit", "commit-msg")   # the hooks that run wta's own part first
+CHECKED = ("pre-commit", "commit-msg")   # the hooks that run wta's own part, before and after the repository's
 # Every other hook git runs in a worktree for what a user does, forwarded to the repository's
 # own hook (the list husky installs, plus the rarer ones): a link to FORWARD. reference-transaction
 # and post-index-change are left out: git runs them on every ref or index update, wta's included.
@@ -59,6 +60,13 @@ FORWARD = "forward"                      # the forwarder, which takes its hook's
 MARKER = "# wta-managed-hook"
 LEGACY_SUFFIX = ".wta-orig"              # where an earlier wta kept a hook it displaced
 
+# How a hook starts the repository's own once wta's part is done. Where wta has nothing more to do,
+# by exec. In pre-commit and commit-msg, as a child, after which wta's part runs again on what it
+# left (a file it staged, a subject it rewrote): what git commits is what wta checked. Only the
+# repository's hook sees HOOK_ENV.
+START = f'{HOOK_ENV}="$name:$git_dir"\nexport {HOOK_ENV}\nexec "$hook" "$@"\n'
+START_CHECKED = f'{HOOK_ENV}="$name:$git_dir" "$hook" "$@" || exit\nhook=\n[ -z "$in_stream" ] || wta_check "$@"\n'
+
 # The hook scripts: shell templates (`str.format` fields, `{{` for a brace), packaged beside this module.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(_HERE, "hook-tmpl")          # every hook: start the repository's own
@@ -68,8 +76,9 @@ SYNC_TEMPLATE = os.path.join(_HERE, "sync-tmpl")     # in every hook: links for 
 
 _PURPOSE = {
     "pre-commit": "In a stream worktree: refuse staged changes outside the stream's zone; then the repository's "
-                  "own pre-commit hook.",
-    "commit-msg": "In a stream worktree: the [stream] prefix; then the repository's own commit-msg hook.",
+                  "own pre-commit hook, and the check again on what it staged.",
+    "commit-msg": "In a stream worktree: the [stream] prefix; then the repository's own commit-msg hook, and the "
+                  "prefix again if it took it away.",
     FORWARD: "Linked as each other hook the repository has: runs the repository's own hook of that name.",
 }
 
@@ -94,6 +103,7 @@ def hook_script(name: str, common_dir: str, python: str = sys.executable) -> str
     sync = _read(SYNC_TEMPLATE).format(forwarded="|".join(ON_EVERY_COMMIT))
     return _read(TEMPLATE).format(
         marker=MARKER, label=name, name=name if name in CHECKED else "${0##*/}", env=HOOK_ENV, check=check,
+        start=START_CHECKED if name in CHECKED else START,
         sync=sync, purpose=_PURPOSE[name], default_hooks=shlex.quote(os.path.join(common_dir, "hooks")),
         config_files=" ".join(shlex.quote(f) for f in (os.path.join(common_dir, "config"), *_system_configs())))
 

@@ -77,8 +77,7 @@ def commit_in_zone(worktree: str, stream: str, message: str, jail=None) -> Commi
     text = prefix_message(message.strip() or LEFTOVERS_MESSAGE, stream, streams)
     proc = git.commit_only(text, inside, worktree, env, jail=jail)
     if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
-        result.error = " / ".join(lines[-3:]) or f"git commit exited {proc.returncode}"
+        result.error = git.reason(proc.stderr or proc.stdout) or f"git commit exited {proc.returncode}"
         return result
     result.committed = inside
     result.sha = git.rev_parse("HEAD", worktree, env)
