@@ -41,6 +41,8 @@ WORKTREE_CONFIG_ON = "worktree-config-on"   # wta turned extensions.worktreeConf
 COPIED_HOOKS = "copied-hooks/{worktree}.json"  # the repository's generated hooks directory (a relative
 #                                       core.hooksPath) wta copied into a stream worktree, and its files' digests;
 #                                       keyed by the worktree's git dir name (hooks.install.copy_repository_hooks)
+HOOKS_PATH_BEFORE = "hooks-path-before/{worktree}"  # a stream worktree's own core.hooksPath, which wta's
+#                                       replaced, for `wta hooks uninstall` to give back (hooks.install.attach)
 
 STREAM_FILE = "wta-stream"   # in a worktree's private git dir: the stream it belongs to
 WORKTREE_CONFIG = "config.worktree"   # in a worktree's private git dir (the main one's: the common dir): git's

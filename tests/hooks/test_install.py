@@ -241,6 +241,27 @@ def test_uninstall_leaves_no_wta_file_or_config_and_the_users_hook_as_it_was(tmp
     assert wta(repo, "hooks", "uninstall", check=0).stdout == "no wta hooks\n"
 
 
+def test_uninstall_gives_a_worktree_its_own_hooks_path_back(tmp_path):
+    repo = make_repo(tmp_path / "webapp")
+    git(repo, "config", "extensions.worktreeConfig", "true")
+    api = tmp_path / "webapp-api"
+    git(repo, "worktree", "add", "-q", "-b", "wta/api", str(api))
+    mine = tmp_path / "my hooks"
+    git(api, "config", "--worktree", "core.hooksPath", str(mine))
+    config = (repo / ".git" / "config").read_text()
+
+    installed = wta(api, "hooks", "install", "--stream", "api", check=0)
+    assert f"its own core.hooksPath was {mine}" in installed.stdout and "gives it back" in installed.stdout
+    assert git(api, "config", "core.hooksPath").stdout.strip() == str(wta_hooks(repo))
+    wta(repo, "hooks", "install", check=0)   # again: nothing to replace, and the record stays
+
+    proc = wta(repo, "hooks", "uninstall", check=0)
+    assert f"its own core.hooksPath is {mine} again" in proc.stdout
+    assert git(api, "config", "--worktree", "--get-all", "core.hooksPath").stdout == f"{mine}\n"
+    assert (repo / ".git" / "config").read_text() == config
+    assert not wta_hooks(repo).exists() and not (repo / ".git" / "wta" / "hooks-path-before").exists()
+
+
 def test_an_earlier_wtas_hooks_are_taken_out_and_the_originals_put_back(tmp_path):
     """wta used to write its hooks into the repository's hooks directory, keeping the user's as
     `<name>.wta-orig` (which husky's helper could then no longer find)."""

@@ -80,6 +80,8 @@ class Manager:
         worktrees where wta's check can have been taken away (and must be shown)."""
         raise NotImplementedError
 
+    given_back: str | None = None   # the stream worktree's own core.hooksPath `again` set, given back by uninstall
+
 
 class PreCommit(Manager):
     name = "pre-commit"
@@ -182,8 +184,10 @@ class GitHooks(Manager):
         git(main, "config", "--unset", "core.hooksPath")
         git(main, "config", "core.hooksPath", ".githooks")
         git(stream, "config", "core.hooksPath", ".githooks")   # the shared config, as from main
-        # This worktree's own config: it replaces wta's hooks there. Shown, then put back.
+        # This worktree's own config: it replaces wta's hooks there. Shown, then put back; and
+        # `wta hooks uninstall` gives it back.
         git(stream, "config", "--worktree", "core.hooksPath", ".githooks")
+        self.given_back = ".githooks"
         return [stream]
 
 
@@ -259,13 +263,19 @@ def assert_enforced(main: Path, stream: Path, manager: Manager) -> None:
     assert MISSING not in wta(main, "status", check=None).stdout
 
 
-def assert_no_wta(main: Path, manager: Manager, stream: Path | None) -> None:
-    """No wta file or config left, and the manager's hooks run as git runs them without wta."""
+def assert_no_wta(main: Path, manager: Manager, stream: Path | None, given_back: str | None = None) -> None:
+    """No wta file or config left, and the manager's hooks run as git runs them without wta.
+    `given_back`: the stream worktree's own core.hooksPath, which wta had replaced and uninstall set
+    again; per-worktree config stays on for it (wta turns it off once nothing needs it)."""
     common = main / ".git"
-    assert not (common / "wta" / "hooks").exists() and not (common / "wta" / "worktree-config-on").exists()
-    assert not (common / "wta" / "copied-hooks").exists()
-    assert "extensions.worktreeconfig" not in git(main, "config", "--list").stdout
-    assert not list(common.glob("worktrees/*/config.worktree"))
+    assert not (common / "wta" / "hooks").exists() and not (common / "wta" / "copied-hooks").exists()
+    assert not (common / "wta" / "hooks-path-before").exists()
+    if given_back:
+        assert stream and git(stream, "config", "--worktree", "--get-all", "core.hooksPath").stdout == f"{given_back}\n"
+    else:
+        assert not (common / "wta" / "worktree-config-on").exists()
+        assert "extensions.worktreeconfig" not in git(main, "config", "--list").stdout
+        assert not list(common.glob("worktrees/*/config.worktree"))
     assert not (common / "config.worktree").exists()
     assert [p.name for p in (common / "hooks").iterdir() if not p.name.endswith(".sample")
             and ("wta" in p.name or "wta-managed-hook" in p.read_text(errors="replace"))] == []
@@ -311,8 +321,8 @@ def test_hooks_live_beside_the_manager(tmp_path, name, order):
     assert "nothing to do" in wta(main, "hooks", "install", check=0).stdout
 
     wta(main, "hooks", "uninstall", check=0)
-    assert_no_wta(main, manager, stream)
-    if order == "manager-first":   # the manager's commands above set back what they unset
+    assert_no_wta(main, manager, stream, manager.given_back)
+    if order == "manager-first" and not manager.given_back:   # the manager's commands above set back what they unset
         assert sorted(git(main, "config", "--list", "--local").stdout.splitlines()) == config
 
     wta(main, "up", "--no-launch", "api", check=0)

@@ -49,7 +49,7 @@ def print_report(report: hooks.HookReport, new_worktrees: frozenset[str] = froze
         print(f"zone check put back: wta's {', '.join(report.put_back)} hook(s) in {report.directory}")
     for worktree, before in report.replaced:
         print(f"{worktree}: its own core.hooksPath was {before}; wta's hooks run the repository's hooks after "
-              "the zone check instead")
+              "the zone check instead (`wta hooks uninstall` gives it back)")
     for worktree in report.attached:
         if worktree not in new_worktrees:
             print(f"zone check installed in {worktree}")
@@ -70,6 +70,8 @@ def uninstall() -> int:
         return 0
     for path in report.restored:
         print(f"restored {path}, which an earlier wta had moved aside")
+    for git_dir, before in report.given_back:
+        print(f"{git_dir}: its own core.hooksPath is {before} again")
     print(f"removed wta's hooks from {len(report.detached)} stream worktree(s); "
           "the repository's own hooks run there as before")
     return 0

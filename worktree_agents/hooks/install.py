@@ -151,6 +151,8 @@ class HookReport:
     dropped: list[tuple[str, str | None]] = field(default_factory=list)  # (such a hook, the repository's that stays)
     detached: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)     # hooks an earlier wta had moved aside, put back
+    given_back: list[tuple[str, str]] = field(default_factory=list)  # (worktree's git dir, its own
+    #                                                                  core.hooksPath, set again by uninstall)
     copied: list[tuple[str, str]] = field(default_factory=list)   # (worktree, the repository's hooks directory
     #                                                               copied or refreshed there from the main worktree)
     missing: list[tuple[str, str]] = field(default_factory=list)  # (worktree, the repository's hooks directory
@@ -190,6 +192,7 @@ def attach(common_dir: str, worktree: str, report: HookReport) -> None:
     if not (len(values) == 1 and _same_dir(values[0], directory)):
         if values:
             report.replaced.append((worktree, values[-1]))
+            write_atomic(_hooks_path_record(common_dir, git_dir), values[-1])   # for `uninstall`
         git.set_file_config(config, "core.hooksPath", directory, env=git.no_git_env())
         report.attached.append(worktree)
         values = [directory]
@@ -285,20 +288,27 @@ def _digests(directory: str) -> dict[str, str]:
     return found
 
 
-def _forget_copies(common_dir: str, keep: list[str] | None = None) -> None:
-    """Drop the records of copied hooks directories, but for the worktrees whose git dirs are in `keep`.
-    The copies stay: they are the hook manager's content, and run its hooks there as in the main worktree."""
-    records = os.path.dirname(layout.path(layout.state_dir(common_dir), layout.COPIED_HOOKS, worktree="-"))
-    kept = {os.path.basename(g) + ".json" for g in keep or []}
-    try:
-        entries = os.listdir(records)
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry not in kept:
-            os.unlink(os.path.join(records, entry))
-    if not kept & set(entries):
-        os.rmdir(records)
+def _forget_records(common_dir: str, keep: list[str] | None = None) -> None:
+    """Drop the records wta keeps per stream worktree (hooks directories it copied, core.hooksPath
+    values it replaced), but for the worktrees whose git dirs are in `keep`. The copies stay: they
+    are the hook manager's content, and run its hooks there as in the main worktree."""
+    for name in (layout.COPIED_HOOKS, layout.HOOKS_PATH_BEFORE):
+        template = layout.path(layout.state_dir(common_dir), name, worktree="{}")
+        records, suffix = os.path.dirname(template), os.path.basename(template).replace("{}", "")
+        kept = {os.path.basename(g) + suffix for g in keep or []}
+        try:
+            entries = os.listdir(records)
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry not in kept:
+                os.unlink(os.path.join(records, entry))
+        if not kept & set(entries):
+            os.rmdir(records)
+
+
+def _hooks_path_record(common_dir: str, git_dir: str) -> str:
+    return layout.path(layout.state_dir(common_dir), layout.HOOKS_PATH_BEFORE, worktree=os.path.basename(git_dir))
 
 
 def uninstall(common_dir: str, worktrees: list[str]) -> HookReport:
@@ -307,10 +317,10 @@ def uninstall(common_dir: str, worktrees: list[str]) -> HookReport:
     report = HookReport(hooks_dir(common_dir))
     _undo_legacy(common_dir, shared_hooks_path(common_dir), worktrees, report)
     for git_dir in _linked_git_dirs(common_dir):
-        if _detach(common_dir, git_dir):
+        if _detach(common_dir, git_dir, report):
             report.detached.append(git_dir)
     _remove_hooks_dir(common_dir, report)
-    _forget_copies(common_dir)
+    _forget_records(common_dir)
     return report
 
 
@@ -321,10 +331,10 @@ def tidy(common_dir: str) -> HookReport:
     linked = _linked_git_dirs(common_dir)
     if any(_same_dir(v, directory) for g in linked
            for v in git.file_config(layout.worktree_config(g), "core.hooksPath", env=git.no_git_env())):
-        _forget_copies(common_dir, linked)
+        _forget_records(common_dir, linked)
         return report
     _remove_hooks_dir(common_dir, report)
-    _forget_copies(common_dir)
+    _forget_records(common_dir)
     return report
 
 
@@ -505,13 +515,23 @@ def _enable_worktree_config(common_dir: str) -> None:
         git.unset_file_config(config, "core.worktree", env=env)
 
 
-def _detach(common_dir: str, git_dir: str) -> bool:
-    config = layout.worktree_config(git_dir)
-    if not any(_same_dir(v, hooks_dir(common_dir)) for v in git.file_config(config, "core.hooksPath",
-                                                                             env=git.no_git_env())):
+def _detach(common_dir: str, git_dir: str, report: HookReport) -> bool:
+    """Take wta's core.hooksPath out of a worktree's own config, giving back the one it replaced."""
+    config, env = layout.worktree_config(git_dir), git.no_git_env()
+    if not any(_same_dir(v, hooks_dir(common_dir)) for v in git.file_config(config, "core.hooksPath", env=env)):
         return False
-    git.unset_file_config(config, "core.hooksPath", env=git.no_git_env())
-    if not git.file_config(config, env=git.no_git_env()):
+    git.unset_file_config(config, "core.hooksPath", env=env)
+    record = _hooks_path_record(common_dir, git_dir)
+    try:
+        with open(record, encoding="utf-8", errors="surrogateescape") as f:
+            before = f.read()
+    except FileNotFoundError:
+        before = None
+    if before:
+        git.set_file_config(config, "core.hooksPath", before, env=env)
+        report.given_back.append((git_dir, before))
+        os.unlink(record)
+    elif not git.file_config(config, env=env):
         os.unlink(config)  # git may leave an empty [core]; nothing else was in it
     return True
 
