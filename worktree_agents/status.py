@@ -26,7 +26,7 @@ from worktree_agents.sessions.liveness import last_activity, observe, session_ro
 from worktree_agents.sessions.store import PENDING, WAITING, SessionRecord, SessionStore, iso
 from worktree_agents.sessions.supervisor import coordinator_pid
 from worktree_agents.state import StateStore
-from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees
+from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, off_branch
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce
 
@@ -61,6 +61,7 @@ class StreamStatus:
     zone_check: bool | None = None     # does git run wta's hooks in the worktree? None: no worktree
     hooks_missing: str | None = None   # the repository's hooks directory (a relative core.hooksPath) that is not
     #                                    in the worktree: its commits run only wta's check
+    off_branch: str | None = None      # its worktree is not on its branch: why, and the fix (registry.off_branch)
 
 
 @dataclass
@@ -150,6 +151,7 @@ def _stream_status(project, zones: ZonesInForce, stream: str, branch: str, recor
     try:
         if scan is not None:
             status.zone_check = hooks.zone_check_installed(project.repo.common_dir, path, env)
+            status.off_branch = off_branch(registered, branch)
         if tip is not None and graph is not None:
             _compare_with_base(project, zones, stream, branch, graph.reachable(tip.sha), status, env)
     finally:  # read the worktree's `git status` last (it was started first), and always reap it

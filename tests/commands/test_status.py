@@ -83,6 +83,34 @@ def test_a_worktree_deleted_by_hand_shows_as_missing(tmp_path):
     assert "(missing)" in wta(repo, "status", check=0).stdout
 
 
+def test_a_stream_worktree_switched_off_its_branch_is_named_with_the_fix_everywhere(tmp_path):
+    # An agent points its worktree's HEAD at the base (its private HEAD is writable in the sandbox),
+    # leaving its work in the files: status, merge, sync and up say so, and the same fix.
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = worktree_of(repo, "api")
+    (api / "src" / "lib" / "db.ts").write_text("api's db\n")
+    commit_all(api, "rework the db")
+    git(api, "symbolic-ref", "HEAD", "refs/heads/main")
+    (api / "src" / "lib" / "db.ts").write_text("api's db, more\n")
+    fix = (f"its worktree {api} has branch main checked out, not wta/api; switch it back there "
+           f"(git -C {api} switch wta/api)")
+    assert by_stream(json.loads(wta(repo, "status", "--json", check=0).stdout))["api"]["off_branch"] == fix
+    assert f"api: {fix}" in wta(repo, "status", check=0).stdout
+    merge = wta(repo, "merge", "api", check=1)
+    assert f"api: {fix}" in merge.stderr and fix in merge.stdout   # the problem, and the table's detail
+    up = wta(repo, "up", "--no-launch", "api", check=2)
+    assert up.stderr == f"wta: stream 'api': {fix}; then run again\n"
+    git(repo, "commit", "-q", "--allow-empty", "-m", "base moves on")
+    sync = wta(repo, "sync", "api", check=1)
+    assert fix in sync.stdout + sync.stderr
+
+    git(api, "switch", "-q", "wta/api")   # the fix: the work is there
+    assert by_stream(json.loads(wta(repo, "status", "--json", check=0).stdout))["api"]["off_branch"] is None
+    assert git(api, "diff", "--name-only").stdout == "src/lib/db.ts\n"
+    wta(repo, "up", "--no-launch", "api", check=0)
+
+
 def test_status_table_for_people_has_no_colour_codes(tmp_path):
     repo = clone_webapp(tmp_path, example_zones(setup='["false"]'))
     wta(repo, "up", "--no-launch", "ui", check=1)

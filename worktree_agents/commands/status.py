@@ -82,6 +82,7 @@ def render(report: status_mod.Status) -> str:
                         if s.zone_check is False and s.worktree)
     unchecked += "".join(f"\n{hooks.hooks_missing(f'{s.stream} ({s.worktree})', s.hooks_missing)}"
                          for s in report.streams if s.hooks_missing and s.worktree)
+    unchecked += "".join(f"\n{s.stream}: {s.off_branch}" for s in report.streams if s.off_branch)
     return f"{base}\n{merge_line}{text}{unchecked}" + _sessions(report)
 
 

@@ -133,8 +133,9 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
         return StreamResult(stream, branch, REFUSED, detail=unlogged)
     where = plan.worktrees.get(branch)
     if where is None:
-        return StreamResult(stream, branch, REFUSED, detail=f"no worktree has {branch} checked out; create one "
-                                                            f"with `wta up {stream} --no-launch`")
+        switched = registry.stream_off_branch(plan.main, layout.common_dir(plan.state_dir), stream, branch, env)
+        return StreamResult(stream, branch, REFUSED, detail=switched or f"no worktree has {branch} checked out; "
+                                                                        f"create one with `wta up {stream} --no-launch`")
     try:
         registry.check_git_link(where, layout.common_dir(plan.state_dir))
     except WtaError as exc:

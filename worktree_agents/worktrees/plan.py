@@ -8,7 +8,8 @@ from typing import Any, Sequence
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
-from worktree_agents.worktrees.registry import Worktree, list_worktrees, worktree_path
+from worktree_agents.repo import Repo
+from worktree_agents.worktrees.registry import Worktree, list_worktrees, off_branch, worktree_git_dir, worktree_path
 from worktree_agents.zones import CONFIG_FILE
 
 
@@ -67,6 +68,8 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
             if os.path.realpath(occupant.path) == main:
                 raise WtaError(f"stream {stream!r}: its worktree path {path} is the main worktree; change "
                                f"`worktrees:` in {CONFIG_FILE}")
+            if Repo(worktree_git_dir(occupant.path), project.repo.common_dir).stream() == stream:
+                raise WtaError(f"stream {stream!r}: {off_branch(occupant, branch)}; then run again")
             raise WtaError(f"{path}: already a worktree on {what}, not stream {stream!r}'s branch {branch}; remove it "
                            f"(git worktree remove {path}) or change `worktrees:` in {CONFIG_FILE}")
         if occupant is None and os.path.lexists(path) and (not os.path.isdir(path) or os.listdir(path)):

@@ -139,6 +139,32 @@ def stream_worktrees(main: str, common_dir: str, env: dict[str, str] | None = No
     return found
 
 
+def off_branch(wt: Worktree, branch: str) -> str | None:
+    """Why a stream's own worktree is not on its branch (an agent or a person switched it, or a rebase
+    is under way there), with the fix; None when it is."""
+    if wt.branch == branch:
+        return None
+    git_dir = worktree_git_dir(wt.path)
+    if any(os.path.isdir(os.path.join(git_dir, d)) for d in ("rebase-merge", "rebase-apply")):
+        return (f"its worktree {wt.path} is in the middle of a rebase; finish it there (git -C {wt.path} rebase "
+                f"--continue) or undo it (git -C {wt.path} rebase --abort)")
+    what = f"branch {wt.branch} checked out" if wt.branch else "a detached HEAD"
+    return (f"its worktree {wt.path} has {what}, not {branch}; switch it back there "
+            f"(git -C {wt.path} switch {branch})")
+
+
+def stream_off_branch(main: str, common_dir: str, stream: str, branch: str,
+                      env: dict[str, str] | None = None) -> str | None:
+    """`off_branch` of the worktree recorded as `stream`'s, when it is not on `branch`; None when there is
+    no such worktree, or it is on its branch."""
+    for wt in list_worktrees(main, env):
+        if wt.path == main or wt.bare or wt.prunable or wt.branch == branch or not os.path.isdir(wt.path):
+            continue
+        if Repo(worktree_git_dir(wt.path), common_dir).stream() == stream:
+            return off_branch(wt, branch)
+    return None
+
+
 def worktree_git_dir(path: str) -> str:
     """A linked worktree's private git dir, read from its `.git` file (no git call)."""
     dot_git = os.path.join(path, ".git")

@@ -25,7 +25,7 @@ from worktree_agents import git
 from worktree_agents.backups import keep_tips
 from worktree_agents.repo import base_branch
 from worktree_agents.worktrees import replay
-from worktree_agents.worktrees.registry import list_worktrees
+from worktree_agents.worktrees.registry import list_worktrees, stream_off_branch
 from worktree_agents.zones import check_streams
 
 # What syncing did to a stream.
@@ -124,7 +124,8 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
     if result.ahead == 0:
         return _move(result, base_sha, worktree, main, env)
     if worktree is None:
-        result.detail = f"no worktree has {branch} checked out to rebase it in; `wta up {stream} --no-launch`"
+        result.detail = (stream_off_branch(main, common, stream, branch, env) or
+                         f"no worktree has {branch} checked out to rebase it in; `wta up {stream} --no-launch`")
         return result
     return _rebase(result, base, base_sha, worktree, main, env)
 
