@@ -7,8 +7,8 @@ from datetime import datetime
 
 from support import git, wta
 from worktree_agents.sessions.prompt import SANDBOX_NOTE
-from sessions_support import (no_leftover_processes, record, session_repo, state_dir, up, worktree,  # noqa: F401
-                              zones)
+from sessions_support import (alive, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
+                              wait_state, worktree, zones)
 
 PROMPT = """It's "quoted", $HOME stays literal; `backticks` too."""
 
@@ -102,3 +102,32 @@ def test_a_missing_command_is_a_usage_error_before_anything_starts(tmp_path):
     assert done.returncode == 2
     assert "runner `command` needs `agent.command`" in done.stderr
     assert not (state_dir(repo) / "sessions").exists()
+
+
+def test_when_no_stream_asked_for_could_be_prepared_no_session_starts(tmp_path):
+    # ui's setup fails in ui's worktree only; api's worktree is ready from an earlier `wta up`.
+    setup = "setup: ['case $WTA_STREAM in ui) exit 7;; esac']\n"
+    streams = "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"
+    repo = session_repo(tmp_path, zones(agent("echo ran > src/$WTA_STREAM/ran.txt"), streams, extra=setup))
+    assert up(repo, "--no-launch", "api").returncode == 0
+    started = up(repo, "ui")
+    assert started.returncode == 1, started.stdout + started.stderr
+    assert "setup command" in started.stdout and "exited 7" in started.stdout
+    # Neither ui (not prepared) nor api (not asked for) had a session.
+    assert not (state_dir(repo) / "sessions" / "api.json").exists()
+    assert not (state_dir(repo) / "sessions" / "ui.json").exists()
+    assert git(repo, "rev-parse", "wta/api").stdout == git(repo, "rev-parse", "main").stdout
+
+
+def test_down_keeps_a_worktree_whose_session_runs_until_forced_which_stops_it(tmp_path):
+    streams = "  api:\n    paths: [src/api/**]\n"
+    repo = session_repo(tmp_path, zones(agent("sleep 60; echo late > src/api/late.txt"), streams))
+    assert up(repo, "-d").returncode == 0
+    pid = wait_state(repo, "api", "running")["pid"]
+    kept = wta(repo, "down", "api", check=1)
+    assert f"its session is running (pid {pid}); stop it first (wta stop api), or rerun with --force" in kept.stdout
+    assert worktree(repo, "api").is_dir() and alive(pid)
+    forced = wta(repo, "down", "--force", "api", check=0)
+    assert "api          session stopped" in forced.stdout and "removed" in forced.stdout
+    assert not worktree(repo, "api").exists() and not alive(pid)
+    assert record(repo, "api")["state"] == "stopped"

@@ -30,7 +30,7 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
         if stale:
             registry.prune(project)
         removals = remove.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams(), zones.zones)
-        results = [remove.remove_stream(project, zones.base, r, store, force, delete_branches) for r in removals]
+        results = [_remove(project, zones.base, r, store, force, delete_branches) for r in removals]
         hooks.tidy(project.repo.common_dir)  # the last stream worktree gone: wta's hooks and config go too
     if stale:
         print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
@@ -42,6 +42,25 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
         print(f"kept {len(refused)} stream(s): {', '.join(d.stream for d in refused)}; "
               "nothing of theirs was removed")
     return CHECK if refused else 0
+
+
+def _remove(project, base: str, removal: remove.Removal, store: StateStore, force: bool,
+            delete_branches: bool) -> remove.Removed:
+    """One stream; a session still running in its worktree is kept, or with --force stopped first
+    (removed under it, the agent would go on writing and committing into nothing)."""
+    from worktree_agents.sessions.liveness import running_pid
+
+    pid = running_pid(project.repo.state_dir, removal.stream) if removal.worktree is not None else None
+    if pid and not force:
+        return remove.Removed(removal.stream, removal.branch, removal=removal,
+                              refused=f"its session is running (pid {pid}); stop it first (wta stop "
+                                      f"{removal.stream}), or rerun with --force, which stops it")
+    if pid:
+        from worktree_agents.sessions.stop import stop
+        from worktree_agents.sessions.store import SessionStore
+
+        print(f"{removal.stream:<12} session {stop(SessionStore(project.repo.state_dir), removal.stream)}")
+    return remove.remove_stream(project, base, removal, store, force, delete_branches)
 
 
 def _describe(done: remove.Removed) -> str:

@@ -107,6 +107,8 @@ def _up(project, streams: Sequence[str], runner: str | None, no_launch: bool, de
     if no_launch:
         return CHECK if failed else 0
     ready = [r for r in results if r.outcome != worktrees.FAILED]
+    if not ready:
+        return CHECK   # launch() takes no streams for all of them: none of those asked for is ready
     from worktree_agents.commands.live import view_for
     from worktree_agents.sessions.schedule import launch
 
