@@ -437,6 +437,26 @@ def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
     assert subjects(repo, "main")[:2] == ["[api] api one", "[ui] ui by hand"]
 
 
+def test_a_persons_uncommitted_change_in_the_base_worktree_makes_the_landing_wait_not_the_agent_retry(tmp_path):
+    repo = _two_streams(tmp_path)
+    (repo / "README.md").write_text("# a person's edit, not committed yet\n")
+    (tmp_path / "go").write_text("")
+    proc = start_up(repo, "api")
+    try:
+        waits = wait_for(lambda: (r := record(repo, "api"))["reason"] and r["reason"].startswith("landing waits")
+                         and r["reason"], timeout=60, message="the landing to say it waits")
+        assert waits == (f"landing waits: the base branch main is checked out in {repo} with uncommitted changes: "
+                         "README.md; commit or stash them there first")
+        assert record(repo, "api")["handbacks"] == 0   # no follow-up session: the agent cannot fix it
+        git(repo, "stash", "-q")
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert subjects(repo, "main")[0] == "[api] api one" and record(repo, "api")["state"] == "landed"
+    assert not (state_dir(repo) / "handback" / "api.md").exists()
+
+
 def test_a_session_whose_branch_conflicts_with_the_base_does_not_start_and_says_why(tmp_path):
     repo = loop_repo(tmp_path, f'touch "{tmp_path}/$WTA_STREAM-ran"', streams="  api:\n    paths: [src/api/**]\n")
     wta(repo, "up", "--no-launch", check=0)

@@ -89,9 +89,11 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
     outcomes = []
     for stream in streams:
         result = results.get(stream)
-        if refused_all:  # the base's worktree is in the way: nothing of the run could start
+        if refused_all:
+            # The base's worktree is in the way (a person's uncommitted change, or an untracked file where
+            # the stream adds one): theirs to clear, not the agent's; tried again until they have.
             reason = report.problems[0] if report.problems else report.status
-            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, None, reason)))
+            outcomes.append(LandOutcome(stream, BUSY, reason=f"waits: {reason}"))
         elif result is None or result.result == merge.NOT_REACHED:
             outcomes.append(LandOutcome(stream, LATER, reason="lands after the streams before it"))
         elif result.result == merge.MERGED:
