@@ -473,6 +473,24 @@ def test_a_locked_worktree_deleted_by_hand_is_named_with_the_fix(tmp_path):
     assert str(api) not in git(repo, "worktree", "list").stdout
 
 
+def test_a_stream_branch_deleted_by_hand_under_its_worktree_is_named_with_its_last_tip(tmp_path):
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "api", "ui", check=0)
+    api = worktree_of(repo, "api")
+    (api / "src" / "lib" / "db.ts").write_text("api's db\n")
+    tip = commit_all(api, "rework the db")
+    git(repo, "update-ref", "-d", "refs/heads/wta/api")
+    before = footprint(repo)
+    done = wta(repo, "up", "--no-launch", check=2)
+    assert done.stderr == (f"wta: stream 'api': its branch wta/api was deleted, and its worktree {api} is still "
+                           f"there; recreate it at its last tip there (git -C {api} branch wta/api {tip[:12]}), or "
+                           f"remove the worktree (git worktree remove {api})\n")
+    assert footprint(repo) == before
+    git(api, "branch", "wta/api", tip[:12])   # the fix
+    wta(repo, "up", "--no-launch", check=0)
+    assert git(api, "status", "--porcelain").stdout == ""
+
+
 def test_a_damaged_state_record_is_one_line_with_the_fix(tmp_path):
     repo = clone_webapp(tmp_path)
     wta(repo, "up", "--no-launch", "api", check=0)

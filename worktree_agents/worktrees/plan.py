@@ -72,8 +72,20 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
                 raise WtaError(f"stream {stream!r}: {off_branch(occupant, branch)}; then run again")
             raise WtaError(f"{path}: already a worktree on {what}, not stream {stream!r}'s branch {branch}; remove it "
                            f"(git worktree remove {path}) or change `worktrees:` in {CONFIG_FILE}")
+        if occupant is not None and branch not in branches and os.path.isdir(path):
+            raise WtaError(f"stream {stream!r}: {_branch_gone(occupant, branch, base, env)}")
         if occupant is None and os.path.lexists(path) and (not os.path.isdir(path) or os.listdir(path)):
             raise WtaError(f"{path}: already exists and is not stream {stream!r}'s worktree; move it away or "
                            f"change `worktrees:` in {CONFIG_FILE}")
         plans.append(StreamPlan(stream, branch, path, branch in branches, occupant, records.get(stream)))
     return UpPlan(base, plans, any(w.prunable for w in worktrees))
+
+
+def _branch_gone(wt: Worktree, branch: str, base: str, env: dict[str, str]) -> str:
+    """A stream worktree whose branch was deleted by hand (its HEAD names a branch that is not there):
+    the fix, with the tip the branch last had there (its HEAD's reflog)."""
+    last = git.reflog_newest("HEAD", worktree_git_dir(wt.path), wt.path, env)
+    again = f"recreate it at its last tip there (git -C {wt.path} branch {branch} {last[:12]})" if last else \
+        f"recreate it (git -C {wt.path} branch {branch} {base})"
+    return (f"its branch {branch} was deleted, and its worktree {wt.path} is still there; {again}, or remove the "
+            f"worktree (git worktree remove {wt.path})")
