@@ -160,3 +160,19 @@ def test_every_stream_says_why_it_exists_and_docs_zones_md_shows_the_output(tmp_
     page = (ROOT / "docs" / "zones.md").read_text()
     assert f"```yaml\n# wta init: {shape}\n{text}```" in page, \
         f"docs/zones.md does not show what `wta init` writes for {shape}; paste it:\n{text}"
+
+
+def test_init_never_writes_through_a_link_and_says_what_is_in_the_way(tmp_path):
+    repo = repository(tmp_path, ["src/api/app.py", "src/ui/page.tsx"])
+    outside = tmp_path / "outside.yaml"
+    (repo / "zones.yaml").symlink_to(outside)   # a link to nothing
+    refused = wta(repo, "init", check=2)
+    assert refused.stderr == f"wta: {repo / 'zones.yaml'}: already exists; edit it, or pass --force to overwrite it\n"
+    wta(repo, "init", "--force", check=0)
+    assert not outside.exists() and not (repo / "zones.yaml").is_symlink()
+    assert "streams:" in (repo / "zones.yaml").read_text()
+
+    (repo / "zones.yaml").unlink()
+    (repo / "zones.yaml").mkdir()
+    in_the_way = wta(repo, "init", "--force", check=2)
+    assert in_the_way.stderr == f"wta: {repo / 'zones.yaml'}: is a directory; move it away, then run `wta init` again\n"

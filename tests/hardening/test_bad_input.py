@@ -150,7 +150,7 @@ COMMAND_LINES = [
     ("main", ["down", "main"], "unknown stream 'main'"),
     ("main", ["down", "webapp"], "unknown stream 'webapp'"),
     ("main", ["hooks", "install", "--stream", "api"], "the main worktree cannot be a stream"),
-    ("api", ["init"], "this is a stream worktree"),
+    ("api", ["init"], "this is a linked worktree"),
     ("main", ["init"], "already exists"),
     # revision ranges git cannot resolve
     ("main", ["check-zones", "--stream", "api", "nope..wta/api"], "nope..wta/api: not a revision range"),

@@ -200,9 +200,11 @@ def run(force: bool = False) -> int:
     project = Project.find()
     path = os.path.join(project.toplevel, CONFIG_FILE)
     if project.toplevel != project.main:
-        raise WtaError(f"{project.toplevel}: this is a stream worktree; run `wta init` in the main worktree "
+        raise WtaError(f"{project.toplevel}: this is a linked worktree; run `wta init` in the main worktree "
                        f"({project.main})")
-    if os.path.exists(path) and not force:
+    if os.path.isdir(path):
+        raise WtaError(f"{path}: is a directory; move it away, then run `wta init` again")
+    if os.path.lexists(path) and not force:   # a link too, even one to nothing: never written through
         raise WtaError(f"{path}: already exists; edit it, or pass --force to overwrite it")
     from worktree_agents import git
 
@@ -211,7 +213,8 @@ def run(force: bool = False) -> int:
     from worktree_agents.config import load_text
 
     load_text(text, path, project.main)  # never write a file wta itself would reject
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    from worktree_agents.files import write_atomic
+
+    write_atomic(path, text)   # replaces a link with --force, never the file it points to
     print(f"wrote {path}; check it with `wta zones`, then commit it on {base!r}")
     return 0
