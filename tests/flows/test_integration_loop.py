@@ -386,6 +386,41 @@ while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
     assert any(git(repo, "merge-base", "--is-ancestor", old_tip, b, check=False).returncode == 0 for b in backups)
 
 
+@pytest.mark.parametrize("then", ["up --land", "merge --continue", "merge --abort"])
+def test_after_a_coordinator_killed_while_landing_no_stream_that_ended_is_run_again(tmp_path, then):
+    script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
+case "$WTA_STREAM" in
+  infra) echo a > infra/a && git add infra/a && git commit -qm "infra a" ;;
+  api) echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, extra="land: auto\ntest: 'true'\n")   # api after infra
+    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api"))
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    merge_state = state_dir(repo) / "merge.json"
+    wait_for(lambda: (st := json.loads(merge_state.read_text()))["step"] == "test" and st["stream"] == "api",
+             timeout=60, message="api's landing to reach its test")
+    os.kill(coordinator, signal.SIGKILL)
+    wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    assert (record(repo, "infra")["state"], record(repo, "api")["state"]) == ("landed", "landing")
+
+    if then == "up --land":
+        again = up(repo, "--land")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "infra: landed in the interrupted schedule; left as it is" in again.stdout
+    else:
+        wta(repo, *then.split(), check=0)
+        expected = "landed" if then == "merge --continue" else "done"
+        assert record(repo, "api")["state"] == expected, record(repo, "api")
+        if then == "merge --abort":   # api lands without a session (one once every stream landed: new work)
+            again = up(repo, "--land")
+            assert again.returncode == 0, again.stdout + again.stderr
+    assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api"]
+    assert subjects(repo, "main")[:2] == ["[api] api y", "[infra] infra a"]
+    assert (record(repo, "infra")["state"], record(repo, "api")["state"]) == ("landed", "landed")
+
+
 # -- a person's wta merge and an automatic landing share the command lock ---------------------------
 
 def _two_streams(tmp_path: Path) -> Path:

@@ -350,7 +350,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
             "worktrees": {s: plan.worktrees[plan.branches[s]] for s in pending},
         }
         write_state(state_dir, state)
-        return Run(plan, graph, state, env, progress, landed).drive()
+        return _settled(state_dir, locked, Run(plan, graph, state, env, progress, landed).drive())
 
 
 def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
@@ -392,7 +392,19 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
         for stream in remaining:
             st["results"].pop(stream, None)
         write_state(state_dir, st)
-        return Run(plan, graph, st, env, progress, landed).drive()
+        return _settled(state_dir, locked, Run(plan, graph, st, env, progress, landed).drive())
+
+
+def _settled(state_dir: str, locked: bool, report: MergeReport) -> MergeReport:
+    """A person's run (not an automatic landing, `locked`, which records its own outcomes) that lands a
+    stream an automatic landing had left `landing` (its coordinator killed): the record says `landed`."""
+    if not locked:
+        store = SessionStore(state_dir)
+        for result in report.streams:
+            if result.result == MERGED and result.head:
+                store.settle_landing(result.stream, result.head,
+                                     f"landed on {report.base} at {result.head[:12]} by `wta merge`")
+    return report
 
 
 def _recover(main: str, st: dict[str, Any], env: dict[str, str]) -> None:
@@ -448,7 +460,12 @@ def abort_merge(project) -> MergeReport:
         st = read_state(state_dir)
         if st is None:
             raise WtaError("no merge in progress; nothing to abort")
-        return _abort(project, st, env)
+        report = _abort(project, st, env)
+        store = SessionStore(state_dir)
+        for stream in st["streams"]:
+            store.settle_landing(stream, None, "its landing was undone by `wta merge --abort`; `wta merge "
+                                               f"{stream}` or `wta up --land` lands it")
+        return report
 
 
 def _abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:

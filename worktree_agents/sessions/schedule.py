@@ -40,8 +40,8 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                 if state in (DONE, LANDING) and plan.land:
                     say(f"{stream}: {state} in an earlier run; lands now")
                 else:
-                    say(f"{stream}: {'done in the interrupted schedule' if state == DONE else 'already running'}; "
-                        "left as it is")
+                    what = {DONE: "done in the interrupted schedule", LANDED: "landed in the interrupted schedule"}
+                    say(f"{stream}: {what.get(state, 'already running')}; left as it is")
         if not detach:
             coordinator = supervisor.Coordinator(project, config, plan, wrappers)
             try:

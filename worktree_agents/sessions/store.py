@@ -185,6 +185,18 @@ class SessionStore:
             if record.state == OPEN:
                 record.state, record.reason, record.ended_at = DONE, reason, now()
 
+    def settle_landing(self, stream: str, landed_head: str | None, reason: str) -> None:
+        """A person's `wta merge` (or `--continue`, `--abort`) settled what an automatic landing left `landing`
+        (its coordinator was killed): `landed` at `landed_head`, or `done` again (None: not landed)."""
+        found = self.read(stream)
+        if found is None or found.state != LANDING:
+            return  # the common case: no lock taken, nothing written
+        with self.updating(stream) as record:
+            if record.state == LANDING:
+                record.state, record.reason = (LANDED, reason) if landed_head else (DONE, reason)
+                if landed_head:
+                    record.landed_at, record.landed_head = now(), landed_head
+
     def reset(self, stream: str, **values: Any) -> SessionRecord:
         """Start a fresh record (a new launch), keeping nothing of the last session."""
         with self.updating(stream) as record:

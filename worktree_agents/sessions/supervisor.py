@@ -36,8 +36,8 @@ from worktree_agents.repo import base_branch
 from worktree_agents.sessions import landing, process, spawner
 from worktree_agents.sessions.dependencies import Dependencies
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
-from worktree_agents.sessions.store import (DONE, FAILED, LANDING, OPEN, PENDING, RUNNING, STOPPED, WAITING,
-                                            SessionRecord, SessionStore, now)
+from worktree_agents.sessions.store import (DONE, FAILED, LANDED, LANDING, OPEN, PENDING, RUNNING, STOPPED,
+                                            WAITING, SessionRecord, SessionStore, now)
 
 POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
 LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
@@ -121,9 +121,10 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
 
     Sessions still running are left alone (launching is idempotent); the
     streams returned are those that will be scheduled. A schedule whose
-    coordinator died (records left `pending` or `waiting`: we hold the
-    coordinator lock, so nobody schedules them) is resumed: its sessions that
-    ended `done` are kept, not run again.
+    coordinator died (records left `pending` or `waiting`, or under `--land`
+    `done` or `landing`, not landed yet: we hold the coordinator lock, so nobody
+    schedules them) is resumed: its sessions that ended `done`, and the streams
+    that landed, are kept, not run again.
     """
     worktrees = stream_worktrees(project)
     missing = [s for s in plan.streams if s not in worktrees]
@@ -133,12 +134,14 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
                                         plan.interactive)
     store = SessionStore(project.repo.state_dir)
     records = {s: r for s in plan.streams if (r := store.read(s)) is not None}
-    resuming = any(r.state in (PENDING, WAITING) for r in records.values())
+    # (Under --land, a stream `done` or `landing` was not landed yet: its schedule did not finish either.)
+    resuming = any(r.state in (PENDING, WAITING) or plan.land and r.state in (DONE, LANDING)
+                   for r in records.values())
     scheduled = []
     for stream, ctx in contexts.items():
         record = records.get(stream)
         if record is not None and (observe(store, record, check_stall=False).live or
-                                   resuming and record.state == DONE or
+                                   resuming and record.state in (DONE, LANDED) or
                                    plan.land and record.state in (DONE, LANDING)):  # not landed yet: land it
             continue
         manual = not sessions.runner(ctx.runner).starts_process  # a person: no process, so no log
