@@ -63,7 +63,7 @@ def test_init_refuses_in_a_stream_worktree(tmp_path):
     worktree = tmp_path / "app-api"
     git(repo, "worktree", "add", "-q", "-b", "wta/api", str(worktree))
     proc = wta(worktree, "init", check=2)
-    assert "stream worktree" in proc.stderr and str(repo) in proc.stderr
+    assert "linked worktree" in proc.stderr and str(repo) in proc.stderr
     assert not (worktree / "zones.yaml").exists()
     assert not (repo / "zones.yaml").exists()
 
