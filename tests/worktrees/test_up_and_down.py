@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from support import (EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, make_repo, worktree_of,
-                     wta)
+                     write_files, wta)
 
 
 def branches(repo: Path) -> dict[str, str]:
@@ -114,6 +114,17 @@ def test_copied_file_is_in_each_worktree_and_never_committed(tmp_path):
         git(where, "add", "-A")
         assert ".env.local" not in git(where, "ls-files").stdout
     assert state_of(repo)["api"]["copied"] == [".env.local"]
+
+
+def test_a_copy_glob_never_reaches_into_gits_own_directory(tmp_path):
+    zones = example_zones(setup=None).replace("copy: [.env.local]", "copy: ['.*/config']")
+    repo = clone_webapp(tmp_path, zones, env_local=False)
+    write_files(repo, {".vscode/config": "editor settings\n"})   # untracked; so is .git/config, git's own
+    done = wta(repo, "up", "--no-launch", "api", check=0)
+    api = worktree_of(repo, "api")
+    assert (api / ".vscode" / "config").read_text() == "editor settings\n"
+    assert (api / ".git").is_file() and "failed" not in done.stdout
+    assert state_of(repo)["api"]["copied"] == [".vscode/config"]
 
 
 def test_missing_copy_file_is_reported_and_not_fatal(tmp_path):
@@ -293,7 +304,7 @@ def test_two_ups_at_once_one_waits_the_other_reports_the_lock(tmp_path):
 
 @pytest.mark.parametrize("case", ["not-a-repository", "no-zones", "invalid-zones", "missing-base", "bare",
                                   "detached", "unborn", "path-taken", "branch-elsewhere", "unknown-stream",
-                                  "overlapping-zones", "missing-prompt-file"])
+                                  "overlapping-zones", "missing-prompt-file", "branch-clash"])
 def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     args = ["up", "--no-launch"]
     if case == "not-a-repository":
@@ -333,6 +344,9 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
                                                                "paths: [src/lib/db.ts, src/components/**,"))
     elif case == "missing-prompt-file":
         where = clone_webapp(tmp_path, example_zones().replace("prompts/api.md", "prompts/backend.md"))
+    elif case == "branch-clash":   # a branch `wta` leaves no room for `wta/infra` (git keeps branches as files)
+        where = clone_webapp(tmp_path)
+        git(where, "branch", "wta")
     else:
         where = clone_webapp(tmp_path)
         args.append("nosuch")
@@ -346,7 +360,9 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
                 "missing-base": "'develop'", "bare": "bare", "detached": "detached", "unborn": "unborn",
                 "path-taken": "already exists", "branch-elsewhere": "elsewhere", "unknown-stream": "nosuch",
                 "overlapping-zones": "overlap: src/lib/db.ts is claimed by api and ui",
-                "missing-prompt-file": "zones.yaml:33:18: streams.api.prompt_file: prompts/backend.md does not exist"}[case]
+                "missing-prompt-file": "zones.yaml:33:18: streams.api.prompt_file: prompts/backend.md does not exist",
+                "branch-clash": "stream 'infra': its branch wta/infra cannot be made beside the branch wta (git cannot "
+                                "have both); change `branch_prefix:` in zones.yaml, or rename wta"}[case]
     assert expected in message[0]
 
 

@@ -76,6 +76,8 @@ def _copy_entry(value: str) -> str:
                          "relative to its top")
     if re.match(r"^[A-Za-z]:[\\/]", body) or body.startswith("~"):
         raise ValueError(f"{value!r} is an absolute path; name the file relative to the repository root")
+    if ".git" in body.replace("\\", "/").split("/"):
+        raise ValueError(f"{value!r} names git's own directory (.git); name files of the main worktree")
     return value
 
 
@@ -103,6 +105,10 @@ def _ref_part(value: str) -> str:
 
 
 def _prefix(value: str) -> str:
+    if value and value.split("/")[0] in ("refs", "heads", "tags", "remotes"):
+        # refs/heads/refs/heads/api: short names that git resolves two ways ("refname is ambiguous")
+        raise ValueError(f"{value!r} starts like a git ref path; a branch prefix is what comes after "
+                         "refs/heads/ (e.g. wta/)")
     return _ref_part(value) if value else value
 
 

@@ -283,6 +283,12 @@ def _cross_check(data: dict, locator: _Locator) -> list[tuple[_Mark, str]]:
             loc = ("streams", name, "prompt_file")
             problems.append((locator.where(loc, key=True), f"{dotted(loc)}: both `prompt` and `prompt_file` are "
                                                            "set; keep one"))
+    port = data.get("base_port", 4100)
+    if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535 < port + len(streams) - 1:
+        loc = ("base_port",)
+        problems.append((locator.where(loc), f"base_port: {port} leaves no port for the last of {len(streams)} "
+                                             f"streams (WTA_PORT = base_port + i, at most 65535); set it to "
+                                             f"{65536 - len(streams)} or lower"))
     cycle = _find_cycle(edges)
     if cycle:
         loc = ("streams", cycle[0], "after")

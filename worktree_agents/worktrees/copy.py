@@ -36,7 +36,8 @@ def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: s
         rel = entry.strip().lstrip("/")
         if GLOB_CHARS & set(rel):
             # include_hidden: `.env*` matches dotfiles, as the same glob does in a .gitignore
-            matches = sorted(glob.glob(rel, root_dir=main, recursive=True, include_hidden=True))
+            matches = sorted(m for m in glob.glob(rel, root_dir=main, recursive=True, include_hidden=True)
+                             if ".git" not in m.split(os.sep))   # git's own files (`**` reaches them)
             if not matches:
                 result.missing.append(entry)
             found.extend(m for m in matches if m not in found)

@@ -50,6 +50,11 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
         if branch == base:
             raise WtaError(f"stream {stream!r}: its branch {branch!r} is the base branch; set a `branch_prefix:` "
                            f"in {CONFIG_FILE} (e.g. wta/)")
+        clash = next((b for b in branches if b.startswith(branch + "/") or branch.startswith(b + "/")), None)
+        if clash is not None and branch not in branches:
+            # git keeps a branch as a file under refs/heads/: `main` and `main/api` cannot both exist
+            raise WtaError(f"stream {stream!r}: its branch {branch} cannot be made beside the branch {clash} (git "
+                           f"cannot have both); change `branch_prefix:` in {CONFIG_FILE}, or rename {clash}")
         holder = by_branch.get(branch)
         for w in (holder, by_path.get(path)):
             if w is not None and w.locked_away:
