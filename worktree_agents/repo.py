@@ -83,6 +83,9 @@ def record_stream(git_dir: str, stream: str | None) -> None:
     write_atomic(path, stream + "\n")
 
 
+WORKTREES_INSIDE = "stream worktrees inside the repository (`worktrees:` in zones.yaml)"   # an exclude heading
+
+
 def exclude(exclude_file: str, paths: list[str], why: str, worktree: str | None = None) -> None:
     """Keep files wta puts into worktrees out of `git status` and `git add -A`.
 
@@ -112,6 +115,27 @@ def exclude(exclude_file: str, paths: list[str], why: str, worktree: str | None 
 
     write_atomic(exclude_file, text + "".join(w + "\n" for w in wanted))
 
+
+def unexclude(exclude_file: str, paths: list[str], why: str) -> None:
+    """Take out what `exclude` added for `paths` under its `# wta: <why>` heading (a line the user wrote
+    elsewhere in the file stays), and the heading once nothing is left under it."""
+    try:
+        with open(exclude_file, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return
+    gone = {"/" + _escape_pattern(p) for p in paths}
+    heading, kept, block = f"# wta: {why}", [], False
+    for line in lines:
+        block = line == heading or block and not line.startswith("#") and line.strip() != ""
+        if not (block and line in gone):
+            kept.append(line)
+    kept = [line for i, line in enumerate(kept)   # a heading with no entry under it any more
+            if line != heading or i + 1 < len(kept) and kept[i + 1].strip() and not kept[i + 1].startswith("#")]
+    if kept != lines:
+        from worktree_agents.files import write_atomic
+
+        write_atomic(exclude_file, "".join(line + "\n" for line in kept))
 
 
 def _escape_pattern(path: str) -> str:

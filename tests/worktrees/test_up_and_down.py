@@ -435,6 +435,20 @@ def test_worktrees_placed_inside_the_repository_are_ignored_there(tmp_path):
     git(repo, "add", "-A")
     assert ".worktrees" not in git(repo, "diff", "--cached", "--name-only").stdout
 
+    # Once removed, their paths are the repository's again: a file a person puts there shows.
+    exclude = repo / ".git" / "info" / "exclude"
+    heading = "# wta: stream worktrees inside the repository (`worktrees:` in zones.yaml)\n"
+    before = exclude.read_text()
+    assert heading + "/.worktrees/api\n/.worktrees/ui\n" in before
+    exclude.write_text(before + "/.worktrees/mine\n")   # a line of the user's, never wta's to take out
+    wta(repo, "down", "api", check=0)
+    assert "/.worktrees/api\n" not in exclude.read_text() and "/.worktrees/ui\n" in exclude.read_text()
+    wta(repo, "down", "ui", check=0)
+    assert exclude.read_text() == before.replace(heading + "/.worktrees/api\n/.worktrees/ui\n", "") + \
+        "/.worktrees/mine\n"
+    write_files(repo, {".worktrees/ui/new.js": "work\n"})
+    assert git(repo, "status", "--porcelain", "-uall").stdout == "?? .worktrees/ui/new.js\n"
+
 
 def test_up_refuses_a_zones_yaml_that_differs_from_the_one_the_hooks_enforce(tmp_path):
     repo = clone_webapp(tmp_path)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Sequence
 from worktree_agents import git, sandbox, shell
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
-from worktree_agents.repo import Repo, exclude, record_stream
+from worktree_agents.repo import WORKTREES_INSIDE, Repo, exclude, record_stream
 from worktree_agents.state import StateStore, now
 from worktree_agents.worktrees.copy import copy_files
 from worktree_agents.worktrees.plan import StreamPlan, UpPlan
@@ -103,7 +103,7 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
     specs = {sp.stream: sparse_spec(config, sp.stream) if config.sparse else None for sp in new}
     inside = [os.path.relpath(sp.path, project.main) for sp in new if _inside(sp.path, project.main)]
     if inside:  # worktrees placed in the repository: never `git add`ed as embedded repositories
-        exclude(exclude_file, inside, "stream worktrees inside the repository (`worktrees:` in zones.yaml)")
+        exclude(exclude_file, inside, WORKTREES_INSIDE)
     pool = ThreadPoolExecutor(max_workers=checkouts_at_once(len(new)))
     made: dict[str, Future[None]] = {}
     prepared: set[str] = set()

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from worktree_agents import git
 from worktree_agents.backups import keep_tips
-from worktree_agents.repo import stream_branch
+from worktree_agents.repo import WORKTREES_INSIDE, stream_branch, unexclude
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees
 from worktree_agents.zones import CONFIG_FILE
@@ -136,6 +136,9 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
             os.rmdir(os.path.dirname(done.worktree))  # the folder `wta up` made for the worktrees, once empty
         except OSError:
             pass
+        inside = os.path.relpath(os.path.realpath(done.worktree), os.path.realpath(project.main))
+        if not inside.startswith(".."):   # one placed in the repository: git sees that path again
+            unexclude(os.path.join(project.repo.common_dir, "info", "exclude"), [inside], WORKTREES_INSIDE)
     if store.remove_stream(removal.stream) and removal.worktree is None:
         done.forgotten = True
     if delete_branch and removal.branch_exists and removal.branch != base:
