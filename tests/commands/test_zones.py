@@ -137,14 +137,19 @@ def test_zones_exit_1_on_overlap_naming_path_and_both_streams(tmp_path):
     assert {s["name"]: s["files"] for s in doc["streams"]} == {"api": 2, "db": 0}
 
 
-def test_zones_overlap_counts_only_tracked_files(tmp_path):
+def test_zones_that_overlap_where_no_file_is_tracked_yet_are_an_error_all_the_same(tmp_path):
+    # Every commit of a file there would be refused for both streams: said before any is made.
     repo = make_repo(tmp_path / "app", OVERLAPPING, {"src/app.ts": ""})
     (repo / "src" / "lib").mkdir()
     (repo / "src" / "lib" / "untracked.ts").write_text("")   # claimed by both zones, but not tracked
-    report = json.loads(wta(repo, "zones", "--json", check=0).stdout)
-    assert report["overlaps"] == []
+    report = json.loads(wta(repo, "zones", "--json", check=1).stdout)
+    assert report["overlaps"] == []   # tracked files only
     assert {s["name"]: s["files"] for s in report["streams"]} == {"api": 1, "db": 0}
-    assert "overlap" not in wta(repo, "zones", check=0).stdout
+    expected = ("overlap: a path such as src/lib/x (streams.db.paths[0] 'src/lib/**') would be claimed by api and "
+                "db; make the zones exclusive in zones.yaml")
+    assert expected in wta(repo, "zones", check=1).stdout
+    assert wta(repo, "up", "--no-launch", check=2).stderr == f"wta: {expected}\n"
+    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
 
 
 def test_a_missing_zones_yaml_is_one_message_with_the_fix_whichever_command_finds_it(tmp_path):

@@ -33,7 +33,8 @@ def check_in_repository(config: Config, path: str | Path, tracked: list[str]) ->
     problems = [f"{place}: streams.{name}.prompt_file: {config.streams[name].prompt_file} does not exist; create "
                 "it or fix the path (relative to the repository root)"
                 for name, place in zip(missing, places(path, [("streams", name, "prompt_file") for name in missing]))]
-    overlaps = config.zone_map().overlaps(tracked)
+    zones = config.zone_map()
+    overlaps = zones.overlaps(tracked)
     first_by_streams: dict[tuple[str, ...], list[str]] = {}
     for overlap_path, streams in overlaps:
         first_by_streams.setdefault(streams, []).append(overlap_path)
@@ -41,7 +42,44 @@ def check_in_repository(config: Config, path: str | Path, tracked: list[str]) ->
         more = f" (and {len(paths) - 1} more tracked files)" if len(paths) > 1 else ""
         problems.append(f"overlap: {paths[0]}{more} is claimed by {' and '.join(streams)}; make the zones exclusive "
                         f"in {CONFIG_FILE}")
+    # Zones that overlap only where no file is tracked yet (two streams given `lib/**` before it exists):
+    # every commit of theirs there would be refused. A path each pattern matches, made up, tells.
+    probes: dict[str, tuple[str, int]] = {}
+    for name, stream in config.streams.items():
+        for i, pattern in enumerate(stream.paths):
+            probe = example_path(pattern)
+            if probe is not None:
+                probes.setdefault(probe, (name, i))
+    for probe, streams in zones.overlaps(probes):
+        if streams in first_by_streams:
+            continue
+        first_by_streams[streams] = [probe]
+        name, i = probes[probe]
+        problems.append(f"overlap: a path such as {probe} (streams.{name}.paths[{i}] "
+                        f"{config.streams[name].paths[i]!r}) would be claimed by {' and '.join(streams)}; make the "
+                        f"zones exclusive in {CONFIG_FILE}")
     return RepositoryCheck(problems, overlaps)
+
+
+def example_path(pattern: str) -> str | None:
+    """A path the gitignore-style `pattern` matches, made up (`lib/**` -> lib/x, `src/**/*.ts` -> src/x/x.ts);
+    None for a negation or a pattern with a character class."""
+    if pattern.startswith("!") or "[" in pattern:
+        return None
+    body = pattern.lstrip("/")
+    if body.endswith("/"):
+        body += "x"
+    parts = []
+    for segment in body.split("/"):
+        if segment == "**":
+            parts.append("x")
+            continue
+        out, escaped = [], False
+        for c in segment:
+            out.append(c if escaped or c not in "*?\\" else ("" if c == "\\" else "x"))
+            escaped = c == "\\" and not escaped
+        parts.append("".join(out) or "x")
+    return "/".join(parts) or None
 
 
 def unmatched_patterns(config: Config, path: str | Path, tracked: list[str]) -> list[str]:
