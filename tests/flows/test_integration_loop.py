@@ -483,6 +483,8 @@ def test_a_persons_uncommitted_change_in_the_base_worktree_makes_the_landing_wai
         assert waits == (f"landing waits: the base branch main is checked out in {repo} with uncommitted changes: "
                          "README.md; commit or stash them there first")
         assert record(repo, "api")["handbacks"] == 0   # no follow-up session: the agent cannot fix it
+        table = wta(repo, "status", check=0).stdout
+        assert "landing waits: the base branch main" in table and "landing: landing" not in table
         git(repo, "stash", "-q")
         code, out, err = finish(proc)
     finally:

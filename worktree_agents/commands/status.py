@@ -65,9 +65,7 @@ def render(report: status_mod.Status) -> str:
         else:
             where = _short(s.worktree) + ("" if s.worktree_exists else " (missing)")
         conflicts = "-" if s.conflicts is None else (f"{len(s.conflict_files)} file(s)" if s.conflicts else "no")
-        state = s.state or "-"
-        if s.reason:
-            state += f": {s.reason}"
+        state = _with_reason(s.state or "-", s.reason)
         rows.append((s.stream, s.branch, commits, "-" if s.dirty is None else s.dirty,
                      len(s.violations) or "-", conflicts, _requests(s.requests), _age(s.last_commit), where, state))
     text = table(("stream", "branch", "+ahead/-behind", "dirty", "violations", "conflicts", "requests",
@@ -86,6 +84,13 @@ def render(report: status_mod.Status) -> str:
     return f"{base}\n{merge_line}{text}{unchecked}" + _sessions(report)
 
 
+def _with_reason(state: str, reason: str | None) -> str:
+    """`state: reason`, or the reason alone when it starts with the state ("landing waits for ...")."""
+    if not reason:
+        return state
+    return reason if reason.startswith(state) else f"{state}: {reason}"
+
+
 def _requests(view: dict) -> str:
     """Open requests to the stream, its own still open, and its own closed lately (docs/coordination.md)."""
     counts = [(len(view.get(key, [])), word) for key, word in
@@ -100,7 +105,7 @@ def _sessions(report: status_mod.Status) -> str:
         x = s.session
         if not x:
             continue
-        state = x["state"] + (f": {x['reason']}" if x["reason"] else "")
+        state = _with_reason(x["state"], x["reason"])
         usage = "-" if x["cpu_percent"] is None else \
             f"{x['cpu_percent']:.0f}% {x['memory_bytes'] / 2**20:.0f}M {x['children']} child(ren)"
         cost = output.cost(x["cost_usd"], x.get("cost_simulated", False))
