@@ -176,3 +176,16 @@ def test_init_never_writes_through_a_link_and_says_what_is_in_the_way(tmp_path):
     (repo / "zones.yaml").mkdir()
     in_the_way = wta(repo, "init", "--force", check=2)
     assert in_the_way.stderr == f"wta: {repo / 'zones.yaml'}: is a directory; move it away, then run `wta init` again\n"
+
+
+def test_init_on_a_detached_head_names_a_branch_that_exists(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "feature")
+    write_files(repo, {"src/api/app.py": "# app\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial")
+    git(repo, "checkout", "-q", "--detach")
+    done = wta(repo, "init", check=0)
+    assert "then commit it on 'feature'" in done.stdout
+    assert "base: feature\n" in (repo / "zones.yaml").read_text()

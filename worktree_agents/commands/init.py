@@ -196,6 +196,17 @@ def render(base: str, proposal: Proposal) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _detached_base(project) -> str:
+    """The base for a repository whose HEAD is detached: main or master if there, else its only branch."""
+    from worktree_agents import git
+
+    heads = git.branch_heads(project.main, project.env)
+    for name in ("main", "master"):
+        if name in heads:
+            return name
+    return next(iter(heads)) if len(heads) == 1 else "main"
+
+
 def run(force: bool = False) -> int:
     project = Project.find()
     path = os.path.join(project.toplevel, CONFIG_FILE)
@@ -208,7 +219,7 @@ def run(force: bool = False) -> int:
         raise WtaError(f"{path}: already exists; edit it, or pass --force to overwrite it")
     from worktree_agents import git
 
-    base = git.current_branch(project.toplevel, project.env) or "main"
+    base = git.current_branch(project.toplevel, project.env) or _detached_base(project)
     text = render(base, propose(project.tracked_files()))
     from worktree_agents.config import load_text
 
