@@ -64,8 +64,8 @@ LEGACY_SUFFIX = ".wta-orig"              # where an earlier wta kept a hook it d
 # by exec. In pre-commit and commit-msg, as a child, after which wta's part runs again on what it
 # left (a file it staged, a subject it rewrote): what git commits is what wta checked. Only the
 # repository's hook sees HOOK_ENV.
-START = f'{HOOK_ENV}="$name:$git_dir"\nexport {HOOK_ENV}\nexec "$hook" "$@"\n'
-START_CHECKED = f'{HOOK_ENV}="$name:$git_dir" "$hook" "$@" || exit\nhook=\n[ -z "$in_stream" ] || wta_check "$@"\n'
+START = f'{HOOK_ENV}="$name:$git_dir"\nexport {HOOK_ENV}\nexec "$hook" "$@"'
+START_CHECKED = f'{HOOK_ENV}="$name:$git_dir" "$hook" "$@" || exit\nhook=\n[ -z "$in_stream" ] || wta_check "$@"'
 
 # The hook scripts: shell templates (`str.format` fields, `{{` for a brace), packaged beside this module.
 _HERE = os.path.dirname(os.path.abspath(__file__))
