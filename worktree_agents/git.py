@@ -1143,6 +1143,16 @@ def abort_rebase(cwd: str | os.PathLike[str], env: dict[str, str] | None = None)
     run("rebase", "--abort", cwd=cwd, env=env, check=False)
 
 
+def merge_into(commit: str, message: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Completed:
+    """Merge `commit` into the checked-out branch, the merge commit saying `message`; the finished process.
+    On a conflict the merge is left under way (`unmerged_paths`, then `abort_merge`)."""
+    return run("merge", "--no-edit", "--no-ff", "-q", "-m", message, commit, cwd=cwd, env=env, check=False)
+
+
+def abort_merge(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    run("merge", "--abort", cwd=cwd, env=env, check=False)
+
+
 def fast_forward(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Completed:
     """`git merge --ff-only` of `commit` into the checked-out branch; the finished process."""
     return run("merge", "--ff-only", "-q", commit, cwd=cwd, env=env, check=False)

@@ -365,3 +365,79 @@ def test_streams_without_commits_are_skipped_and_said_so(tmp_path):
         ("infra", "skipped", "no branch wta/infra"), ("api", "skipped", "no branch wta/api"),
         ("ui", "merged", ""), ("monitor", "skipped", "no branch wta/monitor")]
     assert subjects(repo)[0] == "[ui] nav"
+
+
+# -- streams with merge commits of their own ------------------------------------------------------
+
+def _merge_main_into_api(repo: Path, extra: bool = True) -> str:
+    """A person's commit on main; api merges main in, adding a file in the merge commit itself."""
+    write_files(repo, {"README.md": "# moved on\n"})
+    commit_all(repo, "a person's commit on main")
+    api = wt(repo, "api")
+    git(api, "merge", "-q", "--no-commit", "main")
+    if extra:
+        write_files(api, {"src/lib/in-merge.ts": "export const x = 1\n"})   # work done in the merge
+        git(api, "add", "-A")
+    git(api, "commit", "-q", "-m", "merge main with more work")
+    return sha(repo, "wta/api")
+
+
+def test_a_stream_that_merged_the_base_in_lands_as_it_is_with_what_its_merge_adds(repo):
+    tip = _merge_main_into_api(repo)
+    assert json.loads(wta(repo, "merge", "--dry-run", "--json", "api", check=0).stdout)["streams"][0]["result"] \
+        == "would-merge"
+    done = json.loads(wta(repo, "merge", "--json", "api", check=0).stdout)
+    assert done["streams"][0]["result"] == "merged" and done["streams"][0]["head"] == tip
+    assert sha(repo, "main") == tip   # no rebase: its merge commit and what it adds land
+    assert git(repo, "show", "main:src/lib/in-merge.ts").stdout == "export const x = 1\n"
+    assert subjects(repo)[0] == "[api] merge main with more work"
+
+
+def test_a_stream_whose_merges_a_rebase_would_drop_is_refused_until_it_merges_the_base(repo):
+    _merge_main_into_api(repo)
+    write_files(repo, {"README.md": "# moved on again\n"})
+    main_before = commit_all(repo, "another commit on main")
+    predicted = json.loads(wta(repo, "merge", "--dry-run", "--json", "api", check=1).stdout)["streams"][0]
+    refused = json.loads(wta(repo, "merge", "--json", "api", check=1).stdout)["streams"][0]
+    for result in (predicted, refused):
+        assert result["result"] == "refused"
+        assert "has merge commit" in result["detail"] and "(git merge main)" in result["detail"], result["detail"]
+    assert sha(repo, "main") == main_before
+    wta(repo, "merge", "--abort", check=0)
+    git(wt(repo, "api"), "merge", "-q", "main", "-m", "merge main again")   # the fix it names
+    wta(repo, "merge", "api", check=0)
+    assert git(repo, "show", "main:src/lib/in-merge.ts").stdout == "export const x = 1\n"
+
+
+def test_sync_merges_the_base_into_a_stream_with_merge_commits_of_its_own(repo):
+    _merge_main_into_api(repo)
+    write_files(repo, {"README.md": "# moved on again\n"})
+    base = commit_all(repo, "another commit on main")
+    old = sha(repo, "wta/api")
+    out = wta(repo, "sync", "api", check=0).stdout
+    assert "main merged into it" in out
+    assert git(repo, "merge-base", "--is-ancestor", old, "wta/api", check=False).returncode == 0   # nothing dropped
+    assert git(repo, "merge-base", "--is-ancestor", base, "wta/api", check=False).returncode == 0
+    assert subjects(repo, "wta/api")[0] == "[api] Merge main into wta/api"
+    assert git(wt(repo, "api"), "status", "--porcelain").stdout == ""
+    wta(repo, "merge", "api", check=0)
+    assert git(repo, "show", "main:src/lib/in-merge.ts").stdout == "export const x = 1\n"
+
+
+def test_continue_and_abort_never_undo_a_rebase_the_person_is_doing(repo):
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    commit_all(repo, "hotfix the db on main")
+    wta(repo, "merge", check=1)   # api conflicts
+    api = wt(repo, "api")
+    assert git(api, "rebase", "main", check=False).returncode != 0
+    write_files(api, {"src/lib/db.ts": "resolved with care\n"})
+    git(api, "add", "src/lib/db.ts")
+    for args in (["--continue"], ["--abort"]):
+        refused = wta(repo, "merge", *args, check=None)
+        assert refused.returncode != 0
+        assert f"{api} is in the middle of a rebase that wta did not start" in refused.stderr, refused.stderr
+        assert (api / "src/lib/db.ts").read_text() == "resolved with care\n"
+        assert git(api, "diff", "--cached", "--name-only").stdout == "src/lib/db.ts\n"
+    git(api, "-c", "core.editor=true", "rebase", "--continue")
+    wta(repo, "merge", "--continue", check=0)
+    assert git(repo, "show", "main:src/lib/db.ts").stdout == "resolved with care\n"

@@ -6,8 +6,8 @@ import time
 from typing import Sequence
 
 from worktree_agents import git
-from worktree_agents.merge.plan import (base_problems, commit_graph, git_env, plan_merge, readiness, touches, verify,
-                                        verify_objects, verify_result)
+from worktree_agents.merge.plan import (base_problems, commit_graph, git_env, merge_commits_refusal, plan_merge,
+                                        readiness, touches, verify, verify_objects, verify_result)
 from worktree_agents.merge.report import (CONFLICT, SKIPPED, STOPS, VERIFY_FAILED, WOULD_MERGE, MergeReport,
                                           StreamResult, explain, listed, timed)
 
@@ -44,6 +44,8 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
                 result.detail = f"{len(problems)} verification failure(s) in {branch}"
             else:
                 verify_objects(result, plan, plan.base_sha, tip, env)
+        if result.result == WOULD_MERGE:
+            result = merge_commits_refusal(plan, stream, commits, predicted, tip, env) or result
         if result.result == WOULD_MERGE:
             tree, conflicted = git.merge_tree(predicted, tip, cwd=plan.main, env=env)
             if conflicted:

@@ -113,6 +113,24 @@ def verify(zones: ZoneMap, stream: str, base: str, commits: Sequence[git.CommitC
     return problems, list(dict.fromkeys(v.path for v in violations))
 
 
+def merge_commits_refusal(plan: MergePlan, stream: str, commits: Sequence[git.CommitChanges], base: str, tip: str,
+                          env: dict[str, str]) -> StreamResult | None:
+    """Why a stream with merge commits of its own cannot land on `base` now, or None.
+
+    Such a stream lands as it is when it contains `base` (it merged the base in): no rebase, which
+    would drop its merges and what they add (a conflict's resolution, a change made in the merge).
+    One that does not is refused, with the fix.
+    """
+    merges = [c for c in commits if len(c.parents) > 1]
+    if not merges or git.is_ancestor(base, tip, cwd=plan.main, env=env):
+        return None
+    branch, merge = plan.branches[stream], merges[-1]
+    return StreamResult(stream, branch, REFUSED, commits=len(commits), worktree=plan.worktrees.get(branch),
+                        detail=f"{branch} has merge commit {merge.sha[:12]} {merge.subject!r} and does not contain "
+                               f"{plan.base} at {base[:12]}: a rebase would drop what its merges add; merge "
+                               f"{plan.base} into it (git merge {plan.base}) or rebase it yourself, then merge again")
+
+
 def session_refusal(plan: MergePlan, stream: str) -> StreamResult | None:
     pid = liveness.running_pid(plan.state_dir, stream)
     if not pid:

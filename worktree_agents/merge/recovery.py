@@ -98,7 +98,7 @@ def private_dir(wt: str, env: dict[str, str]) -> tuple[str, str]:
 # -- a worktree left half-way ---------------------------------------------------------------
 
 def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[str, str],
-                    forced: bool = False) -> None:
+                    forced: bool = False, own_rebase: bool = True) -> None:
     """Bring a worktree wta was working in back onto `ref`, with nothing of a killed git left over.
 
     `known`: commits whose files wta's git may have been writing there. Files
@@ -106,13 +106,18 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
     them; when one is not, it is someone's work: that stops recovery with its
     name if git was killed there (a lock, a rebase, a detached HEAD, or
     `forced`: wta was checking out there), else it is left for the merge's own
-    check of uncommitted changes.
+    check of uncommitted changes. `own_rebase`: a rebase under way there can be
+    wta's; when not, it is a person's (resolving a conflict the merge stopped on),
+    and recovery stops with its name rather than undo it.
     """
     gitdir, common = private_dir(wt, env)
+    rebasing = any(os.path.exists(os.path.join(gitdir, d)) for d in REBASE_DIRS)
+    if rebasing and not own_rebase:
+        refuse_a_persons_rebase(wt, env)
     locks = [os.path.join(gitdir, n) for n in os.listdir(gitdir) if n.endswith(".lock")]  # index, HEAD, REBASE_HEAD...
     locks += [os.path.join(common, f"{ref}.lock"), os.path.join(common, "packed-refs.lock")]
     killed = clear_stale_locks(locks, wt) or forced
-    if any(os.path.exists(os.path.join(gitdir, d)) for d in REBASE_DIRS):
+    if rebasing:
         killed = True
         known = [*known, _rebase_head(gitdir)]
         git.abort_rebase(wt, env)
@@ -124,6 +129,16 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
         git.point_head(ref, wt, env)
         killed = True
     _restore_files(wt, [k for k in known if k], killed, env)
+
+
+def refuse_a_persons_rebase(wt: str, env: dict[str, str]) -> None:
+    """Stop, naming it, when a rebase wta did not start is under way in `wt` (a person resolving the
+    conflict a merge stopped on): undoing it would lose their work."""
+    gitdir, _ = private_dir(wt, env)
+    if any(os.path.exists(os.path.join(gitdir, d)) for d in REBASE_DIRS):
+        raise WtaError(f"{wt} is in the middle of a rebase that wta did not start; finish it there (git -C {wt} "
+                       f"rebase --continue) or undo it (git -C {wt} rebase --abort), then run the same wta merge "
+                       "command again")
 
 
 def clear_stale_locks(locks: Sequence[str], wt: str) -> bool:

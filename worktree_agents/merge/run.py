@@ -13,9 +13,9 @@ from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.backups import backup_ref, new_run_id
 from worktree_agents.errors import WtaError
 from worktree_agents.merge import recovery
-from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, pending_streams, plan_merge,
-                                        refusals, session_refusal, touches, verify, verify_objects,
-                                        verify_result)
+from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, merge_commits_refusal,
+                                        pending_streams, plan_merge, refusals, session_refusal, touches, verify,
+                                        verify_objects, verify_result)
 from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
                                           SKIPPED, STOPS, TEST_FAILED, VERIFY_FAILED, MergeReport, Progress,
                                           StreamResult, explain, listed, progress_line, quiet, result_from, timed)
@@ -115,7 +115,11 @@ class Run:
             git.update_refs([(backup_ref(st["run_id"], ref, "retry"), tip, None)], "wta merge: backup",
                             cwd=plan.main, env=env)
         new_head = tip
-        if boundary(commits) != {base_now}:
+        refused = merge_commits_refusal(plan, stream, commits, base_now, tip, env)
+        if refused is not None:
+            return timed(refused, started)
+        if boundary(commits) != {base_now} and not any(len(c.parents) > 1 for c in commits):
+            # (A stream with merge commits gets here only when it contains the base: it lands as it is.)
             self.save(REBASE, stream)
             self.progress(stream, f"rebasing {len(commits)} commit(s) onto {plan.base}")
             new_head = self.rebase(result, tip, base_now, commits)
@@ -434,22 +438,33 @@ def _recover(main: str, st: dict[str, Any], env: dict[str, str]) -> None:
     recovery.put_back(main, branch, start, st.get("worktree"), env, ours=ours)
 
 
-def _settle_worktrees(main: str, st: dict[str, Any], env: dict[str, str]) -> None:
-    """Clear what a killed git left in the worktrees of this merge (locks, a rebase, half-written files)."""
+def _settle_worktrees(main: str, st: dict[str, Any], env: dict[str, str], check_only: bool = False) -> None:
+    """Clear what a killed git left in the worktrees of this merge (locks, a rebase, half-written files).
+    `check_only`: change nothing, only stop on a rebase a person is doing in one of them."""
     heads = git.branch_heads(main, env)
     known = [*st["backups"].values(), *st["produced"], st.get("new_head"), st["base_now"]]
     in_flight = st["status"] == "running" and st.get("step")
+    # A run that stopped had undone its own rebase; one that was killed (and maybe aborted since) may have
+    # left it, in the worktree of the stream it was rebasing. Any other rebase under way is a person's.
+    killed = st["status"] == "running" or st["status"] == "aborting" and st.get("aborted_from", "running") == "running"
     trees = {w.path: w.branch for w in registry.list_worktrees(main, env) if not w.bare and not w.prunable}
     paths = {**st.get("worktrees", {}), **({st["stream"]: st["worktree"]} if st.get("worktree") else {})}
-    for stream, where in paths.items():
-        branch = st["branches"].get(stream)
-        if branch in heads and os.path.isdir(where) and trees.get(where) in (branch, None):
-            recovery.settle_worktree(where, f"refs/heads/{branch}", [*known, heads[branch].sha], env,
-                                     forced=in_flight == REBASE and stream == st.get("stream"))
     base_wt = next((path for path, branch in trees.items() if branch == st["base"]), None)
+    places = [(where, st["branches"].get(stream), st.get("step") == REBASE and stream == st.get("stream"))
+              for stream, where in paths.items()]
+    places = [(where, branch, ours) for where, branch, ours in places
+              if branch in heads and os.path.isdir(where) and trees.get(where) in (branch, None)]
+    for where, _, ours in places + ([(base_wt, st["base"], False)] if base_wt else []):
+        if not (killed and ours):
+            recovery.refuse_a_persons_rebase(where, env)   # before anything is changed anywhere
+    if check_only:
+        return
+    for where, branch, ours in places:
+        recovery.settle_worktree(where, f"refs/heads/{branch}", [*known, heads[branch].sha], env,
+                                 forced=in_flight == REBASE and ours, own_rebase=killed and ours)
     if base_wt:
         recovery.settle_worktree(base_wt, f"refs/heads/{st['base']}", [*known, heads[st["base"]].sha], env,
-                                 forced=in_flight == FAST_FORWARD)
+                                 forced=in_flight == FAST_FORWARD, own_rebase=False)
 
 
 def abort_merge(project) -> MergeReport:
@@ -473,7 +488,8 @@ def _abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:
     whichever of `--continue` and `--abort` runs after a kill here finishes the abort."""
     state_dir, main = project.repo.state_dir, project.main
     if st["status"] != "aborting":
-        st["status"] = "aborting"
+        _settle_worktrees(main, st, env, check_only=True)   # a person's rebase under way stops it before it begins
+        st["status"], st["aborted_from"] = "aborting", st["status"]
         write_state(state_dir, st)
     _settle_worktrees(main, st, env)
     heads = git.branch_heads(main, env)

@@ -9,7 +9,8 @@ worktree was made: a dependent must see what its dependencies landed. So:
   inside its worktree, after a backup of its tip under `refs/wta/backup/`
   (copied without `git rebase` where no merge has anything to decide:
   worktrees/replay.py); on a conflict the rebase is aborted and the branch
-  stays as it was;
+  stays as it was; one with merge commits of its own gets the base merged in
+  instead (a rebase would drop its merges and what they add);
 - never while a session runs in that worktree.
 
 Returns data, never prints.
@@ -32,6 +33,7 @@ from worktree_agents.zones import check_streams
 CURRENT = "current"        # already contains the base
 MOVED = "moved"            # no commits of its own: now at the base
 REBASED = "rebased"        # its commits now sit on the base
+MERGED = "merged"          # it has merge commits of its own: the base was merged into it
 CONFLICT = "conflict"      # the rebase conflicts: aborted, branch unchanged
 REFUSED = "refused"        # a session runs there, uncommitted changes, no branch or no worktree
 STOPS = (CONFLICT, REFUSED)
@@ -63,6 +65,9 @@ class SyncResult:
         if self.outcome == REBASED:
             return (f"{self.branch}: {self.ahead} commit(s) rebased onto {base} ({self.behind} behind before); "
                     f"old tip kept at {self.backup}")
+        if self.outcome == MERGED:
+            return (f"{self.branch}: {base} merged into it ({self.behind} behind before; it has merge commits of its "
+                    f"own, which a rebase would drop); old tip kept at {self.backup}")
         return f"{self.branch} not synced: {self.detail}"
 
 
@@ -156,7 +161,10 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
     assert tip is not None
     ref = f"refs/heads/{result.branch}"
     result.backup = keep_tips({ref: tip}, "wta sync", main, env)[ref]
-    copied = replay.replay(git.commit_changes([f"^{base_sha}", tip], cwd=main, env=env), base_sha, worktree, env)
+    commits = git.commit_changes([f"^{base_sha}", tip], cwd=main, env=env)
+    if any(len(c.parents) > 1 for c in commits):
+        return _merge(result, base, base_sha, worktree, env)
+    copied = replay.replay(commits, base_sha, worktree, env)
     if copied is not None and replay.move_branch(worktree, result.branch, tip, copied, f"wta sync: rebase onto {base}",
                                                  env) is None:
         result.outcome, result.new = REBASED, copied
@@ -172,6 +180,21 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
                          f"rebase it by hand in {worktree} (`git rebase {base}`)")
         return result
     result.outcome, result.new = REBASED, git.rev_parse("HEAD", worktree, env)
+    return result
+
+
+def _merge(result: SyncResult, base: str, base_sha: str, worktree: str, env: dict[str, str]) -> SyncResult:
+    """The base merged into a branch with merge commits of its own, the merge carrying the stream's prefix."""
+    proc = git.merge_into(base_sha, f"[{result.stream}] Merge {base} into {result.branch}", worktree, env)
+    if proc.returncode != 0:
+        result.files = git.unmerged_paths(worktree, env)
+        git.abort_merge(worktree, env)
+        result.outcome = CONFLICT
+        what = f"conflicts in {', '.join(result.files[:5])}" if result.files else _last_line(proc.stderr)
+        result.detail = (f"merging {base} into it {what}; the merge was aborted and {result.branch} is unchanged: "
+                         f"merge it by hand in {worktree} (`git merge {base}`)")
+        return result
+    result.outcome, result.new = MERGED, git.rev_parse("HEAD", worktree, env)
     return result
 
 
