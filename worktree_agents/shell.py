@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Callable
 
 from worktree_agents import git
 
@@ -47,16 +48,25 @@ def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandb
 
 
 class Background:
-    """A shell command running in its own process group, its output into a log, with a deadline."""
+    """A shell command running in its own process group, its output into a log (through `redact`,
+    which blanks out API keys: wta's environment holds them, and so does the command's), with a deadline."""
 
-    def __init__(self, command: str, cwd: str, env: dict[str, str], log: IO[bytes], timeout: float) -> None:
+    def __init__(self, command: str, cwd: str, env: dict[str, str], log: IO[bytes], timeout: float,
+                 redact: Callable[[bytes], bytes] | None = None) -> None:
         self.started = time.monotonic()
         self.deadline = self.started + timeout
         self.proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=log if redact is None else subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._pump: threading.Thread | None = None
+        if redact is not None:   # a file of its own: the caller may close `log` now
+            sink = os.fdopen(os.dup(log.fileno()), "ab", buffering=0)
+            self._pump = threading.Thread(target=_copy, args=(self.proc.stdout, sink, redact), daemon=True)
+            self._pump.start()
 
     def finished(self) -> int | None:
-        """The exit code once it ended (its leftover children are ended too), else None."""
+        """The exit code once it ended (its leftover children are ended too, its output all in the log),
+        else None."""
         code = self.proc.poll()
         if code is not None:
             self.kill()  # anything it left running in its group
@@ -74,3 +84,15 @@ class Background:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        if self._pump is not None:
+            self._pump.join(timeout=5)
+
+
+def _copy(source: IO[bytes], sink: IO[bytes], redact: Callable[[bytes], bytes]) -> None:
+    """Line by line (a line is where a key could be cut in two), the longest 1 MiB."""
+    with source, sink:
+        for line in iter(lambda: source.readline(1 << 20), b""):
+            try:
+                sink.write(redact(line))
+            except OSError:
+                pass   # a full disk: drop it rather than block the command on its pipe

@@ -101,6 +101,24 @@ def test_failing_check_alerts_once_and_its_recovery_once(tmp_path):
                                "check:flag|recovered|check flag passes again"]
 
 
+def test_api_keys_stay_out_of_checks_alerts_and_notify(tmp_path):
+    key = "sk-ant-api03-wtaTEST-watch-0123456789abcdef"
+    repo = make_repo(tmp_path / "webapp", zones_with(['{name: env, run: "echo key=$ANTHROPIC_API_KEY; exit 1", '
+                                                      'every: 1m}'],
+                                                     "echo notify-key=$ANTHROPIC_API_KEY {message}"))
+    env = {**os.environ, "ANTHROPIC_API_KEY": key}
+    done = subprocess.run([sys.executable, "-m", "worktree_agents", "watch", "--for", "2s"], cwd=repo, env=env,
+                          text=True, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "check env failed (exit 1): key=[redacted]" in done.stdout
+    state = repo / ".git" / "wta"
+    notify_log = state / "logs" / "notify.log"
+    wait_for(lambda: notify_log.exists() and "notify-key=[redacted]" in notify_log.read_text(errors="replace"))
+    for written in (state / "checks" / "env.log", state / "logs" / "notify.log", alerts_log(repo)):
+        assert key not in written.read_text(errors="replace") and "[redacted]" in written.read_text(), written
+    assert key not in done.stdout + done.stderr
+
+
 def marked(marker: str) -> list[tuple[str, int]]:
     """(name, parent pid) of each live process carrying the marker, read while it exists."""
     found = []

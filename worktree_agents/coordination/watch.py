@@ -33,6 +33,7 @@ from worktree_agents import git, layout, shell
 from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
+from worktree_agents.redaction import Redactor
 from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, STALLED, STOPPED, WAITING,
                                             SessionStore, parse_time)
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
@@ -150,6 +151,7 @@ class Watcher:
         self.config = config
         self.state_dir = project.repo.state_dir
         self.env = project.env
+        self.redact = Redactor(self.env)   # out of the checks' and notify's output, and alerts.log
         self.started = time.time()
         self.active: dict[str, _Condition] = {}
         self.checks = [_CheckState(c.name, c.run, float(c.every), float(c.timeout)) for c in config.checks]
@@ -269,7 +271,7 @@ class Watcher:
         path = self._check_log(check)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as output:
-            return shell.Background(check.run, self.project.main, self.env, output, check.timeout)
+            return shell.Background(check.run, self.project.main, self.env, output, check.timeout, self.redact)
 
     def _check_failure(self, check: _CheckState, code: int) -> str:
         try:
@@ -466,8 +468,8 @@ class Watcher:
         path = layout.path(self.state_dir, layout.ALERTS_LOG)
         os.makedirs(self.state_dir, exist_ok=True)
         # One short append per line: concurrent watchers interleave whole lines.
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(one_line(alert.log_line()) + "\n")
+        with open(path, "ab") as f:
+            f.write(self.redact((one_line(alert.log_line()) + "\n").encode("utf-8", "surrogateescape")))
 
     def _notify(self, alert: Alert) -> None:
         if not self.config.notify:
@@ -478,7 +480,8 @@ class Watcher:
         path = layout.path(self.state_dir, layout.NOTIFY_LOG)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "ab") as output:
-            self.notifiers.append(shell.Background(command, self.project.main, env, output, NOTIFY_TIMEOUT))
+            self.notifiers.append(shell.Background(command, self.project.main, env, output, NOTIFY_TIMEOUT,
+                                                   self.redact))
 
     def _reap_notifiers(self) -> None:
         running = []
