@@ -11,6 +11,8 @@ import sys
 import time
 from datetime import datetime
 
+import pytest
+
 from support import EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, worktree_of, wta
 
 FIELDS = {"stream", "branch", "worktree", "worktree_exists", "head", "ahead", "behind", "dirty", "last_commit",
@@ -150,6 +152,15 @@ def test_watch_prints_a_fresh_table_each_interval_until_interrupted(tmp_path):
     assert text.count("-- ") >= 2 and text.count("\nstream ") >= 2
     api_rows = [line for line in text.splitlines() if line.startswith("api ")]
     assert "no branch" in api_rows[0] and "prepared" in api_rows[-1]
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "inf"])
+def test_a_bad_watch_interval_is_one_line_before_any_refresh(tmp_path, value):
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    done = wta(repo, "status", "--watch", env={**os.environ, "WTA_WATCH_INTERVAL": value}, check=2)
+    assert done.stdout == ""
+    assert done.stderr == (f"wta: WTA_WATCH_INTERVAL={value!r}: not a number of seconds above 0; set it to one "
+                           "(e.g. 2) or unset it\n")
 
 
 def test_status_starts_without_typer_and_says_what_the_cli_says(tmp_path):

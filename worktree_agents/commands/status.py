@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from worktree_agents import status as status_mod
 from worktree_agents.commands import output
 from worktree_agents.commands.output import emit_json, table, use_colour
+from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
 
@@ -30,9 +31,23 @@ def run(as_json: bool = False, watch: bool = False) -> int:
     return _watch(project, as_json)
 
 
+def _interval(value: str | None) -> float:
+    """WTA_WATCH_INTERVAL: seconds between refreshes, more than 0 (default 2)."""
+    if not value:
+        return WATCH_INTERVAL
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise WtaError(f"{WATCH_INTERVAL_ENV}={value!r}: not a number of seconds above 0; set it to one "
+                       f"(e.g. {WATCH_INTERVAL:g}) or unset it")
+    return seconds
+
+
 def _watch(project, as_json: bool) -> int:
     """Redraw in place on a terminal; elsewhere (or with NO_COLOR) print each refresh below the last."""
-    interval = float(os.environ.get(WATCH_INTERVAL_ENV) or WATCH_INTERVAL)
+    interval = _interval(os.environ.get(WATCH_INTERVAL_ENV))
     live = use_colour(sys.stdout) and not as_json
     try:
         while True:
