@@ -412,3 +412,15 @@ def test_what_cannot_be_read_is_one_error_alert_and_nothing_clears_meanwhile(tmp
         (repo / "zones.yaml").write_text(good)
         commit_all(repo, "fix zones.yaml")
         assert [(a.key, a.state) for a in w.tick()] == [("error:zones", "ok")]
+
+
+def test_a_detached_schedule_notifies_as_one_in_the_foreground_does(tmp_path):
+    notified = tmp_path / "notified"
+    streams = "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"
+    repo = session_repo(tmp_path, session_zones("  runner: command\n  command: \"sleep 0.3\"\n", streams,
+                                                extra=f"notify: '{notify_into(notified)}'\n"))
+    assert up(repo, "-d").returncode == 0
+    wait_for(lambda: sorted(lines(notified)) == ["api|done|session done", "ui|done|session done"], timeout=60)
+    log = repo / ".git" / "wta" / "logs" / "coordinator.log"
+    wait_for(lambda: "every session has ended" in log.read_text(), timeout=30)
+    assert "alert: " in log.read_text()
