@@ -6,7 +6,9 @@ Stdlib only: the session wrapper imports it.
 
 from __future__ import annotations
 
+import os
 import re
+from typing import IO, Iterator
 
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY")
 SECRET_LOOKING = re.compile(r"\bsk-[A-Za-z0-9][A-Za-z0-9_-]{7,}")
@@ -24,3 +26,27 @@ class Redactor:
         for value in self.values:
             data = data.replace(value, REDACTED.encode())
         return SECRET_LOOKING.sub(REDACTED, data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
+LONGEST = 1 << 20   # bytes of output without a line end or carriage return passed on as they are
+
+
+def pieces(source: IO[bytes]) -> Iterator[bytes]:
+    """`source`'s output as it arrives, cut only after a line end or a carriage return (a progress
+    bar's), so that no key is cut in two before it is redacted; a run without either is passed on
+    once it reaches LONGEST bytes."""
+    fd, held = source.fileno(), b""
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            if held:
+                yield held
+            return
+        held += data
+        end = max(held.rfind(b"\n"), held.rfind(b"\r"))
+        if end >= 0:
+            yield held[:end + 1]
+            held = held[end + 1:]
+        if len(held) >= LONGEST:
+            yield held
+            held = b""

@@ -89,10 +89,11 @@ class Background:
 
 
 def _copy(source: IO[bytes], sink: IO[bytes], redact: Callable[[bytes], bytes]) -> None:
-    """Line by line (a line is where a key could be cut in two), the longest 1 MiB."""
+    from worktree_agents.redaction import pieces
+
     with source, sink:
-        for line in iter(lambda: source.readline(1 << 20), b""):
+        for piece in pieces(source):
             try:
-                sink.write(redact(line))
+                sink.write(redact(piece))
             except OSError:
                 pass   # a full disk: drop it rather than block the command on its pipe

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime
 
 from support import git, wta
 from worktree_agents.sessions.prompt import SANDBOX_NOTE
-from sessions_support import (alive, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
-                              wait_state, worktree, zones)
+from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
+                              wait_for, wait_state, worktree, zones)
 
 PROMPT = """It's "quoted", $HOME stays literal; `backticks` too."""
 
@@ -131,3 +133,24 @@ def test_down_keeps_a_worktree_whose_session_runs_until_forced_which_stops_it(tm
     assert "api          session stopped" in forced.stdout and "removed" in forced.stdout
     assert not worktree(repo, "api").exists() and not alive(pid)
     assert record(repo, "api")["state"] == "stopped"
+
+
+def test_progress_written_with_carriage_returns_is_output_as_it_comes_never_a_stall(tmp_path):
+    # A progress bar (npm's, pip's): `\r` and no newline for longer than stall_after and a stall check (5 s).
+    script = tmp_path / "progress.sh"
+    script.write_text("echo starting\nfor i in $(seq 1 14); do printf '\\rprogress %d' $i; sleep 0.5; done\n"
+                      "echo; echo finished\n")
+    streams = "  api:\n    paths: [src/api/**]\n"
+    repo = session_repo(tmp_path, zones(agent(f"sh {script}"), streams, extra="stall_after: 1s\n"))
+    log = state_dir(repo) / "logs" / "api.log"
+    started = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, env=env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: b"\rprogress 3" in log.read_bytes(), timeout=30, message="the progress in the log")
+        assert record(repo, "api")["state"] == "running"   # as it comes, not at the session's next newline
+        out, _ = started.communicate(timeout=60)
+    finally:
+        started.kill()
+    assert started.returncode == 0, out
+    assert "stalled" not in out and record(repo, "api")["state"] == "done"
+    assert b"\rprogress 13\rprogress 14\nfinished" in log.read_bytes()

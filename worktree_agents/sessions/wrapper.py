@@ -36,7 +36,7 @@ import traceback
 
 from worktree_agents import interpreter, layout
 from worktree_agents.errors import WtaError
-from worktree_agents.redaction import Redactor
+from worktree_agents.redaction import Redactor, pieces
 
 POLL = 0.1
 STATUS_WAIT = 5.0  # how long a dead tmux pane may go without an exit status (TmuxAgent.poll)
@@ -80,8 +80,8 @@ class ProcessAgent:
         self._pump.start()
 
     def _copy(self, log: Log) -> None:
-        for line in iter(self.proc.stdout.readline, b""):
-            log.write(line)
+        for piece in pieces(self.proc.stdout):   # a progress bar's `\r` updates too, as they come
+            log.write(piece)
 
     @property
     def pid(self) -> int:
@@ -425,8 +425,8 @@ def preload() -> None:
 
 def pipe_log(path: str) -> int:
     log = Log(path, Redactor(dict(os.environ)))
-    for line in iter(sys.stdin.buffer.readline, b""):
-        log.write(line)
+    for piece in pieces(sys.stdin.buffer):
+        log.write(piece)
     return 0
 
 
