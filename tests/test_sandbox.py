@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -314,3 +315,13 @@ def test_a_sandboxed_command_leaves_no_file_in_the_temp_dir(tmp_path, end):
         os.killpg(agent.pid, signal.SIGKILL)
         assert agent.wait(timeout=30) == -signal.SIGKILL
     assert list(temp.iterdir()) == []
+
+
+def test_wta_commands_that_write_its_state_say_so_in_one_line_inside_a_sandbox(tmp_path):
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    for command in ("up --no-launch api", "down ui", "sync ui"):
+        done = inside(api_sandbox(repo), f"{sys.executable} -m worktree_agents {command}", api)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr == (f"wta: cannot write {repo / '.git' / 'wta' / 'lock'}: this runs in a session's "
+                               "sandbox, where wta's state is read-only; run the command outside the session\n")

@@ -3,6 +3,7 @@ failures into one line and an exit code (tracebacks only with --debug)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return stdout_closed()
     except Exception as exc:  # a bug: one line, the traceback with --debug
+        if isinstance(exc, OSError) and exc.errno == errno.EROFS and os.environ.get("WTA_SANDBOX") and not debug:
+            # Run by an agent in its session's sandbox, where wta's own state is read-only.
+            print(f"wta: cannot write {exc.filename or 'wta state'}: this runs in a session's sandbox, where wta's "
+                  "state is read-only; run the command outside the session", file=sys.stderr)
+            return 2
         usage = _usage_error(exc)
         if usage is not None:
             return usage

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime
+
+import pytest
 
 from support import git, wta
 from worktree_agents.sessions.prompt import SANDBOX_NOTE
@@ -154,3 +158,22 @@ def test_progress_written_with_carriage_returns_is_output_as_it_comes_never_a_st
     assert started.returncode == 0, out
     assert "stalled" not in out and record(repo, "api")["state"] == "done"
     assert b"\rprogress 13\rprogress 14\nfinished" in log.read_bytes()
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None or shutil.which("script") is None,
+                    reason="needs tmux and script (util-linux): .ci/run installs tmux")
+def test_attach_ends_well_when_the_session_ends_and_needs_a_terminal(tmp_path):
+    streams = "  api:\n    paths: [src/api/**]\n"
+    repo = session_repo(tmp_path, zones(agent("sleep 2; echo bye"), streams))
+    try:
+        assert up(repo, "--interactive", "-d").returncode == 0
+        wait_for(lambda: record(repo, "api")["tmux"], message="the tmux session")
+        no_terminal = wta(repo, "attach", "api", check=2, input="")
+        assert "wta attach needs a terminal" in no_terminal.stderr
+        command = f"{sys.executable} -m worktree_agents attach api"
+        attached = subprocess.run(["script", "-qec", command, "/dev/null"], cwd=repo, env=env(), timeout=60,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert attached.returncode == 0, attached.stdout[-500:]
+        assert wait_state(repo, "api", "done")
+    finally:
+        os.system(f"tmux -L {record(repo, 'api')['tmux']['socket']} kill-server 2>/dev/null")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 from worktree_agents.commands.streams import known_stream
 from worktree_agents.errors import WtaError
@@ -20,5 +21,10 @@ def run(stream: str) -> int:
         raise WtaError(f"stream {stream!r} has no interactive session running; start one with "
                        f"`wta up --interactive {stream}`, or follow its log with `wta logs {stream} -f`")
     tmux.require()
-    os.execvp("tmux", session.attach_argv())  # tmux takes over this process
-    return 0
+    if not (os.isatty(0) and os.isatty(1)):
+        raise WtaError(f"wta attach needs a terminal (stdin and stdout); run it in one, or follow the session's "
+                       f"log with `wta logs {stream} -f`")
+    code = subprocess.run(session.attach_argv()).returncode
+    # tmux says 1 when its server ended under it: the session ended while attached, which is no failure
+    # of the attach. What the session ended as is in its record (`wta status`).
+    return 0 if code == 0 or not session.alive() else code
