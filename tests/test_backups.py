@@ -3,7 +3,9 @@ base lacks, and `wta backups [--prune --older-than D]` lists and prunes them."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 from support import add_stream_worktree, commit_all, git, wta, write_files
 
@@ -58,3 +60,19 @@ def test_prune_without_an_age_is_refused_and_deletes_nothing(webapp):
     assert wta(webapp, "backups", "--prune", "--older-than", "soon", check=2).stderr.startswith(
         "wta: --older-than soon: bad duration")
     assert git(webapp, "rev-parse", OLD_RUN).stdout.strip() == tip
+
+
+def test_prune_keeps_the_backups_of_a_merge_under_way(webapp):
+    api, _ = unmerged_api(webapp)
+    write_files(webapp, {"src/lib/cache.ts": "export const cache = 2\n"})
+    commit_all(webapp, "the base changes the cache too")
+    git(webapp, "update-ref", OLD_RUN, git(webapp, "rev-parse", "main").stdout.strip())
+    wta(webapp, "merge", "api", check=1)   # stops on the conflict: --continue or --abort to come
+    run = json.loads((webapp / ".git" / "wta" / "merge.json").read_text())["run_id"]
+    before = git(webapp, "for-each-ref", "--format=%(refname)", f"refs/wta/backup/{run}/").stdout.split()
+    assert before
+    time.sleep(1.1)
+    pruned = wta(webapp, "backups", "--prune", "--older-than", "1s", check=0).stdout
+    assert f"(those of the merge under way, {run}, among them)" in pruned and OLD_RUN in pruned
+    assert git(webapp, "for-each-ref", "--format=%(refname)", f"refs/wta/backup/{run}/").stdout.split() == before
+    assert "backups stay under" in wta(webapp, "merge", "--abort", check=0).stdout

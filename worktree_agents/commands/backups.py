@@ -32,9 +32,15 @@ def run(prune: bool = False, older_than: str | None = None) -> int:
     now = time.time()
     chosen = [b for b in found if age is None or now - b.created > age]
     if prune:
+        from worktree_agents.merge.state import read_state
+
+        underway = read_state(project.repo.state_dir)   # what `--continue`/`--abort` of that merge restore from
+        if underway is not None:
+            chosen = [b for b in chosen if not b.ref.startswith(f"{backups.BACKUP_ROOT}/{underway['run_id']}/")]
         backups.prune(chosen, project.main, project.env)
         kept = len(found) - len(chosen)
-        print(f"pruned {len(chosen)} backup ref(s) older than {older_than}; {kept} kept")
+        print(f"pruned {len(chosen)} backup ref(s) older than {older_than}; {kept} kept"
+              + (f" (those of the merge under way, {underway['run_id']}, among them)" if underway else ""))
         for b in chosen:
             print(f"  deleted {b.ref} ({b.sha[:12]})")
         return 0
