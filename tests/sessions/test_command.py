@@ -177,3 +177,12 @@ def test_attach_ends_well_when_the_session_ends_and_needs_a_terminal(tmp_path):
         assert wait_state(repo, "api", "done")
     finally:
         os.system(f"tmux -L {record(repo, 'api')['tmux']['socket']} kill-server 2>/dev/null")
+
+
+def test_a_prompt_too_long_for_the_command_line_says_to_use_the_prompt_file(tmp_path):
+    streams = f"  api:\n    paths: [src/api/**]\n    prompt: {json.dumps('x' * 200_000)}\n"
+    repo = session_repo(tmp_path, zones(agent("echo {prompt} > /dev/null"), streams))
+    assert up(repo).returncode == 1
+    reason = record(repo, "api")["reason"]
+    assert "its command line is longer than the system allows" in reason, reason
+    assert "`{prompt_file}` in `command:`" in reason

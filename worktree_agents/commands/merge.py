@@ -93,6 +93,7 @@ def _render(report: merge.MergeReport) -> None:
         print(f"dry run: nothing was changed; {report.base} is at {report.base_before[:12]}")
         return
     moved = (f"{report.base}: {report.base_before[:12]} -> {report.base_after[:12]}"
-             if report.base_after != report.base_before else f"{report.base} unchanged at {report.base_before[:12]}")
+             if report.base_after != report.base_before else
+             f"{report.base} not moved by this merge (at {report.base_before[:12]} when it began)")
     saved = f" (report {report.saved})" if report.saved else ""
     print(moved + saved)

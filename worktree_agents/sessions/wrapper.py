@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
 import shlex
 import signal
@@ -338,6 +339,10 @@ class Session:
                 agent.wait(POLL)
         except (WtaError, OSError) as exc:
             error = str(exc)
+            if isinstance(exc, OSError) and exc.errno == errno.E2BIG:
+                # `{prompt}` put a long prompt (requests, a hand-back's test output) on the command line
+                error = (f"its command line is longer than the system allows ({sum(len(a) for a in self.launch.argv)} "
+                         "bytes); give the agent the prompt as a file: `{prompt_file}` in `command:`")
             self.log.say(f"the session could not run: {error}")
         finally:
             self._end_leftover_processes()
