@@ -171,14 +171,10 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
         return result
     proc = git.rebase(base_sha, worktree, env)
     if proc.returncode != 0:
-        result.files = git.unmerged_paths(worktree, env)
         if git.rebase_in_progress(worktree, env):
+            result.files = git.unmerged_paths(worktree, env)
             git.abort_rebase(worktree, env)
-        result.outcome = CONFLICT
-        what = f"conflicts in {', '.join(result.files[:5])}" if result.files else _last_line(proc.stderr)
-        result.detail = (f"rebasing onto {base} {what}; the rebase was aborted and {result.branch} is unchanged: "
-                         f"rebase it by hand in {worktree} (`git rebase {base}`)")
-        return result
+        return _stopped(result, proc, f"rebasing onto {base}", "rebase", f"git rebase {base}", worktree)
     result.outcome, result.new = REBASED, git.rev_parse("HEAD", worktree, env)
     return result
 
@@ -189,12 +185,19 @@ def _merge(result: SyncResult, base: str, base_sha: str, worktree: str, env: dic
     if proc.returncode != 0:
         result.files = git.unmerged_paths(worktree, env)
         git.abort_merge(worktree, env)
-        result.outcome = CONFLICT
-        what = f"conflicts in {', '.join(result.files[:5])}" if result.files else _last_line(proc.stderr)
-        result.detail = (f"merging {base} into it {what}; the merge was aborted and {result.branch} is unchanged: "
-                         f"merge it by hand in {worktree} (`git merge {base}`)")
-        return result
+        return _stopped(result, proc, f"merging {base} into it", "merge", f"git merge {base}", worktree)
     result.outcome, result.new = MERGED, git.rev_parse("HEAD", worktree, env)
+    return result
+
+
+def _stopped(result: SyncResult, proc: git.Completed, doing: str, what_git_did: str, by_hand: str,
+             worktree: str) -> SyncResult:
+    """A rebase or merge that stopped and was undone (`result.files`: the paths in conflict): the branch
+    is as it was, and the line says how to do it by hand."""
+    result.outcome = CONFLICT
+    what = f"conflicts in {', '.join(result.files[:5])}" if result.files else _last_line(proc.stderr)
+    result.detail = (f"{doing} {what}; the {what_git_did} was aborted and {result.branch} is unchanged: "
+                     f"{what_git_did} it by hand in {worktree} (`{by_hand}`)")
     return result
 
 
