@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import datetime
 
+import psutil
 import pytest
 
 from support import git, wta
@@ -186,3 +188,18 @@ def test_a_prompt_too_long_for_the_command_line_says_to_use_the_prompt_file(tmp_
     reason = record(repo, "api")["reason"]
     assert "its command line is longer than the system allows" in reason, reason
     assert "`{prompt_file}` in `command:`" in reason
+
+
+def test_what_a_session_left_running_outside_its_process_group_ends_with_it(tmp_path):
+    # `setsid`: a new session and process group, as a daemon's double fork makes; the wta environment stays.
+    marker = f"wta-test-{tmp_path.name}"
+    late = "src/api/late.txt"
+    command = f"setsid sh -c 'sleep 2; echo late > {late}; exec sleep 300 {marker}' > /dev/null 2>&1 & echo started"
+    streams = "  api:\n    paths: [src/api/**]\n"
+    repo = session_repo(tmp_path, zones(agent(command), streams))
+    assert up(repo).returncode == 0
+    assert record(repo, "api")["state"] == "done"
+    time.sleep(3)
+    assert not (worktree(repo, "api") / late).exists()
+    left = [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+    assert left == []

@@ -155,22 +155,57 @@ def group_members(pgid: int, not_before: float | None = None) -> list:
     return found
 
 
+def marked(marks: dict[str, str], not_before: float | None = None) -> list:
+    """Processes (but this one) whose environment holds every `marks` variable with its value, started no
+    earlier than `not_before`: a session's processes that left its process group (`setsid`, a daemon's
+    double fork) still carry the variables wta gave the session."""
+    wanted = [f"{k}={v}".encode() for k, v in marks.items()]
+    if not wanted:
+        return []   # no marks would mark every process
+    pids = []
+    for pid in _all_pids():
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if pid != os.getpid() and all(w in environ for w in wanted):
+            pids.append(pid)
+    if not pids:
+        return []   # the common case, without importing psutil
+    import psutil
+
+    found = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if not_before is not None and proc.create_time() + _SAME_START < not_before:
+                continue
+        except psutil.Error:
+            continue
+        found.append(proc)
+    return found
+
+
 def group_has_others(pgid: int) -> bool:
     """Whether a process other than this one is in process group `pgid` (without psutil where /proc lists pids)."""
     return any(pid != os.getpid() for pid in _group_pids(pgid))
 
 
-def _group_pids(pgid: int) -> list[int]:
-    """The pids in process group `pgid`: one getpgid per process, so that only the group's members are
-    looked at closer."""
+def _all_pids() -> list[int]:
     try:
-        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         import psutil
 
-        pids = psutil.pids()
+        return psutil.pids()
+
+
+def _group_pids(pgid: int) -> list[int]:
+    """The pids in process group `pgid`: one getpgid per process, so that only the group's members are
+    looked at closer."""
     found = []
-    for pid in pids:
+    for pid in _all_pids():
         try:
             if os.getpgid(pid) == pgid:
                 found.append(pid)

@@ -362,15 +362,20 @@ class Session:
         return ProcessAgent(launch.argv, launch.worktree, self.env, self.log)
 
     def _end_leftover_processes(self) -> None:
-        """Whatever the agent left running in the session's process group ends with it."""
+        """Whatever the agent left running ends with it: in the session's process group, and what left
+        the group (`setsid`) still carrying the session's stream and worktree in its environment."""
         from worktree_agents.sessions import process
 
         me = os.getpid()
-        if os.getpgid(0) != me:
-            return  # not a group leader (started by hand): the group is someone else's
-        if not process.group_has_others(me):
-            return  # the common end: nothing left, and psutil not imported to say so
-        process.terminate(process.group_members(me, process.create_time(me)))
+        started = process.create_time(me)
+        left: list = []
+        if os.getpgid(0) == me and process.group_has_others(me):  # not a group leader: started by hand
+            left += process.group_members(me, started)
+        if not self.launch.interactive:   # (tmux's server, which carries them too, ends with its agent)
+            marks = {k: self.env[k] for k in ("WTA_STREAM", "WTA_WORKTREE") if k in self.env}
+            left += process.marked(marks, started)
+        if left:
+            process.terminate(left)
 
     def _finish(self, code: int | None, timed_out: bool, error: str | None = None) -> int:
         from worktree_agents.sessions import leftovers, read_output
