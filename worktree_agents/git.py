@@ -396,6 +396,10 @@ class CommitChanges(namedtuple("CommitChanges", ["sha", "subject", "parents", "c
 
     __slots__ = ()
 
+    @property
+    def merge(self) -> bool:
+        return len(self.parents) > 1
+
 
 def commit_changes(rev_range: Sequence[str], cwd: str | os.PathLike[str] | None = None,
                    env: dict[str, str] | None = None) -> list[CommitChanges]:
@@ -1158,11 +1162,13 @@ def fast_forward(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] |
     return run("merge", "--ff-only", "-q", commit, cwd=cwd, env=env, check=False)
 
 
-def rebase_in_progress(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> bool:
-    """Whether a rebase stopped (or was killed) half-way in this worktree."""
-    dirs = out("rev-parse", "--path-format=absolute", "--git-path", "rebase-merge", "--git-path", "rebase-apply",
-               cwd=cwd, env=env).splitlines()
-    return any(os.path.isdir(d) for d in dirs)
+REBASE_DIRS = ("rebase-merge", "rebase-apply")   # in a worktree's private git dir while a rebase is under way
+
+
+def rebasing(git_dir: str) -> bool:
+    """Whether a rebase stopped (or was killed) half-way in the worktree whose private git dir is
+    `git_dir`, from its files alone."""
+    return any(os.path.exists(os.path.join(git_dir, d)) for d in REBASE_DIRS)
 
 
 def file_at(rev: str, path: str, cwd: str | os.PathLike[str] | None = None,

@@ -15,6 +15,7 @@ import time
 from typing import IO, TYPE_CHECKING, Callable
 
 from worktree_agents import git
+from worktree_agents.redaction import pieces
 
 if TYPE_CHECKING:
     from worktree_agents.sandbox import Sandbox
@@ -89,8 +90,6 @@ class Background:
 
 
 def _copy(source: IO[bytes], sink: IO[bytes], redact: Callable[[bytes], bytes]) -> None:
-    from worktree_agents.redaction import pieces
-
     with source, sink:
         for piece in pieces(source):
             try:

@@ -6,24 +6,18 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections import deque
 
 from worktree_agents.commands import output
 from worktree_agents.commands.output import table, use_colour
-from worktree_agents.coordination.watch import Alert, Watcher
+from worktree_agents.coordination.watch import Alert, AlertFeed
 from worktree_agents.sessions.store import SessionRecord, parse_time
 
 REDRAW_EVERY = 0.5
-NOTIFY_GRACE = 2.0     # seconds the notify commands of the last alerts get to finish when wta up ends
-ALERTS_EVERY = 1.0     # seconds between the watcher's looks at sessions, checks and requests
-GIT_ALERTS_EVERY = 5.0  # and at commits outside a zone, conflicts and hooks: git for each stream whose tip
-#                         moved, and for each pair of them; while agents commit, that is every stream
-ALERTS_SHOWN = 5       # the latest alerts, under the live table
 
 
 def view_for(project, config, streams):
     """The live table on a terminal, the change log elsewhere."""
-    feed = AlertFeed(Watcher(project, config, git_every=GIT_ALERTS_EVERY))
+    feed = AlertFeed.for_schedule(project, config)
     return LiveView(streams, feed) if use_colour() else ChangeLog(streams, feed)
 
 
@@ -50,27 +44,6 @@ def rows(streams, records: dict[str, SessionRecord | None]) -> list[tuple]:
 
 
 HEADERS = ("stream", "runner", "state", "pid", "time", "turns", "cost", "reason")
-
-
-class AlertFeed:
-    """The alerts of `wta watch` (docs/coordination.md), looked for every ALERTS_EVERY seconds."""
-
-    def __init__(self, watcher: Watcher) -> None:
-        self.watcher = watcher
-        self.recent: deque[Alert] = deque(maxlen=ALERTS_SHOWN)
-        self.looked = 0.0
-
-    def poll(self, now: bool = False) -> list[Alert]:
-        """The alerts new since the last look (none between looks, unless `now`: then a full look)."""
-        if not now and time.monotonic() - self.looked < ALERTS_EVERY:
-            return []
-        self.looked = time.monotonic()
-        fresh = self.watcher.tick(full=now)
-        self.recent.extend(fresh)
-        return fresh
-
-    def close(self) -> None:
-        self.watcher.close(wait=NOTIFY_GRACE)
 
 
 class LiveView(_View):

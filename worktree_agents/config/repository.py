@@ -13,6 +13,7 @@ from worktree_agents.config.loading import places
 from worktree_agents.config.problems import dotted
 from worktree_agents.config.model import Config, compile_patterns
 from worktree_agents.zones import CONFIG_FILE
+from worktree_agents.zones.matcher import example_path
 
 
 @dataclass(frozen=True)
@@ -59,27 +60,6 @@ def check_in_repository(config: Config, path: str | Path, tracked: list[str]) ->
                         f"{config.streams[name].paths[i]!r}) would be claimed by {' and '.join(streams)}; make the "
                         f"zones exclusive in {CONFIG_FILE}")
     return RepositoryCheck(problems, overlaps)
-
-
-def example_path(pattern: str) -> str | None:
-    """A path the gitignore-style `pattern` matches, made up (`lib/**` -> lib/x, `src/**/*.ts` -> src/x/x.ts);
-    None for a negation or a pattern with a character class."""
-    if pattern.startswith("!") or "[" in pattern:
-        return None
-    body = pattern.lstrip("/")
-    if body.endswith("/"):
-        body += "x"
-    parts = []
-    for segment in body.split("/"):
-        if segment == "**":
-            parts.append("x")
-            continue
-        out, escaped = [], False
-        for c in segment:
-            out.append(c if escaped or c not in "*?\\" else ("" if c == "\\" else "x"))
-            escaped = c == "\\" and not escaped
-        parts.append("".join(out) or "x")
-    return "/".join(parts) or None
 
 
 def unmatched_patterns(config: Config, path: str | Path, tracked: list[str]) -> list[str]:

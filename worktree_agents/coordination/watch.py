@@ -25,6 +25,7 @@ import os
 import re
 import shlex
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -536,3 +537,38 @@ def _files(files: list[str]) -> str:
     shown = ", ".join(files[:_MAX_FILES_SHOWN])
     more = f" and {len(files) - _MAX_FILES_SHOWN} more" if len(files) > _MAX_FILES_SHOWN else ""
     return f"{len(files)} file(s): {shown}{more}"
+
+
+# -- the watcher of a coordinator (`wta up`, in the foreground or detached) ------------------
+
+NOTIFY_GRACE = 2.0     # seconds the notify commands of the last alerts get to finish when the schedule ends
+ALERTS_EVERY = 1.0     # seconds between the watcher's looks at sessions, checks and requests
+GIT_ALERTS_EVERY = 5.0  # and at commits outside a zone, conflicts and hooks: git for each stream whose tip
+#                         moved, and for each pair of them; while agents commit, that is every stream
+ALERTS_SHOWN = 5       # the latest alerts, under `wta up`'s live table
+
+
+class AlertFeed:
+    """The alerts of `wta watch` (docs/coordination.md), looked for every ALERTS_EVERY seconds."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self.recent: deque[Alert] = deque(maxlen=ALERTS_SHOWN)
+        self.looked = 0.0
+
+    def poll(self, now: bool = False) -> list[Alert]:
+        """The alerts new since the last look (none between looks, unless `now`: then a full look)."""
+        if not now and time.monotonic() - self.looked < ALERTS_EVERY:
+            return []
+        self.looked = time.monotonic()
+        fresh = self.watcher.tick(full=now)
+        self.recent.extend(fresh)
+        return fresh
+
+    @classmethod
+    def for_schedule(cls, project, config) -> "AlertFeed":
+        """The feed a coordinator runs while it schedules sessions (in `wta up`, or detached)."""
+        return cls(Watcher(project, config, git_every=GIT_ALERTS_EVERY))
+
+    def close(self) -> None:
+        self.watcher.close(wait=NOTIFY_GRACE)

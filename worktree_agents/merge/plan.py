@@ -121,7 +121,7 @@ def merge_commits_refusal(plan: MergePlan, stream: str, commits: Sequence[git.Co
     would drop its merges and what they add (a conflict's resolution, a change made in the merge).
     One that does not is refused, with the fix.
     """
-    merges = [c for c in commits if len(c.parents) > 1]
+    merges = [c for c in commits if c.merge]
     if not merges or git.is_ancestor(base, tip, cwd=plan.main, env=env):
         return None
     branch, merge = plan.branches[stream], merges[-1]

@@ -27,11 +27,9 @@ from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import listed
 
-# What a git killed half-way can leave in a worktree's private git directory.
 # A lock younger than this may belong to a git at work that has closed it (a ref's lock is
 # closed before it is renamed into place); an older one with no process holding it is a killed git's.
 LOCK_SETTLE_SECONDS = 2.0
-REBASE_DIRS = ("rebase-merge", "rebase-apply")
 
 
 def branch_tip(main: str, branch: str, env: dict[str, str]) -> str | None:
@@ -98,7 +96,7 @@ def private_dir(wt: str, env: dict[str, str]) -> tuple[str, str]:
 # -- a worktree left half-way ---------------------------------------------------------------
 
 def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[str, str],
-                    forced: bool = False, own_rebase: bool = True) -> None:
+                    forced: bool = False) -> None:
     """Bring a worktree wta was working in back onto `ref`, with nothing of a killed git left over.
 
     `known`: commits whose files wta's git may have been writing there. Files
@@ -106,14 +104,11 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
     them; when one is not, it is someone's work: that stops recovery with its
     name if git was killed there (a lock, a rebase, a detached HEAD, or
     `forced`: wta was checking out there), else it is left for the merge's own
-    check of uncommitted changes. `own_rebase`: a rebase under way there can be
-    wta's; when not, it is a person's (resolving a conflict the merge stopped on),
-    and recovery stops with its name rather than undo it.
+    check of uncommitted changes. A rebase under way there is taken for wta's and
+    undone: the caller has stopped first on a person's (`refuse_a_persons_rebase`).
     """
     gitdir, common = private_dir(wt, env)
-    rebasing = any(os.path.exists(os.path.join(gitdir, d)) for d in REBASE_DIRS)
-    if rebasing and not own_rebase:
-        refuse_a_persons_rebase(wt, env)
+    rebasing = git.rebasing(gitdir)
     locks = [os.path.join(gitdir, n) for n in os.listdir(gitdir) if n.endswith(".lock")]  # index, HEAD, REBASE_HEAD...
     locks += [os.path.join(common, f"{ref}.lock"), os.path.join(common, "packed-refs.lock")]
     killed = clear_stale_locks(locks, wt) or forced
@@ -122,7 +117,7 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
         known = [*known, _rebase_head(gitdir)]
         git.abort_rebase(wt, env)
         clear_stale_locks(locks, wt)
-        for name in REBASE_DIRS:  # git could not undo it (an empty or half-written directory): ours to remove
+        for name in git.REBASE_DIRS:  # git could not undo it (an empty or half-written directory): ours to remove
             shutil.rmtree(os.path.join(gitdir, name), ignore_errors=True)
     if head_ref(wt, env) == "":  # a killed rebase left HEAD detached
         known = [*known, git.rev_parse("HEAD", wt, env)]
@@ -134,8 +129,7 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
 def refuse_a_persons_rebase(wt: str, env: dict[str, str]) -> None:
     """Stop, naming it, when a rebase wta did not start is under way in `wt` (a person resolving the
     conflict a merge stopped on): undoing it would lose their work."""
-    gitdir, _ = private_dir(wt, env)
-    if any(os.path.exists(os.path.join(gitdir, d)) for d in REBASE_DIRS):
+    if git.rebasing(private_dir(wt, env)[0]):
         raise WtaError(f"{wt} is in the middle of a rebase that wta did not start; finish it there (git -C {wt} "
                        f"rebase --continue) or undo it (git -C {wt} rebase --abort), then run the same wta merge "
                        "command again")
@@ -188,7 +182,7 @@ def lock_holder(path: str) -> int | None:
 
 
 def _rebase_head(gitdir: str) -> str | None:
-    for name in REBASE_DIRS:
+    for name in git.REBASE_DIRS:
         try:
             with open(os.path.join(gitdir, name, "orig-head"), encoding="ascii") as f:
                 return f.read().strip() or None

@@ -118,7 +118,7 @@ class Run:
         refused = merge_commits_refusal(plan, stream, commits, base_now, tip, env)
         if refused is not None:
             return timed(refused, started)
-        if boundary(commits) != {base_now} and not any(len(c.parents) > 1 for c in commits):
+        if boundary(commits) != {base_now} and not any(c.merge for c in commits):
             # (A stream with merge commits gets here only when it contains the base: it lands as it is.)
             self.save(REBASE, stream)
             self.progress(stream, f"rebasing {len(commits)} commit(s) onto {plan.base}")
@@ -461,10 +461,10 @@ def _settle_worktrees(main: str, st: dict[str, Any], env: dict[str, str], check_
         return
     for where, branch, ours in places:
         recovery.settle_worktree(where, f"refs/heads/{branch}", [*known, heads[branch].sha], env,
-                                 forced=in_flight == REBASE and ours, own_rebase=killed and ours)
+                                 forced=in_flight == REBASE and ours)
     if base_wt:
         recovery.settle_worktree(base_wt, f"refs/heads/{st['base']}", [*known, heads[st["base"]].sha], env,
-                                 forced=in_flight == FAST_FORWARD, own_rebase=False)
+                                 forced=in_flight == FAST_FORWARD)
 
 
 def abort_merge(project) -> MergeReport:

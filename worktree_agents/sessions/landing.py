@@ -103,7 +103,7 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
                                         reason=f"nothing to land beyond {report.base}"))
         else:
             reason = f"{result.result}: {result.detail}"
-            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, result, reason)))
+            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, result)))
     return outcomes
 
 
@@ -112,14 +112,12 @@ def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
                        reason=f"landed on {base} at {(result.head or '')[:12]}")
 
 
-def handback_text(report: merge.MergeReport, result: merge.StreamResult | None, reason: str) -> str:
+def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
     """The failure as the follow-up session's prompt carries it: what failed, the evidence, what to do."""
     base = report.base
     head = f"# Landing your work on `{base}` failed: fix it in this session\n"
     done = ("When it is fixed, commit on your branch and end the session: wta tries to land it again. "
             "Your branch is as it was before the landing; nothing was lost.")
-    if result is None:
-        return f"{head}\n{reason}\n\n{done}\n"
     if result.result == merge.CONFLICT:
         touched = [f"- `{t.commit}` {t.subject!r} ({'stream ' + t.stream if t.stream else 'a commit on ' + base})"
                    f" changed {', '.join(t.files)}" for t in result.touched_by]

@@ -41,8 +41,6 @@ from worktree_agents.sessions.store import (DONE, FAILED, LANDED, LANDING, OPEN,
 
 POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
 LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
-WATCH_EVERY, WATCH_GIT_EVERY = 1.0, 5.0   # a detached coordinator's watcher: as under `wta up` (commands/live.py)
-NOTIFY_GRACE = 2.0          # what its last notify commands get to finish when it ends
 
 
 @dataclass(frozen=True)
@@ -403,10 +401,9 @@ def main(argv: list[str] | None = None) -> int:
             stamp(f"scheduling {', '.join(plan.streams)} (max_parallel {plan.max_parallel})")
             # The watcher of `wta up` in the foreground, here too: checks, alerts.log and `notify` (its
             # alerts go to this log); a detached schedule is not a silent one.
-            from worktree_agents.coordination.watch import Watcher
+            from worktree_agents.coordination.watch import AlertFeed
 
-            watcher = Watcher(project, config, git_every=WATCH_GIT_EVERY)
-            looked = [0.0]
+            feed = AlertFeed.for_schedule(project, config)
 
             def ending(*_: object) -> None:
                 raise KeyboardInterrupt
@@ -419,14 +416,12 @@ def main(argv: list[str] | None = None) -> int:
                     if record is not None and seen.get(stream) != record.state and stream in plan.streams:
                         seen[stream] = record.state
                         stamp(f"{stream}: {record.state}" + (f" ({record.reason})" if record.reason else ""))
-                if time.monotonic() - looked[0] >= WATCH_EVERY:
-                    looked[0] = time.monotonic()
-                    for alert in watcher.tick():
-                        stamp(f"alert: {alert.line()}")
+                for alert in feed.poll():
+                    stamp(f"alert: {alert.line()}")
 
             try:
                 coordinator.run(log_changes)
-                for alert in watcher.tick(full=True):   # the last endings
+                for alert in feed.poll(now=True):   # the last endings
                     stamp(f"alert: {alert.line()}")
             except KeyboardInterrupt:
                 if coordinator.lander.busy:  # a rebase is not cut in the middle
@@ -437,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
                 stamp("ended; sessions already running carry on")
                 return 1
             finally:
-                watcher.close(wait=NOTIFY_GRACE)
+                feed.close()
         stamp("every session has ended")
         return 0
     except WtaError as exc:

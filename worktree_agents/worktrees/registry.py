@@ -144,8 +144,7 @@ def off_branch(wt: Worktree, branch: str) -> str | None:
     is under way there), with the fix; None when it is."""
     if wt.branch == branch:
         return None
-    git_dir = worktree_git_dir(wt.path)
-    if any(os.path.isdir(os.path.join(git_dir, d)) for d in ("rebase-merge", "rebase-apply")):
+    if git.rebasing(worktree_git_dir(wt.path)):
         return (f"its worktree {wt.path} is in the middle of a rebase; finish it there (git -C {wt.path} rebase "
                 f"--continue) or undo it (git -C {wt.path} rebase --abort)")
     what = f"branch {wt.branch} checked out" if wt.branch else "a detached HEAD"

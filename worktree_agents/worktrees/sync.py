@@ -26,7 +26,7 @@ from worktree_agents import git
 from worktree_agents.backups import keep_tips
 from worktree_agents.repo import base_branch
 from worktree_agents.worktrees import replay
-from worktree_agents.worktrees.registry import list_worktrees, stream_off_branch
+from worktree_agents.worktrees.registry import list_worktrees, stream_off_branch, worktree_git_dir
 from worktree_agents.zones import check_streams
 
 # What syncing did to a stream.
@@ -162,7 +162,7 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
     ref = f"refs/heads/{result.branch}"
     result.backup = keep_tips({ref: tip}, "wta sync", main, env)[ref]
     commits = git.commit_changes([f"^{base_sha}", tip], cwd=main, env=env)
-    if any(len(c.parents) > 1 for c in commits):
+    if any(c.merge for c in commits):
         return _merge(result, base, base_sha, worktree, env)
     copied = replay.replay(commits, base_sha, worktree, env)
     if copied is not None and replay.move_branch(worktree, result.branch, tip, copied, f"wta sync: rebase onto {base}",
@@ -171,7 +171,7 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
         return result
     proc = git.rebase(base_sha, worktree, env)
     if proc.returncode != 0:
-        if git.rebase_in_progress(worktree, env):
+        if git.rebasing(worktree_git_dir(worktree)):
             result.files = git.unmerged_paths(worktree, env)
             git.abort_rebase(worktree, env)
         return _stopped(result, proc, f"rebasing onto {base}", "rebase", f"git rebase {base}", worktree)

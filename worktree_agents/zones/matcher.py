@@ -163,6 +163,27 @@ def git_glob(pattern: str) -> tuple[str, dict[str, str], bool]:
     return "".join(out), classes, slash
 
 
+def example_path(pattern: str) -> str | None:
+    """A path the gitignore-style `pattern` matches, made up (`lib/**` -> lib/x, `src/**/*.ts` -> src/x/x.ts);
+    None for a negation or a pattern with a character class."""
+    if pattern.startswith("!") or "[" in pattern:
+        return None
+    body = pattern.lstrip("/")
+    if body.endswith("/"):
+        body += "x"
+    parts = []
+    for segment in body.split("/"):
+        if segment == "**":
+            parts.append("x")
+            continue
+        out, escaped = [], False
+        for c in segment:
+            out.append(c if escaped or c not in "*?\\" else ("" if c == "\\" else "x"))
+            escaped = c == "\\" and not escaped
+        parts.append("".join(out) or "x")
+    return "/".join(parts) or None
+
+
 class Rule(namedtuple("Rule", ["pattern", "regex", "include"])):
     """One gitignore-style pattern: as written, as pathspec compiles it (a regex
     string), and whether it adds paths (False for a `!` pattern)."""
