@@ -148,6 +148,56 @@ def test_ctrl_c_detaches_and_the_sessions_carry_on(tmp_path):
     assert datetime.fromisoformat(api["started_at"]) >= datetime.fromisoformat(record(repo, "infra")["ended_at"])
 
 
+def test_a_closed_terminal_detaches_like_ctrl_c_and_the_schedule_goes_on(tmp_path):
+    """SIGHUP (the terminal closed) had killed the foreground `wta up` on the spot: api, waiting on
+    infra, never started. Now the rest of the schedule is handed over, as after Ctrl-C."""
+    command, open_gate = gate(tmp_path)
+    repo = session_repo(tmp_path, zones(agent(command), STREAMS))
+    foreground = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, env=env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        running = wait_state(repo, "infra", "running")
+        wait_state(repo, "api", "waiting")
+        foreground.send_signal(signal.SIGHUP)
+        out, err = foreground.communicate(timeout=20)
+    finally:
+        foreground.kill()
+    assert foreground.returncode == 0, err
+    assert "detached" not in out and not err   # said to a terminal that is gone: nowhere
+    assert alive(running["pid"])
+    coordinator_log = state_dir(repo) / "logs" / "coordinator.log"
+    wait_for(lambda: "scheduling infra, api" in coordinator_log.read_text(), timeout=15)
+    open_gate()
+    api = wait_state(repo, "api", "done", timeout=30)
+    assert datetime.fromisoformat(api["started_at"]) >= datetime.fromisoformat(record(repo, "infra")["ended_at"])
+
+
+def test_sigterm_ends_a_foreground_up_as_it_ends_a_detached_coordinator(tmp_path):
+    """SIGTERM (`wta stop`, `kill`) had killed the foreground `wta up` without a word ("Terminated"
+    from the shell), api left `waiting` for a coordinator that was gone. (`--max-parallel` takes the
+    CLI's full path, where click turns the interrupt into its own exception.)"""
+    command, open_gate = gate(tmp_path)
+    repo = session_repo(tmp_path, zones(agent(command), STREAMS))
+    foreground = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--max-parallel", "2"], cwd=repo,
+                                  env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        running = wait_state(repo, "infra", "running")
+        wait_state(repo, "api", "waiting")
+        foreground.send_signal(signal.SIGTERM)
+        out, err = foreground.communicate(timeout=20)
+    finally:
+        foreground.kill()
+    assert foreground.returncode == 128 + signal.SIGTERM, err
+    assert "ended by SIGTERM: the sessions that had not started are stopped" in out
+    assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == \
+        ("stopped", "stopped before it started: the coordinator was ended")
+    assert alive(running["pid"])   # left to `wta stop`, as a detached coordinator leaves it
+    open_gate()
+    assert wait_state(repo, "infra", "done", timeout=30)["state"] == "done"
+    time.sleep(0.5)
+    assert record(repo, "api")["started_at"] is None
+
+
 def test_a_second_up_while_a_coordinator_schedules_is_refused(tmp_path):
     command, _ = gate(tmp_path)
     repo = session_repo(tmp_path, zones(agent(command), STREAMS))

@@ -9,12 +9,46 @@ What it has to say goes through `say`, and the sessions' progress through
 from __future__ import annotations
 
 import os
-from typing import Callable
+import signal
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from worktree_agents import sessions
 from worktree_agents.errors import CHECK
 from worktree_agents.sessions import supervisor
 from worktree_agents.sessions.store import DONE, LANDED, LANDING, OPEN, SessionStore
+
+
+class Ended(KeyboardInterrupt):
+    """SIGTERM (`wta stop`, `kill`) to a `wta up` in the foreground: it stops scheduling as a detached
+    coordinator does (a landing under way finishes, sessions not started are stopped), exit 128 + 15."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+@contextmanager
+def like_ctrl_c() -> Iterator[None]:
+    """While `wta up` schedules in the foreground: a closed terminal (SIGHUP) detaches it as Ctrl-C does,
+    with what it would still print going nowhere (a write to a hung-up terminal fails); SIGTERM ends it
+    (`Ended`). Without this, either killed it on the spot, the rest of the schedule with it."""
+
+    def hung_up(*_: object) -> None:
+        nowhere = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(nowhere, fd)
+        os.close(nowhere)
+        raise KeyboardInterrupt
+
+    def terminated(*_: object) -> None:
+        raise Ended
+
+    previous = {sig: signal.signal(sig, handler) for sig, handler in
+                ((signal.SIGHUP, hung_up), (signal.SIGTERM, terminated))}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def launch(project, config, streams: list[str] | None, view_for: Callable, say: Callable[[str], None],
@@ -30,7 +64,7 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
     """
     plan = supervisor.schedule_for(config, streams, runner, interactive, max_parallel, land)
     view = view_for(plan.streams)
-    records = None
+    records, ended = None, None
     with supervisor.coordinator_lock(project.repo.state_dir):
         scheduled = supervisor.queue_sessions(project, config, plan)
         store = SessionStore(project.repo.state_dir)
@@ -44,13 +78,21 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                     say(f"{stream}: {what.get(state, 'already running')}; left as it is")
         if not detach:
             coordinator = supervisor.Coordinator(project, config, plan, wrappers)
-            try:
-                records = coordinator.run(view.update)
-                view.finish(records)
-            except KeyboardInterrupt:
-                _finish_landing(coordinator, say)
-            finally:
-                view.close()
+            with like_ctrl_c():
+                try:
+                    records = coordinator.run(view.update)
+                    view.finish(records)
+                except KeyboardInterrupt as stop:
+                    _finish_landing(coordinator, say)
+                    if isinstance(stop, Ended):
+                        coordinator.abandon("stopped before it started: the coordinator was ended")
+                        ended = stop
+                finally:
+                    view.close()
+    if ended is not None:
+        say("\nended by SIGTERM: the sessions that had not started are stopped (`wta up` schedules them again); "
+            "the running ones carry on until they end or `wta stop` ends them")
+        return ended.exit_code
     if records is None:
         rest = supervisor.unfinished(project, plan)
         if not rest:
