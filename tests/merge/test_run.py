@@ -442,3 +442,22 @@ def test_continue_and_abort_never_undo_a_rebase_the_person_is_doing(repo):
     git(api, "-c", "core.editor=true", "rebase", "--continue")
     wta(repo, "merge", "--continue", check=0)
     assert git(repo, "show", "main:src/lib/db.ts").stdout == "resolved with care\n"
+
+
+def test_a_commit_the_base_already_has_is_not_counted_as_merged(repo):
+    """A person cherry-picked api's first commit onto main: the rebase drops it (its change is there
+    already), and the report had still said "merged 2 commit(s)"."""
+    first = git(repo, "rev-list", "--reverse", "main..wta/api").stdout.split()[0]
+    git(repo, "cherry-pick", first)
+    picked = sha(repo, "main")
+
+    proc = wta(repo, "merge", "api", check=0)
+
+    assert proc.returncode == 0, proc.stderr
+    assert git(repo, "rev-list", "--count", f"{picked}..main").stdout.strip() == "1"
+    assert subjects(repo)[:2] == ["[api] users route", "[api] pool the db"]
+    assert "api: merged 1 commit(s)" in proc.stdout
+    assert "api     merged  1        " in proc.stdout
+    assert "1 commit of wta/api already on main: left out" in proc.stdout
+    saved = json.loads(sorted((state_dir(repo) / "merges").glob("*.json"))[-1].read_text())
+    assert saved["streams"][0]["commits"] == 1

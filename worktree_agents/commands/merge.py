@@ -86,7 +86,7 @@ def _render(report: merge.MergeReport) -> None:
         return
     rows = [(r.stream, r.result, r.commits or "", f"{r.seconds:.1f}s" if r.seconds else "",
              r.test if r.result not in (merge.SKIPPED, merge.NOT_REACHED) else "",
-             "" if r.result in (merge.MERGED, merge.WOULD_MERGE) else r.detail)
+             r.detail)   # (a merged stream's, when some of its commits were on the base already)
             for r in report.streams]
     print(table(("stream", "result", "commits", "time", "test", "detail"), rows))
     if report.dry_run:

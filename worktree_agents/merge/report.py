@@ -93,7 +93,8 @@ def progress_line(result: StreamResult) -> str:
     if result.result in (MERGED, WOULD_MERGE):
         test = f", test {result.test}" if result.test in (PASSED, FAILED) else ""
         verb = "merged" if result.result == MERGED else "would merge"
-        return f"{verb} {result.commits} commit(s) in {result.seconds:.1f}s{test}"
+        note = f" ({result.detail})" if result.detail else ""
+        return f"{verb} {result.commits} commit(s) in {result.seconds:.1f}s{test}{note}"
     return f"{result.result}: {result.detail}"
 
 

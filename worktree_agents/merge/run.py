@@ -220,6 +220,11 @@ class Run:
             result.result = REFUSED
             result.detail = f"{branch} got new commits during the merge; `wta merge --continue` verifies them"
             return None
+        landed = git.count_commits(onto, new_head, wt, env)
+        if landed < len(commits):   # dropped by the rebase: their changes are on the base already
+            result.commits = landed
+            left = len(commits) - landed
+            result.detail = f"{left} commit{'s' if left > 1 else ''} of {branch} already on {plan.base}: left out"
         return new_head
 
     def run_test(self, result: StreamResult, wt: str) -> bool:
