@@ -8,9 +8,9 @@ from functools import cached_property
 
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
-from worktree_agents.repo import Repo, main_worktree
+from worktree_agents.repo import Repo, base_branch, main_worktree
 from worktree_agents.zones import CONFIG_FILE
-from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
+from worktree_agents.zones.in_force import ZonesInForce, read_cache, zones_in_force
 
 
 @dataclass
@@ -55,6 +55,17 @@ class Project:
 
         return config_mod.load(self.config_path, repo_root=self.main,
                                cache=layout.path(self.repo.state_dir, layout.CONFIG_CACHE))
+
+    def base(self, config) -> str:
+        """The base branch: `base:` of zones.yaml, else the branch the zones in force were taken from
+        (the one checked out when `wta up` ran, as SPEC says; what the hooks enforce), else the branch
+        checked out in the main worktree. A person who switches the main worktree to another branch
+        does not move where `wta merge` lands; the next `wta up` takes the branch checked out then."""
+        recorded = None
+        if config.base is None:
+            cached = read_cache(self.repo)
+            recorded = cached["base"] if cached else None
+        return base_branch(self.main, config.base, self.env, recorded=recorded)
 
     def base_zones(self) -> ZonesInForce:
         """The zones in force: those of zones.yaml as committed on the base branch (what the hooks and

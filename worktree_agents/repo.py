@@ -193,13 +193,16 @@ def stream_branch(prefix: str, stream: str) -> str:
     return f"{prefix}{stream}"
 
 
-def base_branch(main: str, configured: str | None, env: dict[str, str], must_exist: bool = True) -> str:
-    """The base branch: `base:` of zones.yaml (`configured`), else the branch checked out in the main worktree.
+def base_branch(main: str, configured: str | None, env: dict[str, str], must_exist: bool = True,
+                recorded: str | None = None) -> str:
+    """The base branch: `base:` of zones.yaml (`configured`), else `recorded` (the one `wta up` found
+    checked out: Project.base), else the branch checked out in the main worktree.
 
     With `must_exist`, it must have commits.
     """
     from worktree_agents.zones import CONFIG_FILE
 
+    configured = configured or recorded
     head_ref = git.head_ref(main, env) if configured is None else None   # asked again below if needed
     base = configured
     if base is None:
@@ -215,7 +218,8 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
                            "then run wta up")
         import difflib  # only for this message
 
-        where = f"`base: {base}` in {CONFIG_FILE}" if configured else f"the branch checked out in {main}"
+        where = (f"the branch checked out at `wta up`, as zones.yaml names no `base:`" if recorded else
+                 f"`base: {base}` in {CONFIG_FILE}" if configured else f"the branch checked out in {main}")
         near = difflib.get_close_matches(base, list(git.branch_heads(main, env)), n=1)
         fix = f"did you mean {near[0]!r}? fix" if near else f"create it (git branch {base}) or fix"
         raise WtaError(f"base branch {base!r} ({where}) does not exist; {fix} `base:` in {CONFIG_FILE}")

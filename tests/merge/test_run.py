@@ -461,3 +461,27 @@ def test_a_commit_the_base_already_has_is_not_counted_as_merged(repo):
     assert "1 commit of wta/api already on main: left out" in proc.stdout
     saved = json.loads(sorted((state_dir(repo) / "merges").glob("*.json"))[-1].read_text())
     assert saved["streams"][0]["commits"] == 1
+
+
+def test_without_base_every_command_keeps_the_branch_checked_out_at_up(tmp_path):
+    """zones.yaml names no `base:`: the base is the branch checked out at `wta up` (SPEC). A person
+    who then switched the main worktree to another branch made `wta diff`, `wta sync` and `wta merge`
+    take that one, and `wta merge` fast-forwarded it, while `wta status` and the hooks went on with
+    the first."""
+    repo = make_repo(tmp_path / "r", "version: 1\nagent: {runner: manual}\nstreams:\n  api: {paths: [api/**]}\n",
+                     files={"api/a": "a\n"})
+    git(repo, "switch", "-q", "-c", "develop")
+    wta(repo, "up", "--no-launch", check=0)
+    api = repo.parent / "r-worktrees" / "api"
+    write_files(api, {"api/a": "a\nb\n"})
+    commit_all(api, "work")
+    git(repo, "switch", "-q", "main")
+    main_before = sha(repo, "main")
+
+    assert wta(repo, "status", check=0).stdout.startswith("base develop ")
+    assert "api/a" in wta(repo, "diff", "api", check=0).stdout
+    assert "develop" in wta(repo, "sync", "api", check=0).stdout
+    merged = wta(repo, "merge", check=0)
+
+    assert "main:" not in merged.stdout and "develop:" in merged.stdout
+    assert sha(repo, "develop") == sha(repo, "wta/api") and sha(repo, "main") == main_before

@@ -7,7 +7,6 @@ from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.config import check_in_repository, unmatched_patterns
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
-from worktree_agents.repo import base_branch
 
 UNOWNED_SHOWN = 10  # without --all
 
@@ -21,7 +20,7 @@ def run(as_json: bool = False, show_all: bool = False) -> int:
     checked = check_in_repository(config, project.config_path, files)
     problems = list(checked.problems)
     try:
-        base_branch(project.main, config.base, project.env)
+        project.base(config)
     except WtaError as exc:
         problems.append(str(exc))
     warnings = unmatched_patterns(config, project.config_path, files)

@@ -216,7 +216,8 @@ class StreamSchema(Strict):
 class ConfigSchema(Strict):
     version: Annotated[int, BeforeValidator(_version)] = Field(description="the format version; must be 1")
     base: Optional[Annotated[str, AfterValidator(_branch)]] = Field(
-        None, description="the integration branch; unset: the branch checked out in the main worktree")
+        None, description="the integration branch; unset: the branch checked out in the main worktree at `wta up`, "
+        "kept by every later command until the next `wta up`")
     branch_prefix: Annotated[str, AfterValidator(_prefix)] = Field(
         "wta/", description="stream branch = `<branch_prefix><stream>`")
     worktrees: Annotated[str, AfterValidator(_template)] = Field(

@@ -9,7 +9,6 @@ from typing import Any, Sequence
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import REFUSED, VERIFY_FAILED, StreamResult, Touch, listed
-from worktree_agents.repo import base_branch
 from worktree_agents.sessions import liveness
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
@@ -37,7 +36,7 @@ def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | N
     config = project.main_config()
     check_streams(names, list(config.streams))
     if base is None:
-        base = base_branch(project.main, config.base, env)
+        base = project.base(config)
     trees = registry.list_worktrees(project.main, env)
     heads = git.branch_heads(project.main, env)
     if base not in heads:

@@ -12,7 +12,6 @@ from typing import Any
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
-from worktree_agents.repo import base_branch
 from worktree_agents.zones import check_streams
 
 
@@ -50,7 +49,7 @@ def stream_diff(project, stream: str) -> StreamDiff:
     """The files `base...wta/STREAM` changes, with line counts."""
     config = project.main_config()
     check_streams([stream], list(config.streams))
-    base = base_branch(project.main, config.base, project.env)
+    base = project.base(config)
     branch = config.branch_for(stream)
     env = project.env
     heads = git.branch_heads(project.main, env)

@@ -32,7 +32,6 @@ from typing import Callable, Iterator
 
 from worktree_agents import interpreter, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
-from worktree_agents.repo import base_branch
 from worktree_agents.sessions import landing, process, spawner
 from worktree_agents.sessions.dependencies import Dependencies
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
@@ -159,7 +158,7 @@ class Coordinator:
         self.project, self.config, self.plan = project, config, plan
         self.store = SessionStore(project.repo.state_dir)
         self.worktrees = stream_worktrees(project)
-        self.base = base_branch(project.main, config.base, project.env)
+        self.base = project.base(config)
         self.children: dict[str, subprocess.Popen | spawner.Spawned] = {}
         # Started now, if not before: its imports overlap the first round's syncs (spawner.py).
         self.spawner = wrappers or spawner.Spawner(project.env, layout.path(project.repo.state_dir,

@@ -24,7 +24,6 @@ from typing import Sequence
 
 from worktree_agents import git
 from worktree_agents.backups import keep_tips
-from worktree_agents.repo import base_branch
 from worktree_agents.worktrees import replay
 from worktree_agents.worktrees.registry import list_worktrees, stream_off_branch, worktree_git_dir
 from worktree_agents.zones import check_streams
@@ -75,7 +74,7 @@ def sync_streams(project, names: Sequence[str] = ()) -> tuple[str, list[SyncResu
     """Bring the named streams (all when none) up to the base; the base and one result per stream."""
     config = project.main_config()
     check_streams(names, list(config.streams))
-    base = base_branch(project.main, config.base, project.env)
+    base = project.base(config)
     checked_out = checked_out_branches(project)
     return base, [sync_stream(project, base, s, config.branch_for(s), checked_out.get(config.branch_for(s)))
                   for s in config.order() if not names or s in names]
