@@ -549,9 +549,15 @@ _STATUS_FIELDS = {"1": 8, "2": 9, "u": 10, "?": 1}
 
 
 def worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
-                     untracked: str = "all", renames: bool = True, submodules: bool = False) -> list[str]:
-    """Every path `git status` reports: staged, modified, unmerged, and (`untracked`) each untracked file."""
-    return worktree_changes_of(start_worktree_changes(cwd, env, untracked, renames, submodules).wait())
+                     untracked: str = "all", renames: bool = True, submodules: bool = False,
+                     unstaged_submodules: bool = True) -> list[str]:
+    """Every path `git status` reports: staged, modified, unmerged, and (`untracked`) each untracked file.
+
+    `unstaged_submodules=False`: not a submodule whose checkout differs from what the index records
+    (another commit checked out, changes inside it) while nothing of it is staged: git moving the
+    worktree's files never touches it, and a commit of everything must not record its pointer."""
+    return worktree_changes_of(start_worktree_changes(cwd, env, untracked, renames, submodules).wait(),
+                               unstaged_submodules)
 
 
 def start_worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
@@ -570,15 +576,17 @@ def start_worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | No
                  cwd=cwd, env=env)
 
 
-def worktree_changes_of(done: Completed) -> list[str]:
-    """The paths in the output of a finished `start_worktree_changes`."""
+def worktree_changes_of(done: Completed, unstaged_submodules: bool = True) -> list[str]:
+    """The paths in the output of a finished `start_worktree_changes` (`worktree_changes`)."""
     paths: list[str] = []
     fields = zsplit(checked(done).stdout)
     i = 0
     while i < len(fields):
         entry = fields[i]
         kind = entry[:1]
-        if kind in _STATUS_FIELDS:
+        if kind == "1" and not unstaged_submodules and entry[2:5] == ".M " and entry[5:6] == "S":
+            pass   # "1 .M S<c><m><u> ...": a submodule's checkout, nothing of it staged
+        elif kind in _STATUS_FIELDS:
             paths.append(entry.split(" ", _STATUS_FIELDS[kind])[-1])
         i += 2 if kind == "2" else 1  # a rename is followed by its original path
     return paths
@@ -592,8 +600,9 @@ def added_paths(base: str, tip: str, cwd: str | os.PathLike[str] | None = None,
 
 
 def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
-    """The tracked paths with uncommitted changes (staged, modified, unmerged); untracked files aside."""
-    return worktree_changes(cwd, env, untracked="no", renames=False)
+    """The tracked paths with uncommitted changes (staged, modified, unmerged) that moving the worktree's
+    files could overwrite: untracked files aside, and submodules checked out elsewhere (git leaves them)."""
+    return worktree_changes(cwd, env, untracked="no", renames=False, unstaged_submodules=False)
 
 
 def commits_behind(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,
@@ -1035,6 +1044,19 @@ def set_sparse_checkout(arguments: Sequence[str], cwd: str | os.PathLike[str], e
     """`git sparse-checkout set` with these arguments (and `patterns` on stdin for --stdin)."""
     run("sparse-checkout", "set", *arguments, cwd=cwd, env=env,
         input=None if patterns is None else "".join(p + "\n" for p in patterns).encode())
+
+
+def sparse_checkout_list(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> tuple[str, ...] | None:
+    """What `git sparse-checkout set` was given (cone mode: the directories; else the patterns), or None
+    when the worktree is not sparse."""
+    proc = run("sparse-checkout", "list", cwd=cwd, env=env, check=False)
+    if proc.returncode != 0:
+        return None   # "this worktree is not sparse"
+    return tuple(proc.stdout.decode(errors="surrogateescape").splitlines())
+
+
+def disable_sparse_checkout(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    run("sparse-checkout", "disable", cwd=cwd, env=env)
 
 
 def checkout_with_untracked_cache(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:

@@ -230,6 +230,39 @@ def test_sparse_worktrees_hold_only_the_zone_read_only_paths_and_top_level_files
     assert git(api, "status", "--porcelain").stdout == ""
     assert git(repo, "config", "--get", "core.sparseCheckout", check=False).stdout.strip() != "true"
     assert (repo / "src" / "components" / "Button.tsx").exists()  # the main worktree stays full
+    again = wta(repo, "up", "--no-launch", "api", "ui", check=0).stdout.splitlines()
+    assert len(again) == 2 and all("nothing to do" in line for line in again)   # both modes read back as set
+
+
+def test_an_existing_sparse_worktree_follows_its_zone_when_it_changes(tmp_path):
+    """The sparse patterns were set only when the worktree was made: a zone widened on the base stayed
+    out of the agent's sight, and `wta up` said "nothing to do"."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None, sparse=True))
+    write_files(repo, {"extra/notes.md": "notes\n"})
+    commit_all(repo, "extra notes")
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = worktree_of(repo, "api")
+    assert not (api / "extra").exists()
+
+    zones = (repo / "zones.yaml").read_text()
+    widened = zones.replace("paths: [src/app/api/**, src/lib/**]", "paths: [src/app/api/**, src/lib/**, extra/**]")
+    assert widened != zones
+    write_files(repo, {"zones.yaml": widened})
+    commit_all(repo, "api takes extra/")
+    wta(repo, "sync", "api", check=0)
+
+    again = wta(repo, "up", "--no-launch", "api", check=0)
+    assert again.stdout.startswith("api          reused      wta/api") and "sparse (cone)" in again.stdout
+    assert (api / "extra" / "notes.md").read_text() == "notes\n"
+    assert git(api, "sparse-checkout", "list").stdout.splitlines() == ["docs/specs", "extra", "src/app/api", "src/lib"]
+    assert "nothing to do" in wta(repo, "up", "--no-launch", "api", check=0).stdout   # and only once
+
+    write_files(repo, {"zones.yaml": widened.replace("sparse: true", "sparse: false")})
+    commit_all(repo, "no sparse checkouts")
+    wta(repo, "sync", "api", check=0)
+    wta(repo, "up", "--no-launch", "api", check=0)
+    assert (api / "src" / "components" / "Button.tsx").exists()
+    assert git(api, "sparse-checkout", "list", check=False).returncode != 0
 
 
 def test_up_starts_without_typer_and_says_what_the_cli_says(tmp_path):

@@ -235,7 +235,7 @@ class ConfigSchema(Strict):
                                                   "base moves")
     max_parallel: int = Field(4, ge=1, description="sessions running at once")
     sparse: bool = Field(False, description="worktrees check out only the zone, read_only paths and top-level "
-                                            "files")
+                                            "files (`wta up` brings an existing one to its zone as it is now)")
     base_port: int = Field(4100, ge=1, le=65535, description="stream i gets `WTA_PORT = base_port + i`")
     stall_after: Duration = Field(1800, description="a running session with no output and no commit for this "
                                                     "long is `stalled`")

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import listed
+from worktree_agents.worktrees import submodules
 
 # A lock younger than this may belong to a git at work that has closed it (a ref's lock is
 # closed before it is renamed into place); an older one with no process holding it is a killed git's.
@@ -77,6 +78,7 @@ def move_checked_out(wt: str, ref: str, old: str, new: str, env: dict[str, str])
         raise WtaError(f"cannot put {ref[len('refs/heads/'):]} back to {new[:12]} in {wt}: "
                        f"{git.reason(proc.stderr)}; commit or stash the changes there, then run the same wta merge "
                        "command again")
+    submodules.follow(wt, old, new, env)
 
 
 def head_ref(wt: str, env: dict[str, str]) -> str:

@@ -25,7 +25,7 @@ from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, R
 from worktree_agents.repo import Repo
 from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
-from worktree_agents.worktrees import registry, replay
+from worktree_agents.worktrees import registry, replay, submodules
 from worktree_agents.zones import enforce
 from worktree_agents.zones.in_force import zones_in_force
 
@@ -187,6 +187,7 @@ class Run:
             self.state["new_head"] = copied
             write_state(plan.state_dir, self.state)
             if replay.move_branch(wt, branch, tip, copied, f"wta merge: rebase onto {plan.base}", env) is None:
+                submodules.follow(wt, tip, copied, env)
                 return copied
             if git.tip_of(layout.common_dir(plan.state_dir), branch, plan.main, env) != tip:
                 self.restore(result, tip, ours=[copied])   # moved meanwhile: left there, and the stream stops
@@ -220,6 +221,7 @@ class Run:
             result.result = REFUSED
             result.detail = f"{branch} got new commits during the merge; `wta merge --continue` verifies them"
             return None
+        submodules.follow(wt, tip, new_head, env)
         landed = git.count_commits(onto, new_head, wt, env)
         if landed < len(commits):   # dropped by the rebase: their changes are on the base already
             result.commits = landed
@@ -267,6 +269,7 @@ class Run:
         proc = git.fast_forward(new_head, where, env)
         if proc.returncode != 0:
             return f"cannot fast-forward {plan.base} in {where}: {git.reason(proc.stderr) or f'exit {proc.returncode}'}"
+        submodules.follow(where, old, new_head, env)
         # The base is the verified head now. A commit someone made on top of it since is
         # theirs to keep: the next stream's compare-and-swap above stops the run there.
         now = git.tip_of(common, plan.base, plan.main, env)

@@ -169,6 +169,10 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
         hooks.attach(project.repo.common_dir, sp.path, hook_report)
         if len(hook_report.attached) > attached and result.outcome == UNCHANGED:
             result.outcome = REUSED
+        if (config.sparse or record.get("sparse")) and _follow_zone(project, config, sp, result):
+            store.update_stream(sp.stream, sparse=result.sparse)
+            if result.outcome == UNCHANGED:
+                result.outcome = REUSED
     done_before = (not sp.is_new and record.get("worktree") == sp.path
                    and (record.get("setup") or {}).get("status") in ("ok", "none"))
     if done_before:
@@ -198,9 +202,32 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
     store.update_stream(
         sp.stream, branch=sp.branch, worktree=sp.path, created_at=now() if sp.is_new else record.get("created_at") or now(),
         state=FAILED if result.outcome == FAILED else PREPARED, reason=result.reason,
-        sparse=result.sparse if sp.is_new else record.get("sparse"), copied=result.copied,
+        sparse=result.sparse if sp.is_new or result.sparse else record.get("sparse"), copied=result.copied,
         setup=result.setup.as_record())
     return result
+
+
+def _follow_zone(project, config, sp: StreamPlan, result: Prepared) -> bool:
+    """An existing worktree's sparse checkout brought to its zone as it is now (it was set only when the
+    worktree was made: a widened zone stayed out of the agent's sight), or turned off with `sparse:`;
+    whether it changed. Never while the stream's session runs there."""
+    spec = sparse_spec(config, sp.stream) if config.sparse else None
+    current = git.sparse_checkout_list(sp.path, project.env)
+    wanted = None if spec is None else tuple(sorted(spec.entries)) if spec.cone else spec.entries
+    if wanted == current:   # (git lists a cone's directories sorted, patterns as they were given)
+        return False
+    from worktree_agents.sessions.liveness import running_pid
+
+    if running_pid(project.repo.state_dir, sp.stream):
+        return False   # the next `wta up` after the session does it
+    if spec is None:
+        git.disable_sparse_checkout(sp.path, project.env)
+    else:
+        with _SHARED_CONFIG:
+            git.set_sparse_checkout(spec.arguments(), sp.path, project.env,
+                                    patterns=None if spec.cone else spec.entries)
+    result.sparse = spec.kind if spec else None
+    return True
 
 
 def _exit_text(code: int | None) -> str:

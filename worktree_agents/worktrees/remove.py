@@ -128,6 +128,13 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
         return done
     if removal.worktree is not None:
         proc = git.remove_worktree(removal.worktree.path, project.main, env, force=force)
+        if proc.returncode != 0 and b"containing submodules" in proc.stderr:
+            # git keeps each submodule's repository in the worktree's own git dir: commits made there only
+            # would go with it, which git does not check, so it refuses every such worktree.
+            done.refused = (f"its worktree has submodules checked out, whose own commits would be removed with it "
+                            f"(git refuses); check them (`git -C {removal.worktree.path} submodule foreach git "
+                            f"status`), then `wta down {removal.stream} --force`")
+            return done
         if proc.returncode != 0:
             done.refused = f"git worktree remove failed: {_reason(proc.stderr)}"
             return done

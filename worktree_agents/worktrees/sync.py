@@ -24,7 +24,7 @@ from typing import Sequence
 
 from worktree_agents import git
 from worktree_agents.backups import keep_tips
-from worktree_agents.worktrees import replay
+from worktree_agents.worktrees import replay, submodules
 from worktree_agents.worktrees.registry import list_worktrees, stream_off_branch, worktree_git_dir
 from worktree_agents.zones import check_streams
 
@@ -49,7 +49,7 @@ class SyncResult:
     new: str | None = None
     backup: str | None = None       # the ref holding the old tip (rebased only)
     files: list[str] = field(default_factory=list)   # conflicting or uncommitted paths
-    detail: str = ""                # one line: why it stopped
+    detail: str = ""                # one line: why it stopped (or, synced, what is left to do)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +57,11 @@ class SyncResult:
 
     def line(self, base: str) -> str:
         """One line for people."""
+        if self.ok and self.detail:   # synced, with something left to do (a submodule behind)
+            return f"{self._line(base)}; {self.detail}"
+        return self._line(base)
+
+    def _line(self, base: str) -> str:
         if self.outcome == CURRENT:
             return f"{self.branch} already contains {base}"
         if self.outcome == MOVED:
@@ -126,12 +131,22 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
             result.detail = f"uncommitted changes in {worktree}: {', '.join(dirty[:5])}; commit or stash them there"
             return result
     if result.ahead == 0:
-        return _move(result, base_sha, worktree, main, env)
+        return _followed(_move(result, base_sha, worktree, main, env), worktree, env)
     if worktree is None:
         result.detail = (stream_off_branch(main, common, stream, branch, env) or
                          f"no worktree has {branch} checked out to rebase it in; `wta up {stream} --no-launch`")
         return result
-    return _rebase(result, base, base_sha, worktree, main, env)
+    return _followed(_rebase(result, base, base_sha, worktree, main, env), worktree, env)
+
+
+def _followed(result: SyncResult, worktree: str | None, env: dict[str, str]) -> SyncResult:
+    """The worktree's submodules brought along (worktrees.submodules), once its files moved."""
+    if worktree is not None and result.outcome in (MOVED, REBASED, MERGED):
+        behind = submodules.follow(worktree, result.old, result.new, env)
+        if behind:
+            result.detail = (f"submodule(s) {', '.join(behind)} left at their old commit (the new one is not there); "
+                             f"`git submodule update` in {worktree} fetches it")
+    return result
 
 
 def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, env: dict[str, str]) -> SyncResult:
