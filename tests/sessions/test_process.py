@@ -27,3 +27,27 @@ def test_a_process_is_alive_only_as_the_one_that_started_at_the_recorded_time():
         child.kill()
         child.wait()
     assert not process.is_alive(child.pid, started) and not process.is_alive(None, None)
+
+
+def test_a_crashed_sessions_reused_pid_is_not_taken_for_its_process_group(tmp_path):
+    """A crashed session's wrapper pid, given to another group leader since (another stream's wrapper,
+    anything after a reboot): `wta status` had ended that process and its group as the session's
+    leftovers, because they started after the crashed wrapper."""
+    from worktree_agents.sessions.liveness import observe
+    from worktree_agents.sessions.store import CRASHED, SessionStore
+
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)   # the pid's new owner, a group leader
+    try:
+        started = psutil.Process(other.pid).create_time()
+        crashed_start = started - 60.0
+        assert [p.pid for p in process.group_members(other.pid, started)] == [other.pid]
+        assert process.group_members(other.pid, crashed_start) == []
+        store = SessionStore(str(tmp_path))
+        store.update("api", state="running", pid=other.pid, pid_create_time=crashed_start)
+        seen = observe(store, store.read("api"))
+        assert seen.state == CRASHED
+        time.sleep(0.2)
+        assert other.poll() is None   # still running: not the session's
+    finally:
+        other.kill()
+        other.wait()

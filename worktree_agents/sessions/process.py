@@ -134,7 +134,15 @@ def usage(groups: dict[str, list], sample: float = 0.1) -> dict[str, Usage]:
 
 
 def group_members(pgid: int, not_before: float | None = None) -> list:
-    """Processes in process group `pgid` (started no earlier than `not_before`)."""
+    """Processes in process group `pgid` (started no earlier than `not_before`, the start of its leader).
+
+    None of them when a process other than that leader has the number `pgid` now: the kernel gives a pid again
+    only once no process is left in the group it named, so the group is the new process's (the pid of a
+    crashed session's wrapper, reused by another wrapper, would otherwise have its session killed)."""
+    if not_before is not None:
+        leader = create_time(pgid)
+        if leader is not None and abs(leader - not_before) > _SAME_START:
+            return []
     import psutil
 
     found = []
