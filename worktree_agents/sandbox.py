@@ -98,16 +98,17 @@ class Sandbox:
         pattern = re.compile(b"|".join(re.escape(os.fsencode(c)) for c in config) + rb"(?![\w.])")
         return bool(self.common_dir) and pattern.search(output) is not None
 
-    def wrap(self, argv: list[str], own_session: bool = False) -> list[str]:
-        """`own_session`: a terminal session of its own (no controlling terminal to push keystrokes
-        into with TIOCSTI), ending with bwrap; for commands started from the user's terminal.
+    def wrap(self, argv: list[str], die_with_bwrap: bool = False) -> list[str]:
+        """`die_with_bwrap`: the command ends when bwrap does (for shell.run, which starts it in a session
+        and process group of its own: no controlling terminal to push keystrokes into with TIOCSTI, and one
+        group to end).
 
         bwrap is started by a small shell that starts it again when it could not set the sandbox up
         (SETUP_RETRIES): a ref that another stream's git renames over at the moment bwrap binds it
         read-only fails the mount (ENOENT), although nothing is wrong. bwrap reports the command's
         exit on --json-status-fd; a run without that report never started the command.
         """
-        args = [self.bwrap, *BASE_ARGS, *(("--new-session", "--die-with-parent") if own_session else ())]
+        args = [self.bwrap, *BASE_ARGS, *(("--die-with-parent",) if die_with_bwrap else ())]
         for option, path in self.mounts:
             args += [option, path, path]
         return ["/bin/sh", "-c", RETRY_SCRIPT, "wta-sandbox", *args, "--json-status-fd", "3", "--", *argv]
@@ -357,4 +358,4 @@ def for_config(config, main: str, common_dir: str, stream: str, worktree: str,
 def shell(sandbox: Sandbox | None, command: str) -> list[str]:
     """The argv that runs a shell command, inside `sandbox` if there is one."""
     argv = ["/bin/sh", "-c", command]
-    return sandbox.wrap(argv, own_session=True) if sandbox else argv
+    return sandbox.wrap(argv, die_with_bwrap=True) if sandbox else argv

@@ -35,17 +35,48 @@ def stream_env_at(port: int, stream: str, worktree: str, base: dict[str, str] | 
     return env
 
 
-def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandbox | None = None) -> int:
+INTERRUPTED_GRACE = 2.0   # seconds an interrupted command's process group gets between SIGTERM and SIGKILL
+
+
+def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandbox | None = None,
+        started: Callable[[int], None] | None = None) -> int:
     """Run `command` in a shell in `cwd` (no stdin), its output into `log`; its exit code.
 
+    In a process group of its own: a terminal's Ctrl-C or hang-up reaches wta, which decides (a landing
+    under way under `wta up` finishes its test, sessions/schedule.py), never the command alone, whose
+    death would read as its failure (a landing's test then handed back to the agent). What it leaves
+    running in its group ends with it; when wta is interrupted meanwhile, the whole group is ended.
     `jail`: the stream's sandbox (sandbox.for_config) that the shell and all it starts run in.
+    `started(pid)`: told the group's id as it starts (the merge records it: process.end_group ends what
+    is left of it after wta was killed).
     """
     from worktree_agents import sandbox
 
     if jail is not None:
         env = jail.env(env)
-    return subprocess.run(sandbox.shell(jail, command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                          stdout=log, stderr=subprocess.STDOUT).returncode
+    proc = subprocess.Popen(sandbox.shell(jail, command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if started is not None:
+            started(proc.pid)
+        return proc.wait()
+    except BaseException:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=INTERRUPTED_GRACE)
+        except subprocess.TimeoutExpired:
+            pass
+        raise
+    finally:
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class Background:
@@ -77,10 +108,7 @@ class Background:
         return time.monotonic() >= self.deadline
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _signal_group(self.proc.pid, signal.SIGKILL)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -529,6 +529,27 @@ def test_wta_sync_never_touches_a_branch_whose_session_runs(tmp_path):
     assert "moved to main" in wta(repo, "sync", "api", check=0).stdout
 
 
+def test_ctrl_c_at_a_terminal_reaches_wta_not_the_landings_test(tmp_path):
+    """A terminal sends Ctrl-C to its whole foreground process group: the landing's `test:` ran in
+    wta's and died with it, and its death was handed back to the agent as a failed test."""
+    started = tmp_path / "test-started"
+    repo = loop_repo(tmp_path, 'echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"',
+                     extra=f"land: auto\nsandbox: off\ntest: 'touch {started}; sleep 2'\n",
+                     streams="  api:\n    paths: [src/api/**]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_for(started.exists, timeout=60)
+        os.killpg(proc.pid, signal.SIGINT)   # what the terminal does
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert "waiting for the landing under way to finish" in out
+    assert record(repo, "api")["state"] == "landed" and record(repo, "api").get("handbacks", 0) == 0
+    assert subjects(repo, "main")[0] == "[api] api one"
+
+
 def test_ctrl_c_during_a_landing_lets_it_finish_before_handing_over(tmp_path):
     repo = loop_repo(tmp_path, 'echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"',
                      extra="land: auto\ntest: 'true'\n", streams="  api:\n    paths: [src/api/**]\n")

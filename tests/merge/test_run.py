@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -485,3 +487,29 @@ def test_without_base_every_command_keeps_the_branch_checked_out_at_up(tmp_path)
 
     assert "main:" not in merged.stdout and "develop:" in merged.stdout
     assert sha(repo, "develop") == sha(repo, "wta/api") and sha(repo, "main") == main_before
+
+
+def test_a_test_left_running_by_a_killed_merge_is_ended_before_it_goes_on(repo, tmp_path):
+    """The merge's `test:` runs in a process group of its own (a terminal's Ctrl-C must not end it
+    behind wta's back); a merge killed during it had left it running, and `--continue` started a
+    second run of it beside the first in the same worktree."""
+    pid_file, go = tmp_path / "test-pid", tmp_path / "go"
+    set_test(f'[ -f {go} ] || {{ echo $$ > {pid_file}; sleep 60; }}\n')
+    merge = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "infra"], cwd=repo,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        test_pid = int(pid_file.read_text())
+        merge.kill()
+        merge.wait()
+        assert psutil.pid_exists(test_pid)   # its own group: the kill of wta alone did not reach it
+        go.touch()
+
+        resumed = wta(repo, "merge", "--continue", check=0)
+    finally:
+        merge.kill()
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert not psutil.pid_exists(test_pid) or psutil.Process(test_pid).status() == psutil.STATUS_ZOMBIE
+    assert subjects(repo)[0] == "[infra] add tools"

@@ -65,6 +65,16 @@ def put_back(main: str, branch: str, target: str, wt: str | None, env: dict[str,
     return None
 
 
+def end_test(st: dict) -> None:
+    """A merge's `test:` that a killed run left running (its process group, recorded as it started): ended
+    before anything goes on, so that two runs of it never overlap in one worktree."""
+    from worktree_agents.sessions import process
+
+    if st.get("test_pid"):
+        process.end_group(st["test_pid"], st.get("test_started"))
+        st.pop("test_pid", None)
+
+
 def move_checked_out(wt: str, ref: str, old: str, new: str, env: dict[str, str]) -> None:
     """Move the branch checked out in `wt` from `old` to `new` (compare-and-swap), its files with it.
 

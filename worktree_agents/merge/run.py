@@ -23,6 +23,7 @@ from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, R
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
 from worktree_agents.repo import Repo
+from worktree_agents.sessions import process
 from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
 from worktree_agents.worktrees import registry, replay, submodules
@@ -236,7 +237,7 @@ class Run:
         jail = sandbox.for_config(plan.config, plan.main, layout.common_dir(plan.state_dir), result.stream, wt)
         with open(log, "wb") as out:
             code = shell.run(plan.test or "", wt, shell.stream_env(plan.config, result.stream, wt, self.env), out,
-                             jail)
+                             jail, started=self.test_started)
         result.test_log = log
         if code == 0:
             result.test = PASSED
@@ -244,6 +245,12 @@ class Run:
         result.result, result.test = TEST_FAILED, FAILED
         result.detail = f"`{plan.test}` exited {code} in {wt} (log: {log})"
         return False
+
+    def test_started(self, pgid: int) -> None:
+        """Recorded, so that whatever ends this run half-way (SIGKILL, `wta stop`) leaves no test behind:
+        the next `--continue`, `--abort` or `wta stop` ends it (recovery.end_test)."""
+        self.state.update(test_pid=pgid, test_started=process.create_time(pgid))
+        write_state(self.plan.state_dir, self.state)
 
     def fast_forward(self, new_head: str) -> str | None:
         """Move the base to `new_head` (its worktree's files too); why not, or None."""
@@ -378,6 +385,7 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
             raise WtaError("no merge in progress; start one with `wta merge`")
         if st["status"] == "aborting":  # an --abort was killed half-way: the streams are going back
             return _abort(project, st, env)
+        recovery.end_test(st)
         _settle_worktrees(project.main, st, env)  # a killed --abort or --continue may have left one half-way
         if st["status"] == "running":
             _recover(project.main, st, env)
@@ -495,6 +503,7 @@ def _abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:
     """Undo the merge `st` describes (under the command lock). Recorded as begun first, so that
     whichever of `--continue` and `--abort` runs after a kill here finishes the abort."""
     state_dir, main = project.repo.state_dir, project.main
+    recovery.end_test(st)
     if st["status"] != "aborting":
         _settle_worktrees(main, st, env, check_only=True)   # a person's rebase under way stops it before it begins
         st["status"], st["aborted_from"] = "aborting", st["status"]
