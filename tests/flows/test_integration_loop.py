@@ -495,6 +495,28 @@ def test_a_persons_uncommitted_change_in_the_base_worktree_makes_the_landing_wai
     assert not (state_dir(repo) / "handback" / "api.md").exists()
 
 
+def test_a_stale_lock_in_the_base_worktree_makes_the_landing_wait_not_the_agent_retry(tmp_path):
+    """A lock left in the base's worktree (a person's git killed there) stops the fast-forward: it had
+    been handed back to the agent, twice, then the stream was `blocked` for what only a person can clear."""
+    repo = _two_streams(tmp_path)
+    lock = repo / ".git" / "index.lock"
+    lock.write_text("")
+    (tmp_path / "go").write_text("")
+    proc = start_up(repo, "api")
+    try:
+        waits = wait_for(lambda: (r := record(repo, "api"))["reason"] and r["reason"].startswith("landing waits")
+                         and r["reason"], timeout=60, message="the landing to say it waits")
+        assert waits.startswith(f"landing waits: cannot fast-forward main in {repo}: ") and "index.lock" in waits
+        assert record(repo, "api")["handbacks"] == 0
+        lock.unlink()
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert subjects(repo, "main")[0] == "[api] api one" and record(repo, "api")["state"] == "landed"
+    assert not (state_dir(repo) / "handback" / "api.md").exists()
+
+
 def test_a_session_whose_branch_conflicts_with_the_base_does_not_start_and_says_why(tmp_path):
     repo = loop_repo(tmp_path, f'touch "{tmp_path}/$WTA_STREAM-ran"', streams="  api:\n    paths: [src/api/**]\n")
     wta(repo, "up", "--no-launch", check=0)

@@ -47,6 +47,7 @@ class StreamResult:
     worktree: str | None = None
     head: str | None = None                            # the commit the base moved to for it
     test_log: str | None = None
+    base_in_the_way: bool = False                      # refused for the base's sake (its branch or worktree), not the stream's
 
 
 @dataclass

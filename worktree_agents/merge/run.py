@@ -152,7 +152,7 @@ class Run:
         if blocked:
             self.restore(result, tip, ours=[new_head])
             if result.result == MERGED:
-                result.result, result.detail = REFUSED, blocked
+                result.result, result.detail, result.base_in_the_way = REFUSED, blocked, True
             else:
                 result.problems.insert(0, blocked)
             return timed(result, started)

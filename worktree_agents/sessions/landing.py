@@ -94,6 +94,10 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             # the stream adds one): theirs to clear, not the agent's; tried again until they have.
             reason = report.problems[0] if report.problems else report.status
             outcomes.append(LandOutcome(stream, BUSY, reason=f"waits: {reason}"))
+        elif result is not None and result.base_in_the_way:
+            # Its fast-forward: the base's worktree (a lock, a branch switched there) or a person's commit on the
+            # base in the meantime; nothing the agent could fix. Tried again, verified on the base as it is then.
+            outcomes.append(LandOutcome(stream, BUSY, reason=f"waits: {result.detail}"))
         elif result is None or result.result == merge.NOT_REACHED:
             outcomes.append(LandOutcome(stream, LATER, reason="lands after the streams before it"))
         elif result.result == merge.MERGED:
