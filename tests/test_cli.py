@@ -81,3 +81,18 @@ def test_usage_errors_exit_2_without_traceback(webapp):
     for args in (["no-such-command"], ["status", "--no-such-flag"], ["merge", "nosuchstream"]):
         proc = wta(webapp, *args, check=2)
         assert "Traceback" not in proc.stderr
+
+
+def test_state_on_a_read_only_file_system_is_one_line_naming_the_file_and_the_fix(webapp):
+    """wta's state dir mounted read-only (a backup restore, a container): every command that writes
+    there ended in "internal error: OSError" (the full disk's own line named the fix already)."""
+    state = webapp / ".git" / "wta"
+    state.mkdir()
+    proc = subprocess.run(["bwrap", "--bind", "/", "/", "--ro-bind", str(state), str(state), "--dev", "/dev",
+                           "--proc", "/proc", sys.executable, "-m", "worktree_agents", "up", "--no-launch", "api"],
+                          cwd=webapp, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith(f"wta: cannot write {state}/") and "internal error" not in proc.stderr
+    assert proc.stderr.rstrip().endswith("Read-only file system; make that file system writable and run the "
+                                         "command again")
+    assert len(proc.stderr.splitlines()) == 1

@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wta: cannot write {exc.filename or 'wta state'}: this runs in a session's sandbox, where wta's "
                   "state is read-only; run the command outside the session", file=sys.stderr)
             return 2
+        from worktree_agents.errors import WRITE_ERRNOS, cannot_write
+
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS and exc.filename and not debug:
+            return report(cannot_write(exc.filename, exc))   # the machine's to fix, not a bug of wta's
         usage = _usage_error(exc)
         if usage is not None:
             return usage

@@ -5,6 +5,7 @@ lines and exit code (`report`); anything else is a bug, reported in one line
 (`report_bug`), with a traceback only when asked for.
 """
 
+import errno
 import sys
 
 USAGE = 2  # usage or configuration error
@@ -36,9 +37,16 @@ def report_bug(exc: BaseException, where: str, how_to_debug: str) -> None:
 
 
 def cannot_write(path: str, exc: OSError) -> WtaError:
-    """A write that failed (a full disk, a size limit, permissions): one line naming the file."""
-    return WtaError(f"cannot write {path}: {exc.strerror or exc}; free some space there (or fix its permissions) "
-                    "and run the command again", CHECK)
+    """A write that failed (a full disk, a size limit, permissions, a read-only mount): one line naming the
+    file and the fix."""
+    fix = {errno.EACCES: "fix its permissions", errno.EPERM: "fix its permissions",
+           errno.EROFS: "make that file system writable"}.get(exc.errno or 0,
+                                                                  "free some space there (or fix its permissions)")
+    return WtaError(f"cannot write {path}: {exc.strerror or exc}; {fix} and run the command again", CHECK)
+
+
+# What a write can fail with that the person, not wta, has to fix (the CLI reports any of them as `cannot_write`).
+WRITE_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def no_zones_yaml(path: str) -> WtaError:
