@@ -513,3 +513,15 @@ def test_a_test_left_running_by_a_killed_merge_is_ended_before_it_goes_on(repo, 
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert not psutil.pid_exists(test_pid) or psutil.Process(test_pid).status() == psutil.STATUS_ZOMBIE
     assert subjects(repo)[0] == "[infra] add tools"
+
+
+def test_a_stream_named_alone_before_its_unlanded_dependency_is_merged_saying_so(repo):
+    """api comes after infra (the example zones): `wta merge api` with infra not landed had landed api
+    without a word, though the zones reference promises dependencies land first."""
+    proc = wta(repo, "merge", "api", check=0)
+
+    assert proc.returncode == 0, proc.stderr
+    assert ("api comes after infra, which has not landed (wta/infra has commits main lacks); merging api as asked: "
+            "`wta merge infra api` lands both in order") in proc.stderr
+    assert subjects(repo)[0] == "[api] users route"
+    assert "comes after" not in wta(repo, "merge", "infra", "ui", check=0).stderr   # neither comes after another

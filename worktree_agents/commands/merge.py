@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from worktree_agents import git
 from worktree_agents.backups import BACKUP_ROOT
 from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.errors import CHECK, WtaError
@@ -32,6 +33,8 @@ def run(streams: Sequence[str], dry_run: bool, cont: bool, abort: bool, no_test:
     project = Project.find()
     progress = merge.quiet if as_json else _print_progress
     wait = None if dry_run else _wait_for_landing(project.repo.state_dir)
+    if streams and not (cont or abort):
+        _say_unlanded_dependencies(project, streams)
     if dry_run:
         report = predict_merge(project, streams)
     elif cont:
@@ -68,6 +71,26 @@ def _say_blocked(project, streams: Sequence[str]) -> None:
         record = store.read(stream)
         if record is not None and record.state == BLOCKED:
             err(f"{stream}: blocked: {record.reason}")
+
+
+def _say_unlanded_dependencies(project, streams: Sequence[str]) -> None:
+    """A stream named without a dependency (`after:`) that has not landed: merged as asked (the person's
+    call: the dependency may be the one that is stuck), but not silently before the work it builds on."""
+    config = project.main_config()
+    env = project.env
+    base = project.base(config)
+    base_tip = git.tip_of(project.repo.common_dir, base, project.main, env)
+    seen: set[str] = set()
+    for stream in streams:
+        for dependency in config.streams[stream].after:
+            if dependency in streams or dependency in seen:
+                continue
+            seen.add(dependency)
+            branch = config.branch_for(dependency)
+            tip = git.tip_of(project.repo.common_dir, branch, project.main, env)
+            if tip and base_tip and not git.is_ancestor(tip, base_tip, cwd=project.main, env=env):
+                err(f"{stream} comes after {dependency}, which has not landed ({branch} has commits {base} lacks); "
+                    f"merging {stream} as asked: `wta merge {dependency} {stream}` lands both in order")
 
 
 def _print_progress(stream: str, text: str) -> None:

@@ -203,7 +203,9 @@ class StreamSchema(Strict):
     paths: Annotated[list[Pattern], Field(min_length=1), AfterValidator(_zone)] = Field(
         description="the stream's zone: gitignore-style patterns relative to the repository root (`!` excludes)")
     after: list[str] = Field([], description="streams that must end `done` and land on the base before this one "
-                                             "starts, from a base that contains their work; they also land before it")
+                                             "starts, from a base that contains their work; they also land before "
+                                             "it (`wta merge STREAM` alone lands the one named, saying which "
+                                             "dependency has not landed)")
     prompt: Optional[str] = Field(None, description="the session's task (the zone rules are added to it)")
     prompt_file: Optional[str] = Field(None, description="a file in the repository holding the task, instead "
                                                          "of `prompt`")
