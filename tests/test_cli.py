@@ -96,3 +96,15 @@ def test_state_on_a_read_only_file_system_is_one_line_naming_the_file_and_the_fi
     assert proc.stderr.rstrip().endswith("Read-only file system; make that file system writable and run the "
                                          "command again")
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_a_command_run_from_a_directory_that_was_removed_says_so_in_one_line(webapp, tmp_path):
+    """`cd "$(wta path api)"`, then `wta down api` there: every command after it in that shell had been an
+    internal error (FileNotFoundError)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    proc = subprocess.run(["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" -m worktree_agents status',
+                           sys.executable], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == ("wta: the current directory no longer exists (a worktree `wta down` removed?); cd into "
+                           "the repository and run the command again\n")

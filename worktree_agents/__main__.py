@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wta: cannot write {exc.filename or 'wta state'}: this runs in a session's sandbox, where wta's "
                   "state is read-only; run the command outside the session", file=sys.stderr)
             return 2
+        if isinstance(exc, FileNotFoundError) and not _cwd_exists():
+            print("wta: the current directory no longer exists (a worktree `wta down` removed?); cd into the "
+                  "repository and run the command again", file=sys.stderr)
+            return 2
         from worktree_agents.errors import WRITE_ERRNOS, cannot_write
 
         if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS and exc.filename and not debug:
@@ -53,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         report_bug(exc, "", "run with --debug for the traceback")
         return 1
+
+
+def _cwd_exists() -> bool:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _run(args: list[str]) -> int:

@@ -250,7 +250,7 @@ def request(
 @app.command(cls=_Command)
 def watch(
     for_: Optional[str] = typer.Option(None, "--for", metavar="DURATION",
-                                       help="Stop after this long (90s, 30m, 2h); default: until Ctrl-C."),
+                                       help="Stop after this long (90s, 30m, 2h, 1d); default: until Ctrl-C."),
     interval: float = typer.Option(2.0, "--interval", metavar="SECONDS", min=0.05,
                                    help="How often to look at sessions, branches and requests."),
 ) -> None:

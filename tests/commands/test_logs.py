@@ -45,6 +45,9 @@ def test_logs_of_a_stream_that_never_ran_is_exit_2(tmp_path):
     repo = session_repo(tmp_path, zones(agent("true"), STREAMS))
     missing = wta(repo, "logs", "api", check=2, env=env())
     assert "stream 'api' has no log yet; start its session with `wta up api`" in missing.stderr
+    # -f has nothing to wait for either (it had printed nothing and exited 0).
+    followed = wta(repo, "logs", "-f", "api", check=2, env=env())
+    assert "stream 'api' has no log yet; start its session with `wta up api`" in followed.stderr
 
 
 def test_an_interactive_session_records_how_its_agent_exited(tmp_path):

@@ -27,7 +27,8 @@ def run(stream: str, follow: bool = False) -> int:
         raise WtaError(f"stream {stream!r} has no log: a person drives it (a manual session); open its worktree "
                        f"with `wta open {stream}`")
     path = store.log_path(stream)
-    if not os.path.exists(path) and not follow:
+    coming = record is not None and (record.state in (PENDING, WAITING) or record.live)   # -f waits for its log
+    if not os.path.exists(path) and not (follow and coming):
         raise WtaError(f"{path}: stream {stream!r} has no log yet; start its session with `wta up {stream}`")
     out = sys.stdout.buffer
     position = 0

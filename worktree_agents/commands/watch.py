@@ -22,7 +22,7 @@ def run(for_: str | None = None, interval: float = 2.0) -> int:
         try:
             limit = parse_duration(for_)
         except ValueError:
-            raise WtaError(f"--for {for_}: not a duration; write e.g. 90s, 30m or 2h") from None
+            raise WtaError(f"--for {for_}: not a duration; write e.g. 90s, 30m, 2h or 1d") from None
     project = Project.find()
     config = project.main_config()
     deadline = None if limit is None else time.monotonic() + limit
