@@ -191,7 +191,7 @@ def test_stalled_crashed_sessions_a_no_verify_violation_and_an_end_alert_once(tm
 
 def test_bad_duration_is_a_usage_error(webapp):
     proc = wta(webapp, "watch", "--for", "soon", check=2)
-    assert proc.stderr.strip() == "wta: --for soon: not a duration; write e.g. 90s, 30m or 2h"
+    assert proc.stderr.strip() == "wta: --for soon: not a duration; write e.g. 90s, 30m, 2h or 1d"
 
 
 # -- the Watcher, tick by tick ---------------------------------------------------------------
