@@ -51,6 +51,28 @@ def test_placeholders_are_filled_in_shell_quoted(tmp_path):
     assert git(api, "status", "--porcelain").stdout == ""
 
 
+def test_the_leftovers_commit_takes_the_streams_own_zone_not_what_unowned_allow_lets_it_change(tmp_path):
+    """With `unowned: allow`, what `setup:` wrote (a file no zone claims) went into the leftovers commit,
+    landed, and then stood in the way of every other worktree's copy: `wta sync ui` failed, every time,
+    advising to run it again."""
+    repo = session_repo(tmp_path, zones(agent("echo work > src/api/x.txt"),
+                                        "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n",
+                                        extra="unowned: allow\nsetup: ['echo built > setup.out']\n"))
+    assert up(repo, "api").returncode == 0
+    api = worktree(repo, "api")
+    assert git(api, "show", "--format=", "--name-only", "wta/api").stdout.split() == ["src/api/x.txt"]
+    assert record(repo, "api")["leftovers_outside_zone"] == ["setup.out"]
+    assert (api / "setup.out").read_text() == "built\n"   # left where it was, untracked
+    # Had it landed, this is what the next sync of another stream met, and what it now says.
+    wta(repo, "up", "--no-launch", "ui", check=0)
+    git(api, "add", "setup.out")
+    git(api, "commit", "-q", "-m", "[api] a file ui's worktree has too")
+    assert wta(repo, "merge", "api", check=0).returncode == 0
+    refused = wta(repo, "sync", "ui", check=1)
+    assert "setup.out" in refused.stdout + refused.stderr
+    assert "move or delete what is in the way there, then `wta sync ui`" in refused.stdout + refused.stderr
+
+
 def test_each_session_gets_its_stream_worktree_and_a_distinct_port(tmp_path):
     repo = session_repo(tmp_path, zones(agent('echo "$WTA_STREAM $WTA_WORKTREE $WTA_PORT" > src/$WTA_STREAM/env.txt'),
                                         "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n",

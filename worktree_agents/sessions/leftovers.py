@@ -39,12 +39,13 @@ def changed_paths(worktree: str) -> list[str]:
                                            unstaged_submodules=False)))
 
 
-def classify(worktree: str, stream: str, paths: list[str] | None = None) -> Changes:
+def classify(worktree: str, stream: str, paths: list[str] | None = None, unowned: bool = True) -> Changes:
+    """`unowned`: with `unowned: allow`, paths no zone claims count as the stream's (else they are outside)."""
     zones = zones_in_force(Repo.here(worktree)).zones
     changes = Changes()
     for path in changed_paths(worktree) if paths is None else paths:
         o = zones.owner_of(path)
-        mine = o.stream == stream if o.stream is not None else zones.unowned_allowed
+        mine = o.stream == stream if o.stream is not None else unowned and zones.unowned_allowed
         if mine and not o.read_only and not o.also:
             changes.inside.append(path)
         else:
@@ -52,17 +53,20 @@ def classify(worktree: str, stream: str, paths: list[str] | None = None) -> Chan
     return changes
 
 
-def commit_in_zone(worktree: str, stream: str, message: str, jail=None) -> CommitResult:
+def commit_in_zone(worktree: str, stream: str, message: str, jail=None, unowned: bool = True) -> CommitResult:
     """Commit every in-zone change of the worktree (prefix added, hooks run); report the rest.
 
     `jail`: the stream's sandbox, for a commit made from outside it (the leftovers of a sandboxed
     session): the repository's hooks may run files the agent could change (husky runs `.husky/<hook>`).
+    `unowned=False`: only paths of the stream's own zone, none that `unowned: allow` lets any stream
+    change (the leftovers: a file no zone claims, such as what `setup:` wrote, is nobody's work; committed,
+    it lands and then stands in the way of every other worktree's copy of it).
     """
     env = git.no_git_env()
     paths = changed_paths(worktree)
     if not paths:
         return CommitResult()  # the common end of a session: nothing left, no zones to work out
-    changes = classify(worktree, stream, paths)
+    changes = classify(worktree, stream, paths, unowned)
     result = CommitResult(outside=list(changes.outside))
     if not changes.inside:
         return result

@@ -398,7 +398,7 @@ class Session:
             state, reason = DONE, None
         try:
             saved = leftovers.commit_in_zone(launch.worktree, stream, leftovers.LEFTOVERS_MESSAGE,
-                                             jail=self.sandbox)
+                                             jail=self.sandbox, unowned=False)
         except WtaError as exc:
             saved = leftovers.CommitResult(error=str(exc))
         if saved.committed:

@@ -124,12 +124,15 @@ def replay(commits: Sequence[git.CommitChanges], onto: str, cwd: str, env: dict[
     return git.write_commits(onto, [(*p, c.changes) for p, c in zip(parts, line) if p], committer, cwd, env)
 
 
+FILES_IN_THE_WAY = "cannot update the files of"   # how move_branch says a local change or file is in the way
+
+
 def move_branch(worktree: str, branch: str, old: str, new: str, message: str, env: dict[str, str]) -> str | None:
     """Move the branch checked out in `worktree` from `old` to `new`, its index and files first (refusing
     rather than overwriting a local change), then the ref, only if it is still at `old`; why not, or None."""
     moved = git.switch_tree(old, new, worktree, env)
     if moved.returncode != 0:
-        return f"cannot update the files of {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
+        return f"{FILES_IN_THE_WAY} {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
     try:
         git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
     except git.GitError as exc:

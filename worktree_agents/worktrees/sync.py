@@ -163,7 +163,9 @@ def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, en
         except git.GitError as exc:
             why = f"{result.branch} moved meanwhile ({exc})"
     if why:
-        result.detail = f"{why}; run `wta sync {result.stream}` again"
+        again = (f"move or delete what is in the way there, then `wta sync {result.stream}`"
+                 if why.startswith(replay.FILES_IN_THE_WAY) else f"run `wta sync {result.stream}` again")
+        result.detail = f"{why}; {again}"
         return result
     result.outcome, result.new = MOVED, base_sha
     return result
