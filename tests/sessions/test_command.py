@@ -73,6 +73,35 @@ def test_the_leftovers_commit_takes_the_streams_own_zone_not_what_unowned_allow_
     assert "move or delete what is in the way there, then `wta sync ui`" in refused.stdout + refused.stderr
 
 
+def test_an_index_lock_a_killed_session_left_is_cleared_before_the_next_one_starts(tmp_path):
+    """A session killed in its leftovers commit (the OOM killer, a reboot) left the worktree's index.lock:
+    every later session of the stream failed, "leftovers not committed ... index.lock: File exists"."""
+    repo = session_repo(tmp_path, zones(agent("echo work > src/api/x.txt && git add src/api/x.txt && "
+                                              "git commit -qm work"), "  api:\n    paths: [src/api/**]\n"))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    lock = repo / ".git" / "worktrees" / "api" / "index.lock"
+    lock.write_text("")
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert record(repo, "api")["state"] == "done" and not lock.exists()
+    assert git(worktree(repo, "api"), "log", "-1", "--format=%s").stdout.strip() == "[api] work"
+
+    # One a live process holds is named, and nothing starts.
+    lock.write_text("")
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+    with open(lock) as held:
+        holder = subprocess.Popen(["sleep", "30"], stdin=held)
+        try:
+            refused = up(repo, "api")
+        finally:
+            holder.kill()
+            holder.wait()
+    assert refused.returncode == 1
+    assert "index.lock is held by a running process (pid " in record(repo, "api")["reason"]
+    assert lock.exists()
+
+
 def test_each_session_gets_its_stream_worktree_and_a_distinct_port(tmp_path):
     repo = session_repo(tmp_path, zones(agent('echo "$WTA_STREAM $WTA_WORKTREE $WTA_PORT" > src/$WTA_STREAM/env.txt'),
                                         "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n",

@@ -147,8 +147,9 @@ def refuse_a_persons_rebase(wt: str, env: dict[str, str]) -> None:
                        "command again")
 
 
-def clear_stale_locks(locks: Sequence[str], wt: str) -> bool:
-    """Remove the locks a killed git left (whether there were any); a lock a live process holds is named."""
+def clear_stale_locks(locks: Sequence[str], wt: str, then: str = "run the same wta merge command again") -> bool:
+    """Remove the locks a killed git left (whether there were any); a lock a live process holds is named,
+    with what to do `then`."""
     found = False
     for lock in locks:
         try:
@@ -162,7 +163,7 @@ def clear_stale_locks(locks: Sequence[str], wt: str) -> bool:
         holder = lock_holder(lock)
         if holder is not None:
             raise WtaError(f"{lock} is held by a running process (pid {holder}); let it finish (or end it if no git "
-                           f"runs in {wt}), then run the same wta merge command again")
+                           f"runs in {wt}), then {then}")
         try:
             os.unlink(lock)
         except FileNotFoundError:

@@ -265,6 +265,7 @@ class Coordinator:
             except WtaError as exc:  # a merge or a landing runs: try again on a later round
                 return self.store.update(stream, state=PENDING, reason=f"starts after {str(exc).splitlines()[0]}")
             try:
+                _clear_stale_index_lock(self.worktrees[stream], stream)
                 result = sync.sync_stream(self.project, self.base, stream, self.config.branch_for(stream),
                                           self.worktrees[stream], session_check=False)
             except WtaError as exc:
@@ -347,6 +348,18 @@ class Coordinator:
                 if record.state in (PENDING, WAITING):
                     record.state, record.reason, record.ended_at = STOPPED, reason, now()
 
+
+
+def _clear_stale_index_lock(worktree: str, stream: str) -> None:
+    """The index lock a git killed with an earlier session left (the session's group is ended when its crash
+    is noticed: the OOM killer, a reboot, during its leftovers commit), which would fail this session's
+    sync, its commits and its leftovers; one a live process holds stops the start, naming it."""
+    from worktree_agents.merge.recovery import clear_stale_locks
+    from worktree_agents.worktrees.registry import worktree_git_dir
+
+    lock = os.path.join(worktree_git_dir(worktree), "index.lock")
+    if os.path.exists(lock):
+        clear_stale_locks([lock], worktree, then=f"`wta up {stream}`")
 
 
 def unfinished(project, plan: Schedule) -> list[str]:
