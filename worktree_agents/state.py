@@ -151,7 +151,10 @@ class LockHolder:
         import psutil  # only when the lock is contended
 
         try:
-            start = psutil.Process(self.pid).create_time()
+            holder = psutil.Process(self.pid)
+            start = holder.create_time()
+            if holder.status() == psutil.STATUS_ZOMBIE:
+                return False   # ended, not yet reaped by its parent
         except psutil.NoSuchProcess:
             return False
         except psutil.Error:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import psutil
+
 from support import commit_all, git, traced, wta, write_files
 from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir,  # noqa: F401
                               up, wait_for, worktree)
@@ -570,6 +572,30 @@ def test_ctrl_c_at_a_terminal_reaches_wta_not_the_landings_test(tmp_path):
     assert "waiting for the landing under way to finish" in out
     assert record(repo, "api")["state"] == "landed" and record(repo, "api").get("handbacks", 0) == 0
     assert subjects(repo, "main")[0] == "[api] api one"
+
+
+def test_a_detached_coordinator_ended_twice_during_a_landings_test_leaves_it_to_the_next_one(tmp_path):
+    """`wta stop` signals a coordinator that is still waiting for a landing's long test again (after 10 s):
+    that second SIGTERM had ended it with a Python traceback in coordinator.log, and left the test running."""
+    started = tmp_path / "test-started"
+    repo = loop_repo(tmp_path, 'echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"',
+                     extra=f"land: auto\nsandbox: off\ntest: 'touch {started}; sleep 60'\n",
+                     streams="  api:\n    paths: [src/api/**]\n")
+    assert up(repo, "-d").returncode == 0
+    wait_for(started.exists, timeout=60)
+    log = state_dir(repo) / "logs" / "coordinator.log"
+    pid = int(re.search(r"coordinator (\d+): scheduling", log.read_text()).group(1))
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: "waiting for the landing under way to finish" in log.read_text(), timeout=30)
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+             timeout=30)
+    text = log.read_text()
+    assert "Traceback" not in text and "ending now: the landing under way is finished or undone by the next" in text
+    landing = json.loads((state_dir(repo) / "merge.json").read_text())
+    assert landing["step"] == "test" and alive(landing["test_pid"])   # its own group: the coordinator's end left it
+    wta(repo, "stop", check=0, env=env())
+    assert not alive(landing["test_pid"])
 
 
 def test_ctrl_c_during_a_landing_lets_it_finish_before_handing_over(tmp_path):

@@ -8,6 +8,7 @@ import signal
 from worktree_agents.commands.streams import known_streams
 from worktree_agents.merge.recovery import end_test
 from worktree_agents.merge.state import read_state
+from worktree_agents.state import lock_holder
 from worktree_agents.project import Project
 from worktree_agents.sessions import process, supervisor
 from worktree_agents.sessions.stop import stop
@@ -27,11 +28,11 @@ def run(streams: list[str]) -> int:
             if coordinator is not None and process.wait_gone([coordinator], 10):
                 process.terminate([coordinator])  # it would not end: the hard way
             print(f"coordinator (pid {pid}): stopped")
-            # Killed in a landing's `test:` (one that outlasted the wait): that test stops too; the landing
-            # itself is finished or undone by the next `wta up` or `wta merge --continue`.
-            landing = read_state(project.repo.state_dir)
-            if landing is not None:
-                end_test(landing)
+        # A landing's `test:` that a coordinator ended (or killed) during it left running: it stops too; the
+        # landing itself is finished or undone by the next `wta up` or `wta merge --continue`.
+        landing = read_state(project.repo.state_dir)
+        if landing is not None and lock_holder(project.repo.state_dir) is None:   # no live merge runs it
+            end_test(landing)
     store = SessionStore(project.repo.state_dir)
     for stream in names:
         print(f"{stream}: {stop(store, stream)}")

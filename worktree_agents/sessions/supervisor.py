@@ -438,8 +438,12 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 if coordinator.lander.busy:  # a rebase is not cut in the middle
                     stamp("ending: waiting for the landing under way to finish")
-                    coordinator.lander.wait()
-                    coordinator.record_landings()
+                    try:
+                        coordinator.lander.wait()
+                        coordinator.record_landings()
+                    except KeyboardInterrupt:   # ended again (`wta stop` waits so long): the next one finishes it
+                        stamp("ending now: the landing under way is finished or undone by the next `wta up` or "
+                              "`wta merge --continue`")
                 coordinator.abandon("stopped before it started: the coordinator was ended")
                 stamp("ended; sessions already running carry on")
                 return 1
