@@ -299,3 +299,25 @@ def test_sparse_worktrees_stay_sparse_when_their_commits_are_copied_onto_the_bas
 def _files(where: Path) -> set[str]:
     return {str(p.relative_to(where)) for p in where.rglob("*")
             if p.is_file() and ".git" not in p.relative_to(where).parts}
+
+
+def test_a_rebase_state_left_half_way_is_named_with_its_fix_not_gits_last_line(tmp_path):
+    """A `git rebase` that failed as it set up (a full disk) left `rebase-merge/` behind with the branch
+    still checked out: every later `wta sync` failed on git's last line ("... valuable there.")."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = worktree_of(repo, "api")
+    write_files(api, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    commit_all(api, "pool")
+    write_files(repo, {"README.md": "# moved on\n"})
+    commit_all(repo, "main moves")
+    half = repo / ".git" / "worktrees" / "api" / "rebase-merge"
+    half.mkdir()
+    (half / "head-name").write_text("refs/heads/wta/api\n")
+    before = git(repo, "rev-parse", "wta/api").stdout
+
+    refused = wta(repo, "sync", "api", check=1)
+
+    assert f"its worktree {api} holds a rebase's state" in refused.stdout + refused.stderr
+    assert "rebase --abort; when git cannot, remove that directory), then `wta sync`" in refused.stdout + refused.stderr
+    assert git(repo, "rev-parse", "wta/api").stdout == before and half.is_dir()

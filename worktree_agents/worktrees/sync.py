@@ -125,6 +125,9 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
         if not os.path.isdir(worktree):
             result.detail = f"its worktree {worktree} is missing; recreate it with `wta up {stream} --no-launch`"
             return result
+        if git.rebasing(worktree_git_dir(worktree)):
+            result.detail = _rebase_left(worktree)
+            return result
         dirty = git.tracked_changes(worktree, env)
         if dirty:
             result.files = dirty
@@ -190,9 +193,19 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
         if git.rebasing(worktree_git_dir(worktree)):
             result.files = git.unmerged_paths(worktree, env)
             git.abort_rebase(worktree, env)
+            if git.rebasing(worktree_git_dir(worktree)):   # a rebase git could not set up or undo (a full disk)
+                result.outcome, result.detail = REFUSED, f"rebasing onto {base} failed; {_rebase_left(worktree)}"
+                return result
         return _stopped(result, proc, f"rebasing onto {base}", "rebase", f"git rebase {base}", worktree)
     result.outcome, result.new = REBASED, git.rev_parse("HEAD", worktree, env)
     return result
+
+
+def _rebase_left(worktree: str) -> str:
+    """A rebase's state in a worktree: under way, or left half-way by a git that failed (a full disk)."""
+    return (f"its worktree {worktree} holds a rebase's state ({worktree_git_dir(worktree)}/rebase-merge or "
+            f"rebase-apply): finish the rebase there (git -C {worktree} rebase --continue) or undo it (git -C "
+            f"{worktree} rebase --abort; when git cannot, remove that directory), then `wta sync`")
 
 
 def _merge(result: SyncResult, base: str, base_sha: str, worktree: str, env: dict[str, str]) -> SyncResult:
