@@ -89,11 +89,13 @@ def checked(done: Completed) -> Completed:
 # Every git wta runs reads the objects as they are, and runs no code that a
 # worktree's files or config could name: no hooks (a stream's worktree may hold
 # or point at any), no fsmonitor; no commit-graph, replace refs or grafts (each
-# can show git other parents and trees than the objects hold). The `-c` values
-# reach the git processes git itself starts (a rebase's), and beat every config
-# file, a worktree's own included.
+# can show git other parents and trees than the objects hold). Nor does it recurse
+# into submodules (`submodule.recurse`: in a new linked worktree git then resets
+# submodules never cloned there, and fails; worktrees/submodules.py moves the
+# ones checked out). The `-c` values reach the git processes git itself starts
+# (a rebase's), and beat every config file, a worktree's own included.
 ISOLATION = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.commitGraph=false",
-             "--no-replace-objects")
+             "-c", "submodule.recurse=false", "--no-replace-objects")
 # `hooks=True`: core.hooksPath as configured, for reading config and where the
 # hooks live, and for the commit wta makes for a session (its hooks run, as on
 # the agent's own commits).

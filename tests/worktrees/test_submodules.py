@@ -126,3 +126,19 @@ def test_down_names_a_worktrees_submodules_and_the_fix(tmp_path):
     assert wts["ui"].is_dir()
     wta(repo, "down", "ui", "--force", check=0)
     assert not wts["ui"].exists()
+
+
+def test_up_makes_worktrees_when_the_user_set_submodule_recurse(tmp_path):
+    """`submodule.recurse = true` (git's advice for submodule users) made every stream's worktree fail:
+    wta's checkout of a new worktree tried to reset submodules never cloned there."""
+    sub = make_repo(tmp_path / "sub", "", files={"s": "1\n"})
+    repo = make_repo(tmp_path / "r", ZONES, files={"api/a": "a\n", "ui/u": "u\n"})
+    file_git(repo, "submodule", "add", "-q", str(sub), "vendor/lib")
+    commit_all(repo, "add lib")
+    git(repo, "config", "submodule.recurse", "true")
+
+    wta(repo, "up", "--no-launch", check=0)
+
+    api = repo.parent / "r-worktrees" / "api"
+    assert (api / "api" / "a").read_text() == "a\n"
+    assert git(api, "status", "--porcelain").stdout == ""
