@@ -515,6 +515,13 @@ def test_repositories_whose_git_dir_lives_apart_from_the_worktree(tmp_path, layo
     assert shown["repository"] == str(repo)
     assert [s["stream"] for s in shown["streams"] if s["worktree_exists"]] == ["api"]
     assert shown["streams"][1]["zone_check"] is True
+    # And it lands: `wta merge` had taken git's name for the main worktree (its git dir) for a worktree
+    # whose .git was broken, and refused.
+    write_files(api, {"src/lib/db.ts": "export const db = {pool: 2}\n"})
+    commit_all(api, "pool")
+    merged = wta(repo, "merge", "api", check=0)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert (repo / "src" / "lib" / "db.ts").read_text() == "export const db = {pool: 2}\n"   # its files moved too
     wta(repo, "down", "--force", "api", check=0)
     assert git(repo, "config", "--list", "--local").stdout == config
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
-from worktree_agents.repo import Repo, record_stream
+from worktree_agents.repo import Repo, main_worktree, record_stream
 from worktree_agents.zones.in_force import ZonesInForce
 
 
@@ -27,14 +27,22 @@ class Worktree:
 
 
 def list_worktrees(cwd: str, env: dict[str, str] | None = None) -> list[Worktree]:
-    """git's registered worktrees, the main one first."""
+    """git's registered worktrees, the main one first (by its own path also where git names it by its git
+    dir: a submodule's, `--separate-git-dir`'s)."""
     found = []
-    for record in git.worktree_records(cwd, env or git.no_git_env()):
+    for i, record in enumerate(git.worktree_records(cwd, env or git.no_git_env())):
         branch = record.get("branch")
-        found.append(Worktree(record["worktree"], record.get("HEAD"),
+        path = record["worktree"]
+        if i == 0 and "bare" not in record and _is_git_dir(path):
+            path = main_worktree(path) or path
+        found.append(Worktree(path, record.get("HEAD"),
                               branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") else branch,
                               "bare" in record, "prunable" in record, "locked" in record))
     return found
+
+
+def _is_git_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "HEAD")) and os.path.isdir(os.path.join(path, "objects"))
 
 
 # What a linked worktree's own config (config.worktree) may set: what `git
