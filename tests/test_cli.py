@@ -108,3 +108,16 @@ def test_a_command_run_from_a_directory_that_was_removed_says_so_in_one_line(web
     assert proc.returncode == 2
     assert proc.stderr == ("wta: the current directory no longer exists (a worktree `wta down` removed?); cd into "
                            "the repository and run the command again\n")
+
+
+def test_a_worktree_of_a_bare_repository_is_refused_naming_why(tmp_path):
+    """`git worktree add` from a bare clone: wta had said "the repository is bare" of a checkout."""
+    seed = tmp_path / "seed"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(seed)], check=True)
+    subprocess.run(["git", "-C", str(seed), "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(tmp_path / "bare.git")], check=True)
+    subprocess.run(["git", "-C", str(tmp_path / "bare.git"), "worktree", "add", "-q", str(tmp_path / "wt")], check=True)
+    proc = wta(tmp_path / "wt", "zones", check=2)
+    assert proc.stderr == (f"wta: {tmp_path / 'wt'}: a worktree of the bare repository {tmp_path / 'bare.git'}, which "
+                           "has no main worktree for wta to keep zones.yaml and the base in; use a clone with a "
+                           "checkout\n")

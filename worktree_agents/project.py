@@ -33,7 +33,8 @@ class Project:
         repo = Repo.here(cwd)
         main = main_worktree(repo.common_dir)
         if main is None:
-            raise WtaError(f"{cwd}: the repository is bare; use a clone with a checkout")
+            raise WtaError(f"{cwd}: a worktree of the bare repository {repo.common_dir}, which has no main worktree "
+                           f"for wta to keep zones.yaml and the base in; use a clone with a checkout")
         return cls(repo, toplevel, main)
 
     @property
