@@ -35,6 +35,7 @@ MERGE_TEST_LOG = "merges/{run_id}/{stream}.test.log"  # the output of its `test:
 REQUESTS = "requests"                       # requests between streams (coordination.requests)
 REQUEST = "requests/{request_id}.json"
 ALERTS_LOG = "alerts.log"                   # `wta watch`'s alerts
+ALERTS_OPEN = "alerts/{pid}.json"          # the alerts a running watcher holds open now (`wta status` shows them)
 CHECK_LOG = "checks/{check}.log"            # each `wta watch` check's last output
 HOOKS = "hooks"                             # wta's git hooks: stream worktrees' own core.hooksPath (hooks.install)
 WORKTREE_CONFIG_ON = "worktree-config-on"   # wta turned extensions.worktreeConfig on (and what it moved for it)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from worktree_agents import git
-from worktree_agents.coordination import requests
+from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.hooks import install as hooks
 from worktree_agents.merge.state import merge_status
 from worktree_agents.sessions import process
@@ -62,6 +62,8 @@ class StreamStatus:
     hooks_missing: str | None = None   # the repository's hooks directory (a relative core.hooksPath) that is not
     #                                    in the worktree: its commits run only wta's check
     off_branch: str | None = None      # its worktree is not on its branch: why, and the fix (registry.off_branch)
+    alerts: list[dict[str, str]] = field(default_factory=list)  # state, message: what a running watcher holds
+    #                                                            open about it (coordination/open_alerts.py)
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Status:
     zones: str                         # where the zones in force come from
     streams: list[StreamStatus]
     merge: dict[str, Any] | None = None  # a `wta merge` under way, stopped or interrupted (merge.merge_status)
+    alerts: list[dict[str, str]] = field(default_factory=list)  # stream, state, message: every open alert of the
+    #                                        running watchers (a check's stream is `check:<name>`), the streams' too
 
     def to_json(self) -> dict[str, Any]:
         return {"version": STATUS_VERSION, **asdict(self)}
@@ -118,9 +122,12 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     for s in streams:
         s.session = sessions.get(s.stream)
     asked = requests.status_for(project.repo.state_dir, names, zones, env)
+    alerts = open_alerts.read(project.repo.state_dir)
     for s in streams:
         s.requests = asked[s.stream]
-    return Status(project.main, base, base_head, zones.source, streams, merge_status(project.repo.state_dir))
+        s.alerts = [{"state": a["state"], "message": a["message"]} for a in alerts if a["stream"] == s.stream]
+    return Status(project.main, base, base_head, zones.source, streams, merge_status(project.repo.state_dir),
+                  alerts)
 
 
 def _worktree_of(branch: str, record: dict, by_branch: dict[str, Worktree],

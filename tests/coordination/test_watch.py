@@ -424,3 +424,30 @@ def test_a_detached_schedule_notifies_as_one_in_the_foreground_does(tmp_path):
     log = repo / ".git" / "wta" / "logs" / "coordinator.log"
     wait_for(lambda: "every session has ended" in log.read_text(), timeout=30)
     assert "alert: " in log.read_text()
+
+
+def test_status_shows_the_alerts_a_running_watcher_holds_open(tmp_path):
+    """SPEC lists alerts among what `wta status` shows per stream; they were only in `wta watch`'s output
+    and alerts.log. A failing check and an out-of-zone commit, while `wta watch` runs; none once it ends."""
+    import json
+
+    repo = make_repo(tmp_path / "webapp", zones_with(['{name: db, run: "exit 3", every: 1s}']))
+    ui = add_stream_worktree(repo, "ui")
+    write_files(ui, {"src/lib/db.ts": "export const db = {ui: true}\n"})
+    git(ui, "add", "-A")
+    git(ui, "commit", "-q", "--no-verify", "-m", "[ui] reach into api's zone")
+    watch = start_watch(repo, "--interval", "0.2")
+    try:
+        wait_for(lambda: len(lines(alerts_log(repo))) >= 2)
+        shown = json.loads(wta(repo, "status", "--json", check=0).stdout)
+        text = wta(repo, "status", check=0).stdout
+    finally:
+        code, _ = finish(watch)
+    assert code == 0
+    assert {(a["stream"], a["state"]) for a in shown["alerts"]} == {("check:db", "failed"), ("ui", "violation")}
+    ui_status = next(s for s in shown["streams"] if s["stream"] == "ui")
+    assert [a["state"] for a in ui_status["alerts"]] == ["violation"] and "src/lib/db.ts" in ui_status["alerts"][0]["message"]
+    assert "alerts (open, as the running watcher sees them)" in text and "check:db failed: " in text
+    after = json.loads(wta(repo, "status", "--json", check=0).stdout)
+    assert after["alerts"] == [] and "alerts (open" not in wta(repo, "status", check=0).stdout
+    assert not list((repo / ".git" / "wta" / "alerts").iterdir())

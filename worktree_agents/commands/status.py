@@ -96,7 +96,15 @@ def render(report: status_mod.Status) -> str:
     unchecked += "".join(f"\n{hooks.hooks_missing(f'{s.stream} ({s.worktree})', s.hooks_missing)}"
                          for s in report.streams if s.hooks_missing and s.worktree)
     unchecked += "".join(f"\n{s.stream}: {s.off_branch}" for s in report.streams if s.off_branch)
-    return f"{base}\n{merge_line}{text}{unchecked}" + _sessions(report)
+    return f"{base}\n{merge_line}{text}{unchecked}" + _sessions(report) + _alerts(report)
+
+
+def _alerts(report: status_mod.Status) -> str:
+    """What the running watchers (`wta watch`, `wta up`'s) hold open now."""
+    if not report.alerts:
+        return ""
+    return "\n\nalerts (open, as the running watcher sees them)\n" + \
+        "\n".join(f"{a['stream']} {a['state']}: {a['message']}" for a in report.alerts)
 
 
 def _with_reason(state: str, reason: str | None) -> str:

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from worktree_agents import git, layout, shell
-from worktree_agents.coordination import requests
+from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.redaction import Redactor
@@ -168,6 +168,7 @@ class Watcher:
         self.git_every = git_every
         self._git_due = 0.0
         self._git_looked: dict[str, dict[str, _Condition]] = {}   # what the git sources found last
+        self._open_written = False
 
     # -- the loop body -------------------------------------------------------------
 
@@ -208,6 +209,7 @@ class Watcher:
         for child in self.notifiers:
             child.kill()
         self.notifiers = []
+        open_alerts.forget(self.state_dir)
 
     def __enter__(self) -> "Watcher":
         return self
@@ -455,7 +457,16 @@ class Watcher:
         for alert in alerts:
             self._log(alert)
             self._notify(alert)
+        if alerts or not self._open_written:
+            self._write_open(at)
         return alerts
+
+    def _write_open(self, at: str) -> None:
+        """The conditions that hold now and clear by themselves (a failing check, a stalled session, a
+        violation, a conflict, an open request), for `wta status` while this watcher runs."""
+        held = [{"key": key, "stream": c.stream, "state": c.state, "message": one_line(c.message)}
+                for key, c in self.active.items() if c.clears_as is not None]
+        self._open_written = open_alerts.write(self.state_dir, held, at, self.redact, first=not self._open_written)
 
     def _clear_message(self, key: str, c: _Condition) -> str:
         if key.startswith("request:"):

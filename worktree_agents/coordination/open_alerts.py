@@ -1,0 +1,94 @@
+"""The alerts a running watcher holds open, for `wta status`.
+
+Each watcher (`wta watch`, the one under `wta up`) writes the conditions that
+hold now and clear by themselves (a failing check, a stalled or failed
+session, a violation, a conflict, an open request) to
+`<common>/wta/alerts/<pid>.json` whenever they change, and removes the file
+when it stops. `wta status` shows those of the watchers still running: one
+killed or ended holds none, and a condition two watchers see is shown once.
+
+    {"pid": 4242, "process_start": 1796412657.95, "at": "2026-12-04T19:30:58+00:00",
+     "alerts": [{"key": "check:db", "stream": "check:db", "state": "failed", "message": "..."}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+
+from worktree_agents import layout
+from worktree_agents.errors import WtaError
+
+
+def write(state_dir: str, held: list[dict[str, str]], at: str, redact: Callable[[bytes], bytes],
+          first: bool = False) -> bool:
+    """Replace this process's file with `held`; whether it was written (a full disk: no alerts shown).
+    `first`: also remove the files of watchers that were killed (each left its own)."""
+    from worktree_agents.files import write_atomic
+    from worktree_agents.sessions.process import create_time
+
+    if first:
+        for path, document in _documents(state_dir):
+            if not _running(document):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+    document = {"pid": os.getpid(), "process_start": create_time(os.getpid()), "at": at, "alerts": held}
+    path = layout.path(state_dir, layout.ALERTS_OPEN, pid=os.getpid())
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_atomic(path, redact(json.dumps(document).encode()), fsync=False)
+    except (OSError, WtaError):
+        return False
+    return True
+
+
+def forget(state_dir: str) -> None:
+    try:
+        os.unlink(layout.path(state_dir, layout.ALERTS_OPEN, pid=os.getpid()))
+    except OSError:
+        pass
+
+
+def read(state_dir: str) -> list[dict[str, str]]:
+    """The open alerts of the watchers running now: stream, state and message each."""
+    found: dict[str, dict[str, str]] = {}
+    for _, document in _documents(state_dir):
+        if not _running(document):
+            continue
+        try:
+            for alert in document["alerts"]:
+                found.setdefault(alert["key"], {k: str(alert[k]) for k in ("stream", "state", "message")})
+        except (KeyError, TypeError):
+            continue   # damaged
+    return list(found.values())
+
+
+def _documents(state_dir: str) -> list[tuple[str, dict]]:
+    directory = os.path.dirname(layout.path(state_dir, layout.ALERTS_OPEN, pid=0))
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            with open(path, encoding="utf-8") as f:
+                document = json.load(f)
+        except (OSError, ValueError):
+            continue   # being replaced, or damaged: the next look
+        if isinstance(document, dict):
+            found.append((path, document))
+    return found
+
+
+def _running(document: dict) -> bool:
+    from worktree_agents.sessions.process import is_alive
+
+    try:
+        return is_alive(int(document["pid"]), document.get("process_start"))
+    except (KeyError, TypeError, ValueError):
+        return False
