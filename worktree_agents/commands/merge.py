@@ -82,6 +82,8 @@ def _say_unlanded_dependencies(project, streams: Sequence[str]) -> None:
     base_tip = git.tip_of(project.repo.common_dir, base, project.main, env)
     seen: set[str] = set()
     for stream in streams:
+        if stream not in config.streams:
+            continue   # (the merge names it, with the fix)
         for dependency in config.streams[stream].after:
             if dependency in streams or dependency in seen:
                 continue
