@@ -525,3 +525,27 @@ def test_a_stream_named_alone_before_its_unlanded_dependency_is_merged_saying_so
             "`wta merge infra api` lands both in order") in proc.stderr
     assert subjects(repo)[0] == "[api] users route"
     assert "comes after" not in wta(repo, "merge", "infra", "ui", check=0).stderr   # neither comes after another
+
+
+def test_a_rebase_state_forged_by_the_streams_test_never_moves_a_branch(repo):
+    """The `test:` runs sandboxed but may write the stream worktree's private git dir: it left a forged
+    `rebase-merge/` (head-name main, orig-head a commit it made) and failed. Putting the stream back,
+    wta took it for its own rebase and ran `git rebase --abort` outside the sandbox, which moved main to
+    that commit."""
+    before = sha(repo, "main")
+    set_test('gd=$(git rev-parse --git-dir)\n'
+             'evil=$(echo evil | git commit-tree "$(git rev-parse HEAD^{tree})" -p "$(git rev-parse refs/heads/main)")\n'
+             'mkdir -p "$gd/rebase-merge"\n'
+             'echo refs/heads/main > "$gd/rebase-merge/head-name"\n'
+             'echo "$evil" > "$gd/rebase-merge/orig-head"\n'
+             'git rev-parse refs/heads/main > "$gd/rebase-merge/onto"\n'
+             'exit 1\n')
+
+    proc = wta(repo, "merge", "infra", check=None)
+
+    assert sha(repo, "main") == before
+    assert "holds a rebase's state that wta's rebase did not write" in proc.stderr
+    assert "it names refs/heads/main at " in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert git(repo, "reflog", "-1", "--format=%gs", "main").stdout.strip() != "rebase (abort): returning to refs/heads/main"
+    assert sha(repo, "wta/infra") == git(repo, "rev-parse", "refs/wta/backup/" + json.loads(
+        (state_dir(repo) / "merge.json").read_text())["run_id"] + "/heads/wta/infra").stdout.strip()

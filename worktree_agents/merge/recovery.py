@@ -121,6 +121,8 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
     """
     gitdir, common = private_dir(wt, env)
     rebasing = git.rebasing(gitdir)
+    if rebasing:
+        check_own_rebase(wt, gitdir, ref, known)
     locks = [os.path.join(gitdir, n) for n in os.listdir(gitdir) if n.endswith(".lock")]  # index, HEAD, REBASE_HEAD...
     locks += [os.path.join(common, f"{ref}.lock"), os.path.join(common, "packed-refs.lock")]
     killed = clear_stale_locks(locks, wt) or forced
@@ -136,6 +138,31 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
         git.point_head(ref, wt, env)
         killed = True
     _restore_files(wt, [k for k in known if k], killed, env)
+
+
+def check_own_rebase(wt: str, gitdir: str, ref: str, known: Sequence[str | None]) -> None:
+    """Stop (WtaError) unless the rebase state in the worktree's private git dir is one a rebase of `ref`
+    from a commit wta knows would have written: `git rebase --abort`, which runs outside the sandbox, moves
+    the ref its `head-name` names to its `orig-head`, and that directory is the stream's to write (its
+    agent, its `test:`). Forged, it would move the base, or any branch, to any commit."""
+    for name in git.REBASE_DIRS:
+        state = os.path.join(gitdir, name)
+        if not os.path.isdir(state):
+            continue
+        head_name, orig_head = (_state_line(os.path.join(state, f)) for f in ("head-name", "orig-head"))
+        if head_name is None or head_name == ref and (orig_head is None or orig_head in known):
+            continue   # (one killed as it began names nothing yet: `--abort` can move no ref for it)
+        raise WtaError(f"{wt} holds a rebase's state that wta's rebase did not write ({state}: it names "
+                       f"{head_name or 'no branch'} at {(orig_head or 'no commit')[:12]}); wta does not undo it: remove "
+                       f"that directory (rm -r {state}), then run the same wta merge command again")
+
+
+def _state_line(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.readline().strip() or None
+    except OSError:
+        return None
 
 
 def refuse_a_persons_rebase(wt: str, env: dict[str, str]) -> None:

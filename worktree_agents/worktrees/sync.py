@@ -24,6 +24,7 @@ from typing import Sequence
 
 from worktree_agents import git
 from worktree_agents.backups import keep_tips
+from worktree_agents.merge.recovery import check_own_rebase
 from worktree_agents.worktrees import replay, submodules
 from worktree_agents.worktrees.registry import list_worktrees, stream_off_branch, worktree_git_dir
 from worktree_agents.zones import check_streams
@@ -192,6 +193,7 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
     if proc.returncode != 0:
         if git.rebasing(worktree_git_dir(worktree)):
             result.files = git.unmerged_paths(worktree, env)
+            check_own_rebase(worktree, worktree_git_dir(worktree), f"refs/heads/{result.branch}", [tip])
             git.abort_rebase(worktree, env)
             if git.rebasing(worktree_git_dir(worktree)):   # a rebase git could not set up or undo (a full disk)
                 result.outcome, result.detail = REFUSED, f"rebasing onto {base} failed; {_rebase_left(worktree)}"
