@@ -551,31 +551,36 @@ _STATUS_FIELDS = {"1": 8, "2": 9, "u": 10, "?": 1}
 
 
 def worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
-                     untracked: str = "all", renames: bool = True, submodules: bool = False,
-                     unstaged_submodules: bool = True) -> list[str]:
+                     untracked: str = "all", renames: bool = True, unstaged_submodules: bool = True) -> list[str]:
     """Every path `git status` reports: staged, modified, unmerged, and (`untracked`) each untracked file.
 
     `unstaged_submodules=False`: not a submodule whose checkout differs from what the index records
     (another commit checked out, changes inside it) while nothing of it is staged: git moving the
     worktree's files never touches it, and a commit of everything must not record its pointer."""
-    return worktree_changes_of(start_worktree_changes(cwd, env, untracked, renames, submodules).wait(),
-                               unstaged_submodules)
+    return worktree_changes_of(start_worktree_changes(cwd, env, untracked, renames).wait(), unstaged_submodules)
+
+
+# Never into a submodule's own worktree (or an embedded repository's, which an agent can make in its zone):
+# git would run `git status` there, under that repository's own config, whose filters run commands (a stream
+# can write that config), outside the sandbox. Only the commit a submodule has checked out is compared.
+# On the command line: a `submodule.<name>.ignore` in .gitmodules beats any config value, and the stream
+# writes .gitmodules.
+NOT_INTO_SUBMODULES = "--ignore-submodules=dirty"
 
 
 def start_worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
-                           untracked: str = "all", renames: bool = True, submodules: bool = False) -> Running:
+                           untracked: str = "all", renames: bool = True) -> Running:
     """Start the `git status` of `worktree_changes`; read it with `worktree_changes_of(running.wait())`.
 
     `untracked="normal"`: an untracked directory is one entry, as `git status`
     shows it, and git's untracked cache (which `wta up` turns on) spares looking
     into every directory; "all" lists each untracked file and looks everywhere;
     "no" leaves them out. `renames=False`: a rename is its two paths.
-    `submodules=True`: every submodule change, whatever the config says to ignore.
-    Without optional locks, so watching a worktree never races its user.
+    A submodule is listed when the commit it has checked out differs, never for changes inside it
+    (`NOT_INTO_SUBMODULES`). Without optional locks, so watching a worktree never races its user.
     """
     return start("--no-optional-locks", "status", "--porcelain=v2", "-z", f"--untracked-files={untracked}",
-                 *(() if renames else ("--no-renames",)), *(("--ignore-submodules=none",) if submodules else ()),
-                 cwd=cwd, env=env)
+                 *(() if renames else ("--no-renames",)), NOT_INTO_SUBMODULES, cwd=cwd, env=env)
 
 
 def worktree_changes_of(done: Completed, unstaged_submodules: bool = True) -> list[str]:
@@ -734,7 +739,7 @@ def refs_under(prefix: str, cwd: str | os.PathLike[str] | None = None,
 
 def unmerged_paths(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
     """The paths a stopped merge or rebase left conflicted in this worktree."""
-    return list(dict.fromkeys(zsplit(run("diff", "--name-only", "--diff-filter=U", "-z",
+    return list(dict.fromkeys(zsplit(run("diff", "--name-only", "--diff-filter=U", "-z", NOT_INTO_SUBMODULES,
                                          cwd=cwd, env=env).stdout)))
 
 
@@ -1251,7 +1256,7 @@ def point_head(ref: str, cwd: str | os.PathLike[str], env: dict[str, str] | None
 
 def changed_from_head(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
     """Tracked paths whose index entry or file differs from HEAD."""
-    return zsplit(run("diff-index", "--name-only", "-z", "HEAD", cwd=cwd, env=env).stdout)
+    return zsplit(run("diff-index", "--name-only", "-z", NOT_INTO_SUBMODULES, "HEAD", cwd=cwd, env=env).stdout)
 
 
 def untracked_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:

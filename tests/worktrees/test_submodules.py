@@ -142,3 +142,39 @@ def test_up_makes_worktrees_when_the_user_set_submodule_recurse(tmp_path):
     api = repo.parent / "r-worktrees" / "api"
     assert (api / "api" / "a").read_text() == "a\n"
     assert git(api, "status", "--porcelain").stdout == ""
+
+
+def test_a_repository_an_agent_nests_in_its_zone_runs_nothing_outside_its_sandbox(tmp_path):
+    """A sandboxed agent made a repository inside its zone, gave it a clean filter in its own config and
+    committed it as a gitlink: every `git status` wta ran in the worktree outside the sandbox (the
+    leftovers, `wta status`, the merge's checks) went into it and ran the filter with the user's rights."""
+    import json as _json
+    import subprocess as _sp
+    import sys as _sys
+
+    main_marker = tmp_path / "r" / "PWNED"
+    payload = tmp_path / "payload.sh"
+    payload.write_text(f'echo ran > "{main_marker}"\ncat\n')
+    agent = tmp_path / "agent.sh"
+    agent.write_text(
+        "set -e\n"
+        "git init -q api/vendor\n"
+        "cd api/vendor && echo hello > f && git add f && git -c core.hooksPath=/dev/null commit -qm x\n"
+        f"git config filter.evil.clean 'sh {payload}'\n"
+        "echo '* filter=evil' > .git/info/attributes\n"
+        "cd ../..\n"
+        "git add api/vendor && git commit -qm 'vendor lib'\n"
+        "touch -d 2001-01-01 api/vendor/f\n")
+    zones = ZONES.replace("agent: {runner: manual}",
+                          f"sandbox: required\nagent: {{runner: command, command: \"sh {agent}\"}}")
+    repo = make_repo(tmp_path / "r", zones, files={"api/a": "a\n", "ui/u": "u\n"})
+
+    proc = _sp.run([_sys.executable, "-m", "worktree_agents", "up", "api"], cwd=repo, capture_output=True, text=True,
+                   timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = _json.loads(wta(repo, "status", "--json", check=0).stdout)
+    wta(repo, "merge", "--dry-run", check=None)
+
+    assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.strip() == "[api] vendor lib"
+    assert [s["session"]["state"] for s in shown["streams"] if s["stream"] == "api"] == ["done"]
+    assert not main_marker.exists()

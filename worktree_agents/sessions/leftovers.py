@@ -35,8 +35,7 @@ def changed_paths(worktree: str) -> list[str]:
     """Every path with uncommitted changes (staged, unstaged or untracked), ignored files excepted; a
     submodule only when its new pointer is staged (one checked out at another commit may be one
     that wta could not bring along when the base moved it: worktrees.submodules)."""
-    return sorted(set(git.worktree_changes(worktree, git.no_git_env(), renames=False, submodules=True,
-                                           unstaged_submodules=False)))
+    return sorted(set(git.worktree_changes(worktree, git.no_git_env(), renames=False, unstaged_submodules=False)))
 
 
 def classify(worktree: str, stream: str, paths: list[str] | None = None, unowned: bool = True) -> Changes:

@@ -12,6 +12,10 @@ So after wta moves a worktree, each submodule that is checked out there and
 sat at the old commit's pointer is checked out at the new one's, detached, as
 `git submodule update` does; nothing is fetched. One moved by someone (its
 checkout at neither) is theirs and stays.
+
+In a stream's worktree, the git that looks into a submodule runs in the
+stream's sandbox: the submodule's repository (its config, its filters) is the
+stream's to write, like everything under its worktree and private git dir.
 """
 
 from __future__ import annotations
@@ -29,14 +33,32 @@ def follow(worktree: str, old: str | None, new: str | None, env: dict[str, str])
     if not old or not new or old == new or not os.path.exists(os.path.join(worktree, ".gitmodules")):
         return []   # (no .gitmodules, no submodule: no git process on the common path)
     behind = []
+    jail = None
     for change in git.tree_changes(old, new, worktree, env):
         if change.old_mode != GITLINK or change.new_mode != GITLINK:
             continue   # added or removed: git leaves the directory as it is, and so does wta
         checkout = os.path.join(worktree, change.path)
-        if not os.path.exists(os.path.join(checkout, ".git")):
+        if not os.path.lexists(os.path.join(checkout, ".git")):
             continue   # not initialised in this worktree
-        if git.rev_parse("HEAD", checkout, env) != change.old_blob:
+        jail = jail or _sandbox_of(worktree)
+        at = git.run("rev-parse", "--verify", "-q", "HEAD", cwd=checkout, env=env, check=False, jail=jail)
+        if at.returncode != 0 or at.stdout.decode().strip() != change.old_blob:
             continue
-        if git.run("checkout", "-q", "--detach", change.new_blob, cwd=checkout, env=env, check=False).returncode:
+        if git.run("checkout", "-q", "--detach", change.new_blob, cwd=checkout, env=env, check=False,
+                   jail=jail).returncode:
             behind.append(change.path)
     return behind
+
+
+def _sandbox_of(worktree: str):
+    """The sandbox of the stream whose worktree this is (None: not a stream's, or no sandbox there: its
+    agent ran unconfined anyway)."""
+    from worktree_agents import sandbox
+    from worktree_agents.project import Project
+    from worktree_agents.repo import Repo
+
+    stream = Repo.here(worktree).stream()
+    if stream is None:
+        return None
+    project = Project.find(worktree)
+    return sandbox.for_config(project.main_config(), project.main, project.repo.common_dir, stream, worktree)
