@@ -682,10 +682,13 @@ def update_refs(updates: Sequence[tuple[str, str, str | None]], message: str,
 
     Each update is (ref, new, old): with `old`, the ref must still point there
     (ZERO_SHA: must not exist yet), so a ref that moved meanwhile is never clobbered.
+    Each sets the ref named, never one it points to (`no-deref`): a stream can make its branch's ref file a
+    symbolic link to `refs/heads/main`, which git takes for a symbolic ref, and moving that branch would
+    then have moved the base.
     """
     if not updates:
         return
-    script = "".join(f"update {ref}\0{new}\0{old or ''}\0" for ref, new, old in updates)
+    script = "".join(f"option no-deref\0update {ref}\0{new}\0{old or ''}\0" for ref, new, old in updates)
     run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
 
 
@@ -720,7 +723,7 @@ def delete_refs(deletions: Sequence[tuple[str, str]], message: str,
     """Delete refs (full refname, the commit it must still point at) in one transaction."""
     if not deletions:
         return
-    script = "".join(f"delete {ref}\0{old}\0" for ref, old in deletions)
+    script = "".join(f"option no-deref\0delete {ref}\0{old}\0" for ref, old in deletions)   # (update_refs)
     run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
 
 

@@ -549,3 +549,39 @@ def test_a_rebase_state_forged_by_the_streams_test_never_moves_a_branch(repo):
     assert git(repo, "reflog", "-1", "--format=%gs", "main").stdout.strip() != "rebase (abort): returning to refs/heads/main"
     assert sha(repo, "wta/infra") == git(repo, "rev-parse", "refs/wta/backup/" + json.loads(
         (state_dir(repo) / "merge.json").read_text())["run_id"] + "/heads/wta/infra").stdout.strip()
+
+
+def test_links_a_stream_makes_of_its_reflogs_and_its_ref_never_reach_past_them(repo, tmp_path):
+    """What a stream can write (its sandbox lets it: its private git dir, its branch's ref and log): a
+    symbolic link there had wta's own git, outside the sandbox, append a reflog line to any file the user
+    can write, and a branch ref linked to `refs/heads/main` (a symbolic ref to git) moved the base when
+    wta moved the branch."""
+    outside = repo / "src" / "components" / "INJECTED"
+    api = wt(repo, "api")
+    private = repo / ".git" / "worktrees" / api.name
+    (private / "logs" / "HEAD").unlink()
+    (private / "logs" / "HEAD").symlink_to(outside)
+    branch_log = repo / ".git" / "logs" / "refs" / "heads" / "wta" / "api"
+    branch_log.unlink()
+    branch_log.symlink_to(tmp_path / "also-outside")
+    needs_git_rebase(repo)   # the landing rewrites the branch (and its worktree's HEAD) with git itself
+
+    proc = wta(repo, "merge", "api", check=0)
+
+    assert proc.returncode == 0, proc.stderr
+    assert not outside.exists() and not (tmp_path / "also-outside").exists()
+    assert not (private / "logs" / "HEAD").is_symlink() and not branch_log.is_symlink()
+
+    # The branch's ref itself linked to main: moving the branch must not move main.
+    write_files(repo, {"README.md": "moved on\n"})
+    commit_all(repo, "main moves")
+    main_before = sha(repo, "main")
+    ref = repo / ".git" / "refs" / "heads" / "wta" / "ui"
+    ui_tip = sha(repo, "wta/ui")
+    from worktree_agents import git as wgit
+    wgit.update_refs([("refs/heads/wta/ui", main_before, ui_tip)], "test", cwd=str(repo))   # (a regular move)
+    assert sha(repo, "main") == main_before and sha(repo, "wta/ui") == main_before
+    ref.unlink()
+    ref.symlink_to("refs/heads/main")
+    wgit.update_refs([("refs/heads/wta/ui", ui_tip, main_before)], "test", cwd=str(repo))
+    assert sha(repo, "main") == main_before and not ref.is_symlink() and sha(repo, "wta/ui") == ui_tip

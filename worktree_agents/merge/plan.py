@@ -157,6 +157,7 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
         registry.check_git_link(where, layout.common_dir(plan.state_dir))
     except WtaError as exc:
         return StreamResult(stream, branch, REFUSED, worktree=where, detail=str(exc))
+    registry.defuse_reflogs(where, layout.common_dir(plan.state_dir))   # before the rebase writes them
     dirty = git.tracked_changes(where, env)
     if dirty:
         return StreamResult(stream, branch, REFUSED, files=dirty, worktree=where,

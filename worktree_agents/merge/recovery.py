@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import listed
-from worktree_agents.worktrees import submodules
+from worktree_agents.worktrees import registry, submodules
 
 # A lock younger than this may belong to a git at work that has closed it (a ref's lock is
 # closed before it is renamed into place); an older one with no process holding it is a killed git's.
@@ -120,6 +120,7 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
     undone: the caller has stopped first on a person's (`refuse_a_persons_rebase`).
     """
     gitdir, common = private_dir(wt, env)
+    registry.defuse_reflogs(wt, common)
     rebasing = git.rebasing(gitdir)
     if rebasing:
         check_own_rebase(wt, gitdir, ref, known)

@@ -91,6 +91,29 @@ def check_git_link(path: str, common_dir: str) -> None:
                            f"{foreign[0]}` in {path}")
 
 
+def defuse_reflogs(path: str, common_dir: str) -> list[str]:
+    """Remove the symbolic links a stream could have put where git appends a reflog line when wta's own
+    git, outside the sandbox, moves the worktree's HEAD or its branch: the worktree's `logs/HEAD` (or its
+    whole `logs`) and the branch's log. git appends through a link, so one there would have wta write any
+    file the user can (another worktree's, `~`, the repository's config). A stream's own log is all that
+    goes (git starts it again); the paths removed. Call it with the stream's session not running."""
+    private = worktree_git_dir(path)
+    traps = [os.path.join(private, "logs"), os.path.join(private, "logs", "HEAD")]
+    try:
+        with open(os.path.join(private, "HEAD"), encoding="utf-8", errors="surrogateescape") as f:
+            head = f.read(4096).strip()
+    except OSError:
+        head = ""
+    if head.startswith("ref: refs/heads/"):
+        traps.append(os.path.join(common_dir, "logs", *head[len("ref: "):].split("/")))
+    removed = []
+    for trap in traps:
+        if os.path.islink(trap):
+            os.unlink(trap)
+            removed.append(trap)
+    return removed
+
+
 def _gitdir_file(path: str, prefix: str) -> str | None:
     """The path a one-line git link file holds after `prefix` (None: not such a regular file)."""
     try:

@@ -26,7 +26,7 @@ from worktree_agents import git
 from worktree_agents.backups import keep_tips
 from worktree_agents.merge.recovery import check_own_rebase
 from worktree_agents.worktrees import replay, submodules
-from worktree_agents.worktrees.registry import list_worktrees, stream_off_branch, worktree_git_dir
+from worktree_agents.worktrees.registry import defuse_reflogs, list_worktrees, stream_off_branch, worktree_git_dir
 from worktree_agents.zones import check_streams
 
 # What syncing did to a stream.
@@ -129,6 +129,7 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
         if git.rebasing(worktree_git_dir(worktree)):
             result.detail = _rebase_left(worktree)
             return result
+        defuse_reflogs(worktree, common)
         dirty = git.tracked_changes(worktree, env)
         if dirty:
             result.files = dirty
