@@ -119,6 +119,23 @@ def test_api_keys_stay_out_of_checks_alerts_and_notify(tmp_path):
     assert key not in done.stdout + done.stderr
 
 
+def test_an_api_key_in_a_requests_text_stays_out_of_its_file_the_prompts_and_the_alerts(tmp_path):
+    """`wta request ui "... $ANTHROPIC_API_KEY"` (or an agent's request tool): the key had been written as
+    it was to the request's file, the receiving session's prompt, and the alert `wta up` printed."""
+    key = "sk-ant-api03-wtaTEST-request-0123456789abcdef"
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    env = {**os.environ, "ANTHROPIC_API_KEY": key}
+    filed = wta(repo, "request", "ui", f"please rotate {key} in the config", check=0, env=env)
+    assert key not in filed.stdout + filed.stderr
+    stored = list((repo / ".git" / "wta" / "requests").glob("*.json"))
+    assert len(stored) == 1 and key not in stored[0].read_text() and "please rotate [redacted]" in stored[0].read_text()
+    prompt = wta(repo, "prompt", "ui", check=0, env=env).stdout
+    assert "please rotate [redacted] in the config" in prompt and key not in prompt
+    with Watcher(Project.find(str(repo)), Project.find(str(repo)).main_config()) as watcher:
+        alerts = watcher.tick()
+    assert any(a.state == "request" for a in alerts) and not any(key in a.message for a in alerts)
+
+
 def marked(marker: str) -> list[tuple[str, int]]:
     """(name, parent pid) of each live process carrying the marker, read while it exists."""
     found = []

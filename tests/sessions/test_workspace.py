@@ -72,3 +72,14 @@ def test_commit_takes_the_zone_prefixes_the_message_and_runs_the_hooks(workspace
     workspace.write_file("src/api/b.py", "B = 1\n")
     with pytest.raises(ToolError, match=r"starts with \[ui\]"):
         workspace.commit("[ui] not mine")
+
+
+def test_an_api_key_in_a_commit_message_stays_out_of_history(workspace):
+    """The api runner's `commit` tool: a key the model put in the message had reached the commit and the
+    reflog, which SPEC promises keys never reach."""
+    key = "sk-ant-api03-wtaTEST-commit-0123456789abcdef"
+    workspace.write_file("src/api/handler.py", "def handle():\n    return 'rotated'\n")
+    workspace.commit(f"rotate {key}")
+    message = git(workspace.root, "log", "-1", "--format=%B").stdout
+    assert message.startswith("[api] rotate [redacted]") and key not in message
+    assert key not in git(workspace.root, "reflog", "-1").stdout

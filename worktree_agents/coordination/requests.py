@@ -129,8 +129,13 @@ def _save(state_dir: str, request: Request) -> None:
 
 
 def create(state_dir: str, from_stream: str | None, to_stream: str, text: str, path: str | None = None) -> Request:
-    """Store a new open request under a fresh id (unchecked: see `file_request`)."""
+    """Store a new open request under a fresh id (unchecked: see `file_request`), an API key in its text
+    blanked out (it is shown to other agents, in their prompts, and kept in wta's state)."""
     import secrets  # here: `wta status` imports this module and never makes an id
+
+    from worktree_agents.redaction import redact_text
+
+    text = redact_text(text)
 
     os.makedirs(layout.path(state_dir, layout.REQUESTS), exist_ok=True)
     for _ in range(_ID_ATTEMPTS):

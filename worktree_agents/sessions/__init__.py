@@ -46,8 +46,12 @@ class SessionContext:
         return prompts.zone_rules(self.config, self.stream, self.worktree, self.sandboxed)
 
     def full_prompt(self) -> str:
-        return prompts.full_prompt(self.config, self.stream, self.repo_root, self.worktree, self.state_dir,
-                                   self.sandboxed)
+        """The session's prompt, an API key anywhere in it (a request's text, a hand-back's test output, the
+        task itself) blanked out: it is written to a file and passed on command lines."""
+        from worktree_agents.redaction import redact_text
+
+        return redact_text(prompts.full_prompt(self.config, self.stream, self.repo_root, self.worktree,
+                                               self.state_dir, self.sandboxed))
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """The session's environment: the caller's (API keys pass through, git's locals

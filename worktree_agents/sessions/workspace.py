@@ -13,6 +13,7 @@ import os
 import re
 
 from worktree_agents.errors import WtaError
+from worktree_agents.redaction import redact_text
 from worktree_agents.repo import Repo
 from worktree_agents.sessions import leftovers
 from worktree_agents.zones.enforce import guard_edit
@@ -158,7 +159,8 @@ class Workspace:
         if not isinstance(message, str) or not message.strip():
             raise ToolError("give a commit message")
         try:
-            result = leftovers.commit_in_zone(self.root, self.stream, message)
+            # An API key the agent put in the message stays out of history (and the reflog).
+            result = leftovers.commit_in_zone(self.root, self.stream, redact_text(message))
         except WtaError as exc:
             raise ToolError(str(exc)) from None
         if result.error:
