@@ -102,3 +102,26 @@ def test_a_retiring_model_is_named_in_the_session_log(tmp_path):
     assert [r.body["model"] for r in fake.conversation_requests("api")] == [retiring]
     lines = [line for line in log_text(repo, "api").splitlines() if line.startswith("warning: ")]
     assert len(lines) == 1 and f"'{retiring}' is deprecated" in lines[0], log_text(repo, "api")
+
+
+def test_a_session_stopped_or_timed_out_still_records_what_it_spent(tmp_path):
+    """The api runner ended by SIGTERM (its `timeout`, `wta stop`) printed no result line: the record had
+    no turns, cost or tokens for two turns that were paid for."""
+    import time
+
+    answered = []
+
+    def script(body: dict):
+        answered.append(body)
+        if len(answered) <= 2:
+            return [tool_use("list_files", {"path": "src"})]
+        time.sleep(20)   # the third turn never comes back in time
+        return [text("too late")]
+
+    repo = session_repo(tmp_path, zones(api_agent().replace("timeout: 60s", "timeout: 3s"), STREAMS))
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, "api", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    session = record(repo, "api")
+    assert done.returncode == 1 and (session["state"], session["reason"]) == ("failed", "timeout after 3s")
+    assert session["turns"] == 2 and session["input_tokens"] > 0 and session["output_tokens"] > 0
+    assert session["cost_usd"] == pricing.cost_usd(MODEL, session["input_tokens"], session["output_tokens"])

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 import warnings
 from typing import Any, Callable
@@ -183,6 +184,11 @@ def _content(block: Any) -> dict:
     return block.model_dump(exclude_none=True)
 
 
+class _Stopped(BaseException):
+    """SIGTERM during the conversation (not an Exception: the SDK would take one raised inside a request
+    for a failed connection, and retry)."""
+
+
 def run_loop(ctx: SessionContext, out=None) -> int:
     """Run the conversation to its end or to max turns; print progress and the result line."""
     import anthropic
@@ -200,47 +206,60 @@ def run_loop(ctx: SessionContext, out=None) -> int:
     turns, final_text, subtype = 0, "", "success"
     simulated = False  # a scripted model answered (the offline demo): the cost is priced, not billed
     warned: set[str] = set()
-    while True:
-        if turns >= max_turns:
-            subtype = "error_max_turns"
-            break
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                # The SDK warns that a model retires; Python would hide that, the log must not.
-                warnings.simplefilter("always", DeprecationWarning)
-                with client.messages.stream(model=model, max_tokens=MAX_TOKENS, system=ctx.rules(),
-                                            tools=tools(), messages=messages) as stream:
-                    message = stream.get_final_message()
-                    simulated = simulated or stream.response.headers.get(SIMULATED_HEADER) == "true"
-            for warning in caught:
-                if str(warning.message) not in warned:
-                    warned.add(str(warning.message))
-                    say("warning: " + " ".join(str(warning.message).split()))
-        except anthropic.APIError as exc:
-            say(f"api error: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
-            subtype, final_text = "error_during_execution", str(getattr(exc, "message", exc))
-            break
-        turns += 1
-        for name in usage:
-            usage[name] += int(getattr(message.usage, name, 0) or 0)
-        messages.append({"role": "assistant", "content": [_content(b) for b in message.content]})
-        texts = [b.text for b in message.content if b.type == "text"]
-        if texts:
-            final_text = "\n".join(texts)
-            say(f"[turn {turns}] {final_text}")
-        tool_uses = [b for b in message.content if b.type == "tool_use"]
-        if not tool_uses:
-            break
-        results = []
-        for use in tool_uses:
-            text, is_error = call_tool(workspace, use.name, use.input)
-            say(f"[turn {turns}] {use.name}({_argument(use.input)}) -> {'error: ' if is_error else ''}"
-                f"{text.splitlines()[0] if text else ''}")
-            if is_error and use.name in WRITE_TOOLS:
-                denials.append({"tool_name": use.name, "tool_use_id": use.id, "reason": text,
-                                "tool_input": {"path": use.input.get("path") if isinstance(use.input, dict) else None}})
-            results.append({"type": "tool_result", "tool_use_id": use.id, "content": text, "is_error": is_error})
-        messages.append({"role": "user", "content": results})
+
+    def stopped(*_: object) -> None:
+        raise _Stopped
+
+    # SIGTERM (`wta stop`, the session's timeout) ends the conversation where it is; what it spent is still
+    # reported, in the result line (the record's turns, cost and tokens).
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        while True:
+            if turns >= max_turns:
+                subtype = "error_max_turns"
+                break
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    # The SDK warns that a model retires; Python would hide that, the log must not.
+                    warnings.simplefilter("always", DeprecationWarning)
+                    with client.messages.stream(model=model, max_tokens=MAX_TOKENS, system=ctx.rules(),
+                                                tools=tools(), messages=messages) as stream:
+                        message = stream.get_final_message()
+                        simulated = simulated or stream.response.headers.get(SIMULATED_HEADER) == "true"
+                for warning in caught:
+                    if str(warning.message) not in warned:
+                        warned.add(str(warning.message))
+                        say("warning: " + " ".join(str(warning.message).split()))
+            except anthropic.APIError as exc:
+                say(f"api error: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
+                subtype, final_text = "error_during_execution", str(getattr(exc, "message", exc))
+                break
+            turns += 1
+            for name in usage:
+                usage[name] += int(getattr(message.usage, name, 0) or 0)
+            messages.append({"role": "assistant", "content": [_content(b) for b in message.content]})
+            texts = [b.text for b in message.content if b.type == "text"]
+            if texts:
+                final_text = "\n".join(texts)
+                say(f"[turn {turns}] {final_text}")
+            tool_uses = [b for b in message.content if b.type == "tool_use"]
+            if not tool_uses:
+                break
+            results = []
+            for use in tool_uses:
+                text, is_error = call_tool(workspace, use.name, use.input)
+                say(f"[turn {turns}] {use.name}({_argument(use.input)}) -> {'error: ' if is_error else ''}"
+                    f"{text.splitlines()[0] if text else ''}")
+                if is_error and use.name in WRITE_TOOLS:
+                    path = use.input.get("path") if isinstance(use.input, dict) else None
+                    denials.append({"tool_name": use.name, "tool_use_id": use.id, "reason": text,
+                                    "tool_input": {"path": path}})
+                results.append({"type": "tool_result", "tool_use_id": use.id, "content": text, "is_error": is_error})
+            messages.append({"role": "user", "content": results})
+    except _Stopped:
+        subtype, final_text = "error_during_execution", "stopped (SIGTERM)"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     cost = pricing.cost_usd(model, usage["input_tokens"], usage["output_tokens"],
                             usage["cache_creation_input_tokens"], usage["cache_read_input_tokens"])
     say(json.dumps({"type": "result", "subtype": subtype, "is_error": subtype != "success", "num_turns": turns,
