@@ -37,6 +37,25 @@ def loop_repo(tmp_path: Path, script: str, extra: str = "", streams: str | None 
     return session_repo(tmp_path, text, FILES)
 
 
+def read_line_starting(proc: subprocess.Popen, start: str, timeout: float = 30.0) -> str | None:
+    """The first line of `proc`'s stdout (read as it comes) that starts with `start`, or None by `timeout`
+    (the lines before it are consumed)."""
+    import threading
+
+    found: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            if line.startswith(start):
+                found.append(line.rstrip("\n"))
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return found[0] if found else None
+
+
 def start_up(repo: Path, *args: str) -> subprocess.Popen:
     """`wta up` in the foreground, as a person runs it, without waiting for it."""
     return subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", *args], cwd=repo, env=env(),
@@ -236,6 +255,9 @@ def test_a_failed_test_goes_back_to_the_agent_which_fixes_it_and_the_stream_land
     follow_up = (tmp_path / "api-prompt-1.md").read_text()
     assert "FAILED test_api: src/api/fixed is missing (marker 42)" in follow_up
     assert f"sh {tmp_path}/check.sh" in follow_up and "noise line 10" in follow_up
+    assert follow_up.count(f"`sh {tmp_path}/check.sh`") == 1   # (it had named the command twice in a row)
+    # Off a terminal, the hand-back is a line of its own (the follow-up's start had been the only sign).
+    assert "api: handed back to its agent (follow-up 1; `wta prompt api` shows why)" in done.stdout
     assert subjects(repo, "main")[:2] == ["[api] fix the test", "[api] api work"]
     tested = (tmp_path / "tested").read_text().split()
     assert git(repo, "rev-parse", "main").stdout.strip() in tested
@@ -256,6 +278,10 @@ def test_a_fix_that_never_comes_blocks_the_stream_after_land_retries(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("api-prompt-*.md")) == ["api-prompt-0.md", "api-prompt-1.md",
                                                                          "api-prompt-2.md"]
     assert git(repo, "rev-parse", "main").stdout.strip() == main_before
+    # What `wta prompt api` (and a person taking over) shows is the last failure, not the first.
+    last = (state_dir(repo) / "handback" / "api.md").read_text()
+    newest_log = max((state_dir(repo) / "merges").rglob("*.log"), key=lambda p: p.stat().st_mtime)
+    assert "FAILED test_api" in last and f"(log: {newest_log})" in last
     blocked = [line for line in (tmp_path / "notify.log").read_text().splitlines() if "|blocked|" in line]
     assert len(blocked) == 1 and blocked[0].startswith("api|blocked|") and "test-failed" in blocked[0]
     ui = record(repo, "ui")
@@ -485,6 +511,8 @@ def test_a_persons_uncommitted_change_in_the_base_worktree_makes_the_landing_wai
                          and r["reason"], timeout=60, message="the landing to say it waits")
         assert waits == (f"landing waits: the base branch main is checked out in {repo} with uncommitted changes: "
                          "README.md; commit or stash them there first")
+        # Said off a terminal too, one line (the state stays `landing`: it had printed nothing more).
+        assert read_line_starting(proc, "api: landing (landing waits") == f"api: landing ({waits})"
         assert record(repo, "api")["handbacks"] == 0   # no follow-up session: the agent cannot fix it
         table = wta(repo, "status", check=0).stdout
         assert "landing waits: the base branch main" in table and "landing: landing" not in table

@@ -84,7 +84,7 @@ class ChangeLog(_View):
 
     def __init__(self, streams, feed: AlertFeed | None = None) -> None:
         super().__init__(streams, feed)
-        self.seen: dict[str, str] = {}
+        self.seen: dict[str, tuple] = {}
 
     def _alerts(self, fresh: list[Alert]) -> None:
         for alert in fresh:
@@ -95,8 +95,19 @@ class ChangeLog(_View):
         self._alerts(self.feed.poll() if self.feed else [])
         for stream in self.streams:
             r = records.get(stream)
-            if r is not None and self.seen.get(stream) != r.state:
-                self.seen[stream] = r.state
+            if r is None:
+                continue
+            # A new reason in the same state is news too (a landing that waits says what for), and so is a
+            # hand-back, whose `pending` the follow-up's start may replace before this looks.
+            seen = (r.state, None if r.live else r.reason, r.handbacks)
+            before = self.seen.get(stream)
+            if before == seen:
+                continue
+            self.seen[stream] = seen
+            if before is not None and r.handbacks > before[2]:
+                print(f"{stream}: handed back to its agent (follow-up {r.handbacks}; `wta prompt {stream}` shows why)",
+                      flush=True)
+            if before is None or before[:2] != seen[:2]:
                 detail = f" (pid {r.pid})" if r.live and r.pid else (f" ({r.reason})" if r.reason else "")
                 print(f"{stream}: {r.state}{detail}", flush=True)
 

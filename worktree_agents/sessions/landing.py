@@ -132,8 +132,10 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
                   "each conflict keeping both sides' intent, `git add` the paths and `git rebase --continue`, "
                   f"then check that your work still holds.\n\n{done}\n")
     if result.result == merge.TEST_FAILED:
-        return (f"{head}\nThe test command `{_test_command(result)}` failed on your branch rebased onto `{base}`: "
-                f"{result.detail}\nThe last lines of its output:\n\n```\n{_tail(result.test_log)}\n```\n\n"
+        command = _test_command(result)
+        how = result.detail.removeprefix(f"`{command}` ")   # ("`<command>` exited 1 in ...": named already)
+        return (f"{head}\nThe test command `{command}` failed on your branch rebased onto `{base}`: "
+                f"{how}\nThe last lines of its output:\n\n```\n{_tail(result.test_log)}\n```\n\n"
                 f"Reproduce it (`git rebase {base}`, then the command), fix the cause in your zone.\n\n{done}\n")
     if result.result == merge.VERIFY_FAILED:
         return (f"{head}\nCommits on your branch change paths outside your zone, or lack your prefix; wta never "
@@ -194,11 +196,12 @@ def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int)
         store.update(stream, state=LANDING, reason=f"landing {outcome.reason}")
         return
     record = store.read(stream) or SessionRecord(stream)
+    if outcome.handback:   # also when blocked: `wta prompt` (and a person's session) shows the last failure
+        write_handback(handback, outcome.handback)
     if not outcome.handback or record.handbacks >= land_retries:
         store.update(stream, state=BLOCKED, ended_at=now(),
                  reason=f"landing failed {record.handbacks + 1} time(s): {outcome.reason}")
         return
-    write_handback(handback, outcome.handback)
     # Pending again: the follow-up session starts as soon as max_parallel allows.
     store.update(stream, handbacks=record.handbacks + 1, state=PENDING,
                  reason=f"handed back to its agent: {outcome.reason}")
