@@ -63,8 +63,11 @@ class LiveView(_View):
     def _draw(self, records) -> None:
         text = table(HEADERS, rows(self.streams, records))
         if self.feed and self.feed.recent:
-            width = shutil.get_terminal_size().columns
-            text += "\n\nalerts\n" + "\n".join(a.line()[:width] for a in self.feed.recent)
+            text += "\n\nalerts\n" + "\n".join(a.line() for a in self.feed.recent)
+        # Each line cut to the terminal's width: one the terminal wraps takes two rows, and moving up by
+        # the count of lines would then leave the top of the last table on the screen, at every redraw.
+        width = max(shutil.get_terminal_size().columns - 1, 20)
+        text = "\n".join(line if len(line) <= width else line[:width - 1] + "…" for line in text.split("\n"))
         if self.lines:
             sys.stdout.write(f"\x1b[{self.lines}F\x1b[J")
         sys.stdout.write(text + "\n")
