@@ -99,16 +99,18 @@ class Sandbox:
         return bool(self.common_dir) and pattern.search(output) is not None
 
     def wrap(self, argv: list[str], die_with_bwrap: bool = False) -> list[str]:
-        """`die_with_bwrap`: the command ends when bwrap does (for shell.run, which starts it in a session
-        and process group of its own: no controlling terminal to push keystrokes into with TIOCSTI, and one
-        group to end).
+        """`die_with_bwrap`: the command, and all it starts, ends when bwrap does: it runs in a pid namespace
+        of its own, whose processes the kernel ends with it (for shell.run's `setup:` and `test:`, which wta
+        starts in a session and process group of their own: no controlling terminal to push keystrokes into
+        with TIOCSTI; nothing they start can go on writing in the worktree after them, where wta's own git
+        works next, or reach the user's other processes).
 
         bwrap is started by a small shell that starts it again when it could not set the sandbox up
         (SETUP_RETRIES): a ref that another stream's git renames over at the moment bwrap binds it
         read-only fails the mount (ENOENT), although nothing is wrong. bwrap reports the command's
         exit on --json-status-fd; a run without that report never started the command.
         """
-        args = [self.bwrap, *BASE_ARGS, *(("--die-with-parent",) if die_with_bwrap else ())]
+        args = [self.bwrap, *BASE_ARGS, *(("--unshare-pid", "--die-with-parent") if die_with_bwrap else ())]
         for option, path in self.mounts:
             args += [option, path, path]
         return ["/bin/sh", "-c", RETRY_SCRIPT, "wta-sandbox", *args, "--json-status-fd", "3", "--", *argv]

@@ -493,26 +493,47 @@ def test_a_test_left_running_by_a_killed_merge_is_ended_before_it_goes_on(repo, 
     """The merge's `test:` runs in a process group of its own (a terminal's Ctrl-C must not end it
     behind wta's back); a merge killed during it had left it running, and `--continue` started a
     second run of it beside the first in the same worktree."""
-    pid_file, go = tmp_path / "test-pid", tmp_path / "go"
-    set_test(f'[ -f {go} ] || {{ echo $$ > {pid_file}; sleep 60; }}\n')
+    beat, go = tmp_path / "beat", tmp_path / "go"
+    # Until `go`, it writes a heartbeat every 50 ms (for up to a minute): the test runs while it changes.
+    set_test(f'[ -f {go} ] || {{ i=0; while [ $i -lt 1200 ]; do echo $i > {beat}; i=$((i + 1)); sleep 0.05; done; }}\n')
     merge = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "infra"], cwd=repo,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def beating() -> bool:
+        before = beat.read_text() if beat.exists() else None
+        time.sleep(0.3)
+        return beat.exists() and beat.read_text() != before
+
     try:
         deadline = time.monotonic() + 60
-        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        while not beat.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        test_pid = int(pid_file.read_text())
         merge.kill()
         merge.wait()
-        assert psutil.pid_exists(test_pid)   # its own group: the kill of wta alone did not reach it
+        assert beating()   # its own group: the kill of wta alone did not reach it
+        assert psutil.pid_exists(json.loads((state_dir(repo) / "merge.json").read_text())["test_pid"])
         go.touch()
 
         resumed = wta(repo, "merge", "--continue", check=0)
     finally:
         merge.kill()
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert not psutil.pid_exists(test_pid) or psutil.Process(test_pid).status() == psutil.STATUS_ZOMBIE
+    assert not beating()
     assert subjects(repo)[0] == "[infra] add tools"
+
+
+def test_nothing_a_sandboxed_test_starts_outlives_it(repo, tmp_path):
+    """A daemon the `test:` left behind (`setsid`, out of its process group) went on writing in the stream's
+    worktree while wta's own git worked there next; in a pid namespace of its own, it ends with the test."""
+    beat = tmp_path / "beat"
+    set_test(f"setsid sh -c 'while :; do date +%s%N > {beat}; sleep 0.05; done' >/dev/null 2>&1 &\n"
+             f"while [ ! -s {beat} ]; do sleep 0.05; done\n")
+
+    assert wta(repo, "merge", "infra", check=0).returncode == 0
+
+    before = beat.read_text()
+    time.sleep(0.3)
+    assert beat.read_text() == before
 
 
 def test_a_stream_named_alone_before_its_unlanded_dependency_is_merged_saying_so(repo):
