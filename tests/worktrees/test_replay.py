@@ -319,5 +319,5 @@ def test_a_rebase_state_left_half_way_is_named_with_its_fix_not_gits_last_line(t
     refused = wta(repo, "sync", "api", check=1)
 
     assert f"its worktree {api} holds a rebase's state" in refused.stdout + refused.stderr
-    assert "rebase --abort; when git cannot, remove that directory), then `wta sync`" in refused.stdout + refused.stderr
+    assert "otherwise remove that directory" in refused.stdout + refused.stderr
     assert git(repo, "rev-parse", "wta/api").stdout == before and half.is_dir()

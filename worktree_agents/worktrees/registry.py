@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from worktree_agents import git
+from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo, main_worktree, record_stream
 from worktree_agents.zones.in_force import ZonesInForce
@@ -96,8 +96,11 @@ def defuse_reflogs(path: str, common_dir: str) -> list[str]:
     git, outside the sandbox, moves the worktree's HEAD or its branch: the worktree's `logs/HEAD` (or its
     whole `logs`) and the branch's log. git appends through a link, so one there would have wta write any
     file the user can (another worktree's, `~`, the repository's config). A stream's own log is all that
-    goes (git starts it again); the paths removed. Call it with the stream's session not running."""
+    goes (git starts it again); the paths removed. Call it with the stream's session not running. Only in
+    a stream's worktree: elsewhere (the main worktree) a link there is the person's."""
     private = worktree_git_dir(path)
+    if not os.path.exists(layout.stream_file(private)):
+        return []
     traps = [os.path.join(private, "logs"), os.path.join(private, "logs", "HEAD")]
     try:
         with open(os.path.join(private, "HEAD"), encoding="utf-8", errors="surrogateescape") as f:

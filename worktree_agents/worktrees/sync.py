@@ -207,8 +207,9 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
 def _rebase_left(worktree: str) -> str:
     """A rebase's state in a worktree: under way, or left half-way by a git that failed (a full disk)."""
     return (f"its worktree {worktree} holds a rebase's state ({worktree_git_dir(worktree)}/rebase-merge or "
-            f"rebase-apply): finish the rebase there (git -C {worktree} rebase --continue) or undo it (git -C "
-            f"{worktree} rebase --abort; when git cannot, remove that directory), then `wta sync`")
+            f"rebase-apply): when you (or its agent) are rebasing there, finish it (git -C {worktree} rebase "
+            f"--continue) or undo it (git -C {worktree} rebase --abort); otherwise remove that directory (`rebase "
+            "--abort` moves the branch its head-name file names, whoever wrote it); then `wta sync`")
 
 
 def _merge(result: SyncResult, base: str, base_sha: str, worktree: str, env: dict[str, str]) -> SyncResult:
