@@ -501,14 +501,27 @@ def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
     assert subjects(repo, "main")[:2] == ["[api] api one", "[ui] ui by hand"]
 
 
+def landing_waits(repo: Path) -> str:
+    """The reason api's record gives once its landing waits (for something a person must clear)."""
+    return wait_for(lambda: (r := record(repo, "api"))["reason"] and r["reason"].startswith("landing waits")
+                    and r["reason"], timeout=60, message="the landing to say it waits")
+
+
+def landed_after_the_wait(repo: Path, proc: subprocess.Popen) -> None:
+    """`wta up` ends once api has landed, with no follow-up session given the wait."""
+    code, out, err = finish(proc)
+    assert code == 0, out + err
+    assert subjects(repo, "main")[0] == "[api] api one" and record(repo, "api")["state"] == "landed"
+    assert not (state_dir(repo) / "handback" / "api.md").exists()
+
+
 def test_a_persons_uncommitted_change_in_the_base_worktree_makes_the_landing_wait_not_the_agent_retry(tmp_path):
     repo = _two_streams(tmp_path)
     (repo / "README.md").write_text("# a person's edit, not committed yet\n")
     (tmp_path / "go").write_text("")
     proc = start_up(repo, "api")
     try:
-        waits = wait_for(lambda: (r := record(repo, "api"))["reason"] and r["reason"].startswith("landing waits")
-                         and r["reason"], timeout=60, message="the landing to say it waits")
+        waits = landing_waits(repo)
         assert waits == (f"landing waits: the base branch main is checked out in {repo} with uncommitted changes: "
                          "README.md; commit or stash them there first")
         # Said off a terminal too, one line (the state stays `landing`: it had printed nothing more).
@@ -517,12 +530,9 @@ def test_a_persons_uncommitted_change_in_the_base_worktree_makes_the_landing_wai
         table = wta(repo, "status", check=0).stdout
         assert "landing waits: the base branch main" in table and "landing: landing" not in table
         git(repo, "stash", "-q")
-        code, out, err = finish(proc)
+        landed_after_the_wait(repo, proc)
     finally:
         proc.kill()
-    assert code == 0, out + err
-    assert subjects(repo, "main")[0] == "[api] api one" and record(repo, "api")["state"] == "landed"
-    assert not (state_dir(repo) / "handback" / "api.md").exists()
 
 
 def test_a_stale_lock_in_the_base_worktree_makes_the_landing_wait_not_the_agent_retry(tmp_path):
@@ -534,17 +544,13 @@ def test_a_stale_lock_in_the_base_worktree_makes_the_landing_wait_not_the_agent_
     (tmp_path / "go").write_text("")
     proc = start_up(repo, "api")
     try:
-        waits = wait_for(lambda: (r := record(repo, "api"))["reason"] and r["reason"].startswith("landing waits")
-                         and r["reason"], timeout=60, message="the landing to say it waits")
+        waits = landing_waits(repo)
         assert waits.startswith(f"landing waits: cannot fast-forward main in {repo}: ") and "index.lock" in waits
         assert record(repo, "api")["handbacks"] == 0
         lock.unlink()
-        code, out, err = finish(proc)
+        landed_after_the_wait(repo, proc)
     finally:
         proc.kill()
-    assert code == 0, out + err
-    assert subjects(repo, "main")[0] == "[api] api one" and record(repo, "api")["state"] == "landed"
-    assert not (state_dir(repo) / "handback" / "api.md").exists()
 
 
 def test_a_session_whose_branch_conflicts_with_the_base_does_not_start_and_says_why(tmp_path):

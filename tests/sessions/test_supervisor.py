@@ -148,21 +148,28 @@ def test_ctrl_c_detaches_and_the_sessions_carry_on(tmp_path):
     assert datetime.fromisoformat(api["started_at"]) >= datetime.fromisoformat(record(repo, "infra")["ended_at"])
 
 
-def test_a_closed_terminal_detaches_like_ctrl_c_and_the_schedule_goes_on(tmp_path):
-    """SIGHUP (the terminal closed) had killed the foreground `wta up` on the spot: api, waiting on
-    infra, never started. Now the rest of the schedule is handed over, as after Ctrl-C."""
+def signalled_up(tmp_path, sig: int, *args: str):
+    """A foreground `wta up` (infra running at the gate, api waiting on it) sent `sig`: (repo, infra's
+    running record, exit code, stdout, stderr, the gate's opener)."""
     command, open_gate = gate(tmp_path)
     repo = session_repo(tmp_path, zones(agent(command), STREAMS))
-    foreground = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, env=env(),
+    foreground = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", *args], cwd=repo, env=env(),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         running = wait_state(repo, "infra", "running")
         wait_state(repo, "api", "waiting")
-        foreground.send_signal(signal.SIGHUP)
+        foreground.send_signal(sig)
         out, err = foreground.communicate(timeout=20)
     finally:
         foreground.kill()
-    assert foreground.returncode == 0, err
+    return repo, running, foreground.returncode, out, err, open_gate
+
+
+def test_a_closed_terminal_detaches_like_ctrl_c_and_the_schedule_goes_on(tmp_path):
+    """SIGHUP (the terminal closed) had killed the foreground `wta up` on the spot: api, waiting on
+    infra, never started. Now the rest of the schedule is handed over, as after Ctrl-C."""
+    repo, running, code, out, err, open_gate = signalled_up(tmp_path, signal.SIGHUP)
+    assert code == 0, err
     assert "detached" not in out and not err   # said to a terminal that is gone: nowhere
     assert alive(running["pid"])
     coordinator_log = state_dir(repo) / "logs" / "coordinator.log"
@@ -176,18 +183,8 @@ def test_sigterm_ends_a_foreground_up_as_it_ends_a_detached_coordinator(tmp_path
     """SIGTERM (`wta stop`, `kill`) had killed the foreground `wta up` without a word ("Terminated"
     from the shell), api left `waiting` for a coordinator that was gone. (`--max-parallel` takes the
     CLI's full path, where click turns the interrupt into its own exception.)"""
-    command, open_gate = gate(tmp_path)
-    repo = session_repo(tmp_path, zones(agent(command), STREAMS))
-    foreground = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--max-parallel", "2"], cwd=repo,
-                                  env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        running = wait_state(repo, "infra", "running")
-        wait_state(repo, "api", "waiting")
-        foreground.send_signal(signal.SIGTERM)
-        out, err = foreground.communicate(timeout=20)
-    finally:
-        foreground.kill()
-    assert foreground.returncode == 128 + signal.SIGTERM, err
+    repo, running, code, out, err, open_gate = signalled_up(tmp_path, signal.SIGTERM, "--max-parallel", "2")
+    assert code == 128 + signal.SIGTERM, err
     assert "ended by SIGTERM: the sessions that had not started are stopped" in out
     assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == \
         ("stopped", "stopped before it started: the coordinator was ended")
