@@ -322,6 +322,11 @@ def test_commit_msg_rejects_another_streams_prefix(webapp, api):
     assert proc.returncode == 1
     assert "[ui]" in proc.stderr and "'api'" in proc.stderr
     assert head(api) == before
+    # Without its space too (it had become `[api] [ui]x`); a bracket that names no stream is text.
+    tight = commit(api, "-m", "[ui]x")
+    assert tight.returncode == 1 and "commit message starts with [ui]" in tight.stderr
+    assert head(api) == before
+    assert commit(api, "-m", "[WIP]x").returncode == 0 and subject(api) == "[api] [WIP]x"
 
 
 def test_commit_msg_keeps_comment_lines_and_empty_messages_working(webapp, api):
