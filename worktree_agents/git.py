@@ -799,10 +799,19 @@ def commits_touching(revs: Sequence[str], paths: Sequence[str], cwd: str | os.Pa
 
 # -- refs, objects and the worktree's own files ---------------------------------------
 
-def rev_parse(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:
-    """The object id `rev` names, or None when it names nothing."""
-    proc = run("rev-parse", "-q", "--verify", rev, cwd=cwd, env=env, check=False)
+def rev_parse(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+              jail: Jail | None = None) -> str | None:
+    """The object id `rev` names, or None when it names nothing. `jail`: asked in that sandbox (of a
+    repository a stream can write, whose config could run code)."""
+    proc = run("rev-parse", "-q", "--verify", rev, cwd=cwd, env=env, check=False, jail=jail)
     return (proc.stdout.decode().strip() or None) if proc.returncode == 0 else None
+
+
+def check_out_detached(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
+                       jail: Jail | None = None) -> bool:
+    """Check `commit` out on a detached HEAD in `cwd` (a submodule, as `git submodule update` does); whether
+    it could (not when the commit is missing there, or local changes are in the way)."""
+    return run("checkout", "-q", "--detach", commit, cwd=cwd, env=env, check=False, jail=jail).returncode == 0
 
 
 def rev_parse_all(revs: Sequence[str], cwd: str | os.PathLike[str] | None = None,

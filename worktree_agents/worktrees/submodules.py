@@ -33,19 +33,18 @@ def follow(worktree: str, old: str | None, new: str | None, env: dict[str, str])
     if not old or not new or old == new or not os.path.exists(os.path.join(worktree, ".gitmodules")):
         return []   # (no .gitmodules, no submodule: no git process on the common path)
     behind = []
-    jail = None
+    jail, looked = None, False
     for change in git.tree_changes(old, new, worktree, env):
         if change.old_mode != GITLINK or change.new_mode != GITLINK:
             continue   # added or removed: git leaves the directory as it is, and so does wta
         checkout = os.path.join(worktree, change.path)
         if not os.path.lexists(os.path.join(checkout, ".git")):
             continue   # not initialised in this worktree
-        jail = jail or _sandbox_of(worktree)
-        at = git.run("rev-parse", "--verify", "-q", "HEAD", cwd=checkout, env=env, check=False, jail=jail)
-        if at.returncode != 0 or at.stdout.decode().strip() != change.old_blob:
+        if not looked:   # (once, and only when a submodule is there to follow: it reads zones.yaml)
+            jail, looked = _sandbox_of(worktree), True
+        if git.rev_parse("HEAD", checkout, env, jail=jail) != change.old_blob:
             continue
-        if git.run("checkout", "-q", "--detach", change.new_blob, cwd=checkout, env=env, check=False,
-                   jail=jail).returncode:
+        if not git.check_out_detached(change.new_blob, checkout, env, jail=jail):
             behind.append(change.path)
     return behind
 
