@@ -47,8 +47,8 @@ def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandb
     death would read as its failure (a landing's test then handed back to the agent). What it leaves
     running in its group ends with it; when wta is interrupted meanwhile, the whole group is ended.
     `jail`: the stream's sandbox (sandbox.for_config) that the shell and all it starts run in.
-    `started(pid)`: told the group's id as it starts (the merge records it: process.end_group ends what
-    is left of it after wta was killed).
+    `started(pid)`: told the group's id as it starts (the merge records it, to end what is left of it after
+    wta was killed: merge.recovery.end_test).
     """
     from worktree_agents import sandbox
 

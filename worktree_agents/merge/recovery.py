@@ -70,9 +70,9 @@ def end_test(st: dict) -> None:
     before anything goes on, so that two runs of it never overlap in one worktree."""
     from worktree_agents.sessions import process
 
-    if st.get("test_pid"):
-        process.end_group(st["test_pid"], st.get("test_started"))
-        st.pop("test_pid", None)
+    if st.get("test_pid") and st.get("test_started"):   # (its group, as long as its leader is the one recorded)
+        process.terminate(process.group_members(st["test_pid"], st["test_started"]), grace=2.0)
+    st.pop("test_pid", None)
 
 
 def move_checked_out(wt: str, ref: str, old: str, new: str, env: dict[str, str]) -> None:

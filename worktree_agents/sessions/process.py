@@ -272,20 +272,3 @@ def _running(proc) -> bool:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def end_group(pgid: int, leader_started: float | None, grace: float = 2.0) -> bool:
-    """End what is left of a command's process group whose wta was killed (shell.run's `started`), if its
-    leader is still the process that started then (`leader_started`); whether it was."""
-    if leader_started is None or not is_alive(pgid, leader_started):
-        return False
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            break
-        deadline = time.monotonic() + wait
-        while is_alive(pgid, leader_started) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    return True
-

@@ -83,10 +83,14 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                     records = coordinator.run(view.update)
                     view.finish(records)
                 except KeyboardInterrupt as stop:
-                    _finish_landing(coordinator, say)
+                    def off_the_interrupt(text: str) -> None:
+                        say(f"\n{text}")   # (a ^C may be on the line)
+
                     if isinstance(stop, Ended):
-                        coordinator.abandon("stopped before it started: the coordinator was ended")
+                        coordinator.end(off_the_interrupt)
                         ended = stop
+                    else:
+                        coordinator.let_landing_finish(off_the_interrupt)
                 finally:
                     view.close()
     if ended is not None:
@@ -110,18 +114,6 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
     _manual_prompts(project, config, plan, say)
     failed = [s for s in plan.streams if records[s] is None or records[s].state not in (DONE, LANDED, OPEN)]
     return CHECK if failed else 0
-
-
-def _finish_landing(coordinator, say: Callable[[str], None]) -> None:
-    """On Ctrl-C: let a landing under way end (a rebase is not cut in the middle) before handing over."""
-    if not coordinator.lander.busy:
-        return
-    say("\nwaiting for the landing under way to finish (Ctrl-C again leaves it to the next coordinator)")
-    try:
-        coordinator.lander.wait()
-        coordinator.record_landings()
-    except KeyboardInterrupt:
-        pass
 
 
 def _manual_prompts(project, config, plan: supervisor.Schedule, say: Callable[[str], None]) -> None:

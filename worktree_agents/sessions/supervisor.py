@@ -40,6 +40,7 @@ from worktree_agents.sessions.store import (DONE, FAILED, LANDED, LANDING, OPEN,
 
 POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
 LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
+ENDED = "stopped before it started: the coordinator was ended"   # the planned sessions', when it is (SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -341,12 +342,27 @@ class Coordinator:
         finally:
             self.spawner.close()   # the sessions it forked run on without it
 
-    def abandon(self, reason: str) -> None:
-        """Mark the planned sessions that never started as stopped (the coordinator is ending)."""
+    def let_landing_finish(self, say: Callable[[str], None]) -> None:
+        """Interrupted (Ctrl-C, SIGTERM): a landing under way ends first, a rebase is not cut in the middle;
+        interrupted again, it is left to the next `wta up` or `wta merge --continue`, which finish or undo it."""
+        if not self.lander.busy:
+            return
+        say("waiting for the landing under way to finish (interrupted again, it is left to the next coordinator)")
+        try:
+            self.lander.wait()
+            self.record_landings()
+        except KeyboardInterrupt:
+            say("ending now: the landing under way is finished or undone by the next `wta up` or "
+                "`wta merge --continue`")
+
+    def end(self, say: Callable[[str], None]) -> None:
+        """Ended (SIGTERM): the landing under way finishes, the planned sessions that never started are
+        `stopped`; those running carry on."""
+        self.let_landing_finish(say)
         for stream in self.plan.streams:
             with self.store.updating(stream) as record:
                 if record.state in (PENDING, WAITING):
-                    record.state, record.reason, record.ended_at = STOPPED, reason, now()
+                    record.state, record.reason, record.ended_at = STOPPED, ENDED, now()
 
 
 
@@ -436,15 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                 for alert in feed.poll(now=True):   # the last endings
                     stamp(f"alert: {alert.line()}")
             except KeyboardInterrupt:
-                if coordinator.lander.busy:  # a rebase is not cut in the middle
-                    stamp("ending: waiting for the landing under way to finish")
-                    try:
-                        coordinator.lander.wait()
-                        coordinator.record_landings()
-                    except KeyboardInterrupt:   # ended again (`wta stop` waits so long): the next one finishes it
-                        stamp("ending now: the landing under way is finished or undone by the next `wta up` or "
-                              "`wta merge --continue`")
-                coordinator.abandon("stopped before it started: the coordinator was ended")
+                coordinator.end(stamp)
                 stamp("ended; sessions already running carry on")
                 return 1
             finally:
