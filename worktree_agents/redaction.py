@@ -27,12 +27,14 @@ class Redactor:
             data = data.replace(value, REDACTED.encode())
         return SECRET_LOOKING.sub(REDACTED, data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
+    def text(self, text: str) -> str:
+        return self(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+
 
 def redact_text(text: str, env: dict[str, str] | None = None) -> str:
     """`text` with the keys of `env` (default: this process's) and anything shaped like one blanked out:
     for what wta writes of text others gave it (a request, a prompt, an alert, a commit message)."""
-    return Redactor(dict(os.environ) if env is None else env)(text.encode("utf-8", "surrogateescape")).decode(
-        "utf-8", "surrogateescape")
+    return Redactor(dict(os.environ) if env is None else env).text(text)
 
 
 LONGEST = 1 << 20   # bytes of output without a line end or carriage return passed on as they are

@@ -449,11 +449,11 @@ class Watcher:
             self.active[key] = c
             if c.clears_as is None and c.since is not None and c.since < self.started:
                 continue  # it ended before we started watching: history, not news
-            alerts.append(Alert(key, c.stream, c.state, self._text(c.message), at))
+            alerts.append(Alert(key, c.stream, c.state, self.redact.text(c.message), at))
         for key in [k for k in self.active if k not in conditions]:
             c = self.active.pop(key)
             if c.clears_as is not None:
-                alerts.append(Alert(key, c.stream, c.clears_as, self._text(self._clear_message(key, c)), at,
+                alerts.append(Alert(key, c.stream, c.clears_as, self.redact.text(self._clear_message(key, c)), at,
                                     cleared=True))
         for alert in alerts:
             self._log(alert)
@@ -468,10 +468,6 @@ class Watcher:
         held = [{"key": key, "stream": c.stream, "state": c.state, "message": one_line(c.message)}
                 for key, c in self.active.items() if c.clears_as is not None]
         self._open_written = open_alerts.write(self.state_dir, held, at, self.redact, first=not self._open_written)
-
-    def _text(self, message: str) -> str:
-        """An alert's message as everything shows it (the terminal, notify, the logs): no API key."""
-        return self.redact(message.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
 
     def _clear_message(self, key: str, c: _Condition) -> str:
         if key.startswith("request:"):

@@ -126,6 +126,7 @@ class Run:
             new_head = self.rebase(result, tip, base_now, commits)
             if new_head is None:
                 return timed(result, started)
+            submodules.follow(wt, tip, new_head, env)   # (however the worktree moved: copied or rebased)
         if not verify_result(result, plan, base_now, new_head, env):
             if new_head != tip:
                 self.restore(result, tip, ours=[new_head])
@@ -188,7 +189,6 @@ class Run:
             self.state["new_head"] = copied
             write_state(plan.state_dir, self.state)
             if replay.move_branch(wt, branch, tip, copied, f"wta merge: rebase onto {plan.base}", env) is None:
-                submodules.follow(wt, tip, copied, env)
                 return copied
             if git.tip_of(layout.common_dir(plan.state_dir), branch, plan.main, env) != tip:
                 self.restore(result, tip, ours=[copied])   # moved meanwhile: left there, and the stream stops
@@ -222,7 +222,6 @@ class Run:
             result.result = REFUSED
             result.detail = f"{branch} got new commits during the merge; `wta merge --continue` verifies them"
             return None
-        submodules.follow(wt, tip, new_head, env)
         landed = git.count_commits(onto, new_head, wt, env)
         if landed < len(commits):   # dropped by the rebase: their changes are on the base already
             result.commits = landed
