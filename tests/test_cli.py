@@ -37,6 +37,32 @@ def test_zones_reference_in_readme_is_generated_from_the_schema():
         assert key in embedded
 
 
+def test_the_contract_in_docs_matches_the_commands_and_the_schema():
+    """docs/SPEC.md is the contract users read: its zones.yaml example validates against the schema,
+    and every command its table names exists, with each flag it lists, unless it is marked planned."""
+    import typer
+    import yaml
+    from worktree_agents.cli import app
+    from worktree_agents.config.schema import ConfigSchema
+
+    spec = (ROOT / "docs" / "SPEC.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", spec, re.S).group(1)
+    assert set(ConfigSchema.model_validate(yaml.safe_load(example)).streams) == {"infra", "api", "ui", "monitor"}
+    cli = typer.main.get_command(app)
+    rows = [line for line in spec.splitlines() if line.startswith("| `wta ") and "(planned:" not in line]
+    assert len(rows) > 15
+    for row in rows:
+        for usage in re.findall(r"`(wta [^`]+)`", row.split(" | ")[0]):
+            command, *words = usage.split()[1:]
+            found = cli.commands.get(command)
+            assert found is not None, f"docs/SPEC.md names `wta {command}`, which does not exist"
+            if words and words[0] in getattr(found, "commands", {}):
+                found = found.commands[words[0]]
+            options = {name for param in found.params for name in param.opts + param.secondary_opts}
+            for flag in re.findall(r"(--?[a-z][a-z-]*)", " ".join(words)):
+                assert flag in options, f"docs/SPEC.md lists {flag} for `{usage}`; the command has no such option"
+
+
 def test_version(tmp_path):
     proc = wta(tmp_path, "--version", check=0)
     assert proc.stdout.strip() == f"wta {__version__}"
