@@ -59,6 +59,7 @@ class StreamStatus:
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # open_to, opened_by,
     #                                          closed_recently: requests between streams (docs/coordination.md)
     zone_check: bool | None = None     # does git run wta's hooks in the worktree? None: no worktree
+    unchecked: str | None = None       # when it does not: why, and the fix (hooks.not_installed)
     hooks_missing: str | None = None   # the repository's hooks directory (a relative core.hooksPath) that is not
     #                                    in the worktree: its commits run only wta's check
     off_branch: str | None = None      # its worktree is not on its branch: why, and the fix (registry.off_branch)
@@ -158,6 +159,8 @@ def _stream_status(project, zones: ZonesInForce, stream: str, branch: str, recor
     try:
         if scan is not None:
             status.zone_check = hooks.zone_check_installed(project.repo.common_dir, path, env)
+            if not status.zone_check:
+                status.unchecked = hooks.not_installed(project.repo.common_dir, stream, path, env)
             status.off_branch = off_branch(registered, branch)
         if tip is not None and graph is not None:
             _compare_with_base(project, zones, stream, branch, graph.reachable(tip.sha), status, env)

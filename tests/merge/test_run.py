@@ -572,6 +572,29 @@ def test_a_rebase_state_forged_by_the_streams_test_never_moves_a_branch(repo):
         (state_dir(repo) / "merge.json").read_text())["run_id"] + "/heads/wta/infra").stdout.strip()
 
 
+def test_a_stream_worktree_pointed_at_another_branch_is_never_where_that_branch_moves(repo):
+    """A stream worktree's HEAD is a file its sandboxed agent writes. Pointed at the base, it made wta
+    fast-forward main there: the main worktree kept the old files of a moved main, and its next commit
+    would have undone the landing. Pointed at another stream's branch, that stream's rebase and
+    `test:` ran in a tree the agent had prepared. Now api lands in its own worktree and main moves in
+    the main worktree; the two that were pointed elsewhere are said to be off their branches."""
+    infra, ui = wt(repo, "infra"), wt(repo, "ui")
+    git(infra, "symbolic-ref", "HEAD", "refs/heads/main")        # infra's agent: HEAD to the base
+    git(ui, "symbolic-ref", "HEAD", "refs/heads/wta/api")         # ui's agent: HEAD to api's branch
+    set_test('echo "test ran in $PWD" >> "$HOME/tested"\n')
+
+    wta(repo, "merge", "api", check=0)
+
+    assert "[api] users route" in git(repo, "log", "--format=%s", "main").stdout
+    assert git(repo, "status", "--porcelain").stdout == ""           # the main worktree follows main
+    assert (repo / "src" / "app" / "api" / "users" / "route.ts").is_file()
+    assert (Path(os.environ["HOME"]) / "tested").read_text() == f"test ran in {wt(repo, 'api')}\n"
+    assert git(wt(repo, "api"), "status", "--porcelain").stdout == ""
+    refused = wta(repo, "merge", "infra", "ui", check=1).stdout
+    assert f"its worktree {infra} has branch main checked out, not wta/infra" in refused
+    assert f"its worktree {ui} has branch wta/api checked out, not wta/ui" in refused
+
+
 def test_links_a_stream_makes_of_its_reflogs_and_its_ref_never_reach_past_them(repo, tmp_path):
     """What a stream can write (its sandbox lets it: its private git dir, its branch's ref and log): a
     symbolic link there had wta's own git, outside the sandbox, append a reflog line to any file the user

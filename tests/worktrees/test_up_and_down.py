@@ -413,6 +413,31 @@ def refuses_out_of_zone_commit(worktree: Path, path: str) -> bool:
     return proc.returncode != 0 and "may not change" in proc.stderr
 
 
+def test_a_moved_repository_names_its_stale_hooks_and_wta_hooks_install_points_them_here(tmp_path):
+    """A stream worktree's core.hooksPath is an absolute path to wta's hooks. Once the repository and
+    its worktrees moved, git ran no hook there (commits went unchecked), `wta status` blamed "something",
+    and `wta hooks install` kept wta's old directory as the user's own, for `uninstall` to set back."""
+    repo = clone_webapp(tmp_path / "before", example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    old_hooks = repo / ".git" / "wta" / "hooks"
+    shutil.move(str(tmp_path / "before"), str(tmp_path / "after"))
+    repo = tmp_path / "after" / "webapp"
+    api = worktree_of(repo, "api")
+    git(repo, "worktree", "repair", str(api))
+
+    status = wta(repo, "status", check=0).stdout
+    assert (f"zone check not installed in api ({api}): its hooks are still wta's at {old_hooks}, from before the "
+            "repository moved; `wta hooks install` points it at this repository's") in status
+    assert not refuses_out_of_zone_commit(api, "src/components/Button.tsx")
+    git(api, "reset", "-q", "--hard", "HEAD~1")
+    installed = wta(repo, "hooks", "install", check=0).stdout
+    assert "its own core.hooksPath was" not in installed
+    assert refuses_out_of_zone_commit(api, "src/components/Button.tsx")
+    assert not (repo / ".git" / "wta" / "hooks-path-before").exists()
+    wta(repo, "hooks", "uninstall", check=0)
+    assert git(api, "config", "--worktree", "--get", "core.hooksPath", check=False).stdout == ""
+
+
 def test_an_interrupted_up_leaves_only_worktrees_held_to_their_zones_and_the_next_run_finishes(tmp_path):
     repo = clone_webapp(tmp_path, example_zones(setup='["sleep 5"]'))
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,

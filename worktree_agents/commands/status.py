@@ -91,8 +91,7 @@ def render(report: status_mod.Status) -> str:
         if merging["status"] == "running" else f"{merging['detail']}\n"
     base = f"base {report.base} ({report.base_head[:10]})" if report.base_head else \
         f"base {report.base}: no such branch; create it (git branch {report.base} <commit>) or fix `base:` in zones.yaml"
-    unchecked = "".join(f"\n{hooks.not_installed(s.stream, s.worktree)}" for s in report.streams
-                        if s.zone_check is False and s.worktree)
+    unchecked = "".join(f"\n{s.unchecked}" for s in report.streams if s.unchecked and s.worktree)
     unchecked += "".join(f"\n{hooks.hooks_missing(f'{s.stream} ({s.worktree})', s.hooks_missing)}"
                          for s in report.streams if s.hooks_missing and s.worktree)
     unchecked += "".join(f"\n{s.stream}: {s.off_branch}" for s in report.streams if s.off_branch)

@@ -190,7 +190,7 @@ def attach(common_dir: str, worktree: str, report: HookReport) -> None:
     directory = hooks_dir(common_dir)
     values = git.file_config(config, "core.hooksPath", env=git.no_git_env())
     if not (len(values) == 1 and _same_dir(values[0], directory)):
-        if values:
+        if values and not all(_wta_hooks_elsewhere(v, directory) for v in values):
             report.replaced.append((worktree, values[-1]))
             write_atomic(_hooks_path_record(common_dir, git_dir), values[-1])   # for `uninstall`
         git.set_file_config(config, "core.hooksPath", directory, env=git.no_git_env())
@@ -384,10 +384,24 @@ def _config_state(common_dir: str, worktree: str, env: dict[str, str]) -> tuple 
             *((path, st and (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)) for path, _, st in read))
 
 
-def not_installed(stream: str, worktree: str) -> str:
+def not_installed(common_dir: str, stream: str, worktree: str, env: dict[str, str] | None = None) -> str:
     """What `wta status` and `wta watch` say of a stream worktree without wta's hooks."""
+    value = _hooks_path_in(common_dir, worktree, env or git.no_git_env())
+    if _wta_hooks_elsewhere(value, hooks_dir(common_dir)):
+        return (f"zone check not installed in {stream} ({worktree}): its hooks are still wta's at {value}, "
+                "from before the repository moved; `wta hooks install` points it at this repository's")
     return (f"zone check not installed in {stream} ({worktree}): something set its hooks elsewhere; "
             "`wta hooks install` or `wta up` puts it back")
+
+
+def _wta_hooks_elsewhere(value: str, directory: str) -> bool:
+    """Whether a worktree's core.hooksPath names wta's hooks directory of another place: the one this
+    repository had before it was moved or renamed (gone, or holding wta's hooks). It is wta's own, not
+    the user's, so `wta hooks install` replaces it without keeping it for `uninstall`."""
+    path = os.path.realpath(os.path.expanduser(value)) if value else ""
+    if not path or path == os.path.realpath(directory) or path.split(os.sep)[-2:] != ["wta", "hooks"]:
+        return False
+    return not os.path.exists(path) or is_ours(os.path.join(path, CHECKED[0]))
 
 
 def _same_dir(value: str, directory: str) -> bool:

@@ -37,7 +37,6 @@ def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | N
     check_streams(names, list(config.streams))
     if base is None:
         base = project.base(config)
-    trees = registry.list_worktrees(project.main, env)
     heads = git.branch_heads(project.main, env)
     if base not in heads:
         raise WtaError(f"base branch {base!r} does not exist; create it or set `base:` in zones.yaml")
@@ -45,7 +44,7 @@ def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | N
         sandbox.require(config.sandbox, CONFIG_FILE)  # before anything moves, not at the first test
     streams = [s for s in config.order() if not names or s in names]
     branches = {s: config.branch_for(s) for s in streams}
-    checked_out = {w.branch: w.path for w in trees if w.branch and not w.bare and not w.prunable}
+    checked_out = registry.checked_out(project.main, project.repo.common_dir, config.branch_for, env)
     return MergePlan(
         main=project.main, state_dir=project.repo.state_dir, base=base, base_sha=heads[base].sha,
         streams=streams, branches=branches,

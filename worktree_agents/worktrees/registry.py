@@ -173,6 +173,25 @@ def stream_worktrees(main: str, common_dir: str, env: dict[str, str] | None = No
     return found
 
 
+def checked_out(main: str, common_dir: str, branch_of, env: dict[str, str] | None = None) -> dict[str, str]:
+    """branch -> the worktree that has it checked out, where wta may work on that branch: the base's
+    fast-forward, a stream's rebase and its `test:`. A stream worktree counts only on its own branch
+    (`branch_of(stream)`): its HEAD is a file its sandboxed agent can write, and one pointed at the
+    base or at another stream's branch must not make wta move that branch there (the main worktree
+    would be left with the old files of a moved branch, or another stream's test would run in a tree
+    the agent prepared). Such a worktree is off its branch, and said so (`off_branch`)."""
+    found: dict[str, str] = {}
+    for w in list_worktrees(main, env):
+        if not w.branch or w.bare or w.prunable:
+            continue
+        if os.path.realpath(w.path) != os.path.realpath(main):
+            stream = Repo(worktree_git_dir(w.path), common_dir).stream()
+            if stream is not None and w.branch != branch_of(stream):
+                continue
+        found.setdefault(w.branch, w.path)   # the main worktree first, as git lists it
+    return found
+
+
 def off_branch(wt: Worktree, branch: str) -> str | None:
     """Why a stream's own worktree is not on its branch (an agent or a person switched it, or a rebase
     is under way there), with the fix; None when it is."""

@@ -26,7 +26,7 @@ from worktree_agents import git
 from worktree_agents.backups import keep_tips
 from worktree_agents.merge.recovery import check_own_rebase
 from worktree_agents.worktrees import replay, submodules
-from worktree_agents.worktrees.registry import defuse_reflogs, list_worktrees, stream_off_branch, worktree_git_dir
+from worktree_agents.worktrees.registry import checked_out, defuse_reflogs, stream_off_branch, worktree_git_dir
 from worktree_agents.zones import check_streams
 
 # What syncing did to a stream.
@@ -81,15 +81,9 @@ def sync_streams(project, names: Sequence[str] = ()) -> tuple[str, list[SyncResu
     config = project.main_config()
     check_streams(names, list(config.streams))
     base = project.base(config)
-    checked_out = checked_out_branches(project)
-    return base, [sync_stream(project, base, s, config.branch_for(s), checked_out.get(config.branch_for(s)))
+    held = checked_out(project.main, project.repo.common_dir, config.branch_for, project.env)
+    return base, [sync_stream(project, base, s, config.branch_for(s), held.get(config.branch_for(s)))
                   for s in config.order() if not names or s in names]
-
-
-def checked_out_branches(project) -> dict[str, str]:
-    """branch -> the worktree that has it checked out."""
-    return {w.branch: w.path for w in list_worktrees(project.main, project.env)
-            if w.branch and not w.bare and not w.prunable}
 
 
 def sync_stream(project, base: str, stream: str, branch: str, worktree: str | None,
