@@ -228,6 +228,7 @@ KEEP_PROMPT = 'n=$(ls "{out}" | grep -c "^$WTA_STREAM-prompt-"); cp "$1" "{out}/
 TEST_SCRIPT = """git rev-parse HEAD >> "{out}/tested"
 if [ -f src/api/fixed ]; then echo "all good"; exit 0; fi
 for i in 1 2 3 4 5 6 7 8 9 10; do echo "noise line $i"; done
+printf 'bad\000byte \033[31mred\033[0m\n'; head -c 5000 /dev/zero | tr '\\0' x; echo
 echo "FAILED test_api: src/api/fixed is missing (marker 42)"
 exit 1
 """
@@ -256,6 +257,10 @@ def test_a_failed_test_goes_back_to_the_agent_which_fixes_it_and_the_stream_land
     assert "FAILED test_api: src/api/fixed is missing (marker 42)" in follow_up
     assert f"sh {tmp_path}/check.sh" in follow_up and "noise line 10" in follow_up
     assert follow_up.count(f"`sh {tmp_path}/check.sh`") == 1   # (it had named the command twice in a row)
+    # What the test printed, fit for a prompt (an argument of the agent's command line): a NUL had
+    # made every follow-up fail to start, a 5,000-character line could pass the system's limit.
+    assert "badbyte red\n" in follow_up and "\x00" not in follow_up and "\x1b" not in follow_up
+    assert "x" * 400 + " [cut]\n" in follow_up and "x" * 401 not in follow_up
     # Off a terminal, the hand-back is a line of its own (the follow-up's start had been the only sign).
     assert "api: handed back to its agent (follow-up 1; `wta prompt api` shows why)" in done.stdout
     assert subjects(repo, "main")[:2] == ["[api] fix the test", "[api] api work"]

@@ -19,6 +19,7 @@ worktree that nobody watches.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,7 +148,9 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
 
 
 def _test_command(result: merge.StreamResult) -> str:
-    return result.detail.split("`")[1] if result.detail.count("`") >= 2 else "test"
+    """The command from "`<command>` exited <code> in ..." (merge.run), backticks in it and all."""
+    quoted, found, _ = result.detail.rpartition("` exited ")
+    return quoted[1:] if found and quoted.startswith("`") else "test"
 
 
 def _tail(path: str | None, lines: int = TEST_TAIL_LINES) -> str:
@@ -159,7 +162,18 @@ def _tail(path: str | None, lines: int = TEST_TAIL_LINES) -> str:
             text = f.read().decode(errors="replace")
     except OSError:
         return "(its log is gone)"
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:]) or "(no output)"
+    text = _UNPRINTABLE.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n")))
+    kept = [line if len(line) <= TAIL_LINE_CHARS else line[:TAIL_LINE_CHARS] + " [cut]"
+            for line in text.rstrip("\n").splitlines()[-lines:]]
+    return "\n".join(kept) or "(no output)"
+
+
+# What a test prints goes into a prompt, which is an argument of the agent's command line: no terminal
+# escapes, no control characters (a NUL cannot be in an argument at all), no line longer than a person
+# would read (a command line has a limit).
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
+TAIL_LINE_CHARS = 400
 
 
 def write_handback(path: str, text: str) -> None:
