@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from merge_support import (MERGED_ORDER, STREAMS, ZONES, assert_contained, branch_refs, needs_git_rebase,
                            reachable, repo, set_test, sha, snapshot, state_dir, subjects, wt)  # noqa: F401 (repo)
@@ -276,16 +277,21 @@ def test_refuses_when_the_checked_out_base_is_dirty(repo):
     assert git(repo, "for-each-ref").stdout == refs_before
 
 
-def test_refuses_up_front_an_untracked_file_in_the_base_worktree_that_a_stream_adds(repo):
+@pytest.mark.parametrize("ignored", [False, True])
+def test_refuses_up_front_an_untracked_file_in_the_base_worktree_that_a_stream_adds(repo, ignored):
     """ui adds src/components/Nav.tsx; the same path lies untracked in the main worktree, so the
-    fast-forward would fail after infra and api had landed: refuse before anything moves."""
+    fast-forward would fail after infra and api had landed: refuse before anything moves. An ignored
+    file there (a person's `.env.local`, say) git would have overwritten without a word."""
     write_files(repo, {"src/components/Nav.tsx": "my own sketch\n", "scratch.txt": "unrelated\n"})
+    if ignored:
+        (repo / ".git" / "info" / "exclude").write_text("Nav.tsx\n")
     refs_before = git(repo, "for-each-ref").stdout
 
     proc = wta(repo, "merge", check=1)
 
-    assert (f"ui: its commits add src/components/Nav.tsx, untracked in {repo} where main is checked out, so git "
-            "would refuse to fast-forward it; move or delete the untracked file(s) there first") in proc.stderr
+    assert (f"ui: its commits add src/components/Nav.tsx, untracked in {repo} where main is checked out, so the "
+            "fast-forward would refuse or (an ignored file) overwrite it; move or delete the untracked file(s) there "
+            "first") in proc.stderr
     assert "scratch.txt" not in proc.stderr and "Aborting" not in proc.stderr
     assert git(repo, "for-each-ref").stdout == refs_before  # infra and api did not land either
     assert (repo / "src/components/Nav.tsx").read_text() == "my own sketch\n"

@@ -3,6 +3,7 @@ force, and the checks made on them before anything moves."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -196,15 +197,17 @@ def base_problems(plan: MergePlan, env: dict[str, str]) -> list[str]:
     if dirty:
         problems.append(f"the base branch {plan.base} is checked out in {plan.base_worktree} with uncommitted "
                         f"changes: {listed(dirty)}; commit or stash them there first")
-    untracked = set(git.untracked_files(plan.base_worktree, env))
-    if untracked:
-        for stream in plan.streams:
-            tip = plan.tips[stream]
-            blocking = sorted(untracked & set(git.added_paths(plan.base_sha, tip, plan.main, env))) if tip else []
-            if blocking:
-                problems.append(f"{stream}: its commits add {listed(blocking)}, untracked in {plan.base_worktree} "
-                                f"where {plan.base} is checked out, so git would refuse to fast-forward it; move "
-                                "or delete the untracked file(s) there first")
+    # Anything at a path the streams add is untracked there (the worktree is clean): git refuses to
+    # overwrite such a file unless it is ignored, and then overwrites it without a word (a person's
+    # `.env.local`, say). Either way it is the person's, so the landing waits for them to move it.
+    for stream in plan.streams:
+        tip = plan.tips[stream]
+        added = git.added_paths(plan.base_sha, tip, plan.main, env) if tip else []
+        blocking = sorted(p for p in added if os.path.lexists(os.path.join(plan.base_worktree, p)))
+        if blocking:
+            problems.append(f"{stream}: its commits add {listed(blocking)}, untracked in {plan.base_worktree} "
+                            f"where {plan.base} is checked out, so the fast-forward would refuse or (an ignored "
+                            "file) overwrite it; move or delete the untracked file(s) there first")
     return problems
 
 
