@@ -93,6 +93,19 @@ def alive(pid: int | None) -> bool:
         return False
 
 
+def marked(mark: str) -> list[int]:
+    """The living processes whose environment holds WTA_TEST_MARK=<mark>: what an agent started, found as
+    this test sees it (inside its sandbox's pid namespace, `$!` and `$$` are other numbers)."""
+    found = []
+    for proc in psutil.process_iter(["environ", "status"]):
+        try:
+            if (proc.info["environ"] or {}).get("WTA_TEST_MARK") == mark and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
 def up(repo: Path, *args: str, env_: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "worktree_agents", "up", *args], cwd=repo, env=env_ or env(),
                           text=True, capture_output=True, timeout=timeout)

@@ -98,19 +98,24 @@ class Sandbox:
         pattern = re.compile(b"|".join(re.escape(os.fsencode(c)) for c in config) + rb"(?![\w.])")
         return bool(self.common_dir) and pattern.search(output) is not None
 
-    def wrap(self, argv: list[str], die_with_bwrap: bool = False) -> list[str]:
-        """`die_with_bwrap`: the command, and all it starts, ends when bwrap does: it runs in a pid namespace
-        of its own, whose processes the kernel ends with it (for shell.run's `setup:` and `test:`, which wta
-        starts in a session and process group of their own: no controlling terminal to push keystrokes into
-        with TIOCSTI; nothing they start can go on writing in the worktree after them, where wta's own git
-        works next, or reach the user's other processes).
+    def wrap(self, argv: list[str], own_pids: bool = False, die_with_parent: bool = False) -> list[str]:
+        """`own_pids`: the command, and all it starts, ends with it: it runs in a pid namespace of its own,
+        whose other processes the kernel ends when the command (its first process) ends. For sessions, and
+        for shell.run's `setup:` and `test:`: nothing they leave running (a daemon that left the process
+        group, and the environment wta finds a session's processes by) can go on writing in the worktree
+        after them, where wta's own git works next, or reach the user's other processes.
+        `die_with_parent`: and it all ends when bwrap's starter does (shell.run's commands, which wta starts
+        in a session and process group of their own: no controlling terminal to push keystrokes into with
+        TIOCSTI). Not for sessions: a TERM from `wta stop` or the timeout must reach the agent, which may
+        still say what it spent, before its namespace goes.
 
         bwrap is started by a small shell that starts it again when it could not set the sandbox up
         (SETUP_RETRIES): a ref that another stream's git renames over at the moment bwrap binds it
         read-only fails the mount (ENOENT), although nothing is wrong. bwrap reports the command's
         exit on --json-status-fd; a run without that report never started the command.
         """
-        args = [self.bwrap, *BASE_ARGS, *(("--unshare-pid", "--die-with-parent") if die_with_bwrap else ())]
+        args = [self.bwrap, *BASE_ARGS, *(("--unshare-pid",) if own_pids else ()),
+                *(("--die-with-parent",) if die_with_parent else ())]
         for option, path in self.mounts:
             args += [option, path, path]
         return ["/bin/sh", "-c", RETRY_SCRIPT, "wta-sandbox", *args, "--json-status-fd", "3", "--", *argv]
@@ -360,4 +365,4 @@ def for_config(config, main: str, common_dir: str, stream: str, worktree: str,
 def shell(sandbox: Sandbox | None, command: str) -> list[str]:
     """The argv that runs a shell command, inside `sandbox` if there is one."""
     argv = ["/bin/sh", "-c", command]
-    return sandbox.wrap(argv, die_with_bwrap=True) if sandbox else argv
+    return sandbox.wrap(argv, own_pids=True, die_with_parent=True) if sandbox else argv

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from support import git, wta
-from sessions_support import (KEY, alive, claude_env, env, log_text, no_leftover_processes, record,  # noqa: F401
+from sessions_support import (KEY, alive, marked, claude_env, env, log_text, no_leftover_processes, record,  # noqa: F401
                               session_repo, up, worktree, zones)
 from worktree_agents import sandbox
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
@@ -316,16 +316,16 @@ def test_claude_code_session_bash_write_outside_fails_and_its_commit_lands(tmp_p
 
 
 def test_a_run_past_its_timeout_ends_with_what_it_started(tmp_path):
-    pids = tmp_path / "run-pids"
+    mark = tmp_path.name
     repo = session_repo(tmp_path, zones(API_AGENT, STREAMS))
-    command = f"echo started; sleep 300 & echo $! > {pids}; sleep 300"
+    command = f"echo started; WTA_TEST_MARK={mark} sleep 300 & sleep 300"
     with FakeAnthropic({"api": [[tool_use("run", {"command": command, "timeout": 1})], [text("gave up")]]},
                        api_key=KEY) as fake:
         done = up(repo, "api", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
     assert done.returncode == 0, done.stdout + done.stderr + log_text(repo, "api")
     [result] = fake.tool_results("api")
     assert result["is_error"] and result["content"].startswith("timed out after 1s") and "started" in result["content"]
-    assert not alive(int(pids.read_text()))
+    assert marked(mark) == []
 
 
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a terminal")

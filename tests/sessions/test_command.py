@@ -241,11 +241,18 @@ def test_a_prompt_too_long_for_the_command_line_says_to_use_the_prompt_file(tmp_
     assert "`{prompt_file}` in `command:`" in reason
 
 
-def test_what_a_session_left_running_outside_its_process_group_ends_with_it(tmp_path):
-    # `setsid`: a new session and process group, as a daemon's double fork makes; the wta environment stays.
+@pytest.mark.parametrize("environment", ["kept", pytest.param("cleared", marks=pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="a process that clears its environment is ended by its sandbox"))])
+def test_what_a_session_left_running_outside_its_process_group_ends_with_it(tmp_path, environment):
+    # `setsid`: a new session and process group, as a daemon's double fork makes; with `env -i` it also
+    # drops the environment by which wta finds a session's processes. It had outlived the session and
+    # `wta stop`, writing in the worktree while wta's own git worked there; sandboxed sessions now run
+    # in a pid namespace of their own, which ends with them.
     marker = f"wta-test-{tmp_path.name}"
     late = "src/api/late.txt"
-    command = f"setsid sh -c 'sleep 2; echo late > {late}; exec sleep 300 {marker}' > /dev/null 2>&1 & echo started"
+    clear = "env -i " if environment == "cleared" else ""
+    command = (f"{clear}setsid /bin/sh -c 'sleep 2; echo late > {late}; exec sleep 300 {marker}' > /dev/null 2>&1 & "
+               "echo started")
     streams = "  api:\n    paths: [src/api/**]\n"
     repo = session_repo(tmp_path, zones(agent(command), streams))
     assert up(repo).returncode == 0

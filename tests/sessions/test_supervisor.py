@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 
 from support import add_stream_worktree, commit_all, git, traced, write_files, wta
-from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
+from sessions_support import (alive, marked, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
                               wait_for, wait_state, zones)
 
 from worktree_agents.project import Project
@@ -57,12 +57,12 @@ def test_a_dependent_of_a_crashed_session_fails(tmp_path):
 
 
 def test_wta_stop_leaves_no_process_of_the_session(tmp_path):
-    pids = tmp_path / "pids"
-    command = f"sleep 1000 & echo $! >> {pids}; (sleep 1000 & echo $! >> {pids}; wait) & wait"
+    mark = tmp_path.name   # the agent's processes carry it, to be found by from here
+    command = f"export WTA_TEST_MARK={mark}; exec sh -c 'sleep 1000 & (sleep 1000 & wait) & wait'"
     repo = session_repo(tmp_path, zones(agent(command), STREAMS))
     assert up(repo, "-d").returncode == 0
     running = wait_state(repo, "infra", "running")
-    children = [int(p) for p in wait_for(lambda: len(pids.read_text().split()) == 2 and pids.read_text().split())]
+    children = wait_for(lambda: len(marked(mark)) == 4 and marked(mark))   # two shells, two sleeps
     tree = [running["pid"], wait_for(lambda: record(repo, "infra")["agent_pid"]), *children]
     assert all(alive(p) for p in tree)
     started = time.monotonic()

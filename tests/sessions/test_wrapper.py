@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 
 from support import git, wta
-from sessions_support import (FILES, KEY, alive, env, log_text, no_leftover_processes, record,  # noqa: F401
+from sessions_support import (FILES, KEY, alive, marked, env, log_text, no_leftover_processes, record,  # noqa: F401
                               session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
 
@@ -23,17 +23,16 @@ def agent(command: str, timeout: str = "60s") -> str:
 
 
 def test_past_timeout_the_whole_tree_is_gone_and_the_session_failed(tmp_path):
-    pids = tmp_path / "pids"
-    # The agent (a shell) starts a child that would outlive it, and records both pids.
-    command = f"sleep 1000 & echo $! > {pids}; echo $$ >> {pids}; wait"
+    # The agent (a shell) starts a child that would outlive it; both carry a mark to be found by.
+    mark = tmp_path.name
+    command = f"export WTA_TEST_MARK={mark}; exec sh -c 'sleep 1000 & wait'"
     repo = session_repo(tmp_path, zones(agent(command, timeout="2s"), "  api:\n    paths: [src/api/**]\n"))
     done = up(repo, "-d")
     assert done.returncode == 0, done.stderr
-    child, shell = (int(p) for p in wait_for(lambda: len(pids.read_text().split()) == 2 and pids.read_text().split()))
-    assert alive(child) and alive(shell)
+    assert wait_for(lambda: len(marked(mark)) == 2)    # the shell and its child
     ended = wait_state(repo, "api", "failed", timeout=20)
     assert ended["reason"] == "timeout after 2s"
-    assert not alive(child) and not alive(shell)
+    assert marked(mark) == []
     assert wait_for(lambda: not alive(ended["pid"]), timeout=5)  # the wrapper exits right after recording
     assert "timeout: the session ran longer than 2s; ending it" in log_text(repo, "api")
 

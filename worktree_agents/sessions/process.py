@@ -196,8 +196,10 @@ def marked(marks: dict[str, str], not_before: float | None = None) -> list:
 
 
 def group_has_others(pgid: int) -> bool:
-    """Whether a process other than this one is in process group `pgid` (without psutil where /proc lists pids)."""
-    return any(pid != os.getpid() for pid in _group_pids(pgid))
+    """Whether a process other than this one is in process group `pgid` (without psutil where /proc lists
+    pids). A zombie is not: it has ended (a sandbox's pid-namespace init, left to a pid 1 that is slow to
+    reap it)."""
+    return any(pid != os.getpid() and (_proc_state(pid) or (b"Z",))[0] != b"Z" for pid in _group_pids(pgid))
 
 
 def _all_pids() -> list[int]:
@@ -223,21 +225,67 @@ def _group_pids(pgid: int) -> list[int]:
 
 
 def terminate(procs: list, grace: float | None = None) -> list:
-    """TERM every process, KILL those still there after `grace`; the ones that would not die."""
+    """TERM every process, KILL those still there after `grace`; the ones that would not die.
+
+    A sandbox's pid-namespace init among them (a session's, left behind when its bwrap starter ended)
+    ignores TERM, and what else runs in its namespace may carry nothing wta knows it by (a daemon that
+    left the process group and cleared its environment): those get the TERM, and the init the KILL once
+    they are gone (or at `grace`), which ends its namespace with all still in it."""
     import psutil
 
     grace = kill_grace() if grace is None else grace
     procs = [p for p in {p.pid: p for p in procs}.values() if p.pid != os.getpid()]
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        for p in procs:
+    inits = [p for p in procs if _namespace_init(p.pid)]
+    for pid in _namespace_members(inits, procs):
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.Error:
+            continue
+    others = [p for p in procs if p not in inits]
+    for sig, targets, wait in ((signal.SIGTERM, others, grace), (signal.SIGKILL, None, 5.0)):
+        targets = procs if targets is None else targets
+        for p in targets:
             try:
                 p.send_signal(sig)
             except psutil.Error:
                 pass
-        procs = wait_gone(procs, wait)
+        if sig == signal.SIGTERM:
+            others = wait_gone(others, wait)
+            procs = others + inits
+        else:
+            procs = wait_gone(procs, wait)
         if not procs:
             break
     return procs
+
+
+def _namespace_init(pid: int) -> bool:
+    """Whether process `pid` is the first process (pid 1) of a pid namespace below ours."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            line = next((line for line in f if line.startswith(b"NSpid:")), b"")
+    except OSError:
+        return False
+    ids = line.split()[1:]
+    return len(ids) > 1 and ids[-1] == b"1"
+
+
+def _namespace_members(inits: list, known: list) -> list[int]:
+    """The pids in the pid namespaces that `inits` are the first processes of, but those `known`."""
+    spaces = set()
+    for p in inits:
+        try:
+            spaces.add(os.readlink(f"/proc/{p.pid}/ns/pid"))
+        except OSError:
+            pass
+    found = []
+    for pid in _all_pids() if spaces else []:
+        try:
+            if os.readlink(f"/proc/{pid}/ns/pid") in spaces and pid not in {p.pid for p in known}:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
 
 
 def with_argv(words: list[str]) -> list:

@@ -261,7 +261,9 @@ def plan_launch(project, ctx) -> Launch:
     except (WtaError, OSError) as exc:
         launch.error = str(exc)
         return launch
-    launch.argv = jail.wrap(command.argv) if jail else command.argv
+    # In a pid namespace of its own, as `setup:` and `test:`: what the agent leaves running (a daemon that
+    # also cleared the environment wta finds a session's processes by) ends with the session.
+    launch.argv = jail.wrap(command.argv, own_pids=True) if jail else command.argv
     launch.interactive = command.interactive
     return launch
 
