@@ -601,9 +601,15 @@ def worktree_changes_of(done: Completed, unstaged_submodules: bool = True) -> li
 
 def added_paths(base: str, tip: str, cwd: str | os.PathLike[str] | None = None,
                 env: dict[str, str] | None = None) -> list[str]:
-    """The paths that `tip` adds since its merge base with `base` (what landing it creates)."""
-    return zsplit(run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", f"{base}...{tip}", "--",
-                      cwd=cwd, env=env).stdout)
+    """The paths that `tip` adds since its merge base with `base` (what landing it creates); with no
+    history in common (an orphan branch, which lands rebased whole), those it has and `base` has not."""
+    proc = run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", f"{base}...{tip}", "--",
+               cwd=cwd, env=env, check=False)
+    if proc.returncode != 0 and not merge_bases(base, tip, cwd, env):
+        proc = run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", base, tip, "--", cwd=cwd, env=env)
+    elif proc.returncode != 0:
+        raise GitError(f"git diff --name-only failed: {proc.stderr.decode(errors='replace').strip()}")
+    return zsplit(proc.stdout)
 
 
 def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
@@ -716,6 +722,38 @@ def fsck_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
     lines = done.stderr.decode(errors="replace").strip().splitlines() or [f"exit {done.returncode}"]
     first = next((line for line in lines if line.startswith("error: ")), lines[-1])
     return first.removeprefix("error: ")
+
+
+def rewritten_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
+                      env: dict[str, str] | None = None) -> list[str]:
+    """The objects `new` brings beyond `old` whose content no longer hashes to their name.
+
+    git trusts an object file to hold what its name says (it checks a commit's tree, not the trees and
+    blobs below it), and a sandboxed stream can write the object store: a subtree rewritten in place
+    after a landing's checks, during its `test:`, would land content nobody checked or tested under the
+    very commit ids that were.
+    """
+    import hashlib  # only landings ask
+
+    ids = run("rev-list", "--objects", "--no-object-names", new, f"^{old}", "--", cwd=cwd, env=env).stdout.split()
+    if not ids:
+        return []
+    out = run("cat-file", "--batch", cwd=cwd, env=env, input=b"\n".join(ids) + b"\n").stdout
+    bad, at = [], 0
+    for oid in ids:
+        end = out.index(b"\n", at)
+        header = out[at:end].split()
+        if len(header) != 3:   # "<id> missing": gone since rev-list listed it
+            bad.append(oid.decode())
+            at = end + 1
+            continue
+        name, kind, size = header
+        content = out[end + 1:end + 1 + int(size)]
+        at = end + 1 + int(size) + 1
+        digest = hashlib.new("sha1" if len(oid) == 40 else "sha256", kind + b" " + size + b"\0" + content)
+        if digest.hexdigest().encode() != name or name != oid:
+            bad.append(oid.decode())
+    return bad
 
 
 def delete_refs(deletions: Sequence[tuple[str, str]], message: str,

@@ -678,7 +678,9 @@ def _stream_record_forged(a: Arena) -> None:
     a.git("add", "src/components/Evil.tsx")
     a.commit_passes("-m", MARK)                        # judged as ui, and prefixed as ui
     assert a.git("log", "-1", "--format=%s").stdout.strip() == f"[ui] {MARK}"
-    a.merge_refused("src/components/Evil.tsx: owned by stream 'ui'", "no [api] prefix")
+    # The record (read-only in the sandbox) says this is ui's worktree: wta lands wta/api only from api's.
+    a.merge_refused("records as stream 'ui''s worktree, and wta lands a branch only from its own stream's",
+                    why="refused")
 
 
 @attempt("zones-cache-forged")

@@ -578,6 +578,22 @@ def test_a_rebase_state_forged_by_the_streams_test_never_moves_a_branch(repo):
         (state_dir(repo) / "merge.json").read_text())["run_id"] + "/heads/wta/infra").stdout.strip()
 
 
+def test_objects_written_over_during_the_test_never_land(repo):
+    """The sandboxed `test:` can write the object store: it rewrote the stream's own `src` tree in place
+    (same id, a file of ui's zone added: tests/merge/forge_subtree.py). git checks a commit's tree but
+    not the trees below it, so the landing fast-forwarded main to a commit that now brought ui's file,
+    past every zone check, and wrote it into the main worktree."""
+    before = sha(repo, "main")
+    set_test(f"{sys.executable} {Path(__file__).parent / 'forge_subtree.py'}\n")
+
+    proc = wta(repo, "merge", "api", check=None)
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "object(s) it brings were written over after they were checked" in proc.stdout + proc.stderr
+    assert sha(repo, "main") == before
+    assert not (repo / "src" / "components" / "Nav.tsx").exists()
+
+
 def test_a_stream_worktree_pointed_at_another_branch_is_never_where_that_branch_moves(repo):
     """A stream worktree's HEAD is a file its sandboxed agent writes. Pointed at the base, it made wta
     fast-forward main there: the main worktree kept the old files of a moved main, and its next commit

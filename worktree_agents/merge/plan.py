@@ -150,7 +150,9 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
         return StreamResult(stream, branch, REFUSED, detail=unlogged)
     where = plan.worktrees.get(branch)
     if where is None:
-        switched = registry.stream_off_branch(plan.main, layout.common_dir(plan.state_dir), stream, branch, env)
+        common = layout.common_dir(plan.state_dir)
+        switched = registry.stream_off_branch(plan.main, common, stream, branch, env) or \
+            registry.held_by_another_stream(plan.main, common, branch, env)
         return StreamResult(stream, branch, REFUSED, detail=switched or f"no worktree has {branch} checked out; "
                                                                         f"create one with `wta up {stream} --no-launch`")
     try:

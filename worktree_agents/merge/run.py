@@ -148,6 +148,16 @@ class Run:
                 result.detail = (f"{branch} was deleted during the merge; it is back at {tip[:12]}, its tip from "
                                  "before the merge; `wta merge --continue` merges it")
             return timed(result, started)
+        rewritten = git.rewritten_objects(base_now, new_head, plan.main, env)
+        if rewritten:
+            # Written over in the object store after the checks (a sandboxed process can write there).
+            self.restore(result, tip, ours=[new_head])
+            result.result, result.problems = VERIFY_FAILED, [f"object {oid} no longer holds what its name says"
+                                                             for oid in rewritten]
+            result.detail = (f"{branch}: {len(rewritten)} object(s) it brings were written over after they were "
+                             f"checked (first {rewritten[0][:12]}): not landed; `git fsck` names them, and the "
+                             "stream's commits must be made again without them")
+            return timed(result, started)
         self.save(FAST_FORWARD, stream)
         blocked = self.fast_forward(new_head)
         if blocked:

@@ -192,6 +192,20 @@ def checked_out(main: str, common_dir: str, branch_of, env: dict[str, str] | Non
     return found
 
 
+def held_by_another_stream(main: str, common_dir: str, branch: str, env: dict[str, str] | None = None) -> str | None:
+    """When `branch` is checked out only in another stream's worktree (which `checked_out` leaves out):
+    where, and the fix; else None."""
+    for w in list_worktrees(main, env):
+        if w.branch == branch and not w.bare and not w.prunable:
+            other = Repo(worktree_git_dir(w.path), common_dir).stream()
+            if other is not None:
+                return (f"{branch} is checked out at {w.path}, which {layout.stream_file(worktree_git_dir(w.path))} "
+                        f"records as stream {other!r}'s worktree, and wta lands a branch only from its own "
+                        f"stream's worktree; switch that worktree back to {other}'s branch, or remove it (git "
+                        f"worktree remove {w.path})")
+    return None
+
+
 def off_branch(wt: Worktree, branch: str) -> str | None:
     """Why a stream's own worktree is not on its branch (an agent or a person switched it, or a rebase
     is under way there), with the fix; None when it is."""
