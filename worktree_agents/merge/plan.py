@@ -199,13 +199,15 @@ def base_problems(plan: MergePlan, env: dict[str, str]) -> list[str]:
     if dirty:
         problems.append(f"the base branch {plan.base} is checked out in {plan.base_worktree} with uncommitted "
                         f"changes: {listed(dirty)}; commit or stash them there first")
-    # Anything at a path the streams add is untracked there (the worktree is clean): git refuses to
-    # overwrite such a file unless it is ignored, and then overwrites it without a word (a person's
+    # A file at a path a stream adds that the base does not track is untracked there: git refuses to
+    # overwrite it unless it is ignored, and then overwrites it without a word (a person's
     # `.env.local`, say). Either way it is the person's, so the landing waits for them to move it.
     for stream in plan.streams:
         tip = plan.tips[stream]
         added = git.added_paths(plan.base_sha, tip, plan.main, env) if tip else []
-        blocking = sorted(p for p in added if os.path.lexists(os.path.join(plan.base_worktree, p)))
+        present = [p for p in added if os.path.lexists(os.path.join(plan.base_worktree, p))]
+        tracked = git.tracked_files(plan.base_worktree, env, paths=present) if present else []
+        blocking = sorted(p for p in present if not any(t == p or t.startswith(p + "/") for t in tracked))
         if blocking:
             problems.append(f"{stream}: its commits add {listed(blocking)}, untracked in {plan.base_worktree} "
                             f"where {plan.base} is checked out, so the fast-forward would refuse or (an ignored "
