@@ -28,14 +28,15 @@ from bench_loop import bare_loop, build, loop_arguments, loop_scratch  # noqa: E
 from common import PYTHON, git, machine, run, table, write_json  # noqa: E402
 
 # A git in front of the real one. -S -E: no site-packages, no PYTHON* variables; it imports only
-# what is built in. The log directory lies in the temp dir, which a sandboxed session may write.
+# what is built in. The log directory lies in the temp dir, which a sandboxed session may write; a record's
+# name is more than its pid, which repeats (each sandboxed session has a pid namespace of its own).
 SHIM = """#!{python} -SE
 import os, sys
 pid = os.fork()
 if pid == 0:
     os.execv({git!r}, ["git"] + sys.argv[1:])
 _, status, usage = os.wait4(pid, 0)
-with open(os.path.join({log!r}, str(os.getpid())), "w") as f:
+with open(os.path.join({log!r}, "%d-%s" % (os.getpid(), os.urandom(6).hex())), "w") as f:
     f.write("%d %d\\0%s" % (usage.ru_utime * 1e6, usage.ru_stime * 1e6, "\\0".join(sys.argv[1:])))
 sys.exit(os.waitstatus_to_exitcode(status))
 """
