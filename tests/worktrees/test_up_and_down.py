@@ -438,6 +438,45 @@ def test_a_moved_repository_names_its_stale_hooks_and_wta_hooks_install_points_t
     assert git(api, "config", "--worktree", "--get", "core.hooksPath", check=False).stdout == ""
 
 
+def test_after_branch_prefix_changes_a_streams_work_is_named_and_renamed_not_skipped(tmp_path):
+    """`branch_prefix:` changed after a stream had commits: `wta merge` skipped it ("no branch agent/api")
+    and exited 0, and every fix it offered failed (`git switch agent/api`: no such branch). Now the
+    stream is refused, naming its branch under the old name and the rename, after which it lands."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = worktree_of(repo, "api")
+    (api / "src" / "lib" / "cache.ts").write_text("export const cache = 1\n")
+    commit_all(api, "a cache")
+    zones = (repo / "zones.yaml").read_text().replace("branch_prefix: wta/", "branch_prefix: agent/")
+    (repo / "zones.yaml").write_text(zones)
+    commit_all(repo, "streams on agent/")
+
+    rename = f"rename it (git -C {api} branch -m wta/api agent/api)"
+    merged = wta(repo, "merge", "api", check=1)
+    assert rename in merged.stdout + merged.stderr
+    assert rename in wta(repo, "up", "--no-launch", "api", check=2).stderr
+    git(api, "branch", "-m", "wta/api", "agent/api")
+    wta(repo, "merge", "api", check=0)
+    assert git(repo, "show", "main:src/lib/cache.ts").stdout == "export const cache = 1\n"
+
+
+def test_a_detached_head_with_commits_is_told_how_to_keep_them(tmp_path):
+    """`git switch wta/api`, as wta advised for a detached HEAD, left the commits made there in no branch."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = worktree_of(repo, "api")
+    git(api, "checkout", "-q", "--detach")
+    (api / "src" / "lib" / "cache.ts").write_text("export const cache = 1\n")
+    commit_all(api, "a cache")
+    detached = git(api, "rev-parse", "HEAD").stdout.strip()
+
+    fix = f"its worktree {api} has a detached HEAD with commits wta/api lacks; move wta/api there (git -C {api} switch -C wta/api)"
+    assert fix in wta(repo, "status", check=0).stdout
+    git(api, "switch", "-q", "-C", "wta/api")
+    assert git(repo, "rev-parse", "wta/api").stdout.strip() == detached
+    assert "detached" not in wta(repo, "status", check=0).stdout
+
+
 def test_an_interrupted_up_leaves_only_worktrees_held_to_their_zones_and_the_next_run_finishes(tmp_path):
     repo = clone_webapp(tmp_path, example_zones(setup='["sleep 5"]'))
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,

@@ -243,5 +243,21 @@ def refusals(plan: MergePlan, pending: Sequence[str], env: dict[str, str]) -> tu
         if result:
             refused[stream] = result
             problems.append(f"{stream}: {result.detail}")
+    for stream, result in branch_elsewhere(plan, env).items():
+        refused[stream] = result
+        problems.append(f"{stream}: {result.detail}")
     return problems, refused
+
+
+def branch_elsewhere(plan: MergePlan, env: dict[str, str]) -> dict[str, StreamResult]:
+    """The streams with no branch of their name whose worktree is on another (their own under an earlier
+    name, after `branch_prefix:` changed): their work is not "nothing to merge"."""
+    found = {}
+    for stream in plan.streams:
+        if plan.tips[stream] is None:
+            switched = registry.stream_off_branch(plan.main, layout.common_dir(plan.state_dir), stream,
+                                                  plan.branches[stream], env)
+            if switched:
+                found[stream] = StreamResult(stream, plan.branches[stream], REFUSED, detail=switched)
+    return found
 

@@ -215,6 +215,19 @@ def off_branch(wt: Worktree, branch: str) -> str | None:
         return (f"its worktree {wt.path} is in the middle of a rebase; finish it there (git -C {wt.path} rebase "
                 f"--continue) or undo it (git -C {wt.path} rebase --abort)")
     what = f"branch {wt.branch} checked out" if wt.branch else "a detached HEAD"
+    env = git.no_git_env()
+    there = git.rev_parse(f"refs/heads/{branch}", wt.path, env)
+    if there is None and wt.branch:
+        # Its own branch under an old name (`branch_prefix:` changed since): renamed, its commits stay.
+        return (f"its worktree {wt.path} has {what}, and there is no {branch}; if that is this stream's branch "
+                f"under an earlier name, rename it (git -C {wt.path} branch -m {wt.branch} {branch})")
+    if not wt.branch and wt.head and there and not git.is_ancestor(wt.head, there, wt.path, env):
+        # Switching back would leave the commits made on the detached HEAD in no branch.
+        keep = (f"move {branch} there (git -C {wt.path} switch -C {branch})"
+                if git.is_ancestor(there, wt.head, wt.path, env) else
+                f"keep them on a branch (git -C {wt.path} switch -c {branch.rsplit('/', 1)[-1]}-detached), then "
+                f"switch back (git -C {wt.path} switch {branch}) and bring them over (git cherry-pick)")
+        return f"its worktree {wt.path} has a detached HEAD with commits {branch} lacks; {keep}"
     return (f"its worktree {wt.path} has {what}, not {branch}; switch it back there "
             f"(git -C {wt.path} switch {branch})")
 
