@@ -1314,6 +1314,12 @@ def untracked_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = No
     return zsplit(run("ls-files", "--others", "--exclude-standard", "-z", cwd=cwd, env=env).stdout)
 
 
+def reset_to_head(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """Tracked files and the index back to HEAD (`reset --hard`: a sparse worktree stays sparse);
+    untracked files stay."""
+    run("reset", "-q", "--hard", "HEAD", cwd=cwd, env=env)
+
+
 def checkout_head_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
     """Make the index HEAD's tree and write every tracked file from it (what a killed checkout half-did)."""
     run("read-tree", "HEAD", cwd=cwd, env=env)

@@ -578,6 +578,26 @@ def test_a_rebase_state_forged_by_the_streams_test_never_moves_a_branch(repo):
         (state_dir(repo) / "merge.json").read_text())["run_id"] + "/heads/wta/infra").stdout.strip()
 
 
+@pytest.mark.parametrize("passes", [True, False])
+def test_what_the_test_writes_in_the_stream_worktree_is_undone(repo, passes):
+    """What `test:` wrote in the stream's worktree stayed there: it went into the next session's
+    leftovers commit and landed as the agent's work, or stopped every later landing as an uncommitted
+    change. Now the worktree is as it was before the test; ignored files (a build's output) stay."""
+    api = wt(repo, "api")
+    (api / "scratch.txt").write_text("the agent's own untracked file\n")
+    (repo / ".git" / "info" / "exclude").write_text("build/\n")
+    set_test('echo junk >> src/lib/db.ts; echo gen > src/lib/gen.ts; mkdir -p build; echo out > build/out.js\n'
+             f'exit {0 if passes else 1}\n')
+
+    proc = wta(repo, "merge", "api", check=None)
+
+    assert proc.returncode == (0 if passes else 1), proc.stdout + proc.stderr
+    assert git(api, "status", "--porcelain").stdout == "?? scratch.txt\n"
+    assert "junk" not in (api / "src" / "lib" / "db.ts").read_text()
+    assert (api / "build" / "out.js").is_file()          # ignored: left for the person
+    assert "gen.ts" not in git(repo, "ls-tree", "-r", "--name-only", "main").stdout
+
+
 def test_objects_written_over_during_the_test_never_land(repo):
     """The sandboxed `test:` can write the object store: it rewrote the stream's own `src` tree in place
     (same id, a file of ui's zone added: tests/merge/forge_subtree.py). git checks a commit's tree but
