@@ -70,3 +70,22 @@ def test_merge_squash_lands_one_commit_whose_tree_is_the_rebased_streams(tmp_pat
     assert git(api, "status", "--porcelain").stdout == ""
     backups = git(repo, "for-each-ref", "--format=%(objectname)", "refs/wta/backup/").stdout.split()
     assert old_tip in backups
+
+
+def test_merge_squash_lists_only_the_commits_that_land_and_lands_no_empty_commit(tmp_path):
+    """A commit of the stream already on main (a person cherry-picked it) was listed in the squash commit's
+    message, and a stream whose commits all were already there landed an empty `[api]` commit."""
+    repo, api = _repo(tmp_path, extra="merge: squash\n")
+    first = git(repo, "rev-parse", "wta/api~1").stdout.strip()
+    git(repo, "cherry-pick", first)                         # "pool the db" is on main now
+    wta(repo, "merge", "api", check=0)
+    subject, body = git(repo, "log", "-1", "--format=%s%x00%b", "main").stdout.split("\0")
+    assert (subject, body.strip()) == ("[api] users route instead of health", "- users route instead of health")
+
+    write_files(api, {"src/lib/later.ts": "x\n"})
+    commit_all(api, "later")
+    git(repo, "cherry-pick", "wta/api")                     # all of it on main already
+    before = git(repo, "rev-parse", "main").stdout
+    wta(repo, "merge", "api", check=0)
+    assert git(repo, "rev-parse", "main").stdout == before        # no empty commit
+    assert git(api, "status", "--porcelain").stdout == ""

@@ -132,7 +132,7 @@ class Run:
                 self.restore(result, tip, ours=[new_head])
             return timed(result, started)
         if plan.config.merge == "squash":
-            new_head = self.squash(stream, branch, commits, base_now, new_head)
+            new_head = self.squash(stream, branch, base_now, new_head)
         st["produced"].append(new_head)
         self.save(TEST, stream, new_head=new_head)
         if plan.test and not st["no_test"]:
@@ -172,17 +172,25 @@ class Run:
         SessionStore(plan.state_dir).close_open(stream, f"merged into {plan.base}")
         return timed(result, started)
 
-    def squash(self, stream: str, branch: str, commits: Sequence[git.CommitChanges], onto: str, rebased: str) -> str:
-        """One commit with the rebased stream's tree on `onto`; the stream's branch moves to it.
+    def squash(self, stream: str, branch: str, onto: str, rebased: str) -> str:
+        """One commit with the rebased stream's tree on `onto`, listing the subjects of the commits that
+        the rebase kept (not those already on the base); the stream's branch moves to it. When they add up
+        to no change (all on the base already, or undone within the stream), nothing: `onto` itself.
 
         The worktree's files stay as they are: the tree is the one checked out there.
         """
         env, main = self.env, self.plan.main
-        subjects = [enforce.split_subject(c.subject)[2] or c.subject for c in reversed(commits)]
+        tree = git.tree_of(rebased, main, env)
+        if tree == git.tree_of(onto, main, env):
+            if rebased != onto:
+                git.update_refs([(f"refs/heads/{branch}", onto, rebased)], "wta merge: squash (no change)",
+                                cwd=main, env=env)
+            return onto
+        kept = git.commits_not_in(onto, [rebased], main, env)
+        subjects = [enforce.split_subject(subject)[2] or subject for _, subject in reversed(kept)]
         summary = subjects[0] + (f" (and {len(subjects) - 1} more)" if len(subjects) > 1 else "")
         body = "\n".join(f"- {s}" for s in subjects)
-        squashed = git.commit_tree(git.tree_of(rebased, main, env), [onto], f"[{stream}] {summary}\n\n{body}\n",
-                                   cwd=main, env=env)
+        squashed = git.commit_tree(tree, [onto], f"[{stream}] {summary}\n\n{body}\n", cwd=main, env=env)
         git.update_refs([(f"refs/heads/{branch}", squashed, rebased)], "wta merge: squash", cwd=main, env=env)
         return squashed
 
