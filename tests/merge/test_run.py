@@ -136,7 +136,9 @@ def test_unprefixed_commit_fails_verification_naming_it(repo):
 
     doc = json.loads(proc.stdout)
     assert doc["streams"][0]["result"] == "verification-failed"
-    assert doc["streams"][0]["problems"] == [f"{bad[:12]} 'forgot the prefix': no [infra] prefix"]
+    assert doc["streams"][0]["problems"] == [f"{bad[:12]} 'forgot the prefix': no [infra] prefix (reword it, "
+                                             "`git rebase -i` and `reword`: git revert, cherry-pick and am commit "
+                                             "without the hook that adds it)"]
     assert sha(repo, "main") == main_before
 
 

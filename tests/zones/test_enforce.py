@@ -327,6 +327,10 @@ def test_commit_msg_rejects_another_streams_prefix(webapp, api):
     assert tight.returncode == 1 and "commit message starts with [ui]" in tight.stderr
     assert head(api) == before
     assert commit(api, "-m", "[WIP]x").returncode == 0 and subject(api) == "[api] [WIP]x"
+    # Its own prefix without the space is given one (it had become `[api] [api]tidy`).
+    write_files(api, {"src/lib/b.ts": "b\n"})
+    git(api, "add", "-A")
+    assert commit(api, "-m", "[api]tidy").returncode == 0 and subject(api) == "[api] tidy"
 
 
 def test_commit_msg_keeps_comment_lines_and_empty_messages_working(webapp, api):

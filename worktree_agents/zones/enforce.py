@@ -151,11 +151,15 @@ def prefix_message(message: str, stream: str, streams: Sequence[str], comment_ch
     head, named, _ = split_subject(lines[index])
     if named == stream:
         return message
-    if named is None:   # `[ui]x`, `[ui]` alone: another stream's prefix all the same, only without its space
+    if named is None:   # `[ui]x`, `[ui]` alone: a stream's prefix all the same, only without its space
         rest = lines[index][len(head):]
         close = rest.find("]")
         loose = rest[1:close] if rest.startswith("[") and close > 1 else None
-        named = loose if loose in streams and loose != stream else None
+        if loose == stream:   # its own: given its space (prefixed again, it read `[api] [api]x`)
+            after = rest[close + 1:].lstrip()
+            lines[index] = f"{head}[{stream}] {after}" if after else f"{head}[{stream}]"
+            return "\n".join(lines)
+        named = loose if loose in streams else None
     if named in streams:
         raise WtaError(f"commit message starts with [{named}] but this worktree is stream {stream!r}; "
                        f"commit {named}'s work in its own worktree, or drop the prefix")
