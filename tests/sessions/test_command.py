@@ -261,3 +261,24 @@ def test_what_a_session_left_running_outside_its_process_group_ends_with_it(tmp_
     assert not (worktree(repo, "api") / late).exists()
     left = [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
     assert left == []
+
+
+def test_a_stream_taken_out_of_zones_yaml_while_its_session_runs_can_still_be_stopped(tmp_path):
+    """`wta status` listed the session as running, but `wta stop`, `wta logs` and `wta path` refused the
+    stream as unknown, and `wta down` advised a `wta merge` that refuses it too."""
+    streams = ("  api:\n    paths: [src/api/**]\n"
+               "  ui:\n    paths: [src/ui/**]\n")
+    command = "echo ui > src/ui/work.txt; git add src/ui/work.txt; git commit -qm work; sleep 60"
+    repo = session_repo(tmp_path, zones(agent(command), streams))
+    assert up(repo, "-d", "ui").returncode == 0
+    wait_for(lambda: "[ui] work" in git(worktree(repo, "ui"), "log", "-1", "--format=%s").stdout)
+    (repo / "zones.yaml").write_text(zones(agent(command), "  api:\n    paths: [src/api/**]\n"))
+    git(repo, "commit", "-qam", "ui is done with")
+
+    assert wta(repo, "path", "ui", check=0).stdout.strip() == str(worktree(repo, "ui"))
+    assert "ui" in wta(repo, "logs", "ui", check=0).stdout
+    assert wta(repo, "stop", "ui", check=0).stdout.startswith("ui: stopped")
+    assert record(repo, "ui")["state"] == "stopped"
+    kept = wta(repo, "down", "ui", check=1).stdout
+    assert "put ui back in zones.yaml to merge the commits (it is no longer there)" in kept
+    assert "unknown stream 'nope'" in wta(repo, "stop", "nope", check=2).stderr

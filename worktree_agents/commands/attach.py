@@ -14,7 +14,7 @@ from worktree_agents.sessions.store import SessionStore
 
 def run(stream: str) -> int:
     project = Project.find()
-    known_stream(project.main_config(), stream)
+    known_stream(project.main_config(), stream, project)
     record = SessionStore(project.repo.state_dir).read(stream)
     session = tmux.TmuxSession.from_dict(record.tmux) if record and record.tmux and record.live else None
     if session is None or not session.alive():

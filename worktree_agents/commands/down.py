@@ -36,7 +36,7 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
         print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
               f"{', '.join(w.path for w in stale)}")
     for done in results:
-        print(_describe(done))
+        print(_describe(done, zones.streams))
     refused = [d for d in results if d.refused]
     if refused:
         print(f"kept {len(refused)} stream(s): {', '.join(d.stream for d in refused)}; "
@@ -63,13 +63,17 @@ def _remove(project, base: str, removal: remove.Removal, store: StateStore, forc
     return remove.remove_stream(project, base, removal, store, force, delete_branches)
 
 
-def _describe(done: remove.Removed) -> str:
+def _describe(done: remove.Removed, streams) -> str:
+    """`streams`: those of the zones in force (a stream taken out of them cannot be merged)."""
     removal = done.removal
     name = f"{done.stream:<12}"
     if done.refused and not done.work_at_risk:
         return f"{name} kept       {done.refused}"
     if done.refused and removal is not None:
-        fixes = ([f"merge the commits (wta merge {done.stream})"] if removal.commits else []) + \
+        merge = (f"merge the commits (wta merge {done.stream})" if done.stream in streams else
+                 f"put {done.stream} back in zones.yaml to merge the commits (it is no longer there), or keep "
+                 "them under refs/wta/backup/ with --force --delete-branches")
+        fixes = ([merge] if removal.commits else []) + \
                 (["commit or delete the files"] if removal.changes or removal.hidden else [])
         fixes = fixes or ["fix that"]
         lines = [f"{name} kept       {done.refused}; {' and '.join(fixes)}, or rerun with --force to remove it "

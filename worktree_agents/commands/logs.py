@@ -19,11 +19,12 @@ FOLLOW_POLL = 0.2
 def run(stream: str, follow: bool = False) -> int:
     project = Project.find()
     config = project.main_config()
-    known_stream(config, stream)
+    known_stream(config, stream, project)
     store = SessionStore(project.repo.state_dir)
     record = store.read(stream)
-    runner = record.runner if record is not None and record.runner else config.agent_for(stream).runner
-    if not sessions.runner(runner).starts_process:
+    runner = record.runner if record is not None and record.runner else \
+        config.agent_for(stream).runner if stream in config.streams else None
+    if runner is not None and not sessions.runner(runner).starts_process:
         raise WtaError(f"stream {stream!r} has no log: a person drives it (a manual session); open its worktree "
                        f"with `wta open {stream}`")
     path = store.log_path(stream)

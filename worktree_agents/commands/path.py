@@ -15,7 +15,7 @@ def run(stream: str) -> int:
 
 def worktree_of(project: Project, stream: str) -> str:
     """The stream's worktree; an error with the fix when it has none yet."""
-    known_stream(project.main_config(), stream)
+    known_stream(project.main_config(), stream, project)
     path = stream_worktrees(project).get(stream)
     if path is None:
         raise WtaError(f"stream {stream!r} has no worktree yet; make it with `wta up --no-launch {stream}`")

@@ -18,7 +18,7 @@ from worktree_agents.sessions.store import SessionStore
 def run(streams: list[str]) -> int:
     project = Project.find()
     config = project.main_config()
-    names = known_streams(config, streams)
+    names = known_streams(config, streams, project)
     if not streams:
         # Stop the coordinator first, so that it does not start what is being stopped.
         pid = supervisor.coordinator_pid(project.repo.state_dir)
