@@ -4,6 +4,7 @@ checkouts, the refusals that create nothing, and removal that never drops work."
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -732,3 +733,20 @@ def test_without_the_base_branch_status_says_so_and_down_needs_force(tmp_path):
     assert "base branch 'main' does not exist" in down.stdout and worktree_of(repo, "api").is_dir()
     wta(repo, "down", "--force", "api", check=0)
     assert not worktree_of(repo, "api").exists() and "refs/heads/wta/api" in branches(repo)
+
+
+def test_a_worktree_left_where_worktrees_pointed_before_is_moved_by_the_command_wta_prints(tmp_path):
+    """`worktrees:` changed: the `git worktree move` wta printed failed as written ("No such file or
+    directory") when the new place's folder did not exist yet."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    zones = (repo / "zones.yaml").read_text().replace("worktrees: ../{repo}-worktrees/{stream}",
+                                                      "worktrees: ../elsewhere/{stream}")
+    (repo / "zones.yaml").write_text(zones)
+    commit_all(repo, "worktrees elsewhere")
+
+    refused = wta(repo, "up", "--no-launch", "api", check=2).stderr
+    fix = re.search(r"move it \((mkdir -p .*? && git worktree move .*?)\) or remove it", refused).group(1)
+    subprocess.run(fix, shell=True, cwd=repo, check=True)
+    wta(repo, "up", "--no-launch", "api", check=0)
+    assert (tmp_path / "elsewhere" / "api" / "src").is_dir()

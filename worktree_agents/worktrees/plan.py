@@ -64,9 +64,11 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
             if os.path.realpath(holder.path) == main:
                 raise WtaError(f"stream {stream!r}: branch {branch} is checked out in the main worktree "
                                f"{project.main}; switch it back to the base (git switch {base}) and run again")
+            parent = os.path.dirname(path)
+            make = "" if os.path.isdir(parent) else f"mkdir -p {parent} && "   # (git worktree move makes none)
             raise WtaError(f"stream {stream!r}: branch {branch} is checked out at {holder.path}, not at {path}; "
-                           f"move it (git worktree move {holder.path} {path}) or remove it (git worktree remove "
-                           f"{holder.path})")
+                           f"move it ({make}git worktree move {holder.path} {path}) or remove it (git worktree "
+                           f"remove {holder.path})")
         occupant = by_path.get(path)
         if occupant is not None and occupant.branch != branch:
             what = f"branch {occupant.branch}" if occupant.branch else "a detached HEAD"
