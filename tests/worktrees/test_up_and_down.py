@@ -561,6 +561,23 @@ def test_up_refuses_a_zones_yaml_that_differs_from_the_one_the_hooks_enforce(tmp
     assert stream_marker(worktree_of(repo, "docs")) == "docs"
 
 
+def test_a_zones_yaml_committed_on_another_branch_than_the_base_is_said_so(tmp_path):
+    """`base: develop` while main is checked out, zones.yaml committed on main: wta said to commit it
+    (nothing to commit) or restore it (nothing to restore)."""
+    repo = clone_webapp(tmp_path)
+    git(repo, "branch", "develop", "main")
+    text = (repo / "zones.yaml").read_text().replace("base: main", "base: develop")
+    (repo / "zones.yaml").write_text(text + "  docs:\n    paths: [docs/guide/**]\n")
+    commit_all(repo, "a docs stream, on develop")
+    done = wta(repo, "up", "--no-launch", check=2)
+    assert ("zones.yaml: committed on main, but the hooks enforce the zones.yaml committed on the base, develop, "
+            "which differs; bring the change to develop (git switch develop && git merge main)") in done.stderr
+    git(repo, "switch", "-q", "develop")
+    git(repo, "merge", "-q", "main")
+    git(repo, "switch", "-q", "main")
+    wta(repo, "up", "--no-launch", "docs", check=0)
+
+
 @pytest.mark.parametrize("layout", ["submodule", "separate-git-dir"])
 def test_repositories_whose_git_dir_lives_apart_from_the_worktree(tmp_path, layout):
     seed = make_repo(tmp_path / "seed", example_zones(setup=None))

@@ -125,6 +125,14 @@ def _refuse_uncommitted_zones(project, base: str) -> str | None:
     if committed is None:
         return None  # never committed: the main worktree's copy is the one in force (zones/in_force.py)
     here = git.hash_file(CONFIG_FILE, project.main, project.env)
+    current = git.current_branch(project.main, project.env)
+    if here != committed and current not in (None, base) and \
+            git.rev_parse(f"HEAD:{CONFIG_FILE}", project.main, project.env) == here:
+        # Committed, on the branch checked out here, which is not the base: neither `git commit` nor
+        # `git restore` changes anything.
+        raise WtaError(f"{project.config_path}: committed on {current}, but the hooks enforce the {CONFIG_FILE} "
+                       f"committed on the base, {base}, which differs; bring the change to {base} (git switch "
+                       f"{base} && git merge {current}), or switch to {base} and commit it there, then run wta up")
     if here != committed:
         raise WtaError(f"{project.config_path}: differs from the {CONFIG_FILE} committed on {base}, which is the one "
                        f"the hooks enforce; commit it on {base} (git commit {CONFIG_FILE}) or undo the change "
