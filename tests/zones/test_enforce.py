@@ -314,6 +314,22 @@ def test_commit_msg_treats_a_hash_subject_given_with_m_as_the_subject(webapp, ap
     assert subject(api) == "[api] #12 fix the thing"
 
 
+def test_the_prefix_goes_on_the_line_git_keeps_as_the_subject_whatever_its_cleanup(webapp, api):
+    """git strips comment lines with `commit.cleanup=strip` even without an editor, and with
+    `core.commentChar=auto` comments with the character it picked (`;` when a line starts with `#`):
+    the prefix had gone on a comment line that git then dropped, or on git's own template line."""
+    body = "real subject"
+    for n, (config, args, expected) in enumerate([
+            (["-c", "commit.cleanup=strip"], ["-m", f"# note to self\n{body}"], f"[api] {body}"),
+            (["-c", "core.commentChar=auto"], ["-e", "-m", "#12 fix the thing"], "[api] #12 fix the thing"),
+            ([], ["-m", "#12 plain"], "[api] #12 plain")]):
+        write_files(api, {f"src/lib/c{n}.ts": "c\n"})
+        git(api, "add", "-A")
+        proc = git(api, *config, "commit", "-q", *args, check=False, env={**os.environ, "GIT_EDITOR": "true"})
+        assert proc.returncode == 0, proc.stderr
+        assert subject(api) == expected
+
+
 def test_commit_msg_rejects_another_streams_prefix(webapp, api):
     before = head(api)
     write_files(api, {"src/lib/a.ts": "a\n"})

@@ -46,7 +46,7 @@ def commit_msg(message_file: str) -> int:
     with open(message_file, encoding="utf-8", errors="surrogateescape") as f:
         message = f.read()
     try:
-        fixed = prefix_message(message, stream, streams, _comment_char())
+        fixed = prefix_message(message, stream, streams, _comment_char(message))
     except WtaError as exc:
         raise WtaError(str(exc), CHECK) from None
     if fixed != message:
@@ -62,20 +62,34 @@ def _checked_by_wta_hook(name: str, repo: Repo) -> bool:
     return hook == name and bool(git_dir) and os.path.abspath(git_dir) == repo.git_dir
 
 
-def _comment_char() -> str | None:
+def _comment_char(message: str) -> str | None:
     """The comment character git will strip from this message, or None if it keeps comments.
 
     Git hands commit-msg the message before its cleanup. It sets GIT_EDITOR=:
     for hooks when no editor ran (-m, -F, --no-edit), and then cleans up only
-    whitespace, so a `#` line is the subject, not a comment.
+    whitespace, so a `#` line is the subject, not a comment; unless
+    `commit.cleanup` is `strip`, which strips comments either way. `scissors`
+    strips none (it cuts the message at the scissors line, below the subject).
+    (`--cleanup=` on the command line is not shown to hooks; its config twin is.)
     """
-    if os.environ.get("GIT_EDITOR") == ":":
-        return None
     settings = git.config_matching(r"^(core\.commentchar|commit\.cleanup)$")
-    if settings.get("commit.cleanup") in ("verbatim", "whitespace"):
+    cleanup = settings.get("commit.cleanup", "default")
+    if cleanup in ("verbatim", "whitespace", "scissors") or (cleanup != "strip" and os.environ.get("GIT_EDITOR") == ":"):
         return None
     char = settings.get("core.commentchar", "#")
-    return "#" if char in ("", "auto") else char
+    if char == "auto":
+        # git took the first of these that began no line of the message it started from, and began its
+        # own comment lines with it, the last lines of what the editor got: the last line that begins with
+        # one of them says which (else nothing was left of them, and `#` is as good as any).
+        lines = message.splitlines()
+        cut = next((line[0] for line in lines if line[1:] == " ------------------------ >8 ------------------------"
+                    and line[0] in AUTO_COMMENT_CHARS), None)   # (`-v`: the diff comes below that line)
+        last = next((line for line in reversed(lines) if line.strip()), "")
+        return cut or (last[0] if last and last[0] in AUTO_COMMENT_CHARS else "#")
+    return char or "#"
+
+
+AUTO_COMMENT_CHARS = "#;@!$%^&|:"   # git's candidates for core.commentChar=auto, in its order
 
 
 def guard(stream: str | None = None, stdin=None) -> int:
