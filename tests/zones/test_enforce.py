@@ -330,6 +330,20 @@ def test_the_prefix_goes_on_the_line_git_keeps_as_the_subject_whatever_its_clean
         assert subject(api) == expected
 
 
+def test_a_reworded_commit_keeps_its_prefix_through_autosquash(webapp, api):
+    """`git commit --fixup=amend:` rewords a commit: autosquash puts the amend! commit's body in place of
+    the target's message, which had lost its prefix (and the landing then refused the stream)."""
+    write_files(api, {"src/lib/a.ts": "a\n"})
+    git(api, "add", "-A")
+    assert commit(api, "-q", "-m", "original wording").returncode == 0
+    editor = api.parent / "reword.sh"
+    editor.write_text('#!/bin/sh\nsed -i "3s/.*/new wording/" "$1"\n')   # line 3: the message to come
+    editor.chmod(0o755)
+    assert commit(api, "-q", "--fixup=amend:HEAD", env={**os.environ, "GIT_EDITOR": str(editor)}).returncode == 0
+    git(api, "rebase", "-q", "-i", "--autosquash", "HEAD~2", env={**os.environ, "GIT_SEQUENCE_EDITOR": "true"})
+    assert subject(api) == "[api] new wording"
+
+
 def test_commit_msg_rejects_another_streams_prefix(webapp, api):
     before = head(api)
     write_files(api, {"src/lib/a.ts": "a\n"})

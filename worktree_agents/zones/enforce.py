@@ -139,11 +139,21 @@ def prefix_message(message: str, stream: str, streams: Sequence[str], comment_ch
     """The message with `[stream] ` in front of its subject.
 
     Idempotent. `fixup!`/`squash!`/`amend!` stay in front, so autosquash still
-    finds the (prefixed) subject they name. Raises if the subject carries another
-    stream's prefix. With `comment_char`, the message is one git will still
-    clean up: its subject is the first line that is neither blank nor a comment,
-    and nothing after the scissors line counts.
+    finds the (prefixed) subject they name; an `amend!` commit's body, the message
+    autosquash puts in place of its target's, gets the prefix too. Raises if the
+    subject carries another stream's prefix. With `comment_char`, the message is
+    one git will still clean up: its subject is the first line that is neither
+    blank nor a comment, and nothing after the scissors line counts.
     """
+    lines = _prefix_subject(message, stream, streams, comment_char).split("\n")
+    index = _subject_index(lines, comment_char)
+    if index is not None and split_subject(lines[index])[0].startswith("amend! ") and \
+            _subject_index(lines[index + 1:], comment_char) is not None:
+        lines[index + 1:] = _prefix_subject("\n".join(lines[index + 1:]), stream, streams, comment_char).split("\n")
+    return "\n".join(lines)
+
+
+def _prefix_subject(message: str, stream: str, streams: Sequence[str], comment_char: str | None) -> str:
     lines = message.split("\n")
     index = _subject_index(lines, comment_char)
     if index is None:
