@@ -210,6 +210,12 @@ def _encoded(repo: Path, wt: Path) -> None:
     _base_moves(repo)
 
 
+def _leading_blank_lines(repo: Path, wt: Path) -> None:
+    write_files(wt, {"api/a.txt": "mine\n"})
+    _commit(wt, "\n\n[api] after blank lines, which git rebase drops\n")
+    _base_moves(repo)
+
+
 def _malformed_author(repo: Path, wt: Path) -> None:
     write_files(wt, {"api/a.txt": "mine\n"})
     _commit(wt, "[api] mine\n")
@@ -235,6 +241,7 @@ LEFT_TO_GIT = {
     "fixup! commits squashed": _with_config("rebase.autoSquash", "true"),
     "an encoding header": _encoded,
     "an author line fast-import refuses": _malformed_author,
+    "a message starting with blank lines": _leading_blank_lines,
 }
 
 

@@ -85,7 +85,8 @@ def why_not(line: Sequence[git.CommitChanges], base_changes: Sequence[git.RawCha
 
 def split_commit(raw: bytes) -> tuple[bytes, bytes] | None:
     """A commit object's author line and message, or None when it has a header a plain copy would drop
-    or get wrong (`encoding`, anything unusual) or an author line `git fast-import` would refuse."""
+    or get wrong (`encoding`, anything unusual), an author line `git fast-import` would refuse, or a
+    message `git rebase` would not copy as it is."""
     head, sep, message = raw.partition(b"\n\n")
     if not sep:
         head, message = raw.rstrip(b"\n"), b""
@@ -98,6 +99,8 @@ def split_commit(raw: bytes) -> tuple[bytes, bytes] | None:
             return None
         if key == b"author":
             author = value
+    if message and not message.split(b"\n", 1)[0].strip():
+        return None   # a message that starts with blank lines, which `git rebase` drops: git does it
     return (author, message) if author and AUTHOR.fullmatch(author) else None
 
 
