@@ -499,7 +499,7 @@ def _parse_log_raw(fields: list[str], n_parents: int) -> list[RawChange]:
 def read_objects(shas: Sequence[str], cwd: str | os.PathLike[str] | None = None,
                env: dict[str, str] | None = None) -> dict[str, bytes]:
     """The contents of several objects (blobs, commits) in one `git cat-file --batch`."""
-    wanted = [s for s in dict.fromkeys(shas) if s and s != ZERO_SHA]
+    wanted = [s for s in dict.fromkeys(shas) if s and s.strip("0")]   # (no null id, of either length)
     if not wanted:
         return {}
     proc = run("cat-file", "--batch", cwd=cwd, env=env, input="".join(s + "\n" for s in wanted).encode())
@@ -694,7 +694,9 @@ def update_refs(updates: Sequence[tuple[str, str, str | None]], message: str,
     """
     if not updates:
         return
-    script = "".join(f"option no-deref\0update {ref}\0{new}\0{old or ''}\0" for ref, new, old in updates)
+    # ZERO_SHA as long as the repository's ids (a SHA-256 repository's are 64 digits)
+    script = "".join(f"option no-deref\0update {ref}\0{new}\0{'0' * len(new) if old == ZERO_SHA else old or ''}\0"
+                     for ref, new, old in updates)
     run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
 
 

@@ -673,3 +673,24 @@ def test_links_a_stream_makes_of_its_reflogs_and_its_ref_never_reach_past_them(r
     ref.symlink_to("refs/heads/main")
     wgit.update_refs([("refs/heads/wta/ui", ui_tip, main_before)], "test", cwd=str(repo))
     assert sha(repo, "main") == main_before and not ref.is_symlink() and sha(repo, "wta/ui") == ui_tip
+
+
+def test_a_sha256_repository_merges_its_streams(tmp_path):
+    """The backups' "must not exist yet" was 40 zeros, a SHA-1 null id: every `wta merge` in a SHA-256
+    repository failed (`update-ref ... invalid <oldvalue>`)."""
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "--object-format=sha256", "-b", "main", str(repo))
+    write_files(repo, {"api/a.txt": "a\n", "ui/u.txt": "u\n", "zones.yaml": (
+        "version: 1\nagent: {runner: manual}\nstreams:\n  api: {paths: [api/**]}\n  ui: {paths: [ui/**]}\n")})
+    commit_all(repo, "start")
+    wta(repo, "up", "--no-launch", check=0)
+    for stream in ("api", "ui"):
+        where = repo.parent / "repo-worktrees" / stream
+        write_files(where, {f"{stream}/more.txt": "more\n"})
+        commit_all(where, "more")
+
+    wta(repo, "merge", check=0)
+
+    assert git(repo, "log", "--format=%s", "main").stdout.split("\n")[:2] == ["[ui] more", "[api] more"]
+    assert len(git(repo, "rev-parse", "main").stdout.strip()) == 64
+    assert git(repo, "for-each-ref", "refs/wta/backup/").stdout.count("refs/wta/backup/") == 3
