@@ -304,6 +304,20 @@ def test_refuses_up_front_an_untracked_file_in_the_base_worktree_that_a_stream_a
     assert_contained(repo)
 
 
+def test_refuses_up_front_a_file_in_the_base_worktree_where_a_stream_adds_a_folder(repo):
+    """ui adds src/components/kit/Box.tsx; an ignored file `src/components/kit` in the main worktree was
+    replaced by the folder without a word."""
+    write_files(wt(repo, "ui"), {"src/components/kit/Box.tsx": "box\n"})
+    commit_all(wt(repo, "ui"), "a kit")
+    write_files(repo, {"src/components/kit": "my notes\n"})
+    (repo / ".git" / "info" / "exclude").write_text("kit\n")
+
+    proc = wta(repo, "merge", "ui", check=1)
+
+    assert f"ui: its commits add src/components/kit, untracked in {repo}" in proc.stderr
+    assert (repo / "src" / "components" / "kit").read_text() == "my notes\n"
+
+
 def test_refuses_while_a_session_runs(repo):
     sessions = state_dir(repo) / "sessions"
     sessions.mkdir(parents=True, exist_ok=True)

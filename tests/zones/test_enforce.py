@@ -361,6 +361,10 @@ def test_commit_msg_rejects_another_streams_prefix(webapp, api):
     write_files(api, {"src/lib/b.ts": "b\n"})
     git(api, "add", "-A")
     assert commit(api, "-m", "[api]tidy").returncode == 0 and subject(api) == "[api] tidy"
+    write_files(api, {"src/lib/c.ts": "c\n"})
+    git(api, "add", "-A")
+    alone = commit(api, "-m", "[api]")   # a prefix and nothing else: refused, as git refuses an empty message
+    assert alone.returncode == 1 and "nothing after its [api] prefix" in alone.stderr
 
 
 def test_commit_msg_keeps_comment_lines_and_empty_messages_working(webapp, api):

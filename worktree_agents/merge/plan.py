@@ -200,20 +200,50 @@ def base_problems(plan: MergePlan, env: dict[str, str]) -> list[str]:
     if dirty:
         problems.append(f"the base branch {plan.base} is checked out in {plan.base_worktree} with uncommitted "
                         f"changes: {listed(dirty)}; commit or stash them there first")
-    # A file at a path a stream adds that the base does not track is untracked there: git refuses to
-    # overwrite it unless it is ignored, and then overwrites it without a word (a person's
-    # `.env.local`, say). Either way it is the person's, so the landing waits for them to move it.
+    # A file at a path a stream adds (or at one of its folders) that the base does not track is untracked
+    # there: git refuses to overwrite it unless it is ignored, and then overwrites it without a word (a
+    # person's `.env.local`, say). Either way it is the person's, so the landing waits for them to move it.
     for stream in plan.streams:
         tip = plan.tips[stream]
-        added = git.added_paths(plan.base_sha, tip, plan.main, env) if tip else []
-        present = [p for p in added if os.path.lexists(os.path.join(plan.base_worktree, p))]
-        tracked = git.tracked_files(plan.base_worktree, env, paths=present) if present else []
-        blocking = sorted(p for p in present if not any(t == p or t.startswith(p + "/") for t in tracked))
+        blocking = in_the_way(plan, tip, env) if tip else []
         if blocking:
             problems.append(f"{stream}: its commits add {listed(blocking)}, untracked in {plan.base_worktree} "
                             f"where {plan.base} is checked out, so the fast-forward would refuse or (an ignored "
                             "file) overwrite it; move or delete the untracked file(s) there first")
     return problems
+
+
+def in_the_way(plan: MergePlan, tip: str, env: dict[str, str]) -> list[str]:
+    """The files in the base's worktree, untracked (ignored or not), at a path the stream adds or at a
+    folder of one. What the base itself added since the stream forked is tracked there, not in the way."""
+    wt = plan.base_worktree or ""
+    found: list[str] = []
+    seen: dict[str, bool] = {}
+    candidates = []
+    for path in git.added_paths(plan.base_sha, tip, plan.main, env):
+        if os.path.lexists(os.path.join(wt, path)):
+            candidates.append(path)
+            continue
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder not in seen:
+                full = os.path.join(wt, folder)
+                seen[folder] = os.path.islink(full) or (os.path.lexists(full) and not os.path.isdir(full))
+                if seen[folder]:
+                    candidates.append(folder)
+            if seen[folder]:
+                break
+    if not candidates:
+        return found
+    tracked = set(git.added_paths(tip, plan.base_sha, plan.main, env))   # the base's side since they forked
+    folders = {"/".join(p.split("/")[:i]) for p in tracked for i in range(1, p.count("/") + 1)}
+    for path in dict.fromkeys(candidates):
+        if path in tracked or path in folders or (path in seen and git.rev_parse(f"{plan.base_sha}:{path}", plan.main,
+                                                                                  env)):
+            continue   # the base has it too (a conflict for the rebase to name, not a person's file)
+        found.append(path)
+    return sorted(found)
 
 
 def touches(revs: Sequence[str], files: Sequence[str], cwd: str, env: dict[str, str]) -> list[Touch]:

@@ -167,7 +167,9 @@ def _prefix_subject(message: str, stream: str, streams: Sequence[str], comment_c
         loose = rest[1:close] if rest.startswith("[") and close > 1 else None
         if loose == stream:   # its own: given its space (prefixed again, it read `[api] [api]x`)
             after = rest[close + 1:].lstrip()
-            lines[index] = f"{head}[{stream}] {after}" if after else f"{head}[{stream}]"
+            if not after:
+                raise WtaError(f"commit message has nothing after its [{stream}] prefix; say what the commit does")
+            lines[index] = f"{head}[{stream}] {after}"
             return "\n".join(lines)
         named = loose if loose in streams else None
     if named in streams:
