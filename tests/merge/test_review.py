@@ -84,8 +84,10 @@ def test_merge_squash_lists_only_the_commits_that_land_and_lands_no_empty_commit
 
     write_files(api, {"src/lib/later.ts": "x\n"})
     commit_all(api, "later")
-    git(repo, "cherry-pick", "wta/api")                     # all of it on main already
+    git(api, "rm", "-q", "src/lib/later.ts")
+    commit_all(api, "not so")                                      # the two add up to nothing
     before = git(repo, "rev-parse", "main").stdout
-    wta(repo, "merge", "api", check=0)
+    landed = wta(repo, "merge", "api", check=0)
     assert git(repo, "rev-parse", "main").stdout == before        # no empty commit
+    assert "its commits add up to no change on main: nothing to land" in landed.stdout
     assert git(api, "status", "--porcelain").stdout == ""

@@ -603,6 +603,7 @@ def test_what_the_test_writes_in_the_stream_worktree_is_undone(repo, passes):
     (api / "scratch.txt").write_text("the agent's own untracked file\n")
     (repo / ".git" / "info" / "exclude").write_text("build/\n")
     set_test('echo junk >> src/lib/db.ts; echo gen > src/lib/gen.ts; mkdir -p build; echo out > build/out.js\n'
+             'git init -q src/lib/fixture && git -C src/lib/fixture commit -q --allow-empty -m fixture\n'
              f'exit {0 if passes else 1}\n')
 
     proc = wta(repo, "merge", "api", check=None)
@@ -612,6 +613,7 @@ def test_what_the_test_writes_in_the_stream_worktree_is_undone(repo, passes):
     assert "junk" not in (api / "src" / "lib" / "db.ts").read_text()
     assert (api / "build" / "out.js").is_file()          # ignored: left for the person
     assert "gen.ts" not in git(repo, "ls-tree", "-r", "--name-only", "main").stdout
+    assert not (api / "src" / "lib" / "fixture").exists()   # a repository the test made (a gitlink to come)
 
 
 def test_objects_written_over_during_the_test_never_land(repo):

@@ -4,6 +4,7 @@ recorded before each one, and the entry points that start, continue and abort it
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -133,6 +134,8 @@ class Run:
             return timed(result, started)
         if plan.config.merge == "squash":
             new_head = self.squash(stream, branch, base_now, new_head)
+            if new_head == base_now:
+                result.detail = f"its commits add up to no change on {plan.base}: nothing to land"
         st["produced"].append(new_head)
         self.save(TEST, stream, new_head=new_head)
         if plan.test and not st["no_test"]:
@@ -273,8 +276,12 @@ class Run:
         if git.tracked_changes(wt, self.env):
             git.reset_to_head(wt, self.env)
         for path in set(git.untracked_files(wt, self.env)) - untracked_before:
+            full = os.path.join(wt, path.rstrip("/"))   # ("fixture/": a repository the test made, listed whole)
             try:
-                os.unlink(os.path.join(wt, path))
+                if os.path.isdir(full) and not os.path.islink(full):
+                    shutil.rmtree(full)
+                else:
+                    os.unlink(full)
             except OSError:
                 pass
 
