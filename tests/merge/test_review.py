@@ -74,7 +74,7 @@ def test_merge_squash_lands_one_commit_whose_tree_is_the_rebased_streams(tmp_pat
 
 def test_merge_squash_lists_only_the_commits_that_land_and_lands_no_empty_commit(tmp_path):
     """A commit of the stream already on main (a person cherry-picked it) was listed in the squash commit's
-    message, and a stream whose commits all were already there landed an empty `[api]` commit."""
+    message, and a stream whose commits add up to no change landed an empty `[api]` commit."""
     repo, api = _repo(tmp_path, extra="merge: squash\n")
     first = git(repo, "rev-parse", "wta/api~1").stdout.strip()
     git(repo, "cherry-pick", first)                         # "pool the db" is on main now
