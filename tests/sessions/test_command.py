@@ -15,7 +15,7 @@ import pytest
 
 from support import git, wta
 from worktree_agents.sessions.prompt import SANDBOX_NOTE
-from sessions_support import (alive, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
+from sessions_support import (alive, marked, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
                               wait_for, wait_state, worktree, zones)
 
 PROMPT = """It's "quoted", $HOME stays literal; `backticks` too."""
@@ -282,3 +282,22 @@ def test_a_stream_taken_out_of_zones_yaml_while_its_session_runs_can_still_be_st
     kept = wta(repo, "down", "ui", check=1).stdout
     assert "put ui back in zones.yaml to merge the commits (it is no longer there)" in kept
     assert "unknown stream 'nope'" in wta(repo, "stop", "nope", check=2).stderr
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None or shutil.which("bwrap") is None,
+                    reason="an interactive session runs in tmux; the namespace is its sandbox's")
+def test_what_an_interactive_session_leaves_running_ends_with_it(tmp_path):
+    """tmux ends its pane's processes with a HUP, which the first process of the sandbox's pid namespace
+    takes no notice of: a daemon an interactive agent left (out of its group, its environment cleared)
+    went on writing in the worktree after the session was done."""
+    mark = tmp_path.name
+    command = (f"env -i WTA_TEST_MARK={mark} setsid /bin/sh -c 'while :; do date >> src/api/beat.txt; sleep 0.2; done' "
+               "> /dev/null 2>&1 & sleep 1; echo bye")
+    repo = session_repo(tmp_path, zones(agent(command), "  api:\n    paths: [src/api/**]\n"))
+    try:
+        assert up(repo, "--interactive", "-d").returncode == 0
+        wait_state(repo, "api", "done", timeout=30)
+        assert (worktree(repo, "api") / "src" / "api" / "beat.txt").exists()   # it ran
+        assert wait_for(lambda: marked(mark) == [], timeout=10, message="the daemon to end with the session")
+    finally:
+        os.system(f"tmux -L {record(repo, 'api')['tmux']['socket']} kill-server 2>/dev/null")

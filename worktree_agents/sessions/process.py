@@ -235,7 +235,7 @@ def terminate(procs: list, grace: float | None = None) -> list:
 
     grace = kill_grace() if grace is None else grace
     procs = [p for p in {p.pid: p for p in procs}.values() if p.pid != os.getpid()]
-    inits = [p for p in procs if _namespace_init(p.pid)]
+    inits = [p for p in procs if namespace_init(p.pid)]
     for pid in _namespace_members(inits, procs):
         try:
             procs.append(psutil.Process(pid))
@@ -259,7 +259,7 @@ def terminate(procs: list, grace: float | None = None) -> list:
     return procs
 
 
-def _namespace_init(pid: int) -> bool:
+def namespace_init(pid: int) -> bool:
     """Whether process `pid` is the first process (pid 1) of a pid namespace below ours."""
     try:
         with open(f"/proc/{pid}/status", "rb") as f:

@@ -373,9 +373,12 @@ class Session:
         left: list = []
         if os.getpgid(0) == me and process.group_has_others(me):  # not a group leader: started by hand
             left += process.group_members(me, started)
-        if not self.launch.interactive:   # (tmux's server, which carries them too, ends with its agent)
-            marks = {k: self.env[k] for k in ("WTA_STREAM", "WTA_WORKTREE") if k in self.env}
+        marks = {k: self.env[k] for k in ("WTA_STREAM", "WTA_WORKTREE") if k in self.env}
+        if not self.launch.interactive:
             left += process.marked(marks, started)
+        else:   # tmux's server carries them too, and ends with its agent; a sandbox's first process, which
+            # takes no notice of the HUP tmux sends, and whatever is left in its namespace, do not
+            left += [p for p in process.marked(marks, started) if process.namespace_init(p.pid)]
         if left:
             process.terminate(left)
 
