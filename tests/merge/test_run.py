@@ -514,10 +514,13 @@ def test_without_base_every_command_keeps_the_branch_checked_out_at_up(tmp_path)
 def test_a_test_left_running_by_a_killed_merge_is_ended_before_it_goes_on(repo, tmp_path):
     """The merge's `test:` runs in a process group of its own (a terminal's Ctrl-C must not end it
     behind wta's back); a merge killed during it had left it running, and `--continue` started a
-    second run of it beside the first in the same worktree."""
+    second run of it beside the first in the same worktree. What it had written there stayed, and every
+    later run refused the stream for uncommitted changes."""
     beat, go = tmp_path / "beat", tmp_path / "go"
-    # Until `go`, it writes a heartbeat every 50 ms (for up to a minute): the test runs while it changes.
-    set_test(f'[ -f {go} ] || {{ i=0; while [ $i -lt 1200 ]; do echo $i > {beat}; i=$((i + 1)); sleep 0.05; done; }}\n')
+    # Until `go`, it writes in the worktree, then a heartbeat every 50 ms (for up to a minute): the test
+    # runs while it changes.
+    set_test(f'[ -f {go} ] || {{ echo junk >> ai-agents/tools.md; echo new > ai-agents/new.md; '
+             f'i=0; while [ $i -lt 1200 ]; do echo $i > {beat}; i=$((i + 1)); sleep 0.05; done; }}\n')
     merge = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "infra"], cwd=repo,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -542,6 +545,7 @@ def test_a_test_left_running_by_a_killed_merge_is_ended_before_it_goes_on(repo, 
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert not beating()
     assert subjects(repo)[0] == "[infra] add tools"
+    assert git(wt(repo, "infra"), "status", "--porcelain").stdout == ""
 
 
 def test_nothing_a_sandboxed_test_starts_outlives_it(repo, tmp_path):

@@ -72,7 +72,28 @@ def end_test(st: dict) -> None:
 
     if st.get("test_pid") and st.get("test_started"):   # (its group, as long as its leader is the one recorded)
         process.terminate(process.group_members(st["test_pid"], st["test_started"]), grace=2.0)
+        if st.get("worktree") and os.path.isdir(st["worktree"]):
+            undo_test_writes(st["worktree"], set(st.get("test_untracked", [])), git.no_git_env())
     st.pop("test_pid", None)
+
+
+def undo_test_writes(wt: str, untracked_before: set[str], env: dict[str, str]) -> None:
+    """The stream's worktree as it was before its `test:`: what the test wrote is not the agent's work.
+    Left there, it went into the next session's leftovers commit and landed, or stopped every later
+    landing as an uncommitted change. Tracked files go back to the commit tested (the worktree was clean
+    before: merge.plan.readiness), files it added that git would show go, a repository it made too;
+    ignored ones (a build's output) stay."""
+    if git.tracked_changes(wt, env):
+        git.reset_to_head(wt, env)
+    for path in set(git.untracked_files(wt, env)) - untracked_before:
+        full = os.path.join(wt, path.rstrip("/"))   # ("fixture/": a repository the test made, listed whole)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            else:
+                os.unlink(full)
+        except OSError:
+            pass
 
 
 def move_checked_out(wt: str, ref: str, old: str, new: str, env: dict[str, str]) -> None:

@@ -4,7 +4,6 @@ recorded before each one, and the entry points that start, continue and abort it
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -256,10 +255,12 @@ class Run:
         os.makedirs(os.path.dirname(log), exist_ok=True)
         jail = sandbox.for_config(plan.config, plan.main, layout.common_dir(plan.state_dir), result.stream, wt)
         untracked = set(git.untracked_files(wt, self.env))
+        self.state["test_untracked"] = sorted(untracked)   # saved with the test's pid (test_started)
         with open(log, "wb") as out:
             code = shell.run(plan.test or "", wt, shell.stream_env(plan.config, result.stream, wt, self.env), out,
                              jail, started=self.test_started)
-        self.undo_test_writes(wt, untracked)
+        recovery.undo_test_writes(wt, untracked, self.env)
+        self.state.pop("test_untracked", None)
         result.test_log = log
         if code == 0:
             result.test = PASSED
@@ -267,23 +268,6 @@ class Run:
         result.result, result.test = TEST_FAILED, FAILED
         result.detail = f"`{plan.test}` exited {code} in {wt} (log: {log})"
         return False
-
-    def undo_test_writes(self, wt: str, untracked_before: set[str]) -> None:
-        """The worktree as it was before the test: what the test wrote is not the agent's work. Left there,
-        it went into the next session's leftovers commit and landed, or stopped every later landing as an
-        uncommitted change. Tracked files go back to the commit tested (the worktree was clean before: see
-        readiness), files it added that git would show go; ignored ones (a build's output) stay."""
-        if git.tracked_changes(wt, self.env):
-            git.reset_to_head(wt, self.env)
-        for path in set(git.untracked_files(wt, self.env)) - untracked_before:
-            full = os.path.join(wt, path.rstrip("/"))   # ("fixture/": a repository the test made, listed whole)
-            try:
-                if os.path.isdir(full) and not os.path.islink(full):
-                    shutil.rmtree(full)
-                else:
-                    os.unlink(full)
-            except OSError:
-                pass
 
     def test_started(self, pgid: int) -> None:
         """Recorded, so that whatever ends this run half-way (SIGKILL, `wta stop`) leaves no test behind:
