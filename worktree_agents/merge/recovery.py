@@ -83,8 +83,11 @@ def undo_test_writes(wt: str, untracked_before: set[str], env: dict[str, str]) -
     landing as an uncommitted change. Tracked files go back to the commit tested (the worktree was clean
     before: merge.plan.readiness), files it added that git would show go, a repository it made too;
     ignored ones (a build's output) stay."""
-    if git.tracked_changes(wt, env):
-        git.reset_to_head(wt, env)
+    private = registry.worktree_git_dir(wt)
+    if git.rebasing(private) or os.path.exists(os.path.join(private, "MERGE_HEAD")):
+        return   # a person's rebase or merge under way there since: theirs to finish, nothing to undo
+    if git.rev_parse("HEAD", wt, env) is not None and git.tracked_changes(wt, env):
+        git.reset_to_head(wt, env)   # (no HEAD: its branch was deleted meanwhile, which the merge names)
     for path in set(git.untracked_files(wt, env)) - untracked_before:
         full = os.path.join(wt, path.rstrip("/"))   # ("fixture/": a repository the test made, listed whole)
         try:

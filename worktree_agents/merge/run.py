@@ -260,7 +260,8 @@ class Run:
             code = shell.run(plan.test or "", wt, shell.stream_env(plan.config, result.stream, wt, self.env), out,
                              jail, started=self.test_started)
         recovery.undo_test_writes(wt, untracked, self.env)
-        self.state.pop("test_untracked", None)
+        for key in ("test_pid", "test_started", "test_untracked"):   # it ended: nothing of it to end or undo
+            self.state.pop(key, None)
         result.test_log = log
         if code == 0:
             result.test = PASSED
