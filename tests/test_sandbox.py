@@ -118,9 +118,20 @@ def test_a_pack_file_deleted_before_the_sandbox_starts_does_not_stop_it(tmp_path
 def test_git_settings_of_the_caller_are_kept(tmp_path):
     box = sandbox.Sandbox("bwrap", "api", (), ())
     env = box.env({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "Someone"})
-    assert env["GIT_CONFIG_COUNT"] == "3" and env["GIT_CONFIG_KEY_0"] == "user.name"
+    assert env["GIT_CONFIG_COUNT"] == "4" and env["GIT_CONFIG_KEY_0"] == "user.name"
     assert (env["GIT_CONFIG_KEY_1"], env["GIT_CONFIG_VALUE_1"]) == ("gc.auto", "0")
     assert env[sandbox.MARKER_ENV] == "bwrap"
+
+
+def test_a_commit_in_the_sandbox_works_with_rerere_turned_on(tmp_path):
+    """rerere keeps its cache in the shared git dir, read-only in the sandbox: with a user's
+    `rerere.enabled`, every commit there failed (exit 128) after it had been made."""
+    repo = layout(tmp_path)
+    git(repo, "config", "rerere.enabled", "true")
+    api = repo.parent / "repo-worktrees" / "api"
+    done = inside(api_sandbox(repo), "echo x > src/api/r.py && git add src/api/r.py && git commit -qm rerere", api)
+    assert done.returncode == 0, done.stderr
+    assert git(api, "log", "-1", "--format=%s").stdout.strip() == "[api] rerere"
 
 
 def test_sandbox_write_paths_the_temp_dir_and_home_caches_are_writable(tmp_path):

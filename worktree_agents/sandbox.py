@@ -75,7 +75,10 @@ while :; do
     [ $tries -lt 2 ] || sleep 0.1
 done"""
 # git inside the sandbox: no automatic gc or maintenance (they rewrite packs and refs of every stream).
-GIT_CONFIG = (("gc.auto", "0"), ("maintenance.auto", "false"))
+GIT_CONFIG = (("gc.auto", "0"), ("maintenance.auto", "false"),
+              # nor rerere: its cache lies in the shared git dir, read-only here, and a commit that
+              # cannot write it fails after it was made (a user's global rerere.enabled)
+              ("rerere.enabled", "false"))
 
 
 @dataclass(frozen=True)

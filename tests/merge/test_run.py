@@ -714,3 +714,26 @@ def test_a_sha256_repository_merges_its_streams(tmp_path):
     assert git(repo, "log", "--format=%s", "main").stdout.split("\n")[:2] == ["[ui] more", "[api] more"]
     assert len(git(repo, "rev-parse", "main").stdout.strip()) == 64
     assert git(repo, "for-each-ref", "refs/wta/backup/").stdout.count("refs/wta/backup/") == 3
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a repository another user's takes root")
+def test_a_repository_of_another_owner_trusted_by_safe_directory_merges(tmp_path):
+    """git refuses a repository another user owns unless `safe.directory` names it; the entry git itself
+    suggests (the worktree's path) did not cover wta's reading of zones.yaml from the git dir alone, so
+    `wta merge` (and every landing) failed with git's "dubious ownership"."""
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    write_files(repo, {"api/a.txt": "a\n", "zones.yaml": (
+        "version: 1\nsandbox: off\nagent: {runner: manual}\nstreams:\n  api: {paths: [api/**]}\n")})
+    commit_all(repo, "start")
+    wta(repo, "up", "--no-launch", check=0)
+    api = tmp_path / "repo-worktrees" / "api"
+    write_files(api, {"api/b.txt": "b\n"})
+    commit_all(api, "more")
+    subprocess.run(["chown", "-R", "nobody", str(repo), str(api)], check=True)
+    for path in (repo, api):
+        git(tmp_path, "config", "--global", "--add", "safe.directory", str(path))
+
+    wta(repo, "merge", check=0)
+
+    assert git(repo, "log", "-1", "--format=%s", "main").stdout.strip() == "[api] more"
