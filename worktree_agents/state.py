@@ -177,6 +177,10 @@ def lock_timeout() -> float:
     return max(value, 0.0)
 
 
+class LockBusy(WtaError):
+    """Another command held the command lock for longer than this one would wait."""
+
+
 @contextmanager
 def command_lock(state_dir: str, command: str | None = None, timeout: float | None = None) -> Iterator[LockHolder]:
     """Hold the command lock of this repository for the duration of the block.
@@ -203,7 +207,7 @@ def command_lock(state_dir: str, command: str | None = None, timeout: float | No
             os.close(fd)
             if time.monotonic() >= deadline:
                 who = other.describe() if other else "another wta command"
-                raise WtaError(f"{who} is changing this repository's worktrees (lock {path}); "
+                raise LockBusy(f"{who} is changing this repository's worktrees (lock {path}); "
                                f"wait for it to finish and run again, or raise {LOCK_TIMEOUT_ENV} (seconds)",
                                CHECK) from None
             time.sleep(_POLL)

@@ -653,3 +653,23 @@ def test_ctrl_c_during_a_landing_lets_it_finish_before_handing_over(tmp_path):
     assert "waiting for the landing under way to finish" in out and "nothing left to schedule" in out
     assert record(repo, "api")["state"] == "landed" and subjects(repo, "main")[0] == "[api] api one"
     assert not (state_dir(repo) / "merge.json").exists()
+
+
+def test_a_landing_that_fails_for_good_blocks_the_stream_once_instead_of_waiting_forever(tmp_path):
+    """A git error that trying again cannot clear (here: no backup ref can be made, a file stands where
+    their folder goes) was taken for a wait: the stream stayed `landing`, a new line every round, and
+    `wta up` never ended."""
+    notify_log = tmp_path / "notify.log"
+    repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path),
+                     extra=f"land: auto\nnotify: \"echo '{{stream}}|{{state}}' >> {notify_log}\"\n")
+    (repo / ".git" / "refs" / "wta").mkdir(parents=True)
+    (repo / ".git" / "refs" / "wta" / "backup").write_text("in the way\n")
+
+    done = up(repo, timeout=60)
+
+    infra = record(repo, "infra")
+    assert infra["state"] == "blocked", infra
+    assert infra["reason"].startswith("landing failed 1 time(s): landing failed: ")
+    assert notify_log.read_text().count("infra|blocked") == 1
+    assert record(repo, "api")["state"] != "running" and not (tmp_path / "api-start.log").exists()
+    assert done.stdout.count("infra: landing") <= 2

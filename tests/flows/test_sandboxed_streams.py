@@ -210,6 +210,10 @@ def test_command_agent_setup_and_merge_test_are_sandboxed(tmp_path):
     extra = f"setup: [{json.dumps(setup)}]\ntest: {json.dumps(test + '; true')}\n"
     agent = f"  runner: command\n  command: {json.dumps(str(agent_script))}\n  timeout: 60s\n"
     session_repo(tmp_path, zones(agent, STREAMS, extra=extra))
+    # The test's own report: ignored, so that it stays (what a test writes that git would show is undone).
+    (repo / ".gitignore").write_text("test.out\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "the test's report is ignored")
     initial = git(repo, "rev-parse", "main").stdout
     hooks_before = sorted(p.name for p in (repo / ".git" / "hooks").iterdir())
     wta(repo, "up", "--no-launch", check=0)

@@ -29,7 +29,7 @@ from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
 from worktree_agents.sessions.store import BLOCKED, LANDED, LANDING, PENDING, SessionRecord, SessionStore, now
-from worktree_agents.state import command_lock, lock_holder
+from worktree_agents.state import LockBusy, command_lock, lock_holder
 
 LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
 TEST_TAIL_LINES = 40
@@ -83,7 +83,12 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
                                            landed=tell)
     except WtaError as exc:
         holder = lock_holder(state_dir)
-        reason = f"waits for {holder.describe()} to finish" if holder else f"waits: {str(exc).splitlines()[0]}"
+        line = str(exc).splitlines()[0]
+        if holder is None and not isinstance(exc, LockBusy) and read_state(state_dir) is None:
+            # Not the lock, not a merge left to a person: an error that trying again will not clear (a git
+            # that fails), said once; the stream is blocked with it (`wta merge` by hand shows it again).
+            return [LandOutcome(s, FAILED, reason=f"landing failed: {line}") for s in streams]
+        reason = f"waits for {holder.describe()} to finish" if holder else f"waits: {line}"
         return [LandOutcome(s, BUSY, reason=reason) for s in streams]
     results = {r.stream: r for r in report.streams}
     refused_all = report.status == "refused" and not any(r.result == merge.REFUSED for r in report.streams)
