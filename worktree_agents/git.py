@@ -808,9 +808,15 @@ def tree_of(commit: str, cwd: str | os.PathLike[str] | None = None, env: dict[st
 
 
 def commit_tree(tree: str, parents: Sequence[str], message: str, cwd: str | os.PathLike[str] | None = None,
-                env: dict[str, str] | None = None) -> str:
-    """A commit object for `tree` (no ref points at it)."""
+                env: dict[str, str] | None = None, as_commit: bool = False) -> str:
+    """A commit object for `tree` (no ref points at it). `as_commit`: made as `git commit` would make it
+    where `commit-tree` differs: signed when `commit.gpgSign` says so, and the message (text, written
+    as UTF-8) without the `encoding` header `i18n.commitEncoding` would give it."""
     args = [arg for parent in parents for arg in ("-p", parent)]
+    if as_commit:
+        signing = run("config", "--type=bool", "commit.gpgsign", cwd=cwd, env=env, check=False).stdout.strip()
+        args = ["-S", *args] if signing == b"true" else args
+        return out("-c", "i18n.commitEncoding=UTF-8", "commit-tree", tree, *args, "-m", message, cwd=cwd, env=env)
     return out("commit-tree", tree, *args, "-m", message, cwd=cwd, env=env)
 
 

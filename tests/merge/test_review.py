@@ -91,3 +91,26 @@ def test_merge_squash_lists_only_the_commits_that_land_and_lands_no_empty_commit
     assert git(repo, "rev-parse", "main").stdout == before        # no empty commit
     assert "its commits add up to no change on main: nothing to land" in landed.stdout
     assert git(api, "status", "--porcelain").stdout == ""
+
+
+def test_merge_squash_makes_its_commit_as_git_commit_would_signed_and_in_utf_8(tmp_path):
+    """`git commit-tree` reads neither `commit.gpgSign` nor wrote the UTF-8 text wta gave it under the
+    `encoding` header of `i18n.commitEncoding`: the squash commit was the one unsigned commit on a signed
+    base, and a latin-1 repository's `café` read `cafÃ©`."""
+    repo, api = _repo(tmp_path, extra="merge: squash\n")
+    write_files(api, {"src/lib/menu.ts": "export const menu = 1\n"})
+    commit_all(api, "café")
+    fake_gpg = tmp_path / "gpg"   # what git asks of gpg: a detached signature on stdout, its status on fd 2
+    fake_gpg.write_text("#!/bin/sh\ncat > /dev/null\necho '[GNUPG:] SIG_CREATED D 1 8 00 0 X' >&2\n"
+                        "printf -- '-----BEGIN PGP SIGNATURE-----\\n\\nfake\\n-----END PGP SIGNATURE-----\\n'\n")
+    fake_gpg.chmod(0o755)
+    for key, value in (("commit.gpgSign", "true"), ("gpg.program", str(fake_gpg)), ("user.signingKey", "X"),
+                       ("i18n.commitEncoding", "ISO-8859-1")):
+        git(repo, "config", key, value)
+
+    wta(repo, "merge", "api", check=0)
+
+    raw = git(repo, "cat-file", "commit", "main").stdout
+    assert "gpgsig -----BEGIN PGP SIGNATURE-----" in raw
+    assert "\nencoding " not in raw.split("\n\n", 1)[0]
+    assert "- café" in git(repo, "-c", "i18n.logOutputEncoding=UTF-8", "log", "-1", "--format=%b", "main").stdout

@@ -192,7 +192,8 @@ class Run:
         subjects = [enforce.split_subject(subject)[2] or subject for _, subject in reversed(kept)]
         summary = subjects[0] + (f" (and {len(subjects) - 1} more)" if len(subjects) > 1 else "")
         body = "\n".join(f"- {s}" for s in subjects)
-        squashed = git.commit_tree(tree, [onto], f"[{stream}] {summary}\n\n{body}\n", cwd=main, env=env)
+        squashed = git.commit_tree(tree, [onto], f"[{stream}] {summary}\n\n{body}\n", cwd=main, env=env,
+                                   as_commit=True)
         git.update_refs([(f"refs/heads/{branch}", squashed, rebased)], "wta merge: squash", cwd=main, env=env)
         return squashed
 
