@@ -24,14 +24,14 @@ last run's copy is moved aside, and deleted only after the last run: see `set_as
 All end with the same tree on `main` (checked). The bare loop runs one stream
 after another: it is the floor of the work itself (git and the scripted agents),
 with no hooks, no verification, no records. Target (issue "Integration loop"):
-wta <= 1.3 x bare, wall-clock; wta / bare+hooks shows what the loop itself adds, and wta's CPU
-over the machine's cores, against the bare loop's time, the least ratio that CPU allows.
+wta <= 1.3 x bare, wall-clock; wta / bare+hooks shows what the loop itself adds. wta's CPU column
+leaves out its sandboxed sessions (reaped inside their pid namespaces); `loop_git_cpu.py` counts
+their git.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time
@@ -181,15 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench: wta and the bare loops ended with different trees on main ({', '.join(trees)})")
     count = int(git(wta_repo, env, "rev-list", "--count", "main"))
     to_hooked = round(ratio(samples["wta"].median, samples["bare+hooks"].median), 3)
-    # The bare loop runs on one core (its wall time is its CPU time); wta can use them all, so its wall
-    # time is at least its CPU time over the cores: the least wta / bare its CPU allows here.
-    cores = os.cpu_count() or 1
-    least = round(ratio(samples["wta"].cpu_ms / 1000 / cores, samples["bare"].median), 3)
+    # (wta's CPU column leaves out its sessions: their processes are reaped in their sandbox's pid
+    # namespace, whose first process wta ends with a KILL, so no wait of its tree counts them.)
     return report_against_floor(samples, args, MAX_RATIO, count,
                                 extra={"bare_hooks_s": round(samples["bare+hooks"].median, 3),
-                                       "ratio_to_hooked": to_hooked, "least_ratio_for_its_cpu": least},
-                                extra_verdict=f"wta / bare+hooks = {to_hooked:.2f}x wall; at wta's CPU, "
-                                              f"{cores} cores allow no less than {least:.2f}x; ")
+                                       "ratio_to_hooked": to_hooked},
+                                extra_verdict=f"wta / bare+hooks = {to_hooked:.2f}x wall; ")
 
 
 if __name__ == "__main__":
