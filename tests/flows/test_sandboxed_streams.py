@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from support import git, wta
-from sessions_support import (KEY, alive, marked, claude_env, env, log_text, no_leftover_processes, record,  # noqa: F401
-                              session_repo, up, worktree, zones)
+from sessions_support import (KEY, alive, claude_env, env, log_text, marked, no_leftover_processes,  # noqa: F401
+                              record, session_repo, up, worktree, zones)
 from worktree_agents import sandbox
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
 

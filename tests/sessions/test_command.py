@@ -15,8 +15,8 @@ import pytest
 
 from support import git, wta
 from worktree_agents.sessions.prompt import SANDBOX_NOTE
-from sessions_support import (alive, marked, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
-                              wait_for, wait_state, worktree, zones)
+from sessions_support import (alive, env, marked, no_leftover_processes, record, session_repo,  # noqa: F401
+                              state_dir, up, wait_for, wait_state, worktree, zones)
 
 PROMPT = """It's "quoted", $HOME stays literal; `backticks` too."""
 

@@ -12,8 +12,8 @@ import time
 from datetime import datetime
 
 from support import add_stream_worktree, commit_all, git, traced, write_files, wta
-from sessions_support import (alive, marked, env, no_leftover_processes, record, session_repo, state_dir, up,  # noqa: F401
-                              wait_for, wait_state, zones)
+from sessions_support import (alive, env, marked, no_leftover_processes, record, session_repo,  # noqa: F401
+                              state_dir, up, wait_for, wait_state, zones)
 
 from worktree_agents.project import Project
 from worktree_agents.sessions import process

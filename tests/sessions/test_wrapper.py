@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 
 from support import git, wta
-from sessions_support import (FILES, KEY, alive, marked, env, log_text, no_leftover_processes, record,  # noqa: F401
+from sessions_support import (FILES, KEY, alive, env, log_text, marked, no_leftover_processes, record,  # noqa: F401
                               session_repo, state_dir, up, wait_for, wait_state, worktree, zones)
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
 

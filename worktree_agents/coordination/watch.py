@@ -316,7 +316,8 @@ class Watcher:
         common = self.project.repo.common_dir
         for stream, path in stream_worktrees(self.project.main, common, self.env):
             if not hooks.zone_check_installed(common, path, self.env):
-                found[f"hooks:{stream}"] = _Condition(stream, "unchecked", hooks.not_installed(common, stream, path, self.env), OK,
+                found[f"hooks:{stream}"] = _Condition(stream, "unchecked",
+                                                      hooks.not_installed(common, stream, path, self.env), OK,
                                                       "zone check installed again")
         return found
 

@@ -74,7 +74,8 @@ def _comment_char(message: str) -> str | None:
     """
     settings = git.config_matching(r"^(core\.commentchar|commit\.cleanup)$")
     cleanup = settings.get("commit.cleanup", "default")
-    if cleanup in ("verbatim", "whitespace", "scissors") or (cleanup != "strip" and os.environ.get("GIT_EDITOR") == ":"):
+    editor = os.environ.get("GIT_EDITOR") != ":"
+    if cleanup in ("verbatim", "whitespace", "scissors") or (cleanup != "strip" and not editor):
         return None
     char = settings.get("core.commentchar", "#")
     if char == "auto":

@@ -239,8 +239,8 @@ def in_the_way(plan: MergePlan, tip: str, env: dict[str, str]) -> list[str]:
     tracked = set(git.added_paths(tip, plan.base_sha, plan.main, env))   # the base's side since they forked
     folders = {"/".join(p.split("/")[:i]) for p in tracked for i in range(1, p.count("/") + 1)}
     for path in dict.fromkeys(candidates):
-        if path in tracked or path in folders or (path in seen and git.rev_parse(f"{plan.base_sha}:{path}", plan.main,
-                                                                                  env)):
+        if path in tracked or path in folders or \
+                (path in seen and git.rev_parse(f"{plan.base_sha}:{path}", plan.main, env)):
             continue   # the base has it too (a conflict for the rebase to name, not a person's file)
         found.append(path)
     return sorted(found)

@@ -278,10 +278,10 @@ def _namespace_members(inits: list, known: list) -> list[int]:
             spaces.add(os.readlink(f"/proc/{p.pid}/ns/pid"))
         except OSError:
             pass
-    found = []
+    found, skip = [], {p.pid for p in known}
     for pid in _all_pids() if spaces else []:
         try:
-            if os.readlink(f"/proc/{pid}/ns/pid") in spaces and pid not in {p.pid for p in known}:
+            if pid not in skip and os.readlink(f"/proc/{pid}/ns/pid") in spaces:
                 found.append(pid)
         except OSError:
             continue
