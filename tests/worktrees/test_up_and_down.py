@@ -462,7 +462,8 @@ def test_after_branch_prefix_changes_a_streams_work_is_named_and_renamed_not_ski
 
 
 def test_a_detached_head_with_commits_is_told_how_to_keep_them(tmp_path):
-    """`git switch wta/api`, as wta advised for a detached HEAD, left the commits made there in no branch."""
+    """`git switch wta/api`, as wta advised for a detached HEAD, left the commits made there in no branch;
+    `wta merge` called the stream "nothing to merge" and exited 0."""
     repo = clone_webapp(tmp_path, example_zones(setup=None))
     wta(repo, "up", "--no-launch", "api", check=0)
     api = worktree_of(repo, "api")
@@ -473,6 +474,7 @@ def test_a_detached_head_with_commits_is_told_how_to_keep_them(tmp_path):
 
     fix = f"its worktree {api} has a detached HEAD with commits wta/api lacks; move wta/api there (git -C {api} switch -C wta/api)"
     assert fix in wta(repo, "status", check=0).stdout
+    assert fix in wta(repo, "merge", check=1).stderr       # not "nothing to merge", exit 0
     git(api, "switch", "-q", "-C", "wta/api")
     assert git(repo, "rev-parse", "wta/api").stdout.strip() == detached
     assert "detached" not in wta(repo, "status", check=0).stdout

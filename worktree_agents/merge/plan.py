@@ -274,21 +274,22 @@ def refusals(plan: MergePlan, pending: Sequence[str], env: dict[str, str]) -> tu
         if result:
             refused[stream] = result
             problems.append(f"{stream}: {result.detail}")
-    for stream, result in branch_elsewhere(plan, env).items():
+    for stream, result in work_elsewhere(plan, pending, env).items():
         refused[stream] = result
         problems.append(f"{stream}: {result.detail}")
     return problems, refused
 
 
-def branch_elsewhere(plan: MergePlan, env: dict[str, str]) -> dict[str, StreamResult]:
-    """The streams with no branch of their name whose worktree is on another (their own under an earlier
+def work_elsewhere(plan: MergePlan, pending: Sequence[str], env: dict[str, str]) -> dict[str, StreamResult]:
+    """The streams with nothing to merge on their branch (or no branch of their name) whose worktree is off
+    it, on commits the base lacks (a detached HEAD an agent committed on; its own branch under an earlier
     name, after `branch_prefix:` changed): their work is not "nothing to merge"."""
     found = {}
-    for stream in plan.streams:
-        if plan.tips[stream] is None:
-            switched = registry.stream_off_branch(plan.main, layout.common_dir(plan.state_dir), stream,
-                                                  plan.branches[stream], env)
-            if switched:
-                found[stream] = StreamResult(stream, plan.branches[stream], REFUSED, detail=switched)
+    others = {s: plan.branches[s] for s in plan.streams if s not in pending}   # (readiness sees to the rest)
+    off = registry.off_branch_worktrees(plan.main, layout.common_dir(plan.state_dir), others, env)
+    for stream, wt in off.items():
+        if plan.tips[stream] is None or (wt.head and not git.is_ancestor(wt.head, plan.base_sha, plan.main, env)):
+            branch = others[stream]
+            found[stream] = StreamResult(stream, branch, REFUSED, detail=registry.off_branch(wt, branch))
     return found
 

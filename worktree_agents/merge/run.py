@@ -13,9 +13,9 @@ from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.backups import backup_ref, new_run_id
 from worktree_agents.errors import WtaError
 from worktree_agents.merge import recovery
-from worktree_agents.merge.plan import (MergePlan, boundary, branch_elsewhere, commit_graph, git_env,
+from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env,
                                         merge_commits_refusal, pending_streams, plan_merge, refusals, session_refusal,
-                                        touches, verify, verify_objects, verify_result)
+                                        touches, verify, verify_objects, verify_result, work_elsewhere)
 from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
                                           SKIPPED, STOPS, TEST_FAILED, VERIFY_FAILED, MergeReport, Progress,
                                           StreamResult, explain, listed, progress_line, quiet, result_from, timed)
@@ -370,7 +370,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
         plan = plan_merge(project, names, env)
         graph = commit_graph(plan, plan.base_sha, plan.streams, env)
         pending = pending_streams(plan, graph, plan.streams)
-        if not pending and not branch_elsewhere(plan, env):
+        if not pending and not work_elsewhere(plan, pending, env):
             return MergeReport("nothing", True, plan.base, plan.base_sha, plan.base_sha, streams=[
                 StreamResult(s, b, SKIPPED, detail=f"nothing to merge beyond {plan.base}" if plan.tips[s]
                              else f"no branch {b}") for s, b in plan.branches.items()])

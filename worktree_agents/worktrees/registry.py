@@ -236,12 +236,28 @@ def stream_off_branch(main: str, common_dir: str, stream: str, branch: str,
                       env: dict[str, str] | None = None) -> str | None:
     """`off_branch` of the worktree recorded as `stream`'s, when it is not on `branch`; None when there is
     no such worktree, or it is on its branch."""
-    for wt in list_worktrees(main, env):
-        if wt.path == main or wt.bare or wt.prunable or wt.branch == branch or not os.path.isdir(wt.path):
+    wt = off_branch_worktree(main, common_dir, stream, branch, env)
+    return off_branch(wt, branch) if wt is not None else None
+
+
+def off_branch_worktree(main: str, common_dir: str, stream: str, branch: str,
+                        env: dict[str, str] | None = None) -> Worktree | None:
+    """The worktree recorded as `stream`'s, when it is not on `branch`; else None."""
+    return off_branch_worktrees(main, common_dir, {stream: branch}, env).get(stream)
+
+
+def off_branch_worktrees(main: str, common_dir: str, branches: dict[str, str],
+                         env: dict[str, str] | None = None) -> dict[str, Worktree]:
+    """Of the streams in `branches` (stream -> its branch), those whose recorded worktree is not on its
+    branch, with that worktree (from one `git worktree list`)."""
+    found: dict[str, Worktree] = {}
+    for wt in list_worktrees(main, env) if branches else []:
+        if wt.path == main or wt.bare or wt.prunable or not os.path.isdir(wt.path):
             continue
-        if Repo(worktree_git_dir(wt.path), common_dir).stream() == stream:
-            return off_branch(wt, branch)
-    return None
+        stream = Repo(worktree_git_dir(wt.path), common_dir).stream()
+        if stream in branches and wt.branch != branches[stream]:
+            found.setdefault(stream, wt)
+    return found
 
 
 def worktree_git_dir(path: str) -> str:
