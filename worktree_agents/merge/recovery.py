@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import listed
+from worktree_agents.merge.state import TEST
 from worktree_agents.worktrees import registry, submodules
 
 # A lock younger than this may belong to a git at work that has closed it (a ref's lock is
@@ -72,8 +73,13 @@ def end_test(st: dict) -> None:
 
     if st.get("test_pid") and st.get("test_started"):   # (its group, as long as its leader is the one recorded)
         process.terminate(process.group_members(st["test_pid"], st["test_started"]), grace=2.0)
-        if st.get("worktree") and os.path.isdir(st["worktree"]):
-            undo_test_writes(st["worktree"], set(st.get("test_untracked", [])), git.no_git_env())
+        # Killed during the test (its step, still): what it wrote is undone here. Killed after it, the run
+        # had undone that already, and a git it killed since may hold the worktree's index.
+        if st.get("step") == TEST and st.get("worktree") and os.path.isdir(st["worktree"]):
+            try:
+                undo_test_writes(st["worktree"], set(st.get("test_untracked", [])), git.no_git_env())
+            except WtaError:
+                pass   # (a lock a killed git left there: the recovery says so as it moves that worktree)
     st.pop("test_pid", None)
 
 
