@@ -54,6 +54,13 @@ def no_git_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def git_dir_env(git_dir: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """`no_git_env(env)` pinned to the repository whose git dir (the common one) is `git_dir`: git run
+    there without GIT_DIR takes the directory for a bare repository of its own, which the `safe.directory`
+    a user set for the worktree does not cover (a repository another user owns)."""
+    return {**no_git_env(env), "GIT_DIR": git_dir}
+
+
 class Completed(namedtuple("Completed", ["args", "returncode", "stdout", "stderr"])):
     """A finished git process: its arguments, exit code (negative: killed by
     that signal) and captured output, as bytes."""
@@ -896,7 +903,7 @@ def commit_of(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str
 
 def blob_id(rev: str, path: str, common_dir: str, env: dict[str, str] | None = None) -> str | None:
     """The blob id of `path` in commit `rev` of the repository at `common_dir`, or None when it has no such file."""
-    return rev_parse(f"{rev}:{path}", common_dir, {**(no_git_env() if env is None else env), "GIT_DIR": common_dir})
+    return rev_parse(f"{rev}:{path}", common_dir, git_dir_env(common_dir, env))
 
 
 def read_blob(sha: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> bytes:

@@ -146,7 +146,7 @@ def _escape_pattern(path: str) -> str:
 
 def main_worktree(common_dir: str) -> str | None:
     """The main worktree's path, or None for a bare repository."""
-    env = {**git.no_git_env(), "GIT_DIR": common_dir}
+    env = git.git_dir_env(common_dir)
     records = git.worktree_records(common_dir, env)
     if not records or "worktree" not in records[0] or "bare" in records[0]:
         return None

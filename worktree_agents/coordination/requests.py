@@ -234,7 +234,7 @@ def sync_closures(state_dir: str, zones: ZonesInForce | None = None,
     if base is None:
         return []
     common = layout.common_dir(state_dir)
-    env = {**git.no_git_env(env), "GIT_DIR": common}
+    env = git.git_dir_env(common, env)
     heads = git.branch_heads(cwd=common, env=env)
     closed = []
     for owner, open_ids in waiting.items():

@@ -398,10 +398,9 @@ def _wta_hooks_elsewhere(value: str, directory: str) -> bool:
     """Whether a worktree's core.hooksPath names wta's hooks directory of another place: the one this
     repository had before it was moved or renamed (gone, or holding wta's hooks). It is wta's own, not
     the user's, so `wta hooks install` replaces it without keeping it for `uninstall`."""
-    path = os.path.realpath(os.path.expanduser(value)) if value else ""
-    if not path or path == os.path.realpath(directory) or path.split(os.sep)[-2:] != ["wta", "hooks"]:
-        return False
-    return not os.path.exists(path) or is_ours(os.path.join(path, CHECKED[0]))
+    path = os.path.realpath(os.path.expanduser(value))
+    return bool(value) and not _same_dir(value, directory) and path.split(os.sep)[-2:] == ["wta", "hooks"] and \
+        (not os.path.exists(path) or is_ours(os.path.join(path, CHECKED[0])))
 
 
 def _same_dir(value: str, directory: str) -> bool:

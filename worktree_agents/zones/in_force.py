@@ -200,10 +200,8 @@ def _compile(repo: Repo, base: str | None, main: str | None, validated: tuple[st
         cfg = _VALIDATED[blob, main]
     else:
         if blob is not None:
-            # GIT_DIR named: git run in the common dir alone takes it for a bare repository, which
-            # the `safe.directory` a user set for the worktree does not cover
-            text = git.read_blob(blob, repo.common_dir, {**(git.no_git_env() if env is None else env),
-                                                         "GIT_DIR": repo.common_dir}).decode("utf-8", "replace")
+            pinned = git.git_dir_env(repo.common_dir, env)
+            text = git.read_blob(blob, repo.common_dir, pinned).decode("utf-8", "replace")
         elif main is None or not os.path.exists(source):
             raise no_zones_yaml(source)
         else:
