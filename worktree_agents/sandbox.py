@@ -251,7 +251,7 @@ def worktree_hooks(common_dir: str, worktree: str) -> list[str]:
     """The repository's hooks directory inside this worktree, when the shared core.hooksPath is a
     relative path below its top (husky's `.husky/_`): wta's hooks run the hooks there at the stream's
     commits. Not the top itself (`.`: pinning it would pin the whole worktree)."""
-    from worktree_agents.hooks.install import in_each_worktree, shared_hooks_path
+    from worktree_agents.hooks.hooks_path import in_each_worktree, shared_hooks_path
 
     value = shared_hooks_path(common_dir)
     if not in_each_worktree(value):

@@ -20,6 +20,7 @@ from typing import Any
 from worktree_agents import git
 from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.hooks import install as hooks
+from worktree_agents.hooks.hooks_path import shared_hooks_path
 from worktree_agents.merge.state import merge_status
 from worktree_agents.sessions import process
 from worktree_agents.sessions.liveness import last_activity, observe, session_roots
@@ -104,7 +105,7 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
         graph = git.CommitGraph(base_head, [t.sha for b, t in heads.items() if b in branches.values()],
                                 cwd=project.main, env=env) if base_head else None
 
-        shared_hooks = hooks.shared_hooks_path(project.repo.common_dir) if present else None
+        shared_hooks = shared_hooks_path(project.repo.common_dir) if present else None
 
         def one(stream: str) -> StreamStatus:
             status = _stream_status(project, zones, stream, branches[stream], records.get(stream) or {}, heads,

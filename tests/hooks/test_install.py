@@ -162,7 +162,7 @@ def test_wta_asks_git_for_the_shared_hooks_path_only_when_a_config_file_could_na
                                                                                       where):
     """`wta up` asks for the hooks path once per stream worktree and per session; like the hooks, it
     reads the config files first and starts no git process when none could name one."""
-    from worktree_agents.hooks import install
+    from worktree_agents.hooks import hooks_path
 
     repo = make_repo(tmp_path / "webapp")
     custom = tmp_path / "custom-hooks"
@@ -176,10 +176,10 @@ def test_wta_asks_git_for_the_shared_hooks_path_only_when_a_config_file_could_na
         monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path))
     else:
         expected = None
-    install._system_configs()   # what git's prefix is: asked once per process, before the trace starts
+    hooks_path.system_configs()   # what git's prefix is: asked once per process, before the trace starts
     trace = tmp_path / "git-trace"
     monkeypatch.setenv("GIT_TRACE", str(trace))
-    assert install.shared_hooks_path(str(repo / ".git")) == expected
+    assert hooks_path.shared_hooks_path(str(repo / ".git")) == expected
     asked = trace.exists() and "config --show-scope" in trace.read_text()
     assert asked == (where != "none")
 

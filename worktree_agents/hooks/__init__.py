@@ -1,6 +1,8 @@
 """wta's git hooks and the Claude Code guard.
 
     install          wta's hooks directory, and stream worktrees' core.hooksPath pointing at it
+    hooks_path       which hooks directory git runs in a worktree: the shared core.hooksPath, a
+                     worktree's own
     runtime          what the hooks run: pre-commit, commit-msg, and the guard
     hook-tmpl        every hook script: find and start the repository's own hook (a shell template)
     check-tmpl       in pre-commit and commit-msg, once that hook is found and before it starts:

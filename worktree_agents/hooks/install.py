@@ -35,10 +35,11 @@ import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from worktree_agents import git, interpreter, layout
 from worktree_agents.files import write_atomic
+from worktree_agents.hooks.hooks_path import (hooks_path_in, in_each_worktree, remember_hooks_path, same_dir,
+                                               shared_hooks_path, system_configs)
 from worktree_agents.hooks.runtime import HOOK_ENV
 from worktree_agents.worktrees.registry import worktree_git_dir
 from worktree_agents.zones.in_force import FAST_HEADER
@@ -105,18 +106,7 @@ def hook_script(name: str, common_dir: str, python: str = sys.executable) -> str
         marker=MARKER, label=name, name=name if name in CHECKED else "${0##*/}", env=HOOK_ENV, check=check,
         start=START_CHECKED if name in CHECKED else START,
         sync=sync, purpose=_PURPOSE[name], default_hooks=shlex.quote(os.path.join(common_dir, "hooks")),
-        config_files=" ".join(shlex.quote(f) for f in (os.path.join(common_dir, "config"), *_system_configs())))
-
-
-@lru_cache(maxsize=None)
-def _system_configs() -> list[str]:
-    """Where git's system config may be besides /etc/gitconfig: `<prefix>/etc/gitconfig` for a git
-    installed under a prefix other than /usr (git's build puts it there)."""
-    exec_path = git.exec_path()
-    for tail in ("/libexec/git-core", "/lib/git-core"):
-        if exec_path.endswith(tail) and exec_path[:-len(tail)] not in ("/usr", ""):
-            return [os.path.join(exec_path[:-len(tail)], "etc", "gitconfig")]
-    return []
+        config_files=" ".join(shlex.quote(f) for f in (os.path.join(common_dir, "config"), *system_configs())))
 
 
 def guard_command(stream: str, python: str = sys.executable) -> str:
@@ -189,7 +179,7 @@ def attach(common_dir: str, worktree: str, report: HookReport) -> None:
     config = layout.worktree_config(git_dir)
     directory = hooks_dir(common_dir)
     values = git.file_config(config, "core.hooksPath", env=git.no_git_env())
-    if not (len(values) == 1 and _same_dir(values[0], directory)):
+    if not (len(values) == 1 and same_dir(values[0], directory)):
         if values and not all(_wta_hooks_elsewhere(v, directory) for v in values):
             report.replaced.append((worktree, values[-1]))
             write_atomic(_hooks_path_record(common_dir, git_dir), values[-1])   # for `uninstall`
@@ -197,7 +187,7 @@ def attach(common_dir: str, worktree: str, report: HookReport) -> None:
         report.attached.append(worktree)
         values = [directory]
     # git reads the worktree's own config last: its one value is the answer, until a config file changes.
-    _remember_hooks_path(common_dir, worktree, values[0], git.no_git_env())
+    remember_hooks_path(common_dir, worktree, values[0], git.no_git_env())
 
 
 def copy_repository_hooks(common_dir: str, main: str, worktree: str, report: HookReport) -> None:
@@ -212,7 +202,7 @@ def copy_repository_hooks(common_dir: str, main: str, worktree: str, report: Hoo
     (sandbox.worktree_hooks).
     """
     shared = shared_hooks_path(common_dir)
-    if not in_each_worktree(shared) or _same_dir(worktree, main):
+    if not in_each_worktree(shared) or same_dir(worktree, main):
         return
     source, target = os.path.join(main, shared), os.path.join(worktree, shared)
     record_file = layout.path(layout.state_dir(common_dir), layout.COPIED_HOOKS,
@@ -250,7 +240,7 @@ def copy_repository_hooks(common_dir: str, main: str, worktree: str, report: Hoo
 def repository_hooks_missing(main: str, worktree: str, shared: str | None) -> bool:
     """Whether the repository's hooks directory, a relative shared core.hooksPath, is not in this stream
     worktree (nor, then, copied from the main worktree): its commits run only wta's check."""
-    if not in_each_worktree(shared) or _same_dir(worktree, main):
+    if not in_each_worktree(shared) or same_dir(worktree, main):
         return False
     return not _digests(os.path.join(worktree, shared))
 
@@ -261,15 +251,6 @@ def hooks_missing(where: str, directory: str) -> str:
     return (f"repository hooks not found in {where}: core.hooksPath {directory} is not in that worktree, so its "
             "commits run only wta's check; install the hook manager in the main worktree, and `wta hooks install` "
             "copies what it generates there")
-
-
-def in_each_worktree(shared: str | None) -> bool:
-    """Whether core.hooksPath names a directory below each worktree's top (not the top itself): one
-    that is part of each worktree, which wta copies into a stream worktree and its sandbox pins."""
-    if not shared or os.path.isabs(os.path.expanduser(shared)):
-        return False
-    rel = os.path.normpath(shared)
-    return rel != "." and rel != ".." and not rel.startswith("../")
 
 
 def _digests(directory: str) -> dict[str, str]:
@@ -329,7 +310,7 @@ def tidy(common_dir: str) -> HookReport:
     report = HookReport(hooks_dir(common_dir))
     directory = hooks_dir(common_dir)
     linked = _linked_git_dirs(common_dir)
-    if any(_same_dir(v, directory) for g in linked
+    if any(same_dir(v, directory) for g in linked
            for v in git.file_config(layout.worktree_config(g), "core.hooksPath", env=git.no_git_env())):
         _forget_records(common_dir, linked)
         return report
@@ -341,52 +322,14 @@ def tidy(common_dir: str) -> HookReport:
 def zone_check_installed(common_dir: str, worktree: str, env: dict[str, str] | None = None) -> bool:
     """Whether git runs wta's pre-commit and commit-msg hooks in this worktree."""
     directory = hooks_dir(common_dir)
-    if not _same_dir(_hooks_path_in(common_dir, worktree, env or git.no_git_env()), directory):
+    if not same_dir(hooks_path_in(common_dir, worktree, env or git.no_git_env()), directory):
         return False
     return all(is_ours(p) and os.access(p, os.X_OK) for p in (os.path.join(directory, n) for n in CHECKED))
 
 
-# core.hooksPath as git last read it in a worktree, by the state of the config files it read it from:
-# `wta watch` and `wta up` look every few seconds, and the answer only changes with one of them.
-_HOOKS_PATHS: dict[tuple, str] = {}
-
-
-def _hooks_path_in(common_dir: str, worktree: str, env: dict[str, str]) -> str:
-    """core.hooksPath as git reads it in `worktree`; git is asked again only when a config file it
-    reads there has changed (or one includes another, whose changes would not show)."""
-    state = _config_state(common_dir, worktree, env)
-    if state is not None and state in _HOOKS_PATHS:
-        return _HOOKS_PATHS[state]
-    value = git.config_value("core.hooksPath", worktree, env)
-    _remember_hooks_path(common_dir, worktree, value, env, state)
-    return value
-
-
-def _remember_hooks_path(common_dir: str, worktree: str, value: str, env: dict[str, str],
-                         state: tuple | None = None) -> None:
-    state = state or _config_state(common_dir, worktree, env)
-    if state is not None:
-        if len(_HOOKS_PATHS) > 256:
-            _HOOKS_PATHS.clear()
-        _HOOKS_PATHS[state] = value
-
-
-def _config_state(common_dir: str, worktree: str, env: dict[str, str]) -> tuple | None:
-    """Each config file git reads in `worktree` (its own config.worktree, the shared, system and
-    global ones) as it is now; None when one includes another file."""
-    if any(name in env for name in ("GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")):
-        return None   # settings from the environment (wta's own processes have none: no_git_env)
-    private = worktree_git_dir(worktree)
-    read = _read_configs([os.path.join(private, "config.worktree"), *_config_files(common_dir, env)])
-    if read is None or any(b"include" in text for _, text, _ in read):
-        return None
-    return (worktree, private, env.get("GIT_CONFIG_NOSYSTEM"),
-            *((path, st and (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)) for path, _, st in read))
-
-
 def not_installed(common_dir: str, stream: str, worktree: str, env: dict[str, str] | None = None) -> str:
     """What `wta status` and `wta watch` say of a stream worktree without wta's hooks."""
-    value = _hooks_path_in(common_dir, worktree, env or git.no_git_env())
+    value = hooks_path_in(common_dir, worktree, env or git.no_git_env())
     if _wta_hooks_elsewhere(value, hooks_dir(common_dir)):
         return (f"zone check not installed in {stream} ({worktree}): its hooks are still wta's at {value}, "
                 "from before the repository moved; `wta hooks install` points it at this repository's")
@@ -399,12 +342,8 @@ def _wta_hooks_elsewhere(value: str, directory: str) -> bool:
     repository had before it was moved or renamed (gone, or holding wta's hooks). It is wta's own, not
     the user's, so `wta hooks install` replaces it without keeping it for `uninstall`."""
     path = os.path.realpath(os.path.expanduser(value))
-    return bool(value) and not _same_dir(value, directory) and path.split(os.sep)[-2:] == ["wta", "hooks"] and \
+    return bool(value) and not same_dir(value, directory) and path.split(os.sep)[-2:] == ["wta", "hooks"] and \
         (not os.path.exists(path) or is_ours(os.path.join(path, CHECKED[0])))
-
-
-def _same_dir(value: str, directory: str) -> bool:
-    return bool(value) and os.path.realpath(os.path.expanduser(value)) == os.path.realpath(directory)
 
 
 def _write_hooks(common_dir: str, shared: str | None, worktrees: list[str], report: HookReport) -> None:
@@ -464,51 +403,6 @@ def _repository_hooks_dirs(common_dir: str, shared: str | None, worktrees: list[
     return [shared] if os.path.isabs(shared) else [os.path.join(w, shared) for w in worktrees]
 
 
-def shared_hooks_path(common_dir: str) -> str | None:
-    """core.hooksPath from every scope but a worktree's, as git reads it (`~` expanded).
-
-    As the hooks themselves do: no git process when no config file git reads mentions hooksPath
-    or includes another file (a `wta up` asks once per stream worktree, and once per session)."""
-    env = git.no_git_env()
-    if not _configs_may_name_hooks_path(common_dir, env):
-        return None
-    values = [v for scope, v in git.config_by_scope("core.hooksPath", common_dir, env) if scope != "worktree"]
-    return values[-1] if values and values[-1] else None
-
-
-def _configs_may_name_hooks_path(common_dir: str, env: dict[str, str]) -> bool:
-    """Whether a config file git reads outside the worktree's own (the shared, system and global
-    ones) could set core.hooksPath: one that mentions hooksPath or an include, or cannot be read.
-    The hook script's `mentioned` (hook-tmpl), for wta's own processes, whose environment
-    (`no_git_env`) holds no setting."""
-    read = _read_configs(_config_files(common_dir, env))
-    return read is None or any(b"hookspath" in text or b"include" in text for _, text, _ in read)
-
-
-def _read_configs(paths: list[str]) -> list[tuple[str, bytes, os.stat_result | None]] | None:
-    """Each config file as (path, its text in lower case, its stat); a missing one as empty with no
-    stat; None when one cannot be read (only git can say what it holds)."""
-    read = []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                read.append((path, f.read().lower(), os.fstat(f.fileno())))
-        except (FileNotFoundError, NotADirectoryError):
-            read.append((path, b"", None))
-        except OSError:
-            return None
-    return read
-
-
-def _config_files(common_dir: str, env: dict[str, str]) -> list[str]:
-    """The config files git reads besides a worktree's own: the shared one, the system ones and the
-    global ones (as the hooks' `mentioned` lists them, hook-tmpl)."""
-    home = env.get("HOME", "")
-    return [os.path.join(common_dir, "config"), *_system_configs(), env.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig",
-            env.get("GIT_CONFIG_GLOBAL") or os.path.join(home, ".gitconfig"),
-            os.path.join(env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"), "git", "config")]
-
-
 def _enable_worktree_config(common_dir: str) -> None:
     """Turn on per-worktree config, as git itself does (`git sparse-checkout init`): the main
     worktree's core.worktree (a submodule's) moves from the shared config to the main worktree's
@@ -531,7 +425,7 @@ def _enable_worktree_config(common_dir: str) -> None:
 def _detach(common_dir: str, git_dir: str, report: HookReport) -> bool:
     """Take wta's core.hooksPath out of a worktree's own config, giving back the one it replaced."""
     config, env = layout.worktree_config(git_dir), git.no_git_env()
-    if not any(_same_dir(v, hooks_dir(common_dir)) for v in git.file_config(config, "core.hooksPath", env=env)):
+    if not any(same_dir(v, hooks_dir(common_dir)) for v in git.file_config(config, "core.hooksPath", env=env)):
         return False
     git.unset_file_config(config, "core.hooksPath", env=env)
     record = _hooks_path_record(common_dir, git_dir)
