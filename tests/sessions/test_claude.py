@@ -12,7 +12,8 @@ from sessions_support import (KEY, claude_env, env, log_text, no_leftover_proces
 from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
 
 MODEL = "claude-sonnet-4-6"
-STREAMS = "  api:\n    paths: [src/api/**]\n    prompt: Say hello.\n  ui:\n    paths: [src/ui/**]\n"
+# The task starts with `-`, as a Markdown list does: the CLI must take it for the task, not an option.
+STREAMS = "  api:\n    paths: [src/api/**]\n    prompt: '- Say hello.'\n  ui:\n    paths: [src/ui/**]\n"
 AGENT = f"  runner: claude\n  model: {MODEL}\n  max_turns: 8\n  timeout: 120s\n"
 
 
@@ -46,7 +47,7 @@ def test_the_guard_denies_an_out_of_zone_write_while_an_in_zone_write_and_a_comm
     first = fake.conversation_requests("api")[0].body
     system = "\n".join(b["text"] for b in first["system"]) if isinstance(first["system"], list) else first["system"]
     assert "# Zone rules of stream `api` (wta)" in system
-    assert first["model"] == MODEL and "Say hello." in json.dumps(first["messages"])
+    assert first["model"] == MODEL and "- Say hello." in json.dumps(first["messages"])
     assert not any(p.name in (".claude", "CLAUDE.md") for p in api.iterdir())  # nothing written into the worktree
 
 
@@ -62,7 +63,7 @@ def test_interactive_runs_claude_in_tmux_without_p_and_wta_attach_finds_it(tmp_p
         session = wait_for(lambda: (r := record(repo, "api"))["tmux"] and r["agent_pid"] and r)
         assert session["tmux"]["session"] == "wta-repo-api"
         args = wait_for(lambda: (tmp_path / "claude-args").read_text().splitlines())
-        assert "-p" not in args and args[0] == "Say hello."
+        assert "-p" not in args and args[-2:] == ["--", "- Say hello."]
         hook = json.loads(args[args.index("--settings") + 1])["hooks"]["PreToolUse"][0]
         assert hook["matcher"] == "Edit|Write|NotebookEdit|MultiEdit" and "guard --stream api" in hook["hooks"][0]["command"]
         wait_for(lambda: "interactive-ready" in log_text(repo, "api"))

@@ -56,13 +56,13 @@ class ClaudeRunner(Runner):
     def command(self, ctx: SessionContext) -> AgentCommand:
         agent = ctx.agent
         argv = [cli()]
-        if ctx.interactive:
-            argv.append(ctx.task())
-        else:
-            argv += ["-p", ctx.task(), "--output-format", "stream-json", "--verbose",
-                     "--max-turns", str(agent.max_turns)]
+        if not ctx.interactive:
+            argv += ["-p", "--output-format", "stream-json", "--verbose", "--max-turns", str(agent.max_turns)]
         argv += ["--model", agent.model, "--permission-mode", agent.permission_mode,
                  "--settings", json.dumps(settings(ctx.stream)), "--append-system-prompt", ctx.rules()]
+        # The task last, after `--`: a prompt that starts with `-` (a Markdown list, `---` front matter)
+        # is the task, not an option the CLI refuses.
+        argv += ["--", ctx.task()]
         return AgentCommand(argv, interactive=ctx.interactive)
 
 
