@@ -3,6 +3,7 @@ Ctrl-C), and what `wta status` shows of running sessions."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+
+import pytest
 
 from support import add_stream_worktree, commit_all, git, traced, write_files, wta
 from sessions_support import (alive, env, marked, no_leftover_processes, record, session_repo,  # noqa: F401
@@ -204,6 +207,29 @@ def test_a_second_up_while_a_coordinator_schedules_is_refused(tmp_path):
     assert again.returncode == 1
     assert "is already scheduling this repository's sessions" in again.stderr
     assert wta(repo, "stop", check=0, env=env()).returncode == 0
+
+
+def test_a_detached_coordinator_holds_the_lock_from_the_moment_wta_up_returns(tmp_path):
+    """`wta up -d` hands its lock to the coordinator it starts: a second `wta up -d` right after it is
+    refused, rather than queueing a stream that neither coordinator then starts (the second one lost
+    the race for the lock and ended, its stream left `pending`)."""
+    command, open_gate = gate(tmp_path)
+    two = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n"
+    repo = session_repo(tmp_path, zones(agent(command), two))
+    assert up(repo, "-d", "infra").returncode == 0
+    with open(state_dir(repo) / "coordinator.lock", "rb") as lock:   # held already, by the coordinator
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    again = up(repo, "-d", "api")
+    assert again.returncode == 1, again.stdout
+    assert "is already scheduling this repository's sessions" in again.stderr
+    assert wait_state(repo, "infra", "running")["state"] == "running"
+    assert not (state_dir(repo) / "sessions" / "api.json").exists()   # never queued
+    coordinator = json.loads((state_dir(repo) / "coordinator.lock").read_text())["pid"]
+    open_gate()
+    assert wait_state(repo, "infra", "done")["state"] == "done"
+    assert wait_for(lambda: not alive(coordinator))
+    assert up(repo, "api").returncode == 0 and record(repo, "api")["state"] == "done"
 
 
 def test_the_after_rule_asks_git_only_whether_a_finished_dependency_landed(tmp_path, monkeypatch):

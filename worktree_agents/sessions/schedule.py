@@ -64,8 +64,8 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
     """
     plan = supervisor.schedule_for(config, streams, runner, interactive, max_parallel, land)
     view = view_for(plan.streams)
-    records, ended = None, None
-    with supervisor.coordinator_lock(project.repo.state_dir):
+    records, ended, detached = None, None, None
+    with supervisor.coordinator_lock(project.repo.state_dir) as lock:
         scheduled = supervisor.queue_sessions(project, config, plan)
         store = SessionStore(project.repo.state_dir)
         for stream in plan.streams:
@@ -93,17 +93,22 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                         coordinator.let_landing_finish(off_the_interrupt)
                 finally:
                     view.close()
+        if records is None and ended is None:
+            # Handed to a detached coordinator with the lock still held: no other `wta up` comes between.
+            rest = supervisor.unfinished(project, plan)
+            if rest:
+                detached = rest, supervisor.spawn_detached(
+                    project, supervisor.Schedule(tuple(rest), plan.runner, plan.interactive, plan.max_parallel,
+                                                 plan.land), lock)
     if ended is not None:
         say("\nended by SIGTERM: the sessions that had not started are stopped (`wta up` schedules them again); "
             "the running ones carry on until they end or `wta stop` ends them")
         return ended.exit_code
     if records is None:
-        rest = supervisor.unfinished(project, plan)
-        if not rest:
+        if detached is None:
             say("\nnothing left to schedule")
             return 0
-        pid = supervisor.spawn_detached(project, supervisor.Schedule(tuple(rest), plan.runner, plan.interactive,
-                                                                     plan.max_parallel, plan.land))
+        rest, pid = detached
         what = "the sessions" if detach else "the rest of the schedule"
         if not detach:
             say("")  # off the ^C

@@ -39,7 +39,6 @@ from worktree_agents.sessions.store import (DONE, FAILED, LANDED, LANDING, OPEN,
                                             WAITING, SessionRecord, SessionStore, now)
 
 POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
-LOCK_WAIT = 10.0            # how long a detached coordinator waits for the one handing over
 ENDED = "stopped before it started: the coordinator was ended"   # the planned sessions', when it is (SIGTERM)
 
 
@@ -65,31 +64,34 @@ def stream_worktrees(project) -> dict[str, str]:
 # -- the coordinator lock ------------------------------------------------------------
 
 @contextmanager
-def coordinator_lock(state_dir: str, wait: float = 0.0) -> Iterator[None]:
-    """Be the repository's one coordinator for the duration of the block."""
+def coordinator_lock(state_dir: str, handed_over: int | None = None) -> Iterator[int]:
+    """Be the repository's one coordinator for the duration of the block; the lock file's descriptor.
+
+    `handed_over`: that descriptor, inherited from the `wta up` that started this (detached)
+    coordinator while it held the lock (`spawn_detached`): the lock passes on with no moment
+    free, in which another `wta up` would queue sessions that no coordinator then starts."""
     os.makedirs(state_dir, exist_ok=True)
     path = layout.path(state_dir, layout.COORDINATOR_LOCK)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    deadline = time.monotonic() + wait
+    fd = handed_over if handed_over is not None else os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = coordinator_pid(state_dir)
-                    raise WtaError(f"a coordinator{f' (pid {holder})' if holder else ''} is already scheduling "
-                                   "this repository's sessions; follow it with `wta status`, or end it with "
-                                   "`wta stop`", CHECK) from None
-                time.sleep(0.05)
+        if handed_over is not None and os.path.samestat(os.fstat(fd), os.stat(path)):
+            os.set_inheritable(fd, False)
+        elif handed_over is not None:
+            raise WtaError(f"descriptor {fd} is not {path}; start the coordinator with `wta up -d`")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # (handed over: held already, by the same open file)
+        except BlockingIOError:
+            holder = coordinator_pid(state_dir)
+            raise WtaError(f"a coordinator{f' (pid {holder})' if holder else ''} is already scheduling "
+                           "this repository's sessions; follow it with `wta status`, or end it with "
+                           "`wta stop`", CHECK) from None
         me = os.getpid()
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps({"pid": me, "create_time": process.create_time(me)}).encode(), 0)
         except OSError as exc:
             raise cannot_write(path, exc) from None
-        yield
+        yield fd
     finally:
         os.close(fd)
 
@@ -385,10 +387,11 @@ def unfinished(project, plan: Schedule) -> list[str]:
             or plan.land and r.state == DONE]
 
 
-def spawn_detached(project, plan: Schedule) -> int:
-    """Start a detached coordinator for `plan`; its pid."""
+def spawn_detached(project, plan: Schedule, lock: int) -> int:
+    """Start a detached coordinator for `plan`, handing it the coordinator lock (`lock`: the descriptor
+    `coordinator_lock` gave the caller, which holds it); its pid."""
     argv = interpreter.command("worktree_agents.sessions.supervisor", "main", "--worktree", project.main,
-                               "--max-parallel", str(plan.max_parallel))
+                               "--max-parallel", str(plan.max_parallel), "--lock-fd", str(lock))
     for stream in plan.streams:
         argv += ["--stream", stream]
     if plan.runner:
@@ -401,7 +404,7 @@ def spawn_detached(project, plan: Schedule) -> int:
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
         child = subprocess.Popen(argv, cwd=project.main, env=project.env, stdin=subprocess.DEVNULL,
-                                 stdout=log, stderr=log, start_new_session=True)
+                                 stdout=log, stderr=log, start_new_session=True, pass_fds=(lock,))
     return child.pid
 
 
@@ -414,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interactive", action="store_true")
     parser.add_argument("--max-parallel", type=int)
     parser.add_argument("--land", action="store_true")
+    parser.add_argument("--lock-fd", type=int, help="the coordinator lock, held and handed over by `wta up`")
     args = parser.parse_args(argv)
     from worktree_agents.project import Project
 
@@ -424,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         project = Project.find(args.worktree)
         config = project.main_config()
         plan = schedule_for(config, args.stream, args.runner, args.interactive, args.max_parallel, args.land)
-        with coordinator_lock(project.repo.state_dir, wait=LOCK_WAIT):
+        with coordinator_lock(project.repo.state_dir, handed_over=args.lock_fd):
             coordinator = Coordinator(project, config, plan)
             stamp(f"scheduling {', '.join(plan.streams)} (max_parallel {plan.max_parallel})")
             # The watcher of `wta up` in the foreground, here too: checks, alerts.log and `notify` (its
