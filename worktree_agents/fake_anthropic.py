@@ -61,6 +61,7 @@ __all__ = [
     "RecordedRequest",
     "STREAM_MARKER",
     "is_side_request",
+    "malformed",
     "system_text",
     "text",
     "tool_use",
@@ -88,6 +89,16 @@ def text(s: str) -> Block:
 def tool_use(name: str, input: Mapping[str, Any] | None = None) -> Block:  # noqa: A002 - the API's name
     """A tool_use content block; the server gives it a fresh ``toolu_`` id."""
     return {"type": "tool_use", "name": name, "input": dict(input or {})}
+
+
+#: The block type of a turn answered with an event stream that breaks off in bad JSON (`malformed`).
+MALFORMED = "malformed"
+
+
+def malformed() -> Block:
+    """A turn that the server answers with an event stream whose data turns into bad JSON after the
+    message has started: what a broken proxy or a cut connection sends."""
+    return {"type": MALFORMED}
 
 
 @dataclass(frozen=True)
@@ -347,6 +358,8 @@ def _normalize_turn(turn: Any) -> Turn:
         elif block.get("type") == "tool_use":
             blocks.append({"type": "tool_use", "id": block.get("id"),
                            "name": block["name"], "input": dict(block.get("input") or {})})
+        elif block.get("type") == MALFORMED:
+            blocks.append({"type": MALFORMED})
         else:
             raise ValueError(f"unsupported content block type {block.get('type')!r}")
     if not blocks:
@@ -559,6 +572,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._event("message_start", {"type": "message_start", "message": start})
         self._event("ping", {"type": "ping"})
         for index, block in enumerate(message["content"]):
+            if block["type"] == MALFORMED:
+                self._chunk(b'event: content_block_start\ndata: {"type": "content_block_start", "ind\n\n')
+                self._chunk(b"")
+                return
             if block["type"] == "text":
                 opening = {"type": "text", "text": ""}
                 deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]

@@ -6,7 +6,7 @@ import json
 
 from support import git, wta
 from sessions_support import KEY, env, log_text, no_leftover_processes, record, session_repo, up, worktree, zones  # noqa: F401
-from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
+from worktree_agents.fake_anthropic import FakeAnthropic, malformed, text, tool_use
 from worktree_agents.sessions import pricing
 
 MODEL = "claude-sonnet-4-6"
@@ -125,3 +125,18 @@ def test_a_session_stopped_or_timed_out_still_records_what_it_spent(tmp_path):
     assert done.returncode == 1 and (session["state"], session["reason"]) == ("failed", "timeout after 3s")
     assert session["turns"] == 2 and session["input_tokens"] > 0 and session["output_tokens"] > 0
     assert session["cost_usd"] == pricing.cost_usd(MODEL, session["input_tokens"], session["output_tokens"])
+
+
+def test_an_answer_that_cannot_be_read_ends_the_session_failed_with_what_it_spent(tmp_path):
+    """An event stream that breaks off in bad JSON (a broken proxy) had ended the runner in a traceback,
+    with no result line: the record had a bare "exit status 1" and none of the turns paid for."""
+    script = {"api": [[tool_use("list_files", {"path": "src"})], [tool_use("list_files", {"path": "src"})],
+                      [malformed()]]}
+    repo = session_repo(tmp_path, zones(api_agent(), STREAMS))
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, "api", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    session = record(repo, "api")
+    assert done.returncode == 1 and session["state"] == "failed"
+    assert "the API's answer could not be read: " in session["reason"], session["reason"]
+    assert session["turns"] == 2 and session["input_tokens"] > 0 and session["output_tokens"] > 0
+    assert "Traceback" not in log_text(repo, "api")

@@ -234,6 +234,11 @@ def run_loop(ctx: SessionContext, out=None) -> int:
                 say(f"api error: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
                 subtype, final_text = "error_during_execution", str(getattr(exc, "message", exc))
                 break
+            except Exception as exc:  # an answer the SDK could not read (bad JSON from a broken proxy, a cut stream)
+                final_text = f"the API's answer could not be read: {type(exc).__name__}: {exc}"[:300]
+                say(f"api error: {final_text}")
+                subtype = "error_during_execution"
+                break
             turns += 1
             for name in usage:
                 usage[name] += int(getattr(message.usage, name, 0) or 0)
