@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from support import ROOT, add_stream_worktree, commit_all, wta
 from worktree_agents import __version__, reference
@@ -147,3 +148,18 @@ def test_a_worktree_of_a_bare_repository_is_refused_naming_why(tmp_path):
     assert proc.stderr == (f"wta: {tmp_path / 'wt'}: a worktree of the bare repository {tmp_path / 'bare.git'}, which "
                            "has no main worktree for wta to keep zones.yaml and the base in; use a clone with a "
                            "checkout\n")
+
+
+def test_a_repository_whose_path_is_not_utf8_is_refused_in_one_line_before_anything_is_written(tmp_path):
+    """A folder named in Latin-1: every command that read zones.yaml had been an internal error
+    (UnicodeEncodeError), and `wta up` one after it had made the worktrees."""
+    from support import make_repo
+
+    repo = make_repo(Path(os.fsdecode(bytes(tmp_path) + b"/r\xe9po")))
+    for command in (["up", "--no-launch"], ["status"], ["zones"]):
+        proc = wta(repo, *command, check=2)
+        assert proc.stderr == (f"wta: {tmp_path}/r\\xe9po: this path is not UTF-8, which wta needs to record it; "
+                               "rename that folder (or move the repository) to a UTF-8 name\n"), command
+    assert subprocess.run(["git", "-C", repo, "worktree", "list", "--porcelain"], capture_output=True,
+                          check=True).stdout.count(b"worktree ") == 1
+    assert not (repo / ".git" / "wta").exists()

@@ -35,6 +35,8 @@ class Project:
         if main is None:
             raise WtaError(f"{cwd}: a worktree of the bare repository {repo.common_dir}, which has no main worktree "
                            f"for wta to keep zones.yaml and the base in; use a clone with a checkout")
+        for path in (toplevel, repo.common_dir, main):
+            _require_utf8(path)
         return cls(repo, toplevel, main)
 
     @property
@@ -83,3 +85,14 @@ class Project:
             if absolute == root or absolute.startswith(root.rstrip(os.sep) + os.sep):
                 return os.path.relpath(absolute, root).replace(os.sep, "/")
         raise WtaError(f"{path}: outside the repository ({self.toplevel}); give a path inside it")
+
+
+def _require_utf8(path: str) -> None:
+    """wta keeps the repository's paths in its records and hooks as UTF-8 text: one that is not
+    (a folder named in Latin-1) is refused before anything is written."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise WtaError(f"{shown}: this path is not UTF-8, which wta needs to record it; rename that folder "
+                       "(or move the repository) to a UTF-8 name") from None
