@@ -192,6 +192,28 @@ def test_down_keeps_a_worktree_whose_session_runs_until_forced_which_stops_it(tm
     assert record(repo, "api")["state"] == "stopped"
 
 
+def test_down_keeps_a_worktree_whose_session_a_coordinator_will_start_until_forced(tmp_path):
+    """A stream waiting for its dependency: removed under the coordinator, its session had later failed
+    with "not inside a git repository", nothing saying the worktree had been taken away."""
+    gate = tmp_path / "gate"
+    streams = "  infra:\n    paths: [src/infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n"
+    repo = session_repo(tmp_path, zones(agent(f"while [ ! -f {gate} ]; do sleep 0.05; done"), streams))
+    assert up(repo, "-d").returncode == 0
+    wait_state(repo, "api", "waiting")
+    kept = wta(repo, "down", "api", check=1)
+    assert "api" in kept.stdout and "a coordinator (pid " in kept.stdout and \
+        "will start its session (waiting: waiting for infra); stop it first (wta stop api), or rerun with " \
+        "--force, which stops it" in kept.stdout, kept.stdout
+    assert worktree(repo, "api").is_dir()
+    forced = wta(repo, "down", "--force", "api", check=0)
+    assert "api          session stopped before it started" in forced.stdout and "removed" in forced.stdout
+    assert not worktree(repo, "api").exists()
+    gate.touch()
+    assert wait_state(repo, "infra", "done")["state"] == "done"
+    time.sleep(0.5)   # a round of the coordinator: it does not start api
+    assert record(repo, "api")["state"] == "stopped" and record(repo, "api")["started_at"] is None
+
+
 def test_progress_written_with_carriage_returns_is_output_as_it_comes_never_a_stall(tmp_path):
     # A progress bar (npm's, pip's): `\r` and no newline for longer than stall_after and a stall check (5 s).
     script = tmp_path / "progress.sh"

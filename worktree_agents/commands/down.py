@@ -50,17 +50,36 @@ def _remove(project, base: str, removal: remove.Removal, store: StateStore, forc
     (removed under it, the agent would go on writing and committing into nothing)."""
     from worktree_agents.sessions.liveness import running_pid
 
-    pid = running_pid(project.repo.state_dir, removal.stream) if removal.worktree is not None else None
-    if pid and not force:
-        return remove.Removed(removal.stream, removal.branch, removal=removal,
-                              refused=f"its session is running (pid {pid}); stop it first (wta stop "
-                                      f"{removal.stream}), or rerun with --force, which stops it")
-    if pid:
-        from worktree_agents.sessions.stop import stop
-        from worktree_agents.sessions.store import SessionStore
+    from worktree_agents.sessions.stop import stop
+    from worktree_agents.sessions.store import SessionStore
 
-        print(f"{removal.stream:<12} session {stop(SessionStore(project.repo.state_dir), removal.stream)}")
+    sessions = SessionStore(project.repo.state_dir)
+    pid = running_pid(project.repo.state_dir, removal.stream) if removal.worktree is not None else None
+    scheduled = _scheduled(project, sessions, removal.stream) if removal.worktree is not None and not pid else None
+    if (pid or scheduled) and not force:
+        what = f"its session is running (pid {pid})" if pid else scheduled
+        return remove.Removed(removal.stream, removal.branch, removal=removal,
+                              refused=f"{what}; stop it first (wta stop {removal.stream}), or rerun with --force, "
+                                      "which stops it")
+    if pid or scheduled:
+        print(f"{removal.stream:<12} session {stop(sessions, removal.stream)}")
     return remove.remove_stream(project, base, removal, store, force, delete_branches)
+
+
+def _scheduled(project, sessions, stream: str) -> str | None:
+    """Why a running coordinator will start this stream's session (it is pending or waiting), or None.
+    Removed under it, the session would fail to start, with no word of the worktree taken away."""
+    from worktree_agents.sessions.store import PENDING, WAITING
+    from worktree_agents.sessions.supervisor import coordinator_pid
+
+    record = sessions.read(stream)
+    if record is None or record.state not in (PENDING, WAITING):
+        return None
+    coordinator = coordinator_pid(project.repo.state_dir)
+    if coordinator is None:
+        return None   # left from a schedule that has ended: nobody will start it
+    return (f"a coordinator (pid {coordinator}) will start its session ({record.state}"
+            f"{': ' + record.reason if record.reason else ''})")
 
 
 def _describe(done: remove.Removed, streams) -> str:
