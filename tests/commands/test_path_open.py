@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from support import add_stream_worktree, wta
@@ -38,6 +39,24 @@ def test_path_of_a_stream_without_a_worktree_or_unknown_is_one_line_exit_2(webap
     assert proc.stderr == "wta: stream 'ui' has no worktree yet; make it with `wta up --no-launch ui`\n"
     proc = wta(webapp, "open", "nosuch", check=2)
     assert proc.stderr.startswith("wta: unknown stream 'nosuch'") and proc.stdout == ""
+
+
+def test_path_of_a_stream_whose_branch_a_plain_git_worktree_holds_names_it(webapp, tmp_path):
+    """`git worktree add ../elsewhere wta/ui`: the hint had been `wta up --no-launch ui`, which refuses
+    to make a second worktree of that branch."""
+    subprocess.run(["git", "-C", webapp, "worktree", "add", "-q", "-b", "wta/ui", tmp_path / "elsewhere"], check=True)
+    proc = wta(webapp, "path", "ui", check=2)
+    assert proc.stderr == (f"wta: stream 'ui' has no worktree of wta's; its branch wta/ui is checked out at "
+                           f"{tmp_path / 'elsewhere'}: cd there, or run `wta up --no-launch ui` to be told how to "
+                           "move it where wta keeps it\n")
+    assert f"git worktree move {tmp_path / 'elsewhere'} " in wta(webapp, "up", "--no-launch", "ui", check=2).stderr
+
+
+def test_an_editor_variable_with_a_quote_never_closed_is_one_line_exit_2(webapp):
+    add_stream_worktree(webapp, "ui")
+    proc = wta(webapp, "open", "ui", env=env_with(SYSTEM_PATH, EDITOR="vim 'oops"), check=2)
+    assert proc.stderr == ("wta: $EDITOR (vim 'oops) cannot be read as a command: No closing quotation; fix its "
+                           "quoting, or use `wta path STREAM`\n")
 
 
 def test_open_uses_cursor_when_it_is_on_path(webapp, tmp_path):

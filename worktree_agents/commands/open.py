@@ -34,7 +34,12 @@ def editor_command() -> list[str] | None:
     if shutil.which("cursor"):
         return ["cursor"]
     for name in ("VISUAL", "EDITOR"):
-        words = shlex.split(os.environ.get(name, ""))
+        value = os.environ.get(name, "")
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:   # a quote never closed
+            raise WtaError(f"${name} ({value}) cannot be read as a command: {exc}; fix its quoting, or use "
+                           "`wta path STREAM`") from None
         if words:
             return words
     return None

@@ -15,8 +15,17 @@ def run(stream: str) -> int:
 
 def worktree_of(project: Project, stream: str) -> str:
     """The stream's worktree; an error with the fix when it has none yet."""
-    known_stream(project.main_config(), stream, project)
+    config = project.main_config()
+    known_stream(config, stream, project)
     path = stream_worktrees(project).get(stream)
     if path is None:
+        from worktree_agents.worktrees.registry import list_worktrees
+
+        branch = config.branch_for(stream)
+        held = [w.path for w in list_worktrees(project.main)[1:] if w.branch == branch]
+        if held:   # a worktree made with plain git: `wta up` would refuse to make another
+            raise WtaError(f"stream {stream!r} has no worktree of wta's; its branch {branch} is checked out at "
+                           f"{held[0]}: cd there, or run `wta up --no-launch {stream}` to be told how to move it "
+                           "where wta keeps it")
         raise WtaError(f"stream {stream!r} has no worktree yet; make it with `wta up --no-launch {stream}`")
     return path
