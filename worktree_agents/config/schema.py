@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from worktree_agents.config.model import SUPPORTED_VERSION, parse_duration
-from worktree_agents.runners import RUNNERS
+from worktree_agents.runners import RUNNERS, quoted_placeholder
 from worktree_agents.zones.matcher import PatternError, git_glob
 
 MAX_STREAM_NAME = 63
@@ -129,6 +129,17 @@ def _template(value: str) -> str:
     return value
 
 
+def _agent_command(command: str) -> str:
+    placeholder = quoted_placeholder(command)
+    if placeholder is not None:
+        raise ValueError(f"{placeholder} is inside quotes; write it bare (wta fills it in shell-quoted), e.g. "
+                         f"`my-agent --message {placeholder}`")
+    return command
+
+
+AgentCommand = Annotated[str, AfterValidator(_agent_command)]
+
+
 def _string_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -151,9 +162,9 @@ class AgentSettingsSchema(Strict):
     max_turns: Optional[int] = Field(None, ge=1, description="the most agent turns a session may take")
     timeout: Optional[Duration] = Field(None, description="a session still running after this is killed, "
                                                           "with its whole process tree, and marked failed")
-    command: Optional[str] = Field(None, description="for `runner: command`: the agent CLI to run; "
-                                                     "`{prompt}`, `{prompt_file}`, `{stream}`, `{worktree}` are "
-                                                     "filled in")
+    command: Optional[AgentCommand] = Field(None, description="for `runner: command`: the agent CLI to run; "
+                                                              "`{prompt}`, `{prompt_file}`, `{stream}`, `{worktree}` "
+                                                              "are filled in")
     permission_mode: Optional[PermissionMode] = Field(None, description="Claude Code's `--permission-mode` for "
                                                                         "headless sessions")
 
@@ -166,8 +177,9 @@ class AgentSchema(Strict):
     max_turns: int = Field(60, ge=1, description="the most agent turns a session may take")
     timeout: Duration = Field(7200, description="a session still running after this is killed, with its whole "
                                                 "process tree, and marked failed")
-    command: Optional[str] = Field(None, description="for `runner: command`: the agent CLI to run; `{prompt}`, "
-                                                     "`{prompt_file}`, `{stream}`, `{worktree}` are filled in")
+    command: Optional[AgentCommand] = Field(None, description="for `runner: command`: the agent CLI to run; "
+                                                              "`{prompt}`, `{prompt_file}`, `{stream}`, `{worktree}` "
+                                                              "are filled in")
     # Headless sessions must edit and commit unattended.
     permission_mode: PermissionMode = Field("bypassPermissions", description="Claude Code's `--permission-mode` "
                                                                              "for headless sessions")

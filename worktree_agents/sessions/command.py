@@ -6,19 +6,16 @@ shell-quoted; any other braces are left alone for the shell (`${HOME}`, awk).
 
 from __future__ import annotations
 
-import re
 import shlex
 
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
+from worktree_agents.runners import COMMAND_PLACEHOLDER
 from worktree_agents.sessions import AgentCommand, Runner, SessionContext
 from worktree_agents.zones import CONFIG_FILE
 
-PLACEHOLDER = re.compile(r"\{(prompt|prompt_file|stream|worktree)\}")
-
-
 def fill(template: str, values: dict[str, str]) -> str:
-    return PLACEHOLDER.sub(lambda m: shlex.quote(values[m.group(1)]), template)
+    return COMMAND_PLACEHOLDER.sub(lambda m: shlex.quote(values[m.group(1)]), template)
 
 
 class CommandRunner(Runner):
