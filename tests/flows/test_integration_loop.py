@@ -118,6 +118,59 @@ def test_manual_the_dependent_waits_for_wta_merge_then_starts_from_it(tmp_path):
     assert "[api] api y" not in subjects(repo, "main")  # land: manual
 
 
+# The dependency commits on a detached HEAD: its branch stays at the base, its work is elsewhere.
+INFRA_DETACHED_THEN_API = """
+case "$WTA_STREAM" in
+  infra) git checkout -q --detach && echo a > infra/a && git add infra/a && git commit -qm "infra a" ;;
+  api) git log --format=%s > "{out}/api-start.log" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("land", ["auto", "manual"])
+def test_a_dependency_whose_work_is_off_its_branch_never_counts_as_landed(tmp_path, land):
+    """Its branch had no commits the base lacked, so it was taken for landed: the dependent started (and
+    under `land: auto` landed) from a base without the dependency's work."""
+    extra = "land: auto\nland_retries: 0\n" if land == "auto" else ""
+    repo = loop_repo(tmp_path, INFRA_DETACHED_THEN_API.format(out=tmp_path), extra=extra)
+    proc = start_up(repo)
+    try:
+        if land == "auto":   # refused at landing, with no follow-up left: blocked, and its dependent never runs
+            code, out, err = finish(proc)
+            assert code == 1, out + err
+            assert record(repo, "infra")["state"] == "blocked"
+            assert "detached HEAD with commits wta/infra lacks" in record(repo, "infra")["reason"]
+            assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == ("failed", "dependency infra blocked")
+        else:                # waits, saying where the work is and how to bring it back
+            reason = wait_for(lambda: (r := record(repo, "api")["reason"] or "").startswith(
+                "waiting for infra to land: infra: its worktree ") and r, timeout=60)
+            assert "has a detached HEAD with commits wta/infra lacks; move wta/infra there (git -C " in reason
+            time.sleep(0.5)
+            assert record(repo, "api")["state"] == "waiting"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (tmp_path / "api-start.log").exists()
+    assert subjects(repo, "main") == ["initial"]
+
+
+def test_a_dependency_this_run_does_not_land_is_waited_for_with_the_merge_that_lands_it(tmp_path):
+    """`wta up --land api` with infra done but not landed: the coordinator does not land infra (not in its
+    plan), and api had waited without saying what would land it."""
+    repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path))
+    assert up(repo, "infra").returncode == 0 and record(repo, "infra")["state"] == "done"
+    proc = start_up(repo, "--land", "api")
+    try:
+        wait_for(lambda: record(repo, "api")["reason"] == "waiting for infra to land: wta merge infra", timeout=60)
+        wta(repo, "merge", "infra", check=0)
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert "[infra] infra a" in (tmp_path / "api-start.log").read_text().splitlines()
+    assert subjects(repo, "main")[:2] == ["[api] api y", "[infra] infra a"]
+
+
 def test_a_stream_behind_the_base_starts_from_its_tip_moved_or_rebased(tmp_path):
     script = f'git rev-parse HEAD > "{tmp_path}/$WTA_STREAM-head"; git log --format=%s > "{tmp_path}/$WTA_STREAM-log"'
     repo = loop_repo(tmp_path, script, streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n")

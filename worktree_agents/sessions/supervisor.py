@@ -172,7 +172,7 @@ class Coordinator:
             except OSError:
                 pass   # each wrapper is started as a process then
         self._stall_checked: dict[str, float] = {}
-        self.after = Dependencies(project, config, plan.streams, self.base, plan.land)
+        self.after = Dependencies(project, config, plan.streams, self.base, plan.land, self.worktrees)
         # A session's end, a stream landed and a landing run's end each start the next round at once.
         self.wake = threading.Event()
         self.lander = landing.Lander(project, self._landing_progress, self._landed, self.wake.set)
