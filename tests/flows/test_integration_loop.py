@@ -536,6 +536,26 @@ def test_a_persons_merge_waits_for_an_automatic_landing_and_says_so(tmp_path):
     assert set(subjects(repo, "main")[:2]) == {"[api] api one", "[ui] ui by hand"}
 
 
+def test_a_persons_commit_on_the_stream_branch_while_it_lands_is_landed_on_the_next_try_not_handed_back(tmp_path):
+    """A person's commit in the stream's worktree during its landing's test: the stream had been handed
+    back to its agent (or blocked), with advice to `wta merge --continue` a run that kept nothing."""
+    repo = _two_streams(tmp_path)
+    (tmp_path / "go").write_text("")
+    started = up(repo, "api", "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS="2"))
+    assert started.returncode == 0, started.stdout + started.stderr
+    wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60,
+             message="the landing of api to reach its test")
+    write_files(worktree(repo, "api"), {"src/api/two.py": "2\n"})
+    commit_all(worktree(repo, "api"), "api two by hand")
+    seen = []
+    landed = wait_for(lambda: seen.append(r := record(repo, "api")) or r["state"] in ("landed", "blocked", "pending")
+                      and r, timeout=60)
+    assert ("landing", "landing waits: wta/api got new commits while it landed; they are verified on the next try") \
+        in [(r["state"], r["reason"]) for r in seen]
+    assert (landed["state"], landed["handbacks"]) == ("landed", 0), landed["reason"]
+    assert subjects(repo, "main")[:2] == ["[api] api two by hand", "[api] api one"]
+
+
 def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
     repo = _two_streams(tmp_path)
     proc = start_up(repo, "api")

@@ -48,6 +48,7 @@ class StreamResult:
     head: str | None = None                            # the commit the base moved to for it
     test_log: str | None = None
     base_in_the_way: bool = False                      # refused for the base's sake (its branch or worktree), not the stream's
+    branch_moved: bool = False                         # refused: its branch got commits during the run, not verified
 
 
 @dataclass

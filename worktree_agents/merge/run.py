@@ -240,7 +240,7 @@ class Run:
         if orig != tip or new_head is None:
             # Someone committed while we merged: those commits were not verified.
             self.restore(result, orig, ours=[new_head])
-            result.result = REFUSED
+            result.result, result.branch_moved = REFUSED, True
             result.detail = f"{branch} got new commits during the merge; `wta merge --continue` verifies them"
             return None
         landed = git.count_commits(onto, new_head, wt, env)
@@ -317,7 +317,7 @@ class Run:
             if result.detail:
                 result.problems.insert(0, result.detail)
             backup = backup_ref(self.state["run_id"], f"refs/heads/{result.branch}")
-            result.result = REFUSED
+            result.result, result.branch_moved = REFUSED, True
             result.detail = f"{moved} ({backup}); `wta merge --continue` verifies the new commits"
 
     def report(self, status: str) -> MergeReport:

@@ -104,6 +104,11 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             # Its fast-forward: the base's worktree (a lock, a branch switched there) or a person's commit on the
             # base in the meantime; nothing the agent could fix. Tried again, verified on the base as it is then.
             outcomes.append(LandOutcome(stream, BUSY, reason=f"waits: {result.detail}"))
+        elif result is not None and result.branch_moved:
+            # A person committed on the stream's branch while it landed: not the agent's failure either. Tried
+            # again, those commits verified with the rest (the run kept nothing to `--continue`).
+            outcomes.append(LandOutcome(stream, BUSY, reason=f"waits: {result.branch} got new commits while it "
+                                                             "landed; they are verified on the next try"))
         elif result is None or result.result == merge.NOT_REACHED:
             outcomes.append(LandOutcome(stream, LATER, reason="lands after the streams before it"))
         elif result.result == merge.MERGED:
