@@ -354,6 +354,11 @@ def test_a_fix_that_never_comes_blocks_the_stream_after_land_retries(tmp_path):
     write_files(worktree(repo, "api"), {"src/api/fixed": ""})
     commit_all(worktree(repo, "api"), "fixed by hand")
     wta(repo, "merge", "--continue", check=0)   # the merge by hand above stopped at api's test
+    # Landed by hand: no longer blocked, and the old failure no longer heads its prompt.
+    api = record(repo, "api")
+    assert (api["state"], api["reason"]) == ("landed", f"landed on main at {api['landed_head'][:12]} by `wta merge`")
+    assert not (state_dir(repo) / "handback" / "api.md").exists()
+    assert "failed" not in wta(repo, "prompt", "api", check=0).stdout.split("\n")[0]
     again = up(repo, "ui")
     assert again.returncode == 0, again.stdout + again.stderr
     assert (tmp_path / "ui-started").exists() and record(repo, "ui")["state"] == "landed"

@@ -186,16 +186,28 @@ class SessionStore:
                 record.state, record.reason, record.ended_at = DONE, reason, now()
 
     def settle_landing(self, stream: str, landed_head: str | None, reason: str) -> None:
-        """A person's `wta merge` (or `--continue`, `--abort`) settled what an automatic landing left `landing`
-        (its coordinator was killed): `landed` at `landed_head`, or `done` again (None: not landed)."""
-        found = self.read(stream)
-        if found is None or found.state != LANDING:
+        """A person's `wta merge` (or `--continue`, `--abort`) settled what the automatic landing had left:
+        `landed` at `landed_head`, or `done` again (None: not landed) for a landing its coordinator left
+        `landing` (killed). Landed, a stream `blocked` or handed back (`pending` for its follow-up) is done
+        with too: the follow-up does not start, and the failure no longer heads its prompt."""
+        settled = (LANDING, BLOCKED) if landed_head else (LANDING,)
+
+        def unsettled(record: SessionRecord | None) -> bool:
+            return record is not None and (record.state in settled or bool(
+                landed_head and record.state == PENDING and record.handbacks))
+
+        if not unsettled(self.read(stream)):
             return  # the common case: no lock taken, nothing written
         with self.updating(stream) as record:
-            if record.state == LANDING:
+            if unsettled(record):
                 record.state, record.reason = (LANDED, reason) if landed_head else (DONE, reason)
                 if landed_head:
                     record.landed_at, record.landed_head = now(), landed_head
+        if landed_head:
+            try:
+                os.unlink(self.handback_path(stream))
+            except FileNotFoundError:
+                pass
 
     def reset(self, stream: str, **values: Any) -> SessionRecord:
         """Start a fresh record (a new launch), keeping nothing of the last session."""
