@@ -364,6 +364,29 @@ def test_a_fix_that_never_comes_blocks_the_stream_after_land_retries(tmp_path):
     assert (tmp_path / "ui-started").exists() and record(repo, "ui")["state"] == "landed"
 
 
+def test_a_change_left_outside_the_zone_is_handed_back_as_one_to_undo_and_the_stream_lands(tmp_path):
+    """The hand-back had said "commit or stash them": a path outside the zone cannot be committed, and the
+    sandbox has no `git stash`; the agent spent its follow-ups and the stream was blocked."""
+    script = KEEP_PROMPT.format(out=tmp_path) + """
+if grep -q "Undo the others (\\`git restore --staged --worktree -- PATH\\`)" "$1"; then
+  git restore --staged --worktree -- src/ui/page.html
+else
+  echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+  echo taken > src/ui/page.html
+fi
+"""
+    repo = loop_repo(tmp_path, script, extra="land: auto\nland_retries: 1\n",
+                     streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "Your worktree has uncommitted changes, and only commits land:\n- `src/ui/page.html`\n" in follow_up
+    assert "stash" not in follow_up
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+    assert subjects(repo, "main")[0] == "[api] api work"
+    assert git(repo, "show", "main:src/ui/page.html").stdout == "<p>hi</p>\n"
+
+
 def test_a_conflict_on_landing_goes_back_to_the_agent_and_lands_after_its_fix(tmp_path):
     script = KEEP_PROMPT.format(out=tmp_path) + f"""
 if grep -q "conflicts in these paths" "$1"; then

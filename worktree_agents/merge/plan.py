@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
-from worktree_agents.merge.report import REFUSED, VERIFY_FAILED, StreamResult, Touch, listed
+from worktree_agents.merge.report import REFUSED, UNCOMMITTED, VERIFY_FAILED, StreamResult, Touch, listed
 from worktree_agents.sessions import liveness
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
@@ -164,7 +164,7 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
     dirty = git.tracked_changes(where, env)
     if dirty:
         return StreamResult(stream, branch, REFUSED, files=dirty, worktree=where,
-                            detail=f"uncommitted changes in {where}: {listed(dirty)}; commit or stash them there")
+                            detail=f"{UNCOMMITTED}{where}: {listed(dirty)}; commit or stash them there")
     return None
 
 

@@ -22,6 +22,9 @@ STOPS = (CONFLICT, VERIFY_FAILED, TEST_FAILED, REFUSED)
 # Test outcomes.
 PASSED, FAILED, NOT_RUN, NO_TEST = "passed", "failed", "not-run", "none"
 
+UNCOMMITTED = "uncommitted changes in "   # how a refusal for a worktree's uncommitted changes starts
+
+
 @dataclass
 class Touch:
     """A commit on the base side that changed a file the stream conflicts on."""

@@ -154,6 +154,12 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
                 + f"\nTake those changes out of your branch (`git rebase -i {base}`: drop or edit the commits, or "
                   "revert them), give every commit your prefix, and ask each owner for what you need with "
                   f"`wta request OWNER \"...\"`.\n\n{done}\n")
+    if result.detail.startswith(merge.UNCOMMITTED):
+        # (Not "commit or stash them": one outside the zone cannot be committed, and the sandbox has no stash.)
+        return (f"{head}\nYour worktree has uncommitted changes, and only commits land:\n"
+                + "".join(f"- `{p}`\n" for p in result.files)
+                + "\nCommit those in your zone. Undo the others (`git restore --staged --worktree -- PATH`): "
+                  f"paths outside your zone cannot be committed here.\n\n{done}\n")
     return f"{head}\n{result.detail}\n" + "".join(f"- `{p}`\n" for p in result.files) + f"\n{done}\n"
 
 
