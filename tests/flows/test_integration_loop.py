@@ -536,6 +536,39 @@ esac
     assert (record(repo, "infra")["state"], record(repo, "api")["state"]) == ("landed", "landed")
 
 
+def test_a_plain_wta_up_after_a_killed_landing_of_wta_up_land_runs_no_ended_session_again(tmp_path):
+    """`land: manual`, `wta up --land` killed during infra's landing, then `wta up`: infra's session had
+    run again (a second commit of the same work) while its interrupted landing was still recorded."""
+    script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
+case "$WTA_STREAM" in
+  infra) echo a > infra/a && git add infra/a && git commit -qm "infra a" ;;
+  api) echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, extra="test: 'true'\n")   # api after infra; land: manual
+    started = up(repo, "-d", "--land", env_=env(WTA_MERGE_PAUSE_AT="test:infra"))
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    merge_state = state_dir(repo) / "merge.json"
+    wait_for(lambda: (st := json.loads(merge_state.read_text()))["step"] == "test" and st["stream"] == "infra",
+             timeout=60, message="infra's landing to reach its test")
+    os.kill(coordinator, signal.SIGKILL)
+    wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    proc = start_up(repo)
+    try:
+        said = read_line_starting(proc, "infra: ")
+        assert said == ("infra: landing when the schedule was interrupted (`wta merge --continue` finishes it); left "
+                        "as it is")
+        wait_for(lambda: record(repo, "api")["state"] == "waiting", timeout=60)
+        wta(repo, "merge", "--continue", check=0)
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api"]
+    assert subjects(repo, "main")[0] == "[infra] infra a" and subjects(repo, "wta/infra").count("[infra] infra a") == 1
+
+
 # -- a person's wta merge and an automatic landing share the command lock ---------------------------
 
 def _two_streams(tmp_path: Path) -> Path:

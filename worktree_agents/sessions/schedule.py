@@ -74,7 +74,8 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                 if state in (DONE, LANDING) and plan.land:
                     say(f"{stream}: {state} in an earlier run; lands now")
                 else:
-                    what = {DONE: "done in the interrupted schedule", LANDED: "landed in the interrupted schedule"}
+                    what = {DONE: "done in the interrupted schedule", LANDED: "landed in the interrupted schedule",
+                            LANDING: "landing when the schedule was interrupted (`wta merge --continue` finishes it)"}
                     say(f"{stream}: {what.get(state, 'already running')}; left as it is")
         if not detach:
             coordinator = supervisor.Coordinator(project, config, plan, wrappers)
