@@ -189,3 +189,13 @@ def test_init_on_a_detached_head_names_a_branch_that_exists(tmp_path):
     done = wta(repo, "init", check=0)
     assert "then commit it on 'feature'" in done.stdout
     assert "base: feature\n" in (repo / "zones.yaml").read_text()
+
+
+def test_a_name_ending_in_a_space_is_owned_by_the_pattern_init_writes_for_it(tmp_path):
+    """gitignore patterns drop trailing spaces unless escaped: `/root ` had owned nothing, leaving that
+    file unowned while the comment above it counted it."""
+    repo, streams, text = init(tmp_path, ["root ", "src/app.py", "README.md"])
+    assert any(p.startswith("/root\\ ") for ps in streams.values() for p in ps), streams
+    zones = ownership(repo)
+    assert zones["unowned"] == [] and zones["problems"] == []
+    assert wta(repo, "explain", "root ", check=0).stdout.split(":")[1].split()[0] != "unowned"

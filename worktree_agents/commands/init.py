@@ -170,6 +170,9 @@ def _unique(stem: str, taken: set[str]) -> str:
 def _glob_literal(name: str) -> str:
     """A file or directory name as a gitignore pattern that matches just that name."""
     escaped = re.sub(r"([\\*?\[])", r"\\\1", name)
+    # Trailing spaces are dropped from a gitignore pattern unless escaped.
+    kept = len(escaped.rstrip(" "))
+    escaped = escaped[:kept] + "\\ " * (len(escaped) - kept)
     return "\\" + escaped if escaped[:1] in ("!", "#") else escaped
 
 
