@@ -23,3 +23,19 @@ def test_a_row_wider_than_the_terminal_is_cut_so_the_table_redraws_in_place(monk
         assert all(len(line) <= 79 for line in lines) and any(line.endswith("…") for line in lines)
     first = drawn[0].split("\x1b[")[0].rstrip("\n").split("\n")
     assert drawn[0].endswith(f"\x1b[{len(first)}F")   # up by exactly the rows it drew
+
+
+def test_a_table_taller_than_the_terminal_is_cut_so_the_table_redraws_in_place(monkeypatch, capsys):
+    """Thirty streams in a terminal of fifteen rows: moving up fifteen rows could not reach the top of a
+    table of thirty-one lines, and each redraw left a copy of it in the scrollback."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "15")
+    streams = [f"s{i:02}" for i in range(30)]
+    view = LiveView(streams)
+    records = {s: SessionRecord(s, state="running") for s in streams}
+    view.update(records)
+    view._draw(records)
+    drawn = capsys.readouterr().out.split("\x1b[J")
+    first = drawn[0].split("\x1b[")[0].rstrip("\n").split("\n")
+    assert len(first) == 14 and first[-1] == "… 19 more lines (make the terminal taller)"
+    assert drawn[0].endswith("\x1b[14F")

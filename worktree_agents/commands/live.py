@@ -3,12 +3,11 @@ terminal (the latest `wta watch` alerts under it), else one line per change."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 
 from worktree_agents.commands import output
-from worktree_agents.commands.output import table, use_colour
+from worktree_agents.commands.output import fit_screen, table, use_colour
 from worktree_agents.coordination.watch import Alert, AlertFeed
 from worktree_agents.sessions.store import SessionRecord, parse_time
 
@@ -64,10 +63,7 @@ class LiveView(_View):
         text = table(HEADERS, rows(self.streams, records))
         if self.feed and self.feed.recent:
             text += "\n\nalerts\n" + "\n".join(a.line() for a in self.feed.recent)
-        # Each line cut to the terminal's width: one the terminal wraps takes two rows, and moving up by
-        # the count of lines would then leave the top of the last table on the screen, at every redraw.
-        width = max(shutil.get_terminal_size().columns - 1, 20)
-        text = "\n".join(line if len(line) <= width else line[:width - 1] + "…" for line in text.split("\n"))
+        text = fit_screen(text)   # (moving up by the count of lines must reach the top of the last table)
         if self.lines:
             sys.stdout.write(f"\x1b[{self.lines}F\x1b[J")
         sys.stdout.write(text + "\n")

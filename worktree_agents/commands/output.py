@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from typing import Any, Sequence
 
@@ -30,6 +31,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 # What a shell reports for a command that a closed pipe ended, as for git (128 + SIGPIPE).
 STDOUT_CLOSED = 141
+
+
+def fit_screen(text: str, reserved: int = 0) -> str:
+    """`text` cut to the terminal: each line to its width, and to its height less `reserved` rows (the
+    last line then says how many were left out). Redrawn in place, a line the terminal wraps, or a
+    table taller than the screen, would leave the top of the last drawing behind at every redraw."""
+    size = shutil.get_terminal_size()
+    width, height = max(size.columns - 1, 20), max(size.lines - 1 - reserved, 3)
+    lines = [line if len(line) <= width else line[:width - 1] + "…" for line in text.split("\n")]
+    if len(lines) > height:
+        lines = lines[:height - 1] + [f"… {len(lines) - height + 1} more lines (make the terminal taller)"]
+    return "\n".join(lines)
 
 
 def stdout_closed() -> int:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from worktree_agents import status as status_mod
 from worktree_agents.commands import output
-from worktree_agents.commands.output import emit_json, table, use_colour
+from worktree_agents.commands.output import emit_json, fit_screen, table, use_colour
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
@@ -57,7 +57,7 @@ def _watch(project, as_json: bool) -> int:
                 sys.stdout.write(json.dumps(report.to_json(), default=str) + "\n")  # one document per line
             elif live:
                 sys.stdout.write("\x1b[H\x1b[2J" + f"wta status  {stamp}  (every {interval:g}s, Ctrl-C to stop)\n\n"
-                                 + render(report) + "\n")
+                                 + fit_screen(render(report), reserved=2) + "\n")
             else:
                 sys.stdout.write(f"-- {stamp}\n{render(report)}\n")
             sys.stdout.flush()
