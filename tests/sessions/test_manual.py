@@ -65,3 +65,14 @@ def test_four_manual_streams_are_a_handful_of_lines_with_no_done_and_stay_open(t
     assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == ("done", "merged into main")
     assert wta(repo, "stop", "ui", check=0).stdout == "ui: manual session stopped\n"
     assert record(repo, "ui")["state"] == "stopped" and record(repo, "db")["state"] == "open"
+
+
+def test_a_manual_session_ends_when_wta_down_removes_its_worktree(tmp_path):
+    """`wta status` had gone on saying "a person works in <path>" of a folder `wta down` had removed."""
+    repo = session_repo(tmp_path, zones("  runner: claude\n", STREAMS))
+    assert up(repo, "--runner", "manual", "api").returncode == 0
+    assert record(repo, "api")["state"] == "open"
+    assert "removed" in wta(repo, "down", "api", check=0).stdout
+    session = record(repo, "api")
+    assert (session["state"], session["reason"]) == ("stopped", "its worktree was removed by `wta down`")
+    assert session["ended_at"] is not None

@@ -49,9 +49,8 @@ def _remove(project, base: str, removal: remove.Removal, store: StateStore, forc
     """One stream; a session still running in its worktree is kept, or with --force stopped first
     (removed under it, the agent would go on writing and committing into nothing)."""
     from worktree_agents.sessions.liveness import running_pid
-
     from worktree_agents.sessions.stop import stop
-    from worktree_agents.sessions.store import SessionStore
+    from worktree_agents.sessions.store import OPEN, STOPPED, SessionStore, now
 
     sessions = SessionStore(project.repo.state_dir)
     pid = running_pid(project.repo.state_dir, removal.stream) if removal.worktree is not None else None
@@ -63,7 +62,12 @@ def _remove(project, base: str, removal: remove.Removal, store: StateStore, forc
                                       "which stops it")
     if pid or scheduled:
         print(f"{removal.stream:<12} session {stop(sessions, removal.stream)}")
-    return remove.remove_stream(project, base, removal, store, force, delete_branches)
+    done = remove.remove_stream(project, base, removal, store, force, delete_branches)
+    record = sessions.read(removal.stream)
+    if done.worktree is not None and not done.refused and record is not None and record.state == OPEN:
+        # A person's session there is over: status no longer says one works in a folder that is gone.
+        sessions.update(removal.stream, state=STOPPED, reason="its worktree was removed by `wta down`", ended_at=now())
+    return done
 
 
 def _scheduled(project, sessions, stream: str) -> str | None:
