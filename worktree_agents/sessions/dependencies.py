@@ -77,7 +77,9 @@ class Dependencies:
         base = git.tip_of(self.common_dir, self.base, self.main, self.env)
         if not sha or not git.is_hex(sha) or base is None or self._base_contains(sha, base):
             return None
-        return registry.off_branch(registry.Worktree(path, sha, other), branch)
+        # (The HEAD file is the agent's to write: a name git would never give a branch is not repeated.)
+        shown = other if other and other.isprintable() and ".." not in other else None
+        return registry.off_branch(registry.Worktree(path, sha, shown), branch)
 
     def landed(self, stream: str) -> bool:
         """Whether the base contains the stream's branch (read from git: a person's `wta merge` counts).
