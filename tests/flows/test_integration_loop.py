@@ -501,23 +501,30 @@ while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
     assert any(git(repo, "merge-base", "--is-ancestor", old_tip, b, check=False).returncode == 0 for b in backups)
 
 
-@pytest.mark.parametrize("then", ["up --land", "merge --continue", "merge --abort"])
-def test_after_a_coordinator_killed_while_landing_no_stream_that_ended_is_run_again(tmp_path, then):
+def _killed_at_a_landings_test(tmp_path: Path, stream: str, land: str, *args: str) -> Path:
+    """infra and api (after it), each committing once; a detached `wta up ARGS` killed while landing
+    `stream` is at its test. The repository."""
     script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
 case "$WTA_STREAM" in
   infra) echo a > infra/a && git add infra/a && git commit -qm "infra a" ;;
   api) echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
 esac
 """
-    repo = loop_repo(tmp_path, script, extra="land: auto\ntest: 'true'\n")   # api after infra
-    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api"))
+    repo = loop_repo(tmp_path, script, extra=f"{land}test: 'true'\n")
+    started = up(repo, "-d", *args, env_=env(WTA_MERGE_PAUSE_AT=f"test:{stream}"))
     assert started.returncode == 0, started.stdout + started.stderr
     coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
     merge_state = state_dir(repo) / "merge.json"
-    wait_for(lambda: (st := json.loads(merge_state.read_text()))["step"] == "test" and st["stream"] == "api",
-             timeout=60, message="api's landing to reach its test")
+    wait_for(lambda: (st := json.loads(merge_state.read_text()))["step"] == "test" and st["stream"] == stream,
+             timeout=60, message=f"{stream}'s landing to reach its test")
     os.kill(coordinator, signal.SIGKILL)
     wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    return repo
+
+
+@pytest.mark.parametrize("then", ["up --land", "merge --continue", "merge --abort"])
+def test_after_a_coordinator_killed_while_landing_no_stream_that_ended_is_run_again(tmp_path, then):
+    repo = _killed_at_a_landings_test(tmp_path, "api", "land: auto\n")
     assert (record(repo, "infra")["state"], record(repo, "api")["state"]) == ("landed", "landing")
 
     if then == "up --land":
@@ -539,21 +546,7 @@ esac
 def test_a_plain_wta_up_after_a_killed_landing_of_wta_up_land_runs_no_ended_session_again(tmp_path):
     """`land: manual`, `wta up --land` killed during infra's landing, then `wta up`: infra's session had
     run again (a second commit of the same work) while its interrupted landing was still recorded."""
-    script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
-case "$WTA_STREAM" in
-  infra) echo a > infra/a && git add infra/a && git commit -qm "infra a" ;;
-  api) echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
-esac
-"""
-    repo = loop_repo(tmp_path, script, extra="test: 'true'\n")   # api after infra; land: manual
-    started = up(repo, "-d", "--land", env_=env(WTA_MERGE_PAUSE_AT="test:infra"))
-    assert started.returncode == 0, started.stdout + started.stderr
-    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
-    merge_state = state_dir(repo) / "merge.json"
-    wait_for(lambda: (st := json.loads(merge_state.read_text()))["step"] == "test" and st["stream"] == "infra",
-             timeout=60, message="infra's landing to reach its test")
-    os.kill(coordinator, signal.SIGKILL)
-    wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    repo = _killed_at_a_landings_test(tmp_path, "infra", "", "--land")   # land: manual
     proc = start_up(repo)
     try:
         said = read_line_starting(proc, "infra: ")
