@@ -67,6 +67,19 @@ def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]
     return proc.returncode, out, err
 
 
+def up_until_a_person_merges(repo: Path, up_args: list[str], merge_args: list[str],
+                             ready) -> tuple[int, str, str]:
+    """`wta up UP_ARGS` in the foreground; once `ready(proc)` returns, a person's `wta merge MERGE_ARGS`;
+    then `wta up`'s exit code and output."""
+    proc = start_up(repo, *up_args)
+    try:
+        ready(proc)
+        wta(repo, "merge", *merge_args, check=0)
+        return finish(proc)
+    finally:
+        proc.kill()
+
+
 def subjects(repo: Path, rev: str) -> list[str]:
     return git(repo, "log", "--format=%s", rev).stdout.splitlines()
 
@@ -159,13 +172,10 @@ def test_a_dependency_this_run_does_not_land_is_waited_for_with_the_merge_that_l
     plan), and api had waited without saying what would land it."""
     repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path))
     assert up(repo, "infra").returncode == 0 and record(repo, "infra")["state"] == "done"
-    proc = start_up(repo, "--land", "api")
-    try:
-        wait_for(lambda: record(repo, "api")["reason"] == "waiting for infra to land: wta merge infra", timeout=60)
-        wta(repo, "merge", "infra", check=0)
-        code, out, err = finish(proc)
-    finally:
-        proc.kill()
+    code, out, err = up_until_a_person_merges(
+        repo, ["--land", "api"], ["infra"],
+        lambda _: wait_for(lambda: record(repo, "api")["reason"] == "waiting for infra to land: wta merge infra",
+                           timeout=60))
     assert code == 0, out + err
     assert "[infra] infra a" in (tmp_path / "api-start.log").read_text().splitlines()
     assert subjects(repo, "main")[:2] == ["[api] api y", "[infra] infra a"]
@@ -547,16 +557,13 @@ def test_a_plain_wta_up_after_a_killed_landing_of_wta_up_land_runs_no_ended_sess
     """`land: manual`, `wta up --land` killed during infra's landing, then `wta up`: infra's session had
     run again (a second commit of the same work) while its interrupted landing was still recorded."""
     repo = _killed_at_a_landings_test(tmp_path, "infra", "", "--land")   # land: manual
-    proc = start_up(repo)
-    try:
+    def ready(proc: subprocess.Popen) -> None:
         said = read_line_starting(proc, "infra: ")
         assert said == ("infra: landing when the schedule was interrupted (`wta merge --continue` finishes it); left "
                         "as it is")
         wait_for(lambda: record(repo, "api")["state"] == "waiting", timeout=60)
-        wta(repo, "merge", "--continue", check=0)
-        code, out, err = finish(proc)
-    finally:
-        proc.kill()
+
+    code, out, err = up_until_a_person_merges(repo, [], ["--continue"], ready)
     assert code == 0, out + err
     assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api"]
     assert subjects(repo, "main")[0] == "[infra] infra a" and subjects(repo, "wta/infra").count("[infra] infra a") == 1
@@ -577,13 +584,20 @@ while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
     return repo
 
 
-def test_a_persons_merge_waits_for_an_automatic_landing_and_says_so(tmp_path):
+def _landing_api_at_its_test(tmp_path: Path, pause: int) -> Path:
+    """`_two_streams`, api landed by a detached `wta up api` that pauses `pause` seconds at api's test;
+    returns once the landing is there."""
     repo = _two_streams(tmp_path)
     (tmp_path / "go").write_text("")
-    started = up(repo, "api", "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS="3"))
+    started = up(repo, "api", "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS=str(pause)))
     assert started.returncode == 0, started.stdout + started.stderr
     wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60,
              message="the landing of api to reach its test")
+    return repo
+
+
+def test_a_persons_merge_waits_for_an_automatic_landing_and_says_so(tmp_path):
+    repo = _landing_api_at_its_test(tmp_path, pause=3)
     by_hand = wta(repo, "merge", "ui", check=0)
     assert "waiting for `wta merge (landing api for wta up)`" in by_hand.stderr
     wait_for(lambda: record(repo, "api")["state"] == "landed", timeout=60)
@@ -593,12 +607,7 @@ def test_a_persons_merge_waits_for_an_automatic_landing_and_says_so(tmp_path):
 def test_a_persons_commit_on_the_stream_branch_while_it_lands_is_landed_on_the_next_try_not_handed_back(tmp_path):
     """A person's commit in the stream's worktree during its landing's test: the stream had been handed
     back to its agent (or blocked), with advice to `wta merge --continue` a run that kept nothing."""
-    repo = _two_streams(tmp_path)
-    (tmp_path / "go").write_text("")
-    started = up(repo, "api", "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS="2"))
-    assert started.returncode == 0, started.stdout + started.stderr
-    wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60,
-             message="the landing of api to reach its test")
+    repo = _landing_api_at_its_test(tmp_path, pause=2)
     write_files(worktree(repo, "api"), {"src/api/two.py": "2\n"})
     commit_all(worktree(repo, "api"), "api two by hand")
     seen = []
