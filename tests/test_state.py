@@ -161,3 +161,24 @@ def test_a_live_holder_is_never_taken_over(tmp_path):
         assert Path(path).exists()
     finally:
         stop(leak)
+
+
+def test_an_atomic_write_never_writes_through_a_link_at_its_temporary_name(tmp_path):
+    """A sandboxed agent can write some of wta's folders (`requests/`, its worktree): links it put at
+    `<file>.<pid>.tmp` for every pid had wta, outside the sandbox, write a request into ~/.bashrc."""
+    from worktree_agents.files import write_atomic
+
+    target = tmp_path / "bashrc"
+    target.write_text("# mine\n")
+    folder = tmp_path / "requests"
+    folder.mkdir()
+    for pid in {os.getpid(), *range(1, 200)}:
+        (folder / f"r-1.json.{pid}.tmp").symlink_to(target)
+    (folder / "r-2.json").symlink_to(target)   # the file itself a link: replaced, not written through
+    write_atomic(str(folder / "r-1.json"), '{"text": "$(touch pwned)"}\n')
+    write_atomic(str(folder / "r-2.json"), "two\n", executable=True)
+    assert target.read_text() == "# mine\n"
+    assert (folder / "r-1.json").read_text() == '{"text": "$(touch pwned)"}\n'
+    assert not (folder / "r-2.json").is_symlink() and (folder / "r-2.json").read_text() == "two\n"
+    assert os.access(folder / "r-2.json", os.X_OK)
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp") and not p.is_symlink()]

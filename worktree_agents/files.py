@@ -21,24 +21,38 @@ def write_atomic(path: str, content: str | bytes, executable: bool = False, fsyn
     `fsync=False` for a file rewritten before every step (the merge state): a
     killed process is what it must survive, and the rename guarantees that.
     """
-    tmp = f"{path}.{os.getpid()}.tmp"
     data = content.encode() if isinstance(content, str) else content
+    tmp = None
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "wb") as f:
+        fd, tmp = _new_file(path)
+        with open(fd, "wb") as f:
             f.write(data)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        if executable:
-            os.chmod(tmp, os.stat(tmp).st_mode | 0o111)
-        os.replace(tmp, path)
+            if executable:
+                os.fchmod(f.fileno(), os.fstat(f.fileno()).st_mode | 0o111)
+        os.replace(tmp, path)   # (a link at `path` is replaced, never written through)
     except OSError as exc:  # a full disk: the previous version stays, no half-written copy is left
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise cannot_write(path, exc) from None
+
+
+def _new_file(path: str) -> tuple[int, str]:
+    """A file of its own beside `path` to write first: a name nobody could guess, created here (never
+    one found there: a sandboxed agent can write some of wta's folders, and a link it put at a
+    predictable name would have had wta write through it, outside the sandbox)."""
+    while True:
+        tmp = f"{path}.{os.urandom(6).hex()}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def write_json(path: str, data: Any, fsync: bool = True) -> None:
