@@ -76,3 +76,16 @@ def test_a_manual_session_ends_when_wta_down_removes_its_worktree(tmp_path):
     session = record(repo, "api")
     assert (session["state"], session["reason"]) == ("stopped", "its worktree was removed by `wta down`")
     assert session["ended_at"] is not None
+
+
+def test_the_rule_files_are_never_written_through_a_folder_link_out_of_the_worktree(tmp_path):
+    """`.cursor` made a link to a folder outside the worktree (by an agent of the stream): wta, outside any
+    sandbox, had written the rule file (with text other streams' requests put in it) there."""
+    repo = session_repo(tmp_path, zones("  runner: claude\n", STREAMS))
+    assert up(repo, "--no-launch", "api").returncode == 0
+    elsewhere = tmp_path / "home-config"
+    elsewhere.mkdir()
+    (worktree(repo, "api") / ".cursor").symlink_to(elsewhere)
+    assert up(repo, "--runner", "manual", "api").returncode == 0
+    assert list(elsewhere.iterdir()) == []
+    assert (worktree(repo, "api") / "CLAUDE.local.md").is_file()

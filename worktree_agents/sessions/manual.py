@@ -34,7 +34,13 @@ class ManualRunner(Runner):
         for rel, text in ((CURSOR_RULE, cursor_rule(ctx)), (CLAUDE_LOCAL, ctx.full_prompt())):
             if git.is_tracked(rel, ctx.worktree, git.no_git_env()):
                 continue  # the project tracks its own copy: never overwrite committed work
-            write_atomic(os.path.join(ctx.worktree, rel), text)
+            path = os.path.join(ctx.worktree, rel)
+            # Only inside the worktree: a folder there may be a link an agent of this stream left (`.cursor`
+            # pointing into the home folder), and wta writes these files outside any sandbox.
+            if os.path.commonpath([os.path.realpath(os.path.dirname(path)), os.path.realpath(ctx.worktree)]) != \
+                    os.path.realpath(ctx.worktree):
+                continue
+            write_atomic(path, text)
         write_atomic(ctx.prompt_file, ctx.full_prompt())  # `wta up` names it instead of printing it
 
     def command(self, ctx: SessionContext) -> None:
