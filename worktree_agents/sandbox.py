@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 from worktree_agents import layout
@@ -202,7 +203,7 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     writable: list[str] = [*temp_dirs(), *home_allowed(), *(os.path.realpath(os.path.expanduser(p))
                                                           for p in extra_writable if os.path.exists(os.path.expanduser(p)))]
     protected: list[str] = [common, *worktrees_of(common)]
-    for path in map(os.path.realpath, extra_read_only):
+    for path in map(os.path.realpath, [*extra_read_only, *wta_code()]):
         if not any(w == path or w.startswith(path.rstrip("/") + "/") for w in writable):
             protected.append(path)
     own: list[str] = [worktree, os.path.join(common, "objects"), os.path.dirname(ref_file),
@@ -245,6 +246,16 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     mounts = tuple((option, path) for _, _, option, path in order)
     return Sandbox(bwrap_path, stream, tuple(writable + own),
                    tuple(p for _, _, o, p in order if o.startswith("--ro-bind")), mounts, common_dir)
+
+
+def wta_code() -> list[str]:
+    """Where the code wta runs outside any sandbox comes from: its package, the libraries it imports, the
+    standard library and the interpreter. Read-only in the sandbox, wherever it is installed (a tool
+    cache in the home folder, /tmp), so that no agent can change what its next command runs."""
+    from worktree_agents import interpreter
+
+    return [interpreter.PACKAGE_DIR, *interpreter.import_dirs(), os.path.dirname(os.__file__),
+            os.path.dirname(os.path.realpath(sys.executable))]
 
 
 def worktree_hooks(common_dir: str, worktree: str) -> list[str]:

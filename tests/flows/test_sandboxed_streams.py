@@ -372,3 +372,24 @@ def test_the_leftovers_commit_runs_the_repositorys_hooks_in_the_sandbox(tmp_path
     assert "committed 1 leftover path(s)" in log_text(repo, "api")
     assert git(repo, "show", "--format=", "--name-only", "refs/heads/wta/api").stdout.split() == ["src/api/handler.py"]
     assert not (main / "pwned").exists()
+
+
+def test_wta_installed_where_a_sandbox_may_write_is_read_only_to_its_agents(tmp_path):
+    """wta run from a tool cache or /tmp (uvx keeps it in ~/.cache): an agent appended code to its
+    `worktree_agents/__init__.py`, and the person's next `wta status` ran it outside any sandbox."""
+    installed = tmp_path / "cache" / "site"
+    shutil.copytree(Path(sandbox.__file__).parent, installed / "worktree_agents",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    package_init = installed / "worktree_agents" / "__init__.py"
+    before = package_init.read_text()
+    agent = (f"  runner: command\n  command: \"echo 'open(\\\"{tmp_path}/pwned\\\", \\\"w\\\")' >> {package_init}"
+             f" || echo refused > src/api/refused.txt\"\n  timeout: 30s\n")
+    repo = session_repo(tmp_path, zones(agent, STREAMS))
+    from_cache = env(PYTHONPATH=str(installed))
+    done = subprocess.run([sys.executable, "-m", "worktree_agents", "up", "api"], cwd=repo, env=from_cache,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert package_init.read_text() == before
+    assert (worktree(repo, "api") / "src/api/refused.txt").read_text() == "refused\n"
+    subprocess.run([sys.executable, "-m", "worktree_agents", "status"], cwd=repo, env=from_cache, timeout=60)
+    assert not (tmp_path / "pwned").exists()
