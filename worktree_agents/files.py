@@ -55,6 +55,25 @@ def _new_file(path: str) -> tuple[int, str]:
             continue
 
 
+def read_plain_file(path: str, limit: int = 1 << 20) -> bytes | None:
+    """The content of a regular file that a sandboxed agent may have written, or None when it is not
+    one (a FIFO would block the reader for ever, a link could lead to /dev/zero) or is larger than
+    `limit` bytes. FileNotFoundError when there is none."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        return None   # a link (ELOOP), or a file it may not read
+    with open(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        return f.read(limit + 1)[:limit]
+
+
 def write_json(path: str, data: Any, fsync: bool = True) -> None:
     import json
 

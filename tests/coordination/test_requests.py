@@ -193,3 +193,23 @@ def test_api_runner_request_tool_files_a_request(webapp):
     text, is_error = api.call_tool(workspace, "request", {"stream": "ui", "text": "x"})
     assert is_error and "yourself" in text
     assert len(open_requests(webapp)) == 1
+
+
+def test_a_fifo_or_a_link_among_the_requests_is_passed_over_never_waited_on(webapp, tmp_path):
+    """The sandboxes may write requests/: a FIFO named like a request had every `wta status`, `wta request
+    --list` and the coordinator's prompts wait for a writer for ever; a link to /dev/zero, read for ever."""
+    import os
+    import subprocess
+    import sys
+
+    ui = add_stream_worktree(webapp, "ui")
+    request_id = wta(ui, "request", "api", "add GET /api/schedule", check=0).stdout.strip()
+    folder = webapp / ".git" / "wta" / "requests"
+    os.mkfifo(folder / "r-222222.json")
+    (folder / "r-333333.json").symlink_to("/dev/zero")
+    listed = subprocess.run([sys.executable, "-m", "worktree_agents", "request", "--list", "--json"], cwd=webapp,
+                            capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0 and [r["id"] for r in json.loads(listed.stdout)] == [request_id]
+    status = subprocess.run([sys.executable, "-m", "worktree_agents", "status", "--json"], cwd=webapp,
+                            capture_output=True, text=True, timeout=30)
+    assert status.returncode == 0, status.stderr

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
-from worktree_agents.files import write_atomic
+from worktree_agents.files import read_plain_file, write_atomic
 from worktree_agents.repo import Repo, stream_branch
 from worktree_agents.state import now
 from worktree_agents.zones.enforce import has_prefix
@@ -102,10 +102,10 @@ def load_all(state_dir: str) -> list[Request]:
 
 def _read(state_dir: str, request_id: str) -> Request | None:
     try:
-        with open(_file(state_dir, request_id), encoding="utf-8") as f:
-            text = f.read()
+        data = read_plain_file(_file(state_dir, request_id))   # (the sandboxes write this folder)
     except FileNotFoundError:
         return None
+    text = data.decode("utf-8", "replace") if data is not None else ""
     if not text.strip():
         return None  # reserved by a writer that has not written it yet
     try:

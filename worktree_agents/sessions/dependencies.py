@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from worktree_agents import git
+from worktree_agents.files import read_plain_file
 from worktree_agents.sessions.store import BLOCKED, ENDED, PENDING, SATISFIES_AFTER, WAITING, SessionRecord
 from worktree_agents.worktrees import registry
 
@@ -64,10 +65,9 @@ class Dependencies:
         branch = self.config.branch_for(stream)
         if path is None:
             return None
-        try:
-            with open(os.path.join(registry.worktree_git_dir(path), "HEAD"), encoding="utf-8",
-                      errors="surrogateescape") as f:
-                head = f.read().strip()
+        try:   # (a file the agent may have written: read only if a plain one)
+            head = (read_plain_file(os.path.join(registry.worktree_git_dir(path), "HEAD"), 4096) or b"").decode(
+                "utf-8", "surrogateescape").strip()
         except OSError:
             return None   # its worktree is gone: nothing there to land
         if head == f"ref: refs/heads/{branch}":
