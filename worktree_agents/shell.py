@@ -40,7 +40,9 @@ INTERRUPTED_GRACE = 2.0   # seconds an interrupted command's process group gets 
 
 def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandbox | None = None,
         started: Callable[[int], None] | None = None) -> int:
-    """Run `command` in a shell in `cwd` (no stdin), its output into `log`; its exit code.
+    """Run `command` in a shell in `cwd` (no stdin), its output into `log` with API keys blanked out (the
+    command's environment holds them: a test that prints its environment must not put them in the log,
+    and from there in a follow-up's prompt); its exit code.
 
     In a process group of its own: a terminal's Ctrl-C or hang-up reaches wta, which decides (a landing
     under way under `wta up` finishes its test, sessions/schedule.py), never the command alone, whose
@@ -51,11 +53,16 @@ def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandb
     wta was killed: merge.recovery.end_test).
     """
     from worktree_agents import sandbox
+    from worktree_agents.redaction import Redactor
 
+    redact = Redactor({**os.environ, **env})
     if jail is not None:
         env = jail.env(env)
     proc = subprocess.Popen(sandbox.shell(jail, command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    sink = os.fdopen(os.dup(log.fileno()), "ab", buffering=0)
+    pump = threading.Thread(target=_copy, args=(proc.stdout, sink, redact), daemon=True)
+    pump.start()
     try:
         if started is not None:
             started(proc.pid)
@@ -70,6 +77,7 @@ def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandb
     finally:
         _signal_group(proc.pid, signal.SIGKILL)
         proc.wait()
+        pump.join(timeout=5)   # (a process outside its group may hold the pipe: the log is complete without it)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

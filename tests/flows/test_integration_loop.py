@@ -809,3 +809,22 @@ def test_a_landing_that_fails_for_good_blocks_the_stream_once_instead_of_waiting
     assert notify_log.read_text().count("infra|blocked") == 1
     assert record(repo, "api")["state"] != "running" and not (tmp_path / "api-start.log").exists()
     assert done.stdout.count("infra: landing") <= 2
+
+
+def test_api_keys_printed_by_setup_and_the_landings_test_are_written_nowhere(tmp_path):
+    """`setup:` and `test:` get the environment the agents get, keys included: a test that prints its
+    environment had put the key in the stream's log, the test's log and the follow-up's prompt."""
+    from hardening.test_secrets import new_key, search_for_key
+
+    key = new_key()
+    script = KEEP_PROMPT.format(out=tmp_path) + \
+        '[ -f src/api/w.py ] || { echo w > src/api/w.py && git add src/api/w.py && git commit -qm w; }\n'
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n",
+                     extra="land: auto\nland_retries: 1\nsetup: 'env | grep ANTHROPIC_API_KEY'\n"
+                           "test: 'echo the test sees $(env | grep ANTHROPIC_API_KEY); exit 1'\n")
+    done = up(repo, env_={**env(), "ANTHROPIC_API_KEY": key})
+    assert done.returncode == 1 and record(repo, "api")["state"] == "blocked"
+    assert "the test sees ANTHROPIC_API_KEY=[redacted]" in (tmp_path / "api-prompt-1.md").read_text()
+    assert "ANTHROPIC_API_KEY=[redacted]" in (state_dir(repo) / "logs" / "api.log").read_text()
+    found = search_for_key(key, [tmp_path], repo, {"wta up": done.stdout + done.stderr}).found
+    assert found == [], found
