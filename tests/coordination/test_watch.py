@@ -399,6 +399,18 @@ def test_notify_values_are_quoted_for_where_they_stand(tmp_path):
     assert out.splitlines() == [message, message, message, "a api: failed"]
 
 
+def test_a_notify_value_in_a_command_substitution_inside_double_quotes_is_one_word(tmp_path):
+    """`"$(echo {message} | cut -c1-300)"`: inside the substitution words stand bare, and the value had
+    been quoted for "..." only, so a `;` in a request's text (a sandboxed agent's) ran a command of its
+    own, outside the sandbox."""
+    pwned = tmp_path / "pwned"
+    message = f"please add x; touch {pwned}; echo `touch {pwned}` $(touch {pwned})"
+    for template in ('printf "%s\\n" "$(echo {message} | cut -c1-300)"', 'printf "%s\\n" "`echo {message}`"'):
+        command = fill_command(template, {"stream": "api", "state": "failed", "message": message})
+        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=10).stdout
+        assert out.splitlines() == [message] and not pwned.exists(), (template, command)
+
+
 def test_wta_up_in_the_foreground_shows_the_alerts(tmp_path):
     text = session_zones('  runner: command\n  command: "sleep 3"\n',
                  extra='checks:\n  - {name: flag, run: "test -f ok-flag", every: 1s}\n')

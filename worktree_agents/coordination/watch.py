@@ -34,6 +34,7 @@ from worktree_agents import git, layout, shell
 from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
+from worktree_agents.quoting import contexts, in_backticks
 from worktree_agents.redaction import Redactor
 from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, STALLED, STOPPED, WAITING,
                                             SessionStore, parse_time)
@@ -106,29 +107,21 @@ class _CheckState:
 def fill_command(template: str, values: dict[str, str]) -> str:
     """The notify command with {stream}, {state} and {message} filled in, shell-quoted.
 
-    Each value is quoted for where its placeholder stands: outside quotes, inside
-    '...' or inside "..." (zones.yaml's own example puts one in single quotes).
+    Each value is quoted for where its placeholder stands (quoting.contexts): bare, inside '...' or
+    inside "..." (zones.yaml's own example puts one in single quotes); inside a command substitution
+    within "...", it stands bare again, and is quoted as a bare word.
     """
     out: list[str] = []
-    quote: str | None = None
-    i = 0
-    while i < len(template):
-        ch = template[i]
-        if ch == "\\" and quote != "'":
-            out.append(template[i:i + 2])
-            i += 2
+    last = 0
+    for i, quoting, backticks in contexts(template):
+        if i < last or template[i] != "{":
             continue
-        if ch in "'\"" and quote in (None, ch):
-            quote = None if quote == ch else ch
-        elif ch == "{":
-            name = template[i + 1:template.find("}", i)] if "}" in template[i:] else ""
-            if name in values:
-                out.append(_quoted(values[name], quote))
-                i += len(name) + 2
-                continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+        end = template.find("}", i)
+        name = template[i + 1:end] if end > 0 else ""
+        if name in values:
+            out += [template[last:i], in_backticks(_quoted(values[name], quoting), backticks)]
+            last = end + 1
+    return "".join(out) + template[last:]
 
 
 def _quoted(value: str, quote: str | None) -> str:

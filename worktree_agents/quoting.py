@@ -1,0 +1,54 @@
+"""Where each character of a shell command from zones.yaml stands: bare, inside '...' or "...", or
+inside a command substitution (`$(...)`, backticks) within double quotes, where words stand bare
+again; and inside how many backtick substitutions, whose text the shell reads twice. What
+`agent.command` and `notify` fill their placeholders in by (runners.quoted_placeholder,
+coordination.watch.fill_command). Stdlib only, no imports: zones.yaml's schema uses it.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+BARE, SINGLE, DOUBLE = None, "'", '"'
+
+
+def contexts(command: str) -> Iterator[tuple[int, str | None, int]]:
+    """(index, quoting, backticks) of each character that is not an escape's or a quote's own: its quoting
+    BARE (outside quotes, or in a command substitution), SINGLE or DOUBLE, and how many backtick
+    substitutions enclose it. A backslash and the character it escapes, and the quotes and `$(`, `)`,
+    backticks that open and close a context, are passed over."""
+    stack: list[str | None] = [BARE]   # BARE, SINGLE, DOUBLE; "(" and "`": a command substitution
+    i = 0
+    while i < len(command):
+        inside, char = stack[-1], command[i]
+        if inside == SINGLE:
+            if char == "'":
+                stack.pop()
+            else:
+                yield i, SINGLE, stack.count("`")
+        elif char == "\\":
+            i += 1   # the escaped character stands as itself
+        elif command.startswith("$(", i):
+            stack.append("(")
+            i += 1
+        elif char == "`":
+            stack.pop() if inside == "`" else stack.append("`")
+        elif inside == DOUBLE and char == '"':
+            stack.pop()
+        elif inside != DOUBLE and char in "'\"":
+            stack.append(char)
+        elif inside == "(" and char == ")":
+            stack.pop()
+        else:
+            yield i, DOUBLE if inside == DOUBLE else BARE, stack.count("`")
+        i += 1
+
+
+def in_backticks(text: str, levels: int) -> str:
+    """`text` as it must be written inside `levels` backtick substitutions to reach the command in them
+    unchanged: the shell reads `\\`, `\\``, `\\$` there once before it runs that command."""
+    for _ in range(levels):
+        text = text.replace("\\", "\\\\").replace("`", "\\`").replace("$", "\\$")
+    return text
