@@ -57,16 +57,26 @@ def wait_for(predicate, timeout: float = 20.0) -> None:
 
 
 def start_watch(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "worktree_agents", "watch", *args], cwd=repo, text=True,
+    """`wta watch ARGS`; the lines it prints gather in `.printed` as they come."""
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "watch", *args], cwd=repo, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.printed = []
+    proc.reader = threading.Thread(target=lambda: proc.printed.extend(line.rstrip("\n") for line in proc.stdout),
+                                   daemon=True)
+    proc.reader.start()
+    return proc
 
 
 def finish(proc: subprocess.Popen, interrupt: bool = True) -> tuple[int, list[str]]:
     if interrupt:
         proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    err = proc.stderr.read()
+    proc.wait(timeout=20)
+    proc.reader.join(timeout=20)
     assert "Traceback" not in err, err
-    return proc.returncode, out.splitlines()
+    return proc.returncode, proc.printed
 
 
 def alerts_log(repo: Path) -> Path:
@@ -88,7 +98,7 @@ def test_failing_check_alerts_once_and_its_recovery_once(tmp_path):
         wait_for(lambda: len(lines(notified)) == 1)
         time.sleep(1.3)  # the check fails once more: still one alert
         (repo / "ok-flag").write_text("")
-        wait_for(lambda: len(lines(notified)) == 2)
+        wait_for(lambda: len(lines(notified)) == 2 and len(watch.printed) == 2)   # (printed after notify starts)
     finally:
         code, out = finish(watch)
     assert code == 0
