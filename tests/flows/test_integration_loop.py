@@ -828,3 +828,19 @@ def test_api_keys_printed_by_setup_and_the_landings_test_are_written_nowhere(tmp
     assert "ANTHROPIC_API_KEY=[redacted]" in (state_dir(repo) / "logs" / "api.log").read_text()
     found = search_for_key(key, [tmp_path], repo, {"wta up": done.stdout + done.stderr}).found
     assert found == [], found
+
+
+def test_a_test_that_commits_at_every_landing_blocks_the_stream_instead_of_looping(tmp_path):
+    """Its commits moved the branch during every landing, each taken for a person's: `wta up --land` tried
+    again for ever, a commit more each time, the base never moving."""
+    script = "echo w > src/api/w.py && git add src/api/w.py && git commit -qm w\n"
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n",
+                     extra="land: auto\ntest: 'date +%s%N > src/api/stamp && git add src/api/stamp && git commit -qm "
+                           "stamp'\n")
+    main_before = git(repo, "rev-parse", "main").stdout
+    done = up(repo, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    api = record(repo, "api")
+    assert api["state"] == "blocked" and "its branch got new commits during each of its last 3 landings (does " \
+        "`test:` commit?)" in api["reason"], api["reason"]
+    assert git(repo, "rev-parse", "main").stdout == main_before

@@ -32,6 +32,7 @@ from worktree_agents.sessions.store import BLOCKED, LANDED, LANDING, PENDING, Se
 from worktree_agents.state import LockBusy, command_lock, lock_holder
 
 LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
+MOVED_LIMIT = 3   # landings in a row a stream's branch may get new commits during before it counts as failed
 TEST_TAIL_LINES = 40
 LANDING_COMMAND = "wta merge (landing {streams} for wta up)"   # the lock holder people see
 
@@ -48,6 +49,7 @@ class LandOutcome:
     reason: str = ""               # one line
     handback: str = ""             # FAILED: the failure, as the follow-up session's prompt reads it
     head: str | None = None        # LANDED_OK: the base's commit after it
+    branch_moved: bool = False     # BUSY: its branch got new commits while it landed
 
 
 def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
@@ -107,8 +109,9 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
         elif result is not None and result.branch_moved:
             # A person committed on the stream's branch while it landed: not the agent's failure either. Tried
             # again, those commits verified with the rest (the run kept nothing to `--continue`).
-            outcomes.append(LandOutcome(stream, BUSY, reason=f"waits: {result.branch} got new commits while it "
-                                                             "landed; they are verified on the next try"))
+            outcomes.append(LandOutcome(stream, BUSY, branch_moved=True,
+                                        reason=f"waits: {result.branch} got new commits while it landed; they "
+                                               "are verified on the next try"))
         elif result is None or result.result == merge.NOT_REACHED:
             outcomes.append(LandOutcome(stream, LATER, reason="lands after the streams before it"))
         elif result.result == merge.MERGED:
@@ -219,21 +222,28 @@ def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int)
     if outcome.outcome == LANDED_OK:
         drop_handback(handback)
         store.update(stream, state=LANDED, reason=outcome.reason, landed_at=now(),
-                 landed_head=outcome.head)
-        return
-    if outcome.outcome in (BUSY, LATER):
-        # Another merge holds the lock, or a stream before it stopped: landed on a later round.
-        store.update(stream, state=LANDING, reason=f"landing {outcome.reason}")
+                 landed_head=outcome.head, moved_while_landing=0)
         return
     record = store.read(stream) or SessionRecord(stream)
+    moved = record.moved_while_landing + 1 if outcome.branch_moved else 0
+    if outcome.branch_moved and moved >= MOVED_LIMIT:
+        # Not a person's commit now and then: something commits at every landing (a `test:` that commits,
+        # whose commits are not undone as its files are); tried again, it would go on for ever.
+        outcome = LandOutcome(stream, FAILED, reason=f"refused: its branch got new commits during each of its last "
+                                                     f"{moved} landings (does `test:` commit?)")
+        moved = 0
+    if outcome.outcome in (BUSY, LATER):
+        # Another merge holds the lock, or a stream before it stopped: landed on a later round.
+        store.update(stream, state=LANDING, reason=f"landing {outcome.reason}", moved_while_landing=moved)
+        return
     if outcome.handback:   # also when blocked: `wta prompt` (and a person's session) shows the last failure
         write_handback(handback, outcome.handback)
     if not outcome.handback or record.handbacks >= land_retries:
-        store.update(stream, state=BLOCKED, ended_at=now(),
+        store.update(stream, state=BLOCKED, ended_at=now(), moved_while_landing=moved,
                  reason=f"landing failed {record.handbacks + 1} time(s): {outcome.reason}")
         return
     # Pending again: the follow-up session starts as soon as max_parallel allows.
-    store.update(stream, handbacks=record.handbacks + 1, state=PENDING,
+    store.update(stream, handbacks=record.handbacks + 1, state=PENDING, moved_while_landing=moved,
                  reason=f"handed back to its agent: {outcome.reason}")
 
 

@@ -98,6 +98,7 @@ class SessionRecord(AgentFigures):
     log: str | None = None
     waiting_to_land: list[str] = field(default_factory=list)   # `waiting`: dependencies done, not yet landed
     handbacks: int = 0                       # follow-up sessions started for a failed landing
+    moved_while_landing: int = 0             # landings in a row its branch got new commits during
     landed_at: str | None = None
     landed_head: str | None = None           # the base commit that landed the stream
     updated_at: str | None = None
