@@ -553,14 +553,26 @@ def test_after_a_coordinator_killed_while_landing_no_stream_that_ended_is_run_ag
     assert (record(repo, "infra")["state"], record(repo, "api")["state"]) == ("landed", "landed")
 
 
+def test_a_plain_wta_up_after_a_killed_landing_of_its_only_stream_runs_no_session_again(tmp_path):
+    """With no other stream left waiting, the plain `wta up` had not taken the schedule for an interrupted
+    one, and ran the session again: a second commit of the same work."""
+    repo = _killed_at_a_landings_test(tmp_path, "infra", "", "--land", "infra")
+    again = up(repo, "infra")
+    assert again.returncode == 1, again.stdout + again.stderr   # (infra is not landed: attention needed)
+    assert "infra: landing when the schedule was interrupted" in again.stdout
+    assert (tmp_path / "sessions.log").read_text().split() == ["infra"]
+    wta(repo, "merge", "--continue", check=0)
+    assert subjects(repo, "main")[0] == "[infra] infra a" and subjects(repo, "wta/infra").count("[infra] infra a") == 1
+
+
 def test_a_plain_wta_up_after_a_killed_landing_of_wta_up_land_runs_no_ended_session_again(tmp_path):
     """`land: manual`, `wta up --land` killed during infra's landing, then `wta up`: infra's session had
     run again (a second commit of the same work) while its interrupted landing was still recorded."""
     repo = _killed_at_a_landings_test(tmp_path, "infra", "", "--land")   # land: manual
     def ready(proc: subprocess.Popen) -> None:
         said = read_line_starting(proc, "infra: ")
-        assert said == ("infra: landing when the schedule was interrupted (`wta merge --continue` finishes it); left "
-                        "as it is")
+        assert said == ("infra: landing when the schedule was interrupted (`wta merge --continue` or `wta up --land` "
+                        "finishes it); left as it is")
         wait_for(lambda: record(repo, "api")["state"] == "waiting", timeout=60)
 
     code, out, err = up_until_a_person_merges(repo, [], ["--continue"], ready)
@@ -844,3 +856,23 @@ def test_a_test_that_commits_at_every_landing_blocks_the_stream_instead_of_loopi
     assert api["state"] == "blocked" and "its branch got new commits during each of its last 3 landings (does " \
         "`test:` commit?)" in api["reason"], api["reason"]
     assert git(repo, "rev-parse", "main").stdout == main_before
+
+
+def test_a_stream_removed_by_wta_down_during_wta_up_is_no_internal_error_at_its_end(tmp_path):
+    """`wta down c` once c had landed, while a still ran: every stream landed, and `wta up` ended with
+    "internal error: KeyError: 'c'" and exit 1."""
+    script = f'while [ ! -f "{tmp_path}/go-$WTA_STREAM" ]; do sleep 0.05; done\n' \
+             'echo w > "src/$WTA_STREAM/w" && git add src && git commit -qm w\n'
+    repo = loop_repo(tmp_path, script, extra="land: auto\n",
+                     streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n")
+    proc = start_up(repo)
+    try:
+        (tmp_path / "go-ui").write_text("")
+        wait_for(lambda: record(repo, "ui")["state"] == "landed", timeout=60)
+        assert "removed" in wta(repo, "down", "ui", check=0).stdout
+        (tmp_path / "go-api").write_text("")
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0 and "internal error" not in err, out + err
+    assert record(repo, "api")["state"] == "landed"

@@ -75,7 +75,8 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                     say(f"{stream}: {state} in an earlier run; lands now")
                 else:
                     what = {DONE: "done in the interrupted schedule", LANDED: "landed in the interrupted schedule",
-                            LANDING: "landing when the schedule was interrupted (`wta merge --continue` finishes it)"}
+                            LANDING: "landing when the schedule was interrupted (`wta merge --continue` or "
+                                     "`wta up --land` finishes it)"}
                     say(f"{stream}: {what.get(state, 'already running')}; left as it is")
         if not detach:
             coordinator = supervisor.Coordinator(project, config, plan, wrappers)
@@ -127,7 +128,7 @@ def _manual_prompts(project, config, plan: supervisor.Schedule, say: Callable[[s
     to files, not printed: four full prompts would bury everything else)."""
     worktrees = supervisor.stream_worktrees(project)
     manual = [sessions.context(project, config, stream, worktrees[stream], plan.runner, plan.interactive)
-              for stream in plan.streams]
+              for stream in plan.streams if stream in worktrees]   # (`wta down` may have removed one meanwhile)
     manual = [ctx for ctx in manual if not sessions.runner(ctx.runner).starts_process]
     if manual:
         say(f"manual sessions: `wta open STREAM` opens a worktree in your editor, `wta prompt STREAM` prints its "

@@ -143,7 +143,8 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
     for stream, ctx in contexts.items():
         record = records.get(stream)
         if record is not None and (observe(store, record, check_stall=False).live or
-                                   resuming and record.state in (DONE, LANDING, LANDED) or
+                                   resuming and record.state in (DONE, LANDED) or
+                                   record.state == LANDING or   # `wta merge --continue` finishes it
                                    plan.land and record.state in (DONE, LANDING)):  # not landed yet: land it
             continue
         manual = not sessions.runner(ctx.runner).starts_process  # a person: no process, so no log
