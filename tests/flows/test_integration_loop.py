@@ -876,3 +876,22 @@ def test_a_stream_removed_by_wta_down_during_wta_up_is_no_internal_error_at_its_
         proc.kill()
     assert code == 0 and "internal error" not in err, out + err
     assert record(repo, "api")["state"] == "landed"
+
+
+def test_wta_stop_during_a_landing_starts_no_follow_up(tmp_path):
+    """`wta stop api` while its landing's test ran said "not running (landing)"; the test failed and a
+    follow-up session of the stopped stream started anyway."""
+    script = KEEP_PROMPT.format(out=tmp_path) + \
+        '[ -f src/api/w.py ] || { echo w > src/api/w.py && git add src/api/w.py && git commit -qm w; }\n'
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n",
+                     extra="land: auto\ntest: 'exit 1'\n")
+    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS="2"))
+    assert started.returncode == 0, started.stdout + started.stderr
+    wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60)
+    stopped = wta(repo, "stop", "api", check=0)
+    assert stopped.stdout == "api: stopped: not landed again, no follow-up (a landing under way finishes)\n"
+    coordinator = json.loads((state_dir(repo) / "coordinator.lock").read_text())["pid"]
+    wait_for(lambda: not alive(coordinator), timeout=60, message="the coordinator to end")
+    api = record(repo, "api")
+    assert (api["state"], api["handbacks"]) == ("stopped", 0), api
+    assert sorted(p.name for p in tmp_path.glob("api-prompt-*.md")) == ["api-prompt-0.md"]

@@ -28,7 +28,8 @@ from typing import Callable, ContextManager, Iterator, Sequence
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
-from worktree_agents.sessions.store import BLOCKED, LANDED, LANDING, PENDING, SessionRecord, SessionStore, now
+from worktree_agents.sessions.store import (BLOCKED, LANDED, LANDING, PENDING, STOPPED, SessionRecord, SessionStore,
+                                            now)
 from worktree_agents.state import LockBusy, command_lock, lock_holder
 
 LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
@@ -225,6 +226,8 @@ def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int)
                  landed_head=outcome.head, moved_while_landing=0)
         return
     record = store.read(stream) or SessionRecord(stream)
+    if record.state == STOPPED:
+        return   # `wta stop` during its landing: not tried again, no follow-up
     moved = record.moved_while_landing + 1 if outcome.branch_moved else 0
     if outcome.branch_moved and moved >= MOVED_LIMIT:
         # Not a person's commit now and then: something commits at every landing (a `test:` that commits,

@@ -6,7 +6,7 @@ import signal
 
 from worktree_agents.sessions import process
 from worktree_agents.sessions.liveness import session_processes
-from worktree_agents.sessions.store import OPEN, PENDING, STOPPED, WAITING, SessionStore, now
+from worktree_agents.sessions.store import LANDING, OPEN, PENDING, STOPPED, WAITING, SessionStore, now
 
 STOP_WAIT = 30.0   # beyond the kill grace: time for the wrapper to commit leftovers and record
 
@@ -19,6 +19,10 @@ def stop(store: SessionStore, stream: str) -> str:
     if record.state in (PENDING, WAITING):
         store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=now())
         return "stopped before it started"
+    if record.state == LANDING:  # done, its landing under way or to come: no further try, no follow-up
+        store.update(stream, state=STOPPED, ended_at=now(),
+                     reason="stopped while landing: not tried again (`wta merge` or `wta up --land` lands it)")
+        return "stopped: not landed again, no follow-up (a landing under way finishes)"
     if record.state == OPEN:  # a person's session: nothing to kill, only no longer open
         store.update(stream, state=STOPPED, reason="the manual session was stopped", ended_at=now())
         return "manual session stopped"
