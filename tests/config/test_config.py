@@ -332,3 +332,10 @@ def test_a_zones_yaml_validated_before_is_read_back_without_yaml_or_pydantic(tmp
     cache.write_bytes(b"not marshal at all")                          # damaged: validated again
     assert read(MINIMAL)["read"]["max_parallel"] == 4
     assert read()["imported"] == []
+
+
+def test_a_branch_prefix_without_a_folder_is_allowed_where_nothing_is_sandboxed():
+    """Refused with a sandbox (a sandboxed agent may write its branch's folder of ref files, which would
+    hold the base: tests/bad_zones/81); without one, nothing writes there but git."""
+    c = load_text("version: 1\nsandbox: off\nbranch_prefix: agent-\nstreams:\n  api:\n    paths: [src/api/**]\n")
+    assert c.branch_for("api") == "agent-api"

@@ -283,6 +283,7 @@ def _cross_check(data: dict, locator: _Locator) -> list[tuple[_Mark, str]]:
             loc = ("streams", name, "prompt_file")
             problems.append((locator.where(loc, key=True), f"{dotted(loc)}: both `prompt` and `prompt_file` are "
                                                            "set; keep one"))
+    problems += _prefix_beside_the_base(data, locator)
     port = data.get("base_port", 4100)
     if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535 < port + len(streams) - 1:
         loc = ("base_port",)
@@ -295,6 +296,27 @@ def _cross_check(data: dict, locator: _Locator) -> list[tuple[_Mark, str]]:
         problems.append((locator.where(loc, key=True), f"{dotted(loc)}: `after` forms a cycle "
                                                        f"({' -> '.join(cycle + [cycle[0]])}); remove one of these edges"))
     return problems
+
+
+def _prefix_beside_the_base(data: dict, locator: _Locator) -> list[tuple[_Mark, str]]:
+    """A sandboxed agent may write the folder of git's ref files that holds its branch (git makes a lock
+    file there to move it). With a branch_prefix that has no folder of its own (`agent-`), or a base
+    inside it, that folder holds the base too, which the agent could then move."""
+    prefix, base = data.get("branch_prefix", "wta/"), data.get("base")
+    if data.get("sandbox", "auto") in ("off", False) or not isinstance(prefix, str):
+        return []
+    folder = prefix.rpartition("/")[0]
+    if not folder:
+        loc = ("branch_prefix",)
+        return [(locator.where(loc), f"branch_prefix: {prefix!r} puts the streams' branches beside the base in "
+                                     f"refs/heads/, where a sandboxed agent could move the base; end it with a "
+                                     f"folder of their own, e.g. {prefix.rstrip('-_') or 'wta'}/")]
+    if isinstance(base, str) and base.startswith(folder + "/"):
+        loc = ("base",)
+        return [(locator.where(loc), f"base: {base!r} lies in {folder}/, the folder of the streams' branches, "
+                                     "where a sandboxed agent could move it; pick a base outside it, or another "
+                                     "branch_prefix")]
+    return []
 
 
 def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
