@@ -20,6 +20,7 @@ ZONES_CACHE = "zones.cache"                 # the compiled zones in force (zones
 CONFIG_CACHE = "config.cache"               # the main worktree's zones.yaml as last validated (config.loading)
 ZONES_FAST = "zones.fast"                   # each stream's own directories, for the pre-commit hook's shell (zones.in_force)
 MAIN_WORKTREE = "main-worktree"             # where the main worktree is, when git does not record it
+KNOWN_BRANCHES = "branches"                 # the stream branches wta made or had a worktree on (worktrees.registry)
 SESSION = "sessions/{stream}.json"          # a stream's session record (sessions.store)
 LAUNCH = "sessions/{stream}.launch.json"    # what a session runs, from the coordinator to its wrapper (sessions.wrapper)
 PANE_EXIT = "sessions/{stream}.exit"        # an interactive session's exit status, written by its tmux pane

@@ -393,3 +393,18 @@ def test_wta_installed_where_a_sandbox_may_write_is_read_only_to_its_agents(tmp_
     assert (worktree(repo, "api") / "src/api/refused.txt").read_text() == "refused\n"
     subprocess.run([sys.executable, "-m", "worktree_agents", "status"], cwd=repo, env=from_cache, timeout=60)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_branch_an_agent_plants_for_a_stream_not_made_yet_is_never_taken_for_it(tmp_path):
+    """api's agent made `wta/ui` (git lets it make a branch beside its own) with a commit of ui's zone and
+    prefix; `wta up ui` later took it for ui's branch, and the landing put it on the base in ui's name."""
+    plant = ('git checkout -q --detach && echo planted > src/ui/planted.html && git add src/ui/planted.html && '
+             'git commit -q --no-verify -m "[ui] scaffold" && git update-ref refs/heads/wta/ui HEAD && '
+             'git checkout -q wta/api')
+    agent = f"  runner: command\n  command: {json.dumps(plant)}\n  timeout: 30s\n"
+    repo = session_repo(tmp_path, zones(agent, STREAMS))
+    assert up(repo, "api").returncode == 0
+    assert git(repo, "log", "-1", "--format=%s", "wta/ui").stdout.strip() == "[ui] scaffold"   # it could plant it
+    refused = wta(repo, "up", "--no-launch", "ui", check=2)
+    assert "branch wta/ui has commits main lacks, and wta neither made it nor saw a worktree of it" in refused.stderr
+    assert not worktree(repo, "ui").exists()

@@ -180,12 +180,27 @@ def test_only_the_named_streams_are_prepared(tmp_path):
 
 
 def test_an_existing_stream_branch_is_reused(tmp_path):
+    """One wta made (its worktree removed since, the branch kept) at once; one made elsewhere, with commits
+    the base lacks, only through a worktree a person gives it: a sandboxed agent can make a branch beside
+    its own, and `wta up` had taken one for a later stream's, landing the agent's commits in its name."""
     repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "ui", check=0)
+    (worktree_of(repo, "ui") / "src" / "components" / "page.txt").write_text("ui work\n")
+    ui_tip = commit_all(worktree_of(repo, "ui"), "ui work")
+    wta(repo, "down", "--force", "ui", check=0)
+    assert "new branch" not in wta(repo, "up", "--no-launch", "ui", check=0).stdout
+    assert git(worktree_of(repo, "ui"), "rev-parse", "HEAD").stdout.strip() == ui_tip
+
     git(repo, "branch", "wta/api", "main")
     git(repo, "worktree", "add", "-q", str(tmp_path / "scratch"), "wta/api")
     (tmp_path / "scratch" / "src" / "lib" / "db.ts").write_text("earlier work\n")
     tip = commit_all(tmp_path / "scratch", "earlier work")
     git(repo, "worktree", "remove", str(tmp_path / "scratch"))
+    refused = wta(repo, "up", "--no-launch", "api", check=2)
+    adopt = f"git worktree add {worktree_of(repo, 'api')} wta/api"
+    assert "branch wta/api has commits main lacks, and wta neither made it nor saw a worktree of it" in refused.stderr
+    assert adopt in refused.stderr and not worktree_of(repo, "api").exists()
+    git(repo, *adopt.split()[1:])
     done = wta(repo, "up", "--no-launch", "api", check=0)
     assert "new branch" not in done.stdout
     assert git(worktree_of(repo, "api"), "rev-parse", "HEAD").stdout.strip() == tip

@@ -9,7 +9,8 @@ from typing import Any, Sequence
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo
-from worktree_agents.worktrees.registry import Worktree, list_worktrees, off_branch, worktree_git_dir, worktree_path
+from worktree_agents.worktrees.registry import (Worktree, known_branches, list_worktrees, off_branch, worktree_git_dir,
+                                               worktree_path)
 from worktree_agents.zones import CONFIG_FILE
 
 
@@ -42,6 +43,7 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
     by_path = {os.path.realpath(w.path): w for w in live}
     by_branch = {w.branch: w for w in live if w.branch}
     branches = git.branch_heads(project.main, env)
+    known = known_branches(project.repo.state_dir)
     main = os.path.realpath(project.main)
     plans = []
     for stream in streams:
@@ -84,6 +86,12 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
         if occupant is None and os.path.lexists(path) and (not os.path.isdir(path) or os.listdir(path)):
             raise WtaError(f"{path}: already exists and is not stream {stream!r}'s worktree; move it away or "
                            f"change `worktrees:` in {CONFIG_FILE}")
+        if occupant is None and branch in branches and branch not in known and base in branches and \
+                not git.is_ancestor(branches[branch].sha, branches[base].sha, project.main, env):
+            raise WtaError(f"stream {stream!r}: branch {branch} has commits {base} lacks, and wta neither made it nor "
+                           f"saw a worktree of it (another stream's agent can make branches beside its own); look "
+                           f"at them (git log {base}..{branch}), then delete it (git branch -D {branch}), or, if it "
+                           f"is yours, check it out there yourself (git worktree add {path} {branch}) and run again")
         plans.append(StreamPlan(stream, branch, path, branch in branches, occupant, records.get(stream)))
     return UpPlan(base, plans, any(w.prunable for w in worktrees))
 

@@ -16,7 +16,7 @@ from worktree_agents.repo import WORKTREES_INSIDE, Repo, exclude, record_stream
 from worktree_agents.state import StateStore, now
 from worktree_agents.worktrees.copy import copy_files
 from worktree_agents.worktrees.plan import StreamPlan, UpPlan
-from worktree_agents.worktrees.registry import worktree_git_dir
+from worktree_agents.worktrees.registry import remember_branches, worktree_git_dir
 from worktree_agents.worktrees.sparse import SparseSpec, sparse_spec
 
 # Stream states written by `wta up`; sessions add their own.
@@ -100,6 +100,7 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
         git.prune_worktrees(project.main, env)
     exclude_file = os.path.join(project.repo.common_dir, "info", "exclude")
     new = [sp for sp in the_plan.streams if sp.is_new]
+    remember_branches(project.repo.state_dir, add=[sp.branch for sp in the_plan.streams if not sp.is_new])
     specs = {sp.stream: sparse_spec(config, sp.stream) if config.sparse else None for sp in new}
     inside = [os.path.relpath(sp.path, project.main) for sp in new if _inside(sp.path, project.main)]
     if inside:  # worktrees placed in the repository: never `git add`ed as embedded repositories
@@ -244,6 +245,7 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_re
     with _REGISTER:
         git.add_worktree(sp.path, sp.branch, project.main, env,
                          new_from=None if sp.branch_exists else f"refs/heads/{base}")
+        remember_branches(project.repo.state_dir, add=[sp.branch])   # (see plan_up)
     try:
         # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
         # that stays is one the hooks hold to its zone.

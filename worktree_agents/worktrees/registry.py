@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterable
 
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
+from worktree_agents.files import write_atomic
 from worktree_agents.repo import Repo, main_worktree, record_stream
 from worktree_agents.zones.in_force import ZonesInForce
 
@@ -287,3 +289,23 @@ def prunable_worktrees(project) -> list[Worktree]:
 
 def prune(project) -> None:
     git.prune_worktrees(project.main, project.env)
+
+
+# -- the stream branches wta knows -------------------------------------------------------
+
+def known_branches(state_dir: str) -> set[str]:
+    """The stream branches wta made, or saw a stream's worktree on: a sandboxed agent can make a new
+    branch beside its own (git writes a ref's lock file in that folder), one that `wta up` would then take
+    for a later stream's, whose zone and prefix it can give its commits."""
+    try:
+        with open(layout.path(state_dir, layout.KNOWN_BRANCHES), encoding="utf-8", errors="surrogateescape") as f:
+            return {line.rstrip("\n") for line in f if line.strip()}
+    except FileNotFoundError:
+        return set()
+
+
+def remember_branches(state_dir: str, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
+    known = known_branches(state_dir)
+    updated = (known | set(add)) - set(drop)
+    if updated != known:
+        write_atomic(layout.path(state_dir, layout.KNOWN_BRANCHES), "".join(f"{b}\n" for b in sorted(updated)))

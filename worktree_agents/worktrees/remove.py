@@ -10,7 +10,7 @@ from worktree_agents import git
 from worktree_agents.backups import keep_tips
 from worktree_agents.repo import WORKTREES_INSIDE, stream_branch, unexclude
 from worktree_agents.state import StateStore
-from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees
+from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, remember_branches
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.ownership import Change, ZoneMap
 
@@ -157,6 +157,7 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
             done.refused = f"git branch -D {removal.branch} failed: {_reason(proc.stderr)}"
             return done
         done.branch_deleted = True
+        remember_branches(project.repo.state_dir, drop=[removal.branch])
     return done
 
 
