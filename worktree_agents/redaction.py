@@ -37,6 +37,16 @@ def redact_text(text: str, env: dict[str, str] | None = None) -> str:
     return Redactor(dict(os.environ) if env is None else env).text(text)
 
 
+# Terminal control: C0 but tab and line end, DEL, C1. An escape sequence in text another stream's agent
+# wrote (a request) sets a terminal's title, erases lines, or writes its clipboard (OSC 52) when printed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` without terminal control characters (escape sequences lose their ESC, and show as text)."""
+    return _CONTROL.sub("", text)
+
+
 LONGEST = 1 << 20   # bytes of output without a line end or carriage return passed on as they are
 
 

@@ -213,3 +213,20 @@ def test_a_fifo_or_a_link_among_the_requests_is_passed_over_never_waited_on(weba
     status = subprocess.run([sys.executable, "-m", "worktree_agents", "status", "--json"], cwd=webapp,
                             capture_output=True, text=True, timeout=30)
     assert status.returncode == 0, status.stderr
+
+
+def test_terminal_escapes_in_a_requests_text_never_reach_the_terminal(webapp, tmp_path):
+    """A request an agent wrote with OSC and CSI sequences (a window title, the clipboard through OSC 52,
+    lines erased) was printed raw by `wta request --list` and in `wta watch`'s alerts."""
+    import subprocess
+    import sys
+
+    ui = add_stream_worktree(webapp, "ui")
+    evil = "add x \x1b]0;TITLE\x07\x1b]52;c;cHduZWQ=\x07\x1b[1A\x1b[2K done"
+    request_id = wta(ui, "request", "api", evil, check=0).stdout.strip()
+    listed = wta(webapp, "request", "--list", check=0).stdout
+    assert request_id in listed and "\x1b" not in listed and "\x07" not in listed
+    watch = subprocess.run([sys.executable, "-m", "worktree_agents", "watch", "--for", "1s", "--interval", "0.2"],
+                           cwd=webapp, capture_output=True, text=True, timeout=60)
+    assert request_id in watch.stdout and "\x1b" not in watch.stdout and "\x07" not in watch.stdout
+    assert json.loads(wta(webapp, "request", "--list", "--json", check=0).stdout)[0]["text"] == evil   # data as is

@@ -35,7 +35,7 @@ from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.quoting import contexts, in_backticks
-from worktree_agents.redaction import Redactor
+from worktree_agents.redaction import Redactor, printable
 from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, STALLED, STOPPED, WAITING,
                                             SessionStore, parse_time)
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
@@ -90,7 +90,8 @@ class _Condition:
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    """`text` on one line, fit for a terminal (it may come from an agent: a request, a reason)."""
+    return " ".join(printable(text).split())
 
 
 @dataclass
