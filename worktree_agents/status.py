@@ -184,7 +184,11 @@ def _compare_with_base(project, zones: ZonesInForce, stream: str, branch: str, o
                 {"commit": v.commit, "path": v.path, "reason": v.reason, "owner": v.owner, "detail": v.detail}
                 for v in audit_commits(zones.zones, stream, own, project.main, env)]
         if status.behind:
-            status.conflict_files = git.merge_conflicts(base_ref, branch_ref, project.main, env)
+            try:
+                status.conflict_files = git.merge_conflicts(base_ref, branch_ref, project.main, env)
+            except git.GitError:   # no history in common with the base (a branch made again from nothing)
+                status.conflicts = None
+                return
     status.conflicts = bool(status.conflict_files)
 
 

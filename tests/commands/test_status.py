@@ -85,6 +85,24 @@ def test_a_worktree_deleted_by_hand_shows_as_missing(tmp_path):
     assert "(missing)" in wta(repo, "status", check=0).stdout
 
 
+def test_a_stream_branch_with_no_history_in_common_with_the_base_leaves_the_rest_of_status_as_it_is(tmp_path):
+    """Its ref deleted (another stream's agent can, once it moved), ui's next commit made it a root commit:
+    `wta status` had exited 2 for every stream ("refusing to merge unrelated histories")."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "ui", "api", check=0)
+    ui = worktree_of(repo, "ui")
+    git(repo, "update-ref", "-d", "refs/heads/wta/ui")
+    (ui / "src" / "components" / "new.tsx").write_text("x\n")
+    git(ui, "add", "-A")
+    git(ui, "commit", "-q", "--no-verify", "-m", "[ui] from nothing")   # (every file is new to a root commit)
+    (repo / "README.md").write_text((repo / "README.md").read_text() + "more\n")
+    commit_all(repo, "the base moves on")
+    done = wta(repo, "status", "--json", check=None)
+    assert done.returncode in (0, 1), done.stderr
+    streams = by_stream(json.loads(done.stdout))
+    assert streams["ui"]["conflicts"] is None and streams["api"]["behind"] == 1
+
+
 def test_a_stream_worktree_switched_off_its_branch_is_named_with_the_fix_everywhere(tmp_path):
     # An agent points its worktree's HEAD at the base (its private HEAD is writable in the sandbox),
     # leaving its work in the files: status, merge, sync and up say so, and the same fix.
