@@ -905,3 +905,17 @@ def test_wta_stop_during_a_landing_starts_no_follow_up(tmp_path):
     api = record(repo, "api")
     assert (api["state"], api["handbacks"]) == ("stopped", 0), api
     assert sorted(p.name for p in tmp_path.glob("api-prompt-*.md")) == ["api-prompt-0.md"]
+
+
+def test_under_land_auto_notify_says_each_session_ended_done_then_landed_once(tmp_path):
+    """A session's `done` lasts milliseconds under `land: auto` (it is `landing` at once), and the watcher
+    looks once a second: notify had never said a session ended, which it promises "done included"."""
+    notify_log = tmp_path / "notify.log"
+    repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path),
+                     extra=f"land: auto\nnotify: \"echo '{{stream}}|{{state}}' >> {notify_log}\"\n")
+    done = up(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = notify_log.read_text().splitlines()
+    for stream in ("infra", "api"):
+        mine = [line for line in said if line.startswith(f"{stream}|")]
+        assert mine == [f"{stream}|done", f"{stream}|landed"], said

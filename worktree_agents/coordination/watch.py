@@ -36,8 +36,8 @@ from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.quoting import contexts, in_backticks
 from worktree_agents.redaction import Redactor, printable
-from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, STALLED, STOPPED, WAITING,
-                                            SessionStore, parse_time)
+from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, LANDING, STALLED, STOPPED,
+                                            WAITING, SessionStore, parse_time)
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
 from worktree_agents.worktrees.registry import stream_worktrees
 from worktree_agents.zones.enforce import audit_commits
@@ -294,6 +294,11 @@ class Watcher:
             state = record.state
             words = f"session {state}" + (f": {one_line(record.reason)}" if record.reason else "")
             key = f"{_SESSION_KEY}{stream}:{record.started_at or '-'}:{state}"
+            if state in (LANDING, LANDED) and record.ended_at:
+                # Under `land: auto` a session that ends `done` is `landing` a moment later, before a look
+                # every second sees it: its end is said all the same, once, before what its landing says.
+                found[f"{_SESSION_KEY}{stream}:{record.started_at or '-'}:{DONE}"] = _Condition(
+                    stream, DONE, f"session {DONE}", since=parse_time(record.ended_at))
             if state == WAITING and record.waiting_to_land:
                 # A person has to act (`wta merge DEP`): say so once, and again when it clears.
                 found[_LANDING_KEY.format(stream=stream) + ",".join(record.waiting_to_land)] = _Condition(
