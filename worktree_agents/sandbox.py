@@ -121,7 +121,7 @@ class Sandbox:
         args = [self.bwrap, *BASE_ARGS, *(("--unshare-pid",) if own_pids else ()),
                 *(("--die-with-parent",) if die_with_parent else ())]
         for option, path in self.mounts:
-            args += [option, path] if option == "--tmpfs" else [option, path, path]
+            args += [option, path, path]
         return ["/bin/sh", "-c", RETRY_SCRIPT, "wta-sandbox", *args, "--json-status-fd", "3", "--", *argv]
 
     def env(self, base: dict[str, str]) -> dict[str, str]:
@@ -202,7 +202,7 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
 
     writable: list[str] = [*temp_dirs(), *home_allowed(), *(os.path.realpath(os.path.expanduser(p))
                                                           for p in extra_writable if os.path.exists(os.path.expanduser(p)))]
-    protected: list[str] = [*worktrees_of(common)]
+    protected: list[str] = [common, *worktrees_of(common)]
     for path in map(os.path.realpath, [*extra_read_only, *wta_code()]):
         if not any(w == path or w.startswith(path.rstrip("/") + "/") for w in writable):
             protected.append(path)
@@ -236,15 +236,8 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
         pinned += [layout.stream_file(private), os.path.join(private, "commondir"),
                    os.path.join(private, "gitdir"), worktree_config]
 
-    # The common git dir: a file system of the sandbox's own, each of its entries bound read-only into it.
-    # git may then make the files it makes there (packed-refs.lock, which git 2.39 takes to delete any ref,
-    # CHERRY_PICK_HEAD too: a rebase could not go past a conflict), and they go with the sandbox; no
-    # entry of the real one can be replaced. Bound as they are when bwrap starts (one gone meanwhile is
-    # left out): a file replaced outside later is seen as it was (config, packed-refs), folders live.
-    entries = [e.path for e in os.scandir(common) if not e.name.endswith(".lock") and e.path not in own]
-    order = [(common.count("/"), 1, "--tmpfs", common)]   # (depth, rank, option, path): a parent before its
-    #                                                       children; at one path, the later rank wins
-    for rank, (option, paths) in enumerate((("--bind", writable), ("--ro-bind", protected), ("--ro-bind-try", entries),
+    order = []  # (depth, rank, option, path): a parent before its children; at one path, the later rank wins
+    for rank, (option, paths) in enumerate((("--bind", writable), ("--ro-bind", protected),
                                             ("--bind", own), ("--ro-bind", pinned), ("--ro-bind-try", packs))):
         for path in paths:
             if os.path.lexists(path) and (rank != 1 or path != worktree):

@@ -361,9 +361,7 @@ def test_husky_installed_in_main_runs_in_a_stream_whose_setup_ran_in_the_sandbox
     up = wta(main, "up", "--no-launch", "api", check=0)
     stream = stream_worktree(main)
     log = (main / ".git" / "wta" / "logs" / "api.log").read_text()
-    # (git makes config.lock in the sandbox's own common dir, and cannot rename it over the real config)
-    assert ".git/config: Device or resource busy" in log
-    assert (stream / "node_modules" / "husky" / "package.json").is_file()
+    assert "could not lock config file" in log and (stream / "node_modules" / "husky" / "package.json").is_file()
     assert REFUSED_CONFIG not in up.stdout and NOT_FOUND not in up.stdout   # nothing lost: wta copied it
     assert tree(stream / ".husky" / "_") == tree(main / ".husky" / "_") and "h" in tree(stream / ".husky" / "_")
     assert git(stream, "status", "--porcelain").stdout == ""   # husky's own .gitignore: nothing to commit
