@@ -398,12 +398,21 @@ fi
 
 
 def test_a_conflict_on_landing_goes_back_to_the_agent_and_lands_after_its_fix(tmp_path):
+    """Two commits that conflict, resolved one after the other by the agent in its sandbox, as the hand-back
+    says (`git rebase --apply`): git 2.39 takes packed-refs.lock in the common git dir, read-only there, to
+    delete CHERRY_PICK_HEAD, and a default rebase never got past the first conflict."""
     script = KEEP_PROMPT.format(out=tmp_path) + f"""
 if grep -q "conflicts in these paths" "$1"; then
-  git rebase -q main 2>/dev/null
-  echo "x = 23" > src/api/handler.py && git add src/api/handler.py && GIT_EDITOR=true git rebase --continue
+  how=$(grep -o 'git rebase --apply main' "$1" | head -1)
+  $how -q 2>/dev/null
+  n=0
+  while [ -d "$(git rev-parse --git-path rebase-apply)" ] && [ $n -lt 4 ]; do
+    n=$((n + 1)); echo "x = 23$n" > src/api/handler.py && git add src/api/handler.py
+    GIT_EDITOR=true git rebase --continue 2>/dev/null
+  done
 else
   echo "x = 2" > src/api/handler.py && git add src/api/handler.py && git commit -qm "api x 2"
+  echo "x = 22" > src/api/handler.py && git add src/api/handler.py && git commit -qm "api x 22"
   while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
 fi
 """
@@ -421,7 +430,8 @@ fi
     assert code == 0, out + err
     follow_up = (tmp_path / "api-prompt-1.md").read_text()
     assert "`src/api/handler.py`" in follow_up and "a person changes x on main" in follow_up
-    assert (repo / "src/api/handler.py").read_text() == "x = 23\n"
+    assert (repo / "src/api/handler.py").read_text() == "x = 232\n"   # both conflicts resolved in turn
+    assert subjects(repo, "main")[:3] == ["[api] api x 22", "[api] api x 2", "a person changes x on main"]
     assert git(repo, "merge-base", "--is-ancestor", person, "main", check=False).returncode == 0
     assert record(repo, "api")["state"] == "landed"
 

@@ -143,9 +143,11 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
         return (f"{head}\nRebasing your branch onto `{base}` conflicts in these paths:\n"
                 + "".join(f"- `{p}`\n" for p in result.files)
                 + ("\nThe base changed them in:\n" + "\n".join(touched) + "\n" if touched else "")
-                + f"\nThe rebase was undone: your branch is clean. Rebase it yourself (`git rebase {base}`), resolve "
-                  "each conflict keeping both sides' intent, `git add` the paths and `git rebase --continue`, "
-                  f"then check that your work still holds.\n\n{done}\n")
+                + f"\nThe rebase was undone: your branch is clean. Rebase it yourself (`git rebase --apply {base}`), "
+                  "resolve each conflict keeping both sides' intent, `git add` the paths and `git rebase --continue`, "
+                  "then check that your work still holds. (`--apply`: in your sandbox git cannot remove what a "
+                  "default rebase leaves after a conflict, and would stop there; an `Unable to create "
+                  f"'.../packed-refs.lock'` error on the way is harmless.)\n\n{done}\n")
     if result.result == merge.TEST_FAILED:
         command = _test_command(result)
         how = result.detail.removeprefix(f"`{command}` ")   # ("`<command>` exited 1 in ...": named already)
