@@ -190,6 +190,11 @@ def test_an_existing_stream_branch_is_reused(tmp_path):
     wta(repo, "down", "--force", "ui", check=0)
     assert "new branch" not in wta(repo, "up", "--no-launch", "ui", check=0).stdout
     assert git(worktree_of(repo, "ui"), "rev-parse", "HEAD").stdout.strip() == ui_tip
+    # A repository an earlier wta left its branches in (no record of them yet): taken as they are, once.
+    wta(repo, "down", "--force", "ui", check=0)
+    (repo / ".git" / "wta" / "branches").unlink()
+    assert "new branch" not in wta(repo, "up", "--no-launch", "ui", check=0).stdout
+    assert "wta/ui\n" in (repo / ".git" / "wta" / "branches").read_text()
 
     git(repo, "branch", "wta/api", "main")
     git(repo, "worktree", "add", "-q", str(tmp_path / "scratch"), "wta/api")

@@ -9,8 +9,8 @@ from typing import Any, Sequence
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo
-from worktree_agents.worktrees.registry import (Worktree, known_branches, list_worktrees, off_branch, worktree_git_dir,
-                                               worktree_path)
+from worktree_agents.worktrees.registry import (Worktree, known_branches, list_worktrees, off_branch, remember_branches,
+                                               worktree_git_dir, worktree_path)
 from worktree_agents.zones import CONFIG_FILE
 
 
@@ -44,6 +44,9 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
     by_branch = {w.branch: w for w in live if w.branch}
     branches = git.branch_heads(project.main, env)
     known = known_branches(project.repo.state_dir)
+    if known is None:   # kept since this version: the stream branches an earlier wta left are taken as its
+        known = {b for b in branches if b.startswith(config.branch_prefix)}
+        remember_branches(project.repo.state_dir, add=known)
     main = os.path.realpath(project.main)
     plans = []
     for stream in streams:

@@ -293,19 +293,20 @@ def prune(project) -> None:
 
 # -- the stream branches wta knows -------------------------------------------------------
 
-def known_branches(state_dir: str) -> set[str]:
+def known_branches(state_dir: str) -> set[str] | None:
     """The stream branches wta made, or saw a stream's worktree on: a sandboxed agent can make a new
     branch beside its own (git writes a ref's lock file in that folder), one that `wta up` would then take
-    for a later stream's, whose zone and prefix it can give its commits."""
+    for a later stream's, whose zone and prefix it can give its commits. None before wta kept the record
+    (a repository an earlier wta worked in: `plan_up` takes the branches there are as known, once)."""
     try:
         with open(layout.path(state_dir, layout.KNOWN_BRANCHES), encoding="utf-8", errors="surrogateescape") as f:
             return {line.rstrip("\n") for line in f if line.strip()}
     except FileNotFoundError:
-        return set()
+        return None
 
 
 def remember_branches(state_dir: str, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
     known = known_branches(state_dir)
-    updated = (known | set(add)) - set(drop)
+    updated = ((known or set()) | set(add)) - set(drop)
     if updated != known:
         write_atomic(layout.path(state_dir, layout.KNOWN_BRANCHES), "".join(f"{b}\n" for b in sorted(updated)))
