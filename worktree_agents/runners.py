@@ -11,13 +11,14 @@ COMMAND_PLACEHOLDER = re.compile(r"\{(prompt|prompt_file|stream|worktree)\}")
 
 
 def quoted_placeholder(command: str) -> str | None:
-    """The first placeholder written inside quotes (`"{prompt}"`), which filled in shell-quoted would be
-    quoted twice: the quotes wta adds end up in the text, and the prompt's backticks run as commands.
-    Inside `$(...)` (`"$(cat {prompt_file})"`) a placeholder stands bare again; inside backticks, whose
-    text the shell reads twice, it does not."""
+    """`{prompt}` written inside quotes (`"{prompt}"`): filled in shell-quoted, it would be quoted twice,
+    the quotes wta adds would end up in the text and the prompt's own quotes end the string. Inside
+    `$(...)` (`"$(echo {prompt})"`) it stands bare again; inside backticks, whose text the shell reads
+    twice, it does not. The other placeholders are names and paths, which shell-quoting leaves as they
+    are (`sh -c 'cd {worktree} && ...'` works), and are not refused."""
     from worktree_agents.quoting import BARE, contexts
 
     for i, quoting, backticks in contexts(command):
-        if (quoting is not BARE or backticks) and (found := COMMAND_PLACEHOLDER.match(command, i)):
-            return found.group(0)
+        if (quoting is not BARE or backticks) and command.startswith("{prompt}", i):
+            return "{prompt}"
     return None

@@ -133,7 +133,8 @@ def _agent_command(command: str) -> str:
     placeholder = quoted_placeholder(command)
     if placeholder is not None:
         raise ValueError(f"{placeholder} is inside quotes; write it bare (wta fills it in shell-quoted), e.g. "
-                         f"`my-agent --message {placeholder}`")
+                         f"`my-agent --message {placeholder}`, or use {{prompt_file}}; inside `sh -c '...'`, pass it "
+                         f"as an argument: `sh -c 'my-agent --message \"$1\"' sh {placeholder}`")
     return command
 
 
