@@ -14,12 +14,15 @@ if TYPE_CHECKING:
 BARE, SINGLE, DOUBLE = None, "'", '"'
 
 
-def contexts(command: str) -> Iterator[tuple[int, str | None, int]]:
-    """(index, quoting, backticks) of each character that is not an escape's or a quote's own: its quoting
-    BARE (outside quotes, or in a command substitution), SINGLE or DOUBLE, and how many backtick
-    substitutions enclose it. A backslash and the character it escapes, and the quotes and `$(`, `)`,
-    backticks that open and close a context, are passed over."""
+def contexts(command: str) -> Iterator[tuple[int, str | None, int, bool]]:
+    """(index, quoting, backticks, guessed) of each character that is not an escape's or a quote's own: its
+    quoting BARE (outside quotes, or in a command substitution), SINGLE or DOUBLE, how many backtick
+    substitutions enclose it, and whether a substitution began before it. A backslash and the character
+    it escapes, and the quotes and `$(`, `)`, backticks that open and close a context, are passed over.
+    From a substitution on, the quoting is a guess (a `case` pattern's `)` is not followed): a caller
+    that must not be wrong there takes no chances (watch.fill_command)."""
     stack: list[str | None] = [BARE]   # BARE, SINGLE, DOUBLE; "(" and "`": a command substitution
+    guessed = False
     i = 0
     while i < len(command):
         inside, char = stack[-1], command[i]
@@ -27,14 +30,18 @@ def contexts(command: str) -> Iterator[tuple[int, str | None, int]]:
             if char == "'":
                 stack.pop()
             else:
-                yield i, SINGLE, stack.count("`")
+                yield i, SINGLE, stack.count("`"), guessed
         elif char == "\\":
             i += 1   # the escaped character stands as itself
         elif command.startswith("$(", i):
             stack.append("(")
+            guessed = True
             i += 1
         elif char == "`":
             stack.pop() if inside == "`" else stack.append("`")
+            guessed = True
+        elif inside == "(" and char == "(":
+            stack.append("(")   # a group, or `$((`'s second: its `)` is not the substitution's
         elif inside == DOUBLE and char == '"':
             stack.pop()
         elif inside != DOUBLE and char in "'\"":
@@ -42,7 +49,7 @@ def contexts(command: str) -> Iterator[tuple[int, str | None, int]]:
         elif inside == "(" and char == ")":
             stack.pop()
         else:
-            yield i, DOUBLE if inside == DOUBLE else BARE, stack.count("`")
+            yield i, DOUBLE if inside == DOUBLE else BARE, stack.count("`"), guessed
         i += 1
 
 

@@ -18,7 +18,7 @@ def quoted_placeholder(command: str) -> str | None:
     are (`sh -c 'cd {worktree} && ...'` works), and are not refused."""
     from worktree_agents.quoting import BARE, contexts
 
-    for i, quoting, backticks in contexts(command):
+    for i, quoting, backticks, _ in contexts(command):
         if (quoting is not BARE or backticks) and command.startswith("{prompt}", i):
             return "{prompt}"
     return None

@@ -4,6 +4,7 @@ notify, and no child process left behind."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -415,10 +416,14 @@ def test_a_notify_value_in_a_command_substitution_inside_double_quotes_is_one_wo
     own, outside the sandbox."""
     pwned = tmp_path / "pwned"
     message = f"please add x; touch {pwned}; echo `touch {pwned}` $(touch {pwned})"
-    for template in ('printf "%s\\n" "$(echo {message} | cut -c1-300)"', 'printf "%s\\n" "`echo {message}`"'):
+    plain = "".join(c if c.isalnum() or c in " .,:/@+%-_" else "_" for c in message)   # what it keeps there
+    for template in ('printf "%s\\n" "$(echo {message} | cut -c1-300)"', 'printf "%s\\n" "`echo {message}`"',
+                     'printf "%s\\n" "$(echo $((1+1)) {message})"',   # a `)` the quoting cannot follow
+                     'printf "%s\\n" "$(case x in x) echo {message};; esac)"'):
         command = fill_command(template, {"stream": "api", "state": "failed", "message": message})
         out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=10).stdout
-        assert out.splitlines() == [message] and not pwned.exists(), (template, command)
+        assert plain in out and not pwned.exists(), (template, command, out)
+    assert fill_command("printf %s {message}", {"message": message}).endswith(shlex.quote(message))
 
 
 def test_wta_up_in_the_foreground_shows_the_alerts(tmp_path):

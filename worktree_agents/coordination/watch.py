@@ -114,15 +114,21 @@ def fill_command(template: str, values: dict[str, str]) -> str:
     """
     out: list[str] = []
     last = 0
-    for i, quoting, backticks in contexts(template):
+    for i, quoting, backticks, guessed in contexts(template):
         if i < last or template[i] != "{":
             continue
         end = template.find("}", i)
         name = template[i + 1:end] if end > 0 else ""
         if name in values:
-            out += [template[last:i], in_backticks(_quoted(values[name], quoting), backticks)]
+            value = values[name]
+            if guessed:   # where the quoting is a guess (quoting.contexts): nothing the shell would read
+                value = _PLAIN_ONLY.sub("_", value)
+            out += [template[last:i], in_backticks(_quoted(value, quoting), backticks)]
             last = end + 1
     return "".join(out) + template[last:]
+
+
+_PLAIN_ONLY = re.compile(r"[^\w .,:/@+%-]")   # what a value keeps inside a command substitution
 
 
 def _quoted(value: str, quote: str | None) -> str:
