@@ -575,6 +575,19 @@ def test_a_plain_wta_up_after_a_killed_landing_of_its_only_stream_runs_no_sessio
     assert subjects(repo, "main")[0] == "[infra] infra a" and subjects(repo, "wta/infra").count("[infra] infra a") == 1
 
 
+def test_a_stream_left_landing_whose_branch_wta_down_deletes_runs_anew(tmp_path):
+    """Left `landing` by a killed run, its merge undone, its branch deleted by `wta down --delete-branches`:
+    the next `wta up` had called a new branch with no work "done in an earlier run" and landed nothing."""
+    repo = _killed_at_a_landings_test(tmp_path, "infra", "", "--land", "infra")
+    wta(repo, "merge", "--abort", check=0)
+    wta(repo, "down", "--force", "--delete-branches", "infra", check=0)
+    assert record(repo, "infra")["state"] == "stopped"
+    again = up(repo, "--land", "infra")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (tmp_path / "sessions.log").read_text().split() == ["infra", "infra"]
+    assert subjects(repo, "main")[0] == "[infra] infra a" and record(repo, "infra")["state"] == "landed"
+
+
 def test_a_plain_wta_up_after_a_killed_landing_of_wta_up_land_runs_no_ended_session_again(tmp_path):
     """`land: manual`, `wta up --land` killed during infra's landing, then `wta up`: infra's session had
     run again (a second commit of the same work) while its interrupted landing was still recorded."""

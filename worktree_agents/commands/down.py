@@ -50,7 +50,7 @@ def _remove(project, base: str, removal: remove.Removal, store: StateStore, forc
     (removed under it, the agent would go on writing and committing into nothing)."""
     from worktree_agents.sessions.liveness import running_pid
     from worktree_agents.sessions.stop import stop
-    from worktree_agents.sessions.store import OPEN, STOPPED, SessionStore, now
+    from worktree_agents.sessions.store import DONE, LANDING, OPEN, STOPPED, SessionStore, now
 
     sessions = SessionStore(project.repo.state_dir)
     pid = running_pid(project.repo.state_dir, removal.stream) if removal.worktree is not None else None
@@ -67,6 +67,11 @@ def _remove(project, base: str, removal: remove.Removal, store: StateStore, forc
     if done.worktree is not None and not done.refused and record is not None and record.state == OPEN:
         # A person's session there is over: status no longer says one works in a folder that is gone.
         sessions.update(removal.stream, state=STOPPED, reason="its worktree was removed by `wta down`", ended_at=now())
+    elif done.branch_deleted and record is not None and record.state in (DONE, LANDING):
+        # Its work, not landed, is gone with its branch (kept under refs/wta/backup/): nothing is left to
+        # land, and the next `wta up` runs its session anew.
+        sessions.update(removal.stream, state=STOPPED, ended_at=now(),
+                        reason="its branch was deleted by `wta down --delete-branches` before it landed")
     return done
 
 
