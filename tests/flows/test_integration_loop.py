@@ -153,7 +153,8 @@ def test_a_dependency_whose_work_is_off_its_branch_never_counts_as_landed(tmp_pa
             assert code == 1, out + err
             assert record(repo, "infra")["state"] == "blocked"
             assert "detached HEAD with commits wta/infra lacks" in record(repo, "infra")["reason"]
-            assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == ("failed", "dependency infra blocked")
+            api = record(repo, "api")
+            assert (api["state"], api["reason"]) == ("failed", "dependency infra blocked")
         else:                # waits, saying where the work is and how to bring it back
             reason = wait_for(lambda: (r := record(repo, "api")["reason"] or "").startswith(
                 "waiting for infra to land: infra: its worktree ") and r, timeout=60)
