@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo
-from worktree_agents.worktrees.registry import (Worktree, known_branches, list_worktrees, off_branch, remember_branches,
+from worktree_agents.worktrees.registry import (Worktree, earlier_branches, known_branches, list_worktrees, off_branch,
                                                worktree_git_dir, worktree_path)
 from worktree_agents.zones import CONFIG_FILE
 
@@ -45,8 +45,7 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
     branches = git.branch_heads(project.main, env)
     known = known_branches(project.repo.state_dir)
     if known is None:   # kept since this version: the stream branches an earlier wta left are taken as its
-        known = {b for b in branches if b.startswith(config.branch_prefix)}
-        remember_branches(project.repo.state_dir, add=known)
+        known = earlier_branches(branches, config)   # (and recorded so once the plan is carried out)
     main = os.path.realpath(project.main)
     plans = []
     for stream in streams:
