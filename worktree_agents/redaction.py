@@ -37,14 +37,21 @@ def redact_text(text: str, env: dict[str, str] | None = None) -> str:
     return Redactor(dict(os.environ) if env is None else env).text(text)
 
 
-# Terminal control: C0 but tab and line end, DEL, C1. An escape sequence in text another stream's agent
-# wrote (a request) sets a terminal's title, erases lines, or writes its clipboard (OSC 52) when printed.
+# Terminal control: escape sequences (CSI, OSC, two-character ones), then C0 but tab and line end, DEL,
+# C1. In text an agent wrote (a request, a test's output) they set a terminal's title, erase lines, or
+# write its clipboard (OSC 52) when printed.
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
-    """`text` without terminal control characters (escape sequences lose their ESC, and show as text)."""
-    return _CONTROL.sub("", text)
+    """`text` without terminal escape sequences and control characters."""
+    return _CONTROL.sub("", _ESCAPES.sub("", text))
+
+
+def one_line(text: str) -> str:
+    """`printable(text)` on one line."""
+    return " ".join(printable(text).split())
 
 
 LONGEST = 1 << 20   # bytes of output without a line end or carriage return passed on as they are

@@ -6,7 +6,7 @@ from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
-from worktree_agents.redaction import printable
+from worktree_agents.redaction import one_line
 
 
 def run(words: list[str], path: str | None = None, close_id: str | None = None,
@@ -65,6 +65,6 @@ def _list(project: Project, as_json: bool) -> int:
 
 
 def _one_line(text: str, path: str | None) -> str:
-    line = " ".join(printable(text).split())   # (another stream's agent wrote it)
+    line = one_line(text)   # (another stream's agent wrote it)
     line = line if len(line) <= 70 else line[:67] + "..."
     return f"[{path}] {line}" if path else line

@@ -35,7 +35,7 @@ from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.quoting import contexts, in_backticks
-from worktree_agents.redaction import Redactor, printable
+from worktree_agents.redaction import Redactor, one_line
 from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, LANDING, STALLED, STOPPED,
                                             WAITING, SessionStore, parse_time)
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
@@ -87,11 +87,6 @@ class _Condition:
     clears_as: str | None = None   # None: an event (a session that ended), not reported when it goes
     clear_message: str = ""
     since: float | None = None     # events older than the watcher are history, not news
-
-
-def one_line(text: str) -> str:
-    """`text` on one line, fit for a terminal (it may come from an agent: a request, a reason)."""
-    return " ".join(printable(text).split())
 
 
 @dataclass

@@ -19,7 +19,6 @@ worktree that nobody watches.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Callable, ContextManager, Iterator, Sequence
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
+from worktree_agents.redaction import printable
 from worktree_agents.sessions.store import (BLOCKED, LANDED, LANDING, PENDING, STOPPED, SessionRecord, SessionStore,
                                             now)
 from worktree_agents.state import LockBusy, command_lock, lock_holder
@@ -184,7 +184,7 @@ def _tail(path: str | None, lines: int = TEST_TAIL_LINES) -> str:
             text = f.read().decode(errors="replace")
     except OSError:
         return "(its log is gone)"
-    text = _UNPRINTABLE.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n")))
+    text = printable(text.replace("\r\n", "\n")).replace("\ufffd", "")
     kept = [line if len(line) <= TAIL_LINE_CHARS else line[:TAIL_LINE_CHARS] + " [cut]"
             for line in text.rstrip("\n").splitlines()[-lines:]]
     return "\n".join(kept) or "(no output)"
@@ -193,8 +193,6 @@ def _tail(path: str | None, lines: int = TEST_TAIL_LINES) -> str:
 # What a test prints goes into a prompt, which is an argument of the agent's command line: no terminal
 # escapes, no control characters (a NUL cannot be in an argument at all), no line longer than a person
 # would read (a command line has a limit).
-_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 TAIL_LINE_CHARS = 400
 
 

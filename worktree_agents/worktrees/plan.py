@@ -9,8 +9,8 @@ from typing import Any, Sequence
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo
-from worktree_agents.worktrees.registry import (Worktree, earlier_branches, known_branches, list_worktrees, off_branch,
-                                               worktree_git_dir, worktree_path)
+from worktree_agents.worktrees.registry import (Worktree, known_branches, list_worktrees, off_branch, worktree_git_dir,
+                                               worktree_path)
 from worktree_agents.zones import CONFIG_FILE
 
 
@@ -33,6 +33,7 @@ class UpPlan:
     base: str
     streams: list[StreamPlan]
     prune: bool                      # git has records of worktrees deleted by hand; prune them first
+    earlier: tuple[str, ...] = ()    # stream branches an earlier wta left (no record of them yet): known now
 
 
 def plan_up(project, config, base: str, streams: Sequence[str], records: dict[str, dict]) -> UpPlan:
@@ -44,8 +45,10 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
     by_branch = {w.branch: w for w in live if w.branch}
     branches = git.branch_heads(project.main, env)
     known = known_branches(project.repo.state_dir)
-    if known is None:   # kept since this version: the stream branches an earlier wta left are taken as its
-        known = earlier_branches(branches, config)   # (and recorded so once the plan is carried out)
+    # Kept since this version: the stream branches an earlier wta left are taken as its (recorded so when
+    # the plan is carried out: prepare_worktrees).
+    earlier = tuple(sorted(b for b in branches if b.startswith(config.branch_prefix))) if known is None else ()
+    known = set(earlier) if known is None else known
     main = os.path.realpath(project.main)
     plans = []
     for stream in streams:
@@ -95,7 +98,7 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
                            f"at them (git log {base}..{branch}), then delete it (git branch -D {branch}), or, if it "
                            f"is yours, check it out there yourself (git worktree add {path} {branch}) and run again")
         plans.append(StreamPlan(stream, branch, path, branch in branches, occupant, records.get(stream)))
-    return UpPlan(base, plans, any(w.prunable for w in worktrees))
+    return UpPlan(base, plans, any(w.prunable for w in worktrees), earlier)
 
 
 def _branch_gone(wt: Worktree, branch: str, base: str, env: dict[str, str]) -> str:

@@ -16,7 +16,7 @@ from worktree_agents.repo import WORKTREES_INSIDE, Repo, exclude, record_stream
 from worktree_agents.state import StateStore, now
 from worktree_agents.worktrees.copy import copy_files
 from worktree_agents.worktrees.plan import StreamPlan, UpPlan
-from worktree_agents.worktrees.registry import earlier_branches, known_branches, remember_branches, worktree_git_dir
+from worktree_agents.worktrees.registry import remember_branches, worktree_git_dir
 from worktree_agents.worktrees.sparse import SparseSpec, sparse_spec
 
 # Stream states written by `wta up`; sessions add their own.
@@ -100,9 +100,8 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
         git.prune_worktrees(project.main, env)
     exclude_file = os.path.join(project.repo.common_dir, "info", "exclude")
     new = [sp for sp in the_plan.streams if sp.is_new]
-    earlier = earlier_branches(git.branch_heads(project.main, project.env), config) \
-        if known_branches(project.repo.state_dir) is None else set()   # (plan_up took them as known)
-    remember_branches(project.repo.state_dir, add=[*earlier, *(sp.branch for sp in the_plan.streams if not sp.is_new)])
+    remember_branches(project.repo.state_dir,
+                      add=[*the_plan.earlier, *(sp.branch for sp in the_plan.streams if not sp.is_new)])
     specs = {sp.stream: sparse_spec(config, sp.stream) if config.sparse else None for sp in new}
     inside = [os.path.relpath(sp.path, project.main) for sp in new if _inside(sp.path, project.main)]
     if inside:  # worktrees placed in the repository: never `git add`ed as embedded repositories

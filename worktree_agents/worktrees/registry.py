@@ -305,11 +305,6 @@ def known_branches(state_dir: str) -> set[str] | None:
         return None
 
 
-def earlier_branches(branches, config) -> set[str]:
-    """The stream branches there are where wta has kept no record yet (an earlier wta's): taken as known."""
-    return {b for b in branches if b.startswith(config.branch_prefix)}
-
-
 def remember_branches(state_dir: str, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
     known = known_branches(state_dir)
     updated = ((known or set()) | set(add)) - set(drop)
