@@ -235,13 +235,17 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
 
 # ui's landing test passes only once api's session has started: api must start while the run that
 # landed infra goes on to land ui (under the run's lock), not after the run.
+INFRA_API_UI = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n  ui:\n    paths: [src/ui/**]\n"
+UI_INFRA_API = "  ui:\n    paths: [src/ui/**]\n  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n"
 UI_TEST_WAITS_FOR_API = """[ "$WTA_STREAM" = ui ] || exit 0
 i=0
 while [ ! -f "{out}/api-started" ]; do i=$((i + 1)); [ $i -gt 600 ] && exit 1; sleep 0.05; done
 """
 
 
-def test_a_dependent_starts_as_soon_as_its_dependency_lands_while_the_landing_run_goes_on(tmp_path):
+# In file order or not, the run lands infra, which api waits for, before ui, which nothing waits for.
+@pytest.mark.parametrize("streams", [INFRA_API_UI, UI_INFRA_API], ids=["infra-first-in-file", "ui-first-in-file"])
+def test_a_dependent_starts_as_soon_as_its_dependency_lands_while_the_landing_run_goes_on(tmp_path, streams):
     from worktree_agents.state import command_lock
 
     (tmp_path / "check.sh").write_text(UI_TEST_WAITS_FOR_API.format(out=tmp_path))
@@ -257,9 +261,7 @@ case "$WTA_STREAM" in
        touch "{tmp_path}/api-started" ;;
 esac
 """
-    repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n",
-                     streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n"
-                             "    after: [infra]\n  ui:\n    paths: [src/ui/**]\n")
+    repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n", streams=streams)
     proc = start_up(repo)
     try:
         wait_for(lambda: record(repo, "infra")["state"] == record(repo, "ui")["state"] == "running", timeout=60)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 from worktree_agents.repo import stream_branch
 from worktree_agents.zones import CONFIG_FILE
@@ -127,10 +127,11 @@ class Config:
         """WTA_PORT: base_port plus the stream's position in zones.yaml (0 for the first)."""
         return self.base_port + list(self.streams).index(stream)
 
-    def order(self) -> list[str]:
-        """Streams with every `after` dependency first, otherwise in file order."""
+    def order(self, first: Collection[str] = ()) -> list[str]:
+        """Streams with every `after` dependency first, otherwise in file order; of the streams free to
+        go, those in `first` go before the others (an automatic landing: the ones a dependent waits for)."""
         done: list[str] = []
-        pending = list(self.streams)
+        pending = sorted(self.streams, key=lambda s: s not in first)   # (stable: file order otherwise)
         while pending:
             ready = next(s for s in pending if all(d in done for d in self.streams[s].after))
             done.append(ready)

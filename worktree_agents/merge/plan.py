@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
@@ -33,7 +33,10 @@ class MergePlan:
     config: Any                                 # config.Config: the main worktree's zones.yaml
 
 
-def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | None = None) -> MergePlan:
+def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | None = None,
+               first: Collection[str] = ()) -> MergePlan:
+    """The named streams (all when none) in merge order: `after` dependencies first, then `first`
+    (config.Config.order), then file order."""
     config = project.main_config()
     check_streams(names, list(config.streams))
     if base is None:
@@ -43,7 +46,7 @@ def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | N
         raise WtaError(f"base branch {base!r} does not exist; create it or set `base:` in zones.yaml")
     if config.test:
         sandbox.require(config.sandbox, CONFIG_FILE)  # before anything moves, not at the first test
-    streams = [s for s in config.order() if not names or s in names]
+    streams = [s for s in config.order(first) if not names or s in names]
     branches = {s: config.branch_for(s) for s in streams}
     checked_out = registry.checked_out(project.main, project.repo.common_dir, config.branch_for, env)
     return MergePlan(

@@ -7,7 +7,7 @@ import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.backups import backup_ref, new_run_id
@@ -352,8 +352,10 @@ class Run:
 
 def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
                   progress: Progress = quiet, keep_stopped: bool = True, command: str = "wta merge",
-                  lock_wait: float | None = None, locked: bool = False, landed: Landed = _nobody) -> MergeReport:
-    """Merge the named streams (all when none) into the base, in order.
+                  lock_wait: float | None = None, locked: bool = False, landed: Landed = _nobody,
+                  first: Collection[str] = ()) -> MergeReport:
+    """Merge the named streams (all when none) into the base, in order (plan_merge; `first`: the streams
+    that go before the others where `after` leaves the order free).
 
     `keep_stopped=False` (an automatic landing, which hands the failure back
     to the stream's agent): a run that stops ends there, with nothing left to
@@ -367,7 +369,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
         if existing is not None:
             raise WtaError(f"a {describe_state(existing)}; run `wta merge --continue` to finish it or "
                            "`wta merge --abort` to undo it")
-        plan = plan_merge(project, names, env)
+        plan = plan_merge(project, names, env, first=first)
         graph = commit_graph(plan, plan.base_sha, plan.streams, env)
         pending = pending_streams(plan, graph, plan.streams)
         if not pending and not work_elsewhere(plan, pending, env):

@@ -22,7 +22,7 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterator, Sequence
+from typing import Callable, Collection, ContextManager, Iterator, Sequence
 
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
@@ -55,8 +55,10 @@ class LandOutcome:
 
 def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
          landed: Callable[[LandOutcome], None],
-         holding: Callable[[Sequence[str]], ContextManager[None]]) -> list[LandOutcome]:
-    """Land these streams now, in order, in one `wta merge` run (finishing first a landing that was killed).
+         holding: Callable[[Sequence[str]], ContextManager[None]], first: Collection[str] = ()) -> list[LandOutcome]:
+    """Land these streams now, in one `wta merge` run (finishing first a landing that was killed), in merge
+    order: `after` dependencies first, then the streams in `first` (those a dependent waits for, which it
+    then starts from the base as soon as they have landed), then file order.
 
     One run for all the streams that are ready: its fixed costs (the plan, the zones, one
     `git log`) are paid once, and each stream is still verified, rebased, tested and fast-forwarded
@@ -83,7 +85,7 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             else:
                 with holding(streams):
                     report = merge_streams(project, streams, progress=progress, keep_stopped=False, locked=True,
-                                           landed=tell)
+                                           landed=tell, first=first)
     except WtaError as exc:
         holder = lock_holder(state_dir)
         line = str(exc).splitlines()[0]
@@ -272,15 +274,16 @@ class Lander:
     def busy(self) -> bool:
         return self._thread is not None
 
-    def start(self, streams: Sequence[str]) -> None:
+    def start(self, streams: Sequence[str], first: Collection[str] = ()) -> None:
         assert self._thread is None
         self._outcomes, self._told = [], set()
-        self._thread = threading.Thread(target=self._land, args=(list(streams),), name="landing", daemon=True)
+        self._thread = threading.Thread(target=self._land, args=(list(streams), set(first)), name="landing",
+                                        daemon=True)
         self._thread.start()
 
-    def _land(self, streams: list[str]) -> None:
+    def _land(self, streams: list[str], first: set[str]) -> None:
         try:
-            self._outcomes = land(self.project, streams, self.progress, self._tell, self._holding_lock)
+            self._outcomes = land(self.project, streams, self.progress, self._tell, self._holding_lock, first)
         except Exception as exc:  # a bug or an unexpected git failure: not landed, and each says why
             self._outcomes = [LandOutcome(s, FAILED, reason=f"landing failed: {type(exc).__name__}: {exc}")
                               for s in streams]

@@ -226,13 +226,20 @@ class Coordinator:
                 running += 1 if records[stream].live else 0
         # After the launches, which take the command lock for a moment each: a landing holds it longer.
         if ready_to_land and not self.lander.busy:
-            self.lander.start(ready_to_land)   # in `after` order, one run at a time
+            # In `after` order, one run at a time; the streams a dependent waits for go first.
+            self.lander.start(ready_to_land, first=self._awaited(records))
             for stream in ready_to_land:
                 if records[stream] is None or records[stream].state != LANDING:  # else: why it still waits
                     self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
         return remaining or self.lander.busy
 
     # -- landing ------------------------------------------------------------------------
+
+    def _awaited(self, records: dict[str, SessionRecord | None]) -> set[str]:
+        """The streams that a planned stream yet to start waits for (`after`)."""
+        return {dependency for stream in self.plan.streams
+                if records[stream] is None or not (records[stream].ended or records[stream].state == LANDING)
+                for dependency in self.config.streams[stream].after}
 
     def _landing_progress(self, stream: str, text: str) -> None:
         try:
