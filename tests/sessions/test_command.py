@@ -192,6 +192,24 @@ def test_down_keeps_a_worktree_whose_session_runs_until_forced_which_stops_it(tm
     assert record(repo, "api")["state"] == "stopped"
 
 
+@pytest.mark.parametrize("earlier", [False, True], ids=["no-commit-before", "a-commit-before"])
+def test_down_force_delete_branches_keeps_the_leftovers_commit_that_stopping_the_session_makes(tmp_path, earlier):
+    """Stopping the session commits its leftovers in the zone; `wta down` had looked at the branch before
+    that, so it backed up the tip before it (or nothing) and deleted the branch with the new commit."""
+    streams = "  api:\n    paths: [src/api/**]\n"
+    before = 'echo one > src/api/one.txt && git add src/api/one.txt && git commit -qm one; ' if earlier else ""
+    repo = session_repo(tmp_path, zones(agent(f"{before}echo important > src/api/work.txt; sleep 60"), streams))
+    assert up(repo, "-d").returncode == 0
+    wait_for(lambda: (worktree(repo, "api") / "src/api/work.txt").exists(), timeout=30)
+    forced = wta(repo, "down", "--force", "--delete-branches", "api", check=0)
+    assert "branch wta/api deleted" in forced.stdout, forced.stdout
+    backups = git(repo, "for-each-ref", "--format=%(objectname)", "refs/wta/backup/").stdout.split()
+    assert len(backups) == 1, forced.stdout
+    kept = git(repo, "show", f"{backups[0]}:src/api/work.txt", check=False)
+    assert kept.returncode == 0 and kept.stdout == "important\n", forced.stdout
+    assert backups[0][:12] in forced.stdout
+
+
 def test_down_keeps_a_worktree_whose_session_a_coordinator_will_start_until_forced(tmp_path):
     """A stream waiting for its dependency: removed under the coordinator, its session had later failed
     with "not inside a git repository", nothing saying the worktree had been taken away."""

@@ -30,7 +30,7 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
         if stale:
             registry.prune(project)
         removals = remove.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams(), zones.zones)
-        results = [_remove(project, zones.base, r, store, force, delete_branches) for r in removals]
+        results = [_remove(project, zones, r, store, force, delete_branches) for r in removals]
         hooks.tidy(project.repo.common_dir)  # the last stream worktree gone: wta's hooks and config go too
     if stale:
         print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
@@ -44,10 +44,11 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
     return CHECK if refused else 0
 
 
-def _remove(project, base: str, removal: remove.Removal, store: StateStore, force: bool,
+def _remove(project, zones, removal: remove.Removal, store: StateStore, force: bool,
             delete_branches: bool) -> remove.Removed:
     """One stream; a session still running in its worktree is kept, or with --force stopped first
-    (removed under it, the agent would go on writing and committing into nothing)."""
+    (removed under it, the agent would go on writing and committing into nothing), and the stream
+    then looked at again: stopping a session commits its leftovers in the zone."""
     from worktree_agents.sessions.liveness import running_pid
     from worktree_agents.sessions.stop import stop
     from worktree_agents.sessions.store import DONE, LANDING, OPEN, STOPPED, SessionStore, now
@@ -62,7 +63,9 @@ def _remove(project, base: str, removal: remove.Removal, store: StateStore, forc
                                       "which stops it")
     if pid or scheduled:
         print(f"{removal.stream:<12} session {stop(sessions, removal.stream)}")
-    done = remove.remove_stream(project, base, removal, store, force, delete_branches)
+        removal, = remove.plan_removal(project, zones.base, zones.branch_prefix, [removal.stream], store.streams(),
+                                       zones.zones)
+    done = remove.remove_stream(project, zones.base, removal, store, force, delete_branches)
     record = sessions.read(removal.stream)
     if done.worktree is not None and not done.refused and record is not None and record.state == OPEN:
         # A person's session there is over: status no longer says one works in a folder that is gone.

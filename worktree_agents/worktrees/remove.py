@@ -152,6 +152,10 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
         ref = f"refs/heads/{removal.branch}"
         if removal.tip and (removal.commits or removal.base_missing):  # work the base does not have: keep it
             done.backup = keep_tips({ref: removal.tip}, "wta down --delete-branches", project.main, env)[ref]
+        if git.tip_of(project.repo.common_dir, removal.branch, project.main, env) != removal.tip:
+            done.refused = (f"{removal.branch} got new commits while wta down looked at it; run it again, "
+                            "which looks at them too")
+            return done
         proc = git.delete_branch(removal.branch, project.main, env)
         if proc.returncode != 0:
             done.refused = f"git branch -D {removal.branch} failed: {_reason(proc.stderr)}"
