@@ -64,6 +64,17 @@ def test_the_contract_in_docs_matches_the_commands_and_the_schema():
                 assert flag in options, f"docs/SPEC.md lists {flag} for `{usage}`; the command has no such option"
 
 
+def test_the_python_imports_the_docs_show_import():
+    """docs/coordination.md showed `from worktree_agents.watch import Watcher`, a module moved since."""
+    shown = sorted({line.strip() for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+                    for line in doc.read_text().splitlines()
+                    if re.fullmatch(r"\s*from worktree_agents[\w.]* import [\w, ]+", line)})
+    assert shown
+    for line in shown:
+        proc = subprocess.run([sys.executable, "-c", line], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{line}: {proc.stderr.strip().splitlines()[-1]}"
+
+
 def test_version(tmp_path):
     proc = wta(tmp_path, "--version", check=0)
     assert proc.stdout.strip() == f"wta {__version__}"
@@ -108,6 +119,17 @@ def test_usage_errors_exit_2_without_traceback(webapp):
     for args in (["no-such-command"], ["status", "--no-such-flag"], ["merge", "nosuchstream"]):
         proc = wta(webapp, *args, check=2)
         assert "Traceback" not in proc.stderr
+
+
+def test_debug_adds_the_traceback_but_keeps_the_exit_code_and_the_line(webapp):
+    """With --debug (or WTA_DEBUG=1) a usage or configuration error exited 1, as a failed check does."""
+    (webapp / "zones.yaml").write_text((webapp / "zones.yaml").read_text() + "bogus: 1\n")
+    plain = wta(webapp, "zones", check=2)
+    for debug in (wta(webapp, "--debug", "zones", check=2),
+                  wta(webapp, "zones", check=2, env={**os.environ, "WTA_DEBUG": "1"})):
+        assert "Traceback (most recent call last)" in debug.stderr
+        assert debug.stderr.splitlines()[-1] == plain.stderr.strip()
+    assert "Traceback" in wta(webapp, "--debug", "merge", "--abort", check=2).stderr
 
 
 def test_state_on_a_read_only_file_system_is_one_line_naming_the_file_and_the_fix(webapp):

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except WtaError as exc:
-        if debug:
-            raise
+        if debug:   # where it came from, then the same line and exit code as without --debug
+            import traceback
+
+            traceback.print_exc()
         return report(exc)
     except KeyboardInterrupt:
         return 130
