@@ -283,7 +283,7 @@ def _cross_check(data: dict, locator: _Locator) -> list[tuple[_Mark, str]]:
             loc = ("streams", name, "prompt_file")
             problems.append((locator.where(loc, key=True), f"{dotted(loc)}: both `prompt` and `prompt_file` are "
                                                            "set; keep one"))
-    problems += _prefix_beside_the_base(data, locator)
+    problems += _prefix_beside_the_base(data, locator) + _duplicate_check_names(data, locator)
     port = data.get("base_port", 4100)
     if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535 < port + len(streams) - 1:
         loc = ("base_port",)
@@ -295,6 +295,25 @@ def _cross_check(data: dict, locator: _Locator) -> list[tuple[_Mark, str]]:
         loc = ("streams", cycle[0], "after")
         problems.append((locator.where(loc, key=True), f"{dotted(loc)}: `after` forms a cycle "
                                                        f"({' -> '.join(cycle + [cycle[0]])}); remove one of these edges"))
+    return problems
+
+
+def _duplicate_check_names(data: dict, locator: _Locator) -> list[tuple[_Mark, str]]:
+    """A check's name is its alert's and its log file's (`<common>/wta/checks/<name>.log`): two of one name
+    would share both, and which one failed could not be told."""
+    checks = data.get("checks")
+    first: dict[str, int] = {}
+    problems = []
+    for i, check in enumerate(checks if isinstance(checks, list) else []):
+        name = check.get("name") if isinstance(check, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            loc = ("checks", i, "name")
+            problems.append((locator.where(loc), f"{dotted(loc)}: {name!r} is the name of checks[{first[name]}] "
+                                                 "too (their alerts and logs would be one); rename one of them"))
+        else:
+            first[name] = i
     return problems
 
 
