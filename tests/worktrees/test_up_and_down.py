@@ -211,6 +211,19 @@ def test_an_existing_stream_branch_is_reused(tmp_path):
     assert git(worktree_of(repo, "api"), "rev-parse", "HEAD").stdout.strip() == tip
 
 
+def test_a_stream_branch_with_commits_is_refused_at_the_first_wta_up_too(tmp_path):
+    """With no wta state at all, the branches there were had been taken as an earlier wta's."""
+    repo = clone_webapp(tmp_path)
+    git(repo, "branch", "wta/ui", "main")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "scratch"), "wta/ui")
+    (tmp_path / "scratch" / "src" / "components" / "z.txt").write_text("z\n")
+    commit_all(tmp_path / "scratch", "made before wta")
+    git(repo, "worktree", "remove", str(tmp_path / "scratch"))
+    refused = wta(repo, "up", "--no-launch", check=2)
+    assert "branch wta/ui has commits main lacks, and wta neither made it nor saw a worktree of it" in refused.stderr
+    assert not (repo / ".git" / "wta" / "state.json").exists() and not worktree_of(repo, "api").exists()
+
+
 def test_a_worktree_made_by_hand_at_the_path_is_adopted(tmp_path):
     repo = clone_webapp(tmp_path)
     where = worktree_of(repo, "ui")

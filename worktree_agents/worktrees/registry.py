@@ -296,13 +296,14 @@ def prune(project) -> None:
 def known_branches(state_dir: str) -> set[str] | None:
     """The stream branches wta made, or saw a stream's worktree on: a sandboxed agent can make a new
     branch beside its own (git writes a ref's lock file in that folder), one that `wta up` would then take
-    for a later stream's, whose zone and prefix it can give its commits. None before wta kept the record
-    (a repository an earlier wta worked in: `plan_up` takes the branches there are as known, once)."""
+    for a later stream's, whose zone and prefix it can give its commits. None where a wta from before the
+    record worked (its stream records, but no record of branches: `plan_up` takes the branches there are
+    as known, once); none known where no wta has worked yet."""
     try:
         with open(layout.path(state_dir, layout.KNOWN_BRANCHES), encoding="utf-8", errors="surrogateescape") as f:
             return {line.rstrip("\n") for line in f if line.strip()}
     except FileNotFoundError:
-        return None
+        return None if os.path.lexists(layout.path(state_dir, layout.STATE)) else set()
 
 
 def remember_branches(state_dir: str, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
