@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         return report(exc)
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:   # Ctrl-C, or SIGTERM (interrupts.Ended) where the command takes it so
+        return getattr(exc, "exit_code", 130)
     except BrokenPipeError:  # typer's path turns it into STDOUT_CLOSED in cli.py (click would exit 1)
         from worktree_agents.commands.output import stdout_closed
 

@@ -1136,6 +1136,12 @@ def checkout_with_untracked_cache(cwd: str | os.PathLike[str], env: dict[str, st
     run("-c", "core.untrackedCache=true", "checkout", "--quiet", cwd=cwd, env=env)
 
 
+def finish_checkout(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """Write a worktree's files and index from its HEAD, over whatever part of them a checkout cut short left
+    (`git checkout` refuses the files it finds there)."""
+    run("-c", "core.untrackedCache=true", "read-tree", "-u", "--reset", "HEAD", cwd=cwd, env=env)
+
+
 def remove_worktree(path: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
                     force: bool = False) -> Completed:
     """`git worktree remove`; the finished process, which may have failed."""

@@ -7,6 +7,7 @@ import json
 import re
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -170,6 +171,52 @@ def test_setup_runs_once_every_stream_branch_exists(tmp_path):
     every = sorted(f"refs/heads/wta/{s}" for s in streams)
     for stream in streams:
         assert sorted((worktree_of(repo, stream) / ".branches-seen").read_text().split()) == every, stream
+
+
+def _up_killed_during_its_checkout(tmp_path: Path, sig: int) -> tuple[Path, int]:
+    """`wta up --no-launch` of one stream whose checkout hangs (a smudge filter), killed there with `sig`
+    sent to its process group (a closed terminal, `kill`); the repository and the exit code."""
+    zones = "version: 1\nbase: main\nunowned: allow\nstreams:\n  api:\n    paths: [api/**]\n"
+    files = {"api/a.txt": "a\n", "api/slow.txt": "checked out slowly\n", ".gitattributes": "api/slow.txt filter=slow\n"}
+    repo = make_repo(tmp_path / "repo", zones, files)
+    git(repo, "config", "filter.slow.smudge", "sleep 60; cat")
+    git(repo, "config", "filter.slow.clean", "cat")
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (worktree_of(repo, "api") / "api" / "a.txt").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (worktree_of(repo, "api") / "api" / "a.txt").exists(), "the checkout never started"
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    git(repo, "config", "filter.slow.smudge", "cat")
+    return repo, proc.returncode
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 130)], ids=["SIGTERM", "SIGHUP"])
+def test_wta_up_ended_during_a_checkout_undoes_the_worktree_as_ctrl_c_does(tmp_path, sig, code):
+    """Either signal had ended wta up on the spot: a worktree half checked out (no index) that the next
+    wta up reused as it was."""
+    repo, returncode = _up_killed_during_its_checkout(tmp_path, sig)
+    assert returncode == code
+    assert not worktree_of(repo, "api").exists() and "refs/heads/wta/api" not in branches(repo)
+    assert "created" in wta(repo, "up", "--no-launch", check=0).stdout
+    assert git(worktree_of(repo, "api"), "status", "--porcelain").stdout == ""
+
+
+def test_wta_up_after_one_killed_during_a_checkout_finishes_it(tmp_path):
+    """SIGKILL leaves the worktree made, tied to its stream, with part of its files and no index: the next
+    wta up had taken it as it was (its files deleted in git's eyes, the agent starting in it)."""
+    repo, returncode = _up_killed_during_its_checkout(tmp_path, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL
+    assert worktree_of(repo, "api").exists() and git(worktree_of(repo, "api"), "status", "--porcelain").stdout != ""
+    wta(repo, "up", "--no-launch", check=0)
+    assert git(worktree_of(repo, "api"), "status", "--porcelain").stdout == ""
+    assert (worktree_of(repo, "api") / "api" / "slow.txt").read_text() == "checked out slowly\n"
 
 
 def test_only_the_named_streams_are_prepared(tmp_path):

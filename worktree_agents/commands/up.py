@@ -17,6 +17,7 @@ from worktree_agents.commands.hooks import print_report as print_hook_report
 from worktree_agents.commands.output import use_colour
 from worktree_agents.config import RUNNERS, ConfigError, check_in_repository
 from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.interrupts import like_ctrl_c
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
 from worktree_agents.repo import base_branch
@@ -50,7 +51,8 @@ def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = Fal
         wrappers = Spawner(project.env)
         wrappers.start()
     try:
-        return _up(project, streams, runner, no_launch, detach, max_parallel, interactive, land, wrappers)
+        with like_ctrl_c():   # killed while it checks worktrees out, it undoes them as on Ctrl-C
+            return _up(project, streams, runner, no_launch, detach, max_parallel, interactive, land, wrappers)
     finally:
         if wrappers is not None:
             wrappers.close()   # (the coordinator closed it already, unless none ran)

@@ -9,46 +9,13 @@ What it has to say goes through `say`, and the sessions' progress through
 from __future__ import annotations
 
 import os
-import signal
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 from worktree_agents import sessions
 from worktree_agents.errors import CHECK
+from worktree_agents.interrupts import Ended
 from worktree_agents.sessions import supervisor
 from worktree_agents.sessions.store import DONE, LANDED, LANDING, OPEN, SessionStore
-
-
-class Ended(KeyboardInterrupt):
-    """SIGTERM (`wta stop`, `kill`) to a `wta up` in the foreground: it stops scheduling as a detached
-    coordinator does (a landing under way finishes, sessions not started are stopped), exit 128 + 15."""
-
-    exit_code = 128 + signal.SIGTERM
-
-
-@contextmanager
-def like_ctrl_c() -> Iterator[None]:
-    """While `wta up` schedules in the foreground: a closed terminal (SIGHUP) detaches it as Ctrl-C does,
-    with what it would still print going nowhere (a write to a hung-up terminal fails); SIGTERM ends it
-    (`Ended`). Without this, either killed it on the spot, the rest of the schedule with it."""
-
-    def hung_up(*_: object) -> None:
-        nowhere = os.open(os.devnull, os.O_WRONLY)
-        for fd in (1, 2):
-            os.dup2(nowhere, fd)
-        os.close(nowhere)
-        raise KeyboardInterrupt
-
-    def terminated(*_: object) -> None:
-        raise Ended
-
-    previous = {sig: signal.signal(sig, handler) for sig, handler in
-                ((signal.SIGHUP, hung_up), (signal.SIGTERM, terminated))}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def launch(project, config, streams: list[str] | None, view_for: Callable, say: Callable[[str], None],
@@ -80,21 +47,20 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                     say(f"{stream}: {what.get(state, 'already running')}; left as it is")
         if not detach:
             coordinator = supervisor.Coordinator(project, config, plan, wrappers)
-            with like_ctrl_c():
-                try:
-                    records = coordinator.run(view.update)
-                    view.finish(records)
-                except KeyboardInterrupt as stop:
-                    def off_the_interrupt(text: str) -> None:
-                        say(f"\n{text}")   # (a ^C may be on the line)
+            try:
+                records = coordinator.run(view.update)
+                view.finish(records)
+            except KeyboardInterrupt as stop:   # SIGHUP and SIGTERM too (`wta up` runs in interrupts.like_ctrl_c)
+                def off_the_interrupt(text: str) -> None:
+                    say(f"\n{text}")   # (a ^C may be on the line)
 
-                    if isinstance(stop, Ended):
-                        coordinator.end(off_the_interrupt)
-                        ended = stop
-                    else:
-                        coordinator.let_landing_finish(off_the_interrupt)
-                finally:
-                    view.close()
+                if isinstance(stop, Ended):
+                    coordinator.end(off_the_interrupt)
+                    ended = stop
+                else:
+                    coordinator.let_landing_finish(off_the_interrupt)
+            finally:
+                view.close()
         if records is None and ended is None:
             # Handed to a detached coordinator with the lock still held: no other `wta up` comes between.
             rest = supervisor.unfinished(project, plan)

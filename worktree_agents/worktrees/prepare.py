@@ -162,6 +162,12 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
         result.outcome, result.new_branch = CREATED, not sp.branch_exists
         result.sparse = spec.kind if spec else None
     git_dir = worktree_git_dir(sp.path)
+    if made is None and _checkout_cut_short(project, sp, git_dir):
+        from worktree_agents.merge.recovery import clear_stale_locks
+
+        clear_stale_locks([os.path.join(git_dir, "index.lock")], sp.path, then=f"run `wta up {sp.stream}` again")
+        git.finish_checkout(sp.path, project.env)
+        result.outcome = REUSED
     if Repo(git_dir, project.repo.common_dir).stream() != sp.stream:
         record_stream(git_dir, sp.stream)
         if result.outcome == UNCHANGED:
@@ -207,6 +213,13 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
         sparse=result.sparse if sp.is_new or result.sparse else record.get("sparse"), copied=result.copied,
         setup=result.setup.as_record())
     return result
+
+
+def _checkout_cut_short(project, sp: StreamPlan, git_dir: str) -> bool:
+    """A worktree wta made (tied to its stream) with no index: the `wta up` that made it was killed before its
+    checkout was done (SIGKILL; other ends undo the worktree), and some of its files may be missing."""
+    return (not os.path.lexists(os.path.join(git_dir, "index"))
+            and Repo(git_dir, project.repo.common_dir).stream() == sp.stream)
 
 
 def _follow_zone(project, config, sp: StreamPlan, result: Prepared) -> bool:
