@@ -219,6 +219,49 @@ def test_wta_up_after_one_killed_during_a_checkout_finishes_it(tmp_path):
     assert (worktree_of(repo, "api") / "api" / "slow.txt").read_text() == "checked out slowly\n"
 
 
+@pytest.mark.parametrize("own_commit", [False, True], ids=["moved", "rebased"])
+def test_wta_sync_killed_while_it_moves_the_worktree_is_finished_by_the_next(tmp_path, own_commit):
+    """Killed between writing the worktree's files and moving its branch, `wta sync` had left the base's
+    changes there as the stream's uncommitted ones ("commit or stash them"), the branch at its old tip."""
+    zones = "version: 1\nbase: main\nunowned: allow\nstreams:\n  api:\n    paths: [api/**]\n"
+    files = {"api/a.txt": "a\n", "top/slow.txt": "one\n", "top/b.txt": "b\n", ".gitattributes": "top/slow.txt filter=slow\n"}
+    repo = make_repo(tmp_path / "repo", zones, files)
+    git(repo, "config", "filter.slow.clean", "cat")
+    git(repo, "config", "filter.slow.smudge", "cat")
+    wta(repo, "up", "--no-launch", check=0)
+    if own_commit:
+        (worktree_of(repo, "api") / "api" / "a.txt").write_text("api work\n")
+        commit_all(worktree_of(repo, "api"), "[api] work")
+    write_files(repo, {"top/b.txt": "b, changed on main\n", "top/new.txt": "new\n", "top/slow.txt": "two\n"})
+    main = commit_all(repo, "main moves")
+    git(repo, "config", "filter.slow.smudge", "sleep 60; cat")   # the sync's checkout of slow.txt hangs
+    old = git(repo, "rev-parse", "wta/api").stdout.strip()
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "sync", "api"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        journal = repo / ".git" / "wta" / "sync" / "api.move"
+        deadline = time.monotonic() + 30
+        while not (journal.exists() and (worktree_of(repo, "api") / "top" / "new.txt").exists()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert journal.exists(), "the sync never began to move the worktree"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    git(repo, "config", "filter.slow.smudge", "cat")
+    assert git(repo, "rev-parse", "wta/api").stdout.strip() == old   # cut short: the branch has not moved
+    done = wta(repo, "sync", "api", check=0)
+    assert "finished moving wta/api from " in done.stdout, done.stdout + done.stderr
+    api = worktree_of(repo, "api")
+    assert git(api, "status", "--porcelain").stdout == ""
+    assert git(api, "merge-base", "--is-ancestor", main, "HEAD", check=False).returncode == 0
+    assert (api / "top" / "slow.txt").read_text() == "two\n" and (api / "top" / "new.txt").exists()
+    assert (api / "api" / "a.txt").read_text() == ("api work\n" if own_commit else "a\n")
+    assert not journal.exists()
+
+
 def test_only_the_named_streams_are_prepared(tmp_path):
     repo = clone_webapp(tmp_path)
     wta(repo, "up", "--no-launch", "ui", check=0)

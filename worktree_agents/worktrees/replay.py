@@ -22,10 +22,13 @@ git would refuse, notes carried over, fixup! commits squashed).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Sequence
 
 from worktree_agents import git
+from worktree_agents.files import write_atomic
+from worktree_agents.worktrees.registry import worktree_git_dir
 
 SUBMODULE = "160000"
 # Config under which `git rebase` writes other commits than a plain copy, or does more (keys as `git var -l`
@@ -130,15 +133,49 @@ def replay(commits: Sequence[git.CommitChanges], onto: str, cwd: str, env: dict[
 FILES_IN_THE_WAY = "cannot update the files of"   # how move_branch says a local change or file is in the way
 
 
-def move_branch(worktree: str, branch: str, old: str, new: str, message: str, env: dict[str, str]) -> str | None:
+def move_branch(worktree: str, branch: str, old: str, new: str, message: str, env: dict[str, str],
+                journal: str | None = None) -> str | None:
     """Move the branch checked out in `worktree` from `old` to `new`, its index and files first (refusing
-    rather than overwriting a local change), then the ref, only if it is still at `old`; why not, or None."""
-    moved = git.switch_tree(old, new, worktree, env)
-    if moved.returncode != 0:
-        return f"{FILES_IN_THE_WAY} {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
+    rather than overwriting a local change), then the ref, only if it is still at `old`; why not, or None.
+
+    `journal`: a file that names the move while it is under way, so that one cut short (wta killed,
+    Ctrl-C) between the two steps is finished by `finish_move`."""
+    if journal is not None:
+        write_atomic(journal, f"{branch}\n{old}\n{new}\n{message}\n")
     try:
+        moved = git.switch_tree(old, new, worktree, env)
+        if moved.returncode != 0:
+            return f"{FILES_IN_THE_WAY} {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
+        try:
+            git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
+        except git.GitError as exc:
+            git.switch_tree(new, old, worktree, env)
+            return f"{branch} moved meanwhile ({exc})"
+        return None
+    finally:
+        if journal is not None:
+            os.unlink(journal)
+
+
+def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -> str | None:
+    """Finish the move of `branch`, checked out in `worktree`, that `move_branch` began and left cut short
+    (its `journal` left behind): the files and index it had (the worktree had no local change to tracked
+    files when it began) brought to the new commit, then the branch, if still at the old one; what was
+    done, or None."""
+    from worktree_agents.merge.recovery import clear_stale_locks
+
+    try:
+        with open(journal, encoding="utf-8", errors="replace") as f:
+            named, old, new, message = (f.read().split("\n") + ["", "", "", ""])[:4]
+    except FileNotFoundError:
+        return None
+    clear_stale_locks([os.path.join(worktree_git_dir(worktree), "index.lock")], worktree,
+                      then="run the same command again")
+    done = None
+    if named == branch and git.current_branch(worktree, env) == branch \
+            and git.commit_of(f"refs/heads/{branch}", worktree, env) == old:
+        git.run("read-tree", "-u", "--reset", new, cwd=worktree, env=env)
         git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
-    except git.GitError as exc:
-        git.switch_tree(new, old, worktree, env)
-        return f"{branch} moved meanwhile ({exc})"
-    return None
+        done = f"finished moving {branch} from {old[:12]} to {new[:12]}, which an interrupted wta had begun"
+    os.unlink(journal)
+    return done

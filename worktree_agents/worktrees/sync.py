@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from worktree_agents import git
+from worktree_agents import git, layout
 from worktree_agents.backups import keep_tips
 from worktree_agents.merge.recovery import check_own_rebase
 from worktree_agents.worktrees import replay, submodules
@@ -120,6 +120,11 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
         if not os.path.isdir(worktree):
             result.detail = f"its worktree {worktree} is missing; recreate it with `wta up {stream} --no-launch`"
             return result
+        finished = replay.finish_move(worktree, branch, _journal(project, stream), env)
+        if finished:   # an earlier sync's, cut short (wta killed, Ctrl-C): the worktree half moved, now done
+            again = sync_stream(project, base, stream, branch, worktree, session_check)
+            again.detail = "; ".join(filter(None, [finished, again.detail]))
+            return again
         if git.rebasing(worktree_git_dir(worktree)):
             result.detail = _rebase_left(worktree)
             return result
@@ -129,13 +134,19 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
             result.files = dirty
             result.detail = f"uncommitted changes in {worktree}: {', '.join(dirty[:5])}; commit or stash them there"
             return result
+    journal = _journal(project, stream)
     if result.ahead == 0:
-        return _followed(_move(result, base_sha, worktree, main, env), worktree, env)
+        return _followed(_move(result, base_sha, worktree, main, env, journal), worktree, env)
     if worktree is None:
         result.detail = (stream_off_branch(main, common, stream, branch, env) or
                          f"no worktree has {branch} checked out to rebase it in; `wta up {stream} --no-launch`")
         return result
-    return _followed(_rebase(result, base, base_sha, worktree, main, env), worktree, env)
+    return _followed(_rebase(result, base, base_sha, worktree, main, env, journal), worktree, env)
+
+
+def _journal(project, stream: str) -> str:
+    """The file naming a move of the stream's branch while sync makes it (replay.move_branch)."""
+    return layout.path(project.repo.state_dir, layout.SYNC_MOVE, stream=stream)
 
 
 def _followed(result: SyncResult, worktree: str | None, env: dict[str, str]) -> SyncResult:
@@ -148,12 +159,13 @@ def _followed(result: SyncResult, worktree: str | None, env: dict[str, str]) -> 
     return result
 
 
-def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, env: dict[str, str]) -> SyncResult:
+def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, env: dict[str, str],
+          journal: str) -> SyncResult:
     """A branch with no commits of its own: its ref moves to the base only if it is still where we read it."""
     old = result.old
     assert old is not None
     if worktree is not None:   # the files first (refusing rather than overwriting anything local), then the ref
-        why = replay.move_branch(worktree, result.branch, old, base_sha, "wta sync: move to the base", env)
+        why = replay.move_branch(worktree, result.branch, old, base_sha, "wta sync: move to the base", env, journal)
     else:
         try:
             git.update_refs([(f"refs/heads/{result.branch}", base_sha, old)], "wta sync: move to the base", cwd=main,
@@ -171,7 +183,7 @@ def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, en
 
 
 def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: str,
-            env: dict[str, str]) -> SyncResult:
+            env: dict[str, str], journal: str) -> SyncResult:
     tip = result.old
     assert tip is not None
     ref = f"refs/heads/{result.branch}"
@@ -181,7 +193,7 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
         return _merge(result, base, base_sha, worktree, env)
     copied = replay.replay(commits, base_sha, worktree, env)
     if copied is not None and replay.move_branch(worktree, result.branch, tip, copied, f"wta sync: rebase onto {base}",
-                                                 env) is None:
+                                                 env, journal) is None:
         result.outcome, result.new = REBASED, copied
         return result
     proc = git.rebase(base_sha, worktree, env)
