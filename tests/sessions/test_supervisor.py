@@ -16,7 +16,7 @@ import pytest
 
 from support import add_stream_worktree, commit_all, git, traced, write_files, wta
 from sessions_support import (alive, env, marked, no_leftover_processes, record, session_repo,  # noqa: F401
-                              state_dir, up, wait_for, wait_state, zones)
+                              state_dir, up, wait_for, wait_state, worktree, zones)
 
 from worktree_agents.project import Project
 from worktree_agents.sessions import process
@@ -223,6 +223,9 @@ def test_a_detached_coordinator_holds_the_lock_from_the_moment_wta_up_returns(tm
     again = up(repo, "-d", "api")
     assert again.returncode == 1, again.stdout
     assert "is already scheduling this repository's sessions" in again.stderr
+    # Refused before it made anything (it had made api's worktree first), saying what to do about api.
+    assert "run `wta up api` again once it has ended (`wta up --no-launch api` makes the worktrees now)" in again.stderr
+    assert not worktree(repo, "api").exists() and "created" not in again.stdout
     assert wait_state(repo, "infra", "running")["state"] == "running"
     assert not (state_dir(repo) / "sessions" / "api.json").exists()   # never queued
     coordinator = json.loads((state_dir(repo) / "coordinator.lock").read_text())["pid"]

@@ -73,6 +73,10 @@ def _up(project, streams: Sequence[str], runner: str | None, no_launch: bool, de
         print(f"not sandboxed: {sandbox.unavailable_reason()} (sessions and setup: commands can write outside "
               "their worktree; `sandbox: off` in zones.yaml silences this)")
 
+    if not no_launch:
+        from worktree_agents.sessions.supervisor import refuse_while_scheduling
+
+        refuse_while_scheduling(project.repo.state_dir, streams)
     store = StateStore(project.repo.state_dir)
     with command_lock(project.repo.state_dir):
         the_plan = plan_up(project, config, base, chosen, store.streams())

@@ -28,7 +28,7 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from worktree_agents import interpreter, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
@@ -81,10 +81,7 @@ def coordinator_lock(state_dir: str, handed_over: int | None = None) -> Iterator
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # (handed over: held already, by the same open file)
         except BlockingIOError:
-            holder = coordinator_pid(state_dir)
-            raise WtaError(f"a coordinator{f' (pid {holder})' if holder else ''} is already scheduling "
-                           "this repository's sessions; follow it with `wta status`, or end it with "
-                           "`wta stop`", CHECK) from None
+            raise _scheduling(state_dir) from None
         me = os.getpid()
         try:
             os.ftruncate(fd, 0)
@@ -94,6 +91,30 @@ def coordinator_lock(state_dir: str, handed_over: int | None = None) -> Iterator
         yield fd
     finally:
         os.close(fd)
+
+
+def refuse_while_scheduling(state_dir: str, streams: Sequence[str]) -> None:
+    """Refuse (exit 1) a `wta up` of `streams` while another coordinator schedules this repository's
+    sessions, before it makes anything: it would make their worktrees, then be refused its coordinator.
+    (The lock itself is taken later, by `coordinator_lock`, which refuses the same way.)"""
+    try:
+        fd = os.open(layout.path(state_dir, layout.COORDINATOR_LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        again, now = (" ".join(["wta up", *flags, *streams]) for flags in ([], ["--no-launch"]))
+        raise _scheduling(state_dir, f"; or run `{again}` again once it has ended (`{now}` makes the "
+                                     "worktrees now)") from None
+    finally:
+        os.close(fd)
+
+
+def _scheduling(state_dir: str, more: str = "") -> WtaError:
+    holder = coordinator_pid(state_dir)
+    return WtaError(f"a coordinator{f' (pid {holder})' if holder else ''} is already scheduling this repository's "
+                    f"sessions; follow it with `wta status`, or end it with `wta stop`{more}", CHECK)
 
 
 def coordinator_pid(state_dir: str) -> int | None:
