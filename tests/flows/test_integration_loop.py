@@ -915,12 +915,24 @@ def test_wta_stop_during_a_landing_starts_no_follow_up(tmp_path):
     assert started.returncode == 0, started.stdout + started.stderr
     wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60)
     stopped = wta(repo, "stop", "api", check=0)
-    assert stopped.stdout == "api: stopped: not landed again, no follow-up (a landing under way finishes)\n"
+    assert stopped.stdout == "api: stopped: not landed again, no follow-up\n"
     coordinator = json.loads((state_dir(repo) / "coordinator.lock").read_text())["pid"]
     wait_for(lambda: not alive(coordinator), timeout=60, message="the coordinator to end")
     api = record(repo, "api")
     assert (api["state"], api["handbacks"]) == ("stopped", 0), api
     assert sorted(p.name for p in tmp_path.glob("api-prompt-*.md")) == ["api-prompt-0.md"]
+
+
+def test_wta_stop_says_when_it_cut_a_landing_short_and_what_finishes_it(tmp_path):
+    """A landing's test that outlasts the coordinator's 10 s to end: `wta stop` killed it, while saying the
+    landing under way finishes."""
+    repo = _landing_api_at_its_test(tmp_path, pause=60)
+    stopped = wta(repo, "stop", check=0)
+    assert "its landing did not end within 10 s and was cut short: merge " in stopped.stdout
+    assert "interrupted at api (test); `wta merge --continue` finishes it, `wta merge --abort` undoes it" \
+        in stopped.stdout, stopped.stdout
+    wta(repo, "merge", "--continue", check=0)
+    assert subjects(repo, "main")[0] == "[api] api one"
 
 
 def test_under_land_auto_notify_says_each_session_ended_done_then_landed_once(tmp_path):

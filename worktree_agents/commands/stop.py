@@ -7,12 +7,15 @@ import signal
 
 from worktree_agents.commands.streams import known_streams
 from worktree_agents.merge.recovery import end_test
-from worktree_agents.merge.state import read_state
+from worktree_agents.merge.state import describe_state, read_state
 from worktree_agents.state import lock_holder
 from worktree_agents.project import Project
 from worktree_agents.sessions import process, supervisor
 from worktree_agents.sessions.stop import stop
 from worktree_agents.sessions.store import SessionStore
+
+
+COORDINATOR_WAIT = 10   # seconds a coordinator gets to end (a landing under way finishing) before it is killed
 
 
 def run(streams: list[str]) -> int:
@@ -22,17 +25,22 @@ def run(streams: list[str]) -> int:
     if not streams:
         # Stop the coordinator first, so that it does not start what is being stopped.
         pid = supervisor.coordinator_pid(project.repo.state_dir)
+        killed = False
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)   # it lets a landing under way finish, for as long as we wait
             coordinator = process.find(pid, None)
-            if coordinator is not None and process.wait_gone([coordinator], 10):
+            if coordinator is not None and process.wait_gone([coordinator], COORDINATOR_WAIT):
                 process.terminate([coordinator])  # it would not end: the hard way
+                killed = True
             print(f"coordinator (pid {pid}): stopped")
         # A landing's `test:` that a coordinator ended (or killed) during it left running: it stops too; the
         # landing itself is finished or undone by the next `wta up` or `wta merge --continue`.
         landing = read_state(project.repo.state_dir)
         if landing is not None and lock_holder(project.repo.state_dir) is None:   # no live merge runs it
             end_test(landing)
+            if killed:
+                print(f"its landing did not end within {COORDINATOR_WAIT} s and was cut short: {describe_state(landing)}; "
+                      "`wta merge --continue` finishes it, `wta merge --abort` undoes it")
     store = SessionStore(project.repo.state_dir)
     for stream in names:
         print(f"{stream}: {stop(store, stream)}")
