@@ -262,6 +262,29 @@ def test_wta_sync_killed_while_it_moves_the_worktree_is_finished_by_the_next(tmp
     assert not journal.exists()
 
 
+def test_wta_down_killed_while_git_deletes_the_worktree_is_finished_by_the_next(tmp_path):
+    """git deletes a worktree's `.git` first, then its files: killed in between, `wta down` had left the
+    folder, which the next one called already gone and `wta up` refused as not the stream's."""
+    zones = "version: 1\nbase: main\nunowned: allow\nstreams:\n  api:\n    paths: [api/**]\n"
+    repo = make_repo(tmp_path / "repo", zones, {f"api/many/f{i}.txt": f"{i}\n" for i in range(3000)})
+    wta(repo, "up", "--no-launch", check=0)
+    folder = worktree_of(repo, "api")
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "down", "api"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while os.path.lexists(folder / ".git") and time.monotonic() < deadline:
+        pass
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert folder.is_dir() and not os.path.lexists(folder / ".git"), "the kill came too late to leave the folder"
+    refused = wta(repo, "up", "--no-launch", "api", check=2)
+    assert "which a `wta down` cut short was removing; run `wta down api` to finish" in refused.stderr
+    done = wta(repo, "down", "api", check=0)
+    assert f"removed    {folder}" in done.stdout and "by hand" not in done.stdout, done.stdout
+    assert not folder.exists()
+    assert "created" in wta(repo, "up", "--no-launch", "api", check=0).stdout
+
+
 def test_only_the_named_streams_are_prepared(tmp_path):
     repo = clone_webapp(tmp_path)
     wta(repo, "up", "--no-launch", "ui", check=0)

@@ -29,6 +29,8 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
         stale = registry.prunable_worktrees(project)
         if stale:
             registry.prune(project)
+            cut_short = remove.removals_cut_short(project.repo.state_dir)   # not by hand: finished below
+            stale = [w for w in stale if w.path not in cut_short]
         removals = remove.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams(), zones.zones)
         results = [_remove(project, zones, r, store, force, delete_branches) for r in removals]
         hooks.tidy(project.repo.common_dir)  # the last stream worktree gone: wta's hooks and config go too

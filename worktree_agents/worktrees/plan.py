@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from worktree_agents import git
+from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo
 from worktree_agents.worktrees.registry import (Worktree, known_branches, list_worktrees, off_branch, worktree_git_dir,
@@ -89,6 +89,9 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
         if occupant is not None and branch not in branches and os.path.isdir(path):
             raise WtaError(f"stream {stream!r}: {_branch_gone(occupant, branch, base, env)}")
         if occupant is None and os.path.lexists(path) and (not os.path.isdir(path) or os.listdir(path)):
+            if os.path.lexists(layout.path(project.repo.state_dir, layout.DOWN_REMOVING, stream=stream)):
+                raise WtaError(f"{path}: what is left of stream {stream!r}'s worktree, which a `wta down` cut short "
+                               f"was removing; run `wta down {stream}` to finish, then wta up again")
             raise WtaError(f"{path}: already exists and is not stream {stream!r}'s worktree; move it away or "
                            f"change `worktrees:` in {CONFIG_FILE}")
         if occupant is None and branch in branches and branch not in known and base in branches and \

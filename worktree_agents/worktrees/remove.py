@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from worktree_agents import git
+from worktree_agents import git, layout
 from worktree_agents.backups import keep_tips
+from worktree_agents.files import write_atomic
 from worktree_agents.repo import WORKTREES_INSIDE, stream_branch, unexclude
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, remember_branches
@@ -126,8 +128,15 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
     if at_risk and not force:
         done.refused, done.work_at_risk = " and ".join(at_risk), True
         return done
-    if removal.worktree is not None:
-        proc = git.remove_worktree(removal.worktree.path, project.main, env, force=force)
+    journal = layout.path(project.repo.state_dir, layout.DOWN_REMOVING, stream=removal.stream)
+    if removal.worktree is None:
+        done.worktree = finish_removal(journal)
+    else:
+        write_atomic(journal, removal.worktree.path)   # (git deletes the files, then its records: not at once)
+        try:
+            proc = git.remove_worktree(removal.worktree.path, project.main, env, force=force)
+        finally:
+            os.unlink(journal)
         if proc.returncode != 0 and b"containing submodules" in proc.stderr:
             # git keeps each submodule's repository in the worktree's own git dir: commits made there only
             # would go with it, which git does not check, so it refuses every such worktree.
@@ -146,7 +155,7 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
         inside = os.path.relpath(os.path.realpath(done.worktree), os.path.realpath(project.main))
         if not inside.startswith(".."):   # one placed in the repository: git sees that path again
             unexclude(os.path.join(project.repo.common_dir, "info", "exclude"), [inside], WORKTREES_INSIDE)
-    if store.remove_stream(removal.stream) and removal.worktree is None:
+    if store.remove_stream(removal.stream) and done.worktree is None:
         done.forgotten = True
     if delete_branch and removal.branch_exists and removal.branch != base:
         ref = f"refs/heads/{removal.branch}"
@@ -163,6 +172,40 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
         done.branch_deleted = True
         remember_branches(project.repo.state_dir, drop=[removal.branch])
     return done
+
+
+def removals_cut_short(state_dir: str) -> set[str]:
+    """The worktree paths that `wta down`s cut short were removing (`finish_removal` finishes them)."""
+    folder = os.path.dirname(layout.path(state_dir, layout.DOWN_REMOVING, stream="x"))
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return set()
+    paths = set()
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8", errors="surrogateescape") as f:
+                paths.add(f.read())
+        except OSError:
+            continue
+    return paths
+
+
+def finish_removal(journal: str) -> str | None:
+    """The folder of a worktree that a `wta down` cut short (killed while git deleted its files) left,
+    deleted: `journal` names it while a removal is under way, and only a folder that is no longer a
+    worktree (git deletes its `.git` first) is deleted; its path, or None."""
+    try:
+        with open(journal, encoding="utf-8", errors="surrogateescape") as f:
+            path = f.read()
+    except FileNotFoundError:
+        return None
+    finished = None
+    if os.path.isdir(path) and not os.path.islink(path) and not os.path.lexists(os.path.join(path, ".git")):
+        shutil.rmtree(path)
+        finished = path
+    os.unlink(journal)
+    return finished
 
 
 def _reason(stderr: bytes) -> str:
