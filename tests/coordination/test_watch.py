@@ -130,6 +130,17 @@ def test_api_keys_stay_out_of_checks_alerts_and_notify(tmp_path):
     assert key not in done.stdout + done.stderr
 
 
+def test_the_notify_command_of_an_alert_raised_just_before_wta_watch_ends_gets_to_finish(tmp_path):
+    """`wta watch` ended (`--for`, Ctrl-C) killed a notify command under way: the message never went out
+    (and a test that read notify.log failed under load)."""
+    sent = tmp_path / "sent.txt"
+    repo = make_repo(tmp_path / "webapp", zones_with(['{name: env, run: "exit 1", every: 1m}'],
+                                                     f"sleep 1.5; echo {{message}} >> {sent}"))
+    done = wta(repo, "watch", "--for", "1s", check=0)
+    assert "check env failed (exit 1)" in done.stdout
+    assert "check env failed (exit 1)" in sent.read_text()
+
+
 def test_an_api_key_in_a_requests_text_stays_out_of_its_file_the_prompts_and_the_alerts(tmp_path):
     """`wta request ui "... $ANTHROPIC_API_KEY"` (or an agent's request tool): the key had been written as
     it was to the request's file, the receiving session's prompt, and the alert `wta up` printed."""

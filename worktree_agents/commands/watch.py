@@ -8,7 +8,7 @@ import time
 
 from worktree_agents.commands.output import err
 from worktree_agents.config import parse_duration
-from worktree_agents.coordination.watch import Watcher
+from worktree_agents.coordination.watch import NOTIFY_GRACE, Watcher
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
 
@@ -45,7 +45,7 @@ def run(for_: str | None = None, interval: float = 2.0) -> int:
         interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
-        watcher.close()
+        watcher.close(wait=NOTIFY_GRACE)   # the last alerts' notify commands get to finish (a message sent)
         for sig, handler in {**previous, signal.SIGINT: interrupt}.items():
             signal.signal(sig, handler)
     sys.stdout.flush()
