@@ -150,10 +150,15 @@ def _block_after(words: str) -> dict[str, str]:
     return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" {words} "*) {BLOCK.strip()} ;; esac\nexit $rc\n')
 
 
+def _block_before(words: str) -> dict[str, str]:
+    """Hold a `git` whose command line holds `words` before the real git runs."""
+    return _git_shim(f'case " $* " in *" {words} "*) {BLOCK.strip()} ;; esac\nexec "$REAL" "$@"\n')
+
+
 def block_in_replay() -> dict[str, str]:
     """Hold a stream's landing once its copied commits are in its worktree's index and files, before
-    its branch moves (after the real `git read-tree -m -u`)."""
-    return _block_after("read-tree -m -u")
+    its branch moves (before the `git update-ref` that moves it)."""
+    return _block_before("wta merge: rebase onto")
 
 
 def needs_git_rebase(repo: Path) -> str:
@@ -164,9 +169,15 @@ def needs_git_rebase(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD").stdout.strip()
 
 
+def block_before_the_first_checkout() -> dict[str, str]:
+    """Hold the first `git read-tree -m -u` before it runs: the base worktree's files at the first
+    stream's fast-forward, when that stream needs no rebase."""
+    return _block_before("read-tree -m -u")
+
+
 def block_after_fast_forward() -> dict[str, str]:
-    """Hold `git merge --ff-only` once it has moved the base (the shim waits after the real git)."""
-    return _block_after("merge --ff-only")
+    """Hold the fast-forward once it has moved the base (the shim waits after the real `git update-ref`)."""
+    return _block_after("wta merge: fast-forward")
 
 
 def wait_for(condition, what: str, timeout: float = 60.0) -> None:

@@ -1257,11 +1257,6 @@ def abort_merge(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) 
     run("merge", "--abort", cwd=cwd, env=env, check=False)
 
 
-def fast_forward(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> Completed:
-    """`git merge --ff-only` of `commit` into the checked-out branch; the finished process."""
-    return run("merge", "--ff-only", "-q", commit, cwd=cwd, env=env, check=False)
-
-
 REBASE_DIRS = ("rebase-merge", "rebase-apply")   # in a worktree's private git dir while a rebase is under way
 
 

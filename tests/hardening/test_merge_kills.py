@@ -133,7 +133,7 @@ def where_killed(pid: int) -> str:
             continue
     if any(" rebase" in line for line in lines):
         return "inside git rebase"
-    if any(word in line for line in lines for word in (" merge --ff-only", " checkout", " reset", " read-tree")):
+    if any(word in line for line in lines for word in (" checkout", " reset", " read-tree")):
         return "inside a checkout (fast-forward or restore)"
     if any("kill-test.sh" in line or " rev-parse HEAD" in line for line in lines):
         return "inside the test"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from merge_support import (BLOCK, MERGED_ORDER, STREAMS, assert_contained, at_step, block_after_fast_forward,
+                           block_before_the_first_checkout,
                            block_in_rebase, block_in_replay, branch_refs, needs_git_rebase, merge_state, reachable,
                            repo, set_test,  # noqa: F401 (fixture)
                            state_dir, subjects, wait_for, wt)
@@ -107,6 +108,33 @@ def test_killed_merge_can_be_aborted_then_continued(repo, point):
     assert_worktrees_clean(repo)
     assert before <= reachable(repo)
     assert not (state_dir(repo) / "merge.json").exists()
+
+
+def test_a_branch_switched_to_in_the_base_worktree_during_the_fast_forward_is_never_moved(repo):
+    """The fast-forward was `git merge --ff-only` in the base's worktree, after checking that it had the
+    base checked out: a person's `git switch -c hotfix` in between got infra's commits on hotfix."""
+    home = Path(os.environ["HOME"])
+    before = git(repo, "rev-parse", "main").stdout.strip()
+    (home / "block").write_text("")
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge"], cwd=repo, text=True,
+                            env={**os.environ, **block_before_the_first_checkout()}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: (home / "blocked").exists() or proc.poll() is not None, "the fast-forward of infra")
+        assert proc.poll() is None
+        git(repo, "switch", "-q", "-c", "hotfix")
+        (home / "block").unlink()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert git(repo, "rev-parse", "hotfix").stdout.strip() == before
+    assert git(repo, "status", "--porcelain").stdout == ""        # hotfix's files as they were
+    assert subjects(repo)[0] == "[infra] add tools"                 # main moved, and only main
+    assert "no longer has main checked out" in out, out
+    git(repo, "switch", "-q", "main")
+    wta(repo, "merge", "--continue", check=0)
+    assert subjects(repo)[:5] == MERGED_ORDER
 
 
 def test_a_second_merge_cannot_run_while_one_runs(repo):

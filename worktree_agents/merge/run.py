@@ -281,12 +281,11 @@ class Run:
         """Move the base to `new_head` (its worktree's files too); why not, or None."""
         plan, env, old = self.plan, self.env, self.state["base_now"]
         ref, common = f"refs/heads/{plan.base}", layout.common_dir(plan.state_dir)
-        # Only ever to a descendant of the tip everything was verified against, and only from that tip
-        # (in the base's worktree, `merge --ff-only` from that tip makes sure of the first).
+        # Only ever to a descendant of the tip everything was verified against, and only from that tip.
+        if not git.is_ancestor(old, new_head, cwd=plan.main, env=env):
+            return f"{new_head[:12]} does not descend from {plan.base} at {old[:12]}, so it is no fast-forward"
         where = plan.base_worktree
         if where is None:
-            if not git.is_ancestor(old, new_head, cwd=plan.main, env=env):
-                return f"{new_head[:12]} does not descend from {plan.base} at {old[:12]}, so it is no fast-forward"
             try:
                 git.update_refs([(ref, new_head, old)], "wta merge: fast-forward", cwd=plan.main, env=env)
             except git.GitError as exc:
@@ -298,9 +297,16 @@ class Run:
         if now != old:
             return (f"cannot fast-forward {plan.base}: it moved during the merge (to {(now or 'nothing')[:12]}; the "
                     f"stream was verified on {old[:12]}); `wta merge --continue` verifies it again on the new tip")
-        proc = git.fast_forward(new_head, where, env)
-        if proc.returncode != 0:
-            return f"cannot fast-forward {plan.base} in {where}: {git.reason(proc.stderr) or f'exit {proc.returncode}'}"
+        # The files and index first, then the base's ref alone, by compare-and-swap: `git merge --ff-only`
+        # moved whatever branch was checked out there by the time it ran (a person's new branch).
+        why = replay.move_branch(where, plan.base, old, new_head, "wta merge: fast-forward", env)
+        if why and why.startswith(f"{replay.FILES_IN_THE_WAY} {where}: "):
+            return f"cannot fast-forward {plan.base} in {where}: {why[len(f'{replay.FILES_IN_THE_WAY} {where}: '):]}"
+        if why:
+            return f"cannot fast-forward {plan.base}: {why}"
+        if git.head_ref(where, env) != ref:   # a branch switched to there meanwhile: its files as they were
+            git.switch_tree(new_head, old, where, env)
+            return None
         submodules.follow(where, old, new_head, env)
         # The base is the verified head now. A commit someone made on top of it since is
         # theirs to keep: the next stream's compare-and-swap above stops the run there.
