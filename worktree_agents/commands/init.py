@@ -3,7 +3,10 @@
 It writes what a person would: one stream per body of code, an `infra` stream for
 CI, containers and the root configuration every stream depends on, a `docs` stream
 for the documentation and the root markdown, tiny folders folded into a neighbour,
-vendored code read-only, and a comment saying why each stream exists.
+vendored code read-only, and a comment saying why each stream exists. A file added
+next to the others (a new module, package or root config file) has an owner too:
+infra takes the top level's other files (`/*`), and a container's largest member the
+rest of the container (docs/zones.md).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from worktree_agents.errors import WtaError
@@ -18,20 +22,32 @@ from worktree_agents.project import Project
 from worktree_agents.zones import CONFIG_FILE
 
 # Directories that hold many concerns: their subdirectories become the streams.
-CONTAINERS = {"src", "lib", "app", "apps", "packages", "services", "pkg", "internal", "cmd"}
-# Vendored or generated code that is tracked: no stream should change it.
-VENDORED = {"node_modules", "vendor", "third_party", "dist", "build"}
+CONTAINERS = {"src", "lib", "libs", "app", "apps", "packages", "services", "pkg", "internal", "cmd", "crates",
+              "modules", "plugins"}
+# Vendored code that is tracked: no stream should change it.
+VENDORED = {"node_modules", "vendor", "third_party"}
+# Built output that is tracked (a GitHub Action's dist/): rebuilt with the code, so it goes with the largest stream.
+BUILT = {"dist"}
 # Directories of documentation, and of the pictures the README shows.
 DOC_DIRS = {"docs", "doc", "documentation", "img", "images", "screenshots"}
-# Directories of tooling: scripts, hooks, deployment.
+# Directories of tooling: scripts, hooks, build and deployment.
 TOOL_DIRS = {"scripts", "script", "hooks", "bin", "tools", "ci", "deploy", "deployment", "docker", "k8s", "helm",
-             "terraform", "ops"}
+             "terraform", "ops", "build", "infra", "infrastructure"}
 # Root files that are documentation rather than configuration.
-DOC_FILE = re.compile(r"(?i)^(.*\.(md|rst|adoc)|(license|licence|copying|notice|authors|changelog|changes)(\..*)?)$")
-# Root files that come in families, owned by one pattern each.
-ROOT_FAMILIES = ("compose*.yml", "compose*.yaml", "docker-compose*.yml", "docker-compose*.yaml", "Dockerfile*",
-                 "requirements*.txt", "*.config.js", "*.config.ts", "*.config.mjs", "tsconfig*.json")
-# A body of code with fewer files than this joins the largest one, unless every one is that small.
+DOC_FILE = re.compile(r"(?i)^(.*\.(md|rst|adoc)|(readme|license|licence|copying|copyright|notice|authors|contributors"
+                      r"|changelog|changes|news)([-.].*)?)$")
+# Root files that are code: with TINY or more of them, the top level is a body of code of its own.
+CODE_FILE = re.compile(r"(?i)^[^.].*\.(py|go|rs|js|jsx|mjs|ts|tsx|rb|java|kt|c|h|cc|cpp|hpp|cs|php|swift|scala|ex|"
+                       r"exs|erl|hs|ml|lua|pl|r|jl|dart|clj|zig|nim|vue|svelte)$")
+# Code files at the top level that configure a tool rather than hold the project's code (vite.config.ts,
+# next-env.d.ts, setup.py, noxfile.py): root configuration, for infra.
+TOOL_CODE = re.compile(r"(?i)(^|[._-])(config|conf|rc|setup|noxfile|fabfile|gulpfile|gruntfile|jakefile|rakefile|"
+                       r"webpack|rollup|vite|vitest|jest|babel|eslint|prettier|tailwind|postcss|next-env|tsup|karma|"
+                       r"metro|conftest|tasks|dodo|build)([._-]|$)|\.d\.ts$")
+# The names of the two groups: a body of code called so is named with its parent (apps/docs: apps-docs).
+GROUPS = ("infra", "docs")
+# A body of code with fewer files than this joins another instead of getting a stream, unless every one is
+# that small; at most MAX_CODE_STREAMS get one.
 TINY = 5
 MAX_CODE_STREAMS = 8
 MAX_NAME = 63  # config.MAX_STREAM_NAME, without importing pydantic here
@@ -44,14 +60,21 @@ class Proposed:
     task: str     # its prompt
     paths: list[str] = field(default_factory=list)
     files: int = 0
-    folded: list[str] = field(default_factory=list)  # tiny folders that joined it
+    own: int = 0                                        # files of its own body, the others having joined it
+    joined: dict[str, list[str]] = field(default_factory=dict)   # why -> the folders that joined it
 
     @property
     def comment(self) -> str:
-        counted = f"{self.why} ({self.files} file{'' if self.files == 1 else 's'})"
-        if self.folded:
-            return f"{counted}; with {', '.join(self.folded)}: too small for a stream of their own"
-        return counted
+        counted = f"{self.files} file{'' if self.files == 1 else 's'}"
+        if self.joined and self.own:
+            counted = f"{self.own} file{'' if self.own == 1 else 's'}; {self.files} in all"
+        text = f"{self.why} ({counted})"
+        for reason, folders in self.joined.items():
+            text += f"; with {', '.join(folders)}: {reason}"
+        return _printable(text)
+
+    def join(self, reason: str, folder: str) -> None:
+        self.joined.setdefault(reason, []).append(folder)
 
 
 @dataclass
@@ -60,14 +83,32 @@ class Proposal:
     read_only: list[str]
 
 
-def propose(files: list[str]) -> Proposal:
-    """The streams (and read-only paths) for a repository with these tracked files."""
+@dataclass
+class _Body:
+    """A body of code: a folder (or the top level's code files), its files, and the patterns that claim it."""
+    where: str              # "src/api", "backend"; "" for the code files at the top level
+    files: list[str]
+    container: str | None = None   # the container it lies in (src), if any
+
+    @property
+    def label(self) -> str:
+        return f"{self.where}/" if self.where else "the code at the top level"
+
+
+TOO_SMALL = "too small for a stream of their own"
+OVER_LIMIT = f"over the limit of {MAX_CODE_STREAMS} code streams"
+
+
+def propose(files: list[str], repository: str = "root") -> Proposal:
+    """The streams (and read-only paths) for a repository with these tracked files (`repository`: its
+    folder's name, which names the stream of code at its top level)."""
     infra = Proposed("infra", "CI, containers and the root configuration: the files every stream depends on",
                      "Keep CI, the containers and the root configuration working for every stream.")
     docs = Proposed("docs", "documentation and the root markdown", "Keep the documentation in step with the code.")
     read_only: list[str] = []
-    code: dict[str, list[str]] = {}   # directory -> its files
-    loose: dict[str, list[str]] = {}  # container -> files directly inside it
+    bodies: list[_Body] = []
+    containers: dict[str, list[str]] = {}   # container -> the files directly inside it
+    built: list[tuple[str, list[str]]] = []
     root: list[str] = []
     by_top: dict[str, list[str]] = {}
     for path in files:
@@ -81,24 +122,37 @@ def propose(files: list[str]) -> Proposal:
         pattern = f"/{_glob_literal(top)}/**"
         if top in VENDORED:
             read_only.append(pattern)
+        elif top in BUILT:
+            built.append((top, paths))
         elif top.startswith(".") or top.lower() in TOOL_DIRS:
             _take(infra, pattern, paths)
         elif top.lower() in DOC_DIRS:
             _take(docs, pattern, paths)
         elif top in CONTAINERS and any(p.count("/") > 1 for p in paths):
+            members: dict[str, list[str]] = {}
             for p in paths:
                 parts = p.split("/")
                 if len(parts) > 2:
-                    code.setdefault(f"{top}/{parts[1]}", []).append(p)
-                else:
-                    loose.setdefault(top, []).append(p)
+                    members.setdefault(parts[1], []).append(p)
+            bodies += [_Body(f"{top}/{member}", member_paths, top) for member, member_paths in members.items()]
+            containers[top] = [p for p in paths if p.count("/") == 1]
         else:
-            code[top] = paths
-    for pattern, paths in _root_patterns([f for f in root if not DOC_FILE.match(f)]):
-        _take(infra, pattern, paths)
-    for pattern, paths in _root_patterns([f for f in root if DOC_FILE.match(f)], docs=True):
+            bodies.append(_Body(top, paths))
+    code_at_root = [f for f in root if CODE_FILE.match(f) and not DOC_FILE.match(f) and not TOOL_CODE.search(f)]
+    if len(code_at_root) < TINY:
+        code_at_root = []
+    else:
+        bodies.append(_Body("", code_at_root))
+    streams = _code_streams(bodies, containers, infra, _stream_name(repository) or "root")
+    for top, paths in built:
+        target = streams[0] if streams else infra
+        _take(target, f"/{_glob_literal(top)}/**", paths)
+        target.join("built from its code", f"{top}/")
+    doc_files = [f for f in root if DOC_FILE.match(f)]
+    for pattern, paths in _doc_patterns(doc_files):
         _take(docs, pattern, paths)
-    streams = _code_streams(code, loose, infra)
+    _root_catch_all(infra, [f for f in root if f not in doc_files and not (code_at_root and CODE_FILE.match(f))],
+                    [p for s in [*streams, docs] for p in s.paths if p.count("/") == 1 and not p.startswith("!")])
     taken = {s.name for s in streams}
     for group in (infra, docs):
         if group.paths:
@@ -108,42 +162,99 @@ def propose(files: list[str]) -> Proposal:
     return Proposal(streams, read_only)
 
 
-def _code_streams(code: dict[str, list[str]], loose: dict[str, list[str]], infra: Proposed) -> list[Proposed]:
-    """One stream per body of code, largest first; tiny ones (and any past the limit) join the largest."""
-    ranked = sorted(code.items(), key=lambda item: -len(item[1]))  # stable: ties keep the layout's order
-    own = [(d, p) for d, p in ranked if len(p) >= TINY] or ranked
-    own = own[:MAX_CODE_STREAMS]
+def _code_streams(bodies: list[_Body], containers: dict[str, list[str]], infra: Proposed,
+                  repository: str) -> list[Proposed]:
+    """One stream per body of code, largest first. Tiny ones, and those past the limit, join another: the
+    stream that takes the rest of their container (its other files and the members to come), else the
+    largest stream."""
+    ranked = sorted(bodies, key=lambda b: -len(b.files))  # stable: ties keep the layout's order
+    big = [b for b in ranked if len(b.files) >= TINY]
+    if not big and not any(len(loose) >= TINY for loose in containers.values()):
+        big = ranked   # every body is tiny: each gets a stream all the same
+    own = big[:MAX_CODE_STREAMS]
     streams: list[Proposed] = []
-    names: set[str] = set()
-    for directory, paths in own:
-        name = _unique(_stream_name(directory), names)
+    names: set[str] = set(GROUPS)
+    of: dict[str, Proposed] = {}   # body.where -> its stream
+    for body in own:
+        name = _unique(_body_name(body, repository), names)
         names.add(name)
-        streams.append(Proposed(name, f"everything under {directory}/", f"Work on {directory}/.",
-                                [f"/{_glob_literal(directory)}/**"], len(paths)))
-    kept = {d for d, _ in own}
-    for directory, paths in ranked:
-        if directory in kept:
+        where = f"everything under {body.where}/" if body.where else "the code at the top level"
+        stream = Proposed(name, where, f"Work on {body.where}/." if body.where else "Work on the code at the top level.",
+                          _body_patterns(body), len(body.files), len(body.files))
+        streams.append(stream)
+        of[body.where] = stream
+    for container, loose in containers.items():
+        inside = [b for b in own if b.container == container]
+        rest = [b for b in ranked if b.container == container and b not in own]
+        everything = f"/{_glob_literal(container)}/**"
+        if inside and len(loose) < TINY:
+            # The largest member's stream takes the rest of the container.
+            owner = of[inside[0].where]
+            owner.paths.remove(_body_patterns(inside[0])[0])
+            others = loose or rest or len(inside) > 1
+            owner.why = f"{inside[0].where}/ and the rest of {container}/" if others else f"everything under {container}/"
+            if len(loose) + sum(len(b.files) for b in rest) > owner.own:   # mostly the rest: named after it all
+                names.discard(owner.name)
+                owner.name = _unique(_stream_name(container) or owner.name, names)
+                names.add(owner.name)
+                owner.task = f"Work on {container}/."
+        else:
+            # Its files directly inside are a body of their own, or no member has a stream.
+            others = f" but {', '.join(b.where + '/' for b in inside)}" if inside else ""
+            owner = Proposed(_unique(_stream_name(container) or "code", names), f"everything under {container}/{others}",
+                             f"Work on {container}/.", [], 0, len(loose))
+            names.add(owner.name)
+            streams.append(owner)
+        owner.paths[:0] = [everything, *(f"!/{_glob_literal(b.where)}/**" for b in inside if of[b.where] is not owner)]
+        owner.files += len(loose) + sum(len(b.files) for b in rest)
+        for body in rest:
+            owner.join(TOO_SMALL if len(body.files) < TINY else OVER_LIMIT, f"{body.where}/")
+    for body in ranked:
+        if body.where in of or body.container is not None:
             continue
         target = streams[0] if streams else infra
-        _take(target, f"/{_glob_literal(directory)}/**", paths)
-        target.folded.append(f"{directory}/")
-    for container, paths in loose.items():  # files directly in src/: to the largest stream under it
-        under = [s for s in streams if s.paths[0].startswith(f"/{_glob_literal(container)}/")] or streams or [infra]
-        for path in paths:
-            _take(under[0], f"/{_glob_literal(path)}", [path])
-        under[0].folded.append(f"the files directly in {container}/")
+        for pattern in _body_patterns(body):
+            _take(target, pattern, [])
+        target.files += len(body.files)
+        target.join(TOO_SMALL if len(body.files) < TINY else OVER_LIMIT, body.label)
     return streams
 
 
-def _root_patterns(names: list[str], docs: bool = False) -> list[tuple[str, list[str]]]:
-    """Root files as anchored patterns: a family that has several members (compose*.yml) as one glob."""
+def _body_patterns(body: _Body) -> list[str]:
+    """What claims a body: its folder, or (the top level's code) each of its files' extensions there."""
+    if body.where:
+        return [f"/{_glob_literal(body.where)}/**"]
+    return [f"/*.{_glob_literal(ext)}" for ext in sorted({f.rsplit(".", 1)[1] for f in body.files})]
+
+
+def _body_name(body: _Body, repository: str) -> str:
+    if not body.where:
+        return repository
+    name = _stream_name(body.where)
+    if name in GROUPS:   # apps/docs: apps-docs, never the name of the documentation's stream
+        name = _stream_name(body.where.replace("/", "-"))
+    return name or "code"
+
+
+def _root_catch_all(infra: Proposed, files: list[str], others: list[str]) -> None:
+    """The top level's other files to infra: every file there, new ones included, but those other streams'
+    patterns claim (their root patterns, negated) and the folders (each a zone of its own)."""
+    if not files:
+        return
+    infra.paths[:0] = ["/*", "!/*/", *(f"!{p}" for p in others)]
+    infra.files += len(files)
+
+
+def _doc_patterns(names: list[str]) -> list[tuple[str, list[str]]]:
+    """The top level's documentation as anchored patterns: a kind of which there is one (`*.md`), or a
+    family of which there are several (LICENSE-MIT, LICENSE-APACHE), as one glob, so that a new one has
+    an owner too."""
     found: list[tuple[str, list[str]]] = []
     left = sorted(names)
-    families = ("*.md", "*.rst") if docs else ROOT_FAMILIES
-    for family in families:
+    for family, least in (("*.md", 1), ("*.rst", 1), ("*.adoc", 1), ("LICENSE*", 2)):
         regex = re.compile("^" + re.escape(family).replace(r"\*", "[^/]*") + "$")
         members = [n for n in left if regex.match(n)]
-        if len(members) > 1:
+        if len(members) >= least:
             found.append((f"/{family}", members))
             left = [n for n in left if n not in members]
     found += [(f"/{_glob_literal(n)}", [n]) for n in left]
@@ -156,7 +267,21 @@ def _take(stream: Proposed, pattern: str, paths: list[str]) -> None:
 
 
 def _stream_name(directory: str) -> str:
-    return re.sub(r"[^a-z0-9_-]+", "-", directory.split("/")[-1].lower()).strip("-_")[:MAX_NAME] or "stream"
+    """A stream name from a folder's: lower-case letters and digits (accents dropped: données, donnees), the
+    rest `-`; empty when nothing is left (ドキュメント)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", directory.split("/")[-1]) if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9_-]+", "-", plain.lower()).strip("-_")[:MAX_NAME]
+
+
+def _printable(text: str) -> str:
+    """Text for a one-line YAML comment: control characters (a newline in a folder's name) as escapes."""
+    return "".join(c.encode("unicode_escape").decode() if unicodedata.category(c).startswith("C") else c
+                   for c in text)
+
+
+def _quoted(text: str) -> str:
+    """A YAML double-quoted scalar: a JSON string, with DEL escaped too (YAML refuses it raw)."""
+    return json.dumps(text).replace("\x7f", "\\u007f")
 
 
 def _unique(stem: str, taken: set[str]) -> str:
@@ -186,16 +311,16 @@ def render(base: str, proposal: Proposal) -> str:
         "unowned: deny            # paths no zone claims: no stream may change them",
     ]
     if proposal.read_only:
-        lines.append("# vendored or generated code that is tracked: no stream changes it")
+        lines.append("# vendored code that is tracked: no stream changes it")
     # JSON strings are valid YAML double-quoted scalars, whatever a file is called.
-    lines.append(f"read_only: [{', '.join(json.dumps(p) for p in proposal.read_only)}]"
+    lines.append(f"read_only: [{', '.join(_quoted(p) for p in proposal.read_only)}]"
                  + ("" if proposal.read_only else "            # paths no stream may change (zones.yaml always is)"))
     lines += ["max_parallel: 4", "agent:", "  runner: claude         # claude | api | command | manual", "streams:"]
     streams = proposal.streams or [Proposed("main", "the whole repository", "Work on the repository.", ["**"])]
     for s in streams:
         lines += [f"  # {s.comment}", f"  {s.name}:", "    paths:"]
-        lines += [f"      - {json.dumps(p)}" for p in s.paths]
-        lines.append(f"    prompt: {json.dumps(s.task)}")
+        lines += [f"      - {_quoted(p)}" for p in s.paths]
+        lines.append(f"    prompt: {_quoted(_printable(s.task))}")
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +348,11 @@ def run(force: bool = False) -> int:
     from worktree_agents import git
 
     base = git.current_branch(project.toplevel, project.env) or _detached_base(project)
-    text = render(base, propose(project.tracked_files()))
+    tracked = [f for f in project.tracked_files() if f != CONFIG_FILE]
+    if not tracked:
+        raise WtaError(f"{project.toplevel}: no file is tracked yet, so there is no layout to draw zones from; "
+                       "commit the code first (git add, git commit), then run `wta init`")
+    text = render(base, propose(tracked, os.path.basename(project.toplevel)))
     from worktree_agents.config import load_text
 
     load_text(text, path, project.main)  # never write a file wta itself would reject
