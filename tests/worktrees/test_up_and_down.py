@@ -252,6 +252,12 @@ def test_wta_sync_killed_while_it_moves_the_worktree_is_finished_by_the_next(tmp
             os.killpg(proc.pid, signal.SIGKILL)
     git(repo, "config", "filter.slow.smudge", "cat")
     assert git(repo, "rev-parse", "wta/api").stdout.strip() == old   # cut short: the branch has not moved
+    # A person's edit there since is no part of the move: kept, and the move waits for it.
+    (worktree_of(repo, "api") / "api" / "a.txt").write_text("a person's edit\n")
+    refused = wta(repo, "sync", "api", check=1)
+    assert "was cut short, and api/a.txt changed there since" in refused.stderr, refused.stderr
+    assert (worktree_of(repo, "api") / "api" / "a.txt").read_text() == "a person's edit\n"
+    git(worktree_of(repo, "api"), "checkout", "--", "api/a.txt")
     done = wta(repo, "sync", "api", check=0)
     assert "finished moving wta/api from " in done.stdout, done.stdout + done.stderr
     api = worktree_of(repo, "api")
@@ -283,6 +289,32 @@ def test_wta_down_killed_while_git_deletes_the_worktree_is_finished_by_the_next(
     assert f"removed    {folder}" in done.stdout and "by hand" not in done.stdout, done.stdout
     assert not folder.exists()
     assert "created" in wta(repo, "up", "--no-launch", "api", check=0).stdout
+
+
+def test_wta_sync_killed_after_moving_the_files_keeps_an_edit_made_since(tmp_path):
+    """Killed between the files and the branch, then a person edits there: the next sync had written the
+    new commit's files over everything (`read-tree --reset`), the edit with them."""
+    zones = "version: 1\nbase: main\nunowned: allow\nstreams:\n  api:\n    paths: [api/**]\n"
+    repo = make_repo(tmp_path / "repo", zones, {"api/a.txt": "a\n", "top.txt": "one\n"})
+    wta(repo, "up", "--no-launch", check=0)
+    write_files(repo, {"top.txt": "two\n"})
+    main = commit_all(repo, "main moves")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "git").write_text(f'#!/bin/sh\ncase " $* " in *"wta sync: move to the base"*) kill -9 $PPID; exit 1;; esac\n'
+                              f'exec {shutil.which("git")} "$@"\n')
+    (shim / "git").chmod(0o755)
+    killed = subprocess.run([sys.executable, "-m", "worktree_agents", "sync", "api"], cwd=repo, capture_output=True,
+                            env={**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"})
+    assert killed.returncode == -signal.SIGKILL
+    api = worktree_of(repo, "api")
+    assert (api / "top.txt").read_text() == "two\n"                 # the files had moved, not the branch
+    (api / "api" / "a.txt").write_text("a person's edit\n")
+    done = wta(repo, "sync", "api", check=0)
+    assert "finished moving wta/api" in done.stdout
+    assert git(repo, "rev-parse", "wta/api").stdout.strip() == main
+    assert (api / "api" / "a.txt").read_text() == "a person's edit\n"
+    assert git(api, "status", "--porcelain").stdout == " M api/a.txt\n"
 
 
 def test_only_the_named_streams_are_prepared(tmp_path):

@@ -159,9 +159,13 @@ def move_branch(worktree: str, branch: str, old: str, new: str, message: str, en
 
 def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -> str | None:
     """Finish the move of `branch`, checked out in `worktree`, that `move_branch` began and left cut short
-    (its `journal` left behind): the files and index it had (the worktree had no local change to tracked
-    files when it began) brought to the new commit, then the branch, if still at the old one; what was
-    done, or None."""
+    (its `journal` left behind); what was done, or None (no such move, or one already done or undone).
+
+    Cut short after the files and index had moved, only the branch is left to move. Cut short while they
+    moved (the index still at the old commit, some files at the new one's, one maybe half written), the
+    files the move changes are written, unless another file there changed: someone's change since, which
+    is kept, and the move refused."""
+    from worktree_agents.errors import WtaError
     from worktree_agents.merge.recovery import clear_stale_locks
 
     try:
@@ -171,11 +175,40 @@ def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -
         return None
     clear_stale_locks([os.path.join(worktree_git_dir(worktree), "index.lock")], worktree,
                       then="run the same command again")
-    done = None
-    if named == branch and git.current_branch(worktree, env) == branch \
-            and git.commit_of(f"refs/heads/{branch}", worktree, env) == old:
+    if named != branch or git.current_branch(worktree, env) != branch \
+            or git.commit_of(f"refs/heads/{branch}", worktree, env) != old:
+        os.unlink(journal)   # moved since, or never began: the checks that follow look at it as it is
+        return None
+    if not _index_at(worktree, new, env):
+        if not _index_at(worktree, old, env):
+            os.unlink(journal)
+            return None
+        changed = _changed_but_not_to(worktree, old, new, env)
+        if changed:
+            raise WtaError(f"{worktree}: moving {branch} to {new[:12]} was cut short, and {', '.join(changed[:5])} "
+                           f"changed there since; commit or stash that, then `git -C {worktree} read-tree -u --reset "
+                           f"{new}` and `git update-ref refs/heads/{branch} {new} {old}` finish the move (or `rm "
+                           f"{journal}` leaves it undone)")
         git.run("read-tree", "-u", "--reset", new, cwd=worktree, env=env)
-        git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
-        done = f"finished moving {branch} from {old[:12]} to {new[:12]}, which an interrupted wta had begun"
+    git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
     os.unlink(journal)
-    return done
+    return f"finished moving {branch} from {old[:12]} to {new[:12]}, which an interrupted wta had begun"
+
+
+def _index_at(worktree: str, commit: str, env: dict[str, str]) -> bool:
+    return git.run("diff", "--cached", "--quiet", commit, "--", cwd=worktree, env=env, check=False).returncode == 0
+
+
+def _changed_but_not_to(worktree: str, old: str, new: str, env: dict[str, str]) -> list[str]:
+    """The paths of the worktree, with the index at `old`, whose file differs from the index, is not `new`'s
+    either, and is none the move from `old` to `new` writes (which the cut-short move may have left half
+    written): a change of someone's since. An untracked file where `new` has one counts."""
+    differ = git.zsplit(git.run("diff", "--name-only", "-z", "--no-renames", cwd=worktree, env=env).stdout)
+    untracked = git.zsplit(git.run("ls-files", "--others", "-z", cwd=worktree, env=env).stdout)
+    moved = set(git.zsplit(git.run("diff", "--name-only", "-z", "--no-renames", old, new, cwd=worktree,
+                                   env=env).stdout))
+    wanted = git.tree_blobs(new, worktree, env) or {}
+    paths = [p for p in [*differ, *(p for p in untracked if p in wanted)] if p not in moved]
+    present = [p for p in paths if os.path.lexists(os.path.join(worktree, p))]
+    hashed = dict(zip(present, git.hash_files(present, worktree, env)))
+    return [p for p in paths if hashed.get(p) != wanted.get(p)]   # (a file gone that `commit` lacks: None, None)

@@ -24,6 +24,7 @@ from typing import Sequence
 
 from worktree_agents import git, layout
 from worktree_agents.backups import keep_tips
+from worktree_agents.errors import WtaError
 from worktree_agents.merge.recovery import check_own_rebase
 from worktree_agents.worktrees import replay, submodules
 from worktree_agents.worktrees.registry import checked_out, defuse_reflogs, stream_off_branch, worktree_git_dir
@@ -120,7 +121,11 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
         if not os.path.isdir(worktree):
             result.detail = f"its worktree {worktree} is missing; recreate it with `wta up {stream} --no-launch`"
             return result
-        finished = replay.finish_move(worktree, branch, _journal(project, stream), env)
+        try:
+            finished = replay.finish_move(worktree, branch, _journal(project, stream), env)
+        except WtaError as exc:   # cut short, and someone's change there since
+            result.detail = str(exc)
+            return result
         if finished:   # an earlier sync's, cut short (wta killed, Ctrl-C): the worktree half moved, now done
             again = sync_stream(project, base, stream, branch, worktree, session_check)
             again.detail = "; ".join(filter(None, [finished, again.detail]))
