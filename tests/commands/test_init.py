@@ -222,6 +222,10 @@ NEW_FILES = {
     "a-github-action-with-its-built-dist": (
         ["action.yml", "package.json", "README.md", *(f"src/m{i}.ts" for i in range(5)), "dist/index.js"],
         {"dist/index.js": "src", "src/new.ts": "src"}),
+    "a-licences-folder-beside-licence-files": (   # /LICENSE* and /*.md had claimed LICENSES/ and spec.md/ too
+        ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "LICENSES/MIT.txt", "LICENSES/Apache-2.0.txt",
+         *(f"src/m{i}.rs" for i in range(5)), "Cargo.toml", "spec.md/x.txt"],
+        {"LICENSE-BSD": "docs", "LICENSES/new.txt": "licenses", "spec.md/y.txt": "spec-md", "NEWS.md": "docs"}),
     "names-beyond-ascii": (
         [*(f"données/f{i}.txt" for i in range(5)), *(f"ドキュメント/f{i}.txt" for i in range(5)), "README.md"],
         {"données/new.txt": "donnees", "ドキュメント/new.txt": "code"}),

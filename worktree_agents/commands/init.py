@@ -151,6 +151,8 @@ def propose(files: list[str], repository: str = "root") -> Proposal:
     doc_files = [f for f in root if DOC_FILE.match(f)]
     for pattern, paths in _doc_patterns(doc_files):
         _take(docs, pattern, paths)
+    for stream in [*streams, docs]:   # a root glob (/*.md) claims a folder of that name too (LICENSES/, spec.md/)
+        stream.paths = [q for p in stream.paths for q in _files_only(p, list(by_top))]
     _root_catch_all(infra, [f for f in root if f not in doc_files and not (code_at_root and CODE_FILE.match(f))],
                     [p for s in [*streams, docs] for p in s.paths if p.count("/") == 1 and not p.startswith("!")])
     taken = {s.name for s in streams}
@@ -218,6 +220,16 @@ def _code_streams(bodies: list[_Body], containers: dict[str, list[str]], infra: 
         target.files += len(body.files)
         target.join(TOO_SMALL if len(body.files) < TINY else OVER_LIMIT, body.label)
     return streams
+
+
+def _files_only(pattern: str, folders: list[str]) -> list[str]:
+    """A glob at the top level (`/*.md`, `/LICENSE*`) and, when a top-level folder's name matches it too,
+    the pattern that leaves such folders out (`!/*.md/`): they are zones of their own."""
+    glob = pattern[1:]
+    if pattern.startswith("!") or pattern.count("/") != 1 or "*" not in glob:
+        return [pattern]
+    regex = re.compile("^" + re.escape(glob).replace(r"\*", ".*") + "$")
+    return [pattern, f"!{pattern}/"] if any(regex.match(folder) for folder in folders) else [pattern]
 
 
 def _body_patterns(body: _Body) -> list[str]:
