@@ -225,7 +225,7 @@ NEW_FILES = {
     "a-licences-folder-beside-licence-files": (   # /LICENSE* and /*.md had claimed LICENSES/ and spec.md/ too
         ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "LICENSES/MIT.txt", "LICENSES/Apache-2.0.txt",
          *(f"src/m{i}.rs" for i in range(5)), "Cargo.toml", "spec.md/x.txt"],
-        {"LICENSE-BSD": "docs", "LICENSES/new.txt": "licenses", "spec.md/y.txt": "spec-md", "NEWS.md": "docs"}),
+        {"LICENSE-BSD": "docs", "LICENSES/new.txt": "docs", "spec.md/y.txt": "src", "NEWS.md": "docs"}),
     "names-beyond-ascii": (
         [*(f"données/f{i}.txt" for i in range(5)), *(f"ドキュメント/f{i}.txt" for i in range(5)), "README.md"],
         {"données/new.txt": "donnees", "ドキュメント/new.txt": "code"}),

@@ -29,7 +29,7 @@ VENDORED = {"node_modules", "vendor", "third_party"}
 # Built output that is tracked (a GitHub Action's dist/): rebuilt with the code, so it goes with the largest stream.
 BUILT = {"dist"}
 # Directories of documentation, and of the pictures the README shows.
-DOC_DIRS = {"docs", "doc", "documentation", "img", "images", "screenshots"}
+DOC_DIRS = {"docs", "doc", "documentation", "img", "images", "screenshots", "licenses"}
 # Directories of tooling: scripts, hooks, build and deployment.
 TOOL_DIRS = {"scripts", "script", "hooks", "bin", "tools", "ci", "deploy", "deployment", "docker", "k8s", "helm",
              "terraform", "ops", "build", "infra", "infrastructure"}
