@@ -304,8 +304,12 @@ class Run:
             return f"cannot fast-forward {plan.base} in {where}: {why[len(f'{replay.FILES_IN_THE_WAY} {where}: '):]}"
         if why:
             return f"cannot fast-forward {plan.base}: {why}"
-        if git.head_ref(where, env) != ref:   # a branch switched to there meanwhile: its files as they were
-            git.switch_tree(new_head, old, where, env)
+        if git.head_ref(where, env) != ref:
+            # Switched to another branch (or commit) there meanwhile: the move of its files undone where it is
+            # exact, a checkout of the same commit (`git switch -c hotfix`). Elsewhere it changed only the files
+            # that checkout had as the base had them, and they are left: undone, they could lose its own.
+            if git.commit_of("HEAD", where, env) == old:
+                git.switch_tree(new_head, old, where, env)
             return None
         submodules.follow(where, old, new_head, env)
         # The base is the verified head now. A commit someone made on top of it since is
