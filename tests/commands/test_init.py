@@ -122,7 +122,8 @@ def ownership(repo: Path) -> dict:
 def test_the_fastapi_template_gets_code_streams_infra_and_docs_and_leaves_nothing_unowned(tmp_path):
     repo, streams, text = init(tmp_path, FASTAPI_REACT)
     assert list(streams) == ["frontend", "backend", "infra", "docs"]  # no stream for img/ or hooks/
-    assert {"/*", "!/*/", "/.github/**", "/hooks/**", "/scripts/**", "/.copier/**", "/.vscode/**"} <= set(streams["infra"])
+    assert {"/*", "!/*/", "/.github/**", "/hooks/**", "/scripts/**", "/.copier/**",
+            "/.vscode/**"} <= set(streams["infra"])
     assert streams["docs"] == ["/img/**", "/*.md", "/LICENSE"]
     zones = ownership(repo)
     assert zones["unowned"] == [] and zones["overlaps"] == [] and zones["problems"] == []

@@ -235,8 +235,9 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
 
 # ui's landing test passes only once api's session has started: api must start while the run that
 # landed infra goes on to land ui (under the run's lock), not after the run.
-INFRA_API_UI = "  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n  ui:\n    paths: [src/ui/**]\n"
-UI_INFRA_API = "  ui:\n    paths: [src/ui/**]\n  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n    after: [infra]\n"
+INFRA, API, UI = ("  infra:\n    paths: [infra/**]\n", "  api:\n    paths: [src/api/**]\n    after: [infra]\n",
+                  "  ui:\n    paths: [src/ui/**]\n")
+INFRA_API_UI, UI_INFRA_API = INFRA + API + UI, UI + INFRA + API
 UI_TEST_WAITS_FOR_API = """[ "$WTA_STREAM" = ui ] || exit 0
 i=0
 while [ ! -f "{out}/api-started" ]; do i=$((i + 1)); [ $i -gt 600 ] && exit 1; sleep 0.05; done

@@ -224,7 +224,8 @@ def test_wta_sync_killed_while_it_moves_the_worktree_is_finished_by_the_next(tmp
     """Killed between writing the worktree's files and moving its branch, `wta sync` had left the base's
     changes there as the stream's uncommitted ones ("commit or stash them"), the branch at its old tip."""
     zones = "version: 1\nbase: main\nunowned: allow\nstreams:\n  api:\n    paths: [api/**]\n"
-    files = {"api/a.txt": "a\n", "top/slow.txt": "one\n", "top/b.txt": "b\n", ".gitattributes": "top/slow.txt filter=slow\n"}
+    files = {"api/a.txt": "a\n", "top/slow.txt": "one\n", "top/b.txt": "b\n",
+             ".gitattributes": "top/slow.txt filter=slow\n"}
     repo = make_repo(tmp_path / "repo", zones, files)
     git(repo, "config", "filter.slow.clean", "cat")
     git(repo, "config", "filter.slow.smudge", "cat")
@@ -301,8 +302,8 @@ def test_wta_sync_killed_after_moving_the_files_keeps_an_edit_made_since(tmp_pat
     main = commit_all(repo, "main moves")
     shim = tmp_path / "shim"
     shim.mkdir()
-    (shim / "git").write_text(f'#!/bin/sh\ncase " $* " in *"wta sync: move to the base"*) kill -9 $PPID; exit 1;; esac\n'
-                              f'exec {shutil.which("git")} "$@"\n')
+    (shim / "git").write_text('#!/bin/sh\ncase " $* " in *"wta sync: move to the base"*) kill -9 $PPID; exit 1;; '
+                              f'esac\nexec {shutil.which("git")} "$@"\n')
     (shim / "git").chmod(0o755)
     killed = subprocess.run([sys.executable, "-m", "worktree_agents", "sync", "api"], cwd=repo, capture_output=True,
                             env={**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"})

@@ -181,8 +181,8 @@ def _code_streams(bodies: list[_Body], containers: dict[str, list[str]], infra: 
         name = _unique(_body_name(body, repository), names)
         names.add(name)
         where = f"everything under {body.where}/" if body.where else "the code at the top level"
-        stream = Proposed(name, where, f"Work on {body.where}/." if body.where else "Work on the code at the top level.",
-                          _body_patterns(body), len(body.files), len(body.files))
+        task = f"Work on {body.where}/." if body.where else "Work on the code at the top level."
+        stream = Proposed(name, where, task, _body_patterns(body), len(body.files), len(body.files))
         streams.append(stream)
         of[body.where] = stream
     for container, loose in containers.items():
@@ -194,7 +194,8 @@ def _code_streams(bodies: list[_Body], containers: dict[str, list[str]], infra: 
             owner = of[inside[0].where]
             owner.paths.remove(_body_patterns(inside[0])[0])
             others = loose or rest or len(inside) > 1
-            owner.why = f"{inside[0].where}/ and the rest of {container}/" if others else f"everything under {container}/"
+            owner.why = (f"{inside[0].where}/ and the rest of {container}/" if others
+                         else f"everything under {container}/")
             if len(loose) + sum(len(b.files) for b in rest) > owner.own:   # mostly the rest: named after it all
                 names.discard(owner.name)
                 owner.name = _unique(_stream_name(container) or owner.name, names)
@@ -203,8 +204,8 @@ def _code_streams(bodies: list[_Body], containers: dict[str, list[str]], infra: 
         else:
             # Its files directly inside are a body of their own, or no member has a stream.
             others = f" but {', '.join(b.where + '/' for b in inside)}" if inside else ""
-            owner = Proposed(_unique(_stream_name(container) or "code", names), f"everything under {container}/{others}",
-                             f"Work on {container}/.", [], 0, len(loose))
+            owner = Proposed(_unique(_stream_name(container) or "code", names),
+                             f"everything under {container}/{others}", f"Work on {container}/.", [], 0, len(loose))
             names.add(owner.name)
             streams.append(owner)
         owner.paths[:0] = [everything, *(f"!/{_glob_literal(b.where)}/**" for b in inside if of[b.where] is not owner)]

@@ -39,8 +39,8 @@ def run(streams: list[str]) -> int:
         if landing is not None and lock_holder(project.repo.state_dir) is None:   # no live merge runs it
             end_test(landing)
             if killed:
-                print(f"its landing did not end within {COORDINATOR_WAIT} s and was cut short: {describe_state(landing)}; "
-                      "`wta merge --continue` finishes it, `wta merge --abort` undoes it")
+                print(f"its landing did not end within {COORDINATOR_WAIT} s and was cut short: "
+                      f"{describe_state(landing)}; `wta merge --continue` finishes it, `wta merge --abort` undoes it")
     store = SessionStore(project.repo.state_dir)
     for stream in names:
         print(f"{stream}: {stop(store, stream)}")
