@@ -269,6 +269,31 @@ def test_refuses_a_stream_with_commits_but_no_worktree(repo):
     assert not (state_dir(repo) / "merge.json").exists()
 
 
+def test_an_ignored_file_put_where_a_stream_adds_one_during_the_merge_is_never_overwritten(repo):
+    """Checked before the merge began only: an ignored file a person wrote in the base's worktree during a
+    stream's test, where that stream adds one, was overwritten by the fast-forward without a word."""
+    (repo / ".git" / "info" / "exclude").write_text("Nav.tsx\n")
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge"], cwd=repo, text=True,
+                            env={**os.environ, "WTA_MERGE_PAUSE_AT": "test:ui", "WTA_MERGE_PAUSE_SECONDS": "3"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (repo / ".git" / "wta" / "merge.json").exists() or \
+                json.loads((repo / ".git" / "wta" / "merge.json").read_text()).get("stream") != "ui":
+            assert time.monotonic() < deadline and proc.poll() is None, "the merge never reached ui's test"
+            time.sleep(0.02)
+        write_files(repo, {"src/components/Nav.tsx": "my own sketch\n"})
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert f"cannot fast-forward main in {repo}: it would overwrite src/components/Nav.tsx, untracked there" in err
+    assert (repo / "src/components/Nav.tsx").read_text() == "my own sketch\n"
+    (repo / "src/components/Nav.tsx").unlink()
+    wta(repo, "merge", "--continue", check=0)
+    assert_contained(repo)
+
+
 def test_refuses_when_the_checked_out_base_is_dirty(repo):
     write_files(repo, {"README.md": "edited\n"})
     refs_before = git(repo, "for-each-ref").stdout

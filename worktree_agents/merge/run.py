@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Callable, Collection, Sequence
 
 from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.backups import backup_ref, new_run_id
 from worktree_agents.errors import WtaError
 from worktree_agents.merge import recovery
-from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env,
+from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, in_the_way,
                                         merge_commits_refusal, pending_streams, plan_merge, refusals, session_refusal,
                                         touches, verify, verify_objects, verify_result, work_elsewhere)
 from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
@@ -297,6 +297,12 @@ class Run:
         if now != old:
             return (f"cannot fast-forward {plan.base}: it moved during the merge (to {(now or 'nothing')[:12]}; the "
                     f"stream was verified on {old[:12]}); `wta merge --continue` verifies it again on the new tip")
+        # A file a person put there since the merge began (during a test), where the stream adds one:
+        # `read-tree` would refuse it, or overwrite it without a word when it is ignored.
+        blocking = in_the_way(replace(plan, base_sha=old), new_head, env)
+        if blocking:
+            return (f"cannot fast-forward {plan.base} in {where}: it would overwrite {listed(blocking)}, untracked "
+                    "there (put there during the merge); move or delete it there first")
         # The files and index first, then the base's ref alone, by compare-and-swap: `git merge --ff-only`
         # moved whatever branch was checked out there by the time it ran (a person's new branch).
         why = replay.move_branch(where, plan.base, old, new_head, "wta merge: fast-forward", env)
