@@ -142,19 +142,22 @@ def move_branch(worktree: str, branch: str, old: str, new: str, message: str, en
     Ctrl-C) between the two steps is finished by `finish_move`."""
     if journal is not None:
         write_atomic(journal, f"{branch}\n{old}\n{new}\n{message}\n")
+    why = _move_branch(worktree, branch, old, new, message, env)
+    if journal is not None:   # (not on Ctrl-C, whose git may have been cut short too: left to finish_move)
+        os.unlink(journal)
+    return why
+
+
+def _move_branch(worktree: str, branch: str, old: str, new: str, message: str, env: dict[str, str]) -> str | None:
+    moved = git.switch_tree(old, new, worktree, env)
+    if moved.returncode != 0:
+        return f"{FILES_IN_THE_WAY} {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
     try:
-        moved = git.switch_tree(old, new, worktree, env)
-        if moved.returncode != 0:
-            return f"{FILES_IN_THE_WAY} {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
-        try:
-            git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
-        except git.GitError as exc:
-            git.switch_tree(new, old, worktree, env)
-            return f"{branch} moved meanwhile ({exc})"
-        return None
-    finally:
-        if journal is not None:
-            os.unlink(journal)
+        git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
+    except git.GitError as exc:
+        git.switch_tree(new, old, worktree, env)
+        return f"{branch} moved meanwhile ({exc})"
+    return None
 
 
 def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -> str | None:
