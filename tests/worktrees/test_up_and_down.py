@@ -269,6 +269,19 @@ def test_wta_sync_killed_while_it_moves_the_worktree_is_finished_by_the_next(tmp
     assert not journal.exists()
 
 
+def test_a_prepared_worktree_whose_index_a_person_removed_keeps_their_changes(tmp_path):
+    """Only a worktree never prepared is checked out anew: one a person has worked in, its index removed
+    (to mend it, say), keeps its changed files."""
+    repo = make_repo(tmp_path / "repo", "version: 1\nbase: main\nunowned: allow\nstreams:\n  api:\n"
+                                        "    paths: [api/**]\n", {"api/a.txt": "a\n"})
+    wta(repo, "up", "--no-launch", check=0)
+    api = worktree_of(repo, "api")
+    (api / "api" / "a.txt").write_text("a person's work\n")
+    (Path(git(api, "rev-parse", "--absolute-git-dir").stdout.strip()) / "index").unlink()
+    wta(repo, "up", "--no-launch", check=None)
+    assert (api / "api" / "a.txt").read_text() == "a person's work\n"
+
+
 def test_wta_down_killed_while_git_deletes_the_worktree_is_finished_by_the_next(tmp_path):
     """git deletes a worktree's `.git` first, then its files: killed in between, `wta down` had left the
     folder, which the next one called already gone and `wta up` refused as not the stream's."""

@@ -216,9 +216,11 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
 
 
 def _checkout_cut_short(project, sp: StreamPlan, git_dir: str) -> bool:
-    """A worktree wta made (tied to its stream) with no index: the `wta up` that made it was killed before its
-    checkout was done (SIGKILL; other ends undo the worktree), and some of its files may be missing."""
+    """A worktree wta made (tied to its stream) with no index and no record of the stream there: the `wta up`
+    that made it was killed before its checkout was done (SIGKILL; other ends undo the worktree), and some of
+    its files may be missing. (One prepared before that lost its index later, a person's to mend, is left.)"""
     return (not os.path.lexists(os.path.join(git_dir, "index"))
+            and (sp.record or {}).get("worktree") != sp.path
             and Repo(git_dir, project.repo.common_dir).stream() == sp.stream)
 
 
