@@ -253,12 +253,14 @@ def test_wta_sync_killed_while_it_moves_the_worktree_is_finished_by_the_next(tmp
             os.killpg(proc.pid, signal.SIGKILL)
     git(repo, "config", "filter.slow.smudge", "cat")
     assert git(repo, "rev-parse", "wta/api").stdout.strip() == old   # cut short: the branch has not moved
-    # A person's edit there since is no part of the move: kept, and the move waits for it.
+    # A person's edit there since is no part of the move: kept, and the move waits for it, as it does for
+    # the file the kill left half written (slow.txt), neither the old commit's nor the new one's.
     (worktree_of(repo, "api") / "api" / "a.txt").write_text("a person's edit\n")
     refused = wta(repo, "sync", "api", check=1)
-    assert "was cut short, and api/a.txt changed there since" in refused.stderr, refused.stderr
+    assert "was cut short, and api/a.txt, top/slow.txt are neither as the move found them nor as it would make " \
+        "them" in refused.stderr, refused.stderr
     assert (worktree_of(repo, "api") / "api" / "a.txt").read_text() == "a person's edit\n"
-    git(worktree_of(repo, "api"), "checkout", "--", "api/a.txt")
+    git(worktree_of(repo, "api"), "restore", "--", "api/a.txt", "top/slow.txt")
     done = wta(repo, "sync", "api", check=0)
     assert "finished moving wta/api from " in done.stdout, done.stdout + done.stderr
     api = worktree_of(repo, "api")
@@ -305,9 +307,9 @@ def test_wta_down_killed_while_git_deletes_the_worktree_is_finished_by_the_next(
     assert "created" in wta(repo, "up", "--no-launch", "api", check=0).stdout
 
 
-def test_wta_sync_killed_after_moving_the_files_keeps_an_edit_made_since(tmp_path):
-    """Killed between the files and the branch, then a person edits there: the next sync had written the
-    new commit's files over everything (`read-tree --reset`), the edit with them."""
+def _sync_killed_at(tmp_path: Path, words: str) -> tuple[Path, str]:
+    """A repository whose stream api is behind main (main changed top.txt), and a `wta sync api` killed when
+    it runs the git whose command line holds `words`; the repository and main's tip."""
     zones = "version: 1\nbase: main\nunowned: allow\nstreams:\n  api:\n    paths: [api/**]\n"
     repo = make_repo(tmp_path / "repo", zones, {"api/a.txt": "a\n", "top.txt": "one\n"})
     wta(repo, "up", "--no-launch", check=0)
@@ -315,12 +317,32 @@ def test_wta_sync_killed_after_moving_the_files_keeps_an_edit_made_since(tmp_pat
     main = commit_all(repo, "main moves")
     shim = tmp_path / "shim"
     shim.mkdir()
-    (shim / "git").write_text('#!/bin/sh\ncase " $* " in *"wta sync: move to the base"*) kill -9 $PPID; exit 1;; '
+    (shim / "git").write_text(f'#!/bin/sh\ncase " $* " in *"{words}"*) kill -9 $PPID; exit 1;; '
                               f'esac\nexec {shutil.which("git")} "$@"\n')
     (shim / "git").chmod(0o755)
     killed = subprocess.run([sys.executable, "-m", "worktree_agents", "sync", "api"], cwd=repo, capture_output=True,
                             env={**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"})
     assert killed.returncode == -signal.SIGKILL
+    return repo, main
+
+
+def test_wta_sync_killed_before_moving_the_files_keeps_an_edit_of_one_it_moves(tmp_path):
+    """The next sync had taken every file the move writes as the move's, a person's edit there with them."""
+    repo, main = _sync_killed_at(tmp_path, "read-tree -m -u")
+    api = worktree_of(repo, "api")
+    (api / "top.txt").write_text("a person's edit\n")
+    refused = wta(repo, "sync", "api", check=1)
+    assert "top.txt is neither as the move found it nor as it would make it" in refused.stderr, refused.stderr
+    assert (api / "top.txt").read_text() == "a person's edit\n"
+    git(api, "restore", "top.txt")
+    assert "finished moving wta/api" in wta(repo, "sync", "api", check=0).stdout
+    assert git(repo, "rev-parse", "wta/api").stdout.strip() == main and (api / "top.txt").read_text() == "two\n"
+
+
+def test_wta_sync_killed_after_moving_the_files_keeps_an_edit_made_since(tmp_path):
+    """Killed between the files and the branch, then a person edits there: the next sync had written the
+    new commit's files over everything (`read-tree --reset`), the edit with them."""
+    repo, main = _sync_killed_at(tmp_path, "wta sync: move to the base")
     api = worktree_of(repo, "api")
     assert (api / "top.txt").read_text() == "two\n"                 # the files had moved, not the branch
     (api / "api" / "a.txt").write_text("a person's edit\n")

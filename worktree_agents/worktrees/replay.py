@@ -164,10 +164,10 @@ def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -
     """Finish the move of `branch`, checked out in `worktree`, that `move_branch` began and left cut short
     (its `journal` left behind); what was done, or None (no such move, or one already done or undone).
 
-    Cut short after the files and index had moved, only the branch is left to move. Cut short while they
-    moved (the index still at the old commit, some files at the new one's, one maybe half written), the
-    files the move changes are written, unless another file there changed: someone's change since, which
-    is kept, and the move refused."""
+    Cut short after the files and index had moved, only the branch is left to move. Cut short before or
+    while they moved (the index still at the old commit), they are written, unless a file there is
+    neither as the old commit nor as the new one has it: someone's change since (or one the cut left
+    half written), which is kept and named, the move left to do once it is dealt with."""
     from worktree_agents.errors import WtaError
     from worktree_agents.merge.recovery import clear_stale_locks
 
@@ -179,19 +179,20 @@ def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -
     clear_stale_locks([os.path.join(worktree_git_dir(worktree), "index.lock")], worktree,
                       then="run the same command again")
     if named != branch or git.current_branch(worktree, env) != branch \
-            or git.commit_of(f"refs/heads/{branch}", worktree, env) != old:
-        os.unlink(journal)   # moved since, or never began: the checks that follow look at it as it is
+            or git.commit_of(f"refs/heads/{branch}", worktree, env) != old or git.commit_of(new, worktree, env) != new:
+        os.unlink(journal)   # moved since, never began, or its commit gone (gc): nothing left to finish
         return None
+    cut = f"{worktree}: moving {branch} to {new[:12]} was cut short"
     if not _index_at(worktree, new, env):
         if not _index_at(worktree, old, env):
-            os.unlink(journal)
-            return None
-        changed = _changed_but_not_to(worktree, old, new, env)
+            raise WtaError(f"{cut}, and the index changed since; unstage it (`git -C {worktree} restore --staged "
+                           ".`: the files stay as they are), then run the same command again")
+        changed = _neither(worktree, old, new, env)
         if changed:
-            raise WtaError(f"{worktree}: moving {branch} to {new[:12]} was cut short, and {', '.join(changed[:5])} "
-                           f"changed there since; commit or stash that, then `git -C {worktree} read-tree -u --reset "
-                           f"{new}` and `git update-ref refs/heads/{branch} {new} {old}` finish the move (or `rm "
-                           f"{journal}` leaves it undone)")
+            is_, it = ("is", "it") if len(changed) == 1 else ("are", "them")
+            raise WtaError(f"{cut}, and {', '.join(changed[:5])} {is_} neither as the move found {it} nor as it would "
+                           f"make {it}; commit or stash what is yours there (`git restore` what is not), then run "
+                           "the same command again")
         git.run("read-tree", "-u", "--reset", new, cwd=worktree, env=env)
     git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
     os.unlink(journal)
@@ -202,16 +203,16 @@ def _index_at(worktree: str, commit: str, env: dict[str, str]) -> bool:
     return git.run("diff", "--cached", "--quiet", commit, "--", cwd=worktree, env=env, check=False).returncode == 0
 
 
-def _changed_but_not_to(worktree: str, old: str, new: str, env: dict[str, str]) -> list[str]:
-    """The paths of the worktree, with the index at `old`, whose file differs from the index, is not `new`'s
-    either, and is none the move from `old` to `new` writes (which the cut-short move may have left half
-    written): a change of someone's since. An untracked file where `new` has one counts."""
+def _neither(worktree: str, old: str, new: str, env: dict[str, str]) -> list[str]:
+    """With the index at `old`: the paths whose file differs from the index and is not `new`'s either (an
+    untracked file where `new` has one included), nor, for a path the move from `old` to `new` changes,
+    `old`'s: a change of someone's since, or a file the cut move left half written."""
     differ = git.zsplit(git.run("diff", "--name-only", "-z", "--no-renames", cwd=worktree, env=env).stdout)
     untracked = git.zsplit(git.run("ls-files", "--others", "-z", cwd=worktree, env=env).stdout)
     moved = set(git.zsplit(git.run("diff", "--name-only", "-z", "--no-renames", old, new, cwd=worktree,
                                    env=env).stdout))
-    wanted = git.tree_blobs(new, worktree, env) or {}
-    paths = [p for p in [*differ, *(p for p in untracked if p in wanted)] if p not in moved]
+    wanted, had = git.tree_blobs(new, worktree, env) or {}, git.tree_blobs(old, worktree, env) or {}
+    paths = [*differ, *(p for p in untracked if p in wanted)]
     present = [p for p in paths if os.path.lexists(os.path.join(worktree, p))]
-    hashed = dict(zip(present, git.hash_files(present, worktree, env)))
-    return [p for p in paths if hashed.get(p) != wanted.get(p)]   # (a file gone that `commit` lacks: None, None)
+    hashed = dict(zip(present, git.hash_files(present, worktree, env)))   # (a file gone: None, as in a tree without it)
+    return [p for p in paths if hashed.get(p) != wanted.get(p) and not (p in moved and hashed.get(p) == had.get(p))]
