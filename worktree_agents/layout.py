@@ -30,6 +30,7 @@ STREAM_LOG = "logs/{stream}.log"            # its `setup:` and session output
 COORDINATOR_LOG = "logs/coordinator.log"    # the detached coordinator's log
 NOTIFY_LOG = "logs/notify.log"              # what `wta watch`'s notify commands printed
 COORDINATOR_LOCK = "coordinator.lock"       # held by the one coordinator scheduling sessions
+UP_CHECKOUT = "up/{stream}.checkout"         # a new worktree `wta up` checks out, while it does (worktrees.prepare)
 DOWN_REMOVING = "down/{stream}.removing"     # the worktree `wta down` removes, while it does (worktrees.remove)
 SYNC_MOVE = "sync/{stream}.move"            # `wta sync`'s move of a stream's branch, while under way (worktrees.sync)
 MERGE_STATE = "merge.json"                  # the merge under way (merge.state)

@@ -294,6 +294,22 @@ def test_an_ignored_file_put_where_a_stream_adds_one_during_the_merge_is_never_o
     assert_contained(repo)
 
 
+def test_a_path_a_stream_adds_where_the_base_tracks_a_link_is_not_taken_for_an_untracked_file(tmp_path):
+    """The base tracks `api/link`, a link to ../ui; the stream makes it a folder with u.txt in it. Seen
+    through the link, `api/link/u.txt` exists (it is ui/u.txt), and the merge was refused for ever."""
+    repo = make_repo(tmp_path / "repo", "version: 1\nbase: main\nunowned: allow\nstreams:\n  api:\n"
+                                        "    paths: [api/**]\n", {"api/a.txt": "a\n", "ui/u.txt": "u\n"})
+    (repo / "api" / "link").symlink_to("../ui")
+    commit_all(repo, "a link")
+    wta(repo, "up", "--no-launch", check=0)
+    api = tmp_path / "repo-worktrees" / "api"
+    git(api, "rm", "-q", "api/link")
+    write_files(api, {"api/link/u.txt": "mine\n"})
+    commit_all(api, "[api] a folder where the link was")
+    wta(repo, "merge", check=0)
+    assert (repo / "api" / "link" / "u.txt").read_text() == "mine\n" and (repo / "ui" / "u.txt").read_text() == "u\n"
+
+
 def test_refuses_when_the_checked_out_base_is_dirty(repo):
     write_files(repo, {"README.md": "edited\n"})
     refs_before = git(repo, "for-each-ref").stdout

@@ -284,6 +284,26 @@ def test_a_prepared_worktree_whose_index_a_person_removed_keeps_their_changes(tm
     assert (api / "api" / "a.txt").read_text() == "a person's work\n"
 
 
+def test_wta_up_killed_during_the_checkout_of_a_worktree_made_again_finishes_it(tmp_path):
+    """The stream's worktree was removed by hand (its record kept), made again by a `wta up` that was killed
+    during the checkout: the next `wta up` had called the empty worktree "up to date"."""
+    repo, _ = _up_killed_during_its_checkout(tmp_path, signal.SIGKILL)
+    wta(repo, "up", "--no-launch", check=0)
+    git(repo, "worktree", "remove", "--force", str(worktree_of(repo, "api")))
+    git(repo, "config", "filter.slow.smudge", "sleep 60; cat")
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not (worktree_of(repo, "api") / "api" / "a.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    git(repo, "config", "filter.slow.smudge", "cat")
+    wta(repo, "up", "--no-launch", check=0)
+    assert git(worktree_of(repo, "api"), "status", "--porcelain").stdout == ""
+    assert (worktree_of(repo, "api") / "api" / "slow.txt").read_text() == "checked out slowly\n"
+
+
 def test_wta_down_killed_while_git_deletes_the_worktree_is_finished_by_the_next(tmp_path):
     """git deletes a worktree's `.git` first, then its files: killed in between, `wta down` had left the
     folder, which the next one called already gone and `wta up` refused as not the stream's."""

@@ -224,10 +224,13 @@ def in_the_way(plan: MergePlan, tip: str, env: dict[str, str]) -> list[str]:
     seen: dict[str, bool] = {}
     candidates = []
     for path in git.added_paths(plan.base_sha, tip, plan.main, env):
-        if os.path.lexists(os.path.join(wt, path)):
+        parts = path.split("/")
+        # (Not through a link among its folders: that folder is what is in the way, or the base's own link,
+        # which git replaces; the loop below tells which.)
+        linked = any(os.path.islink(os.path.join(wt, *parts[:i])) for i in range(1, len(parts)))
+        if not linked and os.path.lexists(os.path.join(wt, path)):
             candidates.append(path)
             continue
-        parts = path.split("/")
         for i in range(1, len(parts)):
             folder = "/".join(parts[:i])
             if folder not in seen:

@@ -9,8 +9,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
-from worktree_agents import git, sandbox, shell
+from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.errors import WtaError
+from worktree_agents.files import write_atomic
 from worktree_agents.hooks import install as hooks
 from worktree_agents.repo import WORKTREES_INSIDE, Repo, exclude, record_stream
 from worktree_agents.state import StateStore, now
@@ -167,6 +168,7 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
 
         clear_stale_locks([os.path.join(git_dir, "index.lock")], sp.path, then=f"run `wta up {sp.stream}` again")
         git.finish_checkout(sp.path, project.env)
+        os.unlink(_checkout_journal(project, sp.stream))
         result.outcome = REUSED
     if Repo(git_dir, project.repo.common_dir).stream() != sp.stream:
         record_stream(git_dir, sp.stream)
@@ -216,12 +218,16 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
 
 
 def _checkout_cut_short(project, sp: StreamPlan, git_dir: str) -> bool:
-    """A worktree wta made (tied to its stream) with no index and no record of the stream there: the `wta up`
-    that made it was killed before its checkout was done (SIGKILL; other ends undo the worktree), and some of
-    its files may be missing. (One prepared before that lost its index later, a person's to mend, is left.)"""
-    return (not os.path.lexists(os.path.join(git_dir, "index"))
-            and (sp.record or {}).get("worktree") != sp.path
-            and Repo(git_dir, project.repo.common_dir).stream() == sp.stream)
+    """Whether the `wta up` that made this worktree was killed before its checkout was done (SIGKILL; other
+    ends undo the worktree): its journal is there, and the index git writes last is not. (A worktree that
+    lost its index later, a person's to mend, has no journal.)"""
+    journal = _checkout_journal(project, sp.stream)
+    if not os.path.lexists(journal):
+        return False
+    if os.path.lexists(os.path.join(git_dir, "index")):   # done, killed just before the journal went
+        os.unlink(journal)
+        return False
+    return True
 
 
 def _follow_zone(project, config, sp: StreamPlan, result: Prepared) -> bool:
@@ -259,8 +265,14 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_re
     # Registered without a checkout (quick, one at a time: `_REGISTER`), then checked out: for a
     # sparse worktree after its patterns are set, so the full tree is never written.
     with _REGISTER:
-        git.add_worktree(sp.path, sp.branch, project.main, env,
-                         new_from=None if sp.branch_exists else f"refs/heads/{base}")
+        # Named while its checkout is under way: one a SIGKILL cuts short, the next `wta up` finishes.
+        write_atomic(_checkout_journal(project, sp.stream), sp.path)
+        try:
+            git.add_worktree(sp.path, sp.branch, project.main, env,
+                             new_from=None if sp.branch_exists else f"refs/heads/{base}")
+        except BaseException:
+            os.unlink(_checkout_journal(project, sp.stream))
+            raise
         remember_branches(project.repo.state_dir, add=[sp.branch])   # (see plan_up)
     try:
         # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
@@ -280,6 +292,13 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_re
         if not sp.branch_exists:
             git.delete_branch(sp.branch, project.main, env)
         raise
+    finally:
+        if not os.path.isdir(sp.path) or os.path.lexists(os.path.join(worktree_git_dir(sp.path), "index")):
+            os.unlink(_checkout_journal(project, sp.stream))   # checked out, or undone
+
+
+def _checkout_journal(project, stream: str) -> str:
+    return layout.path(project.repo.state_dir, layout.UP_CHECKOUT, stream=stream)
 
 
 def run_setup(commands: Sequence[str], worktree: str, env: dict[str, str], log_path: str,
