@@ -252,7 +252,7 @@ def _body_name(body: _Body, repository: str) -> str:
 def _root_catch_all(infra: Proposed, files: list[str], others: list[str]) -> None:
     """The top level's other files to infra: every file there, new ones included, but those other streams'
     patterns claim (their root patterns, negated) and the folders (each a zone of its own)."""
-    if not files:
+    if not files and not infra.paths:   # (infra there already: new root files to it too)
         return
     infra.paths[:0] = ["/*", "!/*/", *(f"!{p}" for p in others)]
     infra.files += len(files)
