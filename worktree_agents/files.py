@@ -55,6 +55,23 @@ def _new_file(path: str) -> tuple[int, str]:
             continue
 
 
+class UnderWay:
+    """A file that names work while it is under way, so that whoever comes next can finish what was cut
+    short: written as the block begins, removed as it ends, but not when an exception ends it (Ctrl-C
+    stops git too: the work may be half done, as after a kill). No file when `path` is None."""
+
+    def __init__(self, path: str | None, text: str) -> None:
+        self.path, self.text = path, text
+
+    def __enter__(self) -> None:
+        if self.path is not None:
+            write_atomic(self.path, self.text)
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if self.path is not None and kind is None:
+            os.unlink(self.path)
+
+
 def read_plain_file(path: str, limit: int = 1 << 20) -> bytes | None:
     """The content of a regular file that a sandboxed agent may have written, or None when it is not
     one (a FIFO would block the reader for ever, a link could lead to /dev/zero) or is larger than

@@ -1138,7 +1138,8 @@ def checkout_with_untracked_cache(cwd: str | os.PathLike[str], env: dict[str, st
 
 def finish_checkout(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
     """Write a worktree's files and index from its HEAD, over whatever part of them a checkout cut short left
-    (`git checkout` refuses the files it finds there)."""
+    (`git checkout` refuses the files it finds there), for a worktree with no index yet; a sparse one stays
+    sparse. (`checkout_head_files` is for an index a killed git may have left stale: it writes every file.)"""
     run("-c", "core.untrackedCache=true", "read-tree", "-u", "--reset", "HEAD", cwd=cwd, env=env)
 
 

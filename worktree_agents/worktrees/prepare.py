@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.errors import WtaError
-from worktree_agents.files import write_atomic
+from worktree_agents.files import UnderWay
 from worktree_agents.hooks import install as hooks
 from worktree_agents.repo import WORKTREES_INSIDE, Repo, exclude, record_stream
 from worktree_agents.state import StateStore, now
@@ -219,13 +219,15 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
 
 def _checkout_cut_short(project, sp: StreamPlan, git_dir: str) -> bool:
     """Whether the `wta up` that made this worktree was killed before its checkout was done (SIGKILL; other
-    ends undo the worktree): its journal is there, and the index git writes last is not. (A worktree that
-    lost its index later, a person's to mend, has no journal.)"""
+    ends undo the worktree): its journal is there, the worktree is tied to the stream (as wta ties one it
+    made before its checkout) and the index git writes last is not. (A worktree that lost its index later,
+    a person's to mend, has no journal; the journal of a `wta up` whose worktree was undone names none.)"""
     journal = _checkout_journal(project, sp.stream)
     if not os.path.lexists(journal):
         return False
-    if os.path.lexists(os.path.join(git_dir, "index")):   # done, killed just before the journal went
-        os.unlink(journal)
+    if os.path.lexists(os.path.join(git_dir, "index")) or \
+            Repo(git_dir, project.repo.common_dir).stream() != sp.stream:
+        os.unlink(journal)   # done, killed just before the journal went; or a worktree made since, not by it
         return False
     return True
 
@@ -260,19 +262,19 @@ def _exit_text(code: int | None) -> str:
 
 
 def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_report: hooks.HookReport) -> None:
-    """Make the worktree (and the branch); undo both if any step fails. Runs in a worker thread."""
+    """Make the worktree (and the branch); undo both if any step fails. Runs in a worker thread. Named while
+    its checkout is under way: one a SIGKILL cuts short, the next `wta up` finishes (`_checkout_cut_short`)."""
+    with UnderWay(_checkout_journal(project, sp.stream), sp.path):
+        _make(project, base, sp, spec, hook_report)
+
+
+def _make(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_report: hooks.HookReport) -> None:
     env = project.env
     # Registered without a checkout (quick, one at a time: `_REGISTER`), then checked out: for a
     # sparse worktree after its patterns are set, so the full tree is never written.
     with _REGISTER:
-        # Named while its checkout is under way: one a SIGKILL cuts short, the next `wta up` finishes.
-        write_atomic(_checkout_journal(project, sp.stream), sp.path)
-        try:
-            git.add_worktree(sp.path, sp.branch, project.main, env,
-                             new_from=None if sp.branch_exists else f"refs/heads/{base}")
-        except BaseException:
-            os.unlink(_checkout_journal(project, sp.stream))
-            raise
+        git.add_worktree(sp.path, sp.branch, project.main, env,
+                         new_from=None if sp.branch_exists else f"refs/heads/{base}")
         remember_branches(project.repo.state_dir, add=[sp.branch])   # (see plan_up)
     try:
         # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
@@ -292,9 +294,6 @@ def _create(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_re
         if not sp.branch_exists:
             git.delete_branch(sp.branch, project.main, env)
         raise
-    finally:
-        if not os.path.isdir(sp.path) or os.path.lexists(os.path.join(worktree_git_dir(sp.path), "index")):
-            os.unlink(_checkout_journal(project, sp.stream))   # checked out, or undone
 
 
 def _checkout_journal(project, stream: str) -> str:

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from worktree_agents import git, layout
 from worktree_agents.backups import keep_tips
-from worktree_agents.files import write_atomic
+from worktree_agents.files import UnderWay
 from worktree_agents.repo import WORKTREES_INSIDE, stream_branch, unexclude
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, remember_branches
@@ -132,11 +132,8 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
     if removal.worktree is None:
         done.worktree = finish_removal(journal)
     else:
-        write_atomic(journal, removal.worktree.path)   # (git deletes the files, then its records: not at once)
-        try:
+        with UnderWay(journal, removal.worktree.path):   # (git deletes `.git`, then the files: not at once)
             proc = git.remove_worktree(removal.worktree.path, project.main, env, force=force)
-        finally:
-            os.unlink(journal)
         if proc.returncode != 0 and b"containing submodules" in proc.stderr:
             # git keeps each submodule's repository in the worktree's own git dir: commits made there only
             # would go with it, which git does not check, so it refuses every such worktree.

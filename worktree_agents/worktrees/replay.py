@@ -27,7 +27,7 @@ import re
 from typing import Sequence
 
 from worktree_agents import git
-from worktree_agents.files import write_atomic
+from worktree_agents.files import UnderWay
 from worktree_agents.worktrees.registry import worktree_git_dir
 
 SUBMODULE = "160000"
@@ -140,24 +140,16 @@ def move_branch(worktree: str, branch: str, old: str, new: str, message: str, en
 
     `journal`: a file that names the move while it is under way, so that one cut short (wta killed,
     Ctrl-C) between the two steps is finished by `finish_move`."""
-    if journal is not None:
-        write_atomic(journal, f"{branch}\n{old}\n{new}\n{message}\n")
-    why = _move_branch(worktree, branch, old, new, message, env)
-    if journal is not None:   # (not on Ctrl-C, whose git may have been cut short too: left to finish_move)
-        os.unlink(journal)
-    return why
-
-
-def _move_branch(worktree: str, branch: str, old: str, new: str, message: str, env: dict[str, str]) -> str | None:
-    moved = git.switch_tree(old, new, worktree, env)
-    if moved.returncode != 0:
-        return f"{FILES_IN_THE_WAY} {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
-    try:
-        git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
-    except git.GitError as exc:
-        git.switch_tree(new, old, worktree, env)
-        return f"{branch} moved meanwhile ({exc})"
-    return None
+    with UnderWay(journal, f"{branch}\n{old}\n{new}\n{message}\n"):
+        moved = git.switch_tree(old, new, worktree, env)
+        if moved.returncode != 0:
+            return f"{FILES_IN_THE_WAY} {worktree}: {git.reason(moved.stderr) or f'exit {moved.returncode}'}"
+        try:
+            git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
+        except git.GitError as exc:
+            git.switch_tree(new, old, worktree, env)
+            return f"{branch} moved meanwhile ({exc})"
+        return None
 
 
 def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -> str | None:
