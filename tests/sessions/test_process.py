@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -51,3 +52,34 @@ def test_a_crashed_sessions_reused_pid_is_not_taken_for_its_process_group(tmp_pa
     finally:
         other.kill()
         other.wait()
+
+
+def test_what_has_ended_or_ends_within_the_settling_time_is_no_leftover(tmp_path):
+    """A session's leftovers: a zombie in its process group is none (it has ended), nor is a process that
+    ends within the wrapper's settling time (a sandbox's pid-namespace init, caught exiting after its
+    bwrap; a CI run under load took it for a leftover and imported psutil to end it)."""
+    mark = {"WTA_TEST_MARK": str(tmp_path)}
+    # The leader becomes a `sleep` that reaps no child: `true` stays a zombie, `sleep 0.3` becomes one.
+    leader = subprocess.Popen(["sh", "-c", "true & sleep 0.3 & exec sleep 30"], start_new_session=True,
+                              env={**os.environ, **mark})
+    try:
+        assert wait(lambda: [c.status() for c in psutil.Process(leader.pid).children()].count("zombie") == 1)
+        (dead,) = [c.pid for c in psutil.Process(leader.pid).children() if c.status() == "zombie"]
+        members = {p.pid for p in process.group_members(leader.pid)}
+        assert leader.pid in members and dead not in members and len(members) == 2   # the two sleeps
+        assert {p.pid for p in process.marked(mark)} == members
+        assert [p.pid for p in process.marked(mark, settle=1.0)] == [leader.pid]   # `sleep 0.3` ends meanwhile
+        assert {p.pid for p in process.group_members(leader.pid)} == {leader.pid}
+        assert process.group_has_others(leader.pid)
+    finally:
+        leader.kill()
+        leader.wait()
+    assert not process.group_has_others(leader.pid, settle=2.0)   # the zombies go to pid 1, which reaps them
+    assert process.group_members(leader.pid) == [] and process.marked(mark) == []
+
+
+def wait(what, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not what() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(what())

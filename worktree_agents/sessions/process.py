@@ -143,10 +143,13 @@ def group_members(pgid: int, not_before: float | None = None) -> list:
         leader = create_time(pgid)
         if leader is not None and abs(leader - not_before) > _SAME_START:
             return []
+    pids = _live_pids(_group_pids(pgid), not_before)
+    if not pids:
+        return []   # without importing psutil
     import psutil
 
     found = []
-    for pid in _group_pids(pgid):
+    for pid in pids:
         try:
             proc = psutil.Process(pid)
         except psutil.Error:
@@ -163,10 +166,11 @@ def group_members(pgid: int, not_before: float | None = None) -> list:
     return found
 
 
-def marked(marks: dict[str, str], not_before: float | None = None) -> list:
+def marked(marks: dict[str, str], not_before: float | None = None, settle: float = 0.0) -> list:
     """Processes (but this one) whose environment holds every `marks` variable with its value, started no
     earlier than `not_before`: a session's processes that left its process group (`setsid`, a daemon's
-    double fork) still carry the variables wta gave the session."""
+    double fork) still carry the variables wta gave the session. Those ending of themselves within `settle`
+    seconds are not among them."""
     wanted = [f"{k}={v}".encode() for k, v in marks.items()]
     if not wanted:
         return []   # no marks would mark every process
@@ -179,6 +183,7 @@ def marked(marks: dict[str, str], not_before: float | None = None) -> list:
             continue
         if pid != os.getpid() and all(w in environ for w in wanted):
             pids.append(pid)
+    pids = _settled(lambda: _live_pids(pids, not_before), settle)
     if not pids:
         return []   # the common case, without importing psutil
     import psutil
@@ -195,11 +200,35 @@ def marked(marks: dict[str, str], not_before: float | None = None) -> list:
     return found
 
 
-def group_has_others(pgid: int) -> bool:
+def group_has_others(pgid: int, settle: float = 0.0) -> bool:
     """Whether a process other than this one is in process group `pgid` (without psutil where /proc lists
-    pids). A zombie is not: it has ended (a sandbox's pid-namespace init, left to a pid 1 that is slow to
-    reap it)."""
-    return any(pid != os.getpid() and (_proc_state(pid) or (b"Z",))[0] != b"Z" for pid in _group_pids(pgid))
+    pids), and stays there for `settle` seconds. A zombie is not: it has ended (a sandbox's pid-namespace
+    init, left to a pid 1 that is slow to reap it); nor is one that ends within `settle` (that init again,
+    caught while it exits, after the bwrap that waited for its command)."""
+    return bool(_settled(lambda: [pid for pid in _live_pids(_group_pids(pgid), None) if pid != os.getpid()], settle))
+
+
+def _live_pids(pids: list[int], not_before: float | None) -> list[int]:
+    """Those of `pids` that run, neither gone nor zombies, and started no earlier than `not_before` (all of
+    them where there is no /proc to read)."""
+    if not os.path.isdir("/proc/self"):
+        return pids
+    found = []
+    for pid in pids:
+        state = _proc_state(pid)
+        if state and state[0] != b"Z" and (not_before is None or state[1] + _SAME_START >= not_before):
+            found.append(pid)
+    return found
+
+
+def _settled(running, settle: float) -> list[int]:
+    """What `running()` returns once it is empty or `settle` seconds have passed."""
+    deadline = time.monotonic() + settle
+    while True:
+        found = running()
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.01)
 
 
 def _all_pids() -> list[int]:

@@ -41,6 +41,7 @@ from worktree_agents.redaction import Redactor, pieces
 
 POLL = 0.1
 STATUS_WAIT = 5.0  # how long a dead tmux pane may go without an exit status (TmuxAgent.poll)
+_SETTLE = 0.2    # how long a process that was ending as the agent ended is given to be gone
 
 
 class Log:
@@ -371,11 +372,12 @@ class Session:
         me = os.getpid()
         started = process.create_time(me)
         left: list = []
-        if os.getpgid(0) == me and process.group_has_others(me):  # not a group leader: started by hand
+        # (Processes still ending as the agent's end was seen are let end: the sandbox's pid-namespace init)
+        if os.getpgid(0) == me and process.group_has_others(me, _SETTLE):  # not a group leader: started by hand
             left += process.group_members(me, started)
         marks = {k: self.env[k] for k in ("WTA_STREAM", "WTA_WORKTREE") if k in self.env}
         if not self.launch.interactive:
-            left += process.marked(marks, started)
+            left += process.marked(marks, started, _SETTLE)
         else:   # tmux's server carries them too, and ends with its agent; a sandbox's first process, which
             # takes no notice of the HUP tmux sends, and whatever is left in its namespace, do not
             left += [p for p in process.marked(marks, started) if process.namespace_init(p.pid)]
