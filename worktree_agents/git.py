@@ -1139,7 +1139,8 @@ def checkout_with_untracked_cache(cwd: str | os.PathLike[str], env: dict[str, st
 def finish_checkout(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
     """Write a worktree's files and index from its HEAD, over whatever part of them a checkout cut short left
     (`git checkout` refuses the files it finds there), for a worktree with no index yet; a sparse one stays
-    sparse. (`checkout_head_files` is for an index a killed git may have left stale: it writes every file.)"""
+    sparse. (`checkout_head_files` is for an index a killed git may have left stale: it writes every file of
+    the sparse checkout.)"""
     run("-c", "core.untrackedCache=true", "read-tree", "-u", "--reset", "HEAD", cwd=cwd, env=env)
 
 
@@ -1338,8 +1339,11 @@ def reset_to_head(cwd: str | os.PathLike[str], env: dict[str, str] | None = None
 
 
 def checkout_head_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
-    """Make the index HEAD's tree and write every tracked file from it (what a killed checkout half-did)."""
-    run("read-tree", "HEAD", cwd=cwd, env=env)
+    """Make the index HEAD's tree and write every tracked file from it (what a killed checkout half-did), but
+    those a sparse checkout leaves out: `read-tree -u` sets their skip-worktree bits (and removes them if
+    there), which `checkout-index` honours; it writes the others even where a stale index took them for
+    unchanged."""
+    run("read-tree", "-u", "--reset", "HEAD", cwd=cwd, env=env)
     run("checkout-index", "-f", "-a", cwd=cwd, env=env)
     refresh_index(cwd, env)
 

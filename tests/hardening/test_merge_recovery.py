@@ -245,6 +245,32 @@ def test_a_worktree_left_on_a_detached_head_is_put_back_on_its_branch(repo, figu
                   "SIGKILL leaving a stream worktree on a detached HEAD")
 
 
+def test_a_sparse_worktree_put_back_on_its_branch_stays_sparse(repo, figures):
+    """The files put back are HEAD's inside the worktree's sparse checkout, none outside it (recovery had
+    written every tracked file, and the worktree was sparse no more)."""
+    api = wt(repo, "api")
+    git(api, "update-index", "-q", "--refresh")   # (a copied worktree: git would take every file for changed)
+    git(api, "sparse-checkout", "set", "--no-cone", "/src/")
+    assert sparse_only_in_src(api)
+    before = reachable(repo)
+    kill_at(repo, "rebase:api")
+    git(api, "checkout", "-q", "--detach", "main")  # where a killed rebase starts
+
+    wta(repo, "merge", "--abort", check=0)   # (a later rebase there would make it sparse again itself)
+    assert sparse_only_in_src(api) and (api / "src" / "lib" / "db.ts").exists()
+    assert git(api, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/api"
+    assert git(api, "status", "--porcelain").stdout == ""
+    nothing_lost(figures, "SIGKILL leaving a sparse worktree on a detached HEAD", "`--abort`", before, repo)
+
+
+def sparse_only_in_src(where: Path) -> bool:
+    """Whether the worktree holds the files below src/ and none of the others (each marked skip-worktree)."""
+    listed = [line.split(" ", 1) for line in git(where, "ls-files", "-t").stdout.splitlines()]
+    outside = [path for tag, path in listed if not path.startswith("src/")]
+    return (bool(outside) and all(tag == ("S" if path in outside else "H") for tag, path in listed)
+            and not any((where / path).exists() for path in outside))
+
+
 def test_a_stream_branch_deleted_during_the_test_stops_it_and_is_put_back(repo, figures):
     before = reachable(repo)
     set_test(GATE)
