@@ -22,6 +22,7 @@ import fcntl
 import json
 import os
 import signal
+import shlex
 import subprocess
 import sys
 import threading
@@ -104,9 +105,11 @@ def refuse_while_scheduling(state_dir: str, streams: Sequence[str]) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        again, now = (" ".join(["wta up", *flags, *streams]) for flags in ([], ["--no-launch"]))
-        raise _scheduling(state_dir, f"; or run `{again}` again once it has ended (`{now}` makes the "
-                                     "worktrees now)") from None
+        from worktree_agents.state import current_command   # the command as typed: its -d, --land...
+
+        now = shlex.join(["wta", "up", "--no-launch", *streams])
+        raise _scheduling(state_dir, f"; or run `{current_command()}` again once it has ended (`{now}` makes "
+                                     "the worktrees now)") from None
     finally:
         os.close(fd)
 
