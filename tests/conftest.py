@@ -8,11 +8,19 @@ or a git hook does.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from support import make_repo
+
+
+def pytest_configure(config):
+    """Ctrl-C for the processes the tests start, as from a terminal: a shell's background job (`.ci/run &`)
+    ignores SIGINT, its children inherit that, and a test that interrupts `wta watch` waited for it forever."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
