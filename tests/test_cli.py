@@ -130,6 +130,9 @@ def test_debug_adds_the_traceback_but_keeps_the_exit_code_and_the_line(webapp):
         assert "Traceback (most recent call last)" in debug.stderr
         assert debug.stderr.splitlines()[-1] == plain.stderr.strip()
     assert "Traceback" in wta(webapp, "--debug", "merge", "--abort", check=2).stderr
+    # Given after the command too, as `git` users type it (it had been refused as an unknown option).
+    after = wta(webapp, "zones", "--json", "--debug", check=2)
+    assert "Traceback (most recent call last)" in after.stderr and after.stderr.splitlines()[-1] == plain.stderr.strip()
 
 
 def test_state_on_a_read_only_file_system_is_one_line_naming_the_file_and_the_fix(webapp):

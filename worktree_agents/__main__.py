@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args or os.environ.get("WTA_DEBUG") == "1"
+    args = _debug_first(sys.argv[1:] if argv is None else argv)
+    debug = args[:1] == ["--debug"] or os.environ.get("WTA_DEBUG") == "1"
     from worktree_agents.errors import WtaError, report, report_bug
 
     try:
@@ -59,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         report_bug(exc, "", "run with --debug for the traceback")
         return 1
+
+
+def _debug_first(args: list[str]) -> list[str]:
+    """`--debug` where typer takes it, before the command, wherever it was given before a `--` (`wta merge
+    --debug` had been refused as an unknown option)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
 
 
 def _cwd_exists() -> bool:
