@@ -916,12 +916,60 @@ def test_wta_stop_during_a_landing_starts_no_follow_up(tmp_path):
     assert started.returncode == 0, started.stdout + started.stderr
     wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60)
     stopped = wta(repo, "stop", "api", check=0)
-    assert stopped.stdout == "api: stopped: not landed again, no follow-up\n"
+    assert stopped.stdout == "api: stopped: a landing under way finishes; not tried again, no follow-up\n"
     coordinator = json.loads((state_dir(repo) / "coordinator.lock").read_text())["pid"]
     wait_for(lambda: not alive(coordinator), timeout=60, message="the coordinator to end")
     api = record(repo, "api")
     assert (api["state"], api["handbacks"]) == ("stopped", 0), api
     assert sorted(p.name for p in tmp_path.glob("api-prompt-*.md")) == ["api-prompt-0.md"]
+
+
+def test_wta_stop_of_a_stream_whose_landing_is_under_way_lets_its_dependents_start_once_it_lands(tmp_path):
+    """The landing under way finishes, and the stream is `landed`: its dependent had been failed at once
+    ("dependency infra stopped"), on the `stopped` that the landing then replaced."""
+    repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path), extra="land: auto\n")
+    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:infra", WTA_MERGE_PAUSE_SECONDS="2"))
+    assert started.returncode == 0, started.stdout + started.stderr
+    wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60)
+    stopped = wta(repo, "stop", "infra", check=0)
+    assert stopped.stdout == "infra: stopped: a landing under way finishes; not tried again, no follow-up\n"
+    wait_for(lambda: record(repo, "api")["state"] in ("landed", "failed", "blocked"), timeout=60)
+    assert record(repo, "infra")["state"] == "landed"
+    assert record(repo, "api")["state"] == "landed", record(repo, "api")
+    assert "[infra] infra a" in (tmp_path / "api-start.log").read_text().splitlines()
+    assert subjects(repo, "main")[:2] == ["[api] api y", "[infra] infra a"]
+
+
+def test_a_stopped_stream_that_a_person_lands_is_landed_and_its_dependents_start(tmp_path):
+    """`wta stop` during a hand-back's follow-up, then the fix and `wta merge` by hand: the stream stayed
+    `stopped`, its dependent failed on it, and its next session's prompt began with the failure fixed since."""
+    (tmp_path / "check.sh").write_text('[ ! -f src/api/bad ]\n')
+    script = KEEP_PROMPT.format(out=tmp_path) + f"""
+case "$WTA_STREAM" in
+  api) if grep -q "Landing your work" "$1"; then touch "{tmp_path}/follow-up"; sleep 60; fi
+       echo bad > src/api/bad && git add src/api && git commit -qm "api bad" ;;
+  ui) git log --format=%s > "{tmp_path}/ui-start.log" ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n",
+                     streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n    after: [api]\n")
+    assert up(repo, "-d").returncode == 0
+    wait_for(lambda: (tmp_path / "follow-up").exists(), timeout=60, message="api's follow-up session")
+    assert "api: stopped\n" in wta(repo, "stop", check=0).stdout
+    api = worktree(repo, "api")
+    git(api, "rm", "-q", "src/api/bad")
+    git(api, "commit", "-q", "-m", "[api] fix")
+    wta(repo, "merge", "api", check=0)
+    landed = record(repo, "api")
+    assert landed["state"] == "landed" and "by `wta merge`" in landed["reason"], landed
+    assert not (state_dir(repo) / "handback" / "api.md").exists()
+    assert "Landing your work" not in wta(repo, "prompt", "api", check=0).stdout
+    prompts = sorted(p.name for p in tmp_path.glob("api-prompt-*.md"))
+    done = up(repo, "ui")   # (a plain `wta up` would run api's session anew too: a new round of work)
+    assert done.returncode == 0, done.stdout
+    assert sorted(p.name for p in tmp_path.glob("api-prompt-*.md")) == prompts   # api is not run again
+    assert record(repo, "ui")["state"] == "landed"
+    assert "[api] fix" in (tmp_path / "ui-start.log").read_text().splitlines()
 
 
 def test_wta_stop_says_when_it_cut_a_landing_short_and_what_finishes_it(tmp_path):
@@ -934,6 +982,7 @@ def test_wta_stop_says_when_it_cut_a_landing_short_and_what_finishes_it(tmp_path
         in stopped.stdout, stopped.stdout
     wta(repo, "merge", "--continue", check=0)
     assert subjects(repo, "main")[0] == "[api] api one"
+    assert record(repo, "api")["state"] == "landed"   # (it had stayed `stopped while landing`)
 
 
 def test_under_land_auto_notify_says_each_session_ended_done_then_landed_once(tmp_path):

@@ -267,6 +267,7 @@ class Lander:
         self._thread: threading.Thread | None = None
         self._outcomes: list[LandOutcome] = []
         self._told: set[str] = set()
+        self._streams: frozenset[str] = frozenset()
         self._cover = threading.Lock()   # held by whoever works under the run's command lock
         self._holding: frozenset[str] | None = None   # while the run holds the lock: the streams it may change
 
@@ -276,7 +277,7 @@ class Lander:
 
     def start(self, streams: Sequence[str], first: Collection[str] = ()) -> None:
         assert self._thread is None
-        self._outcomes, self._told = [], set()
+        self._outcomes, self._told, self._streams = [], set(), frozenset(streams)
         self._thread = threading.Thread(target=self._land, args=(list(streams), set(first)), name="landing",
                                         daemon=True)
         self._thread.start()
@@ -291,9 +292,15 @@ class Lander:
             self.woken()  # (the lock taken by someone else: the next try comes at the coordinator's pace)
 
     def _tell(self, outcome: LandOutcome) -> None:
-        self._told.add(outcome.stream)
         self.landed(outcome)
+        self._told.add(outcome.stream)   # (after: `in_flight` names it until its outcome is recorded)
         self.woken()
+
+    def in_flight(self) -> frozenset[str]:
+        """The streams of the run under way (or ended, not yet `finished`) whose outcome is not recorded."""
+        if self._thread is None:
+            return frozenset()
+        return frozenset(s for s in self._streams if s not in self._told)
 
     @contextmanager
     def _holding_lock(self, streams: Sequence[str]) -> Iterator[None]:

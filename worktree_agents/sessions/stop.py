@@ -21,8 +21,8 @@ def stop(store: SessionStore, stream: str) -> str:
         return "stopped before it started"
     if record.state == LANDING:  # done, its landing under way or to come: no further try, no follow-up
         store.update(stream, state=STOPPED, ended_at=now(),
-                     reason="stopped while landing: not tried again (`wta merge` or `wta up --land` lands it)")
-        return "stopped: not landed again, no follow-up"
+                     reason=f"stopped while landing: not tried again (`wta merge {stream}` lands it)")
+        return "stopped: a landing under way finishes; not tried again, no follow-up"
     if record.state == OPEN:  # a person's session: nothing to kill, only no longer open
         store.update(stream, state=STOPPED, reason="the manual session was stopped", ended_at=now())
         return "manual session stopped"

@@ -189,9 +189,10 @@ class SessionStore:
     def settle_landing(self, stream: str, landed_head: str | None, reason: str) -> None:
         """A person's `wta merge` (or `--continue`, `--abort`) settled what the automatic landing had left:
         `landed` at `landed_head`, or `done` again (None: not landed) for a landing its coordinator left
-        `landing` (killed). Landed, a stream `blocked` or handed back (`pending` for its follow-up) is done
-        with too: the follow-up does not start, and the failure no longer heads its prompt."""
-        settled = (LANDING, BLOCKED) if landed_head else (LANDING,)
+        `landing` (killed). Landed, a stream `blocked`, `stopped` (`wta stop` during its landing or its
+        follow-up) or handed back (`pending` for its follow-up) is done with too: the follow-up does not
+        start, and the failure no longer heads its prompt."""
+        settled = (LANDING, BLOCKED, STOPPED) if landed_head else (LANDING,)
 
         def unsettled(record: SessionRecord | None) -> bool:
             return record is not None and (record.state in settled or bool(

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
 from worktree_agents import interpreter, layout, sessions
@@ -211,6 +211,7 @@ class Coordinator:
             if child.poll() is not None:
                 del self.children[stream]
         self.record_landings()
+        landing_now = self.lander.in_flight()   # (before the records: an outcome recorded meanwhile is in them)
         records = self.records()
         for stream, record in records.items():
             if record is not None and record.live:
@@ -233,11 +234,12 @@ class Coordinator:
             remaining = True
             if record.live:
                 continue
-            problem = self.after.problem(stream, records)
+            seen = _as_landing(records, landing_now)
+            problem = self.after.problem(stream, seen)
             if problem:
                 records[stream] = self.store.update(stream, state=FAILED, reason=problem, ended_at=now())
                 continue
-            waiting, unlanded = self.after.waiting_for(stream, records)
+            waiting, unlanded = self.after.waiting_for(stream, seen)
             if waiting:
                 if record.state != WAITING or record.reason != waiting:
                     records[stream] = self.store.update(stream, state=WAITING, reason=waiting,
@@ -398,6 +400,15 @@ class Coordinator:
                 if record.state in (PENDING, WAITING):
                     record.state, record.reason, record.ended_at = STOPPED, ENDED, now()
 
+
+
+def _as_landing(records: dict[str, SessionRecord | None], landing_now: frozenset[str]) -> dict[str, SessionRecord | None]:
+    """The records as a dependent's `after` rule sees them: a stream `wta stop` ended while its landing is
+    under way is still landing until that ends (its dependents had failed on `stopped`, and it then landed)."""
+    stopped = [s for s in landing_now if records.get(s) is not None and records[s].state == STOPPED]
+    if not stopped:
+        return records
+    return {**records, **{s: replace(records[s], state=LANDING) for s in stopped}}
 
 
 def _clear_stale_index_lock(worktree: str, stream: str) -> None:
