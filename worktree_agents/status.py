@@ -24,7 +24,7 @@ from worktree_agents.hooks.hooks_path import shared_hooks_path
 from worktree_agents.merge.state import merge_status
 from worktree_agents.sessions import process
 from worktree_agents.sessions.liveness import last_activity, observe, session_roots
-from worktree_agents.sessions.store import PENDING, WAITING, SessionRecord, SessionStore, iso
+from worktree_agents.sessions.store import LANDING, PENDING, WAITING, SessionRecord, SessionStore, iso
 from worktree_agents.sessions.supervisor import coordinator_pid
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, off_branch
@@ -34,6 +34,8 @@ from worktree_agents.zones.in_force import ZonesInForce
 STATUS_VERSION = 1
 ORPHANED = ("not started: no coordinator is scheduling it (the last one ended without finishing the schedule); "
             "`wta up` resumes the schedule")
+UNLANDED = ("not landing: no coordinator is landing it (the last one ended without finishing the schedule); "
+            "`wta up` resumes the schedule, and lands it")
 
 
 @dataclass
@@ -200,11 +202,11 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
         record = store.read(stream)
         if record is not None:
             found[stream] = observe(store, record)
-    if any(r.state in (PENDING, WAITING) for r in found.values()) and coordinator_pid(state_dir) is None:
+    if any(r.state in (PENDING, WAITING, LANDING) for r in found.values()) and coordinator_pid(state_dir) is None:
         # Reported, not recorded: a coordinator that is only being handed over to must still find them.
         for record in found.values():
-            if record.state in (PENDING, WAITING):
-                record.reason = ORPHANED
+            if record.state in (PENDING, WAITING, LANDING):
+                record.reason = UNLANDED if record.state == LANDING else ORPHANED
     usage = process.usage({s: session_roots(r) for s, r in found.items() if r.live})
     report = {}
     for stream, record in found.items():

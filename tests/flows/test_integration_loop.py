@@ -514,6 +514,12 @@ while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
     os.kill(coordinator, signal.SIGKILL)
     wait_for(lambda: not alive(coordinator), message="the coordinator to die")
     assert git(repo, "rev-parse", "main").stdout.strip() == person      # unmoved: nothing untested on it
+    # `wta status` does not go on showing the step the landing was killed at as under way.
+    shown = json.loads(wta(repo, "status", "--json", check=0).stdout)
+    api = next(s for s in shown["streams"] if s["stream"] == "api")["session"]
+    assert (api["state"], api["reason"]) == ("landing", "not landing: no coordinator is landing it (the last one "
+                                             "ended without finishing the schedule); `wta up` resumes the schedule, "
+                                             "and lands it"), api
 
     again = up(repo)
     assert again.returncode == 0, again.stdout + again.stderr
