@@ -572,7 +572,8 @@ def test_two_ups_at_once_one_waits_the_other_reports_the_lock(tmp_path):
 
 @pytest.mark.parametrize("case", ["not-a-repository", "no-zones", "invalid-zones", "missing-base", "bare",
                                   "detached", "unborn", "path-taken", "branch-elsewhere", "unknown-stream",
-                                  "overlapping-zones", "missing-prompt-file", "branch-clash"])
+                                  "overlapping-zones", "missing-prompt-file", "branch-clash", "worktrees-a-file",
+                                  "worktrees-shared", "stream-branch-in-main"])
 def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     args = ["up", "--no-launch"]
     if case == "not-a-repository":
@@ -615,6 +616,16 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     elif case == "branch-clash":   # a branch `wta` leaves no room for `wta/infra` (git keeps branches as files)
         where = clone_webapp(tmp_path)
         git(where, "branch", "wta")
+    elif case == "worktrees-a-file":   # git worktree add had failed for each stream, each branch left made
+        where = clone_webapp(tmp_path)
+        worktree_of(where, "ui").parent.write_text("not a directory\n")
+    elif case == "worktrees-shared":   # `{stream}/..`: every stream's worktree in one directory
+        where = clone_webapp(tmp_path, example_zones().replace("worktrees: ../{repo}-worktrees/{stream}",
+                                                               "worktrees: ../wt/{stream}/.."))
+    elif case == "stream-branch-in-main":   # the base is the branch checked out: a person switched to ui's
+        where = clone_webapp(tmp_path, example_zones(base=False))
+        wta(where, "up", "--no-launch", "api", check=0)
+        git(where, "switch", "-q", "-c", "wta/ui")
     else:
         where = clone_webapp(tmp_path)
         args.append("nosuch")
@@ -630,7 +641,14 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
                 "overlapping-zones": "overlap: src/lib/db.ts is claimed by api and ui",
                 "missing-prompt-file": "zones.yaml:33:18: streams.api.prompt_file: prompts/backend.md does not exist",
                 "branch-clash": "stream 'infra': its branch wta/infra cannot be made beside the branch wta (git cannot "
-                                "have both); change `branch_prefix:` in zones.yaml, or rename wta"}[case]
+                                "have both); change `branch_prefix:` in zones.yaml, or rename wta",
+                "worktrees-a-file": f"cannot make stream 'infra''s worktree there: {worktree_of(where, 'ui').parent} "
+                                    "is a file, not a directory; fix that or change `worktrees:` in zones.yaml",
+                "worktrees-shared": f"zones.yaml:6:12: worktrees: streams infra and api would share the worktree "
+                                    f"{tmp_path / 'wt'}; make each stream's directory its own",
+                "stream-branch-in-main": "stream 'ui': its branch wta/ui is checked out in the main worktree "
+                                         f"{where}, which makes it the base; switch back to the base there "
+                                         "(git switch main), or name it with `base:` in zones.yaml"}[case]
     assert expected in message[0]
 
 

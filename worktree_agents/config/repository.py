@@ -59,7 +59,24 @@ def check_in_repository(config: Config, path: str | Path, tracked: list[str]) ->
         problems.append(f"overlap: a path such as {probe} (streams.{name}.paths[{i}] "
                         f"{config.streams[name].paths[i]!r}) would be claimed by {' and '.join(streams)}; make the "
                         f"zones exclusive in {CONFIG_FILE}")
+    problems += _shared_worktrees(config, path)
     return RepositoryCheck(problems, overlaps)
+
+
+def _shared_worktrees(config: Config, path: str | Path) -> list[str]:
+    """A `worktrees:` template that gives two streams one directory (`../wt/{stream}/..`): the second
+    stream's `git worktree add` would fail there, half-made, and its branch would be taken for the first's."""
+    from worktree_agents.worktrees.registry import worktree_path
+
+    main, by_path = str(Path(path).parent), {}
+    for name in config.streams:
+        where = worktree_path(config.worktrees, main, name)
+        if where in by_path:
+            return [f"{places(path, [('worktrees',)])[0]}: worktrees: streams {by_path[where]} and {name} would share "
+                    f"the worktree {where}; make each stream's directory its own (with {{stream}} as a part of its "
+                    f"own) in {CONFIG_FILE}"]
+        by_path[where] = name
+    return []
 
 
 def unmatched_patterns(config: Config, path: str | Path, tracked: list[str]) -> list[str]:

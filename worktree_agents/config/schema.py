@@ -132,9 +132,10 @@ def _template(value: str) -> str:
 def _agent_command(command: str) -> str:
     placeholder = quoted_placeholder(command)
     if placeholder is not None:
+        instead = ", or use {prompt_file}" if placeholder == "{prompt}" else ""
         raise ValueError(f"{placeholder} is inside quotes; write it bare (wta fills it in shell-quoted), e.g. "
-                         f"`my-agent --message {placeholder}`, or use {{prompt_file}}; inside `sh -c '...'`, pass it "
-                         f"as an argument: `sh -c 'my-agent --message \"$1\"' sh {placeholder}`")
+                         f"`my-agent {placeholder}`{instead}; inside `sh -c '...'`, pass it as an argument: "
+                         f"`sh -c 'my-agent \"$1\"' sh {placeholder}`")
     return command
 
 

@@ -54,6 +54,13 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
     for stream in streams:
         branch = config.branch_for(stream)
         path = worktree_path(config.worktrees, project.main, stream)
+        if branch == base and config.base is None and config.branch_prefix:
+            # The base is the branch checked out in the main worktree, and a person switched that to this one.
+            recorded = project.base(config)
+            back = f"git switch {recorded}" if recorded != branch else "git switch <the base branch>"
+            raise WtaError(f"stream {stream!r}: its branch {branch} is checked out in the main worktree "
+                           f"{project.main}, which makes it the base; switch back to the base there ({back}), "
+                           f"or name it with `base:` in {CONFIG_FILE}")
         if branch == base:
             raise WtaError(f"stream {stream!r}: its branch {branch!r} is the base branch; set a `branch_prefix:` "
                            f"in {CONFIG_FILE} (e.g. wta/)")
@@ -94,6 +101,11 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
                                f"was removing; run `wta down {stream}` to finish, then wta up again")
             raise WtaError(f"{path}: already exists and is not stream {stream!r}'s worktree; move it away or "
                            f"change `worktrees:` in {CONFIG_FILE}")
+        if occupant is None and not os.path.lexists(path):
+            unfit = _cannot_make(path)
+            if unfit:
+                raise WtaError(f"{path}: cannot make stream {stream!r}'s worktree there: {unfit}; fix that or change "
+                               f"`worktrees:` in {CONFIG_FILE}")
         if occupant is None and branch in branches and branch not in known and base in branches and \
                 not git.is_ancestor(branches[branch].sha, branches[base].sha, project.main, env):
             raise WtaError(f"stream {stream!r}: branch {branch} has commits {base} lacks, and wta neither made it nor "
@@ -102,6 +114,19 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
                            f"is yours, check it out there yourself (git worktree add {path} {branch}) and run again")
         plans.append(StreamPlan(stream, branch, path, branch in branches, occupant, records.get(stream)))
     return UpPlan(base, plans, any(w.prunable for w in worktrees), earlier)
+
+
+def _cannot_make(path: str) -> str | None:
+    """Why `git worktree add` could not make the directory `path` (it does not exist): the nearest of its
+    parents that does is a file, or one this process cannot write in (read-only); None when it could."""
+    parent = os.path.dirname(path)
+    while not os.path.lexists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} is a file, not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} cannot be written to (read-only, or not yours)"
+    return None
 
 
 def _branch_gone(wt: Worktree, branch: str, base: str, env: dict[str, str]) -> str:
