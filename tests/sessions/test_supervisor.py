@@ -224,7 +224,8 @@ def test_a_detached_coordinator_holds_the_lock_from_the_moment_wta_up_returns(tm
     assert again.returncode == 1, again.stdout
     assert "is already scheduling this repository's sessions" in again.stderr
     # Refused before it made anything (it had made api's worktree first), saying what to do about api.
-    assert "run `wta up -d api` again once it has ended (`wta up --no-launch api` makes the worktrees now)" in again.stderr
+    assert "run `wta up -d api` again once it has ended (`wta up --no-launch api` makes the worktrees now)" \
+        in again.stderr
     assert not worktree(repo, "api").exists() and "created" not in again.stdout
     assert wait_state(repo, "infra", "running")["state"] == "running"
     assert not (state_dir(repo) / "sessions" / "api.json").exists()   # never queued

@@ -402,7 +402,8 @@ class Coordinator:
 
 
 
-def _as_landing(records: dict[str, SessionRecord | None], landing_now: frozenset[str]) -> dict[str, SessionRecord | None]:
+def _as_landing(records: dict[str, SessionRecord | None],
+                landing_now: frozenset[str]) -> dict[str, SessionRecord | None]:
     """The records as a dependent's `after` rule sees them: a stream `wta stop` ended while its landing is
     under way is still landing until that ends (its dependents had failed on `stopped`, and it then landed)."""
     stopped = [s for s in landing_now if records.get(s) is not None and records[s].state == STOPPED]
