@@ -366,12 +366,10 @@ def for_config(config, main: str, common_dir: str, stream: str, worktree: str,
     Besides the worktrees that exist, the directories that will hold the other streams' worktrees
     (from the `worktrees:` template) are read-only: `wta up` makes worktrees while others run `setup:`.
     """
-    from worktree_agents.worktrees.registry import worktree_path
-
     found = require(config.sandbox, config_file)
     if found is None:
         return None
-    others = [worktree_path(config.worktrees, main, s) for s in config.streams if s != stream]
+    others = [config.worktree_for(main, s) for s in config.streams if s != stream]
     return for_stream(found, common_dir, stream, worktree, config.branch_for(stream), config.sandbox_write,
                       [*others, *{os.path.dirname(p) for p in others}])
 

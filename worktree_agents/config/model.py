@@ -12,6 +12,7 @@ their own: the schema's are the only ones.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from typing import Any, Collection, Optional
 
@@ -122,6 +123,11 @@ class Config:
 
     def branch_for(self, stream: str) -> str:
         return stream_branch(self.branch_prefix, stream)
+
+    def worktree_for(self, main: str, stream: str) -> str:
+        """The stream's worktree: the `worktrees:` template filled in, relative to the main worktree, absolute."""
+        rel = self.worktrees.replace("{repo}", os.path.basename(main.rstrip(os.sep))).replace("{stream}", stream)
+        return os.path.realpath(os.path.join(main, os.path.expanduser(rel)))
 
     def port_for(self, stream: str) -> int:
         """WTA_PORT: base_port plus the stream's position in zones.yaml (0 for the first)."""

@@ -66,11 +66,9 @@ def check_in_repository(config: Config, path: str | Path, tracked: list[str]) ->
 def _shared_worktrees(config: Config, path: str | Path) -> list[str]:
     """A `worktrees:` template that gives two streams one directory (`../wt/{stream}/..`): the second
     stream's `git worktree add` would fail there, half-made, and its branch would be taken for the first's."""
-    from worktree_agents.worktrees.registry import worktree_path
-
     main, by_path = str(Path(path).parent), {}
     for name in config.streams:
-        where = worktree_path(config.worktrees, main, name)
+        where = config.worktree_for(main, name)
         if where in by_path:
             return [f"{places(path, [('worktrees',)])[0]}: worktrees: streams {by_path[where]} and {name} would share "
                     f"the worktree {where}; make each stream's directory its own (with {{stream}} as a part of its "

@@ -9,8 +9,7 @@ from typing import Any, Sequence
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
 from worktree_agents.repo import Repo
-from worktree_agents.worktrees.registry import (Worktree, known_branches, list_worktrees, off_branch, worktree_git_dir,
-                                               worktree_path)
+from worktree_agents.worktrees.registry import Worktree, known_branches, list_worktrees, off_branch, worktree_git_dir
 from worktree_agents.zones import CONFIG_FILE
 
 
@@ -53,7 +52,7 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
     plans = []
     for stream in streams:
         branch = config.branch_for(stream)
-        path = worktree_path(config.worktrees, project.main, stream)
+        path = config.worktree_for(project.main, stream)
         if branch == base and config.base is None and config.branch_prefix:
             # The base is the branch checked out in the main worktree, and a person switched that to this one.
             recorded = project.base(config)

@@ -275,14 +275,6 @@ def worktree_git_dir(path: str) -> str:
     return os.path.normpath(os.path.join(path, text[len("gitdir:"):].strip()))
 
 
-
-def worktree_path(template: str, main: str, stream: str) -> str:
-    """The `worktrees:` template filled in, relative to the main worktree, made absolute."""
-    rel = template.replace("{repo}", os.path.basename(main.rstrip(os.sep))).replace("{stream}", stream)
-    return os.path.realpath(os.path.join(main, os.path.expanduser(rel)))
-
-
-
 def prunable_worktrees(project) -> list[Worktree]:
     return [w for w in list_worktrees(project.main, project.env) if w.prunable]
 
