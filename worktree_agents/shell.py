@@ -99,10 +99,14 @@ class Background:
                                      stdout=log if redact is None else subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self._pump: threading.Thread | None = None
-        if redact is not None:   # a file of its own: the caller may close `log` now
-            sink = os.fdopen(os.dup(log.fileno()), "ab", buffering=0)
-            self._pump = threading.Thread(target=_copy, args=(self.proc.stdout, sink, redact), daemon=True)
-            self._pump.start()
+        try:
+            if redact is not None:   # a file of its own: the caller may close `log` now
+                sink = os.fdopen(os.dup(log.fileno()), "ab", buffering=0)
+                self._pump = threading.Thread(target=_copy, args=(self.proc.stdout, sink, redact), daemon=True)
+                self._pump.start()
+        except BaseException:   # Ctrl-C while the thread starts (it waits for it): no one would end the command
+            self.kill()
+            raise
 
     def finished(self) -> int | None:
         """The exit code once it ended (its leftover children are ended too, its output all in the log),
