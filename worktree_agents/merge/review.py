@@ -12,6 +12,7 @@ from typing import Any
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
+from worktree_agents.worktrees import registry
 from worktree_agents.zones import check_streams
 
 
@@ -53,8 +54,10 @@ def stream_diff(project, stream: str) -> StreamDiff:
     branch = config.branch_for(stream)
     env = project.env
     heads = git.branch_heads(project.main, env)
-    if branch not in heads:
-        raise WtaError(f"stream {stream!r} has no branch {branch}; create it with `wta up {stream} --no-launch`")
+    if branch not in heads:   # (its worktree on the branch's earlier name: `branch_prefix:` changed; the rename)
+        switched = registry.stream_off_branch(project.main, project.repo.common_dir, stream, branch, env)
+        raise WtaError(f"stream {stream!r}: {switched}" if switched else
+                       f"stream {stream!r} has no branch {branch}; create it with `wta up {stream} --no-launch`")
     base_head, head = heads[base].sha, heads[branch].sha
     files = [FileChange(path, status, added, deleted)
              for status, path, added, deleted in git.diff_numstat(base_head, head, cwd=project.main, env=env)]

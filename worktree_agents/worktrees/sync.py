@@ -97,8 +97,9 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
     env, main, common = project.env, project.main, project.repo.common_dir
     tip = git.tip_of(common, branch, main, env)   # from the ref files: the coordinator syncs before every session
     result = SyncResult(stream, branch, REFUSED, old=tip, new=tip)
-    if tip is None:
-        result.detail = f"no branch {branch}; create it with `wta up {stream} --no-launch`"
+    if tip is None:   # (its worktree on the branch's earlier name: `branch_prefix:` changed; the rename)
+        result.detail = (stream_off_branch(main, common, stream, branch, env) or
+                         f"no branch {branch}; create it with `wta up {stream} --no-launch`")
         return result
     base_sha = git.tip_of(common, base, main, env)
     if base_sha is None:
