@@ -212,6 +212,26 @@ def test_explain_json(webapp):
     ]
 
 
+def test_explain_a_directory_counts_its_tracked_files_by_owner(webapp):
+    """A directory had been answered `unowned` (its path matched no pattern), though every file in it is a
+    stream's: `src/lib` is api's."""
+    proc = wta(webapp / "src", "explain", "lib", "app/", "../docs/specs", ".", check=0)
+    assert proc.stdout.splitlines() == [
+        "src/lib/: a directory of 1 tracked file(s): api 1",
+        "src/app/: a directory of 3 tracked file(s): ui 2, api 1",
+        "docs/specs/: a directory of 1 tracked file(s): (read-only) 1",
+        "src/: a directory of 5 tracked file(s): ui 3, api 2"]
+    (webapp / "src" / "empty").mkdir()
+    assert wta(webapp, "explain", "src/empty", check=0).stdout == \
+        "src/empty/: a directory, with no tracked file in it (each file is explained by its own path)\n"
+    answers = json.loads(wta(webapp, "explain", "--json", "src/lib", "docs/specs/", check=0).stdout)
+    assert answers == [
+        {"path": "src/lib/", "stream": "api", "pattern": None, "read_only": False, "protected": False, "also": [],
+         "files": {"api": 1}},
+        {"path": "docs/specs/", "stream": None, "pattern": None, "read_only": True, "protected": False, "also": [],
+         "files": {"(read-only)": 1}}]
+
+
 def test_explain_shows_an_overlap(tmp_path):
     repo = make_repo(tmp_path / "app", OVERLAPPING, {"src/lib/db.ts": ""})
     proc = wta(repo, "explain", "src/lib/db.ts", check=0)

@@ -1,6 +1,10 @@
-"""`wta explain PATH...`: which stream owns each path, and the deciding pattern."""
+"""`wta explain PATH...`: which stream owns each path, and the deciding pattern; for a directory, whose
+its tracked files are."""
 
 from __future__ import annotations
+
+import os
+from collections import Counter
 
 from worktree_agents.commands.output import emit_json
 from worktree_agents.errors import USAGE, WtaError, report
@@ -11,17 +15,58 @@ def run(paths: list[str], as_json: bool = False) -> int:
     project = Project.find()
     zones = project.main_config().zone_map()
     answers, problems = [], []
+    tracked: list[str] | None = None
     for path in paths:  # one bad path does not hide the answers for the others
         try:
-            answers.append(zones.owner_of(project.relative(path)))
+            rel = project.relative(path)
         except WtaError as exc:
             problems.append(exc)
+            continue
+        full = os.path.join(os.getcwd(), path)
+        if rel == "." or path.endswith("/") or (os.path.isdir(full) and not os.path.islink(full)):
+            tracked = project.tracked_files() if tracked is None else tracked
+            below = [f for f in tracked if rel == "." or f.startswith(rel + "/")]
+            answers.append(_Directory(rel, Counter(_owner(zones.owner_of(f)) for f in below)))
+        else:
+            answers.append(zones.owner_of(rel))
     if as_json:
-        emit_json([{"path": o.path, "stream": o.stream, "pattern": o.pattern, "read_only": o.read_only,
-                    "protected": o.protected, "also": list(o.also)} for o in answers])
+        emit_json([a.as_json() if isinstance(a, _Directory) else
+                   {"path": a.path, "stream": a.stream, "pattern": a.pattern, "read_only": a.read_only,
+                    "protected": a.protected, "also": list(a.also)} for a in answers])
     else:
-        for o in answers:
-            print(f"{o.path}: {o.describe()}")
+        for a in answers:
+            print(f"{a.path}: {a.describe()}")
     for problem in problems:
         report(problem)
     return USAGE if problems else 0
+
+
+def _owner(ownership) -> str:
+    """A file's owner as a directory's summary counts it: its stream, else what keeps it from one (in
+    parentheses, which no stream's name holds)."""
+    if ownership.also:
+        return "(claimed by several streams)"
+    if ownership.read_only:
+        return "(read-only)"
+    return ownership.stream or "(unowned)"
+
+
+class _Directory:
+    """What `wta explain` says of a directory: its tracked files, counted by owner."""
+
+    def __init__(self, rel: str, owners: Counter) -> None:
+        self.path, self.owners = ("." if rel == "." else rel + "/"), owners
+
+    def describe(self) -> str:
+        total = sum(self.owners.values())
+        if not total:
+            return "a directory, with no tracked file in it (each file is explained by its own path)"
+        counts = ", ".join(f"{owner} {n}" for owner, n in self.owners.most_common())
+        return f"a directory of {total} tracked file(s): {counts}"
+
+    def as_json(self) -> dict:
+        """The keys of a file's answer (`stream`: the one that owns every file, if one does), and `files`."""
+        only = next(iter(self.owners)) if len(self.owners) == 1 else None
+        return {"path": self.path, "stream": only if only and not only.startswith("(") else None,
+                "pattern": None, "read_only": only == "(read-only)", "protected": False, "also": [],
+                "files": dict(self.owners.most_common())}
