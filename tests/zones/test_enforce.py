@@ -322,7 +322,10 @@ def test_the_prefix_goes_on_the_line_git_keeps_as_the_subject_whatever_its_clean
     for n, (config, args, expected) in enumerate([
             (["-c", "commit.cleanup=strip"], ["-m", f"# note to self\n{body}"], f"[api] {body}"),
             (["-c", "core.commentChar=auto"], ["-e", "-m", "#12 fix the thing"], "[api] #12 fix the thing"),
-            ([], ["-m", "#12 plain"], "[api] #12 plain")]):
+            ([], ["-m", "#12 plain"], "[api] #12 plain"),
+            # the same given as an option, which git shows hooks only on its command line
+            ([], ["--cleanup=strip", "-m", f"\n\n# comment\n{body}"], f"[api] {body}"),
+            ([], ["--cleanup", "strip", "-m", f"# comment\n{body}"], f"[api] {body}")]):
         write_files(api, {f"src/lib/c{n}.ts": "c\n"})
         git(api, "add", "-A")
         proc = git(api, *config, "commit", "-q", *args, check=False, env={**os.environ, "GIT_EDITOR": "true"})

@@ -70,10 +70,11 @@ def _comment_char(message: str) -> str | None:
     whitespace, so a `#` line is the subject, not a comment; unless
     `commit.cleanup` is `strip`, which strips comments either way. `scissors`
     strips none (it cuts the message at the scissors line, below the subject).
-    (`--cleanup=` on the command line is not shown to hooks; its config twin is.)
+    (`--cleanup=` on the command line is not shown to hooks as its config twin is: read from the
+    command line of the `git commit` that runs this hook, where /proc shows it.)
     """
     settings = git.config_matching(r"^(core\.commentchar|commit\.cleanup)$")
-    cleanup = settings.get("commit.cleanup", "default")
+    cleanup = _cleanup_option() or settings.get("commit.cleanup", "default")
     editor = os.environ.get("GIT_EDITOR") != ":"
     if cleanup in ("verbatim", "whitespace", "scissors") or (cleanup != "strip" and not editor):
         return None
@@ -88,6 +89,31 @@ def _comment_char(message: str) -> str | None:
         last = next((line for line in reversed(lines) if line.strip()), "")
         return cut or (last[0] if last and last[0] in AUTO_COMMENT_CHARS else "#")
     return char or "#"
+
+
+def _cleanup_option() -> str | None:
+    """The `--cleanup` mode given to the `git commit` that runs this hook (the hook's shell is its child,
+    and this process the shell's, or a hook manager's a few steps further down), or None: not given, or no
+    /proc to read it from."""
+    pid = os.getppid()
+    for _ in range(5):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return None
+        if os.path.basename(argv[0]) == b"git" and b"commit" in argv:
+            mode = None
+            for i, word in enumerate(argv[:argv.index(b"--")] if b"--" in argv else argv):
+                if word.startswith(b"--cleanup="):
+                    mode = word[len(b"--cleanup="):]
+                elif word == b"--cleanup" and i + 1 < len(argv):
+                    mode = argv[i + 1]
+            return mode.decode("utf-8", "replace") if mode else None
+        pid = int(stat[stat.rindex(b")") + 2:].split()[1])   # its parent (field 4 of proc(5))
+    return None
 
 
 AUTO_COMMENT_CHARS = "#;@!$%^&|:"   # git's candidates for core.commentChar=auto, in its order
