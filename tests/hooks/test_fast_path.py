@@ -98,6 +98,28 @@ def test_names_other_zones_claim_anywhere_go_to_python(tmp_path, path, shell, al
     assert (proc.returncode == 0) == allowed, proc.stderr
 
 
+BRACKET_ZONES = """version: 1
+read_only: ["[^x]pi/secret/**", "[[:alpha:]]pi/priv/**"]
+streams:
+  api:
+    paths: [api/**]
+  ui:
+    paths: [ui/**, "[^x]pi/extra/**"]
+"""
+
+
+@pytest.mark.parametrize("path", ["api/secret/k", "api/priv/k", "api/extra/f", "api/.gitignore"])
+def test_bracket_expressions_read_as_git_reads_them_keep_paths_from_the_shell_path(tmp_path, path):
+    """`[^x]` negates and `[[:alpha:]]` is a class, for git and wta's matcher; the shell path's
+    directories (and the rule for .gitignore files) had been worked out with fnmatch, which reads
+    neither: those commits went through the shell path, which Python (and the landing) refuses."""
+    repo = make_repo(tmp_path / "repo", BRACKET_ZONES, {"api/a": "a\n", "ui/u": "u\n"})
+    api = add_stream_worktree(repo, "api")
+    assert "api api\n" not in fast_file(repo)
+    proc = commit(api, {path: "*.log\n"})
+    assert proc.returncode != 0, proc.stderr
+
+
 def test_after_the_base_moves_python_checks_once_then_the_shell_again(webapp):
     api = add_stream_worktree(webapp, "api")
     assert not started_python(commit(api, {"src/lib/one.ts": "1\n"}))

@@ -163,6 +163,30 @@ def git_glob(pattern: str) -> tuple[str, dict[str, str], bool]:
     return "".join(out), classes, slash
 
 
+def segment_matches(segment: str, part: str) -> bool | None:
+    """Whether one segment of a path (`part`, no '/') matches one segment of a pattern (no '/'), as git's
+    wildmatch reads it: `*`, `?`, escapes and bracket expressions (`[^x]` negates, POSIX classes); None
+    for a segment that is no pattern on its own (a bracket cut at a '/')."""
+    import re   # off the commit hooks' path: for attribute and ignore files, and zones.fast
+
+    try:
+        text, classes, _ = git_glob(segment)
+    except PatternError:
+        return None
+    out, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(re.escape(text[i + 1]))
+            i += 1
+        elif ch in classes:
+            out.append(classes[ch])
+        else:
+            out.append({"*": "[^/]*", "?": "[^/]"}.get(ch) or re.escape(ch))
+        i += 1
+    return re.fullmatch("".join(out), bytes_view(part), re.DOTALL) is not None
+
+
 def example_path(pattern: str) -> str | None:
     """A path the gitignore-style `pattern` matches, made up (`lib/**` -> lib/x, `src/**/*.ts` -> src/x/x.ts);
     None for a negation or a pattern with a character class."""

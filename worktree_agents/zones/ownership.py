@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from worktree_agents.zones import CONFIG_FILE
-from worktree_agents.zones.matcher import PatternList, Rule, bytes_view, top_dir
+from worktree_agents.zones.matcher import PatternList, Rule, bytes_view, segment_matches, top_dir
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -357,14 +357,12 @@ def covers(pattern: str, directory: str) -> bool:
         body = body.removesuffix(suffix)
     if not directory or not body or "\\" in body:
         return False
-    from fnmatch import fnmatchcase
-
     parts = directory.split("/")
     if "/" not in body:  # a directory of that name at any depth
-        return any(fnmatchcase(part, body) for part in parts)
+        return any(segment_matches(body, part) for part in parts)
     segments = body.lstrip("/").split("/")
     return (len(segments) <= len(parts) and "**" not in segments
-            and all(fnmatchcase(p, s) for s, p in zip(segments, parts)))
+            and all(segment_matches(s, p) for s, p in zip(segments, parts)))
 
 
 def reaches_under(pattern: str, directory: str) -> bool:
@@ -378,12 +376,10 @@ def reaches_under(pattern: str, directory: str) -> bool:
     body = body.rstrip("/")
     if "/" not in body:
         return True
-    from fnmatch import fnmatchcase  # only for attribute and ignore files: off the hook's start-up
-
     for segment, part in zip(body.lstrip("/").split("/"), directory.split("/") if directory else []):
         if segment == "**" or "\\" in segment:
             return True
-        if not fnmatchcase(part, segment):
+        if segment_matches(segment, part) is False:   # (None, a bracket cut at a '/': it may)
             return False
     return True
 
