@@ -155,6 +155,18 @@ def test_zones_that_overlap_where_no_file_is_tracked_yet_are_an_error_all_the_sa
     assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
 
 
+def test_an_overlap_through_a_bracket_expression_is_found_where_no_file_is_tracked_yet(tmp_path):
+    """`[^x]pi/extra/**` reaches into `api/**`: a pattern with a bracket expression had no made-up path to
+    try, and the overlap went unsaid until every commit there was refused."""
+    zones = ("version: 1\nstreams:\n  api:\n    paths: [api/**]\n"
+             "  ui:\n    paths: [ui/**, \"[^x]pi/extra/**\"]\n")
+    repo = make_repo(tmp_path / "app", zones, {"api/a": "a\n", "ui/u": "u\n"})
+    expected = ("overlap: a path such as api/extra/x (streams.ui.paths[1] '[^x]pi/extra/**') would be claimed by "
+                "api and ui; make the zones exclusive in zones.yaml")
+    assert expected in wta(repo, "zones", check=1).stdout
+    assert wta(repo, "up", "--no-launch", check=2).stderr == f"wta: {expected}\n"
+
+
 def test_a_missing_zones_yaml_is_one_message_with_the_fix_whichever_command_finds_it(tmp_path):
     repo = plain_repo(tmp_path / "app", {"README.md": ""})
     expected = f"wta: {repo / 'zones.yaml'}: not found; write a starter with `wta init`, then commit it on the base branch"

@@ -188,10 +188,14 @@ def segment_matches(segment: str, part: str) -> bool | None:
 
 
 def example_path(pattern: str) -> str | None:
-    """A path the gitignore-style `pattern` matches, made up (`lib/**` -> lib/x, `src/**/*.ts` -> src/x/x.ts);
-    None for a negation or a pattern with a character class."""
-    if pattern.startswith("!") or "[" in pattern:
+    """A path the gitignore-style `pattern` matches, made up (`lib/**` -> lib/x, `src/**/*.ts` -> src/x/x.ts,
+    `[^x]pi/**` -> api/x); None for a negation, or a bracket expression it finds no plain character for."""
+    if pattern.startswith("!"):
         return None
+    if "[" in pattern:
+        pattern = _brackets_filled(pattern)
+        if pattern is None:
+            return None
     body = pattern.lstrip("/")
     if body.endswith("/"):
         body += "x"
@@ -206,6 +210,26 @@ def example_path(pattern: str) -> str | None:
             escaped = c == "\\" and not escaped
         parts.append("".join(out) or "x")
     return "/".join(parts) or None
+
+
+def _brackets_filled(pattern: str) -> str | None:
+    """`pattern` with each bracket expression replaced by a plain character it matches, or None."""
+    import re
+
+    if not pattern.isascii():
+        return None   # (git_glob's text is the byte view)
+    try:
+        text, classes, slash = git_glob(pattern)
+    except PatternError:
+        return None
+    if slash:
+        return None
+    for placeholder, regex in classes.items():
+        plain = next((c for c in "xa0_-XA" if re.fullmatch(regex, c)), None)
+        if plain is None:
+            return None
+        text = text.replace(placeholder, plain)
+    return text
 
 
 class Rule(namedtuple("Rule", ["pattern", "regex", "include"])):
