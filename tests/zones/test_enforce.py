@@ -572,3 +572,27 @@ def test_merging_another_streams_branch_is_checked_in_full(webapp, api):
     git(api, "merge", "--no-commit", "--no-ff", "wta/ui")
     before = head(api)
     assert_refused(api, commit(api, "--no-edit"), before, "src/components/Button.tsx")
+
+
+def test_a_merge_git_commits_without_stopping_is_checked_too(webapp, api):
+    """`git merge wta/ui` with nothing to resolve: git runs pre-merge-commit, not pre-commit, and the
+    merge of another stream's work had been committed, prefixed and unchecked. Merging the base in (as
+    `git pull` does) still goes through."""
+    ui = add_stream_worktree(webapp, "ui")
+    (ui / "src/components/Button.tsx").write_text("ui's unmerged work\n")
+    commit_all(ui, "button")
+    (api / "src/lib/db.ts").write_text("api's db\n")
+    commit_all(api, "db")
+    before = head(api)
+    refused = git(api, "merge", "--no-ff", "--no-edit", "-m", "take ui's", "wta/ui", check=False)
+    assert_refused(api, refused, before, "src/components/Button.tsx")
+    assert "merge refused by the pre-merge-commit hook; `git merge --abort` undoes it" in refused.stderr
+    git(api, "merge", "--abort")
+    (webapp / "src/components/Button.tsx").write_text("ui's work, merged on main\n")
+    commit_all(webapp, "main moves on")
+    proc = git(api, "merge", "--no-edit", "main", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert subject(api) == "[api] Merge branch 'main' into wta/api"
+    main = git(webapp, "rev-parse", "main").stdout.strip()
+    proc = git(api, "pull", "--no-rebase", "--no-edit", str(webapp), "main", check=False)   # nothing new: no merge
+    assert proc.returncode == 0 and git(api, "merge-base", "--is-ancestor", main, "HEAD").returncode == 0

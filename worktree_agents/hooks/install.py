@@ -45,11 +45,13 @@ from worktree_agents.worktrees.registry import worktree_git_dir
 from worktree_agents.zones.in_force import FAST_HEADER
 from worktree_agents.zones.ownership import RULE_FILES
 
-CHECKED = ("pre-commit", "commit-msg")   # the hooks that run wta's own part, before and after the repository's
+# The hooks that run wta's own part, before and after the repository's (pre-merge-commit: pre-commit's
+# for a merge git commits without stopping).
+CHECKED = ("pre-commit", "commit-msg", "pre-merge-commit")
 # Every other hook git runs in a worktree for what a user does, forwarded to the repository's
 # own hook (the list husky installs, plus the rarer ones): a link to FORWARD. reference-transaction
 # and post-index-change are left out: git runs them on every ref or index update, wta's included.
-FORWARDED = ("applypatch-msg", "pre-applypatch", "post-applypatch", "pre-merge-commit", "prepare-commit-msg",
+FORWARDED = ("applypatch-msg", "pre-applypatch", "post-applypatch", "prepare-commit-msg",
              "post-commit", "pre-rebase", "post-checkout", "post-merge", "pre-push", "post-rewrite",
              "pre-auto-gc", "sendemail-validate", "p4-changelist", "p4-prepare-changelist",
              "p4-post-changelist", "p4-pre-submit")
@@ -80,6 +82,8 @@ _PURPOSE = {
                   "own pre-commit hook, and the check again on what it staged.",
     "commit-msg": "In a stream worktree: the [stream] prefix; then the repository's own commit-msg hook, and the "
                   "prefix again if it took it away.",
+    "pre-merge-commit": "In a stream worktree: refuse a merge that brings in changes outside the stream's zone "
+                        "that the base does not have; then the repository's own pre-merge-commit hook.",
     FORWARD: "Linked as each other hook the repository has: runs the repository's own hook of that name.",
 }
 

@@ -37,6 +37,39 @@ def pre_commit() -> int:
     return CHECK
 
 
+# The options of `git merge` whose value is the next word (a commit is named by a word that is neither).
+_MERGE_VALUES = frozenset({b"-m", b"-F", b"-s", b"-X", b"--message", b"--file", b"--strategy",
+                           b"--strategy-option", b"--into-name", b"--cleanup"})
+
+
+def pre_merge_commit() -> int:
+    """A merge git commits without stopping (`git merge X`, `git pull`): git runs this hook, not pre-commit,
+    and has written no MERGE_HEAD yet; the commits merged are read from its command line. Merging the base
+    in brings other zones' work the base has, as at pre-commit; merging another stream's branch is refused."""
+    repo = Repo.here()
+    stream = repo.stream()
+    if stream is None or _checked_by_wta_hook("pre-merge-commit", repo):
+        return 0
+    words = _running_git("merge")
+    if words is None:
+        return 0   # what is merged cannot be told here: `wta merge` checks every commit when it lands
+    heads, skip = [], False
+    for word in words:
+        if skip or word.startswith(b"-"):
+            skip = not skip and word in _MERGE_VALUES
+            continue
+        sha = git.commit_of(word.decode("utf-8", "surrogateescape"))
+        if sha:
+            heads.append(sha)
+    violations = check_staged(repo, stream, merging=heads)
+    if not violations:
+        return 0
+    print(format_violations(stream, violations), file=sys.stderr)
+    print("wta: merge refused by the pre-merge-commit hook; `git merge --abort` undoes it: merge only the base "
+          "into a stream, and leave other streams' work to land on the base first", file=sys.stderr)
+    return CHECK
+
+
 def commit_msg(message_file: str) -> int:
     repo = Repo.here()
     stream = repo.stream()
@@ -92,9 +125,23 @@ def _comment_char(message: str) -> str | None:
 
 
 def _cleanup_option() -> str | None:
-    """The `--cleanup` mode given to the `git commit` that runs this hook (the hook's shell is its child,
-    and this process the shell's, or a hook manager's a few steps further down), or None: not given, or no
-    /proc to read it from."""
+    """The `--cleanup` mode given to the `git commit` that runs this hook, or None: not given, or no /proc
+    to read it from."""
+    argv = _running_git("commit")
+    mode = None
+    for i, word in enumerate(argv or []):
+        if word.startswith(b"--cleanup="):
+            mode = word[len(b"--cleanup="):]
+        elif word == b"--cleanup" and i + 1 < len(argv):
+            mode = argv[i + 1]
+    return mode.decode("utf-8", "replace") if mode else None
+
+
+def _running_git(command: str) -> list[bytes] | None:
+    """The words after `command` on the command line of the `git COMMAND` that runs this hook (the hook's
+    shell is its child, and this process the shell's, or a hook manager's a few steps further down), up
+    to a `--`; None when there is none or no /proc to read it from. git shows hooks its config, not its
+    options nor (at pre-merge-commit) what it merges."""
     pid = os.getppid()
     for _ in range(5):
         try:
@@ -104,14 +151,9 @@ def _cleanup_option() -> str | None:
                 stat = f.read()
         except OSError:
             return None
-        if os.path.basename(argv[0]) == b"git" and b"commit" in argv:
-            mode = None
-            for i, word in enumerate(argv[:argv.index(b"--")] if b"--" in argv else argv):
-                if word.startswith(b"--cleanup="):
-                    mode = word[len(b"--cleanup="):]
-                elif word == b"--cleanup" and i + 1 < len(argv):
-                    mode = argv[i + 1]
-            return mode.decode("utf-8", "replace") if mode else None
+        if os.path.basename(argv[0]) == b"git" and command.encode() in argv:
+            words = argv[argv.index(command.encode()) + 1:]
+            return words[:words.index(b"--")] if b"--" in words else words
         pid = int(stat[stat.rindex(b")") + 2:].split()[1])   # its parent (field 4 of proc(5))
     return None
 
@@ -170,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args[:1] == ["pre-commit"]:
             return pre_commit()
+        if args[:1] == ["pre-merge-commit"]:
+            return pre_merge_commit()
         if args[:1] == ["commit-msg"] and len(args) == 2:
             return commit_msg(args[1])
         if args[:1] == ["guard"] and len(args) in (1, 3) and args[1:2] in ([], ["--stream"]):

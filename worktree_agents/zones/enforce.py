@@ -67,13 +67,15 @@ def _stream_known(stream: str, zones: ZonesInForce) -> None:
                        f"add it to zones.yaml on {zones.base!r} or record another with `wta hooks install --stream`")
 
 
-def check_staged(repo: Repo, stream: str, cwd: str | None = None) -> list[Violation]:
-    """The staged changes of this worktree that leave `stream`'s zone."""
+def check_staged(repo: Repo, stream: str, cwd: str | None = None,
+                 merging: list[str] | None = None) -> list[Violation]:
+    """The staged changes of this worktree that leave `stream`'s zone (`merging`: the commits a merge
+    brings in; by default those of MERGE_HEAD, a conflicted merge's)."""
     zones = zones_in_force(repo)
     _stream_known(stream, zones)
     append_only = zones.zones.zones[stream].append_only  # only then are modes and blob ids needed
     changes = git.staged_changes(cwd, names_only=not append_only)
-    merging = repo.merge_heads()
+    merging = repo.merge_heads() if merging is None else merging
     if merging and all(git.is_ancestor(m, f"refs/heads/{zones.base}", cwd) for m in merging):
         # Merging the base in (to catch up) brings other zones' work that the base already has:
         # only what the merge result has that no parent has is the stream's own change (as `--cc`).
