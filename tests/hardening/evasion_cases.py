@@ -21,13 +21,14 @@ from pathlib import Path
 GUARD = "guard"                       # the Claude Code PreToolUse hook (`wta guard`)
 WORKSPACE = "api-runner tools"        # the api runner's read/write/edit tools
 PRE_COMMIT = "pre-commit hook"
+PRE_MERGE_COMMIT = "pre-merge-commit hook"   # git's pre-commit for a merge it commits without stopping
 COMMIT_MSG = "commit-msg hook"
 MERGE = "merge verification"          # `wta merge`: every commit, then the result, checked before the base moves
 NEVER = "never committed"             # session leftovers outside the zone are reported, never committed
 GIT = "git itself"                    # git refuses the operation
 INERT = "nothing to catch"            # the attempt cannot change anything outside the zone
 
-LAYERS = (GUARD, WORKSPACE, PRE_COMMIT, COMMIT_MSG, MERGE, NEVER, GIT, INERT)
+LAYERS = (GUARD, WORKSPACE, PRE_COMMIT, PRE_MERGE_COMMIT, COMMIT_MSG, MERGE, NEVER, GIT, INERT)
 
 TEST_FILE = "tests/hardening/test_evasion.py"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
@@ -183,7 +184,7 @@ CASES: tuple[Case, ...] = (
     _case("cherry-pick", "cherry-pick another stream's commit (cherry-pick runs no pre-commit hook)",
           "`git cherry-pick wta/ui`", MERGE),
     _case("merge-other-stream", "merge another stream's branch (a clean merge runs no pre-commit hook)",
-          "`git merge --no-edit wta/ui`", MERGE),
+          "`git merge --no-edit wta/ui`; then the same with `--no-verify`", PRE_MERGE_COMMIT, MERGE),
     _case("evil-merge", "a catch-up merge of the base whose merge commit also changes an outside file",
           "merge commit of `main` made with `git commit-tree`, its tree with `README.md` changed", MERGE),
     _case("orphan-parent-merge", "hide a deletion in a merge with a parentless commit that never had the file",

@@ -29,8 +29,8 @@ from typing import Callable
 import pytest
 
 from support import EXAMPLE_ZONES, ROOT, add_stream_worktree, commit_all, git, make_repo, wta, write_files
-from hardening.evasion_cases import (CASES, COMMIT_MSG, DOC, GIT, GUARD, INERT, MERGE, NEVER, PRE_COMMIT, Case,
-                                     documented_table, render_security_table)
+from hardening.evasion_cases import (CASES, COMMIT_MSG, DOC, GIT, GUARD, INERT, MERGE, NEVER, PRE_COMMIT,
+                                     PRE_MERGE_COMMIT, Case, documented_table, render_security_table)
 from worktree_agents.config import load_text
 
 STREAMS = ("infra", "api", "ui", "monitor")
@@ -740,7 +740,14 @@ def _cherry_pick(a: Arena) -> None:
 
 @attempt("merge-other-stream")
 def _merge_other_stream(a: Arena) -> None:
-    a.git("merge", "-q", "--no-edit", "wta/ui")      # a clean merge runs no pre-commit hook
+    # A clean merge runs no pre-commit hook: wta's pre-merge-commit refuses it; past that, the landing.
+    before = a.head()
+    refused = a.git("merge", "-q", "--no-edit", "wta/ui", check=False)
+    assert refused.returncode == 1 and "src/components/Nav.tsx: owned by stream 'ui'" in refused.stderr
+    assert "merge refused by the pre-merge-commit hook" in refused.stderr and a.head() == before
+    a.saw(PRE_MERGE_COMMIT)
+    a.git("merge", "--abort")
+    a.git("merge", "-q", "--no-verify", "--no-edit", "wta/ui")
     a.merge_refused("src/components/Nav.tsx: owned by stream 'ui'")
 
 
