@@ -28,12 +28,17 @@ def pre_commit() -> int:
     stream = repo.stream()
     if stream is None or _checked_by_wta_hook("pre-commit", repo):
         return 0
-    violations = check_staged(repo, stream)
+    return _staged_in_zone(repo, stream, None, "commit refused by the pre-commit hook; unstage those paths "
+                                               "(git restore --staged PATH) and leave them to their owners")
+
+
+def _staged_in_zone(repo: Repo, stream: str, merging: list[str] | None, refusal: str) -> int:
+    """0 when the staged changes stay in the stream's zone; else CHECK, with them and `refusal` on stderr."""
+    violations = check_staged(repo, stream, merging=merging)
     if not violations:
         return 0
     print(format_violations(stream, violations), file=sys.stderr)
-    print("wta: commit refused by the pre-commit hook; unstage those paths (git restore --staged PATH) "
-          "and leave them to their owners", file=sys.stderr)
+    print(f"wta: {refusal}", file=sys.stderr)
     return CHECK
 
 
@@ -61,13 +66,9 @@ def pre_merge_commit() -> int:
         sha = git.commit_of(word.decode("utf-8", "surrogateescape"))
         if sha:
             heads.append(sha)
-    violations = check_staged(repo, stream, merging=heads)
-    if not violations:
-        return 0
-    print(format_violations(stream, violations), file=sys.stderr)
-    print("wta: merge refused by the pre-merge-commit hook; `git merge --abort` undoes it: merge only the base "
-          "into a stream, and leave other streams' work to land on the base first", file=sys.stderr)
-    return CHECK
+    return _staged_in_zone(repo, stream, heads, "merge refused by the pre-merge-commit hook; `git merge --abort` "
+                                                "undoes it: merge only the base into a stream, and leave other "
+                                                "streams' work to land on the base first")
 
 
 def commit_msg(message_file: str) -> int:
