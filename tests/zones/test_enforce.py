@@ -333,6 +333,28 @@ def test_the_prefix_goes_on_the_line_git_keeps_as_the_subject_whatever_its_clean
         assert subject(api) == expected
 
 
+def test_a_commit_template_left_unedited_still_aborts_the_commit(webapp, api, tmp_path):
+    """git aborts a commit whose message is its template unedited; the prefix had made the message differ
+    from the template, and the template's text was committed as `[api] tmpl subject`."""
+    template = tmp_path / "template"
+    template.write_text("tmpl subject\n# what changed, and why\n")
+    keep, edit = tmp_path / "keep.sh", tmp_path / "edit.sh"
+    keep.write_text("#!/bin/sh\ntrue\n")
+    edit.write_text('#!/bin/sh\nsed -i "1s/.*/fix the parser/" "$1"\n')
+    keep.chmod(0o755)
+    edit.chmod(0o755)
+    write_files(api, {"src/lib/t.ts": "t\n"})
+    git(api, "add", "-A")
+    before = head(api)
+    for args in (["-c", f"commit.template={template}", "commit"], ["commit", "-t", str(template)]):
+        proc = git(api, *args, check=False, env={**os.environ, "GIT_EDITOR": str(keep)})
+        assert proc.returncode == 1 and "you did not edit the message" in proc.stderr, proc.stderr
+        assert head(api) == before
+    proc = git(api, "commit", "-t", str(template), check=False, env={**os.environ, "GIT_EDITOR": str(edit)})
+    assert proc.returncode == 0, proc.stderr
+    assert subject(api) == "[api] fix the parser"
+
+
 def test_a_reworded_commit_keeps_its_prefix_through_autosquash(webapp, api):
     """`git commit --fixup=amend:` rewords a commit: autosquash puts the amend! commit's body in place of
     the target's message, which had lost its prefix (and the landing then refused the stream)."""

@@ -79,8 +79,12 @@ def commit_msg(message_file: str) -> int:
     streams = streams_in_force(repo)
     with open(message_file, encoding="utf-8", errors="surrogateescape") as f:
         message = f.read()
+    settings = git.config_matching(r"^(core\.commentchar|commit\.cleanup|commit\.template)$")
+    comment_char = _comment_char(message, settings)
+    if _unedited_template(message, settings, comment_char):
+        return 0   # git aborts the commit ("you did not edit the message"), as without wta: no prefix to make it edited
     try:
-        fixed = prefix_message(message, stream, streams, _comment_char(message))
+        fixed = prefix_message(message, stream, streams, comment_char)
     except WtaError as exc:
         raise WtaError(str(exc), CHECK) from None
     if fixed != message:
@@ -96,7 +100,42 @@ def _checked_by_wta_hook(name: str, repo: Repo) -> bool:
     return hook == name and bool(git_dir) and os.path.abspath(git_dir) == repo.git_dir
 
 
-def _comment_char(message: str) -> str | None:
+def _unedited_template(message: str, settings: dict[str, str], comment_char: str | None) -> bool:
+    """Whether the editor left the message as the commit template gave it (`commit.template`, or `-t FILE` on
+    the command line), blank lines and comments aside: git aborts such a commit after this hook, and wta's
+    prefix would have made the message differ from the template."""
+    if os.environ.get("GIT_EDITOR") == ":":
+        return False   # no editor ran (-m, -F, --no-edit): git compares no template
+    words, path = _running_git("commit") or [], settings.get("commit.template")
+    for i, word in enumerate(words):
+        if word.startswith(b"--template="):
+            path = os.fsdecode(word[len(b"--template="):])
+        elif word in (b"-t", b"--template") and i + 1 < len(words):
+            path = os.fsdecode(words[i + 1])
+    if not path:
+        return False
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8", errors="surrogateescape") as f:
+            template = f.read()
+    except OSError:
+        return False
+    return _stripped(message, comment_char) == _stripped(template, comment_char)
+
+
+def _stripped(text: str, comment_char: str | None) -> str:
+    """`text` as `git stripspace` leaves it (with comment lines removed, given their character)."""
+    lines = [line.rstrip() for line in text.split("\n")
+             if not (comment_char and line.startswith(comment_char))]
+    kept: list[str] = []
+    for line in lines:
+        if line or (kept and kept[-1]):
+            kept.append(line)
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept)
+
+
+def _comment_char(message: str, settings: dict[str, str]) -> str | None:
     """The comment character git will strip from this message, or None if it keeps comments.
 
     Git hands commit-msg the message before its cleanup. It sets GIT_EDITOR=:
@@ -107,7 +146,6 @@ def _comment_char(message: str) -> str | None:
     (`--cleanup=` on the command line is not shown to hooks as its config twin is: read from the
     command line of the `git commit` that runs this hook, where /proc shows it.)
     """
-    settings = git.config_matching(r"^(core\.commentchar|commit\.cleanup)$")
     cleanup = _cleanup_option() or settings.get("commit.cleanup", "default")
     editor = os.environ.get("GIT_EDITOR") != ":"
     if cleanup in ("verbatim", "whitespace", "scissors") or (cleanup != "strip" and not editor):
