@@ -618,3 +618,10 @@ def test_a_merge_git_commits_without_stopping_is_checked_too(webapp, api):
     main = git(webapp, "rev-parse", "main").stdout.strip()
     proc = git(api, "pull", "--no-rebase", "--no-edit", str(webapp), "main", check=False)   # nothing new: no merge
     assert proc.returncode == 0 and git(api, "merge-base", "--is-ancestor", main, "HEAD").returncode == 0
+    # `git merge` alone merges the upstream: the base here.
+    git(api, "branch", "-q", "--set-upstream-to=main")
+    (webapp / "src/components/Button.tsx").write_text("ui's work, landed again\n")
+    commit_all(webapp, "main moves again")
+    proc = git(api, "merge", "--no-edit", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert git(api, "show", "HEAD:src/components/Button.tsx").stdout == "ui's work, landed again\n"

@@ -66,6 +66,11 @@ def pre_merge_commit() -> int:
         sha = git.commit_of(word.decode("utf-8", "surrogateescape"))
         if sha:
             heads.append(sha)
+    if not heads:   # `git merge` alone merges the branch's upstream
+        upstream = git.commit_of("@{upstream}")
+        if upstream is None:
+            return 0   # nothing named that this hook can tell: the landing checks every commit
+        heads = [upstream]
     return _staged_in_zone(repo, stream, heads, "merge refused by the pre-merge-commit hook; `git merge --abort` "
                                                 "undoes it: merge only the base into a stream, and leave other "
                                                 "streams' work to land on the base first")
