@@ -1327,9 +1327,28 @@ def changed_from_head(cwd: str | os.PathLike[str], env: dict[str, str] | None = 
     return zsplit(run("diff-index", "--name-only", "-z", NOT_INTO_SUBMODULES, "HEAD", cwd=cwd, env=env).stdout)
 
 
-def untracked_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
-    """Untracked files that are not ignored, each file listed (git refuses to overwrite those in a checkout)."""
-    return zsplit(run("ls-files", "--others", "--exclude-standard", "-z", cwd=cwd, env=env).stdout)
+def untracked_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
+                    ignored: bool = False) -> list[str]:
+    """Untracked files that are not ignored (`ignored`: those too), each file listed (git refuses to overwrite
+    those in a checkout)."""
+    return zsplit(run("ls-files", "--others", *(() if ignored else ("--exclude-standard",)), "-z",
+                      cwd=cwd, env=env).stdout)
+
+
+def unstaged_paths(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> list[str]:
+    """Tracked paths whose file differs from the index."""
+    return zsplit(run("diff", "--name-only", "-z", "--no-renames", cwd=cwd, env=env).stdout)
+
+
+def index_is(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> bool:
+    """Whether the index holds exactly `commit`'s tree."""
+    return run("diff", "--cached", "--quiet", commit, "--", cwd=cwd, env=env, check=False).returncode == 0
+
+
+def reset_tree(commit: str, cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+    """The index set to `commit`'s tree and the files it changes written, over local changes (`read-tree -u
+    --reset`); a sparse checkout's skip-worktree bits set anew."""
+    run("read-tree", "-u", "--reset", commit, cwd=cwd, env=env)
 
 
 def reset_to_head(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
@@ -1343,7 +1362,7 @@ def checkout_head_files(cwd: str | os.PathLike[str], env: dict[str, str] | None 
     those a sparse checkout leaves out: `read-tree -u` sets their skip-worktree bits (and removes them if
     there), which `checkout-index` honours; it writes the others even where a stale index took them for
     unchanged."""
-    run("read-tree", "-u", "--reset", "HEAD", cwd=cwd, env=env)
+    reset_tree("HEAD", cwd, env)
     run("checkout-index", "-f", "-a", cwd=cwd, env=env)
     refresh_index(cwd, env)
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from typing import IO, TYPE_CHECKING, Callable
 
 from worktree_agents import git
@@ -136,3 +137,54 @@ def _copy(source: IO[bytes], sink: IO[bytes], redact: Callable[[bytes], bytes]) 
                 sink.write(redact(piece))
             except OSError:
                 pass   # a full disk: drop it rather than block the command on its pipe
+
+
+class InTurn:
+    """Shell commands run one after another, in the order given, in a thread of their own, each into `log`
+    and ended at `timeout` (`wta watch`'s notify commands: run side by side, a session's `done` and the
+    `landed` after it reached a person the other way round)."""
+
+    def __init__(self, cwd: str, log: str, timeout: float, redact: Callable[[bytes], bytes]) -> None:
+        self.cwd, self.log, self.timeout, self.redact = cwd, log, timeout, redact
+        self._turns: deque[tuple[str, dict[str, str]]] = deque()
+        self._cond = threading.Condition()
+        self._running: Background | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = self._stopped = False
+
+    def run(self, command: str, env: dict[str, str]) -> None:
+        with self._cond:
+            self._turns.append((command, env))
+            self._cond.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="notify", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._turns and not self._closing:
+                    self._cond.wait()
+                if self._stopped or not self._turns:
+                    return
+                command, env = self._turns.popleft()
+                os.makedirs(os.path.dirname(self.log), exist_ok=True)
+                with open(self.log, "ab") as output:
+                    self._running = Background(command, self.cwd, env, output, self.timeout, self.redact)
+            running = self._running
+            while running.finished() is None and not running.overdue() and not self._stopped:
+                time.sleep(0.02)
+            running.kill()   # (overdue, stopped, or what it left running in its group)
+
+    def close(self, wait: float) -> None:
+        """Let the commands under way and waiting finish for up to `wait` seconds, then end them."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(wait)
+        with self._cond:
+            self._stopped = True
+            self._turns.clear()
+        if self._thread is not None:
+            self._thread.join(10)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -152,7 +151,8 @@ class Watcher:
         self.started = time.time()
         self.active: dict[str, _Condition] = {}
         self.checks = [_CheckState(c.name, c.run, float(c.every), float(c.timeout)) for c in config.checks]
-        self.notify = _InTurn(self.project.main, layout.path(self.state_dir, layout.NOTIFY_LOG), self.redact)
+        self.notify = shell.InTurn(self.project.main, layout.path(self.state_dir, layout.NOTIFY_LOG), NOTIFY_TIMEOUT,
+                                   self.redact)
         self.sessions = SessionStore(self.state_dir)
         self._by_source: dict[str, dict[str, _Condition]] = {}
         self._audits: dict[str, tuple[tuple, dict[str, _Condition], _Touched]] = {}
@@ -485,56 +485,6 @@ class Watcher:
         values = {"stream": alert.stream, "state": alert.state, "message": one_line(alert.message)}
         env = {**self.env, **{f"WTA_ALERT_{k.upper()}": v for k, v in values.items()}}
         self.notify.run(fill_command(self.config.notify, values), env)
-
-
-class _InTurn:
-    """Notify commands run one after another, in the order of their alerts, in a thread of their own: run
-    side by side, a session's `done` and the `landed` after it reached a person the other way round."""
-
-    def __init__(self, cwd: str, log: str, redact: Callable[[bytes], bytes]) -> None:
-        self.cwd, self.log, self.redact = cwd, log, redact
-        self._turns: deque[tuple[str, dict[str, str]]] = deque()
-        self._cond = threading.Condition()
-        self._running: shell.Background | None = None
-        self._thread: threading.Thread | None = None
-        self._closing = self._stopped = False
-
-    def run(self, command: str, env: dict[str, str]) -> None:
-        with self._cond:
-            self._turns.append((command, env))
-            self._cond.notify()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="notify", daemon=True)
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._turns and not self._closing:
-                    self._cond.wait()
-                if self._stopped or not self._turns:
-                    return
-                command, env = self._turns.popleft()
-                os.makedirs(os.path.dirname(self.log), exist_ok=True)
-                with open(self.log, "ab") as output:
-                    self._running = shell.Background(command, self.cwd, env, output, NOTIFY_TIMEOUT, self.redact)
-            running = self._running
-            while running.finished() is None and not running.overdue() and not self._stopped:
-                time.sleep(0.02)
-            running.kill()   # (overdue, stopped, or what it left running in its group)
-
-    def close(self, wait: float) -> None:
-        """Let the commands under way and waiting finish for up to `wait` seconds, then end them."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(wait)
-        with self._cond:
-            self._stopped = True
-            self._turns.clear()
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 def _cannot_watch(source: str, exc: WtaError) -> dict[str, _Condition]:

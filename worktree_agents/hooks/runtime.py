@@ -85,8 +85,10 @@ def commit_msg(message_file: str) -> int:
     with open(message_file, encoding="utf-8", errors="surrogateescape") as f:
         message = f.read()
     settings = git.config_matching(r"^(core\.commentchar|commit\.cleanup|commit\.template)$")
-    comment_char = _comment_char(message, settings)
-    if _unedited_template(message, settings, comment_char):
+    options = _running_git("commit") or []   # (its options are not shown to hooks: read from its command line)
+    comment_char = _comment_char(message, settings, _option(options, b"--cleanup"))
+    template = _option(options, b"--template", b"-t") or settings.get("commit.template")
+    if _unedited_template(message, template, comment_char):
         return 0   # git aborts the commit ("you did not edit the message"), as without wta: no prefix to make it edited
     try:
         fixed = prefix_message(message, stream, streams, comment_char)
@@ -105,20 +107,12 @@ def _checked_by_wta_hook(name: str, repo: Repo) -> bool:
     return hook == name and bool(git_dir) and os.path.abspath(git_dir) == repo.git_dir
 
 
-def _unedited_template(message: str, settings: dict[str, str], comment_char: str | None) -> bool:
-    """Whether the editor left the message as the commit template gave it (`commit.template`, or `-t FILE` on
-    the command line), blank lines and comments aside: git aborts such a commit after this hook, and wta's
-    prefix would have made the message differ from the template."""
-    if os.environ.get("GIT_EDITOR") == ":":
+def _unedited_template(message: str, path: str | None, comment_char: str | None) -> bool:
+    """Whether the editor left the message as the commit template at `path` gave it, blank lines and comments
+    aside: git aborts such a commit after this hook, and wta's prefix would have made the message differ
+    from the template."""
+    if os.environ.get("GIT_EDITOR") == ":" or not path:
         return False   # no editor ran (-m, -F, --no-edit): git compares no template
-    words, path = _running_git("commit") or [], settings.get("commit.template")
-    for i, word in enumerate(words):
-        if word.startswith(b"--template="):
-            path = os.fsdecode(word[len(b"--template="):])
-        elif word in (b"-t", b"--template") and i + 1 < len(words):
-            path = os.fsdecode(words[i + 1])
-    if not path:
-        return False
     try:
         with open(os.path.expanduser(path), encoding="utf-8", errors="surrogateescape") as f:
             template = f.read()
@@ -140,7 +134,7 @@ def _stripped(text: str, comment_char: str | None) -> str:
     return "\n".join(kept)
 
 
-def _comment_char(message: str, settings: dict[str, str]) -> str | None:
+def _comment_char(message: str, settings: dict[str, str], cleanup_option: str | None) -> str | None:
     """The comment character git will strip from this message, or None if it keeps comments.
 
     Git hands commit-msg the message before its cleanup. It sets GIT_EDITOR=:
@@ -148,10 +142,9 @@ def _comment_char(message: str, settings: dict[str, str]) -> str | None:
     whitespace, so a `#` line is the subject, not a comment; unless
     `commit.cleanup` is `strip`, which strips comments either way. `scissors`
     strips none (it cuts the message at the scissors line, below the subject).
-    (`--cleanup=` on the command line is not shown to hooks as its config twin is: read from the
-    command line of the `git commit` that runs this hook, where /proc shows it.)
+    (`--cleanup=` on the command line, `cleanup_option`, is not shown to hooks as its config twin is.)
     """
-    cleanup = _cleanup_option() or settings.get("commit.cleanup", "default")
+    cleanup = cleanup_option or settings.get("commit.cleanup", "default")
     editor = os.environ.get("GIT_EDITOR") != ":"
     if cleanup in ("verbatim", "whitespace", "scissors") or (cleanup != "strip" and not editor):
         return None
@@ -168,17 +161,15 @@ def _comment_char(message: str, settings: dict[str, str]) -> str | None:
     return char or "#"
 
 
-def _cleanup_option() -> str | None:
-    """The `--cleanup` mode given to the `git commit` that runs this hook, or None: not given, or no /proc
-    to read it from."""
-    argv = _running_git("commit")
-    mode = None
-    for i, word in enumerate(argv or []):
-        if word.startswith(b"--cleanup="):
-            mode = word[len(b"--cleanup="):]
-        elif word == b"--cleanup" and i + 1 < len(argv):
-            mode = argv[i + 1]
-    return mode.decode("utf-8", "replace") if mode else None
+def _option(words: list[bytes], name: bytes, short: bytes | None = None) -> str | None:
+    """The value last given to option `name` (`--name=V`, `--name V`, or `SHORT V`) among `words`, or None."""
+    value = None
+    for i, word in enumerate(words):
+        if word.startswith(name + b"="):
+            value = word[len(name) + 1:]
+        elif word in (name, short) and i + 1 < len(words):
+            value = words[i + 1]
+    return os.fsdecode(value) if value is not None else None
 
 
 def _running_git(command: str) -> list[bytes] | None:

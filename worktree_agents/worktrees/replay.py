@@ -175,8 +175,8 @@ def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -
         os.unlink(journal)   # moved since, never began, or its commit gone (gc): nothing left to finish
         return None
     cut = f"{worktree}: moving {branch} to {new[:12]} was cut short"
-    if not _index_at(worktree, new, env):
-        if not _index_at(worktree, old, env):
+    if not git.index_is(new, worktree, env):
+        if not git.index_is(old, worktree, env):
             raise WtaError(f"{cut}, and the index changed since; unstage it (`git -C {worktree} restore --staged "
                            ".`: the files stay as they are), then run the same command again")
         changed = _neither(worktree, old, new, env)
@@ -185,24 +185,19 @@ def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -
             raise WtaError(f"{cut}, and {', '.join(changed[:5])} {is_} neither as the move found {it} nor as it would "
                            f"make {it}; commit or stash what is yours there (`git restore` what is not), then run "
                            "the same command again")
-        git.run("read-tree", "-u", "--reset", new, cwd=worktree, env=env)
+        git.reset_tree(new, worktree, env)
     git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
     os.unlink(journal)
     return f"finished moving {branch} from {old[:12]} to {new[:12]}, which an interrupted wta had begun"
-
-
-def _index_at(worktree: str, commit: str, env: dict[str, str]) -> bool:
-    return git.run("diff", "--cached", "--quiet", commit, "--", cwd=worktree, env=env, check=False).returncode == 0
 
 
 def _neither(worktree: str, old: str, new: str, env: dict[str, str]) -> list[str]:
     """With the index at `old`: the paths whose file differs from the index and is not `new`'s either (an
     untracked file where `new` has one included), nor, for a path the move from `old` to `new` changes,
     `old`'s: a change of someone's since, or a file the cut move left half written."""
-    differ = git.zsplit(git.run("diff", "--name-only", "-z", "--no-renames", cwd=worktree, env=env).stdout)
-    untracked = git.zsplit(git.run("ls-files", "--others", "-z", cwd=worktree, env=env).stdout)
-    moved = set(git.zsplit(git.run("diff", "--name-only", "-z", "--no-renames", old, new, cwd=worktree,
-                                   env=env).stdout))
+    differ = git.unstaged_paths(worktree, env)
+    untracked = git.untracked_files(worktree, env, ignored=True)
+    moved = {change.path for change in git.tree_changes(old, new, worktree, env)}
     wanted, had = git.tree_blobs(new, worktree, env) or {}, git.tree_blobs(old, worktree, env) or {}
     paths = [*differ, *(p for p in untracked if p in wanted)]
     present = [p for p in paths if os.path.lexists(os.path.join(worktree, p))]
