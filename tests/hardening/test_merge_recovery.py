@@ -215,6 +215,21 @@ def test_a_killed_fast_forward_checkout_is_finished_or_undone(repo, figures, the
                   "SIGKILL in the fast-forward checkout (index.lock, half-written files)")
 
 
+@pytest.mark.parametrize("then", ["--continue", "--abort"])
+def test_a_file_a_killed_checkout_had_unlinked_to_write_anew_is_put_back(repo, figures, then):
+    """git's checkout removes a file before it writes it again (also one whose content stays, when the
+    index's stat data is stale): a kill between the two leaves a tracked file missing that no commit
+    deletes. That is the killed git's, not a person's deletion: recovery had stopped on it, naming it."""
+    before = reachable(repo)
+    kill_at(repo, "fast-forward:ui")
+    (repo / ".git" / "index.lock").write_bytes(b"")
+    (repo / "README.md").unlink()
+
+    recovers_with(repo, figures, then, before,
+                  "SIGKILL in the fast-forward checkout between a file's unlink and its write")
+    assert (repo / "README.md").exists()
+
+
 def test_a_lock_held_by_a_live_git_is_named_not_removed(repo, figures):
     before = reachable(repo)
     kill_at(repo, "fast-forward:ui")

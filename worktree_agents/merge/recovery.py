@@ -11,9 +11,10 @@ Two rules:
   branch with no manual step: a rebase half-way is undone (or its state
   directory removed when git cannot undo it, such as an empty `rebase-merge`),
   a lock left by a killed git is removed when no process holds it, a detached
-  HEAD is put back on the branch, and files a killed checkout half-wrote are
-  put back. Only what wta's own git wrote is touched: a file whose content is
-  in none of the commits involved is someone's work, and is named instead.
+  HEAD is put back on the branch, and files a killed checkout half-wrote (or
+  had removed to write anew) are put back. Only what wta's own git wrote is
+  touched: a file whose content is in none of the commits involved is
+  someone's work, and is named instead.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
 
     `known`: commits whose files wta's git may have been writing there. Files
     that differ from HEAD are put back when each one's content is in one of
-    them; when one is not, it is someone's work: that stops recovery with its
+    them (or missing where git was killed: its checkout removes a file before
+    writing it); when one is not, it is someone's work: that stops recovery with its
     name if git was killed there (a lock, a rebase, a detached HEAD, or
     `forced`: wta was checking out there), else it is left for the merge's own
     check of uncommitted changes. A rebase under way there is taken for wta's and
@@ -272,7 +274,7 @@ def _restore_files(wt: str, known: Sequence[str], killed: bool, env: dict[str, s
     present = [p for p in [*changed, *untracked] if os.path.lexists(os.path.join(wt, p))]
     hashes = dict(zip(present, git.hash_files(present, wt, env)))
     foreign = [p for p in [*changed, *untracked]
-               if (hashes[p] not in blobs.get(p, ()) if p in hashes else None not in blobs.get(p, {None}))]
+               if (hashes[p] not in blobs.get(p, ()) if p in hashes else not _unlinked(p, blobs, killed))]
     foreign = [p for p in foreign if not _half_written(wt, p, blobs.get(p, ()), env)]
     if foreign and killed:
         raise WtaError(f"{wt} has changes wta did not make: {listed(foreign)}; commit or stash them there, then run "
@@ -284,6 +286,13 @@ def _restore_files(wt: str, known: Sequence[str], killed: bool, env: dict[str, s
         if path not in in_head and os.path.lexists(os.path.join(wt, path)):
             os.unlink(os.path.join(wt, path))
     git.checkout_head_files(wt, env)
+
+
+def _unlinked(path: str, blobs: dict[str, set[str | None]], killed: bool) -> bool:
+    """Whether a missing file is no one's deletion to keep: a commit wta moved between lacks it, or a killed
+    git's checkout removed it to write it anew (it does so before each write, also of a file whose content
+    stays when the index's stat data is stale). Putting it back loses nothing: its content is in a commit."""
+    return None in blobs.get(path, {None}) or killed and path in blobs
 
 
 def _half_written(wt: str, path: str, blobs: Iterable[str | None], env: dict[str, str]) -> bool:
