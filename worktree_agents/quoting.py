@@ -2,10 +2,15 @@
 inside a command substitution (`$(...)`, backticks) within double quotes, where words stand bare
 again; and inside how many backtick substitutions, whose text the shell reads twice. What
 `agent.command` and `notify` fill their placeholders in by (runners.quoted_placeholder,
-coordination.watch.fill_command). Stdlib only, no imports: zones.yaml's schema uses it.
+coordination.watch.fill_command); and whether `/bin/sh` reads a command at all (`syntax_error`).
+The standard library only: zones.yaml's schema uses it.
 """
 
 from __future__ import annotations
+
+import functools
+import re
+import subprocess
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -59,3 +64,15 @@ def in_backticks(text: str, levels: int) -> str:
     for _ in range(levels):
         text = text.replace("\\", "\\\\").replace("`", "\\`").replace("$", "\\$")
     return text
+
+
+@functools.lru_cache(maxsize=None)
+def syntax_error(command: str) -> str | None:
+    """What `/bin/sh`, which runs every command of zones.yaml, finds wrong in `command`'s syntax (an
+    unclosed quote, `$(` or `if`), read without running it (`sh -n`); None when it reads."""
+    proc = subprocess.run(["/bin/sh", "-n", "-c", command], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, errors="replace")
+    if proc.returncode == 0:
+        return None
+    said = proc.stderr.strip().splitlines()
+    return re.sub(r"^\S*sh: \d+: ", "", said[-1]) if said else f"sh -n exited {proc.returncode}"

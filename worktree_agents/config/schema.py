@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from worktree_agents.config.model import SUPPORTED_VERSION, parse_duration
+from worktree_agents.quoting import syntax_error
 from worktree_agents.runners import RUNNERS, quoted_placeholder
 from worktree_agents.zones.matcher import PatternError, git_glob
 
@@ -139,7 +140,16 @@ def _agent_command(command: str) -> str:
     return command
 
 
-AgentCommand = Annotated[str, AfterValidator(_agent_command)]
+def _shell_command(command: str) -> str:
+    problem = syntax_error(command)
+    if problem is not None:
+        raise ValueError(f"/bin/sh cannot read this command ({problem}); close what it names "
+                         "(`sh -n -c '<command>'` checks it without running it)")
+    return command
+
+
+ShellCommand = Annotated[str, AfterValidator(_shell_command)]
+AgentCommand = Annotated[str, AfterValidator(_shell_command), AfterValidator(_agent_command)]
 
 
 def _string_list(value: Any) -> Any:
@@ -189,7 +199,7 @@ class AgentSchema(Strict):
 
 class CheckSchema(Strict):
     name: str = Field(min_length=1, description="the check's name in alerts")
-    run: str = Field(min_length=1, description="shell command; a non-zero exit or a timeout raises an alert")
+    run: ShellCommand = Field(min_length=1, description="shell command; a non-zero exit or a timeout raises an alert")
     every: Duration = Field(60, description="how often `wta watch` runs it")
     timeout: Duration = Field(30, description="how long one run may take")
 
@@ -245,9 +255,9 @@ class ConfigSchema(Strict):
     copy_: Annotated[list[CopyEntry], BeforeValidator(_string_list)] = Field(
         [], alias="copy", description="untracked files copied from the main worktree into each new worktree "
                                       "(and git-ignored there)")
-    setup: Annotated[list[str], BeforeValidator(_string_list)] = Field(
+    setup: Annotated[list[ShellCommand], BeforeValidator(_string_list)] = Field(
         [], description="shell commands run once in each new worktree; a failure fails only that stream")
-    test: Optional[str] = Field(None, description="shell command `wta merge` runs after each rebase, before the "
+    test: Optional[ShellCommand] = Field(None, description="shell command `wta merge` runs after each rebase, before the "
                                                   "base moves")
     max_parallel: int = Field(4, ge=1, description="sessions running at once")
     sparse: bool = Field(False, description="worktrees check out only the zone, read_only paths and top-level "
@@ -256,7 +266,7 @@ class ConfigSchema(Strict):
     stall_after: Duration = Field(1800, description="a running session with no output and no commit for this "
                                                     "long is `stalled`")
     checks: list[CheckSchema] = Field([], description="health checks that `wta watch` runs")
-    notify: Optional[str] = Field(None, description="shell command run when a session ends or an alert starts "
+    notify: Optional[ShellCommand] = Field(None, description="shell command run when a session ends or an alert starts "
                                                     "or clears; `{stream}`, `{state}`, `{message}` are filled in")
     land: Literal["manual", "auto"] = Field(
         "manual", description="`auto`: each stream lands on the base (verified, tested, as `wta merge`) as soon "
