@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
 
 from support import wta
-from sessions_support import (env, log_text, no_leftover_processes, session_repo, up,  # noqa: F401
+from sessions_support import (env, log_text, no_leftover_processes, record, session_repo, up,  # noqa: F401
                               wait_for, wait_state, zones)
 
 STREAMS = "  api:\n    paths: [src/api/**]\n"
@@ -39,6 +41,36 @@ def test_logs_follow_prints_until_the_session_ends(tmp_path):
     assert follow.wait() == 0
     assert seen[2] == "second\nwta: session of stream 'api' ended: done\n"
     assert wta(repo, "logs", "api", check=0, env=env()).stdout == "".join(seen)
+
+
+def test_logs_follow_exits_1_when_the_session_fails(tmp_path):
+    repo = session_repo(tmp_path, zones(agent("echo trying; exit 3"), STREAMS))
+    assert up(repo, "-d").returncode == 0
+
+    followed = wta(repo, "logs", "-f", "api", check=1, env=env())
+
+    assert followed.stdout.endswith("wta: session of stream 'api' ended: failed (exit status 3)\n"), followed.stdout
+
+
+def test_logs_follow_says_so_when_the_session_crashed(tmp_path):
+    """A wrapper killed with SIGKILL writes no end into the log: `-f` had stopped following, exit 0, silent."""
+    gate = tmp_path / "never"
+    repo = session_repo(tmp_path, zones(agent(f"echo up; while [ ! -f {gate} ]; do sleep 0.05; done"), STREAMS))
+    assert up(repo, "-d").returncode == 0
+    wait_for(lambda: "up" in log_text(repo, "api"))
+    follow = subprocess.Popen([sys.executable, "-m", "worktree_agents", "logs", "api", "-f"], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    os.kill(record(repo, "api")["pid"], signal.SIGKILL)
+    try:
+        out, err = follow.communicate(timeout=30)
+    finally:
+        follow.kill()
+
+    assert follow.returncode == 1, (out, err)
+    assert out.endswith("up\n")
+    assert err == ("wta: session of stream 'api' crashed: the session's process ended without recording an exit "
+                   "(killed, or the machine restarted)\n")
+    assert record(repo, "api")["state"] == "crashed"
 
 
 def test_logs_of_a_stream_that_never_ran_is_exit_2(tmp_path):

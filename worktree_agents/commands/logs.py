@@ -1,4 +1,4 @@
-"""`wta logs STREAM [-f]`: the session's log; `-f` follows it until the session ends."""
+"""`wta logs STREAM [-f]`: the session's log; `-f` follows it until the session ends (exit 1 when it failed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from worktree_agents.commands.streams import known_stream
 from worktree_agents.errors import WtaError
 from worktree_agents import sessions
 from worktree_agents.project import Project
-from worktree_agents.sessions.store import PENDING, WAITING, SessionStore
+from worktree_agents.sessions.store import CRASHED, FAILED, PENDING, WAITING, SessionRecord, SessionStore
 from worktree_agents.sessions.liveness import observe
 
 FOLLOW_POLL = 0.2
@@ -39,13 +39,24 @@ def run(stream: str, follow: bool = False) -> int:
             if not follow:
                 return 0
             record = store.read(stream)
-            if record is None or not (record.state in (PENDING, WAITING) or
-                                      observe(store, record, check_stall=False).live):
+            if record is not None and record.state not in (PENDING, WAITING):
+                record = observe(store, record, check_stall=False)
+            if record is None or not (record.state in (PENDING, WAITING) or record.live):
                 _copy(path, position, out)  # what was written while it ended
-                return 0
+                return _ended(stream, record)
             time.sleep(FOLLOW_POLL)
     except KeyboardInterrupt:
         return 0
+
+
+def _ended(stream: str, record: SessionRecord | None) -> int:
+    """`-f`'s exit code once the session has ended: 1 when it failed (SPEC), with the reason of a crash, which
+    no session wrote into its log (its wrapper was killed)."""
+    if record is None or record.state not in (FAILED, CRASHED):
+        return 0
+    if record.state == CRASHED:
+        print(f"wta: session of stream {stream!r} crashed: {record.reason}", file=sys.stderr)
+    return 1
 
 
 def _copy(path: str, position: int, out) -> int:
