@@ -710,6 +710,9 @@ def test_after_branch_prefix_changes_a_streams_work_is_named_and_renamed_not_ski
     assert rename in wta(repo, "up", "--no-launch", "api", check=2).stderr
     assert rename in wta(repo, "diff", "api", check=2).stderr   # (they said `wta up api --no-launch` makes it)
     assert rename in wta(repo, "sync", "api", check=1).stderr
+    kept = wta(repo, "down", "api", check=1).stdout   # (it said `wta merge api`, which refuses until renamed)
+    assert f"merge the commits (its worktree {api} has branch wta/api checked out" in kept
+    assert f"{rename}; then wta merge api)" in kept
     git(api, "branch", "-m", "wta/api", "agent/api")
     wta(repo, "merge", "api", check=0)
     assert git(repo, "show", "main:src/lib/cache.ts").stdout == "export const cache = 1\n"

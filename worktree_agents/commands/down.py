@@ -11,6 +11,7 @@ from typing import Sequence
 from worktree_agents.errors import CHECK
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
+from worktree_agents.repo import stream_branch
 from worktree_agents.state import StateStore, command_lock
 from worktree_agents.worktrees import registry, remove
 from worktree_agents.zones import check_streams
@@ -38,7 +39,7 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
         print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
               f"{', '.join(w.path for w in stale)}")
     for done in results:
-        print(_describe(done, zones.streams))
+        print(_describe(done, zones.streams, zones.branch_prefix))
     refused = [d for d in results if d.refused]
     if refused:
         print(f"kept {len(refused)} stream(s): {', '.join(d.stream for d in refused)}; "
@@ -96,14 +97,18 @@ def _scheduled(project, sessions, stream: str) -> str | None:
             f"{': ' + record.reason if record.reason else ''})")
 
 
-def _describe(done: remove.Removed, streams) -> str:
-    """`streams`: those of the zones in force (a stream taken out of them cannot be merged)."""
+def _describe(done: remove.Removed, streams, prefix: str) -> str:
+    """`streams`: those of the zones in force (a stream taken out of them cannot be merged); `prefix`:
+    their branch prefix (its branch under an earlier one is renamed before it can be merged)."""
     removal = done.removal
     name = f"{done.stream:<12}"
     if done.refused and not done.work_at_risk:
         return f"{name} kept       {done.refused}"
     if done.refused and removal is not None:
-        merge = (f"merge the commits (wta merge {done.stream})" if done.stream in streams else
+        off = (registry.off_branch(removal.worktree, stream_branch(prefix, done.stream))
+               if removal.worktree is not None else None)
+        merge = (f"merge the commits ({off}; then wta merge {done.stream})" if done.stream in streams and off else
+                 f"merge the commits (wta merge {done.stream})" if done.stream in streams else
                  f"put {done.stream} back in zones.yaml to merge the commits (it is no longer there), or keep "
                  "them under refs/wta/backup/ with --force --delete-branches")
         fixes = ([merge] if removal.commits else []) + \
