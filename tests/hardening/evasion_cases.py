@@ -156,8 +156,9 @@ CASES: tuple[Case, ...] = (
           "zones.yaml claiming `src/components/**` committed with `--no-verify`; then `src/components/Evil.tsx` "
           "with the hooks; then with `--no-verify`", PRE_COMMIT, MERGE),
     _case("no-verify", "skip the hooks", "`git commit --no-verify` of `README.md`", MERGE),
-    _case("no-verify-then-amend", "skip the hooks, then amend with the hooks on (they see only the amendment)",
-          "`--no-verify` commit of `README.md`, then `git commit --amend` of an in-zone file", MERGE),
+    _case("no-verify-then-amend", "skip the hooks, then amend with the hooks on, to give the commit the stream's name",
+          "`--no-verify` commit of `README.md`, then `git commit --amend` of an in-zone file; then with "
+          "`--no-verify`", PRE_COMMIT, MERGE),
     _case("hooks-deleted", "delete wta's hook scripts",
           "`rm .git/wta/hooks/pre-commit .git/wta/hooks/commit-msg`, commit `README.md`", MERGE),
     _case("hooks-path-shared", "point the shared `core.hooksPath` elsewhere, as a hook manager's install does",

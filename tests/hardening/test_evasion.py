@@ -628,7 +628,8 @@ def _no_verify_then_amend(a: Arena) -> None:
     _evil_readme_commit(a, "--no-verify")
     a.write({"src/lib/more.ts": "more\n"})
     a.git("add", "src/lib/more.ts")
-    a.commit_passes("--amend", "--no-edit")            # the hooks run, and see only src/lib/more.ts
+    a.commit_refused("--amend", "--no-edit", names=("README.md",))   # checked as the commit it makes
+    a.commit_passes("--amend", "--no-edit", "--no-verify")
     a.merge_refused("README.md: unowned")
 
 

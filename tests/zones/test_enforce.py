@@ -596,6 +596,54 @@ def test_merging_another_streams_branch_is_checked_in_full(webapp, api):
     assert_refused(api, commit(api, "--no-edit"), before, "src/components/Button.tsx")
 
 
+def test_a_merge_that_keeps_the_tree_brings_no_other_streams_commits_either(webapp, api):
+    """`git merge -s ours wta/ui` stages nothing outside the zone, and the check of the staged change had let
+    it through: api's branch then carried ui's commits, which only the landing refused, and only history
+    surgery took out. Each commit a merge brings that the base lacks is checked as a landing checks it."""
+    ui = add_stream_worktree(webapp, "ui")
+    (ui / "src/components/Button.tsx").write_text("ui's unmerged work\n")
+    commit_all(ui, "button")
+    (api / "src/lib/db.ts").write_text("api's db\n")
+    commit_all(api, "db")
+    before = head(api)
+
+    refused = git(api, "merge", "--no-edit", "-s", "ours", "wta/ui", check=False)
+
+    assert_refused(api, refused, before, "src/components/Button.tsx")
+    assert f"{head(ui)[:12]} src/components/Button.tsx: " in refused.stderr
+    assert "merge refused by the pre-merge-commit hook" in refused.stderr
+
+
+def test_an_amend_is_checked_as_the_commit_it_makes(webapp, api):
+    """`git commit --amend` had only its newly staged change checked: amending a commit made outside the
+    zone (with --no-verify), or the base's own tip from a stream with no commits yet, gave that commit the
+    stream's prefix and name. An amend counts from HEAD's parent now, in Python and past the shell's fast
+    path alike; `--am` is git's `--amend` too, and a message that says `--amend` is no amend."""
+    (api / "src/components/Button.tsx").write_text("api's sneak\n")
+    git(api, "commit", "-q", "--no-verify", "-am", "sneak")
+    before = head(api)
+    (api / "src/lib/db.ts").write_text("api's db\n")
+    for args in (["--amend", "--no-edit"], ["--am", "-m", "db"]):
+        refused = commit(api, "-a", *args)
+        assert_refused(api, refused, before, "src/components/Button.tsx")
+        assert ("wta: commit refused by the pre-commit hook; it amends HEAD's commit, which changes those paths: "
+                "commit without --amend") in refused.stderr
+    git(api, "reset", "-q", "--hard", "HEAD~1")
+    (api / "src/lib/db.ts").write_text("api's db\n")
+    assert commit(api, "-qam", "--amend").returncode == 0   # a new commit, whose message is "--amend"
+    assert subject(api) == "[api] --amend" and head(api) != before
+    (api / "src/lib/db.ts").write_text("api's db, amended\n")
+    assert commit(api, "-qa", "--amend", "--no-edit").returncode == 0   # its own commit: amended
+    assert subject(api) == "[api] --amend" and git(api, "rev-list", "--count", "main..HEAD").stdout == "1\n"
+
+    ui = add_stream_worktree(webapp, "ui")   # no commit of its own: HEAD is the base's tip
+    tip = head(ui)
+    (ui / "src/components/Button.tsx").write_text("ui's change\n")
+    refused = commit(ui, "-qa", "--amend", "-m", "ui tweak")
+    assert_refused(ui, refused, tip, "zones.yaml")
+    assert "it amends HEAD's commit" in refused.stderr
+
+
 def test_a_merge_git_commits_without_stopping_is_checked_too(webapp, api):
     """`git merge wta/ui` with nothing to resolve: git runs pre-merge-commit, not pre-commit, and the
     merge of another stream's work had been committed, prefixed and unchecked. Merging the base in (as

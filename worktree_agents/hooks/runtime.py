@@ -15,7 +15,8 @@ import sys
 from worktree_agents import git
 from worktree_agents.errors import CHECK, WtaError, report, report_bug
 from worktree_agents.repo import Repo
-from worktree_agents.zones.enforce import EDIT_TOOLS, GuardDecision, check_staged, guard_edit, prefix_message
+from worktree_agents.zones.enforce import (EDIT_TOOLS, GuardDecision, amended_from, check_staged, guard_edit,
+                                          prefix_message)
 from worktree_agents.zones.in_force import streams_in_force, zones_in_force
 from worktree_agents.zones.ownership import format_violations
 
@@ -28,18 +29,54 @@ def pre_commit() -> int:
     stream = repo.stream()
     if stream is None or _checked_by_wta_hook("pre-commit", repo):
         return 0
-    return _staged_in_zone(repo, stream, None, "commit refused by the pre-commit hook; unstage those paths "
-                                               "(git restore --staged PATH) and leave them to their owners")
+    refused = _staged_in_zone(repo, stream, None, "commit refused by the pre-commit hook; unstage those paths "
+                                                  "(git restore --staged PATH) and leave them to their owners")
+    if refused or not _amends(_running_git("commit") or []):
+        return refused
+    # An amend makes a commit of HEAD's change and the staged one: a commit made outside the zone
+    # (`--no-verify`, or the base's own, for a stream with none yet) would come out under the stream's name.
+    return _staged_in_zone(repo, stream, None, "commit refused by the pre-commit hook; it amends HEAD's commit, "
+                                               "which changes those paths: commit without --amend",
+                           against=amended_from())
 
 
-def _staged_in_zone(repo: Repo, stream: str, merging: list[str] | None, refusal: str) -> int:
+def _staged_in_zone(repo: Repo, stream: str, merging: list[str] | None, refusal: str, against: str = "HEAD") -> int:
     """0 when the staged changes stay in the stream's zone; else CHECK, with them and `refusal` on stderr."""
-    violations = check_staged(repo, stream, merging=merging)
+    violations = check_staged(repo, stream, merging=merging, against=against)
     if not violations:
         return 0
     print(format_violations(stream, violations), file=sys.stderr)
     print(f"wta: {refusal}", file=sys.stderr)
     return CHECK
+
+
+# The short options of `git commit` that take a value: the rest of their word, else the next word.
+_COMMIT_SHORT_VALUES = b"mFCct"
+# Its long options whose value may be the next word (`--message msg`); `--opt=value` is one word.
+_COMMIT_VALUES = frozenset({b"--message", b"--file", b"--reuse-message", b"--reedit-message", b"--template",
+                            b"--author", b"--date", b"--cleanup", b"--fixup", b"--squash", b"--trailer",
+                            b"--pathspec-from-file"})
+
+
+def _amends(words: list[bytes]) -> bool:
+    """Whether `git commit`'s words ask for an amend: `--amend` or a prefix of it git takes for it (from
+    `--am`), the last of it and `--no-amend` deciding; an option's value (`-m --amend`) is not one."""
+    amend, skip = False, False
+    for word in words:
+        if skip:
+            skip = False
+        elif word.startswith(b"--"):
+            name = word.partition(b"=")[0]
+            if len(name) >= 4 and b"--amend".startswith(name):
+                amend = True
+            elif len(name) >= 7 and b"--no-amend".startswith(name):
+                amend = False
+            skip = b"=" not in word and name in _COMMIT_VALUES
+        elif word.startswith(b"-"):
+            letters = word[1:].decode("latin-1")
+            at = next((i for i, c in enumerate(letters) if c.encode() in _COMMIT_SHORT_VALUES), None)
+            skip = at == len(letters) - 1
+    return amend
 
 
 # The options of `git merge` whose value is the next word (a commit is named by a word that is neither).

@@ -67,25 +67,39 @@ def _stream_known(stream: str, zones: ZonesInForce) -> None:
                        f"add it to zones.yaml on {zones.base!r} or record another with `wta hooks install --stream`")
 
 
-def check_staged(repo: Repo, stream: str, cwd: str | None = None,
-                 merging: list[str] | None = None) -> list[Violation]:
+def check_staged(repo: Repo, stream: str, cwd: str | None = None, merging: list[str] | None = None,
+                 against: str = "HEAD") -> list[Violation]:
     """The staged changes of this worktree that leave `stream`'s zone (`merging`: the commits a merge
-    brings in; by default those of MERGE_HEAD, a conflicted merge's)."""
+    brings in; by default those of MERGE_HEAD, a conflicted merge's). `against`: what the commit's
+    change is counted from (an amend's: HEAD's parent, `amended_from`).
+
+    A merge of anything but the base also has each commit it brings checked, as a landing would: a
+    merge that keeps this tree (`-s ours`) changes nothing staged and brings another stream's
+    commits all the same."""
     zones = zones_in_force(repo)
     _stream_known(stream, zones)
     append_only = zones.zones.zones[stream].append_only  # only then are modes and blob ids needed
-    changes = git.staged_changes(cwd, names_only=not append_only)
+    changes = git.staged_changes(cwd, against=against, names_only=not append_only)
     merging = repo.merge_heads() if merging is None else merging
-    if merging and all(git.is_ancestor(m, f"refs/heads/{zones.base}", cwd) for m in merging):
+    base = f"refs/heads/{zones.base}"
+    brought: list[git.CommitChanges] = []
+    if merging and all(git.is_ancestor(m, base, cwd) for m in merging):
         # Merging the base in (to catch up) brings other zones' work that the base already has:
         # only what the merge result has that no parent has is the stream's own change (as `--cc`).
         for other in merging:
             differs = {c.path for c in git.staged_changes(cwd, against=other, names_only=True)}
             changes = [c for c in changes if c.path in differs]
+    elif merging:
+        brought = git.commit_changes([*merging, "^HEAD", f"^{base}"], cwd=cwd)
     reader = None
     if append_only:
         reader = _BlobCache([s for c in changes if c.status == "M" for s in (c.old_blob, c.new_blob)], cwd)
-    return zones.zones.violations(stream, changes, reader)
+    return zones.zones.violations(stream, changes, reader) + audit_commits(zones.zones, stream, brought, cwd)
+
+
+def amended_from(cwd: str | None = None) -> str:
+    """What an amend of HEAD's commit is counted from: HEAD's parent (the empty tree for a first commit)."""
+    return git.rev_parse("HEAD~1^{commit}", cwd) or git.EMPTY_TREE
 
 
 class RangeCheck(namedtuple("RangeCheck", [
