@@ -1131,6 +1131,26 @@ def disable_sparse_checkout(cwd: str | os.PathLike[str], env: dict[str, str] | N
     run("sparse-checkout", "disable", cwd=cwd, env=env)
 
 
+# What `git sparse-checkout` writes into a worktree's own config.
+_SPARSE_KEYS = ("core.sparsecheckout", "core.sparsecheckoutcone", "index.sparse")
+
+
+def drop_copied_sparse_checkout(git_dir: str, env: dict[str, str] | None = None) -> None:
+    """Take from a worktree just registered (no index, nothing checked out) the sparse checkout `git worktree
+    add` copied into it from the worktree it ran in (git 2.36+: that one's patterns and its whole
+    config.worktree), so that it is complete, or sparse only as wta then sets it."""
+    config = os.path.join(git_dir, "config.worktree")
+    present = {entry.partition("\n")[0] for entry in file_config(config, env=env)}
+    for key in present.intersection(_SPARSE_KEYS):
+        unset_file_config(config, key, env=env)
+    if present and not file_config(config, env=env):
+        os.unlink(config)   # it held only the sparse checkout (git leaves an empty [core])
+    try:
+        os.unlink(os.path.join(git_dir, "info", "sparse-checkout"))
+    except FileNotFoundError:
+        pass
+
+
 def checkout_with_untracked_cache(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
     """Check out a new worktree's files, with git's untracked cache in its new index."""
     run("-c", "core.untrackedCache=true", "checkout", "--quiet", cwd=cwd, env=env)

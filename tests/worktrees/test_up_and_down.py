@@ -500,6 +500,63 @@ def test_an_existing_sparse_worktree_follows_its_zone_when_it_changes(tmp_path):
     assert git(api, "sparse-checkout", "list", check=False).returncode != 0
 
 
+def sparse_keys(worktree: Path) -> list[str]:
+    """The sparse-checkout settings in a worktree's own config.worktree."""
+    config = Path(git(worktree, "rev-parse", "--absolute-git-dir").stdout.strip()) / "config.worktree"
+    keys = git(worktree, "config", "--file", str(config), "--name-only", "--list", check=False).stdout.split()
+    return [k for k in keys if "sparse" in k]
+
+
+def test_a_new_worktree_is_complete_though_the_main_worktree_is_sparse(tmp_path):
+    """`git worktree add` copies the sparse checkout of the worktree it runs in: with `sparse: false` a new
+    stream worktree held only what the main worktree did (ui without its own zone), and `wta up` said
+    "nothing to do"."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    git(repo, "sparse-checkout", "set", "--sparse-index", "src/app/api", "prompts")   # (api's prompt_file)
+    wta(repo, "up", "--no-launch", "api", "ui", check=0)
+    for stream in ("api", "ui"):
+        where = worktree_of(repo, stream)
+        assert all((where / f).is_file() for f in git(where, "ls-files").stdout.splitlines())
+        assert git(where, "sparse-checkout", "list", check=False).returncode != 0
+        assert sparse_keys(where) == []
+        assert not (Path(git(where, "rev-parse", "--absolute-git-dir").stdout.strip()) / "info" /
+                    "sparse-checkout").exists()
+        assert git(where, "status", "--porcelain").stdout == ""
+    assert (worktree_of(repo, "ui") / "src" / "components" / "Button.tsx").is_file()
+    assert not (repo / "src" / "components").exists()   # the main worktree stays as its person made it
+    assert git(repo, "sparse-checkout", "list").stdout.splitlines() == ["prompts", "src/app/api"]
+    again = wta(repo, "up", "--no-launch", "api", "ui", check=0).stdout.splitlines()
+    assert len(again) == 2 and all(line.endswith("(nothing to do)") for line in again)
+
+
+def test_a_new_sparse_worktree_is_sparse_as_its_zone_says_not_as_the_main_worktree(tmp_path):
+    repo = clone_webapp(tmp_path, example_zones(setup=None, sparse=True))
+    git(repo, "sparse-checkout", "set", "--sparse-index", "ai-agents", "prompts")
+    wta(repo, "up", "--no-launch", "api", "ui", check=0)
+    api, ui = worktree_of(repo, "api"), worktree_of(repo, "ui")
+    assert git(api, "sparse-checkout", "list").stdout.splitlines() == ["docs/specs", "src/app/api", "src/lib"]
+    assert sorted(sparse_keys(api)) == ["core.sparsecheckout", "core.sparsecheckoutcone", "index.sparse"]
+    # ui's zone names files: pattern mode, which has no sparse index (the main worktree's was copied).
+    assert "ai-agents" not in git(ui, "sparse-checkout", "list").stdout
+    assert sorted(sparse_keys(ui)) == ["core.sparsecheckout", "core.sparsecheckoutcone"]
+    assert git(ui, "config", "--worktree", "core.sparseCheckoutCone").stdout.strip() == "false"
+    assert not (api / "ai-agents").exists() and not (ui / "ai-agents").exists()
+
+
+def test_an_existing_worktree_made_sparse_not_by_wta_is_left_so_and_said(tmp_path):
+    """With `sparse: false`, a sparse stream worktree wta did not make so (a person did, or an earlier wta's
+    `git worktree add` copied the main worktree's) stays sparse: which of the two, wta cannot tell."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "ui", check=0)
+    ui = worktree_of(repo, "ui")
+    git(ui, "sparse-checkout", "set", "src/components")
+    again = wta(repo, "up", "--no-launch", "ui", check=0).stdout
+    assert "(nothing to do)" in again and "`git sparse-checkout disable` in it checks out every file" in again
+    assert git(ui, "sparse-checkout", "list").stdout.splitlines() == ["src/components"]
+    git(ui, "sparse-checkout", "disable")
+    assert "sparse" not in wta(repo, "up", "--no-launch", "ui", check=0).stdout
+
+
 def test_up_starts_without_typer_and_says_what_the_cli_says(tmp_path):
     fast_repo = clone_webapp(tmp_path / "fast", example_zones(setup=None))
     typer_repo = clone_webapp(tmp_path / "typer", example_zones(setup=None))

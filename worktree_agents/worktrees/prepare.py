@@ -77,6 +77,7 @@ class Prepared:
     tracked: list[str] = field(default_factory=list)    # `copy:` entries git tracks, so not copied
     setup: SetupResult | None = None
     reason: str | None = None            # why it failed
+    not_wtas_sparse: bool = False        # sparse though `sparse:` is false, and not made so by wta: left so
 
 
 def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
@@ -179,10 +180,15 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
         hooks.attach(project.repo.common_dir, sp.path, hook_report)
         if len(hook_report.attached) > attached and result.outcome == UNCHANGED:
             result.outcome = REUSED
-        if (config.sparse or record.get("sparse")) and _follow_zone(project, config, sp, result):
-            store.update_stream(sp.stream, sparse=result.sparse)
-            if result.outcome == UNCHANGED:
-                result.outcome = REUSED
+        if config.sparse or record.get("sparse"):
+            if _follow_zone(project, config, sp, result):
+                store.update_stream(sp.stream, sparse=result.sparse)
+                if result.outcome == UNCHANGED:
+                    result.outcome = REUSED
+        elif os.path.exists(os.path.join(git_dir, "info", "sparse-checkout")):   # (`disable` leaves it)
+            # Sparse, not by wta: by a person, or copied from the main worktree by an earlier wta's `git
+            # worktree add`. Which, wta cannot tell: it is left as it is, and said.
+            result.not_wtas_sparse = git.sparse_checkout_list(sp.path, project.env) is not None
     done_before = (not sp.is_new and record.get("worktree") == sp.path
                    and (record.get("setup") or {}).get("status") in ("ok", "none"))
     if done_before:
@@ -280,6 +286,8 @@ def _make(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_repo
         # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
         # that stays is one the hooks hold to its zone.
         record_stream(worktree_git_dir(sp.path), sp.stream)
+        # Complete, or sparse as its zone says: not as the main worktree is (git copied its sparse checkout).
+        git.drop_copied_sparse_checkout(worktree_git_dir(sp.path), env)
         hooks.attach(project.repo.common_dir, sp.path, hook_report)
         if spec is not None:
             with _SHARED_CONFIG:
