@@ -480,3 +480,27 @@ def test_a_generated_hooks_directory_is_copied_and_nothing_else(tmp_path):
     (stream / ".hooks" / "tracked").unlink()
     assert line in wta(main, "hooks", "install", check=0).stdout
     assert list((stream / ".hooks").iterdir()) == []
+
+
+def test_a_setup_that_installs_lefthook_in_the_stream_worktree_leaves_the_zone_check_in_place(tmp_path):
+    """`setup: [lefthook install]` with `sandbox: off`: lefthook, run in the new stream worktree, writes into
+    wta's hooks directory (where git says that worktree's hooks are), renaming wta's hooks to `.old`. `wta up`
+    said `setup ok`, exit 0, and the sessions it started could commit anywhere. wta now looks after each
+    setup and puts its hooks back before any session starts; lefthook's hook goes where its install would have
+    put it without wta, and runs after the check."""
+    class LefthookInSetup(Lefthook):
+        setup = f"setup: [{lefthook_binary()} install]\nsandbox: off\n"
+
+    main, manager = make_project(tmp_path, LefthookInSetup)
+
+    up = wta(main, "up", "--no-launch", "api", check=0)
+
+    assert "zone check put back: wta's pre-commit" in up.stdout, up.stdout
+    assert MISSING not in wta(main, "status", check=None).stdout
+    stream = stream_worktree(main)
+    start = mark(manager)
+    commit(stream, "src/lib/a.ts", "in zone")
+    assert subject(stream) == "[api] in zone"
+    assert ran(manager, start) == [f"pre-commit {stream}", f"commit-msg {stream}"]   # lefthook's, after wta's
+    refused = commit(stream, "src/components/b.tsx", "out of zone", check=False)
+    assert refused.returncode == 1 and "src/components/b.tsx: owned by stream 'ui'" in refused.stderr

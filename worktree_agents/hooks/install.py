@@ -1,8 +1,10 @@
 """wta's git hooks: a hooks directory of its own that only stream worktrees use.
 
-wta never writes into the hooks directory the repository uses (`.git/hooks`,
-or the shared `core.hooksPath` of husky, lefthook, the pre-commit framework or
-a committed `.githooks/`): those belong to the user and their hook manager.
+wta never writes its hooks into the hooks directory the repository uses
+(`.git/hooks`, or the shared `core.hooksPath` of husky, lefthook, the pre-commit
+framework or a committed `.githooks/`): those belong to the user and their hook
+manager (whose hook, written into wta's directory from a stream worktree, goes
+there: `_move_foreign_hooks`).
 Instead each stream worktree gets its own `core.hooksPath` (git's per-worktree
 config, `extensions.worktreeConfig`) pointing at `<common git dir>/wta/hooks/` (layout.py).
 The hooks there run wta's zone check (pre-commit) and `[stream]` prefix
@@ -172,6 +174,14 @@ def install(common_dir: str, worktrees: list[str], main: str) -> HookReport:
         attach(common_dir, path, report)
         copy_repository_hooks(common_dir, main, path, report)
     return report
+
+
+def put_back(common_dir: str, main: str, worktree: str, report: HookReport) -> None:
+    """wta's hooks again in a stream worktree where something took them away (a `setup:` that runs a
+    manager's install: lefthook's, from there, writes into wta's directory and renames wta's hooks), as
+    `install` puts them back, before a session commits there."""
+    _write_hooks(common_dir, shared_hooks_path(common_dir), [main, worktree], report)
+    attach(common_dir, worktree, report)
 
 
 def attach(common_dir: str, worktree: str, report: HookReport) -> None:

@@ -211,6 +211,8 @@ def _prepare_stream(project, config, sp: StreamPlan, store: StateStore, exclude_
                                  store.log_path(sp.stream), jail)
     # After setup: (which may have made it), outside its sandbox, before the session's sandbox pins it.
     hooks.copy_repository_hooks(project.repo.common_dir, project.main, sp.path, hook_report)
+    if config.setup and not hooks.zone_check_installed(project.repo.common_dir, sp.path, project.env):
+        hooks.put_back(project.repo.common_dir, project.main, sp.path, hook_report)   # a manager's install took them
     if result.setup.status == "failed":
         result.outcome = FAILED
         result.reason = (f"setup command `{result.setup.command}` {_exit_text(result.setup.exit_code)}; "
