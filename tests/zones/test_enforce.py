@@ -596,6 +596,24 @@ def test_merging_another_streams_branch_is_checked_in_full(webapp, api):
     assert_refused(api, commit(api, "--no-edit"), before, "src/components/Button.tsx")
 
 
+def test_a_fixup_of_a_commit_without_the_prefix_names_it_as_it_stands(webapp, api):
+    """`git commit --fixup` of a commit made with --no-verify (no prefix) was given the prefix, `fixup! [api]
+    no prefix`, which git's autosquash no longer matched with `no prefix`: both commits stayed as they were."""
+    (api / "src/lib/db.ts").write_text("db\n")
+    git(api, "commit", "-q", "--no-verify", "-am", "no prefix")
+    (api / "src/lib/db.ts").write_text("db, fixed\n")
+    assert commit(api, "-qa", "--fixup=HEAD").returncode == 0
+    assert subject(api) == "fixup! no prefix"
+    git(api, "rebase", "-q", "-i", "--autosquash", "main", env={**os.environ, "GIT_SEQUENCE_EDITOR": "true"})
+    assert git(api, "log", "--format=%s", "main..HEAD").stdout == "no prefix\n"
+    assert git(api, "show", "HEAD:src/lib/db.ts").stdout == "db, fixed\n"
+    (api / "src/lib/db.ts").write_text("db, again\n")
+    assert commit(api, "-qam", "prefixed").returncode == 0
+    (api / "src/lib/db.ts").write_text("db, again, fixed\n")
+    assert commit(api, "-qa", "--fixup=HEAD").returncode == 0
+    assert subject(api) == "fixup! [api] prefixed"   # a fixup of a commit with the prefix names it so
+
+
 def test_a_merge_that_keeps_the_tree_brings_no_other_streams_commits_either(webapp, api):
     """`git merge -s ours wta/ui` stages nothing outside the zone, and the check of the staged change had let
     it through: api's branch then carried ui's commits, which only the landing refused, and only history

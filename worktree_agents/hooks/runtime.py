@@ -128,13 +128,22 @@ def commit_msg(message_file: str) -> int:
     if _unedited_template(message, template, comment_char):
         return 0   # git aborts the commit ("you did not edit the message"), as without wta: no prefix to make it edited
     try:
-        fixed = prefix_message(message, stream, streams, comment_char)
+        fixed = prefix_message(message, stream, streams, comment_char, targets=lambda: _own_subjects(repo))
     except WtaError as exc:
         raise WtaError(str(exc), CHECK) from None
     if fixed != message:
         with open(message_file, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(fixed)
     return 0
+
+
+def _own_subjects(repo: Repo) -> list[str]:
+    """The subjects of the commits this worktree's HEAD has that the base lacks (what autosquash rearranges)."""
+    base = zones_in_force(repo).base
+    try:
+        return [subject for _, subject in git.commits_not_in(f"refs/heads/{base}", ["HEAD"])]
+    except git.GitError:
+        return []   # no commit yet, or no base branch: nothing for autosquash to find
 
 
 def _checked_by_wta_hook(name: str, repo: Repo) -> bool:

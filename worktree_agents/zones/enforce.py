@@ -12,7 +12,7 @@ from collections import namedtuple
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
@@ -151,17 +151,21 @@ def audit_result(zones: ZoneMap, stream: str, old: str, new: str,
 
 # -- commit messages ------------------------------------------------------------
 
-def prefix_message(message: str, stream: str, streams: Sequence[str], comment_char: str | None = None) -> str:
+def prefix_message(message: str, stream: str, streams: Sequence[str], comment_char: str | None = None,
+                   targets: Callable[[], Sequence[str]] | None = None) -> str:
     """The message with `[stream] ` in front of its subject.
 
     Idempotent. `fixup!`/`squash!`/`amend!` stay in front, so autosquash still
     finds the (prefixed) subject they name; an `amend!` commit's body, the message
-    autosquash puts in place of its target's, gets the prefix too. Raises if the
+    autosquash puts in place of its target's, gets the prefix too. `targets`: the
+    subjects of the stream's commits, asked for only for such a subject; when the
+    one it names has no prefix (made with `--no-verify`, a cherry-pick), the subject
+    is left as it is, or autosquash would not find it (the landing names both). Raises if the
     subject carries another stream's prefix. With `comment_char`, the message is
     one git will still clean up: its subject is the first line that is neither
     blank nor a comment, and nothing after the scissors line counts.
     """
-    lines = _prefix_subject(message, stream, streams, comment_char).split("\n")
+    lines = _prefix_subject(message, stream, streams, comment_char, targets).split("\n")
     index = _subject_index(lines, comment_char)
     if index is not None and split_subject(lines[index])[0].startswith("amend! ") and \
             _subject_index(lines[index + 1:], comment_char) is not None:
@@ -169,7 +173,8 @@ def prefix_message(message: str, stream: str, streams: Sequence[str], comment_ch
     return "\n".join(lines)
 
 
-def _prefix_subject(message: str, stream: str, streams: Sequence[str], comment_char: str | None) -> str:
+def _prefix_subject(message: str, stream: str, streams: Sequence[str], comment_char: str | None,
+                    targets: Callable[[], Sequence[str]] | None = None) -> str:
     lines = message.split("\n")
     index = _subject_index(lines, comment_char)
     if index is None:
@@ -194,8 +199,17 @@ def _prefix_subject(message: str, stream: str, streams: Sequence[str], comment_c
     rest = lines[index][len(head):]
     if head and _sha_like(rest.strip()):
         return message  # `fixup! <sha>` names its target by id
+    if head and targets is not None and _names_unprefixed(rest, stream, targets()):
+        return message
     lines[index] = f"{head}[{stream}] {rest}"
     return "\n".join(lines)
+
+
+def _names_unprefixed(text: str, stream: str, subjects: Sequence[str]) -> bool:
+    """Whether git's autosquash finds a commit by `text` (its subject starts with it) only as it stands, not
+    with the stream's prefix in front."""
+    prefixed = f"[{stream}] {text}"
+    return any(s.startswith(text) for s in subjects) and not any(s.startswith(prefixed) for s in subjects)
 
 
 def _subject_index(lines: Sequence[str], comment_char: str | None) -> int | None:
