@@ -142,6 +142,18 @@ def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[st
     return Running(tuple(args), argv, env, input)
 
 
+_OWN_GROUP = [False]   # set by keep_from_terminal_signals
+
+
+def keep_from_terminal_signals() -> None:
+    """From now on, each git this process starts runs in a process group of its own (its stdin /dev/null
+    where none is fed): a terminal's Ctrl-C, or `timeout`'s SIGTERM, to the group reaches this process,
+    which decides, and not its git. The coordinator lets a landing under way finish: its git killed by the
+    same Ctrl-C had read as the landing's failure, and blocked the stream. A git of a process that is
+    interrupted itself is ended by it (`Running.wait`)."""
+    _OWN_GROUP[0] = True
+
+
 class Running:
     """A git process started with `os.posix_spawnp`, its stdin fed and its output read by `wait()`.
 
@@ -164,8 +176,12 @@ class Running:
         actions = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
         if in_r is not None:
             actions.append((os.POSIX_SPAWN_DUP2, in_r, 0))
+        elif _OWN_GROUP[0]:   # (out of the terminal's foreground group, a read from it would stop git)
+            actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+        group = {"setpgroup": 0} if _OWN_GROUP[0] else {}
         try:
-            self._pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigdef=(_signal.SIGPIPE,))
+            self._pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigdef=(_signal.SIGPIPE,),
+                                        **group)
         except BaseException:
             self._close(self._out, self._err, self._in)
             raise

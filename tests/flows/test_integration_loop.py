@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -792,6 +793,40 @@ def test_ctrl_c_at_a_terminal_reaches_wta_not_the_landings_test(tmp_path):
     assert "waiting for the landing under way to finish" in out
     assert record(repo, "api")["state"] == "landed" and record(repo, "api").get("handbacks", 0) == 0
     assert subjects(repo, "main")[0] == "[api] api one"
+
+
+def test_ctrl_c_while_landings_wait_blocks_nothing(tmp_path):
+    """A terminal's Ctrl-C (and `timeout`'s SIGTERM) goes to wta's whole process group: the git that a landing
+    waiting for a person's change was running died with it, and its death was taken for the landing's
+    failure. Every waiting stream was `blocked` at once ("git status failed: exit -2"), no follow-up, and the
+    next `wta up --land` ran their agents again. (A `git` on PATH that takes its time keeps one running.)"""
+    shim = tmp_path / "bin" / "git"
+    shim.parent.mkdir()
+    shim.write_text(f"#!/bin/sh\nsleep 0.05\nexec {shutil.which('git')} \"$@\"\n")
+    shim.chmod(0o755)
+    streams = "".join(f"  {s}:\n    paths: [{s}/**]\n" for s in ("a", "b", "c"))
+    repo = loop_repo(tmp_path, 'mkdir -p "$WTA_STREAM" && echo w > "$WTA_STREAM/w" && git add -A && git commit -qm w',
+                     extra="land: auto\n", streams=streams)
+    write_files(repo, {"README.md": "# a person's change\n"})
+    git(repo, "add", "README.md")   # the landings wait for it
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True,
+                            env=env(PATH=f"{shim.parent}:{os.environ['PATH']}"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_for(lambda: all("uncommitted" in (record(repo, s).get("reason") or "") for s in "abc"), timeout=60)
+        os.killpg(proc.pid, signal.SIGINT)   # what the terminal does
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert {s: record(repo, s)["state"] for s in "abc"} == dict.fromkeys("abc", "landing"), out + err
+    git(repo, "reset", "-q", "--hard")   # the person's change is gone: the detached coordinator lands them
+    for s in "abc":
+        wait_for(lambda: record(repo, s)["state"] == "landed", timeout=60)
+        assert record(repo, s).get("handbacks", 0) == 0
+    landed = subjects(repo, "main")
+    assert sorted(landed[:3]) == ["[a] w", "[b] w", "[c] w"] and len(landed) == 4   # each once, on the first
+    wta(repo, "stop", check=0, env=env())
 
 
 def test_a_detached_coordinator_ended_twice_during_a_landings_test_leaves_it_to_the_next_one(tmp_path):

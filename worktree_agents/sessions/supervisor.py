@@ -31,7 +31,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
-from worktree_agents import interpreter, layout, sessions
+from worktree_agents import git, interpreter, layout, sessions
 from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.sessions import landing, process, spawner
 from worktree_agents.sessions.dependencies import Dependencies
@@ -184,6 +184,7 @@ class Coordinator:
     def __init__(self, project, config, plan: Schedule, wrappers: spawner.Spawner | None = None) -> None:
         """`wrappers`: a spawner started already (`wta up` starts one before it validates zones.yaml)."""
         self.project, self.config, self.plan = project, config, plan
+        git.keep_from_terminal_signals()   # a landing under way finishes when wta is interrupted: its git too
         self.store = SessionStore(project.repo.state_dir)
         self.worktrees = stream_worktrees(project)
         self.base = project.base(config)
