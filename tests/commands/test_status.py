@@ -220,3 +220,20 @@ def test_an_untracked_directory_counts_once_and_is_read_through_gits_untracked_c
     assert entry["dirty"] == 2  # Button.tsx, and the new directory once (as `git status` lists it)
     visited = [line for line in trace.read_text().splitlines() if "read_directo" in line and "opendir:" in line]
     assert visited and all(line.rstrip().endswith("opendir:0") for line in visited)  # no directory was read again
+
+
+def test_a_session_left_file_name_with_control_characters_is_quoted_as_git_does(tmp_path):
+    """A file outside the zone that a session left, named `<ESC>[2J` or with a newline, cleared the terminal or
+    split the sessions table: it is C-quoted there; JSON keeps the real name."""
+    from worktree_agents.sessions.store import SessionStore
+
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "ui", check=0)
+    left = ["evil\x1b[2J.txt", "new\nline.txt"]
+    SessionStore(str(repo / ".git" / "wta")).update("ui", runner="command", state="done",
+                                                     leftovers_outside_zone=left)
+    out = wta(repo, "status", check=0).stdout
+    assert "\x1b" not in out
+    assert out.rstrip("\n").endswith('"evil\\033[2J.txt", "new\\nline.txt"')
+    assert by_stream(json.loads(wta(repo, "status", "--json", check=0).stdout))["ui"]["session"][
+        "leftovers_outside_zone"] == left

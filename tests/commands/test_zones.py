@@ -314,3 +314,29 @@ def test_zones_all_lists_every_unowned_file(tmp_path):
     every = wta(repo, "zones", "--all", check=0).stdout
     unowned = every.split("unowned (14, no stream may change them): ", 1)[1].strip()
     assert unowned.split(", ") == [f"img/{i:02}.png" for i in range(14)]
+
+
+def test_zones_and_explain_quote_a_file_name_with_control_characters_as_git_does(tmp_path):
+    """A tracked `docs/evil<ESC>[2J.md` cleared the terminal in `wta zones`'s unowned list and in `wta explain`,
+    and a name with a newline split the list: each is C-quoted as `git` and `wta check-zones` quote it."""
+    evil, newline = "docs/evil\x1b[2J\x1b[31m.md", "docs/new\nline.md"
+    zones = "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n  ui: {paths: [src/ui/**, docs/**]}\n"
+    repo = make_repo(tmp_path / "app", zones.replace(", docs/**", ""),
+                     {"src/api/a.py": "", "src/ui/u.js": "", "docs/x.md": "", evil: "q", newline: "q"})
+    shown = wta(repo, "zones", check=0).stdout
+    assert "\x1b" not in shown and "docs/new\n" not in shown
+    assert ('unowned (3, any stream may change them): "docs/evil\\033[2J\\033[31m.md", "docs/new\\nline.md", '
+            "docs/x.md\n") in shown
+    assert json.loads(wta(repo, "zones", "--json", check=0).stdout)["unowned"] == [evil, newline, "docs/x.md"]
+
+    explained = wta(repo, "explain", "docs", evil, newline, check=0).stdout
+    assert explained.splitlines() == ["docs/: a directory of 3 tracked file(s): (unowned) 3",
+                                      '"docs/evil\\033[2J\\033[31m.md": unowned', '"docs/new\\nline.md": unowned']
+    assert [a["path"] for a in json.loads(wta(repo, "explain", "--json", evil, newline, check=0).stdout)] == \
+        [evil, newline]
+
+    (repo / "zones.yaml").write_text(zones + "  docs: {paths: [docs/new*]}\n")
+    commit_all(repo, "overlap")
+    assert ('overlap: "docs/new\\nline.md" is claimed by ui and docs; make the zones exclusive in zones.yaml'
+            in wta(repo, "zones", check=1).stdout.splitlines())
+

@@ -270,6 +270,24 @@ def test_conflicts_with_the_base_and_between_streams_alert_once_and_clear(tmp_pa
         assert ("conflict:api:ui", "conflict") in [(a.key, a.state) for a in cleared]
 
 
+def test_alerts_quote_a_file_name_with_control_characters_as_git_does(tmp_path):
+    """A conflict or a violation in a file named `<ESC>[2J` or with a newline: the alert (printed, logged, passed
+    to notify) names it C-quoted, so it neither clears a terminal nor splits a line."""
+    evil = "src/lib/evil\x1b[2J\nline.ts"
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    api = add_stream_worktree(repo, "api")
+    ui = add_stream_worktree(repo, "ui")
+    write_files(api, {evil: "api's version\n"})
+    commit_all(api, "evil")
+    write_files(ui, {evil: "ui's version\n"})
+    commit_all(ui, "evil too", "--no-verify")
+    with watcher(repo) as w:
+        alerts = {a.state: a.message for a in w.tick()}
+    assert set(alerts) >= {"conflict", "violation"}
+    for message in (alerts["conflict"], alerts["violation"]):
+        assert '"src/lib/evil\\033[2J\\nline.ts"' in message and "\x1b" not in message and "\n" not in message
+
+
 def test_streams_whose_own_commits_touch_nothing_in_common_are_not_merged_pair_by_pair(tmp_path, monkeypatch):
     """Each stream is merged with the base; a pair only when their own commits touch a path in
     common, or a file where the other has a directory (which git cannot merge either)."""

@@ -1015,6 +1015,20 @@ def test_down_refuses_uncommitted_and_untracked_files_and_names_them(tmp_path):
     assert not ui.exists()
 
 
+def test_down_quotes_a_kept_file_name_with_control_characters_as_git_does(tmp_path):
+    """A file named `<ESC>[2J.tsx` cleared the terminal in down's list of the files it kept the stream for,
+    and a newline in a name split the list: each is C-quoted, one path a line."""
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", "ui", check=0)
+    ui = worktree_of(repo, "ui")
+    (ui / "src" / "components" / "evil\x1b[2J.tsx").write_text("x\n")
+    (ui / "src" / "components" / "new\nline.tsx").write_text("x\n")
+    done = wta(repo, "down", "ui", check=1)
+    assert "\x1b" not in done.stdout
+    assert '    "src/components/evil\\033[2J.tsx"' in done.stdout.splitlines()
+    assert '    "src/components/new\\nline.tsx"' in done.stdout.splitlines()
+
+
 def test_down_with_delete_branches_removes_merged_branches_never_the_base(tmp_path):
     repo = clone_webapp(tmp_path)
     wta(repo, "up", "--no-launch", check=0)

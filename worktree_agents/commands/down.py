@@ -15,6 +15,7 @@ from worktree_agents.repo import stream_branch
 from worktree_agents.state import StateStore, command_lock
 from worktree_agents.worktrees import registry, remove
 from worktree_agents.zones import check_streams
+from worktree_agents.zones.ownership import quote_path
 
 SHOWN = 20  # commits or files listed per refused stream
 
@@ -117,8 +118,8 @@ def _describe(done: remove.Removed, streams, prefix: str) -> str:
         lines = [f"{name} kept       {done.refused}; {' and '.join(fixes)}, or rerun with --force to remove it "
                  "anyway:"]
         lines += [f"    {sha} {subject}" for sha, subject in removal.commits[:SHOWN]]
-        lines += [f"    {path}" for path in removal.changes[:SHOWN]]
-        lines += [f"    {path} (ignored)" for path in removal.hidden[:SHOWN]]
+        lines += [f"    {quote_path(path)}" for path in removal.changes[:SHOWN]]
+        lines += [f"    {quote_path(path)} (ignored)" for path in removal.hidden[:SHOWN]]
         extra = (max(len(removal.commits) - SHOWN, 0) + max(len(removal.changes) - SHOWN, 0)
                  + max(len(removal.hidden) - SHOWN, 0))
         if extra:

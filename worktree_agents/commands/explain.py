@@ -9,6 +9,7 @@ from collections import Counter
 from worktree_agents.commands.output import emit_json
 from worktree_agents.errors import USAGE, WtaError, report
 from worktree_agents.project import Project
+from worktree_agents.zones.ownership import quote_path
 
 
 def run(paths: list[str], as_json: bool = False) -> int:
@@ -35,7 +36,7 @@ def run(paths: list[str], as_json: bool = False) -> int:
                     "protected": a.protected, "also": list(a.also)} for a in answers])
     else:
         for a in answers:
-            print(f"{a.path}: {a.describe()}")
+            print(f"{quote_path(a.path)}: {a.describe()}")
     for problem in problems:
         report(problem)
     return USAGE if problems else 0

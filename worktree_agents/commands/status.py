@@ -14,6 +14,7 @@ from worktree_agents.commands.output import emit_json, fit_screen, table, use_co
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
+from worktree_agents.zones.ownership import quote_path
 
 WATCH_INTERVAL_ENV = "WTA_WATCH_INTERVAL"
 WATCH_INTERVAL = 2.0
@@ -131,7 +132,7 @@ def _sessions(report: status_mod.Status) -> str:
         usage = "-" if x["cpu_percent"] is None else \
             f"{x['cpu_percent']:.0f}% {x['memory_bytes'] / 2**20:.0f}M {x['children']} child(ren)"
         cost = output.cost(x["cost_usd"], x.get("cost_simulated", False))
-        left = ", ".join(x["leftovers_outside_zone"]) or "-"
+        left = ", ".join(map(quote_path, x["leftovers_outside_zone"])) or "-"
         rows.append((s.stream, x["runner"] or "-", state, x["pid"] or "-", usage, x["turns"] or "-", cost,
                      _age(x["last_activity"]), left))
     if not rows:

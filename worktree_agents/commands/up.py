@@ -26,6 +26,7 @@ from worktree_agents.worktrees import prepare as worktrees
 from worktree_agents.worktrees.plan import StreamPlan, plan_up
 from worktree_agents.zones import CONFIG_FILE, check_streams
 from worktree_agents.zones.in_force import base_zones_blob, refresh_cache
+from worktree_agents.zones.ownership import quote_path
 
 
 def run(streams: Sequence[str], runner: str | None = None, no_launch: bool = False, detach: bool = False,
@@ -108,7 +109,8 @@ def _up(project, streams: Sequence[str], runner: str | None, no_launch: bool, de
         print(f"copy: not in the main worktree, so not copied: {', '.join(missing)}")
     tracked = sorted({t for r in results for t in r.tracked})
     if tracked:
-        print(f"copy: tracked by git, so not copied (they come with the checkout): {', '.join(tracked)}")
+        print("copy: tracked by git, so not copied (they come with the checkout): "
+              + ", ".join(map(quote_path, tracked)))
     failed = [r for r in results if r.outcome == worktrees.FAILED]
     if no_launch:
         return CHECK if failed else 0

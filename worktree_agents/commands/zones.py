@@ -7,6 +7,7 @@ from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.config import check_in_repository, unmatched_patterns
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.project import Project
+from worktree_agents.zones.ownership import quote_path
 
 UNOWNED_SHOWN = 10  # without --all
 
@@ -46,10 +47,9 @@ def run(as_json: bool = False, show_all: bool = False) -> int:
         print(f"\nread-only: {', '.join(config.read_only)} (and zones.yaml)")
     if unowned:
         policy = "no stream may change them" if config.unowned == "deny" else "any stream may change them"
-        if show_all or len(unowned) <= UNOWNED_SHOWN:
-            shown = ", ".join(unowned)
-        else:
-            shown = ", ".join(unowned[:UNOWNED_SHOWN]) + f" and {len(unowned) - UNOWNED_SHOWN} more (--all lists them)"
+        listed = unowned if show_all else unowned[:UNOWNED_SHOWN]
+        more = len(unowned) - len(listed)
+        shown = ", ".join(map(quote_path, listed)) + (f" and {more} more (--all lists them)" if more else "")
         print(f"\nunowned ({len(unowned)}, {policy}): {shown}")
     for warning in warnings:
         err(f"wta: warning: {warning}")

@@ -14,6 +14,7 @@ from worktree_agents.config.problems import dotted
 from worktree_agents.config.model import Config, compile_patterns
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.matcher import example_path
+from worktree_agents.zones.ownership import quote_path
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ def check_in_repository(config: Config, path: str | Path, tracked: list[str]) ->
         first_by_streams.setdefault(streams, []).append(overlap_path)
     for streams, paths in first_by_streams.items():
         more = f" (and {len(paths) - 1} more tracked files)" if len(paths) > 1 else ""
-        problems.append(f"overlap: {paths[0]}{more} is claimed by {' and '.join(streams)}; make the zones exclusive "
-                        f"in {CONFIG_FILE}")
+        problems.append(f"overlap: {quote_path(paths[0])}{more} is claimed by {' and '.join(streams)}; make the zones "
+                        f"exclusive in {CONFIG_FILE}")
     # Zones that overlap only where no file is tracked yet (two streams given `lib/**` before it exists):
     # every commit of theirs there would be refused. A path each pattern matches, made up, tells.
     probes: dict[str, tuple[str, int]] = {}

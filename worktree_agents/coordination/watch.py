@@ -42,6 +42,7 @@ from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
 from worktree_agents.worktrees.registry import stream_worktrees
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
+from worktree_agents.zones.ownership import quote_path
 
 NOTIFY_TIMEOUT = 10.0
 RECOVERED, OK, CLOSED = "recovered", "ok", "closed"
@@ -364,7 +365,7 @@ class Watcher:
         subjects = {c.sha: c.subject for c in commits}
         found = {}
         for sha, found_here in by_commit.items():
-            paths = ", ".join(f"{v.path} ({v.reason}{' ' + v.owner if v.owner else ''})"
+            paths = ", ".join(f"{quote_path(v.path)} ({v.reason}{' ' + v.owner if v.owner else ''})"
                               for v in found_here[:_MAX_FILES_SHOWN])
             more = f" and {len(found_here) - _MAX_FILES_SHOWN} more" if len(found_here) > _MAX_FILES_SHOWN else ""
             found[f"violation:{stream}:{sha}"] = _Condition(
@@ -525,7 +526,7 @@ def _directories(path: str) -> list[str]:
 
 
 def _files(files: list[str]) -> str:
-    shown = ", ".join(files[:_MAX_FILES_SHOWN])
+    shown = ", ".join(map(quote_path, files[:_MAX_FILES_SHOWN]))
     more = f" and {len(files) - _MAX_FILES_SHOWN} more" if len(files) > _MAX_FILES_SHOWN else ""
     return f"{len(files)} file(s): {shown}{more}"
 
