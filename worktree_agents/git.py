@@ -1045,6 +1045,12 @@ def tracked_files(cwd: str | os.PathLike[str] | None = None, env: dict[str, str]
     return zsplit(run(*prefix, "ls-files", "-z", *(("--", *paths) if paths else ()), cwd=cwd, env=env).stdout)
 
 
+def submodules(cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> set[str]:
+    """The tracked paths that are submodules (gitlinks: git tracks the commit checked out there, not its files)."""
+    entries = zsplit(run("ls-files", "--stage", "-z", cwd=cwd, env=env).stdout)   # "<mode> <object> <stage>\t<path>"
+    return {entry.split("\t", 1)[1] for entry in entries if entry.startswith("160000 ")}
+
+
 def files_not_ignored(paths: Sequence[str], cwd: str | os.PathLike[str],
                       env: dict[str, str] | None = None) -> list[str]:
     """The files under `paths` (taken literally) that git tracks or would show as untracked."""

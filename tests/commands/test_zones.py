@@ -340,3 +340,24 @@ def test_zones_and_explain_quote_a_file_name_with_control_characters_as_git_does
     assert ('overlap: "docs/new\\nline.md" is claimed by ui and docs; make the zones exclusive in zones.yaml'
             in wta(repo, "zones", check=1).stdout.splitlines())
 
+
+def test_explain_answers_a_submodule_as_the_tracked_path_the_zone_check_owns(tmp_path):
+    """`lib/child`, a submodule, was answered as a directory with no tracked file in it, while the zone check
+    refuses another stream's commit of it as lib's: it is one tracked path, owned by the pattern that matches it."""
+    child = make_repo(tmp_path / "child", "", {"c": "1\n"})
+    repo = make_repo(tmp_path / "app", "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n"
+                     "  lib: {paths: [lib/**]}\n", {"src/api/a.py": ""})
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(child), "lib/child")
+    commit_all(repo, "add a submodule")
+    said = "lib/child: lib (pattern 'lib/**'); a submodule (tracked as one path: the commit checked out there)"
+    assert wta(repo, "explain", "lib/child", "lib/child/", check=0).stdout.splitlines() == [said, said]
+    assert wta(repo / "lib", "explain", "child", ".", check=0).stdout.splitlines() == [
+        said, "lib/: a directory of 1 tracked file(s): lib 1"]
+    assert json.loads(wta(repo, "explain", "--json", "lib/child", check=0).stdout) == [
+        {"path": "lib/child", "stream": "lib", "pattern": "lib/**", "read_only": False, "protected": False,
+         "also": [], "submodule": True}]
+
+    write_files(repo / "lib" / "child", {"c": "2\n"})
+    commit_all(repo / "lib" / "child", "bump")
+    git(repo, "add", "lib/child")
+    assert "lib/child: owned by stream 'lib'" in wta(repo, "check-zones", "--stream", "api", check=1).stderr

@@ -1,15 +1,16 @@
 """`wta explain PATH...`: which stream owns each path, and the deciding pattern; for a directory, whose
-its tracked files are."""
+its tracked files are; a submodule is one tracked path, owned as a file is."""
 
 from __future__ import annotations
 
 import os
 from collections import Counter
 
+from worktree_agents import git
 from worktree_agents.commands.output import emit_json
 from worktree_agents.errors import USAGE, WtaError, report
 from worktree_agents.project import Project
-from worktree_agents.zones.ownership import quote_path
+from worktree_agents.zones.ownership import Ownership, quote_path
 
 
 def run(paths: list[str], as_json: bool = False) -> int:
@@ -17,6 +18,7 @@ def run(paths: list[str], as_json: bool = False) -> int:
     zones = project.main_config().zone_map()
     answers, problems = [], []
     tracked: list[str] | None = None
+    submodules: set[str] | None = None
     for path in paths:  # one bad path does not hide the answers for the others
         try:
             rel = project.relative(path)
@@ -24,22 +26,28 @@ def run(paths: list[str], as_json: bool = False) -> int:
             problems.append(exc)
             continue
         full = os.path.join(os.getcwd(), path)
-        if rel == "." or path.endswith("/") or (os.path.isdir(full) and not os.path.islink(full)):
+        submodules = git.submodules(project.toplevel, project.env) if submodules is None else submodules
+        if rel in submodules:   # a directory on disk, but git tracks it as one path, as the zone check does
+            answers.append(_Submodule(zones.owner_of(rel)))
+        elif rel == "." or path.endswith("/") or (os.path.isdir(full) and not os.path.islink(full)):
             tracked = project.tracked_files() if tracked is None else tracked
             below = [f for f in tracked if rel == "." or f.startswith(rel + "/")]
             answers.append(_Directory(rel, Counter(_owner(zones.owner_of(f)) for f in below)))
         else:
             answers.append(zones.owner_of(rel))
     if as_json:
-        emit_json([a.as_json() if isinstance(a, _Directory) else
-                   {"path": a.path, "stream": a.stream, "pattern": a.pattern, "read_only": a.read_only,
-                    "protected": a.protected, "also": list(a.also)} for a in answers])
+        emit_json([_file_json(a) if isinstance(a, Ownership) else a.as_json() for a in answers])
     else:
         for a in answers:
             print(f"{quote_path(a.path)}: {a.describe()}")
     for problem in problems:
         report(problem)
     return USAGE if problems else 0
+
+
+def _file_json(a: Ownership) -> dict:
+    return {"path": a.path, "stream": a.stream, "pattern": a.pattern, "read_only": a.read_only,
+            "protected": a.protected, "also": list(a.also)}
 
 
 def _owner(ownership) -> str:
@@ -71,3 +79,18 @@ class _Directory:
         return {"path": self.path, "stream": only if only and not only.startswith("(") else None,
                 "pattern": None, "read_only": only == "(read-only)", "protected": False, "also": [],
                 "files": dict(self.owners.most_common())}
+
+
+class _Submodule:
+    """What `wta explain` says of a submodule: one tracked path (git tracks the commit checked out there, not
+    the files in it), owned as a file is; a commit that moves it is checked against that owner."""
+
+    def __init__(self, ownership: Ownership) -> None:
+        self.path, self.ownership = ownership.path, ownership
+
+    def describe(self) -> str:
+        return f"{self.ownership.describe()}; a submodule (tracked as one path: the commit checked out there)"
+
+    def as_json(self) -> dict:
+        """A file's keys, and `submodule`."""
+        return {**_file_json(self.ownership), "submodule": True}
