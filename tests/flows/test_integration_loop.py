@@ -442,11 +442,17 @@ fi
 
 
 def test_a_commit_outside_the_zone_made_with_no_verify_is_handed_back_never_landed(tmp_path):
+    """The follow-up agent does what its prompt says, in its sandbox. (It had said `git rebase -i`, which leaves
+    CHERRY_PICK_HEAD there, so that a later commit took another's author; or a revert, which never lands.)"""
     script = KEEP_PROMPT.format(out=tmp_path) + """
 if grep -q "wta never lands them" "$1"; then
-  git reset -q --hard HEAD~1
-  echo ok > src/api/ok.py && git add src/api/ok.py && git commit -qm "in my zone"
+  fork=$(git merge-base HEAD main)
+  grep -qF "git reset --soft \\$(git merge-base HEAD main)" "$1" && git reset -q --soft "$fork"
+  grep -qF "git restore --source=\\$(git merge-base HEAD main) --staged --worktree -- src/ui/page.html" "$1" &&
+    git restore --source="$fork" --staged --worktree -- src/ui/page.html
+  git commit -qm "in my zone, at last"
 else
+  echo ok > src/api/ok.py && git add src/api/ok.py && git commit -qm "in my zone"
   echo sneaky > src/ui/page.html && git add src/ui/page.html && git commit -q --no-verify -m "[api] sneak into ui"
 fi
 """
@@ -457,8 +463,11 @@ fi
     follow_up = (tmp_path / "api-prompt-1.md").read_text()
     assert "src/ui/page.html" in follow_up and "owned by stream 'ui'" in follow_up
     assert "[api] sneak into ui" not in subjects(repo, "main")
-    assert subjects(repo, "main")[0] == "[api] in my zone"
-    assert (repo / "src/ui/page.html").read_text() == "<p>hi</p>\n"
+    assert subjects(repo, "main")[0] == "[api] in my zone, at last"
+    assert (repo / "src/ui/page.html").read_text() == "<p>hi</p>\n" and (repo / "src/api/ok.py").exists()
+    api = worktree(repo, "api")
+    private = Path(git(api, "rev-parse", "--absolute-git-dir").stdout.strip())
+    assert git(api, "status", "--porcelain").stdout == "" and not (private / "CHERRY_PICK_HEAD").exists()
 
 
 def test_the_api_runner_gets_the_failed_test_in_its_follow_up_and_fixes_it(tmp_path):

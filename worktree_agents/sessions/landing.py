@@ -19,6 +19,7 @@ worktree that nobody watches.
 from __future__ import annotations
 
 import os
+import shlex
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -157,11 +158,16 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
                 f"{how}\nThe last lines of its output:\n\n```\n{_tail(result.test_log)}\n```\n\n"
                 f"Reproduce it (`git rebase {base}`, then the command), fix the cause in your zone.\n\n{done}\n")
     if result.result == merge.VERIFY_FAILED:
+        # One commit made anew: a revert leaves the commit in the branch, and an interactive rebase cannot finish
+        # in the sandbox (git cannot remove CHERRY_PICK_HEAD there: the next commit took its author).
+        fork = f"$(git merge-base HEAD {base})"
+        restore = (f"`git restore --source={fork} --staged --worktree -- {shlex.join(result.files)}` (those paths "
+                   "back as they were), " if result.files else "")
         return (f"{head}\nCommits on your branch change paths outside your zone, or lack your prefix; wta never "
                 "lands them:\n" + "".join(f"- {p}\n" for p in result.problems)
-                + f"\nTake those changes out of your branch (`git rebase -i {base}`: drop or edit the commits, or "
-                  "revert them), give every commit your prefix, and ask each owner for what you need with "
-                  f"`wta request OWNER \"...\"`.\n\n{done}\n")
+                + f"\nMake your work one commit without them: `git reset --soft {fork}` (your commits undone, their "
+                  f"changes staged), {restore}then `git commit -m \"...\"` (wta gives it your prefix). Ask each "
+                  f"owner for what you need with `wta request OWNER \"...\"`.\n\n{done}\n")
     if result.detail.startswith(merge.UNCOMMITTED):
         # (Not "commit or stash them": one outside the zone cannot be committed, and the sandbox has no stash.)
         return (f"{head}\nYour worktree has uncommitted changes, and only commits land:\n"
