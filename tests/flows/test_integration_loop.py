@@ -355,8 +355,11 @@ def test_a_fix_that_never_comes_blocks_the_stream_after_land_retries(tmp_path):
     last = (state_dir(repo) / "handback" / "api.md").read_text()
     newest_log = max((state_dir(repo) / "merges").rglob("*.log"), key=lambda p: p.stat().st_mtime)
     assert "FAILED test_api" in last and f"(log: {newest_log})" in last
-    blocked = [line for line in (tmp_path / "notify.log").read_text().splitlines() if "|blocked|" in line]
+    said = (tmp_path / "notify.log").read_text().splitlines()
+    blocked = [line for line in said if "|blocked|" in line]
     assert len(blocked) == 1 and blocked[0].startswith("api|blocked|") and "test-failed" in blocked[0]
+    # Each of the three sessions ended done, though a follow-up or the block came before a look saw it.
+    assert [line for line in said if line.startswith("api|done|")] == ["api|done|session done"] * 3, said
     ui = record(repo, "ui")
     assert (ui["state"], ui["reason"], ui["started_at"]) == ("failed", "dependency api blocked", None)
     assert not (tmp_path / "ui-started").exists()

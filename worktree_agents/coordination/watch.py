@@ -290,11 +290,15 @@ class Watcher:
             state = record.state
             words = f"session {state}" + (f": {one_line(record.reason)}" if record.reason else "")
             key = f"{_SESSION_KEY}{stream}:{record.started_at or '-'}:{state}"
-            if state in (LANDING, LANDED) and record.ended_at:
-                # Under `land: auto` a session that ends `done` is `landing` a moment later, before a look
-                # every second sees it: its end is said all the same, once, before what its landing says.
-                found[f"{_SESSION_KEY}{stream}:{record.started_at or '-'}:{DONE}"] = _Condition(
-                    stream, DONE, f"session {DONE}", since=parse_time(record.ended_at))
+            # Under `land: auto` a session that ends `done` is `landing` a moment later, before a look every
+            # second sees it, and may be handed back or blocked at once: its end is said all the same, once,
+            # before what its landing says.
+            ended_done = [*record.failed_to_land,
+                          *([[record.started_at or "-", record.ended_at]]
+                            if state in (LANDING, LANDED) and record.ended_at else [])]
+            for started, ended in ended_done:
+                found[f"{_SESSION_KEY}{stream}:{started}:{DONE}"] = _Condition(stream, DONE, f"session {DONE}",
+                                                                             since=parse_time(ended))
             if state == WAITING and record.waiting_to_land:
                 # A person has to act (`wta merge DEP`): say so once, and again when it clears.
                 found[_LANDING_KEY.format(stream=stream) + ",".join(record.waiting_to_land)] = _Condition(

@@ -249,12 +249,15 @@ def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int)
         return
     if outcome.handback:   # also when blocked: `wta prompt` (and a person's session) shows the last failure
         write_handback(handback, outcome.handback)
+    session = [[record.started_at, record.ended_at]] if record.started_at and record.ended_at else []
     if not outcome.handback or record.handbacks >= land_retries:
         store.update(stream, state=BLOCKED, ended_at=now(), moved_while_landing=moved,
-                 reason=f"landing failed {record.handbacks + 1} time(s): {outcome.reason}")
+                     failed_to_land=record.failed_to_land + session,
+                     reason=f"landing failed {record.handbacks + 1} time(s): {outcome.reason}")
         return
     # Pending again: the follow-up session starts as soon as max_parallel allows.
     store.update(stream, handbacks=record.handbacks + 1, state=PENDING, moved_while_landing=moved,
+                 failed_to_land=record.failed_to_land + session,
                  reason=f"handed back to its agent: {outcome.reason}")
 
 

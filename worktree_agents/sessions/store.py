@@ -98,6 +98,9 @@ class SessionRecord(AgentFigures):
     log: str | None = None
     waiting_to_land: list[str] = field(default_factory=list)   # `waiting`: dependencies done, not yet landed
     handbacks: int = 0                       # follow-up sessions started for a failed landing
+    # [started_at, ended_at] of each session of this schedule that ended done and whose landing failed: a
+    # follow-up or the block replaced them above, and `wta watch` still says each ended `done`.
+    failed_to_land: list[list[str]] = field(default_factory=list)
     moved_while_landing: int = 0             # landings in a row its branch got new commits during
     landed_at: str | None = None
     landed_head: str | None = None           # the base commit that landed the stream
