@@ -141,8 +141,9 @@ class LockHolder:
     process_start: float   # the process's start time (epoch seconds), to tell a reused pid apart
     host: str
 
-    def describe(self) -> str:
-        return f"`{self.command}` (pid {self.pid}) since {_local_time(self.started_at)}"
+    def describe(self, age: bool = True) -> str:
+        """`age`: with how long ago it began (not in a reason recorded again each round: it would read as new)."""
+        return f"`{self.command}` (pid {self.pid}) since {_local_time(self.started_at, age)}"
 
     def is_alive(self) -> bool:
         """Whether the process that took the lock still runs (same pid, same start time)."""
@@ -291,10 +292,10 @@ def _process_start() -> float:
     return create_time(os.getpid()) or 0.0
 
 
-def _local_time(iso: str) -> str:
+def _local_time(iso: str, age: bool = True) -> str:
     try:
         moment = datetime.fromisoformat(iso)
     except ValueError:
         return iso
-    age = int((datetime.now(timezone.utc) - moment).total_seconds())
-    return f"{moment.astimezone().strftime('%Y-%m-%d %H:%M:%S')} ({max(age, 0)}s ago)"
+    seconds = int((datetime.now(timezone.utc) - moment).total_seconds())
+    return moment.astimezone().strftime('%Y-%m-%d %H:%M:%S') + (f" ({max(seconds, 0)}s ago)" if age else "")

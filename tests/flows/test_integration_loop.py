@@ -698,6 +698,8 @@ def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
         proc.kill()
     assert code == 0, out + err
     assert subjects(repo, "main")[:2] == ["[api] api one", "[ui] ui by hand"]
+    # One line for the wait (off a terminal, a line a change): its reason had said "(3s ago)", new each second.
+    assert len([line for line in out.splitlines() if "waits for `wta merge` (pid " in line]) == 1, out
 
 
 def landing_waits(repo: Path) -> str:

@@ -94,7 +94,7 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             # Not the lock, not a merge left to a person: an error that trying again will not clear (a git
             # that fails), said once; the stream is blocked with it (`wta merge` by hand shows it again).
             return [LandOutcome(s, FAILED, reason=f"landing failed: {line}") for s in streams]
-        reason = f"waits for {holder.describe()} to finish" if holder else f"waits: {line}"
+        reason = f"waits for {holder.describe(age=False)} to finish" if holder else f"waits: {line}"
         return [LandOutcome(s, BUSY, reason=reason) for s in streams]
     results = {r.stream: r for r in report.streams}
     refused_all = report.status == "refused" and not any(r.result == merge.REFUSED for r in report.streams)
