@@ -115,6 +115,16 @@ def test_no_colour_codes_off_a_terminal(webapp):
         assert not ANSI.search(proc.stdout + proc.stderr), f"colour codes in `wta {' '.join(args)}`"
 
 
+def test_wta_or_wta_hooks_alone_prints_the_help_on_stderr_and_exits_2(tmp_path):
+    """`wta` alone and `wta hooks` alone had printed nothing (exit 2): the help was left to typer, which
+    does not print it when wta runs it. Now the help, as `--help` prints it, on stderr as a usage error."""
+    for command in ([], ["hooks"]):
+        alone = wta(tmp_path, *command, check=2)
+        assert alone.stdout == ""
+        assert alone.stderr == wta(tmp_path, *command, "--help", check=0).stdout, f"wta {' '.join(command)}"
+        assert alone.stderr.startswith(f"Usage: {' '.join(['wta', *command])} [OPTIONS] COMMAND [ARGS]...")
+
+
 def test_usage_errors_exit_2_without_traceback(webapp):
     for args in (["no-such-command"], ["status", "--no-such-flag"], ["merge", "nosuchstream"]):
         proc = wta(webapp, *args, check=2)

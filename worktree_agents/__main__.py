@@ -129,8 +129,6 @@ def _usage_error(exc: Exception) -> int | None:
     importable under one name across versions.
     """
     names = {k.__name__ for k in type(exc).__mro__}
-    if "NoArgsIsHelpError" in names:
-        return exc.exit_code  # type: ignore[attr-defined]  # typer has printed the help already
     if "Abort" in names:
         return 1
     if "ClickException" not in names:

@@ -5,6 +5,7 @@ Nothing here decides or prints anything beyond what typer does for usage.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import List, Optional
 
@@ -75,6 +76,14 @@ class _Command(_Parsing, TyperCommand):
 
 class _Group(_Parsing, TyperGroup):
     """`wta` and `wta hooks`: plain help that lists each command with its whole first sentence."""
+
+    def parse_args(self, ctx, args):
+        # Alone, the group's help on stderr and exit 2, as click's standalone mode does. Printed here: typer
+        # raises NoArgsIsHelpError, which it does not print when wta runs it (standalone_mode=False).
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            print(ctx.get_help(), file=sys.stderr)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
 
     def format_commands(self, ctx, formatter) -> None:
         rows = [(name, command.get_short_help_str(limit=200)) for name in self.list_commands(ctx)
