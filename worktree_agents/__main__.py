@@ -14,6 +14,29 @@ if TYPE_CHECKING:
 
 def main(argv: list[str] | None = None) -> int:
     args = _debug_first(sys.argv[1:] if argv is None else argv)
+    if not _changes_state(args):
+        return _main(args)   # a closed stdout ends it at once (BrokenPipeError below)
+    from worktree_agents.commands.output import outliving_its_reader
+
+    # Finished as if the reader were there, with the exit code that says how it went: a shell pipeline's
+    # status is the last command's anyway, and under `set -o pipefail` a 141 would make a `wta up` that
+    # completed look killed half-way.
+    with outliving_its_reader():
+        return _main(args)
+
+
+# The commands that change the repository or wta's state. A reader of their output that goes
+# (`wta up | head -1`) must not stop them half-way (SPEC: nothing half-created); the others (status
+# --watch, logs -f, watch, zones, diff...) stop at once, as git does, rather than run on for nobody.
+_CHANGING_STATE = {"init", "hooks", "up", "down", "backups", "request", "merge", "sync", "stop", "demo"}
+
+
+def _changes_state(args: list[str]) -> bool:
+    rest = args[1:] if args[:1] == ["--debug"] else args
+    return bool(rest) and rest[0] in _CHANGING_STATE
+
+
+def _main(args: list[str]) -> int:
     debug = args[:1] == ["--debug"] or os.environ.get("WTA_DEBUG") == "1"
     from worktree_agents.errors import WtaError, report, report_bug
 

@@ -3,6 +3,7 @@ help is readable, and a usage error points at the help of the command that was u
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from support import ROOT, wta
+from support import ROOT, make_repo, worktree_of, wta
 
 # Every command that writes to stdout, in the forms users pipe into `head`.
 PIPED = [
@@ -92,3 +93,25 @@ def test_logs_into_a_closed_pipe_ends_quietly(webapp):
     proc.stdout.close()
     assert proc.wait(timeout=60) in (0, 141)
     assert proc.stderr.read() == b""
+
+
+def test_a_command_that_changes_state_finishes_its_work_when_its_reader_goes(tmp_path):
+    """`wta up --no-launch | head -1` with 30 streams had made 4 worktrees, two of them `failed` (their
+    copy: and setup: never ran), and exited 141: the closed pipe stopped it half-way. Now it finishes,
+    discarding its output (stdout and stderr), with its own exit code; `wta down` likewise."""
+    names = [f"s{i:02d}" for i in range(12)]
+    zones = ("version: 1\nsandbox: off\nsetup: [sleep 0.1]\nstreams:\n"
+             + "".join(f"  {name}:\n    paths: [{name}/**]\n" for name in names))
+    repo = make_repo(tmp_path / "repo", zones, {f"{name}/file.txt": "x\n" for name in names})
+    for args in (["up", "--no-launch"], ["down"]):
+        proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", *args], cwd=repo,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout.readline().startswith(b"s00 ")   # then the reader goes, as `head -1` does
+        proc.stdout.close()
+        code = proc.wait(timeout=120)
+        if args[0] == "up":
+            assert [name for name in names if not worktree_of(repo, name).is_dir()] == []
+            streams = json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"]
+            assert {s["stream"]: s["state"] for s in streams} == dict.fromkeys(names, "prepared")
+        assert code == 0, f"wta {' '.join(args)}"
+    assert not any(worktree_of(repo, name).exists() for name in names)

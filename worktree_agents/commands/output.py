@@ -6,7 +6,8 @@ import json
 import os
 import shutil
 import sys
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 
 def use_colour(stream=None) -> bool:
@@ -51,12 +52,55 @@ def stdout_closed() -> int:
     stdout then points at /dev/null, so that Python's final flush of what is still
     buffered cannot fail again on the way out; the exit code is the shell's for SIGPIPE.
     """
+    _to_devnull(sys.stdout)
+    return STDOUT_CLOSED
+
+
+@contextmanager
+def outliving_its_reader() -> Iterator[None]:
+    """For a command that changes state (`wta up | head -1`): when the reader of stdout or stderr goes,
+    what is written there is discarded and the command carries on to its end, rather than stopping
+    half-way with worktrees made and others not; its exit code is the one it would have had."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Discarding(sys.stdout), _Discarding(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+class _Discarding:
+    """A text stream that, once its reader has gone (EPIPE), writes into /dev/null instead of raising."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+
+    def __getattr__(self, name: str) -> Any:   # isatty, fileno, encoding: the stream's own
+        return getattr(self._stream, name)
+
+
+def _to_devnull(stream) -> None:
+    """Point `stream`'s descriptor at /dev/null (for the processes started from now on too), and flush
+    there what its reader will not read."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
     finally:
         os.close(devnull)
-    return STDOUT_CLOSED
+    stream.flush()
 
 
 def cost(usd: float | None, simulated: bool = False) -> str:
