@@ -614,16 +614,21 @@ def test_a_fixup_of_a_commit_without_the_prefix_names_it_as_it_stands(webapp, ap
     assert subject(api) == "fixup! [api] prefixed"   # a fixup of a commit with the prefix names it so
 
 
-def test_a_merge_that_keeps_the_tree_brings_no_other_streams_commits_either(webapp, api):
-    """`git merge -s ours wta/ui` stages nothing outside the zone, and the check of the staged change had let
-    it through: api's branch then carried ui's commits, which only the landing refused, and only history
-    surgery took out. Each commit a merge brings that the base lacks is checked as a landing checks it."""
+def ui_and_api_each_commit(webapp: Path, api: Path) -> tuple[Path, str]:
+    """ui's worktree with a commit of its own; api's tip after a commit of its own."""
     ui = add_stream_worktree(webapp, "ui")
     (ui / "src/components/Button.tsx").write_text("ui's unmerged work\n")
     commit_all(ui, "button")
     (api / "src/lib/db.ts").write_text("api's db\n")
     commit_all(api, "db")
-    before = head(api)
+    return ui, head(api)
+
+
+def test_a_merge_that_keeps_the_tree_brings_no_other_streams_commits_either(webapp, api):
+    """`git merge -s ours wta/ui` stages nothing outside the zone, and the check of the staged change had let
+    it through: api's branch then carried ui's commits, which only the landing refused, and only history
+    surgery took out. Each commit a merge brings that the base lacks is checked as a landing checks it."""
+    ui, before = ui_and_api_each_commit(webapp, api)
 
     refused = git(api, "merge", "--no-edit", "-s", "ours", "wta/ui", check=False)
 
@@ -666,12 +671,7 @@ def test_a_merge_git_commits_without_stopping_is_checked_too(webapp, api):
     """`git merge wta/ui` with nothing to resolve: git runs pre-merge-commit, not pre-commit, and the
     merge of another stream's work had been committed, prefixed and unchecked. Merging the base in (as
     `git pull` does) still goes through."""
-    ui = add_stream_worktree(webapp, "ui")
-    (ui / "src/components/Button.tsx").write_text("ui's unmerged work\n")
-    commit_all(ui, "button")
-    (api / "src/lib/db.ts").write_text("api's db\n")
-    commit_all(api, "db")
-    before = head(api)
+    ui, before = ui_and_api_each_commit(webapp, api)
     refused = git(api, "merge", "--no-ff", "--no-edit", "-m", "take ui's", "wta/ui", check=False)
     assert_refused(api, refused, before, "src/components/Button.tsx")
     assert "merge refused by the pre-merge-commit hook; `git merge --abort` undoes it" in refused.stderr
