@@ -1040,6 +1040,23 @@ def test_wta_stop_says_when_it_cut_a_landing_short_and_what_finishes_it(tmp_path
     assert record(repo, "api")["state"] == "landed"   # (it had stayed `stopped while landing`)
 
 
+def test_wta_stop_that_cuts_a_landing_short_names_only_wta_merge_continue_for_its_stream(tmp_path):
+    """The stop line said "a landing under way finishes" and the stream's reason "`wta merge api` lands it",
+    next to the line saying it was cut short; `wta merge api` then refused: only `--continue` finishes it."""
+    repo = _landing_api_at_its_test(tmp_path, pause=60)
+    stopped = wta(repo, "stop", check=0)
+    assert "a landing under way finishes" not in stopped.stdout, stopped.stdout
+    assert "api: stopped: its landing was cut short, `wta merge --continue` finishes it; not tried again, " \
+           "no follow-up\n" in stopped.stdout, stopped.stdout
+    api = record(repo, "api")
+    assert api["state"] == "stopped" and "`wta merge --continue` lands it" in api["reason"], api
+    assert "`wta merge api` lands it" not in api["reason"], api
+    assert "run `wta merge --continue`" in wta(repo, "merge", "api", check=2).stderr   # as the reason says
+    wta(repo, "merge", "--continue", check=0)
+    assert subjects(repo, "main")[0] == "[api] api one"
+    assert record(repo, "api")["state"] == "landed"
+
+
 def test_under_land_auto_notify_says_each_session_ended_done_then_landed_once(tmp_path):
     """A session's `done` lasts milliseconds under `land: auto` (it is `landing` at once), and the watcher
     looks once a second: notify had never said a session ended, which it promises "done included"."""

@@ -22,6 +22,7 @@ def run(streams: list[str]) -> int:
     project = Project.find()
     config = project.main_config()
     names = known_streams(config, streams, project)
+    cut_short: set[str] = set()   # the streams of a landing the coordinator's end interrupted
     if not streams:
         # Stop the coordinator first, so that it does not start what is being stopped.
         pid = supervisor.coordinator_pid(project.repo.state_dir)
@@ -38,10 +39,12 @@ def run(streams: list[str]) -> int:
         landing = read_state(project.repo.state_dir)
         if landing is not None and lock_holder(project.repo.state_dir) is None:   # no live merge runs it
             end_test(landing)
+            if landing.get("status") in ("running", "aborting"):   # interrupted: only --continue goes on with it
+                cut_short = set(landing["streams"][landing["index"]:])
             if killed:
                 print(f"its landing did not end within {COORDINATOR_WAIT} s and was cut short: "
                       f"{describe_state(landing)}; `wta merge --continue` finishes it, `wta merge --abort` undoes it")
     store = SessionStore(project.repo.state_dir)
     for stream in names:
-        print(f"{stream}: {stop(store, stream)}")
+        print(f"{stream}: {stop(store, stream, cut_short=stream in cut_short)}")
     return 0

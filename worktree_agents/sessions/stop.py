@@ -11,14 +11,21 @@ from worktree_agents.sessions.store import LANDING, OPEN, PENDING, STOPPED, WAIT
 STOP_WAIT = 30.0   # beyond the kill grace: time for the wrapper to commit leftovers and record
 
 
-def stop(store: SessionStore, stream: str) -> str:
-    """End a stream's session and every process of it; what happened, in a few words."""
+def stop(store: SessionStore, stream: str, cut_short: bool = False) -> str:
+    """End a stream's session and every process of it; what happened, in a few words. `cut_short`: the
+    stream is in a landing that was interrupted (its coordinator killed), which only `wta merge --continue`
+    finishes (`wta merge STREAM` refuses while it is there)."""
     record = store.read(stream)
     if record is None:
         return "no session"
     if record.state in (PENDING, WAITING):
         store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=now())
         return "stopped before it started"
+    if record.state == LANDING and cut_short:
+        store.update(stream, state=STOPPED, ended_at=now(),
+                     reason="stopped while landing: its landing was cut short; not tried again (`wta merge "
+                            f"--continue` lands it; after `wta merge --abort`, `wta merge {stream}` does)")
+        return "stopped: its landing was cut short, `wta merge --continue` finishes it; not tried again, no follow-up"
     if record.state == LANDING:  # done, its landing under way or to come: no further try, no follow-up
         store.update(stream, state=STOPPED, ended_at=now(),
                      reason=f"stopped while landing: not tried again (`wta merge {stream}` lands it)")
