@@ -1318,29 +1318,47 @@ def file_at(rev: str, path: str, cwd: str | os.PathLike[str] | None = None,
 
 
 def diff_numstat(base: str, tip: str, cwd: str | os.PathLike[str] | None = None,
-                 env: dict[str, str] | None = None) -> list[tuple[str, str, int | None, int | None]]:
-    """(status letter, path, lines added, lines deleted) of each file `base...tip` changes.
+                 env: dict[str, str] | None = None) -> list[tuple[str, str, str | None, int | None, int | None]]:
+    """(status letter, path, old path, lines added, lines deleted) of each file `base...tip` changes.
 
-    Renames are shown as a deletion and an addition (both paths count); counts
-    are None for a binary file.
+    Renames are found as `diff_text` finds them (`--find-renames`, whatever `diff.renames` says): one
+    entry, status R, its new path and its old one (None for any other status); counts are None for a
+    binary file.
     """
     spec = f"{base}...{tip}"
-    statuses = zsplit(run("diff", "--no-ext-diff", "--no-renames", "--name-status", "-z", spec, "--",
+    statuses = zsplit(run("diff", "--no-ext-diff", "--find-renames", "--name-status", "-z", spec, "--",
                           cwd=cwd, env=env).stdout)
-    letters = dict(zip(statuses[1::2], statuses[0::2]))
+    letters: dict[str, tuple[str, str | None]] = {}
+    i = 0
+    while i < len(statuses):
+        letter = statuses[i][:1]
+        if letter in "RC":   # R087: the similarity follows; source then destination
+            letters[statuses[i + 2]] = (letter, statuses[i + 1])
+            i += 3
+        else:
+            letters[statuses[i + 1]] = (letter, None)
+            i += 2
     found = []
-    for record in zsplit(run("diff", "--no-ext-diff", "--no-renames", "--numstat", "-z", spec, "--",
-                             cwd=cwd, env=env).stdout):
-        added, deleted, path = record.split("\t", 2)
-        found.append((letters.get(path, "M"), path, None if added == "-" else int(added),
+    records = zsplit(run("diff", "--no-ext-diff", "--find-renames", "--numstat", "-z", spec, "--",
+                         cwd=cwd, env=env).stdout)
+    i = 0
+    while i < len(records):
+        added, deleted, path = records[i].split("\t", 2)
+        i += 1
+        if not path:   # a rename: its path field is empty, the old and the new path follow as records
+            path = records[i + 1]
+            i += 2
+        letter, old_path = letters.get(path, ("M", None))
+        found.append((letter, path, old_path, None if added == "-" else int(added),
                       None if deleted == "-" else int(deleted)))
     return found
 
 
 def diff_text(base: str, tip: str, patch: bool, colour: bool, cwd: str | os.PathLike[str] | None = None,
               env: dict[str, str] | None = None) -> bytes:
-    """`git diff --stat` (or the full patch) of `base...tip`, as git prints it for people."""
-    return run("diff", "--no-ext-diff", f"--color={'always' if colour else 'never'}",
+    """`git diff --stat` (or the full patch) of `base...tip`, as git prints it for people, renames found
+    as `diff_numstat` finds them."""
+    return run("diff", "--no-ext-diff", "--find-renames", f"--color={'always' if colour else 'never'}",
                "--patch" if patch else "--stat", f"{base}...{tip}", "--", cwd=cwd, env=env).stdout
 
 

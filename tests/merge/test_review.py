@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support import EXAMPLE_ZONES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
+from support import EXAMPLE_ZONES, WEBAPP_FILES, add_stream_worktree, commit_all, git, make_repo, wta, write_files
 
 
 def _repo(tmp_path: Path, extra: str = "") -> tuple[Path, Path]:
@@ -28,7 +28,8 @@ def test_diff_json_lists_exactly_the_files_of_base_three_dots_stream(tmp_path):
     expected = git(repo, "diff", "--name-only", "main...wta/api").stdout.split()
     assert sorted(f["path"] for f in doc["files"]) == sorted(expected)
     by_path = {f["path"]: f for f in doc["files"]}
-    assert by_path["src/lib/cache.ts"] == {"path": "src/lib/cache.ts", "status": "A", "added": 2, "deleted": 0}
+    assert by_path["src/lib/cache.ts"] == {"path": "src/lib/cache.ts", "status": "A", "old_path": None, "added": 2,
+                                           "deleted": 0}
     assert by_path["src/app/api/health/route.ts"]["status"] == "D"
     assert doc["counts"] == {"files": 4, "added": 4, "deleted": 2, "commits": 2}
     assert (doc["behind"], doc["base"], doc["branch"]) == (1, "main", "wta/api")
@@ -41,6 +42,29 @@ def test_diff_shows_a_stat_by_default_and_the_patch_with_p(tmp_path):
     assert "4 files changed, 4 insertions(+), 2 deletions(-)" in stat and "README" not in stat
     patch = wta(repo, "diff", "api", "-p", check=0).stdout
     assert "+export const db = {pool: 4}" in patch and "diff --git a/src/lib/cache.ts" in patch
+
+
+def test_diff_and_diff_json_count_a_rename_the_same_way_as_one_file_with_both_paths(tmp_path):
+    """`wta diff api` said `src/lib/{x.txt => z.txt}` and "2 files changed"; `--json` listed a deletion and an
+    addition, `counts.files` 3."""
+    repo = make_repo(tmp_path / "webapp", EXAMPLE_ZONES.read_text().replace("test: npm test", "test: 'true'"),
+                     files={**WEBAPP_FILES, "src/lib/x.txt": "".join(f"line {i}\n" for i in range(20))})
+    api = add_stream_worktree(repo, "api")
+    git(api, "mv", "src/lib/x.txt", "src/lib/z.txt")
+    (api / "src/lib/logo.bin").write_bytes(b"\x89PNG\0\1\2\3")
+    commit_all(api, "rename and a logo")
+    git(repo, "config", "diff.renames", "false")   # wta's two outputs do not depend on it
+    stat = wta(repo, "diff", "api", check=0).stdout
+    assert "src/lib/{x.txt => z.txt}" in stat and "2 files changed" in stat, stat
+    doc = json.loads(wta(repo, "diff", "api", "--json", check=0).stdout)
+    assert doc["files"] == [{"path": "src/lib/logo.bin", "status": "A", "old_path": None, "added": None,
+                             "deleted": None},
+                            {"path": "src/lib/z.txt", "status": "R", "old_path": "src/lib/x.txt", "added": 0,
+                             "deleted": 0}]
+    assert doc["counts"] == {"files": 2, "added": 0, "deleted": 0, "commits": 1}
+    # Exactly the files `base...wta/api` changes: the new paths as git lists them, and the old one of the rename.
+    assert [f["path"] for f in doc["files"]] == \
+        git(repo, "diff", "--find-renames", "--name-only", "-z", "main...wta/api").stdout.split("\0")[:-1]
 
 
 def test_diff_of_an_unknown_stream_or_a_missing_branch_is_a_usage_error(tmp_path):

@@ -19,7 +19,8 @@ from worktree_agents.zones import check_streams
 @dataclass
 class FileChange:
     path: str
-    status: str                 # git's letter: A added, M modified, D deleted, T type changed
+    status: str                 # git's letter: A added, M modified, D deleted, T type changed, R renamed
+    old_path: str | None        # a rename's old path (it changes both: one file, as `git diff --stat` counts)
     added: int | None           # lines; None for a binary file
     deleted: int | None
 
@@ -47,7 +48,7 @@ class StreamDiff:
 
 
 def stream_diff(project, stream: str) -> StreamDiff:
-    """The files `base...wta/STREAM` changes, with line counts."""
+    """The files `base...wta/STREAM` changes, with line counts; a rename is one file with both paths."""
     config = project.main_config()
     check_streams([stream], list(config.streams))
     base = project.base(config)
@@ -59,7 +60,7 @@ def stream_diff(project, stream: str) -> StreamDiff:
         raise WtaError(f"stream {stream!r}: {switched}" if switched else
                        f"stream {stream!r} has no branch {branch}; create it with `wta up {stream} --no-launch`")
     base_head, head = heads[base].sha, heads[branch].sha
-    files = [FileChange(path, status, added, deleted)
-             for status, path, added, deleted in git.diff_numstat(base_head, head, cwd=project.main, env=env)]
+    files = [FileChange(path, status, old_path, added, deleted)
+             for status, path, old_path, added, deleted in git.diff_numstat(base_head, head, cwd=project.main, env=env)]
     ahead, behind = git.ahead_behind(base_head, head, cwd=project.main, env=env)
     return StreamDiff(stream, base, branch, base_head, head, commits=ahead, behind=behind, files=files)
