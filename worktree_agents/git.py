@@ -1153,24 +1153,17 @@ def disable_sparse_checkout(cwd: str | os.PathLike[str], env: dict[str, str] | N
     run("sparse-checkout", "disable", cwd=cwd, env=env)
 
 
-# What `git sparse-checkout` writes into a worktree's own config.
-_SPARSE_KEYS = ("core.sparsecheckout", "core.sparsecheckoutcone", "index.sparse")
-
-
-def drop_copied_sparse_checkout(git_dir: str, env: dict[str, str] | None = None) -> None:
-    """Take from a worktree just registered (no index, nothing checked out) the sparse checkout `git worktree
-    add` copied into it from the worktree it ran in (git 2.36+: that one's patterns and its whole
-    config.worktree), so that it is complete, or sparse only as wta then sets it."""
-    config = os.path.join(git_dir, "config.worktree")
-    present = {entry.partition("\n")[0] for entry in file_config(config, env=env)}
-    for key in present.intersection(_SPARSE_KEYS):
-        unset_file_config(config, key, env=env)
-    if present and not file_config(config, env=env):
-        os.unlink(config)   # it held only the sparse checkout (git leaves an empty [core])
-    try:
-        os.unlink(os.path.join(git_dir, "info", "sparse-checkout"))
-    except FileNotFoundError:
-        pass
+def drop_copied_worktree_config(git_dir: str) -> None:
+    """Take from a worktree just registered (no index, nothing checked out) what `git worktree add` copied
+    into it from the worktree it ran in (git 2.36+, with extensions.worktreeConfig): that one's whole
+    config.worktree (a sparse checkout, and any key a person set there with `git config --worktree`: a
+    core.hooksPath, a user.email) and its sparse-checkout patterns. The new worktree starts with no config
+    of its own, and is complete, or sparse only as wta then sets it."""
+    for copied in (os.path.join(git_dir, "config.worktree"), os.path.join(git_dir, "info", "sparse-checkout")):
+        try:
+            os.unlink(copied)
+        except FileNotFoundError:
+            pass
 
 
 def checkout_with_untracked_cache(cwd: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:

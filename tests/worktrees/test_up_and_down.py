@@ -529,6 +529,39 @@ def test_a_new_worktree_is_complete_though_the_main_worktree_is_sparse(tmp_path)
     assert len(again) == 2 and all(line.endswith("(nothing to do)") for line in again)
 
 
+def test_a_new_worktree_gets_none_of_the_main_worktrees_own_config(tmp_path):
+    """`git worktree add` copies the main worktree's whole config.worktree: its core.hooksPath was taken for
+    the stream worktree's own (`wta hooks uninstall` "gave it back" there), and its user.email signed the
+    stream's commits."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    mine = tmp_path / "main-hooks"
+    mine.mkdir()
+    (mine / "pre-commit").write_text(f"#!/bin/sh\ntouch {tmp_path}/main-hook-ran\n")
+    (mine / "pre-commit").chmod(0o755)
+    git(repo, "config", "extensions.worktreeConfig", "true")
+    git(repo, "config", "--worktree", "core.hooksPath", str(mine))
+    git(repo, "config", "--worktree", "user.email", "main-only@example.invalid")
+    git(repo, "sparse-checkout", "set", "src", "prompts")
+    up = wta(repo, "up", "--no-launch", "api", check=0)
+    assert "core.hooksPath" not in up.stdout + up.stderr, up.stdout + up.stderr
+    api = worktree_of(repo, "api")
+    own = Path(git(api, "rev-parse", "--absolute-git-dir").stdout.strip()) / "config.worktree"
+    keys = git(api, "config", "--file", str(own), "--name-only", "--list", check=False).stdout.split()
+    assert keys == ["core.hookspath"]   # wta's own hooks, nothing of the main worktree's
+    assert git(api, "config", "--worktree", "core.hooksPath").stdout.strip() != str(mine)
+    write_files(api, {"src/lib/new.ts": "x\n"})
+    git(api, "add", "-A")
+    git(api, "commit", "-q", "-m", "new")
+    assert git(api, "log", "-1", "--format=%ae %s").stdout.strip() != "main-only@example.invalid [api] new"
+    assert not (tmp_path / "main-hook-ran").exists()
+    uninstalled = wta(repo, "hooks", "uninstall", check=0)
+    assert str(mine) not in uninstalled.stdout + uninstalled.stderr
+    assert git(api, "config", "--worktree", "core.hooksPath", check=False).stdout.strip() != str(mine)
+    # The main worktree keeps its own, as its person set them.
+    assert git(repo, "config", "--worktree", "core.hooksPath").stdout.strip() == str(mine)
+    assert git(repo, "config", "--worktree", "user.email").stdout.strip() == "main-only@example.invalid"
+
+
 def test_a_new_sparse_worktree_is_sparse_as_its_zone_says_not_as_the_main_worktree(tmp_path):
     repo = clone_webapp(tmp_path, example_zones(setup=None, sparse=True))
     git(repo, "sparse-checkout", "set", "--sparse-index", "ai-agents", "prompts")

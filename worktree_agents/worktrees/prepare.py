@@ -285,11 +285,12 @@ def _make(project, base: str, sp: StreamPlan, spec: SparseSpec | None, hook_repo
                          new_from=None if sp.branch_exists else f"refs/heads/{base}")
         remember_branches(project.repo.state_dir, add=[sp.branch])   # (see plan_up)
     try:
+        # With no config of its own yet: not the main worktree's, which git copied (its sparse checkout,
+        # a core.hooksPath, ...); complete, or sparse as its zone says. First: a kill later leaves none.
+        git.drop_copied_worktree_config(worktree_git_dir(sp.path))
         # Tied to its stream before anything else: whatever stops `wta up` from here on, a worktree
         # that stays is one the hooks hold to its zone.
         record_stream(worktree_git_dir(sp.path), sp.stream)
-        # Complete, or sparse as its zone says: not as the main worktree is (git copied its sparse checkout).
-        git.drop_copied_sparse_checkout(worktree_git_dir(sp.path), env)
         hooks.attach(project.repo.common_dir, sp.path, hook_report)
         if spec is not None:
             with _SHARED_CONFIG:
