@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from support import add_stream_worktree, wta
+from support import add_stream_worktree, make_repo, wta
 
 # Directories that hold git and sh, and no `cursor`: the PATH of a machine without Cursor.
 SYSTEM_PATH = os.pathsep.join(sorted({os.path.dirname(shutil.which("git")), os.path.dirname(shutil.which("sh"))}))
@@ -84,3 +84,17 @@ def test_open_without_any_editor_prints_the_path(webapp):
     ui = add_stream_worktree(webapp, "ui")
     proc = wta(webapp, "open", "ui", env=env_with(SYSTEM_PATH), check=0)
     assert proc.stdout == f"{ui}\n"
+
+
+def test_path_of_a_stream_whose_worktree_folder_was_deleted_says_it_is_missing(tmp_path):
+    """`rm -rf` of the worktree: the hint had been to cd into that folder, or to move it where wta keeps it."""
+    webapp = make_repo(tmp_path / "webapp", "version: 1\nunowned: allow\nstreams:\n  ui: {paths: [src/ui/**]}\n",
+                       {"src/ui/u.js": "", "README.md": "# r\n"})
+    wta(webapp, "up", "--no-launch", "ui", check=0)
+    api = webapp.parent / f"{webapp.name}-worktrees" / "ui"
+    shutil.rmtree(api)
+    proc = wta(webapp, "path", "ui", check=2)
+    assert proc.stderr == (f"wta: stream 'ui': its worktree {api} is missing (its folder was deleted); "
+                           "`wta up --no-launch ui` makes it again\n")
+    wta(webapp, "up", "--no-launch", "ui", check=0)
+    assert wta(webapp, "path", "ui", check=0).stdout == f"{api}\n"

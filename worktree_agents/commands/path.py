@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from worktree_agents.commands.streams import known_stream
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
@@ -23,6 +25,9 @@ def worktree_of(project: Project, stream: str) -> str:
 
         branch = config.branch_for(stream)
         held = [w.path for w in list_worktrees(project.main)[1:] if w.branch == branch]
+        if held and not os.path.isdir(held[0]):   # deleted by hand: git still lists it until pruned
+            raise WtaError(f"stream {stream!r}: its worktree {held[0]} is missing (its folder was deleted); "
+                           f"`wta up --no-launch {stream}` makes it again")
         if held:   # a worktree made with plain git: `wta up` would refuse to make another
             raise WtaError(f"stream {stream!r} has no worktree of wta's; its branch {branch} is checked out at "
                            f"{held[0]}: cd there, or run `wta up --no-launch {stream}` to be told how to move it "
