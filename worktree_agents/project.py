@@ -64,11 +64,13 @@ class Project:
         (the one checked out when `wta up` ran, as SPEC says; what the hooks enforce), else the branch
         checked out in the main worktree. A person who switches the main worktree to another branch
         does not move where `wta merge` lands; the next `wta up` takes the branch checked out then."""
-        recorded = None
-        if config.base is None:
-            cached = read_cache(self.repo)
-            recorded = cached["base"] if cached else None
+        recorded = self.recorded_base() if config.base is None else None
         return base_branch(self.main, config.base, self.env, recorded=recorded)
+
+    def recorded_base(self) -> str | None:
+        """The base branch the last `wta up` recorded with the zones in force, if any."""
+        cached = read_cache(self.repo)
+        return cached["base"] if cached else None
 
     def base_zones(self) -> ZonesInForce:
         """The zones in force: those of zones.yaml as committed on the base branch (what the hooks and

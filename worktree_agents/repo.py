@@ -194,11 +194,12 @@ def stream_branch(prefix: str, stream: str) -> str:
 
 
 def base_branch(main: str, configured: str | None, env: dict[str, str], must_exist: bool = True,
-                recorded: str | None = None) -> str:
+                recorded: str | None = None, last: str | None = None) -> str:
     """The base branch: `base:` of zones.yaml (`configured`), else `recorded` (the one `wta up` found
     checked out: Project.base), else the branch checked out in the main worktree.
 
-    With `must_exist`, it must have commits.
+    With `must_exist`, it must have commits. `last`: the base the last `wta up` recorded, named as
+    the branch to check out when HEAD is detached.
     """
     from worktree_agents.zones import CONFIG_FILE
 
@@ -207,8 +208,9 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
     base = configured
     if base is None:
         if head_ref is None:
+            switch = f"git switch {last}" if last else "git switch <the base branch>"
             raise WtaError(f"{main}: HEAD is detached, so there is no base branch; check out the base "
-                           f"(git switch main) or set `base:` in {CONFIG_FILE}")
+                           f"({switch}) or set `base:` in {CONFIG_FILE}")
         if not head_ref.startswith("refs/heads/"):
             raise WtaError(f"{main}: HEAD points at {head_ref}, not a branch; check out the base branch")
         base = head_ref[len("refs/heads/"):]

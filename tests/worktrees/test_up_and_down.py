@@ -1130,3 +1130,25 @@ def test_a_worktree_left_where_worktrees_pointed_before_is_moved_by_the_command_
     subprocess.run(fix, shell=True, cwd=repo, check=True)
     wta(repo, "up", "--no-launch", "api", check=0)
     assert (tmp_path / "elsewhere" / "api" / "src").is_dir()
+
+
+def test_a_detached_main_worktree_is_told_to_check_out_the_recorded_base_not_main(tmp_path):
+    """A repository on master: the fix for a detached HEAD had been `git switch main`, a branch it has not."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "master")
+    write_files(repo, {"src/api/a.py": "", "src/ui/u.js": "", "README.md": "# r\n",
+                       "zones.yaml": "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n"
+                                     "  ui: {paths: [src/ui/**]}\n"})
+    commit_all(repo, "initial")
+    git(repo, "checkout", "-q", "--detach")
+    first = wta(repo, "up", "--no-launch", "ui", check=2).stderr   # nothing recorded yet: no branch named
+    assert "check out the base (git switch <the base branch>)" in first and "git switch main" not in first
+    git(repo, "switch", "-q", "master")
+    wta(repo, "up", "--no-launch", "api", check=0)
+    git(repo, "checkout", "-q", "--detach")
+    before = footprint(repo)
+    proc = wta(repo, "up", "--no-launch", "ui", check=2)
+    assert proc.stderr == (f"wta: {repo}: HEAD is detached, so there is no base branch; check out the base "
+                           "(git switch master) or set `base:` in zones.yaml\n")
+    assert footprint(repo) == before

@@ -63,7 +63,7 @@ def _up(project, streams: Sequence[str], runner: str | None, no_launch: bool, de
         max_parallel: int | None, interactive: bool, land: bool, wrappers) -> int:
     config = project.main_config()
     check_streams(streams, list(config.streams), f"{project.config_path} defines")
-    base = base_branch(project.main, config.base, project.env)
+    base = base_branch(project.main, config.base, project.env, last=project.recorded_base())
     checked = check_in_repository(config, project.config_path, project.tracked_files(project.main))
     if checked.problems:  # before anything is made: overlapping zones, a missing prompt_file
         raise ConfigError(checked.problems)
