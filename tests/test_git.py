@@ -83,3 +83,11 @@ def test_branch_tip_reads_loose_and_packed_refs_and_declines_the_rest(tmp_path):
     git(repo, "symbolic-ref", "refs/heads/alias", "refs/heads/main")
     assert wgit.branch_tip(common, "alias") is None               # symbolic: left to git
     assert wgit.branch_tip(common, "no-such-branch") is None
+
+
+def test_a_long_reason_keeps_its_end_where_git_names_the_cause():
+    """`could not create leading directories of '<a long path>': File name too long` had lost its cause."""
+    stderr = f"fatal: could not create leading directories of '/tmp/{'w' * 600}/api/.git': File name too long\n"
+    said = wgit.reason(stderr.encode())
+    assert len(said) <= 400 and said.startswith("fatal: could not create leading directories of '/tmp/www")
+    assert said.endswith("www/api/.git': File name too long") and " ... " in said

@@ -89,8 +89,17 @@ def run(
 def checked(done: Completed) -> Completed:
     """`done`, or a `GitError` with git's reason if it failed."""
     if done.returncode != 0:
-        raise GitError(f"git {' '.join(done.args[:2])} failed: {reason(done.stderr) or f'exit {done.returncode}'}")
+        raise GitError(f"git {' '.join(command(done.args))} failed: {reason(done.stderr) or f'exit {done.returncode}'}")
     return done
+
+
+def command(args: Sequence[str]) -> tuple[str, ...]:
+    """The git command `args` runs, as users would name it: its first two words after wta's own
+    `-c key=value` settings (`checkout --quiet`, not `-c core.untrackedCache=true`)."""
+    i = 0
+    while i < len(args) and args[i] == "-c":
+        i += 2
+    return tuple(args[i:i + 2])
 
 
 # Every git wta runs reads the objects as they are, and runs no code that a
@@ -121,7 +130,12 @@ def reason(stderr: bytes, limit: int = 400) -> str:
     lines = [line for line in lines if line and not line.startswith("hint:")]
     first = next((i for i, line in enumerate(lines) if line.startswith(("fatal:", "error:"))), 0)
     text = " ".join(lines[first:])
-    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+    if len(text) <= limit:
+        return text
+    # Both ends: the cause often follows a long path ("...could not create leading directories of
+    # '<path>': File name too long").
+    tail = (limit - 5) // 3
+    return text[:limit - 5 - tail].rstrip() + " ... " + text[-tail:].lstrip()
 
 
 def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,

@@ -663,7 +663,7 @@ def test_two_ups_at_once_one_waits_the_other_reports_the_lock(tmp_path):
 @pytest.mark.parametrize("case", ["not-a-repository", "no-zones", "invalid-zones", "missing-base", "bare",
                                   "detached", "unborn", "path-taken", "branch-elsewhere", "unknown-stream",
                                   "overlapping-zones", "missing-prompt-file", "branch-clash", "worktrees-a-file",
-                                  "worktrees-shared", "stream-branch-in-main"])
+                                  "worktrees-shared", "stream-branch-in-main", "worktrees-too-long"])
 def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     args = ["up", "--no-launch"]
     if case == "not-a-repository":
@@ -712,6 +712,9 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
     elif case == "worktrees-shared":   # `{stream}/..`: every stream's worktree in one directory
         where = clone_webapp(tmp_path, example_zones().replace("worktrees: ../{repo}-worktrees/{stream}",
                                                                "worktrees: ../wt/{stream}/.."))
+    elif case == "worktrees-too-long":   # git worktree add had failed for each stream, the cause cut off
+        where = clone_webapp(tmp_path, example_zones().replace("worktrees: ../{repo}-worktrees/{stream}",
+                                                               f"worktrees: ../wt/{'w' * 300}/{{stream}}"))
     elif case == "stream-branch-in-main":   # the base is the branch checked out: a person switched to ui's
         where = clone_webapp(tmp_path, example_zones(base=False))
         wta(where, "up", "--no-launch", "api", check=0)
@@ -738,7 +741,10 @@ def test_refusals_exit_2_and_create_nothing(tmp_path, case):
                                     f"{tmp_path / 'wt'}; make each stream's directory its own",
                 "stream-branch-in-main": "stream 'ui': its branch wta/ui is checked out in the main worktree "
                                          f"{where}, which makes it the base; switch back to the base there "
-                                         "(git switch main), or name it with `base:` in zones.yaml"}[case]
+                                         "(git switch main), or name it with `base:` in zones.yaml",
+                "worktrees-too-long": f"{tmp_path / 'wt' / ('w' * 300) / 'infra'}: cannot make stream 'infra''s "
+                                      "worktree there: a directory name in it is 300 bytes long, more than the 255 "
+                                      "its file system allows; fix that or change `worktrees:` in zones.yaml"}[case]
     assert expected in message[0]
 
 
@@ -1152,3 +1158,14 @@ def test_a_detached_main_worktree_is_told_to_check_out_the_recorded_base_not_mai
     assert proc.stderr == (f"wta: {repo}: HEAD is detached, so there is no base branch; check out the base "
                            "(git switch master) or set `base:` in zones.yaml\n")
     assert footprint(repo) == before
+
+
+def test_a_failed_checkout_names_git_checkout_not_wtas_own_settings(tmp_path):
+    """A smudge filter that fails: the reason had begun `git -c core.untrackedCache=true failed:`."""
+    repo = make_repo(tmp_path / "repo", "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n",
+                     {"src/api/a.py": "", ".gitattributes": "src/api/a.py filter=bad\n"})
+    git(repo, "config", "filter.bad.smudge", "false")
+    git(repo, "config", "filter.bad.required", "true")
+    proc = wta(repo, "up", "--no-launch", "api", check=1)
+    assert "api          failed      git checkout --quiet failed: " in proc.stdout, proc.stdout
+    assert "smudge filter bad failed" in proc.stdout and "core.untrackedCache" not in proc.stdout

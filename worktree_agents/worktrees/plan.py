@@ -117,7 +117,8 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
 
 def _cannot_make(path: str) -> str | None:
     """Why `git worktree add` could not make the directory `path` (it does not exist): the nearest of its
-    parents that does is a file, or one this process cannot write in (read-only); None when it could."""
+    parents that does is a file, or one this process cannot write in (read-only), or a name in it or the
+    whole path is longer than that file system allows; None when it could."""
     parent = os.path.dirname(path)
     while not os.path.lexists(parent) and os.path.dirname(parent) != parent:
         parent = os.path.dirname(parent)
@@ -125,6 +126,22 @@ def _cannot_make(path: str) -> str | None:
         return f"{parent} is a file, not a directory"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"{parent} cannot be written to (read-only, or not yours)"
+    return _too_long(parent, path)
+
+
+def _too_long(parent: str, path: str) -> str | None:
+    """Why the file system of `parent` (which exists) cannot hold `path` below it (ENAMETOOLONG), or None."""
+    try:
+        name_max, path_max = os.pathconf(parent, "PC_NAME_MAX"), os.pathconf(parent, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return None   # no limits known: git says, if any
+    for name in os.path.relpath(path, parent).split(os.sep):
+        if name_max > 0 and len(os.fsencode(name)) > name_max:
+            return (f"a directory name in it is {len(os.fsencode(name))} bytes long, more than the {name_max} its "
+                    "file system allows")
+    inside = os.path.join(path, ".git")   # git writes this file there, and more below it
+    if path_max > 0 and len(os.fsencode(inside)) >= path_max:
+        return f"the path is {len(os.fsencode(path))} bytes long, too long for its file system ({path_max})"
     return None
 
 
