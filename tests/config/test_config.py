@@ -44,6 +44,7 @@ EXACT_LINES = {
     "56-after-cycle-3.yaml": 6,
     "60-duration-fraction.yaml": 4,
     "66-base-port-too-big.yaml": 3,
+    "87-copy-absolute.yaml": 3,
     "71-prompt-and-prompt-file.yaml": 7,
     "72-check-without-run.yaml": 4,
 }
@@ -107,6 +108,16 @@ def test_absolute_repository_path_is_rejected_with_the_relative_fix(tmp_path):
     ]
     # Without the repository's location, a leading '/' is just gitignore's root anchor.
     assert load_text(text, "zones.yaml").streams["api"].paths[1] == f"{root}/lib/**"
+
+
+def test_absolute_copy_entry_inside_the_repository_is_rejected_with_the_relative_fix(tmp_path):
+    """`copy: [<repo>/.env.local]` had passed, and wta up then said it was not in the main worktree."""
+    root = tmp_path / "repo"
+    text = f"version: 1\ncopy: ['{root}/.env.local']\nstreams:\n  api:\n    paths: [src/**]\n"
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "zones.yaml", repo_root=root)
+    assert caught.value.problems == [f"zones.yaml:2:8: copy[0]: '{root}/.env.local' is an absolute path; write it "
+                                     "relative to the repository root (.env.local)"]
 
 
 def test_absolute_path_through_a_symlink_is_rejected(tmp_path):

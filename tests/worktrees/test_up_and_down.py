@@ -1169,3 +1169,14 @@ def test_a_failed_checkout_names_git_checkout_not_wtas_own_settings(tmp_path):
     proc = wta(repo, "up", "--no-launch", "api", check=1)
     assert "api          failed      git checkout --quiet failed: " in proc.stdout, proc.stdout
     assert "smudge filter bad failed" in proc.stdout and "core.untrackedCache" not in proc.stdout
+
+
+def test_a_copy_entry_that_is_a_symbolic_link_is_copied_as_the_link(tmp_path):
+    """What docs/security.md says of `copy:`: the link, not the file it points at outside the repository."""
+    outside = tmp_path / "secrets.env"
+    outside.write_text("KEY=1\n")
+    repo = make_repo(tmp_path / "repo", "version: 1\nunowned: allow\ncopy: [.env.local]\nstreams:\n"
+                                        "  api: {paths: [src/api/**]}\n", {"src/api/a.py": ""})
+    (repo / ".env.local").symlink_to(outside)
+    wta(repo, "up", "--no-launch", "api", check=0)
+    assert os.readlink(worktree_of(repo, "api") / ".env.local") == str(outside)
