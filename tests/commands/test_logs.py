@@ -90,3 +90,17 @@ def test_an_interactive_session_records_how_its_agent_exited(tmp_path):
     assert ended["tmux"]["session"] == "wta-repo-api" and "in-tmux" in log_text(repo, "api")
     gone = subprocess.run(["tmux", "-L", ended["tmux"]["socket"], "has-session"], capture_output=True)
     assert gone.returncode != 0  # its tmux server ended with it
+
+
+def test_logs_of_a_stream_taken_out_of_zones_yaml_does_not_suggest_wta_up(tmp_path):
+    """The fix had been `wta up api`, which then refused the stream zones.yaml no longer defines."""
+    from support import commit_all, make_repo
+
+    two = "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n  ui: {paths: [src/ui/**]}\n"
+    repo = make_repo(tmp_path / "repo", two, {"src/api/a.py": "", "src/ui/u.js": ""})
+    wta(repo, "up", "--no-launch", check=0)
+    (repo / "zones.yaml").write_text(two.replace("  api: {paths: [src/api/**]}\n", ""))
+    commit_all(repo, "api is done")
+    proc = wta(repo, "logs", "api", check=2)
+    assert proc.stderr.endswith(": stream 'api' has no log, and zones.yaml no longer defines it; add it back to "
+                                "streams: in zones.yaml to start a session, or remove its worktree (wta down api)\n")

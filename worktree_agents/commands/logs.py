@@ -30,6 +30,9 @@ def run(stream: str, follow: bool = False) -> int:
     path = store.log_path(stream)
     coming = record is not None and (record.state in (PENDING, WAITING) or record.live)   # -f waits for its log
     if not os.path.exists(path) and not (follow and coming):
+        if stream not in config.streams:   # taken out of zones.yaml: `wta up` would refuse it
+            raise WtaError(f"{path}: stream {stream!r} has no log, and zones.yaml no longer defines it; add it back "
+                           f"to streams: in zones.yaml to start a session, or remove its worktree (wta down {stream})")
         raise WtaError(f"{path}: stream {stream!r} has no log yet; start its session with `wta up {stream}`")
     out = sys.stdout.buffer
     position = 0
