@@ -224,5 +224,9 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
                  f"`base: {base}` in {CONFIG_FILE}" if configured else f"the branch checked out in {main}")
         near = difflib.get_close_matches(base, list(git.branch_heads(main, env)), n=1)
         fix = f"did you mean {near[0]!r}? fix" if near else f"create it (git branch {base}) or fix"
+        if recorded and not near:
+            fix = f"create it (git branch {base}), run wta up with the base checked out, or set"
+        elif recorded:
+            fix = f"did you mean {near[0]!r}? run wta up with it checked out, or set"
         raise WtaError(f"base branch {base!r} ({where}) does not exist; {fix} `base:` in {CONFIG_FILE}")
     return base

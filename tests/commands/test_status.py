@@ -13,7 +13,8 @@ from datetime import datetime
 
 import pytest
 
-from support import EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, worktree_of, wta
+from support import (EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, make_repo,
+                     worktree_of, wta)
 
 FIELDS = {"stream", "branch", "worktree", "worktree_exists", "head", "ahead", "behind", "dirty", "last_commit",
           "violations", "conflicts", "conflict_files", "state", "reason", "created_at", "setup", "record"}
@@ -237,3 +238,19 @@ def test_a_session_left_file_name_with_control_characters_is_quoted_as_git_does(
     assert out.rstrip("\n").endswith('"evil\\033[2J.txt", "new\\nline.txt"')
     assert by_stream(json.loads(wta(repo, "status", "--json", check=0).stdout))["ui"]["session"][
         "leftovers_outside_zone"] == left
+
+
+def test_a_renamed_base_that_zones_yaml_does_not_name_is_not_told_to_fix_base(tmp_path):
+    """`git branch -m main trunk`: status and sync had said "fix `base:` in zones.yaml", a key it has not."""
+    repo = make_repo(tmp_path / "repo", "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n",
+                     {"src/api/a.py": ""})
+    wta(repo, "up", "--no-launch", check=0)
+    git(repo, "branch", "-m", "main", "trunk")
+    first = wta(repo, "status", check=0).stdout.splitlines()[0]
+    assert first == ("base main: no such branch; create it (git branch main <commit>), run wta up with the base "
+                     "checked out, or set `base:` in zones.yaml")
+    assert wta(repo, "sync", check=2).stderr == (
+        "wta: base branch 'main' (the branch checked out at `wta up`, as zones.yaml names no `base:`) does not exist; "
+        "create it (git branch main), run wta up with the base checked out, or set `base:` in zones.yaml\n")
+    wta(repo, "up", "--no-launch", check=0)
+    assert wta(repo, "status", check=0).stdout.startswith("base trunk (")

@@ -118,7 +118,7 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
     at_risk = []
     if removal.base_missing and (removal.worktree is not None or delete_branch):
         at_risk.append(f"base branch {base!r} does not exist, so which commits are unmerged is unknown "
-                       f"(create it, or fix `base:` in {CONFIG_FILE})")
+                       f"(create it, or set `base:` in {CONFIG_FILE})")
     if removal.commits and (removal.worktree is not None or delete_branch):
         at_risk.append(f"{len(removal.commits)} commit(s) not in {base}")
     if removal.changes:
