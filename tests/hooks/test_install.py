@@ -401,3 +401,12 @@ def test_python_files_in_the_worktree_cannot_switch_the_hooks_off(webapp):
     proc = git(api, "commit", "-m", "sneak", check=False)
     assert proc.returncode == 1 and "src/components/x.tsx" in proc.stderr
     assert head(api) == before
+
+
+def test_hooks_install_with_no_stream_worktree_says_so(tmp_path):
+    """It had printed nothing (exit 0), and the second time that its hooks were installed in 0 worktrees."""
+    repo = make_repo(tmp_path / "repo", "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n",
+                     {"src/api/a.py": ""})
+    for _ in range(2):
+        assert wta(repo, "hooks", "install", check=0).stdout == \
+            "no stream worktrees yet: `wta up` makes them, with wta's hooks installed\n"

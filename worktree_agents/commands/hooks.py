@@ -28,7 +28,9 @@ def install(stream: str | None = None) -> int:
     streams = stream_worktrees(project)
     report = hooks.install(project.repo.common_dir, streams, project.main)
     print_report(report)
-    if not report.changed:
+    if not streams:
+        print("no stream worktrees yet: `wta up` makes them, with wta's hooks installed")
+    elif not report.changed:
         print(f"wta's hooks are already installed in {len(streams)} stream worktree(s); nothing to do")
     return 0
 
