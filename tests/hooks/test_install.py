@@ -410,3 +410,17 @@ def test_hooks_install_with_no_stream_worktree_says_so(tmp_path):
     for _ in range(2):
         assert wta(repo, "hooks", "install", check=0).stdout == \
             "no stream worktrees yet: `wta up` makes them, with wta's hooks installed\n"
+
+
+def test_status_after_hooks_uninstall_says_wta_hooks_were_uninstalled(tmp_path):
+    """`wta hooks uninstall`, then `wta status`: it had said "something set its hooks elsewhere"."""
+    repo = make_repo(tmp_path / "repo", "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n",
+                     {"src/api/a.py": ""})
+    wta(repo, "up", "--no-launch", check=0)
+    wta(repo, "hooks", "uninstall", check=0)
+    api = repo.parent / "repo-worktrees" / "api"
+    assert wta(repo, "status", check=0).stdout.splitlines()[-1] == (
+        f"zone check not installed in api ({api}): wta's hooks were uninstalled (wta hooks uninstall); "
+        "`wta hooks install` or `wta up` puts them back")
+    wta(repo, "hooks", "install", check=0)
+    assert "zone check not installed" not in wta(repo, "status", check=0).stdout

@@ -347,6 +347,9 @@ def not_installed(common_dir: str, stream: str, worktree: str, env: dict[str, st
     if _wta_hooks_elsewhere(value, hooks_dir(common_dir)):
         return (f"zone check not installed in {stream} ({worktree}): its hooks are still wta's at {value}, "
                 "from before the repository moved; `wta hooks install` points it at this repository's")
+    if not os.path.isdir(hooks_dir(common_dir)):   # `wta hooks uninstall` removes it with the last worktree's
+        return (f"zone check not installed in {stream} ({worktree}): wta's hooks were uninstalled (wta hooks "
+                "uninstall); `wta hooks install` or `wta up` puts them back")
     return (f"zone check not installed in {stream} ({worktree}): something set its hooks elsewhere; "
             "`wta hooks install` or `wta up` puts it back")
 
