@@ -190,6 +190,7 @@ def test_down_keeps_a_worktree_whose_session_runs_until_forced_which_stops_it(tm
     assert "api          session stopped" in forced.stdout and "removed" in forced.stdout
     assert not worktree(repo, "api").exists() and not alive(pid)
     assert record(repo, "api")["state"] == "stopped"
+    assert record(repo, "api")["reason"] == "stopped by `wta down --force`"   # had been `wta stop`, not run
 
 
 @pytest.mark.parametrize("earlier", [False, True], ids=["no-commit-before", "a-commit-before"])

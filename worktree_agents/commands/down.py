@@ -66,7 +66,7 @@ def _remove(project, zones, removal: remove.Removal, store: StateStore, force: b
                               refused=f"{what}; stop it first (wta stop {removal.stream}), or rerun with --force, "
                                       "which stops it")
     if pid or scheduled:
-        print(f"{removal.stream:<12} session {stop(sessions, removal.stream)}")
+        print(f"{removal.stream:<12} session {stop(sessions, removal.stream, by='wta down --force')}")
         removal, = remove.plan_removal(project, zones.base, zones.branch_prefix, [removal.stream], store.streams(),
                                        zones.zones)
     done = remove.remove_stream(project, zones.base, removal, store, force, delete_branches)

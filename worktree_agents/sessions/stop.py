@@ -11,10 +11,13 @@ from worktree_agents.sessions.store import LANDING, OPEN, PENDING, STOPPED, WAIT
 STOP_WAIT = 30.0   # beyond the kill grace: time for the wrapper to commit leftovers and record
 
 
-def stop(store: SessionStore, stream: str, cut_short: bool = False) -> str:
+BY_WTA_STOP = "stopped by `wta stop`"   # what the wrapper records when it is told to stop (SIGTERM)
+
+
+def stop(store: SessionStore, stream: str, cut_short: bool = False, by: str = "wta stop") -> str:
     """End a stream's session and every process of it; what happened, in a few words. `cut_short`: the
     stream is in a landing that was interrupted (its coordinator killed), which only `wta merge --continue`
-    finishes (`wta merge STREAM` refuses while it is there)."""
+    finishes (`wta merge STREAM` refuses while it is there). `by`: the command that stops it, for the record."""
     record = store.read(stream)
     if record is None:
         return "no session"
@@ -49,7 +52,10 @@ def stop(store: SessionStore, stream: str, cut_short: bool = False) -> str:
         from worktree_agents.sessions.tmux import TmuxSession
 
         TmuxSession.from_dict(record.tmux).kill()
+    reason = f"stopped by `{by}`"
     with store.updating(stream) as current:
         if current.live:
-            current.state, current.reason, current.ended_at = STOPPED, "stopped by `wta stop`", now()
+            current.state, current.reason, current.ended_at = STOPPED, reason, now()
+        elif current.state == STOPPED and current.reason == BY_WTA_STOP:   # the wrapper knows no other
+            current.reason = reason
     return "stopped"

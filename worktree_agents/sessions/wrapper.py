@@ -392,7 +392,9 @@ class Session:
         stream = launch.stream
         report = self.runner.report(read_output(launch.log, self.offset))
         if self.stop_requested:
-            state, reason = STOPPED, "stopped by `wta stop`"
+            from worktree_agents.sessions.stop import BY_WTA_STOP   # (`wta down --force` says so itself)
+
+            state, reason = STOPPED, BY_WTA_STOP
         elif error is not None:
             state, reason = FAILED, error
         elif timed_out:
