@@ -106,9 +106,14 @@ StreamName = Annotated[str, AfterValidator(_stream_name)]
 
 
 def _ref_part(value: str) -> str:
-    if (not value or value.startswith("-") or ".." in value or "//" in value or value.endswith(".lock")
-            or value.startswith("/") or re.search(r"[\s~^:?*\[\\]|@\{", value)):
-        raise ValueError(f"{value!r} cannot be part of a git branch name; use letters, digits, '/', '-', '_' or '.'")
+    bad = re.search(r"[\s~^:?*\[\\]|@\{", value)
+    why = ("it is empty" if not value else "it begins with '-'" if value.startswith("-") else
+           "it begins with '/'" if value.startswith("/") else "it has '..'" if ".." in value else
+           "it has '//'" if "//" in value else "it ends with '.lock'" if value.endswith(".lock") else
+           f"it has {bad.group()!r}" if bad else None)
+    if why:
+        raise ValueError(f"{value!r} cannot be part of a git branch name ({why}); use letters, digits, '/', '-', "
+                         "'_' or '.', not '-' first")
     return value
 
 
