@@ -361,3 +361,13 @@ def test_explain_answers_a_submodule_as_the_tracked_path_the_zone_check_owns(tmp
     commit_all(repo / "lib" / "child", "bump")
     git(repo, "add", "lib/child")
     assert "lib/child: owned by stream 'lib'" in wta(repo, "check-zones", "--stream", "api", check=1).stderr
+
+
+def test_explain_refuses_an_empty_path_and_gits_own_directory(webapp):
+    """`wta explain ""` had explained the repository's root, and `wta explain .git/config` said unowned."""
+    proc = wta(webapp, "explain", "", ".git/config", ".git", "README.md", check=2)
+    assert proc.stdout == "README.md: unowned\n"
+    assert proc.stderr.splitlines() == [
+        "wta: '': an empty path; give a path in the working tree (. for all of it)",
+        "wta: .git/config: git's own directory, not a path in the working tree; no stream can own it",
+        "wta: .git: git's own directory, not a path in the working tree; no stream can own it"]

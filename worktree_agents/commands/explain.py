@@ -21,7 +21,7 @@ def run(paths: list[str], as_json: bool = False) -> int:
     submodules: set[str] | None = None
     for path in paths:  # one bad path does not hide the answers for the others
         try:
-            rel = project.relative(path)
+            rel = _working_tree_path(project, path)
         except WtaError as exc:
             problems.append(exc)
             continue
@@ -43,6 +43,17 @@ def run(paths: list[str], as_json: bool = False) -> int:
     for problem in problems:
         report(problem)
     return USAGE if problems else 0
+
+
+def _working_tree_path(project: Project, path: str) -> str:
+    """`path` as a repository path; an error for one that names no path in the working tree: an empty
+    argument (it had been taken for the repository's root) or git's own `.git`."""
+    if not path:
+        raise WtaError("'': an empty path; give a path in the working tree (. for all of it)")
+    rel = project.relative(path)
+    if rel == ".git" or rel.startswith(".git/"):
+        raise WtaError(f"{path}: git's own directory, not a path in the working tree; no stream can own it")
+    return rel
 
 
 def _file_json(a: Ownership) -> dict:
