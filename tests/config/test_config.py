@@ -44,7 +44,6 @@ EXACT_LINES = {
     "56-after-cycle-3.yaml": 6,
     "60-duration-fraction.yaml": 4,
     "66-base-port-too-big.yaml": 3,
-    "87-copy-absolute.yaml": 3,
     "71-prompt-and-prompt-file.yaml": 7,
     "72-check-without-run.yaml": 4,
 }
@@ -118,6 +117,9 @@ def test_absolute_copy_entry_inside_the_repository_is_rejected_with_the_relative
         load_text(text, "zones.yaml", repo_root=root)
     assert caught.value.problems == [f"zones.yaml:2:8: copy[0]: '{root}/.env.local' is an absolute path; write it "
                                      "relative to the repository root (.env.local)"]
+    # A leading `/` alone is the repository's top, as in a pattern: kept as it was read before.
+    anchored = f"version: 1\ncopy: [/.env.local]\nstreams:\n  api:\n    paths: [src/**]\n"
+    assert load_text(anchored, "zones.yaml", repo_root=root).copy_ == ["/.env.local"]
 
 
 def test_absolute_path_through_a_symlink_is_rejected(tmp_path):

@@ -75,13 +75,12 @@ def _copy_entry(value: str, info: ValidationInfo) -> str:
     if any(part == ".." for part in body.replace("\\", "/").split("/")):
         raise ValueError(f"{value!r} leaves the repository ('..'); name a file inside the main worktree, "
                          "relative to its top")
-    if body.startswith("/"):   # `/etc/passwd` had been read as etc/passwd in the main worktree
+    if body.startswith("/"):   # the top of the main worktree, as in a pattern (`/.env.local`); not the machine's
         root = str((info.context or {}).get("repo_root") or "")
         inside = next((body[len(at):].lstrip("/") for at in {root, str(Path(root).resolve())} if root and
                        body.startswith(at.rstrip("/") + "/")), None)
-        fix = f"write it relative to the repository root ({inside})" if inside else \
-            "name a file inside the main worktree, relative to its top"
-        raise ValueError(f"{value!r} is an absolute path; {fix}")
+        if inside:   # the repository's own path spelled out: read as <top>/<that path>, which is not there
+            raise ValueError(f"{value!r} is an absolute path; write it relative to the repository root ({inside})")
     if re.match(r"^[A-Za-z]:[\\/]", body) or body.startswith("~"):
         raise ValueError(f"{value!r} is an absolute path; name the file relative to the repository root")
     if ".git" in body.replace("\\", "/").split("/"):
@@ -266,8 +265,8 @@ class ConfigSchema(Strict):
         [], description="patterns no stream may change (zones.yaml itself always is read-only)")
     copy_: Annotated[list[CopyEntry], BeforeValidator(_string_list)] = Field(
         [], alias="copy", description="untracked files copied from the main worktree into each new worktree "
-                                      "(and git-ignored there), named relative to its top; a symbolic link is "
-                                      "copied as the link")
+                                      "(and git-ignored there), named relative to its top (a leading `/` is its top, as "
+                                      "in a pattern); a symbolic link is copied as the link")
     setup: Annotated[list[ShellCommand], BeforeValidator(_string_list)] = Field(
         [], description="shell commands run once in each new worktree; a failure fails only that stream")
     test: Optional[ShellCommand] = Field(None, description="shell command `wta merge` runs after each rebase, before the "
