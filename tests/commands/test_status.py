@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
+import select
 import shutil
+import struct
+import termios
 import signal
 import subprocess
 import sys
@@ -144,6 +149,94 @@ def test_status_table_for_people_has_no_colour_codes(tmp_path):
     assert set(rows) == set(STREAMS)
     assert "+0/-0" in rows["ui"] and "failed: setup command `false` exited 1" in rows["ui"]
     assert "no branch" in rows["api"]
+
+
+def on_terminal(cwd, *args, columns=80, env=None, until=None) -> str:
+    """`wta ARGS` with its stdout on a terminal (a pty) `columns` wide, as a user sees it: its output, up to its
+    end, or up to where `until(output)` holds, when it is interrupted (Ctrl-C)."""
+    main, side = os.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = env or {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", *args], cwd=cwd, env=env, stdout=side,
+                            stderr=subprocess.PIPE)
+    os.close(side)
+    seen, deadline = b"", time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([main], [], [], 1)[0]:
+                continue
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:   # EIO: the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if until and until(seen.decode(errors="replace")):
+                proc.send_signal(signal.SIGINT)
+                until = None
+        assert proc.wait(timeout=5) == 0, proc.stderr.read()
+    finally:
+        os.close(main)
+        proc.kill()
+        proc.stderr.close()
+    return seen.decode().replace("\r\n", "\n")
+
+
+def test_status_on_an_80_column_terminal_fits_it_and_keeps_stream_state_and_commits(tmp_path):
+    """Rows were 116 columns wide (193 with long stream names) and wrapped; a failed state's reason longer still."""
+    long = [f"payments-reconciliation-worker-{i:02}" for i in range(3)]
+    zones = example_zones(setup=None).replace("streams:\n", "streams:\n" + "".join(
+        f"  {name}:\n    paths: [services/{name}/**]\n" for name in long), 1)
+    repo = clone_webapp(tmp_path, zones)
+    wta(repo, "up", "--no-launch", "api", "ui", long[0], check=0)
+    state = repo / ".git" / "wta" / "state.json"
+    record = json.loads(state.read_text())
+    record["streams"]["ui"].update(state="failed", reason="setup command `npm ci --prefer-offline --no-audit` exited 1 "
+                                                          "(log: .git/wta/logs/ui/setup.log); fix it, then wta up ui")
+    state.write_text(json.dumps(record))
+    piped = wta(repo, "status", check=0).stdout
+
+    out = on_terminal(repo, "status")
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80, out
+    rows = {line.split()[0]: line for line in lines if line and not line.startswith(" ")}
+    for stream in (*STREAMS, *long):
+        assert stream in rows, out
+    assert "prepared" in rows["api"] and "+0/-0" in rows["api"] and "no branch" in rows["infra"]
+    assert "failed" in rows["ui"].split()
+    assert "setup command `npm ci --prefer-offline" in out   # the reason, on a line of its own under the row
+    assert lines[1].split()[:3] == ["stream", "+ahead/-behind", "dirty"]
+    # COLUMNS, as for any terminal program, says how wide; off a terminal the output is as it was
+    wide = on_terminal(repo, "status", env={**os.environ, "COLUMNS": "400"})
+    assert ages_out(wide) == ages_out(piped) and max(map(len, wide.splitlines())) > 300
+    narrow = on_terminal(repo, "status", env={**os.environ, "COLUMNS": "60"})
+    assert max(map(len, narrow.splitlines())) <= 60 and "ui" in narrow
+    assert ages_out(wta(repo, "status", check=0, env={**os.environ, "COLUMNS": "60"}).stdout) == ages_out(piped)
+    assert "  failed: setup command `npm ci --prefer-offline --no-audit` exited 1 (log: .git" in piped
+    assert max(map(len, piped.splitlines())) > 300
+
+
+def test_watch_on_an_80_column_terminal_shows_each_streams_state(tmp_path):
+    """--watch cut its 116-column rows at the width, in the middle of `last commit`: no state was ever seen."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES", "NO_COLOR")}
+    out = on_terminal(repo, "status", "--watch", env={**env, "WTA_WATCH_INTERVAL": "0.1"},
+                      until=lambda text: text.count("Ctrl-C to stop") >= 2)
+    drawings = [d for d in out.split("\x1b[H\x1b[2J") if d]
+    assert len(drawings) >= 2
+    for drawing in drawings[:2]:
+        lines = drawing.splitlines()
+        assert max(map(len, lines)) < 80, drawing
+        rows = {line.split()[0]: line for line in lines[4:] if line.strip()}
+        assert lines[3].split()[:2] == ["stream", "+ahead/-behind"] and lines[3].split()[-1] == "state"
+        assert rows["api"].split()[-1] == "prepared" and rows["ui"].split()[-1] == "-"
+
+
+def ages_out(text: str) -> str:
+    """`text` with its ages ('3s ago') made alike: two runs a second apart say the same otherwise."""
+    return re.sub(r"\b\d+[smhd] ago\b", "N ago", text)
 
 
 def test_watch_prints_a_fresh_table_each_interval_until_interrupted(tmp_path):

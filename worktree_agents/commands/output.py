@@ -6,8 +6,9 @@ import json
 import os
 import shutil
 import sys
+import textwrap
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 
 def use_colour(stream=None) -> bool:
@@ -22,12 +23,99 @@ def emit_json(document: Any) -> None:
     sys.stdout.write("\n")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain aligned text table (no colour: safe for pipes and logs)."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int | None = None, *,
+          shorten: Mapping[str, Callable[[str, int], str]] | None = None, drop: Sequence[str] = (),
+          notes: Sequence[str | None] = ()) -> str:
+    """A plain aligned text table (no colour: safe for pipes and logs), each row followed by its note, if any.
+
+    With `width` (a terminal's, `terminal_width`) every line fits it: the columns in `shorten` are cut by their
+    function (`cut_end`, `cut_path`) down to CUT_MIN, then the columns in `drop` are left out, first named
+    first, until the rest fits (and any of them that fits after all comes back); a last line names those left
+    out. Notes are wrapped to the width. Without a width the table is as wide as its widest cells."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+    natural = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    shown, widths, left_out = list(range(len(headers))), natural, []
+    if width is not None:
+        shorten = shorten or {}
+        floors = [min(n, max(len(h), CUT_MIN)) if h in shorten else n for h, n in zip(headers, natural)]
+        for name in drop:
+            if _fitted(shown, natural, floors, width):
+                break
+            shown.remove(headers.index(name))
+            left_out.append(name)
+        if _fitted(shown, natural, floors, width):
+            for name in reversed(list(left_out)):   # the most important first
+                again = sorted(shown + [headers.index(name)])
+                if _fitted(again, natural, floors, width):
+                    shown = again
+                    left_out.remove(name)
+        widths = _fitted(shown, natural, floors, width) or floors
+        cells = [[shorten[h](c, w) if h in shorten and len(c) > w else c for h, c, w in zip(headers, r, widths)]
+                 for r in cells]
+    notes = [*notes, *[None] * (len(rows) - len(notes))]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in shown).rstrip() for r in cells]
+    lines = [lines[0], "  ".join("-" * widths[i] for i in shown),
+             *(line for row, note in zip(lines[1:], notes) for line in (row, *_note(note, width)))]
+    if left_out:
+        lines.append(f"(not shown, to fit the terminal: {', '.join(left_out)})")
+    return "\n".join(lines if width is None else (cut_end(line, width) for line in lines))
+
+
+# The narrowest a shortened column gets (its header stays whole).
+CUT_MIN = 12
+
+
+def _fitted(shown: list[int], natural: list[int], floors: list[int], width: int) -> list[int] | None:
+    """The column widths that fit `width`: each shortened column as wide as it needs when there is room, the
+    room shared out narrowest first; None when even the floors do not fit."""
+    spare = width - 2 * (len(shown) - 1) - sum(floors[i] for i in shown)
+    if spare < 0:
+        return None
+    widths = list(floors)
+    short = sorted((i for i in shown if floors[i] < natural[i]), key=lambda i: natural[i] - floors[i])
+    for k, i in enumerate(short):
+        extra = min(natural[i] - floors[i], spare // (len(short) - k))
+        widths[i] += extra
+        spare -= extra
+    return widths
+
+
+def _note(note: str | None, width: int | None) -> list[str]:
+    """A row's note: the lines under it, indented, wrapped to `width` when there is one."""
+    if not note:
+        return []
+    if width is None:
+        return [f"  {note}"]
+    return textwrap.wrap(note, max(width, 20), initial_indent="  ", subsequent_indent="    ",
+                         break_on_hyphens=False)
+
+
+def cut_end(text: str, width: int) -> str:
+    """`text` cut at the end to `width`, "…" saying so (a subject, a reason, a list)."""
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def cut_path(path: str, width: int) -> str:
+    """`path` cut at the start to `width`, "…" saying so: the end names the place (…-worktrees/api)."""
+    return path if len(path) <= width else "…" + path[len(path) - width + 1:]
+
+
+def wrap(text: str, width: int | None) -> str:
+    """Lines of free text (a problem and its fix) wrapped to `width`, when there is one."""
+    if width is None:
+        return text
+    return "\n".join(line if len(line) <= width else
+                     "\n".join(textwrap.wrap(line, max(width, 20), subsequent_indent="  ", break_on_hyphens=False))
+                     for line in text.split("\n"))
+
+
+def terminal_width(stream=None) -> int | None:
+    """The width a table must fit: the terminal's (or COLUMNS) when `stream` is a terminal, else None (a pipe
+    or a file gets whole lines, for scripts)."""
+    stream = stream or sys.stdout
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return shutil.get_terminal_size().columns
 
 
 # What a shell reports for a command that a closed pipe ended, as for git (128 + SIGPIPE).

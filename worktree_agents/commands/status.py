@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 from worktree_agents import status as status_mod
 from worktree_agents.commands import output
-from worktree_agents.commands.output import emit_json, fit_screen, table, use_colour
+from worktree_agents.commands.output import cut_end, cut_path, emit_json, fit_screen, table, terminal_width, \
+    use_colour, wrap
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
@@ -27,7 +28,7 @@ def run(as_json: bool = False, watch: bool = False) -> int:
         if as_json:
             emit_json(report.to_json())
         else:
-            print(render(report))
+            print(render(report, terminal_width()))
         return 0
     return _watch(project, as_json)
 
@@ -50,6 +51,7 @@ def _watch(project, as_json: bool) -> int:
     """Redraw in place on a terminal; elsewhere (or with NO_COLOR) print each refresh below the last."""
     interval = _interval(os.environ.get(WATCH_INTERVAL_ENV))
     live = use_colour(sys.stdout) and not as_json
+    width = terminal_width()
     try:
         while True:
             report = status_mod.collect(project)
@@ -58,17 +60,27 @@ def _watch(project, as_json: bool) -> int:
                 sys.stdout.write(json.dumps(report.to_json(), default=str) + "\n")  # one document per line
             elif live:
                 sys.stdout.write("\x1b[H\x1b[2J" + f"wta status  {stamp}  (every {interval:g}s, Ctrl-C to stop)\n\n"
-                                 + fit_screen(render(report), reserved=2) + "\n")
+                                 + fit_screen(render(report, width and width - 1), reserved=2) + "\n")
             else:
-                sys.stdout.write(f"-- {stamp}\n{render(report)}\n")
+                sys.stdout.write(f"-- {stamp}\n{render(report, width)}\n")
             sys.stdout.flush()
             time.sleep(interval)
     except KeyboardInterrupt:
         return 0
 
 
-def render(report: status_mod.Status) -> str:
-    rows = []
+# On a terminal, the columns that go when the table is too wide, first named first (docs/status.md):
+# stream, state and the commits ahead/behind always stay.
+STREAM_COLUMNS_DROPPED = ("branch", "last commit", "requests", "worktree", "dirty", "violations", "conflicts")
+SESSION_COLUMNS_DROPPED = ("cpu mem children", "last activity", "runner", "turns", "cost", "pid",
+                           "uncommitted outside the zone")
+
+
+def render(report: status_mod.Status, width: int | None = None) -> str:
+    """The table for people. With `width` (a terminal's) every line fits it: paths and lists are shortened,
+    a state's reason is a line of its own under the row, and the least telling columns go first; without
+    one, whole lines (for scripts that read a pipe)."""
+    rows, reasons = [], []
     for s in report.streams:
         if s.head is None:
             commits = "no branch"
@@ -79,13 +91,15 @@ def render(report: status_mod.Status) -> str:
         if s.worktree is None:
             where = "-"
         else:
-            where = _short(s.worktree) + ("" if s.worktree_exists else " (missing)")
+            where = _short(s.worktree, home=width is not None) + ("" if s.worktree_exists else " (missing)")
         conflicts = "-" if s.conflicts is None else (f"{len(s.conflict_files)} file(s)" if s.conflicts else "no")
-        state = _with_reason(s.state or "-", s.reason)
+        reasons.append(s.reason)
         rows.append((s.stream, s.branch, commits, "-" if s.dirty is None else s.dirty,
-                     len(s.violations) or "-", conflicts, _requests(s.requests), _age(s.last_commit), where, state))
-    text = table(("stream", "branch", "+ahead/-behind", "dirty", "violations", "conflicts", "requests",
-                  "last commit", "worktree", "state"), rows)
+                     len(s.violations) or "-", conflicts, _requests(s.requests), _age(s.last_commit), where,
+                     s.state or "-"))
+    text = _table_with_reasons(("stream", "branch", "+ahead/-behind", "dirty", "violations", "conflicts",
+                                "requests", "last commit", "worktree", "state"), rows, reasons, width,
+                               shorten={"worktree": cut_path}, drop=STREAM_COLUMNS_DROPPED)
     merging = report.merge
     merge_line = "" if merging is None else \
         f"merge {merging['run_id']} running at {merging['stream']} ({merging['step']})\n" \
@@ -97,7 +111,8 @@ def render(report: status_mod.Status) -> str:
     unchecked += "".join(f"\n{hooks.hooks_missing(f'{s.stream} ({s.worktree})', s.hooks_missing)}"
                          for s in report.streams if s.hooks_missing and s.worktree)
     unchecked += "".join(f"\n{s.stream}: {s.off_branch}" for s in report.streams if s.off_branch)
-    return f"{base}\n{merge_line}{text}{unchecked}" + _sessions(report) + _alerts(report)
+    return f"{wrap(base, width)}\n{wrap(merge_line, width)}{text}{wrap(unchecked, width)}" + _sessions(report, width) \
+        + wrap(_alerts(report), width)
 
 
 def _alerts(report: status_mod.Status) -> str:
@@ -106,6 +121,18 @@ def _alerts(report: status_mod.Status) -> str:
         return ""
     return "\n\nalerts (open, as the running watcher sees them)\n" + \
         "\n".join(f"{a['stream']} {a['state']}: {a['message']}" for a in report.alerts)
+
+
+def _table_with_reasons(headers: tuple[str, ...], rows: list[tuple], reasons: list[str | None], width: int | None,
+           **fit) -> str:
+    """The table with each state's reason after it in the state column, when there is no `width` (a pipe) or
+    that fits it; else fitted to it (`fit`: output.table's), each reason on a line of its own under its row."""
+    at = headers.index("state")
+    inline = table(headers, [(*row[:at], _with_reason(row[at], why), *row[at + 1:]) for row, why in zip(rows, reasons)])
+    if width is None or max(map(len, inline.split("\n"))) <= width:
+        return inline
+    return table(headers, rows, width, notes=[why and _with_reason(row[at], why) for row, why in zip(rows, reasons)],
+                 **fit)
 
 
 def _with_reason(state: str, reason: str | None) -> str:
@@ -122,29 +149,42 @@ def _requests(view: dict) -> str:
     return ", ".join(f"{n} {word}" for n, word in counts if n) or "-"
 
 
-def _sessions(report: status_mod.Status) -> str:
+def _sessions(report: status_mod.Status, width: int | None) -> str:
     """The agent sessions, when any stream had one (fields: docs/sessions.md)."""
-    rows = []
+    rows, reasons = [], []
     for s in report.streams:
         x = s.session
         if not x:
             continue
-        state = _with_reason(x["state"], x["reason"])
+        reasons.append(x["reason"])
         usage = "-" if x["cpu_percent"] is None else \
             f"{x['cpu_percent']:.0f}% {x['memory_bytes'] / 2**20:.0f}M {x['children']} child(ren)"
         cost = output.cost(x["cost_usd"], x.get("cost_simulated", False))
         left = ", ".join(map(quote_path, x["leftovers_outside_zone"])) or "-"
-        rows.append((s.stream, x["runner"] or "-", state, x["pid"] or "-", usage, x["turns"] or "-", cost,
+        rows.append((s.stream, x["runner"] or "-", x["state"], x["pid"] or "-", usage, x["turns"] or "-", cost,
                      _age(x["last_activity"]), left))
     if not rows:
         return ""
-    return "\n\nsessions\n" + table(("stream", "runner", "state", "pid", "cpu mem children", "turns", "cost",
-                                      "last activity", "uncommitted outside the zone"), rows)
+    headers = ("stream", "runner", "state", "pid", "cpu mem children", "turns", "cost", "last activity",
+               "uncommitted outside the zone")
+    return "\n\nsessions\n" + _table_with_reasons(headers, rows, reasons, width, drop=SESSION_COLUMNS_DROPPED,
+                                                   shorten={"uncommitted outside the zone": cut_end})
 
 
-def _short(path: str) -> str:
+def _short(path: str, home: bool = False) -> str:
+    """`path` relative to here when that is shorter; with `home` (on a terminal), also `~/...` when shorter."""
     rel = os.path.relpath(path)
-    return rel if len(rel) < len(path) else path
+    shortest = rel if len(rel) < len(path) else path
+    tilde = _under_home(path) if home else None
+    return tilde if tilde and len(tilde) < len(shortest) else shortest
+
+
+def _under_home(path: str) -> str | None:
+    """`~/...` for a path in the home directory, else None."""
+    home = os.path.expanduser("~")
+    if home == "/" or not (os.path.isabs(home) and os.path.isabs(path)) or os.path.commonpath([home, path]) != home:
+        return None
+    return "~" + path[len(home):]
 
 
 def _age(iso: str | None) -> str:
