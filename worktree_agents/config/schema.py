@@ -210,7 +210,8 @@ class AgentSchema(Strict):
 
 class CheckSchema(Strict):
     name: str = Field(min_length=1, description="the check's name in alerts")
-    run: ShellCommand = Field(min_length=1, description="shell command; a non-zero exit or a timeout raises an alert")
+    run: ShellCommand = Field(min_length=1,
+                              description="shell command; a non-zero exit or a timeout raises an alert")
     every: Duration = Field(60, description="how often `wta watch` runs it")
     timeout: Duration = Field(30, description="how long one run may take")
 
@@ -265,12 +266,12 @@ class ConfigSchema(Strict):
         [], description="patterns no stream may change (zones.yaml itself always is read-only)")
     copy_: Annotated[list[CopyEntry], BeforeValidator(_string_list)] = Field(
         [], alias="copy", description="untracked files copied from the main worktree into each new worktree "
-                                      "(and git-ignored there), named relative to its top (a leading `/` is its top, as "
-                                      "in a pattern); a symbolic link is copied as the link")
+                                      "(and git-ignored there), named relative to its top (a leading `/` is its "
+                                      "top, as in a pattern); a symbolic link is copied as the link")
     setup: Annotated[list[ShellCommand], BeforeValidator(_string_list)] = Field(
         [], description="shell commands run once in each new worktree; a failure fails only that stream")
-    test: Optional[ShellCommand] = Field(None, description="shell command `wta merge` runs after each rebase, before the "
-                                                  "base moves")
+    test: Optional[ShellCommand] = Field(None, description="shell command `wta merge` runs after each rebase, "
+                                                           "before the base moves")
     max_parallel: int = Field(4, ge=1, description="sessions running at once")
     sparse: bool = Field(False, description="worktrees check out only the zone, read_only paths and top-level "
                                             "files (`wta up` brings an existing one to its zone as it is now)")
@@ -278,8 +279,9 @@ class ConfigSchema(Strict):
     stall_after: Duration = Field(1800, description="a running session with no output and no commit for this "
                                                     "long is `stalled`")
     checks: list[CheckSchema] = Field([], description="health checks that `wta watch` runs")
-    notify: Optional[ShellCommand] = Field(None, description="shell command run when a session ends or an alert starts "
-                                                    "or clears; `{stream}`, `{state}`, `{message}` are filled in")
+    notify: Optional[ShellCommand] = Field(None, description="shell command run when a session ends or an alert "
+                                                             "starts or clears; `{stream}`, `{state}`, `{message}` "
+                                                             "are filled in")
     land: Literal["manual", "auto"] = Field(
         "manual", description="`auto`: each stream lands on the base (verified, tested, as `wta merge`) as soon "
                               "as its session ends done; `manual`: only `wta merge` lands")
