@@ -91,3 +91,29 @@ def test_a_long_reason_keeps_its_end_where_git_names_the_cause():
     said = wgit.reason(stderr.encode())
     assert len(said) <= 400 and said.startswith("fatal: could not create leading directories of '/tmp/www")
     assert said.endswith("www/api/.git': File name too long") and " ... " in said
+
+
+def test_gits_kept_from_terminal_signals_run_on_through_a_ctrl_c_and_end_when_interrupted(tmp_path):
+    """The coordinator's git runs in a process group of its own: a Ctrl-C to wta's group (the terminal's)
+    had killed a landing's git, and its death read as the landing's failure. Given up on (interrupted
+    twice), its git is interrupted in turn, with what it started (a hung filter had run on, holding a lock)."""
+    script = """
+import os, signal, sys, time
+from worktree_agents import git
+git.keep_from_terminal_signals()
+signal.signal(signal.SIGINT, lambda *_: None)   # this process decides, as wta does (its git gets the default)
+running = git.start("-c", "alias.hang=!sleep 30", "hang", cwd=sys.argv[1])
+time.sleep(0.5)
+os.killpg(os.getpgrp(), signal.SIGINT)         # the terminal's Ctrl-C to the foreground group
+time.sleep(0.5)
+print("alive after the group's Ctrl-C:", os.waitpid(running._pid, os.WNOHANG) == (0, 0))
+started = time.monotonic()
+git.interrupt_running()
+done = running.wait()
+print("ended in time:", time.monotonic() - started < 5, done.returncode != 0)
+"""
+    repo = make_repo(tmp_path / "repo", "version: 1\nstreams:\n  api:\n    paths: [src/**]\n", {"README.md": "x\n"})
+    proc = subprocess.run([sys.executable, "-c", script, str(repo)], capture_output=True, text=True, timeout=60,
+                          start_new_session=True)
+    assert proc.stdout.splitlines() == ["alive after the group's Ctrl-C: True", "ended in time: True True"], \
+        proc.stdout + proc.stderr

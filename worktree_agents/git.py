@@ -157,6 +157,7 @@ def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[st
 
 
 _OWN_GROUP = [False]   # set by keep_from_terminal_signals
+_IN_OWN_GROUP: set[int] = set()   # the pids of those started so, while they run
 
 
 def keep_from_terminal_signals() -> None:
@@ -166,6 +167,19 @@ def keep_from_terminal_signals() -> None:
     same Ctrl-C had read as the landing's failure, and blocked the stream. A git of a process that is
     interrupted itself is ended by it (`Running.wait`)."""
     _OWN_GROUP[0] = True
+
+
+def interrupt_running() -> None:
+    """A Ctrl-C, as the terminal would have sent it, to each git still running in a group of its own (and what
+    it started there: a filter, a hook): for a process that gives up on them (interrupted twice), which
+    would leave them holding locks with no one waiting for them."""
+    import _signal
+
+    for pid in list(_IN_OWN_GROUP):
+        try:
+            os.killpg(pid, _signal.SIGINT)
+        except OSError:
+            pass
 
 
 class Running:
@@ -196,6 +210,8 @@ class Running:
         try:
             self._pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigdef=(_signal.SIGPIPE,),
                                         **group)
+            if group:
+                _IN_OWN_GROUP.add(self._pid)
         except BaseException:
             self._close(self._out, self._err, self._in)
             raise
@@ -250,10 +266,12 @@ class Running:
         except BaseException:  # interrupted: do not leave the child running
             os.kill(self._pid, _signal.SIGKILL)
             os.waitpid(self._pid, 0)
+            _IN_OWN_GROUP.discard(self._pid)
             raise
         finally:
             self._close(self._out, self._err, feeding)
         _, status = os.waitpid(self._pid, 0)
+        _IN_OWN_GROUP.discard(self._pid)
         return Completed(self.args, os.waitstatus_to_exitcode(status), b"".join(chunks[self._out]),
                          b"".join(chunks[self._err]))
 
@@ -924,6 +942,11 @@ def reflog_newest(ref: str, common_dir: str, cwd: str | os.PathLike[str] | None 
     fields = lines[-1].split(b" ", 2) if lines else []
     newest = _object_id(fields[1]) if len(fields) == 3 and _object_id(fields[0]) else None
     return newest or rev_parse(f"{ref}@{{0}}", cwd, env)
+
+
+def parents(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> list[str]:
+    """The parents of the commit `rev` names, first parent first."""
+    return out("rev-list", "--no-walk", "--parents", rev, "--", cwd=cwd, env=env).split()[1:]
 
 
 def commit_of(rev: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:

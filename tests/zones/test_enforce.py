@@ -646,11 +646,18 @@ def test_an_amend_is_checked_as_the_commit_it_makes(webapp, api):
     git(api, "commit", "-q", "--no-verify", "-am", "sneak")
     before = head(api)
     (api / "src/lib/db.ts").write_text("api's db\n")
-    for args in (["--amend", "--no-edit"], ["--am", "-m", "db"]):
-        refused = commit(api, "-a", *args)
+    for args in (["--amend", "--no-edit"], ["--am", "-m", "db"], ["-m", "--", "--amend"]):
+        refused = commit(api, "-a", *args)   # (`-m --`: a value, not the end of the options)
         assert_refused(api, refused, before, "src/components/Button.tsx")
-        assert ("wta: commit refused by the pre-commit hook; it amends HEAD's commit, which changes those paths: "
-                "commit without --amend") in refused.stderr
+        assert ("wta: commit refused by the pre-commit hook; it amends HEAD's commit, and the commit it makes "
+                "changes those paths: put them back as HEAD's parent has them (git restore --source=HEAD~1 "
+                "--staged --worktree PATH), or commit without --amend") in refused.stderr
+    renamed = subprocess.run(["bash", "-c", "exec -a mygit git commit -qa --amend --no-edit"], cwd=api, text=True,
+                             capture_output=True)   # git under another name is git all the same
+    assert_refused(api, renamed, before, "src/components/Button.tsx")
+    git(api, "restore", "--source=HEAD~1", "--staged", "--worktree", "src/components/Button.tsx")
+    assert commit(api, "-qa", "--amend", "-m", "db").returncode == 0   # as the refusal says: the sneak taken out
+    assert git(api, "diff", "--name-only", "HEAD~1", "HEAD").stdout == "src/lib/db.ts\n"
     git(api, "reset", "-q", "--hard", "HEAD~1")
     (api / "src/lib/db.ts").write_text("api's db\n")
     assert commit(api, "-qam", "--amend").returncode == 0   # a new commit, whose message is "--amend"
@@ -667,6 +674,37 @@ def test_an_amend_is_checked_as_the_commit_it_makes(webapp, api):
     assert "it amends HEAD's commit" in refused.stderr
 
 
+def test_amending_a_merge_of_the_base_counts_only_what_the_merge_itself_changes(webapp, api):
+    """An amend of a catch-up merge of the base had counted from its first parent, so everything the base
+    brought was taken for the stream's change, and refused."""
+    (api / "src/lib/db.ts").write_text("api's db\n")
+    commit_all(api, "db")
+    (webapp / "src/components/Button.tsx").write_text("ui's work, landed\n")
+    commit_all(webapp, "main moves on")
+    git(api, "merge", "-q", "--no-edit", "main")
+    assert commit(api, "-q", "--amend", "-m", "catch up with main").returncode == 0
+    assert subject(api) == "[api] catch up with main" and len(git(api, "log", "-1", "--format=%P").stdout.split()) == 2
+
+
+def test_merging_the_streams_own_upstream_that_caught_up_with_the_base_goes_through(webapp, api):
+    """Merging the stream's own branch from elsewhere (its upstream), which holds a catch-up merge of the
+    base, had every path the base brought counted as the stream's change, and was refused; so was an
+    octopus of the base and that upstream."""
+    (api / "src/lib/db.ts").write_text("api's db\n")
+    commit_all(api, "db")
+    git(api, "branch", "-q", "upstream-api")
+    (webapp / "src/components/Button.tsx").write_text("ui's work, landed\n")
+    commit_all(webapp, "main moves on")
+    git(api, "switch", "-q", "upstream-api")
+    git(api, "merge", "-q", "--no-edit", "main")
+    (api / "src/lib/db.ts").write_text("api's db, from elsewhere\n")
+    commit_all(api, "db elsewhere")
+    git(api, "switch", "-q", "wta/api")
+    proc = git(api, "merge", "--no-ff", "--no-edit", "upstream-api", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert git(api, "show", "HEAD:src/components/Button.tsx").stdout == "ui's work, landed\n"
+
+
 def test_a_merge_git_commits_without_stopping_is_checked_too(webapp, api):
     """`git merge wta/ui` with nothing to resolve: git runs pre-merge-commit, not pre-commit, and the
     merge of another stream's work had been committed, prefixed and unchecked. Merging the base in (as
@@ -675,6 +713,9 @@ def test_a_merge_git_commits_without_stopping_is_checked_too(webapp, api):
     refused = git(api, "merge", "--no-ff", "--no-edit", "-m", "take ui's", "wta/ui", check=False)
     assert_refused(api, refused, before, "src/components/Button.tsx")
     assert "merge refused by the pre-merge-commit hook; `git merge --abort` undoes it" in refused.stderr
+    git(api, "merge", "--abort")
+    refused = git(api, "merge", "--no-ff", "-m", "--", "wta/ui", check=False)   # (`--`: the message, here)
+    assert_refused(api, refused, before, "src/components/Button.tsx")
     git(api, "merge", "--abort")
     (webapp / "src/components/Button.tsx").write_text("ui's work, merged on main\n")
     commit_all(webapp, "main moves on")

@@ -15,7 +15,7 @@ import sys
 from worktree_agents import git
 from worktree_agents.errors import CHECK, WtaError, report, report_bug
 from worktree_agents.repo import Repo
-from worktree_agents.zones.enforce import (EDIT_TOOLS, GuardDecision, amended_from, check_staged, guard_edit,
+from worktree_agents.zones.enforce import (EDIT_TOOLS, GuardDecision, amend_parents, check_staged, guard_edit,
                                           prefix_message)
 from worktree_agents.zones.in_force import streams_in_force, zones_in_force
 from worktree_agents.zones.ownership import format_violations
@@ -29,15 +29,19 @@ def pre_commit() -> int:
     stream = repo.stream()
     if stream is None or _checked_by_wta_hook("pre-commit", repo):
         return 0
-    refused = _staged_in_zone(repo, stream, None, "commit refused by the pre-commit hook; unstage those paths "
-                                                  "(git restore --staged PATH) and leave them to their owners")
-    if refused or not _amends(_running_git("commit") or []):
-        return refused
-    # An amend makes a commit of HEAD's change and the staged one: a commit made outside the zone
-    # (`--no-verify`, or the base's own, for a stream with none yet) would come out under the stream's name.
-    return _staged_in_zone(repo, stream, None, "commit refused by the pre-commit hook; it amends HEAD's commit, "
-                                               "which changes those paths: commit without --amend",
-                           against=amended_from())
+    options, _ = _parsed(_running_git("commit") or [], _COMMIT_SHORT_VALUES, _COMMIT_VALUES)
+    if not _amends(options):
+        return _staged_in_zone(repo, stream, None, "commit refused by the pre-commit hook; unstage those paths "
+                                                   "(git restore --staged PATH) and leave them to their owners")
+    # An amend makes a commit of HEAD's change and the staged one, on HEAD's parents: a commit made outside the
+    # zone (`--no-verify`, or the base's own, for a stream with none yet) would come out under the stream's name.
+    parents = amend_parents()
+    return _staged_in_zone(repo, stream, parents[1:], "commit refused by the pre-commit hook; it amends HEAD's "
+                                                      "commit, and the commit it makes changes those paths: put "
+                                                      "them back as HEAD's parent has them (git restore "
+                                                      "--source=HEAD~1 --staged --worktree PATH), or commit "
+                                                      "without --amend",
+                           against=parents[0] if parents else git.EMPTY_TREE)
 
 
 def _staged_in_zone(repo: Repo, stream: str, merging: list[str] | None, refusal: str, against: str = "HEAD") -> int:
@@ -56,32 +60,48 @@ _COMMIT_SHORT_VALUES = b"mFCct"
 _COMMIT_VALUES = frozenset({b"--message", b"--file", b"--reuse-message", b"--reedit-message", b"--template",
                             b"--author", b"--date", b"--cleanup", b"--fixup", b"--squash", b"--trailer",
                             b"--pathspec-from-file"})
+# The same for `git merge`.
+_MERGE_SHORT_VALUES = b"mFsX"
+_MERGE_VALUES = frozenset({b"--message", b"--file", b"--strategy", b"--strategy-option", b"--into-name",
+                           b"--cleanup"})
 
 
-def _amends(words: list[bytes]) -> bool:
-    """Whether `git commit`'s words ask for an amend: `--amend` or a prefix of it git takes for it (from
-    `--am`), the last of it and `--no-amend` deciding; an option's value (`-m --amend`) is not one."""
-    amend, skip = False, False
-    for word in words:
-        if skip:
-            skip = False
+def _parsed(words: list[bytes], short_values: bytes,
+            long_values: frozenset[bytes]) -> tuple[list[tuple[bytes, bytes | None]], list[bytes]]:
+    """`git COMMAND`'s words as git's option parser reads them: each option with its value (None: it takes
+    none), and the other words (`commit`'s paths, `merge`'s commits). A value is the rest of the option's
+    word (`-mtext`, `--message=text`) or the next word, whatever it looks like (`-m --amend`, `-m --); a
+    `--` that is no value ends the options. A long option may be cut short, as git allows (`--mess`)."""
+    options: list[tuple[bytes, bytes | None]] = []
+    operands: list[bytes] = []
+    rest = iter(words)
+    for word in rest:
+        if word == b"--":
+            operands.extend(rest)
         elif word.startswith(b"--"):
-            name = word.partition(b"=")[0]
-            if len(name) >= 4 and b"--amend".startswith(name):
-                amend = True
-            elif len(name) >= 7 and b"--no-amend".startswith(name):
-                amend = False
-            skip = b"=" not in word and name in _COMMIT_VALUES
-        elif word.startswith(b"-"):
-            letters = word[1:].decode("latin-1")
-            at = next((i for i, c in enumerate(letters) if c.encode() in _COMMIT_SHORT_VALUES), None)
-            skip = at == len(letters) - 1
+            name, eq, value = word.partition(b"=")
+            full = next((o for o in long_values if o.startswith(name)), None) if len(name) > 3 else None
+            options.append((full or name, value if eq else next(rest, b"") if full else None))
+        elif word.startswith(b"-") and len(word) > 1:
+            at = next((i for i in range(1, len(word)) if word[i:i + 1] in short_values), len(word))
+            options.extend((b"-" + word[i:i + 1], None) for i in range(1, at))
+            if at < len(word):
+                options.append((b"-" + word[at:at + 1], word[at + 1:] or next(rest, b"")))
+        else:
+            operands.append(word)
+    return options, operands
+
+
+def _amends(options: list[tuple[bytes, bytes | None]]) -> bool:
+    """Whether `git commit`'s options ask for an amend: `--amend` or a prefix of it git takes for it (from
+    `--am`), the last of it and `--no-amend` deciding."""
+    amend = False
+    for name, _ in options:
+        if len(name) >= 4 and b"--amend".startswith(name):
+            amend = True
+        elif len(name) >= 7 and b"--no-amend".startswith(name):
+            amend = False
     return amend
-
-
-# The options of `git merge` whose value is the next word (a commit is named by a word that is neither).
-_MERGE_VALUES = frozenset({b"-m", b"-F", b"-s", b"-X", b"--message", b"--file", b"--strategy",
-                           b"--strategy-option", b"--into-name", b"--cleanup"})
 
 
 def pre_merge_commit() -> int:
@@ -95,14 +115,8 @@ def pre_merge_commit() -> int:
     words = _running_git("merge")
     if words is None:
         return 0   # what is merged cannot be told here: `wta merge` checks every commit when it lands
-    heads, skip = [], False
-    for word in words:
-        if skip or word.startswith(b"-"):
-            skip = not skip and word in _MERGE_VALUES
-            continue
-        sha = git.commit_of(word.decode("utf-8", "surrogateescape"))
-        if sha:
-            heads.append(sha)
+    _, named = _parsed(words, _MERGE_SHORT_VALUES, _MERGE_VALUES)
+    heads = [sha for sha in (git.commit_of(os.fsdecode(word)) for word in named) if sha]
     if not heads:   # `git merge` alone merges the branch's upstream
         upstream = git.commit_of("@{upstream}")
         if upstream is None:
@@ -122,7 +136,7 @@ def commit_msg(message_file: str) -> int:
     with open(message_file, encoding="utf-8", errors="surrogateescape") as f:
         message = f.read()
     settings = git.config_matching(r"^(core\.commentchar|commit\.cleanup|commit\.template)$")
-    options = _running_git("commit") or []   # (its options are not shown to hooks: read from its command line)
+    options, _ = _parsed(_running_git("commit") or [], _COMMIT_SHORT_VALUES, _COMMIT_VALUES)   # (not shown to hooks)
     comment_char = _comment_char(message, settings, _option(options, b"--cleanup"))
     template = _option(options, b"--template", b"-t") or settings.get("commit.template")
     if _unedited_template(message, template, comment_char):
@@ -207,36 +221,41 @@ def _comment_char(message: str, settings: dict[str, str], cleanup_option: str | 
     return char or "#"
 
 
-def _option(words: list[bytes], name: bytes, short: bytes | None = None) -> str | None:
-    """The value last given to option `name` (`--name=V`, `--name V`, or `SHORT V`) among `words`, or None."""
+def _option(options: list[tuple[bytes, bytes | None]], name: bytes, short: bytes | None = None) -> str | None:
+    """The value last given to option `name` (or `short`) among `options` (`_parsed`), or None."""
     value = None
-    for i, word in enumerate(words):
-        if word.startswith(name + b"="):
-            value = word[len(name) + 1:]
-        elif word in (name, short) and i + 1 < len(words):
-            value = words[i + 1]
+    for given, given_value in options:
+        if given in (name, short) and given_value is not None:
+            value = given_value
     return os.fsdecode(value) if value is not None else None
 
 
 def _running_git(command: str) -> list[bytes] | None:
     """The words after `command` on the command line of the `git COMMAND` that runs this hook (the hook's
-    shell is its child, and this process the shell's, or a hook manager's a few steps further down), up
-    to a `--`; None when there is none or no /proc to read it from. git shows hooks its config, not its
-    options nor (at pre-merge-commit) what it merges."""
+    shell is its child, and this process the shell's, or a hook manager's a few steps further down); None
+    when there is none or no /proc to read it from. git shows hooks its config, not its options nor (at
+    pre-merge-commit) what it merges. git is known by its executable too: a name given to it (`exec -a`)
+    does not hide it."""
     pid = os.getppid()
     for _ in range(5):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
+                argv = f.read().split(b"\0")[:-1]
             with open(f"/proc/{pid}/stat", "rb") as f:
                 stat = f.read()
         except OSError:
             return None
-        if os.path.basename(argv[0]) == b"git" and command.encode() in argv:
-            words = argv[argv.index(command.encode()) + 1:]
-            return words[:words.index(b"--")] if b"--" in words else words
+        if command.encode() in argv and b"git" in (os.path.basename(argv[0]), _executable(pid)):
+            return argv[argv.index(command.encode()) + 1:]
         pid = int(stat[stat.rindex(b")") + 2:].split()[1])   # its parent (field 4 of proc(5))
     return None
+
+
+def _executable(pid: int) -> bytes:
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe".encode()))
+    except OSError:
+        return b""
 
 
 AUTO_COMMENT_CHARS = "#;@!$%^&|:"   # git's candidates for core.commentChar=auto, in its order

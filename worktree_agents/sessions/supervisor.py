@@ -389,6 +389,7 @@ class Coordinator:
             self.lander.wait()
             self.record_landings()
         except KeyboardInterrupt:
+            git.interrupt_running()   # its git, in a group of its own, had gone on (a hung filter: for ever)
             say("ending now: the landing under way is finished or undone by the next `wta up` or "
                 "`wta merge --continue`")
 

@@ -69,37 +69,35 @@ def _stream_known(stream: str, zones: ZonesInForce) -> None:
 
 def check_staged(repo: Repo, stream: str, cwd: str | None = None, merging: list[str] | None = None,
                  against: str = "HEAD") -> list[Violation]:
-    """The staged changes of this worktree that leave `stream`'s zone (`merging`: the commits a merge
-    brings in; by default those of MERGE_HEAD, a conflicted merge's). `against`: what the commit's
-    change is counted from (an amend's: HEAD's parent, `amended_from`).
+    """The staged changes of this worktree that leave `stream`'s zone. `against`: what the commit's change is
+    counted from (an amend's: HEAD's first parent, `amend_parents`). `merging`: the other parents of a
+    merge (by default MERGE_HEAD's, a conflicted merge's).
 
-    A merge of anything but the base also has each commit it brings checked, as a landing would: a
-    merge that keeps this tree (`-s ours`) changes nothing staged and brings another stream's
-    commits all the same."""
+    A merge's own change is a path whose result differs from every parent's (as `--cc`): what the merged
+    commits bring is theirs, and each of those commits that the base lacks is checked as a landing checks it.
+    So merging the base in (to catch up) brings other zones' work that the base has, and goes through; a
+    merge of another stream's branch is refused for its commits, even one that keeps this tree (`-s ours`)."""
     zones = zones_in_force(repo)
     _stream_known(stream, zones)
     append_only = zones.zones.zones[stream].append_only  # only then are modes and blob ids needed
     changes = git.staged_changes(cwd, against=against, names_only=not append_only)
     merging = repo.merge_heads() if merging is None else merging
-    base = f"refs/heads/{zones.base}"
-    brought: list[git.CommitChanges] = []
-    if merging and all(git.is_ancestor(m, base, cwd) for m in merging):
-        # Merging the base in (to catch up) brings other zones' work that the base already has:
-        # only what the merge result has that no parent has is the stream's own change (as `--cc`).
-        for other in merging:
-            differs = {c.path for c in git.staged_changes(cwd, against=other, names_only=True)}
-            changes = [c for c in changes if c.path in differs]
-    elif merging:
-        brought = git.commit_changes([*merging, "^HEAD", f"^{base}"], cwd=cwd)
+    for other in merging:
+        differs = {c.path for c in git.staged_changes(cwd, against=other, names_only=True)}
+        changes = [c for c in changes if c.path in differs]
+    brought = []
+    if merging:
+        base = git.commit_of(f"refs/heads/{zones.base}", cwd)
+        brought = git.commit_changes([*merging, f"^{against}", *([f"^{base}"] if base else [])], cwd=cwd)
     reader = None
     if append_only:
         reader = _BlobCache([s for c in changes if c.status == "M" for s in (c.old_blob, c.new_blob)], cwd)
     return zones.zones.violations(stream, changes, reader) + audit_commits(zones.zones, stream, brought, cwd)
 
 
-def amended_from(cwd: str | None = None) -> str:
-    """What an amend of HEAD's commit is counted from: HEAD's parent (the empty tree for a first commit)."""
-    return git.rev_parse("HEAD~1^{commit}", cwd) or git.EMPTY_TREE
+def amend_parents(cwd: str | None = None) -> list[str]:
+    """The parents of HEAD's commit, which an amend keeps: none for a first commit."""
+    return git.parents("HEAD", cwd)
 
 
 class RangeCheck(namedtuple("RangeCheck", [
