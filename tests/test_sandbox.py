@@ -326,6 +326,53 @@ def test_a_sandboxed_command_leaves_no_file_in_the_temp_dir(tmp_path, end):
         os.killpg(agent.pid, signal.SIGKILL)
         assert agent.wait(timeout=30) == -signal.SIGKILL
     assert list(temp.iterdir()) == []
+    assert list((repo / ".git" / "wta" / "sandbox").iterdir()) == []
+
+
+def test_links_planted_in_the_temp_dir_get_no_sandbox_start_to_write_through_them(tmp_path):
+    """bwrap's report went to ${TMPDIR:-/tmp}/wta-bwrap-<pid of the starting shell>, in a directory every
+    sandbox writes: an agent planted a link at that name for every pid, and the next sandbox start (outside
+    the sandbox: another session, a `setup:`, a landing's `test:`) emptied the link's target and wrote its
+    report there (README.md; as well ~/.bashrc, or the base branch's ref file)."""
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    precious = tmp_path / "precious"
+    precious.write_text("precious\n")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    for pid in range(max(os.getpid() - 5000, 2), min(os.getpid() + 30000, pid_max + 1)):
+        os.symlink(precious, temp / f"wta-bwrap-{pid}")
+    box = api_sandbox(repo)
+    done = subprocess.run(box.wrap(["/bin/sh", "-c", "exit 3"]), cwd=api, timeout=60,
+                          env={**box.env(dict(os.environ)), "TMPDIR": str(temp)})
+    assert done.returncode == 3
+    assert precious.read_text() == "precious\n"
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux: .ci/run installs it")
+def test_no_tmux_server_is_reachable_from_the_sandbox(tmp_path):
+    """The tmux server of an interactive session (and the user's own) runs outside any sandbox, its socket in
+    /tmp/tmux-<uid>, which every sandbox shared: `tmux new-window CMD` from inside ran CMD unsandboxed (it
+    wrote the main worktree and moved the base branch)."""
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    name, marker = f"wta-test-{os.getpid()}-{time.monotonic_ns()}", tmp_path / "escaped"
+    subprocess.run(["tmux", "-L", name, "new-session", "-d", "sleep 120"], check=True, timeout=30)
+    try:
+        box = api_sandbox(repo)
+        done = inside(box, f"tmux -L {name} new-window -d 'touch {marker}'; ls -A /tmp/tmux-{os.getuid()}", api)
+        time.sleep(1)
+        assert not marker.exists(), done.stdout + done.stderr
+        assert done.stdout == ""   # (an empty tmpfs there: tmux finds no server, and says why)
+        # (From outside, the same command reaches the server: it is there.)
+        subprocess.run(["tmux", "-L", name, "new-window", "-d", f"touch {marker}"], check=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists()
+    finally:
+        subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, timeout=30)
 
 
 def test_wta_commands_that_write_its_state_say_so_in_one_line_inside_a_sandbox(tmp_path):

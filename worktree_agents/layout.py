@@ -41,6 +41,8 @@ REQUEST = "requests/{request_id}.json"
 ALERTS_LOG = "alerts.log"                   # `wta watch`'s alerts
 ALERTS_OPEN = "alerts/{pid}.json"          # the alerts a running watcher holds open now (`wta status` shows them)
 CHECK_LOG = "checks/{check}.log"            # each `wta watch` check's last output
+SANDBOX_STATUS = "sandbox"                  # bwrap's report of each start, for a moment (sandbox.Sandbox.wrap):
+#                                             out of every sandbox's reach, unlike the temp dir
 HOOKS = "hooks"                             # wta's git hooks: stream worktrees' own core.hooksPath (hooks.install)
 WORKTREE_CONFIG_ON = "worktree-config-on"   # wta turned extensions.worktreeConfig on (and what it moved for it)
 COPIED_HOOKS = "copied-hooks/{worktree}.json"  # the repository's generated hooks directory (a relative

@@ -52,11 +52,14 @@ BASE_ARGS = ("--unshare-user", "--disable-userns", "--cap-drop", "ALL",
 # How often bwrap is started when it could not set the sandbox up (Sandbox.wrap): twice at once,
 # then every 0.1 s (32 streams committing at once renamed some pinned ref at every one of ten
 # attempts in a row). The shell execs nothing: it waits for bwrap, then passes on its exit status
-# ($? is 128+N for a signal). bwrap's report goes to a temporary file whose name is removed as soon
-# as it is open (fd 4 writes, fd 5 reads it): nothing is left behind however the shell ends, a
-# session stopped with its whole process group included.
+# ($? is 128+N for a signal). bwrap's report goes to a file whose name is removed as soon as it is
+# open (fd 4 writes, fd 5 reads it): nothing is left behind however the shell ends, a session stopped
+# with its whole process group included. Its directory ($1) is wta's, which no sandbox can write: in the
+# temp dir, which every sandbox writes, an agent had planted a link at that name for every pid, and the
+# next sandbox start (outside any sandbox) wrote through it into any file of the user's.
 SETUP_RETRIES = 30
-RETRY_SCRIPT = f"""status="${{TMPDIR:-/tmp}}/wta-bwrap-$$"
+RETRY_SCRIPT = f"""status="$1/wta-bwrap-$$"
+shift
 tries=0
 while :; do
     exec 4>"$status" 5<"$status"
@@ -121,8 +124,10 @@ class Sandbox:
         args = [self.bwrap, *BASE_ARGS, *(("--unshare-pid",) if own_pids else ()),
                 *(("--die-with-parent",) if die_with_parent else ())]
         for option, path in self.mounts:
-            args += [option, path, path]
-        return ["/bin/sh", "-c", RETRY_SCRIPT, "wta-sandbox", *args, "--json-status-fd", "3", "--", *argv]
+            args += [option, path] if option == "--tmpfs" else [option, path, path]
+        status = layout.path(layout.state_dir(self.common_dir), layout.SANDBOX_STATUS)
+        os.makedirs(status, exist_ok=True)
+        return ["/bin/sh", "-c", RETRY_SCRIPT, "wta-sandbox", status, *args, "--json-status-fd", "3", "--", *argv]
 
     def env(self, base: dict[str, str]) -> dict[str, str]:
         """`base` plus the sandbox's marker and git settings (appended to any GIT_CONFIG_* already set)."""
@@ -238,7 +243,8 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
 
     order = []  # (depth, rank, option, path): a parent before its children; at one path, the later rank wins
     for rank, (option, paths) in enumerate((("--bind", writable), ("--ro-bind", protected),
-                                            ("--bind", own), ("--ro-bind", pinned), ("--ro-bind-try", packs))):
+                                            ("--bind", own), ("--ro-bind", pinned), ("--ro-bind-try", packs),
+                                            ("--tmpfs", multiplexer_sockets()))):
         for path in paths:
             if os.path.lexists(path) and (rank != 1 or path != worktree):
                 order.append((path.rstrip("/").count("/"), rank, option, path))
@@ -246,6 +252,31 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     mounts = tuple((option, path) for _, _, option, path in order)
     return Sandbox(bwrap_path, stream, tuple(writable + own),
                    tuple(p for _, _, o, p in order if o.startswith("--ro-bind")), mounts, common_dir)
+
+
+def multiplexer_sockets() -> list[str]:
+    """Where tmux and screen keep the sockets of their servers, which run outside any sandbox: a sandboxed
+    process that reached one ran commands there unsandboxed (`tmux new-window CMD`, through the server of
+    an interactive session, or the user's own). Hidden behind an empty tmpfs in every sandbox (a socket on
+    a read-only mount still takes connections); tmux's own made when missing, so that a server started
+    later is hidden too."""
+    import getpass
+
+    uid = os.getuid()
+    tmux = {os.path.realpath(os.path.join(base, f"tmux-{uid}"))
+            for base in {os.environ.get("TMUX_TMPDIR") or "/tmp", "/tmp"}}
+    for directory in tmux:
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError:
+            pass
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    screen = {os.path.realpath(os.path.join(d, f"S-{user}"))
+              for d in ("/run/screen", "/var/run/screen", "/tmp/screens")} if user else set()
+    return sorted(d for d in tmux | screen if os.path.isdir(d))
 
 
 def wta_code() -> list[str]:
