@@ -24,6 +24,7 @@ KNOWN_BRANCHES = "branches"                 # the stream branches wta made or ha
 SESSION = "sessions/{stream}.json"          # a stream's session record (sessions.store)
 LAUNCH = "sessions/{stream}.launch.json"    # what a session runs, from the coordinator to its wrapper (sessions.wrapper)
 PANE_EXIT = "sessions/{stream}.exit"        # an interactive session's exit status, written by its tmux pane
+STOP_REQUEST = "sessions/{stream}.stop"     # `wta stop` while a `wta up` (its pid, in the file) prepared it
 PROMPT = "prompts/{stream}.md"              # the prompt its session was given
 HANDBACK = "handback/{stream}.md"           # why its last landing failed, for its follow-up session (sessions.landing)
 STREAM_LOG = "logs/{stream}.log"            # its `setup:` and session output

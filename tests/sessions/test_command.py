@@ -342,3 +342,27 @@ def test_what_an_interactive_session_leaves_running_ends_with_it(tmp_path):
         assert wait_for(lambda: marked(mark) == [], timeout=10, message="the daemon to end with the session")
     finally:
         os.system(f"tmux -L {record(repo, 'api')['tmux']['socket']} kill-server 2>/dev/null")
+
+
+def test_wta_stop_while_wta_up_runs_setup_keeps_the_session_from_starting(tmp_path):
+    """`wta stop api` from another terminal while `wta up` ran `setup:` said "api: no session", exit 0, and
+    `wta up` then started api's session all the same."""
+    gate, ran = tmp_path / "go", tmp_path / "agent-ran"
+    streams = "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"
+    setup = f"setup: ['touch {tmp_path}/in-setup-$WTA_STREAM; while [ ! -f {gate} ]; do sleep 0.05; done']\n"
+    repo = session_repo(tmp_path, zones(agent(f"echo $WTA_STREAM >> {ran}"), streams, extra=setup))
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, env=env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: (tmp_path / "in-setup-api").exists(), timeout=60)
+        stopped = wta(repo, "stop", "api", check=0, env=env())
+        gate.write_text("")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert f"api: stopped before it started (`wta up`, pid {proc.pid}, prepares it" in stopped.stdout, stopped.stdout
+    assert "api: stopped by `wta stop` before it started; left as it is" in out, out + err
+    assert ran.read_text() == "ui\n"   # ui's session ran; api's never started
+    assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == \
+        ("stopped", "stopped by `wta stop` before it started")
+    assert not list((state_dir(repo) / "sessions").glob("*.stop"))

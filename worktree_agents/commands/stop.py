@@ -45,6 +45,15 @@ def run(streams: list[str]) -> int:
                 print(f"its landing did not end within {COORDINATOR_WAIT} s and was cut short: "
                       f"{describe_state(landing)}; `wta merge --continue` finishes it, `wta merge --abort` undoes it")
     store = SessionStore(project.repo.state_dir)
+    up = lock_holder(project.repo.state_dir)
+    preparing = up.pid if up is not None and up.command.startswith("wta up") else None
     for stream in names:
+        record = store.read(stream)
+        if preparing is not None and (record is None or not record.live):
+            # No session yet: that `wta up` makes worktrees or runs `setup:`, and would start it after.
+            store.request_stop(stream, preparing)
+            print(f"{stream}: stopped before it started (`wta up`, pid {preparing}, prepares it and will not start "
+                  "its session)")
+            continue
         print(f"{stream}: {stop(store, stream, cut_short=stream in cut_short)}")
     return 0

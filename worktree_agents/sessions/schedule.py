@@ -15,7 +15,7 @@ from worktree_agents import sessions
 from worktree_agents.errors import CHECK
 from worktree_agents.interrupts import Ended
 from worktree_agents.sessions import supervisor
-from worktree_agents.sessions.store import DONE, LANDED, LANDING, OPEN, SessionStore
+from worktree_agents.sessions.store import DONE, LANDED, LANDING, OPEN, STOPPED, SessionStore
 
 
 def launch(project, config, streams: list[str] | None, view_for: Callable, say: Callable[[str], None],
@@ -42,6 +42,7 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                     say(f"{stream}: {state} in an earlier run; lands now")
                 else:
                     what = {DONE: "done in the interrupted schedule", LANDED: "landed in the interrupted schedule",
+                            STOPPED: "stopped by `wta stop` before it started",
                             LANDING: "landing when the schedule was interrupted (`wta merge --continue` or "
                                      "`wta up --land` finishes it)"}
                     say(f"{stream}: {what.get(state, 'already running')}; left as it is")

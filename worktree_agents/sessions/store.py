@@ -142,6 +142,23 @@ class SessionStore:
         """Why the stream's last landing failed, for its follow-up session's prompt."""
         return layout.path(self.state_dir, layout.HANDBACK, stream=stream)
 
+    def request_stop(self, stream: str, up_pid: int) -> None:
+        """`wta stop` of a stream whose session the `wta up` of pid `up_pid` has not started yet (it runs
+        `setup:`, or makes worktrees): that `wta up` does not start it (`take_stop_request`)."""
+        write_atomic(layout.path(self.state_dir, layout.STOP_REQUEST, stream=stream), f"{up_pid}\n")
+
+    def take_stop_request(self, stream: str, up_pid: int) -> bool:
+        """Whether `wta stop` asked the `wta up` of pid `up_pid` not to start this stream's session; the request
+        goes (one for another, ended `wta up` is no longer anybody's)."""
+        path = layout.path(self.state_dir, layout.STOP_REQUEST, stream=stream)
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                requested = f.read().strip() == str(up_pid)
+            os.unlink(path)
+        except OSError:
+            return False
+        return requested
+
     def read(self, stream: str) -> SessionRecord | None:
         try:
             with open(self.path(stream), encoding="utf-8") as f:

@@ -166,6 +166,9 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
     scheduled = []
     for stream, ctx in contexts.items():
         record = records.get(stream)
+        if store.take_stop_request(stream, os.getpid()):   # `wta stop` while this `wta up` prepared it
+            store.update(stream, state=STOPPED, reason="stopped by `wta stop` before it started", ended_at=now())
+            continue
         if record is not None and (observe(store, record, check_stall=False).live or
                                    resuming and record.state in (DONE, LANDED) or
                                    record.state == LANDING or   # `wta merge --continue` finishes it
