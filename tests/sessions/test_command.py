@@ -254,6 +254,18 @@ def test_progress_written_with_carriage_returns_is_output_as_it_comes_never_a_st
     assert b"\rprogress 13\rprogress 14\nfinished" in log.read_bytes()
 
 
+def test_a_stalled_session_stays_stalled_through_wtas_own_timeout_line(tmp_path):
+    """wta's own line in the log at a timeout ("timeout: the session ran longer than ...") counted as the
+    agent's output: a stalled session was `running` again through the kill's grace, then failed."""
+    streams = "  api:\n    paths: [src/api/**]\n"
+    repo = session_repo(tmp_path, zones(agent("trap '' TERM; echo hi; sleep 100", timeout="8s"), streams,
+                                        extra="stall_after: 3s\n"))
+    done = up(repo)   # stall checks every 5 s: stalled at 5 s, the timeout at 8 s, a check at 10 s in the grace
+    lines = [line for line in done.stdout.splitlines() if line.startswith("api: ")]
+    assert [line.split(" (")[0] for line in lines] == ["api: running", "api: stalled", "api: failed"], done.stdout
+    assert record(repo, "api")["reason"] == "timeout after 8s"
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None or shutil.which("script") is None,
                     reason="needs tmux and script (util-linux): .ci/run installs tmux")
 def test_attach_ends_well_when_the_session_ends_and_needs_a_terminal(tmp_path):

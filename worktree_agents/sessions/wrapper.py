@@ -57,14 +57,29 @@ class Log:
 
     def write(self, data: bytes) -> None:
         with self._lock:
-            try:
-                self._file.write(self.redact(data))
-            except OSError:
-                # A full disk: drop the output rather than stop reading it (the agent would block on its pipe).
-                self.dropped += len(data)
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._file.write(self.redact(data))
+        except OSError:
+            # A full disk: drop the output rather than stop reading it (the agent would block on its pipe).
+            self.dropped += len(data)
 
     def say(self, text: str) -> None:
-        self.write(f"wta: {text}\n".encode())
+        """A line of wta's own. The log's time stays that of the agent's last output, which is what a stall is
+        told by (`liveness.last_activity`): wta's line at a timeout had made a stalled session `running`."""
+        with self._lock:
+            try:
+                before = os.fstat(self._file.fileno())
+            except OSError:
+                before = None
+            self._write(f"wta: {text}\n".encode())
+            if before is not None:
+                try:
+                    os.utime(self._file.fileno(), ns=(before.st_atime_ns, before.st_mtime_ns))
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self._file.close()
