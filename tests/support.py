@@ -6,8 +6,15 @@ fixtures are in conftest.py.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import select
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,3 +125,35 @@ def clone_webapp(tmp_path: Path, zones: str | None = None, env_local: bool = Tru
 
 def worktree_of(repo: Path, stream: str) -> Path:
     return repo.parent / f"{repo.name}-worktrees" / stream
+
+
+def on_terminal(cwd, *args, columns=80, env=None, until=None) -> str:
+    """`wta ARGS` with its stdout on a terminal (a pty) `columns` wide, as a user sees it: its output, up to its
+    end, or up to where `until(output)` holds, when it is interrupted (Ctrl-C)."""
+    main, side = os.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = env or {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", *args], cwd=cwd, env=env, stdout=side,
+                            stderr=subprocess.PIPE)
+    os.close(side)
+    seen, deadline = b"", time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([main], [], [], 1)[0]:
+                continue
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:   # EIO: the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if until and until(seen.decode(errors="replace")):
+                proc.send_signal(signal.SIGINT)
+                until = None
+        assert proc.wait(timeout=5) == 0, proc.stderr.read()
+    finally:
+        os.close(main)
+        proc.kill()
+        proc.stderr.close()
+    return seen.decode().replace("\r\n", "\n")

@@ -49,6 +49,16 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", _ESCAPES.sub("", text))
 
 
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def shown(text: str) -> str:
+    """`printable(text)`, but with its colours (SGR) and carriage returns (a progress bar's): an agent's output
+    as `wta logs` shows it on a terminal."""
+    kept = _ESCAPES.sub(lambda m: m.group(0) if _COLOUR.fullmatch(m.group(0)) else "", text)
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]", "", kept)
+
+
 def one_line(text: str) -> str:
     """`printable(text)` on one line."""
     return " ".join(printable(text).split())

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 
-from support import wta
+from support import on_terminal, wta
 from sessions_support import (env, log_text, no_leftover_processes, record, session_repo, up,  # noqa: F401
                               wait_for, wait_state, zones)
 
@@ -71,6 +71,19 @@ def test_logs_follow_says_so_when_the_session_crashed(tmp_path):
     assert err == ("wta: session of stream 'api' crashed: the session's process ended without recording an exit "
                    "(killed, or the machine restarted)\n")
     assert record(repo, "api")["state"] == "crashed"
+
+
+def test_logs_on_a_terminal_keep_the_agents_colours_and_drop_its_other_escapes(tmp_path):
+    """What an agent printed went to the terminal raw: a window title, erased lines, OSC 52 (the clipboard)."""
+    printed = r"printf 'before\033]0;TITLE\007\033]52;c;ZXZpbA==\007\033[2J\033[31mred\033[0m\rbar\n'"
+    repo = session_repo(tmp_path, zones(agent(printed), STREAMS))
+    assert up(repo).returncode == 0
+
+    shown = on_terminal(repo, "logs", "api")
+
+    assert "before\x1b[31mred\x1b[0m\rbar\n" in shown, repr(shown)
+    assert "TITLE" not in shown and "ZXZpbA" not in shown and "\x1b[2J" not in shown
+    assert "\x1b]0;TITLE\x07" in wta(repo, "logs", "api", check=0, env=env()).stdout   # piped: as written
 
 
 def test_logs_of_a_stream_that_never_ran_is_exit_2(tmp_path):

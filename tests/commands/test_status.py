@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import select
 import shutil
-import struct
-import termios
 import signal
 import subprocess
 import sys
@@ -18,7 +14,7 @@ from datetime import datetime
 
 import pytest
 
-from support import (EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, make_repo,
+from support import (EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, make_repo, on_terminal,
                      worktree_of, wta)
 
 FIELDS = {"stream", "branch", "worktree", "worktree_exists", "head", "ahead", "behind", "dirty", "last_commit",
@@ -149,38 +145,6 @@ def test_status_table_for_people_has_no_colour_codes(tmp_path):
     assert set(rows) == set(STREAMS)
     assert "+0/-0" in rows["ui"] and "failed: setup command `false` exited 1" in rows["ui"]
     assert "no branch" in rows["api"]
-
-
-def on_terminal(cwd, *args, columns=80, env=None, until=None) -> str:
-    """`wta ARGS` with its stdout on a terminal (a pty) `columns` wide, as a user sees it: its output, up to its
-    end, or up to where `until(output)` holds, when it is interrupted (Ctrl-C)."""
-    main, side = os.openpty()
-    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = env or {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
-    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", *args], cwd=cwd, env=env, stdout=side,
-                            stderr=subprocess.PIPE)
-    os.close(side)
-    seen, deadline = b"", time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            if not select.select([main], [], [], 1)[0]:
-                continue
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:   # EIO: the last writer closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if until and until(seen.decode(errors="replace")):
-                proc.send_signal(signal.SIGINT)
-                until = None
-        assert proc.wait(timeout=5) == 0, proc.stderr.read()
-    finally:
-        os.close(main)
-        proc.kill()
-        proc.stderr.close()
-    return seen.decode().replace("\r\n", "\n")
 
 
 def test_status_on_an_80_column_terminal_fits_it_and_keeps_stream_state_and_commits(tmp_path):

@@ -10,6 +10,7 @@ from worktree_agents.commands.streams import known_stream
 from worktree_agents.errors import WtaError
 from worktree_agents import sessions
 from worktree_agents.project import Project
+from worktree_agents.redaction import shown
 from worktree_agents.sessions.store import CRASHED, FAILED, PENDING, WAITING, SessionRecord, SessionStore
 from worktree_agents.sessions.liveness import observe
 
@@ -63,12 +64,18 @@ def _ended(stream: str, record: SessionRecord | None) -> int:
 
 
 def _copy(path: str, position: int, out) -> int:
+    """What the log has past `position`, written to `out`; the position after it. On a terminal, without
+    the escape sequences an agent's output may carry but its colours (a window title, erased lines, the
+    clipboard written: one cut in two by a read loses its start, and its end shows as text)."""
     try:
         with open(path, "rb") as f:
             f.seek(position)
             data = f.read()
     except FileNotFoundError:
         return position
-    out.write(data)
+    if out.isatty():
+        out.write(shown(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape"))
+    else:
+        out.write(data)
     out.flush()
     return position + len(data)
