@@ -117,7 +117,7 @@ def test_out_of_zone_commit_is_refused_at_verification(repo):
 
     assert f"{bad[:12]} src/lib/db.ts: owned by stream 'api'" in proc.stderr
     assert [s["result"] for s in predicted["streams"]] == ["would-merge", "would-merge", "verification-failed",
-                                                          "would-merge"]
+                                                          "not-reached"]   # (as the run's row will say)
     # main stopped at api, the last good stream; ui untouched; monitor never reached.
     assert subjects(repo)[0] == "[api] users route"
     assert sha(repo, "wta/ui") == ui_tip
@@ -154,7 +154,8 @@ def test_conflict_with_main_stops_restores_and_was_predicted(repo):
     doc = json.loads(proc.stdout)
     results = {s["stream"]: s for s in doc["streams"]}
     assert [s["result"] for s in doc["streams"]] == ["merged", "conflict", "not-reached", "not-reached"]
-    assert [s["result"] for s in predicted["streams"]] == ["would-merge", "conflict", "would-merge", "would-merge"]
+    assert [s["result"] for s in predicted["streams"]] == ["would-merge", "conflict", "not-reached", "not-reached"]
+    assert predicted["streams"][2]["detail"] == "the merge stops at api first (alone: would merge)"
     assert predicted["streams"][1]["files"] == results["api"]["files"] == ["src/lib/db.ts"]
     assert [t["commit"] for t in predicted["streams"][1]["touched_by"]] == [hotfix[:12]]
     assert [t["commit"] for t in results["api"]["touched_by"]] == [hotfix[:12]]
@@ -314,10 +315,14 @@ def test_refuses_when_the_checked_out_base_is_dirty(repo):
     write_files(repo, {"README.md": "edited\n"})
     refs_before = git(repo, "for-each-ref").stdout
 
-    proc = wta(repo, "merge", check=1)
+    predicted = json.loads(wta(repo, "merge", "--dry-run", "--json", check=1).stdout)
+    proc = wta(repo, "merge", "--json", check=1)
 
     assert f"the base branch main is checked out in {repo} with uncommitted changes: README.md" in proc.stderr
     assert git(repo, "for-each-ref").stdout == refs_before
+    # The prediction's rows say what the run's say (every stream was "would-merge" in it).
+    ran = {s["stream"]: s["result"] for s in json.loads(proc.stdout)["streams"]}
+    assert {s["stream"]: s["result"] for s in predicted["streams"]} == ran == dict.fromkeys(STREAMS, "not-reached")
 
 
 @pytest.mark.parametrize("ignored", [False, True])

@@ -8,8 +8,8 @@ from typing import Sequence
 from worktree_agents import git
 from worktree_agents.merge.plan import (base_problems, commit_graph, git_env, merge_commits_refusal, plan_merge,
                                         readiness, touches, verify, verify_objects, verify_result)
-from worktree_agents.merge.report import (CONFLICT, SKIPPED, STOPS, VERIFY_FAILED, WOULD_MERGE, MergeReport,
-                                          StreamResult, explain, listed, timed)
+from worktree_agents.merge.report import (CONFLICT, NOT_REACHED, SKIPPED, STOPS, VERIFY_FAILED, WOULD_MERGE,
+                                          MergeReport, StreamResult, explain, listed, timed)
 
 def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
     """What `wta merge` would do, stream after stream; changes no ref and no file.
@@ -66,5 +66,20 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
             report.problems += lines
     if in_the_way:
         report.ok = False
+    _as_the_run_would_reach(report, in_the_way)
     return report
+
+
+def _as_the_run_would_reach(report: MergeReport, in_the_way: list[str]) -> None:
+    """A stream predicted to merge that the real run would not get to says so, as the run's row will: the
+    run refuses every stream when the base's worktree is in the way, and stops at the first stream that
+    stops. (Each is still predicted on its own, so that every problem shows at once.)"""
+    stopped = None   # the first stream the run stops at
+    for result in report.streams:
+        if result.result == WOULD_MERGE and in_the_way:
+            result.result, result.detail = NOT_REACHED, "the merge is refused first (the base's worktree, above)"
+        elif result.result == WOULD_MERGE and stopped is not None:
+            result.result, result.detail = NOT_REACHED, f"the merge stops at {stopped} first (alone: would merge)"
+        elif result.result in STOPS and stopped is None:
+            stopped = result.stream
 
