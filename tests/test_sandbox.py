@@ -383,3 +383,27 @@ def test_wta_commands_that_write_its_state_say_so_in_one_line_inside_a_sandbox(t
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr == (f"wta: cannot write {repo / '.git' / 'wta' / 'lock'}: this runs in a session's "
                                "sandbox, where wta's state is read-only; run the command outside the session\n")
+
+
+def test_the_hooks_of_the_leftovers_commit_end_with_it_and_see_no_process_outside(tmp_path):
+    """The commit of a session's leftovers runs the repository's hooks (files the stream may change) in the
+    sandbox, but had run them in the user's pid namespace: a daemon one left went on writing in the worktree
+    after the session was `done` (and `wta stop` said "not running"), and they could signal any process."""
+    seen, ticks = tmp_path / "pids-seen", tmp_path / "ticks"
+    agent = tmp_path / "agent.sh"
+    agent.write_text("echo left over >> src/api/a.py\n")   # no commit: the wrapper commits it
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = make_repo(tmp_path / "repo", zones, FILES)
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\nls /proc | grep -c '^[0-9]' > {seen}\n"
+                    f"setsid sh -c 'while :; do echo tick >> {ticks}; sleep 0.1; done' </dev/null >/dev/null 2>&1 &\n")
+    hook.chmod(0o755)
+
+    wta(repo, "up", "api", check=0)
+
+    assert git(repo, "log", "-1", "--format=%s", "wta/api").stdout.startswith("[api] ")   # the leftovers commit
+    assert int(seen.read_text()) < 10, seen.read_text()   # its own pid namespace: a few processes, not the machine's
+    size = ticks.stat().st_size if ticks.exists() else 0
+    time.sleep(1)
+    assert (ticks.stat().st_size if ticks.exists() else 0) == size   # nothing of the hook runs on

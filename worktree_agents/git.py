@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         """Where a git whose hooks run a worktree's files is started: a stream's sandbox
         (sandbox.Sandbox), which wraps the command line and its environment."""
 
-        def wrap(self, argv: list[str]) -> list[str]: ...
+        def wrap(self, argv: list[str], own_pids: bool = False, die_with_parent: bool = False) -> list[str]: ...
 
         def env(self, base: dict[str, str]) -> dict[str, str]: ...
 
@@ -152,7 +152,10 @@ def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[st
     if env.get("GIT_GRAFT_FILE") != _NO_GRAFTS:
         env = {**env, "GIT_GRAFT_FILE": _NO_GRAFTS}
     if jail is not None:
-        argv, env = jail.wrap(argv), jail.env(dict(env))
+        # In a pid namespace of its own, which ends with it (and with wta): the hooks it runs (the leftovers
+        # commit's, a submodule's) are the stream's to write; in the user's namespace a daemon they left went on
+        # writing in the worktree after the session, and they could signal the user's processes.
+        argv, env = jail.wrap(argv, own_pids=True, die_with_parent=True), jail.env(dict(env))
     return Running(tuple(args), argv, env, input)
 
 
