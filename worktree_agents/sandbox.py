@@ -281,12 +281,16 @@ def multiplexer_sockets() -> list[str]:
 
 def wta_code() -> list[str]:
     """Where the code wta runs outside any sandbox comes from: its package, the libraries it imports, the
-    standard library and the interpreter. Read-only in the sandbox, wherever it is installed (a tool
-    cache in the home folder, /tmp), so that no agent can change what its next command runs."""
+    standard library and the interpreter, as named (a venv's `bin/python`, which wta and its hooks start,
+    and its `wta` script) and as it really is, and the environment it runs in (a venv's root, its
+    pyvenv.cfg). Read-only in the sandbox, wherever it is installed (a tool cache in the home folder, /tmp),
+    so that no agent can change what its next command runs: a venv under ~/.cache had its `bin/` left
+    writable, and an agent swapped the interpreter that the next `wta status` and the hooks ran."""
     from worktree_agents import interpreter
 
     return [interpreter.PACKAGE_DIR, *interpreter.import_dirs(), os.path.dirname(os.__file__),
-            os.path.dirname(os.path.realpath(sys.executable))]
+            os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(os.path.abspath(sys.executable)),
+            sys.prefix]
 
 
 def worktree_hooks(common_dir: str, worktree: str) -> list[str]:

@@ -395,6 +395,27 @@ def test_wta_installed_where_a_sandbox_may_write_is_read_only_to_its_agents(tmp_
     assert not (tmp_path / "pwned").exists()
 
 
+def test_the_venv_wta_runs_from_is_read_only_to_its_agents(tmp_path):
+    """wta run from a venv in a tool cache (uvx keeps one in ~/.cache/uv): its `bin/` was writable in the
+    sandbox (only the interpreter's real folder and site-packages were not), and an agent swapped the
+    `bin/python` that the next `wta status`, the processes wta starts and the hooks ran, outside any sandbox."""
+    import sysconfig
+
+    venv = tmp_path / "cache" / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    agent = (f"  runner: command\n  command: \"rm -f {python} && echo pwned > {python} || "
+             f"echo refused > src/api/refused.txt; echo pwned > {venv}/pyvenv.cfg || true\"\n  timeout: 30s\n")
+    repo = session_repo(tmp_path, zones(agent, STREAMS))
+    package = str(Path(sandbox.__file__).parent.parent)
+    from_venv = env(PYTHONPATH=os.pathsep.join([package, sysconfig.get_paths()["purelib"]]))
+    done = subprocess.run([str(python), "-m", "worktree_agents", "up", "api"], cwd=repo, env=from_venv,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert python.is_symlink() and "pwned" not in (venv / "pyvenv.cfg").read_text()
+    assert (worktree(repo, "api") / "src/api/refused.txt").read_text() == "refused\n"
+
+
 def test_a_branch_an_agent_plants_for_a_stream_not_made_yet_is_never_taken_for_it(tmp_path):
     """api's agent made `wta/ui` (git lets it make a branch beside its own) with a commit of ui's zone and
     prefix; `wta up ui` later took it for ui's branch, and the landing put it on the base in ui's name."""
