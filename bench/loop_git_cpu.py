@@ -60,7 +60,7 @@ def command_of(args: list[str]) -> str:
 def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], shim_dir: Path, log: Path) -> dict[str, list[float]]:
     """Run `cmd` with the shim first on PATH; per git command: [processes, CPU seconds]."""
     log.mkdir()
-    run(cmd, cwd, {**env, "PATH": f"{shim_dir}{os.pathsep}{env['PATH']}"})
+    run(cmd, cwd, {**env, "PATH": f"{shim_dir}{os.pathsep}{env['PATH']}", "WTA_GIT": os.path.join(shim_dir, "git")})
     found: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     for entry in log.iterdir():
         times, _, rest = entry.read_text().partition("\0")

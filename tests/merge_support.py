@@ -124,13 +124,14 @@ MERGED_ORDER = ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool t
 
 def _git_shim(body: str) -> dict[str, str]:
     """The environment of a `wta merge` whose `git` is this shell script (`$REAL` runs the real
-    git), placed first on PATH: wta's own git runs no hooks, so a test holds git this way."""
+    git), named by WTA_GIT (a `git` first on PATH is not taken from a place a sandbox may write, such
+    as the temp dir): wta's own git runs no hooks, so a test holds git this way."""
     shim = Path(os.environ["HOME"]) / "git-shim"
     shim.mkdir(exist_ok=True)
     script = shim / "git"
     script.write_text(f"#!/bin/sh\nREAL={shutil.which('git')}\n{body}")
     script.chmod(0o755)
-    return {"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
+    return {"WTA_GIT": str(script)}
 
 
 def block_in_rebase() -> dict[str, str]:

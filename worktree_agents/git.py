@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
+from worktree_agents import programs
 from worktree_agents.errors import WtaError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -147,7 +148,8 @@ def start(*args: str, cwd: str | os.PathLike[str] | None = None, env: Mapping[st
     core.hooksPath as configured (`WITH_HOOKS`), else no hook runs.
     """
     isolation = WITH_HOOKS if hooks else ISOLATION
-    argv = ["git", "-C", os.fspath(cwd), *isolation, *args] if cwd is not None else ["git", *isolation, *args]
+    git = programs.git() if jail is None else "git"   # (in a sandbox, its own PATH's: nothing is trusted there)
+    argv = [git, "-C", os.fspath(cwd), *isolation, *args] if cwd is not None else [git, *isolation, *args]
     env = os.environ if env is None else env
     if env.get("GIT_GRAFT_FILE") != _NO_GRAFTS:
         env = {**env, "GIT_GRAFT_FILE": _NO_GRAFTS}

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from worktree_agents import layout
+from worktree_agents import layout, programs
 from worktree_agents.errors import WtaError
 
 INSTALL_HINT = "install bubblewrap (apt-get install bubblewrap / dnf install bubblewrap / pacman -S bubblewrap)"
@@ -39,8 +38,7 @@ MARKER_VALUE = "bwrap"
 PROBED_ENV = "WTA_BWRAP_WORKS"
 
 # Under $HOME, the agent's own config and cache (Claude Code's, package managers').
-ALLOWED_IN_HOME = (".claude", ".claude.json", ".claude.json.backup", ".cache", ".npm", ".yarn",
-                   ".local/share/pnpm", ".cargo/registry", ".m2", ".gradle", ".config/claude")
+ALLOWED_IN_HOME = programs.SANDBOX_WRITABLE_IN_HOME
 # Made when missing, so the agent can use them: a directory that does not exist cannot be bound.
 CREATED_IN_HOME = (".claude", ".cache")
 # No capabilities, not even for root (bwrap keeps root's by default: it could unmount the read-only
@@ -148,8 +146,9 @@ _probed: dict[str, str | None] = {}
 
 
 def bwrap() -> str | None:
-    """The bwrap executable, if it is on PATH and can make a sandbox here (user namespaces allowed)."""
-    found = shutil.which("bwrap")
+    """The bwrap executable, if it is on PATH (outside every sandbox's reach: `programs.find`) and can make a
+    sandbox here (user namespaces allowed)."""
+    found = programs.find("bwrap")
     if found is None:
         return None
     if os.environ.get(PROBED_ENV) == found:
@@ -167,7 +166,7 @@ def bwrap() -> str | None:
 
 
 def unavailable_reason() -> str:
-    found = shutil.which("bwrap")
+    found = programs.find("bwrap")
     if found is None:
         return f"bubblewrap (bwrap) is not on PATH; {INSTALL_HINT}"
     return f"{found} cannot create a sandbox here (are unprivileged user namespaces disabled?)"

@@ -813,7 +813,7 @@ def test_ctrl_c_while_landings_wait_blocks_nothing(tmp_path):
     """A terminal's Ctrl-C (and `timeout`'s SIGTERM) goes to wta's whole process group: the git that a landing
     waiting for a person's change was running died with it, and its death was taken for the landing's
     failure. Every waiting stream was `blocked` at once ("git status failed: exit -2"), no follow-up, and the
-    next `wta up --land` ran their agents again. (A `git` on PATH that takes its time keeps one running.)"""
+    next `wta up --land` ran their agents again. (A git that takes its time, WTA_GIT, keeps one running.)"""
     shim = tmp_path / "bin" / "git"
     shim.parent.mkdir()
     shim.write_text(f"#!/bin/sh\nsleep 0.05\nexec {shutil.which('git')} \"$@\"\n")
@@ -824,7 +824,7 @@ def test_ctrl_c_while_landings_wait_blocks_nothing(tmp_path):
     write_files(repo, {"README.md": "# a person's change\n"})
     git(repo, "add", "README.md")   # the landings wait for it
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True,
-                            env=env(PATH=f"{shim.parent}:{os.environ['PATH']}"), stdout=subprocess.PIPE,
+                            env=env(WTA_GIT=str(shim)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
         wait_for(lambda: all("uncommitted" in (record(repo, s).get("reason") or "") for s in "abc"), timeout=60)

@@ -395,6 +395,27 @@ def test_wta_installed_where_a_sandbox_may_write_is_read_only_to_its_agents(tmp_
     assert not (tmp_path / "pwned").exists()
 
 
+def test_a_git_put_on_path_where_a_sandbox_writes_is_not_run_by_wta(tmp_path):
+    """pnpm's home (~/.local/share/pnpm, which `pnpm setup` puts first on PATH) is a package cache every sandbox
+    may write: an agent put its own `git` there, and wta's next git command outside the sandbox ran it."""
+    pnpm = Path(os.environ["HOME"]) / ".local" / "share" / "pnpm"
+    pnpm.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "ran-outside"
+    planted = (f'#!/bin/sh\n[ -n "$WTA_SANDBOX" ] || echo "$*" >> {outside}\nexec {shutil.which("git")} "$@"\n')
+    (tmp_path / "plant.sh").write_text(f"cat > {pnpm}/git <<'EOF'\n{planted}EOF\nchmod +x {pnpm}/git\n"
+                                       "echo work >> src/api/handler.py\n")   # left for the leftovers commit
+    agent = f"  runner: command\n  command: sh {tmp_path}/plant.sh\n  timeout: 30s\n"
+    repo = session_repo(tmp_path, zones(agent, STREAMS))
+    on_path = env(PATH=f"{pnpm}{os.pathsep}{os.environ['PATH']}")
+    try:
+        assert up(repo, "api", env_=on_path).returncode == 0
+        assert (pnpm / "git").exists()   # it could plant it: the cache is the agent's to write
+        wta(repo, "status", check=0, env=on_path)
+        assert not outside.exists(), outside.read_text()
+    finally:
+        (pnpm / "git").unlink(missing_ok=True)
+
+
 def test_the_venv_wta_runs_from_is_read_only_to_its_agents(tmp_path):
     """wta run from a venv in a tool cache (uvx keeps one in ~/.cache/uv): its `bin/` was writable in the
     sandbox (only the interpreter's real folder and site-packages were not), and an agent swapped the

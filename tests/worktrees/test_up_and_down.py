@@ -341,7 +341,7 @@ def _sync_killed_at(tmp_path: Path, words: str) -> tuple[Path, str]:
                               f'esac\nexec {shutil.which("git")} "$@"\n')
     (shim / "git").chmod(0o755)
     killed = subprocess.run([sys.executable, "-m", "worktree_agents", "sync", "api"], cwd=repo, capture_output=True,
-                            env={**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"})
+                            env={**os.environ, "WTA_GIT": str(shim / "git")})
     assert killed.returncode == -signal.SIGKILL
     return repo, main
 

@@ -12,18 +12,22 @@ import hashlib
 import os
 import re
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass
 
+from worktree_agents import programs
 from worktree_agents.errors import WtaError
 
 
 def require() -> str:
-    found = shutil.which("tmux")
+    found = programs.find("tmux")   # (outside every sandbox's reach: its server runs outside any)
     if found is None:
         raise WtaError("tmux is not installed; install it (e.g. apt install tmux) or run without --interactive")
     return found
+
+
+def _tmux() -> str:
+    return programs.find("tmux") or "tmux"
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class TmuxSession:
         return {"socket": self.socket, "session": self.name}
 
     def _run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tmux", "-L", self.socket, *args], env=env, text=True, capture_output=True,
+        return subprocess.run([_tmux(), "-L", self.socket, *args], env=env, text=True, capture_output=True,
                               stdin=subprocess.DEVNULL, timeout=30)
 
     def start(self, argv: list[str], cwd: str, env: dict[str, str], output: str) -> None:
@@ -83,4 +87,4 @@ class TmuxSession:
         self._run("kill-server")
 
     def attach_argv(self) -> list[str]:
-        return ["tmux", "-L", self.socket, "attach-session", "-t", self.name]
+        return [_tmux(), "-L", self.socket, "attach-session", "-t", self.name]
