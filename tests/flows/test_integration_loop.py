@@ -225,6 +225,8 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
     assert len(conflict) == 1 and "conflicts in src/ui/page.html" in conflict[0] and "unchanged" in conflict[0]
     assert git(repo, "rev-parse", "wta/infra").stdout.strip() == main
     assert git(repo, "rev-parse", "wta/ui").stdout.strip() == ui_before
+    # (no backup of a tip the branch still has: each failed sync had added one to `wta backups`)
+    assert "heads/wta/ui" not in git(repo, "for-each-ref", "--format=%(refname)", "refs/wta/backup/").stdout
     assert git(worktree(repo, "ui"), "status", "--porcelain").stdout == ""
     assert not (Path(git(worktree(repo, "ui"), "rev-parse", "--git-dir").stdout.strip()) / "rebase-merge").exists()
     assert (worktree(repo, "infra") / "README.md").read_text() == "# moved\n"
@@ -232,6 +234,16 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
     again = wta(repo, "sync", "infra", "api", check=0, env={**os.environ, "GIT_TRACE": str(trace)})
     assert again.stdout.count("already contains main") == 2
     assert traced(trace, "for-each-ref") == 0   # each tip read from the ref files (the coordinator syncs per session)
+
+
+def test_wta_sync_of_every_stream_skips_one_with_no_branch_yet(tmp_path):
+    """A stream `wta up` has not made yet has nothing to sync, as `wta merge` skips it: `wta sync` had exited 1
+    for it (`wta sync && ...` failed after a partial `wta up`)."""
+    repo = loop_repo(tmp_path, "true", streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n")
+    wta(repo, "up", "--no-launch", "infra", check=0)
+    synced = wta(repo, "sync", check=0)
+    assert "api: wta/api not synced: no branch wta/api yet, nothing to sync (`wta up api --no-launch` makes it)" \
+        in synced.stdout
 
 
 # ui's landing test passes only once api's session has started: api must start while the run that

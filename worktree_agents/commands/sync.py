@@ -16,5 +16,6 @@ def run(streams: Sequence[str]) -> int:
     with command_lock(project.repo.state_dir, "wta sync"):
         base, results = sync.sync_streams(project, streams)
     for r in results:
-        (print if r.ok else err)(f"{r.stream}: {r.line(base)}")
-    return 0 if all(r.ok for r in results) else CHECK
+        (print if r.ok or r.no_branch else err)(f"{r.stream}: {r.line(base)}")
+    # A stream with no branch yet has nothing to sync, as `wta merge` skips it: no failure.
+    return 0 if all(r.ok or r.no_branch for r in results) else CHECK

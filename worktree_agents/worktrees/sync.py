@@ -52,6 +52,7 @@ class SyncResult:
     backup: str | None = None       # the ref holding the old tip (rebased only)
     files: list[str] = field(default_factory=list)   # conflicting or uncommitted paths
     detail: str = ""                # one line: why it stopped (or, synced, what is left to do)
+    no_branch: bool = False         # refused for having no branch at all: nothing to sync (`wta sync` skips it)
 
     @property
     def ok(self) -> bool:
@@ -98,8 +99,10 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
     tip = git.tip_of(common, branch, main, env)   # from the ref files: the coordinator syncs before every session
     result = SyncResult(stream, branch, REFUSED, old=tip, new=tip)
     if tip is None:   # (its worktree on the branch's earlier name: `branch_prefix:` changed; the rename)
-        result.detail = (stream_off_branch(main, common, stream, branch, env) or
-                         f"no branch {branch}; create it with `wta up {stream} --no-launch`")
+        result.detail = stream_off_branch(main, common, stream, branch, env) or ""
+        if not result.detail:
+            result.no_branch = True
+            result.detail = f"no branch {branch} yet, nothing to sync (`wta up {stream} --no-launch` makes it)"
         return result
     base_sha = git.tip_of(common, base, main, env)
     if base_sha is None:
@@ -211,7 +214,7 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
             if git.rebasing(worktree_git_dir(worktree)):   # a rebase git could not set up or undo (a full disk)
                 result.outcome, result.detail = REFUSED, f"rebasing onto {base} failed; {_rebase_left(worktree)}"
                 return result
-        return _stopped(result, proc, f"rebasing onto {base}", "rebase", f"git rebase {base}", worktree)
+        return _stopped(result, proc, f"rebasing onto {base}", "rebase", f"git rebase {base}", worktree, env)
     result.outcome, result.new = REBASED, git.rev_parse("HEAD", worktree, env)
     return result
 
@@ -230,15 +233,19 @@ def _merge(result: SyncResult, base: str, base_sha: str, worktree: str, env: dic
     if proc.returncode != 0:
         result.files = git.unmerged_paths(worktree, env)
         git.abort_merge(worktree, env)
-        return _stopped(result, proc, f"merging {base} into it", "merge", f"git merge {base}", worktree)
+        return _stopped(result, proc, f"merging {base} into it", "merge", f"git merge {base}", worktree, env)
     result.outcome, result.new = MERGED, git.rev_parse("HEAD", worktree, env)
     return result
 
 
 def _stopped(result: SyncResult, proc: git.Completed, doing: str, what_git_did: str, by_hand: str,
-             worktree: str) -> SyncResult:
+             worktree: str, env: dict[str, str]) -> SyncResult:
     """A rebase or merge that stopped and was undone (`result.files`: the paths in conflict): the branch
-    is as it was, and the line says how to do it by hand."""
+    is as it was, and the line says how to do it by hand. Its backup goes (it kept a tip the branch still
+    has: each failed sync had added one to `wta backups`), unless the branch moved meanwhile."""
+    if result.backup and git.commit_of(f"refs/heads/{result.branch}", worktree, env) == result.old:
+        git.update_refs([(result.backup, git.ZERO_SHA, result.old)], "wta sync: nothing changed", worktree, env)
+        result.backup = None
     result.outcome = CONFLICT
     what = f"conflicts in {', '.join(result.files[:5])}" if result.files else _last_line(proc.stderr)
     result.detail = (f"{doing} {what}; the {what_git_did} was aborted and {result.branch} is unchanged: "
