@@ -91,6 +91,15 @@ def read_plain_file(path: str, limit: int = 1 << 20) -> bytes | None:
         return f.read(limit + 1)[:limit]
 
 
+def resolves_inside(root: str, path: str) -> bool:
+    """Whether `path`, below `root` and existing or not, stays inside `root` as the file system resolves it:
+    no directory on the way is a link out of it. A stream's worktree is its agent's to write: it can make
+    `.husky`, or the folder of a `copy:` file, a link to anywhere, and wta writes there from outside."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
 def write_json(path: str, data: Any, fsync: bool = True) -> None:
     import json
 

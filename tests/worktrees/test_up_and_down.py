@@ -1180,3 +1180,29 @@ def test_a_copy_entry_that_is_a_symbolic_link_is_copied_as_the_link(tmp_path):
     (repo / ".env.local").symlink_to(outside)
     wta(repo, "up", "--no-launch", "api", check=0)
     assert os.readlink(worktree_of(repo, "api") / ".env.local") == str(outside)
+
+
+def test_nothing_is_copied_through_a_link_out_of_the_worktree(tmp_path):
+    """A stream's agent can make a folder of its worktree a link to anywhere (`.hooks`, the folder of a `copy:`
+    file): wta's copies into the worktree, made outside the sandbox, had written through it."""
+    from worktree_agents.worktrees.copy import copy_files
+
+    repo = make_repo(tmp_path / "repo", "version: 1\nunowned: allow\nstreams:\n  api: {paths: [src/api/**]}\n",
+                     {"src/api/a.py": "", ".gitignore": "config/\n"})
+    write_files(repo, {".hooks/_/pre-commit": "#!/bin/sh\n", ".hooks/_/.gitignore": "*\n", "config/.env": "K=1\n"})
+    git(repo, "config", "core.hooksPath", ".hooks/_")
+    wta(repo, "up", "--no-launch", "api", check=0)
+    api = worktree_of(repo, "api")
+    assert (api / ".hooks" / "_" / "pre-commit").exists()   # the repository's hooks copied, as usual
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(api / ".hooks")
+    (api / ".hooks").symlink_to(outside)
+    (api / "config").symlink_to(outside)
+
+    installed = wta(repo, "hooks", "install", check=0)
+    copied = copy_files(str(repo), str(api), ["config/.env"], str(tmp_path / "exclude"))
+
+    assert list(outside.iterdir()) == []
+    assert "repository hooks not found in" in installed.stdout + installed.stderr
+    assert copied.failed == f"cannot copy config/.env: a folder on its way in {api} is a link out of the worktree"

@@ -39,7 +39,7 @@ import sys
 from dataclasses import dataclass, field
 
 from worktree_agents import git, interpreter, layout
-from worktree_agents.files import write_atomic
+from worktree_agents.files import resolves_inside, write_atomic
 from worktree_agents.hooks.hooks_path import (hooks_path_in, in_each_worktree, remember_hooks_path, same_dir,
                                                shared_hooks_path, system_configs)
 from worktree_agents.hooks.runtime import HOOK_ENV
@@ -219,6 +219,9 @@ def copy_repository_hooks(common_dir: str, main: str, worktree: str, report: Hoo
     if not in_each_worktree(shared) or same_dir(worktree, main):
         return
     source, target = os.path.join(main, shared), os.path.join(worktree, shared)
+    if not resolves_inside(worktree, target):
+        report.missing.append((worktree, shared))   # a link out of the worktree on the way: nothing written there
+        return
     record_file = layout.path(layout.state_dir(common_dir), layout.COPIED_HOOKS,
                               worktree=os.path.basename(worktree_git_dir(worktree)))
     try:

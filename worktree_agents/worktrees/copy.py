@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from worktree_agents import git
+from worktree_agents.files import resolves_inside
 from worktree_agents.repo import exclude
 from worktree_agents.zones.matcher import GLOB_CHARS
 
@@ -56,6 +57,9 @@ def copy_files(main: str, worktree: str, entries: Sequence[str], exclude_file: s
         source, target = os.path.join(main, rel), os.path.join(worktree, rel)
         if os.path.lexists(target):
             continue
+        if not resolves_inside(worktree, target):
+            result.failed = f"cannot copy {rel}: a folder on its way in {worktree} is a link out of the worktree"
+            break
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             if os.path.isdir(source) and not os.path.islink(source):
