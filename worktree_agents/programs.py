@@ -14,14 +14,20 @@ SANDBOX_WRITABLE_IN_HOME = (".claude", ".claude.json", ".claude.json.backup", ".
 TEMP_DIRS = ("/tmp", "/var/tmp")
 
 
+def temp_dirs() -> list[str]:
+    """The temp dirs (real paths): `$TMPDIR` (or `$TEMP`, `$TMP`), /tmp and /var/tmp."""
+    return sorted({os.path.realpath(p) for p in (*TEMP_DIRS, *(os.environ.get(name) or "/tmp"
+                                                                for name in ("TMPDIR", "TEMP", "TMP")))})
+
+
 def sandbox_writable() -> list[str]:
     """The places every sandbox may write, besides its worktree (real paths; zones.yaml's `sandbox_write:`
     adds what a project asks for)."""
-    places = {*TEMP_DIRS, *(os.environ.get(name) or "/tmp" for name in ("TMPDIR", "TEMP", "TMP"))}
+    places = set(temp_dirs())
     home = os.path.expanduser("~")
     if home and home != "/":
-        places.update(os.path.join(home, name) for name in SANDBOX_WRITABLE_IN_HOME)
-    return sorted({os.path.realpath(p) for p in places})
+        places.update(os.path.realpath(os.path.join(home, name)) for name in SANDBOX_WRITABLE_IN_HOME)
+    return sorted(places)
 
 
 def find(name: str) -> str | None:

@@ -337,10 +337,7 @@ def worktrees_of(common: str) -> list[str]:
 
 
 def temp_dirs() -> list[str]:
-    import tempfile
-
-    dirs = {os.path.realpath(tempfile.gettempdir()), "/tmp", "/var/tmp"}
-    return sorted(d for d in dirs if os.path.isdir(d))
+    return [d for d in programs.temp_dirs() if os.path.isdir(d)]
 
 
 def home_allowed() -> list[str]:

@@ -15,8 +15,7 @@ import sys
 from worktree_agents import git
 from worktree_agents.errors import CHECK, WtaError, report, report_bug
 from worktree_agents.repo import Repo
-from worktree_agents.zones.enforce import (EDIT_TOOLS, GuardDecision, amend_parents, check_staged, guard_edit,
-                                          prefix_message)
+from worktree_agents.zones.enforce import EDIT_TOOLS, GuardDecision, check_staged, guard_edit, prefix_message
 from worktree_agents.zones.in_force import streams_in_force, zones_in_force
 from worktree_agents.zones.ownership import format_violations
 
@@ -35,7 +34,7 @@ def pre_commit() -> int:
                                                    "(git restore --staged PATH) and leave them to their owners")
     # An amend makes a commit of HEAD's change and the staged one, on HEAD's parents: a commit made outside the
     # zone (`--no-verify`, or the base's own, for a stream with none yet) would come out under the stream's name.
-    parents = amend_parents()
+    parents = git.parents("HEAD")   # (an amend keeps them; none for a first commit)
     return _staged_in_zone(repo, stream, parents[1:], "commit refused by the pre-commit hook; it amends HEAD's "
                                                       "commit, and the commit it makes changes those paths: put "
                                                       "them back as HEAD's parent has them (git restore "

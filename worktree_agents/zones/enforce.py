@@ -70,7 +70,7 @@ def _stream_known(stream: str, zones: ZonesInForce) -> None:
 def check_staged(repo: Repo, stream: str, cwd: str | None = None, merging: list[str] | None = None,
                  against: str = "HEAD") -> list[Violation]:
     """The staged changes of this worktree that leave `stream`'s zone. `against`: what the commit's change is
-    counted from (an amend's: HEAD's first parent, `amend_parents`). `merging`: the other parents of a
+    counted from (an amend's: HEAD's first parent). `merging`: the other parents of a
     merge (by default MERGE_HEAD's, a conflicted merge's).
 
     A merge's own change is a path whose result differs from every parent's (as `--cc`): what the merged
@@ -93,11 +93,6 @@ def check_staged(repo: Repo, stream: str, cwd: str | None = None, merging: list[
     if append_only:
         reader = _BlobCache([s for c in changes if c.status == "M" for s in (c.old_blob, c.new_blob)], cwd)
     return zones.zones.violations(stream, changes, reader) + audit_commits(zones.zones, stream, brought, cwd)
-
-
-def amend_parents(cwd: str | None = None) -> list[str]:
-    """The parents of HEAD's commit, which an amend keeps: none for a first commit."""
-    return git.parents("HEAD", cwd)
 
 
 class RangeCheck(namedtuple("RangeCheck", [
