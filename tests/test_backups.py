@@ -76,3 +76,13 @@ def test_prune_keeps_the_backups_of_a_merge_under_way(webapp):
     assert f"(those of the merge under way, {run}, among them)" in pruned and OLD_RUN in pruned
     assert git(webapp, "for-each-ref", "--format=%(refname)", f"refs/wta/backup/{run}/").stdout.split() == before
     assert "backups stay under" in wta(webapp, "merge", "--abort", check=0).stdout
+
+
+def test_prune_older_than_zero_deletes_every_backup_even_one_made_this_second(webapp):
+    _, tip = unmerged_api(webapp)
+    git(webapp, "update-ref", OLD_RUN, tip)
+    wta(webapp, "down", "--force", "--delete-branches", "api", check=0)   # a backup stamped now
+    assert len(wta(webapp, "backups", "--older-than", "0s", check=0).stdout.splitlines()) == 4   # header, rule, two
+    proc = wta(webapp, "backups", "--prune", "--older-than", "0s", check=0)
+    assert proc.stdout.splitlines()[0] == "pruned 2 backup ref(s) older than 0s; 0 kept"
+    assert git(webapp, "for-each-ref", "refs/wta/backup/").stdout == ""

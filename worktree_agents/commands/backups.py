@@ -24,13 +24,13 @@ def run(prune: bool = False, older_than: str | None = None) -> int:
         from worktree_agents.config import parse_duration
 
         try:
-            age = parse_duration(older_than)
+            age = parse_duration(older_than, zero=True)   # 0s: every backup, however new
         except ValueError as exc:
             raise WtaError(f"--older-than {older_than}: {exc}") from None
     project = Project.find()
     found = backups.list_backups(project.main, project.env)
     now = time.time()
-    chosen = [b for b in found if age is None or now - b.created > age]
+    chosen = [b for b in found if not age or now - b.created > age]   # a backup stamped this second is older than 0s
     if prune:
         from worktree_agents.merge.state import read_state
 

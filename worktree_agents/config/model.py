@@ -168,12 +168,15 @@ def compile_patterns(patterns: list[str]) -> PatternList:
     return PatternList(rules)
 
 
-def parse_duration(value: Any) -> int:
-    """Seconds in `90s`, `30m`, `2h` or `30d`; ValueError saying how to write one."""
+def parse_duration(value: Any, zero: bool = False) -> int:
+    """Seconds in `90s`, `30m`, `2h` or `30d`; ValueError saying how to write one.
+
+    A zero duration is refused (a timeout of nothing) unless `zero`: `wta backups --older-than 0s` means every backup.
+    """
     if isinstance(value, bool) or not isinstance(value, str) or not DURATION.match(value.strip()):
         raise ValueError(f"bad duration {value!r}; write a number with a unit: 90s, 30m, 2h or 30d")
     number, unit = DURATION.match(value.strip()).groups()  # type: ignore[union-attr]
-    if int(number) == 0:
+    if int(number) == 0 and not zero:
         raise ValueError(f"duration {value!r} is zero; give a positive duration such as 30m")
     return int(number) * _UNITS[unit]
 
