@@ -3,6 +3,7 @@ inside a command substitution (`$(...)`, backticks) within double quotes, where 
 again; and inside how many backtick substitutions, whose text the shell reads twice. What
 `agent.command` and `notify` fill their placeholders in by (runners.quoted_placeholder,
 coordination.watch.fill_command); and whether `/bin/sh` reads a command at all (`syntax_error`).
+Also how a command wta suggests in a message quotes its words (`shell_word`, `shell_words`).
 The standard library only: zones.yaml's schema uses it.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import re
+import shlex
 import subprocess
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 BARE, SINGLE, DOUBLE = None, "'", '"'
 
@@ -76,3 +78,21 @@ def syntax_error(command: str) -> str | None:
         return None
     said = proc.stderr.strip().splitlines()
     return re.sub(r"^\S*sh: \d+: ", "", said[-1]) if said else f"sh -n exited {proc.returncode}"
+
+
+_ANSI_C = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
+
+
+def shell_word(word: str) -> str:
+    """`word` as one word of a command a message suggests to paste into a shell: as shlex.quote writes it,
+    or, when it holds a control character (a newline would break the message's one line), as bash's and
+    zsh's `$'...'` with C escapes. A path that may start with `-` goes after `--`: quoting keeps the dash."""
+    if not any(ch < " " or ch == "\x7f" for ch in word):
+        return shlex.quote(word)
+    return "$'" + "".join(_ANSI_C.get(ch) or (f"\\{ord(ch):03o}" if ch < " " or ch == "\x7f" else ch)
+                          for ch in word) + "'"
+
+
+def shell_words(words: Iterable[str]) -> str:
+    """The words, each as `shell_word` quotes it, joined by spaces."""
+    return " ".join(shell_word(w) for w in words)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -783,3 +784,25 @@ def test_a_repository_of_another_owner_trusted_by_safe_directory_merges(tmp_path
     wta(repo, "merge", check=0)
 
     assert git(repo, "log", "-1", "--format=%s", "main").stdout.strip() == "[api] more"
+
+
+def test_conflict_advice_commands_work_pasted_into_a_shell_for_awkward_paths(webapp, tmp_path):
+    """The commands `wta merge` suggests for a conflict are shell-quoted (the worktree's path has a space; the
+    paths a space, `$`, a quote, a leading `-`): pasted into bash as printed, they resolve the conflict."""
+    api = add_stream_worktree(webapp, "api", where=tmp_path / "my worktrees" / "api")
+    names = ["src/lib/a b.ts", "src/lib/-x.ts", "src/lib/$HOME.ts", "src/lib/it's.ts"]
+    write_files(api, {n: "api\n" for n in names})
+    commit_all(api, "[api] awkward names")
+    write_files(webapp, {n: "base\n" for n in names})
+    commit_all(webapp, "the base has them too")
+
+    advice = wta(webapp, "merge", "api", check=1).stderr.splitlines()[-1]
+    assert advice.startswith(f"resolve it in {api}: ") and "src/lib/a b.ts, " in advice   # the list to read
+    rebase, add = [c for c in re.findall(r"`([^`]*)`", advice) if "rebase main" in c or c.startswith("git add")]
+    assert subprocess.run(["bash", "-c", rebase], cwd=webapp, capture_output=True).returncode == 1   # conflicts
+    write_files(api, {n: "both\n" for n in names})
+    subprocess.run(["bash", "-c", add], cwd=api, check=True, capture_output=True)
+    assert git(api, "diff", "--name-only", "--diff-filter=U").stdout == ""   # every conflict marked resolved
+    git(api, "-c", "core.editor=true", "rebase", "--continue")
+    assert git(api, "merge-base", "--is-ancestor", "main", "HEAD", check=False).returncode == 0
+    assert "api: merged" in wta(webapp, "merge", "--continue", check=0).stdout

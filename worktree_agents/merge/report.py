@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
+from worktree_agents.quoting import shell_word, shell_words
 from worktree_agents.zones.ownership import quote_path
 
 # What happened to a stream.
@@ -113,7 +114,12 @@ def explain(result: StreamResult, base: str, test: str | None) -> tuple[list[str
         problems.append(f"  {listed(touch.files)}: also changed by {who} in {touch.commit[:12]} {touch.subject!r}")
     then = "then `wta merge --continue` (or `wta merge --abort` to put every branch back)"
     if result.result == CONFLICT:
-        advice = [f"resolve it in {wt}: `git rebase {base}`, fix {listed(result.files)}, `git add` them and "
+        # The commands quoted for a shell (a path with a space, `$` or a leading `-` pasted as is broke them);
+        # the list to read, as git quotes paths.
+        cd = f"cd {shell_word(result.worktree)} && " if result.worktree else ""
+        add = (f"`git add -- {shell_words(result.files)}`" if 0 < len(result.files) <= 5
+               else "`git add` them")
+        advice = [f"resolve it in {wt}: `{cd}git rebase {shell_word(base)}`, fix {listed(result.files)}, {add} and "
                   f"`git rebase --continue`; {then}"]
     elif result.result == VERIFY_FAILED:
         advice = [f"fix the commits of {result.branch} in {wt}: leave out-of-zone changes to their owner "

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
+from worktree_agents.quoting import shell_word
 from worktree_agents.repo import Repo
 from worktree_agents.worktrees.registry import Worktree, known_branches, list_worktrees, off_branch, worktree_git_dir
 from worktree_agents.zones import CONFIG_FILE
@@ -72,16 +73,17 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
         for w in (holder, by_path.get(path)):
             if w is not None and w.locked_away:
                 raise WtaError(f"stream {stream!r}: its worktree {w.path} is missing but locked (git worktree lock); "
-                               f"bring it back, or unlock it (git worktree unlock {w.path}) and run again")
+                               f"bring it back, or unlock it (git worktree unlock {shell_word(w.path)}) and run again")
         if holder is not None and os.path.realpath(holder.path) != path:
             if os.path.realpath(holder.path) == main:
                 raise WtaError(f"stream {stream!r}: branch {branch} is checked out in the main worktree "
                                f"{project.main}; switch it back to the base (git switch {base}) and run again")
             parent = os.path.dirname(path)
-            make = "" if os.path.isdir(parent) else f"mkdir -p {parent} && "   # (git worktree move makes none)
+            make = "" if os.path.isdir(parent) else f"mkdir -p {shell_word(parent)} && "   # (worktree move makes none)
+            there = shell_word(holder.path)
             raise WtaError(f"stream {stream!r}: branch {branch} is checked out at {holder.path}, not at {path}; "
-                           f"move it ({make}git worktree move {holder.path} {path}) or remove it (git worktree "
-                           f"remove {holder.path})")
+                           f"move it ({make}git worktree move {there} {shell_word(path)}) or remove it (git worktree "
+                           f"remove {there})")
         occupant = by_path.get(path)
         if occupant is not None and occupant.branch != branch:
             what = f"branch {occupant.branch}" if occupant.branch else "a detached HEAD"
@@ -91,7 +93,7 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
             if Repo(worktree_git_dir(occupant.path), project.repo.common_dir).stream() == stream:
                 raise WtaError(f"stream {stream!r}: {off_branch(occupant, branch)}; then run again")
             raise WtaError(f"{path}: already a worktree on {what}, not stream {stream!r}'s branch {branch}; remove it "
-                           f"(git worktree remove {path}) or change `worktrees:` in {CONFIG_FILE}")
+                           f"(git worktree remove {shell_word(path)}) or change `worktrees:` in {CONFIG_FILE}")
         if occupant is not None and branch not in branches and os.path.isdir(path):
             raise WtaError(f"stream {stream!r}: {_branch_gone(occupant, branch, base, env)}")
         if occupant is None and os.path.lexists(path) and (not os.path.isdir(path) or os.listdir(path)):
@@ -110,7 +112,8 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
             raise WtaError(f"stream {stream!r}: branch {branch} has commits {base} lacks, and wta neither made it nor "
                            f"saw a worktree of it (another stream's agent can make branches beside its own); look "
                            f"at them (git log {base}..{branch}), then delete it (git branch -D {branch}), or, if it "
-                           f"is yours, check it out there yourself (git worktree add {path} {branch}) and run again")
+                           f"is yours, check it out there yourself (git worktree add {shell_word(path)} "
+                           f"{shell_word(branch)}) and run again")
         plans.append(StreamPlan(stream, branch, path, branch in branches, occupant, records.get(stream)))
     return UpPlan(base, plans, any(w.prunable for w in worktrees), earlier)
 
@@ -149,7 +152,8 @@ def _branch_gone(wt: Worktree, branch: str, base: str, env: dict[str, str]) -> s
     """A stream worktree whose branch was deleted by hand (its HEAD names a branch that is not there):
     the fix, with the tip the branch last had there (its HEAD's reflog)."""
     last = git.reflog_newest("HEAD", worktree_git_dir(wt.path), wt.path, env)
-    again = f"recreate it at its last tip there (git -C {wt.path} branch {branch} {last[:12]})" if last else \
-        f"recreate it (git -C {wt.path} branch {branch} {base})"
+    there = shell_word(wt.path)
+    again = f"recreate it at its last tip there (git -C {there} branch {branch} {last[:12]})" if last else \
+        f"recreate it (git -C {there} branch {branch} {base})"
     return (f"its branch {branch} was deleted, and its worktree {wt.path} is still there; {again}, or remove the "
-            f"worktree (git worktree remove {wt.path})")
+            f"worktree (git worktree remove {there})")

@@ -9,6 +9,7 @@ from typing import Iterable
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
+from worktree_agents.quoting import shell_word
 from worktree_agents.repo import Repo, main_worktree, record_stream
 from worktree_agents.zones.in_force import ZonesInForce
 
@@ -66,7 +67,7 @@ def check_git_link(path: str, common_dir: str) -> None:
     """
     link = os.path.join(path, ".git")
     common = os.path.realpath(common_dir)
-    repair = f"run `git worktree repair {path}` in the main worktree, or remove that worktree"
+    repair = f"run `git worktree repair {shell_word(path)}` in the main worktree, or remove that worktree"
     if os.path.isdir(link) and not os.path.islink(link):
         if os.path.realpath(link) != common:
             raise WtaError(f"{path}: its .git is another repository than {common}; {repair}")
@@ -204,7 +205,7 @@ def held_by_another_stream(main: str, common_dir: str, branch: str, env: dict[st
                 return (f"{branch} is checked out at {w.path}, which {layout.stream_file(worktree_git_dir(w.path))} "
                         f"records as stream {other!r}'s worktree, and wta lands a branch only from its own "
                         f"stream's worktree; switch that worktree back to {other}'s branch, or remove it (git "
-                        f"worktree remove {w.path})")
+                        f"worktree remove {shell_word(w.path)})")
     return None
 
 
@@ -213,25 +214,26 @@ def off_branch(wt: Worktree, branch: str) -> str | None:
     is under way there), with the fix; None when it is."""
     if wt.branch == branch:
         return None
+    at = shell_word(wt.path)   # (in the commands to paste)
     if git.rebasing(worktree_git_dir(wt.path)):
-        return (f"its worktree {wt.path} is in the middle of a rebase; finish it there (git -C {wt.path} rebase "
-                f"--continue) or undo it (git -C {wt.path} rebase --abort)")
+        return (f"its worktree {wt.path} is in the middle of a rebase; finish it there (git -C {at} rebase "
+                f"--continue) or undo it (git -C {at} rebase --abort)")
     what = f"branch {wt.branch} checked out" if wt.branch else "a detached HEAD"
     env = git.no_git_env()
     there = git.rev_parse(f"refs/heads/{branch}", wt.path, env)
     if there is None and wt.branch:
         # Its own branch under an old name (`branch_prefix:` changed since): renamed, its commits stay.
         return (f"its worktree {wt.path} has {what}, and there is no {branch}; if that is this stream's branch "
-                f"under an earlier name, rename it (git -C {wt.path} branch -m {wt.branch} {branch})")
+                f"under an earlier name, rename it (git -C {at} branch -m {wt.branch} {branch})")
     if not wt.branch and wt.head and there and not git.is_ancestor(wt.head, there, wt.path, env):
         # Switching back would leave the commits made on the detached HEAD in no branch.
-        keep = (f"move {branch} there (git -C {wt.path} switch -C {branch})"
+        keep = (f"move {branch} there (git -C {at} switch -C {branch})"
                 if git.is_ancestor(there, wt.head, wt.path, env) else
-                f"keep them on a branch (git -C {wt.path} switch -c {branch.rsplit('/', 1)[-1]}-detached), then "
-                f"switch back (git -C {wt.path} switch {branch}) and bring them over (git cherry-pick)")
+                f"keep them on a branch (git -C {at} switch -c {branch.rsplit('/', 1)[-1]}-detached), then "
+                f"switch back (git -C {at} switch {branch}) and bring them over (git cherry-pick)")
         return f"its worktree {wt.path} has a detached HEAD with commits {branch} lacks; {keep}"
     return (f"its worktree {wt.path} has {what}, not {branch}; switch it back there "
-            f"(git -C {wt.path} switch {branch})")
+            f"(git -C {at} switch {branch})")
 
 
 def stream_off_branch(main: str, common_dir: str, stream: str, branch: str,

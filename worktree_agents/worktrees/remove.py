@@ -10,6 +10,7 @@ from typing import Sequence
 from worktree_agents import git, layout
 from worktree_agents.backups import keep_tips
 from worktree_agents.files import UnderWay
+from worktree_agents.quoting import shell_word
 from worktree_agents.repo import WORKTREES_INSIDE, stream_branch, unexclude
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, remember_branches
@@ -113,7 +114,7 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
         return done
     if removal.worktree is not None and removal.worktree.locked_away:
         done.refused = (f"its worktree {removal.worktree.path} is missing but locked (git worktree lock); bring it "
-                        f"back, or unlock it (git worktree unlock {removal.worktree.path}) and run again")
+                        f"back, or unlock it (git worktree unlock {shell_word(removal.worktree.path)}) and run again")
         return done
     at_risk = []
     if removal.base_missing and (removal.worktree is not None or delete_branch):
@@ -138,8 +139,8 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
             # git keeps each submodule's repository in the worktree's own git dir: commits made there only
             # would go with it, which git does not check, so it refuses every such worktree.
             done.refused = (f"its worktree has submodules checked out, whose own commits would be removed with it "
-                            f"(git refuses); check them (`git -C {removal.worktree.path} submodule foreach git "
-                            f"status`), then `wta down {removal.stream} --force`")
+                            f"(git refuses); check them (`git -C {shell_word(removal.worktree.path)} submodule "
+                            f"foreach git status`), then `wta down {removal.stream} --force`")
             return done
         if proc.returncode != 0:
             done.refused = f"git worktree remove failed: {_reason(proc.stderr)}"

@@ -28,6 +28,7 @@ from typing import Sequence
 
 from worktree_agents import git
 from worktree_agents.files import UnderWay
+from worktree_agents.quoting import shell_word
 from worktree_agents.worktrees.registry import worktree_git_dir
 
 SUBMODULE = "160000"
@@ -177,8 +178,8 @@ def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -
     cut = f"{worktree}: moving {branch} to {new[:12]} was cut short"
     if not git.index_is(new, worktree, env):
         if not git.index_is(old, worktree, env):
-            raise WtaError(f"{cut}, and the index changed since; unstage it (`git -C {worktree} restore --staged "
-                           ".`: the files stay as they are), then run the same command again")
+            raise WtaError(f"{cut}, and the index changed since; unstage it (`git -C {shell_word(worktree)} restore "
+                           "--staged .`: the files stay as they are), then run the same command again")
         changed = _neither(worktree, old, new, env)
         if changed:
             is_, it = ("is", "it") if len(changed) == 1 else ("are", "them")

@@ -26,6 +26,7 @@ from worktree_agents import git, layout
 from worktree_agents.backups import keep_tips
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.recovery import check_own_rebase
+from worktree_agents.quoting import shell_word
 from worktree_agents.worktrees import replay, submodules
 from worktree_agents.worktrees.registry import checked_out, defuse_reflogs, stream_off_branch, worktree_git_dir
 from worktree_agents.zones import check_streams
@@ -221,9 +222,10 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
 
 def _rebase_left(worktree: str) -> str:
     """A rebase's state in a worktree: under way, or left half-way by a git that failed (a full disk)."""
+    there = shell_word(worktree)
     return (f"its worktree {worktree} holds a rebase's state ({worktree_git_dir(worktree)}/rebase-merge or "
-            f"rebase-apply): when you (or its agent) are rebasing there, finish it (git -C {worktree} rebase "
-            f"--continue) or undo it (git -C {worktree} rebase --abort); otherwise remove that directory (`rebase "
+            f"rebase-apply): when you (or its agent) are rebasing there, finish it (git -C {there} rebase "
+            f"--continue) or undo it (git -C {there} rebase --abort); otherwise remove that directory (`rebase "
             "--abort` moves the branch its head-name file names, whoever wrote it); then `wta sync`")
 
 
