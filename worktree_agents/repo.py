@@ -9,6 +9,8 @@ Stdlib only: this module is on the hook path, which never writes through it
 from __future__ import annotations
 
 import os
+import shlex
+import stat
 from collections import namedtuple
 
 from worktree_agents import git, layout
@@ -144,8 +146,51 @@ def _escape_pattern(path: str) -> str:
     return "\\" + escaped if escaped[:1] in ("#", "!") else escaped
 
 
+# What git reads of each linked worktree's private git dir to list the worktrees.
+_WORKTREE_ADMIN_FILES = ("HEAD", "gitdir", "commondir", "locked")
+
+
+def refuse_unreadable_worktrees(common_dir: str) -> None:
+    """WtaError (one line) naming a worktree's private file that is not a regular file (a FIFO made in
+    place of HEAD, a device): git opens it blocking, and `git worktree list` would wait on it forever.
+    Looked at with stat only, which never opens it."""
+    admin = os.path.join(common_dir, "worktrees")
+    try:
+        names = sorted(os.listdir(admin))
+    except OSError:
+        return   # no linked worktrees
+    for name in names:
+        for file in _WORKTREE_ADMIN_FILES:
+            path = os.path.join(admin, name, file)
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                continue   # absent (or a dangling link): git reports that itself, without waiting
+            if stat.S_ISREG(mode):
+                continue
+            kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else \
+                "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            where = _registered_path(os.path.join(admin, name)) or name
+            raise WtaError(f"{path}: {kind}, not the file git keeps the {file} of worktree {where} in (git would wait "
+                           f"on it or fail); that worktree is broken: put a file back there (HEAD: `ref: "
+                           f"refs/heads/BRANCH`) or unregister it (rm -r {shlex.quote(os.path.join(admin, name))})")
+
+
+def _registered_path(admin: str) -> str | None:
+    """The worktree a private git dir's `gitdir` file names (its `.git`'s parent), when that is a regular file."""
+    gitdir = os.path.join(admin, "gitdir")
+    try:
+        if not stat.S_ISREG(os.stat(gitdir).st_mode):
+            return None
+        with open(gitdir, encoding="utf-8", errors="surrogateescape") as f:
+            return os.path.dirname(f.readline().rstrip("\n")) or None
+    except OSError:
+        return None
+
+
 def main_worktree(common_dir: str) -> str | None:
     """The main worktree's path, or None for a bare repository."""
+    refuse_unreadable_worktrees(common_dir)
     env = git.git_dir_env(common_dir)
     records = git.worktree_records(common_dir, env)
     if not records or "worktree" not in records[0] or "bare" in records[0]:

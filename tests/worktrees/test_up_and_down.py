@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (EXAMPLE_STREAMS as STREAMS, clone_webapp, commit_all, example_zones, git, make_repo, worktree_of,
-                     write_files, wta)
+from support import (EXAMPLE_STREAMS as STREAMS, add_stream_worktree, clone_webapp, commit_all, example_zones, git,
+                     make_repo, worktree_of, write_files, wta)
 
 
 def branches(repo: Path) -> dict[str, str]:
@@ -1206,3 +1206,27 @@ def test_nothing_is_copied_through_a_link_out_of_the_worktree(tmp_path):
     assert list(outside.iterdir()) == []
     assert "repository hooks not found in" in installed.stdout + installed.stderr
     assert copied.failed == f"cannot copy config/.env: a folder on its way in {api} is a link out of the worktree"
+
+
+def test_a_fifo_in_place_of_a_worktrees_head_is_reported_not_waited_on(webapp):
+    """`mkfifo` where git keeps a stream worktree's HEAD: `git worktree list` would block opening it, and
+    `wta status` and `wta down` with it, forever. They refuse in one line naming that file, at once."""
+    api = add_stream_worktree(webapp, "api")
+    head = webapp / ".git" / "worktrees" / api.name / "HEAD"
+    head.unlink()
+    os.mkfifo(head)
+    try:
+        for command in (["status"], ["status", "--json"], ["down", "api"]):
+            started = time.monotonic()
+            proc = wta(webapp, *command, check=2, timeout=30)
+            assert time.monotonic() - started < 20
+            assert proc.stderr.startswith(f"wta: {head}: a named pipe (FIFO), not the file git keeps the HEAD of "
+                                          f"worktree {api} in") and proc.stderr.count("\n") == 1, proc.stderr
+    finally:
+        while True:   # a git left blocked opening it for reading (before the fix) gets an end of file
+            try:
+                os.close(os.open(head, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                break   # no reader left
+            time.sleep(0.1)
+    assert api.is_dir()   # `wta down` removed nothing
