@@ -170,7 +170,8 @@ def test_status_on_an_80_column_terminal_fits_it_and_keeps_stream_state_and_comm
     assert "prepared" in rows["api"] and "+0/-0" in rows["api"] and "no branch" in rows["infra"]
     assert "failed" in rows["ui"].split()
     assert "setup command `npm ci --prefer-offline" in out   # the reason, on a line of its own under the row
-    assert lines[1].split()[:3] == ["stream", "+ahead/-behind", "dirty"]
+    # (`dirty` goes too beside 33-character stream names: the state column's header says whose state it is)
+    assert lines[1].split()[:2] == ["stream", "+ahead/-behind"] and lines[1].split()[-2:] == ["worktree", "state"]
     # COLUMNS, as for any terminal program, says how wide; off a terminal the output is as it was
     wide = on_terminal(repo, "status", env={**os.environ, "COLUMNS": "400"})
     assert ages_out(wide) == ages_out(piped) and max(map(len, wide.splitlines())) > 300
@@ -311,3 +312,37 @@ def test_a_renamed_base_that_zones_yaml_does_not_name_is_not_told_to_fix_base(tm
         "create it (git branch main), run wta up with the base checked out, or set `base:` in zones.yaml\n")
     wta(repo, "up", "--no-launch", check=0)
     assert wta(repo, "status", check=0).stdout.startswith("base trunk (")
+
+
+def test_the_worktree_state_and_the_session_state_are_told_apart_in_the_table(tmp_path):
+    """A stream with a running session showed `prepared` under `state` beside `running` under `state`: each
+    header now says whose state it is, piped and fitted to a terminal; JSON keeps `state` and `session.state`."""
+    import psutil
+
+    from worktree_agents.sessions.store import SessionStore
+
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", "api", check=0)
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        SessionStore(str(repo / ".git" / "wta")).update("api", runner="command", state="running", pid=alive.pid,
+                                                         pid_create_time=psutil.Process(alive.pid).create_time())
+        piped = wta(repo, "status", check=0).stdout
+        narrow = on_terminal(repo, "status", env={**os.environ, "COLUMNS": "80"})
+        document = by_stream(json.loads(wta(repo, "status", "--json", check=0).stdout))["api"]
+    finally:
+        alive.kill()
+        alive.wait()
+    for out in (piped, narrow):
+        lines = out.splitlines()
+        streams_head = next(line for line in lines if line.startswith("stream "))
+        sessions_head = lines[lines.index("sessions") + 1]
+        assert streams_head.rstrip().endswith("  worktree state") and "  state" not in streams_head.replace(
+            "worktree state", ""), out
+        assert "  session state  " in sessions_head and " state" not in sessions_head.replace("session state", ""), out
+        at = streams_head.index("worktree state")
+        assert next(line for line in lines if line.startswith("api "))[at:].strip() == "prepared"
+        session_row = lines[lines.index("sessions") + 3]
+        assert session_row[sessions_head.index("session state"):].split()[0] == "running"
+        assert max(map(len, lines)) <= (80 if out is narrow else 1000)
+    assert document["state"] == "prepared" and document["session"]["state"] == "running"

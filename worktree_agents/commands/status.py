@@ -70,7 +70,9 @@ def _watch(project, as_json: bool) -> int:
 
 
 # On a terminal, the columns that go when the table is too wide, first named first (docs/status.md):
-# stream, state and the commits ahead/behind always stay.
+# stream, the state and the commits ahead/behind always stay. The two tables' states are different things, each header
+# says which: the stream's worktree (state.json: prepared, failed) and its agent session (running, done...).
+WORKTREE_STATE, SESSION_STATE = "worktree state", "session state"
 STREAM_COLUMNS_DROPPED = ("branch", "last commit", "requests", "worktree", "dirty", "violations", "conflicts")
 SESSION_COLUMNS_DROPPED = ("cpu mem children", "last activity", "runner", "turns", "cost", "pid",
                            "uncommitted outside the zone")
@@ -98,7 +100,7 @@ def render(report: status_mod.Status, width: int | None = None) -> str:
                      len(s.violations) or "-", conflicts, _requests(s.requests), _age(s.last_commit), where,
                      s.state or "-"))
     text = _table_with_reasons(("stream", "branch", "+ahead/-behind", "dirty", "violations", "conflicts",
-                                "requests", "last commit", "worktree", "state"), rows, reasons, width,
+                                "requests", "last commit", "worktree", WORKTREE_STATE), rows, reasons, width,
                                shorten={"worktree": cut_path}, drop=STREAM_COLUMNS_DROPPED)
     merging = report.merge
     merge_line = "" if merging is None else \
@@ -127,7 +129,7 @@ def _table_with_reasons(headers: tuple[str, ...], rows: list[tuple], reasons: li
            **fit) -> str:
     """The table with each state's reason after it in the state column, when there is no `width` (a pipe) or
     that fits it; else fitted to it (`fit`: output.table's), each reason on a line of its own under its row."""
-    at = headers.index("state")
+    at = next(i for i, header in enumerate(headers) if header.endswith("state"))
     inline = table(headers, [(*row[:at], _with_reason(row[at], why), *row[at + 1:]) for row, why in zip(rows, reasons)])
     if width is None or max(map(len, inline.split("\n"))) <= width:
         return inline
@@ -165,7 +167,7 @@ def _sessions(report: status_mod.Status, width: int | None) -> str:
                      _age(x["last_activity"]), left))
     if not rows:
         return ""
-    headers = ("stream", "runner", "state", "pid", "cpu mem children", "turns", "cost", "last activity",
+    headers = ("stream", "runner", SESSION_STATE, "pid", "cpu mem children", "turns", "cost", "last activity",
                "uncommitted outside the zone")
     return "\n\nsessions\n" + _table_with_reasons(headers, rows, reasons, width, drop=SESSION_COLUMNS_DROPPED,
                                                    shorten={"uncommitted outside the zone": cut_end})
