@@ -122,7 +122,7 @@ BLOCK = """if [ -f "$HOME/block" ]; then touch "$HOME/blocked"; while [ -f "$HOM
 MERGED_ORDER = ["[monitor] note", "[ui] nav", "[api] users route", "[api] pool the db", "[infra] add tools"]
 
 
-def _git_shim(body: str) -> dict[str, str]:
+def git_shim(body: str) -> dict[str, str]:
     """The environment of a `wta merge` whose `git` is this shell script (`$REAL` runs the real
     git), named by WTA_GIT (a `git` first on PATH is not taken from a place a sandbox may write, such
     as the temp dir): wta's own git runs no hooks, so a test holds git this way."""
@@ -141,19 +141,19 @@ def block_in_rebase() -> dict[str, str]:
     hooks.mkdir(exist_ok=True)
     (hooks / "post-checkout").write_text("#!/bin/sh\n" + BLOCK)
     (hooks / "post-checkout").chmod(0o755)
-    return _git_shim('case " $* " in *" rebase "*)\n'
+    return git_shim('case " $* " in *" rebase "*)\n'
                      '  for a do shift; if [ "$a" = rebase ]; then set -- "$@" -c "core.hooksPath='
                      f'{hooks}" rebase; else set -- "$@" "$a"; fi; done;;\nesac\nexec "$REAL" "$@"\n')
 
 
 def _block_after(words: str) -> dict[str, str]:
     """Hold a `git` whose command line holds `words` once the real git has run (the shim waits after it)."""
-    return _git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" {words} "*) {BLOCK.strip()} ;; esac\nexit $rc\n')
+    return git_shim(f'"$REAL" "$@"\nrc=$?\ncase " $* " in *" {words} "*) {BLOCK.strip()} ;; esac\nexit $rc\n')
 
 
 def _block_before(words: str) -> dict[str, str]:
     """Hold a `git` whose command line holds `words` before the real git runs."""
-    return _git_shim(f'case " $* " in *" {words} "*) {BLOCK.strip()} ;; esac\nexec "$REAL" "$@"\n')
+    return git_shim(f'case " $* " in *" {words} "*) {BLOCK.strip()} ;; esac\nexec "$REAL" "$@"\n')
 
 
 def block_in_replay() -> dict[str, str]:

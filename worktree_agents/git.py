@@ -678,6 +678,27 @@ def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = No
     return worktree_changes(cwd, env, untracked="no", renames=False, unstaged_submodules=False)
 
 
+def files_unlike(commit: str, worktree: str, scratch: str, env: dict[str, str]) -> list[tuple[str, str]]:
+    """The tracked paths whose file in `worktree` is not what `commit` holds, each with git's letter for how
+    (M: other content, D: no file, T: another kind), whatever the worktree's own index says.
+
+    That index is the stream's to write (its private git dir): an entry marked skip-worktree or
+    assume-unchanged, or stat data copied from another file, has git take the file for the committed one
+    and `git status` show nothing. So the files are compared through an index written here in `scratch`
+    (a directory no sandbox writes) from `commit` alone, with no stat data: git hashes every file again.
+    """
+    import tempfile  # only landings with a test ask: kept off the hooks' start-up
+
+    os.makedirs(scratch, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="index-", dir=scratch) as tmp:
+        own = {**env, "GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        run("read-tree", commit, cwd=worktree, env=own)
+        proc = run("--no-optional-locks", "diff", "--name-status", "-z", "--no-renames", "--no-ext-diff",
+                   "--no-textconv", NOT_INTO_SUBMODULES, "--", cwd=worktree, env=own)
+    fields = zsplit(proc.stdout)
+    return [(fields[i + 1], fields[i][:1]) for i in range(0, len(fields) - 1, 2)]
+
+
 def commits_behind(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,
                    env: dict[str, str] | None = None) -> int:
     """How many commits `base` has that `branch` lacks."""
@@ -760,20 +781,22 @@ def update_refs(updates: Sequence[tuple[str, str, str | None]], message: str,
     run("update-ref", "-m", message, "--stdin", "-z", cwd=cwd, env=env, input=script.encode())
 
 
-def fsck_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
+def fsck_objects(old: str, new: str, scratch: str, cwd: str | os.PathLike[str] | None = None,
                  env: dict[str, str] | None = None) -> str | None:
     """git's reason to reject an object that `new` brings beyond `old`, or None when git accepts them all.
 
     The checks of `git fsck` (tree entries `..`, `.git` or with a '/', duplicate
     entries, a bad `.gitmodules`, broken links, ...) on those objects alone: they
     are packed and indexed with `git index-pack --strict` in a temporary
-    directory, so the repository gains no file.
+    directory in `scratch`, so the repository gains no file. (Not in the temp dir: a sandboxed session
+    writes there, and could put another pack in the place of this one before git reads it.)
     """
     import tempfile  # only `wta merge` asks: kept off the hooks' start-up
 
     pack = run("pack-objects", "--stdout", "--revs", "--window=0", "-q", cwd=cwd, env=env,
                input=f"{new}\n^{old}\n".encode()).stdout
-    with tempfile.TemporaryDirectory(prefix="wta-fsck-") as tmp:
+    os.makedirs(scratch, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fsck-", dir=scratch) as tmp:
         path = os.path.join(tmp, "new.pack")
         with open(path, "wb") as f:
             f.write(pack)

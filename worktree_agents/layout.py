@@ -44,6 +44,8 @@ ALERTS_OPEN = "alerts/{pid}.json"          # the alerts a running watcher holds 
 CHECK_LOG = "checks/{check}.log"            # each `wta watch` check's last output
 SANDBOX_STATUS = "sandbox"                  # bwrap's report of each start, for a moment (sandbox.Sandbox.wrap):
 #                                             out of every sandbox's reach, unlike the temp dir
+SCRATCH = "scratch"                         # wta's own temporary files (a landing's fsck pack, the index it compares a
+#                                             worktree's files with): where no sandbox writes, unlike the temp dir
 HOOKS = "hooks"                             # wta's git hooks: stream worktrees' own core.hooksPath (hooks.install)
 WORKTREE_CONFIG_ON = "worktree-config-on"   # wta turned extensions.worktreeConfig on (and what it moved for it)
 COPIED_HOOKS = "copied-hooks/{worktree}.json"  # the repository's generated hooks directory (a relative

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from merge_support import (MERGED_ORDER, STREAMS, ZONES, assert_contained, branch_refs, needs_git_rebase,
-                           reachable, repo, set_test, sha, snapshot, state_dir, subjects, wt)  # noqa: F401 (repo)
+from merge_support import (MERGED_ORDER, STREAMS, ZONES, assert_contained, branch_refs, git_shim,
+                           needs_git_rebase, reachable, repo, set_test, sha, snapshot, state_dir, subjects, wt)  # noqa: F401 (repo)
 from support import add_stream_worktree, commit_all, git, make_repo, traced, wta, write_files
 
 from worktree_agents.sessions.liveness import running_pid
@@ -210,6 +210,56 @@ def test_failing_test_stops_before_the_base_moves_past_the_stream(repo):
     assert "ui: merged 3 commit(s)" in done.stdout
     assert subjects(repo)[:2] == ["[monitor] note", "[ui] drop the broken component"]
     assert_contained(repo)
+
+
+def test_files_the_worktrees_index_hides_from_git_status_are_never_tested_in_place_of_the_commit(repo, tmp_path):
+    # An agent commits `bad`, then keeps other content in the files while its index says they are unchanged
+    # (skip-worktree, assume-unchanged): the test passed on that content, and `bad` landed.
+    ran = tmp_path / "tested"
+    set_test(f'echo "$WTA_STREAM" >> {ran}; [ "$WTA_STREAM" != ui ] || grep -q good src/components/Gate.tsx\n')
+    ui = wt(repo, "ui")
+    write_files(ui, {"src/components/Gate.tsx": "bad\n", "src/components/Lid.tsx": "bad\n"})
+    commit_all(ui, "gate and lid")
+    ui_tip, main_before = sha(repo, "wta/ui"), sha(repo, "main")
+    git(ui, "update-index", "--skip-worktree", "src/components/Gate.tsx")
+    git(ui, "update-index", "--assume-unchanged", "src/components/Lid.tsx")
+    write_files(ui, {"src/components/Gate.tsx": "good\n", "src/components/Lid.tsx": "good\n"})
+    assert git(ui, "status", "--porcelain").stdout == ""
+
+    proc = wta(repo, "merge", check=1)
+
+    assert "ui       refused" in proc.stdout
+    assert "src/components/Gate.tsx, src/components/Lid.tsx in " in proc.stderr
+    assert "differ from " in proc.stderr and "skip-worktree or assume-unchanged" in proc.stderr
+    assert "ui" not in ran.read_text().split()                     # never tested
+    assert git(repo, "merge-base", "--is-ancestor", ui_tip, "main", check=False).returncode == 1
+    assert git(repo, "rev-list", "--count", f"{main_before}..main").stdout.strip() == "3"   # infra, api only
+    assert sha(repo, "wta/ui") == ui_tip
+
+    # What it holds, committed, is tested and lands.
+    git(ui, "update-index", "--no-skip-worktree", "src/components/Gate.tsx", "src/components/Lid.tsx")
+    git(ui, "update-index", "--no-assume-unchanged", "src/components/Gate.tsx", "src/components/Lid.tsx")
+    commit_all(ui, "good gate and lid")
+    done = wta(repo, "merge", "--continue", check=0)
+
+    assert "ui: merged" in done.stdout
+    assert git(repo, "show", "main:src/components/Gate.tsx").stdout == "good\n"
+    assert ran.read_text().split().count("ui") == 1
+    assert_contained(repo)
+
+
+def test_the_fsck_of_what_a_stream_brings_reads_its_pack_where_no_sandbox_writes(repo, tmp_path):
+    # In the temp dir, a session running beside the landing could put another pack in its place.
+    seen = tmp_path / "index-pack"
+    env = git_shim(f'case " $* " in *" index-pack "*) for a do last=$a; done; echo "$last" >> {seen};; esac\n'
+                   'exec "$REAL" "$@"\n')
+
+    wta(repo, "merge", check=0, env={**os.environ, **env})
+
+    packs = seen.read_text().split()
+    assert len(packs) == len(STREAMS)
+    assert all(p.startswith(f"{state_dir(repo)}/scratch/fsck-") and p.endswith("/new.pack") for p in packs), packs
+    assert os.listdir(state_dir(repo) / "scratch") == []   # each removed once read
 
 
 def test_abort_puts_every_ref_back(repo):

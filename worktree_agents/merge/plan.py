@@ -94,7 +94,7 @@ def verify_objects(result: StreamResult, plan: MergePlan, base: str, tip: str, e
     name would land on the base all the same, and break every checkout and clone
     that checks objects. (Rebased commits are built by git from these and the base's.)
     """
-    reason = git.fsck_objects(base, tip, cwd=plan.main, env=env)
+    reason = git.fsck_objects(base, tip, layout.path(plan.state_dir, layout.SCRATCH), cwd=plan.main, env=env)
     if reason is None:
         return True
     result.result, result.problems = VERIFY_FAILED, [f"git fsck: {reason}"]

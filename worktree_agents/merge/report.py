@@ -104,6 +104,17 @@ def progress_line(result: StreamResult) -> str:
     return f"{result.result}: {result.detail}"
 
 
+def hidden_changes(worktree: str, head: str, files: Sequence[str]) -> str:
+    """Why a stream is not tested: files of its worktree that are not what the commit to land holds, while
+    `git status` shows no change there (merge.run: the test would run on other files than land)."""
+    paths = shell_words(files) if len(files) <= 5 else "PATH..."
+    return (f"{listed(files)} in {worktree} differ from {head[:12]}, the commit to land, though `git status` shows "
+            "no change (its index marks them skip-worktree or assume-unchanged, or holds another file's stat "
+            "data): its test would run on other files than land; commit what they hold, or put them back as "
+            f"committed (`git update-index --no-skip-worktree {paths} && git update-index --no-assume-unchanged "
+            f"{paths} && git checkout HEAD -- {paths}`)")
+
+
 def explain(result: StreamResult, base: str, test: str | None) -> tuple[list[str], list[str]]:
     """What went wrong with a stopped stream landing on `base` (tested by the command `test`), and what to do."""
     s, wt = result.stream, result.worktree or f"the {result.stream} worktree"

@@ -18,7 +18,8 @@ from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_e
                                         touches, verify, verify_objects, verify_result, work_elsewhere)
 from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
                                           SKIPPED, STOPS, TEST_FAILED, VERIFY_FAILED, MergeReport, Progress,
-                                          StreamResult, explain, listed, progress_line, quiet, result_from, timed)
+                                          StreamResult, explain, hidden_changes, listed, progress_line, quiet,
+                                          result_from, timed)
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
@@ -254,6 +255,14 @@ class Run:
         plan = self.plan
         log = layout.path(plan.state_dir, layout.MERGE_TEST_LOG, run_id=self.state["run_id"], stream=result.stream)
         os.makedirs(os.path.dirname(log), exist_ok=True)
+        head = self.state["new_head"]
+        unlike = [(path, how) for path, how in git.files_unlike(head, wt, layout.path(plan.state_dir, layout.SCRATCH),
+                                                                 self.env)
+                  if not (how == "D" and plan.config.sparse)]   # (a sparse worktree lacks files by design)
+        if unlike:
+            result.result, result.files = REFUSED, [path for path, _ in unlike]
+            result.detail = hidden_changes(wt, head, result.files)
+            return False
         jail = sandbox.for_config(plan.config, plan.main, layout.common_dir(plan.state_dir), result.stream, wt)
         untracked = set(git.untracked_files(wt, self.env))
         self.state["test_untracked"] = sorted(untracked)   # saved with the test's pid (test_started)
