@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def test_status_json_carries_each_running_session(tmp_path):
     datetime.fromisoformat(session["last_activity"])
     assert {"turns", "cost_usd", "input_tokens", "output_tokens", "leftovers_outside_zone"} <= set(session)
     text = wta(repo, "status", check=0, env=env()).stdout
-    assert f"infra   command  running  {running['pid']}" in text
+    assert re.search(rf"\ninfra +command +running +{running['pid']} ", text), text
 
 
 def gate(tmp_path) -> tuple[str, object]:

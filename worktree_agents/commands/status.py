@@ -122,7 +122,7 @@ def _alerts(report: status_mod.Status) -> str:
     if not report.alerts:
         return ""
     return "\n\nalerts (open, as the running watcher sees them)\n" + \
-        "\n".join(f"{a['stream']} {a['state']}: {a['message']}" for a in report.alerts)
+        "\n".join(f"{a['stream']} {_with_reason(a['state'], a['message'])}" for a in report.alerts)
 
 
 def _table_with_reasons(headers: tuple[str, ...], rows: list[tuple], reasons: list[str | None], width: int | None,
