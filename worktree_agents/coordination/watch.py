@@ -306,7 +306,10 @@ class Watcher:
             elif state in PROBLEM_SESSION_STATES:
                 found[key] = _Condition(stream, state, words, RECOVERED, f"session no longer {state}")
             elif state in EVENT_SESSION_STATES:
-                found[key] = _Condition(stream, state, words, since=parse_time(record.ended_at or record.updated_at))
+                # Landed: when it landed, not when its session ended (a coordinator that a killed one's landing
+                # was left to finishes it: news to its watcher, though the session ended before it started).
+                at = record.landed_at if state == LANDED and record.landed_at else record.ended_at
+                found[key] = _Condition(stream, state, words, since=parse_time(at or record.updated_at))
         return found
 
     def _hook_conditions(self) -> dict[str, _Condition]:
