@@ -35,7 +35,7 @@ STATUS_VERSION = 1
 ORPHANED = ("not started: no coordinator is scheduling it (the last one ended without finishing the schedule); "
             "`wta up` resumes the schedule")
 UNLANDED = ("not landing: no coordinator is landing it (the last one ended without finishing the schedule); "
-            "`wta up` resumes the schedule, and lands it")
+            "`wta up --land` resumes the schedule, and lands it")   # (a plain `wta up` lands under `land: auto` only)
 
 
 @dataclass

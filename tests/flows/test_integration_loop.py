@@ -543,8 +543,8 @@ while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
     shown = json.loads(wta(repo, "status", "--json", check=0).stdout)
     api = next(s for s in shown["streams"] if s["stream"] == "api")["session"]
     assert (api["state"], api["reason"]) == ("landing", "not landing: no coordinator is landing it (the last one "
-                                             "ended without finishing the schedule); `wta up` resumes the schedule, "
-                                             "and lands it"), api
+                                             "ended without finishing the schedule); `wta up --land` resumes the "
+                                             "schedule, and lands it"), api
 
     again = up(repo)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -1081,3 +1081,49 @@ def test_under_land_auto_notify_says_each_session_ended_done_then_landed_once(tm
     for stream in ("infra", "api"):
         mine = [line for line in said if line.startswith(f"{stream}|")]
         assert mine == [f"{stream}|done", f"{stream}|landed"], said
+
+
+def test_notify_says_landed_when_the_next_coordinator_finishes_a_killed_landing(tmp_path):
+    """A coordinator killed during infra's landing, the next `wta up --land` finishing it: its watcher took
+    the `landed` for history (it dated it by the session's end, before the watcher started) and notify never
+    said that infra landed."""
+    notify_log = tmp_path / "notify.log"
+    repo = _killed_at_a_landings_test(tmp_path, "infra", f"notify: \"echo '{{stream}}|{{state}}' >> {notify_log}\"\n",
+                                      "--land")
+    again = up(repo, "--land")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert record(repo, "infra")["state"] == "landed"
+    said = notify_log.read_text().splitlines()
+    assert said.count("infra|landed") == 1 and said.count("api|landed") == 1, said
+
+
+def test_a_landing_killed_while_it_waited_is_left_with_advice_that_works(tmp_path):
+    """`land: manual`; `wta up --land` killed while infra's landing waited for a person's change in the base
+    worktree (no merge under way). `wta status` said "`wta up` resumes the schedule, and lands it" (a plain
+    `wta up` lands nothing under `land: manual`); that `wta up` said "`wta merge --continue` ... finishes it"
+    ("no merge in progress", exit 2) and went on showing the landing's old reason ("commit or stash them")."""
+    repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path), extra="test: 'true'\n")
+    write_files(repo, {"README.md": "# a person's change\n"})
+    git(repo, "add", "README.md")   # the landing waits for it
+    started = up(repo, "-d", "--land")
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    wait_for(lambda: "uncommitted" in (record(repo, "infra").get("reason") or ""), timeout=60)
+    os.kill(coordinator, signal.SIGKILL)
+    wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    git(repo, "reset", "-q", "--hard")
+    shown = json.loads(wta(repo, "status", "--json", check=0).stdout)
+    infra = next(s for s in shown["streams"] if s["stream"] == "infra")["session"]
+    assert infra["state"] == "landing" and "`wta up --land` resumes the schedule" in infra["reason"], infra
+
+    def ready(proc: subprocess.Popen) -> None:
+        said = read_line_starting(proc, "infra: ")
+        assert said == ("infra: its landing was interrupted before it landed (`wta merge infra` or `wta up --land` "
+                        "lands it); left as it is"), said
+        wait_for(lambda: record(repo, "api")["state"] == "waiting", timeout=60)
+        assert record(repo, "infra")["state"] == "done" and "uncommitted" not in record(repo, "infra")["reason"]
+
+    code, out, err = up_until_a_person_merges(repo, [], ["infra"], ready)
+    assert code == 0, out + err
+    assert subjects(repo, "main")[0] == "[infra] infra a" and record(repo, "api")["state"] == "done"
+    assert (tmp_path / "api-start.log").exists()   # api started once infra had landed

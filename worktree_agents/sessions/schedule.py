@@ -37,9 +37,12 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
         store = SessionStore(project.repo.state_dir)
         for stream in plan.streams:
             if stream not in scheduled:
-                state = store.read(stream).state  # resuming a schedule whose coordinator died
+                record = store.read(stream)  # resuming a schedule whose coordinator died
+                state = record.state
                 if state in (DONE, LANDING) and plan.land:
                     say(f"{stream}: {state} in an earlier run; lands now")
+                elif state == DONE and record.reason == supervisor.INTERRUPTED_LANDING.format(stream=stream):
+                    say(f"{stream}: {record.reason}; left as it is")
                 else:
                     what = {DONE: "done in the interrupted schedule", LANDED: "landed in the interrupted schedule",
                             STOPPED: "stopped by `wta stop` before it started",

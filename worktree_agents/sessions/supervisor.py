@@ -41,6 +41,9 @@ from worktree_agents.sessions.store import (DONE, FAILED, LANDED, LANDING, OPEN,
 
 POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
 ENDED = "stopped before it started: the coordinator was ended"   # the planned sessions', when it is (SIGTERM)
+# A stream a killed coordinator left `landing` with no merge under way (its landing waited, or had not begun),
+# which a schedule that does not land finds: `done` again, not landed.
+INTERRUPTED_LANDING = "its landing was interrupted before it landed (`wta merge {stream}` or `wta up --land` lands it)"
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,15 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
     resuming = any(r.state in (PENDING, WAITING) or plan.land and r.state in (DONE, LANDING)
                    for r in records.values())
     scheduled = []
+    underway = _merge_underway(project.repo.state_dir)
     for stream, ctx in contexts.items():
         record = records.get(stream)
+        if record is not None and record.state == LANDING and not plan.land and underway is not None and \
+                stream not in underway:
+            # Nothing lands it (`wta merge --continue` has nothing to finish): its old reason ("landing waits:
+            # ... commit or stash them there first") would stand, and its dependents wait for `wta merge`.
+            store.update(stream, state=DONE, reason=INTERRUPTED_LANDING.format(stream=stream))
+            continue   # (its session ended `done`: not run again)
         if store.take_stop_request(stream, os.getpid()):   # `wta stop` while this `wta up` prepared it
             store.update(stream, state=STOPPED, reason="stopped by `wta stop` before it started", ended_at=now())
             continue
@@ -179,6 +189,18 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
                     port=ctx.port, stall_after=config.stall_after)
         scheduled.append(stream)
     return scheduled
+
+
+def _merge_underway(state_dir: str) -> set[str] | None:
+    """The streams of a merge under way, stopped or killed (`wta merge --continue` finishes them); None when
+    its state is unreadable (`wta merge` says what to do)."""
+    from worktree_agents.merge.state import read_state
+
+    try:
+        state = read_state(state_dir)
+    except WtaError:
+        return None
+    return set(state.get("streams") or []) if state is not None else set()
 
 
 class Coordinator:
