@@ -1127,3 +1127,31 @@ def test_a_landing_killed_while_it_waited_is_left_with_advice_that_works(tmp_pat
     assert code == 0, out + err
     assert subjects(repo, "main")[0] == "[infra] infra a" and record(repo, "api")["state"] == "done"
     assert (tmp_path / "api-start.log").exists()   # api started once infra had landed
+
+
+def test_a_follow_up_left_pending_by_a_killed_coordinator_keeps_its_count_of_hand_backs(tmp_path):
+    """A landing handed back (follow-up 1 of land_retries 1), the follow-up waiting for a free slot, the
+    coordinator killed: the next `wta up --land` started the record anew, and the stream got another
+    follow-up beyond land_retries (each a paid agent session) before it was blocked."""
+    script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
+case "$WTA_STREAM" in
+  infra) echo a >> infra/a && git add infra/a && git commit -qm "infra a" ;;
+  api) while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
+       echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, extra="land_retries: 1\ntest: 'test ! -f infra/a'\n",
+                     streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n")
+    started = up(repo, "-d", "--land", "--max-parallel", "1")
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    wait_for(lambda: (record(repo, "infra")["state"], record(repo, "infra")["handbacks"]) == ("pending", 1),
+             timeout=60, message="infra handed back, its follow-up waiting for api's slot")
+    os.kill(coordinator, signal.SIGKILL)
+    wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    (tmp_path / "go").write_text("")
+    again = up(repo, "--land", "--max-parallel", "1")
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api", "infra"]   # one follow-up
+    assert record(repo, "infra")["state"] == "blocked" and record(repo, "infra")["handbacks"] == 1
+    assert "landing failed 2 time(s)" in record(repo, "infra")["reason"]

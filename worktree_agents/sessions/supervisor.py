@@ -185,8 +185,12 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
                                    plan.land and record.state in (DONE, LANDING)):  # not landed yet: land it
             continue
         manual = not sessions.runner(ctx.runner).starts_process  # a person: no process, so no log
+        # A follow-up its killed coordinator had not started yet: the hand-backs so far count (land_retries).
+        follow_up = {"handbacks": record.handbacks, "failed_to_land": record.failed_to_land,
+                     "reason": record.reason} if resuming and record is not None and record.state == PENDING and \
+            record.handbacks and os.path.exists(store.handback_path(stream)) else {}
         store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=None if manual else ctx.log,
-                    port=ctx.port, stall_after=config.stall_after)
+                    port=ctx.port, stall_after=config.stall_after, **follow_up)
         scheduled.append(stream)
     return scheduled
 
