@@ -1155,3 +1155,37 @@ esac
     assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api", "infra"]   # one follow-up
     assert record(repo, "infra")["state"] == "blocked" and record(repo, "infra")["handbacks"] == 1
     assert "landing failed 2 time(s)" in record(repo, "infra")["reason"]
+
+
+def test_after_sigterm_ended_the_schedule_wta_up_runs_no_session_that_ended_done_again(tmp_path):
+    """`wta up` ended by SIGTERM says "the sessions that had not started are stopped (`wta up` schedules them
+    again)"; under `land: manual` that `wta up` ran infra's session again too (it had ended `done`, its work
+    committed): a second agent session for the same work."""
+    script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
+case "$WTA_STREAM" in
+  infra) while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
+         echo a > infra/a && git add infra/a && git commit -qm "infra a" ;;
+  api) echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, extra="test: 'true'\n")
+    proc = start_up(repo)
+    try:
+        wait_for(lambda: record(repo, "api")["state"] == "waiting", timeout=60)
+        proc.terminate()
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 143 and "`wta up` schedules them again" in out, out + err
+    assert record(repo, "api")["state"] == "stopped"
+    (tmp_path / "go").write_text("")
+    wait_for(lambda: record(repo, "infra")["state"] == "done", timeout=60)
+
+    def ready(proc: subprocess.Popen) -> None:
+        assert read_line_starting(proc, "infra: ") == "infra: done in the interrupted schedule; left as it is"
+        wait_for(lambda: record(repo, "api")["state"] == "waiting", timeout=60)
+
+    code, out, err = up_until_a_person_merges(repo, [], ["infra"], ready)
+    assert code == 0, out + err
+    assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api"]
+    assert subjects(repo, "main")[0] == "[infra] infra a"

@@ -12,6 +12,7 @@ STOP_WAIT = 30.0   # beyond the kill grace: time for the wrapper to commit lefto
 
 
 BY_WTA_STOP = "stopped by `wta stop`"   # what the wrapper records when it is told to stop (SIGTERM)
+COORDINATOR_ENDED = "stopped before it started: the coordinator was ended"   # its planned sessions', at its SIGTERM
 
 
 def stop(store: SessionStore, stream: str, cut_short: bool = False, by: str = "wta stop") -> str:
@@ -21,8 +22,10 @@ def stop(store: SessionStore, stream: str, cut_short: bool = False, by: str = "w
     record = store.read(stream)
     if record is None:
         return "no session"
-    if record.state in (PENDING, WAITING):
-        store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=now())
+    if record.state in (PENDING, WAITING) or record.state == STOPPED and record.reason == COORDINATOR_ENDED:
+        # (The latter: the coordinator that `wta stop` ended got there first. `wta stop`'s own words, so that the
+        # next `wta up` runs everything anew rather than resuming the schedule, as after a SIGTERM.)
+        store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=record.ended_at or now())
         return "stopped before it started"
     if record.state == LANDING and cut_short:
         store.update(stream, state=STOPPED, ended_at=now(),

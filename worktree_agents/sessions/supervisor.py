@@ -36,11 +36,12 @@ from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.sessions import landing, process, spawner
 from worktree_agents.sessions.dependencies import Dependencies
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
+from worktree_agents.sessions.stop import COORDINATOR_ENDED
 from worktree_agents.sessions.store import (DONE, FAILED, LANDED, LANDING, OPEN, PENDING, RUNNING, STOPPED,
                                             WAITING, SessionRecord, SessionStore, now)
 
 POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
-ENDED = "stopped before it started: the coordinator was ended"   # the planned sessions', when it is (SIGTERM)
+ENDED = COORDINATOR_ENDED   # the planned sessions', when it is (SIGTERM)
 # A stream a killed coordinator left `landing` with no merge under way (its landing waited, or had not begun),
 # which a schedule that does not land finds: `done` again, not landed.
 INTERRUPTED_LANDING = "its landing was interrupted before it landed (`wta merge {stream}` or `wta up --land` lands it)"
@@ -163,9 +164,10 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
                                         plan.interactive)
     store = SessionStore(project.repo.state_dir)
     records = {s: r for s in plan.streams if (r := store.read(s)) is not None}
-    # (Under --land, a stream `done` or `landing` was not landed yet: its schedule did not finish either.)
-    resuming = any(r.state in (PENDING, WAITING) or plan.land and r.state in (DONE, LANDING)
-                   for r in records.values())
+    # (Under --land, a stream `done` or `landing` was not landed yet: its schedule did not finish either. One
+    # `stopped` before it started by its coordinator's end (SIGTERM, not `wta stop`) is what `wta up` resumes.)
+    resuming = any(r.state in (PENDING, WAITING) or plan.land and r.state in (DONE, LANDING) or
+                   r.state == STOPPED and r.reason == ENDED for r in records.values())
     scheduled = []
     underway = _merge_underway(project.repo.state_dir)
     for stream, ctx in contexts.items():
