@@ -54,6 +54,10 @@ def test_in_zone_write_and_commit_land_and_an_out_of_zone_write_is_a_tool_error(
     status = json.loads(wta(repo, "status", "--json", check=0).stdout)
     shown = next(s for s in status["streams"] if s["stream"] == "api")["session"]
     assert (shown["turns"], shown["cost_usd"], shown["permission_denials"]) == (4, session["cost_usd"], 1)
+    # The table shows the refused edit too (README: turns, cost and refused edits show in `wta status`).
+    table = wta(repo, "status", check=0).stdout.split("\n\nsessions\n")[1].splitlines()
+    header, row = table[0], next(line for line in table if line.startswith("api "))
+    assert row[header.index("refused"):].split()[0] == "1", table
 
 
 def test_overloads_are_retried_and_max_turns_ends_the_session_failed(tmp_path):

@@ -74,7 +74,7 @@ def _watch(project, as_json: bool) -> int:
 # says which: the stream's worktree (state.json: prepared, failed) and its agent session (running, done...).
 WORKTREE_STATE, SESSION_STATE = "worktree state", "session state"
 STREAM_COLUMNS_DROPPED = ("branch", "last commit", "requests", "worktree", "dirty", "violations", "conflicts")
-SESSION_COLUMNS_DROPPED = ("cpu mem children", "last activity", "runner", "turns", "cost", "pid",
+SESSION_COLUMNS_DROPPED = ("cpu mem children", "last activity", "runner", "turns", "cost", "refused", "pid",
                            "uncommitted outside the zone")
 
 
@@ -164,11 +164,11 @@ def _sessions(report: status_mod.Status, width: int | None) -> str:
         cost = output.cost(x["cost_usd"], x.get("cost_simulated", False))
         left = ", ".join(map(quote_path, x["leftovers_outside_zone"])) or "-"
         rows.append((s.stream, x["runner"] or "-", x["state"], x["pid"] or "-", usage, x["turns"] or "-", cost,
-                     _age(x["last_activity"]), left))
+                     x["permission_denials"] or "-", _age(x["last_activity"]), left))
     if not rows:
         return ""
-    headers = ("stream", "runner", SESSION_STATE, "pid", "cpu mem children", "turns", "cost", "last activity",
-               "uncommitted outside the zone")
+    headers = ("stream", "runner", SESSION_STATE, "pid", "cpu mem children", "turns", "cost", "refused",
+               "last activity", "uncommitted outside the zone")
     return "\n\nsessions\n" + _table_with_reasons(headers, rows, reasons, width, drop=SESSION_COLUMNS_DROPPED,
                                                    shorten={"uncommitted outside the zone": cut_end})
 
