@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -18,8 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from merge_support import (MERGED_ORDER, STREAMS, ZONES, assert_contained, branch_refs, git_shim,
-                           needs_git_rebase, reachable, repo, set_test, sha, snapshot, state_dir, subjects, wt)  # noqa: F401 (repo)
+from merge_support import (MERGED_ORDER, STREAMS, ZONES, assert_contained, at_step, branch_refs,  # noqa: F401 (repo)
+                           git_shim, needs_git_rebase, reachable, repo, set_test, sha, snapshot, state_dir, subjects,
+                           wait_for, wt)
 from support import add_stream_worktree, commit_all, git, make_repo, traced, wta, write_files
 
 from worktree_agents.sessions.liveness import running_pid
@@ -529,6 +531,80 @@ def test_a_stream_whose_merges_a_rebase_would_drop_is_refused_until_it_merges_th
     git(wt(repo, "api"), "merge", "-q", "main", "-m", "merge main again")   # the fix it names
     wta(repo, "merge", "api", check=0)
     assert git(repo, "show", "main:src/lib/in-merge.ts").stdout == "export const x = 1\n"
+
+
+def _squash(repo: Path) -> None:
+    """`merge: squash` in the main worktree's zones.yaml (what `wta merge` reads the setting from)."""
+    (repo / "zones.yaml").write_text("merge: squash\n" + (repo / "zones.yaml").read_text())
+    commit_all(repo, "squash streams as they land")
+
+
+def test_squash_lands_a_stream_with_merges_of_its_own_after_another_lands_ahead_of_it(repo):
+    """infra lands first in the same run, so api (which merged main in) no longer contains the base: it was
+    refused ("a rebase would drop what its merges add"), though a squash rebases nothing."""
+    _squash(repo)
+    tip = _merge_main_into_api(repo)
+    set_test('echo "tested $WTA_STREAM"; test -f ai-agents/tools.md || [ "$WTA_STREAM" != api ]\n')
+    assert json.loads(wta(repo, "merge", "--dry-run", "--json", "infra", "api", check=0).stdout)["ok"]
+
+    out = wta(repo, "merge", "infra", "api", check=0).stdout
+
+    assert "api: merged 3 commit(s)" in out, out
+    assert subjects(repo)[:3] == ["[api] pool the db (and 1 more)", "[infra] add tools", "a person's commit on main"]
+    assert git(repo, "rev-list", "--count", "main~1..main").stdout.strip() == "1"   # one commit, no merge
+    assert git(repo, "log", "-1", "--format=%b", "main").stdout.strip().splitlines() == \
+        ["- pool the db", "- users route"]
+    # The stream's work merged onto the new base: what its merge commit adds included.
+    expected, _ = git(repo, "merge-tree", "--write-tree", "main~1", tip).stdout.split("\n", 1)
+    assert sha(repo, "main^{tree}") == expected
+    assert git(repo, "show", "main:src/lib/in-merge.ts").stdout == "export const x = 1\n"
+    assert git(repo, "show", "main:ai-agents/tools.md").stdout == "# tools\n"
+    assert sha(repo, "wta/api") == sha(repo, "main")
+    assert git(wt(repo, "api"), "status", "--porcelain").stdout == ""
+    assert tip in git(repo, "for-each-ref", "--format=%(objectname)", "refs/wta/backup/").stdout.split()
+
+
+def test_a_squash_of_a_stream_with_merges_killed_at_its_test_is_aborted_and_continued(repo):
+    """Its branch and worktree were at the squash commit when the merge was killed: both go back, then land."""
+    _squash(repo)
+    tip = _merge_main_into_api(repo)
+    refs_before = branch_refs(repo)
+    for then in ("--abort", "--continue"):
+        proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "infra", "api"], cwd=repo,
+                                env={**os.environ, "WTA_MERGE_PAUSE_AT": "test:api"}, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: at_step(repo, "test", "api")() or proc.poll() is not None, "api's test")
+            assert sha(repo, "wta/api") != tip and (wt(repo, "api") / "ai-agents/tools.md").exists()
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        wta(repo, "merge", then, check=0)
+        assert git(wt(repo, "api"), "status", "--porcelain").stdout == ""
+        assert then == "--continue" or branch_refs(repo) == refs_before
+    assert branch_refs(repo) != refs_before and sha(repo, "wta/api") == sha(repo, "main")
+    assert subjects(repo)[:2] == ["[api] pool the db (and 1 more)", "[infra] add tools"]
+    assert git(repo, "show", "main:src/lib/in-merge.ts").stdout == "export const x = 1\n"
+    assert tip in git(repo, "for-each-ref", "--format=%(objectname)", "refs/wta/backup/").stdout.split()
+
+
+def test_squash_of_a_stream_with_merges_that_conflicts_with_the_new_base_stops_as_a_conflict(repo):
+    _squash(repo)
+    tip = _merge_main_into_api(repo)
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    main_before = commit_all(repo, "hotfix the db on main")
+    predicted = json.loads(wta(repo, "merge", "--dry-run", "--json", "api", check=1).stdout)["streams"][0]
+    assert predicted["result"] == "conflict" and predicted["files"] == ["src/lib/db.ts"], predicted
+
+    out = wta(repo, "merge", "--json", "api", check=1).stdout
+
+    result = json.loads(out)["streams"][0]
+    assert (result["result"], result["files"]) == ("conflict", ["src/lib/db.ts"]), result
+    assert "squashing wta/api onto main conflicts in src/lib/db.ts" in result["detail"]
+    assert (sha(repo, "main"), sha(repo, "wta/api")) == (main_before, tip)
+    assert git(wt(repo, "api"), "status", "--porcelain").stdout == ""
+    wta(repo, "merge", "--abort", check=0)
+    assert (sha(repo, "main"), sha(repo, "wta/api")) == (main_before, tip)
 
 
 def test_sync_merges_the_base_into_a_stream_with_merge_commits_of_its_own(repo):

@@ -122,10 +122,11 @@ def merge_commits_refusal(plan: MergePlan, stream: str, commits: Sequence[git.Co
 
     Such a stream lands as it is when it contains `base` (it merged the base in): no rebase, which
     would drop its merges and what they add (a conflict's resolution, a change made in the merge).
-    One that does not is refused, with the fix.
+    Under `merge: squash` one that does not is merged onto `base` (Run.squash_merge): nothing to rebase.
+    Otherwise it is refused, with the fix.
     """
     merges = [c for c in commits if c.merge]
-    if not merges or git.is_ancestor(base, tip, cwd=plan.main, env=env):
+    if not merges or plan.config.merge == "squash" or git.is_ancestor(base, tip, cwd=plan.main, env=env):
         return None
     branch, merge = plan.branches[stream], merges[-1]
     return StreamResult(stream, branch, REFUSED, commits=len(commits), worktree=plan.worktrees.get(branch),

@@ -120,7 +120,18 @@ class Run:
         refused = merge_commits_refusal(plan, stream, commits, base_now, tip, env)
         if refused is not None:
             return timed(refused, started)
-        if boundary(commits) != {base_now} and not any(c.merge for c in commits):
+        merges = any(c.merge for c in commits)
+        squashed = plan.config.merge == "squash" and merges and \
+            not git.is_ancestor(base_now, tip, cwd=plan.main, env=env)
+        if squashed:
+            # (No rebase, which would drop what its merges add: its work merged onto the base, in one commit.)
+            self.save(REBASE, stream)
+            self.progress(stream, f"squashing {len(commits)} commit(s) onto {plan.base}")
+            new_head = self.squash_merge(result, tip, base_now, commits)
+            if new_head is None:
+                return timed(result, started)
+            submodules.follow(wt, tip, new_head, env)
+        elif boundary(commits) != {base_now} and not merges:
             # (A stream with merge commits gets here only when it contains the base: it lands as it is.)
             self.save(REBASE, stream)
             self.progress(stream, f"rebasing {len(commits)} commit(s) onto {plan.base}")
@@ -132,7 +143,7 @@ class Run:
             if new_head != tip:
                 self.restore(result, tip, ours=[new_head])
             return timed(result, started)
-        if plan.config.merge == "squash":
+        if plan.config.merge == "squash" and not squashed:
             new_head = self.squash(stream, branch, base_now, new_head)
             if new_head == base_now:
                 result.detail = f"its commits add up to no change on {plan.base}: nothing to land"
@@ -190,13 +201,50 @@ class Run:
                                 cwd=main, env=env)
             return onto
         kept = git.commits_not_in(onto, [rebased], main, env)
-        subjects = [enforce.split_subject(subject)[2] or subject for _, subject in reversed(kept)]
-        summary = subjects[0] + (f" (and {len(subjects) - 1} more)" if len(subjects) > 1 else "")
-        body = "\n".join(f"- {s}" for s in subjects)
-        squashed = git.commit_tree(tree, [onto], f"[{stream}] {summary}\n\n{body}\n", cwd=main, env=env,
-                                   as_commit=True)
+        squashed = self.squash_commit(stream, tree, onto, [subject for _, subject in reversed(kept)])
         git.update_refs([(f"refs/heads/{branch}", squashed, rebased)], "wta merge: squash", cwd=main, env=env)
         return squashed
+
+    def squash_commit(self, stream: str, tree: str, onto: str, subjects: Sequence[str]) -> str:
+        """The `[stream]` commit of `tree` on `onto` that lists `subjects` (oldest first)."""
+        subjects = [enforce.split_subject(subject)[2] or subject for subject in subjects]
+        summary = subjects[0] + (f" (and {len(subjects) - 1} more)" if len(subjects) > 1 else "")
+        body = "\n".join(f"- {s}" for s in subjects)
+        return git.commit_tree(tree, [onto], f"[{stream}] {summary}\n\n{body}\n", cwd=self.plan.main,
+                               env=self.env, as_commit=True)
+
+    def squash_merge(self, result: StreamResult, tip: str, onto: str,
+                     commits: Sequence[git.CommitChanges]) -> str | None:
+        """A stream with merge commits of its own that lacks `onto` (a stream landed ahead of it in this
+        run), squashed: its work merged onto `onto` with a three-way merge (`git merge-tree`, in the
+        object store), one commit of the result listing its commits (not its merges); its branch and
+        worktree move to it. `onto` itself when that adds up to no change. None when the merge conflicts
+        or the worktree cannot move (`result` says why): nothing moved then."""
+        plan, env, wt, branch = self.plan, self.env, result.worktree, result.branch
+        assert wt is not None
+        tree, conflicted = git.merge_tree(onto, tip, cwd=plan.main, env=env)
+        if conflicted:
+            result.result, result.files = CONFLICT, conflicted
+            result.touched_by = touches([f"^{tip}", onto], conflicted, plan.main, env)
+            result.detail = f"squashing {branch} onto {plan.base} conflicts in {listed(conflicted)}"
+            return None
+        if tree == git.tree_of(onto, plan.main, env):
+            new_head = onto
+            result.detail = f"its commits add up to no change on {plan.base}: nothing to land"
+        else:
+            own = [c.subject for c in reversed(commits) if not c.merge] or [commits[0].subject]
+            new_head = self.squash_commit(result.stream, tree, onto, own)
+        self.state["new_head"] = new_head   # (before the worktree moves: recovery after a kill knows it)
+        write_state(plan.state_dir, self.state)
+        why = replay.move_branch(wt, branch, tip, new_head, f"wta merge: squash onto {plan.base}", env)
+        if why:
+            result.result = REFUSED
+            result.detail = f"cannot move {branch} to its squashed commit {new_head[:12]}: {why}"
+            if git.tip_of(layout.common_dir(plan.state_dir), branch, plan.main, env) != tip:
+                result.branch_moved = True
+                result.detail = f"{branch} got new commits during the merge; `wta merge --continue` verifies them"
+            return None
+        return new_head
 
     def rebase(self, result: StreamResult, tip: str, onto: str, commits: Sequence[git.CommitChanges]) -> str | None:
         """Rebase the stream in its worktree; its new head, or None (result says why).
