@@ -714,6 +714,34 @@ def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
     assert len([line for line in out.splitlines() if "waits for `wta merge` (pid " in line]) == 1, out
 
 
+def test_after_the_persons_stopped_merge_is_aborted_the_landing_no_longer_says_it_waits_for_it(tmp_path):
+    """The landing waited for a person's stopped `wta merge ui` ("... run `wta merge --continue` ..."); after
+    `wta merge --abort` its reason still said so, also while the landing tried again went on."""
+    repo = _two_streams(tmp_path)
+    write_files(repo, {"src/ui/page.html": "<p>on main</p>\n"})
+    commit_all(repo, "a person's change to the page")
+    assert "conflicts in src/ui/page.html" in wta(repo, "merge", "ui", check=1).stdout   # stopped, kept
+    # The landing that goes through once the merge is aborted holds at api's verification for a while.
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "api", "--land"], cwd=repo, text=True,
+                            env=env(WTA_MERGE_PAUSE_AT="verify:api", WTA_MERGE_PAUSE_SECONDS="6"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        (tmp_path / "go").write_text("")
+        waits = landing_waits(repo)
+        assert "stopped at ui" in waits and "wta merge --continue" in waits, waits
+        wta(repo, "merge", "--abort", check=0)
+        wait_for(lambda: (m := state_dir(repo) / "merge.json").exists() and json.loads(m.read_text())["step"]
+                 == "verify", timeout=30, message="the landing's run to reach api's verification")
+        streams = json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"]
+        reason = next(s for s in streams if s["stream"] == "api")["session"]["reason"]
+        assert reason == "landing: under way on main", reason
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert record(repo, "api")["state"] == "landed" and subjects(repo, "main")[0] == "[api] api one"
+
+
 def landing_waits(repo: Path) -> str:
     """The reason api's record gives once its landing waits (for something a person must clear)."""
     return wait_for(lambda: (r := record(repo, "api"))["reason"] and r["reason"].startswith("landing waits")

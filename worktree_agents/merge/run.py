@@ -25,6 +25,7 @@ from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, R
                                          state_path, write_state)
 from worktree_agents.repo import Repo
 from worktree_agents.sessions import process
+from worktree_agents.sessions.landing import merge_ended
 from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
 from worktree_agents.worktrees import registry, replay, submodules
@@ -426,7 +427,8 @@ class Run:
 def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
                   progress: Progress = quiet, keep_stopped: bool = True, command: str = "wta merge",
                   lock_wait: float | None = None, locked: bool = False, landed: Landed = _nobody,
-                  first: Collection[str] = ()) -> MergeReport:
+                  first: Collection[str] = (), begun: Callable[[Sequence[str], str], None] | None = None
+                  ) -> MergeReport:
     """Merge the named streams (all when none) into the base, in order (plan_merge; `first`: the streams
     that go before the others where `after` leaves the order free).
 
@@ -434,6 +436,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
     to the stream's agent): a run that stops ends there, with nothing left to
     `--continue`; the stopped stream's branch is restored as always.
     `locked`: the caller holds the command lock already (an automatic landing).
+    `begun(streams, base)`: told once nothing stands in the way and the run begins, with the streams it lands.
     """
     env = git_env()
     state_dir = project.repo.state_dir
@@ -469,6 +472,8 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
             "worktrees": {s: plan.worktrees[plan.branches[s]] for s in pending},
         }
         write_state(state_dir, state)
+        if begun is not None:
+            begun(pending, plan.base)
         return _settled(state_dir, locked, Run(plan, graph, state, env, progress, landed).drive())
 
 
@@ -596,7 +601,16 @@ def abort_merge(project) -> MergeReport:
         for stream in st["streams"]:
             store.settle_landing(stream, None, "its landing was undone by `wta merge --abort`; `wta merge "
                                                f"{stream}` or `wta up --land` lands it")
+        merge_ended(store, _all_streams(project, st), st["run_id"], "was aborted")
         return report
+
+
+def _all_streams(project, st: dict[str, Any]) -> list[str]:
+    """Every stream of zones.yaml (those of the merge `st` when it cannot be read)."""
+    try:
+        return list(project.main_config().streams)
+    except WtaError:
+        return list(st["streams"])
 
 
 def _abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:

@@ -52,6 +52,7 @@ class LandOutcome:
     handback: str = ""             # FAILED: the failure, as the follow-up session's prompt reads it
     head: str | None = None        # LANDED_OK: the base's commit after it
     branch_moved: bool = False     # BUSY: its branch got new commits while it landed
+    waits_for: str | None = None   # BUSY: the run id of the person's merge (stopped) that it waits for
 
 
 def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
@@ -77,6 +78,12 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
     def tell(result: merge.StreamResult, base: str) -> None:
         landed(_landed(result, base))
 
+    def begun(pending: Sequence[str], base: str) -> None:
+        # What an earlier try waited for (a person's merge, the lock, the base's worktree) is cleared now.
+        for stream in pending:
+            progress(stream, f"under way on {base}")
+
+    underway = None
     try:
         with command_lock(state_dir, command, timeout=0):
             underway = read_state(state_dir)  # under the lock: one still `running` was killed
@@ -86,16 +93,17 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             else:
                 with holding(streams):
                     report = merge_streams(project, streams, progress=progress, keep_stopped=False, locked=True,
-                                           landed=tell, first=first)
+                                           landed=tell, first=first, begun=begun)
     except WtaError as exc:
         holder = lock_holder(state_dir)
         line = str(exc).splitlines()[0]
-        if holder is None and not isinstance(exc, LockBusy) and read_state(state_dir) is None:
+        if holder is None and not isinstance(exc, LockBusy) and underway is None and read_state(state_dir) is None:
             # Not the lock, not a merge left to a person: an error that trying again will not clear (a git
             # that fails), said once; the stream is blocked with it (`wta merge` by hand shows it again).
             return [LandOutcome(s, FAILED, reason=f"landing failed: {line}") for s in streams]
         reason = f"waits for {holder.describe(age=False)} to finish" if holder else f"waits: {line}"
-        return [LandOutcome(s, BUSY, reason=reason) for s in streams]
+        waits_for = underway["run_id"] if underway is not None and not holder else None
+        return [LandOutcome(s, BUSY, reason=reason, waits_for=waits_for) for s in streams]
     results = {r.stream: r for r in report.streams}
     refused_all = report.status == "refused" and not any(r.result == merge.REFUSED for r in report.streams)
     outcomes = []
@@ -245,7 +253,10 @@ def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int)
         moved = 0
     if outcome.outcome in (BUSY, LATER):
         # Another merge holds the lock, or a stream before it stopped: landed on a later round.
-        store.update(stream, state=LANDING, reason=f"landing {outcome.reason}", moved_while_landing=moved)
+        reason = f"landing {outcome.reason}"
+        if outcome.waits_for and not merge_stopped(store.state_dir, outcome.waits_for):
+            reason = waited_for_ended(outcome.waits_for)   # aborted or finished since it looked
+        store.update(stream, state=LANDING, reason=reason, moved_while_landing=moved)
         return
     if outcome.handback:   # also when blocked: `wta prompt` (and a person's session) shows the last failure
         write_handback(handback, outcome.handback)
@@ -259,6 +270,30 @@ def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int)
     store.update(stream, handbacks=record.handbacks + 1, state=PENDING, moved_while_landing=moved,
                  failed_to_land=record.failed_to_land + session,
                  reason=f"handed back to its agent: {outcome.reason}")
+
+
+def merge_stopped(state_dir: str, run_id: str) -> bool:
+    """Whether the merge `run_id` is still there to `--continue` or `--abort`."""
+    from worktree_agents.merge.state import read_state
+
+    return (read_state(state_dir) or {}).get("run_id") == run_id
+
+
+def waited_for_ended(run_id: str, how: str = "has ended") -> str:
+    return f"landing: the merge {run_id} it waited for {how}; its landing is tried again"
+
+
+def merge_ended(store: SessionStore, streams: Sequence[str], run_id: str, how: str) -> None:
+    """A person's merge `run_id` ended (`how`: "was aborted", "finished"): a stream whose landing waits for
+    it ("landing waits: a merge RUN_ID ... stopped ...; run `wta merge --continue` ...") says so no more.
+    Its coordinator tries again on its own; without one, `wta status` says that none lands it."""
+    for stream in streams:
+        record = store.read(stream)
+        if record is None or record.state != LANDING or f" merge {run_id} " not in (record.reason or ""):
+            continue   # (the common case: nothing written)
+        with store.updating(stream) as record:
+            if record.state == LANDING and f" merge {run_id} " in (record.reason or ""):
+                record.reason = waited_for_ended(run_id, how)
 
 
 class Lander:
