@@ -301,6 +301,34 @@ def test_abort_keeps_commits_made_on_a_stream_after_the_stop(repo):
     assert kept and kept[0].endswith(fixed) and "kept refs/heads/wta/ui" in proc.stdout
 
 
+def test_abort_names_a_stream_that_started_on_what_it_takes_off_the_base_and_keeps_its_commits(repo):
+    """infra landed, the run stopped at ui; api (after infra) started from the base then. The abort took infra
+    off main and said nothing of api, whose branch still held infra's landed commit: `wta merge api` then
+    failed on it as a commit of api's outside its zone."""
+    write_files(repo, {"src/components/Nav.tsx": "on main\n"})
+    commit_all(repo, "a person's nav")
+    wta(repo, "merge", "infra", "ui", check=1)   # infra lands; ui conflicts
+    landed = sha(repo, "main")
+    assert "rebased onto main" in wta(repo, "sync", "api", check=0).stdout   # the dependent starts from the base
+    write_files(wt(repo, "api"), {"src/lib/after-infra.ts": "export const y = 2\n"})
+    own = commit_all(wt(repo, "api"), "work on top of infra")
+
+    proc = wta(repo, "merge", "--abort", check=0)
+
+    assert sha(repo, "wta/api") == own   # nothing of it lost, nothing moved
+    assert git(repo, "merge-base", "--is-ancestor", landed, "main", check=False).returncode == 1
+    assert (f"api: wta/api holds 1 commit(s) that this abort took off main ({landed[:7]} '[infra] add tools')"
+            in proc.stderr), proc.stderr
+    [rebase] = [line.split("`")[1] for line in proc.stderr.splitlines() if line.startswith("api: take its own")]
+    assert rebase == f"git -C {wt(repo, 'api')} rebase --onto main {landed[:12]}", proc.stderr
+    assert "infra:" not in proc.stderr and "ui:" not in proc.stderr   # (their branches were put back)
+    subprocess.run(rebase, shell=True, check=True, capture_output=True)   # what it says to do
+    assert subjects(repo, "wta/api")[:4] == ["[api] work on top of infra", "[api] users route", "[api] pool the db",
+                                             "a person's nav"]
+    wta(repo, "merge", "api", check=0)
+    assert git(repo, "show", "main:src/lib/after-infra.ts").stdout == "export const y = 2\n"
+
+
 # -- refusals: nothing starts -----------------------------------------------------------
 
 def test_refuses_a_dirty_stream_worktree_naming_the_files(repo):
