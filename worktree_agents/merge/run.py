@@ -26,7 +26,6 @@ from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, R
 from worktree_agents.quoting import shell_word
 from worktree_agents.repo import Repo
 from worktree_agents.sessions import process
-from worktree_agents.sessions.landing import merge_ended
 from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
 from worktree_agents.worktrees import registry, replay, submodules
@@ -602,7 +601,7 @@ def abort_merge(project) -> MergeReport:
         for stream in st["streams"]:
             store.settle_landing(stream, None, "its landing was undone by `wta merge --abort`; `wta merge "
                                                f"{stream}` or `wta up --land` lands it")
-        merge_ended(store, _all_streams(project, st), st["run_id"], "was aborted")
+        store.merge_ended(_all_streams(project, st), st["run_id"], "was aborted")
         return report
 
 

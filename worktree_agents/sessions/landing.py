@@ -30,7 +30,7 @@ from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
 from worktree_agents.redaction import printable
 from worktree_agents.sessions.store import (BLOCKED, LANDED, LANDING, PENDING, STOPPED, SessionRecord, SessionStore,
-                                            now)
+                                            now, waited_for_ended)
 from worktree_agents.state import LockBusy, command_lock, lock_holder
 
 LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
@@ -277,23 +277,6 @@ def merge_stopped(state_dir: str, run_id: str) -> bool:
     from worktree_agents.merge.state import read_state
 
     return (read_state(state_dir) or {}).get("run_id") == run_id
-
-
-def waited_for_ended(run_id: str, how: str = "has ended") -> str:
-    return f"landing: the merge {run_id} it waited for {how}; its landing is tried again"
-
-
-def merge_ended(store: SessionStore, streams: Sequence[str], run_id: str, how: str) -> None:
-    """A person's merge `run_id` ended (`how`: "was aborted", "finished"): a stream whose landing waits for
-    it ("landing waits: a merge RUN_ID ... stopped ...; run `wta merge --continue` ...") says so no more.
-    Its coordinator tries again on its own; without one, `wta status` says that none lands it."""
-    for stream in streams:
-        record = store.read(stream)
-        if record is None or record.state != LANDING or f" merge {run_id} " not in (record.reason or ""):
-            continue   # (the common case: nothing written)
-        with store.updating(stream) as record:
-            if record.state == LANDING and f" merge {run_id} " in (record.reason or ""):
-                record.reason = waited_for_ended(run_id, how)
 
 
 class Lander:

@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from worktree_agents import layout
 from worktree_agents.files import write_atomic
@@ -231,6 +231,18 @@ class SessionStore:
             except FileNotFoundError:
                 pass
 
+    def merge_ended(self, streams: Iterable[str], run_id: str, how: str) -> None:
+        """A person's merge `run_id` ended (`how`: "was aborted", "finished"): a stream whose landing waits for
+        it ("landing waits: a merge RUN_ID ... stopped ...; run `wta merge --continue` ...") says so no more.
+        Its coordinator tries again on its own; without one, `wta status` says that none lands it."""
+        for stream in streams:
+            record = self.read(stream)
+            if record is None or record.state != LANDING or f" merge {run_id} " not in (record.reason or ""):
+                continue   # (the common case: nothing written)
+            with self.updating(stream) as record:
+                if record.state == LANDING and f" merge {run_id} " in (record.reason or ""):
+                    record.reason = waited_for_ended(run_id, how)
+
     def reset(self, stream: str, **values: Any) -> SessionRecord:
         """Start a fresh record (a new launch), keeping nothing of the last session."""
         with self.updating(stream) as record:
@@ -238,3 +250,8 @@ class SessionStore:
             for f in fields(SessionRecord):
                 setattr(record, f.name, getattr(fresh, f.name))
         return record
+
+
+def waited_for_ended(run_id: str, how: str = "has ended") -> str:
+    """The reason of a landing that waited for a person's merge `run_id`, which ended (`how`)."""
+    return f"landing: the merge {run_id} it waited for {how}; its landing is tried again"
