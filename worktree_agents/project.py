@@ -59,13 +59,14 @@ class Project:
         return config_mod.load(self.config_path, repo_root=self.main,
                                cache=layout.path(self.repo.state_dir, layout.CONFIG_CACHE))
 
-    def base(self, config) -> str:
+    def base(self, config, must_exist: bool = True) -> str:
         """The base branch: `base:` of zones.yaml, else the branch the zones in force were taken from
         (the one checked out when `wta up` ran, as SPEC says; what the hooks enforce), else the branch
         checked out in the main worktree. A person who switches the main worktree to another branch
-        does not move where `wta merge` lands; the next `wta up` takes the branch checked out then."""
+        does not move where `wta merge` lands; the next `wta up` takes the branch checked out then.
+        `must_exist`: refuse (WtaError) a base with no commit."""
         recorded = self.recorded_base() if config.base is None else None
-        return base_branch(self.main, config.base, self.env, recorded=recorded)
+        return base_branch(self.main, config.base, self.env, must_exist=must_exist, recorded=recorded)
 
     def recorded_base(self) -> str | None:
         """The base branch the last `wta up` recorded with the zones in force, if any."""

@@ -342,6 +342,21 @@ def test_refuses_a_dirty_stream_worktree_naming_the_files(repo):
     assert not (state_dir(repo) / "merge.json").exists()
 
 
+def test_a_base_whose_ref_holds_no_commit_is_refused_before_anything_moves(repo):
+    """The plan reads whether the base has a commit with the other branches (one `git for-each-ref`); a
+    ref written by hand with a tree's id in it is in that list, and is no base all the same."""
+    refs_before = branch_refs(repo)
+    tree = git(repo, "rev-parse", "main^{tree}").stdout.strip()
+    (repo / ".git" / "refs" / "heads" / "main").write_text(f"{tree}\n")
+
+    proc = wta(repo, "merge", check=2)
+
+    assert proc.stderr == ("wta: branch 'main' has no commits yet (unborn); commit zones.yaml and the code on it, "
+                           "then run wta up\n")
+    assert branch_refs(repo) == {**refs_before, "refs/heads/main": tree}
+    assert not (state_dir(repo) / "merge.json").exists()
+
+
 def test_refuses_a_stream_with_commits_but_no_worktree(repo):
     git(repo, "worktree", "remove", str(wt(repo, "ui")))
 

@@ -39,9 +39,13 @@ def plan_merge(project, names: Sequence[str], env: dict[str, str], base: str | N
     (config.Config.order), then file order."""
     config = project.main_config()
     check_streams(names, list(config.streams))
-    if base is None:
-        base = project.base(config)
     heads = git.branch_heads(project.main, env)
+    if base is None:
+        # Whether it has commits: read with the other branches (a base without a commit date is asked about
+        # again, and the reason it is none given: unborn, a name close to it, a ref to no commit).
+        base = project.base(config, must_exist=False)
+        if base not in heads or not heads[base].committed_at:
+            project.base(config)
     if base not in heads:
         raise WtaError(f"base branch {base!r} does not exist; create it or set `base:` in zones.yaml")
     if config.test:
@@ -75,9 +79,11 @@ def git_env() -> dict[str, str]:
     return git.no_git_env()
 
 
-def verify_result(result: StreamResult, plan: MergePlan, base_now: str, new_head: str, env: dict[str, str]) -> bool:
-    """Whether what the base would gain by moving to `new_head` stays in the zone (else `result` says why)."""
-    stray = enforce.audit_result(plan.zones, result.stream, base_now, new_head, plan.main, env)
+def verify_result(result: StreamResult, plan: MergePlan, base_now: str, new_head: str, env: dict[str, str],
+                  changes: Sequence[git.RawChange] | None = None) -> bool:
+    """Whether what the base would gain by moving to `new_head` stays in the zone (else `result` says why;
+    `changes`: `git.tree_changes(base_now, new_head)`, when the caller has read them)."""
+    stray = enforce.audit_result(plan.zones, result.stream, base_now, new_head, plan.main, env, changes)
     if not stray:
         return True
     result.result, result.files = VERIFY_FAILED, list(dict.fromkeys(v.path for v in stray))
@@ -217,14 +223,15 @@ def base_problems(plan: MergePlan, env: dict[str, str]) -> list[str]:
     return problems
 
 
-def in_the_way(plan: MergePlan, tip: str, env: dict[str, str]) -> list[str]:
+def in_the_way(plan: MergePlan, tip: str, env: dict[str, str], added: Sequence[str] | None = None) -> list[str]:
     """The files in the base's worktree, untracked (ignored or not), at a path the stream adds or at a
-    folder of one. What the base itself added since the stream forked is tracked there, not in the way."""
+    folder of one. What the base itself added since the stream forked is tracked there, not in the way.
+    `added`: the paths `tip` adds (`git.added_paths(plan.base_sha, tip)`), when the caller knows them."""
     wt = plan.base_worktree or ""
     found: list[str] = []
     seen: dict[str, bool] = {}
     candidates = []
-    for path in git.added_paths(plan.base_sha, tip, plan.main, env):
+    for path in git.added_paths(plan.base_sha, tip, plan.main, env) if added is None else added:
         parts = path.split("/")
         # (Not through a link among its folders: that folder is what is in the way, or the base's own link,
         # which git replaces; the loop below tells which.)

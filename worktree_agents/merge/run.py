@@ -140,12 +140,14 @@ class Run:
             if new_head is None:
                 return timed(result, started)
             submodules.follow(wt, tip, new_head, env)   # (however the worktree moved: copied or rebased)
-        if not verify_result(result, plan, base_now, new_head, env):
+        net = git.tree_changes(base_now, new_head, cwd=plan.main, env=env)   # (the fast-forward reads it too)
+        if not verify_result(result, plan, base_now, new_head, env, net):
             if new_head != tip:
                 self.restore(result, tip, ours=[new_head])
             return timed(result, started)
         if plan.config.merge == "squash" and not squashed:
             new_head = self.squash(stream, branch, base_now, new_head)
+            net = None   # (of the commit squashed)
             if new_head == base_now:
                 result.detail = f"its commits add up to no change on {plan.base}: nothing to land"
         st["produced"].append(new_head)
@@ -174,7 +176,7 @@ class Run:
                              "stream's commits must be made again without them")
             return timed(result, started)
         self.save(FAST_FORWARD, stream)
-        blocked = self.fast_forward(new_head)
+        blocked = self.fast_forward(new_head, net)
         if blocked:
             self.restore(result, tip, ours=[new_head])
             if result.result == MERGED:
@@ -335,8 +337,9 @@ class Run:
         self.state.update(test_pid=pgid, test_started=process.create_time(pgid))
         write_state(self.plan.state_dir, self.state)
 
-    def fast_forward(self, new_head: str) -> str | None:
-        """Move the base to `new_head` (its worktree's files too); why not, or None."""
+    def fast_forward(self, new_head: str, net: Sequence[git.RawChange] | None = None) -> str | None:
+        """Move the base to `new_head` (its worktree's files too); why not, or None. `net`: the changes from
+        the base's tip to `new_head` (`git.tree_changes`), read for the stream's checks."""
         plan, env, old = self.plan, self.env, self.state["base_now"]
         ref, common = f"refs/heads/{plan.base}", layout.common_dir(plan.state_dir)
         # Only ever to a descendant of the tip everything was verified against, and only from that tip.
@@ -355,9 +358,15 @@ class Run:
         if now != old:
             return (f"cannot fast-forward {plan.base}: it moved during the merge (to {(now or 'nothing')[:12]}; the "
                     f"stream was verified on {old[:12]}); `wta merge --continue` verifies it again on the new tip")
+        # What `new_head` adds: it descends from `old` (checked above), so the added entries of the net change
+        # that the checks read of these same two commits (every object `new_head` brings was found unchanged
+        # since: rewritten_objects). Not where a submodule changes: `git diff` (added_paths) leaves out one
+        # that .gitmodules says to ignore, so git is asked, as before.
+        added = None if net is None or any(replay.SUBMODULE in (c.old_mode, c.new_mode) for c in net) else \
+            [c.path for c in net if c.status == "A"]
         # A file a person put there since the merge began (during a test), where the stream adds one:
         # `read-tree` would refuse it, or overwrite it without a word when it is ignored.
-        blocking = in_the_way(replace(plan, base_sha=old), new_head, env)
+        blocking = in_the_way(replace(plan, base_sha=old), new_head, env, added)
         if blocking:
             return (f"cannot fast-forward {plan.base} in {where}: it would overwrite {listed(blocking)}, untracked "
                     "there (put there during the merge); move or delete it there first")

@@ -128,14 +128,17 @@ def audit_commits(zones: ZoneMap, stream: str, commits: Sequence[git.CommitChang
 
 
 def audit_result(zones: ZoneMap, stream: str, old: str, new: str,
-                 cwd: str | None = None, env: dict[str, str] | None = None) -> list[Violation]:
-    """The paths outside `stream`'s zone that moving from commit `old` to `new` changes.
+                 cwd: str | None = None, env: dict[str, str] | None = None,
+                 changes: Sequence[git.RawChange] | None = None) -> list[Violation]:
+    """The paths outside `stream`'s zone that moving from commit `old` to `new` changes
+    (`changes`: `git.tree_changes(old, new)`, when the caller has read them).
 
     The net change, next to the commit-by-commit audit: a merge commit can hide
     a deletion from `--cc` (a parent that never had the file), and a rebase can
     carry a change along a rename made meanwhile into another zone.
     """
-    changes = git.tree_changes(old, new, cwd=cwd, env=env)
+    if changes is None:
+        changes = git.tree_changes(old, new, cwd=cwd, env=env)
     reader = None
     if zones.zones[stream].append_only:
         reader = _BlobCache([s for c in changes if c.status == "M" for s in (c.old_blob, c.new_blob)], cwd, env)
