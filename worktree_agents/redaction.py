@@ -1,5 +1,6 @@
-"""Keeping API keys out of what wta writes: the values of the key variables, and anything
-shaped like an `sk-` key, blanked out of output before it reaches a log.
+"""Keeping API keys out of what wta writes: the values of the key variables, anything shaped
+like an `sk-` key, and the credential of an `Authorization` or `x-api-key` header, blanked out
+of output before it reaches a log or a prompt.
 
 Stdlib only: the session wrapper imports it.
 """
@@ -12,11 +13,16 @@ from typing import IO, Iterator
 
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY")
 SECRET_LOOKING = re.compile(r"\bsk-[A-Za-z0-9][A-Za-z0-9_-]{7,}")
+# The credential of an HTTP header a test or a tool prints (`Authorization: Bearer ...`, `x-api-key: ...`, as a
+# header, in JSON or in a curl command): the header's name is kept, its value blanked out.
+SECRET_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token)\s+"
+                           r"|x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]{8,}")
 REDACTED = "[redacted]"
 
 
 class Redactor:
-    """Blanks out the values of the API-key variables and anything shaped like an `sk-` key."""
+    """Blanks out the values of the API-key variables, anything shaped like an `sk-` key, and the credential
+    of an `Authorization` or `x-api-key` header."""
 
     def __init__(self, env: dict[str, str]) -> None:
         values = {env[name].encode() for name in SECRET_VARIABLES if len(env.get(name, "")) >= 8}
@@ -25,7 +31,8 @@ class Redactor:
     def __call__(self, data: bytes) -> bytes:
         for value in self.values:
             data = data.replace(value, REDACTED.encode())
-        return SECRET_LOOKING.sub(REDACTED, data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+        text = SECRET_LOOKING.sub(REDACTED, data.decode("utf-8", "surrogateescape"))
+        return SECRET_HEADER.sub(lambda m: m.group(1) + REDACTED, text).encode("utf-8", "surrogateescape")
 
     def text(self, text: str) -> str:
         return self(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")

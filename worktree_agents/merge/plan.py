@@ -9,7 +9,7 @@ from typing import Any, Collection, Sequence
 
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
-from worktree_agents.merge.report import REFUSED, UNCOMMITTED, VERIFY_FAILED, StreamResult, Touch, listed
+from worktree_agents.merge.report import REFUSED, REWORD_ADVICE, UNCOMMITTED, VERIFY_FAILED, StreamResult, Touch, listed
 from worktree_agents.sessions import liveness
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
@@ -112,8 +112,7 @@ def verify_objects(result: StreamResult, plan: MergePlan, base: str, tip: str, e
 def verify(zones: ZoneMap, stream: str, base: str, commits: Sequence[git.CommitChanges],
             cwd: str, env: dict[str, str]) -> tuple[list[str], list[str]]:
     """Every verification failure (one line each) and the paths outside the zone."""
-    problems = [f"{c.sha[:12]} {c.subject!r}: no [{stream}] prefix (reword it, `git rebase -i` and `reword`: "
-                "git revert, cherry-pick and am commit without the hook that adds it)"
+    problems = [f"{c.sha[:12]} {c.subject!r}: no [{stream}] prefix{REWORD_ADVICE}"
                 for c in reversed(commits) if not enforce.has_prefix(c.subject, stream)]
     if stream not in zones.zones:
         return problems + [f"stream {stream!r} is not in zones.yaml on {base!r}; commit zones.yaml there first"], []

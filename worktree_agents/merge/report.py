@@ -23,6 +23,11 @@ STOPS = (CONFLICT, VERIFY_FAILED, TEST_FAILED, REFUSED)
 # Test outcomes.
 PASSED, FAILED, NOT_RUN, NO_TEST = "passed", "failed", "not-run", "none"
 
+# How a person fixes a commit without the prefix; a hand-back leaves it out (sessions.landing: in the sandbox
+# `git rebase -i` stops half-way, and the follow-up gets a way that finishes there).
+REWORD_ADVICE = (" (reword it, `git rebase -i` and `reword`: git revert, cherry-pick and am commit without the hook "
+                 "that adds it)")
+
 UNCOMMITTED = "uncommitted changes in "   # how a refusal for a worktree's uncommitted changes starts
 
 

@@ -40,7 +40,11 @@ class SessionContext:
     sandboxed: bool = False  # its processes run in the stream's sandbox
 
     def task(self) -> str:
-        return prompts.task(self.config, self.stream, self.repo_root, self.state_dir)
+        """The session's task (a hand-back and the requests first), an API key anywhere in it blanked out: the
+        claude runner passes it on its command line, the api runner sends it to the API."""
+        from worktree_agents.redaction import redact_text
+
+        return redact_text(prompts.task(self.config, self.stream, self.repo_root, self.state_dir))
 
     def rules(self) -> str:
         return prompts.zone_rules(self.config, self.stream, self.worktree, self.sandboxed)

@@ -19,7 +19,6 @@ worktree that nobody watches.
 from __future__ import annotations
 
 import os
-import shlex
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ from typing import Callable, Collection, ContextManager, Iterator, Sequence
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
-from worktree_agents.redaction import printable
+from worktree_agents.quoting import shell_word, shell_words
+from worktree_agents.redaction import printable, redact_text
 from worktree_agents.sessions.store import (BLOCKED, LANDED, LANDING, PENDING, STOPPED, SessionRecord, SessionStore,
                                             now, waited_for_ended)
 from worktree_agents.state import LockBusy, command_lock, lock_holder
@@ -145,34 +145,37 @@ def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
 def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
     """The failure as the follow-up session's prompt carries it: what failed, the evidence, what to do."""
     base = report.base
+    onto = shell_word(base)   # (in the commands to run; a branch name may hold `$`, `;` or a quote)
     head = f"# Landing your work on `{base}` failed: fix it in this session\n"
     done = ("When it is fixed, commit on your branch and end the session: wta tries to land it again. "
             "Your branch is as it was before the landing; nothing was lost.")
+    rebase = (f"`git rebase --apply {onto}` (`--apply`: in your sandbox git cannot remove what a default rebase "
+              "leaves after a conflict, and would stop there; an `Unable to create '.../packed-refs.lock'` error on "
+              "the way is harmless)")
     if result.result == merge.CONFLICT:
         touched = [f"- `{t.commit}` {t.subject!r} ({'stream ' + t.stream if t.stream else 'a commit on ' + base})"
                    f" changed {', '.join(t.files)}" for t in result.touched_by]
         return (f"{head}\nRebasing your branch onto `{base}` conflicts in these paths:\n"
                 + "".join(f"- `{p}`\n" for p in result.files)
                 + ("\nThe base changed them in:\n" + "\n".join(touched) + "\n" if touched else "")
-                + f"\nThe rebase was undone: your branch is clean. Rebase it yourself (`git rebase --apply {base}`), "
-                  "resolve each conflict keeping both sides' intent, `git add` the paths and `git rebase --continue`, "
-                  "then check that your work still holds. (`--apply`: in your sandbox git cannot remove what a "
-                  "default rebase leaves after a conflict, and would stop there; an `Unable to create "
-                  f"'.../packed-refs.lock'` error on the way is harmless.)\n\n{done}\n")
+                + f"\nThe rebase was undone: your branch is clean. Rebase it yourself: {rebase}. Resolve each "
+                  "conflict keeping both sides' intent, `git add` the paths and `git rebase --continue`, then check "
+                  f"that your work still holds.\n\n{done}\n")
     if result.result == merge.TEST_FAILED:
         command = _test_command(result)
         how = result.detail.removeprefix(f"`{command}` ")   # ("`<command>` exited 1 in ...": named already)
         return (f"{head}\nThe test command `{command}` failed on your branch rebased onto `{base}`: "
                 f"{how}\nThe last lines of its output:\n\n```\n{_tail(result.test_log)}\n```\n\n"
-                f"Reproduce it (`git rebase {base}`, then the command), fix the cause in your zone.\n\n{done}\n")
+                f"Reproduce it: rebase your branch, {rebase}, then run the command. Fix the cause in your "
+                f"zone.\n\n{done}\n")
     if result.result == merge.VERIFY_FAILED:
         # One commit made anew: a revert leaves the commit in the branch, and an interactive rebase cannot finish
         # in the sandbox (git cannot remove CHERRY_PICK_HEAD there: the next commit took its author).
-        fork = f"$(git merge-base HEAD {base})"
-        restore = (f"`git restore --source={fork} --staged --worktree -- {shlex.join(result.files)}` (those paths "
+        fork = f"$(git merge-base HEAD {onto})"
+        restore = (f"`git restore --source={fork} --staged --worktree -- {shell_words(result.files)}` (those paths "
                    "back as they were), " if result.files else "")
         return (f"{head}\nCommits on your branch change paths outside your zone, or lack your prefix; wta never "
-                "lands them:\n" + "".join(f"- {p}\n" for p in result.problems)
+                "lands them:\n" + "".join(f"- {p.replace(merge.REWORD_ADVICE, '')}\n" for p in result.problems)
                 + f"\nMake your work one commit without them: `git reset --soft {fork}` (your commits undone, their "
                   f"changes staged), {restore}then `git commit -m \"...\"` (wta gives it your prefix). Ask each "
                   f"owner for what you need with `wta request OWNER \"...\"`.\n\n{done}\n")
@@ -200,9 +203,10 @@ def _tail(path: str | None, lines: int = TEST_TAIL_LINES) -> str:
             text = f.read().decode(errors="replace")
     except OSError:
         return "(its log is gone)"
-    text = printable(text.replace("\r\n", "\n")).replace("\ufffd", "")
+    # A line a progress bar rewrote (`10%\r50%\r100%`): what a terminal showed last, not every state run together.
+    shown = [line.rstrip("\r").rpartition("\r")[2] for line in text.split("\n")]
     kept = [line if len(line) <= TAIL_LINE_CHARS else line[:TAIL_LINE_CHARS] + " [cut]"
-            for line in text.rstrip("\n").splitlines()[-lines:]]
+            for line in printable("\n".join(shown)).replace("\ufffd", "").rstrip("\n").splitlines()[-lines:]]
     return "\n".join(kept) or "(no output)"
 
 
@@ -213,8 +217,10 @@ TAIL_LINE_CHARS = 400
 
 
 def write_handback(path: str, text: str) -> None:
+    """The hand-back, API keys blanked out (a commit's subject, a path or a test's output may hold one): it
+    heads the follow-up's prompt, which goes to a model, and `wta prompt` prints it."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, text)
+    write_atomic(path, redact_text(text))
 
 
 def read_handback(path: str) -> str | None:

@@ -1,0 +1,137 @@
+"""The prompts of the follow-up sessions a failed landing hands back: what the agent reads is true, fit to read,
+free of credentials, and its commands, run as written in the stream's sandbox, lead to a landing.
+
+Real git, real `wta up` processes; the agents are shell scripts (`runner: command`) that keep each prompt they get
+and run the commands it names, or the api runner against the fake Messages API.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support import commit_all, git, write_files
+from sessions_support import (KEY, env, no_leftover_processes, record, session_repo, state_dir,  # noqa: F401
+                              up)
+
+FILES = {"README.md": "# app\n", "src/api/handler.py": "x = 1\n", "src/ui/page.html": "<p>hi</p>\n"}
+STREAMS = "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n"
+# Each session keeps a copy of its prompt (api-prompt-0.md, -1.md, ...).
+KEEP_PROMPT = 'n=$(ls "{out}" | grep -c "^$WTA_STREAM-prompt-"); cp "$1" "{out}/$WTA_STREAM-prompt-$n.md"\n'
+
+
+def command_repo(tmp_path: Path, script: str, extra: str) -> Path:
+    agent = tmp_path / "agent.sh"
+    agent.write_text(KEEP_PROMPT.format(out=tmp_path) + script)
+    text = (f"version: 1\nland: auto\nland_retries: 1\n{extra}agent:\n  runner: command\n  timeout: 60s\n"
+            f"  command: \"sh {agent} {{prompt_file}}\"\nstreams:\n{STREAMS}")
+    return session_repo(tmp_path, text, FILES)
+
+
+def subjects(repo: Path, rev: str) -> list[str]:
+    return git(repo, "log", "--format=%s", rev).stdout.splitlines()
+
+
+# A test that fails until src/api/fixed exists, printing what tests print: a progress bar, colours, and the
+# credentials of HTTP headers (no key variable holds these: only their shape gives them away).
+NOISY_TEST = r"""if [ -f src/api/fixed ]; then echo "all good"; exit 0; fi
+printf 'progress 10%%\rprogress 50%%\rprogress 100%%\n'
+printf '\033[1;31mFAILED\033[0m test_handler\n'
+echo "curl -H 'Authorization: Bearer ghp_0123456789abcdefTOKEN' https://example.com"
+echo '{"headers": {"x-api-key": "k3y-0123456789abcdefVALUE"}}'
+exit 1
+"""
+
+
+def test_a_failed_tests_output_is_handed_back_readable_with_header_credentials_blanked_out(tmp_path):
+    """The test's output is bounded and readable, with no credential a test printed in a header (a `Bearer`
+    token had gone into the prompt as it was: only `sk-` keys and the key variables' values were blanked
+    out); and the reproduction the prompt names, run as written in the sandbox, leads to a landing."""
+    (tmp_path / "check.sh").write_text(NOISY_TEST)
+    script = """
+if grep -q "Landing your work" "$1"; then
+  how=$(grep -o 'git rebase --apply main' "$1" | head -1)
+  [ -n "$how" ] && $how -q && sh "$(dirname "$0")/check.sh" > /dev/null
+  touch src/api/fixed && git add src/api/fixed && git commit -qm "fix the test"
+else
+  echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+fi
+"""
+    repo = command_repo(tmp_path, script, f"test: sh {tmp_path}/check.sh\n")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "\nprogress 100%\nFAILED test_handler\n" in follow_up            # what a terminal showed last
+    assert "\x1b" not in follow_up and "\r" not in follow_up
+    assert "-H 'Authorization: Bearer [redacted]' https://example.com" in follow_up
+    assert '{"headers": {"x-api-key": "[redacted]"}}' in follow_up
+    logs = [p.read_text() for p in (state_dir(repo) / "merges").rglob("*.test.log")]
+    assert logs and not [log for log in logs if "TOKEN" in log or "VALUE" in log]
+    assert "`git rebase --apply main`" in follow_up and "packed-refs.lock" in follow_up
+    assert subjects(repo, "main")[:2] == ["[api] fix the test", "[api] api work"]
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+
+
+def test_a_commit_without_the_prefix_is_handed_back_with_only_the_way_that_finishes_in_the_sandbox(tmp_path):
+    """A `--no-verify` commit lacks the prefix. The hand-back had carried `wta merge`'s advice for a person
+    (`git rebase -i` and `reword`), which stops half-way in the sandbox, beside its own; the follow-up runs the
+    commands the prompt names, as written, and the stream lands."""
+    script = """
+if grep -q "wta never lands them" "$1"; then
+  how=$(grep -o 'git reset --soft [^`]*' "$1" | head -1)
+  eval "$how" && git commit -qm "my work, prefixed"
+else
+  echo ok > src/api/ok.py && git add src/api/ok.py && git commit -q --no-verify -m "no prefix"
+fi
+"""
+    repo = command_repo(tmp_path, script, "")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "'no prefix': no [api] prefix\n" in follow_up, follow_up
+    assert "rebase -i" not in follow_up and "reword" not in follow_up
+    assert "`git reset --soft $(git merge-base HEAD main)`" in follow_up
+    assert subjects(repo, "main")[:2] == ["[api] my work, prefixed", "initial"]
+    assert record(repo, "api")["state"] == "landed"
+
+
+def test_the_api_runner_sends_no_key_a_person_committed_on_the_base_in_its_follow_up(tmp_path):
+    """A person's commit on the base conflicts with the stream; its subject holds a key and a bearer token,
+    and the hand-back names the commit. The follow-up's first request carried them to the API as they were
+    (the api and claude runners send the task unredacted; only the command runner's prompt was redacted).
+    The follow-up resolves the conflict with the commands its prompt names, through the `run` tool."""
+    from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
+
+    secret, token = "sk-ant-api03-PERSONkey0123456789abc", "ghp_personTOKEN0123456789"
+
+    def agent(body: dict):
+        first = json.dumps(body["messages"][0])
+        if "conflicts in these paths" in first:
+            turns = [[tool_use("run", {"command": "git rebase --apply main"})],
+                     [tool_use("write_file", {"path": "src/api/handler.py", "content": "x = 23\n"})],
+                     [tool_use("run", {"command": "git add src/api/handler.py && git rebase --continue"})],
+                     [text("Rebased.")]]
+        else:
+            turns = [[tool_use("write_file", {"path": "src/api/handler.py", "content": "x = 2\n"})],
+                     [tool_use("commit", {"message": "x is 2"})], [text("Done.")]]
+        turn = len(body["messages"]) // 2
+        return turns[turn] if turn < len(turns) else None
+
+    zones_text = ("version: 1\nagent:\n  runner: api\n  max_turns: 10\n  timeout: 60s\n"
+                  "streams:\n  api:\n    paths: [src/api/**]\n    prompt: Set x.\n")
+    repo = session_repo(tmp_path, zones_text, FILES)
+    with FakeAnthropic(agent, api_key=KEY) as fake:
+        first = up(repo, env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+        assert first.returncode == 0, first.stdout + first.stderr
+        write_files(repo, {"src/api/handler.py": "x = 3\n"})
+        commit_all(repo, f"rotate {secret}; Authorization: Bearer {token}")
+        landing = up(repo, "--land", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    assert landing.returncode == 0, landing.stdout + landing.stderr
+    firsts = [r.body for r in fake.conversation_requests() if len(r.body["messages"]) == 1]
+    assert len(firsts) == 2
+    sent = json.dumps(firsts[1])
+    assert "conflicts in these paths" in sent and "rotate [redacted]; Authorization: Bearer [redacted]" in sent
+    assert secret not in sent and token not in sent
+    handback_gone = not (state_dir(repo) / "handback" / "api.md").exists()
+    assert handback_gone and record(repo, "api")["state"] == "landed"
+    assert (repo / "src/api/handler.py").read_text() == "x = 23\n"
