@@ -9,7 +9,6 @@ Stdlib only: this module is on the hook path, which never writes through it
 from __future__ import annotations
 
 import os
-import shlex
 import stat
 from collections import namedtuple
 
@@ -168,6 +167,8 @@ def refuse_unreadable_worktrees(common_dir: str) -> None:
                 continue   # absent (or a dangling link): git reports that itself, without waiting
             if stat.S_ISREG(mode):
                 continue
+            import shlex  # (only to say so: it imports `re`, which the hooks' start-up does without)
+
             kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else \
                 "a directory" if stat.S_ISDIR(mode) else "not a regular file"
             where = _registered_path(os.path.join(admin, name)) or name
