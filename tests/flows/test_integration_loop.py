@@ -1217,3 +1217,86 @@ esac
     assert code == 0, out + err
     assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api"]
     assert subjects(repo, "main")[0] == "[infra] infra a"
+
+
+# -- what notify says once, across coordinators ------------------------------------------------
+
+def _notified(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_after_ctrl_c_the_detached_coordinator_does_not_say_again_that_a_stream_waits(tmp_path):
+    """`land: manual`: api waits for infra to land; Ctrl-C of `wta up` hands the schedule to a detached
+    coordinator, whose watcher said the wait through notify a second time (docs: once)."""
+    notify_log = tmp_path / "notify.log"
+    repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path),
+                     extra=f"notify: \"echo '{{stream}}|{{state}}' >> {notify_log}\"\n")
+    proc = start_up(repo)
+    try:
+        wait_for(lambda: "api|waiting" in _notified(notify_log), timeout=60, message="notify: api waits")
+        proc.send_signal(signal.SIGINT)
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0 and "detached: a coordinator (pid" in out, out + err
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", out).group(1))
+    log = state_dir(repo) / "logs" / "coordinator.log"
+    wait_for(lambda: f"coordinator {coordinator}: scheduling" in log.read_text(), timeout=30)
+    time.sleep(3)   # its watcher looks every second
+    wta(repo, "merge", "infra", check=0)
+    wait_for(lambda: not alive(coordinator), timeout=60, message="the detached coordinator to finish")
+    said = _notified(notify_log)
+    assert said.count("api|waiting") == 1 and said.count("api|started") == 1, said
+    assert said.count("infra|done") == 1 and said.count("api|done") == 1, said
+
+
+def test_a_session_that_ends_while_no_coordinator_runs_is_announced_once_by_the_next_watcher(tmp_path):
+    """The coordinator SIGKILLed, the session wrapper goes on and the session ends `done`: no watcher said so,
+    and the next one took it for history. It is said once, by the next watcher, and not at every start."""
+    notify_log = tmp_path / "notify.log"
+    script = f'while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done\necho y > src/api/y.py && git add -A && ' \
+             'git commit -qm "api y"\n'
+    repo = loop_repo(tmp_path, script, extra=f"notify: \"echo '{{stream}}|{{state}}' >> {notify_log}\"\n",
+                     streams="  api:\n    paths: [src/api/**]\n")
+    started = up(repo, "-d")
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    wait_for(lambda: record(repo, "api")["state"] == "running", timeout=60)
+    os.kill(coordinator, signal.SIGKILL)
+    wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    (tmp_path / "go").write_text("")
+    wait_for(lambda: record(repo, "api")["state"] == "done", timeout=60)
+    first = wta(repo, "watch", "--for", "3s", check=0)
+    assert "api done: session done" in first.stdout, first.stdout + first.stderr
+    wait_for(lambda: "api|done" in _notified(notify_log), timeout=15)
+    again = wta(repo, "watch", "--for", "3s", check=0)
+    assert "api done" not in again.stdout, again.stdout
+    assert _notified(notify_log).count("api|done") == 1, _notified(notify_log)
+
+
+def test_a_follow_up_that_sigterm_stopped_before_it_started_keeps_its_count_of_hand_backs(tmp_path):
+    """As for a killed coordinator (above), for one ended by SIGTERM: its pending follow-up became `stopped`
+    before it started, and the next `wta up --land` started the record anew, with no hand-back counted."""
+    script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
+case "$WTA_STREAM" in
+  infra) echo a >> infra/a && git add infra/a && git commit -qm "infra a" ;;
+  api) while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
+       echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, extra="land_retries: 1\ntest: 'test ! -f infra/a'\n",
+                     streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n")
+    started = up(repo, "-d", "--land", "--max-parallel", "1")
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    wait_for(lambda: (record(repo, "infra")["state"], record(repo, "infra")["handbacks"]) == ("pending", 1),
+             timeout=60, message="infra handed back, its follow-up waiting for api's slot")
+    os.kill(coordinator, signal.SIGTERM)
+    wait_for(lambda: not alive(coordinator), message="the coordinator to end")
+    assert record(repo, "infra")["state"] == "stopped"
+    (tmp_path / "go").write_text("")
+    again = up(repo, "--land", "--max-parallel", "1")
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api", "infra"]   # one follow-up
+    assert record(repo, "infra")["state"] == "blocked" and record(repo, "infra")["handbacks"] == 1
+    assert "landing failed 2 time(s)" in record(repo, "infra")["reason"]

@@ -44,6 +44,8 @@ POLL = 0.2                  # between rounds when nothing wakes the coordinator 
 ENDED = COORDINATOR_ENDED   # the planned sessions', when it is (SIGTERM)
 # A stream a killed coordinator left `landing` with no merge under way (its landing waited, or had not begun),
 # which a schedule that does not land finds: `done` again, not landed.
+# A follow-up that a coordinator ended by SIGTERM had not started, which `wta up` resumes.
+FOLLOW_UP_RESUMED = "handed back to its agent: its follow-up, which the ended coordinator had not started"
 INTERRUPTED_LANDING = "its landing was interrupted before it landed (`wta merge {stream}` or `wta up --land` lands it)"
 
 
@@ -187,9 +189,12 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
                                    plan.land and record.state in (DONE, LANDING)):  # not landed yet: land it
             continue
         manual = not sessions.runner(ctx.runner).starts_process  # a person: no process, so no log
-        # A follow-up its killed coordinator had not started yet: the hand-backs so far count (land_retries).
+        # A follow-up its coordinator had not started yet (killed: left `pending`; ended by SIGTERM: `stopped`
+        # before it started): the hand-backs so far count (land_retries).
         follow_up = {"handbacks": record.handbacks, "failed_to_land": record.failed_to_land,
-                     "reason": record.reason} if resuming and record is not None and record.state == PENDING and \
+                     "reason": record.reason if record.state == PENDING else FOLLOW_UP_RESUMED} \
+            if resuming and record is not None and (record.state == PENDING or record.state == STOPPED and
+                                                    record.reason == ENDED) and \
             record.handbacks and os.path.exists(store.handback_path(stream)) else {}
         store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=None if manual else ctx.log,
                     port=ctx.port, stall_after=config.stall_after, **follow_up)
