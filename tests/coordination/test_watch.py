@@ -416,7 +416,9 @@ def test_session_history_is_not_news_but_problems_are_and_recover(tmp_path):
     webapp = make_repo(tmp_path / "webapp", zones_with())
     store = SessionStore(str(webapp / ".git" / "wta"))
     earlier = iso(datetime.now(timezone.utc) - timedelta(hours=1))
-    store.update("ui", runner="command", state="done", started_at=earlier, ended_at=earlier)
+    # (An ending a watcher announced then; one none did is news: a killed coordinator's sessions went on.)
+    store.update("ui", runner="command", state="done", started_at=earlier, ended_at=earlier,
+                 announced=[f"{earlier}:done"])
     store.update("infra", runner="command", state="failed", reason="exit 3", started_at=earlier, ended_at=earlier)
     store.update("api", runner="command", state="stalled", pid=os.getpid(),
                  pid_create_time=process.create_time(os.getpid()), started_at=earlier)

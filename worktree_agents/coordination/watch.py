@@ -87,7 +87,9 @@ class _Condition:
     message: str
     clears_as: str | None = None   # None: an event (a session that ended), not reported when it goes
     clear_message: str = ""
-    since: float | None = None     # events older than the watcher are history, not news
+    since: float | None = None     # events older than the watcher are history, not news...
+    event: str | None = None       # ...unless no watcher announced them (SessionRecord.announced): this one's id
+    told: bool = True              # and whether one did
 
 
 @dataclass
@@ -297,8 +299,8 @@ class Watcher:
                           *([[record.started_at or "-", record.ended_at]]
                             if state in (LANDING, LANDED) and record.ended_at else [])]
             for started, ended in ended_done:
-                found[f"{_SESSION_KEY}{stream}:{started}:{DONE}"] = _Condition(stream, DONE, f"session {DONE}",
-                                                                             since=parse_time(ended))
+                found[f"{_SESSION_KEY}{stream}:{started}:{DONE}"] = _Condition(
+                    stream, DONE, f"session {DONE}", since=parse_time(ended), **_event(record, started, DONE))
             if state == WAITING and record.waiting_to_land:
                 # A person has to act (`wta merge DEP`): say so once, and again when it clears.
                 found[_LANDING_KEY.format(stream=stream) + ",".join(record.waiting_to_land)] = _Condition(
@@ -309,7 +311,8 @@ class Watcher:
                 # Landed: when it landed, not when its session ended (a coordinator that a killed one's landing
                 # was left to finishes it: news to its watcher, though the session ended before it started).
                 at = record.landed_at if state == LANDED and record.landed_at else record.ended_at
-                found[key] = _Condition(stream, state, words, since=parse_time(at or record.updated_at))
+                found[key] = _Condition(stream, state, words, since=parse_time(at or record.updated_at),
+                                        **_event(record, record.started_at or "-", state))
         return found
 
     def _hook_conditions(self) -> dict[str, _Condition]:
@@ -450,9 +453,14 @@ class Watcher:
             if key in self.active:
                 continue
             self.active[key] = c
-            if c.clears_as is None and c.since is not None and c.since < self.started:
-                continue  # it ended before we started watching: history, not news
+            if c.clears_as is None and c.since is not None and c.since < self.started and c.told:
+                continue  # it ended before we started watching, and a watcher said so: history, not news
             alerts.append(Alert(key, c.stream, c.state, self.redact.text(c.message), at))
+            if c.event is not None:
+                try:
+                    self.sessions.announce(c.stream, c.event)
+                except (OSError, WtaError):
+                    pass   # (a full disk: the next watcher may say it again)
         for key in [k for k in self.active if k not in conditions]:
             c = self.active.pop(key)
             if c.clears_as is not None:
@@ -493,6 +501,12 @@ class Watcher:
         values = {"stream": alert.stream, "state": alert.state, "message": one_line(alert.message)}
         env = {**self.env, **{f"WTA_ALERT_{k.upper()}": v for k, v in values.items()}}
         self.notify.run(fill_command(self.config.notify, values), env)
+
+
+def _event(record, started: str, state: str) -> dict:
+    """A session event's id in its record's `announced`, and whether a watcher announced it."""
+    event = f"{started}:{state}"
+    return {"event": event, "told": record.announced is None or event in record.announced}
 
 
 def _cannot_watch(source: str, exc: WtaError) -> dict[str, _Condition]:

@@ -102,6 +102,10 @@ class SessionRecord(AgentFigures):
     # follow-up or the block replaced them above, and `wta watch` still says each ended `done`.
     failed_to_land: list[list[str]] = field(default_factory=list)
     moved_while_landing: int = 0             # landings in a row its branch got new commits during
+    # The events of this record a watcher has announced ("<started_at>:<state>": `done`, `stopped`, `landed`),
+    # so that the next watcher announces those that none did (the coordinator was killed) and no others;
+    # None: a record from before they were kept, whose endings are all history.
+    announced: list[str] | None = field(default_factory=list)
     landed_at: str | None = None
     landed_head: str | None = None           # the base commit that landed the stream
     updated_at: str | None = None
@@ -120,7 +124,7 @@ class SessionRecord(AgentFigures):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SessionRecord":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{"announced": None, **{k: v for k, v in data.items() if k in known}})
 
 
 class SessionStore:
@@ -242,6 +246,12 @@ class SessionStore:
             with self.updating(stream) as record:
                 if record.state == LANDING and f" merge {run_id} " in (record.reason or ""):
                     record.reason = waited_for_ended(run_id, how)
+
+    def announce(self, stream: str, event: str) -> None:
+        """Note that a watcher announced `event` ("<started_at>:<state>") of the stream's record."""
+        with self.updating(stream) as record:
+            if record.announced is not None and event not in record.announced:
+                record.announced = [*record.announced, event]
 
     def reset(self, stream: str, **values: Any) -> SessionRecord:
         """Start a fresh record (a new launch), keeping nothing of the last session."""

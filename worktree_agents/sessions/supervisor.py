@@ -192,6 +192,7 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
         # A follow-up its coordinator had not started yet (killed: left `pending`; ended by SIGTERM: `stopped`
         # before it started): the hand-backs so far count (land_retries).
         follow_up = {"handbacks": record.handbacks, "failed_to_land": record.failed_to_land,
+                     "announced": record.announced,
                      "reason": record.reason if record.state == PENDING else FOLLOW_UP_RESUMED} \
             if resuming and record is not None and (record.state == PENDING or record.state == STOPPED and
                                                     record.reason == ENDED) and \
