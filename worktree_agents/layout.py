@@ -41,6 +41,7 @@ REQUESTS = "requests"                       # requests between streams (coordina
 REQUEST = "requests/{request_id}.json"
 ALERTS_LOG = "alerts.log"                   # `wta watch`'s alerts
 ALERTS_OPEN = "alerts/{pid}.json"          # the alerts a running watcher holds open now (`wta status` shows them)
+ALERTS_HANDED_OVER = "alerts/handed-over-{pid}.json"   # those of `wta up` pid, for the coordinator after Ctrl-C
 CHECK_LOG = "checks/{check}.log"            # each `wta watch` check's last output
 SANDBOX_STATUS = "sandbox"                  # bwrap's report of each start, for a moment (sandbox.Sandbox.wrap):
 #                                             out of every sandbox's reach, unlike the temp dir

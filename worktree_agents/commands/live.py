@@ -25,9 +25,10 @@ class _View:
         self.streams = streams
         self.feed = feed
 
-    def close(self) -> None:
+    def close(self, hand_over: bool = False) -> None:
+        """`hand_over`: the alerts held open go to the detached coordinator that takes the schedule over."""
         if self.feed:
-            self.feed.close()
+            self.feed.close(hand_over)
 
 
 def rows(streams, records: dict[str, SessionRecord | None]) -> list[tuple]:

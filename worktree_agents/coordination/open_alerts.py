@@ -8,7 +8,13 @@ when it stops. `wta status` shows those of the watchers still running: one
 killed or ended holds none, and a condition two watchers see is shown once.
 
     {"pid": 4242, "process_start": 1796412657.95, "at": "2026-12-04T19:30:58+00:00",
-     "alerts": [{"key": "check:db", "stream": "check:db", "state": "failed", "message": "..."}]}
+     "alerts": [{"key": "check:db", "stream": "check:db", "state": "failed", "message": "...",
+                 "clears_as": "recovered", "clear_message": "check db passes again"}]}
+
+When `wta up` hands its schedule to a detached coordinator (Ctrl-C), its file is
+handed over (`alerts/handed-over-<pid>.json`) and the new coordinator's watcher
+takes it: what the first announced it does not announce again, and it says when
+those clear.
 """
 
 from __future__ import annotations
@@ -45,6 +51,41 @@ def write(state_dir: str, held: list[dict[str, str]], at: str, redact: Callable[
     return True
 
 
+def hand_over(state_dir: str) -> None:
+    """This watcher ends and another takes over its alerts (`take_over(state_dir, <this pid>)`)."""
+    try:
+        os.replace(layout.path(state_dir, layout.ALERTS_OPEN, pid=os.getpid()),
+                   layout.path(state_dir, layout.ALERTS_HANDED_OVER, pid=os.getpid()))
+    except OSError:
+        pass
+
+
+def take_over(state_dir: str, pid: int) -> list[dict[str, str]]:
+    """The alerts that the watcher of process `pid` held open when it handed them over (each as written:
+    key, stream, state, message, clears_as, clear_message); the file goes."""
+    path = layout.path(state_dir, layout.ALERTS_HANDED_OVER, pid=pid)
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+        os.unlink(path)
+    except (OSError, ValueError):
+        return []
+    alerts = document.get("alerts") if isinstance(document, dict) else None
+    return [a for a in alerts if isinstance(a, dict) and all(isinstance(a.get(k), str) for k in _HELD)] \
+        if isinstance(alerts, list) else []
+
+
+_HELD = ("key", "stream", "state", "message", "clears_as", "clear_message")
+
+
+def drop_handed_over(state_dir: str, pid: int) -> None:
+    """Nobody took them over (nothing was left to schedule)."""
+    try:
+        os.unlink(layout.path(state_dir, layout.ALERTS_HANDED_OVER, pid=pid))
+    except OSError:
+        pass
+
+
 def forget(state_dir: str) -> None:
     try:
         os.unlink(layout.path(state_dir, layout.ALERTS_OPEN, pid=os.getpid()))
@@ -74,6 +115,8 @@ def _documents(state_dir: str) -> list[tuple[str, dict]]:
         return []
     found = []
     for name in names:
+        if name.startswith("handed-over-"):
+            continue   # a coordinator's to take over, not a running watcher's
         path = os.path.join(directory, name)
         try:
             with open(path, encoding="utf-8") as f:

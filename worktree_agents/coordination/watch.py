@@ -142,10 +142,11 @@ def _quoted(value: str, quote: str | None) -> str:
 class Watcher:
     """Polls checks, sessions, stream branches and requests; `tick()` returns the new alerts."""
 
-    def __init__(self, project, config, git_every: float = 0.0) -> None:
+    def __init__(self, project, config, git_every: float = 0.0, handed_over: int | None = None) -> None:
         """`git_every`: seconds between looks at the stream branches' commits and conflicts and at the
         worktrees' hooks (each look runs git for every stream, or pair of streams, whose tip moved);
-        between them their alerts stand as last seen. 0: on every tick."""
+        between them their alerts stand as last seen. 0: on every tick. `handed_over`: the pid of the
+        `wta up` whose watcher handed its open alerts over (open_alerts.take_over): announced already."""
         self.project = project
         self.config = config
         self.state_dir = project.repo.state_dir
@@ -168,6 +169,10 @@ class Watcher:
         self._git_due = 0.0
         self._git_looked: dict[str, dict[str, _Condition]] = {}   # what the git sources found last
         self._open_written = False
+        if handed_over is not None:
+            for held in open_alerts.take_over(self.state_dir, handed_over):
+                self.active[held["key"]] = _Condition(held["stream"], held["state"], held["message"],
+                                                      held["clears_as"], held["clear_message"])
 
     # -- the loop body -------------------------------------------------------------
 
@@ -193,15 +198,19 @@ class Watcher:
                 conditions.update(self._git_source(name, lambda: look(zones, heads), git_due))
         return self._report(conditions)
 
-    def close(self, wait: float = 0.0) -> None:
+    def close(self, wait: float = 0.0, hand_over: bool = False) -> None:
         """End every check and notify command still running (no child outlives the watcher), after
-        giving the notify commands up to `wait` seconds to finish."""
+        giving the notify commands up to `wait` seconds to finish. `hand_over`: the alerts it holds open
+        go to the watcher that takes over (a detached coordinator after Ctrl-C of `wta up`)."""
         self.notify.close(wait)
         for check in self.checks:
             if check.child is not None:
                 check.child.kill()
                 check.child = None
-        open_alerts.forget(self.state_dir)
+        if hand_over:
+            open_alerts.hand_over(self.state_dir)
+        else:
+            open_alerts.forget(self.state_dir)
 
     def __enter__(self) -> "Watcher":
         return self
@@ -476,7 +485,8 @@ class Watcher:
     def _write_open(self, at: str) -> None:
         """The conditions that hold now and clear by themselves (a failing check, a stalled session, a
         violation, a conflict, an open request), for `wta status` while this watcher runs."""
-        held = [{"key": key, "stream": c.stream, "state": c.state, "message": one_line(c.message)}
+        held = [{"key": key, "stream": c.stream, "state": c.state, "message": one_line(c.message),
+                 "clears_as": c.clears_as, "clear_message": c.clear_message}
                 for key, c in self.active.items() if c.clears_as is not None]
         self._open_written = open_alerts.write(self.state_dir, held, at, self.redact, first=not self._open_written)
 
@@ -579,9 +589,10 @@ class AlertFeed:
         return fresh
 
     @classmethod
-    def for_schedule(cls, project, config) -> "AlertFeed":
-        """The feed a coordinator runs while it schedules sessions (in `wta up`, or detached)."""
-        return cls(Watcher(project, config, git_every=GIT_ALERTS_EVERY))
+    def for_schedule(cls, project, config, handed_over: int | None = None) -> "AlertFeed":
+        """The feed a coordinator runs while it schedules sessions (in `wta up`, or detached; `handed_over`:
+        the pid of the `wta up` that handed it the schedule and its alerts)."""
+        return cls(Watcher(project, config, git_every=GIT_ALERTS_EVERY, handed_over=handed_over))
 
-    def close(self) -> None:
-        self.watcher.close(wait=NOTIFY_GRACE)
+    def close(self, hand_over: bool = False) -> None:
+        self.watcher.close(wait=NOTIFY_GRACE, hand_over=hand_over)

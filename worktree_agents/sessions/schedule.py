@@ -31,7 +31,7 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
     """
     plan = supervisor.schedule_for(config, streams, runner, interactive, max_parallel, land)
     view = view_for(plan.streams)
-    records, ended, detached = None, None, None
+    records, ended, detached, handing_over = None, None, None, False
     with supervisor.coordinator_lock(project.repo.state_dir) as lock:
         scheduled = supervisor.queue_sessions(project, config, plan)
         store = SessionStore(project.repo.state_dir)
@@ -63,15 +63,20 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
                     ended = stop
                 else:
                     coordinator.let_landing_finish(off_the_interrupt)
+                    handing_over = True   # (its watcher's open alerts too: said once, not again by the next)
             finally:
-                view.close()
+                view.close(hand_over=handing_over)
         if records is None and ended is None:
             # Handed to a detached coordinator with the lock still held: no other `wta up` comes between.
             rest = supervisor.unfinished(project, plan)
             if rest:
                 detached = rest, supervisor.spawn_detached(
                     project, supervisor.Schedule(tuple(rest), plan.runner, plan.interactive, plan.max_parallel,
-                                                 plan.land), lock)
+                                                 plan.land), lock, alerts_of=os.getpid() if handing_over else None)
+        if handing_over and detached is None:
+            from worktree_agents.coordination import open_alerts
+
+            open_alerts.drop_handed_over(project.repo.state_dir, os.getpid())
     if ended is not None:
         say("\nended by SIGTERM: the sessions that had not started are stopped (`wta up` schedules them again); "
             "the running ones carry on until they end or `wta stop` ends them")

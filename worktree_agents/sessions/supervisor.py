@@ -470,11 +470,13 @@ def unfinished(project, plan: Schedule) -> list[str]:
             or plan.land and r.state == DONE]
 
 
-def spawn_detached(project, plan: Schedule, lock: int) -> int:
+def spawn_detached(project, plan: Schedule, lock: int, alerts_of: int | None = None) -> int:
     """Start a detached coordinator for `plan`, handing it the coordinator lock (`lock`: the descriptor
-    `coordinator_lock` gave the caller, which holds it); its pid."""
+    `coordinator_lock` gave the caller, which holds it); its pid. `alerts_of`: the pid whose watcher handed
+    over the alerts it announced and holds open (open_alerts.hand_over)."""
     argv = interpreter.command("worktree_agents.sessions.supervisor", "main", "--worktree", project.main,
-                               "--max-parallel", str(plan.max_parallel), "--lock-fd", str(lock))
+                               "--max-parallel", str(plan.max_parallel), "--lock-fd", str(lock),
+                               *(["--alerts-of", str(alerts_of)] if alerts_of is not None else []))
     for stream in plan.streams:
         argv += ["--stream", stream]
     if plan.runner:
@@ -501,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-parallel", type=int)
     parser.add_argument("--land", action="store_true")
     parser.add_argument("--lock-fd", type=int, help="the coordinator lock, held and handed over by `wta up`")
+    parser.add_argument("--alerts-of", type=int, help="the pid of the `wta up` whose open alerts it takes over")
     args = parser.parse_args(argv)
     from worktree_agents.project import Project
 
@@ -518,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             # alerts go to this log); a detached schedule is not a silent one.
             from worktree_agents.coordination.watch import AlertFeed
 
-            feed = AlertFeed.for_schedule(project, config)
+            feed = AlertFeed.for_schedule(project, config, handed_over=args.alerts_of)
 
             def ending(*_: object) -> None:
                 raise KeyboardInterrupt
