@@ -1300,3 +1300,87 @@ esac
     assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api", "infra"]   # one follow-up
     assert record(repo, "infra")["state"] == "blocked" and record(repo, "infra")["handbacks"] == 1
     assert "landing failed 2 time(s)" in record(repo, "infra")["reason"]
+
+
+# -- an `api` session without a shell (`sandbox: off`: no `run` tool) ---------------------------
+
+def _api_without_shell(tmp_path: Path, agent, extra: str = "") -> tuple[Path, list[str], subprocess.CompletedProcess]:
+    """`land: auto`, the api runner unsandboxed; the first message of each of its sessions, and `wta up`."""
+    from worktree_agents.fake_anthropic import FakeAnthropic
+    from sessions_support import KEY
+
+    zones_text = (f"version: 1\nland: auto\nsandbox: off\n{extra}agent:\n  runner: api\n  max_turns: 10\n"
+                  "  timeout: 60s\nstreams:\n  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n")
+    repo = session_repo(tmp_path, zones_text, FILES)
+    with FakeAnthropic(agent, api_key=KEY) as fake:
+        done = up(repo, env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    firsts = [json.dumps(r.body["messages"][0]) for r in fake.conversation_requests() if len(r.body["messages"]) == 1]
+    return repo, firsts, done
+
+
+def test_an_api_session_without_a_shell_is_not_told_to_run_commands_to_reproduce_a_failed_test(tmp_path):
+    """Its follow-up was told "Reproduce it: rebase your branch, `git rebase --apply main` ..., then run the
+    command", which it cannot: it has no `run` tool."""
+    from worktree_agents.fake_anthropic import text, tool_use
+
+    def agent(body: dict):
+        first = json.dumps(body["messages"][0])
+        path = "src/api/fixed" if "marker 42" in first else "src/api/w.py"
+        turns = [[tool_use("write_file", {"path": path, "content": "ok\n"})],
+                 [tool_use("commit", {"message": "fix the test" if "fixed" in path else "api work"})],
+                 [text("Done.")]]
+        turn = len(body["messages"]) // 2
+        return turns[turn] if turn < len(turns) else None
+
+    (tmp_path / "check.sh").write_text(TEST_SCRIPT.format(out=tmp_path))
+    repo, firsts, done = _api_without_shell(tmp_path, agent, extra=f"test: sh {tmp_path}/check.sh\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(firsts) == 2 and "marker 42" in firsts[1]
+    assert "git rebase" not in firsts[1] and "then run the command" not in firsts[1], firsts[1]
+    assert "no `run` tool" in firsts[1] and "the `commit` tool" in firsts[1]
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+
+
+def test_a_conflict_of_an_api_session_without_a_shell_goes_to_a_person_not_to_a_follow_up(tmp_path):
+    """Its follow-up was told to rebase (`git rebase --apply main`) and resolve: with no `run` tool it could
+    not, and each follow-up (a paid session) ended with the conflict still there."""
+    from worktree_agents.fake_anthropic import text, tool_use
+
+    def agent(body: dict):
+        turns = [[tool_use("write_file", {"path": "src/api/handler.py", "content": "x = 2\n"})],
+                 [tool_use("commit", {"message": "api x 2"})], [text("Done.")]]
+        turn = len(body["messages"]) // 2
+        return turns[turn] if turn < len(turns) else None
+
+    from worktree_agents.fake_anthropic import FakeAnthropic
+    from sessions_support import KEY
+
+    zones_text = ("version: 1\nland: auto\nsandbox: off\nagent:\n  runner: api\n  max_turns: 10\n  timeout: 60s\n"
+                  "streams:\n  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n")
+    repo = session_repo(tmp_path, zones_text, FILES)
+    go = tmp_path / "go"
+
+    def slow_agent(body: dict):
+        if len(body["messages"]) // 2 == 2:   # its commit is made: wait for the person's commit on main
+            wait_for(go.exists, timeout=60)
+        return agent(body)
+
+    with FakeAnthropic(slow_agent, api_key=KEY) as fake:
+        proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True,
+                                env=env(ANTHROPIC_BASE_URL=fake.base_url), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: "[api] api x 2" in git(repo, "log", "--format=%s", "refs/heads/wta/api",
+                                                    check=False).stdout, timeout=60, message="api's commit")
+            write_files(repo, {"src/api/handler.py": "x = 3\n"})
+            commit_all(repo, "a person changes x on main")
+            go.write_text("")
+            code, out, err = finish(proc)
+        finally:
+            proc.kill()
+        firsts = [r for r in fake.conversation_requests() if len(r.body["messages"]) == 1]
+    assert code == 1, out + err
+    assert len(firsts) == 1   # no follow-up
+    api = record(repo, "api")
+    assert api["state"] == "blocked" and api["handbacks"] == 0, api
+    assert "no follow-up" in api["reason"] and "git rebase main" in api["reason"], api["reason"]

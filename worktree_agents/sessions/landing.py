@@ -133,8 +133,30 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
                                         reason=f"nothing to land beyond {report.base}"))
         else:
             reason = f"{result.result}: {result.detail}"
-            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback_text(report, result)))
+            shell = _has_shell(state_dir, stream)
+            handback = handback_text(report, result, shell)
+            if not handback and not shell:   # nothing its session could do: a person's, named in the reason
+                reason += f"; {_without_shell(report, result)}"
+            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback))
     return outcomes
+
+
+def _has_shell(state_dir: str, stream: str) -> bool:
+    """Whether the stream's agent can run commands: every runner's can but the `api` runner's outside a
+    sandbox, which has no `run` tool (sessions/api.py); as its last session ran."""
+    record = SessionStore(state_dir).read(stream)
+    return record is None or record.runner != "api" or bool(record.sandbox)
+
+
+def _without_shell(report: merge.MergeReport, result: merge.StreamResult) -> str:
+    """What a person does for a session with no shell (git commands its follow-up could not run)."""
+    where = f" in {result.worktree}" if result.worktree else ""
+    if result.result == merge.CONFLICT:
+        fix = f"rebase it yourself{where} (`git rebase {shell_word(report.base)}`, resolving the conflicts)"
+    else:
+        fix = f"take those commits out of {result.branch} yourself{where}"
+    return (f"no follow-up: its `api` session runs unsandboxed, without the `run` tool, and cannot run the git "
+            f"commands that fix this; {fix}, then `wta merge {shell_word(result.stream)}`")
 
 
 def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
@@ -142,8 +164,10 @@ def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
                        reason=f"landed on {base} at {(result.head or '')[:12]}")
 
 
-def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
-    """The failure as the follow-up session's prompt carries it: what failed, the evidence, what to do."""
+def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: bool = True) -> str:
+    """The failure as the follow-up session's prompt carries it: what failed, the evidence, what to do.
+    `shell`: whether the session can run commands (not the `api` runner's outside a sandbox, which has no
+    `run` tool); without one, a conflict or a commit to take out is no hand-back ("": a person's to fix)."""
     base = report.base
     onto = shell_word(base)   # (in the commands to run; a branch name may hold `$`, `;` or a quote)
     head = f"# Landing your work on `{base}` failed: fix it in this session\n"
@@ -152,6 +176,8 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
     rebase = (f"`git rebase --apply {onto}` (`--apply`: in your sandbox git cannot remove what a default rebase "
               "leaves after a conflict, and would stop there; an `Unable to create '.../packed-refs.lock'` error on "
               "the way is harmless)")
+    if not shell and result.result in (merge.CONFLICT, merge.VERIFY_FAILED):
+        return ""
     if result.result == merge.CONFLICT:
         touched = [f"- `{t.commit}` {t.subject!r} ({'stream ' + t.stream if t.stream else 'a commit on ' + base})"
                    f" changed {', '.join(t.files)}" for t in result.touched_by]
@@ -164,10 +190,15 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult) -> str:
     if result.result == merge.TEST_FAILED:
         command = _test_command(result)
         how = result.detail.removeprefix(f"`{command}` ")   # ("`<command>` exited 1 in ...": named already)
+        reproduce = (f"Reproduce it: rebase your branch, {rebase}, then run the command. Fix the cause in your "
+                     "zone." if shell else
+                     f"You cannot run commands in this session (it has no `run` tool): wta brought your branch up "
+                     f"to `{base}` before it started (the rebase was clean), so your files are those the test ran "
+                     "on. Find the cause from the output above and your files, fix it in your zone, and commit "
+                     "(the `commit` tool).")
         return (f"{head}\nThe test command `{command}` failed on your branch rebased onto `{base}`: "
                 f"{how}\nThe last lines of its output:\n\n```\n{_tail(result.test_log)}\n```\n\n"
-                f"Reproduce it: rebase your branch, {rebase}, then run the command. Fix the cause in your "
-                f"zone.\n\n{done}\n")
+                f"{reproduce}\n\n{done}\n")
     if result.result == merge.VERIFY_FAILED:
         # One commit made anew: a revert leaves the commit in the branch, and an interactive rebase cannot finish
         # in the sandbox (git cannot remove CHERRY_PICK_HEAD there: the next commit took its author).
