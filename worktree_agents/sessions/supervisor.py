@@ -42,10 +42,10 @@ from worktree_agents.sessions.store import (DONE, FAILED, LANDED, LANDING, OPEN,
 
 POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
 ENDED = COORDINATOR_ENDED   # the planned sessions', when it is (SIGTERM)
-# A stream a killed coordinator left `landing` with no merge under way (its landing waited, or had not begun),
-# which a schedule that does not land finds: `done` again, not landed.
 # A follow-up that a coordinator ended by SIGTERM had not started, which `wta up` resumes.
 FOLLOW_UP_RESUMED = "handed back to its agent: its follow-up, which the ended coordinator had not started"
+# A stream a killed coordinator left `landing` with no merge under way (its landing waited, or had not begun),
+# which a schedule that does not land finds: `done` again, not landed.
 INTERRUPTED_LANDING = "its landing was interrupted before it landed (`wta merge {stream}` or `wta up --land` lands it)"
 
 
