@@ -37,6 +37,9 @@ def stream_env_at(port: int, stream: str, worktree: str, base: dict[str, str] | 
 
 
 INTERRUPTED_GRACE = 2.0   # seconds an interrupted command's process group gets between SIGTERM and SIGKILL
+# run()'s gate: "go" on stdin, then the command (same pid, so the same group leader) with stdin from /dev/null;
+# the pipe's end without it (wta gone) ends it before the command starts.
+GATE_SCRIPT = 'read -r go && [ "$go" = go ] || exit 125; exec "$@" </dev/null'
 
 
 def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandbox | None = None,
@@ -51,7 +54,10 @@ def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandb
     running in its group ends with it; when wta is interrupted meanwhile, the whole group is ended.
     `jail`: the stream's sandbox (sandbox.for_config) that the shell and all it starts run in.
     `started(pid)`: told the group's id as it starts (the merge records it, to end what is left of it after
-    wta was killed: merge.recovery.end_test).
+    wta was killed: merge.recovery.end_test); the command itself starts only once `started` has returned.
+    It had started at once: a wta killed before it recorded the pid (a moment, longer on a loaded machine)
+    left a test running that nothing knew of, beside the next run's in the same worktree. A wta killed
+    before the gate opens leaves nothing: the gate's shell reads the end of its pipe and exits.
     """
     from worktree_agents import sandbox
     from worktree_agents.redaction import Redactor
@@ -59,14 +65,30 @@ def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandb
     redact = Redactor({**os.environ, **env})
     if jail is not None:
         env = jail.env(env)
-    proc = subprocess.Popen(sandbox.shell(jail, command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    argv, stdin, gate = sandbox.shell(jail, command), subprocess.DEVNULL, None
+    if started is not None:   # the group's leader waits for a line on its stdin, then execs the command
+        stdin, gate = os.pipe()
+        argv = ["/bin/sh", "-c", GATE_SCRIPT, "wta-gate", *argv]
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except BaseException:
+        if gate is not None:
+            os.close(gate)
+        raise
+    finally:
+        if gate is not None:
+            os.close(stdin)
     sink = os.fdopen(os.dup(log.fileno()), "ab", buffering=0)
     pump = threading.Thread(target=_copy, args=(proc.stdout, sink, redact), daemon=True)
     pump.start()
     try:
         if started is not None:
-            started(proc.pid)
+            try:
+                started(proc.pid)
+                os.write(gate, b"go\n")
+            finally:
+                os.close(gate)
         return proc.wait()
     except BaseException:
         _signal_group(proc.pid, signal.SIGTERM)
