@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -641,6 +642,9 @@ def test_a_plain_wta_up_after_a_killed_landing_of_wta_up_land_runs_no_ended_sess
 
 # -- a person's wta merge and an automatic landing share the command lock ---------------------------
 
+LANDING_GOES_ON = "landing-goes-on"   # the gate (WTA_MERGE_PAUSE_UNTIL) a held landing waits for
+
+
 def _two_streams(tmp_path: Path) -> Path:
     script = f"""
 echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"
@@ -654,12 +658,13 @@ while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
     return repo
 
 
-def _landing_api_at_its_test(tmp_path: Path, pause: int) -> Path:
-    """`_two_streams`, api landed by a detached `wta up api` that pauses `pause` seconds at api's test;
-    returns once the landing is there."""
+def _landing_api_at_its_test(tmp_path: Path) -> Path:
+    """`_two_streams`, api landed by a detached `wta up api` that holds at api's test until the test touches
+    `tmp_path / "landing-goes-on"` (LANDING_GOES_ON); returns once the landing is there."""
     repo = _two_streams(tmp_path)
     (tmp_path / "go").write_text("")
-    started = up(repo, "api", "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS=str(pause)))
+    started = up(repo, "api", "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api",
+                                             WTA_MERGE_PAUSE_UNTIL=str(tmp_path / LANDING_GOES_ON)))
     assert started.returncode == 0, started.stdout + started.stderr
     wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60,
              message="the landing of api to reach its test")
@@ -667,9 +672,18 @@ def _landing_api_at_its_test(tmp_path: Path, pause: int) -> Path:
 
 
 def test_a_persons_merge_waits_for_an_automatic_landing_and_says_so(tmp_path):
-    repo = _landing_api_at_its_test(tmp_path, pause=3)
-    by_hand = wta(repo, "merge", "ui", check=0)
-    assert "waiting for `wta merge (landing api for wta up)`" in by_hand.stderr
+    repo = _landing_api_at_its_test(tmp_path)
+    said = tmp_path / "merge-ui.err"
+    with open(said, "w") as err:
+        by_hand = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "ui"], cwd=repo, env=env(),
+                                   stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_for(lambda: "waiting for `wta merge (landing api for wta up)`" in said.read_text(), timeout=60,
+                 message="the person's merge to say it waits")
+        (tmp_path / LANDING_GOES_ON).touch()
+        assert by_hand.wait(timeout=120) == 0, said.read_text()
+    finally:
+        by_hand.kill()
     wait_for(lambda: record(repo, "api")["state"] == "landed", timeout=60)
     assert set(subjects(repo, "main")[:2]) == {"[api] api one", "[ui] ui by hand"}
 
@@ -677,9 +691,10 @@ def test_a_persons_merge_waits_for_an_automatic_landing_and_says_so(tmp_path):
 def test_a_persons_commit_on_the_stream_branch_while_it_lands_is_landed_on_the_next_try_not_handed_back(tmp_path):
     """A person's commit in the stream's worktree during its landing's test: the stream had been handed
     back to its agent (or blocked), with advice to `wta merge --continue` a run that kept nothing."""
-    repo = _landing_api_at_its_test(tmp_path, pause=2)
+    repo = _landing_api_at_its_test(tmp_path)
     write_files(worktree(repo, "api"), {"src/api/two.py": "2\n"})
     commit_all(worktree(repo, "api"), "api two by hand")
+    (tmp_path / LANDING_GOES_ON).touch()
     seen = []
     landed = wait_for(lambda: seen.append(r := record(repo, "api")) or r["state"] in ("landed", "blocked", "pending")
                       and r, timeout=60)
@@ -694,15 +709,17 @@ def test_an_automatic_landing_waits_for_a_persons_merge_and_says_so(tmp_path):
     proc = start_up(repo, "api")
     try:
         wait_for(lambda: record(repo, "api")["state"] == "running", timeout=60)
-        # The person's merge holds the lock at its test long enough for api to end and its landing
-        # to find the lock taken, even on a loaded machine (4 s was not, under CI).
+        # The person's merge holds the lock at its test until api's landing has found the lock taken (a
+        # fixed 4 s, then 20 s, was a bet on how slow a loaded machine is).
         by_hand = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "ui"], cwd=repo, text=True,
-                                   env=env(WTA_MERGE_PAUSE_AT="test:ui", WTA_MERGE_PAUSE_SECONDS="20"),
+                                   env=env(WTA_MERGE_PAUSE_AT="test:ui",
+                                           WTA_MERGE_PAUSE_UNTIL=str(tmp_path / LANDING_GOES_ON)),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["stream"] == "ui", timeout=60)
         (tmp_path / "go").write_text("")
         waits = wait_for(lambda: (r := record(repo, "api"))["reason"] and r["reason"].startswith("landing waits")
                          and r["reason"], timeout=60, message="the landing to say it waits")
+        (tmp_path / LANDING_GOES_ON).touch()
         assert waits.startswith("landing waits for `wta merge` (pid ") and waits.endswith("to finish")
         assert by_hand.wait(timeout=60) == 0
         code, out, err = finish(proc)
@@ -721,9 +738,10 @@ def test_after_the_persons_stopped_merge_is_aborted_the_landing_no_longer_says_i
     write_files(repo, {"src/ui/page.html": "<p>on main</p>\n"})
     commit_all(repo, "a person's change to the page")
     assert "conflicts in src/ui/page.html" in wta(repo, "merge", "ui", check=1).stdout   # stopped, kept
-    # The landing that goes through once the merge is aborted holds at api's verification for a while.
+    # The landing that goes through once the merge is aborted holds at api's verification until it is seen.
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "api", "--land"], cwd=repo, text=True,
-                            env=env(WTA_MERGE_PAUSE_AT="verify:api", WTA_MERGE_PAUSE_SECONDS="6"),
+                            env=env(WTA_MERGE_PAUSE_AT="verify:api",
+                                    WTA_MERGE_PAUSE_UNTIL=str(tmp_path / LANDING_GOES_ON)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         (tmp_path / "go").write_text("")
@@ -734,6 +752,7 @@ def test_after_the_persons_stopped_merge_is_aborted_the_landing_no_longer_says_i
                  == "verify", timeout=30, message="the landing's run to reach api's verification")
         streams = json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"]
         reason = next(s for s in streams if s["stream"] == "api")["session"]["reason"]
+        (tmp_path / LANDING_GOES_ON).touch()
         assert reason == "landing: under way on main", reason
         code, out, err = finish(proc)
     finally:
@@ -910,13 +929,22 @@ def test_a_detached_coordinator_ended_twice_during_a_landings_test_leaves_it_to_
 def test_ctrl_c_during_a_landing_lets_it_finish_before_handing_over(tmp_path):
     repo = loop_repo(tmp_path, 'echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"',
                      extra="land: auto\ntest: 'true'\n", streams="  api:\n    paths: [src/api/**]\n")
+    # The landing holds at its test until `wta up` has said it waits for it (a fixed 2 s could end first).
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True,
-                            env=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS="2"),
+                            env=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_UNTIL=str(tmp_path / "go-on")),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: [lines.append(line) for line in proc.stdout], daemon=True)
+    reader.start()
     try:
         wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60)
         proc.send_signal(signal.SIGINT)
-        code, out, err = finish(proc)
+        wait_for(lambda: any("waiting for the landing under way to finish" in line for line in lines), timeout=60,
+                 message="wta up to say it waits for the landing")
+        (tmp_path / "go-on").touch()
+        code, err = proc.wait(timeout=120), proc.stderr.read()
+        reader.join(timeout=30)
+        out = "".join(lines)
     finally:
         proc.kill()
     assert code == 0, out + err
@@ -1007,10 +1035,12 @@ def test_wta_stop_during_a_landing_starts_no_follow_up(tmp_path):
         '[ -f src/api/w.py ] || { echo w > src/api/w.py && git add src/api/w.py && git commit -qm w; }\n'
     repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n",
                      extra="land: auto\ntest: 'exit 1'\n")
-    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_SECONDS="2"))
+    gate = tmp_path / "landing-goes-on"   # the landing holds at its test until the stop is done
+    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api", WTA_MERGE_PAUSE_UNTIL=str(gate)))
     assert started.returncode == 0, started.stdout + started.stderr
     wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60)
     stopped = wta(repo, "stop", "api", check=0)
+    gate.touch()
     assert stopped.stdout == "api: stopped: a landing under way finishes; not tried again, no follow-up\n"
     coordinator = json.loads((state_dir(repo) / "coordinator.lock").read_text())["pid"]
     wait_for(lambda: not alive(coordinator), timeout=60, message="the coordinator to end")
@@ -1023,10 +1053,12 @@ def test_wta_stop_of_a_stream_whose_landing_is_under_way_lets_its_dependents_sta
     """The landing under way finishes, and the stream is `landed`: its dependent had been failed at once
     ("dependency infra stopped"), on the `stopped` that the landing then replaced."""
     repo = loop_repo(tmp_path, INFRA_THEN_API.format(out=tmp_path), extra="land: auto\n")
-    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:infra", WTA_MERGE_PAUSE_SECONDS="2"))
+    gate = tmp_path / "landing-goes-on"   # the landing holds at its test until the stop is done
+    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:infra", WTA_MERGE_PAUSE_UNTIL=str(gate)))
     assert started.returncode == 0, started.stdout + started.stderr
     wait_for(lambda: json.loads((state_dir(repo) / "merge.json").read_text())["step"] == "test", timeout=60)
     stopped = wta(repo, "stop", "infra", check=0)
+    gate.touch()
     assert stopped.stdout == "infra: stopped: a landing under way finishes; not tried again, no follow-up\n"
     wait_for(lambda: record(repo, "api")["state"] in ("landed", "failed", "blocked"), timeout=60)
     assert record(repo, "infra")["state"] == "landed"
@@ -1070,7 +1102,7 @@ esac
 def test_wta_stop_says_when_it_cut_a_landing_short_and_what_finishes_it(tmp_path):
     """A landing's test that outlasts the coordinator's 10 s to end: `wta stop` killed it, while saying the
     landing under way finishes."""
-    repo = _landing_api_at_its_test(tmp_path, pause=60)
+    repo = _landing_api_at_its_test(tmp_path)
     stopped = wta(repo, "stop", check=0)
     assert "its landing did not end within 10 s and was cut short: merge " in stopped.stdout
     assert "interrupted at api (test); `wta merge --continue` finishes it, `wta merge --abort` undoes it" \
@@ -1083,7 +1115,7 @@ def test_wta_stop_says_when_it_cut_a_landing_short_and_what_finishes_it(tmp_path
 def test_wta_stop_that_cuts_a_landing_short_names_only_wta_merge_continue_for_its_stream(tmp_path):
     """The stop line said "a landing under way finishes" and the stream's reason "`wta merge api` lands it",
     next to the line saying it was cut short; `wta merge api` then refused: only `--continue` finishes it."""
-    repo = _landing_api_at_its_test(tmp_path, pause=60)
+    repo = _landing_api_at_its_test(tmp_path)
     stopped = wta(repo, "stop", check=0)
     assert "a landing under way finishes" not in stopped.stdout, stopped.stdout
     assert "api: stopped: its landing was cut short, `wta merge --continue` finishes it; not tried again, " \

@@ -3,6 +3,9 @@
 Test aid: with WTA_MERGE_PAUSE_AT=<step> (or <step>:<stream>) the merge sleeps
 (WTA_MERGE_PAUSE_SECONDS, default 600) right after recording that step, so a
 test can kill it there. Steps: verify, rebase, test, fast-forward, merged.
+With WTA_MERGE_PAUSE_UNTIL=<file> as well, the pause ends as soon as that file
+exists: a gate the test opens once it has done what it does during the pause,
+however slow a loaded machine makes it (a fixed pause can end before).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from worktree_agents.state import lock_holder
 
 PAUSE_ENV = "WTA_MERGE_PAUSE_AT"
 PAUSE_SECONDS_ENV = "WTA_MERGE_PAUSE_SECONDS"
+PAUSE_UNTIL_ENV = "WTA_MERGE_PAUSE_UNTIL"
 STATE_VERSION = 1
 
 # The steps one stream goes through; merge.json names the current one.
@@ -85,7 +89,10 @@ def describe_state(state: dict[str, Any]) -> str:
 def pause(step: str, stream: str) -> None:
     wanted = os.environ.get(PAUSE_ENV)
     if wanted and wanted in (step, f"{step}:{stream}"):
-        time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "600")))
+        deadline = time.monotonic() + float(os.environ.get(PAUSE_SECONDS_ENV, "600"))
+        gate = os.environ.get(PAUSE_UNTIL_ENV)
+        while time.monotonic() < deadline and not (gate and os.path.exists(gate)):
+            time.sleep(min(0.05 if gate else 1.0, max(deadline - time.monotonic(), 0)))
 
 
 def save_report(state_dir: str, report: MergeReport) -> None:
