@@ -200,8 +200,10 @@ def test_watch_on_an_80_column_terminal_shows_each_streams_state(tmp_path):
 
 
 def ages_out(text: str) -> str:
-    """`text` with its ages ('3s ago') made alike: two runs a second apart say the same otherwise."""
-    return re.sub(r"\b\d+[smhd] ago\b", "N ago", text)
+    """`text` with its ages ('3s ago') made alike: two runs a second apart say the same otherwise. The gaps
+    between columns too: an age one character longer ('9s ago', then '10s ago' on a loaded machine) widens
+    its column."""
+    return re.sub(r"  +", "  ", re.sub(r"\b\d+[smhd] ago\b", "N ago", text))
 
 
 def test_watch_prints_a_fresh_table_each_interval_until_interrupted(tmp_path):

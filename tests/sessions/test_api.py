@@ -111,24 +111,32 @@ def test_a_retiring_model_is_named_in_the_session_log(tmp_path):
 def test_a_session_stopped_or_timed_out_still_records_what_it_spent(tmp_path):
     """The api runner ended by SIGTERM (its `timeout`, `wta stop`) printed no result line: the record had
     no turns, cost or tokens for two turns that were paid for."""
-    import time
+    import threading
 
-    answered = []
+    answered, third, released = [], threading.Event(), threading.Event()
 
     def script(body: dict):
         answered.append(body)
         if len(answered) <= 2:
             return [tool_use("list_files", {"path": "src"})]
-        time.sleep(30)   # the third turn never comes back in time
+        third.set()
+        released.wait(60)   # the third turn never comes back: the session is stopped meanwhile
         return [text("too late")]
 
-    # (8 s: the runner's start and two turns must come first, also on a loaded machine, where 3 s was not enough.)
-    repo = session_repo(tmp_path, zones(api_agent().replace("timeout: 60s", "timeout: 8s"), STREAMS))
+    # Stopped once the third turn is asked for: an 8 s `timeout` had come first on a loaded machine, before the
+    # runner's start and two turns (the timeout and `wta stop` end the runner alike, by SIGTERM).
+    repo = session_repo(tmp_path, zones(api_agent(), STREAMS))
     with FakeAnthropic(script, api_key=KEY) as fake:
-        done = up(repo, "api", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+        try:
+            started = up(repo, "api", "-d", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+            assert started.returncode == 0, started.stdout + started.stderr
+            assert third.wait(60), "the third turn was never asked for"
+            assert wta(repo, "stop", "api", check=0).stdout == "api: stopped\n"
+        finally:
+            released.set()
     session = record(repo, "api")
-    assert len(answered) == 3, "the third turn was never asked for"
-    assert done.returncode == 1 and (session["state"], session["reason"]) == ("failed", "timeout after 8s")
+    assert len(answered) == 3
+    assert (session["state"], session["reason"]) == ("stopped", "stopped by `wta stop`")
     assert session["turns"] == 2 and session["input_tokens"] > 0 and session["output_tokens"] > 0
     assert session["cost_usd"] == pricing.cost_usd(MODEL, session["input_tokens"], session["output_tokens"])
 

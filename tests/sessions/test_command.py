@@ -269,17 +269,27 @@ def test_a_stalled_session_stays_stalled_through_wtas_own_timeout_line(tmp_path)
 @pytest.mark.skipif(shutil.which("tmux") is None or shutil.which("script") is None,
                     reason="needs tmux and script (util-linux): .ci/run installs tmux")
 def test_attach_ends_well_when_the_session_ends_and_needs_a_terminal(tmp_path):
+    # The session ends once the test opens its gate, with `wta attach` attached (a fixed "sleep 2" had
+    # ended it before the attach on a loaded machine).
+    gate = tmp_path / "end-the-session"
     streams = "  api:\n    paths: [src/api/**]\n"
-    repo = session_repo(tmp_path, zones(agent("sleep 2; echo bye"), streams))
+    repo = session_repo(tmp_path, zones(agent(f"while [ ! -f {gate} ]; do sleep 0.05; done; echo bye"), streams))
     try:
         assert up(repo, "--interactive", "-d").returncode == 0
-        wait_for(lambda: record(repo, "api")["tmux"], message="the tmux session")
+        server = wait_for(lambda: record(repo, "api")["tmux"], message="the tmux session")
         no_terminal = wta(repo, "attach", "api", check=2, input="")
         assert "wta attach needs a terminal" in no_terminal.stderr
         command = f"{sys.executable} -m worktree_agents attach api"
-        attached = subprocess.run(["script", "-qec", command, "/dev/null"], cwd=repo, env=env(), timeout=60,
+        attach = subprocess.Popen(["script", "-qec", command, "/dev/null"], cwd=repo, env=env(),
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        assert attached.returncode == 0, attached.stdout[-500:]
+        try:
+            wait_for(lambda: subprocess.run(["tmux", "-L", server["socket"], "list-clients"], capture_output=True,
+                                            text=True).stdout.strip(), timeout=60, message="wta attach's client")
+            gate.touch()
+            out, _ = attach.communicate(timeout=60)
+        finally:
+            attach.kill()
+        assert attach.returncode == 0, out[-500:]
         assert wait_state(repo, "api", "done")
     finally:
         os.system(f"tmux -L {record(repo, 'api')['tmux']['socket']} kill-server 2>/dev/null")
