@@ -686,6 +686,7 @@ def files_unlike(commit: str, worktree: str, scratch: str, env: dict[str, str]) 
     assume-unchanged, or stat data copied from another file, has git take the file for the committed one
     and `git status` show nothing. So the files are compared through an index written here in `scratch`
     (a directory no sandbox writes) from `commit` alone, with no stat data: git hashes every file again.
+    git compares what a file cleans to (.gitattributes), so its bytes are compared too (_converted_unlike).
     """
     import tempfile  # only landings with a test ask: kept off the hooks' start-up
 
@@ -695,8 +696,52 @@ def files_unlike(commit: str, worktree: str, scratch: str, env: dict[str, str]) 
         run("read-tree", commit, cwd=worktree, env=own)
         proc = run("--no-optional-locks", "diff", "--name-status", "-z", "--no-renames", "--no-ext-diff",
                    "--no-textconv", NOT_INTO_SUBMODULES, "--", cwd=worktree, env=own)
-    fields = zsplit(proc.stdout)
-    return [(fields[i + 1], fields[i][:1]) for i in range(0, len(fields) - 1, 2)]
+        fields = zsplit(proc.stdout)
+        unlike = [(fields[i + 1], fields[i][:1]) for i in range(0, len(fields) - 1, 2)]
+        return unlike + [(path, "M") for path in _converted_unlike(worktree, tmp, own, {p for p, _ in unlike})]
+
+
+def _converted_unlike(worktree: str, tmp: str, env: dict[str, str], seen: set[str]) -> list[str]:
+    """The files (of the index in `env`, but `seen`) that `git diff` takes for the committed ones only
+    through a conversion of .gitattributes: it compares what the file cleans to (`ident` makes
+    `$Id: <any text on the line>$` read as `$Id$`; `eol`, `text`, `working-tree-encoding` and filters rewrite
+    it too), not its bytes. A file is the commit's when its bytes are the blob's, or what a checkout of the
+    blob writes (`checkout-index` into `tmp`, with the commit's attributes: read from the index first)."""
+    import hashlib  # only landings with a test ask
+    import stat
+
+    fields = zsplit(run("ls-files", "-s", "-z", cwd=worktree, env=env).stdout)
+    other: dict[str, bytes | None] = {}
+    for field in fields:
+        meta, path = field.split("\t", 1)
+        mode, oid, _stage = meta.split(" ")
+        if mode not in ("100644", "100755") or path in seen:
+            continue   # (links and submodules are compared as they are; `seen` is named already)
+        try:
+            fd = os.open(os.path.join(worktree, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            other[path] = None
+            continue
+        with os.fdopen(fd, "rb") as f:
+            content = f.read() if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+        if content is None or hashlib.new("sha1" if len(oid) == 40 else "sha256",
+                                          b"blob %d\0" % len(content) + content).hexdigest() != oid:
+            other[path] = content
+    if not other:
+        return []
+    prefix = os.path.join(tmp, "checkout") + os.sep
+    run("checkout-index", "-f", "-z", "--stdin", f"--prefix={prefix}", cwd=worktree, env=env,
+        input=b"".join(p.encode(errors="surrogateescape") + b"\0" for p in other))
+    unlike = []
+    for path, content in other.items():
+        try:
+            with open(prefix + path, "rb") as checked_out:
+                same = content is not None and content == checked_out.read()
+        except OSError:
+            same = False
+        if not same:
+            unlike.append(path)
+    return unlike
 
 
 def commits_behind(base: str, branch: str, cwd: str | os.PathLike[str] | None = None,

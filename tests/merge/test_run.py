@@ -250,6 +250,47 @@ def test_files_the_worktrees_index_hides_from_git_status_are_never_tested_in_pla
     assert_contained(repo)
 
 
+def test_files_that_read_as_committed_only_through_gitattributes_conversions_are_never_tested(repo, tmp_path):
+    # `ident` in its zone's .gitattributes: git cleans `$Id: <any text on the line>$` to `$Id$` before it compares,
+    # so with an index of no stat data (its own, `git read-tree HEAD`) neither `git status` nor the landing's check
+    # saw the code on that line; the test passed on it, and the commit without it landed.
+    ran = tmp_path / "tested"
+    set_test(f'echo "$WTA_STREAM" >> {ran}; [ "$WTA_STREAM" != ui ] || grep -q good src/components/Gate.tsx\n')
+    ui = wt(repo, "ui")
+    write_files(ui, {"src/components/.gitattributes": "Gate.tsx ident\n*.bat text eol=crlf\nId.tsx ident\n",
+                     "src/components/Gate.tsx": "x = '$Id$'\n", "src/components/run.bat": "a\nb\n",
+                     "src/components/Id.tsx": "x = '$Id$'\n"})
+    commit_all(ui, "gate")
+    ui_tip = sha(repo, "wta/ui")
+    write_files(ui, {"src/components/Gate.tsx": "x = '$Id: good; import os $'\n"})
+    git(ui, "read-tree", "HEAD")
+    assert git(ui, "status", "--porcelain").stdout == ""
+
+    proc = wta(repo, "merge", check=1)
+
+    assert "ui       refused" in proc.stdout
+    assert "src/components/Gate.tsx in " in proc.stderr and "a conversion of .gitattributes" in proc.stderr
+    assert "rm -f -- src/components/Gate.tsx && git checkout HEAD -- src/components/Gate.tsx" in proc.stderr
+    assert "ui" not in ran.read_text().split()                     # never tested
+    assert git(repo, "merge-base", "--is-ancestor", ui_tip, "main", check=False).returncode == 1
+    assert not (repo / "src/components/Gate.tsx").exists()
+
+    # As a checkout writes them (CRLF, `$Id: <blob> $`) or as committed, the files are the commit's: tested, landed.
+    for name in ("Gate.tsx", "run.bat"):   # (as the refusal says: git takes them for unchanged, and writes nothing)
+        os.unlink(ui / "src/components" / name)
+        git(ui, "checkout", "HEAD", "--", f"src/components/{name}")
+    assert (ui / "src/components/run.bat").read_bytes() == b"a\r\nb\r\n"
+    assert (ui / "src/components/Gate.tsx").read_text().startswith("x = '$Id: ")
+    assert (ui / "src/components/Id.tsx").read_text() == "x = '$Id$'\n"
+    set_test(f'echo "$WTA_STREAM" >> {ran}\n')
+    done = wta(repo, "merge", "--continue", check=0)
+
+    assert "ui: merged" in done.stdout
+    assert ran.read_text().split().count("ui") == 1
+    assert git(repo, "show", "main:src/components/Gate.tsx").stdout == "x = '$Id$'\n"
+    assert_contained(repo)
+
+
 def test_the_fsck_of_what_a_stream_brings_reads_its_pack_where_no_sandbox_writes(repo, tmp_path):
     # In the temp dir, a session running beside the landing could put another pack in its place.
     seen = tmp_path / "index-pack"

@@ -115,9 +115,10 @@ def hidden_changes(worktree: str, head: str, files: Sequence[str]) -> str:
     paths = shell_words(files) if len(files) <= 5 else "PATH..."
     return (f"{listed(files)} in {worktree} differ from {head[:12]}, the commit to land, though `git status` shows "
             "no change (its index marks them skip-worktree or assume-unchanged, or holds another file's stat "
-            "data): its test would run on other files than land; commit what they hold, or put them back as "
+            "data; or they read as committed only through a conversion of .gitattributes: ident, eol, encoding): its "
+            "test would run on other files than land; commit what they hold, or put them back as "
             f"committed (`git update-index --no-skip-worktree {paths} && git update-index --no-assume-unchanged "
-            f"{paths} && git checkout HEAD -- {paths}`)")
+            f"{paths} && rm -f -- {paths} && git checkout HEAD -- {paths}`)")
 
 
 def explain(result: StreamResult, base: str, test: str | None) -> tuple[list[str], list[str]]:
