@@ -291,6 +291,40 @@ def test_files_that_read_as_committed_only_through_gitattributes_conversions_are
     assert_contained(repo)
 
 
+def test_a_sparse_worktrees_folder_made_a_link_is_never_tested_in_place_of_the_commits_files(repo, tmp_path):
+    # Under `sparse: true` a file missing from the worktree is let be; one missing because a folder of its path is a
+    # link (to a place of the temp dir, which every sandbox writes) is there, with other content: it is tested.
+    zones = (repo / "zones.yaml").read_text()
+    assert "sparse: false" in zones
+    write_files(repo, {"zones.yaml": zones.replace("sparse: false", "sparse: true")})
+    commit_all(repo, "sparse")
+    ran = tmp_path / "tested"
+    set_test(f'echo "$WTA_STREAM" >> {ran}; [ "$WTA_STREAM" != ui ] || grep -q good docs/specs/api.md\n')
+    ui = wt(repo, "ui")
+    ui_tip = sha(repo, "wta/ui")
+    elsewhere = tmp_path / "elsewhere"
+    write_files(elsewhere, {"api.md": "good\n"})
+    git(ui, "update-index", "--skip-worktree", "docs/specs/api.md")
+    subprocess.run(["rm", "-r", ui / "docs/specs"], check=True)
+    os.symlink(elsewhere, ui / "docs/specs")
+    assert git(ui, "status", "--porcelain").stdout == "?? docs/specs\n"   # (untracked: no change to commit)
+
+    proc = wta(repo, "merge", check=1)
+
+    assert "ui       refused" in proc.stdout and "docs/specs/api.md in " in proc.stderr
+    assert "ui" not in ran.read_text().split()                     # never tested
+    assert git(repo, "merge-base", "--is-ancestor", ui_tip, "main", check=False).returncode == 1
+
+    # Missing, as a sparse checkout leaves it: tested, landed.
+    os.unlink(ui / "docs/specs")
+    set_test(f'echo "$WTA_STREAM" >> {ran}\n')
+    done = wta(repo, "merge", "--continue", check=0)
+
+    assert "ui: merged" in done.stdout
+    assert ran.read_text().split().count("ui") == 1
+    assert_contained(repo)
+
+
 def test_the_fsck_of_what_a_stream_brings_reads_its_pack_where_no_sandbox_writes(repo, tmp_path):
     # In the temp dir, a session running beside the landing could put another pack in its place.
     seen = tmp_path / "index-pack"
