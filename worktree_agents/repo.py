@@ -159,22 +159,51 @@ def refuse_unreadable_worktrees(common_dir: str) -> None:
     except OSError:
         return   # no linked worktrees
     for name in names:
-        for file in _WORKTREE_ADMIN_FILES:
-            path = os.path.join(admin, name, file)
+        for path, what in _files_git_reads(common_dir, os.path.join(admin, name)):
             try:
                 mode = os.stat(path).st_mode
             except OSError:
                 continue   # absent (or a dangling link): git reports that itself, without waiting
-            if stat.S_ISREG(mode):
-                continue
+            if stat.S_ISREG(mode) or (stat.S_ISDIR(mode) and what.startswith("the ref ")):
+                continue   # (a folder where a ref would be: git takes the ref for absent)
             import shlex  # (only to say so: it imports `re`, which the hooks' start-up does without)
 
             kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else \
                 "a directory" if stat.S_ISDIR(mode) else "not a regular file"
             where = _registered_path(os.path.join(admin, name)) or name
-            raise WtaError(f"{path}: {kind}, not the file git keeps the {file} of worktree {where} in (git would wait "
+            raise WtaError(f"{path}: {kind}, not the file git keeps {what} of worktree {where} in (git would wait "
                            f"on it or fail); that worktree is broken: put a file back there (HEAD: `ref: "
                            f"refs/heads/BRANCH`) or unregister it (rm -r {shlex.quote(os.path.join(admin, name))})")
+
+
+# Refs git keeps in each worktree's private git dir (and every name outside refs/: pseudorefs).
+_PER_WORKTREE_REFS = ("refs/worktree/", "refs/bisect/", "refs/rewritten/")
+
+
+def _files_git_reads(common_dir: str, admin: str):
+    """(path, what it holds) of each file git opens to list the worktree of the private git dir `admin`: its
+    own files, then the ref its HEAD names, and the one that names, ... (a HEAD of `ref: refs/worktree/x`
+    has git open that file of the private git dir, which its sandbox writes: a FIFO there hung it as well)."""
+    for file in _WORKTREE_ADMIN_FILES:
+        yield os.path.join(admin, file), f"the {file}"
+    path = os.path.join(admin, "HEAD")
+    for _ in range(5):   # (git follows as many; a longer chain it reports itself)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return   # (said above, or next: the caller stats it)
+            line = f.read(4096).split(b"\n", 1)[0].decode(errors="surrogateescape")
+        if not line.startswith("ref: "):
+            return
+        ref = line[len("ref: "):].strip()
+        if not ref or ".." in ref.split("/") or ref.startswith("/"):
+            return
+        own = not ref.startswith("refs/") or ref.startswith(_PER_WORKTREE_REFS)
+        path = os.path.join(admin if own else common_dir, ref)
+        yield path, f"the ref {ref} (named by its HEAD)"
 
 
 def _registered_path(admin: str) -> str | None:

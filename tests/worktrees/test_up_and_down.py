@@ -1230,3 +1230,28 @@ def test_a_fifo_in_place_of_a_worktrees_head_is_reported_not_waited_on(webapp):
                 break   # no reader left
             time.sleep(0.1)
     assert api.is_dir()   # `wta down` removed nothing
+
+
+def test_a_fifo_at_the_ref_a_worktrees_head_names_is_reported_not_waited_on(webapp):
+    """HEAD a file, naming a ref of the private git dir (`refs/worktree/x`, which the sandbox writes) that is a
+    FIFO: `git worktree list` blocked opening that ref, and `wta status` with it, past the check of HEAD."""
+    api = add_stream_worktree(webapp, "api")
+    admin = webapp / ".git" / "worktrees" / api.name
+    (admin / "refs" / "worktree").mkdir(parents=True)
+    ref = admin / "refs" / "worktree" / "x"
+    os.mkfifo(ref)
+    (admin / "HEAD").write_text("ref: refs/worktree/x\n")
+    try:
+        started = time.monotonic()
+        proc = wta(webapp, "status", check=2, timeout=30)
+        assert time.monotonic() - started < 20
+        assert proc.stderr.startswith(f"wta: {ref}: a named pipe (FIFO), not the file git keeps the ref "
+                                      f"refs/worktree/x (named by its HEAD) of worktree {api} in"), proc.stderr
+        assert proc.stderr.count("\n") == 1
+    finally:
+        while True:   # a git left blocked opening it for reading (before the fix) gets an end of file
+            try:
+                os.close(os.open(ref, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                break   # no reader left
+            time.sleep(0.1)
