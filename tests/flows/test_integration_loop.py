@@ -486,20 +486,25 @@ fi
     assert git(api, "status", "--porcelain").stdout == "" and not (private / "CHERRY_PICK_HEAD").exists()
 
 
+def _fixing_api_agent(body: dict):
+    """An api-runner agent: in its first session some work; in a follow-up that names the failing test
+    ("marker 42"), the fix."""
+    from worktree_agents.fake_anthropic import text, tool_use
+
+    first = json.dumps(body["messages"][0])
+    path = "src/api/fixed" if "marker 42" in first else "src/api/w.py"
+    turns = [[tool_use("write_file", {"path": path, "content": "ok\n"})],
+             [tool_use("commit", {"message": "fix the test" if "fixed" in path else "api work"})],
+             [text("Done.")]]
+    turn = len(body["messages"]) // 2
+    return turns[turn] if turn < len(turns) else None
+
+
 def test_the_api_runner_gets_the_failed_test_in_its_follow_up_and_fixes_it(tmp_path):
-    from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
+    from worktree_agents.fake_anthropic import FakeAnthropic
     from sessions_support import KEY
 
-    def agent(body: dict):
-        """First session: some work; a follow-up that names the failing test: the fix."""
-        first = json.dumps(body["messages"][0])
-        path = "src/api/fixed" if "marker 42" in first else "src/api/w.py"
-        turns = [[tool_use("write_file", {"path": path, "content": "ok\n"})],
-                 [tool_use("commit", {"message": "fix the test" if "fixed" in path else "api work"})],
-                 [text("Done.")]]
-        turn = len(body["messages"]) // 2
-        return turns[turn] if turn < len(turns) else None
-
+    agent = _fixing_api_agent
     (tmp_path / "check.sh").write_text(TEST_SCRIPT.format(out=tmp_path))
     zones_text = (f"version: 1\nland: auto\ntest: sh {tmp_path}/check.sh\nagent:\n  runner: api\n  max_turns: 10\n"
                   "  timeout: 60s\nstreams:\n  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n")
@@ -1192,10 +1197,10 @@ def test_a_landing_killed_while_it_waited_is_left_with_advice_that_works(tmp_pat
     assert (tmp_path / "api-start.log").exists()   # api started once infra had landed
 
 
-def test_a_follow_up_left_pending_by_a_killed_coordinator_keeps_its_count_of_hand_backs(tmp_path):
-    """A landing handed back (follow-up 1 of land_retries 1), the follow-up waiting for a free slot, the
-    coordinator killed: the next `wta up --land` started the record anew, and the stream got another
-    follow-up beyond land_retries (each a paid agent session) before it was blocked."""
+def _a_follow_up_waiting_for_a_slot(tmp_path: Path) -> tuple[Path, int]:
+    """infra handed back (follow-up 1 of land_retries 1; its test fails on its own file), its follow-up
+    `pending` behind api's session (max_parallel 1, api waiting for `tmp_path/go`), under a detached
+    coordinator: the repository and that coordinator's pid."""
     script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
 case "$WTA_STREAM" in
   infra) echo a >> infra/a && git add infra/a && git commit -qm "infra a" ;;
@@ -1210,8 +1215,19 @@ esac
     coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
     wait_for(lambda: (record(repo, "infra")["state"], record(repo, "infra")["handbacks"]) == ("pending", 1),
              timeout=60, message="infra handed back, its follow-up waiting for api's slot")
-    os.kill(coordinator, signal.SIGKILL)
-    wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+    return repo, coordinator
+
+
+@pytest.mark.parametrize("ending", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "sigterm"])
+def test_a_follow_up_its_coordinator_left_pending_keeps_its_count_of_hand_backs(tmp_path, ending):
+    """A landing handed back (follow-up 1 of land_retries 1), the follow-up waiting for a free slot, the
+    coordinator killed (or ended by SIGTERM, which stops the follow-up before it started): the next `wta up
+    --land` started the record anew, and the stream got another follow-up beyond land_retries (each a paid
+    agent session) before it was blocked."""
+    repo, coordinator = _a_follow_up_waiting_for_a_slot(tmp_path)
+    os.kill(coordinator, ending)
+    wait_for(lambda: not alive(coordinator), message="the coordinator to end")
+    assert record(repo, "infra")["state"] == ("pending" if ending == signal.SIGKILL else "stopped")
     (tmp_path / "go").write_text("")
     again = up(repo, "--land", "--max-parallel", "1")
     assert again.returncode == 1, again.stdout + again.stderr
@@ -1309,34 +1325,6 @@ def test_a_session_that_ends_while_no_coordinator_runs_is_announced_once_by_the_
     assert _notified(notify_log).count("api|done") == 1, _notified(notify_log)
 
 
-def test_a_follow_up_that_sigterm_stopped_before_it_started_keeps_its_count_of_hand_backs(tmp_path):
-    """As for a killed coordinator (above), for one ended by SIGTERM: its pending follow-up became `stopped`
-    before it started, and the next `wta up --land` started the record anew, with no hand-back counted."""
-    script = f"""echo "$WTA_STREAM" >> {tmp_path}/sessions.log
-case "$WTA_STREAM" in
-  infra) echo a >> infra/a && git add infra/a && git commit -qm "infra a" ;;
-  api) while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done
-       echo y > src/api/y.py && git add src/api/y.py && git commit -qm "api y" ;;
-esac
-"""
-    repo = loop_repo(tmp_path, script, extra="land_retries: 1\ntest: 'test ! -f infra/a'\n",
-                     streams="  infra:\n    paths: [infra/**]\n  api:\n    paths: [src/api/**]\n")
-    started = up(repo, "-d", "--land", "--max-parallel", "1")
-    assert started.returncode == 0, started.stdout + started.stderr
-    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
-    wait_for(lambda: (record(repo, "infra")["state"], record(repo, "infra")["handbacks"]) == ("pending", 1),
-             timeout=60, message="infra handed back, its follow-up waiting for api's slot")
-    os.kill(coordinator, signal.SIGTERM)
-    wait_for(lambda: not alive(coordinator), message="the coordinator to end")
-    assert record(repo, "infra")["state"] == "stopped"
-    (tmp_path / "go").write_text("")
-    again = up(repo, "--land", "--max-parallel", "1")
-    assert again.returncode == 1, again.stdout + again.stderr
-    assert (tmp_path / "sessions.log").read_text().split() == ["infra", "api", "infra"]   # one follow-up
-    assert record(repo, "infra")["state"] == "blocked" and record(repo, "infra")["handbacks"] == 1
-    assert "landing failed 2 time(s)" in record(repo, "infra")["reason"]
-
-
 # -- an `api` session without a shell (`sandbox: off`: no `run` tool) ---------------------------
 
 def _api_without_shell(tmp_path: Path, agent, extra: str = "") -> tuple[Path, list[str], subprocess.CompletedProcess]:
@@ -1356,19 +1344,8 @@ def _api_without_shell(tmp_path: Path, agent, extra: str = "") -> tuple[Path, li
 def test_an_api_session_without_a_shell_is_not_told_to_run_commands_to_reproduce_a_failed_test(tmp_path):
     """Its follow-up was told "Reproduce it: rebase your branch, `git rebase --apply main` ..., then run the
     command", which it cannot: it has no `run` tool."""
-    from worktree_agents.fake_anthropic import text, tool_use
-
-    def agent(body: dict):
-        first = json.dumps(body["messages"][0])
-        path = "src/api/fixed" if "marker 42" in first else "src/api/w.py"
-        turns = [[tool_use("write_file", {"path": path, "content": "ok\n"})],
-                 [tool_use("commit", {"message": "fix the test" if "fixed" in path else "api work"})],
-                 [text("Done.")]]
-        turn = len(body["messages"]) // 2
-        return turns[turn] if turn < len(turns) else None
-
     (tmp_path / "check.sh").write_text(TEST_SCRIPT.format(out=tmp_path))
-    repo, firsts, done = _api_without_shell(tmp_path, agent, extra=f"test: sh {tmp_path}/check.sh\n")
+    repo, firsts, done = _api_without_shell(tmp_path, _fixing_api_agent, extra=f"test: sh {tmp_path}/check.sh\n")
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(firsts) == 2 and "marker 42" in firsts[1]
     assert "git rebase" not in firsts[1] and "then run the command" not in firsts[1], firsts[1]

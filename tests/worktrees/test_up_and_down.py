@@ -1208,6 +1208,16 @@ def test_nothing_is_copied_through_a_link_out_of_the_worktree(tmp_path):
     assert copied.failed == f"cannot copy config/.env: a folder on its way in {api} is a link out of the worktree"
 
 
+def _release_readers(fifo: Path) -> None:
+    """A git left blocked opening `fifo` for reading (before the fix) gets an end of file."""
+    while True:
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            return   # no reader left
+        time.sleep(0.1)
+
+
 def test_a_fifo_in_place_of_a_worktrees_head_is_reported_not_waited_on(webapp):
     """`mkfifo` where git keeps a stream worktree's HEAD: `git worktree list` would block opening it, and
     `wta status` and `wta down` with it, forever. They refuse in one line naming that file, at once."""
@@ -1223,12 +1233,7 @@ def test_a_fifo_in_place_of_a_worktrees_head_is_reported_not_waited_on(webapp):
             assert proc.stderr.startswith(f"wta: {head}: a named pipe (FIFO), not the file git keeps the HEAD of "
                                           f"worktree {api} in") and proc.stderr.count("\n") == 1, proc.stderr
     finally:
-        while True:   # a git left blocked opening it for reading (before the fix) gets an end of file
-            try:
-                os.close(os.open(head, os.O_WRONLY | os.O_NONBLOCK))
-            except OSError:
-                break   # no reader left
-            time.sleep(0.1)
+        _release_readers(head)
     assert api.is_dir()   # `wta down` removed nothing
 
 
@@ -1249,9 +1254,4 @@ def test_a_fifo_at_the_ref_a_worktrees_head_names_is_reported_not_waited_on(weba
                                       f"refs/worktree/x (named by its HEAD) of worktree {api} in"), proc.stderr
         assert proc.stderr.count("\n") == 1
     finally:
-        while True:   # a git left blocked opening it for reading (before the fix) gets an end of file
-            try:
-                os.close(os.open(ref, os.O_WRONLY | os.O_NONBLOCK))
-            except OSError:
-                break   # no reader left
-            time.sleep(0.1)
+        _release_readers(ref)
