@@ -701,22 +701,37 @@ def files_unlike(commit: str, worktree: str, scratch: str, env: dict[str, str]) 
         return unlike + [(path, "M") for path in _converted_unlike(worktree, tmp, own, {p for p, _ in unlike})]
 
 
+# The attributes under which git cleans a file to other content than its bytes (before it compares).
+_REWRITING_ATTRIBUTES = ("ident", "filter", "working-tree-encoding")
+
+
 def _converted_unlike(worktree: str, tmp: str, env: dict[str, str], seen: set[str]) -> list[str]:
     """The files (of the index in `env`, but `seen`) that `git diff` takes for the committed ones only
     through a conversion of .gitattributes: it compares what the file cleans to (`ident` makes
     `$Id: <any text on the line>$` read as `$Id$`; `eol`, `text`, `working-tree-encoding` and filters rewrite
     it too), not its bytes. A file is the commit's when its bytes are the blob's, or what a checkout of the
-    blob writes (`checkout-index` into `tmp`, with the commit's attributes: read from the index first)."""
+    blob writes (`checkout-index` into `tmp`, with the commit's attributes: read from the index first).
+    Only files whose attributes can make other text read as the blob's are read (`ident`, a `filter`, a
+    `working-tree-encoding`): `text` and `eol` differ in line endings alone; in most repositories, none.
+    """
     import hashlib  # only landings with a test ask
     import stat
 
-    fields = zsplit(run("ls-files", "-s", "-z", cwd=worktree, env=env).stdout)
-    other: dict[str, bytes | None] = {}
-    for field in fields:
+    files = {}
+    for field in zsplit(run("ls-files", "-s", "-z", cwd=worktree, env=env).stdout):
         meta, path = field.split("\t", 1)
         mode, oid, _stage = meta.split(" ")
-        if mode not in ("100644", "100755") or path in seen:
-            continue   # (links and submodules are compared as they are; `seen` is named already)
+        if mode in ("100644", "100755") and path not in seen:
+            files[path] = oid   # (links and submodules are compared as they are; `seen` is named already)
+    if not files:
+        return []
+    said = zsplit(run("check-attr", "-z", "--stdin", *_REWRITING_ATTRIBUTES, cwd=worktree, env=env,
+                      input=b"".join(p.encode(errors="surrogateescape") + b"\0" for p in files)).stdout)
+    rewritten = {said[i] for i in range(0, len(said) - 2, 3) if said[i + 2] not in ("unspecified", "unset")}
+    other: dict[str, bytes | None] = {}
+    for path, oid in files.items():
+        if path not in rewritten:
+            continue
         try:
             fd = os.open(os.path.join(worktree, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
