@@ -189,18 +189,22 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
                                    plan.land and record.state in (DONE, LANDING)):  # not landed yet: land it
             continue
         manual = not sessions.runner(ctx.runner).starts_process  # a person: no process, so no log
-        # A follow-up its coordinator had not started yet (killed: left `pending`; ended by SIGTERM: `stopped`
-        # before it started): the hand-backs so far count (land_retries).
-        follow_up = {"handbacks": record.handbacks, "failed_to_land": record.failed_to_land,
-                     "announced": record.announced,
-                     "reason": record.reason if record.state == PENDING else FOLLOW_UP_RESUMED} \
-            if resuming and record is not None and (record.state == PENDING or record.state == STOPPED and
-                                                    record.reason == ENDED) and \
-            record.handbacks and os.path.exists(store.handback_path(stream)) else {}
+        follow_up = _follow_up_kept(record, store.handback_path(stream)) if resuming else {}
         store.reset(stream, runner=ctx.runner, worktree=ctx.worktree, log=None if manual else ctx.log,
                     port=ctx.port, stall_after=config.stall_after, **follow_up)
         scheduled.append(stream)
     return scheduled
+
+
+def _follow_up_kept(record: SessionRecord | None, handback: str) -> dict:
+    """What a resumed schedule keeps of a follow-up its coordinator had not started yet (killed: left `pending`;
+    ended by SIGTERM: `stopped` before it started), so that the hand-backs so far count (land_retries): {} for
+    any other record."""
+    if record is None or not record.handbacks or not os.path.exists(handback) or \
+            not (record.state == PENDING or record.state == STOPPED and record.reason == ENDED):
+        return {}
+    return {"handbacks": record.handbacks, "failed_to_land": record.failed_to_land, "announced": record.announced,
+            "reason": record.reason if record.state == PENDING else FOLLOW_UP_RESUMED}
 
 
 def _merge_underway(state_dir: str) -> set[str] | None:
