@@ -85,3 +85,25 @@ def test_max_turns_reached_is_a_failed_session(tmp_path, claude):
     assert done.returncode == 1
     session = record(repo, "api")
     assert (session["state"], session["reason"]) == ("failed", "max turns reached"), log_text(repo, "api")[-2000:]
+
+
+def test_a_session_that_times_out_still_counts_the_edits_the_guard_refused(tmp_path, claude):
+    # Claude Code lists the refused edits in its closing result line, which a session ended by its timeout
+    # (or by `wta stop`) never writes: the record and `wta status` read them from the transcript then.
+    repo = session_repo(tmp_path, zones(AGENT.replace("timeout: 120s", "timeout: 10s"), STREAMS))
+    api = worktree(repo, "api")
+    script = {"api": [
+        [tool_use("Edit", {"file_path": str(api / "src/ui/page.html"), "old_string": "hi", "new_string": "mine"})],
+        [tool_use("Write", {"file_path": "src/ui/new.html", "content": "mine\n"})],   # the CLI words this one apart
+        [tool_use("Bash", {"command": "python3 -c 'import time; time.sleep(60)'", "description": "Think"})],
+    ]}
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, "api", env_=claude_env(claude, fake))
+    assert done.returncode == 1, done.stdout + done.stderr
+    session = record(repo, "api")
+    assert (session["state"], session["reason"]) == ("failed", "timeout after 10s"), log_text(repo, "api")[-2000:]
+    assert [(d["tool_name"], d["file_path"]) for d in session["permission_denials"]] == [
+        ("Edit", str(api / "src/ui/page.html")), ("Write", "src/ui/new.html")]
+    assert (api / "src/ui/page.html").read_text() == "<p>hi</p>\n" and not (api / "src/ui/new.html").exists()
+    shown = {s["stream"]: s for s in json.loads(wta(repo, "status", "--json", check=0, env=env()).stdout)["streams"]}
+    assert shown["api"]["session"]["permission_denials"] == 2
