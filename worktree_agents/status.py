@@ -22,6 +22,7 @@ from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.hooks import install as hooks
 from worktree_agents.hooks.hooks_path import shared_hooks_path
 from worktree_agents.merge.state import merge_status
+from worktree_agents.sandbox import MARKER_ENV
 from worktree_agents.sessions import process
 from worktree_agents.sessions.liveness import last_activity, observe, session_roots
 from worktree_agents.sessions.store import LANDING, PENDING, WAITING, SessionRecord, SessionStore, iso
@@ -202,12 +203,15 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
         record = store.read(stream)
         if record is not None:
             found[stream] = observe(store, record)
-    if any(r.state in (PENDING, WAITING, LANDING) for r in found.values()) and coordinator_pid(state_dir) is None:
+    # In a session's sandbox (a pid namespace of its own) neither the coordinator nor a session's processes are seen.
+    sandboxed = bool(os.environ.get(MARKER_ENV))
+    if any(r.state in (PENDING, WAITING, LANDING) for r in found.values()) and not sandboxed and \
+            coordinator_pid(state_dir) is None:
         # Reported, not recorded: a coordinator that is only being handed over to must still find them.
         for record in found.values():
             if record.state in (PENDING, WAITING, LANDING):
                 record.reason = UNLANDED if record.state == LANDING else ORPHANED
-    usage = process.usage({s: session_roots(r) for s, r in found.items() if r.live})
+    usage = process.usage({s: session_roots(r) for s, r in found.items() if r.live and not sandboxed})
     report = {}
     for stream, record in found.items():
         used = usage.get(stream)

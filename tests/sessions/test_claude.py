@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 
 from support import git, wta
 from sessions_support import (KEY, claude_env, env, log_text, no_leftover_processes, record,  # noqa: F401
@@ -107,3 +108,27 @@ def test_a_session_that_times_out_still_counts_the_edits_the_guard_refused(tmp_p
     assert (api / "src/ui/page.html").read_text() == "<p>hi</p>\n" and not (api / "src/ui/new.html").exists()
     shown = {s["stream"]: s for s in json.loads(wta(repo, "status", "--json", check=0, env=env()).stdout)["streams"]}
     assert shown["api"]["session"]["permission_denials"] == 2
+
+
+def test_wta_status_run_by_the_agent_in_its_sandbox_shows_its_session_running(tmp_path, claude):
+    # The session runs in a pid namespace of its own, where no session's process is seen: `wta status` took the
+    # running session for crashed, went to record it in wta's read-only state and failed (exit 2); and it
+    # took a stream waiting for it for one that no coordinator schedules.
+    ui_after_api = STREAMS.replace("paths: [src/ui/**]", "paths: [src/ui/**]\n    after: [api]")
+    repo = session_repo(tmp_path, zones(AGENT, ui_after_api))
+    seen = tmp_path / "status.json"
+    status = f"{sys.executable} -m worktree_agents status"
+    script = {"api": [
+        [tool_use("Bash", {"command": f"{status} --json > {seen}; {status} >/dev/null; echo rc=$?",
+                           "description": "Status"})],
+        [text("Looked.")],
+    ]}
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, env_=claude_env(claude, fake))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert record(repo, "api")["sandbox"] == "bwrap"
+    [result] = fake.tool_results("api")
+    assert str(result["content"]).startswith("rc=0\n"), result   # (the CLI may add a reminder after it)
+    shown = {s["stream"]: s["session"] for s in json.loads(seen.read_text())["streams"]}
+    assert (shown["api"]["state"], shown["api"]["reason"]) == ("running", None)
+    assert shown["ui"]["state"] == "waiting" and "no coordinator" not in shown["ui"]["reason"], shown["ui"]
