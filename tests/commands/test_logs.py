@@ -117,3 +117,28 @@ def test_logs_of_a_stream_taken_out_of_zones_yaml_does_not_suggest_wta_up(tmp_pa
     proc = wta(repo, "logs", "api", check=2)
     assert proc.stderr.endswith(": stream 'api' has no log, and zones.yaml no longer defines it; add it back to "
                                 "streams: in zones.yaml to start a session, or remove its worktree (wta down api)\n")
+
+
+def test_logs_of_a_stream_waiting_for_another_points_to_follow_not_to_wta_up(tmp_path):
+    """The fix had been `wta up api`, which refused: the coordinator running the schedule starts it."""
+    gate = tmp_path / "gate-open"
+    streams = "  ui:\n    paths: [src/ui/**]\n  api:\n    paths: [src/api/**]\n    after: [ui]\n"
+    command = f"if [ \"$WTA_STREAM\" = ui ]; then while [ ! -f {gate} ]; do sleep 0.05; done; fi; echo $WTA_STREAM here"
+    repo = session_repo(tmp_path, zones(agent(command), streams))
+    assert up(repo, "-d").returncode == 0
+    wait_state(repo, "api", "waiting")
+
+    missing = wta(repo, "logs", "api", check=2, env=env())
+    assert missing.stderr.endswith(": stream 'api' has no log yet: its session is waiting for ui; "
+                                   "`wta logs -f api` waits for it and follows it\n"), missing.stderr
+    follow = subprocess.Popen([sys.executable, "-m", "worktree_agents", "logs", "-f", "api"], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    try:
+        said = follow.stderr.readline()
+        gate.touch()
+        out, _ = follow.communicate(timeout=60)
+    finally:
+        follow.kill()
+    assert said == ("wta: stream 'api' has no log yet: its session is waiting for ui; it is followed once the "
+                    "session starts (Ctrl-C stops)\n")
+    assert follow.returncode == 0 and "api here\n" in out and out.endswith("ended: done\n"), out

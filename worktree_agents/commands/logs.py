@@ -34,7 +34,13 @@ def run(stream: str, follow: bool = False) -> int:
         if stream not in config.streams:   # taken out of zones.yaml: `wta up` would refuse it
             raise WtaError(f"{path}: stream {stream!r} has no log, and zones.yaml no longer defines it; add it back "
                            f"to streams: in zones.yaml to start a session, or remove its worktree (wta down {stream})")
+        if coming:   # its coordinator starts it: `wta up STREAM` would refuse (a coordinator is scheduling)
+            raise WtaError(f"{path}: stream {stream!r} has no log yet: {_not_started(record)}; "
+                           f"`wta logs -f {stream}` waits for it and follows it")
         raise WtaError(f"{path}: stream {stream!r} has no log yet; start its session with `wta up {stream}`")
+    if follow and not os.path.exists(path) and record.state in (PENDING, WAITING):
+        print(f"wta: stream {stream!r} has no log yet: {_not_started(record)}; it is followed once the session "
+              "starts (Ctrl-C stops)", file=sys.stderr)
     out = sys.stdout.buffer
     position = 0
     try:
@@ -51,6 +57,15 @@ def run(stream: str, follow: bool = False) -> int:
             time.sleep(FOLLOW_POLL)
     except KeyboardInterrupt:
         return 0
+
+
+def _not_started(record: SessionRecord) -> str:
+    """What a stream whose session has not started yet waits for ("its session is waiting for ui")."""
+    if record.state == WAITING:
+        return f"its session is {record.reason or record.state}"
+    if record.state == PENDING:
+        return "its session has not started yet" + (f" ({record.reason})" if record.reason else "")
+    return "its session is starting"
 
 
 def _ended(stream: str, record: SessionRecord | None) -> int:
