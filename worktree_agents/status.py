@@ -225,6 +225,7 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
             "children": used.children if used else None,
             "turns": record.turns, "cost_usd": record.cost_usd, "cost_simulated": record.cost_simulated,
             "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
+            **record.totals(),   # this schedule's sessions together (follow-ups after failed landings)
             "last_activity": iso(activity) if activity else record.last_activity,
             "started_at": record.started_at, "ended_at": record.ended_at, "exit_code": record.exit_code,
             "permission_denials": len(record.permission_denials),

@@ -518,6 +518,43 @@ def test_the_api_runner_gets_the_failed_test_in_its_follow_up_and_fixes_it(tmp_p
     assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
 
 
+
+def test_a_streams_cost_counts_every_session_of_its_schedule_not_only_its_follow_up(tmp_path):
+    """After a hand-back, the follow-up's figures replaced the first session's: `wta status` showed the
+    turns, cost and tokens of the follow-up only, and what the stream cost was under-reported."""
+    from worktree_agents.fake_anthropic import FakeAnthropic, _estimate_tokens, _prompt_of
+    from worktree_agents.sessions import pricing
+    from sessions_support import KEY
+
+    (tmp_path / "check.sh").write_text(TEST_SCRIPT.format(out=tmp_path))   # fails once: until src/api/fixed
+    model = "claude-sonnet-4-5"
+    zones_text = (f"version: 1\nland: auto\ntest: sh {tmp_path}/check.sh\nagent:\n  runner: api\n  model: {model}\n"
+                  "  max_turns: 10\n  timeout: 60s\nstreams:\n  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n")
+    repo = session_repo(tmp_path, zones_text, FILES)
+    with FakeAnthropic(_fixing_api_agent, api_key=KEY) as fake:
+        done = up(repo, env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The input tokens the fake reported, session by session (a session's first request has one message).
+    sessions: list[int] = []
+    for request in fake.conversation_requests():
+        if len(request.body["messages"]) == 1:
+            sessions.append(0)
+        sessions[-1] += _estimate_tokens(_prompt_of(request.body))
+    assert len(sessions) == 2
+    api = record(repo, "api")
+    assert (api["state"], api["handbacks"], api["turns"], api["input_tokens"]) == ("landed", 1, 3, sessions[1])
+    assert (api["total_sessions"], api["total_turns"], api["total_input_tokens"]) == (2, 6, sum(sessions))
+    assert api["total_output_tokens"] > api["output_tokens"] > 0
+    assert api["total_cost_usd"] == pytest.approx(
+        pricing.cost_usd(model, sum(sessions), api["total_output_tokens"]), abs=2e-6)
+    shown = json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"][0]["session"]
+    assert {k: shown[k] for k in ("total_sessions", "total_turns", "total_cost_usd", "total_input_tokens",
+                                  "total_output_tokens", "cost_usd")} == \
+        {k: api[k] for k in ("total_sessions", "total_turns", "total_cost_usd", "total_input_tokens",
+                             "total_output_tokens", "cost_usd")}
+    # The table's cost column: the two sessions together (a scripted model answered: nothing was billed).
+    assert f"${api['total_cost_usd']:.4f} (2 sessions, simulated)" in wta(repo, "status", check=0).stdout
+
 # -- killed while landing ------------------------------------------------------------------
 
 @pytest.mark.parametrize("step", ["verify", "rebase", "test", "fast-forward"])

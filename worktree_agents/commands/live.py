@@ -37,7 +37,8 @@ def rows(streams, records: dict[str, SessionRecord | None]) -> list[tuple]:
         r = records.get(stream) or SessionRecord(stream)
         started, ended = parse_time(r.started_at), parse_time(r.ended_at)
         took = f"{int((ended or time.time()) - started)}s" if started else ""
-        cost = output.cost(r.cost_usd, r.cost_simulated) if r.cost_usd is not None else ""
+        cost = output.spent(r.cost_usd, r.cost_simulated, r.total_cost_usd, r.total_sessions) \
+            if r.cost_usd is not None or r.total_cost_usd is not None else ""
         found.append((stream, r.runner, r.state, r.pid if r.live else "", took, r.turns if r.turns is not None else "",
                       cost, r.reason or ""))
     return found

@@ -198,5 +198,13 @@ def cost(usd: float | None, simulated: bool = False) -> str:
     return f"${usd:.4f}" + (" (simulated)" if simulated else "")
 
 
+def spent(usd: float | None, simulated: bool, total_usd: float | None, sessions: int) -> str:
+    """A stream's cost as shown in tables: with follow-ups after failed landings, what its sessions of this
+    schedule cost together (`$0.1200 (3 sessions)`, marked as `cost` marks it), else its session's."""
+    if sessions > 1 and total_usd is not None:
+        return f"${total_usd:.4f} ({sessions} sessions" + (", simulated)" if simulated else ")")
+    return cost(usd, simulated)
+
+
 def err(message: str) -> None:
     print(message, file=sys.stderr)

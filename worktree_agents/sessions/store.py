@@ -102,6 +102,14 @@ class SessionRecord(AgentFigures):
     # follow-up or the block replaced them above, and `wta watch` still says each ended `done`.
     failed_to_land: list[list[str]] = field(default_factory=list)
     moved_while_landing: int = 0             # landings in a row its branch got new commits during
+    # What this schedule's sessions of the stream spent together (the first and each follow-up after a failed
+    # landing; the figures above are the last session's): added to as each session ends, carried by a resumed
+    # follow-up, started anew with the schedule. None: no session reported that figure.
+    total_sessions: int = 0                  # sessions whose end added their figures
+    total_turns: int | None = None
+    total_cost_usd: float | None = None
+    total_input_tokens: int | None = None
+    total_output_tokens: int | None = None
     # The events of this record a watcher has announced ("<started_at>:<state>": `done`, `stopped`, `landed`),
     # so that the next watcher announces those that none did (the coordinator was killed) and no others;
     # None: a record from before they were kept, whose endings are all history.
@@ -114,6 +122,18 @@ class SessionRecord(AgentFigures):
     def live(self) -> bool:
         return self.state in LIVE
 
+    def add_to_totals(self, figures: AgentFigures) -> None:
+        """A session of this schedule ended with these figures: they count in its totals."""
+        self.total_sessions += 1
+        self.total_turns = _plus(self.total_turns, figures.turns)
+        self.total_cost_usd = _plus(self.total_cost_usd, figures.cost_usd)
+        self.total_input_tokens = _plus(self.total_input_tokens, figures.input_tokens)
+        self.total_output_tokens = _plus(self.total_output_tokens, figures.output_tokens)
+
+    def totals(self) -> dict[str, Any]:
+        """The totals' fields, as a follow-up resumed by the next schedule carries them."""
+        return {name: getattr(self, name) for name in TOTALS}
+
     @property
     def ended(self) -> bool:
         return self.state in ENDED
@@ -125,6 +145,13 @@ class SessionRecord(AgentFigures):
     def from_dict(cls, data: dict[str, Any]) -> "SessionRecord":
         known = {f.name for f in fields(cls)}
         return cls(**{"announced": None, **{k: v for k, v in data.items() if k in known}})
+
+
+TOTALS = ("total_sessions", "total_turns", "total_cost_usd", "total_input_tokens", "total_output_tokens")
+
+
+def _plus(total: Any, more: Any) -> Any:
+    return total if more is None else more if total is None else total + more
 
 
 class SessionStore:

@@ -198,12 +198,13 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
 
 def _follow_up_kept(record: SessionRecord | None, handback: str) -> dict:
     """What a resumed schedule keeps of a follow-up its coordinator had not started yet (killed: left `pending`;
-    ended by SIGTERM: `stopped` before it started), so that the hand-backs so far count (land_retries): {} for
-    any other record."""
+    ended by SIGTERM: `stopped` before it started), so that the hand-backs so far count (land_retries), and so do
+    the sessions' figures (the totals): {} for any other record."""
     if record is None or not record.handbacks or not os.path.exists(handback) or \
             not (record.state == PENDING or record.state == STOPPED and record.reason == ENDED):
         return {}
     return {"handbacks": record.handbacks, "failed_to_land": record.failed_to_land, "announced": record.announced,
+            **record.totals(),
             "reason": record.reason if record.state == PENDING else FOLLOW_UP_RESUMED}
 
 

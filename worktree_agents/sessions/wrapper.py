@@ -440,6 +440,7 @@ class Session:
         with self.store.updating(stream) as record:
             record.state, record.reason, record.exit_code, record.ended_at = state, reason, code, now()
             record.take_figures(report)
+            record.add_to_totals(report)   # (a follow-up's record holds the sessions before it)
             record.leftovers_committed, record.leftovers_outside_zone = saved.committed, saved.outside
             record.last_activity = record.ended_at   # its commits came before its end
         return 0
