@@ -395,6 +395,38 @@ def test_a_fix_that_never_comes_blocks_the_stream_after_land_retries(tmp_path):
     assert (tmp_path / "ui-started").exists() and record(repo, "ui")["state"] == "landed"
 
 
+
+def test_a_blocked_streams_reason_ends_with_the_next_step_and_that_step_lands_it(tmp_path):
+    """`blocked` said what failed but not what a person does next; the landing kept no stopped merge
+    (`wta merge --continue` has nothing to finish): `wta merge STREAM` is what lands it."""
+    notify_log = tmp_path / "notify.log"
+    script = '[ -f src/api/w.py ] || { echo w > src/api/w.py && git add src/api/w.py && git commit -qm w; }\n'
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n",
+                     extra="land: auto\nland_retries: 1\ntest: 'test -f src/api/fixed || { echo no fix; exit 1; }'\n"
+                           f"notify: \"echo '{{stream}}|{{state}}|{{message}}' >> {notify_log}\"\n")
+    done = up(repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+    api = record(repo, "api")
+    step = (f"; to land it: fix it in {worktree(repo, 'api')} and commit, then `wta merge api` "
+            "(`wta prompt api` shows the last hand-back)")
+    assert api["state"] == "blocked" and api["reason"].startswith("landing failed 2 time(s): test-failed: ")
+    assert api["reason"].endswith(step), api["reason"]
+    assert f"api: blocked ({api['reason']})" in done.stdout
+    assert any(line.startswith("api|blocked|") and line.endswith(step)
+               for line in notify_log.read_text().splitlines()), notify_log.read_text()
+    assert api["reason"] in wta(repo, "status", check=0).stdout
+    # Each step does what it says: the prompt shows the failure, `--continue` has no merge to finish, the
+    # merge lands the fix (and says the stream was blocked, without the advice it follows).
+    assert wta(repo, "prompt", "api", check=0).stdout.startswith("# Landing your work on `main` failed")
+    assert "no merge in progress" in wta(repo, "merge", "--continue", check=2).stderr
+    write_files(worktree(repo, "api"), {"src/api/fixed": ""})
+    commit_all(worktree(repo, "api"), "fixed by hand")
+    merged = wta(repo, "merge", "api", check=0)
+    assert "api: blocked: landing failed 2 time(s): test-failed: " in merged.stderr
+    assert "to land it" not in merged.stderr
+    assert subjects(repo, "main")[:2] == ["[api] fixed by hand", "[api] w"]
+    assert record(repo, "api")["state"] == "landed"
+
 def test_a_change_left_outside_the_zone_is_handed_back_as_one_to_undo_and_the_stream_lands(tmp_path):
     """The hand-back had said "commit or stash them": a path outside the zone cannot be committed, and the
     sandbox has no `git stash`; the agent spent its follow-ups and the stream was blocked."""
@@ -529,7 +561,8 @@ def test_a_streams_cost_counts_every_session_of_its_schedule_not_only_its_follow
     (tmp_path / "check.sh").write_text(TEST_SCRIPT.format(out=tmp_path))   # fails once: until src/api/fixed
     model = "claude-sonnet-4-5"
     zones_text = (f"version: 1\nland: auto\ntest: sh {tmp_path}/check.sh\nagent:\n  runner: api\n  model: {model}\n"
-                  "  max_turns: 10\n  timeout: 60s\nstreams:\n  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n")
+                  "  max_turns: 10\n  timeout: 60s\nstreams:\n  api:\n    paths: [src/api/**]\n"
+                  "    prompt: Add a route.\n")
     repo = session_repo(tmp_path, zones_text, FILES)
     with FakeAnthropic(_fixing_api_agent, api_key=KEY) as fake:
         done = up(repo, env_=env(ANTHROPIC_BASE_URL=fake.base_url))

@@ -69,8 +69,8 @@ def _say_blocked(project, streams: Sequence[str]) -> None:
     store = SessionStore(project.repo.state_dir)
     for stream in streams or project.main_config().streams:
         record = store.read(stream)
-        if record is not None and record.state == BLOCKED:
-            err(f"{stream}: blocked: {record.reason}")
+        if record is not None and record.state == BLOCKED:   # (without what to do next: this merge is it)
+            err(f"{stream}: blocked: {(record.reason or '').rpartition(landing.NEXT_STEP)[0] or record.reason}")
 
 
 def _say_unlanded_dependencies(project, streams: Sequence[str]) -> None:

@@ -53,6 +53,7 @@ class LandOutcome:
     head: str | None = None        # LANDED_OK: the base's commit after it
     branch_moved: bool = False     # BUSY: its branch got new commits while it landed
     waits_for: str | None = None   # BUSY: the run id of the person's merge (stopped) that it waits for
+    next_step_said: bool = False   # FAILED: the reason ends with what a person does (no follow-up could)
 
 
 def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
@@ -135,9 +136,10 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             reason = f"{result.result}: {result.detail}"
             shell = _has_shell(state_dir, stream)
             handback = handback_text(report, result, shell)
-            if not handback and not shell:   # nothing its session could do: a person's, named in the reason
+            person = not handback and not shell
+            if person:   # nothing its session could do: a person's, named in the reason
                 reason += f"; {_without_shell(report, result)}"
-            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback))
+            outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback, next_step_said=person))
     return outcomes
 
 
@@ -299,14 +301,30 @@ def record_outcome(store: SessionStore, outcome: LandOutcome, land_retries: int)
         write_handback(handback, outcome.handback)
     session = [[record.started_at, record.ended_at]] if record.started_at and record.ended_at else []
     if not outcome.handback or record.handbacks >= land_retries:
+        reason = f"landing failed {record.handbacks + 1} time(s): {outcome.reason}"
+        if not outcome.next_step_said:
+            reason += blocked_next_step(stream, record.worktree, bool(outcome.handback))
         store.update(stream, state=BLOCKED, ended_at=now(), moved_while_landing=moved,
-                     failed_to_land=record.failed_to_land + session,
-                     reason=f"landing failed {record.handbacks + 1} time(s): {outcome.reason}")
+                     failed_to_land=record.failed_to_land + session, reason=reason)
         return
     # Pending again: the follow-up session starts as soon as max_parallel allows.
     store.update(stream, handbacks=record.handbacks + 1, state=PENDING, moved_while_landing=moved,
                  failed_to_land=record.failed_to_land + session,
                  reason=f"handed back to its agent: {outcome.reason}")
+
+
+NEXT_STEP = "; to land it: "   # where a blocked stream's reason says what a person does next
+
+
+def blocked_next_step(stream: str, worktree: str | None, handed_back: bool) -> str:
+    """What lands a blocked stream, said at the end of its reason. The landing kept no stopped merge
+    (keep_stopped=False): `wta merge STREAM` starts one anew, `wta merge --continue` has nothing to finish."""
+    merge_it = f"`wta merge {shell_word(stream)}`"
+    if not handed_back:   # not the agent's to fix (a git error, a `test:` that commits): the cause is named above
+        return f"{NEXT_STEP}clear that cause, then {merge_it}"
+    where = f" in {worktree}" if worktree else " in its worktree"
+    return (f"{NEXT_STEP}fix it{where} and commit, then {merge_it} "
+            f"(`wta prompt {shell_word(stream)}` shows the last hand-back)")
 
 
 def merge_stopped(state_dir: str, run_id: str) -> bool:
