@@ -4,6 +4,8 @@ reads branch tips from git's ref files; both against real git here."""
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
 
@@ -117,3 +119,19 @@ print("ended in time:", time.monotonic() - started < 5, done.returncode != 0)
                           start_new_session=True)
     assert proc.stdout.splitlines() == ["alive after the group's Ctrl-C: True", "ended in time: True True"], \
         proc.stdout + proc.stderr
+
+
+def test_a_merge_that_git_calls_not_clean_is_a_conflict_even_when_it_names_no_path(tmp_path):
+    # merge-tree's exit code says whether the merge is clean; the paths it lists are what the report names.
+    repo = make_repo(tmp_path / "r", "version: 1\nstreams:\n  a:\n    paths: [a/**]\n")
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    tree = git(repo, "rev-parse", "HEAD^{tree}").stdout.strip()
+    shim = tmp_path / "git"
+    shim.write_text(f"#!/bin/sh\ncase \" $* \" in *\" merge-tree \"*) printf '{tree}\\0'; exit 1;; esac\n"
+                    f"exec {shutil.which('git')} \"$@\"\n")
+    shim.chmod(0o755)
+    code = f"from worktree_agents import git; print(git.merge_tree({head!r}, {head!r}, cwd={str(repo)!r}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "WTA_GIT": str(shim)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr((tree, [wgit.CONFLICT_WITHOUT_PATH]))

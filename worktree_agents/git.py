@@ -942,7 +942,13 @@ def merge_tree(ours: str, theirs: str, cwd: str | os.PathLike[str] | None = None
         raise GitError(f"git merge-tree {ours} {theirs} failed: {detail[-1] if detail else proc.returncode}")
     tree, *paths = proc.stdout.decode(errors="surrogateescape").split("\0")
     paths = paths[:paths.index("")] if "" in paths else paths
+    if proc.returncode == 1 and not paths:
+        # Not clean, though git named no path: a conflict all the same, never a tree to land.
+        paths = [CONFLICT_WITHOUT_PATH]
     return tree, list(dict.fromkeys(paths))
+
+
+CONFLICT_WITHOUT_PATH = "(a conflict git named no path for)"
 
 
 def tree_of(commit: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str:
