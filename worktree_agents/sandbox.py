@@ -37,6 +37,11 @@ MARKER_VALUE = "bwrap"
 # coordinator, the session wrappers): they skip the probe, a bwrap start less per session.
 PROBED_ENV = "WTA_BWRAP_WORKS"
 
+
+def inside() -> bool:
+    """Whether this process runs in a stream's sandbox (a pid namespace of its own, wta's state read-only)."""
+    return bool(os.environ.get(MARKER_ENV))
+
 # Under $HOME, the agent's own config and cache (Claude Code's, package managers').
 ALLOWED_IN_HOME = programs.SANDBOX_WRITABLE_IN_HOME
 # Made when missing, so the agent can use them: a directory that does not exist cannot be bound.

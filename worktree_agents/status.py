@@ -22,7 +22,7 @@ from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.hooks import install as hooks
 from worktree_agents.hooks.hooks_path import shared_hooks_path
 from worktree_agents.merge.state import merge_status
-from worktree_agents.sandbox import MARKER_ENV
+from worktree_agents import sandbox
 from worktree_agents.sessions import process
 from worktree_agents.sessions.liveness import last_activity, observe, session_roots
 from worktree_agents.sessions.store import LANDING, PENDING, WAITING, SessionRecord, SessionStore, iso
@@ -204,7 +204,7 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
         if record is not None:
             found[stream] = observe(store, record)
     # In a session's sandbox (a pid namespace of its own) neither the coordinator nor a session's processes are seen.
-    sandboxed = bool(os.environ.get(MARKER_ENV))
+    sandboxed = sandbox.inside()
     if any(r.state in (PENDING, WAITING, LANDING) for r in found.values()) and not sandboxed and \
             coordinator_pid(state_dir) is None:
         # Reported, not recorded: a coordinator that is only being handed over to must still find them.

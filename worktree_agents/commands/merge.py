@@ -14,7 +14,8 @@ from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.merge import report as merge
 from worktree_agents.merge.dry_run import predict_merge
-from worktree_agents.merge.run import abort_merge, continue_merge, merge_streams
+from worktree_agents.merge.abort import abort_merge
+from worktree_agents.merge.run import continue_merge, merge_streams
 from worktree_agents.project import Project
 from worktree_agents.sessions import landing
 from worktree_agents.sessions.store import BLOCKED, SessionStore

@@ -22,12 +22,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import listed
-from worktree_agents.merge.state import TEST
+from worktree_agents.merge.state import FAST_FORWARD, REBASE, TEST
 from worktree_agents.worktrees import registry, submodules
 
 # A lock younger than this may belong to a git at work that has closed it (a ref's lock is
@@ -323,3 +323,32 @@ def _blobs_by_path(wt: str, commits: Sequence[str], env: dict[str, str]) -> dict
             if path not in entries:
                 blobs.add(None)
     return found
+
+
+def settle_worktrees(main: str, st: dict[str, Any], env: dict[str, str], check_only: bool = False) -> None:
+    """Clear what a killed git left in the worktrees of this merge (locks, a rebase, half-written files).
+    `check_only`: change nothing, only stop on a rebase a person is doing in one of them."""
+    heads = git.branch_heads(main, env)
+    known = [*st["backups"].values(), *st["produced"], st.get("new_head"), st["base_now"]]
+    in_flight = st["status"] == "running" and st.get("step")
+    # A run that stopped had undone its own rebase; one that was killed (and maybe aborted since) may have
+    # left it, in the worktree of the stream it was rebasing. Any other rebase under way is a person's.
+    killed = st["status"] == "running" or st["status"] == "aborting" and st.get("aborted_from", "running") == "running"
+    trees = {w.path: w.branch for w in registry.list_worktrees(main, env) if not w.bare and not w.prunable}
+    paths = {**st.get("worktrees", {}), **({st["stream"]: st["worktree"]} if st.get("worktree") else {})}
+    base_wt = next((path for path, branch in trees.items() if branch == st["base"]), None)
+    places = [(where, st["branches"].get(stream), st.get("step") == REBASE and stream == st.get("stream"))
+              for stream, where in paths.items()]
+    places = [(where, branch, ours) for where, branch, ours in places
+              if branch in heads and os.path.isdir(where) and trees.get(where) in (branch, None)]
+    for where, _, ours in places + ([(base_wt, st["base"], False)] if base_wt else []):
+        if not (killed and ours):
+            refuse_a_persons_rebase(where, env)   # before anything is changed anywhere
+    if check_only:
+        return
+    for where, branch, ours in places:
+        settle_worktree(where, f"refs/heads/{branch}", [*known, heads[branch].sha], env,
+                                 forced=in_flight == REBASE and ours)
+    if base_wt:
+        settle_worktree(base_wt, f"refs/heads/{st['base']}", [*known, heads[st["base"]].sha], env,
+                                 forced=in_flight == FAST_FORWARD)

@@ -74,7 +74,7 @@ def tools() -> list[dict[str, Any]]:
     """The tools of this session: the shell only when the session is sandboxed."""
     from worktree_agents import sandbox
 
-    return TOOLS + [RUN_TOOL] if os.environ.get(sandbox.MARKER_ENV) else TOOLS
+    return TOOLS + [RUN_TOOL] if sandbox.inside() else TOOLS
 
 
 class ApiRunner(Runner):

@@ -13,7 +13,7 @@ import os
 import time
 
 from worktree_agents.errors import WtaError
-from worktree_agents.sandbox import MARKER_ENV
+from worktree_agents import sandbox
 from worktree_agents.sessions import process
 from worktree_agents.sessions.leftovers import last_commit_time
 from worktree_agents.sessions.store import CRASHED, RUNNING, STALLED, SessionRecord, SessionStore, iso, parse_time
@@ -51,7 +51,7 @@ def observe(store: SessionStore, record: SessionRecord, check_stall: bool = True
 
     What is noticed is returned even when it cannot be recorded (a full disk).
     """
-    if not record.live or os.environ.get(MARKER_ENV):
+    if not record.live or sandbox.inside():
         # (In a session's sandbox, a pid namespace of its own, no session's process is seen, and wta's
         # state is read-only: a live record is taken as it is.)
         return record

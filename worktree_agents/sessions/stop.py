@@ -6,13 +6,19 @@ import signal
 
 from worktree_agents.sessions import process
 from worktree_agents.sessions.liveness import session_processes
-from worktree_agents.sessions.store import LANDING, OPEN, PENDING, STOPPED, WAITING, SessionStore, now
+from worktree_agents.sessions.store import LANDING, OPEN, PENDING, STOPPED, WAITING, SessionRecord, SessionStore, now
 
 STOP_WAIT = 30.0   # beyond the kill grace: time for the wrapper to commit leftovers and record
 
 
 BY_WTA_STOP = "stopped by `wta stop`"   # what the wrapper records when it is told to stop (SIGTERM)
 COORDINATOR_ENDED = "stopped before it started: the coordinator was ended"   # its planned sessions', at its SIGTERM
+
+
+def ended_with_its_coordinator(record: SessionRecord) -> bool:
+    """Stopped before it started because its coordinator was ended (SIGTERM), not by `wta stop`: what the next
+    `wta up` resumes."""
+    return record.state == STOPPED and record.reason == COORDINATOR_ENDED
 
 
 def stop(store: SessionStore, stream: str, cut_short: bool = False, by: str = "wta stop") -> str:
@@ -22,7 +28,7 @@ def stop(store: SessionStore, stream: str, cut_short: bool = False, by: str = "w
     record = store.read(stream)
     if record is None:
         return "no session"
-    if record.state in (PENDING, WAITING) or record.state == STOPPED and record.reason == COORDINATOR_ENDED:
+    if record.state in (PENDING, WAITING) or ended_with_its_coordinator(record):
         # (The latter: the coordinator that `wta stop` ended got there first. `wta stop`'s own words, so that the
         # next `wta up` runs everything anew rather than resuming the schedule, as after a SIGTERM.)
         store.update(stream, state=STOPPED, reason="stopped before it started", ended_at=record.ended_at or now())

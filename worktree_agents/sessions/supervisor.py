@@ -36,12 +36,11 @@ from worktree_agents.errors import CHECK, WtaError, cannot_write
 from worktree_agents.sessions import landing, process, spawner
 from worktree_agents.sessions.dependencies import Dependencies
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
-from worktree_agents.sessions.stop import COORDINATOR_ENDED
+from worktree_agents.sessions.stop import COORDINATOR_ENDED, ended_with_its_coordinator
 from worktree_agents.sessions.store import (DONE, FAILED, LANDED, LANDING, OPEN, PENDING, RUNNING, STOPPED,
                                             WAITING, SessionRecord, SessionStore, now)
 
 POLL = 0.2                  # between rounds when nothing wakes the coordinator sooner
-ENDED = COORDINATOR_ENDED   # the planned sessions', when it is (SIGTERM)
 # A follow-up that a coordinator ended by SIGTERM had not started, which `wta up` resumes.
 FOLLOW_UP_RESUMED = "handed back to its agent: its follow-up, which the ended coordinator had not started"
 # A stream a killed coordinator left `landing` with no merge under way (its landing waited, or had not begun),
@@ -169,7 +168,7 @@ def queue_sessions(project, config, plan: Schedule) -> list[str]:
     # (Under --land, a stream `done` or `landing` was not landed yet: its schedule did not finish either. One
     # `stopped` before it started by its coordinator's end (SIGTERM, not `wta stop`) is what `wta up` resumes.)
     resuming = any(r.state in (PENDING, WAITING) or plan.land and r.state in (DONE, LANDING) or
-                   r.state == STOPPED and r.reason == ENDED for r in records.values())
+                   ended_with_its_coordinator(r) for r in records.values())
     scheduled = []
     underway = _merge_underway(project.repo.state_dir)
     for stream, ctx in contexts.items():
@@ -201,7 +200,7 @@ def _follow_up_kept(record: SessionRecord | None, handback: str) -> dict:
     ended by SIGTERM: `stopped` before it started), so that the hand-backs so far count (land_retries), and so do
     the sessions' figures (the totals): {} for any other record."""
     if record is None or not record.handbacks or not os.path.exists(handback) or \
-            not (record.state == PENDING or record.state == STOPPED and record.reason == ENDED):
+            not (record.state == PENDING or ended_with_its_coordinator(record)):
         return {}
     return {"handbacks": record.handbacks, "failed_to_land": record.failed_to_land, "announced": record.announced,
             **record.totals(),
@@ -442,7 +441,7 @@ class Coordinator:
         for stream in self.plan.streams:
             with self.store.updating(stream) as record:
                 if record.state in (PENDING, WAITING):
-                    record.state, record.reason, record.ended_at = STOPPED, ENDED, now()
+                    record.state, record.reason, record.ended_at = STOPPED, COORDINATOR_ENDED, now()
 
 
 
