@@ -135,3 +135,106 @@ def test_the_api_runner_sends_no_key_a_person_committed_on_the_base_in_its_follo
     handback_gone = not (state_dir(repo) / "handback" / "api.md").exists()
     assert handback_gone and record(repo, "api")["state"] == "landed"
     assert (repo / "src/api/handler.py").read_text() == "x = 23\n"
+
+
+def manual_repo(tmp_path: Path, script: str) -> Path:
+    """`command_repo`, landed by `wta up --land` (land: manual): a person changes the base between the session
+    and its landing."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text(KEEP_PROMPT.format(out=tmp_path) + script)
+    text = (f"version: 1\nland_retries: 1\nagent:\n  runner: command\n  timeout: 60s\n"
+            f"  command: \"sh {agent} {{prompt_file}}\"\nstreams:\n{STREAMS}")
+    return session_repo(tmp_path, text, FILES)
+
+
+def test_a_merge_commit_is_handed_back_with_the_commands_that_make_history_linear(tmp_path):
+    """The agent merged a branch into its own; the base moved on since, so the stream cannot land as it is. The
+    hand-back had been the refusal written for a person ("merge main into it (git merge main) or rebase it
+    yourself, then merge again": a `wta merge` the agent cannot run); it names the merge commit and the rebase that
+    drops it, which the follow-up runs as written, and the stream lands with linear history."""
+    script = """
+if grep -q "Landing your work" "$1"; then
+  how=$(grep -o 'git rebase --apply main' "$1" | head -1)
+  [ -n "$how" ] && $how -q
+else
+  echo a > src/api/a.py && git add src/api/a.py && git commit -qm "api a"
+  git merge -q --no-edit other
+fi
+"""
+    repo = manual_repo(tmp_path, script)
+    git(repo, "checkout", "-q", "-b", "other")
+    write_files(repo, {"src/api/other.py": "o = 1\n"})
+    commit_all(repo, "[api] other work")
+    git(repo, "checkout", "-q", "main")
+    first = up(repo, "api")
+    assert first.returncode == 0, first.stdout + first.stderr
+    merge = git(repo, "rev-parse", "refs/heads/wta/api").stdout.strip()
+    assert len(git(repo, "rev-list", "--parents", "-n1", merge).stdout.split()) == 3
+    write_files(repo, {"README.md": "# app, by a person\n"})
+    commit_all(repo, "a person's change")
+    landing = up(repo, "--land", "api")
+    assert landing.returncode == 0, landing.stdout + landing.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert f"`{merge[:12]}`" in follow_up and "`git rebase --apply main`" in follow_up, follow_up
+    assert "wta merge" not in follow_up and "merge again" not in follow_up
+    assert "git merge main" not in follow_up
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+    assert git(repo, "rev-list", "--merges", "main").stdout == ""
+    landed = subjects(repo, "main")
+    assert sorted(landed[:2]) == ["[api] api a", "[api] other work"] and landed[2] == "a person's change"
+
+
+def test_a_change_git_carried_into_another_zone_by_the_rebase_is_handed_back_with_commands_that_work(tmp_path):
+    """The agent changes its own file; meanwhile a person moves that file into the ui zone on the base, and the
+    rebase carries the change along the rename: only the rebased result is out of the zone. The hand-back had
+    told the agent to restore that path from the old fork, where it does not exist (`pathspec did not match`), so
+    the follow-up committed the same work and the stream was blocked; now it rebases first, and its commands, run
+    as written, leave the moved file to its owner and land the rest."""
+    script = """
+if grep -q "Landing your work" "$1"; then
+  how=$(grep -o 'git rebase --apply main' "$1" | head -1)
+  [ -n "$how" ] && $how -q
+  eval "$(grep -o 'git reset --soft [^`]*' "$1" | head -1)"
+  eval "$(grep -o 'git restore --source=[^`]*' "$1" | head -1)"
+  git commit -qm "my part"
+else
+  echo "x = 2" > src/api/handler.py && echo n > src/api/new.py && git add src/api && git commit -qm "api x 2"
+fi
+"""
+    repo = manual_repo(tmp_path, script)
+    write_files(repo, {"src/api/keep.py": "k = 1\n"})   # (src/api is not renamed as a whole: new.py stays there)
+    commit_all(repo, "keep")
+    first = up(repo, "api")
+    assert first.returncode == 0, first.stdout + first.stderr
+    git(repo, "mv", "src/api/handler.py", "src/ui/handler.py")
+    commit_all(repo, "handler moves to ui")
+    landing = up(repo, "--land", "api")
+    assert landing.returncode == 0, landing.stdout + landing.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "src/ui/handler.py" in follow_up and "`git rebase --apply main`" in follow_up, follow_up
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+    assert subjects(repo, "main")[:2] == ["[api] my part", "handler moves to ui"]
+    assert git(repo, "show", "main:src/ui/handler.py").stdout == "x = 1\n"
+    assert git(repo, "show", "main:src/api/new.py").stdout == "n\n"
+
+
+def test_a_branch_written_without_git_is_a_persons_to_judge_not_handed_back(tmp_path):
+    """Something wrote the stream's ref without git (another stream's sandboxed agent can). The refusal had gone
+    back to the stream's own agent, with the command that records the move (`git update-ref`): the follow-up could
+    land the forged commits as its own. The stream is blocked for a person instead, with no follow-up."""
+    script = """
+echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+"""
+    repo = manual_repo(tmp_path, script)
+    first = up(repo, "api")
+    assert first.returncode == 0, first.stdout + first.stderr
+    tip = git(repo, "rev-parse", "refs/heads/wta/api").stdout.strip()
+    forged = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "[api] forged").stdout.strip()
+    (repo / ".git" / "refs" / "heads" / "wta" / "api").write_text(forged + "\n")
+    landing = up(repo, "--land", "api")
+    assert landing.returncode == 1, landing.stdout + landing.stderr   # (a stream blocked)
+    assert not (tmp_path / "api-prompt-1.md").exists()
+    api = record(repo, "api")
+    assert (api["state"], api["handbacks"]) == ("blocked", 0), api
+    assert "without git" in api["reason"] and api["reason"].endswith("clear that cause, then `wta merge api`")
+    assert git(repo, "rev-parse", "main").stdout.strip() != forged

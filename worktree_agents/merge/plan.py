@@ -9,7 +9,8 @@ from typing import Any, Collection, Sequence
 
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
-from worktree_agents.merge.report import REFUSED, REWORD_ADVICE, UNCOMMITTED, VERIFY_FAILED, StreamResult, Touch, listed
+from worktree_agents.merge.report import (FSCK, IN_RESULT, MERGE_COMMITS, REFUSED, REWORD_ADVICE, TAMPERED, UNCOMMITTED,
+                                          VERIFY_FAILED, StreamResult, Touch, listed)
 from worktree_agents.sessions import liveness
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
@@ -86,7 +87,7 @@ def verify_result(result: StreamResult, plan: MergePlan, base_now: str, new_head
     stray = enforce.audit_result(plan.zones, result.stream, base_now, new_head, plan.main, env, changes)
     if not stray:
         return True
-    result.result, result.files = VERIFY_FAILED, list(dict.fromkeys(v.path for v in stray))
+    result.result, result.files, result.cause = VERIFY_FAILED, list(dict.fromkeys(v.path for v in stray)), IN_RESULT
     result.problems = [f"{quote_path(v.path)}: {v.describe()}" for v in stray]
     result.detail = (f"{len(stray)} verification failure(s): {result.branch} on top of {plan.base} would change "
                      "paths outside its zone")
@@ -103,7 +104,7 @@ def verify_objects(result: StreamResult, plan: MergePlan, base: str, tip: str, e
     reason = git.fsck_objects(base, tip, layout.path(plan.state_dir, layout.SCRATCH), cwd=plan.main, env=env)
     if reason is None:
         return True
-    result.result, result.problems = VERIFY_FAILED, [f"git fsck: {reason}"]
+    result.result, result.problems, result.cause = VERIFY_FAILED, [f"git fsck: {reason}"], FSCK
     result.detail = (f"{result.branch} brings objects git fsck rejects ({reason}); rewrite its commits "
                      "without them")
     return False
@@ -135,6 +136,7 @@ def merge_commits_refusal(plan: MergePlan, stream: str, commits: Sequence[git.Co
         return None
     branch, merge = plan.branches[stream], merges[-1]
     return StreamResult(stream, branch, REFUSED, commits=len(commits), worktree=plan.worktrees.get(branch),
+                        cause=MERGE_COMMITS, problems=[f"{c.sha[:12]} {c.subject!r}" for c in reversed(merges)],
                         detail=f"{branch} has merge commit {merge.sha[:12]} {merge.subject!r} and does not contain "
                                f"{plan.base} at {base[:12]}: a rebase would drop what its merges add; merge "
                                f"{plan.base} into it (git merge {plan.base}) or rebase it yourself, then merge again")
@@ -157,7 +159,7 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
         return refused
     unlogged = written_without_git(plan, stream, env)
     if unlogged:
-        return StreamResult(stream, branch, REFUSED, detail=unlogged)
+        return StreamResult(stream, branch, REFUSED, detail=unlogged, cause=TAMPERED)
     where = plan.worktrees.get(branch)
     if where is None:
         common = layout.common_dir(plan.state_dir)

@@ -30,6 +30,12 @@ REWORD_ADVICE = (" (reword it, `git rebase -i` and `reword`: git revert, cherry-
 
 UNCOMMITTED = "uncommitted changes in "   # how a refusal for a worktree's uncommitted changes starts
 
+# What stopped a stream, where its result alone does not tell (StreamResult.cause).
+MERGE_COMMITS = "merge-commits"   # refused: merge commits on a branch that lacks the base as it is now
+IN_RESULT = "in-result"           # verification failed only on the rebased (or squashed) result, not per commit
+FSCK = "fsck"                     # verification failed: objects git fsck rejects
+TAMPERED = "tampered"             # its ref written without git, or its objects written over: a person's to judge
+
 
 @dataclass
 class Touch:
@@ -58,6 +64,7 @@ class StreamResult:
     test_log: str | None = None
     base_in_the_way: bool = False                      # refused for the base's sake (its branch or worktree), not the stream's
     branch_moved: bool = False                         # refused: its branch got commits during the run, not verified
+    cause: str = ""                                    # MERGE_COMMITS, IN_RESULT, FSCK, TAMPERED, or ""
 
 
 @dataclass

@@ -19,9 +19,9 @@ from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_e
                                         merge_commits_refusal, pending_streams, plan_merge, refusals, session_refusal,
                                         touches, verify, verify_objects, verify_result, work_elsewhere)
 from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
-                                          SKIPPED, STOPS, TEST_FAILED, VERIFY_FAILED, MergeReport, Progress,
-                                          StreamResult, explain, hidden_changes, listed, progress_line, quiet,
-                                          result_from, timed)
+                                          SKIPPED, STOPS, TAMPERED, TEST_FAILED, VERIFY_FAILED, MergeReport,
+                                          Progress, StreamResult, explain, hidden_changes, listed, progress_line,
+                                          quiet, result_from, timed)
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
@@ -170,8 +170,8 @@ class Run:
         if rewritten:
             # Written over in the object store after the checks (a sandboxed process can write there).
             self.restore(result, tip, ours=[new_head])
-            result.result, result.problems = VERIFY_FAILED, [f"object {oid} no longer holds what its name says"
-                                                             for oid in rewritten]
+            result.result, result.cause = VERIFY_FAILED, TAMPERED
+            result.problems = [f"object {oid} no longer holds what its name says" for oid in rewritten]
             result.detail = (f"{branch}: {len(rewritten)} object(s) it brings were written over after they were "
                              f"checked (first {rewritten[0][:12]}): not landed; `git fsck` names them, and the "
                              "stream's commits must be made again without them")

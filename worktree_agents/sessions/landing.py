@@ -136,7 +136,7 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             reason = f"{result.result}: {result.detail}"
             shell = _has_shell(state_dir, stream)
             handback = handback_text(report, result, shell)
-            person = not handback and not shell
+            person = not handback and not shell and result.cause != merge.TAMPERED
             if person:   # nothing its session could do: a person's, named in the reason
                 reason += f"; {_without_shell(report, result)}"
             outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback, next_step_said=person))
@@ -155,6 +155,9 @@ def _without_shell(report: merge.MergeReport, result: merge.StreamResult) -> str
     where = f" in {result.worktree}" if result.worktree else ""
     if result.result == merge.CONFLICT:
         fix = f"rebase it yourself{where} (`git rebase {shell_word(report.base)}`, resolving the conflicts)"
+    elif result.cause in (merge.MERGE_COMMITS, merge.IN_RESULT):
+        fix = (f"rebase it yourself{where} (`git rebase {shell_word(report.base)}`, which leaves its merge commits "
+               "out)" + (" and take those paths out of it" if result.cause == merge.IN_RESULT else ""))
     else:
         fix = f"take those commits out of {result.branch} yourself{where}"
     return (f"no follow-up: its `api` session runs unsandboxed, without the `run` tool, and cannot run the git "
@@ -178,7 +181,11 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
     rebase = (f"`git rebase --apply {onto}` (`--apply`: in your sandbox git cannot remove what a default rebase "
               "leaves after a conflict, and would stop there; an `Unable to create '.../packed-refs.lock'` error on "
               "the way is harmless)")
-    if not shell and result.result in (merge.CONFLICT, merge.VERIFY_FAILED):
+    if result.cause == merge.TAMPERED:
+        # Not the agent's to judge: another sandbox may have written its ref or objects (docs/security.md), and
+        # a follow-up told how to accept them would land that work as its own. A person's (blocked_next_step).
+        return ""
+    if not shell and (result.result in (merge.CONFLICT, merge.VERIFY_FAILED) or result.cause == merge.MERGE_COMMITS):
         return ""
     if result.result == merge.CONFLICT:
         touched = [f"- `{t.commit}` {t.subject!r} ({'stream ' + t.stream if t.stream else 'a commit on ' + base})"
@@ -201,14 +208,43 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
         return (f"{head}\nThe test command `{command}` failed on your branch rebased onto `{base}`: "
                 f"{how}\nThe last lines of its output:\n\n```\n{_tail(result.test_log)}\n```\n\n"
                 f"{reproduce}\n\n{done}\n")
+    if result.cause == merge.MERGE_COMMITS:
+        # Rebased, the branch is linear: `git rebase` leaves merge commits out (the apply backend as well).
+        return (f"{head}\nYour branch has merge commits, and `{base}` has moved on since: wta lands a branch with "
+                f"merge commits only when it contains `{base}` as it is now, and never rebases one (that would drop "
+                "what its merges add). The merge commits:\n"
+                + "".join(f"- `{sha}` {subject}\n" for sha, _, subject in (p.partition(" ") for p in result.problems))
+                + f"\nMake your history linear, without merge commits: {rebase}. It replays your own commits onto "
+                  f"`{base}` and leaves the merge commits out; what a merge commit changed itself (a conflict it "
+                  "resolved) is not replayed, so resolve each conflict again as it comes (`git add` the paths, "
+                  f"`git rebase --continue`). Then check that `git log --merges {onto}..HEAD` shows nothing and that "
+                  "your work still holds.\n\nWhen your history is linear, end the session: wta tries to land it "
+                  "again. Your branch is as it was before the landing; nothing was lost.\n")
+    if result.result == merge.VERIFY_FAILED and result.cause == merge.IN_RESULT:
+        # Each commit passed; their sum on the base does not (a change git carried along a rename the base made
+        # into another zone). The paths are not in the branch as it is: restored at the old fork, they would
+        # not be found. Rebased first, the fork is the base, and the same commands take them out.
+        fork = f"$(git merge-base HEAD {onto})"
+        return (f"{head}\nYour commits stay in your zone, but rebased onto `{base}` they change paths outside it "
+                f"(`{base}` moved or renamed files your commits change, and git carried your changes along); wta "
+                "never lands them:\n" + "".join(f"- {p}\n" for p in result.problems)
+                + f"\nThose paths are not changed on your branch as it is now: rebase it first, {rebase}, resolving "
+                  f"any conflict. Then make your work one commit without them: `git reset --soft {fork}` (after the "
+                  f"rebase that is `{base}`: your commits undone, their changes staged), `git restore "
+                  f"--source={fork} --staged --worktree -- {shell_words(result.files)}` (those paths as `{base}` "
+                  "has them), then `git commit -m \"...\"` (wta gives it your prefix). If nothing is left to commit, "
+                  "that work is now in another stream's zone: ask its owner for it with `wta request OWNER "
+                  f"\"...\"`.\n\n{done}\n")
     if result.result == merge.VERIFY_FAILED:
         # One commit made anew: a revert leaves the commit in the branch, and an interactive rebase cannot finish
         # in the sandbox (git cannot remove CHERRY_PICK_HEAD there: the next commit took its author).
         fork = f"$(git merge-base HEAD {onto})"
         restore = (f"`git restore --source={fork} --staged --worktree -- {shell_words(result.files)}` (those paths "
                    "back as they were), " if result.files else "")
-        return (f"{head}\nCommits on your branch change paths outside your zone, or lack your prefix; wta never "
-                "lands them:\n" + "".join(f"- {p.replace(merge.REWORD_ADVICE, '')}\n" for p in result.problems)
+        what = ("bring objects `git fsck` rejects" if result.cause == merge.FSCK else
+                "change paths outside your zone, or lack your prefix")
+        return (f"{head}\nCommits on your branch {what}; wta never lands them:\n"
+                + "".join(f"- {p.replace(merge.REWORD_ADVICE, '')}\n" for p in result.problems)
                 + f"\nMake your work one commit without them: `git reset --soft {fork}` (your commits undone, their "
                   f"changes staged), {restore}then `git commit -m \"...\"` (wta gives it your prefix). Ask each "
                   f"owner for what you need with `wta request OWNER \"...\"`.\n\n{done}\n")
