@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support import commit_all, git, write_files
+from support import commit_all, git, wta, write_files
 from sessions_support import (KEY, env, no_leftover_processes, record, session_repo, state_dir,  # noqa: F401
                               up)
 
@@ -238,3 +238,34 @@ echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
     assert (api["state"], api["handbacks"]) == ("blocked", 0), api
     assert "without git" in api["reason"] and api["reason"].endswith("clear that cause, then `wta merge api`")
     assert git(repo, "rev-parse", "main").stdout.strip() != forged
+
+
+def test_a_key_in_a_commit_subject_reaches_no_session_record_status_or_notify(tmp_path):
+    """The conflict names the commit being applied, whose subject holds a key; the stream's reason carries it.
+    The session record (and so `wta status --json`) had kept it as it was, while the hand-back was redacted."""
+    secret = "sk-ant-api03-SUBJECTkey0123456789abc"
+    script = f"""
+if ! grep -q "Landing your work" "$1"; then
+  echo "x = 2" > src/api/handler.py && git add src/api/handler.py && git commit -qm "set key {secret}"
+fi
+"""
+    repo = manual_repo(tmp_path, script)
+    out = tmp_path / "notified"
+    zones_text = (repo / "zones.yaml").read_text().replace(
+        "version: 1\n", f"version: 1\nnotify: \"echo {{message}} >> {out}; env | grep WTA_ALERT >> {out}\"\n")
+    (repo / "zones.yaml").write_text(zones_text)
+    commit_all(repo, "notify")
+    first = up(repo, "api")
+    assert first.returncode == 0, first.stdout + first.stderr
+    write_files(repo, {"src/api/handler.py": "x = 3\n"})
+    commit_all(repo, "a person changes x")
+    landing = up(repo, "--land", "api")
+    assert landing.returncode == 1, landing.stdout + landing.stderr   # blocked after its follow-up
+    api = record(repo, "api")
+    assert api["state"] == "blocked" and "set key [redacted]" in api["reason"], api
+    status = wta(repo, "status", "--json", env=env())
+    assert "set key [redacted]" in status.stdout
+    notified = out.read_text()
+    assert "set key [redacted]" in notified
+    for text in (json.dumps(api), status.stdout, notified, landing.stdout, landing.stderr):
+        assert secret not in text

@@ -133,7 +133,8 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             outcomes.append(LandOutcome(stream, LANDED_OK, head=report.base_after,
                                         reason=f"nothing to land beyond {report.base}"))
         else:
-            reason = f"{result.result}: {result.detail}"
+            # (A commit's subject in the detail may hold a key: the reason goes to the record, the terminal, notify.)
+            reason = redact_text(f"{result.result}: {result.detail}")
             shell = _has_shell(state_dir, stream)
             handback = handback_text(report, result, shell)
             person = not handback and not shell and result.cause != merge.TAMPERED
