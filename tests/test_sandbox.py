@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,116 @@ def test_packs_cannot_be_deleted_and_git_runs_no_automatic_gc(tmp_path):
     assert settings.stdout.split() == ["0", "false"]
 
 
+def forged(kind: str, content: bytes) -> bytes:
+    """A loose object file holding `content` (to be put under another object's name)."""
+    return zlib.compress(b"%s %d\0%s" % (kind.encode(), len(content), content))
+
+
+def loose_path(repo: Path, oid: str) -> Path:
+    return repo / ".git" / "objects" / oid[:2] / oid[2:]
+
+
+def write_over(oid: str, forged_file: Path, repo: Path) -> str:
+    """The agent's command that puts `forged_file` in place of the loose object `oid` (its directory is writable)."""
+    target = loose_path(repo, oid)
+    return f"rm -f {target} && cp {forged_file} {target} && echo done"
+
+
+def test_git_in_the_sandbox_writes_loose_objects_where_it_would_write_a_pack(tmp_path):
+    """objects/pack/ is read-only in the sandbox: a fetch of more than 100 objects and `git add` of a file
+    above core.bigFileThreshold (lowered here by the caller) go loose, and no pack, keep file or
+    multi-pack-index of the agent's making appears there."""
+    repo = layout(tmp_path)
+    other = make_repo(tmp_path / "other", ZONES, {f"f{i}": f"{i}\n" for i in range(150)})
+    api = repo.parent / "repo-worktrees" / "api"
+    pack_dir = repo / ".git" / "objects" / "pack"
+    before = sorted(os.listdir(pack_dir)) if pack_dir.exists() else []
+    box = api_sandbox(repo)
+    env = box.env({**os.environ, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.bigFileThreshold",
+                   "GIT_CONFIG_VALUE_0": "1k"})
+
+    def run(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(box.wrap(["/bin/sh", "-c", command]), cwd=api, env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    fetched = run(f"git fetch -q {other} main:refs/heads/wta/fetched && git cat-file -p wta/fetched:f149")
+    assert (fetched.returncode, fetched.stdout) == (0, "149\n"), fetched.stderr
+    big = run("head -c 5000 /dev/urandom > src/api/big && git add src/api/big && git commit -qm '[api] big' "
+              "&& git cat-file -s HEAD:src/api/big")
+    assert (big.returncode, big.stdout) == (0, "5000\n"), big.stderr
+    assert sorted(os.listdir(pack_dir)) == before
+    assert run(f"touch {pack_dir}/pack-0123.keep").returncode != 0
+    assert run("git multi-pack-index write").returncode != 0
+    assert sorted(os.listdir(pack_dir)) == before
+
+
+def test_a_pack_of_the_agents_making_cannot_shadow_an_object_of_the_base(tmp_path):
+    """git looks an object up in the packs first, newest first, and does not hash what it reads: a pack
+    holding README.md's blob of main with other content, copied into objects/pack/, had made every
+    checkout of main read the agent's content."""
+    repo = layout(tmp_path)
+    blob = tip(repo, "main:README.md")
+    store = tmp_path / "forgery.git"
+    git(tmp_path, "init", "-q", "--bare", str(store))
+    (store / "objects" / blob[:2]).mkdir()
+    (store / "objects" / blob[:2] / blob[2:]).write_bytes(forged("blob", b"# the agent's\n"))
+    git(store, "pack-objects", "-q", str(tmp_path / "forgery"), input=blob + "\n")
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+
+    copied = inside(box, f"cp {tmp_path}/forgery-*.pack {tmp_path}/forgery-*.idx {repo}/.git/objects/pack/", api)
+
+    assert copied.returncode != 0
+    assert git(repo, "show", "main:README.md").stdout == "# r\n"
+    git(repo, "checkout", "-q", "--", "README.md")
+    assert (repo / "README.md").read_text() == "# r\n"
+
+
+def test_a_landed_object_written_over_in_the_sandbox_still_reads_back_as_it_was(tmp_path):
+    """A landing packs what it brings (the stream's objects, its rebased commits) as it checked them: the
+    loose files a sandbox can write over are shadowed by that pack from before the base moves."""
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    assert inside(box, "echo 'a = 2' > src/api/a.py && git commit -qam '[api] two'", api).returncode == 0
+    (repo / "README.md").write_text("# r, by a person\n")
+    git(repo, "commit", "-qam", "readme")     # so that the landing rebases: its new commits are written loose
+    wta(repo, "merge", "api", check=0)
+    landed = {tip(repo, "main:src/api/a.py"): ("blob", "a = 2\n"), tip(repo, "main"): None}
+    assert git(repo, "log", "-1", "--format=%s", "main").stdout.strip() == "[api] two"
+    fake = tmp_path / "fake"
+    for oid, kind in ((oid, git(repo, "cat-file", "-t", oid).stdout.strip()) for oid in landed):
+        assert loose_path(repo, oid).exists(), oid     # loose (as git wrote it) as well as packed
+        fake.write_bytes(forged(kind, b"tree 0000000000000000000000000000000000000000\n\nforged\n"
+                                if kind == "commit" else b"a = 'forged'\n"))
+        done = inside(box, write_over(oid, fake, repo), api)
+        assert done.stdout == "done\n", done.stderr   # the loose file is the agent's now
+    assert git(repo, "cat-file", "-p", "main:src/api/a.py").stdout == "a = 2\n"
+    assert git(repo, "log", "-1", "--format=%s", "main").stdout.strip() == "[api] two"
+    assert "hash-path mismatch" in git(repo, "fsck", check=False).stderr   # the loose files are still the agent's
+
+
+def test_a_persons_commit_written_over_in_the_sandbox_stops_the_next_landing(tmp_path):
+    """A commit a person made on main is loose until a landing packs it: a session can write over its
+    blob meanwhile, and the next landing refuses, naming the object, rather than rebase onto it."""
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    assert inside(box, "echo 'a = 2' > src/api/a.py && git commit -qam '[api] two'", api).returncode == 0
+    (repo / "README.md").write_text("# r, by a person\n")
+    git(repo, "commit", "-qam", "readme")
+    blob, base = tip(repo, "main:README.md"), tip(repo, "main")
+    fake = tmp_path / "fake"
+    fake.write_bytes(forged("blob", b"# the agent's\n"))
+    assert inside(box, write_over(blob, fake, repo), api).stdout == "done\n"
+
+    proc = wta(repo, "merge", "api", check=None)
+
+    assert proc.returncode != 0
+    assert f"object {blob} of main's history no longer holds what its name says" in proc.stdout + proc.stderr
+    assert tip(repo, "main") == base and tip(repo, "wta/api") != base
+
+
 def test_a_pack_file_deleted_before_the_sandbox_starts_does_not_stop_it(tmp_path):
     # A landing's `git fast-import` writes a temporary pack and deletes it moments later; a gc deletes
     # old packs and keep files. A session starting at that moment listed them.
@@ -105,7 +216,7 @@ def test_a_pack_file_deleted_before_the_sandbox_starts_does_not_stop_it(tmp_path
         (pack_dir / name).write_text("")
     api = repo.parent / "repo-worktrees" / "api"
     box = api_sandbox(repo)
-    assert str(pack_dir / "tmp_pack_AbC123") not in box.read_only and str(pack_dir / "pack-0123.keep") in box.read_only
+    assert str(pack_dir) in box.read_only and not [p for p in box.read_only if p.startswith(f"{pack_dir}/")]
     for name in ("tmp_pack_AbC123", "pack-0123.keep"):
         (pack_dir / name).unlink()
 
@@ -118,7 +229,7 @@ def test_a_pack_file_deleted_before_the_sandbox_starts_does_not_stop_it(tmp_path
 def test_git_settings_of_the_caller_are_kept(tmp_path):
     box = sandbox.Sandbox("bwrap", "api", (), ())
     env = box.env({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "Someone"})
-    assert env["GIT_CONFIG_COUNT"] == "4" and env["GIT_CONFIG_KEY_0"] == "user.name"
+    assert env["GIT_CONFIG_COUNT"] == str(1 + len(sandbox.GIT_CONFIG)) and env["GIT_CONFIG_KEY_0"] == "user.name"
     assert (env["GIT_CONFIG_KEY_1"], env["GIT_CONFIG_VALUE_1"]) == ("gc.auto", "0")
     assert env[sandbox.MARKER_ENV] == "bwrap"
 

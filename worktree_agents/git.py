@@ -870,21 +870,36 @@ def fsck_objects(old: str, new: str, scratch: str, cwd: str | os.PathLike[str] |
 
 
 def rewritten_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
-                      env: dict[str, str] | None = None) -> list[str]:
+                      env: dict[str, str] | None = None, keep: tuple[str, str] | None = None) -> list[str]:
     """The objects `new` brings beyond `old` whose content no longer hashes to their name.
 
     git trusts an object file to hold what its name says (it checks a commit's tree, not the trees and
     blobs below it), and a sandboxed stream can write the object store: a subtree rewritten in place
     after a landing's checks, during its `test:`, would land content nobody checked or tested under the
-    very commit ids that were.
+    very commit ids that were. With `keep` (scratch, objects: keep_packed's) and none rewritten, they are
+    packed as read, which closes the moment between this check and the base's move.
     """
+    return _checked([new, f"^{old}"], cwd, env, keep)
+
+
+def unpacked_rewritten(commit: str, keep: tuple[str, str], cwd: str | os.PathLike[str] | None = None,
+                       env: dict[str, str] | None = None) -> list[str]:
+    """The objects of `commit`'s history that are only loose (`rev-list --unpacked`: a person's own
+    commits, a fetch's few objects) whose content no longer hashes to their name; when there are none,
+    those objects are packed as read (keep_packed), where no sandbox can write over them."""
+    return _checked(["--unpacked", commit], cwd, env, keep)
+
+
+def _checked(revs: Sequence[str], cwd: str | os.PathLike[str] | None, env: dict[str, str] | None,
+             keep: tuple[str, str] | None) -> list[str]:
     import hashlib  # only landings ask
 
-    ids = run("rev-list", "--objects", "--no-object-names", new, f"^{old}", "--", cwd=cwd, env=env).stdout.split()
+    ids = list(dict.fromkeys(run("rev-list", "--objects", "--no-object-names", *revs, "--", cwd=cwd,
+                                 env=env).stdout.split()))
     if not ids:
         return []
     out = run("cat-file", "--batch", cwd=cwd, env=env, input=b"\n".join(ids) + b"\n").stdout
-    bad, at = [], 0
+    bad, good, at = [], [], 0
     for oid in ids:
         end = out.index(b"\n", at)
         header = out[at:end].split()
@@ -898,7 +913,67 @@ def rewritten_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = N
         digest = hashlib.new("sha1" if len(oid) == 40 else "sha256", kind + b" " + size + b"\0" + content)
         if digest.hexdigest().encode() != name or name != oid:
             bad.append(oid.decode())
+        else:
+            good.append((kind, content))
+    if not bad and keep is not None:
+        keep_packed(good, *keep, "sha1" if len(ids[0]) == 40 else "sha256", env)
     return bad
+
+
+PACK_TYPES = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
+
+
+def keep_packed(objects: Sequence[tuple[bytes, bytes]], scratch: str, objects_dir: str, algorithm: str,
+                env: dict[str, str] | None = None) -> None:
+    """Put `objects` ((type, content), each checked against its name) into the object store as a pack of
+    their own: git looks an object up in the packs before the loose files, and no sandbox can write in
+    `objects/pack/`, so a loose file written over later (same name, other content) is never read.
+
+    Written here, from the bytes that were checked (not read again), in a temporary directory in
+    `scratch`, where no sandbox writes; indexed by `git index-pack` there, outside the repository (in it,
+    git reads every object it already has again, to compare: most of the time it took), which names each
+    object by the hash of what the pack holds; then moved into `objects/pack/`, the index last, as git
+    adds a pack."""
+    import hashlib
+    import struct
+    import tempfile
+    import zlib
+
+    os.makedirs(scratch, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="keep-", dir=scratch) as tmp:
+        pack, digest = os.path.join(tmp, "new.pack"), hashlib.new(algorithm)
+        with open(pack, "wb") as f:
+            def put(data: bytes) -> None:
+                digest.update(data)
+                f.write(data)
+            put(b"PACK" + struct.pack(">II", 2, len(objects)))
+            for kind, content in objects:
+                size = len(content)
+                header, byte, size = bytearray(), (PACK_TYPES[kind] << 4) | (size & 0x0F), size >> 4
+                while size:
+                    header.append(byte | 0x80)
+                    byte, size = size & 0x7F, size >> 7
+                header.append(byte)
+                put(bytes(header) + zlib.compress(content, 1))
+            f.write(digest.digest())
+            f.flush()
+            os.fsync(f.fileno())
+        outside = {k: v for k, v in (os.environ if env is None else env).items()
+                   if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")}
+        outside["GIT_CEILING_DIRECTORIES"] = os.path.realpath(scratch)
+        done = run("index-pack", f"--object-format={algorithm}", "--no-rev-index", "-o",
+                   os.path.join(tmp, "new.idx"), pack, cwd=tmp, env=outside, check=False)
+        if done.returncode != 0:
+            detail = done.stderr.decode(errors="replace").strip().splitlines() or [f"exit {done.returncode}"]
+            raise GitError(f"git index-pack of the objects to keep refused them: {detail[-1]}")
+        name = done.stdout.decode().split()[-1]
+        os.makedirs(os.path.join(objects_dir, "pack"), exist_ok=True)
+        target = os.path.join(objects_dir, "pack", f"pack-{name}")
+        if os.path.exists(target + ".idx"):
+            return   # the same objects, kept already
+        for suffix in (".pack", ".idx"):
+            os.chmod(os.path.join(tmp, f"new{suffix}"), 0o444)
+            os.replace(os.path.join(tmp, f"new{suffix}"), target + suffix)
 
 
 def delete_refs(deletions: Sequence[tuple[str, str]], message: str,

@@ -5,10 +5,10 @@ A stream's session (its whole process tree), its `setup:` commands and the
 system is mounted read-only, then these are mounted writable again:
 
 - the stream's worktree and its private git dir (`<common>/worktrees/<name>/`);
-- what `git commit` needs on the stream's own branch: `objects/`, the directory
-  of its ref and the directory of its reflog, where every *other* existing entry
-  is bound read-only over itself (git renames `<ref>.lock` over a ref; a rename
-  onto a mount point fails, so other refs cannot move);
+- what `git commit` needs on the stream's own branch: `objects/` (loose objects only: `objects/pack/`
+  and `objects/info/` stay read-only), the directory of its ref and the directory of its reflog, where
+  every *other* existing entry is bound read-only over itself (git renames `<ref>.lock` over a ref; a
+  rename onto a mount point fails, so other refs cannot move);
 - `<common>/wta/requests/`, so that `wta request` works from inside a session;
 - the system temp dir and the agent's own config and cache under `$HOME`
   (ALLOWED_IN_HOME), and the `sandbox_write:` paths of zones.yaml.
@@ -81,11 +81,17 @@ while :; do
     fi
     [ $tries -lt 2 ] || sleep 0.1
 done"""
+UNPACK_LIMIT = str(2**31 - 1)
 # git inside the sandbox: no automatic gc or maintenance (they rewrite packs and refs of every stream).
 GIT_CONFIG = (("gc.auto", "0"), ("maintenance.auto", "false"),
               # nor rerere: its cache lies in the shared git dir, read-only here, and a commit that
               # cannot write it fails after it was made (a user's global rerere.enabled)
-              ("rerere.enabled", "false"))
+              ("rerere.enabled", "false"),
+              # objects/pack/ is read-only here: what git would write as a pack (a fetch of 100 objects
+              # or more, a fast-import, a file above core.bigFileThreshold that `git add` streams) goes
+              # loose instead
+              ("fetch.unpackLimit", UNPACK_LIMIT), ("transfer.unpackLimit", UNPACK_LIMIT),
+              ("fastimport.unpackLimit", UNPACK_LIMIT), ("core.bigFileThreshold", str(sys.maxsize)))
 
 
 @dataclass(frozen=True)
@@ -223,17 +229,13 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     pinned: list[str] = []
     for directory, mine in ((os.path.dirname(ref_file), ref_file), (os.path.dirname(log_file), log_file)):
         pinned += [e.path for e in os.scandir(directory) if e.path != mine and not e.name.endswith(".lock")]
-    # The packs (and their .idx, .keep...), bound only if still there when bwrap starts: a git outside
-    # (a landing's fast-import, a gc) deletes its temporary packs, keep files and old packs at any
-    # moment, and a file that is gone has nothing left to protect. Temporary ones are left out.
-    packs: list[str] = []
-    pack_dir = os.path.join(common, "objects", "pack")
-    if os.path.isdir(pack_dir):
-        packs += [e.path for e in os.scandir(pack_dir) if e.is_file(follow_symlinks=False)
-                  and not e.name.startswith("tmp_")]
+    # objects/pack as a whole: git looks an object up in the packs before the loose files, so a pack
+    # of the agent's making (or a multi-pack-index) would shadow the base's objects with other content;
+    # the packs wta writes at landings shadow the loose ones an agent could write over (git.keep_packed).
     # objects/info: `alternates` there would add object stores of the agent's making.
-    os.makedirs(os.path.join(common, "objects", "info"), exist_ok=True)
-    pinned.append(os.path.join(common, "objects", "info"))
+    for directory in ("pack", "info"):
+        os.makedirs(os.path.join(common, "objects", directory), exist_ok=True)
+        pinned.append(os.path.join(common, "objects", directory))
     # What wta's own git commands outside the sandbox read from this worktree (the leftovers commit,
     # the merge's rebase, `wta status`): where its git dir is, its per-worktree config (core.fsmonitor
     # and core.hooksPath run commands) and a hooks directory inside the worktree.
@@ -247,7 +249,7 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
 
     order = []  # (depth, rank, option, path): a parent before its children; at one path, the later rank wins
     for rank, (option, paths) in enumerate((("--bind", writable), ("--ro-bind", protected),
-                                            ("--bind", own), ("--ro-bind", pinned), ("--ro-bind-try", packs),
+                                            ("--bind", own), ("--ro-bind", pinned),
                                             ("--tmpfs", multiplexer_sockets()))):
         for path in paths:
             if os.path.lexists(path) and (rank != 1 or path != worktree):

@@ -166,7 +166,8 @@ class Run:
                 result.detail = (f"{branch} was deleted during the merge; it is back at {tip[:12]}, its tip from "
                                  "before the merge; `wta merge --continue` merges it")
             return timed(result, started)
-        rewritten = git.rewritten_objects(base_now, new_head, plan.main, env)
+        # (Kept packed when none was: from here on a loose file written over is not what git reads.)
+        rewritten = git.rewritten_objects(base_now, new_head, plan.main, env, keep=kept_objects(plan))
         if rewritten:
             # Written over in the object store after the checks (a sandboxed process can write there).
             self.restore(result, tip, ours=[new_head])
@@ -478,6 +479,7 @@ def merge_streams(project, names: Sequence[str] = (), no_test: bool = False,
                 StreamResult(s, b, SKIPPED, detail=f"nothing to merge beyond {plan.base}" if plan.tips[s]
                              else f"no branch {b}") for s, b in plan.branches.items()])
         problems, refused = refusals(plan, pending, env)
+        problems += forged_base(plan, plan.base_sha, env)
         if problems:
             return MergeReport("refused", False, plan.base, plan.base_sha, plan.base_sha, problems=problems,
                                advice=["nothing was changed; fix the above, then run `wta merge` again"],
@@ -529,6 +531,7 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
         remaining = st["streams"][st["index"]:]
         graph = commit_graph(plan, st["base_now"], remaining, env)
         problems, refused = refusals(plan, pending_streams(plan, graph, remaining), env)
+        problems += forged_base(plan, st["base_now"], env)
         if problems:
             write_state(state_dir, st)  # keeps what recovery found out
             return MergeReport("refused", False, plan.base, st["base_start"], st["base_now"], st["run_id"],
@@ -543,6 +546,24 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
             st["results"].pop(stream, None)
         write_state(state_dir, st)
         return _settled(state_dir, locked, Run(plan, graph, st, env, progress, landed).drive())
+
+
+def kept_objects(plan: MergePlan) -> tuple[str, str]:
+    """Where a landing packs the objects it checked (git.keep_packed): its scratch dir, the object store."""
+    return layout.path(plan.state_dir, layout.SCRATCH), os.path.join(layout.common_dir(plan.state_dir), "objects")
+
+
+def forged_base(plan: MergePlan, base: str, env: dict[str, str]) -> list[str]:
+    """The objects of the base's history, loose only (a person's own commits, which no landing brought), that
+    no longer hold what their name says, one line each; when none, they are packed where no sandbox writes.
+
+    A sandboxed session can write over a loose object file (same name, other content); a stream rebased
+    onto it would land on content nobody made."""
+    forged = git.unpacked_rewritten(base, kept_objects(plan), plan.main, env)
+    objects = os.path.join(layout.common_dir(plan.state_dir), "objects")
+    return [f"object {oid} of {plan.base}'s history no longer holds what its name says (its loose file "
+            f"{os.path.join(objects, oid[:2], oid[2:])} was written over or removed); put the real one back "
+            "(`git fsck` names every such object)" for oid in forged]
 
 
 def _settled(state_dir: str, locked: bool, report: MergeReport) -> MergeReport:
