@@ -185,11 +185,24 @@ def test_a_landed_object_written_over_in_the_sandbox_still_reads_back_as_it_was(
     assert "hash-path mismatch" in git(repo, "fsck", check=False).stderr   # the loose files are still the agent's
 
 
-def test_a_persons_commit_written_over_in_the_sandbox_stops_the_next_landing(tmp_path):
+@pytest.mark.parametrize("checked_before", ["never", "by a landing", "at a commit git no longer has"])
+def test_a_persons_commit_written_over_in_the_sandbox_stops_the_next_landing(tmp_path, checked_before):
     """A commit a person made on main is loose until a landing packs it: a session can write over its
-    blob meanwhile, and the next landing refuses, naming the object, rather than rebase onto it."""
+    blob meanwhile, and the next landing refuses, naming the object, rather than rebase onto it. The
+    check walks the base's history from where the last one ended (the base it packed, in `packed-base`),
+    or all of it when git no longer has that commit."""
     repo = layout(tmp_path)
     api = repo.parent / "repo-worktrees" / "api"
+    ui = repo.parent / "repo-worktrees" / "ui"
+    marker = repo / ".git" / "wta" / "packed-base"
+    if checked_before == "by a landing":
+        (ui / "src" / "ui" / "v.py").write_text("v = 1\n")
+        git(ui, "add", "-A")
+        git(ui, "commit", "-qm", "[ui] v")
+        wta(repo, "merge", "ui", check=0)
+        assert marker.read_text() == tip(repo, "main^") + "\n"   # the base that run started from
+    elif checked_before == "at a commit git no longer has":
+        marker.write_text("0123456789abcdef0123456789abcdef01234567\n")
     box = api_sandbox(repo)
     assert inside(box, "echo 'a = 2' > src/api/a.py && git commit -qam '[api] two'", api).returncode == 0
     (repo / "README.md").write_text("# r, by a person\n")

@@ -883,10 +883,19 @@ def rewritten_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = N
 
 
 def unpacked_rewritten(commit: str, keep: tuple[str, str], cwd: str | os.PathLike[str] | None = None,
-                       env: dict[str, str] | None = None) -> list[str]:
+                       env: dict[str, str] | None = None, packed: str | None = None) -> list[str]:
     """The objects of `commit`'s history that are only loose (`rev-list --unpacked`: a person's own
     commits, a fetch's few objects) whose content no longer hashes to their name; when there are none,
-    those objects are packed as read (keep_packed), where no sandbox can write over them."""
+    those objects are packed as read (keep_packed), where no sandbox can write over them.
+
+    `packed`: a commit whose history was checked and packed so before (its objects stay packed): the
+    walk stops there, instead of going through the whole history at every landing (0.5 s of CPU for
+    100,000 commits). When git no longer has it, the whole history is walked."""
+    if packed:
+        try:
+            return _checked(["--unpacked", commit, "--not", packed], cwd, env, keep)
+        except GitError:
+            pass   # gone (a base reset, then pruned): the whole history
     return _checked(["--unpacked", commit], cwd, env, keep)
 
 

@@ -45,6 +45,7 @@ ALERTS_HANDED_OVER = "alerts/handed-over-{pid}.json"   # those of `wta up` pid, 
 CHECK_LOG = "checks/{check}.log"            # each `wta watch` check's last output
 SANDBOX_STATUS = "sandbox"                  # bwrap's report of each start, for a moment (sandbox.Sandbox.wrap):
 #                                             out of every sandbox's reach, unlike the temp dir
+PACKED_BASE = "packed-base"                 # a base tip whose history's loose objects a landing checked and packed
 SCRATCH = "scratch"                         # wta's own temporary files (a landing's fsck pack, the index it compares a
 #                                             worktree's files with): where no sandbox writes, unlike the temp dir
 HOOKS = "hooks"                             # wta's git hooks: stream worktrees' own core.hooksPath (hooks.install)

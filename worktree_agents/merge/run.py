@@ -13,6 +13,7 @@ from typing import Any, Callable, Collection, Sequence
 from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.backups import backup_ref, new_run_id
 from worktree_agents.errors import WtaError
+from worktree_agents.files import write_atomic
 from worktree_agents.merge import recovery
 from worktree_agents.merge.abort import finish_abort
 from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, in_the_way,
@@ -559,7 +560,16 @@ def forged_base(plan: MergePlan, base: str, env: dict[str, str]) -> list[str]:
 
     A sandboxed session can write over a loose object file (same name, other content); a stream rebased
     onto it would land on content nobody made."""
-    forged = git.unpacked_rewritten(base, kept_objects(plan), plan.main, env)
+    marker = layout.path(plan.state_dir, layout.PACKED_BASE)   # (the walk stops at the base checked last)
+    try:
+        with open(marker, encoding="ascii") as f:
+            packed = f.read().strip()
+    except (OSError, UnicodeDecodeError):
+        packed = ""
+    packed = packed if len(packed) in (40, 64) and not packed.strip("0123456789abcdef") else ""
+    forged = git.unpacked_rewritten(base, kept_objects(plan), plan.main, env, packed=packed or None)
+    if not forged and packed != base:
+        write_atomic(marker, base + "\n", fsync=False)
     objects = os.path.join(layout.common_dir(plan.state_dir), "objects")
     return [f"object {oid} of {plan.base}'s history no longer holds what its name says (its loose file "
             f"{os.path.join(objects, oid[:2], oid[2:])} was written over or removed); put the real one back "
