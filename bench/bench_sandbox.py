@@ -17,6 +17,9 @@ on main, worktrees made by `wta up --no-launch`) differ only in zones.yaml's
             branch are reset between runs, outside the timing
   floor     the sandbox alone: `bwrap` with the policy of stream `api` running
             `true`, against `true` (what bubblewrap itself costs)
+  landlock  that `bwrap` with its Landlock step (`python -I -S`, which keeps
+            named pipes out of git's files, then execs `true`) against the same
+            `bwrap` without it (what the step costs each sandboxed command)
 
 Rounds rotate the order of the cases. The target: the session start gains at
 most 50 ms (median) with the sandbox on. It exits 1 when that is not met.
@@ -25,6 +28,7 @@ most 50 ms (median) with the sandbox on. It exits 1 when that is not met.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -71,7 +75,7 @@ def make_repo(path: Path, env: dict[str, str], mode: str) -> dict[str, str]:
 def cases(scratch: Path, env: dict[str, str]) -> list[Case]:
     from worktree_agents import sandbox
 
-    probed = {**env, sandbox.PROBED_ENV: sandbox.bwrap() or ""}
+    probed = {**env, sandbox.PROBED_ENV: sandbox.bwrap() or "", sandbox.LANDLOCK_ENV: str(sandbox.landlock_abi())}
     found = []
     for mode, label in (("required", "sandboxed"), ("off", "unsandboxed")):
         repo = scratch / f"repo-{label}"
@@ -99,6 +103,8 @@ def cases(scratch: Path, env: dict[str, str]) -> list[Case]:
     finally:
         os.environ["HOME"] = old_home or ""
     found.append(Case("floor bwrap true", box.wrap(["true"]), worktree, env))
+    found.append(Case("floor bwrap true, no Landlock step", dataclasses.replace(box, landlock="").wrap(["true"]),
+                      worktree, env))
     found.append(Case("floor true", [shutil.which("true") or "true"], worktree, env))
     return found
 
@@ -115,8 +121,9 @@ def main() -> int:
     env = bench_env(scratch)
     results = measure(cases(scratch, env), args.repeat)
     rows = []
-    for what in ("session", "merge", "floor"):
+    for what in ("session", "merge", "floor", "landlock"):
         on, off = (("floor bwrap true", "floor true") if what == "floor" else
+                   ("floor bwrap true", "floor bwrap true, no Landlock step") if what == "landlock" else
                    (f"{what} sandboxed", f"{what} unsandboxed"))
         a, b = results[on], results[off]
         rows.append((what, f"{a.ms:.1f}", f"{b.ms:.1f}", f"{a.ms - b.ms:+.1f}", a.spread(), b.spread(),

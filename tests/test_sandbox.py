@@ -531,3 +531,76 @@ def test_the_hooks_of_the_leftovers_commit_end_with_it_and_see_no_process_outsid
     size = ticks.stat().st_size if ticks.exists() else 0
     time.sleep(1)
     assert (ticks.stat().st_size if ticks.exists() else 0) == size   # nothing of the hook runs on
+
+
+FIFO_AGENT = """common=$(git rev-parse --git-common-dir) private=$(git rev-parse --git-dir)
+objects=$(ls -d "$common"/objects/[0-9a-f][0-9a-f] | head -n 1)
+try() { if "$@" 2>/dev/null; then echo "made $2" >> "$REPORT"; else echo "refused $2" >> "$REPORT"; fi; }
+try mkfifo "$common/refs/heads/wta/x"
+try mkfifo "$private/ORIG_HEAD"
+try mkfifo "$objects/0123456789abcdef0123456789abcdef012345"
+mkdir piped && mkfifo piped/p && try mv piped "$common/refs/heads/wta/"   # made where it may, moved where it may not
+try mkfifo "$PWD/here"
+try mkfifo "$TMPDIR/there"
+try ln -s "$TMPDIR/there" "$common/refs/heads/wta/y"   # git opens what a link at a ref's name leads to
+try ln -s "$TMPDIR/there" "$objects/fedcba9876543210fedcba9876543210fedcba"
+try ln -s there "$TMPDIR/link"
+rm -rf piped here
+"""
+
+
+def test_an_agent_cannot_make_a_fifo_where_git_reads(tmp_path):
+    """git opens a ref, a loose object or a worktree's HEAD without looking at its type: a named pipe made there
+    by an agent (a red-team pass, 2026-12-05) hung `wta up --land` for good while it held wta's lock, and every
+    `wta status` and `git status` after it; so does a symlink there to a FIFO elsewhere. The sandbox's Landlock
+    step refuses both there (and a directory holding a FIFO, moved there); in the worktree and the temp dir they
+    are made as before."""
+    report, temp = tmp_path / "report", tmp_path / "temp"
+    temp.mkdir()
+    agent = tmp_path / "agent.sh"
+    agent.write_text(FIFO_AGENT)
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = make_repo(tmp_path / "repo", zones, FILES)
+    env = {**os.environ, "REPORT": str(report), "TMPDIR": str(temp)}
+    try:
+        wta(repo, "up", "api", check=0, env=env, timeout=60)
+        lines = report.read_text().splitlines()
+        assert [line.split()[0] for line in lines] == ["refused"] * 4 + ["made"] * 2 + ["refused"] * 2 + ["made"], lines
+        git_dir = repo / ".git"   # (wta's own hooks are symlinks)
+        odd = subprocess.run(["find", git_dir / "refs", git_dir / "objects", git_dir / "worktrees", "-type", "p",
+                              "-o", "-type", "l"], capture_output=True, text=True).stdout
+        assert odd == ""
+        assert (temp / "there").exists()
+        started = time.monotonic()
+        status = wta(repo, "status", check=0, env=env, timeout=30)
+        assert "api" in status.stdout and time.monotonic() - started < 20
+    finally:   # (on the code before the Landlock step: the gits waiting on a FIFO get its end, then it goes)
+        end_fifos(repo / ".git")
+
+
+def end_fifos(top: Path) -> None:
+    for fifo in subprocess.run(["find", "-L", str(top), "-type", "p"], capture_output=True, text=True).stdout.split():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))   # a reader waiting in open() reads its end
+        except OSError:
+            pass   # no reader
+        os.unlink(fifo)
+
+
+def test_without_landlock_a_sandboxed_session_runs_and_says_once_what_is_not_enforced(tmp_path):
+    """A kernel without Landlock (told here as `wta up` tells the processes it starts): `sandbox: required` still
+    runs the session in bubblewrap, and `wta up` and the session's log say that FIFOs are not kept out."""
+    from sessions_support import log_text
+
+    agent = tmp_path / "agent.sh"
+    agent.write_text(f"mkfifo {tmp_path / 'made'}\n")
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = make_repo(tmp_path / "repo", zones, FILES)
+    done = wta(repo, "up", "api", check=0, env={**os.environ, "WTA_LANDLOCK_ABI": "0"})
+    said = [line for line in done.stdout.splitlines() if "named pipes" in line]
+    assert len(said) == 1 and said[0].startswith("sandboxed, but not fully: this kernel has no Landlock"), done.stdout
+    started = next(line for line in log_text(repo, "api").splitlines() if "session of stream 'api' started" in line)
+    assert "sandboxed (bwrap)" in started and "not enforced: this kernel has no Landlock" in started
+    assert (tmp_path / "made").exists()

@@ -17,6 +17,12 @@ The repository's own places (the common git dir, the main worktree, every other
 worktree) are bound read-only again over any of those that contains them, and
 mounts are made parent first, so the most specific path decides. Reads and the
 network are not restricted. docs/security.md says what remains open.
+
+Inside, before the command starts, Landlock (LANDLOCK_STEP) lets named pipes
+(FIFOs) and symlinks be made only beneath the worktree, the temp dirs, the home
+caches and `sandbox_write:`: git opens whatever lies at a ref's, a pack index's
+or a loose object's name without looking at its type (following a symlink), and
+a FIFO there hangs it for good.
 """
 
 from __future__ import annotations
@@ -82,6 +88,10 @@ while :; do
     [ $tries -lt 2 ] || sleep 0.1
 done"""
 UNPACK_LIMIT = str(2**31 - 1)
+# Inside the sandbox, the step before the command (`python -I -S landlock.py PLACE... -- ARGV`, which execs
+# ARGV: the same process): named pipes (FIFOs) and symlinks may be made beneath those places only.
+LANDLOCK_STEP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py")
+LANDLOCK_ENV = "WTA_LANDLOCK_ABI"   # the probe's answer, passed on as PROBED_ENV is
 # git inside the sandbox: no automatic gc or maintenance (they rewrite packs and refs of every stream).
 GIT_CONFIG = (("gc.auto", "0"), ("maintenance.auto", "false"),
               # nor rerere: its cache lies in the shared git dir, read-only here, and a commit that
@@ -105,6 +115,10 @@ class Sandbox:
     read_only: tuple[str, ...]
     mounts: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (bwrap option, path), in order
     common_dir: str = field(default="", repr=False)
+    # The interpreter that runs LANDLOCK_STEP inside ("": none, Landlock is missing here) and the places
+    # beneath which FIFOs and symlinks may be made.
+    landlock: str = field(default="", repr=False)
+    fifo_places: tuple[str, ...] = field(default=(), repr=False)
 
     def refused_shared_config(self, output: bytes) -> bool:
         """Whether a command's output shows git failing to write the repository's shared config, which
@@ -129,7 +143,10 @@ class Sandbox:
         (SETUP_RETRIES): a ref that another stream's git renames over at the moment bwrap binds it
         read-only fails the mount (ENOENT), although nothing is wrong. bwrap reports the command's
         exit on --json-status-fd; a run without that report never started the command.
+        Inside, `argv` starts after the Landlock step (LANDLOCK_STEP), which execs it: the same process.
         """
+        if self.landlock:
+            argv = [self.landlock, "-I", "-S", LANDLOCK_STEP, *self.fifo_places, "--", *argv]
         args = [self.bwrap, *BASE_ARGS, *(("--unshare-pid",) if own_pids else ()),
                 *(("--die-with-parent",) if die_with_parent else ())]
         for option, path in self.mounts:
@@ -174,6 +191,36 @@ def bwrap() -> str | None:
         if ok:
             os.environ[PROBED_ENV] = found
     return _probed[found]
+
+
+_landlock: list[int] = []
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 where there is none (or it is off): what the sandbox needs to keep
+    FIFOs out of git's places. Version 2 at least (Linux 5.19): in version 1, a Landlocked process can move
+    no file to another directory at all. Asked once per process (ctypes, only here: the hooks never ask),
+    and passed on to the processes it starts (LANDLOCK_ENV)."""
+    if not _landlock:
+        known = os.environ.get(LANDLOCK_ENV, "")
+        if known.isdigit():
+            _landlock.append(int(known))
+        else:
+            from worktree_agents import landlock
+
+            _landlock.append(landlock.abi())
+            os.environ[LANDLOCK_ENV] = str(_landlock[0])
+    return _landlock[0]
+
+
+def fifo_reason() -> str | None:
+    """What the sandbox does not enforce here, for want of Landlock (None: all of it is)."""
+    version = landlock_abi()
+    if version >= 2:
+        return None
+    missing = "this kernel's Landlock is version 1" if version == 1 else "this kernel has no Landlock (or it is off)"
+    return (f"{missing}: the sandbox cannot keep named pipes (FIFOs) and symlinks out of git's files, and a FIFO "
+            "there hangs every git that reads it; `find .git -type p -delete` ends the hang")
 
 
 def unavailable_reason() -> str:
@@ -257,7 +304,19 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     order.sort(key=lambda m: (m[0], m[1]))
     mounts = tuple((option, path) for _, _, option, path in order)
     return Sandbox(bwrap_path, stream, tuple(writable + own),
-                   tuple(p for _, _, o, p in order if o.startswith("--ro-bind")), mounts, common_dir)
+                   tuple(p for _, _, o, p in order if o.startswith("--ro-bind")), mounts, common_dir,
+                   landlock=sys.executable if fifo_reason() is None else "",
+                   fifo_places=tuple(fifo_places([worktree, *writable], common)))
+
+
+def fifo_places(places: list[str], common: str) -> list[str]:
+    """Where a sandbox may make FIFOs and symlinks: the writable `places` that neither hold the repository's
+    git dir nor lie in it. Landlock grants beneath a directory, with no exception below it: a temp dir that
+    holds the repository (a scratch clone under /tmp) would grant its refs, its objects and its worktrees'
+    private git dirs too."""
+    inner = common.rstrip("/") + "/"
+    return [p for p in dict.fromkeys(places)
+            if not (inner.startswith(p.rstrip("/") + "/") or (p.rstrip("/") + "/").startswith(inner))]
 
 
 def multiplexer_sockets() -> list[str]:

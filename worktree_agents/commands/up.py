@@ -70,9 +70,12 @@ def _up(project, streams: Sequence[str], runner: str | None, no_launch: bool, de
     committed = _refuse_uncommitted_zones(project, base)
     chosen = [s for s in config.order() if not streams or s in streams]
     # `sandbox: required` without bubblewrap: exit 2 before anything is made.
-    if sandbox.require(config.sandbox, project.config_path) is None and config.sandbox == "auto":
-        print(f"not sandboxed: {sandbox.unavailable_reason()} (sessions and setup: commands can write outside "
-              "their worktree; `sandbox: off` in zones.yaml silences this)")
+    if sandbox.require(config.sandbox, project.config_path) is None:
+        if config.sandbox == "auto":
+            print(f"not sandboxed: {sandbox.unavailable_reason()} (sessions and setup: commands can write outside "
+                  "their worktree; `sandbox: off` in zones.yaml silences this)")
+    elif sandbox.fifo_reason():
+        print(f"sandboxed, but not fully: {sandbox.fifo_reason()}")
 
     if not no_launch:
         from worktree_agents.sessions.supervisor import refuse_while_scheduling

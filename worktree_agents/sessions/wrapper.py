@@ -271,6 +271,8 @@ def plan_launch(project, ctx) -> Launch:
         launch.sandbox = dataclasses.asdict(jail)
         launch.confinement = ("sandboxed (bwrap): it writes only in its worktree, on its branch, the temp dir "
                               "and its caches")
+        if not jail.landlock:
+            launch.confinement += f"; not enforced: {sandbox.fifo_reason()}"
         ctx = dataclasses.replace(ctx, sandboxed=True)
     try:
         command = sessions.runner(ctx.runner).command(ctx)
