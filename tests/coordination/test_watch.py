@@ -233,6 +233,13 @@ def test_bad_duration_is_a_usage_error(webapp):
     assert proc.stderr.strip() == "wta: --for soon: not a duration; write e.g. 90s, 30m, 2h or 1d"
 
 
+def test_a_zero_duration_is_named_as_zero_not_as_not_a_duration(webapp):
+    """`wta watch --for 0s` said "0s: not a duration", though 0s is written as a duration is."""
+    proc = wta(webapp, "watch", "--for", "0s", check=2)
+    assert proc.stderr.strip() == "wta: --for 0s: a zero duration; give a positive one, e.g. 90s, 30m, 2h or 1d"
+    assert proc.stdout == ""
+
+
 # -- the Watcher, tick by tick ---------------------------------------------------------------
 
 def watcher(repo: Path) -> Watcher:

@@ -20,9 +20,11 @@ def run(for_: str | None = None, interval: float = 2.0) -> int:
     limit = None
     if for_ is not None:  # `--for ''` is a mistake, not forever
         try:
-            limit = parse_duration(for_)
+            limit = parse_duration(for_, zero=True)
         except ValueError:
             raise WtaError(f"--for {for_}: not a duration; write e.g. 90s, 30m, 2h or 1d") from None
+        if limit == 0:   # a duration, but of nothing: say so rather than "not a duration"
+            raise WtaError(f"--for {for_}: a zero duration; give a positive one, e.g. 90s, 30m, 2h or 1d")
     project = Project.find()
     config = project.main_config()
     deadline = None if limit is None else time.monotonic() + limit
