@@ -1041,6 +1041,23 @@ def test_down_refuses_unmerged_commits_and_lists_them_until_forced(tmp_path):
     assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
 
 
+def test_down_of_a_stream_kept_while_a_merge_is_stopped_says_to_finish_that_merge_first(tmp_path):
+    """`wta down` kept a stream with unmerged commits saying "merge the commits (wta merge api)", which a
+    stopped merge refuses (exit 2): it now names the `wta merge --continue` that comes first."""
+    repo = clone_webapp(tmp_path)
+    wta(repo, "up", "--no-launch", check=0)
+    api = worktree_of(repo, "api")
+    write_files(api, {"src/components/Hack.tsx": "not api's\n"})
+    git(api, "add", "-A")
+    git(api, "commit", "-q", "--no-verify", "-m", "[api] out of the zone")
+    assert "1 verification failure(s) in wta/api" in wta(repo, "merge", check=1).stderr
+    assert "stopped at api" in wta(repo, "merge", "api", check=2).stderr   # what the old advice ran into
+
+    done = wta(repo, "down", "api", check=1)
+    assert "merge the commits (wta merge --continue finishes the stopped merge, then wta merge api)" in done.stdout
+    assert api.is_dir()
+
+
 def test_down_refuses_uncommitted_and_untracked_files_and_names_them(tmp_path):
     repo = clone_webapp(tmp_path)
     wta(repo, "up", "--no-launch", "ui", "monitor", check=0)

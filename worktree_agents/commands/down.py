@@ -40,7 +40,7 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
         print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
               f"{', '.join(w.path for w in stale)}")
     for done in results:
-        print(_describe(done, zones.streams, zones.branch_prefix))
+        print(_describe(done, zones.streams, zones.branch_prefix, _stopped_merge(project)))
     refused = [d for d in results if d.refused]
     if refused:
         print(f"kept {len(refused)} stream(s): {', '.join(d.stream for d in refused)}; "
@@ -98,9 +98,19 @@ def _scheduled(project, sessions, stream: str) -> str | None:
             f"{': ' + record.reason if record.reason else ''})")
 
 
-def _describe(done: remove.Removed, streams, prefix: str) -> str:
+def _stopped_merge(project) -> str | None:
+    """`wta merge --continue`, when a merge stopped or interrupted refuses every other `wta merge` until it is
+    finished (or aborted); None otherwise."""
+    from worktree_agents.merge.state import merge_status
+
+    pending = merge_status(project.repo.state_dir)
+    return "wta merge --continue" if pending is not None and pending["status"] != "running" else None
+
+
+def _describe(done: remove.Removed, streams, prefix: str, stopped_merge: str | None = None) -> str:
     """`streams`: those of the zones in force (a stream taken out of them cannot be merged); `prefix`:
-    their branch prefix (its branch under an earlier one is renamed before it can be merged)."""
+    their branch prefix (its branch under an earlier one is renamed before it can be merged);
+    `stopped_merge`: the command that finishes a stopped merge, which `wta merge STREAM` waits for."""
     removal = done.removal
     name = f"{done.stream:<12}"
     if done.refused and not done.work_at_risk:
@@ -108,8 +118,10 @@ def _describe(done: remove.Removed, streams, prefix: str) -> str:
     if done.refused and removal is not None:
         off = (registry.off_branch(removal.worktree, stream_branch(prefix, done.stream))
                if removal.worktree is not None else None)
-        merge = (f"merge the commits ({off}; then wta merge {done.stream})" if done.stream in streams and off else
-                 f"merge the commits (wta merge {done.stream})" if done.stream in streams else
+        merge_it = (f"{stopped_merge} finishes the stopped merge, then wta merge {done.stream}" if stopped_merge
+                    else f"wta merge {done.stream}")
+        merge = (f"merge the commits ({off}; then {merge_it})" if done.stream in streams and off else
+                 f"merge the commits ({merge_it})" if done.stream in streams else
                  f"put {done.stream} back in zones.yaml to merge the commits (it is no longer there), or keep "
                  "them under refs/wta/backup/ with --force --delete-branches")
         fixes = ([merge] if removal.commits else []) + \
