@@ -176,7 +176,7 @@ _probed: dict[str, str | None] = {}
 def bwrap() -> str | None:
     """The bwrap executable, if it is on PATH (outside every sandbox's reach: `programs.find`) and can make a
     sandbox here (user namespaces allowed)."""
-    found = programs.find("bwrap")
+    found = _find_bwrap()
     if found is None:
         return None
     if os.environ.get(PROBED_ENV) == found:
@@ -223,6 +223,20 @@ def fifo_reason() -> str | None:
             "there hangs every git that reads it; `find .git -type p -delete` ends the hang")
 
 
+_found: dict[tuple, str | None] = {}
+
+
+def _find_bwrap() -> str | None:
+    """`programs.find("bwrap")`, looked for once per PATH (and the places a sandbox may write, which the
+    temp dir variables and the home folder decide): each session's launch asks, and the look resolves
+    every directory on PATH."""
+    key = (os.getcwd(), *(os.environ.get(name) for name in ("PATH", "HOME", "TMPDIR", "TEMP", "TMP")))
+    found = _found.get(key)
+    if found is None or not os.access(found, os.X_OK):   # (not found, or gone since)
+        found = _found[key] = programs.find("bwrap")
+    return found
+
+
 def unavailable_reason() -> str:
     found = programs.find("bwrap")
     if found is None:
@@ -265,7 +279,7 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     writable: list[str] = [*temp_dirs(), *home_allowed(), *(os.path.realpath(os.path.expanduser(p))
                                                           for p in extra_writable if os.path.exists(os.path.expanduser(p)))]
     protected: list[str] = [common, *worktrees_of(common)]
-    for path in map(os.path.realpath, [*extra_read_only, *wta_code()]):
+    for path in [*map(os.path.realpath, extra_read_only), *_wta_code_real()]:
         if not any(w == path or w.startswith(path.rstrip("/") + "/") for w in writable):
             protected.append(path)
     own: list[str] = [worktree, os.path.join(common, "objects"), os.path.dirname(ref_file),
@@ -356,6 +370,18 @@ def wta_code() -> list[str]:
     return [interpreter.PACKAGE_DIR, *interpreter.import_dirs(), os.path.dirname(os.__file__),
             os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(os.path.abspath(sys.executable)),
             sys.prefix]
+
+
+_code_real: dict[tuple, list[str]] = {}
+
+
+def _wta_code_real() -> list[str]:
+    """`wta_code()` as real paths, worked out once per process (and import path): every session's sandbox
+    pins them, and resolving a dozen paths, component by component, was a third of a sandbox's making."""
+    key = (sys.executable, sys.prefix, *sys.path)
+    if key not in _code_real:
+        _code_real[key] = [os.path.realpath(p) for p in wta_code()]
+    return _code_real[key]
 
 
 def worktree_hooks(common_dir: str, worktree: str) -> list[str]:

@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
@@ -140,12 +140,28 @@ class SessionRecord(AgentFigures):
         return self.state in ENDED
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, its lists and dicts copied (what `dataclasses.asdict` gives, without its deep copy of
+        every value: a `wta up` takes this hundreds of times, twice for each update)."""
+        values = self.__dict__
+        return {name: _copied(values[name]) for name in _FIELD_NAMES}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SessionRecord":
-        known = {f.name for f in fields(cls)}
-        return cls(**{"announced": None, **{k: v for k, v in data.items() if k in known}})
+        return cls(**{"announced": None, **{k: v for k, v in data.items() if k in _KNOWN}})
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(SessionRecord))
+_KNOWN = frozenset(_FIELD_NAMES)
+
+
+def _copied(value: Any) -> Any:
+    """A record's value as JSON holds it, its lists and dicts copied (a change made in place to the record's
+    own then shows against the copy)."""
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    return value
 
 
 TOTALS = ("total_sessions", "total_turns", "total_cost_usd", "total_input_tokens", "total_output_tokens")
@@ -287,8 +303,8 @@ class SessionStore:
         """Start a fresh record (a new launch), keeping nothing of the last session."""
         with self.updating(stream) as record:
             fresh = SessionRecord(stream, **values)
-            for f in fields(SessionRecord):
-                setattr(record, f.name, getattr(fresh, f.name))
+            for name in _FIELD_NAMES:
+                setattr(record, name, getattr(fresh, name))
         return record
 
 

@@ -221,7 +221,9 @@ class Launch:
     def write(self, path: str) -> None:
         from worktree_agents.files import write_json
 
-        write_json(path, dataclasses.asdict(self), fsync=False)   # read back at once, by the wrapper
+        # Read back at once, by the wrapper. (Its fields as they are: plain values, lists and the sandbox's
+        # dict of tuples, which JSON writes as lists; `dataclasses.asdict` deep-copied each, for nothing.)
+        write_json(path, {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, fsync=False)
 
     @classmethod
     def take(cls, path: str) -> "Launch":
@@ -268,7 +270,7 @@ def plan_launch(project, ctx) -> Launch:
         why = "sandbox: off" if ctx.config.sandbox == "off" else sandbox.unavailable_reason()
         launch.confinement = f"not sandboxed ({why}): the agent can write wherever this user can"
     else:
-        launch.sandbox = dataclasses.asdict(jail)
+        launch.sandbox = {f.name: getattr(jail, f.name) for f in dataclasses.fields(jail)}   # (tuples of str)
         launch.confinement = ("sandboxed (bwrap): it writes only in its worktree, on its branch, the temp dir "
                               "and its caches")
         if not jail.landlock:
