@@ -37,3 +37,31 @@ def test_an_update_that_changes_nothing_leaves_the_file_as_it_was(tmp_path):
     store.update("s1", state="running", announced=["x:done"])
     assert open(store.path("s1"), encoding="utf-8").read() == before
     assert os.stat(store.path("s1")).st_ino == inode
+
+
+def test_landing_progress_is_written_by_its_own_thread_and_never_over_the_outcome(tmp_path):
+    """The landing goes on while its progress is written (landing.ProgressWriter); the record shows the
+    latest line, and once the stream's outcome is recorded no progress line written later replaces it."""
+    import time
+
+    from worktree_agents.sessions.landing import ProgressWriter
+
+    store = SessionStore(str(tmp_path / "wta"))
+    store.update("s1", state="landing", reason="landing on main")
+    writer = ProgressWriter(store)
+    writer.put("s1", "under way on main")
+    writer.put("s1", "rebasing 10 commit(s) onto main")
+    deadline = time.monotonic() + 10
+    while store.read("s1").reason != "landing: rebasing 10 commit(s) onto main" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.read("s1").reason == "landing: rebasing 10 commit(s) onto main"
+    for i in range(50):   # lines queued just before the outcome: dropped, or written before it
+        writer.put("s1", f"step {i}")
+    writer.settle("s1")
+    store.update("s1", state="landed", reason="landed on main at 123")
+    writer.put("s2", "under way on main")   # (the writer goes on with other streams)
+    while store.read("s2") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert store.read("s1").state == "landed"
+    assert store.read("s1").reason == "landed on main at 123"

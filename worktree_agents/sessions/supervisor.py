@@ -242,7 +242,8 @@ class Coordinator:
         self.after = Dependencies(project, config, plan.streams, self.base, plan.land, self.worktrees)
         # A session's end, a stream landed and a landing run's end each start the next round at once.
         self.wake = threading.Event()
-        self.lander = landing.Lander(project, self._landing_progress, self._landed, self.wake.set)
+        self.progress = landing.ProgressWriter(self.store)
+        self.lander = landing.Lander(project, self.progress.put, self._landed, self.wake.set)
 
     def records(self) -> dict[str, SessionRecord | None]:
         return self.store.read_all(list(self.config.streams))
@@ -309,19 +310,15 @@ class Coordinator:
                 if records[stream] is None or not (records[stream].ended or records[stream].state == LANDING)
                 for dependency in self.config.streams[stream].after}
 
-    def _landing_progress(self, stream: str, text: str) -> None:
-        try:
-            self.store.update(stream, reason=f"landing: {text}")
-        except WtaError:
-            pass
-
     def _landed(self, outcome: landing.LandOutcome) -> None:
         """A stream has landed, and the run goes on (the landing thread): its dependents may start now."""
+        self.progress.settle(outcome.stream)
         landing.record_outcome(self.store, outcome, self.config.land_retries)
 
     def record_landings(self) -> None:
         """Record a landing run that has finished: each stream landed, handed back to its agent, or blocked."""
         for outcome in self.lander.finished() or []:
+            self.progress.settle(outcome.stream)
             landing.record_outcome(self.store, outcome, self.config.land_retries)
 
     # -- starting a session -------------------------------------------------------------
