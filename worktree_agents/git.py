@@ -678,9 +678,12 @@ def tracked_changes(cwd: str | os.PathLike[str], env: dict[str, str] | None = No
     return worktree_changes(cwd, env, untracked="no", renames=False, unstaged_submodules=False)
 
 
-def files_unlike(commit: str, worktree: str, scratch: str, env: dict[str, str]) -> list[tuple[str, str]]:
+def files_unlike(commit: str, worktree: str, scratch: str,
+                 env: dict[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
     """The tracked paths whose file in `worktree` is not what `commit` holds, each with git's letter for how
-    (M: other content, D: no file, T: another kind), whatever the worktree's own index says.
+    (M: other content, D: no file, T: another kind), whatever the worktree's own index says; and the
+    untracked files there that `commit` lacks and no ignore rule covers (a folder git finds none of whose
+    files tracked, as `dir/`: `ls-files --directory`), which a test run there would read too.
 
     That index is the stream's to write (its private git dir): an entry marked skip-worktree or
     assume-unchanged, or stat data copied from another file, has git take the file for the committed one
@@ -698,7 +701,11 @@ def files_unlike(commit: str, worktree: str, scratch: str, env: dict[str, str]) 
                    "--no-textconv", NOT_INTO_SUBMODULES, "--", cwd=worktree, env=own)
         fields = zsplit(proc.stdout)
         unlike = [(fields[i + 1], fields[i][:1]) for i in range(0, len(fields) - 1, 2)]
-        return unlike + [(path, "M") for path in _converted_unlike(worktree, tmp, own, {p for p, _ in unlike})]
+        unlike += [(path, "M") for path in _converted_unlike(worktree, tmp, own, {p for p, _ in unlike})]
+        # Against the same index: what the worktree's own index holds beyond the commit is not the commit's.
+        others = zsplit(run("ls-files", "--others", "--exclude-standard", "--directory", "--no-empty-directory",
+                            "-z", cwd=worktree, env=own).stdout)
+        return unlike, others
 
 
 # The attributes under which git cleans a file to other content than its bytes (before it compares).

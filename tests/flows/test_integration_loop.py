@@ -450,6 +450,29 @@ fi
     assert git(repo, "show", "main:src/ui/page.html").stdout == "<p>hi</p>\n"
 
 
+def test_an_untracked_file_the_test_would_read_is_handed_back_and_the_stream_lands_without_it(tmp_path):
+    """A file the agent left untracked outside its zone (the leftovers commit takes only the zone's): the landing's
+    test ran with it in the worktree and passed, and the base got the commit without it."""
+    script = KEEP_PROMPT.format(out=tmp_path) + """
+if grep -q "Your worktree has untracked files" "$1"; then
+  rm conftest.py
+else
+  echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+  echo "import pytest" > conftest.py
+fi
+"""
+    repo = loop_repo(tmp_path, script, extra="land: auto\nland_retries: 1\ntest: 'test -f src/api/w.py'\n",
+                     streams="  api:\n    paths: [src/api/**]\n")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "Your worktree has untracked files (not committed, not ignored) that your branch lacks." in follow_up
+    assert "so the landing was not tested:\n- `conftest.py`\n\nCommit those your work needs" in follow_up
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+    assert subjects(repo, "main")[0] == "[api] api work"
+    assert not (worktree(repo, "api") / "conftest.py").exists()
+
+
 def test_a_conflict_on_landing_goes_back_to_the_agent_and_lands_after_its_fix(tmp_path):
     """Two commits that conflict, resolved one after the other by the agent in its sandbox, as the hand-back
     says (`git rebase --apply`): git 2.39 takes packed-refs.lock in the common git dir, read-only there, to

@@ -250,6 +250,49 @@ def test_files_the_worktrees_index_hides_from_git_status_are_never_tested_in_pla
     assert_contained(repo)
 
 
+def test_untracked_files_the_commit_lacks_stop_the_stream_untested_and_it_lands_once_they_are_committed(repo,
+                                                                                                      tmp_path):
+    # The commit needs a file its agent never `git add`ed: the test in the worktree passed on that file, the commit
+    # without it landed, and the base was broken ("works on my machine").
+    ran = tmp_path / "tested"
+    set_test(f'echo "$WTA_STREAM" >> {ran}; [ "$WTA_STREAM" != ui ] || '
+             '{ grep -q helper src/components/Gate.tsx && test -f src/components/helper.tsx; }\n')
+    (repo / ".git/info/exclude").write_text("*.log\n")
+    ui = wt(repo, "ui")
+    write_files(ui, {"src/components/Gate.tsx": "import './helper'\n"})
+    commit_all(ui, "gate uses its helper")
+    ui_tip, main_before = sha(repo, "wta/ui"), sha(repo, "main")
+    write_files(ui, {"src/components/helper.tsx": "export {}\n", "src/components/new/a.tsx": "a\n",
+                     "src/components/new/b.tsx": "b\n", "src/components/build.log": "ignored\n"})
+
+    proc = wta(repo, "merge", check=1)
+
+    assert "ui       refused" in proc.stdout
+    assert re.search(f"untracked files in {re.escape(str(ui))} that [0-9a-f]{{12}}, the commit to land, lacks \\(2\\): "
+                     "src/components/helper.tsx, src/components/new/; its test would run with them, and they would "
+                     "not land: commit them, delete them, or add them to .gitignore\n", proc.stderr), proc.stderr
+    assert "ui" not in ran.read_text().split()                     # never tested
+    assert git(repo, "merge-base", "--is-ancestor", ui_tip, "main", check=False).returncode == 1
+    assert git(repo, "rev-list", "--count", f"{main_before}..main").stdout.strip() == "3"   # infra, api only
+    assert sha(repo, "wta/ui") == ui_tip
+    assert (ui / "src/components/helper.tsx").exists() and (ui / "src/components/new/a.tsx").exists()   # kept
+    saved = json.loads((state_dir(repo) / "merge.json").read_text())["results"]["ui"]
+    assert (saved["result"], saved["files"]) == ("refused", ["src/components/helper.tsx", "src/components/new/"])
+
+    # Committed (and the rest deleted), it is tested and lands; an ignored file there (build output) is let be.
+    git(ui, "add", "src/components/helper.tsx")
+    git(ui, "commit", "-qm", "[ui] the helper")
+    (ui / "src/components/new/a.tsx").unlink()
+    (ui / "src/components/new/b.tsx").unlink()
+    done = wta(repo, "merge", "--continue", check=0)
+
+    assert "ui: merged" in done.stdout
+    assert ran.read_text().split().count("ui") == 1
+    assert git(repo, "show", "main:src/components/helper.tsx").stdout == "export {}\n"
+    assert (ui / "src/components/build.log").read_text() == "ignored\n"
+    assert_contained(repo)
+
+
 def test_files_that_read_as_committed_only_through_gitattributes_conversions_are_never_tested(repo, tmp_path):
     # `ident` in its zone's .gitattributes: git cleans `$Id: <any text on the line>$` to `$Id$` before it compares,
     # so with an index of no stat data (its own, `git read-tree HEAD`) neither `git status` nor the landing's check
@@ -901,10 +944,11 @@ def test_a_rebase_state_forged_by_the_streams_test_never_moves_a_branch(repo):
 def test_what_the_test_writes_in_the_stream_worktree_is_undone(repo, passes):
     """What `test:` wrote in the stream's worktree stayed there: it went into the next session's
     leftovers commit and landed as the agent's work, or stopped every later landing as an uncommitted
-    change. Now the worktree is as it was before the test; ignored files (a build's output) stay."""
+    change. Now the worktree is as it was before the test; ignored files (a build's output) stay. (An untracked
+    file that is not ignored stops the landing before its test: test_untracked_files_the_commit_lacks_*.)"""
     api = wt(repo, "api")
-    (api / "scratch.txt").write_text("the agent's own untracked file\n")
-    (repo / ".git" / "info" / "exclude").write_text("build/\n")
+    (api / "scratch.txt").write_text("the agent's own ignored file\n")
+    (repo / ".git" / "info" / "exclude").write_text("build/\nscratch.txt\n")
     set_test('echo junk >> src/lib/db.ts; echo gen > src/lib/gen.ts; mkdir -p build; echo out > build/out.js\n'
              'git init -q src/lib/fixture && git -C src/lib/fixture commit -q --allow-empty -m fixture\n'
              f'exit {0 if passes else 1}\n')
@@ -912,7 +956,8 @@ def test_what_the_test_writes_in_the_stream_worktree_is_undone(repo, passes):
     proc = wta(repo, "merge", "api", check=None)
 
     assert proc.returncode == (0 if passes else 1), proc.stdout + proc.stderr
-    assert git(api, "status", "--porcelain").stdout == "?? scratch.txt\n"
+    assert git(api, "status", "--porcelain").stdout == ""
+    assert (api / "scratch.txt").read_text() == "the agent's own ignored file\n"
     assert "junk" not in (api / "src" / "lib" / "db.ts").read_text()
     assert (api / "build" / "out.js").is_file()          # ignored: left for the person
     assert "gen.ts" not in git(repo, "ls-tree", "-r", "--name-only", "main").stdout

@@ -35,6 +35,7 @@ MERGE_COMMITS = "merge-commits"   # refused: merge commits on a branch that lack
 IN_RESULT = "in-result"           # verification failed only on the rebased (or squashed) result, not per commit
 FSCK = "fsck"                     # verification failed: objects git fsck rejects
 TAMPERED = "tampered"             # its ref written without git, or its objects written over: a person's to judge
+UNTRACKED = "untracked"           # refused before its test: untracked files (not ignored) the commit lacks
 
 
 @dataclass
@@ -64,7 +65,7 @@ class StreamResult:
     test_log: str | None = None
     base_in_the_way: bool = False                      # refused for the base's sake (its branch or worktree), not the stream's
     branch_moved: bool = False                         # refused: its branch got commits during the run, not verified
-    cause: str = ""                                    # MERGE_COMMITS, IN_RESULT, FSCK, TAMPERED, or ""
+    cause: str = ""                                    # MERGE_COMMITS, IN_RESULT, FSCK, TAMPERED, UNTRACKED, or ""
 
 
 @dataclass
@@ -126,6 +127,14 @@ def hidden_changes(worktree: str, head: str, files: Sequence[str]) -> str:
             "test would run on other files than land; commit what they hold, or put them back as "
             f"committed (`git update-index --no-skip-worktree {paths} && git update-index --no-assume-unchanged "
             f"{paths} && rm -f -- {paths} && git checkout HEAD -- {paths}`)")
+
+
+def untracked_beyond(worktree: str, head: str, files: Sequence[str]) -> str:
+    """Why a stream is not tested: untracked files of its worktree, not ignored, that the commit to land lacks
+    (merge.run: its test would read them, and pass on what never lands: a module never `git add`ed)."""
+    return (f"untracked files in {worktree} that {head[:12]}, the commit to land, lacks ({len(files)}): "
+            f"{listed(files)}; its test would run with them, and they would not land: commit them, delete them, or add "
+            "them to .gitignore")
 
 
 def explain(result: StreamResult, base: str, test: str | None) -> tuple[list[str], list[str]]:

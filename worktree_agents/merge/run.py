@@ -20,9 +20,9 @@ from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_e
                                         merge_commits_refusal, pending_streams, plan_merge, refusals, session_refusal,
                                         touches, verify, verify_objects, verify_result, work_elsewhere)
 from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
-                                          SKIPPED, STOPS, TAMPERED, TEST_FAILED, VERIFY_FAILED, MergeReport,
+                                          SKIPPED, STOPS, TAMPERED, TEST_FAILED, UNTRACKED, VERIFY_FAILED, MergeReport,
                                           Progress, StreamResult, explain, hidden_changes, listed, progress_line,
-                                          quiet, result_from, timed)
+                                          quiet, result_from, timed, untracked_beyond)
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
@@ -310,20 +310,23 @@ class Run:
         log = layout.path(plan.state_dir, layout.MERGE_TEST_LOG, run_id=self.state["run_id"], stream=result.stream)
         os.makedirs(os.path.dirname(log), exist_ok=True)
         head = self.state["new_head"]
-        unlike = [(path, how) for path, how in git.files_unlike(head, wt, layout.path(plan.state_dir, layout.SCRATCH),
-                                                                 self.env)
+        unlike, untracked = git.files_unlike(head, wt, layout.path(plan.state_dir, layout.SCRATCH), self.env)
+        unlike = [(path, how) for path, how in unlike
                   if not (how == "D" and plan.config.sparse and _absent(wt, path))]   # (a sparse worktree lacks files)
         if unlike:
             result.result, result.files = REFUSED, [path for path, _ in unlike]
             result.detail = hidden_changes(wt, head, result.files)
             return False
+        if untracked:
+            # The test would pass on a file never committed (a module never `git add`ed), and the base break.
+            result.result, result.files, result.cause = REFUSED, untracked, UNTRACKED
+            result.detail = untracked_beyond(wt, head, untracked)
+            return False
         jail = sandbox.for_config(plan.config, plan.main, layout.common_dir(plan.state_dir), result.stream, wt)
-        untracked = set(git.untracked_files(wt, self.env))
-        self.state["test_untracked"] = sorted(untracked)   # saved with the test's pid (test_started)
         with open(log, "wb") as out:
             code = shell.run(plan.test or "", wt, shell.stream_env(plan.config, result.stream, wt, self.env), out,
                              jail, started=self.test_started)
-        recovery.undo_test_writes(wt, untracked, self.env)
+        recovery.undo_test_writes(wt, set(), self.env)   # (nothing was untracked but ignored files, which stay)
         for key in ("test_pid", "test_started", "test_untracked"):   # it ended: nothing of it to end or undo
             self.state.pop(key, None)
         result.test_log = log

@@ -36,6 +36,7 @@ from worktree_agents.state import LockBusy, command_lock, lock_holder
 LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
 MOVED_LIMIT = 3   # landings in a row a stream's branch may get new commits during before it counts as failed
 TEST_TAIL_LINES = 40
+UNTRACKED_SHOWN = 20   # untracked files a hand-back names (a folder git lists whole counts as one)
 LANDING_COMMAND = "wta merge (landing {streams} for wta up)"   # the lock holder people see
 
 
@@ -255,6 +256,15 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
                 + "".join(f"- `{p}`\n" for p in result.files)
                 + "\nCommit those in your zone. Undo the others (`git restore --staged --worktree -- PATH`): "
                   f"paths outside your zone cannot be committed here.\n\n{done}\n")
+    if result.cause == merge.UNTRACKED:
+        shown = result.files[:UNTRACKED_SHOWN]
+        more = len(result.files) - len(shown)
+        return (f"{head}\nYour worktree has untracked files (not committed, not ignored) that your branch lacks. "
+                "The test would run with them, but only commits land, and the base would break without them "
+                "(a module never `git add`ed), so the landing was not tested:\n"
+                + "".join(f"- `{p}`\n" for p in shown) + (f"- ... and {more} more (`git status`)\n" if more else "")
+                + "\nCommit those your work needs (in your zone). Delete the others, or add them to .gitignore "
+                  f"(in your zone) if they are build output.\n\n{done}\n")
     return f"{head}\n{result.detail}\n" + "".join(f"- `{p}`\n" for p in result.files) + f"\n{done}\n"
 
 
