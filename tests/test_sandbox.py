@@ -604,3 +604,50 @@ def test_without_landlock_a_sandboxed_session_runs_and_says_once_what_is_not_enf
     started = next(line for line in log_text(repo, "api").splitlines() if "session of stream 'api' started" in line)
     assert "sandboxed (bwrap)" in started and "not enforced: this kernel has no Landlock" in started
     assert (tmp_path / "made").exists()
+
+
+@pytest.mark.parametrize("check", ["a landing's", "the base's"])
+def test_a_tree_swapped_back_between_the_checks_walk_and_its_read_leaves_none_of_its_objects_loose(
+        tmp_path, monkeypatch, check):
+    """The check lists the objects with `git rev-list --objects`, then reads and hashes them with `git cat-file`.
+    Another stream's agent, running meanwhile, put a forged tree at a loose tree's name for the walk and the real
+    one back for the read: the real tree passed and was packed, but its blob, never listed, stayed loose only,
+    and the agent's content written over it was main's file for every git (a red-team pass, 2026-12-05). The
+    walk is done again from what was packed, until it lists nothing unchecked."""
+    from worktree_agents import git as wta_git
+
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    old = tip(repo, "main")
+    deep = "mkdir -p src/api/deep && echo 'b = 1' > src/api/deep/b.py && git add -A"
+    if check == "a landing's":
+        assert inside(box, f"{deep} && git commit -qm '[api] deep'", api).returncode == 0
+        new = tip(repo, "wta/api")
+    else:   # a person's commit on main, loose
+        subprocess.run(["sh", "-c", f"{deep} && git commit -qm deep"], cwd=repo, check=True)
+        new = tip(repo, "main")
+    tree, blob = tip(repo, f"{new}:src/api/deep"), tip(repo, f"{new}:src/api/deep/b.py")
+    real = loose_path(repo, tree).read_bytes()
+    fake = tmp_path / "fake"   # the same name, listing README.md's blob in place of b.py's
+    fake.write_bytes(forged("tree", b"100644 b.py\0" + bytes.fromhex(tip(repo, "main:README.md"))))
+    assert inside(box, write_over(tree, fake, repo), api).stdout == "done\n"
+    run = wta_git.run
+
+    def racing(*args, **kwargs):
+        done = run(*args, **kwargs)
+        if args[0] == "rev-list" and "--objects" in args and loose_path(repo, tree).read_bytes() != real:
+            loose_path(repo, tree).write_bytes(real)   # back, for cat-file's read
+        return done
+
+    monkeypatch.setattr(wta_git, "run", racing)
+    keep = (str(repo / ".git" / "wta" / "scratch"), str(repo / ".git" / "objects"))
+    if check == "a landing's":
+        assert wta_git.rewritten_objects(old, new, repo, keep=keep) == []
+    else:
+        assert wta_git.unpacked_rewritten(new, keep, repo) == []
+    monkeypatch.setattr(wta_git, "run", run)
+    fake.write_bytes(forged("blob", b"b = 'forged'\n"))
+    assert inside(box, write_over(blob, fake, repo), api).stdout == "done\n"
+
+    assert git(repo, "cat-file", "-p", f"{new}:src/api/deep/b.py").stdout == "b = 1\n"

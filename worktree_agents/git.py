@@ -886,7 +886,7 @@ def rewritten_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = N
     very commit ids that were. With `keep` (scratch, objects: keep_packed's) and none rewritten, they are
     packed as read, which closes the moment between this check and the base's move.
     """
-    return _checked([new, f"^{old}"], cwd, env, keep)
+    return _checked([new], [old], cwd, env, keep)
 
 
 def unpacked_rewritten(commit: str, keep: tuple[str, str], cwd: str | os.PathLike[str] | None = None,
@@ -900,20 +900,52 @@ def unpacked_rewritten(commit: str, keep: tuple[str, str], cwd: str | os.PathLik
     100,000 commits). When git no longer has it, the whole history is walked."""
     if packed:
         try:
-            return _checked(["--unpacked", commit, "--not", packed], cwd, env, keep)
+            return _checked([commit], [packed], cwd, env, keep, unpacked=True)
         except GitError:
             pass   # gone (a base reset, then pruned): the whole history
-    return _checked(["--unpacked", commit], cwd, env, keep)
+    return _checked([commit], [], cwd, env, keep, unpacked=True)
 
 
-def _checked(revs: Sequence[str], cwd: str | os.PathLike[str] | None, env: dict[str, str] | None,
-             keep: tuple[str, str] | None) -> list[str]:
+def _checked(tips: Sequence[str], bottoms: Sequence[str], cwd: str | os.PathLike[str] | None,
+             env: dict[str, str] | None, keep: tuple[str, str] | None, unpacked: bool = False) -> list[str]:
+    """The objects `rev-list --objects TIPS --not BOTTOMS` lists whose content does not hash to their name;
+    with `keep` and none such, they are packed (keep_packed), and the walk is done again from what is now
+    packed until it lists nothing unchecked: rev-list read the loose files first, cat-file after it, and a
+    tree swapped back in between (another sandbox's agent, racing) hid real objects from the check, which
+    stayed loose, to be written over. The walk again stops at the commits that were packed before
+    (`unpacked`: the first walk left them out)."""
+    walk = ["--unpacked"] if unpacked else []
+    ids = _listed([*walk, *tips, "--not", *bottoms], cwd, env)
+    seen, tips, bottoms = set(ids), list(tips), list(bottoms)
+    while ids:
+        bad, good = _hashed(ids, cwd, env)
+        if bad or keep is None:
+            return bad
+        keep_packed([(kind, content) for _, kind, content in good], *keep,
+                    "sha1" if len(ids[0]) == 40 else "sha256", env)
+        commits = [(oid, content) for oid, kind, content in good if kind == b"commit"]
+        tips += [oid.decode() for oid, _ in commits]
+        parents = sorted({line[7:].decode() for _, content in commits
+                          for line in content.split(b"\n\n", 1)[0].split(b"\n")
+                          if line.startswith(b"parent ") and line[7:] not in seen})
+        if parents and unpacked:   # (those packed before end the walk again; those still loose are walked)
+            loose = run("rev-list", "--no-walk", "--unpacked", *parents, "--", cwd=cwd, env=env).stdout.split()
+            bottoms += [p for p in parents if p.encode() not in loose]
+        ids = [oid for oid in _listed([*tips, "--not", *bottoms], cwd, env) if oid not in seen]
+        seen.update(ids)
+    return []
+
+
+def _listed(revs: Sequence[str], cwd: str | os.PathLike[str] | None, env: dict[str, str] | None) -> list[bytes]:
+    return list(dict.fromkeys(run("rev-list", "--objects", "--no-object-names", *revs, "--", cwd=cwd,
+                                  env=env).stdout.split()))
+
+
+def _hashed(ids: Sequence[bytes], cwd: str | os.PathLike[str] | None,
+            env: dict[str, str] | None) -> tuple[list[str], list[tuple[bytes, bytes, bytes]]]:
+    """Those of `ids` whose content (cat-file's) does not hash to their name; (id, type, content) of the rest."""
     import hashlib  # only landings ask
 
-    ids = list(dict.fromkeys(run("rev-list", "--objects", "--no-object-names", *revs, "--", cwd=cwd,
-                                 env=env).stdout.split()))
-    if not ids:
-        return []
     out = run("cat-file", "--batch", cwd=cwd, env=env, input=b"\n".join(ids) + b"\n").stdout
     bad, good, at = [], [], 0
     for oid in ids:
@@ -930,10 +962,8 @@ def _checked(revs: Sequence[str], cwd: str | os.PathLike[str] | None, env: dict[
         if digest.hexdigest().encode() != name or name != oid:
             bad.append(oid.decode())
         else:
-            good.append((kind, content))
-    if not bad and keep is not None:
-        keep_packed(good, *keep, "sha1" if len(ids[0]) == 40 else "sha256", env)
-    return bad
+            good.append((oid, kind, content))
+    return bad, good
 
 
 PACK_TYPES = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
