@@ -539,13 +539,16 @@ try() { if "$@" 2>/dev/null; then echo "made $2" >> "$REPORT"; else echo "refuse
 try mkfifo "$common/refs/heads/wta/x"
 try mkfifo "$private/ORIG_HEAD"
 try mkfifo "$objects/0123456789abcdef0123456789abcdef012345"
-mkdir piped && mkfifo piped/p && try mv piped "$common/refs/heads/wta/"   # made where it may, moved where it may not
-try mkfifo "$PWD/here"
+mkdir "$TMPDIR/piped" && mkfifo "$TMPDIR/piped/p"
+try mv "$TMPDIR/piped" "$common/refs/heads/wta/"   # made where it may, moved where it may not
+try mkfifo "$PWD/.gitignore"   # git status opens it, wta's outside the sandbox too
+try mkfifo "$PWD/src/api/.gitattributes"   # so does a landing's git check-attr
 try mkfifo "$TMPDIR/there"
 try ln -s "$TMPDIR/there" "$common/refs/heads/wta/y"   # git opens what a link at a ref's name leads to
 try ln -s "$TMPDIR/there" "$objects/fedcba9876543210fedcba9876543210fedcba"
 try ln -s there "$TMPDIR/link"
-rm -rf piped here
+try ln -s src "$PWD/link"   # (a venv's bin/python, node_modules/.bin)
+rm -rf "$TMPDIR/piped" link
 """
 
 
@@ -553,8 +556,9 @@ def test_an_agent_cannot_make_a_fifo_where_git_reads(tmp_path):
     """git opens a ref, a loose object or a worktree's HEAD without looking at its type: a named pipe made there
     by an agent (a red-team pass, 2026-12-05) hung `wta up --land` for good while it held wta's lock, and every
     `wta status` and `git status` after it; so does a symlink there to a FIFO elsewhere. The sandbox's Landlock
-    step refuses both there (and a directory holding a FIFO, moved there); in the worktree and the temp dir they
-    are made as before."""
+    step refuses both there (and a directory holding a FIFO, moved there). In the worktree it refuses FIFOs too
+    (one at `.gitignore` hung `wta status`, one at a `.gitattributes` the landing) but not symlinks; in the temp
+    dir both are made as before."""
     report, temp = tmp_path / "report", tmp_path / "temp"
     temp.mkdir()
     agent = tmp_path / "agent.sh"
@@ -566,7 +570,8 @@ def test_an_agent_cannot_make_a_fifo_where_git_reads(tmp_path):
     try:
         wta(repo, "up", "api", check=0, env=env, timeout=60)
         lines = report.read_text().splitlines()
-        assert [line.split()[0] for line in lines] == ["refused"] * 4 + ["made"] * 2 + ["refused"] * 2 + ["made"], lines
+        made = ["refused"] * 6 + ["made"] + ["refused"] * 2 + ["made"] * 2
+        assert [line.split()[0] for line in lines] == made, lines
         git_dir = repo / ".git"   # (wta's own hooks are symlinks)
         odd = subprocess.run(["find", git_dir / "refs", git_dir / "objects", git_dir / "worktrees", "-type", "p",
                               "-o", "-type", "l"], capture_output=True, text=True).stdout
@@ -577,6 +582,7 @@ def test_an_agent_cannot_make_a_fifo_where_git_reads(tmp_path):
         assert "api" in status.stdout and time.monotonic() - started < 20
     finally:   # (on the code before the Landlock step: the gits waiting on a FIFO get its end, then it goes)
         end_fifos(repo / ".git")
+        end_fifos(repo.parent / "repo-worktrees")
 
 
 def end_fifos(top: Path) -> None:

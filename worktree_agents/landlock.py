@@ -2,12 +2,15 @@
 
 git opens whatever lies at a ref's, a pack index's or a loose object's name without looking at its type (and
 follows a symlink there): a FIFO at such a name, or a link to one, hangs every git that reads it, wta's landing
-and the person's `git status` alike. bubblewrap cannot say "files, but no FIFOs" of a writable directory;
+and the person's `git status` alike. So does a FIFO in a worktree at a `.gitignore` or `.gitattributes` (which
+git does not follow when it is a link). bubblewrap cannot say "files, but no FIFOs" of a writable directory;
 Landlock can: a ruleset that handles only the making of FIFOs and symlinks, granted beneath the places given.
 
 Run inside bwrap as the step before the session's command, by path, standard library only:
 
-    python -I -S landlock.py PLACE... -- ARGV
+    python -I -S landlock.py GRANT:PLACE... -- ARGV
+
+GRANT is `fifo+link` (FIFOs and symlinks beneath PLACE) or `link` (symlinks only); PLACE an absolute path.
 
 It restricts itself, then execs ARGV (the same process: the pid wta tracks is the command's). Outside bwrap it
 could not run: a Landlocked process cannot mount. It fails closed: a ruleset that cannot be made, here where
@@ -46,8 +49,8 @@ def abi() -> int:
 
 
 def restrict(places: list[str]) -> None:
-    """Make FIFOs and symlinks only beneath `places` (those that are directories), from now on, for this
-    process and every process it starts. REFER (a file moved to another directory), which Landlock always
+    """Make FIFOs and symlinks only beneath `places` (`GRANT:PLACE`; those that are directories), from now on,
+    for this process and every process it starts. REFER (a file moved to another directory), which Landlock always
     handles from ABI 2 on, is granted everywhere: bwrap's mounts keep a FIFO made in a place allowed from
     being moved into git's (each such place is a mount of its own: EXDEV)."""
     import ctypes
@@ -68,12 +71,15 @@ def restrict(places: list[str]) -> None:
     ruleset = syscall(CREATE_RULESET, ctypes.byref(handled), ctypes.c_size_t(8), 0)
     if ruleset < 0:
         refused("landlock_create_ruleset")
-    for place in ["/", *places]:
+    for grant, _, place in [("", "", "/"), *(p.partition(":") for p in places)]:
+        allowed = {"": REFER, "link": MAKE_SYM | REFER, "fifo+link": MAKE_FIFO | MAKE_SYM | REFER}.get(grant)
+        if allowed is None or not place.startswith("/"):
+            sys.exit(f"wta sandbox: {grant}:{place}: not a place to grant (GRANT:/PATH)")
         try:
             fd = os.open(place, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue   # gone, or not a directory: nothing to grant beneath it
-        rule = PathBeneath(REFER if place == "/" else MAKE_FIFO | MAKE_SYM | REFER, fd)
+        rule = PathBeneath(allowed, fd)
         if syscall(ADD_RULE, ruleset, RULE_PATH_BENEATH, ctypes.byref(rule), 0) < 0:
             refused(f"landlock_add_rule {place}")
         os.close(fd)

@@ -19,10 +19,11 @@ mounts are made parent first, so the most specific path decides. Reads and the
 network are not restricted. docs/security.md says what remains open.
 
 Inside, before the command starts, Landlock (LANDLOCK_STEP) lets named pipes
-(FIFOs) and symlinks be made only beneath the worktree, the temp dirs, the home
-caches and `sandbox_write:`: git opens whatever lies at a ref's, a pack index's
-or a loose object's name without looking at its type (following a symlink), and
-a FIFO there hangs it for good.
+(FIFOs) be made only beneath the temp dirs, the home caches and `sandbox_write:`,
+and symlinks there and in the worktree: git opens whatever lies at a ref's, a
+pack index's or a loose object's name without looking at its type (following a
+symlink), or at a worktree's `.gitignore` or `.gitattributes`, and a FIFO there
+hangs it for good.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ while :; do
     [ $tries -lt 2 ] || sleep 0.1
 done"""
 UNPACK_LIMIT = str(2**31 - 1)
-# Inside the sandbox, the step before the command (`python -I -S landlock.py PLACE... -- ARGV`, which execs
-# ARGV: the same process): named pipes (FIFOs) and symlinks may be made beneath those places only.
+# Inside the sandbox, the step before the command (`python -I -S landlock.py GRANT:PLACE... -- ARGV`, which
+# execs ARGV: the same process): named pipes (FIFOs) and symlinks may be made beneath those places only.
 LANDLOCK_STEP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py")
 LANDLOCK_ENV = "WTA_LANDLOCK_ABI"   # the probe's answer, passed on as PROBED_ENV is
 # git inside the sandbox: no automatic gc or maintenance (they rewrite packs and refs of every stream).
@@ -115,10 +116,11 @@ class Sandbox:
     read_only: tuple[str, ...]
     mounts: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (bwrap option, path), in order
     common_dir: str = field(default="", repr=False)
-    # The interpreter that runs LANDLOCK_STEP inside ("": none, Landlock is missing here) and the places
-    # beneath which FIFOs and symlinks may be made.
+    # The interpreter that runs LANDLOCK_STEP inside ("": none, Landlock is missing here), the places
+    # beneath which FIFOs and symlinks may be made, and those beneath which symlinks only (the worktree).
     landlock: str = field(default="", repr=False)
     fifo_places: tuple[str, ...] = field(default=(), repr=False)
+    link_places: tuple[str, ...] = field(default=(), repr=False)
 
     def refused_shared_config(self, output: bytes) -> bool:
         """Whether a command's output shows git failing to write the repository's shared config, which
@@ -146,7 +148,8 @@ class Sandbox:
         Inside, `argv` starts after the Landlock step (LANDLOCK_STEP), which execs it: the same process.
         """
         if self.landlock:
-            argv = [self.landlock, "-I", "-S", LANDLOCK_STEP, *self.fifo_places, "--", *argv]
+            argv = [self.landlock, "-I", "-S", LANDLOCK_STEP, *(f"fifo+link:{p}" for p in self.fifo_places),
+                    *(f"link:{p}" for p in self.link_places), "--", *argv]
         args = [self.bwrap, *BASE_ARGS, *(("--unshare-pid",) if own_pids else ()),
                 *(("--die-with-parent",) if die_with_parent else ())]
         for option, path in self.mounts:
@@ -320,7 +323,10 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
     return Sandbox(bwrap_path, stream, tuple(writable + own),
                    tuple(p for _, _, o, p in order if o.startswith("--ro-bind")), mounts, common_dir,
                    landlock=sys.executable if fifo_reason() is None else "",
-                   fifo_places=tuple(fifo_places([worktree, *writable], common)))
+                   fifo_places=tuple(fifo_places(writable, common)),
+                   # (not FIFOs in the worktree: git opens a `.gitignore` or `.gitattributes` there as it opens a
+                   # ref, wta's own git outside the sandbox too, and a FIFO hung `wta status` and the landing)
+                   link_places=tuple(fifo_places([worktree], common)))
 
 
 def fifo_places(places: list[str], common: str) -> list[str]:
