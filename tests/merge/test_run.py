@@ -214,6 +214,17 @@ def test_failing_test_stops_before_the_base_moves_past_the_stream(repo):
     assert_contained(repo)
 
 
+def test_a_failed_test_shows_the_last_lines_of_its_output_under_the_table(repo):
+    set_test('for i in $(seq 1 15); do echo "out $WTA_STREAM $i"; done\ntest "$WTA_STREAM" != api\n')
+
+    proc = wta(repo, "merge", check=1)
+
+    log = next((state_dir(repo) / "merges").glob("*/api.test.log"))
+    assert f"api: the last lines of its test's output (all of it in {log}):" in proc.stdout
+    shown = proc.stdout.split("(all of it in")[1].splitlines()[1:]
+    assert shown[:10] == [f"    out api {i}" for i in range(6, 16)] and not shown[10].startswith("    ")
+
+
 def test_files_the_worktrees_index_hides_from_git_status_are_never_tested_in_place_of_the_commit(repo, tmp_path):
     # An agent commits `bad`, then keeps other content in the files while its index says they are unchanged
     # (skip-worktree, assume-unchanged): the test passed on that content, and `bad` landed.

@@ -22,6 +22,7 @@ from worktree_agents.sessions.store import BLOCKED, SessionStore
 from worktree_agents.state import lock_holder
 
 LANDING_WAIT = 3600.0   # seconds: a landing runs the `test:` command, which may be slow
+TEST_TAIL_LINES = 10    # of a failed test's output, under the table (its log holds all of it)
 
 
 def run(streams: Sequence[str], dry_run: bool, cont: bool, abort: bool, no_test: bool, as_json: bool) -> int:
@@ -115,6 +116,11 @@ def _render(report: merge.MergeReport) -> None:
              r.detail)   # (a merged stream's, when some of its commits were on the base already)
             for r in report.streams]
     print(table(("stream", "result", "commits", "time", "test", "detail"), rows))
+    for r in report.streams:
+        if r.result == merge.TEST_FAILED and r.test_log:
+            tail = merge.output_tail(r.test_log, TEST_TAIL_LINES)
+            print(f"{r.stream}: the last lines of its test's output (all of it in {r.test_log}):\n"
+                  + "\n".join(f"    {line}" for line in tail.splitlines()))
     if report.dry_run:
         print(f"dry run: nothing was changed; {report.base} is at {report.base_before[:12]}")
         return

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from worktree_agents.quoting import shell_word, shell_words
+from worktree_agents.redaction import printable
 from worktree_agents.zones.ownership import quote_path
 
 # What happened to a stream.
@@ -163,3 +165,25 @@ def explain(result: StreamResult, base: str, test: str | None) -> tuple[list[str
         advice = [f"fix that; {then}"]
     return problems, advice
 
+
+# What a test printed, shown to a person (`wta merge`, a few lines) and handed back to an agent (sessions.landing,
+# more): it goes into a prompt, an argument of the agent's command line, so no terminal escapes, no control
+# characters (a NUL cannot be in an argument at all), no line longer than a person would read.
+TAIL_LINE_CHARS = 400
+
+
+def output_tail(path: str | None, lines: int) -> str:
+    """The last `lines` lines of a log (a `test:`'s output), as a terminal showed them, made printable."""
+    if not path:
+        return "(no output recorded)"
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 64 * 1024))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "(its log is gone)"
+    # A line a progress bar rewrote (`10%\r50%\r100%`): what a terminal showed last, not every state run together.
+    shown = [line.rstrip("\r").rpartition("\r")[2] for line in text.split("\n")]
+    kept = [line if len(line) <= TAIL_LINE_CHARS else line[:TAIL_LINE_CHARS] + " [cut]"
+            for line in printable("\n".join(shown)).replace("\ufffd", "").rstrip("\n").splitlines()[-lines:]]
+    return "\n".join(kept) or "(no output)"

@@ -28,7 +28,7 @@ from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
 from worktree_agents.quoting import shell_word, shell_words
-from worktree_agents.redaction import printable, redact_text
+from worktree_agents.redaction import redact_text
 from worktree_agents.sessions.store import (BLOCKED, LANDED, LANDING, PENDING, STOPPED, SessionRecord, SessionStore,
                                             now, waited_for_ended)
 from worktree_agents.state import LockBusy, command_lock, lock_holder
@@ -208,7 +208,7 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
                      "on. Find the cause from the output above and your files, fix it in your zone, and commit "
                      "(the `commit` tool).")
         return (f"{head}\nThe test command `{command}` failed on your branch rebased onto `{base}`: "
-                f"{how}\nThe last lines of its output:\n\n```\n{_tail(result.test_log)}\n```\n\n"
+                f"{how}\nThe last lines of its output:\n\n```\n{merge.output_tail(result.test_log, TEST_TAIL_LINES)}\n```\n\n"
                 f"{reproduce}\n\n{done}\n")
     if result.cause == merge.MERGE_COMMITS:
         # Rebased, the branch is linear: `git rebase` leaves merge commits out (the apply backend as well).
@@ -272,28 +272,6 @@ def _test_command(result: merge.StreamResult) -> str:
     """The command from "`<command>` exited <code> in ..." (merge.run), backticks in it and all."""
     quoted, found, _ = result.detail.rpartition("` exited ")
     return quoted[1:] if found and quoted.startswith("`") else "test"
-
-
-def _tail(path: str | None, lines: int = TEST_TAIL_LINES) -> str:
-    if not path:
-        return "(no output recorded)"
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - 64 * 1024))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return "(its log is gone)"
-    # A line a progress bar rewrote (`10%\r50%\r100%`): what a terminal showed last, not every state run together.
-    shown = [line.rstrip("\r").rpartition("\r")[2] for line in text.split("\n")]
-    kept = [line if len(line) <= TAIL_LINE_CHARS else line[:TAIL_LINE_CHARS] + " [cut]"
-            for line in printable("\n".join(shown)).replace("\ufffd", "").rstrip("\n").splitlines()[-lines:]]
-    return "\n".join(kept) or "(no output)"
-
-
-# What a test prints goes into a prompt, which is an argument of the agent's command line: no terminal
-# escapes, no control characters (a NUL cannot be in an argument at all), no line longer than a person
-# would read (a command line has a limit).
-TAIL_LINE_CHARS = 400
 
 
 def write_handback(path: str, text: str) -> None:
