@@ -428,7 +428,35 @@ def test_abort_keeps_commits_made_on_a_stream_after_the_stop(repo):
     assert branch_refs(repo) == refs_before
     kept = [r for r in git(repo, "for-each-ref", "--format=%(refname) %(objectname)").stdout.splitlines()
             if "/aborted/" in r]
-    assert kept and kept[0].endswith(fixed) and "kept refs/heads/wta/ui" in proc.stdout
+    assert kept and kept[0].endswith(fixed)
+    backup = kept[0].split()[0]
+    assert (f"kept refs/heads/wta/ui's commits made while the merge was stopped at {backup} "
+            f"({fixed[:12]}), off the branch now; to take them back: `git -C {ui} reset --keep {backup}`") in proc.stdout
+    git(ui, "reset", "--keep", backup)
+    assert sha(repo, "wta/ui") == fixed
+
+
+def test_abort_names_the_backup_of_a_fix_that_a_continue_landed_and_how_to_take_it_back(repo):
+    """api's test failed, a person committed the fix, `--continue` landed api and stopped at ui; the abort put
+    api back before the fix, which only `refs/wta/backup/<id>/retry/` held, and said only where backups stay."""
+    set_test('case "$WTA_STREAM" in api) test -f src/lib/ok.ts ;; ui) exit 1 ;; esac\n')
+    api = wt(repo, "api")
+    api_tip = sha(repo, "wta/api")
+    wta(repo, "merge", check=1)
+    write_files(api, {"src/lib/ok.ts": "export const ok = 1\n"})
+    fixed = commit_all(api, "[api] the fix")
+    assert "ui: test-failed" in wta(repo, "merge", "--continue", check=1).stdout
+
+    proc = wta(repo, "merge", "--abort", check=0)
+
+    assert sha(repo, "wta/api") == api_tip
+    retry = git(repo, "for-each-ref", "--format=%(refname)", "refs/wta/backup/*/retry/heads/wta/api").stdout.strip()
+    assert sha(repo, retry) == fixed
+    command = f"git -C {api} merge --ff-only {retry}"
+    assert (f"kept refs/heads/wta/api's commits made while the merge was stopped at {retry} "
+            f"({fixed[:12]}), off the branch now; to take them back: `{command}`") in proc.stdout
+    subprocess.run(command, shell=True, check=True, capture_output=True)
+    assert sha(repo, "wta/api") == fixed
 
 
 def test_abort_names_a_stream_that_started_on_what_it_takes_off_the_base_and_keeps_its_commits(repo):

@@ -106,7 +106,8 @@ def _render(report: merge.MergeReport) -> None:
         for ref in report.restored:
             print(f"restored {ref['ref']} to {ref['to'][:12]}" + (f" (was {ref['from'][:12]})" if ref["from"] else ""))
         for ref in report.kept:
-            print(f"kept {ref['ref']}'s later commits at {ref['backup']} ({ref['sha'][:12]})")
+            print(f"kept {ref['ref']}'s commits made while the merge was stopped at {ref['backup']} "
+                  f"({ref['sha'][:12]}), off the branch now; to take them back: `{ref['take_back']}`")
         if not report.restored:
             print("every branch was already where it was before the merge")
         print(f"merge {report.run_id} aborted; backups stay under {BACKUP_ROOT}/{report.run_id}/")

@@ -81,6 +81,28 @@ def _all_streams(project, st: dict[str, Any]) -> list[str]:
         return list(st["streams"])
 
 
+def _take_back(main: str, branch: str, restored: str, kept_tip: str, kept: str, produced: set[str],
+               worktree: str | None, env: dict[str, str]) -> str:
+    """The command that takes the commits set aside at `kept` back onto `branch` (put back at `restored`): the
+    branch as the person left it (a fast-forward when it sits on it), or, when they sit on a commit this merge
+    made (rebased onto the base the abort put back), a cherry-pick of those beyond it."""
+    since = None   # the newest commit the merge made that they sit on
+    for commit in produced:
+        if git.is_ancestor(commit, kept_tip, cwd=main, env=env) and (
+                since is None or git.is_ancestor(since, commit, cwd=main, env=env)):
+            since = commit
+    git_in = f"git -C {shell_word(worktree)}" if worktree else ""
+    if since is None:
+        if not worktree:
+            return f"git -C {shell_word(main)} branch -f {shell_word(branch)} {shell_word(kept)}"
+        how = "merge --ff-only" if git.is_ancestor(restored, kept_tip, cwd=main, env=env) else "reset --keep"
+        return f"{git_in} {how} {shell_word(kept)}"
+    picked = shell_word(f"{since[:12]}..{kept}")
+    if worktree:
+        return f"{git_in} cherry-pick {picked}"
+    return f"git switch {shell_word(branch)} && git cherry-pick {picked}"
+
+
 def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:
     """Undo the merge `st` describes (under the command lock). Recorded as begun first, so that
     whichever of `--continue` and `--abort` runs after a kill here finishes the abort."""
@@ -105,10 +127,22 @@ def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeRepor
         current = heads[branch].sha if branch in heads else None
         if current == sha:
             continue
+        kept = None
         if current and current not in produced:
             kept = backup_ref(st["run_id"], ref, "aborted")
             git.update_refs([(kept, current, None)], "wta merge --abort: keep", cwd=main, env=env)
-            report.kept.append({"ref": ref, "sha": current, "backup": kept})
+        elif ref != base_ref:
+            # Commits made during a stop (a person's fix) that a `--continue` took on: kept by then, under
+            # `retry/`, and taken off the branch now.
+            kept = backup_ref(st["run_id"], ref, "retry")
+            retried = git.commit_of(kept, main, env)
+            if retried is None or git.is_ancestor(retried, sha, cwd=main, env=env):
+                kept = None
+        if kept is not None:
+            tip = git.commit_of(kept, main, env) or ""
+            report.kept.append({"ref": ref, "sha": tip, "backup": kept,
+                                "take_back": _take_back(main, branch, sha, tip, kept, produced,
+                                                        checked_out.get(branch), env)})
         recovery.put_back(main, branch, sha, checked_out.get(branch), env, backed_up=True)
         report.restored.append({"ref": ref, "from": current or "", "to": sha})
     report.streams = [result_from(st["results"][s]) for s in st["streams"] if s in st["results"]]
