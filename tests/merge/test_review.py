@@ -44,6 +44,27 @@ def test_diff_shows_a_stat_by_default_and_the_patch_with_p(tmp_path):
     assert "+export const db = {pool: 4}" in patch and "diff --git a/src/lib/cache.ts" in patch
 
 
+def test_diff_names_each_path_outside_the_zone_with_its_owner_as_status_counts_it(tmp_path):
+    """`wta diff api` showed a change to the ui zone like any other, while `wta status` counted a violation."""
+    repo, api = _repo(tmp_path)
+    write_files(api, {"src/components/Sneak.tsx": "x\n"})
+    sneak = commit_all(api, "[api] sneak", "--no-verify")
+
+    stat = wta(repo, "diff", "api", check=0).stdout
+    doc = json.loads(wta(repo, "diff", "api", "--json", check=0).stdout)
+
+    status = json.loads(wta(repo, "status", "--json", check=0).stdout)
+    counted = next(s for s in status["streams"] if s["stream"] == "api")["violations"]
+    assert [v["path"] for v in counted] == ["src/components/Sneak.tsx"]
+    assert (f"outside the api zone: src/components/Sneak.tsx ({sneak[:12]}): owned by stream 'ui': leave it to that "
+            "stream, or ask it with `wta request ui \"...\"`") in stat.splitlines()
+    assert [(v["path"], v["owner"], v["reason"], v["commit"]) for v in doc["outside_zone"]] == \
+        [("src/components/Sneak.tsx", "ui", "owned", sneak)]
+    git(api, "reset", "-q", "--hard", "HEAD~1")
+    assert "outside" not in wta(repo, "diff", "api", check=0).stdout
+    assert json.loads(wta(repo, "diff", "api", "--json", check=0).stdout)["outside_zone"] == []
+
+
 def test_diff_and_diff_json_count_a_rename_the_same_way_as_one_file_with_both_paths(tmp_path):
     """`wta diff api` said `src/lib/{x.txt => z.txt}` and "2 files changed"; `--json` listed a deletion and an
     addition, `counts.files` 3."""

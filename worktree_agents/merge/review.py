@@ -14,6 +14,8 @@ from worktree_agents import git
 from worktree_agents.errors import WtaError
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import check_streams
+from worktree_agents.zones.enforce import audit_commits
+from worktree_agents.zones.ownership import Violation
 
 
 @dataclass
@@ -35,6 +37,8 @@ class StreamDiff:
     commits: int                # commits in base..branch
     behind: int                 # commits in branch..base
     files: list[FileChange] = field(default_factory=list)
+    outside_zone: list[dict[str, Any]] = field(default_factory=list)   # one per path: the zone audit of
+    #                                      base..branch (as `wta status` counts violations and `wta merge` refuses)
 
     @property
     def range(self) -> str:
@@ -63,4 +67,13 @@ def stream_diff(project, stream: str) -> StreamDiff:
     files = [FileChange(path, status, old_path, added, deleted)
              for status, path, old_path, added, deleted in git.diff_numstat(base_head, head, cwd=project.main, env=env)]
     ahead, behind = git.ahead_behind(base_head, head, cwd=project.main, env=env)
-    return StreamDiff(stream, base, branch, base_head, head, commits=ahead, behind=behind, files=files)
+    found = StreamDiff(stream, base, branch, base_head, head, commits=ahead, behind=behind, files=files)
+    zones = project.base_zones()
+    if ahead and stream in zones.zones.zones:
+        commits = git.commit_changes([head, f"^{base_head}"], cwd=project.main, env=env)
+        first: dict[str, Violation] = {}
+        for v in audit_commits(zones.zones, stream, commits, project.main, env):
+            first.setdefault(v.path, v)
+        found.outside_zone = [{"path": v.path, "reason": v.reason, "owner": v.owner, "commit": v.commit,
+                               "detail": v.describe()} for v in first.values()]
+    return found
