@@ -18,6 +18,7 @@ STATE = "state.json"                        # the stream records (state.StateSto
 COMMAND_LOCK = "lock"                       # the command lock (state.command_lock)
 ZONES_CACHE = "zones.cache"                 # the compiled zones in force (zones.in_force)
 CONFIG_CACHE = "config.cache"               # the main worktree's zones.yaml as last validated (config.loading)
+ZONES_PROBLEMS = "zones.problems"           # `wta status`'s line of `wta zones`' problems (commands.zones)
 ZONES_FAST = "zones.fast"                   # each stream's own directories, for the pre-commit hook's shell (zones.in_force)
 MAIN_WORKTREE = "main-worktree"             # where the main worktree is, when git does not record it
 KNOWN_BRANCHES = "branches"                 # the stream branches wta made or had a worktree on (worktrees.registry)

@@ -348,3 +348,20 @@ def test_the_worktree_state_and_the_session_state_are_told_apart_in_the_table(tm
         assert session_row[sessions_head.index("session state"):].split()[0] == "running"
         assert max(map(len, lines)) <= (80 if out is narrow else 1000)
     assert document["state"] == "prepared" and document["session"]["state"] == "running"
+
+
+def test_status_says_in_a_line_that_zones_yaml_has_the_problems_wta_zones_reports(tmp_path):
+    """Overlapping zones in the committed zones.yaml: `wta zones` exited 1 naming the overlap, `wta status` said
+    nothing of it (its exit code stays 0)."""
+    overlapping = example_zones().replace("paths: [src/app/api/**, src/lib/**]",
+                                          "paths: [src/app/api/**, src/lib/**, src/components/Button.tsx]")
+    repo = make_repo(tmp_path / "webapp", overlapping)
+    problem = "overlap: src/components/Button.tsx is claimed by api and ui; make the zones exclusive in zones.yaml"
+    assert problem in wta(repo, "zones", check=1).stdout.splitlines()
+
+    shown = wta(repo, "status", check=0).stdout.splitlines()
+
+    assert f"zones.yaml has 1 problem(s): {problem}; `wta zones` lists them" in shown
+    (repo / "zones.yaml").write_text(example_zones())
+    commit_all(repo, "exclusive zones")
+    assert not [line for line in wta(repo, "status", check=0).stdout.splitlines() if "problem" in line]

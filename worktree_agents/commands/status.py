@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from worktree_agents import status as status_mod
 from worktree_agents.commands import output
+from worktree_agents.commands import zones as zones_command
 from worktree_agents.commands.output import cut_end, cut_path, emit_json, fit_screen, table, terminal_width, \
     use_colour, wrap
 from worktree_agents.errors import WtaError
@@ -29,6 +30,9 @@ def run(as_json: bool = False, watch: bool = False) -> int:
             emit_json(report.to_json())
         else:
             print(render(report, terminal_width()))
+            problems = zones_command.summary(project)
+            if problems:
+                print(wrap(f"\n{problems}", terminal_width()))
         return 0
     return _watch(project, as_json)
 

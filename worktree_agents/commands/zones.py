@@ -3,27 +3,82 @@ and what else the repository shows about zones.yaml (the checks `wta up` refuses
 
 from __future__ import annotations
 
+import json
+import os
+import zlib
+
+from worktree_agents import git, layout
 from worktree_agents.commands.output import emit_json, err, table
-from worktree_agents.config import check_in_repository, unmatched_patterns
 from worktree_agents.errors import CHECK, WtaError
+from worktree_agents.files import write_atomic
 from worktree_agents.project import Project
 from worktree_agents.zones.ownership import quote_path
 
 UNOWNED_SHOWN = 10  # without --all
 
 
-def run(as_json: bool = False, show_all: bool = False) -> int:
-    project = Project.find()
-    config = project.main_config()
-    zones = config.zone_map()
-    files = project.tracked_files(project.main)
-    counts, unowned = zones.owned_counts(files)
+def configuration_problems(project, config, files: list[str]):
+    """The repository's check of zones.yaml (overlaps among them) and every problem `wta zones` reports (and
+    `wta status` sums up in a line): `files`, the main worktree's tracked files."""
+    from worktree_agents.config import check_in_repository
+
     checked = check_in_repository(config, project.config_path, files)
     problems = list(checked.problems)
     try:
         project.base(config)
     except WtaError as exc:
         problems.append(str(exc))
+    return checked, problems
+
+
+def summary(project) -> str | None:
+    """One line for `wta status` when `wta zones` would report problems (exit 1), else None.
+
+    Remembered by what it reads (zones.yaml, the tracked files, the branches): `wta status` is to stay cheap,
+    and loading zones.yaml (pydantic) and matching every file costs more than the rest of it."""
+    env = project.env
+    files = project.tracked_files(project.main)
+    try:
+        with open(project.config_path, "rb") as f:
+            text = f.read()
+    except OSError:
+        text = b""
+    read = (b"1\0" + text + b"\0" + "\0".join(files).encode("utf-8", "surrogateescape") + b"\0\0"
+            + "\0".join(sorted(git.branch_heads(project.main, env))).encode())
+    key = f"{len(read)}-{zlib.crc32(read):08x}"   # (zlib: hashlib's import costs more than the rest of this)
+    cache = layout.path(project.repo.state_dir, layout.ZONES_PROBLEMS)
+    try:
+        with open(cache, encoding="utf-8") as f:
+            cached = json.load(f)
+        if cached.get("key") == key:
+            return cached.get("summary")
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        problems = configuration_problems(project, project.main_config(), files)[1]
+    except WtaError as exc:   # zones.yaml itself is invalid
+        problems = str(exc).splitlines()
+    line = None
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        line = f"zones.yaml has {len(problems)} problem(s): {problems[0]}{more}; `wta zones` lists them"
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        write_atomic(cache, json.dumps({"key": key, "summary": line}), fsync=False)
+    except OSError:
+        pass   # only a cache
+    return line
+
+
+def run(as_json: bool = False, show_all: bool = False) -> int:
+    from worktree_agents.config import unmatched_patterns
+
+    project = Project.find()
+    config = project.main_config()
+    zones = config.zone_map()
+    files = project.tracked_files(project.main)
+    counts, unowned = zones.owned_counts(files)
+    checked, problems = configuration_problems(project, config, files)
     warnings = unmatched_patterns(config, project.config_path, files)
     if as_json:
         emit_json({
