@@ -1272,3 +1272,20 @@ def test_a_fifo_at_the_ref_a_worktrees_head_names_is_reported_not_waited_on(weba
         assert proc.stderr.count("\n") == 1
     finally:
         _release_readers(ref)
+
+
+def test_ctrl_c_during_setup_says_which_streams_are_left_and_that_wta_up_finishes_them(tmp_path):
+    """Ctrl-C while `setup:` ran: `wta up` exited 130 and printed nothing after ^C."""
+    work = clone_webapp(tmp_path, example_zones(setup='["echo started > .setup-ran; sleep 30"]'))
+    up = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=work, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("webapp-worktrees/*/.setup-ran")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(up.pid, signal.SIGINT)   # as a terminal's Ctrl-C: the whole foreground group
+    _, err = up.communicate(timeout=60)
+
+    assert up.returncode == 130
+    assert [p.parent.name for p in tmp_path.glob("webapp-worktrees/*/.setup-ran")] == ["infra"]
+    assert err.splitlines()[-1] == ("infra, api, ui, monitor: wta up stopped before its copy: and setup: ran; "
+                                    "run wta up again")

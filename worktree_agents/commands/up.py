@@ -96,9 +96,16 @@ def _up(project, streams: Sequence[str], runner: str | None, no_launch: bool, de
         # Closed on the way out of an error or Ctrl-C, so that no further worktree is started.
         with closing(worktrees.prepare_worktrees(project, config, the_plan, store, on_start=progress.start,
                                                  hook_report=hook_report)) as prepared:
-            for result in prepared:
-                progress.done(result)
-                results.append(result)
+            try:
+                for result in prepared:
+                    progress.done(result)
+                    results.append(result)
+            except KeyboardInterrupt:   # (Ctrl-C: the shell shows no more than ^C, unless it is said)
+                done = {r.stream for r in results}
+                left = [sp.stream for sp in the_plan.streams if sp.stream not in done]
+                if left:
+                    print(f"{', '.join(left)}: {worktrees.STOPPED_BEFORE_SETUP}", file=sys.stderr, flush=True)
+                raise
     print_hook_report(hook_report, frozenset(sp.path for sp in the_plan.streams if sp.is_new))
     # Unless wta copied the main worktree's hooks directory in: what that install would have made.
     copied = {worktree for worktree, _ in hook_report.copied}

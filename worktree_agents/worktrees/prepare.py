@@ -62,6 +62,10 @@ class SetupResult:
                 "finished_at": now(), "log": self.log}
 
 
+# A stream `wta up` left unprepared when it was stopped (Ctrl-C): its record's reason, and what `wta up` says.
+STOPPED_BEFORE_SETUP = "wta up stopped before its copy: and setup: ran; run wta up again"
+
+
 @dataclass
 class Prepared:
     """What `prepare_worktrees` did for one stream."""
@@ -141,7 +145,7 @@ def prepare_worktrees(project, config, the_plan: UpPlan, store: StateStore,
             if sp.stream in prepared or future is None or future.cancelled() or future.exception() is not None:
                 continue
             store.update_stream(sp.stream, branch=sp.branch, worktree=sp.path, created_at=now(), state=FAILED,
-                                reason="wta up stopped before its copy: and setup: ran; run wta up again",
+                                reason=STOPPED_BEFORE_SETUP,
                                 sparse=specs[sp.stream].kind if specs[sp.stream] else None)
 
 
