@@ -268,6 +268,16 @@ def stream_branch(prefix: str, stream: str) -> str:
     return f"{prefix}{stream}"
 
 
+def unborn_base(main: str, base: str, env: dict[str, str], head_ref: str | None = None) -> str | None:
+    """What to say of a base with no commit that the main worktree has checked out (a new repository), or None
+    (`head_ref`: the main worktree's HEAD, when the caller read it)."""
+    from worktree_agents.zones import CONFIG_FILE
+
+    if (head_ref or git.head_ref(main, env)) != f"refs/heads/{base}":
+        return None
+    return f"branch {base!r} has no commits yet (unborn); commit {CONFIG_FILE} and the code on it, then run wta up"
+
+
 def base_branch(main: str, configured: str | None, env: dict[str, str], must_exist: bool = True,
                 recorded: str | None = None, last: str | None = None) -> str:
     """The base branch: `base:` of zones.yaml (`configured`), else `recorded` (the one `wta up` found
@@ -290,9 +300,9 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
             raise WtaError(f"{main}: HEAD points at {head_ref}, not a branch; check out the base branch")
         base = head_ref[len("refs/heads/"):]
     if must_exist and git.commit_of(f"refs/heads/{base}", main, env) is None:
-        if (head_ref or git.head_ref(main, env)) == f"refs/heads/{base}":
-            raise WtaError(f"branch {base!r} has no commits yet (unborn); commit {CONFIG_FILE} and the code on it, "
-                           "then run wta up")
+        unborn = unborn_base(main, base, env, head_ref)
+        if unborn:
+            raise WtaError(unborn)
         import difflib  # only for this message
 
         where = (f"the branch checked out at `wta up`, as zones.yaml names no `base:`" if recorded else

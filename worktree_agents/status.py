@@ -22,6 +22,7 @@ from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.hooks import install as hooks
 from worktree_agents.hooks.hooks_path import shared_hooks_path
 from worktree_agents.merge.state import merge_status
+from worktree_agents.repo import unborn_base
 from worktree_agents import sandbox
 from worktree_agents.sessions import process
 from worktree_agents.sessions.liveness import last_activity, observe, session_roots
@@ -81,6 +82,7 @@ class Status:
     merge: dict[str, Any] | None = None  # a `wta merge` under way, stopped or interrupted (merge.merge_status)
     alerts: list[dict[str, str]] = field(default_factory=list)  # stream, state, message: every open alert of the
     #                                        running watchers (a check's stream is `check:<name>`), the streams' too
+    base_unborn: str | None = None     # the base has no commit yet, checked out in the main worktree: what to do
 
     def to_json(self) -> dict[str, Any]:
         return {"version": STATUS_VERSION, **asdict(self)}
@@ -131,8 +133,9 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     for s in streams:
         s.requests = asked[s.stream]
         s.alerts = [{"state": a["state"], "message": a["message"]} for a in alerts if a["stream"] == s.stream]
+    unborn = unborn_base(project.main, base, env) if base_head is None else None
     return Status(project.main, base, base_head, zones.source, streams, merge_status(project.repo.state_dir),
-                  alerts)
+                  alerts, unborn)
 
 
 def _worktree_of(branch: str, record: dict, by_branch: dict[str, Worktree],

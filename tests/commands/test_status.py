@@ -365,3 +365,19 @@ def test_status_says_in_a_line_that_zones_yaml_has_the_problems_wta_zones_report
     (repo / "zones.yaml").write_text(example_zones())
     commit_all(repo, "exclusive zones")
     assert not [line for line in wta(repo, "status", check=0).stdout.splitlines() if "problem" in line]
+
+
+def test_status_of_an_unborn_base_says_what_every_other_command_says(tmp_path):
+    """In a new repository status said "no such branch; create it (git branch main <commit>)", where `wta merge`,
+    `wta zones` and `wta up` say it has no commits yet (unborn)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "zones.yaml").write_text("version: 1\nstreams:\n  api: {paths: [src/api/**]}\n")
+    said = "branch 'main' has no commits yet (unborn); commit zones.yaml and the code on it, then run wta up"
+    assert wta(repo, "merge", check=2).stderr == f"wta: {said}\n"
+
+    shown = wta(repo, "status", check=0).stdout.splitlines()
+
+    assert shown[0] == f"base main: {said}"
+    assert json.loads(wta(repo, "status", "--json", check=0).stdout)["base_unborn"] == said

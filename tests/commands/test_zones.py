@@ -371,3 +371,10 @@ def test_explain_refuses_an_empty_path_and_gits_own_directory(webapp):
         "wta: '': an empty path; give a path in the working tree (. for all of it)",
         "wta: .git/config: git's own directory, not a path in the working tree; no stream can own it",
         "wta: .git: git's own directory, not a path in the working tree; no stream can own it"]
+
+
+def test_explain_names_the_stream_whose_pattern_excluded_an_unowned_path(tmp_path):
+    """`wta explain nope/x` said "unowned (excluded by '!/*/')" without saying whose pattern that is."""
+    repo = make_repo(tmp_path / "repo", "version: 1\nstreams:\n  api:\n    paths: [api/**]\n"
+                                        "  top:\n    paths: [\"/*/\", \"!/*/\"]\n", files={"api/a": "a\n"})
+    assert wta(repo, "explain", "nope/x", check=0).stdout == "nope/x: unowned (excluded by '!/*/' of stream top)\n"

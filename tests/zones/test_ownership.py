@@ -57,7 +57,7 @@ def test_negation_takes_a_subtree_out_of_a_zone():
     assert zones.owner_of("ai-agents/setup.md").stream == "infra"
     o = zones.owner_of("ai-agents/memory/notes.md")
     assert (o.stream, o.pattern) == (None, "!ai-agents/memory/**")
-    assert o.describe() == "unowned (excluded by '!ai-agents/memory/**')"
+    assert o.describe() == "unowned (excluded by '!ai-agents/memory/**' of stream infra)"
 
 
 def test_negation_then_pattern_reincludes():

@@ -111,6 +111,7 @@ def render(report: status_mod.Status, width: int | None = None) -> str:
         f"merge {merging['run_id']} running at {merging['stream']} ({merging['step']})\n" \
         if merging["status"] == "running" else f"{merging['detail']}\n"
     base = f"base {report.base} ({report.base_head[:10]})" if report.base_head else \
+        f"base {report.base}: {report.base_unborn}" if report.base_unborn else \
         f"base {report.base}: no such branch; create it (git branch {report.base} <commit>), run wta up with the " \
         "base checked out, or set `base:` in zones.yaml"
     unchecked = "".join(f"\n{s.unchecked}" for s in report.streams if s.unchecked and s.worktree)

@@ -55,7 +55,8 @@ def summary(project) -> str | None:
     except (OSError, ValueError, AttributeError):
         pass
     try:
-        problems = configuration_problems(project, project.main_config(), files)[1]
+        problems = configuration_problems(project, project.main_config(), files)[0].problems   # (the base's:
+        #                                                                            status's first line says them)
     except WtaError as exc:   # zones.yaml itself is invalid
         problems = str(exc).splitlines()
     line = None

@@ -44,7 +44,8 @@ class Ownership(namedtuple("Ownership", [
     "read_only",   # `read_only` or zones.yaml: no stream may change it
     "protected",   # it is zones.yaml
     "also",        # further streams that claim it (an overlap), a tuple
-], defaults=[False, False, ()])):
+    "excluded_in",  # unowned: the stream whose `pattern` (a `!` one) excluded it
+], defaults=[False, False, (), None])):
     """What `wta explain` says of one path."""
 
     __slots__ = ()
@@ -57,7 +58,10 @@ class Ownership(namedtuple("Ownership", [
         if self.also:
             return f"claimed by {', '.join((self.stream or '',) + self.also)} (overlap: fix zones.yaml)"
         if self.stream is None:
-            return "unowned" if self.pattern is None else f"unowned (excluded by {self.pattern!r})"
+            if self.pattern is None:
+                return "unowned"
+            whose = f" of stream {self.excluded_in}" if self.excluded_in else ""
+            return f"unowned (excluded by {self.pattern!r}{whose})"
         return f"{self.stream} (pattern {self.pattern!r})"
 
 
@@ -133,14 +137,15 @@ class ZoneMap:
             return Ownership(path, None, rule.pattern if rule else None, True, False, ())
         owners: list[tuple[str, str]] = []
         excluded_by: str | None = None
+        excluded_in: str | None = None
         for zone in self._zones_under(top):
             included, rule = zone.patterns._decide(view, top)
             if included and rule is not None:
                 owners.append((zone.stream, rule.pattern))
             elif rule is not None and excluded_by is None:
-                excluded_by = rule.pattern
+                excluded_by, excluded_in = rule.pattern, zone.stream
         if not owners:
-            return Ownership(path, None, excluded_by, False, False, ())
+            return Ownership(path, None, excluded_by, False, False, (), excluded_in)
         (stream, pattern), *rest = owners
         return Ownership(path, stream, pattern, False, False, tuple(s for s, _ in rest))
 
