@@ -431,7 +431,8 @@ def test_abort_keeps_commits_made_on_a_stream_after_the_stop(repo):
     assert kept and kept[0].endswith(fixed)
     backup = kept[0].split()[0]
     assert (f"kept refs/heads/wta/ui's commits made while the merge was stopped at {backup} "
-            f"({fixed[:12]}), off the branch now; to take them back: `git -C {ui} reset --keep {backup}`") in proc.stdout
+            f"({fixed[:12]}), off the branch now; to take them back: `git -C {ui} reset --keep {backup}`") \
+        in proc.stdout
     git(ui, "reset", "--keep", backup)
     assert sha(repo, "wta/ui") == fixed
 

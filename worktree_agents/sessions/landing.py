@@ -207,8 +207,9 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
                      f"to `{base}` before it started (the rebase was clean), so your files are those the test ran "
                      "on. Find the cause from the output above and your files, fix it in your zone, and commit "
                      "(the `commit` tool).")
+        tail = merge.output_tail(result.test_log, TEST_TAIL_LINES)
         return (f"{head}\nThe test command `{command}` failed on your branch rebased onto `{base}`: "
-                f"{how}\nThe last lines of its output:\n\n```\n{merge.output_tail(result.test_log, TEST_TAIL_LINES)}\n```\n\n"
+                f"{how}\nThe last lines of its output:\n\n```\n{tail}\n```\n\n"
                 f"{reproduce}\n\n{done}\n")
     if result.cause == merge.MERGE_COMMITS:
         # Rebased, the branch is linear: `git rebase` leaves merge commits out (the apply backend as well).
