@@ -286,6 +286,7 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
     With `must_exist`, it must have commits. `last`: the base the last `wta up` recorded, named as
     the branch to check out when HEAD is detached.
     """
+    from worktree_agents.quoting import shell_word   # (only for the messages below; not on the hook's path)
     from worktree_agents.zones import CONFIG_FILE
 
     configured = configured or recorded
@@ -293,7 +294,7 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
     base = configured
     if base is None:
         if head_ref is None:
-            switch = f"git switch {last}" if last else "git switch <the base branch>"
+            switch = f"git switch {shell_word(last)}" if last else "git switch <the base branch>"
             raise WtaError(f"{main}: HEAD is detached, so there is no base branch; check out the base "
                            f"({switch}) or set `base:` in {CONFIG_FILE}")
         if not head_ref.startswith("refs/heads/"):
@@ -308,9 +309,9 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
         where = (f"the branch checked out at `wta up`, as zones.yaml names no `base:`" if recorded else
                  f"`base: {base}` in {CONFIG_FILE}" if configured else f"the branch checked out in {main}")
         near = difflib.get_close_matches(base, list(git.branch_heads(main, env)), n=1)
-        fix = f"did you mean {near[0]!r}? fix" if near else f"create it (git branch {base}) or fix"
+        fix = f"did you mean {near[0]!r}? fix" if near else f"create it (git branch {shell_word(base)}) or fix"
         if recorded and not near:
-            fix = f"create it (git branch {base}), run wta up with the base checked out, or set"
+            fix = f"create it (git branch {shell_word(base)}), run wta up with the base checked out, or set"
         elif recorded:
             fix = f"did you mean {near[0]!r}? run wta up with it checked out, or set"
         raise WtaError(f"base branch {base!r} ({where}) does not exist; {fix} `base:` in {CONFIG_FILE}")

@@ -1289,3 +1289,46 @@ def test_ctrl_c_during_setup_says_which_streams_are_left_and_that_wta_up_finishe
     assert [p.parent.name for p in tmp_path.glob("webapp-worktrees/*/.setup-ran")] == ["infra"]
     assert err.splitlines()[-1] == ("infra, api, ui, monitor: wta up stopped before its copy: and setup: ran; "
                                     "run wta up again")
+
+
+ODD_BASE = "rel$x'1"   # git allows `$` and `'` in a branch name (git check-ref-format --branch)
+
+
+def test_commands_suggested_for_a_base_with_a_dollar_and_a_quote_run_as_pasted(tmp_path):
+    """`git rebase rel$x'1` pasted into a shell is an unterminated quote (or `$x` expanded): every branch name a
+    suggested command holds is shell-quoted, as its paths were."""
+    files = {"src/api/a.py": "x = 1\n", "src/ui/page.html": "<p>hi</p>\n"}
+    zones_text = (f"version: 1\nbase: \"{ODD_BASE}\"\nstreams:\n  api: {{paths: [src/api/**]}}\n"
+                  "  ui: {paths: [src/ui/**]}\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", ODD_BASE)
+    write_files(repo, files)
+    (repo / "zones.yaml").write_text(zones_text)
+    commit_all(repo, "initial")
+    wta(repo, "up", "--no-launch", check=0)
+    ui = worktree_of(repo, "ui")
+    write_files(ui, {"src/ui/page.html": "<p>ui</p>\n"})
+    commit_all(ui, "ui edit")
+    write_files(repo, {"src/ui/page.html": "<p>base</p>\n"})
+    base_tip = commit_all(repo, "base edits the page")
+
+    synced = wta(repo, "sync", "ui", check=1)
+    [suggested] = re.findall(r"\(`(git rebase [^`]*)`\)", synced.stderr)
+    assert suggested == "git rebase 'rel$x'\"'\"'1'", synced.stderr
+    pasted = subprocess.run(["sh", "-c", suggested], cwd=ui, capture_output=True, text=True)
+    assert pasted.returncode == 1 and "CONFLICT" in pasted.stdout + pasted.stderr   # git rebased onto that branch
+    onto = Path(git(ui, "rev-parse", "--git-path", "rebase-merge/onto").stdout.strip())
+    assert (onto if onto.is_absolute() else ui / onto).read_text().strip() == base_tip
+    git(ui, "rebase", "--abort")
+
+    # A base that zones.yaml names and that does not exist: the `git branch` that makes it.
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", ODD_BASE)
+    write_files(other, files)
+    (other / "zones.yaml").write_text(zones_text.replace("rel$x'1", "rel$x'2"))
+    commit_all(other, "initial")
+    shown = wta(other, "status", check=0).stdout
+    [create] = re.findall(r"\(git branch ([^)]*) <commit>\)", shown)
+    assert create == "'rel$x'\"'\"'2'", shown

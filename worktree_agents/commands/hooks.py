@@ -7,6 +7,7 @@ import os
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
+from worktree_agents.quoting import shell_word
 from worktree_agents.repo import record_stream
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import check_streams
@@ -20,7 +21,7 @@ def install(stream: str | None = None) -> int:
         check_streams([stream], zones.streams)
         if project.toplevel == project.main:
             raise WtaError(f"{project.toplevel}: the main worktree cannot be a stream; run this in the "
-                           f"stream's worktree (git worktree add ../{stream} {zones.branch_for(stream)})")
+                           f"stream's worktree (git worktree add ../{stream} {shell_word(zones.branch_for(stream))})")
         record_stream(project.repo.git_dir, stream)
         print(f"recorded stream {stream!r} for {project.toplevel}")
     for adopted in registry.adopt_by_branch(project, zones):

@@ -16,6 +16,7 @@ from worktree_agents.commands.output import cut_end, cut_path, emit_json, fit_sc
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
+from worktree_agents.quoting import shell_word
 from worktree_agents.zones.ownership import quote_path
 
 WATCH_INTERVAL_ENV = "WTA_WATCH_INTERVAL"
@@ -112,8 +113,8 @@ def render(report: status_mod.Status, width: int | None = None) -> str:
         if merging["status"] == "running" else f"{merging['detail']}\n"
     base = f"base {report.base} ({report.base_head[:10]})" if report.base_head else \
         f"base {report.base}: {report.base_unborn}" if report.base_unborn else \
-        f"base {report.base}: no such branch; create it (git branch {report.base} <commit>), run wta up with the " \
-        "base checked out, or set `base:` in zones.yaml"
+        f"base {report.base}: no such branch; create it (git branch {shell_word(report.base)} <commit>), run wta up " \
+        "with the base checked out, or set `base:` in zones.yaml"
     unchecked = "".join(f"\n{s.unchecked}" for s in report.streams if s.unchecked and s.worktree)
     unchecked += "".join(f"\n{hooks.hooks_missing(f'{s.stream} ({s.worktree})', s.hooks_missing)}"
                          for s in report.streams if s.hooks_missing and s.worktree)

@@ -20,6 +20,7 @@ from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.interrupts import like_ctrl_c
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
+from worktree_agents.quoting import shell_word
 from worktree_agents.repo import base_branch
 from worktree_agents.state import StateStore, command_lock
 from worktree_agents.worktrees import prepare as worktrees
@@ -150,7 +151,8 @@ def _refuse_uncommitted_zones(project, base: str) -> str | None:
         # `git restore` changes anything.
         raise WtaError(f"{project.config_path}: committed on {current}, but the hooks enforce the {CONFIG_FILE} "
                        f"committed on the base, {base}, which differs; bring the change to {base} (git switch "
-                       f"{base} && git merge {current}), or switch to {base} and commit it there, then run wta up")
+                       f"{shell_word(base)} && git merge {shell_word(current)}), or switch to {base} and commit it "
+                       "there, then run wta up")
     if here != committed:
         raise WtaError(f"{project.config_path}: differs from the {CONFIG_FILE} committed on {base}, which is the one "
                        f"the hooks enforce; commit it on {base} (git commit {CONFIG_FILE}) or undo the change "

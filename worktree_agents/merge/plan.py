@@ -11,6 +11,7 @@ from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import (FSCK, IN_RESULT, MERGE_COMMITS, REFUSED, REWORD_ADVICE, TAMPERED, UNCOMMITTED,
                                           VERIFY_FAILED, StreamResult, Touch, listed)
+from worktree_agents.quoting import shell_word
 from worktree_agents.sessions import liveness
 from worktree_agents.worktrees import registry
 from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
@@ -139,7 +140,8 @@ def merge_commits_refusal(plan: MergePlan, stream: str, commits: Sequence[git.Co
                         cause=MERGE_COMMITS, problems=[f"{c.sha[:12]} {c.subject!r}" for c in reversed(merges)],
                         detail=f"{branch} has merge commit {merge.sha[:12]} {merge.subject!r} and does not contain "
                                f"{plan.base} at {base[:12]}: a rebase would drop what its merges add; merge "
-                               f"{plan.base} into it (git merge {plan.base}) or rebase it yourself, then merge again")
+                               f"{plan.base} into it (git merge {shell_word(plan.base)}) or rebase it yourself, then "
+                               "merge again")
 
 
 def session_refusal(plan: MergePlan, stream: str) -> StreamResult | None:
@@ -193,8 +195,8 @@ def written_without_git(plan: MergePlan, stream: str, env: dict[str, str]) -> st
         return None
     return (f"{ref} is at {tip[:12]} but its reflog's newest entry is {logged[:12]}: something wrote the ref "
             f"without git (a sandboxed agent of another stream can); check `git log {logged[:12]}..{tip[:12]}`, "
-            f"then put the branch back with `git update-ref {ref} {logged}` or record the move with "
-            f"`git update-ref {ref} {logged} && git update-ref {ref} {tip}`")
+            f"then put the branch back with `git update-ref {shell_word(ref)} {logged}` or record the "
+            f"move with `git update-ref {shell_word(ref)} {logged} && git update-ref {shell_word(ref)} {tip}`")
 
 
 def base_problems(plan: MergePlan, env: dict[str, str]) -> list[str]:

@@ -158,9 +158,10 @@ def explain(result: StreamResult, base: str, test: str | None) -> tuple[list[str
                   f"`git rebase --continue`; {then}"]
     elif result.result == VERIFY_FAILED:
         advice = [f"fix the commits of {result.branch} in {wt}: leave out-of-zone changes to their owner "
-                  f"(`wta request`) and give every commit the [{s}] prefix (`git rebase -i {base}`); {then}"]
+                  f"(`wta request`) and give every commit the [{s}] prefix (`git rebase -i {shell_word(base)}`); "
+                  f"{then}"]
     elif result.result == TEST_FAILED:
-        advice = [f"reproduce it in {wt} with `git rebase {base}` and `{test}`, commit a fix; {then}"]
+        advice = [f"reproduce it in {wt} with `git rebase {shell_word(base)}` and `{test}`, commit a fix; {then}"]
     else:
         advice = [f"fix that; {then}"]
     return problems, advice

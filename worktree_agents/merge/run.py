@@ -26,6 +26,7 @@ from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
+from worktree_agents.quoting import shell_word
 from worktree_agents.repo import Repo
 from worktree_agents.sessions import process
 from worktree_agents.sessions.store import SessionStore
@@ -396,7 +397,8 @@ class Run:
         now = git.tip_of(common, plan.base, plan.main, env)
         if now != new_head and not (now and git.is_ancestor(new_head, now, cwd=plan.main, env=env)):
             return (f"{plan.base} is at {(now or 'nothing')[:12]} after the fast-forward, not at the verified "
-                    f"{new_head[:12]}; put it back with `git update-ref {ref} {old}`, then `wta merge --continue`")
+                    f"{new_head[:12]}; put it back with `git update-ref {shell_word(ref)} {old}`, then "
+                    "`wta merge --continue`")
         return None
 
     def restore(self, result: StreamResult, target: str, ours: Sequence[str] = ()) -> None:

@@ -57,7 +57,7 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
         if branch == base and config.base is None and config.branch_prefix:
             # The base is the branch checked out in the main worktree, and a person switched that to this one.
             recorded = project.base(config)
-            back = f"git switch {recorded}" if recorded != branch else "git switch <the base branch>"
+            back = f"git switch {shell_word(recorded)}" if recorded != branch else "git switch <the base branch>"
             raise WtaError(f"stream {stream!r}: its branch {branch} is checked out in the main worktree "
                            f"{project.main}, which makes it the base; switch back to the base there ({back}), "
                            f"or name it with `base:` in {CONFIG_FILE}")
@@ -77,7 +77,8 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
         if holder is not None and os.path.realpath(holder.path) != path:
             if os.path.realpath(holder.path) == main:
                 raise WtaError(f"stream {stream!r}: branch {branch} is checked out in the main worktree "
-                               f"{project.main}; switch it back to the base (git switch {base}) and run again")
+                               f"{project.main}; switch it back to the base (git switch {shell_word(base)}) and run "
+                               "again")
             parent = os.path.dirname(path)
             make = "" if os.path.isdir(parent) else f"mkdir -p {shell_word(parent)} && "   # (worktree move makes none)
             there = shell_word(holder.path)
@@ -111,7 +112,8 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
                 not git.is_ancestor(branches[branch].sha, branches[base].sha, project.main, env):
             raise WtaError(f"stream {stream!r}: branch {branch} has commits {base} lacks, and wta neither made it nor "
                            f"saw a worktree of it (another stream's agent can make branches beside its own); look "
-                           f"at them (git log {base}..{branch}), then delete it (git branch -D {branch}), or, if it "
+                           f"at them (git log {shell_word(base + '..' + branch)}), then delete it (git branch -D "
+                           f"{shell_word(branch)}), or, if it "
                            f"is yours, check it out there yourself (git worktree add {shell_word(path)} "
                            f"{shell_word(branch)}) and run again")
         plans.append(StreamPlan(stream, branch, path, branch in branches, occupant, records.get(stream)))
@@ -153,7 +155,7 @@ def _branch_gone(wt: Worktree, branch: str, base: str, env: dict[str, str]) -> s
     the fix, with the tip the branch last had there (its HEAD's reflog)."""
     last = git.reflog_newest("HEAD", worktree_git_dir(wt.path), wt.path, env)
     there = shell_word(wt.path)
-    again = f"recreate it at its last tip there (git -C {there} branch {branch} {last[:12]})" if last else \
-        f"recreate it (git -C {there} branch {branch} {base})"
+    again = f"recreate it at its last tip there (git -C {there} branch {shell_word(branch)} {last[:12]})" if last else \
+        f"recreate it (git -C {there} branch {shell_word(branch)} {shell_word(base)})"
     return (f"its branch {branch} was deleted, and its worktree {wt.path} is still there; {again}, or remove the "
             f"worktree (git worktree remove {there})")

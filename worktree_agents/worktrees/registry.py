@@ -220,20 +220,22 @@ def off_branch(wt: Worktree, branch: str) -> str | None:
                 f"--continue) or undo it (git -C {at} rebase --abort)")
     what = f"branch {wt.branch} checked out" if wt.branch else "a detached HEAD"
     env = git.no_git_env()
+    name = shell_word(branch)
     there = git.rev_parse(f"refs/heads/{branch}", wt.path, env)
     if there is None and wt.branch:
         # Its own branch under an old name (`branch_prefix:` changed since): renamed, its commits stay.
         return (f"its worktree {wt.path} has {what}, and there is no {branch}; if that is this stream's branch "
-                f"under an earlier name, rename it (git -C {at} branch -m {wt.branch} {branch})")
+                f"under an earlier name, rename it (git -C {at} branch -m {shell_word(wt.branch)} {name})")
     if not wt.branch and wt.head and there and not git.is_ancestor(wt.head, there, wt.path, env):
         # Switching back would leave the commits made on the detached HEAD in no branch.
-        keep = (f"move {branch} there (git -C {at} switch -C {branch})"
+        keep = (f"move {branch} there (git -C {at} switch -C {name})"
                 if git.is_ancestor(there, wt.head, wt.path, env) else
-                f"keep them on a branch (git -C {at} switch -c {branch.rsplit('/', 1)[-1]}-detached), then "
-                f"switch back (git -C {at} switch {branch}) and bring them over (git cherry-pick)")
+                f"keep them on a branch (git -C {at} switch -c "
+                f"{shell_word(branch.rsplit('/', 1)[-1] + '-detached')}), then "
+                f"switch back (git -C {at} switch {name}) and bring them over (git cherry-pick)")
         return f"its worktree {wt.path} has a detached HEAD with commits {branch} lacks; {keep}"
     return (f"its worktree {wt.path} has {what}, not {branch}; switch it back there "
-            f"(git -C {at} switch {branch})")
+            f"(git -C {at} switch {name})")
 
 
 def stream_off_branch(main: str, common_dir: str, stream: str, branch: str,

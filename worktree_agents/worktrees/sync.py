@@ -215,7 +215,8 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
             if git.rebasing(worktree_git_dir(worktree)):   # a rebase git could not set up or undo (a full disk)
                 result.outcome, result.detail = REFUSED, f"rebasing onto {base} failed; {_rebase_left(worktree)}"
                 return result
-        return _stopped(result, proc, f"rebasing onto {base}", "rebase", f"git rebase {base}", worktree, env)
+        return _stopped(result, proc, f"rebasing onto {base}", "rebase", f"git rebase {shell_word(base)}", worktree,
+                        env)
     result.outcome, result.new = REBASED, git.rev_parse("HEAD", worktree, env)
     return result
 
@@ -235,7 +236,8 @@ def _merge(result: SyncResult, base: str, base_sha: str, worktree: str, env: dic
     if proc.returncode != 0:
         result.files = git.unmerged_paths(worktree, env)
         git.abort_merge(worktree, env)
-        return _stopped(result, proc, f"merging {base} into it", "merge", f"git merge {base}", worktree, env)
+        return _stopped(result, proc, f"merging {base} into it", "merge", f"git merge {shell_word(base)}", worktree,
+                        env)
     result.outcome, result.new = MERGED, git.rev_parse("HEAD", worktree, env)
     return result
 
