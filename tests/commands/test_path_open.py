@@ -41,6 +41,19 @@ def test_path_of_a_stream_without_a_worktree_or_unknown_is_one_line_exit_2(webap
     assert proc.stderr.startswith("wta: unknown stream 'nosuch'") and proc.stdout == ""
 
 
+def test_path_of_a_stream_after_wta_down_says_it_was_removed_and_how_to_get_it_back(tmp_path):
+    """It had said "no worktree yet", as for a stream never started."""
+    repo = make_repo(tmp_path / "repo", "version: 1\nstreams:\n  api: {paths: [src/api/**]}\n", {"src/api/a.py": ""})
+    wta(repo, "up", "--no-launch", "api", check=0)
+    wta(repo, "down", "api", check=0)
+    proc = wta(repo, "path", "api", check=2)
+    assert proc.stderr == ("wta: stream 'api' has no worktree: it was removed (its branch wta/api is kept); `wta up "
+                           "api` makes it again from its branch and starts its session (`wta up --no-launch api`: "
+                           "the worktree alone)\n")
+    wta(repo, "up", "--no-launch", "api", check=0)
+    assert wta(repo, "path", "api", check=0).stdout == f"{tmp_path / 'repo-worktrees' / 'api'}\n"
+
+
 def test_path_of_a_stream_whose_branch_a_plain_git_worktree_holds_names_it(webapp, tmp_path):
     """`git worktree add ../elsewhere wta/ui`: the hint had been `wta up --no-launch ui`, which refuses
     to make a second worktree of that branch."""

@@ -1122,6 +1122,21 @@ def test_down_unknown_stream_is_a_usage_error(tmp_path):
     assert "nosuch" in done.stderr and worktree_of(repo, "api").is_dir()
 
 
+def test_down_unknown_stream_names_zones_yaml_as_the_other_commands_do(tmp_path):
+    """It had said "known streams: ...", unlike every other command's unknown stream."""
+    two = "version: 1\nstreams:\n  api: {paths: [src/api/**]}\n  ui: {paths: [src/ui/**]}\n"
+    repo = make_repo(tmp_path / "repo", two, {"src/api/a.py": "", "src/ui/u.js": ""})
+    wta(repo, "up", "--no-launch", check=0)
+    assert wta(repo, "down", "nosuch", check=2).stderr == "wta: unknown stream 'nosuch'; zones.yaml defines: api, ui\n"
+    (repo / "zones.yaml").write_text(two.replace("  api: {paths: [src/api/**]}\n", ""))
+    commit_all(repo, "api is done")
+    done = wta(repo, "down", "nosuch", check=2)
+    assert done.stderr == ("wta: unknown stream 'nosuch'; zones.yaml defines: ui; wta still keeps api, taken out of "
+                           "zones.yaml\n")
+    wta(repo, "down", "api", check=0)   # which it still takes
+    assert not worktree_of(repo, "api").exists()
+
+
 
 def test_without_the_base_branch_status_says_so_and_down_needs_force(tmp_path):
     repo = clone_webapp(tmp_path)

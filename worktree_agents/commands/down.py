@@ -24,8 +24,9 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
     project = Project.find()
     zones = project.base_zones()
     store = StateStore(project.repo.state_dir)
-    known = list(zones.streams) + [s for s in store.streams() if s not in zones.streams]
-    check_streams(streams, known, "known streams")
+    kept = [s for s in store.streams() if s not in zones.streams]   # taken out of zones.yaml, still wta's
+    check_streams(streams, list(zones.streams), also=kept)
+    known = list(zones.streams) + kept
     chosen = [s for s in known if not streams or s in streams]
     with command_lock(project.repo.state_dir):
         stale = registry.prunable_worktrees(project)

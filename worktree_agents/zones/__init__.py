@@ -12,10 +12,12 @@ git hooks import it.
 CONFIG_FILE = "zones.yaml"
 
 
-def check_streams(names, known, defined_in: str = f"{CONFIG_FILE} defines") -> None:
-    """Refuse stream names not among `known` (the streams `defined_in` names): one line naming the first."""
+def check_streams(names, known, defined_in: str = f"{CONFIG_FILE} defines", also=()) -> None:
+    """Refuse stream names not among `known` (the streams `defined_in` names) and `also` (streams taken out of
+    zones.yaml that wta still keeps a worktree or branch of): one line naming the first."""
     for name in names:
-        if name not in known:
+        if name not in known and name not in also:
             from worktree_agents.errors import WtaError
 
-            raise WtaError(f"unknown stream {name!r}; {defined_in}: {', '.join(known)}")
+            kept = f"; wta still keeps {', '.join(also)}, taken out of {CONFIG_FILE}" if also else ""
+            raise WtaError(f"unknown stream {name!r}; {defined_in}: {', '.join(known)}{kept}")
