@@ -26,7 +26,8 @@ from worktree_agents.repo import unborn_base
 from worktree_agents import sandbox
 from worktree_agents.sessions import process
 from worktree_agents.sessions.liveness import last_activity, observe, session_roots
-from worktree_agents.sessions.store import LANDING, PENDING, WAITING, SessionRecord, SessionStore, iso
+from worktree_agents.sessions.store import (DONE, LANDED, LANDING, OPEN, PENDING, WAITING, SessionRecord,
+                                            SessionStore, iso)
 from worktree_agents.sessions.supervisor import coordinator_pid
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, off_branch
@@ -128,6 +129,7 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     sessions = session_status(project.repo.state_dir, names)
     for s in streams:
         s.session = sessions.get(s.stream)
+    _waits_for_a_landing(project, streams)
     asked = requests.status_for(project.repo.state_dir, names, zones, env)
     alerts = open_alerts.read(project.repo.state_dir)
     for s in streams:
@@ -136,6 +138,42 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     unborn = unborn_base(project.main, base, env) if base_head is None else None
     return Status(project.main, base, base_head, zones.source, streams, merge_status(project.repo.state_dir),
                   alerts, unborn)
+
+
+def _waits_for_a_landing(project, streams: list[StreamStatus]) -> None:
+    """Under `land: manual`, a stream left unstarted by its coordinator (a `wta up --land` killed) whose
+    `after` dependencies have not landed: a plain `wta up` resumes the schedule and then waits for `wta merge`
+    of them, so the advice names what makes it start."""
+    orphaned = [s for s in streams if s.session and s.session["reason"] == ORPHANED]
+    if not orphaned:
+        return   # the common case: zones.yaml is not read
+    from worktree_agents.errors import WtaError
+
+    try:
+        config = project.main_config()
+    except WtaError:
+        return
+    if config.land != "manual":
+        return   # `wta up` lands them itself
+    by_name = {s.stream: s for s in streams}
+
+    def landed(dep: str) -> bool:   # as the schedule tells (sessions.dependencies): on the base, its session over
+        there = by_name.get(dep)
+        state = (there.session or {}).get("state") if there else None
+        return state == LANDED or (state in (DONE, OPEN) and there.ahead == 0)
+
+    for s in orphaned:
+        deps = [d for d in config.streams[s.stream].after if not landed(d)] if s.stream in config.streams else []
+        if deps:
+            s.session["reason"] = orphaned_until_landed(deps)
+
+
+def orphaned_until_landed(deps: list[str]) -> str:
+    """ORPHANED, for a stream that starts only once `deps` have landed (`land: manual`)."""
+    landed = f"{', '.join(deps)} {'has' if len(deps) == 1 else 'have'} landed"
+    return (f"not started: no coordinator is scheduling it (the last one ended without finishing the schedule), "
+            f"and it starts once {landed}; `wta up --land` resumes the schedule and lands them (a plain `wta up` "
+            f"waits for `wta merge {' '.join(deps)}`, as `land: manual` says)")
 
 
 def _worktree_of(branch: str, record: dict, by_branch: dict[str, Worktree],

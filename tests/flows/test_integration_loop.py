@@ -1276,6 +1276,12 @@ def test_a_landing_killed_while_it_waited_is_left_with_advice_that_works(tmp_pat
     shown = json.loads(wta(repo, "status", "--json", check=0).stdout)
     infra = next(s for s in shown["streams"] if s["stream"] == "infra")["session"]
     assert infra["state"] == "landing" and "`wta up --land` resumes the schedule" in infra["reason"], infra
+    # api waits for infra to land: a plain `wta up` (which it had named) resumes the schedule and waits for a merge.
+    api = next(s for s in shown["streams"] if s["stream"] == "api")["session"]
+    assert (api["state"], api["reason"]) == ("waiting", "not started: no coordinator is scheduling it (the last one "
+                                             "ended without finishing the schedule), and it starts once infra has "
+                                             "landed; `wta up --land` resumes the schedule and lands them (a plain "
+                                             "`wta up` waits for `wta merge infra`, as `land: manual` says)"), api
 
     def ready(proc: subprocess.Popen) -> None:
         said = read_line_starting(proc, "infra: ")
