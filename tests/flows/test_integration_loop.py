@@ -574,6 +574,39 @@ def test_the_api_runner_gets_the_failed_test_in_its_follow_up_and_fixes_it(tmp_p
 
 
 
+def test_while_a_follow_up_runs_status_shows_its_turns_not_those_of_the_session_before(tmp_path):
+    """The record kept the first session's figures until the follow-up ended: `wta status` showed its 7 turns
+    and its cost as the running follow-up's."""
+    gate = tmp_path / "go"
+    result = '{{"type": "result", "subtype": "success", "num_turns": {turns}, "total_cost_usd": {usd}}}'
+    (tmp_path / "check.sh").write_text(TEST_SCRIPT.format(out=tmp_path))   # fails until src/api/fixed
+    script = f"""if grep -q "marker 42" "$1"; then
+  while [ ! -f {gate} ]; do sleep 0.05; done
+  touch src/api/fixed && git add src/api/fixed && git commit -qm "fix the test"
+  echo '{result.format(turns=2, usd=0.25)}'
+else
+  echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+  echo '{result.format(turns=7, usd=0.5)}'
+fi
+"""
+    repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n",
+                     streams="  api:\n    paths: [src/api/**]\n")
+    assert up(repo, "-d").returncode == 0
+    wait_for(lambda: record(repo, "api")["handbacks"] == 1 and record(repo, "api")["state"] == "running",
+             timeout=60, message="the follow-up to run")
+
+    shown = json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"][0]["session"]
+    assert (shown["state"], shown["turns"], shown["cost_usd"]) == ("running", None, None), shown
+    assert (shown["total_sessions"], shown["total_turns"], shown["total_cost_usd"]) == (1, 7, 0.5)
+    table = wta(repo, "status", check=0, env={**os.environ, "COLUMNS": "250"}).stdout
+    row = next(line for line in table.split("\nsessions\n")[1].splitlines() if line.startswith("api "))
+    assert " 7 " not in row and "$0.5000 so far" in row, table
+    gate.touch()
+    wait_for(lambda: record(repo, "api")["state"] == "landed", timeout=60, message="api to land")
+    api = record(repo, "api")
+    assert (api["turns"], api["total_turns"], api["total_sessions"], api["total_cost_usd"]) == (2, 9, 2, 0.75)
+
+
 def test_a_streams_cost_counts_every_session_of_its_schedule_not_only_its_follow_up(tmp_path):
     """After a hand-back, the follow-up's figures replaced the first session's: `wta status` showed the
     turns, cost and tokens of the follow-up only, and what the stream cost was under-reported."""

@@ -200,9 +200,12 @@ def cost(usd: float | None, simulated: bool = False) -> str:
 
 def spent(usd: float | None, simulated: bool, total_usd: float | None, sessions: int) -> str:
     """A stream's cost as shown in tables: with follow-ups after failed landings, what its sessions of this
-    schedule cost together (`$0.1200 (3 sessions)`, marked as `cost` marks it), else its session's."""
+    schedule cost together (`$0.1200 (3 sessions)`, marked as `cost` marks it), else its session's; while a
+    follow-up runs (its own cost unknown until it ends), what the sessions before it cost (`$0.0400 so far`)."""
     if sessions > 1 and total_usd is not None:
         return f"${total_usd:.4f} ({sessions} sessions" + (", simulated)" if simulated else ")")
+    if usd is None and sessions and total_usd is not None:
+        return f"${total_usd:.4f} so far"
     return cost(usd, simulated)
 
 

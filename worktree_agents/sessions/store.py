@@ -123,6 +123,12 @@ class SessionRecord(AgentFigures):
     def live(self) -> bool:
         return self.state in LIVE
 
+    def begin_session(self, started_at: str) -> None:
+        """A new session of the stream starts (the first, or a follow-up, which keeps the record of the one
+        before): the figures are its own from now on, none until it reports them at its end."""
+        self.started_at, self.ended_at, self.exit_code = started_at, None, None
+        self.take_figures(AgentFigures())
+
     def add_to_totals(self, figures: AgentFigures) -> None:
         """A session of this schedule ended with these figures: they count in its totals."""
         self.total_sessions += 1

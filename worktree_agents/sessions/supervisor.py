@@ -391,8 +391,8 @@ class Coordinator:
             if record.pid != child.pid:  # the wrapper has not recorded itself yet
                 record.state, record.reason, record.pid = RUNNING, None, child.pid
                 record.pid_create_time = process.create_time(child.pid)
-                record.started_at, record.runner = started, ctx.runner
-                record.ended_at, record.exit_code = None, None
+                record.begin_session(started)
+                record.runner = ctx.runner
             record.waiting_to_land = []
         return record
 

@@ -323,7 +323,7 @@ class Session:
         me = os.getpid()
         with self.store.updating(stream) as record:
             if record.pid != me:  # a new session (a follow-up keeps the record of the one before)
-                record.started_at, record.ended_at, record.exit_code = now(), None, None
+                record.begin_session(now())
             record.state, record.reason, record.pid = RUNNING, None, me
             record.pid_create_time = process.create_time(me)
             record.runner, record.worktree, record.log, record.port = (
