@@ -327,10 +327,11 @@ def open_(stream: str = typer.Argument(..., metavar="STREAM", help="The stream."
 def logs(
     stream: str = typer.Argument(..., metavar="STREAM", help="The stream."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the session ends (or Ctrl-C)."),
+    raw: bool = typer.Option(False, "--raw", help="The log as written: Claude Code's stream-json lines unrendered."),
 ) -> None:
-    """The session's log."""
+    """The session's log; Claude Code's stream-json lines rendered (text, one line per tool call and result)."""
     from worktree_agents.commands import logs as cmd
-    _exit(cmd.run(stream, follow))
+    _exit(cmd.run(stream, follow, raw))
 
 
 @app.command(cls=_Command)

@@ -142,3 +142,39 @@ def test_logs_of_a_stream_waiting_for_another_points_to_follow_not_to_wta_up(tmp
     assert said == ("wta: stream 'api' has no log yet: its session is waiting for ui; it is followed once the "
                     "session starts (Ctrl-C stops)\n")
     assert follow.returncode == 0 and "api here\n" in out and out.endswith("ended: done\n"), out
+
+
+def test_logs_render_stream_json_lines_and_follow_renders_a_line_only_once_it_is_whole(tmp_path):
+    """A stream-json line is rendered once whole: `-f` reads while the agent is still writing one (a line past
+    1 MiB reaches the log in pieces: a Write of a big file). Lines of another shape (a runner's own output,
+    JSON that is no stream-json message) print as they are."""
+    gate = tmp_path / "gate-open"
+    use = {"type": "assistant", "message": {"role": "assistant", "content": [
+        {"type": "text", "text": "Writing."},
+        {"type": "tool_use", "id": "toolu_1", "name": "Write",
+         "input": {"file_path": "src/api/big.py", "content": "x" * (1 << 20) + "\n"}}]}}
+    line = (tmp_path / "line.json")
+    line.write_text(json.dumps(use) + "\n")
+    cut = (1 << 20) + 10
+    script = tmp_path / "agent.sh"
+    script.write_text(f"echo 'plain output'\necho '{{\"level\": \"info\"}}'\nhead -c {cut} {line}\n"
+                      f"while [ ! -f {gate} ]; do sleep 0.05; done\ntail -c +{cut + 1} {line}\n")
+    repo = session_repo(tmp_path, zones(agent(f"sh {script}"), STREAMS))
+    assert up(repo, "-d").returncode == 0
+    wait_for(lambda: len(log_text(repo, "api")) > cut)
+    follow = subprocess.Popen([sys.executable, "-m", "worktree_agents", "logs", "api", "-f"], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    deadline = threading.Timer(30, follow.kill)
+    deadline.start()
+    try:
+        seen = [follow.stdout.readline(), follow.stdout.readline(), follow.stdout.readline()]
+        gate.touch()
+        seen.append(follow.stdout.read())
+    finally:
+        deadline.cancel()
+        follow.kill()
+    assert follow.wait() == 0
+    assert seen[1:] == ["plain output\n", '{"level": "info"}\n',
+                        "Writing.\n[tool] Write src/api/big.py\nwta: session of stream 'api' ended: done\n"], seen
+    assert wta(repo, "logs", "api", check=0, env=env()).stdout == "".join(seen)
+    assert line.read_text() in wta(repo, "logs", "--raw", "api", check=0, env=env()).stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 
@@ -132,3 +133,31 @@ def test_wta_status_run_by_the_agent_in_its_sandbox_shows_its_session_running(tm
     shown = {s["stream"]: s["session"] for s in json.loads(seen.read_text())["streams"]}
     assert (shown["api"]["state"], shown["api"]["reason"]) == ("running", None)
     assert shown["ui"]["state"] == "waiting" and "no coordinator" not in shown["ui"]["reason"], shown["ui"]
+
+
+def test_wta_logs_renders_the_clis_stream_json_and_raw_keeps_it_as_written(tmp_path, claude):
+    """`wta logs` had printed Claude Code's transcript as its raw JSON lines, each a few kilobytes."""
+    repo = session_repo(tmp_path, zones(AGENT, STREAMS))
+    api = worktree(repo, "api")
+    script = {"api": [
+        [text("Writing it."),
+         tool_use("Write", {"file_path": str(api / "src/api/hello.py"), "content": "HELLO = 1\n"})],
+        [tool_use("Bash", {"command": "printf 'one\\ntwo\\nthree\\n'", "description": "Print"})],
+        [text("Done.")],
+    ]}
+    with FakeAnthropic(script, api_key=KEY) as fake:
+        done = up(repo, "api", env_=claude_env(claude, fake))
+    assert done.returncode == 0, done.stdout + done.stderr + log_text(repo, "api")[-3000:]
+    written = log_text(repo, "api")
+
+    shown = wta(repo, "logs", "api", check=0, env=env()).stdout.splitlines()
+    assert shown[0].startswith("wta: session of stream 'api' started: runner claude")
+    assert shown[1].startswith(f"[session] model {MODEL}, permission mode ") and shown[1].endswith(f", in {api}")
+    assert shown[4].startswith(f"[tool result] File created successfully at: {api / 'src/api/hello.py'}")
+    assert shown[2:4] + shown[5:8] == ["Writing it.", "[tool] Write src/api/hello.py",
+                                       "[tool] Bash printf 'one\\ntwo\\nthree\\n'", "[tool result] one (+2 lines)",
+                                       "Done."], shown
+    assert re.fullmatch(r"\[result\] success, 3 turn\(s\), \$\d+\.\d{4}, \d+\.\ds", shown[8]), shown[8]
+    assert shown[-1] == "wta: session of stream 'api' ended: done" and not any(s.startswith("{") for s in shown)
+    assert wta(repo, "logs", "--raw", "api", check=0, env=env()).stdout == written   # as written
+    assert wta(repo, "logs", "-f", "api", check=0, env=env()).stdout.splitlines() == shown   # -f: the same

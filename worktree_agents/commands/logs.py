@@ -1,4 +1,5 @@
-"""`wta logs STREAM [-f]`: the session's log; `-f` follows it until the session ends (exit 1 when it failed)."""
+"""`wta logs STREAM [-f] [--raw]`: the session's log; `-f` follows it until the session ends (exit 1 when it
+failed). Claude Code's stream-json lines are rendered for people (sessions/transcript.py), `--raw`: as written."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from worktree_agents.project import Project
 from worktree_agents.redaction import shown
 from worktree_agents.sessions.store import CRASHED, FAILED, PENDING, WAITING, SessionRecord, SessionStore
 from worktree_agents.sessions.liveness import observe
+from worktree_agents.sessions.transcript import Transcript
 
 FOLLOW_POLL = 0.2
 
 
-def run(stream: str, follow: bool = False) -> int:
+def run(stream: str, follow: bool = False, raw: bool = False) -> int:
     project = Project.find()
     config = project.main_config()
     known_stream(config, stream, project)
@@ -42,17 +44,18 @@ def run(stream: str, follow: bool = False) -> int:
         print(f"wta: stream {stream!r} has no log yet: {_not_started(record)}; it is followed once the session "
               "starts (Ctrl-C stops)", file=sys.stderr)
     out = sys.stdout.buffer
+    transcript = None if raw else Transcript()
     position = 0
     try:
         while True:
-            position = _copy(path, position, out)
+            position = _copy(path, position, out, transcript, last=not follow)
             if not follow:
                 return 0
             record = store.read(stream)
             if record is not None and record.state not in (PENDING, WAITING):
                 record = observe(store, record, check_stall=False)
             if record is None or not (record.state in (PENDING, WAITING) or record.live):
-                _copy(path, position, out)  # what was written while it ended
+                _copy(path, position, out, transcript, last=True)  # what was written while it ended
                 return _ended(stream, record)
             time.sleep(FOLLOW_POLL)
     except KeyboardInterrupt:
@@ -78,17 +81,23 @@ def _ended(stream: str, record: SessionRecord | None) -> int:
     return 1
 
 
-def _copy(path: str, position: int, out) -> int:
-    """What the log has past `position`, written to `out`; the position after it. On a terminal, without
-    the escape sequences an agent's output may carry but its colours (a window title, erased lines, the
-    clipboard written: one cut in two by a read loses its start, and its end shows as text)."""
+def _copy(path: str, position: int, out, transcript: Transcript | None = None, last: bool = True) -> int:
+    """What the log has past `position`, written to `out`; the position after it. With `transcript`, its
+    lines rendered, each once whole (a line still being written waits for its end, unless it is the `last`
+    read). On a terminal, without the escape sequences an agent's output may carry but its colours (a
+    window title, erased lines, the clipboard written: one cut in two by a read loses its start, and its
+    end shows as text)."""
     try:
         with open(path, "rb") as f:
             f.seek(position)
             data = f.read()
     except FileNotFoundError:
         return position
-    if out.isatty():
+    if transcript is not None:
+        data = data if last else data[:data.rfind(b"\n") + 1]
+        text = transcript.render(data.decode("utf-8", "surrogateescape"))
+        out.write((shown(text) if out.isatty() else text).encode("utf-8", "surrogateescape"))
+    elif out.isatty():
         out.write(shown(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape"))
     else:
         out.write(data)
