@@ -135,3 +135,57 @@ def test_a_merge_that_git_calls_not_clean_is_a_conflict_even_when_it_names_no_pa
                           env={**os.environ, "WTA_GIT": str(shim)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == repr((tree, [wgit.CONFLICT_WITHOUT_PATH]))
+
+
+def _git_processes(trace, command: str) -> int:
+    """How many git processes of `command` the GIT_TRACE file `trace` records (then emptied)."""
+    count = sum(f"trace: built-in: git {command}" in line for line in trace.read_text().splitlines()) \
+        if trace.exists() else 0
+    trace.unlink(missing_ok=True)
+    return count
+
+
+def test_has_checked_out_reads_a_plain_head_and_asks_git_for_anything_else(tmp_path, monkeypatch):
+    repo = make_repo(tmp_path / "r")
+    git(repo, "branch", "other")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "linked"), "other")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    common = str(repo / ".git")
+    # Plain HEAD files, in the main worktree and a linked one: no git process.
+    assert wgit.has_checked_out(str(repo), "refs/heads/main", common)
+    assert wgit.has_checked_out(str(tmp_path / "linked"), "refs/heads/other", common)
+    assert _git_processes(trace, "symbolic-ref") == 0
+    # Another branch, a detached HEAD: git says no.
+    assert not wgit.has_checked_out(str(repo), "refs/heads/other", common)
+    git(repo, "switch", "-q", "--detach")
+    assert not wgit.has_checked_out(str(repo), "refs/heads/main", common)
+    git(repo, "switch", "-q", "main")
+    # The branch's ref file a link to another branch's (git may take it for a symbolic ref): git is asked.
+    tip = git(repo, "rev-parse", "other").stdout.strip()
+    os.unlink(repo / ".git/refs/heads/main") if (repo / ".git/refs/heads/main").exists() else None
+    git(repo, "pack-refs", "--all")
+    os.unlink(repo / ".git/refs/heads/other") if (repo / ".git/refs/heads/other").exists() else None
+    (repo / ".git/refs/heads/other").write_text(tip + "\n")
+    os.symlink("other", repo / ".git/refs/heads/main")
+    trace.unlink(missing_ok=True)
+    assert wgit.has_checked_out(str(repo), "refs/heads/main", common) == (wgit.head_ref(str(repo)) == "refs/heads/main")
+    assert _git_processes(trace, "symbolic-ref") == 2
+
+
+def test_a_new_config_file_is_written_without_git_and_reads_back_as_set(tmp_path, monkeypatch):
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    for value in ["/a dir/with spaces", 'quote" back\\slash ;# hash', " leading", "tab\tand\nnewline", "é/ü"]:
+        path = tmp_path / "config.worktree"
+        path.unlink(missing_ok=True)
+        wgit.set_file_config(str(path), "core.hooksPath", value)
+        assert _git_processes(trace, "config") == 0
+        assert wgit.file_config(str(path), "core.hooksPath") == [value]
+        trace.unlink(missing_ok=True)
+    # An existing file is git's to edit: the value replaced, the rest kept.
+    git(tmp_path, "config", "--file", str(path), "user.name", "someone")
+    wgit.set_file_config(str(path), "core.hooksPath", "/elsewhere")
+    assert _git_processes(trace, "config") >= 1
+    assert wgit.file_config(str(path), "core.hooksPath") == ["/elsewhere"]
+    assert wgit.file_config(str(path), "user.name") == ["someone"]

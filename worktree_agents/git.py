@@ -1189,6 +1189,58 @@ def head_ref(cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | No
     return proc.stdout.decode(errors="surrogateescape").strip() if proc.returncode == 0 else None
 
 
+def has_checked_out(worktree: str, ref: str, common_dir: str, env: dict[str, str] | None = None) -> bool:
+    """Whether HEAD in `worktree` is the branch `ref` (`refs/heads/<name>`), as `head_ref` says.
+
+    Read from the worktree's HEAD file where it says so plainly (a regular file holding `ref: <ref>` and
+    nothing else) and the branch's own ref is a plain one (a regular loose ref file, or its line in
+    packed-refs: git's `symbolic-ref` follows a branch that is itself a symbolic ref, or a link, on to its
+    target). Anything else (a detached HEAD, another branch, a link, another ref store, git settings from
+    the environment) is asked of git. A landing asks before and after it moves the base (docs/performance.md)."""
+    git_dir = _plain_git_dir(worktree, env)
+    if git_dir is not None and ref.startswith("refs/heads/") and _plain_branch(common_dir, ref):
+        from worktree_agents.files import read_plain_file
+
+        try:
+            if read_plain_file(os.path.join(git_dir, "HEAD"), 4096) == f"ref: {ref}\n".encode():
+                return True
+        except OSError:
+            pass
+    return head_ref(worktree, env) == ref
+
+
+def _plain_git_dir(worktree: str, env: dict[str, str] | None) -> str | None:
+    """The git dir git finds for `worktree` by itself: its `.git` directory (the main worktree), or the one
+    its `.git` file names; None when the environment could point git elsewhere, or it is anything else."""
+    if any(name in (os.environ if env is None else env) for name in LOCAL_ENV_VARS):
+        return None
+    dot_git = os.path.join(worktree, ".git")
+    if os.path.isdir(dot_git) and not os.path.islink(dot_git):
+        return dot_git
+    try:
+        with open(dot_git, "rb") as f:
+            text = f.read(4097)
+    except OSError:
+        return None
+    if not text.startswith(b"gitdir: ") or not text.endswith(b"\n") or text.count(b"\n") != 1 or len(text) > 4096:
+        return None
+    return os.path.join(worktree, os.fsdecode(text[len(b"gitdir: "):-1]))
+
+
+def _plain_branch(common_dir: str, ref: str) -> bool:
+    """Whether `ref` is held as a plain object id: a regular loose ref file (not a link), or, with none, a line
+    of packed-refs."""
+    import stat
+
+    try:
+        info = os.lstat(os.path.join(common_dir, ref))
+    except FileNotFoundError:
+        return branch_tip(common_dir, ref[len("refs/heads/"):]) is not None   # (from packed-refs)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and branch_tip(common_dir, ref[len("refs/heads/"):]) is not None
+
+
 def current_branch(cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> str | None:
     """The short name of the branch checked out (`main`); None when HEAD is detached."""
     ref = head_ref(cwd, env)
@@ -1234,7 +1286,19 @@ def file_config(path: str, key: str | None = None, bool_type: bool = False,
 
 
 def set_file_config(path: str, key: str, value: str, env: dict[str, str] | None = None) -> None:
-    """Set `key` in one config file, replacing every value it had there."""
+    """Set `key` in one config file, replacing every value it had there. A file that does not exist yet is
+    written here, without a git process (a new stream worktree's config.worktree: docs/performance.md)."""
+    section, _, name = key.rpartition(".")
+    if (section + name).isascii() and section.isalnum() and name.isalnum() and "\0" not in value and not os.path.lexists(path):
+        quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError:
+            pass   # made meanwhile (git edits it), or no directory for it (git says so)
+        else:
+            with open(fd, "wb") as f:
+                f.write(f'[{section}]\n\t{name} = "{quoted}"\n'.encode(errors="surrogateescape"))
+            return
     run("config", "--file", path, "--replace-all", key, value, env=env)
 
 

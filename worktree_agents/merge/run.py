@@ -359,7 +359,7 @@ class Run:
             except git.GitError as exc:
                 return f"cannot move {plan.base}: {exc}"
             return None
-        if git.head_ref(where, env) != ref:
+        if not git.has_checked_out(where, ref, common, env):
             return f"{where} no longer has {plan.base} checked out; check it out again, then `wta merge --continue`"
         now = git.tip_of(common, plan.base, plan.main, env)
         if now != old:
@@ -384,7 +384,7 @@ class Run:
             return f"cannot fast-forward {plan.base} in {where}: {why[len(f'{replay.FILES_IN_THE_WAY} {where}: '):]}"
         if why:
             return f"cannot fast-forward {plan.base}: {why}"
-        if git.head_ref(where, env) != ref:
+        if not git.has_checked_out(where, ref, common, env):
             # Switched to another branch (or commit) there meanwhile: the move of its files undone where it is
             # exact, a checkout of the same commit (`git switch -c hotfix`). Elsewhere it changed only the files
             # that checkout had as the base had them, and they are left: undone, they could lose its own.
