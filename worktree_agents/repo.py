@@ -306,7 +306,7 @@ def base_branch(main: str, configured: str | None, env: dict[str, str], must_exi
             raise WtaError(unborn)
         import difflib  # only for this message
 
-        where = (f"the branch checked out at `wta up`, as zones.yaml names no `base:`" if recorded else
+        where = ("the branch checked out at `wta up`, as zones.yaml names no `base:`" if recorded else
                  f"`base: {base}` in {CONFIG_FILE}" if configured else f"the branch checked out in {main}")
         near = difflib.get_close_matches(base, list(git.branch_heads(main, env)), n=1)
         fix = f"did you mean {near[0]!r}? fix" if near else f"create it (git branch {shell_word(base)}) or fix"

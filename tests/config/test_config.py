@@ -118,7 +118,7 @@ def test_absolute_copy_entry_inside_the_repository_is_rejected_with_the_relative
     assert caught.value.problems == [f"zones.yaml:2:8: copy[0]: '{root}/.env.local' is an absolute path; write it "
                                      "relative to the repository root (.env.local)"]
     # A leading `/` alone is the repository's top, as in a pattern: kept as it was read before.
-    anchored = f"version: 1\ncopy: [/.env.local]\nstreams:\n  api:\n    paths: [src/**]\n"
+    anchored = "version: 1\ncopy: [/.env.local]\nstreams:\n  api:\n    paths: [src/**]\n"
     assert load_text(anchored, "zones.yaml", repo_root=root).copy_ == ["/.env.local"]
 
 

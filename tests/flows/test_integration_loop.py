@@ -427,6 +427,7 @@ def test_a_blocked_streams_reason_ends_with_the_next_step_and_that_step_lands_it
     assert subjects(repo, "main")[:2] == ["[api] fixed by hand", "[api] w"]
     assert record(repo, "api")["state"] == "landed"
 
+
 def test_a_change_left_outside_the_zone_is_handed_back_as_one_to_undo_and_the_stream_lands(tmp_path):
     """The hand-back had said "commit or stash them": a path outside the zone cannot be committed, and the
     sandbox has no `git stash`; the agent spent its follow-ups and the stream was blocked."""
