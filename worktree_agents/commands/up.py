@@ -199,7 +199,7 @@ class _Progress:
                 parts.append("setup ok")
             detail = "  ".join(parts)
         if r.not_wtas_sparse and r.outcome != worktrees.FAILED:
-            detail += (f"  (sparse, though sparse: false; not by wta, so left so: `git sparse-checkout disable` "
+            detail += ("  (sparse, though sparse: false; not by wta, so left so: `git sparse-checkout disable` "
                        "in it checks out every file)")
         if self.live:
             self.out.write(f"\r\x1b[K{r.stream:<12} \x1b[{colour}m{word:<11}\x1b[0m {detail}\n")
