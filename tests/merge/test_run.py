@@ -1143,3 +1143,21 @@ def test_conflict_advice_commands_work_pasted_into_a_shell_for_awkward_paths(web
     git(api, "-c", "core.editor=true", "rebase", "--continue")
     assert git(api, "merge-base", "--is-ancestor", "main", "HEAD", check=False).returncode == 0
     assert "api: merged" in wta(webapp, "merge", "--continue", check=0).stdout
+
+
+def test_a_key_in_a_commit_subject_is_blanked_out_of_the_saved_report_and_of_merge_json(repo):
+    """A base commit's subject holds an API key and a bearer token, and it conflicts with api. The report
+    `wta merge --json` prints, and the copy saved under wta/merges/, held the subject as it was (in the
+    conflict's `touched_by`, the problems and the advice), while session records were redacted already."""
+    secret, token = "sk-ant-api03-REPORTkey0123456789abc", "ghp_reportTOKEN0123456789"
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    commit_all(repo, f"rotate {secret}; Authorization: Bearer {token}")
+
+    proc = wta(repo, "merge", "--json", check=1)
+
+    saved = sorted((state_dir(repo) / "merges").glob("*.json"))[-1].read_text()
+    api = next(s for s in json.loads(proc.stdout)["streams"] if s["stream"] == "api")
+    assert api["touched_by"][0]["subject"] == "rotate [redacted]; Authorization: Bearer [redacted]"
+    assert "rotate [redacted]" in saved and api["files"] == ["src/lib/db.ts"]
+    for text in (proc.stdout, saved):
+        assert secret not in text and token not in text

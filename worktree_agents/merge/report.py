@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from worktree_agents.quoting import shell_word, shell_words
-from worktree_agents.redaction import printable
+from worktree_agents.redaction import printable, redact_text
 from worktree_agents.zones.ownership import quote_path
 
 # What happened to a stream.
@@ -87,7 +87,18 @@ class MergeReport:
     saved: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The report as it is saved (`<common>/wta/merges/<run>.json`) and printed (`wta merge --json`): its
+        text (details, problems, advice, commit subjects) with API keys blanked out, for a commit's subject may
+        hold one. Names, paths and commits as they are."""
+        data = asdict(self)
+        for key in ("problems", "advice"):
+            data[key] = [redact_text(line) for line in data[key]]
+        for stream in data["streams"]:
+            stream["detail"] = redact_text(stream["detail"])
+            stream["problems"] = [redact_text(line) for line in stream["problems"]]
+            for touch in stream["touched_by"]:
+                touch["subject"] = redact_text(touch["subject"])
+        return data
 
 
 Progress = Callable[[str, str], None]   # (stream, one line)
