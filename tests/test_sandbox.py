@@ -594,6 +594,41 @@ def end_fifos(top: Path) -> None:
         os.unlink(fifo)
 
 
+TEMP_AGENT = """common=$(git rev-parse --git-common-dir)
+try() { if "$@" > /dev/null 2>&1; then echo "made $1" >> "$REPORT"; else echo "refused $1" >> "$REPORT"; fi; }
+echo "$TMPDIR $(stat -c %a "$TMPDIR")" > "$REPORT.where"
+try {python} -m venv --without-pip "$TMPDIR/v"
+try mkfifo "$TMPDIR/f"
+try mkfifo "$common/refs/heads/wta/x"
+"""
+
+
+def test_a_repository_in_the_temp_dir_gives_each_sandboxed_command_a_temp_dir_of_its_own(tmp_path):
+    """The repository lies in the temp dir (a clone under /tmp): Landlock grants a whole tree, so the temp dir
+    was not granted, and a sandboxed session or `setup:` could make no symlink or FIFO there (`python3 -m venv`
+    failed, as make's jobserver FIFO would). Each sandboxed command now gets a private temp dir beneath it
+    (TMPDIR, mode 0700) where both work, removed when it ends; a FIFO at a ref's name is still refused."""
+    report, setup_report = tmp_path / "report", tmp_path / "setup-report"
+    agent = tmp_path / "agent.sh"
+    agent.write_text(TEMP_AGENT.replace("{python}", sys.executable))
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nsetup: REPORT={setup_report} sh {agent}\n"
+                                          f"agent:\n  runner: command\n  command: sh {agent}\n")
+    repo = make_repo(tmp_path / "repo", zones, FILES)
+    env = {**os.environ, "REPORT": str(report), "TMPDIR": str(tmp_path)}
+    try:
+        wta(repo, "up", "api", check=0, env=env, timeout=120)
+        for written in (report, setup_report):
+            lines = written.read_text().splitlines()
+            assert [line.split()[0] for line in lines] == ["made", "made", "refused"], lines
+            where, mode = Path(f"{written}.where").read_text().split()
+            private = Path(where)
+            assert private.parent == tmp_path and private.name.startswith("wta-sandbox-") and mode == "700", where
+            assert not private.exists()   # removed once the command ended
+        assert not (repo / ".git" / "refs" / "heads" / "wta" / "x").exists()
+    finally:
+        end_fifos(repo / ".git")
+
+
 def test_without_landlock_a_sandboxed_session_runs_and_says_once_what_is_not_enforced(tmp_path):
     """A kernel without Landlock (told here as `wta up` tells the processes it starts): `sandbox: required` still
     runs the session in bubblewrap, and `wta up` and the session's log say that FIFOs are not kept out."""

@@ -13,6 +13,11 @@ system is mounted read-only, then these are mounted writable again:
 - the system temp dir and the agent's own config and cache under `$HOME`
   (ALLOWED_IN_HOME), and the `sandbox_write:` paths of zones.yaml.
 
+A repository inside the temp dir (a clone under /tmp) keeps that temp dir from
+the Landlock grant below; its sandboxed commands get a temp dir of their own
+beneath it instead (`with_private_tmp`: TMPDIR, TMP and TEMP), removed when
+the command ends.
+
 The repository's own places (the common git dir, the main worktree, every other
 worktree) are bound read-only again over any of those that contains them, and
 mounts are made parent first, so the most specific path decides. Reads and the
@@ -28,10 +33,13 @@ hangs it for good.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 
 from worktree_agents import layout, programs
@@ -121,6 +129,10 @@ class Sandbox:
     landlock: str = field(default="", repr=False)
     fifo_places: tuple[str, ...] = field(default=(), repr=False)
     link_places: tuple[str, ...] = field(default=(), repr=False)
+    # The temp dir its commands use, when the Landlock step cannot grant it (it holds the repository's git
+    # dir): `with_private_tmp` makes a directory of their own beneath it, `private_tmp`, granted instead.
+    temp_parent: str = field(default="", repr=False)
+    private_tmp: str = field(default="", repr=False)
 
     def refused_shared_config(self, output: bytes) -> bool:
         """Whether a command's output shows git failing to write the repository's shared config, which
@@ -170,7 +182,33 @@ class Sandbox:
             count += 1
         env["GIT_CONFIG_COUNT"] = str(count)
         env[MARKER_ENV] = MARKER_VALUE
+        if self.private_tmp:
+            for name in TEMP_VARIABLES:
+                env[name] = self.private_tmp
         return env
+
+
+TEMP_VARIABLES = ("TMPDIR", "TMP", "TEMP")
+
+
+def with_private_tmp(box: Sandbox) -> Sandbox:
+    """`box` with a temp dir of its own, when its temp dir holds the repository's git dir (a clone under /tmp):
+    Landlock grants a whole tree, so that temp dir is not granted, and a sandboxed command could make no FIFO
+    or symlink in it (`python3 -m venv /tmp/v`, make's jobserver FIFO). The directory is made here, private
+    (tempfile.mkdtemp: mode 0700) beneath that temp dir, granted FIFOs and symlinks, and named by TMPDIR, TMP and
+    TEMP (`Sandbox.env`); `remove_private_tmp` removes it when the command has ended. Else `box` itself."""
+    if not box.temp_parent or box.private_tmp or not os.path.isdir(box.temp_parent):
+        return box
+    path = os.path.realpath(tempfile.mkdtemp(prefix="wta-sandbox-", dir=box.temp_parent))
+    return dataclasses.replace(box, private_tmp=path, fifo_places=(*box.fifo_places, path))
+
+
+def remove_private_tmp(box: Sandbox | None) -> None:
+    """Remove the temp dir `with_private_tmp` made for `box`, once the command in it has ended (its pid
+    namespace with it). shutil.rmtree follows no symlink an agent left there, nor one put in the directory's
+    place (it checks what it opened is what it found); what it cannot remove stays."""
+    if box is not None and box.private_tmp:
+        shutil.rmtree(box.private_tmp, ignore_errors=True)
 
 
 _probed: dict[str, str | None] = {}
@@ -320,13 +358,16 @@ def for_stream(bwrap_path: str, common_dir: str, stream: str, worktree: str, bra
                 order.append((path.rstrip("/").count("/"), rank, option, path))
     order.sort(key=lambda m: (m[0], m[1]))
     mounts = tuple((option, path) for _, _, option, path in order)
+    landlock = sys.executable if fifo_reason() is None else ""
+    granted = fifo_places(writable, common)
+    temp = os.path.realpath(next((os.environ[n] for n in TEMP_VARIABLES if os.environ.get(n)), "/tmp"))
     return Sandbox(bwrap_path, stream, tuple(writable + own),
                    tuple(p for _, _, o, p in order if o.startswith("--ro-bind")), mounts, common_dir,
-                   landlock=sys.executable if fifo_reason() is None else "",
-                   fifo_places=tuple(fifo_places(writable, common)),
+                   landlock=landlock, fifo_places=tuple(granted),
                    # (not FIFOs in the worktree: git opens a `.gitignore` or `.gitattributes` there as it opens a
                    # ref, wta's own git outside the sandbox too, and a FIFO hung `wta status` and the landing)
-                   link_places=tuple(fifo_places([worktree], common)))
+                   link_places=tuple(fifo_places([worktree], common)),
+                   temp_parent=temp if landlock and temp in writable and temp not in granted else "")
 
 
 def fifo_places(places: list[str], common: str) -> list[str]:

@@ -52,13 +52,25 @@ def run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandb
     under way under `wta up` finishes its test, sessions/schedule.py), never the command alone, whose
     death would read as its failure (a landing's test then handed back to the agent). What it leaves
     running in its group ends with it; when wta is interrupted meanwhile, the whole group is ended.
-    `jail`: the stream's sandbox (sandbox.for_config) that the shell and all it starts run in.
+    `jail`: the stream's sandbox (sandbox.for_config) that the shell and all it starts run in; in a repository
+    inside the temp dir, with a temp dir of its own (sandbox.with_private_tmp), removed when it has ended.
     `started(pid)`: told the group's id as it starts (the merge records it, to end what is left of it after
     wta was killed: merge.recovery.end_test); the command itself starts only once `started` has returned.
     It had started at once: a wta killed before it recorded the pid (a moment, longer on a loaded machine)
     left a test running that nothing knew of, beside the next run's in the same worktree. A wta killed
     before the gate opens leaves nothing: the gate's shell reads the end of its pipe and exits.
     """
+    from worktree_agents import sandbox
+
+    jail = sandbox.with_private_tmp(jail) if jail is not None else None
+    try:
+        return _run(command, cwd, env, log, jail, started)
+    finally:
+        sandbox.remove_private_tmp(jail)   # (the command's pid namespace has ended with it)
+
+
+def _run(command: str, cwd: str, env: dict[str, str], log: IO[bytes], jail: Sandbox | None,
+         started: Callable[[int], None] | None) -> int:
     from worktree_agents import sandbox
     from worktree_agents.redaction import Redactor
 

@@ -361,6 +361,7 @@ class Coordinator:
                                self.plan.interactive)
         runner = sessions.runner(ctx.runner)
         started = now()
+        launch = None
         try:
             runner.prepare_files(ctx)
             if not runner.starts_process:
@@ -370,7 +371,8 @@ class Coordinator:
 
             # Worked out here, where zones.yaml is validated already: the wrapper need not import pydantic.
             handed_over = layout.path(self.project.repo.state_dir, layout.LAUNCH, stream=stream)
-            plan_launch(self.project, ctx).write(handed_over)
+            launch = plan_launch(self.project, ctx)
+            launch.write(handed_over)
             args = ["--stream", stream, "--worktree", ctx.worktree, "--runner", ctx.runner, "--launch", handed_over,
                     *(["--interactive"] if ctx.interactive else [])]
             os.makedirs(os.path.dirname(ctx.log), exist_ok=True)
@@ -382,6 +384,10 @@ class Coordinator:
                                              cwd=ctx.worktree, env=ctx.env(), stdin=subprocess.DEVNULL,
                                              stdout=log, stderr=log, start_new_session=True)
         except (OSError, WtaError) as exc:
+            if launch is not None:   # (no wrapper to remove the sandbox's temp dir of its own)
+                from worktree_agents.sandbox import remove_private_tmp
+
+                remove_private_tmp(launch.jail())
             return self.store.update(stream, state=FAILED, reason=f"could not start the session: {exc}",
                                      started_at=started, ended_at=now())
         self.children[stream] = child

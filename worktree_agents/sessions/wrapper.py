@@ -266,6 +266,8 @@ def plan_launch(project, ctx) -> Launch:
     except WtaError as exc:  # `sandbox: required` and no bubblewrap
         launch.error = str(exc)
         return launch
+    if jail is not None:
+        jail = sandbox.with_private_tmp(jail)   # (removed as the session ends: Session.run)
     if jail is None:
         why = "sandbox: off" if ctx.config.sandbox == "off" else sandbox.unavailable_reason()
         launch.confinement = f"not sandboxed ({why}): the agent can write wherever this user can"
@@ -370,6 +372,9 @@ class Session:
             self._end_leftover_processes()
             if agent is not None:
                 agent.close()
+            from worktree_agents.sandbox import remove_private_tmp
+
+            remove_private_tmp(self.sandbox)   # (its temp dir of its own, if it has one: the agent has ended)
         return self._finish(code, timed_out, error)
 
     def _start(self):
