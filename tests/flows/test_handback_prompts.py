@@ -269,3 +269,80 @@ fi
     assert "set key [redacted]" in notified
     for text in (json.dumps(api), status.stdout, notified, landing.stdout, landing.stderr):
         assert secret not in text
+
+
+def test_a_detached_head_is_handed_back_with_commands_that_work_in_the_sandbox(tmp_path):
+    """The agent committed on its branch, then on a detached HEAD off an earlier commit: its branch lacks that
+    work. The hand-back had been `wta merge`'s advice for a person, `git switch -c api-detached` to keep the
+    commits, which the sandbox refuses (refs/heads/ is read-only there: only its own ref's directory is
+    writable), then `git cherry-pick`. The follow-up runs the commands its prompt names, as written, and both
+    commits land."""
+    script = """
+if grep -q "Landing your work" "$1"; then
+  git switch -q -c api-detached 2>/dev/null && echo made > "$(dirname "$0")/other-branch"
+  eval "$(grep -o 'git rebase --apply [^`]*' "$1" | head -1)" -q
+  eval "$(grep -o 'git merge-base --is-ancestor [^`]*' "$1" | head -1)"
+else
+  echo a > src/api/a.py && git add src/api/a.py && git commit -qm "on the branch"
+  git checkout -q --detach HEAD~1
+  echo b > src/api/b.py && git add src/api/b.py && git commit -qm "detached"
+fi
+"""
+    repo = command_repo(tmp_path, script, "")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert "detached HEAD" in follow_up and "`git rebase --apply wta/api`" in follow_up, follow_up
+    assert "switch -c" not in follow_up and "cherry-pick" not in follow_up and "wta merge" not in follow_up
+    assert not (tmp_path / "other-branch").exists()   # the person's advice: refused in the sandbox
+    assert git(repo, "rev-parse", "--verify", "-q", "refs/heads/api-detached", check=False).returncode != 0
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+    assert sorted(subjects(repo, "main")[:2]) == ["[api] detached", "[api] on the branch"]
+
+
+def test_a_worktree_config_the_sandbox_cannot_change_blocks_the_stream_for_a_person(tmp_path):
+    """A person set core.fsmonitor in the stream worktree's own config (config.worktree), which wta refuses to
+    run its git with. The refusal had gone back to the agent, whose sandbox keeps that file (and the worktree's
+    .git) read-only and whose hand-back said to run `git worktree repair` in the main worktree: the stream is
+    blocked for a person instead, the reason ending with what to do, and no follow-up starts."""
+    script = """
+echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+"""
+    repo = manual_repo(tmp_path, script)
+    first = up(repo, "api")
+    assert first.returncode == 0, first.stdout + first.stderr
+    worktree = Path(record(repo, "api")["worktree"])
+    git(worktree, "config", "--worktree", "core.fsmonitor", "true")
+    landing = up(repo, "--land", "api")
+    assert landing.returncode == 1, landing.stdout + landing.stderr   # (a stream blocked)
+    assert not (tmp_path / "api-prompt-1.md").exists()
+    api = record(repo, "api")
+    assert (api["state"], api["handbacks"]) == ("blocked", 0), api
+    assert "core.fsmonitor" in api["reason"] and api["reason"].endswith("clear that cause, then `wta merge api`")
+
+
+def test_a_branch_deleted_while_it_lands_blocks_the_stream_for_a_person_with_no_continue(tmp_path):
+    """The `test:` deletes the stream's branch (as a person or another stream's agent could, meanwhile): wta puts
+    it back and refuses. The hand-back had told the agent "`wta merge --continue` merges it", a command it cannot
+    run and a merge a landing never keeps; nothing is wrong with its work. The stream is blocked for a person,
+    the branch back at its tip, the reason ending with what to do, and no follow-up starts."""
+    script = """
+echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+"""
+    repo = manual_repo(tmp_path, script)
+    text = (repo / "zones.yaml").read_text().replace(
+        "version: 1\n", "version: 1\ntest: git update-ref -d refs/heads/wta/api || rm -f \"$(git rev-parse "
+                        "--git-common-dir)/refs/heads/wta/api\"\n")
+    (repo / "zones.yaml").write_text(text)
+    commit_all(repo, "test")
+    first = up(repo, "api")
+    assert first.returncode == 0, first.stdout + first.stderr
+    tip = git(repo, "rev-parse", "refs/heads/wta/api").stdout.strip()
+    landing = up(repo, "--land", "api")
+    assert landing.returncode == 1, landing.stdout + landing.stderr
+    assert not (tmp_path / "api-prompt-1.md").exists()
+    api = record(repo, "api")
+    assert (api["state"], api["handbacks"]) == ("blocked", 0), api
+    assert "deleted while it landed" in api["reason"] and "--continue" not in api["reason"], api["reason"]
+    assert api["reason"].endswith("clear that cause, then `wta merge api`")
+    assert git(repo, "rev-parse", "refs/heads/wta/api").stdout.strip() == tip

@@ -9,7 +9,7 @@ from typing import Any, Collection, Sequence
 
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
-from worktree_agents.merge.report import (FSCK, IN_RESULT, MERGE_COMMITS, REFUSED, REWORD_ADVICE, TAMPERED, UNCOMMITTED,
+from worktree_agents.merge.report import (DETACHED, FSCK, GIT_LINK, IN_RESULT, MERGE_COMMITS, REFUSED, REWORD_ADVICE, TAMPERED, UNCOMMITTED,
                                           VERIFY_FAILED, StreamResult, Touch, listed)
 from worktree_agents.quoting import shell_word
 from worktree_agents.sessions import liveness
@@ -165,14 +165,16 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
     where = plan.worktrees.get(branch)
     if where is None:
         common = layout.common_dir(plan.state_dir)
-        switched = registry.stream_off_branch(plan.main, common, stream, branch, env) or \
-            registry.held_by_another_stream(plan.main, common, branch, env)
+        wt = registry.off_branch_worktree(plan.main, common, stream, branch, env)
+        if wt is not None:
+            return off_branch_result(stream, branch, wt)
+        switched = registry.held_by_another_stream(plan.main, common, branch, env)
         return StreamResult(stream, branch, REFUSED, detail=switched or f"no worktree has {branch} checked out; "
                                                                         f"create one with `wta up {stream} --no-launch`")
     try:
         registry.check_git_link(where, layout.common_dir(plan.state_dir))
-    except WtaError as exc:
-        return StreamResult(stream, branch, REFUSED, worktree=where, detail=str(exc))
+    except WtaError as exc:   # (the .git file and the worktree's own config are read-only in its sandbox)
+        return StreamResult(stream, branch, REFUSED, worktree=where, detail=str(exc), cause=GIT_LINK)
     registry.defuse_reflogs(where, layout.common_dir(plan.state_dir))   # before the rebase writes them
     dirty = git.tracked_changes(where, env)
     if dirty:
@@ -306,7 +308,14 @@ def work_elsewhere(plan: MergePlan, pending: Sequence[str], env: dict[str, str])
     off = registry.off_branch_worktrees(plan.main, layout.common_dir(plan.state_dir), others, env)
     for stream, wt in off.items():
         if plan.tips[stream] is None or (wt.head and not git.is_ancestor(wt.head, plan.base_sha, plan.main, env)):
-            branch = others[stream]
-            found[stream] = StreamResult(stream, branch, REFUSED, detail=registry.off_branch(wt, branch))
+            found[stream] = off_branch_result(stream, others[stream], wt)
     return found
+
+
+def off_branch_result(stream: str, branch: str, wt: registry.Worktree) -> StreamResult:
+    """The refusal of a stream whose worktree `wt` is not on its branch (`registry.off_branch`); DETACHED when
+    it has a detached HEAD outside a rebase (its agent can put its work back on its branch itself)."""
+    detached = not wt.branch and not git.rebasing(registry.worktree_git_dir(wt.path))
+    return StreamResult(stream, branch, REFUSED, detail=registry.off_branch(wt, branch) or "",
+                        cause=DETACHED if detached else "")
 

@@ -38,6 +38,9 @@ IN_RESULT = "in-result"           # verification failed only on the rebased (or 
 FSCK = "fsck"                     # verification failed: objects git fsck rejects
 TAMPERED = "tampered"             # its ref written without git, or its objects written over: a person's to judge
 UNTRACKED = "untracked"           # refused before its test: untracked files (not ignored) the commit lacks
+GIT_LINK = "git-link"             # refused: its worktree's .git (or its own config) is not what wta runs git in
+DELETED = "deleted"               # refused: its branch was deleted while it landed (put back at its tip)
+DETACHED = "detached"             # refused: its worktree has a detached HEAD (not in a rebase), not its branch
 
 
 @dataclass
@@ -67,7 +70,8 @@ class StreamResult:
     test_log: str | None = None
     base_in_the_way: bool = False                      # refused for the base's sake (its branch or worktree), not the stream's
     branch_moved: bool = False                         # refused: its branch got commits during the run, not verified
-    cause: str = ""                                    # MERGE_COMMITS, IN_RESULT, FSCK, TAMPERED, UNTRACKED, or ""
+    cause: str = ""                                    # MERGE_COMMITS, IN_RESULT, FSCK, TAMPERED, UNTRACKED,
+    #                                                    GIT_LINK, DELETED, DETACHED, or ""
 
 
 @dataclass

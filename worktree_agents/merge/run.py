@@ -20,7 +20,7 @@ from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_e
                                         merge_commits_refusal, pending_streams, plan_merge, refusals, session_refusal,
                                         touches, verify, verify_objects, verify_result, work_elsewhere)
 from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
-                                          SKIPPED, STOPS, TAMPERED, TEST_FAILED, UNTRACKED, VERIFY_FAILED, MergeReport,
+                                          SKIPPED, STOPS, TAMPERED, TEST_FAILED, DELETED, UNTRACKED, VERIFY_FAILED, MergeReport,
                                           Progress, StreamResult, explain, hidden_changes, listed, progress_line,
                                           quiet, result_from, timed, untracked_beyond)
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
@@ -164,9 +164,7 @@ class Run:
             # Moved or deleted while it was tested: what lands must be what was tested.
             self.restore(result, tip, ours=[new_head])
             if result.result == MERGED:
-                result.result = REFUSED
-                result.detail = (f"{branch} was deleted during the merge; it is back at {tip[:12]}, its tip from "
-                                 "before the merge; `wta merge --continue` merges it")
+                self.deleted(result, tip)
             return timed(result, started)
         # (Kept packed when none was: from here on a loose file written over is not what git reads.)
         rewritten = git.rewritten_objects(base_now, new_head, plan.main, env, keep=kept_objects(plan))
@@ -270,9 +268,7 @@ class Run:
             if git.tip_of(layout.common_dir(plan.state_dir), branch, plan.main, env) != tip:
                 self.restore(result, tip, ours=[copied])   # moved meanwhile: left there, and the stream stops
                 if result.result == MERGED:
-                    result.result = REFUSED
-                    result.detail = (f"{branch} was deleted during the merge; it is back at {tip[:12]}, its tip from "
-                                     "before the merge; `wta merge --continue` merges it")
+                    self.deleted(result, tip)
                 return None
             # Files in the way: `git rebase` says what it makes of them.
         proc = git.rebase(onto, wt, env)
@@ -400,6 +396,17 @@ class Run:
                     f"{new_head[:12]}; put it back with `git update-ref {shell_word(ref)} {old}`, then "
                     "`wta merge --continue`")
         return None
+
+    def deleted(self, result: StreamResult, tip: str) -> None:
+        """The stream's branch was deleted while it was merged (and is put back at `tip`): refused. A landing
+        (keep_stopped=False) keeps no merge to `--continue`; its stream is a person's (sessions.landing)."""
+        result.result, result.cause = REFUSED, DELETED
+        if self.state.get("keep_stopped", True):
+            result.detail = (f"{result.branch} was deleted during the merge; it is back at {tip[:12]}, its tip from "
+                             "before the merge; `wta merge --continue` merges it")
+        else:   # (by a person, its `test:`, or a sandboxed agent of another stream: none of it the agent's)
+            result.detail = (f"{result.branch} was deleted while it landed (by a person, by its `test:` or by "
+                             f"another stream's agent); it is back at {tip[:12]}, its tip from before")
 
     def restore(self, result: StreamResult, target: str, ours: Sequence[str] = ()) -> None:
         """Put the stream's branch back at `target`; if it moved meanwhile, leave it and stop the stream."""

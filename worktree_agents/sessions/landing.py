@@ -138,11 +138,17 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
             reason = redact_text(f"{result.result}: {result.detail}")
             shell = _has_shell(state_dir, stream)
             handback = handback_text(report, result, shell)
-            person = not handback and not shell and result.cause != merge.TAMPERED
+            person = not handback and not shell and result.cause not in PERSONS
             if person:   # nothing its session could do: a person's, named in the reason
                 reason += f"; {_without_shell(report, result)}"
             outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback, next_step_said=person))
     return outcomes
+
+
+# Stops no follow-up could fix, a person's (blocked, with the next step: `blocked_next_step`): its ref or objects
+# written by something else (docs/security.md), its worktree's .git or own config (read-only in its sandbox), its
+# branch deleted while it landed (by a person, its `test:` or another stream's agent: nothing wrong with its work).
+PERSONS = (merge.TAMPERED, merge.GIT_LINK, merge.DELETED)
 
 
 def _has_shell(state_dir: str, stream: str) -> bool:
@@ -183,9 +189,11 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
     rebase = (f"`git rebase --apply {onto}` (`--apply`: in your sandbox git cannot remove what a default rebase "
               "leaves after a conflict, and would stop there; an `Unable to create '.../packed-refs.lock'` error on "
               "the way is harmless)")
-    if result.cause == merge.TAMPERED:
+    if result.cause in PERSONS:
         # Not the agent's to judge: another sandbox may have written its ref or objects (docs/security.md), and
-        # a follow-up told how to accept them would land that work as its own. A person's (blocked_next_step).
+        # a follow-up told how to accept them would land that work as its own. Nor to fix: its .git and its own
+        # config are read-only in its sandbox (and the advice is for the main worktree), and a branch deleted
+        # while it landed is back, nothing wrong with it. A person's (blocked_next_step).
         return ""
     if not shell and (result.result in (merge.CONFLICT, merge.VERIFY_FAILED) or result.cause == merge.MERGE_COMMITS):
         return ""
@@ -251,6 +259,19 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
                 + f"\nMake your work one commit without them: `git reset --soft {fork}` (your commits undone, their "
                   f"changes staged), {restore}then `git commit -m \"...\"` (wta gives it your prefix). Ask each "
                   f"owner for what you need with `wta request OWNER \"...\"`.\n\n{done}\n")
+    if result.cause == merge.DETACHED and shell:
+        # (Not `git switch -c NAME` to keep the commits, as a person is told: in the sandbox only the directory of
+        # its own branch's ref is writable (refs/heads/ is not, and a new name beside its ref could be another
+        # stream's branch); and `git cherry-pick` cannot finish there after a conflict.)
+        branch = shell_word(result.branch)
+        return (f"{head}\nYour worktree has a detached HEAD, not your branch `{result.branch}`, and only your branch "
+                f"lands. Put your work back on it. First `git rebase --apply {branch}`: it replays the commits of "
+                f"your detached HEAD onto `{result.branch}` (`--apply`: in your sandbox git cannot remove what a "
+                "default rebase leaves after a conflict; resolve any conflict, `git add` the paths, `git rebase "
+                f"--continue`). Then `git merge-base --is-ancestor {branch} HEAD && git switch -C {branch}`: your "
+                f"branch moves to where you are, with its commits and yours, and is checked out (`git status` says "
+                f"`On branch {result.branch}`). Make no other branch: your sandbox lets git write your branch, not "
+                f"others.\n\n{done}\n")
     if result.detail.startswith(merge.UNCOMMITTED):
         # (Not "commit or stash them": one outside the zone cannot be committed, and the sandbox has no stash.)
         return (f"{head}\nYour worktree has uncommitted changes, and only commits land:\n"
