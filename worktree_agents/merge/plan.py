@@ -9,8 +9,8 @@ from typing import Any, Collection, Sequence
 
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
-from worktree_agents.merge.report import (DETACHED, FSCK, GIT_LINK, IN_RESULT, MERGE_COMMITS, REFUSED, REWORD_ADVICE, TAMPERED, UNCOMMITTED,
-                                          VERIFY_FAILED, StreamResult, Touch, listed)
+from worktree_agents.merge.report import (DETACHED, FSCK, GIT_LINK, IN_RESULT, MERGE_COMMITS, REFUSED, REWORD_ADVICE,
+                                          TAMPERED, UNCOMMITTED, VERIFY_FAILED, StreamResult, Touch, listed)
 from worktree_agents.quoting import shell_word
 from worktree_agents.sessions import liveness
 from worktree_agents.worktrees import registry

@@ -19,9 +19,9 @@ from worktree_agents.merge.abort import finish_abort
 from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, in_the_way,
                                         merge_commits_refusal, pending_streams, plan_merge, refusals, session_refusal,
                                         touches, verify, verify_objects, verify_result, work_elsewhere)
-from worktree_agents.merge.report import (CONFLICT, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED, REFUSED,
-                                          SKIPPED, STOPS, TAMPERED, TEST_FAILED, DELETED, UNTRACKED, VERIFY_FAILED, MergeReport,
-                                          Progress, StreamResult, explain, hidden_changes, listed, progress_line,
+from worktree_agents.merge.report import (CONFLICT, DELETED, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED,
+                                          REFUSED, SKIPPED, STOPS, TAMPERED, TEST_FAILED, UNTRACKED, VERIFY_FAILED,
+                                          MergeReport, Progress, StreamResult, explain, hidden_changes, listed, progress_line,
                                           quiet, result_from, timed, untracked_beyond)
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
