@@ -189,3 +189,16 @@ def test_a_new_config_file_is_written_without_git_and_reads_back_as_set(tmp_path
     assert _git_processes(trace, "config") >= 1
     assert wgit.file_config(str(path), "core.hooksPath") == ["/elsewhere"]
     assert wgit.file_config(str(path), "user.name") == ["someone"]
+
+
+def test_hash_files_hashes_a_file_named_with_bytes_that_are_not_utf8(tmp_path):
+    # A stream's file of such a name (an agent's to make) raised UnicodeEncodeError in a merge's --continue
+    # (recovery's restore of the files a killed git left), and the merge could not be finished.
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    odd = os.fsdecode(b"x\xff.txt")
+    (repo / odd).write_text("one\n")
+    (repo / "plain.txt").write_text("two\n")
+    hashed = wgit.hash_files([odd, "plain.txt"], repo)
+    expected = [git(repo, "hash-object", "--", name).stdout.strip() for name in (odd, "plain.txt")]
+    assert hashed == expected

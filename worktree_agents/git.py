@@ -1753,7 +1753,7 @@ def hash_files(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str,
     links = {p for p in paths if os.path.islink(os.path.join(cwd, p))}
     batch = [p for p in paths if p not in links and "\n" not in p]
     found = dict(zip(batch, run("hash-object", "--stdin-paths", cwd=cwd, env=env,
-                                input="".join(f"{p}\n" for p in batch).encode()).stdout.decode().split()))
+                                input="".join(f"{p}\n" for p in batch).encode(errors="surrogateescape")).stdout.decode().split()))
     for path in paths:
         if path in links:
             target = os.fsencode(os.readlink(os.path.join(cwd, path)))

@@ -474,6 +474,30 @@ fi
     assert not (worktree(repo, "api") / "conftest.py").exists()
 
 
+def test_untracked_files_named_with_a_newline_an_escape_or_bytes_not_utf8_are_handed_back_quoted(tmp_path):
+    """Names an agent chose: one of bytes that are not UTF-8 ended its session `failed` (the wrapper's log line
+    about leftovers outside the zone), then the landing, then wta up itself, in a UnicodeEncodeError; a newline
+    or an escape sequence went into the hand-back as it was. They are named as git quotes them."""
+    names = "$(printf 'x\\377.py') \"$(printf 'a\\nb')\" $(printf 'e\\033]0;T\\007.py')"
+    script = KEEP_PROMPT.format(out=tmp_path) + f"""
+if grep -q "Your worktree has untracked files" "$1"; then
+  rm -f {names}
+else
+  echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+  for f in {names}; do echo 1 > "$f"; done
+fi
+"""
+    repo = loop_repo(tmp_path, script, extra="land: auto\nland_retries: 1\ntest: 'test -f src/api/w.py'\n",
+                     streams="  api:\n    paths: [src/api/**]\n")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert ('so the landing was not tested:\n- `"a\\nb"`\n- `"e\\033]0;T\\a.py"`\n- `"x\\377.py"`\n\n'
+            in follow_up), follow_up
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+    assert subjects(repo, "main")[0] == "[api] api work"
+
+
 def test_a_conflict_on_landing_goes_back_to_the_agent_and_lands_after_its_fix(tmp_path):
     """Two commits that conflict, resolved one after the other by the agent in its sandbox, as the hand-back
     says (`git rebase --apply`): git 2.39 takes packed-refs.lock in the common git dir, read-only there, to

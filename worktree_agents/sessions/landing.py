@@ -32,6 +32,7 @@ from worktree_agents.redaction import redact_text
 from worktree_agents.sessions.store import (BLOCKED, LANDED, LANDING, PENDING, STOPPED, SessionRecord, SessionStore,
                                             now, waited_for_ended)
 from worktree_agents.state import LockBusy, command_lock, lock_holder
+from worktree_agents.zones.ownership import quote_path
 
 LANDED_OK, FAILED, BUSY, LATER = "landed", "failed", "busy", "later"
 MOVED_LIMIT = 3   # landings in a row a stream's branch may get new commits during before it counts as failed
@@ -201,7 +202,7 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
         touched = [f"- `{t.commit}` {t.subject!r} ({'stream ' + t.stream if t.stream else 'a commit on ' + base})"
                    f" changed {', '.join(t.files)}" for t in result.touched_by]
         return (f"{head}\nRebasing your branch onto `{base}` conflicts in these paths:\n"
-                + "".join(f"- `{p}`\n" for p in result.files)
+                + "".join(f"- `{quote_path(p)}`\n" for p in result.files)
                 + ("\nThe base changed them in:\n" + "\n".join(touched) + "\n" if touched else "")
                 + f"\nThe rebase was undone: your branch is clean. Rebase it yourself: {rebase}. Resolve each "
                   "conflict keeping both sides' intent, `git add` the paths and `git rebase --continue`, then check "
@@ -275,7 +276,7 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
     if result.detail.startswith(merge.UNCOMMITTED):
         # (Not "commit or stash them": one outside the zone cannot be committed, and the sandbox has no stash.)
         return (f"{head}\nYour worktree has uncommitted changes, and only commits land:\n"
-                + "".join(f"- `{p}`\n" for p in result.files)
+                + "".join(f"- `{quote_path(p)}`\n" for p in result.files)
                 + "\nCommit those in your zone. Undo the others (`git restore --staged --worktree -- PATH`): "
                   f"paths outside your zone cannot be committed here.\n\n{done}\n")
     if result.cause == merge.UNTRACKED:
@@ -284,10 +285,11 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
         return (f"{head}\nYour worktree has untracked files (not committed, not ignored) that your branch lacks. "
                 "The test would run with them, but only commits land, and the base would break without them "
                 "(a module never `git add`ed), so the landing was not tested:\n"
-                + "".join(f"- `{p}`\n" for p in shown) + (f"- ... and {more} more (`git status`)\n" if more else "")
+                + "".join(f"- `{quote_path(p)}`\n" for p in shown)
+                + (f"- ... and {more} more (`git status`)\n" if more else "")
                 + "\nCommit those your work needs (in your zone). Delete the others, or add them to .gitignore "
                   f"(in your zone) if they are build output.\n\n{done}\n")
-    return f"{head}\n{result.detail}\n" + "".join(f"- `{p}`\n" for p in result.files) + f"\n{done}\n"
+    return f"{head}\n{result.detail}\n" + "".join(f"- `{quote_path(p)}`\n" for p in result.files) + f"\n{done}\n"
 
 
 def _test_command(result: merge.StreamResult) -> str:
@@ -300,7 +302,8 @@ def write_handback(path: str, text: str) -> None:
     """The hand-back, API keys blanked out (a commit's subject, a path or a test's output may hold one): it
     heads the follow-up's prompt, which goes to a model, and `wta prompt` prints it."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, redact_text(text))
+    # (UTF-8 whatever it holds: a byte that is not, from a name git printed, had ended wta up in a traceback)
+    write_atomic(path, redact_text(text).encode(errors="backslashreplace"))
 
 
 def read_handback(path: str) -> str | None:

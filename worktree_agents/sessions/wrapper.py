@@ -74,7 +74,7 @@ class Log:
                 before = os.fstat(self._file.fileno())
             except OSError:
                 before = None
-            self._write(f"wta: {text}\n".encode())
+            self._write(f"wta: {text}\n".encode(errors="surrogateescape"))   # (a path of undecodable bytes)
             if before is not None:
                 try:
                     os.utime(self._file.fileno(), ns=(before.st_atime_ns, before.st_mtime_ns))

@@ -425,13 +425,23 @@ _C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "
               "\r": "\\r", '"': '\\"', "\\": "\\\\"}
 
 
+def _unprintable(ch: str) -> bool:
+    """A control character (C0, DEL, C1), or a byte that is not UTF-8 (decoded with surrogateescape)."""
+    return ch < " " or "\x7f" <= ch <= "\x9f" or "\udc80" <= ch <= "\udcff"
+
+
+def _escaped(ch: str) -> str:
+    """An unprintable character as git C-quotes it: each of its bytes in octal."""
+    return "".join(f"\\{b:03o}" for b in ch.encode(errors="surrogateescape"))
+
+
 def quote_path(path: str) -> str:
-    """The path as git prints it when it holds control characters, quotes or
-    backslashes (C-quoted), so one path stays on one line; otherwise as is."""
-    if not any(ch < " " or ch == "\x7f" or ch in '"\\' for ch in path):
+    """The path as git prints it when it holds control characters, quotes, backslashes or bytes that are not
+    UTF-8 (C-quoted), so one path stays on one line, sends a terminal no control sequence, and can be written
+    as UTF-8; otherwise as is."""
+    if not any(_unprintable(ch) or ch in '"\\' for ch in path):
         return path
-    return '"' + "".join(_C_ESCAPES.get(ch) or (f"\\{ord(ch):03o}" if ch < " " or ch == "\x7f" else ch)
-                         for ch in path) + '"'
+    return '"' + "".join(_C_ESCAPES.get(ch) or (_escaped(ch) if _unprintable(ch) else ch) for ch in path) + '"'
 
 
 def format_violations(stream: str, violations: Sequence[Violation]) -> str:
