@@ -178,3 +178,24 @@ def test_logs_render_stream_json_lines_and_follow_renders_a_line_only_once_it_is
                         "Writing.\n[tool] Write src/api/big.py\nwta: session of stream 'api' ended: done\n"], seen
     assert wta(repo, "logs", "api", check=0, env=env()).stdout == "".join(seen)
     assert line.read_text() in wta(repo, "logs", "--raw", "api", check=0, env=env()).stdout
+
+
+def test_logs_render_no_escape_sequence_a_stream_json_line_holds_as_json_escapes_and_any_shape_of_content(tmp_path):
+    """In the log an agent's `\\u001b` is six harmless characters; rendered, it became an escape sequence that
+    `wta logs api | tail` sent to the terminal (a window title, the clipboard: OSC 52). A content block whose
+    text is not a string (JSON of another shape) ended `wta logs` in a TypeError."""
+    lines = [{"type": "assistant", "message": {"content": [
+                 {"type": "text", "text": "hi\u001b]0;TITLE\u0007 \u001b]52;c;ZXZpbA==\u0007\u009b2Jthere"},
+                 {"type": "tool_use", "name": "Bash", "input": {"command": "echo \u001b[2J"}}]}},
+             {"type": "user", "message": {"content": [
+                 {"type": "tool_result", "content": [{"type": "text", "text": "out\u001b]0;T2\u0007put"}]},
+                 {"type": "tool_result", "content": [{"type": "text", "text": 5}]}]}}]
+    (tmp_path / "lines.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    repo = session_repo(tmp_path, zones(agent(f"cat {tmp_path / 'lines.json'}"), STREAMS))
+    assert up(repo).returncode == 0
+
+    shown = wta(repo, "logs", "api", check=0, env=env()).stdout
+
+    assert "\x1b" not in shown and "\x9b" not in shown, repr(shown)
+    assert "hi 2Jthere\n[tool] Bash echo \n[tool result] output\n[tool result] 5\n" in shown, repr(shown)
+    assert "\\u001b]0;TITLE\\u0007" in wta(repo, "logs", "--raw", "api", check=0, env=env()).stdout   # as written

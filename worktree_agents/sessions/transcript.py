@@ -16,6 +16,8 @@ import json
 import os
 from typing import Any
 
+from worktree_agents.redaction import printable
+
 RESULT_SHOWN = 160   # characters of a tool result's first line
 ARGUMENT_SHOWN = 120  # of a tool call's argument
 # What a tool call is about, by the name of its input's field, in this order.
@@ -38,6 +40,11 @@ class Transcript:
         event = _event(line)
         if event is None:
             return line
+        # What JSON escapes hold (`\u001b`: six harmless characters in the log) is text once decoded: without
+        # control characters, or `wta logs | tail` sent an agent's escape sequences to the terminal.
+        return printable(self._event(event, line))
+
+    def _event(self, event: dict, line: str) -> str:
         kind = event.get("type")
         message = event.get("message") if isinstance(event.get("message"), dict) else {}
         content = message.get("content")
@@ -125,7 +132,7 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(b.get("text", "") if b.get("type") == "text" else f"[{b.get('type')}]"
+        return "\n".join(str(b.get("text", "")) if b.get("type") == "text" else f"[{b.get('type')}]"
                          for b in content if isinstance(b, dict))
     return ""
 
