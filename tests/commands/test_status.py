@@ -381,3 +381,22 @@ def test_status_of_an_unborn_base_says_what_every_other_command_says(tmp_path):
 
     assert shown[0] == f"base main: {said}"
     assert json.loads(wta(repo, "status", "--json", check=0).stdout)["base_unborn"] == said
+
+
+def test_status_line_of_zones_yaml_problems_follows_a_prompt_file_made_or_removed_untracked(tmp_path):
+    """The line was remembered by zones.yaml, the tracked files and the branches: a prompt_file made (untracked,
+    as a person writes it first) left `wta status` naming it missing while `wta zones` said nothing, and one
+    removed went unsaid."""
+    repo = make_repo(tmp_path / "webapp")   # (its zones.yaml gives api `prompt_file: prompts/api.md`)
+    git(repo, "rm", "-q", "prompts/api.md")
+    commit_all(repo, "no prompt yet")
+    missing = "streams.api.prompt_file: prompts/api.md does not exist"
+    assert missing in wta(repo, "status", check=0).stdout
+
+    (repo / "prompts").mkdir()
+    (repo / "prompts/api.md").write_text("Build the API.\n")
+    assert missing not in wta(repo, "zones", check=0).stdout
+    assert missing not in wta(repo, "status", check=0).stdout
+
+    (repo / "prompts/api.md").unlink()
+    assert missing in wta(repo, "status", check=0).stdout

@@ -47,16 +47,23 @@ def summary(project) -> str | None:
             + "\0".join(sorted(git.branch_heads(project.main, env))).encode())
     key = f"{len(read)}-{zlib.crc32(read):08x}"   # (zlib: hashlib's import costs more than the rest of this)
     cache = layout.path(project.repo.state_dir, layout.ZONES_PROBLEMS)
+    root = os.path.dirname(project.config_path)
     try:
         with open(cache, encoding="utf-8") as f:
             cached = json.load(f)
-        if cached.get("key") == key:
+        # (A prompt_file is read from the main worktree, tracked or not: its existence is part of the answer.)
+        if cached.get("key") == key and all(_is_file(root, path) == there
+                                            for path, there in cached.get("prompt_files", {}).items()):
             return cached.get("summary")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, TypeError):
         pass
+    prompt_files: dict[str, bool] = {}
     try:
-        problems = configuration_problems(project, project.main_config(), files)[0].problems   # (the base's:
-        #                                                                            status's first line says them)
+        config = project.main_config()
+        prompt_files = {s.prompt_file: _is_file(root, s.prompt_file) for s in config.streams.values()
+                        if s.prompt_file is not None}
+        problems = configuration_problems(project, config, files)[0].problems   # (the base's:
+        #                                                        status's first line says them)
     except WtaError as exc:   # zones.yaml itself is invalid
         problems = str(exc).splitlines()
     line = None
@@ -65,10 +72,15 @@ def summary(project) -> str | None:
         line = f"zones.yaml has {len(problems)} problem(s): {problems[0]}{more}; `wta zones` lists them"
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)
-        write_atomic(cache, json.dumps({"key": key, "summary": line}), fsync=False)
+        write_atomic(cache, json.dumps({"key": key, "summary": line, "prompt_files": prompt_files}), fsync=False)
     except OSError:
         pass   # only a cache
     return line
+
+
+def _is_file(root: str, path: str) -> bool:
+    """As check_in_repository asks of a prompt_file (relative to the folder of zones.yaml)."""
+    return os.path.isfile(os.path.join(root, path))
 
 
 def run(as_json: bool = False, show_all: bool = False) -> int:
