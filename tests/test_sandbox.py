@@ -692,3 +692,18 @@ def test_a_tree_swapped_back_between_the_checks_walk_and_its_read_leaves_none_of
     assert inside(box, write_over(blob, fake, repo), api).stdout == "done\n"
 
     assert git(repo, "cat-file", "-p", f"{new}:src/api/deep/b.py").stdout == "b = 1\n"
+
+
+def test_wta_status_inside_a_sandbox_shows_its_table_whatever_it_cannot_remember(tmp_path):
+    """`wta status` remembers its line of zones.yaml's problems in wta's state, read-only in a sandbox: an agent's
+    `wta status` ended in 'cannot write .../zones.problems' (exit 2) whenever that line was not remembered yet."""
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    remembered = repo / ".git" / "wta" / "zones.problems"
+    assert not remembered.exists()
+
+    done = inside(api_sandbox(repo), f"{sys.executable} -m worktree_agents status", api)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "api" in done.stdout and done.stderr == ""
+    assert not remembered.exists()

@@ -73,8 +73,8 @@ def summary(project) -> str | None:
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)
         write_atomic(cache, json.dumps({"key": key, "summary": line, "prompt_files": prompt_files}), fsync=False)
-    except OSError:
-        pass   # only a cache
+    except (OSError, WtaError):
+        pass   # only a cache (wta's state is read-only in a session's sandbox)
     return line
 
 
