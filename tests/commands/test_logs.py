@@ -199,3 +199,18 @@ def test_logs_render_no_escape_sequence_a_stream_json_line_holds_as_json_escapes
     assert "\x1b" not in shown and "\x9b" not in shown, repr(shown)
     assert "hi 2Jthere\n[tool] Bash echo \n[tool result] output\n[tool result] 5\n" in shown, repr(shown)
     assert "\\u001b]0;TITLE\\u0007" in wta(repo, "logs", "--raw", "api", check=0, env=env()).stdout   # as written
+
+
+def test_a_session_reason_from_the_agents_result_line_reaches_no_terminal_with_its_escape_sequences(tmp_path):
+    """A failed session's reason is the error its agent's result line gives (what its process printed): with an
+    escape sequence in it, `wta status` (and `wta up`'s lines, notify) sent it to the terminal as it was."""
+    line = json.dumps({"type": "result", "is_error": True, "subtype": "error_during_execution",
+                       "result": "bad\u001b]0;TITLE\u0007\u001b[2J\u009b2Jend"})
+    (tmp_path / "result.json").write_text(line + "\n")
+    repo = session_repo(tmp_path, zones(agent(f"cat {tmp_path / 'result.json'}; exit 1"), STREAMS))
+    up(repo)
+    assert record(repo, "api")["state"] == "failed"
+
+    assert record(repo, "api")["reason"] == "error_during_execution: bad2Jend"
+    shown = on_terminal(repo, "status", columns=200)
+    assert "error_during_execution: bad2Jend" in shown and "TITLE" not in shown and "\x1b[2J" not in shown, shown

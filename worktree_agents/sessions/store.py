@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 
 from worktree_agents import layout
 from worktree_agents.files import write_atomic
-from worktree_agents.redaction import redact_text
+from worktree_agents.redaction import printable, redact_text
 
 
 PENDING, WAITING, RUNNING, DONE, FAILED, STALLED, STOPPED, CRASHED, OPEN = (
@@ -226,8 +226,9 @@ class SessionStore:
 
     def _write(self, record: SessionRecord) -> None:
         record.updated_at = now()
-        if record.reason:   # (it may quote a commit's subject, a test's output: `wta status --json` and notify read it)
-            record.reason = redact_text(record.reason)
+        if record.reason:   # (it may quote a commit's subject, a test's output: `wta status --json` and notify read it;
+            # the error an agent's result line gives: its escape sequences went to the terminal with `wta status`)
+            record.reason = printable(redact_text(record.reason))
         # Without fsync, as the merge state: what a record must survive is a killed writer (the
         # rename sees to it); a `wta up` rewrites them dozens of times, an fsync each (ms apiece).
         write_atomic(self.path(record.stream), json.dumps(record.to_dict(), indent=1) + "\n", fsync=False)
