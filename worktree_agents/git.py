@@ -1752,8 +1752,8 @@ def hash_files(paths: Sequence[str], cwd: str | os.PathLike[str], env: dict[str,
     """The blob id each file would have if committed (through its path's filters); symlinks as git stores them."""
     links = {p for p in paths if os.path.islink(os.path.join(cwd, p))}
     batch = [p for p in paths if p not in links and "\n" not in p]
-    found = dict(zip(batch, run("hash-object", "--stdin-paths", cwd=cwd, env=env,
-                                input="".join(f"{p}\n" for p in batch).encode(errors="surrogateescape")).stdout.decode().split()))
+    names = "".join(f"{p}\n" for p in batch).encode(errors="surrogateescape")   # (a name of bytes not UTF-8)
+    found = dict(zip(batch, run("hash-object", "--stdin-paths", cwd=cwd, env=env, input=names).stdout.decode().split()))
     for path in paths:
         if path in links:
             target = os.fsencode(os.readlink(os.path.join(cwd, path)))
