@@ -877,19 +877,19 @@ def fsck_objects(old: str, new: str, scratch: str, cwd: str | os.PathLike[str] |
 
 
 def rewritten_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
-                      env: dict[str, str] | None = None, keep: tuple[str, str] | None = None) -> list[str]:
+                      env: dict[str, str] | None = None, keep: str | None = None) -> list[str]:
     """The objects `new` brings beyond `old` whose content no longer hashes to their name.
 
     git trusts an object file to hold what its name says (it checks a commit's tree, not the trees and
     blobs below it), and a sandboxed stream can write the object store: a subtree rewritten in place
     after a landing's checks, during its `test:`, would land content nobody checked or tested under the
-    very commit ids that were. With `keep` (scratch, objects: keep_packed's) and none rewritten, they are
+    very commit ids that were. With `keep` (the object store: keep_packed's) and none rewritten, they are
     packed as read, which closes the moment between this check and the base's move.
     """
     return _checked([new], [old], cwd, env, keep)
 
 
-def unpacked_rewritten(commit: str, keep: tuple[str, str], cwd: str | os.PathLike[str] | None = None,
+def unpacked_rewritten(commit: str, keep: str, cwd: str | os.PathLike[str] | None = None,
                        env: dict[str, str] | None = None, packed: str | None = None) -> list[str]:
     """The objects of `commit`'s history that are only loose (`rev-list --unpacked`: a person's own
     commits, a fetch's few objects) whose content no longer hashes to their name; when there are none,
@@ -907,7 +907,7 @@ def unpacked_rewritten(commit: str, keep: tuple[str, str], cwd: str | os.PathLik
 
 
 def _checked(tips: Sequence[str], bottoms: Sequence[str], cwd: str | os.PathLike[str] | None,
-             env: dict[str, str] | None, keep: tuple[str, str] | None, unpacked: bool = False) -> list[str]:
+             env: dict[str, str] | None, keep: str | None, unpacked: bool = False) -> list[str]:
     """The objects `rev-list --objects TIPS --not BOTTOMS` lists whose content does not hash to their name;
     with `keep` and none such, they are packed (keep_packed), and the walk is done again from what is now
     packed until it lists nothing unchecked: rev-list read the loose files first, cat-file after it, and a
@@ -921,7 +921,7 @@ def _checked(tips: Sequence[str], bottoms: Sequence[str], cwd: str | os.PathLike
         bad, good = _hashed(ids, cwd, env)
         if bad or keep is None:
             return bad
-        keep_packed([(kind, content) for _, kind, content in good], *keep,
+        keep_packed([(kind, content) for _, kind, content in good], keep,
                     "sha1" if len(ids[0]) == 40 else "sha256", env)
         commits = [(oid, content) for oid, kind, content in good if kind == b"commit"]
         tips += [oid.decode() for oid, _ in commits]
@@ -969,26 +969,30 @@ def _hashed(ids: Sequence[bytes], cwd: str | os.PathLike[str] | None,
 PACK_TYPES = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
 
 
-def keep_packed(objects: Sequence[tuple[bytes, bytes]], scratch: str, objects_dir: str, algorithm: str,
+def keep_packed(objects: Sequence[tuple[bytes, bytes]], objects_dir: str, algorithm: str,
                 env: dict[str, str] | None = None) -> None:
     """Put `objects` ((type, content), each checked against its name) into the object store as a pack of
     their own: git looks an object up in the packs before the loose files, and no sandbox can write in
     `objects/pack/`, so a loose file written over later (same name, other content) is never read.
 
-    Written here, from the bytes that were checked (not read again), in a temporary directory in
-    `scratch`, where no sandbox writes; indexed by `git index-pack` there, outside the repository (in it,
-    git reads every object it already has again, to compare: most of the time it took), which names each
-    object by the hash of what the pack holds; then moved into `objects/pack/`, the index last, as git
-    adds a pack."""
+    Written here, from the bytes that were checked (not read again), under a temporary name in
+    `objects/pack/` itself (`tmp_wta_keep_*`: git's own clean-up removes one a killed wta left; the same
+    file system as the pack it becomes, and no sandbox writes there); indexed by `git index-pack` outside
+    the repository (in it, git reads every object it already has again, to compare: most of the time it
+    took), which names each object by the hash of what the pack holds; then renamed to that name, the
+    index last, as git adds a pack."""
     import hashlib
     import struct
     import tempfile
     import zlib
 
-    os.makedirs(scratch, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="keep-", dir=scratch) as tmp:
-        pack, digest = os.path.join(tmp, "new.pack"), hashlib.new(algorithm)
-        with open(pack, "wb") as f:
+    pack_dir = os.path.join(objects_dir, "pack")
+    os.makedirs(pack_dir, exist_ok=True)
+    fd, pack = tempfile.mkstemp(prefix="tmp_wta_keep_", suffix=".pack", dir=pack_dir)
+    index = pack[:-len(".pack")] + ".idx-new"   # (not `.idx` until whole: other gits open every `*.idx` there)
+    try:
+        digest = hashlib.new(algorithm)
+        with os.fdopen(fd, "wb") as f:
             def put(data: bytes) -> None:
                 digest.update(data)
                 f.write(data)
@@ -1004,22 +1008,28 @@ def keep_packed(objects: Sequence[tuple[bytes, bytes]], scratch: str, objects_di
             f.write(digest.digest())
             f.flush()
             os.fsync(f.fileno())
+        # Outside the repository: run in objects/pack, git would find the repository above it but for
+        # the ceiling, which stops its search there.
         outside = {k: v for k, v in (os.environ if env is None else env).items()
                    if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")}
-        outside["GIT_CEILING_DIRECTORIES"] = os.path.realpath(scratch)
-        done = run("index-pack", f"--object-format={algorithm}", "--no-rev-index", "-o",
-                   os.path.join(tmp, "new.idx"), pack, cwd=tmp, env=outside, check=False)
+        outside["GIT_CEILING_DIRECTORIES"] = os.path.realpath(pack_dir)
+        done = run("index-pack", f"--object-format={algorithm}", "--no-rev-index", "-o", index, pack,
+                   cwd=pack_dir, env=outside, check=False)
         if done.returncode != 0:
             detail = done.stderr.decode(errors="replace").strip().splitlines() or [f"exit {done.returncode}"]
             raise GitError(f"git index-pack of the objects to keep refused them: {detail[-1]}")
-        name = done.stdout.decode().split()[-1]
-        os.makedirs(os.path.join(objects_dir, "pack"), exist_ok=True)
-        target = os.path.join(objects_dir, "pack", f"pack-{name}")
+        target = os.path.join(pack_dir, f"pack-{done.stdout.decode().split()[-1]}")
         if os.path.exists(target + ".idx"):
             return   # the same objects, kept already
-        for suffix in (".pack", ".idx"):
-            os.chmod(os.path.join(tmp, f"new{suffix}"), 0o444)
-            os.replace(os.path.join(tmp, f"new{suffix}"), target + suffix)
+        for made, suffix in ((pack, ".pack"), (index, ".idx")):
+            os.chmod(made, 0o444)
+            os.replace(made, target + suffix)
+    finally:
+        for made in (pack, index):
+            try:
+                os.unlink(made)
+            except FileNotFoundError:
+                pass
 
 
 def delete_refs(deletions: Sequence[tuple[str, str]], message: str,

@@ -387,10 +387,12 @@ def test_the_fsck_of_what_a_stream_brings_reads_its_pack_where_no_sandbox_writes
 
     wta(repo, "merge", check=0, env={**os.environ, **env})
 
-    packs = seen.read_text().split()   # (and the packs a landing keeps: git.keep_packed, there too)
-    assert len([p for p in packs if p.startswith(f"{state_dir(repo)}/scratch/fsck-")]) == len(STREAMS)
-    assert all(p.startswith((f"{state_dir(repo)}/scratch/fsck-", f"{state_dir(repo)}/scratch/keep-"))
-               and p.endswith("/new.pack") for p in packs), packs
+    packs = seen.read_text().split()   # (and the packs a landing keeps, in objects/pack/: git.keep_packed)
+    fsck = [p for p in packs if p.startswith(f"{state_dir(repo)}/scratch/fsck-")]
+    assert len(fsck) == len(STREAMS) and all(p.endswith("/new.pack") for p in fsck), packs
+    kept = repo / ".git" / "objects" / "pack" / "tmp_wta_keep_"
+    assert all(p in fsck or (p.startswith(str(kept)) and p.endswith(".pack")) for p in packs), packs
+    assert not list((repo / ".git" / "objects" / "pack").glob("tmp_*"))   # renamed, or removed
     assert os.listdir(state_dir(repo) / "scratch") == []   # each removed once read
 
 

@@ -561,9 +561,9 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
         return _settled(state_dir, locked, Run(plan, graph, st, env, progress, landed).drive())
 
 
-def kept_objects(plan: MergePlan) -> tuple[str, str]:
-    """Where a landing packs the objects it checked (git.keep_packed): its scratch dir, the object store."""
-    return layout.path(plan.state_dir, layout.SCRATCH), os.path.join(layout.common_dir(plan.state_dir), "objects")
+def kept_objects(plan: MergePlan) -> str:
+    """Where a landing packs the objects it checked (git.keep_packed): the object store."""
+    return os.path.join(layout.common_dir(plan.state_dir), "objects")
 
 
 def forged_base(plan: MergePlan, base: str, env: dict[str, str]) -> list[str]:
