@@ -231,12 +231,7 @@ echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
     tip = git(repo, "rev-parse", "refs/heads/wta/api").stdout.strip()
     forged = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "[api] forged").stdout.strip()
     (repo / ".git" / "refs" / "heads" / "wta" / "api").write_text(forged + "\n")
-    landing = up(repo, "--land", "api")
-    assert landing.returncode == 1, landing.stdout + landing.stderr   # (a stream blocked)
-    assert not (tmp_path / "api-prompt-1.md").exists()
-    api = record(repo, "api")
-    assert (api["state"], api["handbacks"]) == ("blocked", 0), api
-    assert "without git" in api["reason"] and api["reason"].endswith("clear that cause, then `wta merge api`")
+    blocked_for_a_person(repo, tmp_path, "without git")
     assert git(repo, "rev-parse", "main").stdout.strip() != forged
 
 
@@ -313,12 +308,7 @@ echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
     assert first.returncode == 0, first.stdout + first.stderr
     worktree = Path(record(repo, "api")["worktree"])
     git(worktree, "config", "--worktree", "core.fsmonitor", "true")
-    landing = up(repo, "--land", "api")
-    assert landing.returncode == 1, landing.stdout + landing.stderr   # (a stream blocked)
-    assert not (tmp_path / "api-prompt-1.md").exists()
-    api = record(repo, "api")
-    assert (api["state"], api["handbacks"]) == ("blocked", 0), api
-    assert "core.fsmonitor" in api["reason"] and api["reason"].endswith("clear that cause, then `wta merge api`")
+    blocked_for_a_person(repo, tmp_path, "core.fsmonitor")
 
 
 def test_a_branch_deleted_while_it_lands_blocks_the_stream_for_a_person_with_no_continue(tmp_path):
@@ -338,11 +328,18 @@ echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
     first = up(repo, "api")
     assert first.returncode == 0, first.stdout + first.stderr
     tip = git(repo, "rev-parse", "refs/heads/wta/api").stdout.strip()
+    reason = blocked_for_a_person(repo, tmp_path, "deleted while it landed")
+    assert "--continue" not in reason, reason
+    assert git(repo, "rev-parse", "refs/heads/wta/api").stdout.strip() == tip
+
+
+def blocked_for_a_person(repo, tmp_path, said: str) -> str:
+    """`wta up --land api` blocks the stream for a person: no follow-up prompt, its reason saying `said` and
+    ending with the next step; that reason."""
     landing = up(repo, "--land", "api")
-    assert landing.returncode == 1, landing.stdout + landing.stderr
+    assert landing.returncode == 1, landing.stdout + landing.stderr   # (a stream blocked)
     assert not (tmp_path / "api-prompt-1.md").exists()
     api = record(repo, "api")
     assert (api["state"], api["handbacks"]) == ("blocked", 0), api
-    assert "deleted while it landed" in api["reason"] and "--continue" not in api["reason"], api["reason"]
-    assert api["reason"].endswith("clear that cause, then `wta merge api`")
-    assert git(repo, "rev-parse", "refs/heads/wta/api").stdout.strip() == tip
+    assert said in api["reason"] and api["reason"].endswith("clear that cause, then `wta merge api`"), api["reason"]
+    return api["reason"]
