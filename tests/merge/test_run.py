@@ -245,6 +245,7 @@ def test_files_the_worktrees_index_hides_from_git_status_are_never_tested_in_pla
     assert "src/components/Gate.tsx, src/components/Lid.tsx in " in proc.stderr
     assert "differ from " in proc.stderr and "skip-worktree or assume-unchanged" in proc.stderr
     assert "ui" not in ran.read_text().split()                     # never tested
+    assert "ui: testing:" not in proc.stdout + proc.stderr and "api: testing:" in proc.stdout + proc.stderr
     assert git(repo, "merge-base", "--is-ancestor", ui_tip, "main", check=False).returncode == 1
     assert git(repo, "rev-list", "--count", f"{main_before}..main").stdout.strip() == "3"   # infra, api only
     assert sha(repo, "wta/ui") == ui_tip
@@ -283,6 +284,7 @@ def test_untracked_files_the_commit_lacks_stop_the_stream_untested_and_it_lands_
                      "src/components/helper.tsx, src/components/new/; its test would run with them, and they would "
                      "not land: commit them, delete them, or add them to .gitignore\n", proc.stderr), proc.stderr
     assert "ui" not in ran.read_text().split()                     # never tested
+    assert "ui: testing:" not in proc.stdout + proc.stderr and "api: testing:" in proc.stdout + proc.stderr
     assert git(repo, "merge-base", "--is-ancestor", ui_tip, "main", check=False).returncode == 1
     assert git(repo, "rev-list", "--count", f"{main_before}..main").stdout.strip() == "3"   # infra, api only
     assert sha(repo, "wta/ui") == ui_tip

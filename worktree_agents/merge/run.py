@@ -156,7 +156,6 @@ class Run:
         st["produced"].append(new_head)
         self.save(TEST, stream, new_head=new_head)
         if plan.test and not st["no_test"]:
-            self.progress(stream, f"testing: {plan.test}")
             if not self.run_test(result, wt):
                 self.restore(result, tip, ours=[new_head])
                 return timed(result, started)
@@ -319,6 +318,8 @@ class Run:
             result.result, result.files, result.cause = REFUSED, untracked, UNTRACKED
             result.detail = untracked_beyond(wt, head, untracked)
             return False
+        # (Said once the worktree's files were found to be the commit's: a stream refused above is not tested.)
+        self.progress(result.stream, f"testing: {plan.test}")
         jail = sandbox.for_config(plan.config, plan.main, layout.common_dir(plan.state_dir), result.stream, wt)
         with open(log, "wb") as out:
             code = shell.run(plan.test or "", wt, shell.stream_env(plan.config, result.stream, wt, self.env), out,
