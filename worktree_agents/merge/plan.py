@@ -9,6 +9,7 @@ from typing import Any, Collection, Sequence
 
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
+from worktree_agents.files import write_atomic
 from worktree_agents.merge.report import (DETACHED, FSCK, GIT_LINK, IN_RESULT, MERGE_COMMITS, REFUSED, REWORD_ADVICE,
                                           TAMPERED, UNCOMMITTED, VERIFY_FAILED, StreamResult, Touch, listed)
 from worktree_agents.quoting import shell_word
@@ -121,6 +122,33 @@ def verify(zones: ZoneMap, stream: str, base: str, commits: Sequence[git.CommitC
     violations = enforce.audit_commits(zones, stream, commits, cwd, env)
     problems += [f"{(v.commit or '')[:12]} {quote_path(v.path)}: {v.describe()}" for v in violations]
     return problems, list(dict.fromkeys(v.path for v in violations))
+
+
+def kept_objects(plan: MergePlan) -> str:
+    """Where a landing packs the objects it checked (git.keep_packed): the object store."""
+    return os.path.join(layout.common_dir(plan.state_dir), "objects")
+
+
+def forged_base(plan: MergePlan, base: str, env: dict[str, str]) -> list[str]:
+    """The objects of the base's history, loose only (a person's own commits, which no landing brought), that
+    no longer hold what their name says, one line each; when none, they are packed where no sandbox writes.
+
+    A sandboxed session can write over a loose object file (same name, other content); a stream rebased
+    onto it would land on content nobody made."""
+    marker = layout.path(plan.state_dir, layout.PACKED_BASE)   # (the walk stops at the base checked last)
+    try:
+        with open(marker, encoding="ascii") as f:
+            packed = f.read().strip()
+    except (OSError, UnicodeDecodeError):
+        packed = ""
+    packed = packed if len(packed) in (40, 64) and not packed.strip("0123456789abcdef") else ""
+    forged = git.unpacked_rewritten(base, kept_objects(plan), plan.main, env, packed=packed or None)
+    if not forged and packed != base:
+        write_atomic(marker, base + "\n", fsync=False)
+    objects = kept_objects(plan)
+    return [f"object {oid} of {plan.base}'s history no longer holds what its name says (its loose file "
+            f"{os.path.join(objects, oid[:2], oid[2:])} was written over or removed); put the real one back "
+            "(`git fsck` names every such object)" for oid in forged]
 
 
 def merge_commits_refusal(plan: MergePlan, stream: str, commits: Sequence[git.CommitChanges], base: str, tip: str,

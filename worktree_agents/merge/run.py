@@ -13,12 +13,12 @@ from typing import Any, Callable, Collection, Sequence
 from worktree_agents import git, layout, sandbox, shell
 from worktree_agents.backups import backup_ref, new_run_id
 from worktree_agents.errors import WtaError
-from worktree_agents.files import write_atomic
 from worktree_agents.merge import recovery
 from worktree_agents.merge.abort import finish_abort
-from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, git_env, in_the_way,
-                                        merge_commits_refusal, pending_streams, plan_merge, refusals, session_refusal,
-                                        touches, verify, verify_objects, verify_result, work_elsewhere)
+from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, forged_base, git_env, in_the_way,
+                                        kept_objects, merge_commits_refusal, pending_streams, plan_merge, refusals,
+                                        session_refusal, touches, verify, verify_objects, verify_result,
+                                        work_elsewhere)
 from worktree_agents.merge.report import (CONFLICT, DELETED, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED,
                                           REFUSED, SKIPPED, STOPS, TAMPERED, TEST_FAILED, UNTRACKED, VERIFY_FAILED,
                                           MergeReport, Progress, StreamResult, explain, hidden_changes, listed, progress_line,
@@ -560,33 +560,6 @@ def continue_merge(project, no_test: bool = False, progress: Progress = quiet,
             st["results"].pop(stream, None)
         write_state(state_dir, st)
         return _settled(state_dir, locked, Run(plan, graph, st, env, progress, landed).drive())
-
-
-def kept_objects(plan: MergePlan) -> str:
-    """Where a landing packs the objects it checked (git.keep_packed): the object store."""
-    return os.path.join(layout.common_dir(plan.state_dir), "objects")
-
-
-def forged_base(plan: MergePlan, base: str, env: dict[str, str]) -> list[str]:
-    """The objects of the base's history, loose only (a person's own commits, which no landing brought), that
-    no longer hold what their name says, one line each; when none, they are packed where no sandbox writes.
-
-    A sandboxed session can write over a loose object file (same name, other content); a stream rebased
-    onto it would land on content nobody made."""
-    marker = layout.path(plan.state_dir, layout.PACKED_BASE)   # (the walk stops at the base checked last)
-    try:
-        with open(marker, encoding="ascii") as f:
-            packed = f.read().strip()
-    except (OSError, UnicodeDecodeError):
-        packed = ""
-    packed = packed if len(packed) in (40, 64) and not packed.strip("0123456789abcdef") else ""
-    forged = git.unpacked_rewritten(base, kept_objects(plan), plan.main, env, packed=packed or None)
-    if not forged and packed != base:
-        write_atomic(marker, base + "\n", fsync=False)
-    objects = os.path.join(layout.common_dir(plan.state_dir), "objects")
-    return [f"object {oid} of {plan.base}'s history no longer holds what its name says (its loose file "
-            f"{os.path.join(objects, oid[:2], oid[2:])} was written over or removed); put the real one back "
-            "(`git fsck` names every such object)" for oid in forged]
 
 
 def _settled(state_dir: str, locked: bool, report: MergeReport) -> MergeReport:
