@@ -1553,3 +1553,80 @@ def test_a_conflict_of_an_api_session_without_a_shell_goes_to_a_person_not_to_a_
     api = record(repo, "api")
     assert api["state"] == "blocked" and api["handbacks"] == 0, api
     assert "no follow-up" in api["reason"] and "git rebase main" in api["reason"], api["reason"]
+
+
+@pytest.mark.parametrize("setup, path, fix", [
+    ("echo x > setup.log", "setup.log", "delete them yourself"),
+    ("echo more >> README.md", "README.md", "commit or undo them yourself"),
+], ids=["untracked", "uncommitted"])
+def test_files_outside_its_zone_left_in_the_worktree_of_an_api_session_without_a_shell_go_to_a_person(
+        tmp_path, setup, path, fix):
+    """`setup:` left a file outside the zone (untracked, or a tracked one changed). Its follow-ups were told to
+    delete it or `git restore` it: with no `run` tool and no way to write outside its zone they could not, and
+    two paid follow-ups ended where they began before the stream was blocked."""
+    (tmp_path / "check.sh").write_text("exit 0\n")
+    repo, firsts, done = _api_without_shell(tmp_path, _fixing_api_agent,
+                                            extra=f"setup: ['{setup}']\ntest: sh {tmp_path}/check.sh\n")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(firsts) == 1, firsts   # no follow-up
+    api = record(repo, "api")
+    assert api["state"] == "blocked" and api["handbacks"] == 0, api
+    assert "no follow-up" in api["reason"] and path in api["reason"] and fix in api["reason"], api["reason"]
+    assert "wta merge api" in api["reason"], api["reason"]
+
+
+def test_untracked_files_of_its_zone_are_handed_to_an_api_session_without_a_shell_in_terms_of_its_tools(tmp_path):
+    """A file of its zone left untracked (a person's, after its session) was handed back with "Delete the others",
+    which its tools cannot. Its follow-up is told to commit them with its `commit` tool; it does, and it lands."""
+    from worktree_agents.fake_anthropic import FakeAnthropic, text, tool_use
+    from sessions_support import KEY
+
+    def agent(body: dict):
+        first = json.dumps(body["messages"][0])
+        turns = ([[tool_use("commit", {"message": "commit the notes"})], [text("Done.")]] if "untracked" in first
+                 else [[tool_use("write_file", {"path": "src/api/w.py", "content": "ok\n"})],
+                       [tool_use("commit", {"message": "api work"})], [text("Done.")]])
+        turn = len(body["messages"]) // 2
+        return turns[turn] if turn < len(turns) else None
+
+    (tmp_path / "check.sh").write_text("exit 0\n")
+    zones_text = (f"version: 1\nsandbox: off\ntest: sh {tmp_path}/check.sh\nagent:\n  runner: api\n  max_turns: 10\n"
+                  "  timeout: 60s\nstreams:\n  api:\n    paths: [src/api/**]\n    prompt: Add a route.\n")
+    repo = session_repo(tmp_path, zones_text, FILES)
+    with FakeAnthropic(agent, api_key=KEY) as fake:
+        first = up(repo, env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+        assert first.returncode == 0, first.stdout + first.stderr
+        write_files(worktree(repo, "api"), {"src/api/notes/todo.md": "later\n"})
+        landed = up(repo, "--land", env_=env(ANTHROPIC_BASE_URL=fake.base_url))
+        firsts = [json.dumps(r.body["messages"][0]) for r in fake.conversation_requests()
+                  if len(r.body["messages"]) == 1]
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    assert len(firsts) == 2 and "src/api/notes/" in firsts[1], firsts
+    assert "the `commit` tool" in firsts[1] and "no `run` tool" in firsts[1], firsts[1]
+    assert "Delete the others" not in firsts[1] and "git " not in firsts[1], firsts[1]
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+    assert git(repo, "show", "main:src/api/notes/todo.md").stdout == "later\n"
+
+
+def test_a_detached_head_in_the_worktree_of_an_api_session_without_a_shell_goes_to_a_person(tmp_path):
+    """Its worktree's HEAD detached (by a person) before it committed: its follow-ups were handed the advice for a
+    person (`git switch -C`, `git cherry-pick`), which its tools cannot run."""
+    from worktree_agents.fake_anthropic import text, tool_use
+
+    def agent(body: dict):
+        turn = len(body["messages"]) // 2
+        if turn == 0 and len(body["messages"]) == 1:
+            git(worktree(Path(body_repo[0]), "api"), "checkout", "-q", "--detach")
+        turns = [[tool_use("write_file", {"path": "src/api/w.py", "content": "ok\n"})],
+                 [tool_use("commit", {"message": "api work"})], [text("Done.")]]
+        return turns[turn] if turn < len(turns) else None
+
+    body_repo = [str(tmp_path / "repo")]
+    repo, firsts, done = _api_without_shell(tmp_path, agent)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(firsts) == 1, firsts   # no follow-up
+    api = record(repo, "api")
+    assert api["state"] == "blocked" and api["handbacks"] == 0, api
+    assert "detached HEAD" in api["reason"] and "no follow-up" in api["reason"], api["reason"]
+    assert f"git -C {worktree(repo, 'api')} switch -C wta/api" in api["reason"], api["reason"]   # a person's fix
+    assert "fix it yourself, then `wta merge api`" in api["reason"], api["reason"]

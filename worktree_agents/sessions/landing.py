@@ -29,6 +29,7 @@ from worktree_agents.files import write_atomic
 from worktree_agents.merge import report as merge
 from worktree_agents.quoting import shell_word, shell_words
 from worktree_agents.redaction import redact_text
+from worktree_agents.sessions import leftovers
 from worktree_agents.sessions.store import (BLOCKED, LANDED, LANDING, PENDING, STOPPED, SessionRecord, SessionStore,
                                             now, waited_for_ended)
 from worktree_agents.state import LockBusy, command_lock, lock_holder
@@ -160,17 +161,47 @@ def _has_shell(state_dir: str, stream: str) -> bool:
 
 
 def _without_shell(report: merge.MergeReport, result: merge.StreamResult) -> str:
-    """What a person does for a session with no shell (git commands its follow-up could not run)."""
+    """What a person does for a session with no shell (git commands its follow-up could not run, files it
+    could neither delete nor commit)."""
     where = f" in {result.worktree}" if result.worktree else ""
+    cannot = "cannot run the git commands that fix this"
     if result.result == merge.CONFLICT:
         fix = f"rebase it yourself{where} (`git rebase {shell_word(report.base)}`, resolving the conflicts)"
     elif result.cause in (merge.MERGE_COMMITS, merge.IN_RESULT):
         fix = (f"rebase it yourself{where} (`git rebase {shell_word(report.base)}`, which leaves its merge commits "
                "out)" + (" and take those paths out of it" if result.cause == merge.IN_RESULT else ""))
-    else:
+    elif result.result == merge.VERIFY_FAILED:
         fix = f"take those commits out of {result.branch} yourself{where}"
-    return (f"no follow-up: its `api` session runs unsandboxed, without the `run` tool, and cannot run the git "
-            f"commands that fix this; {fix}, then `wta merge {shell_word(result.stream)}`")
+    elif result.cause == merge.UNTRACKED:
+        cannot = "its tools cannot delete files, nor commit files outside its zone"
+        fix = f"delete them yourself{where}, commit them, or add them to .gitignore"
+    elif result.detail.startswith(merge.UNCOMMITTED):
+        cannot = "its tools cannot undo changes, nor commit files outside its zone"
+        fix = f"commit or undo them yourself{where} (`git restore --staged --worktree -- PATH`)"
+    else:   # a detached HEAD, files its index hides from `git status`, a worktree off its branch
+        fix = f"fix it yourself{where}"
+    return (f"no follow-up: its `api` session runs unsandboxed, without the `run` tool, and {cannot}; {fix}, "
+            f"then `wta merge {shell_word(result.stream)}`")
+
+
+def _in_own_zone(result: merge.StreamResult) -> bool:
+    """Whether every file a refusal for untracked or uncommitted files names is one that the stream's `commit`
+    tool commits, and its session's leftovers commit too: in its own zone (not a file no zone claims, which
+    `unowned: allow` would let it commit: what `setup:` wrote is nobody's work). A folder git lists whole
+    counts by its files."""
+    if not result.worktree or not result.files:
+        return False
+    paths = []
+    for path in result.files:
+        if not path.endswith("/"):
+            paths.append(path)
+            continue
+        for top, _, names in os.walk(os.path.join(result.worktree, path)):
+            paths += [os.path.relpath(os.path.join(top, n), result.worktree).replace(os.sep, "/") for n in names]
+    try:
+        return bool(paths) and not leftovers.classify(result.worktree, result.stream, paths, unowned=False).outside
+    except (WtaError, OSError):
+        return False
 
 
 def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
@@ -181,7 +212,8 @@ def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
 def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: bool = True) -> str:
     """The failure as the follow-up session's prompt carries it: what failed, the evidence, what to do.
     `shell`: whether the session can run commands (not the `api` runner's outside a sandbox, which has no
-    `run` tool); without one, a conflict or a commit to take out is no hand-back ("": a person's to fix)."""
+    `run` tool); without one, only a failed test and files of its own zone left uncommitted are a hand-back,
+    each said in terms of its tools; anything else is "" (a person's to fix: `_without_shell`)."""
     base = report.base
     onto = shell_word(base)   # (in the commands to run; a branch name may hold `$`, `;` or a quote)
     head = f"# Landing your work on `{base}` failed: fix it in this session\n"
@@ -196,7 +228,12 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
         # config are read-only in its sandbox (and the advice is for the main worktree), and a branch deleted
         # while it landed is back, nothing wrong with it. A person's (blocked_next_step).
         return ""
-    if not shell and (result.result in (merge.CONFLICT, merge.VERIFY_FAILED) or result.cause == merge.MERGE_COMMITS):
+    if not shell and result.result != merge.TEST_FAILED:
+        # Its tools read, write and edit files of its zone and commit them: no git, no deleting, nothing outside
+        # its zone. It can act on a failed test (below) and on files of its own zone left out of its commits;
+        # anything else is a person's at once, not `land_retries` follow-ups that cannot fix it.
+        if result.cause == merge.UNTRACKED or result.detail.startswith(merge.UNCOMMITTED):
+            return _own_files_handback(head, done, result) if _in_own_zone(result) else ""
         return ""
     if result.result == merge.CONFLICT:
         touched = [f"- `{t.commit}` {t.subject!r} ({'stream ' + t.stream if t.stream else 'a commit on ' + base})"
@@ -260,7 +297,7 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
                 + f"\nMake your work one commit without them: `git reset --soft {fork}` (your commits undone, their "
                   f"changes staged), {restore}then `git commit -m \"...\"` (wta gives it your prefix). Ask each "
                   f"owner for what you need with `wta request OWNER \"...\"`.\n\n{done}\n")
-    if result.cause == merge.DETACHED and shell:
+    if result.cause == merge.DETACHED:
         # (Not `git switch -c NAME` to keep the commits, as a person is told: in the sandbox only the directory of
         # its own branch's ref is writable (refs/heads/ is not, and a new name beside its ref could be another
         # stream's branch); and `git cherry-pick` cannot finish there after a conflict.)
@@ -290,6 +327,28 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
                 + "\nCommit those your work needs (in your zone). Delete the others, or add them to .gitignore "
                   f"(in your zone) if they are build output.\n\n{done}\n")
     return f"{head}\n{result.detail}\n" + "".join(f"- `{quote_path(p)}`\n" for p in result.files) + f"\n{done}\n"
+
+
+def _own_files_handback(head: str, done: str, result: merge.StreamResult) -> str:
+    """The hand-back of untracked or uncommitted files, all of its zone, to a session with no shell (the `api`
+    runner's outside a sandbox): what its tools do about them."""
+    shown = result.files[:UNTRACKED_SHOWN]
+    more = len(result.files) - len(shown)
+    files = ("".join(f"- `{quote_path(p)}`\n" for p in shown)
+             + (f"- ... and {more} more (`list_files`)\n" if more else ""))
+    if result.cause == merge.UNTRACKED:
+        what = ("untracked files (not committed, not ignored) that your branch lacks. The test would run with "
+                "them, but only commits land, so the landing was not tested")
+        other = ("One that is build output: add it to a .gitignore in your zone (`write_file`) before you commit. "
+                 "You cannot delete files in this session (it has no `run` tool): any other is committed with "
+                 "your work, so read it first (`read_file`) and make it part of your work.")
+    else:
+        what = "uncommitted changes, and only commits land"
+        other = ("Read each first (`read_file`) and put right (`edit_file`, `write_file`) what is not part of your "
+                 "work: you cannot run git in this session (it has no `run` tool), so nothing can be restored "
+                 "from a commit.")
+    return (f"{head}\nYour worktree has {what}; they are in your zone:\n{files}\nCommit them with the `commit` "
+            f"tool (it commits every change in your zone). {other}\n\n{done}\n")
 
 
 def _test_command(result: merge.StreamResult) -> str:
