@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -365,6 +366,34 @@ def test_status_says_in_a_line_that_zones_yaml_has_the_problems_wta_zones_report
     (repo / "zones.yaml").write_text(example_zones())
     commit_all(repo, "exclusive zones")
     assert not [line for line in wta(repo, "status", check=0).stdout.splitlines() if "problem" in line]
+
+
+def git_logged(tmp_path) -> tuple[dict[str, str], Path]:
+    """The environment of a wta whose every git command line is appended to the returned file (WTA_GIT)."""
+    shim, log = tmp_path / "git-shim", tmp_path / "git.log"
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("git")} "$@"\n')
+    shim.chmod(0o755)
+    return {**os.environ, "WTA_GIT": str(shim)}, log
+
+
+def test_status_lists_the_branches_once_and_its_zones_yaml_line_still_follows_what_it_reads(tmp_path):
+    """Its line of zones.yaml's problems was remembered by the branches too, listed by a second
+    `git for-each-ref` after status.collect's: no problem of that line reads a branch (the base's is the first line)."""
+    overlapping = example_zones().replace("paths: [src/app/api/**, src/lib/**]",
+                                          "paths: [src/app/api/**, src/lib/**, src/components/Button.tsx]")
+    repo = make_repo(tmp_path / "webapp", overlapping)
+    env, log = git_logged(tmp_path)
+    line = "zones.yaml has 1 problem(s): overlap: src/components/Button.tsx is claimed by api and ui"
+
+    assert line in wta(repo, "status", check=0, env=env).stdout
+    listings = [c for c in log.read_text().splitlines() if " for-each-ref " in c]
+    assert len(listings) == 1, listings
+
+    git(repo, "branch", "wta/api")   # a branch more: the line stands
+    assert line in wta(repo, "status", check=0, env=env).stdout
+    (repo / "zones.yaml").write_text(example_zones())
+    commit_all(repo, "exclusive zones")
+    assert "problem" not in wta(repo, "status", check=0, env=env).stdout
 
 
 def test_status_of_an_unborn_base_says_what_every_other_command_says(tmp_path):

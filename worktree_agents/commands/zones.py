@@ -7,7 +7,7 @@ import json
 import os
 import zlib
 
-from worktree_agents import git, layout
+from worktree_agents import layout
 from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.files import write_atomic
@@ -34,17 +34,16 @@ def configuration_problems(project, config, files: list[str]):
 def summary(project) -> str | None:
     """One line for `wta status` when `wta zones` would report problems (exit 1), else None.
 
-    Remembered by what it reads (zones.yaml, the tracked files, the branches): `wta status` is to stay cheap,
-    and loading zones.yaml (pydantic) and matching every file costs more than the rest of it."""
-    env = project.env
+    Remembered by what it reads (zones.yaml, the tracked files, whether each prompt_file is there): `wta status`
+    is to stay cheap, and loading zones.yaml (pydantic) and matching every file costs more than the rest of it.
+    (Not the branches: the one problem that reads them, the base's, is status's first line, not this one.)"""
     files = project.tracked_files(project.main)
     try:
         with open(project.config_path, "rb") as f:
             text = f.read()
     except OSError:
         text = b""
-    read = (b"1\0" + text + b"\0" + "\0".join(files).encode("utf-8", "surrogateescape") + b"\0\0"
-            + "\0".join(sorted(git.branch_heads(project.main, env))).encode())
+    read = b"2\0" + text + b"\0" + "\0".join(files).encode("utf-8", "surrogateescape")
     key = f"{len(read)}-{zlib.crc32(read):08x}"   # (zlib: hashlib's import costs more than the rest of this)
     cache = layout.path(project.repo.state_dir, layout.ZONES_PROBLEMS)
     root = os.path.dirname(project.config_path)
