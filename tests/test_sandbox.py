@@ -707,3 +707,28 @@ def test_wta_status_inside_a_sandbox_shows_its_table_whatever_it_cannot_remember
     assert done.returncode == 0, done.stdout + done.stderr
     assert "api" in done.stdout and done.stderr == ""
     assert not remembered.exists()
+
+
+def test_wta_status_inside_a_sandbox_remembers_its_zones_yaml_line_in_the_stream_worktrees_git_dir(tmp_path):
+    """It could not write wta's state, so it worked out the line of zones.yaml's problems (zones.yaml loaded,
+    every tracked file matched) at every run. It keeps the line in the stream worktree's private git dir,
+    which only a sandboxed status reads: what an agent writes there says nothing to a person's status."""
+    import json
+
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    kept = repo / ".git" / "worktrees" / "api" / "wta-zones.problems"
+    box = api_sandbox(repo)
+    command = f"{sys.executable} -m worktree_agents status"
+
+    first = inside(box, command, api)
+    assert first.returncode == 0 and first.stderr == "", first.stdout + first.stderr
+    assert not (repo / ".git" / "wta" / "zones.problems").exists()
+    made = kept.stat().st_ino   # (written whole and renamed over: a line worked out again is a new file)
+    assert json.loads(kept.read_text())["summary"] is None
+    assert inside(box, command, api).returncode == 0
+    assert kept.stat().st_ino == made
+
+    kept.write_text(json.dumps({**json.loads(kept.read_text()), "summary": "zones.yaml has 1 problem(s): told"}))
+    assert "problem(s): told" in inside(box, command, api).stdout   # the line it reads is the one kept
+    assert "problem" not in wta(api, "status", check=0).stdout

@@ -58,6 +58,8 @@ HOOKS_PATH_BEFORE = "hooks-path-before/{worktree}"  # a stream worktree's own co
 #                                       replaced, for `wta hooks uninstall` to give back (hooks.install.attach)
 
 STREAM_FILE = "wta-stream"   # in a worktree's private git dir: the stream it belongs to
+ZONES_PROBLEMS_SANDBOXED = "wta-zones.problems"   # in a stream worktree's private git dir: ZONES_PROBLEMS as a
+#                                       `wta status` in its sandbox remembers it (wta's state is read-only there)
 WORKTREE_CONFIG = "config.worktree"   # in a worktree's private git dir (the main one's: the common dir): git's
 #                                       per-worktree config, where wta sets a stream worktree's core.hooksPath
 

@@ -7,7 +7,7 @@ import json
 import os
 import zlib
 
-from worktree_agents import layout
+from worktree_agents import layout, sandbox
 from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.errors import CHECK, WtaError
 from worktree_agents.files import write_atomic
@@ -45,17 +45,18 @@ def summary(project) -> str | None:
         text = b""
     read = b"2\0" + text + b"\0" + "\0".join(files).encode("utf-8", "surrogateescape")
     key = f"{len(read)}-{zlib.crc32(read):08x}"   # (zlib: hashlib's import costs more than the rest of this)
-    cache = layout.path(project.repo.state_dir, layout.ZONES_PROBLEMS)
+    caches = _caches(project)
     root = os.path.dirname(project.config_path)
-    try:
-        with open(cache, encoding="utf-8") as f:
-            cached = json.load(f)
-        # (A prompt_file is read from the main worktree, tracked or not: its existence is part of the answer.)
-        if cached.get("key") == key and all(_is_file(root, path) == there
-                                            for path, there in cached.get("prompt_files", {}).items()):
-            return cached.get("summary")
-    except (OSError, ValueError, AttributeError, TypeError):
-        pass
+    for cache in caches:
+        try:
+            with open(cache, encoding="utf-8") as f:
+                cached = json.load(f)
+            # (A prompt_file is read from the main worktree, tracked or not: its existence is part of the answer.)
+            if cached.get("key") == key and all(_is_file(root, path) == there
+                                                for path, there in cached.get("prompt_files", {}).items()):
+                return cached.get("summary")
+        except (OSError, ValueError, AttributeError, TypeError):
+            pass
     prompt_files: dict[str, bool] = {}
     try:
         config = project.main_config()
@@ -70,11 +71,21 @@ def summary(project) -> str | None:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         line = f"zones.yaml has {len(problems)} problem(s): {problems[0]}{more}; `wta zones` lists them"
     try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        write_atomic(cache, json.dumps({"key": key, "summary": line, "prompt_files": prompt_files}), fsync=False)
+        os.makedirs(os.path.dirname(caches[-1]), exist_ok=True)
+        write_atomic(caches[-1], json.dumps({"key": key, "summary": line, "prompt_files": prompt_files}), fsync=False)
     except (OSError, WtaError):
-        pass   # only a cache (wta's state is read-only in a session's sandbox)
+        pass   # only a cache (a sandboxed status run outside a stream worktree has nowhere to write it)
     return line
+
+
+def _caches(project) -> list[str]:
+    """Where the line is remembered, read in this order, written in the last: wta's state; in a session's sandbox,
+    where that is read-only, also the stream worktree's private git dir, which its sandbox may write (and which
+    only a sandboxed status reads: what an agent writes there misleads no one else)."""
+    cache = layout.path(project.repo.state_dir, layout.ZONES_PROBLEMS)
+    if not sandbox.inside() or os.path.normpath(project.repo.git_dir) == os.path.normpath(project.repo.common_dir):
+        return [cache]
+    return [cache, os.path.join(project.repo.git_dir, layout.ZONES_PROBLEMS_SANDBOXED)]
 
 
 def _is_file(root: str, path: str) -> bool:
