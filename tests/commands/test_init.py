@@ -133,12 +133,37 @@ def test_the_fastapi_template_gets_code_streams_infra_and_docs_and_leaves_nothin
 def test_a_nextjs_app_folds_its_small_folders_into_a_neighbour(tmp_path):
     repo, streams, text = init(tmp_path, NEXTJS)
     assert list(streams) == ["app", "components", "prisma", "tests", "infra", "docs"]
-    assert streams["app"] == ["/src/**", "!/src/components/**", "/public/**"]   # src/lib/, src/hooks/ too
+    assert streams["app"] == ["/src/app/**", "/src/lib/**", "/src/hooks/**", "/public/**"]
+    assert streams["infra"][-5:] == ["/src/**", "!/src/app/**", "!/src/components/**", "!/src/lib/**",
+                                     "!/src/hooks/**"]   # src/middleware.ts, and the folders to come
     assert {"/*", "!/*/", "/.husky/**", "/.github/**"} <= set(streams["infra"])
     assert streams["docs"] == ["/*.md"]
     assert ownership(repo)["unowned"] == []
     comment = re.search(r"^  # (.*)\n  app:", text, re.M).group(1)
     assert "src/lib/" in comment and "public/" in comment and "too small for a stream of their own" in comment
+
+
+def test_a_monorepo_gives_each_package_its_own_zone_and_the_rest_of_packages_to_infra(tmp_path):
+    """The largest package's stream was given the rest of packages/ (`/packages/**` less the others): its agent,
+    told to work on packages/a/, owned every package added later and the files shared by all of them."""
+    files = [*(f"packages/{p}/src/f{i}.ts" for p in "abc" for i in range(6 - "abc".index(p))),
+             *(f"packages/{p}/package.json" for p in "abcd"), "packages/tsconfig.base.json", "package.json",
+             "README.md"]
+    repo, streams, text = init(tmp_path, files)
+    assert streams["a"] == ["/packages/a/**", "/packages/d/**"] and streams["b"] == ["/packages/b/**"] and \
+        streams["c"] == ["/packages/c/**"], text   # (d: too small for a stream, with the largest)
+    assert streams["infra"][-5:] == ["/packages/**", "!/packages/a/**", "!/packages/b/**", "!/packages/c/**",
+                                     "!/packages/d/**"]
+    assert "with the rest of packages/: its own files and the folders added to it" in text
+    checked = wta(repo, "zones", check=0)
+    assert checked.stderr == "", checked.stderr   # no pattern that matches nothing
+    zones = ownership(repo)
+    assert zones["unowned"] == [] and zones["overlaps"] == [] and zones["problems"] == [] and zones["warnings"] == []
+    assert {s["name"]: s["files"] for s in zones["streams"]} == {"a": 8, "b": 6, "c": 5, "infra": 2, "docs": 1}
+    assert {path: _owner(repo, path) for path in ("packages/e/package.json", "packages/tsconfig.json",
+                                                  "packages/a/src/new.ts", "packages/d/index.ts")} == \
+        {"packages/e/package.json": "infra", "packages/tsconfig.json": "infra", "packages/a/src/new.ts": "a",
+         "packages/d/index.ts": "a"}
 
 
 def test_a_python_library_gets_its_package_tests_infra_and_docs(tmp_path):
@@ -218,7 +243,7 @@ NEW_FILES = {
     "node-monorepo": (
         [*(f"packages/{p}/f{i}.ts" for p in "abcde" for i in range(5)),
          *(f"apps/{a}/f{i}.ts" for a in ("web", "docs") for i in range(6)), "package.json", ".npmrc", "README.md"],
-        {"packages/newpkg/package.json": "a", "apps/mobile/package.json": "apps-docs", "apps/docs/f9.ts": "apps-docs",
+        {"packages/newpkg/package.json": "infra", "apps/mobile/package.json": "infra", "apps/docs/f9.ts": "apps-docs",
          ".prettierrc": "infra", "vitest.config.ts": "infra", "CHANGELOG.md": "docs"}),
     "a-github-action-with-its-built-dist": (
         ["action.yml", "package.json", "README.md", *(f"src/m{i}.ts" for i in range(5)), "dist/index.js"],

@@ -36,9 +36,10 @@ def test_init_writes_a_valid_zones_yaml_from_the_layout(tmp_path):
     config = load(repo / "zones.yaml", repo_root=repo)
     assert config.base == "main"
     assert {name: s.paths for name, s in config.streams.items()} == {
-        # api, the largest under src/, also owns what is added there beside ui (src/new/, src/main.ts).
-        # infra also owns what is added at the top level (a Makefile), but the markdown docs owns.
-        "api": ["/src/**", "!/src/ui/**"], "ui": ["/src/ui/**"], "infra": ["/*", "!/*/", "!/*.md", "/scripts/**"],
+        # infra owns what is added at the top level (a Makefile), but the markdown docs owns, and what is
+        # added under src/ beside api and ui (src/new/, src/main.ts).
+        "api": ["/src/api/**"], "ui": ["/src/ui/**"],
+        "infra": ["/*", "!/*/", "!/*.md", "/scripts/**", "/src/**", "!/src/api/**", "!/src/ui/**"],
         "docs": ["/docs/**", "/*.md"]}
     assert config.read_only == ["/node_modules/**"]  # vendored: no stream changes it
     # The file it wrote is one `wta zones` accepts, and the zones own the files they were drawn from.

@@ -5,8 +5,9 @@ CI, containers and the root configuration every stream depends on, a `docs` stre
 for the documentation and the root markdown, tiny folders folded into a neighbour,
 vendored code read-only, and a comment saying why each stream exists. A file added
 next to the others (a new module, package or root config file) has an owner too:
-infra takes the top level's other files (`/*`), and a container's largest member the
-rest of the container (docs/zones.md).
+infra takes the top level's other files (`/*`) and the rest of a container of several
+streams (packages/a, packages/b: its own files and the packages to come), and a
+container's one member with a stream the rest of that container (docs/zones.md).
 """
 
 from __future__ import annotations
@@ -189,8 +190,20 @@ def _code_streams(bodies: list[_Body], containers: dict[str, list[str]], infra: 
         inside = [b for b in own if b.container == container]
         rest = [b for b in ranked if b.container == container and b not in own]
         everything = f"/{_glob_literal(container)}/**"
+        if len(inside) > 1 and len(loose) < TINY:
+            # Peers (packages/a, packages/b): each keeps its own; the small ones join the largest, and infra
+            # takes the rest (the container's own files, the members added later), none of theirs.
+            owner = of[inside[0].where]
+            for body in rest:
+                owner.paths += _body_patterns(body)
+                owner.files += len(body.files)
+                owner.join(TOO_SMALL if len(body.files) < TINY else OVER_LIMIT, f"{body.where}/")
+            infra.paths += [everything, *(f"!/{_glob_literal(b.where)}/**" for b in inside + rest)]
+            infra.files += len(loose)
+            infra.join("its own files and the folders added to it", f"the rest of {container}/")
+            continue
         if inside and len(loose) < TINY:
-            # The largest member's stream takes the rest of the container.
+            # Its one member with a stream (src/tinyhttp) takes the rest of the container.
             owner = of[inside[0].where]
             owner.paths.remove(_body_patterns(inside[0])[0])
             others = loose or rest or len(inside) > 1
