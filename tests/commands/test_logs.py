@@ -201,6 +201,23 @@ def test_logs_render_no_escape_sequence_a_stream_json_line_holds_as_json_escapes
     assert "\\u001b]0;TITLE\\u0007" in wta(repo, "logs", "--raw", "api", check=0, env=env()).stdout   # as written
 
 
+def test_logs_cut_a_long_tool_call_and_result_as_every_table_of_wta_cuts_a_cell(tmp_path):
+    """The rendered log cut with its own rule, ending in "...", where `wta status` and the other tables end a cut
+    cell in "…": one rule (shortening.cut_end) now cuts both, a line to the width it is given, "…" included."""
+    command, said = "echo " + "c" * 200 + "\necho next", "r" * 300
+    lines = [{"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash",
+                                                            "input": {"command": command}}]}},
+             {"type": "user", "message": {"content": [{"type": "tool_result", "content": said + "\nsecond"}]}}]
+    (tmp_path / "lines.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    repo = session_repo(tmp_path, zones(agent(f"cat {tmp_path / 'lines.json'}"), STREAMS))
+    assert up(repo).returncode == 0
+
+    shown = wta(repo, "logs", "api", check=0, env=env()).stdout.splitlines()
+
+    assert f"[tool] Bash {command[:119]}… …" in shown, shown   # (the second "…": lines left out)
+    assert f"[tool result] {said[:159]}… (+1 lines)" in shown, shown
+
+
 def test_a_session_reason_from_the_agents_result_line_reaches_no_terminal_with_its_escape_sequences(tmp_path):
     """A failed session's reason is the error its agent's result line gives (what its process printed): with an
     escape sequence in it, `wta status` (and `wta up`'s lines, notify) sent it to the terminal as it was."""

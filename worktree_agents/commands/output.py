@@ -10,6 +10,8 @@ import textwrap
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from worktree_agents.shortening import cut_end
+
 
 def use_colour(stream=None) -> bool:
     """Colour and live redraw only on a terminal, and never with NO_COLOR set."""
@@ -29,7 +31,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int | No
     """A plain aligned text table (no colour: safe for pipes and logs), each row followed by its note, if any.
 
     With `width` (a terminal's, `terminal_width`) every line fits it: the columns in `shorten` are cut by their
-    function (`cut_end`, `cut_path`) down to CUT_MIN, then the columns in `drop` are left out, first named
+    function (`shortening.cut_end`, `cut_path`) down to CUT_MIN, then the columns in `drop` are left out, first named
     first, until the rest fits (and any of them that fits after all comes back); a last line names those left
     out. Notes are wrapped to the width. Without a width the table is as wide as its widest cells."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
@@ -90,16 +92,6 @@ def _note(note: str | None, width: int | None) -> list[str]:
                          break_on_hyphens=False)
 
 
-def cut_end(text: str, width: int) -> str:
-    """`text` cut at the end to `width`, "…" saying so (a subject, a reason, a list)."""
-    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
-
-
-def cut_path(path: str, width: int) -> str:
-    """`path` cut at the start to `width`, "…" saying so: the end names the place (…-worktrees/api)."""
-    return path if len(path) <= width else "…" + path[len(path) - width + 1:]
-
-
 def wrap(text: str, width: int | None) -> str:
     """Lines of free text (a problem and its fix) wrapped to `width`, when there is one."""
     if width is None:
@@ -128,7 +120,7 @@ def fit_screen(text: str, reserved: int = 0) -> str:
     table taller than the screen, would leave the top of the last drawing behind at every redraw."""
     size = shutil.get_terminal_size()
     width, height = max(size.columns - 1, 20), max(size.lines - 1 - reserved, 3)
-    lines = [line if len(line) <= width else line[:width - 1] + "…" for line in text.split("\n")]
+    lines = [cut_end(line, width) for line in text.split("\n")]
     if len(lines) > height:
         lines = lines[:height - 1] + [f"… {len(lines) - height + 1} more lines (make the terminal taller)"]
     return "\n".join(lines)

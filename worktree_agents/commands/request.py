@@ -7,6 +7,7 @@ from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
 from worktree_agents.redaction import one_line
+from worktree_agents.shortening import cut_end
 
 
 def run(words: list[str], path: str | None = None, close_id: str | None = None,
@@ -66,5 +67,5 @@ def _list(project: Project, as_json: bool) -> int:
 
 def _one_line(text: str, path: str | None) -> str:
     line = one_line(text)   # (another stream's agent wrote it)
-    line = line if len(line) <= 70 else line[:67] + "..."
+    line = cut_end(line, 70)
     return f"[{path}] {line}" if path else line

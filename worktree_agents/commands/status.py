@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from worktree_agents import status as status_mod
 from worktree_agents.commands import output
 from worktree_agents.commands import zones as zones_command
-from worktree_agents.commands.output import cut_end, cut_path, emit_json, fit_screen, table, terminal_width, \
-    use_colour, wrap
+from worktree_agents.commands.output import emit_json, fit_screen, table, terminal_width, use_colour, wrap
 from worktree_agents.errors import WtaError
 from worktree_agents.hooks import install as hooks
 from worktree_agents.project import Project
 from worktree_agents.quoting import shell_word
+from worktree_agents.shortening import cut_end, cut_path
 from worktree_agents.zones.ownership import quote_path
 
 WATCH_INTERVAL_ENV = "WTA_WATCH_INTERVAL"

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from worktree_agents.config.model import SUPPORTED_VERSION, parse_duration
 from worktree_agents.quoting import syntax_error
 from worktree_agents.runners import RUNNERS, quoted_placeholder
+from worktree_agents.shortening import cut_end
 from worktree_agents.zones.matcher import PatternError, git_glob
 
 MAX_STREAM_NAME = 63
@@ -305,4 +306,4 @@ class ConfigSchema(Strict):
 def short(value: Any) -> str:
     """A value for a one-line message: its repr, cut at 40 characters."""
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return cut_end(text, 40)

@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from worktree_agents.redaction import printable
+from worktree_agents.shortening import ELLIPSIS, cut_end
 
 RESULT_SHOWN = 160   # characters of a tool result's first line
 ARGUMENT_SHOWN = 120  # of a tool call's argument
@@ -79,7 +80,7 @@ class Transcript:
         if block.get("type") == "tool_result":
             said = _text_of(block.get("content"))
             lines = said.strip("\n").splitlines() or [""]
-            first = _cut(lines[0].strip(), RESULT_SHOWN)
+            first = cut_end(lines[0].strip(), RESULT_SHOWN)
             more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
             return f"[tool {'error' if block.get('is_error') else 'result'}] {first}{more}".rstrip() + "\n"
         if block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"].strip():
@@ -97,7 +98,7 @@ class Transcript:
                     relative = os.path.relpath(value, self.cwd)
                     value = value if relative.startswith("..") else relative
                 first = value.strip().splitlines()[0]
-                return _cut(first, ARGUMENT_SHOWN) + (" ..." if first != value.strip() else "")
+                return cut_end(first, ARGUMENT_SHOWN) + (f" {ELLIPSIS}" if first != value.strip() else "")
         return ""
 
 
@@ -125,7 +126,7 @@ def _result(event: dict) -> str:
     if isinstance(denials, list) and denials:
         parts.append(f"{len(denials)} edit(s) refused")
     said = event.get("result") if event.get("is_error") and isinstance(event.get("result"), str) else ""
-    return "[result] " + ", ".join(parts) + (f": {_cut(said.strip(), RESULT_SHOWN)}" if said.strip() else "") + "\n"
+    return "[result] " + ", ".join(parts) + (f": {cut_end(said.strip(), RESULT_SHOWN)}" if said.strip() else "") + "\n"
 
 
 def _text_of(content: Any) -> str:
@@ -135,7 +136,3 @@ def _text_of(content: Any) -> str:
         return "\n".join(str(b.get("text", "")) if b.get("type") == "text" else f"[{b.get('type')}]"
                          for b in content if isinstance(b, dict))
     return ""
-
-
-def _cut(text: str, most: int) -> str:
-    return text if len(text) <= most else text[:most - 3] + "..."
