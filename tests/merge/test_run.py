@@ -464,6 +464,40 @@ def test_abort_names_the_backup_of_a_fix_that_a_continue_landed_and_how_to_take_
     assert sha(repo, "wta/api") == fixed
 
 
+def test_abort_takes_back_commits_on_a_branch_no_worktree_holds_without_moving_the_main_worktree(repo):
+    """infra landed (rebased), the run stopped at ui; a person removed infra's worktree and committed a fix on
+    wta/infra in a worktree of their own, then removed it. The abort took the fix off wta/infra and said to take
+    it back with `git switch wta/infra && git cherry-pick ...`: pasted in the main worktree, it took the person
+    off main."""
+    write_files(repo, {"src/components/Nav.tsx": "on main\n"})
+    commit_all(repo, "a person's nav")
+    base = sha(repo, "main")
+    infra_tip = sha(repo, "wta/infra")
+    wta(repo, "merge", "infra", "ui", check=1)   # infra lands, rebased; ui conflicts
+    git(repo, "worktree", "remove", str(wt(repo, "infra")))
+    elsewhere = repo.parent / "by-hand"
+    git(repo, "worktree", "add", "-q", str(elsewhere), "wta/infra")
+    write_files(elsewhere, {"ai-agents/fix.md": "fixed\n"})
+    commit_all(elsewhere, "[infra] a fix", "--no-verify")
+    git(repo, "worktree", "remove", str(elsewhere))
+    def worktrees():
+        return [line.split()[0] for line in git(repo, "worktree", "list").stdout.splitlines()]
+    before = worktrees()
+
+    proc = wta(repo, "merge", "--abort", check=0)
+
+    assert sha(repo, "wta/infra") == infra_tip and sha(repo, "main") == base
+    [command] = [line.split("`")[1] for line in proc.stdout.splitlines()
+                 if "kept refs/heads/wta/infra's commits" in line]
+    assert "switch" not in command, command
+    subprocess.run(command, shell=True, check=True, capture_output=True, cwd=repo)   # pasted in the main worktree
+    assert git(repo, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main" and sha(repo, "main") == base
+    assert subjects(repo, "wta/infra")[:2] == ["[infra] a fix", "[infra] add tools"]
+    assert git(repo, "rev-parse", "wta/infra~1").stdout.strip() == infra_tip
+    assert git(repo, "show", "wta/infra:ai-agents/fix.md").stdout == "fixed\n"
+    assert worktrees() == before   # the worktree it made is gone
+
+
 def test_abort_names_a_stream_that_started_on_what_it_takes_off_the_base_and_keeps_its_commits(repo):
     """infra landed, the run stopped at ui; api (after infra) started from the base then. The abort took infra
     off main and said nothing of api, whose branch still held infra's landed commit: `wta merge api` then

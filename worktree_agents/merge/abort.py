@@ -85,7 +85,9 @@ def _take_back(main: str, branch: str, restored: str, kept_tip: str, kept: str, 
                worktree: str | None, env: dict[str, str]) -> str:
     """The command that takes the commits set aside at `kept` back onto `branch` (put back at `restored`): the
     branch as the person left it (a fast-forward when it sits on it), or, when they sit on a commit this merge
-    made (rebased onto the base the abort put back), a cherry-pick of those beyond it."""
+    made (rebased onto the base the abort put back), a cherry-pick of those beyond it. A branch no worktree has
+    checked out gets the cherry-pick in a worktree of its own, made for it and removed after: `git switch` there
+    would take the person's checkout off the branch they are on."""
     since = None   # the newest commit the merge made that they sit on
     for commit in produced:
         if git.is_ancestor(commit, kept_tip, cwd=main, env=env) and (
@@ -100,7 +102,9 @@ def _take_back(main: str, branch: str, restored: str, kept_tip: str, kept: str, 
     picked = shell_word(f"{since[:12]}..{kept}")
     if worktree:
         return f"{git_in} cherry-pick {picked}"
-    return f"git switch {shell_word(branch)} && git cherry-pick {picked}"
+    git_main = f"git -C {shell_word(main)}"
+    return (f'd=$(mktemp -d) && {git_main} worktree add -q "$d" {shell_word(branch)} && git -C "$d" cherry-pick '
+            f'{picked} && {git_main} worktree remove "$d"')
 
 
 def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:
