@@ -428,6 +428,24 @@ def test_a_blocked_streams_reason_ends_with_the_next_step_and_that_step_lands_it
     assert record(repo, "api")["state"] == "landed"
 
 
+def test_logs_follow_of_a_blocked_stream_ends_on_blocked_with_its_reason_as_status_says(tmp_path):
+    """Its follow-ups ended done and each landing failed: the log's last line says "ended: done", and
+    `wta logs -f` ended there, exit 0, where `wta status` says blocked."""
+    script = '[ -f src/api/w.py ] || { echo w > src/api/w.py && git add src/api/w.py && git commit -qm w; }\n'
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n",
+                     extra="land: auto\nland_retries: 1\ntest: 'echo no fix; exit 1'\n")
+    assert up(repo).returncode == 1
+    api = record(repo, "api")
+    assert api["state"] == "blocked"
+
+    followed = wta(repo, "logs", "-f", "api", check=1)
+
+    assert followed.stdout.rstrip("\n").splitlines()[-1].endswith("ended: done")   # the log, as written
+    assert followed.stderr == f"wta: stream 'api' is blocked: {api['reason']}\n"
+    assert f"blocked: {api['reason']}" in wta(repo, "status", check=0).stdout
+    assert wta(repo, "logs", "api", check=0).stderr == ""   # without -f: the log only
+
+
 def test_a_change_left_outside_the_zone_is_handed_back_as_one_to_undo_and_the_stream_lands(tmp_path):
     """The hand-back had said "commit or stash them": a path outside the zone cannot be committed, and the
     sandbox has no `git stash`; the agent spent its follow-ups and the stream was blocked."""

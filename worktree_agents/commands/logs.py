@@ -1,5 +1,6 @@
 """`wta logs STREAM [-f] [--raw]`: the session's log; `-f` follows it until the session ends (exit 1 when it
-failed). Claude Code's stream-json lines are rendered for people (sessions/transcript.py), `--raw`: as written."""
+failed, or its stream is blocked). Claude Code's stream-json lines are rendered for people
+(sessions/transcript.py), `--raw`: as written."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from worktree_agents.errors import WtaError
 from worktree_agents import sessions
 from worktree_agents.project import Project
 from worktree_agents.redaction import shown
-from worktree_agents.sessions.store import CRASHED, FAILED, PENDING, WAITING, SessionRecord, SessionStore
+from worktree_agents.sessions.store import (BLOCKED, CRASHED, FAILED, LANDED, LANDING, PENDING, WAITING, SessionRecord,
+                                            SessionStore)
 from worktree_agents.sessions.liveness import observe
 from worktree_agents.sessions.transcript import Transcript
 
@@ -72,8 +74,15 @@ def _not_started(record: SessionRecord) -> str:
 
 
 def _ended(stream: str, record: SessionRecord | None) -> int:
-    """`-f`'s exit code once the session has ended: 1 when it failed (SPEC), with the reason of a crash, which
-    no session wrote into its log (its wrapper was killed)."""
+    """`-f`'s exit code once the session has ended: 1 when it failed or its stream is blocked (SPEC), with the
+    reason of a crash, which no session wrote into its log (its wrapper was killed), and what became of a
+    stream after its last session ended done (landing, landed, blocked: the log ends on "ended: done"), as
+    `wta status` says it."""
+    if record is not None and record.state in (LANDING, LANDED, BLOCKED):
+        why = record.reason or ""
+        print(f"wta: stream {stream!r} is " + (why if why.startswith(record.state) else
+                                                record.state + (f": {why}" if why else "")), file=sys.stderr)
+        return 1 if record.state == BLOCKED else 0
     if record is None or record.state not in (FAILED, CRASHED):
         return 0
     if record.state == CRASHED:
