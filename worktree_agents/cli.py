@@ -210,7 +210,8 @@ def up(
 @app.command(cls=_Command)
 def status(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout (fields: docs/status.md)."),
-    watch: bool = typer.Option(False, "--watch", help="Refresh every 2 seconds until Ctrl-C."),
+    watch: bool = typer.Option(False, "--watch", help="Refresh every 2 seconds, or every $WTA_WATCH_INTERVAL seconds "
+                                                     "when set, until Ctrl-C."),
 ) -> None:
     """Per stream: branch, worktree, commits ahead/behind the base, dirty files, violations, conflicts, state."""
     from worktree_agents.commands import status as cmd

@@ -234,6 +234,14 @@ def test_watch_prints_a_fresh_table_each_interval_until_interrupted(tmp_path):
     assert "no branch" in api_rows[0] and "prepared" in api_rows[-1]
 
 
+def test_the_watch_help_names_the_interval_it_honours(tmp_path):
+    """The help said "every 2 seconds" and nothing of WTA_WATCH_INTERVAL, which the refreshes follow."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    shown = wta(repo, "status", "--help", check=0, env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}).stdout
+    said = " ".join(re.sub(r"[│|]", " ", shown).split())
+    assert "Refresh every 2 seconds, or every $WTA_WATCH_INTERVAL seconds when set, until Ctrl-C." in said, shown
+
+
 @pytest.mark.parametrize("value", ["abc", "-1", "0", "inf"])
 def test_a_bad_watch_interval_is_one_line_before_any_refresh(tmp_path, value):
     repo = clone_webapp(tmp_path, example_zones(setup=None))
