@@ -1041,9 +1041,11 @@ def test_down_refuses_unmerged_commits_and_lists_them_until_forced(tmp_path):
     assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
 
 
-def test_down_of_a_stream_kept_while_a_merge_is_stopped_says_to_finish_that_merge_first(tmp_path):
+def test_down_keeps_the_worktree_a_stopped_merge_waits_on_and_names_continue_and_abort(tmp_path):
     """`wta down` kept a stream with unmerged commits saying "merge the commits (wta merge api)", which a
-    stopped merge refuses (exit 2): it now names the `wta merge --continue` that comes first."""
+    stopped merge refuses (exit 2); then "wta merge --continue finishes the stopped merge, then wta merge
+    api", of the very stream that merge stopped at (the `--continue` lands it), and never `--abort`. The
+    stream the stopped merge waits on keeps its worktree in one line naming both."""
     repo = clone_webapp(tmp_path)
     wta(repo, "up", "--no-launch", check=0)
     api = worktree_of(repo, "api")
@@ -1053,9 +1055,17 @@ def test_down_of_a_stream_kept_while_a_merge_is_stopped_says_to_finish_that_merg
     assert "1 verification failure(s) in wta/api" in wta(repo, "merge", check=1).stderr
     assert "stopped at api" in wta(repo, "merge", "api", check=2).stderr   # what the old advice ran into
 
-    done = wta(repo, "down", "api", check=1)
-    assert "merge the commits (wta merge --continue finishes the stopped merge, then wta merge api)" in done.stdout
-    assert api.is_dir()
+    done = wta(repo, "down", check=1)
+
+    assert ("api          kept       the stopped merge waits on it in this worktree; finish that merge with "
+            "`wta merge --continue` or undo it with `wta merge --abort`, or rerun with --force to remove it anyway"
+            in done.stdout.splitlines()), done.stdout
+    assert api.is_dir() and not worktree_of(repo, "ui").exists()   # (ui: nothing of its own to lose)
+    assert "stopped at api" in wta(repo, "status", check=0).stdout
+    wta(repo, "down", "--force", "api", check=0)
+    assert not api.exists()
+    assert "no worktree has wta/api checked out; create one with `wta up api --no-launch`" in \
+        wta(repo, "merge", "--continue", check=1).stderr
 
 
 def test_down_refuses_uncommitted_and_untracked_files_and_names_them(tmp_path):

@@ -35,7 +35,8 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
             cut_short = remove.removals_cut_short(project.repo.state_dir)   # not by hand: finished below
             stale = [w for w in stale if w.path not in cut_short]
         removals = remove.plan_removal(project, zones.base, zones.branch_prefix, chosen, store.streams(), zones.zones)
-        results = [_remove(project, zones, r, store, force, delete_branches) for r in removals]
+        waits_on = _stream_a_stopped_merge_waits_on(project)
+        results = [_remove(project, zones, r, store, force, delete_branches, waits_on) for r in removals]
         hooks.tidy(project.repo.common_dir)  # the last stream worktree gone: wta's hooks and config go too
     if stale:
         print(f"pruned git's records of {len(stale)} worktree(s) deleted by hand: "
@@ -50,14 +51,21 @@ def run(streams: Sequence[str], force: bool = False, delete_branches: bool = Fal
 
 
 def _remove(project, zones, removal: remove.Removal, store: StateStore, force: bool,
-            delete_branches: bool) -> remove.Removed:
+            delete_branches: bool, waits_on: str | None = None) -> remove.Removed:
     """One stream; a session still running in its worktree is kept, or with --force stopped first
     (removed under it, the agent would go on writing and committing into nothing), and the stream
-    then looked at again: stopping a session commits its leftovers in the zone."""
+    then looked at again: stopping a session commits its leftovers in the zone. The stream a stopped
+    merge `waits_on` keeps its worktree without --force: its conflict is resolved there, and
+    `wta merge --continue` lands it from there."""
     from worktree_agents.sessions.liveness import running_pid
     from worktree_agents.sessions.stop import stop
     from worktree_agents.sessions.store import DONE, LANDING, OPEN, STOPPED, SessionStore, now
 
+    if removal.stream == waits_on and removal.worktree is not None and not force:
+        return remove.Removed(removal.stream, removal.branch, removal=removal,
+                              refused="the stopped merge waits on it in this worktree; finish that merge with "
+                                      "`wta merge --continue` or undo it with `wta merge --abort`, or rerun with "
+                                      "--force to remove it anyway")
     sessions = SessionStore(project.repo.state_dir)
     pid = running_pid(project.repo.state_dir, removal.stream) if removal.worktree is not None else None
     scheduled = _scheduled(project, sessions, removal.stream) if removal.worktree is not None and not pid else None
@@ -97,6 +105,14 @@ def _scheduled(project, sessions, stream: str) -> str | None:
         return None   # left from a schedule that has ended: nobody will start it
     return (f"a coordinator (pid {coordinator}) will start its session ({record.state}"
             f"{': ' + record.reason if record.reason else ''})")
+
+
+def _stream_a_stopped_merge_waits_on(project) -> str | None:
+    """The stream a stopped or interrupted merge stopped at (its worktree is where it is resolved), or None."""
+    from worktree_agents.merge.state import merge_status
+
+    pending = merge_status(project.repo.state_dir)
+    return pending["stream"] if pending is not None and pending["status"] in ("stopped", "interrupted") else None
 
 
 def _stopped_merge(project) -> str | None:
