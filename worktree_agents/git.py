@@ -42,7 +42,12 @@ ZERO_SHA = "0" * 40
 
 
 class GitError(WtaError):
-    """A git command failed where failure is not an expected answer."""
+    """A git command failed where failure is not an expected answer. `killed_by`: the signal that ended it,
+    if one did."""
+
+    def __init__(self, message: str, *args: int, killed_by: int | None = None) -> None:
+        super().__init__(message, *args)
+        self.killed_by = killed_by
 
 
 def no_git_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -90,7 +95,8 @@ def run(
 def checked(done: Completed) -> Completed:
     """`done`, or a `GitError` with git's reason if it failed."""
     if done.returncode != 0:
-        raise GitError(f"git {' '.join(command(done.args))} failed: {reason(done.stderr) or f'exit {done.returncode}'}")
+        raise GitError(f"git {' '.join(command(done.args))} failed: {reason(done.stderr) or f'exit {done.returncode}'}",
+                       killed_by=-done.returncode if done.returncode < 0 else None)
     return done
 
 

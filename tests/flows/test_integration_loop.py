@@ -1079,6 +1079,48 @@ def test_ctrl_c_while_landings_wait_blocks_nothing(tmp_path):
     wta(repo, "stop", check=0, env=env())
 
 
+def test_a_landings_git_ended_by_a_terminals_signal_is_tried_again_not_blocked(tmp_path):
+    """A Ctrl-C to wta's process group can still reach a git that is being started (before it is in a group of
+    its own): one of test_ctrl_c_while_landings_wait_blocks_nothing's runs in fourteen at load. Its death, "git
+    status failed: exit -2", was taken for an error trying again cannot clear: every waiting stream `blocked`."""
+    ctrl_c, go = tmp_path / "ctrl-c", tmp_path / "go"   # (the landing's looks at the base's worktree after it
+    #                                                       wait for `go`: the streams' reasons stay to be read)
+    shim = tmp_path / "bin" / "git"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\ncase "$*" in *" status "*"--untracked-files=no"*)\n'
+                    f'  if rm "{ctrl_c}" 2>/dev/null; then kill -INT $$; fi\n'
+                    f'  while [ ! -f "{go}" ]; do sleep 0.05; done ;;\nesac\n'
+                    f'exec {shutil.which("git")} "$@"\n')
+    shim.chmod(0o755)
+    go.touch()
+    streams = "".join(f"  {s}:\n    paths: [{s}/**]\n" for s in ("a", "b"))
+    repo = loop_repo(tmp_path, 'mkdir -p "$WTA_STREAM" && echo w > "$WTA_STREAM/w" && git add -A && git commit -qm w',
+                     extra="land: auto\n", streams=streams)
+    write_files(repo, {"README.md": "# a person's change\n"})
+    git(repo, "add", "README.md")   # the landings wait for it
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True,
+                            env=env(WTA_GIT=str(shim)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: all("uncommitted" in (record(repo, s).get("reason") or "") for s in "ab"), timeout=60)
+        go.unlink()
+        ctrl_c.touch()   # the landing's next git status dies of a Ctrl-C
+        wait_for(lambda: not ctrl_c.exists(), timeout=60)
+        wait_for(lambda: all(record(repo, s)["state"] == "blocked" or "interrupted" in record(repo, s)["reason"]
+                             for s in "ab"), timeout=60)
+        assert {s: record(repo, s)["state"] for s in "ab"} == dict.fromkeys("ab", "landing")
+        assert {s: record(repo, s)["reason"] for s in "ab"} == dict.fromkeys(
+            "ab", "landing waits: git --no-optional-locks status failed: exit -2 (interrupted; tried again)")
+        git(repo, "reset", "-q", "--hard")   # the person's change is gone: they land
+        go.touch()
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, out + err
+    assert {s: record(repo, s)["state"] for s in "ab"} == dict.fromkeys("ab", "landed"), out + err
+    assert all(record(repo, s).get("handbacks", 0) == 0 for s in "ab")
+    assert sorted(subjects(repo, "main")[:2]) == ["[a] w", "[b] w"]
+
+
 def test_a_detached_coordinator_ended_twice_during_a_landings_test_leaves_it_to_the_next_one(tmp_path):
     """`wta stop` signals a coordinator that is still waiting for a landing's long test again (after 10 s):
     that second SIGTERM had ended it with a Python traceback in coordinator.log, and left the test running."""

@@ -19,6 +19,7 @@ worktree that nobody watches.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Callable, Collection, ContextManager, Iterator, Sequence
 
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
+from worktree_agents.git import GitError
 from worktree_agents.merge import report as merge
 from worktree_agents.quoting import shell_word, shell_words
 from worktree_agents.redaction import redact_text
@@ -101,7 +103,12 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
     except WtaError as exc:
         holder = lock_holder(state_dir)
         line = str(exc).splitlines()[0]
-        if holder is None and not isinstance(exc, LockBusy) and underway is None and read_state(state_dir) is None:
+        # A terminal's Ctrl-C (or `timeout`'s SIGTERM) to wta's process group can still reach a git that is being
+        # started, not yet in a group of its own (git.keep_from_terminal_signals): not the landing's failure, nor
+        # a person's to clear. Tried again, by this coordinator or the one it hands over to.
+        if interrupted(exc):
+            line += " (interrupted; tried again)"
+        elif holder is None and not isinstance(exc, LockBusy) and underway is None and read_state(state_dir) is None:
             # Not the lock, not a merge left to a person: an error that trying again will not clear (a git
             # that fails), said once; the stream is blocked with it (`wta merge` by hand shows it again).
             return [LandOutcome(s, FAILED, reason=f"landing failed: {line}") for s in streams]
@@ -145,6 +152,12 @@ def land(project, streams: Sequence[str], progress: Callable[[str, str], None],
                 reason += f"; {_without_shell(report, result)}"
             outcomes.append(LandOutcome(stream, FAILED, reason=reason, handback=handback, next_step_said=person))
     return outcomes
+
+
+def interrupted(exc: WtaError) -> bool:
+    """Whether `exc` is a git ended by a signal that a terminal or `timeout` sends a whole process group."""
+    return isinstance(exc, GitError) and exc.killed_by in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                                                           signal.SIGQUIT)
 
 
 # Stops no follow-up could fix, a person's (blocked, with the next step: `blocked_next_step`): its ref or objects
