@@ -732,3 +732,94 @@ def test_wta_status_inside_a_sandbox_remembers_its_zones_yaml_line_in_the_stream
     kept.write_text(json.dumps({**json.loads(kept.read_text()), "summary": "zones.yaml has 1 problem(s): told"}))
     assert "problem(s): told" in inside(box, command, api).stdout   # the line it reads is the one kept
     assert "problem" not in wta(api, "status", check=0).stdout
+
+
+LOCK_AGENT = """common=$(git rev-parse --git-common-dir)
+try() { if touch "$1" 2>/dev/null; then echo "made $1" >> "$REPORT"; else echo "refused $1" >> "$REPORT"; fi; }
+try "$common/refs/heads/wta/ui.lock"          # another stream's branch: its directory is this stream's too
+try "$common/logs/refs/heads/wta/ui.lock"     # its reflog's: `git reflog expire`, which `git gc` runs
+try "$common/refs/heads/main.lock"
+try "$common/packed-refs.lock"
+try "$common/refs/wta/backup.lock"
+try "$common/worktrees/ui/index.lock"
+try "$common/worktrees/ui/HEAD.lock"
+try "$common/wta/lock"                        # wta's command lock
+try "$common/wta/state.json.lock"
+"""
+
+
+def test_a_lock_file_an_agent_leaves_beside_another_streams_branch_stops_its_landing_in_one_line(tmp_path):
+    """A sandbox writes the directory of its own ref and reflog (git renames `<ref>.lock` into place there), so an
+    agent can make `refs/heads/wta/<other>.lock`: git then refuses every move of that branch. `wta merge` rebased
+    the other stream in its worktree and stopped at the ref's update with git's raw "Unable to create" (a merge
+    left under way); `wta sync` said the branch "moved meanwhile" and to run it again. Now the landing and the
+    sync refuse before anything moves, naming the file, the sandbox that could have made it and the `rm`, and
+    `wta status` names it (and one at the reflog, which stops the person's `git gc`). Every other lock git or wta
+    takes (the base's ref, packed-refs, the backups, another worktree's index, wta's own) stays out of reach."""
+    report = tmp_path / "report"
+    agent = tmp_path / "agent.sh"
+    agent.write_text(LOCK_AGENT)
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = layout(tmp_path, zones)
+    ui = repo.parent / "repo-worktrees" / "ui"
+    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
+    git(ui, "commit", "-qam", "[ui] mine")
+    ui_tip, backups = tip(repo, "wta/ui"), git(repo, "for-each-ref", "refs/wta/").stdout
+
+    wta(repo, "up", "api", check=0, env={**os.environ, "REPORT": str(report)}, timeout=60)
+
+    common = repo / ".git"
+    lines = report.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["made"] * 2 + ["refused"] * 7, lines
+    lock, log_lock = common / "refs/heads/wta/ui.lock", common / "logs/refs/heads/wta/ui.lock"
+    (ui / "src" / "ui" / "page.html").write_text("<p>more</p>\n")
+    assert git(ui, "commit", "-qam", "[ui] more", check=False).returncode != 0   # the attack: ui cannot commit
+    git(ui, "checkout", "--", ".")
+    (repo / "README.md").write_text("# moved\n")
+    git(repo, "commit", "-qam", "a person's commit")   # ui must be rebased: its ref must move
+    base = tip(repo, "main")
+
+    merged = wta(repo, "merge", "ui", check=1)
+
+    said = [line for line in merged.stderr.splitlines() if line.startswith(f"ui: {lock}:")]
+    assert len(said) == 1, merged.stdout + merged.stderr
+    assert "the sandbox of api could have made it" in said[0] and f"(rm {lock})" in said[0], said[0]
+    assert "Unable to create" not in merged.stdout + merged.stderr
+    assert tip(repo, "main") == base and tip(repo, "wta/ui") == ui_tip
+    assert not (common / "wta" / "merge.json").exists()   # nothing under way, nothing backed up
+    assert git(repo, "for-each-ref", "refs/wta/").stdout == backups
+    assert git(ui, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/ui"
+
+    status = wta(repo, "status", check=0).stdout
+    assert f"ui: {lock}: a lock file" in status and f"ui: {log_lock}: a lock file" in status, status
+    synced = wta(repo, "sync", "ui", check=None)
+    assert synced.returncode != 0 and f"(rm {lock})" in synced.stdout + synced.stderr, synced.stdout + synced.stderr
+    assert tip(repo, "wta/ui") == ui_tip
+
+    lock.unlink()   # as the line says
+    wta(repo, "merge", "ui", check=0)
+    assert git(repo, "log", "-1", "--format=%s", "main").stdout.strip() == "[ui] mine"
+
+
+def test_a_lock_file_left_beside_a_dependents_branch_stops_wta_up_land_in_one_line(tmp_path):
+    """`wta up --land`: api's agent leaves `refs/heads/wta/ui.lock` and lands; ui, which waits for it, is
+    brought up to the new base before its session starts: that sync had failed with git's raw "Unable to create"
+    said as "moved meanwhile; run `wta sync ui` again". ui now stops unstarted on the one line, naming api."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text('[ "$WTA_STREAM" = api ] && touch "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n'
+                     'echo more >> "src/$WTA_STREAM/$WTA_FILE" && git commit -qam "[$WTA_STREAM] work"\n')
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n") + "    after: [api]\n"
+    repo = make_repo(tmp_path / "repo", zones, {**FILES, "src/ui/a.py": "u = 1\n"})
+    ui_tip = tip(repo, "main")
+
+    up = wta(repo, "up", "--land", check=1, env={**os.environ, "WTA_FILE": "a.py"}, timeout=120)
+
+    lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
+    said = [line for line in up.stdout.splitlines() if line.startswith("ui: failed")]
+    assert len(said) == 1 and f"{lock}: a lock file that no process holds" in said[0], up.stdout + up.stderr
+    assert "the sandbox of api could have made it" in said[0] and f"(rm {lock})" in said[0], said[0]
+    assert "Unable to create" not in up.stdout + up.stderr
+    assert git(repo, "log", "-1", "--format=%s", "main").stdout.strip() == "[api] work"
+    assert tip(repo, "wta/ui") == ui_tip

@@ -30,6 +30,7 @@ from worktree_agents.sessions.store import (DONE, LANDED, LANDING, OPEN, PENDING
                                             SessionStore, iso)
 from worktree_agents.sessions.supervisor import coordinator_pid
 from worktree_agents.state import StateStore
+from worktree_agents.worktrees import locks
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, off_branch
 from worktree_agents.zones.enforce import audit_commits
 from worktree_agents.zones.in_force import ZonesInForce
@@ -69,6 +70,8 @@ class StreamStatus:
     hooks_missing: str | None = None   # the repository's hooks directory (a relative core.hooksPath) that is not
     #                                    in the worktree: its commits run only wta's check
     off_branch: str | None = None      # its worktree is not on its branch: why, and the fix (registry.off_branch)
+    locked: list[str] = field(default_factory=list)  # lock files no process holds at its ref or reflog: each
+    #                                    with who could have made it and the fix (worktrees.locks)
     alerts: list[dict[str, str]] = field(default_factory=list)  # state, message: what a running watcher holds
     #                                                            open about it (coordination/open_alerts.py)
 
@@ -132,7 +135,9 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     _waits_for_a_landing(project, streams)
     asked = requests.status_for(project.repo.state_dir, names, zones, env)
     alerts = open_alerts.read(project.repo.state_dir)
+    left = locks.reflog_locks(project.repo.common_dir, project.repo.state_dir, zones, names)
     for s in streams:
+        s.locked = left.get(s.stream, [])
         s.requests = asked[s.stream]
         s.alerts = [{"state": a["state"], "message": a["message"]} for a in alerts if a["stream"] == s.stream]
     unborn = unborn_base(project.main, base, env) if base_head is None else None

@@ -119,6 +119,7 @@ def render(report: status_mod.Status, width: int | None = None) -> str:
     unchecked += "".join(f"\n{hooks.hooks_missing(f'{s.stream} ({s.worktree})', s.hooks_missing)}"
                          for s in report.streams if s.hooks_missing and s.worktree)
     unchecked += "".join(f"\n{s.stream}: {s.off_branch}" for s in report.streams if s.off_branch)
+    unchecked += "".join(f"\n{s.stream}: {lock}" for s in report.streams for lock in s.locked)
     return f"{wrap(base, width)}\n{wrap(merge_line, width)}{text}{wrap(unchecked, width)}" + _sessions(report, width) \
         + wrap(_alerts(report), width)
 

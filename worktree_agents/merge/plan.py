@@ -10,11 +10,12 @@ from typing import Any, Collection, Sequence
 from worktree_agents import git, layout, sandbox
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
-from worktree_agents.merge.report import (DETACHED, FSCK, GIT_LINK, IN_RESULT, MERGE_COMMITS, REFUSED, REWORD_ADVICE,
-                                          TAMPERED, UNCOMMITTED, VERIFY_FAILED, StreamResult, Touch, listed)
+from worktree_agents.merge.report import (DETACHED, FSCK, GIT_LINK, IN_RESULT, LOCKED, MERGE_COMMITS, REFUSED,
+                                          REWORD_ADVICE, TAMPERED, UNCOMMITTED, VERIFY_FAILED, StreamResult, Touch,
+                                          listed)
 from worktree_agents.quoting import shell_word
 from worktree_agents.sessions import liveness
-from worktree_agents.worktrees import registry
+from worktree_agents.worktrees import locks, registry
 from worktree_agents.zones import CONFIG_FILE, check_streams, enforce
 from worktree_agents.zones.in_force import compile_zones_in_force
 from worktree_agents.zones.ownership import ZoneMap, quote_path
@@ -203,6 +204,10 @@ def readiness(plan: MergePlan, stream: str, env: dict[str, str]) -> StreamResult
         registry.check_git_link(where, layout.common_dir(plan.state_dir))
     except WtaError as exc:   # (the .git file and the worktree's own config are read-only in its sandbox)
         return StreamResult(stream, branch, REFUSED, worktree=where, detail=str(exc), cause=GIT_LINK)
+    left = locks.branch_locks(layout.common_dir(plan.state_dir), plan.state_dir, lambda: plan.config, stream,
+                              branch, registry.worktree_git_dir(where))
+    if left:   # (git would stop on it half-way: a rebase done but for the ref's update)
+        return StreamResult(stream, branch, REFUSED, worktree=where, detail="; ".join(left), cause=LOCKED)
     registry.defuse_reflogs(where, layout.common_dir(plan.state_dir))   # before the rebase writes them
     dirty = git.tracked_changes(where, env)
     if dirty:
@@ -231,14 +236,17 @@ def written_without_git(plan: MergePlan, stream: str, env: dict[str, str]) -> st
 
 def base_problems(plan: MergePlan, env: dict[str, str]) -> list[str]:
     """What in the base's worktree would stop its fast-forward: uncommitted changes, and untracked
-    files that a stream's commits add (git would refuse to overwrite them)."""
+    files that a stream's commits add (git would refuse to overwrite them), and a lock file left at its ref."""
+    common = layout.common_dir(plan.state_dir)
+    problems = [locks.described(p, f"move {plan.base} (the landing's fast-forward)",
+                                "no sandbox writes there: a git that was killed, or is stopped, left it")
+                for p in locks.stale([locks.ref_lock(common, plan.base)])]
     if plan.base_worktree is None:
-        return []
+        return problems
     try:
-        registry.check_git_link(plan.base_worktree, layout.common_dir(plan.state_dir))
+        registry.check_git_link(plan.base_worktree, common)
     except WtaError as exc:
-        return [str(exc)]
-    problems = []
+        return [*problems, str(exc)]
     dirty = git.tracked_changes(plan.base_worktree, env)
     if dirty:
         problems.append(f"the base branch {plan.base} is checked out in {plan.base_worktree} with uncommitted "

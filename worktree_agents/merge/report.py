@@ -40,6 +40,7 @@ TAMPERED = "tampered"             # its ref written without git, or its objects 
 UNTRACKED = "untracked"           # refused before its test: untracked files (not ignored) the commit lacks
 GIT_LINK = "git-link"             # refused: its worktree's .git (or its own config) is not what wta runs git in
 DELETED = "deleted"               # refused: its branch was deleted while it landed (put back at its tip)
+LOCKED = "locked"                 # refused: a lock file no process holds stops git on its branch or worktree
 DETACHED = "detached"             # refused: its worktree has a detached HEAD (not in a rebase), not its branch
 
 
@@ -71,7 +72,7 @@ class StreamResult:
     base_in_the_way: bool = False                      # refused for the base's sake (its branch or worktree), not the stream's
     branch_moved: bool = False                         # refused: its branch got commits during the run, not verified
     cause: str = ""                                    # MERGE_COMMITS, IN_RESULT, FSCK, TAMPERED, UNTRACKED,
-    #                                                    GIT_LINK, DELETED, DETACHED, or ""
+    #                                                    GIT_LINK, DELETED, DETACHED, LOCKED, or ""
 
 
 @dataclass

@@ -162,8 +162,9 @@ def interrupted(exc: WtaError) -> bool:
 
 # Stops no follow-up could fix, a person's (blocked, with the next step: `blocked_next_step`): its ref or objects
 # written by something else (docs/security.md), its worktree's .git or own config (read-only in its sandbox), its
-# branch deleted while it landed (by a person, its `test:` or another stream's agent: nothing wrong with its work).
-PERSONS = (merge.TAMPERED, merge.GIT_LINK, merge.DELETED)
+# branch deleted while it landed (by a person, its `test:` or another stream's agent: nothing wrong with its work),
+# a lock file left at its ref or in its worktree (another stream's sandbox can make one: worktrees.locks).
+PERSONS = (merge.TAMPERED, merge.GIT_LINK, merge.DELETED, merge.LOCKED)
 
 
 def _has_shell(state_dir: str, stream: str) -> bool:

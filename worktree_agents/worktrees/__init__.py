@@ -6,6 +6,7 @@
     sparse     what a sparse stream worktree checks out
     copy       `copy:`: untracked files from the main worktree
     remove     `wta down`: what removing a stream would lose, and removing it
+    locks      lock files left at a stream's ref, reflog or worktree (a sandbox can make one), named before a move
 
 Nothing here prints: the commands render what these return.
 """

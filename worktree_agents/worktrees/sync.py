@@ -27,7 +27,7 @@ from worktree_agents.backups import keep_tips
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.recovery import check_own_rebase
 from worktree_agents.quoting import shell_word
-from worktree_agents.worktrees import replay, submodules
+from worktree_agents.worktrees import locks, replay, submodules
 from worktree_agents.worktrees.registry import checked_out, defuse_reflogs, stream_off_branch, worktree_git_dir
 from worktree_agents.zones import check_streams
 
@@ -138,6 +138,12 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
         if git.rebasing(worktree_git_dir(worktree)):
             result.detail = _rebase_left(worktree)
             return result
+    left = locks.branch_locks(common, project.repo.state_dir, project.main_config, stream, branch,
+                              worktree_git_dir(worktree) if worktree is not None else None)
+    if left:   # (git's raw "Unable to create ...lock", said as a move meanwhile, was no help)
+        result.detail = "; ".join(left) + f"; then `wta sync {shell_word(stream)}`"
+        return result
+    if worktree is not None:
         defuse_reflogs(worktree, common)
         dirty = git.tracked_changes(worktree, env)
         if dirty:

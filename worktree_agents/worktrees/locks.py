@@ -1,0 +1,129 @@
+"""Lock files left where git locks a stream's branch, its reflog or its worktree, and who could have left them.
+
+git takes a lock by creating `<file>.lock` (O_EXCL) and refuses while one is there, whoever made it. A stream's
+sandbox writes the directory of its own ref and of its reflog (`refs/heads/wta/`, `logs/refs/heads/wta/`: git
+renames `<ref>.lock` into place there), so its agent can make `refs/heads/wta/<other>.lock` and stop every move of
+another stream's branch (its commits, `wta sync`, its landing), or `logs/refs/heads/wta/<other>.lock` and stop
+the person's `git gc` (its `git reflog expire`). No mount can keep a name that does not exist yet from being made
+(docs/security.md). So wta looks before it moves a branch: a lock no process holds, older than a git at work
+keeps one, stops the step with one line naming the file, the sandboxes that could have made it, and the `rm`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+from worktree_agents.quoting import shell_word
+
+
+def ref_lock(common: str, branch: str) -> str:
+    """Where git locks `refs/heads/<branch>`."""
+    return os.path.join(common, "refs", "heads", *branch.split("/")) + ".lock"
+
+
+def reflog_lock(common: str, branch: str) -> str:
+    """Where `git reflog expire` (which `git gc` runs) writes the branch's new reflog."""
+    return os.path.join(common, "logs", "refs", "heads", *branch.split("/")) + ".lock"
+
+
+def worktree_locks(git_dir: str | None) -> list[str]:
+    """The lock files in a worktree's private git dir (`index.lock`, `HEAD.lock`, ...): a rebase there stops on one."""
+    try:
+        return sorted(os.path.join(git_dir, n) for n in os.listdir(git_dir) if n.endswith(".lock")) if git_dir else []
+    except OSError:
+        return []
+
+
+def stale(paths: Iterable[str], wait: bool = True) -> list[str]:
+    """Those of `paths` that exist with no process holding them open, and are not a git's at work: one younger than
+    LOCK_SETTLE_SECONDS is waited for (`wait`) or left out (a ref's lock is closed before it is renamed away)."""
+    from worktree_agents.merge.recovery import LOCK_SETTLE_SECONDS, lock_holder
+
+    found = []
+    for path in paths:
+        try:
+            age = time.time() - os.lstat(path).st_mtime
+        except OSError:
+            continue
+        if age < LOCK_SETTLE_SECONDS:
+            if not wait:
+                continue
+            time.sleep(LOCK_SETTLE_SECONDS - age)
+            if not os.path.lexists(path):
+                continue
+        if lock_holder(path) is None:
+            found.append(path)
+    return found
+
+
+def described(path: str, stops: str, makers: str) -> str:
+    """One lock file as a line: what it stops, who could have made it, and the command that removes it."""
+    try:
+        made = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.lstat(path).st_mtime))
+    except OSError:
+        made = "a moment ago"
+    rm = "rm -r" if os.path.isdir(path) and not os.path.islink(path) else "rm"
+    return (f"{path}: a lock file that no process holds (made {made}), so git will not {stops}; {makers}; "
+            f"if no git of yours is at work there, remove it ({rm} {shell_word(path)})")
+
+
+def makers_of_ref_lock(common: str, state_dir: str, config, path: str) -> str:
+    """Who could have made a lock beside the stream refs: every stream whose sandbox writes that directory (its
+    session, `setup:`, the landing's `test:`), narrowed to those whose last session ran when it was made."""
+    from worktree_agents.sessions.store import SessionStore, parse_time
+
+    folder = os.path.dirname(path)
+    streams = [s for s in config.streams
+               if os.path.dirname(ref_lock(common, config.branch_for(s))) == folder
+               or os.path.dirname(reflog_lock(common, config.branch_for(s))) == folder]
+    where = os.path.relpath(folder, common) + "/"
+    try:
+        made = os.lstat(path).st_mtime
+    except OSError:
+        made = None
+    running = []
+    for stream, record in SessionStore(state_dir).read_all(streams).items():
+        started = parse_time(record.started_at) if record else None
+        ended = parse_time(record.ended_at) if record else None
+        if made is not None and started is not None and started <= made and (ended is None or made <= ended + 1):
+            running.append(stream)
+    if running:
+        return (f"the sandbox of {', '.join(running)} could have made it (its session ran then; every stream's "
+                f"sandbox writes {where})")
+    return (f"the sandbox of any of {', '.join(streams) or 'the streams'} could have made it (each writes {where}: "
+            "sessions, setup: and test:), or a git that was killed")
+
+
+def branch_locks(common: str, state_dir: str, config: Callable[[], Any], stream: str, branch: str,
+                 git_dir: str | None = None) -> list[str]:
+    """Lines for the stale locks that stop a move of the stream's branch: at its ref, and (`git_dir`: its
+    worktree's private git dir, where a rebase works) in its worktree. `config()`: zones.yaml, read only when
+    there is one, to name the streams whose sandboxes could have made it."""
+    lines = [described(p, f"move {branch} (a commit on it, a sync, a landing)",
+                       makers_of_ref_lock(common, state_dir, config(), p))
+             for p in stale([ref_lock(common, branch)])]
+    lines += [described(p, f"work in {stream}'s worktree (a rebase, a commit)",
+                        f"{stream}'s own sandbox, or a git killed there, left it")
+              for p in stale(worktree_locks(git_dir))]
+    return lines
+
+
+def reflog_locks(common: str, state_dir: str, config, streams: Sequence[str]) -> dict[str, list[str]]:
+    """For `wta status`: per stream, the stale locks at its ref and its reflog (the latter stops the person's
+    `git gc`), without waiting for a young one."""
+    found = {}
+    for stream in streams:
+        if stream not in config.streams:
+            continue
+        branch = config.branch_for(stream)
+        lines = [described(p, f"move {branch} (a commit on it, a sync, a landing)",
+                           makers_of_ref_lock(common, state_dir, config, p))
+                 for p in stale([ref_lock(common, branch)], wait=False)]
+        lines += [described(p, f"expire {branch}'s reflog (`git gc` fails)",
+                            makers_of_ref_lock(common, state_dir, config, p))
+                  for p in stale([reflog_lock(common, branch)], wait=False)]
+        if lines:
+            found[stream] = lines
+    return found
