@@ -498,6 +498,33 @@ def test_abort_takes_back_commits_on_a_branch_no_worktree_holds_without_moving_t
     assert worktrees() == before   # the worktree it made is gone
 
 
+def test_abort_takes_back_a_conflict_a_person_resolved_by_rebasing_onto_the_base(repo):
+    """infra conflicted; the person rebased it onto main and resolved it, as the stop says; `--continue` landed
+    it as it was (nothing to rebase) and stopped at ui. The abort's take-back for infra was `cherry-pick X..R`
+    with X the resolved tip itself: an empty range, which git refuses, and the resolution stayed off the branch."""
+    set_test('case "$WTA_STREAM" in ui) exit 1 ;; esac\n')
+    write_files(repo, {"ai-agents/tools.md": "# the tools, on main\n"})
+    commit_all(repo, "tools on main")
+    main_tip = sha(repo, "main")
+    assert "infra: conflict" in wta(repo, "merge", check=1).stdout
+    infra = wt(repo, "infra")
+    assert git(infra, "rebase", "main", check=False).returncode != 0
+    write_files(infra, {"ai-agents/tools.md": "# tools, both\n"})
+    git(infra, "add", "--", "ai-agents/tools.md")
+    git(infra, "-c", "core.editor=true", "rebase", "--continue")
+    resolved = sha(repo, "wta/infra")
+    assert "ui: test-failed" in wta(repo, "merge", "--continue", check=1).stdout
+
+    proc = wta(repo, "merge", "--abort", check=0)
+
+    assert sha(repo, "main") == main_tip
+    command = re.search(r"kept refs/heads/wta/infra's commits .* to take them back: `([^`]+)`", proc.stdout)
+    assert command, proc.stdout
+    subprocess.run(command[1], shell=True, check=True, capture_output=True)
+    assert sha(repo, "wta/infra") == resolved
+    assert (infra / "ai-agents/tools.md").read_text() == "# tools, both\n"
+
+
 def test_abort_names_a_stream_that_started_on_what_it_takes_off_the_base_and_keeps_its_commits(repo):
     """infra landed, the run stopped at ui; api (after infra) started from the base then. The abort took infra
     off main and said nothing of api, whose branch still held infra's landed commit: `wta merge api` then

@@ -87,7 +87,8 @@ def _take_back(main: str, branch: str, restored: str, kept_tip: str, kept: str, 
     branch as the person left it (a fast-forward when it sits on it), or, when they sit on a commit this merge
     made (rebased onto the base the abort put back), a cherry-pick of those beyond it. A branch no worktree has
     checked out gets the cherry-pick in a worktree of its own, made for it and removed after: `git switch` there
-    would take the person's checkout off the branch they are on."""
+    would take the person's checkout off the branch they are on. `produced` holds only the commits the merge
+    made: a tip it landed as the person left it is theirs."""
     since = None   # the newest commit the merge made that they sit on
     for commit in produced:
         if git.is_ancestor(commit, kept_tip, cwd=main, env=env) and (
@@ -121,6 +122,7 @@ def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeRepor
     heads = git.branch_heads(main, env)
     checked_out = {w.branch: w.path for w in registry.list_worktrees(main, env) if w.branch}
     produced = set(st["produced"])
+    made = produced - set(st.get("as_is", ()))   # (a tip landed as it was is the person's work)
     base_ref = f"refs/heads/{st['base']}"
     taken_off = heads[st["base"]].sha if st["base"] in heads else None   # the base as the abort finds it
     report = MergeReport("aborted", True, st["base"], st["base_start"], st["base_start"], st["run_id"])
@@ -145,7 +147,7 @@ def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeRepor
         if kept is not None:
             tip = git.commit_of(kept, main, env) or ""
             report.kept.append({"ref": ref, "sha": tip, "backup": kept,
-                                "take_back": _take_back(main, branch, sha, tip, kept, produced,
+                                "take_back": _take_back(main, branch, sha, tip, kept, made,
                                                         checked_out.get(branch), env)})
         recovery.put_back(main, branch, sha, checked_out.get(branch), env, backed_up=True)
         report.restored.append({"ref": ref, "from": current or "", "to": sha})

@@ -154,6 +154,9 @@ class Run:
             if new_head == base_now:
                 result.detail = f"its commits add up to no change on {plan.base}: nothing to land"
         st["produced"].append(new_head)
+        if new_head == tip:
+            # Landed as the person left it (rebased onto the base by hand): their commits, not the merge's.
+            st.setdefault("as_is", []).append(tip)
         self.save(TEST, stream, new_head=new_head)
         if plan.test and not st["no_test"]:
             if not self.run_test(result, wt):
