@@ -211,6 +211,25 @@ def test_down_force_delete_branches_keeps_the_leftovers_commit_that_stopping_the
     assert backups[0][:12] in forced.stdout
 
 
+def test_down_delete_branches_of_a_landed_stream_does_not_say_it_was_deleted_before_it_landed(tmp_path):
+    """Under `land: manual` a stream `wta merge` landed stays `done`; `wta down --delete-branches` then
+    recorded it `stopped: its branch was deleted ... before it landed`, and `wta status` said so, as if its
+    work were lost, while main held every commit of it."""
+    streams = "  api:\n    paths: [src/api/**]\n"
+    command = "echo done > src/api/done.txt && git add src/api/done.txt && git commit -qm done"
+    repo = session_repo(tmp_path, zones(agent(command), streams))
+    assert up(repo).returncode == 0
+    assert "api: merged 1 commit(s)" in wta(repo, "merge", check=0).stdout
+    assert record(repo, "api")["state"] == "done"
+
+    down = wta(repo, "down", "--delete-branches", "api", check=0)
+
+    assert "branch wta/api deleted" in down.stdout and "backup" not in down.stdout, down.stdout
+    reason = record(repo, "api")["reason"]
+    assert "before it landed" not in reason and "main" in reason, reason
+    assert "before it landed" not in wta(repo, "status", check=0).stdout
+
+
 def test_down_keeps_a_worktree_whose_session_a_coordinator_will_start_until_forced(tmp_path):
     """A stream waiting for its dependency: removed under the coordinator, its session had later failed
     with "not inside a git repository", nothing saying the worktree had been taken away."""

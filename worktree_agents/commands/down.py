@@ -84,10 +84,12 @@ def _remove(project, zones, removal: remove.Removal, store: StateStore, force: b
         # A person's session there is over: status no longer says one works in a folder that is gone.
         sessions.update(removal.stream, state=STOPPED, reason="its worktree was removed by `wta down`", ended_at=now())
     elif done.branch_deleted and record is not None and record.state in (DONE, LANDING):
-        # Its work, not landed, is gone with its branch (kept under refs/wta/backup/): nothing is left to
-        # land, and the next `wta up` runs its session anew.
+        # Its branch is gone: nothing is left to land, and the next `wta up` runs its session anew. Its work
+        # is kept under refs/wta/backup/ when the base lacks it (`backup`), else the base holds it (a
+        # `wta merge` under `land: manual` leaves the session `done`).
+        when = "before it landed" if done.backup else f"after its work landed on {zones.base}"
         sessions.update(removal.stream, state=STOPPED, ended_at=now(),
-                        reason="its branch was deleted by `wta down --delete-branches` before it landed")
+                        reason=f"its branch was deleted by `wta down --delete-branches` {when}")
     return done
 
 
