@@ -139,7 +139,7 @@ def zones(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     show_all: bool = typer.Option(False, "--all", help="List every unowned file, not the first ten."),
 ) -> None:
-    """Each stream's patterns and owned files; unowned files; exit 1 on a problem (overlap, base, prompt_file)."""
+    """Streams' patterns and owned files; unowned files; exit 1 on a problem (overlap, base, prompt_file, command)."""
     from worktree_agents.commands import zones as cmd
     _exit(cmd.run(as_json, show_all))
 

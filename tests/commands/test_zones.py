@@ -306,6 +306,21 @@ def test_zones_reports_a_prompt_file_that_does_not_exist_at_its_line(tmp_path):
     wta(repo, "zones", check=0)
 
 
+def test_zones_reports_a_command_runner_without_a_command_that_wta_up_would_refuse(tmp_path):
+    """`wta zones` said nothing (exit 0) of `runner: command` with no `agent.command`; committed so, the
+    zones then stopped `wta up` (exit 2), and fixing them took another commit on the base."""
+    zones = ("version: 1\nagent:\n  runner: command\nstreams:\n  api:\n    paths: [src/**]\n"
+             "  ui:\n    paths: [ui/**]\n    agent: {runner: manual}\n")
+    repo = make_repo(tmp_path / "app", zones, {"src/a.py": "", "ui/a.html": ""})
+    proc = wta(repo, "zones", check=1)
+    assert (f"{repo / 'zones.yaml'}:3:11: streams.api: runner `command` needs `agent.command`; set it, e.g. "
+            'command: "aider --yes --message-file {prompt_file}"') in proc.stdout.splitlines()
+    assert "streams.ui" not in proc.stdout
+    fixed = zones.replace("  runner: command\n", "  runner: command\n  command: 'true'\n")
+    write_files(repo, {"zones.yaml": fixed})
+    wta(repo, "zones", check=0)
+
+
 def test_zones_all_lists_every_unowned_file(tmp_path):
     files = {f"img/{i:02}.png": "" for i in range(14)} | {"src/a.py": ""}
     repo = make_repo(tmp_path / "app", "version: 1\nstreams:\n  api:\n    paths: [src/**]\n", files)

@@ -23,12 +23,26 @@ def configuration_problems(project, config, files: list[str]):
     from worktree_agents.config import check_in_repository
 
     checked = check_in_repository(config, project.config_path, files)
-    problems = list(checked.problems)
+    problems = list(checked.problems) + _runners_without_command(config, project.config_path)
     try:
         project.base(config)
     except WtaError as exc:
         problems.append(str(exc))
     return checked, problems
+
+
+def _runners_without_command(config, path: str) -> list[str]:
+    """Streams whose runner is `command` with no `agent.command`: `wta up` refuses to start them (not a
+    configuration error: `wta up --runner claude` runs them)."""
+    from worktree_agents.config.loading import places
+
+    missing = [name for name in config.streams
+               if config.agent_for(name).runner == "command" and not config.agent_for(name).command]
+    locs = [("streams", name, "agent", "runner") if (config.streams[name].agent or None) is not None
+            and config.streams[name].agent.runner == "command" else ("agent", "runner") for name in missing]
+    return [f"{place}: streams.{name}: runner `command` needs `agent.command`; set it, e.g. command: "
+            "\"aider --yes --message-file {prompt_file}\""
+            for name, place in zip(missing, places(path, locs))]
 
 
 def summary(project) -> str | None:
