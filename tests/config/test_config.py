@@ -155,6 +155,26 @@ def test_all_problems_at_once_one_line_each_sorted_by_line():
     assert caught.value.exit_code == USAGE and isinstance(caught.value, WtaError)
 
 
+def test_a_misspelt_required_key_is_one_line_the_unknown_key_with_its_fix_not_also_missing(tmp_path):
+    """`path:` for `paths:` gave two lines per stream, the first telling to add `paths:` as if the stream had
+    none; `versoin:` gave `version: missing` besides. Each is now the one line that names the typo."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "zones.yaml").write_text("versoin: 1\nstreams:\n  api:\n    path: [src/**]\n"
+                                     "  ui:\n    paths: [ui/**]\n  web:\n    agent: {}\n")
+
+    proc = wta(repo, "zones", check=2)
+
+    zones = repo / "zones.yaml"
+    assert proc.stderr.splitlines() == [
+        f"wta: {zones}:1:1: versoin: unknown key `versoin`; did you mean `version`?",
+        f"wta: {zones}:4:5: streams.api.path: unknown key `path`; did you mean `paths`?",
+        f"wta: {zones}:8:5: streams.web.paths: missing; give the stream a zone, e.g. `paths: [src/web/**]`",
+    ], proc.stderr
+    assert not (repo / ".git" / "wta").exists()
+
+
 def test_truly_empty_file():
     for text in ("", "\n\n", "# only a comment\n"):
         with pytest.raises(ConfigError) as caught:

@@ -166,7 +166,11 @@ def validate(text: str, filename: str, repo_root: str | None) -> dict[str, Any]:
     try:
         config = ConfigSchema.model_validate(data, context={"repo_root": repo_root})
     except ValidationError as exc:
-        for error in exc.errors():
+        errors = exc.errors()
+        misspelt = {_misspelt(error) for error in errors} - {None}
+        for error in errors:
+            if error["type"] == "missing" and tuple(p for p in error["loc"] if p != "[key]") in misspelt:
+                continue   # (`path:` for `paths:`: the unknown key's line says it, with the fix)
             problems.append(_describe(error, locator))
     problems.extend(_cross_check(data, locator))
     if problems:
@@ -206,15 +210,28 @@ def _known_keys(loc: tuple) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
+def _near_key(loc: tuple) -> str | None:
+    """The known key an unknown one at `loc` is a typo of, if any."""
+    near = difflib.get_close_matches(str(loc[-1]), _known_keys(loc[:-1]), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+def _misspelt(error: dict) -> tuple | None:
+    """For an unknown key, the place of the key it is a typo of (whose `missing` error it explains)."""
+    if error["type"] != "extra_forbidden":
+        return None
+    loc = tuple(p for p in error["loc"] if p != "[key]")
+    near = _near_key(loc)
+    return (*loc[:-1], near) if near else None
+
+
 def _describe(error: dict, locator: _Locator) -> tuple[_Mark, str]:
     loc = tuple(p for p in error["loc"] if p != "[key]")
     kind = error["type"]
     where = dotted(loc)
     if kind == "extra_forbidden":
-        key = str(loc[-1])
-        known = _known_keys(loc[:-1])
-        near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        fix = f"did you mean `{near[0]}`?" if near else f"remove it (known keys: {', '.join(known)})"
+        key, near = str(loc[-1]), _near_key(loc)
+        fix = f"did you mean `{near}`?" if near else f"remove it (known keys: {', '.join(_known_keys(loc[:-1]))})"
         return locator.where(loc, key=True), f"{where}: unknown key `{key}`; {fix}"
     if kind == "missing":
         field = str(loc[-1])
