@@ -1690,3 +1690,39 @@ def test_a_detached_head_in_the_worktree_of_an_api_session_without_a_shell_goes_
     assert "detached HEAD" in api["reason"] and "no follow-up" in api["reason"], api["reason"]
     assert f"git -C {worktree(repo, 'api')} switch -C wta/api" in api["reason"], api["reason"]   # a person's fix
     assert "fix it yourself, then `wta merge api`" in api["reason"], api["reason"]
+
+
+def test_ctrl_c_while_the_landing_thread_is_being_started_waits_for_it_without_a_traceback(tmp_path):
+    """A Ctrl-C that came while `Thread.start` was starting the landing's thread was raised inside it: a thread
+    that might or might not run, which `join` then refused ("cannot join thread before it is started"): a Python
+    traceback, and no word of the landing. (A `sitecustomize` on the coordinator's path holds the start open until
+    the test has sent the Ctrl-C: the moment is a few microseconds wide otherwise.)"""
+    starting, sent = tmp_path / "starting", tmp_path / "sent"
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "sitecustomize.py").write_text(
+        "import os, threading, time\n_start = threading.Thread.start\n"
+        "def start(self):\n"
+        "    if self.name == 'landing':\n"
+        f"        open({str(starting)!r}, 'w').close()\n"
+        f"        while not os.path.exists({str(sent)!r}):\n"
+        "            time.sleep(0.01)\n"
+        "    return _start(self)\n"
+        "threading.Thread.start = start\n")
+    repo = loop_repo(tmp_path, 'echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"',
+                     extra="land: auto\n", streams="  api:\n    paths: [src/api/**]\n")
+    path = os.pathsep.join(filter(None, [str(custom), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True,
+                            env=env(PYTHONPATH=path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        wait_for(starting.exists, timeout=60)
+        os.killpg(proc.pid, signal.SIGINT)   # what the terminal does
+        sent.touch()
+        code, out, err = finish(proc)
+    finally:
+        proc.kill()
+    assert "Traceback" not in err and "cannot join thread" not in err, err
+    assert "waiting for the landing under way to finish" in out + err, out + err
+    assert record(repo, "api")["state"] == "landed", out + err
+    assert subjects(repo, "main")[0] == "[api] api one"

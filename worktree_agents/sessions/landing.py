@@ -23,7 +23,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Collection, ContextManager, Iterator, Sequence
+from typing import Any, Callable, Collection, ContextManager, Iterator, Sequence
 
 from worktree_agents.errors import WtaError
 from worktree_agents.files import write_atomic
@@ -508,6 +508,31 @@ class ProgressWriter:
                     pass   # (only progress: the outcome says how the landing went)
 
 
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM that come while the block runs are handled once it has ended. Raised in the middle of
+    `Thread.start` (which waits for the new thread to run), a Ctrl-C left a thread that may or may not run, and
+    `Lander.wait` had `join` refuse it ("cannot join thread before it is started"). Python runs its signal
+    handlers in the main thread only: elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[tuple[int, Any]] = []
+    before = {number: signal.signal(number, lambda n, frame: came.append((n, frame)))
+              for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+        for number, frame in came[:1]:   # (as it would have been handled: KeyboardInterrupt, `ending`, ...)
+            handler = before[number]
+            if callable(handler):
+                handler(number, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(number)
+
+
 class Lander:
     """One landing run at a time, in a worker thread.
 
@@ -536,7 +561,8 @@ class Lander:
         self._outcomes, self._told, self._streams = [], set(), frozenset(streams)
         self._thread = threading.Thread(target=self._land, args=(list(streams), set(first)), name="landing",
                                         daemon=True)
-        self._thread.start()
+        with _signals_held():
+            self._thread.start()
 
     def _land(self, streams: list[str], first: set[str]) -> None:
         try:
