@@ -301,6 +301,69 @@ esac
     assert [r.split(":")[0] for r in runs] == ["infra", "api", "ui"], out
 
 
+# infra's landing test passes only once ui's session has started, so that its run still holds the lock then.
+INFRA_TEST_WAITS_FOR_UI = """[ "$WTA_STREAM" = infra ] || exit 0
+i=0
+while [ ! -f "{out}/ui-started" ]; do i=$((i + 1)); [ $i -gt 600 ] && exit 1; sleep 0.05; done
+"""
+
+
+def test_a_landing_run_starts_before_the_launches_of_its_round_whose_sync_goes_on_under_its_lock(tmp_path,
+                                                                                                 monkeypatch):
+    """One session at a time: when infra's session ends, the next round has infra to land and ui to start.
+    The landing run starts first (dependents wait for landings, not for launches), and ui's sync before
+    its session goes on under the run's command lock instead of taking the lock before the run may."""
+    from contextlib import contextmanager
+
+    from worktree_agents import git as wgit
+    from worktree_agents.project import Project
+    from worktree_agents.sessions import supervisor
+
+    (tmp_path / "check.sh").write_text(INFRA_TEST_WAITS_FOR_UI.format(out=tmp_path))
+    script = f"""
+case "$WTA_STREAM" in
+  infra) echo done > infra/work && git add infra/work && git commit -qm "infra work" ;;
+  ui) touch "{tmp_path}/ui-started"; echo done > src/ui/work && git add src/ui/work && git commit -qm "ui work" ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n", streams=INFRA + UI)
+    made = up(repo, "--no-launch")
+    assert made.returncode == 0, made.stdout + made.stderr
+    monkeypatch.setattr(wgit, "_OWN_GROUP", [False])   # (the coordinator sets it for this process)
+    for name, value in env().items():
+        monkeypatch.setenv(name, value)
+    project = Project.find(str(repo))
+    config = project.main_config()
+    plan = supervisor.Schedule(("infra", "ui"), max_parallel=1, land=True)
+    supervisor.queue_sessions(project, config, plan)
+    coordinator = supervisor.Coordinator(project, config, plan)
+    lander, events = coordinator.lander, []
+    start, launch, covering = lander.start, coordinator.launch, lander.covering
+
+    def starting(streams, first=()):
+        events.append(("land", *streams))
+        return start(streams, first)
+
+    def launching(stream):
+        events.append(("launch", stream))
+        return launch(stream)
+
+    @contextmanager
+    def watched(stream):
+        with covering(stream) as covered:
+            events.append(("under the run's lock" if covered else "under a lock of its own", stream))
+            yield covered
+
+    monkeypatch.setattr(lander, "start", starting)
+    monkeypatch.setattr(coordinator, "launch", launching)
+    monkeypatch.setattr(lander, "covering", watched)
+    records = coordinator.run()
+    assert {s: r.state for s, r in records.items()} == {"infra": "landed", "ui": "landed"}, records
+    assert events[:4] == [("launch", "infra"), ("under a lock of its own", "infra"), ("land", "infra"),
+                          ("launch", "ui")], events
+    assert events[4] == ("under the run's lock", "ui"), events
+
+
 # -- failures go back to the agent ------------------------------------------------------
 
 # Each session keeps a copy of its prompt (api-prompt-0.md, -1.md, ...); a follow-up fixes what its prompt names.

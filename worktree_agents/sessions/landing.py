@@ -551,18 +551,23 @@ class Lander:
         self._streams: frozenset[str] = frozenset()
         self._cover = threading.Lock()   # held by whoever works under the run's command lock
         self._holding: frozenset[str] | None = None   # while the run holds the lock: the streams it may change
+        self._under_way = threading.Event()   # set once a run holds the lock, or has ended
 
     @property
     def busy(self) -> bool:
         return self._thread is not None
 
     def start(self, streams: Sequence[str], first: Collection[str] = ()) -> None:
+        """Start a run; returns once it holds the command lock (`covering` then lets the coordinator sync
+        other streams under it) or has ended without it (the lock is someone else's, or it failed)."""
         assert self._thread is None
         self._outcomes, self._told, self._streams = [], set(), frozenset(streams)
+        self._under_way = threading.Event()
         self._thread = threading.Thread(target=self._land, args=(list(streams), set(first)), name="landing",
                                         daemon=True)
         with _signals_held():
             self._thread.start()
+        self._under_way.wait()   # (a Ctrl-C meanwhile finds the run started: it is waited for, as at any moment)
 
     def _land(self, streams: list[str], first: set[str]) -> None:
         try:
@@ -570,6 +575,8 @@ class Lander:
         except Exception as exc:  # a bug or an unexpected git failure: not landed, and each says why
             self._outcomes = [LandOutcome(s, FAILED, reason=f"landing failed: {type(exc).__name__}: {exc}")
                               for s in streams]
+        finally:
+            self._under_way.set()
         if any(o.outcome != BUSY for o in self._outcomes):
             self.woken()  # (the lock taken by someone else: the next try comes at the coordinator's pace)
 
@@ -588,6 +595,7 @@ class Lander:
     def _holding_lock(self, streams: Sequence[str]) -> Iterator[None]:
         with self._cover:
             self._holding = frozenset(streams)
+        self._under_way.set()
         try:
             yield
         finally:

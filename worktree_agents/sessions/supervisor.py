@@ -263,16 +263,21 @@ class Coordinator:
                     self._stall_checked[stream] = time.monotonic()
                 records[stream] = observe(self.store, record, check_stall=due)
         running = sum(1 for r in records.values() if r is not None and r.live)
-        remaining = False
-        ready_to_land = []
+        # (A manual session is `done` once a person has merged it: nothing left to land.)
+        ready_to_land = [stream for stream in self.plan.streams if self.plan.land and records[stream] is not None
+                         and records[stream].state in (DONE, LANDING) and records[stream].runner != "manual"]
+        remaining = bool(ready_to_land)
+        if ready_to_land and not self.lander.busy:
+            # In `after` order, one run at a time; the streams a dependent waits for go first. Started before this
+            # round's launches, not after them: the landings are what dependents wait for, and a launch's sync
+            # goes on under the run's command lock (`covering`), which the run holds once `start` returns.
+            self.lander.start(ready_to_land, first=self._awaited(records))
+            for stream in ready_to_land:
+                if records[stream].state != LANDING:  # else: why it still waits
+                    self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
         for stream in self.plan.streams:
             record = records[stream] or SessionRecord(stream)
-            if self.plan.land and record.state in (DONE, LANDING) and record.runner != "manual":
-                # (A manual session is `done` once a person has merged it: nothing left to land.)
-                remaining = True
-                ready_to_land.append(stream)
-                continue
-            if record.ended or record.state == LANDING:
+            if stream in ready_to_land or record.ended or record.state == LANDING:
                 continue
             remaining = True
             if record.live:
@@ -293,13 +298,6 @@ class Coordinator:
             else:
                 records[stream] = self.launch(stream)
                 running += 1 if records[stream].live else 0
-        # After the launches, which take the command lock for a moment each: a landing holds it longer.
-        if ready_to_land and not self.lander.busy:
-            # In `after` order, one run at a time; the streams a dependent waits for go first.
-            self.lander.start(ready_to_land, first=self._awaited(records))
-            for stream in ready_to_land:
-                if records[stream] is None or records[stream].state != LANDING:  # else: why it still waits
-                    self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
         return remaining or self.lander.busy
 
     # -- landing ------------------------------------------------------------------------
