@@ -202,3 +202,33 @@ def test_hash_files_hashes_a_file_named_with_bytes_that_are_not_utf8(tmp_path):
     hashed = wgit.hash_files([odd, "plain.txt"], repo)
     expected = [git(repo, "hash-object", "--", name).stdout.strip() for name in (odd, "plain.txt")]
     assert hashed == expected
+
+
+def test_descends_from_the_checked_objects_parents_answers_as_merge_base_is_ancestor(tmp_path):
+    """A landing's fast-forward asks whether the head descends from the base's tip from the parents of the
+    commits rewritten_objects hashed (no `git merge-base --is-ancestor`): it must answer as git does, so that
+    a head off the base (a sibling, an older commit, a merge of a side branch) is still refused."""
+    repo = make_repo(tmp_path / "r")
+    base = git(repo, "rev-parse", "HEAD").stdout.strip()
+    write_files(repo, {"a.txt": "1\n"})
+    child = commit_all(repo, "child")
+    write_files(repo, {"b.txt": "2\n"})
+    grandchild = commit_all(repo, "grandchild")
+    git(repo, "checkout", "-q", "-b", "side", base)
+    write_files(repo, {"c.txt": "3\n"})
+    sibling = commit_all(repo, "sibling")
+    git(repo, "checkout", "-q", "--orphan", "other")
+    write_files(repo, {"d.txt": "4\n"})
+    unrelated = commit_all(repo, "unrelated")
+    git(repo, "checkout", "-q", "side")
+    git(repo, "merge", "-q", "--no-edit", grandchild)
+    merge = git(repo, "rev-parse", "HEAD").stdout.strip()
+    keep = str(repo / ".git" / "objects")
+    pairs = [(base, child), (base, grandchild), (child, grandchild), (base, base), (child, sibling),
+             (grandchild, child), (sibling, grandchild), (grandchild, merge), (sibling, merge), (base, merge),
+             (merge, grandchild), (child, unrelated), (unrelated, merge)]
+    for old, new in pairs:
+        parents: dict[str, list[str]] = {}
+        assert wgit.rewritten_objects(old, new, repo, keep=keep, parents=parents) == []
+        expected = git(repo, "merge-base", "--is-ancestor", old, new, check=False).returncode == 0
+        assert wgit.descends_from(old, new, parents) == expected, (old, new)

@@ -883,16 +883,26 @@ def fsck_objects(old: str, new: str, scratch: str, cwd: str | os.PathLike[str] |
 
 
 def rewritten_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = None,
-                      env: dict[str, str] | None = None, keep: str | None = None) -> list[str]:
+                      env: dict[str, str] | None = None, keep: str | None = None,
+                      parents: dict[str, list[str]] | None = None) -> list[str]:
     """The objects `new` brings beyond `old` whose content no longer hashes to their name.
 
     git trusts an object file to hold what its name says (it checks a commit's tree, not the trees and
     blobs below it), and a sandboxed stream can write the object store: a subtree rewritten in place
     after a landing's checks, during its `test:`, would land content nobody checked or tested under the
     very commit ids that were. With `keep` (the object store: keep_packed's) and none rewritten, they are
-    packed as read, which closes the moment between this check and the base's move.
+    packed as read, which closes the moment between this check and the base's move. `parents`: filled
+    with the parents of each commit found unchanged (`descends_from` reads it).
     """
-    return _checked([new], [old], cwd, env, keep)
+    return _checked([new], [old], cwd, env, keep, parents=parents)
+
+
+def descends_from(old: str, new: str, parents: dict[str, list[str]]) -> bool:
+    """Whether `new` descends from `old` (`git merge-base --is-ancestor old new`), from the `parents` of
+    every commit `rev-list new --not old` lists (rewritten_objects' walk, each commit hashed): `new` is
+    `old`, or one of those commits, all reachable from `new`, has `old` as a parent. (Where `new` does not
+    descend from `old`, the commits reachable from `new` but not from `old` never have `old` as a parent.)"""
+    return new == old or any(old in of for of in parents.values())
 
 
 def unpacked_rewritten(commit: str, keep: str, cwd: str | os.PathLike[str] | None = None,
@@ -913,7 +923,8 @@ def unpacked_rewritten(commit: str, keep: str, cwd: str | os.PathLike[str] | Non
 
 
 def _checked(tips: Sequence[str], bottoms: Sequence[str], cwd: str | os.PathLike[str] | None,
-             env: dict[str, str] | None, keep: str | None, unpacked: bool = False) -> list[str]:
+             env: dict[str, str] | None, keep: str | None, unpacked: bool = False,
+             parents: dict[str, list[str]] | None = None) -> list[str]:
     """The objects `rev-list --objects TIPS --not BOTTOMS` lists whose content does not hash to their name;
     with `keep` and none such, they are packed (keep_packed), and the walk is done again from what is now
     packed until it lists nothing unchecked: rev-list read the loose files first, cat-file after it, and a
@@ -925,6 +936,11 @@ def _checked(tips: Sequence[str], bottoms: Sequence[str], cwd: str | os.PathLike
     seen, tips, bottoms = set(ids), list(tips), list(bottoms)
     while ids:
         bad, good = _hashed(ids, cwd, env)
+        if parents is not None:
+            for oid, kind, content in good:
+                if kind == b"commit":
+                    parents[oid.decode()] = [line[7:].decode() for line in content.split(b"\n\n", 1)[0].split(b"\n")
+                                             if line.startswith(b"parent ")]
         if bad or keep is None:
             return bad
         keep_packed([(kind, content) for _, kind, content in good], keep,

@@ -169,7 +169,8 @@ class Run:
                 self.deleted(result, tip)
             return timed(result, started)
         # (Kept packed when none was: from here on a loose file written over is not what git reads.)
-        rewritten = git.rewritten_objects(base_now, new_head, plan.main, env, keep=kept_objects(plan))
+        parents: dict[str, list[str]] = {}
+        rewritten = git.rewritten_objects(base_now, new_head, plan.main, env, keep=kept_objects(plan), parents=parents)
         if rewritten:
             # Written over in the object store after the checks (a sandboxed process can write there).
             self.restore(result, tip, ours=[new_head])
@@ -180,7 +181,7 @@ class Run:
                              "stream's commits must be made again without them")
             return timed(result, started)
         self.save(FAST_FORWARD, stream)
-        blocked = self.fast_forward(new_head, net)
+        blocked = self.fast_forward(new_head, net, git.descends_from(base_now, new_head, parents))
         if blocked:
             self.restore(result, tip, ours=[new_head])
             if result.result == MERGED:
@@ -344,13 +345,17 @@ class Run:
         self.state.update(test_pid=pgid, test_started=process.create_time(pgid))
         write_state(self.plan.state_dir, self.state)
 
-    def fast_forward(self, new_head: str, net: Sequence[git.RawChange] | None = None) -> str | None:
+    def fast_forward(self, new_head: str, net: Sequence[git.RawChange] | None = None,
+                     descends: bool | None = None) -> str | None:
         """Move the base to `new_head` (its worktree's files too); why not, or None. `net`: the changes from
-        the base's tip to `new_head` (`git.tree_changes`), read for the stream's checks."""
+        the base's tip to `new_head` (`git.tree_changes`), read for the stream's checks; `descends`: whether
+        `new_head` descends from it, as the check of the objects it brings found (`git.descends_from`)."""
         plan, env, old = self.plan, self.env, self.state["base_now"]
         ref, common = f"refs/heads/{plan.base}", layout.common_dir(plan.state_dir)
         # Only ever to a descendant of the tip everything was verified against, and only from that tip.
-        if not git.is_ancestor(old, new_head, cwd=plan.main, env=env):
+        if descends is None:
+            descends = git.is_ancestor(old, new_head, cwd=plan.main, env=env)
+        if not descends:
             return f"{new_head[:12]} does not descend from {plan.base} at {old[:12]}, so it is no fast-forward"
         where = plan.base_worktree
         if where is None:
