@@ -138,7 +138,21 @@ def test_zones_exit_1_on_overlap_naming_path_and_both_streams(tmp_path):
 
     doc = json.loads(wta(repo, "zones", "--json", check=1).stdout)
     assert doc["overlaps"] == [{"path": "src/lib/db.ts", "streams": ["api", "db"]}]
-    assert {s["name"]: s["files"] for s in doc["streams"]} == {"api": 2, "db": 0}
+    assert {s["name"]: s["files"] for s in doc["streams"]} == {"api": 2, "db": 1}   # db.ts counts for both
+
+
+def test_zones_counts_a_file_two_zones_claim_for_each_of_them(tmp_path):
+    """api/models.py, claimed by api's and tests' patterns, had counted for api (the first) alone: tests' row
+    said 1 file while its zone reaches 2. Both rows and --json count it, and the overlap is listed."""
+    zones = "version: 1\nstreams:\n  api:\n    paths: [api/**]\n  tests:\n    paths: [tests/**, \"**/models.py\"]\n"
+    repo = make_repo(tmp_path / "app", zones, {"api/models.py": "", "api/views.py": "", "tests/test_api.py": ""})
+    proc = wta(repo, "zones", check=1)
+    rows = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()[2:4]}
+    assert rows == {"api": "2", "tests": "2"}
+    assert "overlap: api/models.py is claimed by api and tests; make the zones exclusive in zones.yaml" in proc.stdout
+    doc = json.loads(wta(repo, "zones", "--json", check=1).stdout)
+    assert {s["name"]: s["files"] for s in doc["streams"]} == {"api": 2, "tests": 2}
+    assert doc["overlaps"] == [{"path": "api/models.py", "streams": ["api", "tests"]}]
 
 
 def test_zones_that_overlap_where_no_file_is_tracked_yet_are_an_error_all_the_same(tmp_path):

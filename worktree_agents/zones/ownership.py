@@ -171,13 +171,16 @@ class ZoneMap:
         return found
 
     def owned_counts(self, paths: Iterable[str]) -> tuple[dict[str, int], list[str]]:
-        """How many of `paths` each stream owns, and the unowned ones."""
+        """How many of `paths` each stream's zone claims, and the unowned ones. A path two zones claim (an
+        overlap) counts for each: neither zone may change it, yet both reach it, and a count for the first
+        alone had shown the other zone as if it matched less than it does."""
         counts = {stream: 0 for stream in self.zones}
         unowned = []
         for path in paths:
             o = self.owner_of(path)
             if o.stream is not None:
-                counts[o.stream] += 1
+                for stream in (o.stream, *o.also):
+                    counts[stream] += 1
             elif not o.read_only:
                 unowned.append(path)
         return counts, unowned
