@@ -149,7 +149,7 @@ def explain(
     paths: List[str] = typer.Argument(..., metavar="PATH", help="Paths, relative to the current directory."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
-    """Which stream owns each path, and which pattern decided it."""
+    """Which stream owns each path, and which pattern decided it; exit 1 when one is claimed by several streams."""
     from worktree_agents.commands import explain as cmd
     _exit(cmd.run(paths, as_json))
 

@@ -259,10 +259,21 @@ def test_explain_a_directory_counts_its_tracked_files_by_owner(webapp):
          "files": {"(read-only)": 1}}]
 
 
-def test_explain_shows_an_overlap(tmp_path):
-    repo = make_repo(tmp_path / "app", OVERLAPPING, {"src/lib/db.ts": ""})
-    proc = wta(repo, "explain", "src/lib/db.ts", check=0)
+def test_explain_shows_an_overlap_and_exits_1_as_wta_zones_does(tmp_path):
+    """A path two zones claim had been answered with exit 0 while `wta zones` exits 1 on the same overlap: a
+    script asking `wta explain PATH` saw no problem. Exit 1 for it (a file, or a directory holding one); 0 for
+    an owned or an unowned path (unowned files are no problem for `wta zones` either); 2 for a bad path."""
+    repo = make_repo(tmp_path / "app", OVERLAPPING, {"src/lib/db.ts": "", "src/app.ts": "", "README.md": ""})
+    proc = wta(repo, "explain", "src/lib/db.ts", check=1)
     assert proc.stdout == "src/lib/db.ts: claimed by api, db (overlap: fix zones.yaml)\n"
+    assert proc.stderr == ""
+    assert json.loads(wta(repo, "explain", "--json", "src/app.ts", "src/lib/db.ts", check=1).stdout)[1]["also"] \
+        == ["db"]
+    assert wta(repo, "explain", "src/lib", check=1).stdout == \
+        "src/lib/: a directory of 1 tracked file(s): (claimed by several streams) 1\n"
+    assert wta(repo, "explain", "src/app.ts", "README.md", "migrations/new.sql", check=0).stdout.splitlines() == \
+        ["src/app.ts: api (pattern 'src/**')", "README.md: unowned", "migrations/new.sql: db (pattern 'migrations/**')"]
+    wta(repo, "explain", "src/lib/db.ts", "../elsewhere", check=2)
 
 
 def test_explain_with_a_broken_zones_yaml(webapp):

@@ -1,5 +1,6 @@
 """`wta explain PATH...`: which stream owns each path, and the deciding pattern; for a directory, whose
-its tracked files are; a submodule is one tracked path, owned as a file is."""
+its tracked files are; a submodule is one tracked path, owned as a file is. Exit 1 when a path answered
+(or a file in a directory answered) is claimed by several streams: the overlap `wta zones` exits 1 on."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections import Counter
 
 from worktree_agents import git
 from worktree_agents.commands.output import emit_json
-from worktree_agents.errors import USAGE, WtaError, report
+from worktree_agents.errors import CHECK, USAGE, WtaError, report
 from worktree_agents.project import Project
 from worktree_agents.zones.ownership import Ownership, quote_path
+
+OVERLAPPED = "(claimed by several streams)"   # a directory's count of the files that are an overlap
 
 
 def run(paths: list[str], as_json: bool = False) -> int:
@@ -42,7 +45,9 @@ def run(paths: list[str], as_json: bool = False) -> int:
             print(f"{quote_path(a.path)}: {a.describe()}")
     for problem in problems:
         report(problem)
-    return USAGE if problems else 0
+    if problems:
+        return USAGE
+    return CHECK if any(a.overlap for a in answers) else 0
 
 
 def _working_tree_path(project: Project, path: str) -> str:
@@ -65,7 +70,7 @@ def _owner(ownership) -> str:
     """A file's owner as a directory's summary counts it: its stream, else what keeps it from one (in
     parentheses, which no stream's name holds)."""
     if ownership.also:
-        return "(claimed by several streams)"
+        return OVERLAPPED
     if ownership.read_only:
         return "(read-only)"
     return ownership.stream or "(unowned)"
@@ -76,6 +81,7 @@ class _Directory:
 
     def __init__(self, rel: str, owners: Counter) -> None:
         self.path, self.owners = ("." if rel == "." else rel + "/"), owners
+        self.overlap = bool(owners[OVERLAPPED])
 
     def describe(self) -> str:
         total = sum(self.owners.values())
@@ -98,6 +104,7 @@ class _Submodule:
 
     def __init__(self, ownership: Ownership) -> None:
         self.path, self.ownership = ownership.path, ownership
+        self.overlap = ownership.overlap
 
     def describe(self) -> str:
         return f"{self.ownership.describe()}; a submodule (tracked as one path: the commit checked out there)"

@@ -50,6 +50,11 @@ class Ownership(namedtuple("Ownership", [
 
     __slots__ = ()
 
+    @property
+    def overlap(self) -> bool:
+        """Two zones or more claim it: a configuration error (`wta zones` exits 1 on it)."""
+        return bool(self.also)
+
     def describe(self) -> str:
         if self.protected:
             return "read-only (zones.yaml is never writable by a stream)"
