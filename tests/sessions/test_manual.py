@@ -89,3 +89,21 @@ def test_the_rule_files_are_never_written_through_a_folder_link_out_of_the_workt
     assert up(repo, "--runner", "manual", "api").returncode == 0
     assert list(elsewhere.iterdir()) == []
     assert (worktree(repo, "api") / "CLAUDE.local.md").is_file()
+
+
+def test_logs_of_a_stream_re_run_as_manual_shows_its_earlier_sessions_log_saying_so(tmp_path):
+    """`wta up ui --runner manual` after command sessions: `wta logs ui` had said "no log: a person drives it"
+    (exit 2) with ui.log still there. It shows that log (-f too: nothing writes to it now), naming it earlier."""
+    repo = session_repo(tmp_path, zones("  runner: command\n  timeout: 60s\n  command: \"echo agent-was-here\"\n",
+                                        "  ui:\n    paths: [src/ui/**]\n"))
+    assert up(repo, "ui").returncode == 0
+    earlier = wta(repo, "logs", "ui", check=0).stdout
+    assert "agent-was-here\n" in earlier and "ended: done" in earlier
+    assert up(repo, "ui", "--runner", "manual").returncode == 0
+    assert record(repo, "ui")["state"] == "open"
+    for args in (["logs", "ui"], ["logs", "-f", "ui"]):
+        shown = wta(repo, *args, check=0)
+        assert shown.stdout == earlier
+        log = repo / ".git" / "wta" / "logs" / "ui.log"
+        assert shown.stderr == ("wta: stream 'ui' is driven by a person now (a manual session, which writes no log); "
+                                f"below is the log of an earlier session ({log})\n")

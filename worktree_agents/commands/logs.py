@@ -29,10 +29,15 @@ def run(stream: str, follow: bool = False, raw: bool = False) -> int:
     record = store.read(stream)
     runner = record.runner if record is not None and record.runner else \
         config.agent_for(stream).runner if stream in config.streams else None
-    if runner is not None and not sessions.runner(runner).starts_process:
-        raise WtaError(f"stream {stream!r} has no log: a person drives it (a manual session); open its worktree "
-                       f"with `wta open {stream}`")
     path = store.log_path(stream)
+    if runner is not None and not sessions.runner(runner).starts_process:
+        if not os.path.exists(path):
+            raise WtaError(f"stream {stream!r} has no log: a person drives it (a manual session); open its "
+                           f"worktree with `wta open {stream}`")
+        # Re-run with `--runner manual`: the log of its earlier sessions is still there, and is no less theirs.
+        print(f"wta: stream {stream!r} is driven by a person now (a manual session, which writes no log); "
+              f"below is the log of an earlier session ({path})", file=sys.stderr)
+        follow = False   # nothing writes to it any more
     coming = record is not None and (record.state in (PENDING, WAITING) or record.live)   # -f waits for its log
     if not os.path.exists(path) and not (follow and coming):
         if stream not in config.streams:   # taken out of zones.yaml: `wta up` would refuse it
