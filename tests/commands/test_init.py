@@ -286,3 +286,42 @@ def test_init_in_a_repository_with_no_tracked_file_is_refused_in_one_line(tmp_pa
     refused = wta(repo, "init", check=2)
     assert refused.stderr.count("\n") == 1 and "no file is tracked yet" in refused.stderr
     assert not (repo / "zones.yaml").exists()
+
+
+CODE = {f"src/app/m{i}.py": "x = 1\n" for i in range(6)} | {f"tests/test_{i}.py": "def test(): pass\n"
+                                                             for i in range(6)}
+MAKE_TEST = "VERBOSE := 1\n.PHONY: lint test\nlint:\n\truff check .\n\ntest: lint  ## run the tests\n\tpytest -q\n"
+PYPROJECT_PYTEST = "[project]\nname = \"x\"\n\n[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\n"
+TEST_COMMANDS = {   # shape: the files at the top level, the `test:` command and where it was found
+    # The Makefile's target first, though pytest is configured too: the project chose it as its entry point.
+    "makefile-test-target": ({"Makefile": MAKE_TEST, "pyproject.toml": PYPROJECT_PYTEST},
+                             ("make test", "the Makefile's test target")),
+    "makefile-without-one": ({"Makefile": ".PHONY: test\ntest := x\nbuild:\n\tcc -o app main.c\n# test: later\n",
+                              "pyproject.toml": PYPROJECT_PYTEST},
+                             ("pytest", "pytest's configuration in pyproject.toml")),
+    "package-json-script": ({"package.json": json.dumps({"scripts": {"test": "vitest run"}}), "pnpm-lock.yaml": "\n"},
+                            ("pnpm test", "package.json's test script")),
+    "npm-init-placeholder": ({"package.json": json.dumps({"scripts": {"test": "echo \"Error: no test specified\" "
+                                                                               "&& exit 1"}})}, None),
+    "go-module": ({"go.mod": "module example.com/x\n\ngo 1.22\n"}, ("go test ./...", "go.mod")),
+    "nothing-detected": ({"pyproject.toml": "[project]\nname = \"x\"\n"}, None),
+}
+
+
+@pytest.mark.parametrize("shape", TEST_COMMANDS)
+def test_init_writes_the_test_command_a_project_runs_its_tests_with(tmp_path, shape):
+    """A repository whose Makefile has a `test:` target had got no `test:` key (no command was detected at all),
+    so `wta merge` landed streams untested. The Makefile's target is found first, then the language's runner."""
+    root_files, expected = TEST_COMMANDS[shape]
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write_files(repo, CODE | root_files)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial")
+    wta(repo, "init", check=0)
+    lines = (repo / "zones.yaml").read_text().splitlines()
+    written = [f"{'test: ' + expected[0]:<24} # run by wta merge after each rebase ({expected[1]})"] if expected else []
+    assert [line for line in lines if line.startswith("test")] == written
+    assert load(repo / "zones.yaml", repo_root=repo).test == (expected[0] if expected else None)
+    wta(repo, "zones", check=0)

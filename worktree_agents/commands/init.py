@@ -7,7 +7,8 @@ vendored code read-only, and a comment saying why each stream exists. A file add
 next to the others (a new module, package or root config file) has an owner too:
 infra takes the top level's other files (`/*`) and the rest of a container of several
 streams (packages/a, packages/b: its own files and the packages to come), and a
-container's one member with a stream the rest of that container (docs/zones.md).
+container's one member with a stream the rest of that container (docs/zones.md). And `test:`, when the files
+at the top level say how the tests run (a Makefile's `test` target first, then the language's runner).
 """
 
 from __future__ import annotations
@@ -327,7 +328,66 @@ def _glob_literal(name: str) -> str:
     return "\\" + escaped if escaped[:1] in ("!", "#") else escaped
 
 
-def render(base: str, proposal: Proposal) -> str:
+# The test command, from the files at the top level: the Makefile's `test` target first (the project chose it as
+# its entry point, and it sets up what the bare runner lacks: a build, flags, the environment), then the runner of
+# its language. The first found is written as `test:`; none, no `test:` (wta merge then runs no test).
+MAKEFILES = ("GNUmakefile", "makefile", "Makefile")   # the order make looks for them in
+PYTEST_CONFIG = {"pytest.ini": "", "pyproject.toml": "[tool.pytest", "setup.cfg": "[tool:pytest]",
+                 "tox.ini": "[pytest]", "conftest.py": ""}
+NPM_PLACEHOLDER = "no test specified"   # `npm init`'s test script, which fails on purpose
+READ_AT_MOST = 1 << 20
+
+
+def detect_test(root: str, tracked: list[str]) -> tuple[str, str] | None:
+    """The command `wta merge` should run as `test:`, and where it was found; None when none is."""
+    top = {f for f in tracked if "/" not in f}
+    makefile = next((name for name in MAKEFILES if name in top), None)
+    if makefile is not None and _has_test_target(_read(root, makefile)):
+        return "make test", f"the {makefile}'s test target"
+    if "package.json" in top:
+        try:
+            scripts = json.loads(_read(root, "package.json")).get("scripts") or {}
+        except (ValueError, AttributeError):
+            scripts = {}
+        script = scripts.get("test") if isinstance(scripts, dict) else None
+        if isinstance(script, str) and script.strip() and NPM_PLACEHOLDER not in script:
+            tool = "pnpm" if "pnpm-lock.yaml" in top else "yarn" if "yarn.lock" in top else "npm"
+            return f"{tool} test", "package.json's test script"
+    for name, section in PYTEST_CONFIG.items():
+        if name in top and section in _read(root, name):
+            return "pytest", f"pytest's configuration in {name}"
+    if "Cargo.toml" in top:
+        return "cargo test", "Cargo.toml"
+    if "go.mod" in top:
+        return "go test ./...", "go.mod"
+    return None
+
+
+def _has_test_target(makefile: str) -> bool:
+    """A rule for `test` in it (`test:`, `test lint:`, `test::`), not a variable (`test := ...`)."""
+    for line in makefile.splitlines():
+        if line[:1] in ("\t", " ", "#", ".") or ":" not in line:
+            continue
+        targets, rest = line.split(":", 1)
+        if not rest.startswith("=") and "=" not in targets and "test" in targets.split():
+            return True
+    return False
+
+
+def _read(root: str, name: str) -> str:
+    """The start of a file at the top level: nothing for one that is no regular file (a link to a pipe would
+    never end)."""
+    path = os.path.join(root, name)
+    if not os.path.isfile(path):
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(READ_AT_MOST)
+    except OSError:
+        return ""
+
+
+def render(base: str, proposal: Proposal, test: tuple[str, str] | None = None) -> str:
     lines = [
         "# zones.yaml: which stream (agent session) may change which paths.",
         "# Patterns are gitignore-style, relative to the repository root (a leading / anchors one there).",
@@ -341,6 +401,9 @@ def render(base: str, proposal: Proposal) -> str:
     # JSON strings are valid YAML double-quoted scalars, whatever a file is called.
     lines.append(f"read_only: [{', '.join(_quoted(p) for p in proposal.read_only)}]"
                  + ("" if proposal.read_only else "            # paths no stream may change (zones.yaml always is)"))
+    if test is not None:
+        # (test[0] is one of detect_test's own commands, a plain YAML scalar as it stands)
+        lines.append(f"{'test: ' + test[0]:<24} # run by wta merge after each rebase ({_printable(test[1])})")
     lines += ["max_parallel: 4", "agent:", "  runner: claude         # claude | api | command | manual", "streams:"]
     streams = proposal.streams or [Proposed("main", "the whole repository", "Work on the repository.", ["**"])]
     for s in streams:
@@ -378,7 +441,8 @@ def run(force: bool = False) -> int:
     if not tracked:
         raise WtaError(f"{project.toplevel}: no file is tracked yet, so there is no layout to draw zones from; "
                        "commit the code first (git add, git commit), then run `wta init`")
-    text = render(base, propose(tracked, os.path.basename(project.toplevel)))
+    proposal = propose(tracked, os.path.basename(project.toplevel))
+    text = render(base, proposal, detect_test(project.toplevel, tracked))
     from worktree_agents.config import load_text
 
     load_text(text, path, project.main)  # never write a file wta itself would reject
