@@ -525,6 +525,42 @@ def test_abort_takes_back_a_conflict_a_person_resolved_by_rebasing_onto_the_base
     assert (infra / "ai-agents/tools.md").read_text() == "# tools, both\n"
 
 
+def test_abort_takes_back_a_later_streams_resolution_without_the_stream_landed_ahead_of_it(repo):
+    """infra landed (rebased), api conflicted; the person rebased api onto main, which held infra's landed commit,
+    and resolved it; `--continue` landed api as it was and stopped at ui. The abort's take-back for api was
+    `cherry-pick <infra's landed commit>..<retry>` onto api's branch as it was before the merge: the person's
+    rebased copies of api's own commits on top of those, which conflicted (git exited 1)."""
+    set_test('case "$WTA_STREAM" in ui) exit 1 ;; esac\n')
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    commit_all(repo, "hotfix the db on main")
+    main_tip = sha(repo, "main")
+    api_tip = sha(repo, "wta/api")
+    assert "api: conflict" in wta(repo, "merge", check=1).stdout
+    landed = sha(repo, "main")   # infra's commit, rebased onto main
+    api = wt(repo, "api")
+    assert git(api, "rebase", "main", check=False).returncode != 0
+    write_files(api, {"src/lib/db.ts": "export const db = {pool: 1, both: true}\n"})
+    git(api, "add", "--", "src/lib/db.ts")
+    git(api, "-c", "core.editor=true", "rebase", "--continue")
+    assert "ui: test-failed" in wta(repo, "merge", "--continue", check=1).stdout
+
+    proc = wta(repo, "merge", "--abort", check=0)
+
+    assert sha(repo, "main") == main_tip and sha(repo, "wta/api") == api_tip
+    command = re.search(r"kept refs/heads/wta/api's commits .* to take them back: `([^`]+)`", proc.stdout)
+    assert command, proc.stdout
+    taken = subprocess.run(command[1], shell=True, capture_output=True, text=True)
+    assert taken.returncode == 0, (command[1], taken.stdout, taken.stderr)
+    assert subjects(repo, "wta/api")[:3] == ["[api] users route", "[api] pool the db", "hotfix the db on main"]
+    assert sha(repo, "wta/api~2") == main_tip
+    assert git(repo, "merge-base", "--is-ancestor", landed, "wta/api", check=False).returncode == 1
+    assert (api / "src/lib/db.ts").read_text() == "export const db = {pool: 1, both: true}\n"
+    assert not (api / "ai-agents/tools.md").exists()
+    assert git(api, "status", "--porcelain").stdout == ""
+    wta(repo, "merge", "api", check=0)   # it lands as the person resolved it
+    assert git(repo, "show", "main:src/lib/db.ts").stdout == "export const db = {pool: 1, both: true}\n"
+
+
 def test_abort_names_a_stream_that_started_on_what_it_takes_off_the_base_and_keeps_its_commits(repo):
     """infra landed, the run stopped at ui; api (after infra) started from the base then. The abort took infra
     off main and said nothing of api, whose branch still held infra's landed commit: `wta merge api` then

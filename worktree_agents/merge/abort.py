@@ -82,13 +82,16 @@ def _all_streams(project, st: dict[str, Any]) -> list[str]:
 
 
 def _take_back(main: str, branch: str, restored: str, kept_tip: str, kept: str, produced: set[str],
-               worktree: str | None, env: dict[str, str]) -> str:
+               own: set[str], base: str, worktree: str | None, env: dict[str, str]) -> str:
     """The command that takes the commits set aside at `kept` back onto `branch` (put back at `restored`): the
     branch as the person left it (a fast-forward when it sits on it), or, when they sit on a commit this merge
-    made (rebased onto the base the abort put back), a cherry-pick of those beyond it. A branch no worktree has
-    checked out gets the cherry-pick in a worktree of its own, made for it and removed after: `git switch` there
-    would take the person's checkout off the branch they are on. `produced` holds only the commits the merge
-    made: a tip it landed as the person left it is theirs."""
+    made, those beyond it: cherry-picked onto the branch when the merge had moved the branch itself there (`own`:
+    a fix on its landed commits), or onto `base` in place of the branch's commits when it is another stream's
+    landed commit (the person rebased the branch onto the base, and their copies of its commits are among them:
+    on the branch as it was they would conflict, and the other stream's commits, which the abort took off the
+    base, stay off it). A branch no worktree has checked out gets that in a worktree of its own, made for it and
+    removed after: `git switch` there would take the person's checkout off the branch they are on. `produced`
+    holds only the commits the merge made: a tip it landed as the person left it is theirs."""
     since = None   # the newest commit the merge made that they sit on
     for commit in produced:
         if git.is_ancestor(commit, kept_tip, cwd=main, env=env) and (
@@ -101,11 +104,13 @@ def _take_back(main: str, branch: str, restored: str, kept_tip: str, kept: str, 
         how = "merge --ff-only" if git.is_ancestor(restored, kept_tip, cwd=main, env=env) else "reset --keep"
         return f"{git_in} {how} {shell_word(kept)}"
     picked = shell_word(f"{since[:12]}..{kept}")
+    git_at = git_in or 'git -C "$d"'
+    onto = "" if since in own else f"{git_at} reset -q --keep {shell_word(base)} && "
     if worktree:
-        return f"{git_in} cherry-pick {picked}"
+        return f"{onto}{git_in} cherry-pick {picked}"
     git_main = f"git -C {shell_word(main)}"
-    return (f'd=$(mktemp -d) && {git_main} worktree add -q "$d" {shell_word(branch)} && git -C "$d" cherry-pick '
-            f'{picked} && {git_main} worktree remove "$d"')
+    return (f'd=$(mktemp -d) && {git_main} worktree add -q "$d" {shell_word(branch)} && {onto}git -C "$d" '
+            f'cherry-pick {picked} && {git_main} worktree remove "$d"')
 
 
 def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:
@@ -123,6 +128,11 @@ def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeRepor
     checked_out = {w.branch: w.path for w in registry.list_worktrees(main, env) if w.branch}
     produced = set(st["produced"])
     made = produced - set(st.get("as_is", ()))   # (a tip landed as it was is the person's work)
+    own: dict[str, set[str]] = {}   # each stream branch's commits the merge moved it to (its landed heads)
+    for result in st["results"].values():
+        if result.get("head") and result.get("branch"):
+            own.setdefault(result["branch"], set()).add(result["head"])
+    own[st["base"]] = made   # (the base moved to each of them)
     base_ref = f"refs/heads/{st['base']}"
     taken_off = heads[st["base"]].sha if st["base"] in heads else None   # the base as the abort finds it
     report = MergeReport("aborted", True, st["base"], st["base_start"], st["base_start"], st["run_id"])
@@ -147,8 +157,8 @@ def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeRepor
         if kept is not None:
             tip = git.commit_of(kept, main, env) or ""
             report.kept.append({"ref": ref, "sha": tip, "backup": kept,
-                                "take_back": _take_back(main, branch, sha, tip, kept, made,
-                                                        checked_out.get(branch), env)})
+                                "take_back": _take_back(main, branch, sha, tip, kept, made, own.get(branch, set()),
+                                                        st["base"], checked_out.get(branch), env)})
         recovery.put_back(main, branch, sha, checked_out.get(branch), env, backed_up=True)
         report.restored.append({"ref": ref, "from": current or "", "to": sha})
     report.streams = [result_from(st["results"][s]) for s in st["streams"] if s in st["results"]]
