@@ -649,8 +649,9 @@ def start_worktree_changes(cwd: str | os.PathLike[str], env: dict[str, str] | No
                  *(() if renames else ("--no-renames",)), NOT_INTO_SUBMODULES, cwd=cwd, env=env)
 
 
-def worktree_changes_of(done: Completed, unstaged_submodules: bool = True) -> list[str]:
-    """The paths in the output of a finished `start_worktree_changes` (`worktree_changes`)."""
+def worktree_changes_of(done: Completed, unstaged_submodules: bool = True, originals: bool = False) -> list[str]:
+    """The paths in the output of a finished `start_worktree_changes` (`worktree_changes`); with `originals`,
+    a rename's original path too (after the new one)."""
     paths: list[str] = []
     fields = zsplit(checked(done).stdout)
     i = 0
@@ -661,6 +662,8 @@ def worktree_changes_of(done: Completed, unstaged_submodules: bool = True) -> li
             pass   # "1 .M S<c><m><u> ...": a submodule's checkout, nothing of it staged
         elif kind in _STATUS_FIELDS:
             paths.append(entry.split(" ", _STATUS_FIELDS[kind])[-1])
+            if kind == "2" and originals and i + 1 < len(fields):
+                paths.append(fields[i + 1])
         i += 2 if kind == "2" else 1  # a rename is followed by its original path
     return paths
 

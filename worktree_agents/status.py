@@ -132,6 +132,10 @@ def collect(project, zones: ZonesInForce | None = None) -> Status:
     sessions = session_status(project.repo.state_dir, names)
     for s in streams:
         s.session = sessions.get(s.stream)
+        if s.session is not None:
+            scan = scans.get(s.stream)
+            now = git.worktree_changes_of(scan.wait(), originals=True) if scan is not None else []
+            s.session["outside_zone_uncommitted"] = still_uncommitted(s.session["leftovers_outside_zone"], now)
     _waits_for_a_landing(project, streams)
     asked = requests.status_for(project.repo.state_dir, names, zones, env)
     alerts = open_alerts.read(project.repo.state_dir)
@@ -194,6 +198,14 @@ def _worktree_of(branch: str, record: dict, by_branch: dict[str, Worktree],
 
 def _exists(path: str | None, registered: Worktree | None) -> bool:
     return registered is not None and not registered.prunable and path is not None and os.path.isdir(path)
+
+
+def still_uncommitted(left: list[str], changes: list[str]) -> list[str]:
+    """Those of the paths a session `left` uncommitted that the worktree's `git status` (`changes`, an untracked
+    directory as one `dir/` entry) still lists: a path since committed, restored or deleted is no longer one."""
+    listed = set(changes)
+    folders = tuple(c for c in changes if c.endswith("/"))
+    return [p for p in left if p in listed or p.startswith(folders)]
 
 
 def _stream_status(project, zones: ZonesInForce, stream: str, branch: str, record: dict,

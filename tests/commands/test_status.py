@@ -300,13 +300,15 @@ def test_a_session_left_file_name_with_control_characters_is_quoted_as_git_does(
     repo = clone_webapp(tmp_path)
     wta(repo, "up", "--no-launch", "ui", check=0)
     left = ["evil\x1b[2J.txt", "new\nline.txt"]
+    for name in left:   # (still there, uncommitted)
+        (worktree_of(repo, "ui") / name).write_text("left\n")
     SessionStore(str(repo / ".git" / "wta")).update("ui", runner="command", state="done",
                                                      leftovers_outside_zone=left)
     out = wta(repo, "status", check=0).stdout
     assert "\x1b" not in out
     assert out.rstrip("\n").endswith('"evil\\033[2J.txt", "new\\nline.txt"')
-    assert by_stream(json.loads(wta(repo, "status", "--json", check=0).stdout))["ui"]["session"][
-        "leftovers_outside_zone"] == left
+    session = by_stream(json.loads(wta(repo, "status", "--json", check=0).stdout))["ui"]["session"]
+    assert session["leftovers_outside_zone"] == session["outside_zone_uncommitted"] == left
 
 
 def test_a_renamed_base_that_zones_yaml_does_not_name_is_not_told_to_fix_base(tmp_path):

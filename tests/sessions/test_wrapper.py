@@ -107,6 +107,35 @@ def test_leftovers_in_the_zone_are_committed_and_the_others_only_reported(tmp_pa
     assert entry["session"]["leftovers_outside_zone"] == ["src/ui/page.html", "stray.txt"]
 
 
+def test_status_shows_only_the_leftovers_outside_the_zone_that_are_still_uncommitted(tmp_path):
+    """A session left src/ui/page.html and stray.txt uncommitted; a person restored page.html. The sessions table's
+    `uncommitted outside the zone` still named it, from the session's record, while `dirty` said 1."""
+    command = "echo sneaky >> src/ui/page.html; echo x > stray.txt"
+    repo = session_repo(tmp_path, zones(agent(command), ONE))
+    assert up(repo, "api").returncode == 0
+    api = worktree(repo, "api")
+    assert record(repo, "api")["leftovers_outside_zone"] == ["src/ui/page.html", "stray.txt"]
+    git(api, "restore", "src/ui/page.html")
+
+    def shown() -> tuple[str, dict]:
+        table = wta(repo, "status", check=0).stdout
+        [row] = [line for line in table.split("\nsessions\n")[1].splitlines() if line.startswith("api ")]
+        [entry] = [s for s in json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"]
+                   if s["stream"] == "api"]
+        return row, entry
+
+    row, entry = shown()
+    assert row.rstrip().endswith("  stray.txt"), row
+    assert "page.html" not in row
+    assert entry["dirty"] == 1
+    assert entry["session"]["outside_zone_uncommitted"] == ["stray.txt"]
+    assert entry["session"]["leftovers_outside_zone"] == ["src/ui/page.html", "stray.txt"]   # the record's
+    (api / "stray.txt").unlink()
+    row, entry = shown()
+    assert row.rstrip().endswith("  -") and "stray.txt" not in row, row
+    assert (entry["dirty"], entry["session"]["outside_zone_uncommitted"]) == (0, [])
+
+
 def test_leftovers_that_git_cannot_commit_give_gits_reason_with_the_file_it_names(tmp_path):
     # A lock left on the branch's ref (by a crashed git, or by another agent): git names it, then
     # explains at length; the record keeps the naming line.

@@ -169,7 +169,7 @@ def _sessions(report: status_mod.Status, width: int | None) -> str:
         usage = "-" if x["cpu_percent"] is None else \
             f"{x['cpu_percent']:.0f}% {x['memory_bytes'] / 2**20:.0f}M {x['children']} child(ren)"
         cost = output.spent(x["cost_usd"], x.get("cost_simulated", False), x["total_cost_usd"], x["total_sessions"])
-        left = ", ".join(map(quote_path, x["leftovers_outside_zone"])) or "-"
+        left = ", ".join(map(quote_path, x["outside_zone_uncommitted"])) or "-"
         rows.append((s.stream, x["runner"] or "-", x["state"], x["pid"] or "-", usage, x["turns"] or "-", cost,
                      x["permission_denials"] or "-", _age(x["last_activity"]), left))
     if not rows:
