@@ -32,7 +32,7 @@ from worktree_agents.sessions.supervisor import coordinator_pid
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees import locks
 from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, off_branch
-from worktree_agents.zones.enforce import audit_commits
+from worktree_agents.zones.enforce import audit_commits, has_prefix
 from worktree_agents.zones.in_force import ZonesInForce
 
 STATUS_VERSION = 1
@@ -55,6 +55,8 @@ class StreamStatus:
     #                                    directory counts once, as `git status` lists it)
     last_commit: str | None            # committer date of the tip, ISO 8601
     violations: list[dict[str, Any]] = field(default_factory=list)
+    unprefixed: list[dict[str, str]] = field(default_factory=list)   # commit, subject: its commits without the
+    #                                    `[stream]` prefix, which `wta merge` refuses too (the table counts both)
     conflicts: bool | None = None      # would merging into the base conflict now?
     conflict_files: list[str] = field(default_factory=list)
     state: str | None = None           # from state.json: "prepared", "failed", ...
@@ -237,6 +239,8 @@ def _compare_with_base(project, zones: ZonesInForce, stream: str, branch: str, o
     """Commits ahead (`own`: the branch's commits beyond the base) and behind, the audit's
     violations, and the conflicts with the base now."""
     status.ahead = len(own)
+    status.unprefixed = [{"commit": c.sha, "subject": c.subject} for c in reversed(own)
+                         if not has_prefix(c.subject, stream)]
     base_ref, branch_ref = f"refs/heads/{zones.base}", f"refs/heads/{branch}"
     status.behind = git.commits_behind(base_ref, branch_ref, project.main, env)
     if own:

@@ -145,6 +145,26 @@ def test_unprefixed_commit_fails_verification_naming_it(repo):
     assert sha(repo, "main") == main_before
 
 
+def test_status_counts_the_verification_failures_that_merge_counts(repo):
+    """A `--no-verify` commit of ui's outside its zone and without its `[ui]` prefix: `wta status` showed
+    violations 1 (the path alone) while `wta merge` stopped on "2 verification failure(s)" (the prefix too)."""
+    ui = wt(repo, "ui")
+    write_files(ui, {"src/lib/db.ts": "hijacked\n"})
+    bad = commit_all(ui, "sneak into the api", "--no-verify")
+
+    table = wta(repo, "status", check=0).stdout
+    [row] = [line.split() for line in table.splitlines() if line.startswith("ui ")]
+    header = next(line for line in table.splitlines() if line.startswith("stream "))
+    column = re.split(r"\s{2,}", header.strip()).index("violations")
+    assert row[column] == "2", table
+    [ui_status] = [s for s in json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"]
+                   if s["stream"] == "ui"]
+    assert [(v["commit"], v["path"]) for v in ui_status["violations"]] == [(bad, "src/lib/db.ts")]
+    assert ui_status["unprefixed"] == [{"commit": bad, "subject": "sneak into the api"}]
+    proc = wta(repo, "merge", "ui", check=1)
+    assert "2 verification failure(s) in wta/ui" in proc.stdout + proc.stderr
+
+
 def test_conflict_with_main_stops_restores_and_was_predicted(repo):
     write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
     hotfix = commit_all(repo, "hotfix the db on main")
