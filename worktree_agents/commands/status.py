@@ -102,8 +102,8 @@ def render(report: status_mod.Status, width: int | None = None) -> str:
         conflicts = "-" if s.conflicts is None else (f"{len(s.conflict_files)} file(s)" if s.conflicts else "no")
         reasons.append(s.reason)
         rows.append((s.stream, s.branch, commits, "-" if s.dirty is None else s.dirty,
-                     len(s.violations) + len(s.unprefixed) or "-", conflicts, _requests(s.requests), _age(s.last_commit), where,
-                     s.state or "-"))
+                     len(s.violations) + len(s.unprefixed) or "-", conflicts, _requests(s.requests),
+                     _age(s.last_commit), where, s.state or "-"))
     text = _table_with_reasons(("stream", "branch", "+ahead/-behind", "dirty", "violations", "conflicts",
                                 "requests", "last commit", "worktree", WORKTREE_STATE), rows, reasons, width,
                                shorten={"worktree": cut_path}, drop=STREAM_COLUMNS_DROPPED)
