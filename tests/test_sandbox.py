@@ -823,3 +823,97 @@ def test_a_lock_file_left_beside_a_dependents_branch_stops_wta_up_land_in_one_li
     assert "Unable to create" not in up.stdout + up.stderr
     assert git(repo, "log", "-1", "--format=%s", "main").stdout.strip() == "[api] work"
     assert tip(repo, "wta/ui") == ui_tip
+
+
+@pytest.mark.parametrize("dated", ["2100-01-01", "ui's session"])
+def test_a_lock_file_an_agent_dates_as_it_likes_names_its_maker_and_stops_the_landing_at_once(tmp_path, dated):
+    """The check aged a lock by its mtime, which its maker sets (`touch -d`): dated 2100, `wta merge ui` slept
+    until then, waiting for "a git at work" to finish with it (and `wta status` never named it); dated within
+    ui's own session, the line named ui's sandbox as its maker, not api's. Its ctime, which no one sets, says it."""
+    import json
+
+    agent = tmp_path / "agent.sh"
+    agent.write_text('[ "$WTA_STREAM" = api ] || exit 0\n'
+                     'touch -d "$DATED" "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n')
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = layout(tmp_path, zones)
+    ui = repo.parent / "repo-worktrees" / "ui"
+    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
+    git(ui, "commit", "-qam", "[ui] mine")
+    ui_tip = tip(repo, "wta/ui")
+    wta(repo, "up", "ui", check=0, timeout=60)
+    ended = json.loads((repo / ".git" / "wta" / "sessions" / "ui.json").read_text())["ended_at"]
+    time.sleep(1.1)   # (api's session starts after ui's has ended, in another second)
+    wta(repo, "up", "api", check=0, timeout=60, env={**os.environ, "DATED": ended if "ui" in dated else dated})
+    lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
+    assert lock.exists()
+    time.sleep(2)   # (older than a git at work keeps one)
+
+    merged = wta(repo, "merge", "ui", check=1, timeout=60)
+
+    said = [line for line in merged.stderr.splitlines() if line.startswith(f"ui: {lock}:")]
+    assert len(said) == 1, merged.stdout + merged.stderr
+    assert "the sandbox of api could have made it" in said[0] and "2100" not in said[0], said[0]
+    assert tip(repo, "wta/ui") == ui_tip and not (repo / ".git" / "wta" / "merge.json").exists()
+    assert f"ui: {lock}: a lock file" in wta(repo, "status", check=0).stdout
+
+
+def test_a_lock_file_an_agent_holds_open_from_its_running_session_stops_the_landing_before_anything_moves(tmp_path):
+    """A process of api's session held `refs/heads/wta/ui.lock` open: the check took it for a git at work and let
+    the landing go on; its rebase stopped at the ref's update, the merge left interrupted and ui's worktree in the
+    middle of a rebase, the line saying to end pid N "if no git runs" there. A holder in a sandbox is no git of
+    wta's or the person's: the landing refuses before anything moves, naming the file and its holder."""
+    agent = tmp_path / "agent.sh"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    agent.write_text(f'exec 3>"$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\ntouch {ready}\n'
+                     f'while [ ! -f {go} ]; do sleep 0.1; done\n')
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = layout(tmp_path, zones)
+    ui = repo.parent / "repo-worktrees" / "ui"
+    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
+    git(ui, "commit", "-qam", "[ui] mine")
+    ui_tip = tip(repo, "wta/ui")
+    (repo / "README.md").write_text("# moved\n")
+    git(repo, "commit", "-qam", "a person's commit")   # ui must be rebased: its ref must move
+    up = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "api"], cwd=repo, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready.exists()
+        time.sleep(2)   # (older than a git at work keeps one)
+
+        merged = wta(repo, "merge", "ui", check=1, timeout=60)
+    finally:
+        go.touch()
+        up.communicate(timeout=60)
+
+    lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
+    said = [line for line in merged.stderr.splitlines() if line.startswith(f"ui: {lock}:")]
+    assert len(said) == 1, merged.stdout + merged.stderr
+    assert "held open by pid" in said[0] and "the sandbox of api could have made it" in said[0], said[0]
+    assert tip(repo, "wta/ui") == ui_tip and not (repo / ".git" / "wta" / "merge.json").exists()
+    assert git(ui, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/ui"
+    assert not (ui / ".git").is_dir() and not git(ui, "status", "--porcelain").stdout
+
+
+def test_an_index_lock_an_agent_dates_in_the_future_does_not_hang_its_streams_next_start(tmp_path):
+    """api's agent left its worktree's `index.lock` dated 2100 (`touch -d`) and stopped: the next `wta up api`,
+    which clears a lock a killed git left before the session starts, slept until then, as for a git at work."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text('touch -d 2100-01-01 "$(git rev-parse --git-dir)/index.lock"\nexit 1\n')
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = layout(tmp_path, zones)
+    wta(repo, "up", "api", timeout=60)
+    lock = repo / ".git" / "worktrees" / "api" / "index.lock"
+    assert lock.exists()
+    agent.write_text("exit 0\n")
+    time.sleep(2)   # (older than a git at work keeps one)
+
+    started = wta(repo, "up", "api", timeout=60)
+
+    assert not lock.exists(), started.stdout + started.stderr

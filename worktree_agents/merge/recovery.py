@@ -213,11 +213,11 @@ def clear_stale_locks(locks: Sequence[str], wt: str, then: str = "run the same w
     found = False
     for lock in locks:
         try:
-            age = time.time() - os.stat(lock).st_mtime
+            age = time.time() - os.lstat(lock).st_ctime   # (not its mtime: `touch -d 2100-01-01` sets that)
         except OSError:
             continue
         if age < LOCK_SETTLE_SECONDS:
-            time.sleep(LOCK_SETTLE_SECONDS - age)
+            time.sleep(min(LOCK_SETTLE_SECONDS - age, LOCK_SETTLE_SECONDS))
             if not os.path.exists(lock):
                 continue  # a git at work finished with it
         holder = lock_holder(lock)

@@ -37,41 +37,67 @@ def worktree_locks(git_dir: str | None) -> list[str]:
 
 
 def stale(paths: Iterable[str], wait: bool = True) -> list[str]:
-    """Those of `paths` that exist with no process holding them open, and are not a git's at work: one younger than
-    LOCK_SETTLE_SECONDS is waited for (`wait`) or left out (a ref's lock is closed before it is renamed away)."""
+    """Those of `paths` that exist with no process of ours holding them open (none, or only one in a sandbox: a
+    git at work, of wta's or the person's, runs outside every sandbox), and are not a git's at work: one changed
+    less than LOCK_SETTLE_SECONDS ago is waited for (`wait`: that long at most) or left out (a ref's lock is
+    closed before it is renamed away)."""
     from worktree_agents.merge.recovery import LOCK_SETTLE_SECONDS, lock_holder
 
     found = []
     for path in paths:
         try:
-            age = time.time() - os.lstat(path).st_mtime
+            age = time.time() - changed(path)
         except OSError:
             continue
         if age < LOCK_SETTLE_SECONDS:
             if not wait:
                 continue
-            time.sleep(LOCK_SETTLE_SECONDS - age)
+            time.sleep(min(LOCK_SETTLE_SECONDS - age, LOCK_SETTLE_SECONDS))   # (a clock set back: no longer)
             if not os.path.lexists(path):
                 continue
-        if lock_holder(path) is None:
+        holder = lock_holder(path)
+        if holder is None or in_a_sandbox(holder):
             found.append(path)
     return found
 
 
+def changed(path: str) -> float:
+    """When `path` itself was last changed: its ctime, which the kernel sets, not its mtime, which its maker sets
+    (`touch -d`): a lock dated 2100 had a landing wait for it for 75 years (and `wta status` never name it),
+    and one dated within another stream's session named that stream as its maker."""
+    return os.lstat(path).st_ctime
+
+
+def in_a_sandbox(pid: int) -> bool:
+    """Whether process `pid` runs in a pid namespace other than ours: a stream's sandbox (its session, `setup:`,
+    `test:`), where an agent's process can hold a lock file open for as long as it runs. The check passed it
+    for a git at work, and the landing's rebase then stopped half-way, at the ref's update."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return False
+
+
 def described(path: str, stops: str, makers: str) -> str:
     """One lock file as a line: what it stops, who could have made it, and the command that removes it."""
+    from worktree_agents.merge.recovery import lock_holder
+
     try:
-        made = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.lstat(path).st_mtime))
+        made = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(changed(path)))
     except OSError:
         made = "a moment ago"
+    holder = lock_holder(path)
+    what = (f"a lock file held open by pid {holder}, a process in a sandbox, not a git" if holder is not None
+            else "a lock file that no process holds")
     rm = "rm -r" if os.path.isdir(path) and not os.path.islink(path) else "rm"
-    return (f"{path}: a lock file that no process holds (made {made}), so git will not {stops}; {makers}; "
+    return (f"{path}: {what} (made {made}), so git will not {stops}; {makers}; "
             f"if no git of yours is at work there, remove it ({rm} {shell_word(path)})")
 
 
 def makers_of_ref_lock(common: str, state_dir: str, config, path: str) -> str:
     """Who could have made a lock beside the stream refs: every stream whose sandbox writes that directory (its
-    session, `setup:`, the landing's `test:`), narrowed to those whose last session ran when it was made."""
+    session, `setup:`, the landing's `test:`), narrowed to those whose last session ran when it was last changed
+    (`changed`: a time its maker cannot choose)."""
     from worktree_agents.sessions.store import SessionStore, parse_time
 
     folder = os.path.dirname(path)
@@ -80,7 +106,7 @@ def makers_of_ref_lock(common: str, state_dir: str, config, path: str) -> str:
                or os.path.dirname(reflog_lock(common, config.branch_for(s))) == folder]
     where = os.path.relpath(folder, common) + "/"
     try:
-        made = os.lstat(path).st_mtime
+        made: float | None = changed(path)
     except OSError:
         made = None
     running = []
@@ -90,8 +116,9 @@ def makers_of_ref_lock(common: str, state_dir: str, config, path: str) -> str:
         if made is not None and started is not None and started <= made and (ended is None or made <= ended + 1):
             running.append(stream)
     if running:
+        # (So could any stream's `setup:` or a landing's `test:` then, which run no session: not a verdict.)
         return (f"the sandbox of {', '.join(running)} could have made it (its session ran then; every stream's "
-                f"sandbox writes {where})")
+                f"sandbox writes {where}, its `setup:` and `test:` too)")
     return (f"the sandbox of any of {', '.join(streams) or 'the streams'} could have made it (each writes {where}: "
             "sessions, setup: and test:), or a git that was killed")
 
