@@ -917,3 +917,29 @@ def test_an_index_lock_an_agent_dates_in_the_future_does_not_hang_its_streams_ne
     started = wta(repo, "up", "api", timeout=60)
 
     assert not lock.exists(), started.stdout + started.stderr
+
+
+def test_lock_files_by_the_thousand_in_a_worktrees_git_dir_stop_its_landing_in_a_few_lines_at_once(tmp_path):
+    """api's agent left 20,000 `*.lock` files in its private git dir: the check read all of /proc once for each
+    (then again for its line), holding wta's lock for minutes while every other landing waited, and the refusal
+    was one line per file."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text('d=$(git rev-parse --git-dir) i=0\nwhile [ $i -lt 20000 ]; do : > "$d/n$i.lock"; i=$((i+1)); done\n'
+                     'echo more >> src/api/a.py && git commit -qam "[api] work"\n')
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = layout(tmp_path, zones)
+    wta(repo, "up", "api", check=0, timeout=120)
+    private = repo / ".git" / "worktrees" / "api"
+    assert len(list(private.glob("*.lock"))) == 20000
+    time.sleep(2)   # (older than a git at work keeps one)
+    api_tip = tip(repo, "wta/api")
+
+    began = time.monotonic()
+    merged = wta(repo, "merge", "api", check=1, timeout=120)
+
+    assert time.monotonic() - began < 60
+    said = [line for line in merged.stderr.splitlines() if line.startswith("api: ")]
+    assert len(said) == 1 and said[0].count(".lock") < 12, merged.stderr[:2000]
+    assert f"and 19997 more such lock files in {private} (rm -r {private}/*.lock)" in said[0], said[0][-600:]
+    assert tip(repo, "wta/api") == api_tip and tip(repo, "main") != api_tip

@@ -17,6 +17,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from worktree_agents.quoting import shell_word
 
+SHOWN = 3   # lock files in a worktree's private git dir named one by one; the rest are counted
+
 
 def ref_lock(common: str, branch: str) -> str:
     """Where git locks `refs/heads/<branch>`."""
@@ -39,25 +41,52 @@ def worktree_locks(git_dir: str | None) -> list[str]:
 def stale(paths: Iterable[str], wait: bool = True) -> list[str]:
     """Those of `paths` that exist with no process of ours holding them open (none, or only one in a sandbox: a
     git at work, of wta's or the person's, runs outside every sandbox), and are not a git's at work: one changed
-    less than LOCK_SETTLE_SECONDS ago is waited for (`wait`: that long at most) or left out (a ref's lock is
-    closed before it is renamed away)."""
-    from worktree_agents.merge.recovery import LOCK_SETTLE_SECONDS, lock_holder
+    less than LOCK_SETTLE_SECONDS ago is waited for (`wait`: that long at most, once for all of them) or left
+    out (a ref's lock is closed before it is renamed away)."""
+    from worktree_agents.merge.recovery import LOCK_SETTLE_SECONDS
 
-    found = []
+    there, young, now = [], 0.0, time.time()
     for path in paths:
         try:
-            age = time.time() - changed(path)
+            age = now - changed(path)
         except OSError:
             continue
         if age < LOCK_SETTLE_SECONDS:
             if not wait:
                 continue
-            time.sleep(min(LOCK_SETTLE_SECONDS - age, LOCK_SETTLE_SECONDS))   # (a clock set back: no longer)
-            if not os.path.lexists(path):
+            young = max(young, min(LOCK_SETTLE_SECONDS - age, LOCK_SETTLE_SECONDS))   # (a clock set back)
+        there.append(path)
+    if young:
+        time.sleep(young)
+        there = [p for p in there if os.path.lexists(p)]
+    held = holders(there)
+    return [p for p in there if p not in held or in_a_sandbox(held[p])]
+
+
+def holders(paths: Sequence[str]) -> dict[str, int]:
+    """Of `paths`, those a process holds open, each with the pid of one: /proc is read once for all of them
+    (once for each, 20,000 lock files an agent left in its private git dir stalled the landing for minutes)."""
+    targets = {os.path.realpath(p): p for p in paths}
+    found: dict[str, int] = {}
+    if not targets:
+        return found
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                path = targets.get(os.readlink(f"{fd_dir}/{fd}"))
+            except OSError:
                 continue
-        holder = lock_holder(path)
-        if holder is None or in_a_sandbox(holder):
-            found.append(path)
+            if path is not None:
+                found.setdefault(path, pid)
     return found
 
 
@@ -80,13 +109,11 @@ def in_a_sandbox(pid: int) -> bool:
 
 def described(path: str, stops: str, makers: str) -> str:
     """One lock file as a line: what it stops, who could have made it, and the command that removes it."""
-    from worktree_agents.merge.recovery import lock_holder
-
     try:
         made = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(changed(path)))
     except OSError:
         made = "a moment ago"
-    holder = lock_holder(path)
+    holder = holders([path]).get(path)
     what = (f"a lock file held open by pid {holder}, a process in a sandbox, not a git" if holder is not None
             else "a lock file that no process holds")
     rm = "rm -r" if os.path.isdir(path) and not os.path.islink(path) else "rm"
@@ -131,9 +158,13 @@ def branch_locks(common: str, state_dir: str, config: Callable[[], Any], stream:
     lines = [described(p, f"move {branch} (a commit on it, a sync, a landing)",
                        makers_of_ref_lock(common, state_dir, config(), p))
              for p in stale([ref_lock(common, branch)])]
+    left = stale(worktree_locks(git_dir))
     lines += [described(p, f"work in {stream}'s worktree (a rebase, a commit)",
                         f"{stream}'s own sandbox, or a git killed there, left it")
-              for p in stale(worktree_locks(git_dir))]
+              for p in left[:SHOWN]]
+    if len(left) > SHOWN and git_dir:   # (its agent can leave any number: one line each was 20,000 lines)
+        lines.append(f"and {len(left) - SHOWN} more such lock files in {git_dir} "
+                     f"(rm -r {shell_word(git_dir)}/*.lock)")
     return lines
 
 
