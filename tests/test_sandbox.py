@@ -900,23 +900,28 @@ def test_a_lock_file_an_agent_holds_open_from_its_running_session_stops_the_land
     assert not (ui / ".git").is_dir() and not git(ui, "status", "--porcelain").stdout
 
 
-def test_an_index_lock_an_agent_dates_in_the_future_does_not_hang_its_streams_next_start(tmp_path):
+@pytest.mark.parametrize("make", ["touch -d 2100-01-01", "ln -s /dev/null"], ids=["dated-2100", "dev-null"])
+def test_an_index_lock_an_agent_dates_in_the_future_does_not_hang_its_streams_next_start(tmp_path, make):
     """api's agent left its worktree's `index.lock` dated 2100 (`touch -d`) and stopped: the next `wta up api`,
-    which clears a lock a killed git left before the session starts, slept until then, as for a git at work."""
+    which clears a lock a killed git left before the session starts, slept until then, as for a git at work.
+    Linked to /dev/null (without Landlock), it was "held by a running process": `wta up` refused, naming the pid
+    of whatever process had /dev/null open as the one to let finish or end."""
     agent = tmp_path / "agent.sh"
-    agent.write_text('touch -d 2100-01-01 "$(git rev-parse --git-dir)/index.lock"\nexit 1\n')
+    agent.write_text(f'{make} "$(git rev-parse --git-dir)/index.lock"\nexit 1\n')
     zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
                                           f"  command: sh {agent}\n")
     repo = layout(tmp_path, zones)
-    wta(repo, "up", "api", timeout=60)
+    wta(repo, "up", "api", timeout=60, env={**os.environ, "WTA_LANDLOCK_ABI": "0"})
     lock = repo / ".git" / "worktrees" / "api" / "index.lock"
-    assert lock.exists()
+    assert os.path.lexists(lock)
     agent.write_text("exit 0\n")
     time.sleep(2)   # (older than a git at work keeps one)
 
-    started = wta(repo, "up", "api", timeout=60)
+    with open(os.devnull, "rb"):   # (held open here too, whatever else runs)
+        started = wta(repo, "up", "api", timeout=60)
 
-    assert not lock.exists(), started.stdout + started.stderr
+    assert not os.path.lexists(lock), started.stdout + started.stderr
+    assert "held by a running process" not in started.stdout + started.stderr
 
 
 def test_lock_files_by_the_thousand_in_a_worktrees_git_dir_stop_its_landing_in_a_few_lines_at_once(tmp_path):
@@ -924,7 +929,8 @@ def test_lock_files_by_the_thousand_in_a_worktrees_git_dir_stop_its_landing_in_a
     (then again for its line), holding wta's lock for minutes while every other landing waited, and the refusal
     was one line per file."""
     agent = tmp_path / "agent.sh"
-    agent.write_text('d=$(git rev-parse --git-dir) i=0\nwhile [ $i -lt 20000 ]; do : > "$d/n$i.lock"; i=$((i+1)); done\n'
+    agent.write_text('d=$(git rev-parse --git-dir) i=0\n'
+                     'while [ $i -lt 20000 ]; do : > "$d/n$i.lock"; i=$((i+1)); done\n'
                      'echo more >> src/api/a.py && git commit -qam "[api] work"\n')
     zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
                                           f"  command: sh {agent}\n")
@@ -943,3 +949,34 @@ def test_lock_files_by_the_thousand_in_a_worktrees_git_dir_stop_its_landing_in_a
     assert len(said) == 1 and said[0].count(".lock") < 12, merged.stderr[:2000]
     assert f"and 19997 more such lock files in {private} (rm -r {private}/*.lock)" in said[0], said[0][-600:]
     assert tip(repo, "wta/api") == api_tip and tip(repo, "main") != api_tip
+
+
+def test_a_lock_an_agent_links_to_dev_null_without_landlock_stops_the_landing_before_anything_moves(tmp_path):
+    """Without Landlock a sandbox can make symlinks beside the stream refs: api's agent linked
+    `refs/heads/wta/ui.lock` to /dev/null, which some process always holds open. The check took it for a git's
+    lock at work and let the landing go on; git, which makes its lock with O_EXCL, stopped the rebase half-way."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text('[ "$WTA_STREAM" = api ] || exit 0\n'
+                     'ln -s /dev/null "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n')
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = layout(tmp_path, zones)
+    ui = repo.parent / "repo-worktrees" / "ui"
+    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
+    git(ui, "commit", "-qam", "[ui] mine")
+    ui_tip = tip(repo, "wta/ui")
+    wta(repo, "up", "api", check=0, timeout=60, env={**os.environ, "WTA_LANDLOCK_ABI": "0"})
+    lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
+    assert lock.is_symlink()
+    (repo / "README.md").write_text("# moved\n")
+    git(repo, "commit", "-qam", "a person's commit")   # ui must be rebased: its ref must move
+    time.sleep(2)   # (older than a git at work keeps one)
+
+    with open(os.devnull, "rb"):   # (held open here too, whatever else runs)
+        merged = wta(repo, "merge", "ui", check=1, timeout=60)
+
+    said = [line for line in merged.stderr.splitlines() if line.startswith(f"ui: {lock}:")]
+    assert len(said) == 1, merged.stdout + merged.stderr
+    assert "a lock file that no process holds" in said[0] and f"(rm {lock})" in said[0], said[0]
+    assert tip(repo, "wta/ui") == ui_tip and not (repo / ".git" / "wta" / "merge.json").exists()
+    assert git(ui, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/ui"

@@ -233,8 +233,9 @@ def clear_stale_locks(locks: Sequence[str], wt: str, then: str = "run the same w
 
 
 def lock_holder(path: str) -> int | None:
-    """The pid of a process that has `path` open, or None (git keeps its lock files open while it works)."""
-    target = os.path.realpath(path)
+    """The pid of a process that has `path` open, or None (git keeps its lock files open while it works). Its
+    folder resolved, not the file: git's lock is never a symlink, and one to /dev/null was "held" by any process."""
+    target = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
     try:
         pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     except OSError:

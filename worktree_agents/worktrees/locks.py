@@ -5,8 +5,10 @@ sandbox writes the directory of its own ref and of its reflog (`refs/heads/wta/`
 renames `<ref>.lock` into place there), so its agent can make `refs/heads/wta/<other>.lock` and stop every move of
 another stream's branch (its commits, `wta sync`, its landing), or `logs/refs/heads/wta/<other>.lock` and stop
 the person's `git gc` (its `git reflog expire`). No mount can keep a name that does not exist yet from being made
-(docs/security.md). So wta looks before it moves a branch: a lock no process holds, older than a git at work
-keeps one, stops the step with one line naming the file, the sandboxes that could have made it, and the `rm`.
+(docs/security.md). So wta looks before it moves a branch: a lock that no process outside a sandbox holds (a
+git at work, wta's or the person's, runs outside every one), changed longer ago than a git at work keeps one, stops
+the step with one line naming the file, the sandboxes that could have made it, and the `rm`. Its maker chooses
+its mtime, its type (a symlink, a directory) and how many there are: none of them decides.
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ def stale(paths: Iterable[str], wait: bool = True) -> list[str]:
 def holders(paths: Sequence[str]) -> dict[str, int]:
     """Of `paths`, those a process holds open, each with the pid of one: /proc is read once for all of them
     (once for each, 20,000 lock files an agent left in its private git dir stalled the landing for minutes)."""
-    targets = {os.path.realpath(p): p for p in paths}
+    # (Its folder resolved, not the file: git's lock is never a symlink, and one an agent made without Landlock,
+    # to /dev/null, which some process always holds, passed for a git's at work.)
+    targets = {os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p)): p for p in paths}
     found: dict[str, int] = {}
     if not targets:
         return found
