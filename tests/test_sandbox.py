@@ -980,3 +980,23 @@ def test_a_lock_an_agent_links_to_dev_null_without_landlock_stops_the_landing_be
     assert "a lock file that no process holds" in said[0] and f"(rm {lock})" in said[0], said[0]
     assert tip(repo, "wta/ui") == ui_tip and not (repo / ".git" / "wta" / "merge.json").exists()
     assert git(ui, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/ui"
+
+
+def test_a_lock_files_name_an_agent_chose_is_shown_quoted_not_as_lines_or_escapes(tmp_path):
+    """api's agent named a lock file in its private git dir with a line end and a terminal escape in it: the
+    refusal printed the name as it was, forging a line ("main: landed") and clearing the person's screen."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text("""d=$(git rev-parse --git-dir)\n: > "$d/$(printf 'x\\nui: merged onto main\\033[2J.lock')"\n"""
+                     'echo more >> src/api/a.py && git commit -qam "[api] work"\n')
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    repo = layout(tmp_path, zones)
+    wta(repo, "up", "api", check=0, timeout=60)
+    time.sleep(2)   # (older than a git at work keeps one)
+
+    merged = wta(repo, "merge", "api", check=1, timeout=60)
+
+    said = merged.stdout + merged.stderr
+    assert "\033" not in said and not any(line.startswith("ui: merged") for line in said.splitlines()), said
+    assert "x\\nui: merged onto main\\033[2J.lock" in said, said
+    assert "\033" not in wta(repo, "status", check=0).stdout

@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Iterable, Sequence
 
 from worktree_agents.quoting import shell_word
+from worktree_agents.zones.ownership import quote_path
 
 SHOWN = 3   # lock files in a worktree's private git dir named one by one; the rest are counted
 
@@ -121,7 +122,8 @@ def described(path: str, stops: str, makers: str) -> str:
     what = (f"a lock file held open by pid {holder}, a process in a sandbox, not a git" if holder is not None
             else "a lock file that no process holds")
     rm = "rm -r" if os.path.isdir(path) and not os.path.islink(path) else "rm"
-    return (f"{path}: {what} (made {made}), so git will not {stops}; {makers}; "
+    # (quote_path: its name is its maker's choice in a worktree's private git dir, a line end or an escape in it)
+    return (f"{quote_path(path)}: {what} (made {made}), so git will not {stops}; {makers}; "
             f"if no git of yours is at work there, remove it ({rm} {shell_word(path)})")
 
 
@@ -167,7 +169,7 @@ def branch_locks(common: str, state_dir: str, config: Callable[[], Any], stream:
                         f"{stream}'s own sandbox, or a git killed there, left it")
               for p in left[:SHOWN]]
     if len(left) > SHOWN and git_dir:   # (its agent can leave any number: one line each was 20,000 lines)
-        lines.append(f"and {len(left) - SHOWN} more such lock files in {git_dir} "
+        lines.append(f"and {len(left) - SHOWN} more such lock files in {quote_path(git_dir)} "
                      f"(rm -r {shell_word(git_dir)}/*.lock)")
     return lines
 
