@@ -29,10 +29,7 @@ from worktree_agents.errors import WtaError
 from worktree_agents.merge.report import listed
 from worktree_agents.merge.state import FAST_FORWARD, REBASE, TEST
 from worktree_agents.worktrees import registry, submodules
-
-# A lock younger than this may belong to a git at work that has closed it (a ref's lock is
-# closed before it is renamed into place); an older one with no process holding it is a killed git's.
-LOCK_SETTLE_SECONDS = 2.0
+from worktree_agents.worktrees.locks import LOCK_SETTLE_SECONDS, changed, holders
 
 
 def branch_tip(main: str, branch: str, env: dict[str, str]) -> str | None:
@@ -213,14 +210,14 @@ def clear_stale_locks(locks: Sequence[str], wt: str, then: str = "run the same w
     found = False
     for lock in locks:
         try:
-            age = time.time() - os.lstat(lock).st_ctime   # (not its mtime: `touch -d 2100-01-01` sets that)
+            age = time.time() - changed(lock)   # (not its mtime: `touch -d 2100-01-01` sets that)
         except OSError:
             continue
         if age < LOCK_SETTLE_SECONDS:
             time.sleep(min(LOCK_SETTLE_SECONDS - age, LOCK_SETTLE_SECONDS))
             if not os.path.exists(lock):
                 continue  # a git at work finished with it
-        holder = lock_holder(lock)
+        holder = holders([lock]).get(lock)
         if holder is not None:
             raise WtaError(f"{lock} is held by a running process (pid {holder}); let it finish (or end it if no git "
                            f"runs in {wt}), then {then}")
@@ -230,29 +227,6 @@ def clear_stale_locks(locks: Sequence[str], wt: str, then: str = "run the same w
             pass
         found = True
     return found
-
-
-def lock_holder(path: str) -> int | None:
-    """The pid of a process that has `path` open, or None (git keeps its lock files open while it works). Its
-    folder resolved, not the file: git's lock is never a symlink, and one to /dev/null was "held" by any process."""
-    target = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
-    try:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return None
-    for pid in pids:
-        fd_dir = f"/proc/{pid}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"{fd_dir}/{fd}") == target:
-                    return pid
-            except OSError:
-                continue
-    return None
 
 
 def _rebase_head(gitdir: str) -> str | None:

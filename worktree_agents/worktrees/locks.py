@@ -20,6 +20,9 @@ from typing import Any, Callable, Iterable, Sequence
 from worktree_agents.quoting import shell_word
 from worktree_agents.zones.ownership import quote_path
 
+# A lock younger than this may belong to a git at work that has closed it (a ref's lock is
+# closed before it is renamed into place); an older one with no process holding it is a killed git's.
+LOCK_SETTLE_SECONDS = 2.0
 SHOWN = 3   # lock files in a worktree's private git dir named one by one; the rest are counted
 
 
@@ -46,8 +49,6 @@ def stale(paths: Iterable[str], wait: bool = True) -> list[str]:
     git at work, of wta's or the person's, runs outside every sandbox), and are not a git's at work: one changed
     less than LOCK_SETTLE_SECONDS ago is waited for (`wait`: that long at most, once for all of them) or left
     out (a ref's lock is closed before it is renamed away)."""
-    from worktree_agents.merge.recovery import LOCK_SETTLE_SECONDS
-
     there, young, now = [], 0.0, time.time()
     for path in paths:
         try:
@@ -67,8 +68,9 @@ def stale(paths: Iterable[str], wait: bool = True) -> list[str]:
 
 
 def holders(paths: Sequence[str]) -> dict[str, int]:
-    """Of `paths`, those a process holds open, each with the pid of one: /proc is read once for all of them
-    (once for each, 20,000 lock files an agent left in its private git dir stalled the landing for minutes)."""
+    """Of `paths`, those a process holds open (git keeps its lock files open while it works), each with the pid
+    of one: /proc is read once for all of them (once for each, 20,000 lock files an agent left in its private git
+    dir stalled the landing for minutes)."""
     # (Its folder resolved, not the file: git's lock is never a symlink, and one an agent made without Landlock,
     # to /dev/null, which some process always holds, passed for a git's at work.)
     targets = {os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p)): p for p in paths}
