@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from worktree_agents import git, layout
 from worktree_agents.errors import WtaError
-from worktree_agents.repo import Repo, base_branch, main_worktree
+from worktree_agents.repo import Repo, base_branch, main_worktree_listed
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.in_force import ZonesInForce, read_cache, zones_in_force
 
@@ -18,6 +18,7 @@ class Project:
     repo: Repo
     toplevel: str          # the worktree the command runs in
     main: str              # the main worktree
+    listing: list[dict[str, str]] | None = field(default=None, repr=False, compare=False)  # (worktree_listing)
 
     @classmethod
     def find(cls, cwd: str | None = None) -> "Project":
@@ -31,13 +32,19 @@ class Project:
         if bare or toplevel is None:
             raise WtaError(f"{cwd}: a bare repository has no worktree to run in; use a clone with a checkout")
         repo = Repo.here(cwd)
-        main = main_worktree(repo.common_dir)
+        main, listing = main_worktree_listed(repo.common_dir)
         if main is None:
             raise WtaError(f"{cwd}: a worktree of the bare repository {repo.common_dir}, which has no main worktree "
                            f"for wta to keep zones.yaml and the base in; use a clone with a checkout")
         for path in (toplevel, repo.common_dir, main):
             _require_utf8(path)
-        return cls(repo, toplevel, main)
+        return cls(repo, toplevel, main, listing)
+
+    def worktree_listing(self) -> list[dict[str, str]] | None:
+        """git's worktree records as `find` listed them, handed over once (to `wta status`'s first look):
+        None after, so a caller that looks again (`wta watch`, each refresh) lists them afresh."""
+        listing, self.listing = self.listing, None
+        return listing
 
     @property
     def env(self) -> dict[str, str]:

@@ -220,15 +220,21 @@ def _registered_path(admin: str) -> str | None:
 
 def main_worktree(common_dir: str) -> str | None:
     """The main worktree's path, or None for a bare repository."""
+    return main_worktree_listed(common_dir)[0]
+
+
+def main_worktree_listed(common_dir: str) -> tuple[str | None, list[dict[str, str]]]:
+    """`main_worktree`, and git's worktree records it read it from (`git.worktree_records`), for a caller
+    that lists the worktrees next (`wta status`) to start no second `git worktree list`."""
     refuse_unreadable_worktrees(common_dir)
     env = git.git_dir_env(common_dir)
     records = git.worktree_records(common_dir, env)
     if not records or "worktree" not in records[0] or "bare" in records[0]:
-        return None
+        return None, records
     path = records[0]["worktree"]
     if os.path.normpath(path) == os.path.normpath(common_dir):
-        return _worktree_of_separate_git_dir(common_dir, env)
-    return path
+        return _worktree_of_separate_git_dir(common_dir, env), records
+    return path, records
 
 
 def _worktree_of_separate_git_dir(common_dir: str, env: dict[str, str]) -> str | None:

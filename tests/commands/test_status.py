@@ -439,3 +439,28 @@ def test_status_line_of_zones_yaml_problems_follows_a_prompt_file_made_or_remove
 
     (repo / "prompts/api.md").unlink()
     assert missing in wta(repo, "status", check=0).stdout
+
+
+def test_status_lists_the_worktrees_once_and_a_watch_refresh_lists_them_again(tmp_path):
+    """Finding the main worktree listed them (`git worktree list`) and status.collect listed them a second
+    time: the first listing is handed over; each refresh of `wta status --watch` still reads them afresh."""
+    repo = clone_webapp(tmp_path, example_zones(setup=None))
+    wta(repo, "up", "--no-launch", check=0)
+    env, log = git_logged(tmp_path)
+
+    document = json.loads(wta(worktree_of(repo, "api"), "status", "--json", check=0, env=env).stdout)
+    assert by_stream(document)["ui"]["worktree"] == str(worktree_of(repo, "ui"))
+    listings = [c for c in log.read_text().splitlines() if " worktree list " in c]
+    assert len(listings) == 1, listings
+
+    log.unlink()
+    watch = subprocess.Popen([sys.executable, "-m", "worktree_agents", "status", "--watch", "--json"], cwd=repo,
+                             env={**env, "WTA_WATCH_INTERVAL": "0.1"}, stdout=subprocess.PIPE, text=True)
+    try:
+        refreshes = [json.loads(watch.stdout.readline()) for _ in range(3)]
+    finally:
+        watch.send_signal(signal.SIGINT)
+        watch.communicate(timeout=20)
+    assert all(by_stream(r)["ui"]["worktree_exists"] for r in refreshes)
+    listings = [c for c in log.read_text().splitlines() if " worktree list " in c]
+    assert len(listings) >= 3, listings   # the first refresh took find's listing; each later one its own

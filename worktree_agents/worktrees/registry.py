@@ -29,11 +29,14 @@ class Worktree:
         return self.locked and not os.path.isdir(self.path)
 
 
-def list_worktrees(cwd: str, env: dict[str, str] | None = None) -> list[Worktree]:
+def list_worktrees(cwd: str, env: dict[str, str] | None = None,
+                   records: list[dict[str, str]] | None = None) -> list[Worktree]:
     """git's registered worktrees, the main one first (by its own path also where git names it by its git
-    dir: a submodule's, `--separate-git-dir`'s)."""
+    dir: a submodule's, `--separate-git-dir`'s); from `records` (`git.worktree_records`) when given."""
     found = []
-    for i, record in enumerate(git.worktree_records(cwd, env or git.no_git_env())):
+    if records is None:
+        records = git.worktree_records(cwd, env or git.no_git_env())
+    for i, record in enumerate(records):
         branch = record.get("branch")
         path = record["worktree"]
         if i == 0 and "bare" not in record and _is_git_dir(path):
