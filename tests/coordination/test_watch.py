@@ -277,6 +277,36 @@ def test_conflicts_with_the_base_and_between_streams_alert_once_and_clear(tmp_pa
         assert ("conflict:api:ui", "conflict") in [(a.key, a.state) for a in cleared]
 
 
+def test_a_commit_without_its_stream_prefix_alerts_once_named_as_a_path_outside_the_zone_does(tmp_path):
+    """`wta status` and `wta merge` count a commit without the `[stream]` prefix (made with `--no-verify`) as a
+    violation; the watcher alerted only on paths outside the zone, and said nothing of it."""
+    repo = make_repo(tmp_path / "webapp", zones_with())
+    ui = add_stream_worktree(repo, "ui")
+    write_files(ui, {"src/components/Card.tsx": "in its zone\n"})
+    prefixed = commit_all(ui, "[ui] a card", "--no-verify")
+    with watcher(repo) as w:
+        assert w.tick() == []
+        write_files(ui, {"src/components/Card.tsx": "in its zone, again\n"})
+        bare = commit_all(ui, "a quick fix", "--no-verify")
+        write_files(ui, {"src/lib/db.ts": "api's file\n"})
+        both = commit_all(ui, "reach into api", "--no-verify")
+        raised = w.tick()
+        assert sorted((a.key, a.state) for a in raised) == sorted(
+            [(f"violation:ui:{bare}", "violation"), (f"violation:ui:{both}", "violation")])
+        messages = {a.key: a.message for a in raised}
+        assert messages[f"violation:ui:{bare}"] == (
+            f"commit {bare[:10]} 'a quick fix' has no [ui] prefix; `wta merge` will refuse it until it is fixed")
+        assert messages[f"violation:ui:{both}"].startswith(
+            f"commit {both[:10]} 'reach into api' has no [ui] prefix and changes 1 path(s) outside its zone: "
+            "src/lib/db.ts (owned api)")
+        assert w.tick() == []                                    # once per commit
+        git(ui, "reset", "-q", "--hard", prefixed)
+        write_files(ui, {"src/components/Card.tsx": "in its zone, again\n"})
+        commit_all(ui, "[ui] a quick fix", "--no-verify")        # reworded: nothing more to say
+        assert sorted((a.key, a.state) for a in w.tick()) == sorted(
+            [(f"violation:ui:{bare}", "ok"), (f"violation:ui:{both}", "ok")])
+
+
 def test_alerts_quote_a_file_name_with_control_characters_as_git_does(tmp_path):
     """A conflict or a violation in a file named `<ESC>[2J` or with a newline: the alert (printed, logged, passed
     to notify) names it C-quoted, so it neither clears a terminal nor splits a line."""

@@ -7,7 +7,7 @@ that persists over many ticks is never repeated:
 
     check:<name>                     a `checks:` entry failed or timed out
     session:<stream>:<start>:<state> a session ended, failed, crashed or stalled
-    violation:<stream>:<commit>      a commit in base..branch leaves the stream's zone
+    violation:<stream>:<commit>      a commit in base..branch leaves the stream's zone or lacks its [stream] prefix
     conflict:<stream>:<base>         merging the stream into the base would conflict
     conflict:<a>:<b>                 two streams would conflict with each other
     request:<id>                     an open request between streams
@@ -40,7 +40,7 @@ from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LAND
                                             WAITING, SessionStore, parse_time)
 from worktree_agents.sessions.liveness import STALL_CHECK_EVERY, observe
 from worktree_agents.worktrees.registry import stream_worktrees
-from worktree_agents.zones.enforce import audit_commits
+from worktree_agents.zones.enforce import audit_commits, has_prefix
 from worktree_agents.zones.in_force import ZonesInForce, zones_in_force
 from worktree_agents.zones.ownership import quote_path
 
@@ -382,16 +382,21 @@ class Watcher:
         for v in audit_commits(zones.zones, stream, commits, self.project.main, self.env):
             by_commit.setdefault(v.commit or "", []).append(v)
         subjects = {c.sha: c.subject for c in commits}
+        # A commit without the `[stream]` prefix (`--no-verify`, a cherry-pick) `wta merge` refuses as well.
+        unprefixed = [c.sha for c in reversed(commits) if not has_prefix(c.subject, stream)]
         found = {}
-        for sha, found_here in by_commit.items():
-            paths = ", ".join(f"{quote_path(v.path)} ({v.reason}{' ' + v.owner if v.owner else ''})"
-                              for v in found_here[:_MAX_FILES_SHOWN])
-            more = f" and {len(found_here) - _MAX_FILES_SHOWN} more" if len(found_here) > _MAX_FILES_SHOWN else ""
+        for sha in list(by_commit) + [sha for sha in unprefixed if sha not in by_commit]:
+            wrong = [f"has no [{stream}] prefix"] if sha in unprefixed else []
+            found_here = by_commit.get(sha, [])
+            if found_here:
+                paths = ", ".join(f"{quote_path(v.path)} ({v.reason}{' ' + v.owner if v.owner else ''})"
+                                  for v in found_here[:_MAX_FILES_SHOWN])
+                more = f" and {len(found_here) - _MAX_FILES_SHOWN} more" if len(found_here) > _MAX_FILES_SHOWN else ""
+                wrong.append(f"changes {len(found_here)} path(s) outside its zone: {paths}{more}")
             found[f"violation:{stream}:{sha}"] = _Condition(
                 stream, "violation",
-                f"commit {sha[:10]} {subjects.get(sha, '')!r} changes {len(found_here)} path(s) outside its zone: "
-                f"{paths}{more}; `wta merge` will refuse it until it is fixed",
-                OK, f"commit {sha[:10]} is no longer on the branch")
+                f"commit {sha[:10]} {subjects.get(sha, '')!r} {' and '.join(wrong)}; `wta merge` will refuse it "
+                "until it is fixed", OK, f"commit {sha[:10]} is no longer on the branch")
         return found
 
     def _conflict_conditions(self, zones: ZonesInForce, heads: dict[str, git.BranchHead]) -> dict[str, _Condition]:
