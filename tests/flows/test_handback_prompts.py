@@ -343,3 +343,32 @@ def blocked_for_a_person(repo, tmp_path, said: str) -> str:
     assert (api["state"], api["handbacks"]) == ("blocked", 0), api
     assert said in api["reason"] and api["reason"].endswith("clear that cause, then `wta merge api`"), api["reason"]
     return api["reason"]
+
+
+def test_untracked_files_outside_the_zone_are_handed_back_to_delete_and_those_in_it_to_commit_or_ignore(tmp_path):
+    """Every untracked file was handed back with "add them to .gitignore (in your zone)", also one outside the
+    zone, which no .gitignore the stream may change covers. The follow-up, doing what each list says (deleting
+    those outside, ignoring one of its own in a .gitignore there), lands."""
+    script = """
+if grep -q "Outside your zone:" "$1"; then
+  sed -n '/^Outside your zone:/,/^$/p' "$1" | sed -n 's/^- `\\(.*\\)`$/\\1/p' | while read -r f; do rm -r -- "$f"; done
+  echo notes.txt > tmp/.gitignore && git add tmp/.gitignore && git commit -qm "ignore the notes"
+else
+  echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+  mkdir -p tmp src/ui/drafts && echo n > tmp/notes.txt && echo d > src/ui/drafts/d.html && echo s > scratch.sh
+fi
+"""
+    repo = command_repo(tmp_path, script, "unowned: allow\ntest: 'test -f src/api/w.py'\n")
+    (repo / "zones.yaml").write_text((repo / "zones.yaml").read_text().replace(
+        "streams:\n", "streams:\n  infra:\n    paths: ['/*.sh']\n"))
+    commit_all(repo, "infra owns the scripts")
+    done = up(repo, "api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    follow_up = (tmp_path / "api-prompt-1.md").read_text()
+    assert ("so the landing was not tested:\nIn your zone:\n- `tmp/`\nOutside your zone:\n- `scratch.sh`\n"
+            "- `src/ui/drafts/`\n\nCommit those your work needs. Delete the others, or add them to a .gitignore in "
+            "your zone if they are build output. Delete those outside your zone (`rm -r -- PATH`): you cannot "
+            "commit them, and no .gitignore you may change covers them.") in follow_up, follow_up
+    assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
+    assert subjects(repo, "main")[:2] == ["[api] ignore the notes", "[api] api work"]
+    assert git(repo, "show", "main:tmp/.gitignore").stdout == "notes.txt\n"

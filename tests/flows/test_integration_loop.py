@@ -549,7 +549,8 @@ fi
     assert done.returncode == 0, done.stdout + done.stderr
     follow_up = (tmp_path / "api-prompt-1.md").read_text()
     assert "Your worktree has untracked files (not committed, not ignored) that your branch lacks." in follow_up
-    assert "so the landing was not tested:\n- `conftest.py`\n\nCommit those your work needs" in follow_up
+    assert "so the landing was not tested:\n- `conftest.py`\n\nDelete those outside your zone" in follow_up
+    assert ".gitignore in your zone" not in follow_up    # (none it may change covers conftest.py)
     assert (record(repo, "api")["state"], record(repo, "api")["handbacks"]) == ("landed", 1)
     assert subjects(repo, "main")[0] == "[api] api work"
     assert not (worktree(repo, "api") / "conftest.py").exists()

@@ -331,16 +331,59 @@ def handback_text(report: merge.MergeReport, result: merge.StreamResult, shell: 
                 + "\nCommit those in your zone. Undo the others (`git restore --staged --worktree -- PATH`): "
                   f"paths outside your zone cannot be committed here.\n\n{done}\n")
     if result.cause == merge.UNTRACKED:
-        shown = result.files[:UNTRACKED_SHOWN]
-        more = len(result.files) - len(shown)
-        return (f"{head}\nYour worktree has untracked files (not committed, not ignored) that your branch lacks. "
-                "The test would run with them, but only commits land, and the base would break without them "
-                "(a module never `git add`ed), so the landing was not tested:\n"
-                + "".join(f"- `{quote_path(p)}`\n" for p in shown)
-                + (f"- ... and {more} more (`git status`)\n" if more else "")
-                + "\nCommit those your work needs (in your zone). Delete the others, or add them to .gitignore "
-                  f"(in your zone) if they are build output.\n\n{done}\n")
+        return _untracked_handback(head, done, result)
     return f"{head}\n{result.detail}\n" + "".join(f"- `{quote_path(p)}`\n" for p in result.files) + f"\n{done}\n"
+
+
+def _untracked_handback(head: str, done: str, result: merge.StreamResult) -> str:
+    """The hand-back of untracked files to a session with a shell: those of its zone it may commit or ignore;
+    those outside it, it can neither commit nor cover with a .gitignore of its zone (a rule file's change
+    reaches every path below it: docs/zones.md), so it deletes them."""
+    inside, outside = _by_zone(result)
+    shown = UNTRACKED_SHOWN
+
+    def listed(paths: list[str]) -> str:
+        nonlocal shown
+        named, shown = paths[:max(shown, 0)], shown - len(paths)
+        more = len(paths) - len(named)
+        return ("".join(f"- `{quote_path(p)}`\n" for p in named)
+                + (f"- ... and {more} more (`git status`)\n" if more else ""))
+
+    intro = (f"{head}\nYour worktree has untracked files (not committed, not ignored) that your branch lacks. "
+             "The test would run with them, but only commits land, and the base would break without them "
+             "(a module never `git add`ed), so the landing was not tested:\n")
+    own = ("Commit those your work needs. Delete the others, or add them to a .gitignore in your zone if they are "
+           "build output.")
+    if not outside:
+        return f"{intro}{listed(inside)}\n{own}\n\n{done}\n"
+    away = ("Delete those outside your zone (`rm -r -- PATH`): you cannot commit them, and no .gitignore you "
+            "may change covers them. If your work needs one, ask its owner with `wta request OWNER \"...\"`.")
+    if not inside:
+        return f"{intro}{listed(outside)}\n{away}\n\n{done}\n"
+    return (f"{intro}In your zone:\n{listed(inside)}Outside your zone:\n{listed(outside)}"
+            f"\n{own} {away}\n\n{done}\n")
+
+
+def _by_zone(result: merge.StreamResult) -> tuple[list[str], list[str]]:
+    """The untracked files a refusal names: (those the stream may commit, the others), as its commit hook
+    tells them apart (`unowned: allow` lets it commit a file no zone claims). A folder git lists whole is
+    of its zone when every file in it is. All of its zone when the zones cannot be read (the hand-back
+    then says what it said before it told them apart)."""
+    if not result.worktree:
+        return list(result.files), []
+    files: dict[str, list[str]] = {}
+    for path in result.files:
+        files[path] = [os.path.relpath(os.path.join(top, n), result.worktree).replace(os.sep, "/")
+                       for top, _, names in os.walk(os.path.join(result.worktree, path)) for n in names] \
+            if path.endswith("/") else []
+        files[path] = files[path] or [path]
+    try:
+        outside = set(leftovers.classify(result.worktree, result.stream, [f for fs in files.values() for f in fs])
+                      .outside)
+    except (WtaError, OSError):
+        return list(result.files), []
+    return ([p for p in result.files if outside.isdisjoint(files[p])],
+            [p for p in result.files if not outside.isdisjoint(files[p])])
 
 
 def _own_files_handback(head: str, done: str, result: merge.StreamResult) -> str:
