@@ -581,6 +581,50 @@ def test_abort_takes_back_a_later_streams_resolution_without_the_stream_landed_a
     assert git(repo, "show", "main:src/lib/db.ts").stdout == "export const db = {pool: 1, both: true}\n"
 
 
+def test_abort_takes_back_a_rebase_onto_the_base_on_a_branch_no_worktree_holds_in_a_worktree_made_for_it(repo):
+    """infra landed (rebased), api conflicted; a person removed api's worktree and, in one of their own (removed
+    after), rebased wta/api onto main, which held infra's landed commit, and resolved it. The take-back (a
+    `reset --keep main` then the cherry-pick, in a worktree it makes with mktemp) had no test: pasted in the main
+    worktree, it leaves api's resolved commits on main as it was before the merge, without infra's."""
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    commit_all(repo, "hotfix the db on main")
+    main_tip = sha(repo, "main")
+    api_tip = sha(repo, "wta/api")
+    assert "api: conflict" in wta(repo, "merge", check=1).stdout
+    landed = sha(repo, "main")   # infra's commit, rebased onto main
+    git(repo, "worktree", "remove", str(wt(repo, "api")))
+    elsewhere = repo.parent / "by-hand"
+    git(repo, "worktree", "add", "-q", str(elsewhere), "wta/api")
+    assert git(elsewhere, "rebase", "main", check=False).returncode != 0
+    write_files(elsewhere, {"src/lib/db.ts": "export const db = {pool: 1, both: true}\n"})
+    git(elsewhere, "add", "--", "src/lib/db.ts")
+    git(elsewhere, "-c", "core.editor=true", "rebase", "--continue")
+    resolved = sha(repo, "wta/api")
+    git(repo, "worktree", "remove", str(elsewhere))
+
+    def worktrees():
+        return [line.split()[0] for line in git(repo, "worktree", "list").stdout.splitlines()]
+    before = worktrees()
+
+    proc = wta(repo, "merge", "--abort", check=0)
+
+    assert sha(repo, "main") == main_tip and sha(repo, "wta/api") == api_tip
+    command = re.search(r"kept refs/heads/wta/api's commits .* to take them back: `([^`]+)`", proc.stdout)
+    assert command and "mktemp" in command[1] and "reset -q --keep main" in command[1], proc.stdout
+    taken = subprocess.run(command[1], shell=True, capture_output=True, text=True, cwd=repo)  # in the main worktree
+    assert taken.returncode == 0, (command[1], taken.stdout, taken.stderr)
+    assert subjects(repo, "wta/api")[:3] == ["[api] users route", "[api] pool the db", "hotfix the db on main"]
+    assert sha(repo, "wta/api~2") == main_tip
+    assert git(repo, "merge-base", "--is-ancestor", landed, "wta/api", check=False).returncode == 1
+    assert git(repo, "diff", "--quiet", resolved, "wta/api", "--", "src/", check=False).returncode == 0
+    assert git(repo, "show", "wta/api:src/lib/db.ts").stdout == "export const db = {pool: 1, both: true}\n"
+    assert git(repo, "ls-tree", "wta/api", "--", "ai-agents/tools.md").stdout == ""   # infra's, taken off
+    assert git(repo, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main" and sha(repo, "main") == main_tip
+    assert git(repo, "status", "--porcelain").stdout == ""
+    assert worktrees() == before   # the worktree it made is gone
+    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == len(before)
+
+
 def test_abort_names_a_stream_that_started_on_what_it_takes_off_the_base_and_keeps_its_commits(repo):
     """infra landed, the run stopped at ui; api (after infra) started from the base then. The abort took infra
     off main and said nothing of api, whose branch still held infra's landed commit: `wta merge api` then
