@@ -1732,10 +1732,11 @@ def changed_from_head(cwd: str | os.PathLike[str], env: dict[str, str] | None = 
 
 
 def untracked_files(cwd: str | os.PathLike[str], env: dict[str, str] | None = None,
-                    ignored: bool = False) -> list[str]:
+                    ignored: bool = False, folders: bool = False) -> list[str]:
     """Untracked files that are not ignored (`ignored`: those too), each file listed (git refuses to overwrite
-    those in a checkout)."""
-    return zsplit(run("ls-files", "--others", *(() if ignored else ("--exclude-standard",)), "-z",
+    those in a checkout); `folders`: a folder none of whose files is tracked as one `dir/`, as for people."""
+    whole = ("--directory", "--no-empty-directory") if folders else ()
+    return zsplit(run("ls-files", "--others", *(() if ignored else ("--exclude-standard",)), *whole, "-z",
                       cwd=cwd, env=env).stdout)
 
 

@@ -326,6 +326,32 @@ def test_untracked_files_the_commit_lacks_stop_the_stream_untested_and_it_lands_
     assert_contained(repo)
 
 
+def test_dry_run_predicts_the_refusal_of_a_stream_with_untracked_files_it_would_test(repo, tmp_path):
+    # A person's scratch file in their worktree: the dry run said "would-merge", then the merge stopped at that
+    # stream, untested, and left a merge to `--continue` or `--abort`.
+    set_test("true\n")
+    (repo / ".git/info/exclude").write_text("*.log\n")
+    ui = wt(repo, "ui")
+    write_files(ui, {"src/components/Gate.tsx": "gate\n"})
+    commit_all(ui, "gate")
+    write_files(ui, {"notes.txt": "todo\n", "src/components/new/a.tsx": "a\n", "src/components/build.log": "x\n"})
+    before = branch_refs(repo)
+
+    proc = wta(repo, "merge", "--dry-run", "ui", check=1)
+
+    assert re.search(r"^ui +refused +\d+ ", proc.stdout, re.M), proc.stdout
+    assert re.search(f"ui: untracked files in {re.escape(str(ui))} that [0-9a-f]{{12}}, the commit to land, lacks "
+                     "\\(2\\): notes.txt, src/components/new/; its test would run with them", proc.stderr), proc.stderr
+    predicted = json.loads(wta(repo, "merge", "--dry-run", "--json", check=1).stdout)
+    assert {s["stream"]: (s["result"], s["files"]) for s in predicted["streams"]}["ui"] == \
+        ("refused", ["notes.txt", "src/components/new/"])
+    # Nothing is tested under --no-test: nothing to refuse.
+    assert re.search(r"^ui +would-merge ", wta(repo, "merge", "--dry-run", "--no-test", "ui", check=0).stdout, re.M)
+    assert branch_refs(repo) == before and not (state_dir(repo) / "merge.json").exists()
+    real = wta(repo, "merge", "ui", check=1)
+    assert re.search(r"^ui +refused ", real.stdout, re.M), real.stdout   # as predicted
+
+
 def test_files_that_read_as_committed_only_through_gitattributes_conversions_are_never_tested(repo, tmp_path):
     # `ident` in its zone's .gitattributes: git cleans `$Id: <any text on the line>$` to `$Id$` before it compares,
     # so with an index of no stat data (its own, `git read-tree HEAD`) neither `git status` nor the landing's check

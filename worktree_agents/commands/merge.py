@@ -38,7 +38,7 @@ def run(streams: Sequence[str], dry_run: bool, cont: bool, abort: bool, no_test:
     if streams and not (cont or abort):
         _say_unlanded_dependencies(project, streams)
     if dry_run:
-        report = predict_merge(project, streams)
+        report = predict_merge(project, streams, no_test)
     elif cont:
         report = continue_merge(project, no_test, progress, lock_wait=wait)
     elif abort:

@@ -8,16 +8,18 @@ from typing import Sequence
 from worktree_agents import git
 from worktree_agents.merge.plan import (base_problems, commit_graph, git_env, merge_commits_refusal, plan_merge,
                                         readiness, touches, verify, verify_objects, verify_result)
-from worktree_agents.merge.report import (CONFLICT, NOT_REACHED, SKIPPED, STOPS, VERIFY_FAILED, WOULD_MERGE,
-                                          MergeReport, StreamResult, explain, listed, timed)
+from worktree_agents.merge.report import (CONFLICT, NOT_REACHED, REFUSED, SKIPPED, STOPS, UNTRACKED, VERIFY_FAILED,
+                                          WOULD_MERGE, MergeReport, StreamResult, explain, listed, timed,
+                                          untracked_beyond)
 
-def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
+def predict_merge(project, names: Sequence[str] = (), no_test: bool = False) -> MergeReport:
     """What `wta merge` would do, stream after stream; changes no ref and no file.
 
     Each stream is merged with `git merge-tree` onto the predicted result of
     the streams before it (commit objects only, never a ref). A rebase replays
     commit by commit and stops at the first commit that conflicts, so it may
-    name fewer files than the prediction.
+    name fewer files than the prediction. A stream the run would test (`test:`, no `no_test`) with untracked
+    files in its worktree is refused, as the run refuses it before its test.
     """
     env = git_env()
     plan = plan_merge(project, names, env)
@@ -54,6 +56,8 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
                 result.detail = f"rebasing {branch} onto {plan.base} would conflict in {listed(conflicted)}"
             elif not verify_result(result, plan, predicted, tree, env):
                 pass
+            elif plan.test and not no_test and _untracked_refusal(result, tip, env):
+                pass
             else:
                 predicted = git.commit_tree(tree, [predicted, tip], f"wta merge --dry-run: {stream}",
                                             cwd=plan.main, env=env)
@@ -68,6 +72,19 @@ def predict_merge(project, names: Sequence[str] = ()) -> MergeReport:
         report.ok = False
     _as_the_run_would_reach(report, in_the_way)
     return report
+
+
+def _untracked_refusal(result: StreamResult, tip: str, env: dict[str, str]) -> bool:
+    """Whether the run would refuse to test the stream for untracked files in its worktree that no ignore
+    rule covers (merge.run.Run.run_test: its test would read them, and they would not land); says so in
+    `result`."""
+    wt = result.worktree
+    untracked = git.untracked_files(wt, env, folders=True) if wt else []
+    if not untracked:
+        return False
+    result.result, result.files, result.cause = REFUSED, untracked, UNTRACKED
+    result.detail = untracked_beyond(wt, tip, untracked)
+    return True
 
 
 def _as_the_run_would_reach(report: MergeReport, in_the_way: list[str]) -> None:
