@@ -78,6 +78,21 @@ def test_a_manual_session_ends_when_wta_down_removes_its_worktree(tmp_path):
     assert session["ended_at"] is not None
 
 
+def test_a_request_to_a_manual_stream_says_where_its_person_sees_it_not_its_next_session(tmp_path):
+    """`wta request api ...` to a stream a person works by hand had said "its next session starts with it":
+    no session of it ever starts."""
+    repo = session_repo(tmp_path, zones("  runner: claude\n", STREAMS))
+    assert up(repo, "--runner", "manual", "api").returncode == 0
+    asked = wta(repo, "request", "api", "add GET /api/schedule", check=0)
+    request_id = asked.stdout.strip()
+    assert asked.stderr == (f"request {request_id} to api: api is worked by hand (runner manual): `wta status` shows "
+                            f"it, `wta prompt api` starts with it; a commit of api with `Closes-request: {request_id}` "
+                            "closes it\n")
+    assert request_id in wta(repo, "prompt", "api", check=0).stdout
+    other = wta(repo, "request", "ui", "a schedule page", check=0)   # ui: a claude session, not run yet
+    assert "ui: its next session starts with it;" in other.stderr
+
+
 def test_the_rule_files_are_never_written_through_a_folder_link_out_of_the_worktree(tmp_path):
     """`.cursor` made a link to a folder outside the worktree (by an agent of the stream): wta, outside any
     sandbox, had written the rule file (with text other streams' requests put in it) there."""

@@ -7,6 +7,7 @@ from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
 from worktree_agents.project import Project
 from worktree_agents.redaction import one_line
+from worktree_agents.sessions.store import SessionStore
 from worktree_agents.shortening import cut_end
 
 
@@ -34,9 +35,28 @@ def run(words: list[str], path: str | None = None, close_id: str | None = None,
                            "(or wta request --path PATH \"TEXT\" to ask a path's owner)")
         request = requests.file_request(state_dir, zones, project.stream, " ".join(words[1:]), to_stream=words[0])
     print(request.id)
-    err(f"request {request.id} to {request.to_stream}: its next session starts with it; "
-        f"a commit of {request.to_stream} with `{requests.TRAILER}: {request.id}` closes it")
+    owner = request.to_stream
+    if _worked_by_hand(project, owner):
+        # (No session of it starts: a person in an editor sees it in `wta status` and the prompt.)
+        shown = f"{owner} is worked by hand (runner manual): `wta status` shows it, `wta prompt {owner}` starts with it"
+    else:
+        shown = "its next session starts with it"
+    err(f"request {request.id} to {owner}: {shown}; a commit of {owner} with `{requests.TRAILER}: {request.id}` "
+        "closes it")
     return 0
+
+
+def _worked_by_hand(project: Project, stream: str) -> bool:
+    """Whether the stream's session is a person's (`manual`): as its last `wta up` ran it (`--runner manual`
+    too), else as zones.yaml says."""
+    record = SessionStore(project.repo.state_dir).read(stream)
+    if record is not None and record.runner:
+        return record.runner == "manual"
+    try:
+        config = project.main_config()
+        return stream in config.streams and config.agent_for(stream).runner == "manual"
+    except WtaError:   # (the request is filed: a broken zones.yaml only changes the hint)
+        return False
 
 
 def _close(state_dir: str, request_id: str) -> int:
