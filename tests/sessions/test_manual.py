@@ -4,6 +4,7 @@ until its stream is merged or stopped; the prompt written to a file, not printed
 from __future__ import annotations
 
 import json
+import re
 
 from support import commit_all, git, wta, write_files
 from sessions_support import no_leftover_processes, record, session_repo, up, worktree, zones  # noqa: F401
@@ -91,6 +92,28 @@ def test_a_request_to_a_manual_stream_says_where_its_person_sees_it_not_its_next
     assert request_id in wta(repo, "prompt", "api", check=0).stdout
     other = wta(repo, "request", "ui", "a schedule page", check=0)   # ui: a claude session, not run yet
     assert "ui: its next session starts with it;" in other.stderr
+
+
+def test_up_detached_says_which_streams_are_a_persons_and_where_they_work_not_a_log_to_follow(tmp_path):
+    """`wta up -d` had said "a coordinator runs the sessions (api, ui)" of a manual ui too, with `wta logs STREAM -f`
+    to follow (exit 2 for a manual stream: no log), and never where its person works."""
+    streams = "  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n    agent: {runner: manual}\n"
+    repo = session_repo(tmp_path / "mixed", zones("  runner: command\n  command: \"true\"\n", streams))
+    done = up(repo, "-d")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"detached: a coordinator \(pid \d+\) runs the sessions \(api\) and opens ui for a person; "
+                        r"follow with `wta status`, `wta logs STREAM -f`; end with `wta stop`", lines[-3]), done.stdout
+    assert lines[-2] == f"ui: a person works in {worktree(repo, 'ui')}"
+
+    alone = session_repo(tmp_path / "manual", zones("  runner: claude\n", STREAMS))
+    done = up(alone, "-d", "--runner", "manual")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^detached: a coordinator \(pid \d+\) opens api, ui for a person; follow with `wta status`; "
+                     r"end with `wta stop`$", done.stdout, re.M), done.stdout
+    assert "wta logs" not in done.stdout
+    assert f"api: a person works in {worktree(alone, 'api')}\nui: a person works in {worktree(alone, 'ui')}\n" \
+        in done.stdout
 
 
 def test_the_rule_files_are_never_written_through_a_folder_link_out_of_the_worktree(tmp_path):

@@ -86,11 +86,17 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
             say("\nnothing left to schedule")
             return 0
         rest, pid = detached
-        what = "the sessions" if detach else "the rest of the schedule"
         if not detach:
             say("")  # off the ^C
-        say(f"detached: a coordinator (pid {pid}) runs {what} ({', '.join(rest)}); "
-            "follow with `wta status`, `wta logs STREAM -f`; end with `wta stop`")
+        # (A manual stream is no process to run, and has no log to follow: said apart, with where to work.)
+        by_hand = {ctx.stream: ctx.worktree for ctx in _by_hand(project, config, plan) if ctx.stream in rest}
+        runs = [s for s in rest if s not in by_hand]
+        does = [f"runs {'the sessions' if detach else 'the rest of the schedule'} ({', '.join(runs)})"] if runs else []
+        does += [f"opens {', '.join(by_hand)} for a person"] if by_hand else []
+        follow = "`wta status`, `wta logs STREAM -f`" if runs else "`wta status`"
+        say(f"detached: a coordinator (pid {pid}) {' and '.join(does)}; follow with {follow}; end with `wta stop`")
+        for stream, worktree in by_hand.items():
+            say(f"{stream}: a person works in {worktree}")
         _manual_prompts(project, config, plan, say)
         return 0
     _manual_prompts(project, config, plan, say)
@@ -101,10 +107,15 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
 def _manual_prompts(project, config, plan: supervisor.Schedule, say: Callable[[str], None]) -> None:
     """A manual session is a person: one line on how to get to the worktrees and the prompts (written
     to files, not printed: four full prompts would bury everything else)."""
-    worktrees = supervisor.stream_worktrees(project)
-    manual = [sessions.context(project, config, stream, worktrees[stream], plan.runner, plan.interactive)
-              for stream in plan.streams if stream in worktrees]   # (`wta down` may have removed one meanwhile)
-    manual = [ctx for ctx in manual if not sessions.runner(ctx.runner).starts_process]
+    manual = _by_hand(project, config, plan)
     if manual:
         say(f"manual sessions: `wta open STREAM` opens a worktree in your editor, `wta prompt STREAM` prints its "
             f"prompt (also in {os.path.dirname(manual[0].prompt_file)}/)")
+
+
+def _by_hand(project, config, plan: supervisor.Schedule) -> list[sessions.SessionContext]:
+    """The sessions of the schedule that are a person's (a runner that starts no process), in its order."""
+    worktrees = supervisor.stream_worktrees(project)
+    contexts = [sessions.context(project, config, stream, worktrees[stream], plan.runner, plan.interactive)
+                for stream in plan.streams if stream in worktrees]   # (`wta down` may have removed one meanwhile)
+    return [ctx for ctx in contexts if not sessions.runner(ctx.runner).starts_process]
