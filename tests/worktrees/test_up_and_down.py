@@ -1077,8 +1077,11 @@ def test_down_refuses_uncommitted_and_untracked_files_and_names_them(tmp_path):
     done = wta(repo, "down", "ui", check=1)
     assert "src/components/Card.tsx" in done.stdout and "tailwind.config.ts" in done.stdout
     assert ui.is_dir() and worktree_of(repo, "monitor").is_dir()  # only the named stream was considered
-    wta(repo, "down", "--force", "ui", check=0)
+    forced = wta(repo, "down", "--force", "ui", check=0)
     assert not ui.exists()
+    # Gone with no backup: said in the line that reports the removal (it had said only "removed").
+    assert forced.stdout.splitlines() == [f"ui           removed    {ui} (branch wta/ui kept; 2 uncommitted or "
+                                          "untracked file(s) discarded: tailwind.config.ts, src/components/Card.tsx)"]
 
 
 def test_down_quotes_a_kept_file_name_with_control_characters_as_git_does(tmp_path):

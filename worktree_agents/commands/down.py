@@ -165,6 +165,10 @@ def _describe(done: remove.Removed, streams, prefix: str, stopped_merge: str | N
     else:
         branch = "no branch"
     if done.worktree:
+        lost = [*removal.changes, *removal.hidden] if removal is not None else []
+        if lost:   # (--force: gone with the worktree, no backup of them; said, not silently)
+            shown = ", ".join(quote_path(path) for path in lost[:5]) + (", ..." if len(lost) > 5 else "")
+            branch += f"; {len(lost)} uncommitted or untracked file(s) discarded: {shown}"
         return f"{name} removed    {done.worktree} ({branch})"
     if done.forgotten:
         return f"{name} forgotten  its worktree was already gone ({branch})"
