@@ -116,6 +116,16 @@ def test_up_detached_says_which_streams_are_a_persons_and_where_they_work_not_a_
         in done.stdout
 
 
+def test_attach_to_a_manual_stream_says_a_person_drives_it_not_to_follow_its_log(tmp_path):
+    """`wta attach api` of a manual stream had pointed at `wta logs api -f`, which says it has no log (exit 2)."""
+    repo = session_repo(tmp_path, zones("  runner: claude\n", STREAMS))
+    assert up(repo, "--runner", "manual", "api").returncode == 0
+    proc = wta(repo, "attach", "api", check=2)
+    assert proc.stderr == ("wta: stream 'api' has no session to attach to: a person drives it (a manual session); "
+                           "open its worktree with `wta open api`\n")
+    assert "wta logs" not in proc.stderr and proc.stdout == ""
+
+
 def test_the_rule_files_are_never_written_through_a_folder_link_out_of_the_worktree(tmp_path):
     """`.cursor` made a link to a folder outside the worktree (by an agent of the stream): wta, outside any
     sandbox, had written the rule file (with text other streams' requests put in it) there."""

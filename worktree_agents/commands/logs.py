@@ -27,10 +27,8 @@ def run(stream: str, follow: bool = False, raw: bool = False) -> int:
     known_stream(config, stream, project)
     store = SessionStore(project.repo.state_dir)
     record = store.read(stream)
-    runner = record.runner if record is not None and record.runner else \
-        config.agent_for(stream).runner if stream in config.streams else None
     path = store.log_path(stream)
-    if runner is not None and not sessions.runner(runner).starts_process:
+    if sessions.by_hand(sessions.runner_of(record, config, stream)):
         if not os.path.exists(path):
             raise WtaError(f"stream {stream!r} has no log: a person drives it (a manual session); open its "
                            f"worktree with `wta open {stream}`")

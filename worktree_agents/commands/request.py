@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worktree_agents import sessions
 from worktree_agents.commands.output import emit_json, err, table
 from worktree_agents.coordination import requests
 from worktree_agents.errors import WtaError
@@ -47,16 +48,12 @@ def run(words: list[str], path: str | None = None, close_id: str | None = None,
 
 
 def _worked_by_hand(project: Project, stream: str) -> bool:
-    """Whether the stream's session is a person's (`manual`): as its last `wta up` ran it (`--runner manual`
-    too), else as zones.yaml says."""
-    record = SessionStore(project.repo.state_dir).read(stream)
-    if record is not None and record.runner:
-        return record.runner == "manual"
+    """Whether the stream's session is a person's (`manual`)."""
     try:
         config = project.main_config()
-        return stream in config.streams and config.agent_for(stream).runner == "manual"
     except WtaError:   # (the request is filed: a broken zones.yaml only changes the hint)
         return False
+    return sessions.by_hand(sessions.runner_of(SessionStore(project.repo.state_dir).read(stream), config, stream))
 
 
 def _close(state_dir: str, request_id: str) -> int:

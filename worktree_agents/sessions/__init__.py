@@ -104,6 +104,19 @@ def runner(name: str) -> Runner:
     return importlib.import_module(f"worktree_agents.sessions.{name}").RUNNER
 
 
+def runner_of(record, config, stream: str) -> str | None:
+    """The runner of a stream's session: as its last `wta up` ran it (`--runner` too, in its `record`), else
+    as zones.yaml (`config`) says; None for a stream zones.yaml no longer defines that never ran."""
+    if record is not None and record.runner:
+        return record.runner
+    return config.agent_for(stream).runner if stream in config.streams else None
+
+
+def by_hand(runner_name: str | None) -> bool:
+    """Whether a session of that runner is a person in an editor (`manual`): no process, no log."""
+    return runner_name is not None and not runner(runner_name).starts_process
+
+
 def context(project, config, stream: str, worktree: str, runner_name: str | None = None,
             interactive: bool = False) -> SessionContext:
     agent = config.agent_for(stream)
