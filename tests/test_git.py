@@ -204,6 +204,11 @@ def test_hash_files_hashes_a_file_named_with_bytes_that_are_not_utf8(tmp_path):
     assert hashed == expected
 
 
+def hash_commit(repo, text: str) -> str:
+    """A commit object of exactly `text`, written to the repository (no check of its form)."""
+    return git(repo, "hash-object", "-t", "commit", "-w", "--literally", "--stdin", input=text).stdout.strip()
+
+
 def test_descends_from_the_checked_objects_parents_answers_as_merge_base_is_ancestor(tmp_path):
     """A landing's fast-forward asks whether the head descends from the base's tip from the parents of the
     commits rewritten_objects hashed (no `git merge-base --is-ancestor`): it must answer as git does, so that
@@ -223,10 +228,17 @@ def test_descends_from_the_checked_objects_parents_answers_as_merge_base_is_ance
     git(repo, "checkout", "-q", "side")
     git(repo, "merge", "-q", "--no-edit", grandchild)
     merge = git(repo, "rev-parse", "HEAD").stdout.strip()
+    # A commit on `child` whose header names `grandchild` in a `parent` line after `author` (git fsck lets it
+    # pass as an extra header; git reads no parent there), and one naming it twice where parents go.
+    tree = git(repo, "rev-parse", f"{child}^{{tree}}").stdout.strip()
+    who = "author a <a@b> 1 +0000\ncommitter a <a@b> 1 +0000\n"
+    late = hash_commit(repo, f"tree {tree}\nparent {child}\n{who}parent {grandchild}\n\n[s] late parent\n")
+    twice = hash_commit(repo, f"tree {tree}\nparent {grandchild}\nparent {grandchild}\n{who}\n[s] twice\n")
     keep = str(repo / ".git" / "objects")
     pairs = [(base, child), (base, grandchild), (child, grandchild), (base, base), (child, sibling),
              (grandchild, child), (sibling, grandchild), (grandchild, merge), (sibling, merge), (base, merge),
-             (merge, grandchild), (child, unrelated), (unrelated, merge)]
+             (merge, grandchild), (child, unrelated), (unrelated, merge), (grandchild, late), (child, late),
+             (grandchild, twice), (child, twice)]
     for old, new in pairs:
         parents: dict[str, list[str]] = {}
         assert wgit.rewritten_objects(old, new, repo, keep=keep, parents=parents) == []

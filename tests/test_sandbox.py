@@ -694,6 +694,47 @@ def test_a_tree_swapped_back_between_the_checks_walk_and_its_read_leaves_none_of
     assert git(repo, "cat-file", "-p", f"{new}:src/api/deep/b.py").stdout == "b = 1\n"
 
 
+def test_a_commit_swapped_back_between_the_landings_walk_and_its_read_is_walked_again_for_its_fast_forward(
+        tmp_path, monkeypatch):
+    """As above, with a commit: the agent's forged api commit at its name for the walk (its parent main, past the
+    commit below it), the real one back for the read. The landing's check, which also reads the parents of the
+    commits it hashed (its fast-forward asks them whether the head descends from the base), walked again from
+    what it packed and found the commit below: its second round ended in 'TypeError: list indices must be
+    integers or slices, not str' (one name for the parents it hands back and those it walks on from)."""
+    from worktree_agents import git as wta_git
+
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    old = tip(repo, "main")
+    assert inside(box, "echo 'x = 1' > src/api/x.py && git add -A && git commit -qm '[api] x' && "
+                       "echo 'y = 1' > src/api/y.py && git add -A && git commit -qm '[api] y'", api).returncode == 0
+    new, below = tip(repo, "wta/api"), tip(repo, "wta/api~1")
+    real = loose_path(repo, new).read_bytes()
+    header = git(repo, "cat-file", "commit", new).stdout.replace(f"parent {below}", f"parent {old}")
+    fake = tmp_path / "fake"
+    fake.write_bytes(forged("commit", header.encode()))
+    assert inside(box, write_over(new, fake, repo), api).stdout == "done\n"
+    run = wta_git.run
+
+    def racing(*args, **kwargs):
+        done = run(*args, **kwargs)
+        if args[0] == "rev-list" and "--objects" in args and loose_path(repo, new).read_bytes() != real:
+            loose_path(repo, new).write_bytes(real)   # back, for cat-file's read
+        return done
+
+    monkeypatch.setattr(wta_git, "run", racing)
+    parents: dict[str, list[str]] = {}
+    assert wta_git.rewritten_objects(old, new, repo, keep=str(repo / ".git" / "objects"), parents=parents) == []
+    assert parents == {new: [below], below: [old]}
+    assert wta_git.descends_from(old, new, parents)
+    monkeypatch.setattr(wta_git, "run", run)
+    x = tip(repo, f"{below}:src/api/x.py")   # walked in the second round: packed, written over in vain
+    fake.write_bytes(forged("blob", b"x = 'forged'\n"))
+    assert inside(box, write_over(x, fake, repo), api).stdout == "done\n"
+    assert git(repo, "cat-file", "-p", f"{new}:src/api/x.py").stdout == "x = 1\n"
+
+
 def test_wta_status_inside_a_sandbox_shows_its_table_whatever_it_cannot_remember(tmp_path):
     """`wta status` remembers its line of zones.yaml's problems in wta's state, read-only in a sandbox: an agent's
     `wta status` ended in 'cannot write .../zones.problems' (exit 2) whenever that line was not remembered yet."""

@@ -939,26 +939,37 @@ def _checked(tips: Sequence[str], bottoms: Sequence[str], cwd: str | os.PathLike
     seen, tips, bottoms = set(ids), list(tips), list(bottoms)
     while ids:
         bad, good = _hashed(ids, cwd, env)
+        commits = [(oid.decode(), commit_parents(content)) for oid, kind, content in good if kind == b"commit"]
         if parents is not None:
-            for oid, kind, content in good:
-                if kind == b"commit":
-                    parents[oid.decode()] = [line[7:].decode() for line in content.split(b"\n\n", 1)[0].split(b"\n")
-                                             if line.startswith(b"parent ")]
+            parents.update(commits)
         if bad or keep is None:
             return bad
         keep_packed([(kind, content) for _, kind, content in good], keep,
                     "sha1" if len(ids[0]) == 40 else "sha256", env)
-        commits = [(oid, content) for oid, kind, content in good if kind == b"commit"]
-        tips += [oid.decode() for oid, _ in commits]
-        parents = sorted({line[7:].decode() for _, content in commits
-                          for line in content.split(b"\n\n", 1)[0].split(b"\n")
-                          if line.startswith(b"parent ") and line[7:] not in seen})
-        if parents and unpacked:   # (those packed before end the walk again; those still loose are walked)
-            loose = run("rev-list", "--no-walk", "--unpacked", *parents, "--", cwd=cwd, env=env).stdout.split()
-            bottoms += [p for p in parents if p.encode() not in loose]
+        tips += [oid for oid, _ in commits]
+        above = sorted({p for _, of in commits for p in of if p.encode() not in seen})
+        if above and unpacked:   # (those packed before end the walk again; those still loose are walked)
+            loose = run("rev-list", "--no-walk", "--unpacked", *above, "--", cwd=cwd, env=env).stdout.split()
+            bottoms += [p for p in above if p.encode() not in loose]
         ids = [oid for oid in _listed([*tips, "--not", *bottoms], cwd, env) if oid not in seen]
         seen.update(ids)
     return []
+
+
+def commit_parents(content: bytes) -> list[str]:
+    """The parents of a commit object's `content` as git reads them: the `parent` lines right after its
+    `tree` line. A `parent` line further down the header (after `author`, which `git fsck` lets pass as an
+    extra header, as it does `mergetag` or `gpgsig`) is no parent to git: counted as one, a commit whose
+    history lacks the base had its fast-forward taken for one (`descends_from`)."""
+    lines = content.split(b"\n\n", 1)[0].split(b"\n")
+    if not lines[0].startswith(b"tree "):
+        return []
+    found = []
+    for line in lines[1:]:
+        if not line.startswith(b"parent "):
+            break
+        found.append(line[7:].decode(errors="replace"))
+    return found
 
 
 def _listed(revs: Sequence[str], cwd: str | os.PathLike[str] | None, env: dict[str, str] | None) -> list[bytes]:
