@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support import git, make_repo, wta
+from support import commit_all, git, make_repo, write_files, wta
 from worktree_agents import sandbox
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
@@ -733,6 +733,50 @@ def test_a_commit_swapped_back_between_the_landings_walk_and_its_read_is_walked_
     fake.write_bytes(forged("blob", b"x = 'forged'\n"))
     assert inside(box, write_over(x, fake, repo), api).stdout == "done\n"
     assert git(repo, "cat-file", "-p", f"{new}:src/api/x.py").stdout == "x = 1\n"
+
+
+def test_a_commit_on_the_base_listed_by_a_forged_parent_for_the_walk_is_no_descent_for_the_fast_forward(
+        tmp_path, monkeypatch):
+    """The fast-forward's check reads the parents of the commits the landing's walk listed and hashed. api's commit
+    is on main's older tip; main has moved on. For the walk, a forged copy at its name gives it a parent of the
+    agent's making on main's new tip; the real one is back for the hashing. The walk listed that commit, real and
+    on main: 'one of the listed commits has the base as a parent' took api's head for a descendant of main, which
+    the base would have been fast-forwarded to, its history without main's commit (git merge-base, which the
+    check replaced, read the real commit from the pack the check had just written). Now the parents are followed
+    from the head."""
+    from worktree_agents import git as wta_git
+
+    repo = layout(tmp_path)
+    api = repo.parent / "repo-worktrees" / "api"
+    box = api_sandbox(repo)
+    older = tip(repo, "main")
+    assert inside(box, "echo 'x = 1' > src/api/x.py && git add -A && git commit -qm '[api] x'", api).returncode == 0
+    head = tip(repo, "wta/api")
+    write_files(repo, {"README.md": "moved on\n"})
+    base = commit_all(repo, "a person's commit")
+    made = inside(box, f"git commit-tree -p {base} -m '[api] on main' {base}^{{tree}}", api)
+    on_base = made.stdout.strip()
+    assert made.returncode == 0 and git(repo, "cat-file", "-t", on_base).stdout.strip() == "commit"
+    real = loose_path(repo, head).read_bytes()
+    header = git(repo, "cat-file", "commit", head).stdout.replace(f"parent {older}", f"parent {on_base}")
+    fake = tmp_path / "fake"
+    fake.write_bytes(forged("commit", header.encode()))
+    assert inside(box, write_over(head, fake, repo), api).stdout == "done\n"
+    run = wta_git.run
+
+    def racing(*args, **kwargs):
+        done = run(*args, **kwargs)
+        if args[0] == "rev-list" and "--objects" in args and loose_path(repo, head).read_bytes() != real:
+            loose_path(repo, head).write_bytes(real)   # back, for cat-file's read
+        return done
+
+    monkeypatch.setattr(wta_git, "run", racing)
+    parents: dict[str, list[str]] = {}
+    assert wta_git.rewritten_objects(base, head, repo, keep=str(repo / ".git" / "objects"), parents=parents) == []
+    monkeypatch.setattr(wta_git, "run", run)
+    assert parents[head] == [older] and parents[on_base] == [base]   # (listed, though api's head does not reach it)
+    assert git(repo, "merge-base", "--is-ancestor", base, head, check=False).returncode == 1
+    assert not wta_git.descends_from(base, head, parents)
 
 
 def test_wta_status_inside_a_sandbox_shows_its_table_whatever_it_cannot_remember(tmp_path):

@@ -902,10 +902,19 @@ def rewritten_objects(old: str, new: str, cwd: str | os.PathLike[str] | None = N
 
 def descends_from(old: str, new: str, parents: dict[str, list[str]]) -> bool:
     """Whether `new` descends from `old` (`git merge-base --is-ancestor old new`), from the `parents` of
-    every commit `rev-list new --not old` lists (rewritten_objects' walk, each commit hashed): `new` is
-    `old`, or one of those commits, all reachable from `new`, has `old` as a parent. (Where `new` does not
-    descend from `old`, the commits reachable from `new` but not from `old` never have `old` as a parent.)"""
-    return new == old or any(old in of for of in parents.values())
+    every commit `rev-list new --not old` lists (rewritten_objects' walk, each commit hashed): `old` is
+    reached from `new` through those parents. Followed from `new`, not asked of any commit listed: the walk
+    read the loose files as they were then, and a commit put at one's name for it and the real one back for
+    the hashing (another sandbox's agent, racing) listed commits `new` does not reach, one of them on `old`."""
+    todo, seen = [new], set()
+    while todo:
+        commit = todo.pop()
+        if commit == old:
+            return True
+        if commit not in seen:
+            seen.add(commit)
+            todo += parents.get(commit, [])
+    return False
 
 
 def unpacked_rewritten(commit: str, keep: str, cwd: str | os.PathLike[str] | None = None,
