@@ -133,6 +133,32 @@ def test_manual_the_dependent_waits_for_wta_merge_then_starts_from_it(tmp_path):
     assert "[api] api y" not in subjects(repo, "main")  # land: manual
 
 
+# infra's landing test (code its agent may have written) deletes infra's branch, then waits a while for api to start.
+INFRA_TEST_DELETES_ITS_BRANCH = """[ "$WTA_STREAM" = infra ] || exit 0
+rm -f "$(git rev-parse --git-common-dir)/refs/heads/wta/infra"
+i=0
+while [ ! -f "{out}/api-started" ]; do i=$((i + 1)); [ $i -gt 60 ] && exit 0; sleep 0.05; done
+"""
+
+
+def test_auto_a_dependency_whose_branch_its_landings_test_deletes_does_not_start_the_dependent(tmp_path):
+    """A branch that does not exist counted as landed (nothing left to land), and api, after infra, started
+    while infra's `test:` had deleted infra's branch, on a base without infra's work; the landing then put the
+    branch back and refused it (a red-team pass, 2026-12-05). While the schedule lands a stream, its branch
+    gone is not landed: the outcome says."""
+    (tmp_path / "check.sh").write_text(INFRA_TEST_DELETES_ITS_BRANCH.format(out=tmp_path))
+    started = f'api) touch "{tmp_path}/api-started"; git log'
+    script = INFRA_THEN_API.format(out=tmp_path).replace("api) git log", started)
+    repo = loop_repo(tmp_path, script, extra=f"land: auto\ntest: sh {tmp_path}/check.sh\n")
+    done = up(repo)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert not (tmp_path / "api-started").exists(), (tmp_path / "api-start.log").read_text()
+    infra = record(repo, "infra")
+    assert infra["state"] == "blocked" and "was deleted while it landed" in infra["reason"], infra
+    assert (record(repo, "api")["state"], record(repo, "api")["reason"]) == ("failed", "dependency infra blocked")
+    assert subjects(repo, "main") == ["initial"]
+
+
 # The dependency commits on a detached HEAD: its branch stays at the base, its work is elsewhere.
 INFRA_DETACHED_THEN_API = """
 case "$WTA_STREAM" in

@@ -12,7 +12,8 @@ import os
 
 from worktree_agents import git
 from worktree_agents.files import read_plain_file
-from worktree_agents.sessions.store import BLOCKED, ENDED, PENDING, SATISFIES_AFTER, WAITING, SessionRecord
+from worktree_agents.sessions.store import (BLOCKED, DONE, ENDED, LANDING, PENDING, SATISFIES_AFTER, WAITING,
+                                            SessionRecord)
 from worktree_agents.worktrees import registry
 
 
@@ -48,7 +49,10 @@ class Dependencies:
             elsewhere = self.work_elsewhere(dep)
             if elsewhere:   # its branch says nothing is left to land; its worktree holds the work
                 return f"waiting for {dep} to land: {dep}: {elsewhere}", [dep]
-        unlanded = [d for d in deps if not self.landed(d)]
+        # (A branch gone is nothing left to land, unless this schedule is landing it: its `test:`, the agent's
+        # code, can delete it meanwhile, and the landing puts it back and refuses it; the outcome says which.)
+        unlanded = [d for d in deps if not self.landed(d, gone=not (self.land and d in self.planned and
+                                                                     records[d].state in (DONE, LANDING)))]
         if not unlanded:
             return None, []
         if self.land and all(d in self.planned for d in unlanded):
@@ -81,14 +85,17 @@ class Dependencies:
         shown = other if other and other.isprintable() and ".." not in other else None
         return registry.off_branch(registry.Worktree(path, sha, shown), branch)
 
-    def landed(self, stream: str) -> bool:
-        """Whether the base contains the stream's branch (read from git: a person's `wta merge` counts).
+    def landed(self, stream: str, gone: bool = True) -> bool:
+        """Whether the base contains the stream's branch (read from git: a person's `wta merge` counts);
+        `gone`: the answer when the branch does not exist.
 
         The two tips come from the ref files (the coordinator asks at every round while a dependent
         waits; the base's is read second: a base that moved on meanwhile contains what it held)."""
         tip = git.tip_of(self.common_dir, self.config.branch_for(stream), self.main, self.env)
         base = git.tip_of(self.common_dir, self.base, self.main, self.env)
-        return tip is None or base is None or self._base_contains(tip, base)
+        if tip is None:
+            return gone
+        return base is None or self._base_contains(tip, base)
 
     def _base_contains(self, commit: str, base: str) -> bool:
         if commit == base:
