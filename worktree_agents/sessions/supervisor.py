@@ -271,10 +271,12 @@ class Coordinator:
             # In `after` order, one run at a time; the streams a dependent waits for go first. Started before this
             # round's launches, not after them: the landings are what dependents wait for, and a launch's sync
             # goes on under the run's command lock (`covering`), which the run holds once `start` returns.
-            self.lander.start(ready_to_land, first=self._awaited(records))
+            # Said `landing` before the run starts: said after, it could write over a `landed` the run had
+            # already recorded.
             for stream in ready_to_land:
                 if records[stream].state != LANDING:  # else: why it still waits
                     self.store.update(stream, state=LANDING, reason=f"landing on {self.base}")
+            self.lander.start(ready_to_land, first=self._awaited(records))
         for stream in self.plan.streams:
             record = records[stream] or SessionRecord(stream)
             if stream in ready_to_land or record.ended or record.state == LANDING:
