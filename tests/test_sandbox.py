@@ -1085,3 +1085,165 @@ def test_a_lock_files_name_an_agent_chose_is_shown_quoted_not_as_lines_or_escape
     assert "\033" not in said and not any(line.startswith("ui: merged") for line in said.splitlines()), said
     assert "x\\nui: merged onto main\\033[2J.lock" in said, said
     assert "\033" not in wta(repo, "status", check=0).stdout
+
+
+def _api_makes_ui_lock_once_a_backup_is_made(tmp_path: Path, extra: str = "") -> tuple[str, Path, Path]:
+    """zones.yaml with an agent whose api session makes `refs/heads/wta/ui.lock` again and again as soon as a backup
+    ref exists (a merge, a landing or a sync makes one after its check, before it moves ui), until `go`."""
+    agent = tmp_path / "agent.sh"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    agent.write_text('c=$(git rev-parse --git-common-dir)\n'
+                     'if [ "$WTA_STREAM" = ui ]; then\n'
+                     f'  echo x >> {tmp_path}/ui-sessions; touch {tmp_path}/ui-ready\n'
+                     f'  while [ ! -f {tmp_path}/ui-go ]; do sleep 0.1; done\n'
+                     '  echo more >> src/ui/page.html && git commit -qam "[ui] work"; exit 0\n'
+                     'fi\n'
+                     f'touch {ready}\n'
+                     f'while [ ! -f {go} ]; do\n'
+                     '  [ -d "$c/refs/wta/backup" ] && (set -C; : > "$c/refs/heads/wta/ui.lock") 2>/dev/null\n'
+                     'done\nexit 0\n')
+    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\n{extra}agent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+    return zones, ready, go
+
+
+def _wait_for(path: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists(), path
+
+
+PAGE = "".join(f"<p>{i}</p>\n" for i in range(12))
+
+
+@pytest.mark.parametrize("how", ["copied", "git-rebase"])
+def test_a_lock_file_an_agent_makes_while_the_landing_rebases_stops_it_cleanly_naming_it(tmp_path, how):
+    """api's running session made `refs/heads/wta/ui.lock` after the check, as `wta merge ui` began (it saw the
+    backup refs appear): ui's rebase stopped at the ref's update with git's raw "Unable to create" as the reason
+    (under `land: auto`, handed back to ui's agent), its recovery having removed the lock as a killed git's.
+    Now the stream stops there, its branch and worktree as they were, the lock left and named with its maker."""
+    zones, ready, go = _api_makes_ui_lock_once_a_backup_is_made(tmp_path)
+    repo = layout(tmp_path, zones, {**FILES, "src/ui/page.html": PAGE})
+    ui = repo.parent / "repo-worktrees" / "ui"
+    page = ui / "src" / "ui" / "page.html"
+    page.write_text(PAGE.replace("<p>0</p>", "<p>mine</p>"))
+    git(ui, "commit", "-qam", "[ui] mine")
+    ui_tip = tip(repo, "wta/ui")
+    if how == "git-rebase":   # (the base changes the same file: a three-way merge, which `git rebase` makes)
+        (repo / "src" / "ui" / "page.html").write_text(PAGE.replace("<p>11</p>", "<p>theirs</p>"))
+    else:
+        (repo / "README.md").write_text("# moved\n")
+    git(repo, "commit", "-qam", "a person's commit")   # ui must be rebased: its ref must move
+    main_tip = tip(repo, "main")
+    up = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "api"], cwd=repo, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(ready)
+        merged = wta(repo, "merge", "ui", check=1, timeout=60)
+    finally:
+        go.touch()
+        up.communicate(timeout=60)
+
+    lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
+    said = [line for line in merged.stdout.splitlines() if line.startswith(f"ui: refused: {lock}:")]
+    assert len(said) == 1, merged.stdout + merged.stderr
+    assert "a lock file that no process holds" in said[0] and "the sandbox of api could have made it" in said[0]
+    assert f"(rm {lock})" in said[0] and "Unable to create" not in merged.stdout + merged.stderr, said[0]
+    assert lock.exists()   # (left for a person: its maker can make it again)
+    assert tip(repo, "wta/ui") == ui_tip and tip(repo, "main") == main_tip
+    backups = git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/wta/backup").stdout.split("\n")
+    assert f"{ui_tip} " in "\n".join(b for b in backups if b.endswith("/heads/wta/ui")), backups
+    assert git(ui, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/ui"
+    assert not git(ui, "status", "--porcelain").stdout and page.read_text() == PAGE.replace("<p>0</p>", "<p>mine</p>")
+    assert not list((repo / ".git" / "worktrees" / "ui").glob("rebase-*"))
+
+
+def test_a_lock_file_an_agent_makes_while_a_landing_rebases_blocks_the_stream_for_a_person(tmp_path):
+    """`wta up --land` under `land: auto`: api's running session made `refs/heads/wta/ui.lock` as ui's landing
+    began; the landing stopped at the ref's update and handed the failure back to ui's agent, whose follow-up then
+    failed on the same lock (its commit). Now ui is blocked at once, for a person, the lock named."""
+    import json
+
+    zones, ready, go = _api_makes_ui_lock_once_a_backup_is_made(tmp_path, "land: auto\n")
+    repo = layout(tmp_path, zones)
+    main_tip = tip(repo, "main")
+    record = repo / ".git" / "wta" / "sessions" / "ui.json"
+    up = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--land"], cwd=repo, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(tmp_path / "ui-ready")
+        _wait_for(ready)
+        (repo / "README.md").write_text("# moved\n")
+        git(repo, "commit", "-qam", "a person's commit")   # after ui's sync: ui's landing must rebase it
+        main_tip = tip(repo, "main")
+        (tmp_path / "ui-go").touch()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            state = json.loads(record.read_text()).get("state") if record.exists() else None
+            if state in ("blocked", "landed", "failed"):
+                break
+            time.sleep(0.1)
+    finally:
+        go.touch()
+        out, err = up.communicate(timeout=120)
+
+    lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
+    rec = json.loads(record.read_text())
+    assert rec["state"] == "blocked" and rec["handbacks"] == 0, (rec, out, err)
+    assert f"{lock}: a lock file that no process holds" in rec["reason"], rec["reason"]
+    assert "the sandbox of api" in rec["reason"] and "Unable to create" not in out + err + rec["reason"]
+    assert (tmp_path / "ui-sessions").read_text() == "x\n"   # no follow-up session
+    assert tip(repo, "main") == main_tip and lock.exists()
+    assert git(repo, "log", "-1", "--format=%s", "wta/ui").stdout.strip() == "[ui] work"
+    ui = repo.parent / "repo-worktrees" / "ui"
+    assert git(ui, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/ui"
+    assert not git(ui, "status", "--porcelain").stdout
+
+
+def test_a_lock_file_an_agent_makes_while_wta_sync_rebases_stops_it_in_one_line(tmp_path):
+    """`wta sync ui`: api's running session made `refs/heads/wta/ui.lock` once the sync's backup ref appeared;
+    the sync said ui "moved meanwhile" and to run it again (or left git's raw error). It names the lock now."""
+    zones, ready, go = _api_makes_ui_lock_once_a_backup_is_made(tmp_path)
+    repo = layout(tmp_path, zones)
+    ui = repo.parent / "repo-worktrees" / "ui"
+    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
+    git(ui, "commit", "-qam", "[ui] mine")
+    ui_tip = tip(repo, "wta/ui")
+    (repo / "README.md").write_text("# moved\n")
+    git(repo, "commit", "-qam", "a person's commit")
+    up = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "api"], cwd=repo, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(ready)
+        synced = wta(repo, "sync", "ui", timeout=60)
+    finally:
+        go.touch()
+        up.communicate(timeout=60)
+
+    lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
+    text = synced.stdout + synced.stderr
+    assert synced.returncode != 0 and f"{lock}: a lock file that no process holds" in text, text
+    assert "the sandbox of api could have made it" in text and "moved meanwhile" not in text, text
+    assert tip(repo, "wta/ui") == ui_tip and lock.exists()
+    assert git(ui, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/wta/ui"
+    assert not git(ui, "status", "--porcelain").stdout
+    assert not git(repo, "for-each-ref", "refs/wta/backup").stdout   # (nothing changed: no backup kept)
+
+
+def test_a_lock_a_git_outside_every_sandbox_holds_is_no_lock_made_after_the_check(tmp_path):
+    """The lock git stopped on, held open by a process outside every sandbox (a git of the person's at work), or
+    gone once a git at work is done with it: not a person's to remove, and no stream is blocked for it."""
+    from worktree_agents.worktrees import locks
+
+    repo = layout(tmp_path)
+    lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
+    with open(lock, "x") as held:
+        failed = git(repo, "update-ref", "refs/heads/wta/ui", "HEAD~0", check=False)
+        assert failed.returncode != 0 and locks.named_in(failed.stderr) == str(lock), failed.stderr
+        made = locks.made_after_the_check(str(repo / ".git"), str(repo / ".git" / "wta"), lambda: None, "ui",
+                                          "wta/ui", None, failed.stderr)
+        assert made is None and held
+    lock.unlink()
+    assert locks.made_after_the_check(str(repo / ".git"), str(repo / ".git" / "wta"), lambda: None, "ui", "wta/ui",
+                                      None, failed.stderr) is None

@@ -170,6 +170,29 @@ def settle_worktree(wt: str, ref: str, known: Sequence[str | None], env: dict[st
     _restore_files(wt, [k for k in known if k], killed, env)
 
 
+def undo_stopped_rebase(wt: str, ref: str, tip: str, env: dict[str, str]) -> bool:
+    """Put the worktree back on `ref` at `tip` after wta's rebase there stopped on a lock file made after the
+    check (worktrees.locks.made_after_the_check), the ref itself never moved; whether it is. Not with `git rebase
+    --abort`, which writes the ref too and stops on the same lock: `settle_worktree` removed the lock for it, as a
+    killed git's, and the agent that made it made it again, and the landing was tried, and handed back, again."""
+    gitdir = registry.worktree_git_dir(wt)
+    if branch_tip(wt, ref[len("refs/heads/"):], env) != tip:
+        return False
+    try:
+        if git.rebasing(gitdir):
+            check_own_rebase(wt, gitdir, ref, [tip])
+            head = git.rev_parse("HEAD", wt, env)
+            if head and head != tip and git.switch_tree(head, tip, wt, env).returncode != 0:
+                return False
+            for name in git.REBASE_DIRS:   # (what `--abort` would remove: it is wta's own rebase, checked above)
+                shutil.rmtree(os.path.join(gitdir, name), ignore_errors=True)
+        if head_ref(wt, env) != ref:
+            git.point_head(ref, wt, env)
+    except git.GitError:
+        return False
+    return git.rev_parse("HEAD", wt, env) == tip and not git.tracked_changes(wt, env)
+
+
 def check_own_rebase(wt: str, gitdir: str, ref: str, known: Sequence[str | None]) -> None:
     """Stop (WtaError) unless the rebase state in the worktree's private git dir is one a rebase of `ref`
     from a commit wta knows would have written: `git rebase --abort`, which runs outside the sandbox, moves

@@ -19,10 +19,10 @@ from worktree_agents.merge.plan import (MergePlan, boundary, commit_graph, forge
                                         kept_objects, merge_commits_refusal, pending_streams, plan_merge, refusals,
                                         session_refusal, touches, verify, verify_objects, verify_result,
                                         work_elsewhere)
-from worktree_agents.merge.report import (CONFLICT, DELETED, FAILED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN, PASSED,
-                                          REFUSED, SKIPPED, STOPS, TAMPERED, TEST_FAILED, UNTRACKED, VERIFY_FAILED,
-                                          MergeReport, Progress, StreamResult, explain, hidden_changes, listed, progress_line,
-                                          quiet, result_from, timed, untracked_beyond)
+from worktree_agents.merge.report import (CONFLICT, DELETED, FAILED, LOCKED, MERGED, NO_TEST, NOT_REACHED, NOT_RUN,
+                                          PASSED, REFUSED, SKIPPED, STOPS, TAMPERED, TEST_FAILED, UNTRACKED,
+                                          VERIFY_FAILED, MergeReport, Progress, StreamResult, explain, hidden_changes,
+                                          listed, progress_line, quiet, result_from, timed, untracked_beyond)
 from worktree_agents.merge.state import (FAST_FORWARD, IN_FLIGHT, MERGED_STEP, REBASE, STATE_VERSION,
                                          TEST, VERIFY, describe_state, pause, read_state, save_report,
                                          state_path, write_state)
@@ -31,7 +31,7 @@ from worktree_agents.repo import Repo
 from worktree_agents.sessions import process
 from worktree_agents.sessions.store import SessionStore
 from worktree_agents.state import command_lock
-from worktree_agents.worktrees import replay, submodules
+from worktree_agents.worktrees import locks, registry, replay, submodules
 from worktree_agents.zones import enforce
 from worktree_agents.zones.in_force import zones_in_force
 
@@ -245,6 +245,8 @@ class Run:
         self.state["new_head"] = new_head   # (before the worktree moves: recovery after a kill knows it)
         write_state(plan.state_dir, self.state)
         why = replay.move_branch(wt, branch, tip, new_head, f"wta merge: squash onto {plan.base}", env)
+        if why and self.locked(result, why, tip):
+            return None
         if why:
             result.result = REFUSED
             result.detail = f"cannot move {branch} to its squashed commit {new_head[:12]}: {why}"
@@ -266,16 +268,21 @@ class Run:
         if copied is not None:
             self.state["new_head"] = copied
             write_state(plan.state_dir, self.state)
-            if replay.move_branch(wt, branch, tip, copied, f"wta merge: rebase onto {plan.base}", env) is None:
+            why = replay.move_branch(wt, branch, tip, copied, f"wta merge: rebase onto {plan.base}", env)
+            if why is None:
                 return copied
             if git.tip_of(layout.common_dir(plan.state_dir), branch, plan.main, env) != tip:
                 self.restore(result, tip, ours=[copied])   # moved meanwhile: left there, and the stream stops
                 if result.result == MERGED:
                     self.deleted(result, tip)
                 return None
+            if self.locked(result, why or "", tip):   # (`git rebase` would do it all again, and stop on it too)
+                return None
             # Files in the way: `git rebase` says what it makes of them.
         proc = git.rebase(onto, wt, env)
         if proc.returncode != 0:
+            if self.locked(result, proc.stderr, tip):
+                return None
             conflicted = git.unmerged_paths(wt, env)
             applying_sha = git.rev_parse("REBASE_HEAD", wt, env) or ""
             self.restore(result, tip)
@@ -304,6 +311,25 @@ class Run:
             left = len(commits) - landed
             result.detail = f"{left} commit{'s' if left > 1 else ''} of {branch} already on {plan.base}: left out"
         return new_head
+
+    def locked(self, result: StreamResult, error: str | bytes, tip: str) -> bool:
+        """Whether the git that moved the stream's branch (or worked in its worktree) failed on a lock file made
+        after the check (`error`: what it said), one no git at work holds: a running session of another stream
+        can make `refs/heads/<its branch>.lock` while the landing rebases. Then it stops here, its branch and
+        worktree back at `tip` with the lock left where it is, refused as a person's (LOCKED: blocked under
+        `land: auto`, not handed back nor tried again), naming the file and the sandboxes that could have made it.
+        A lock a git of the person's held for a moment is none of that: the failure goes on as git's."""
+        plan, wt = self.plan, result.worktree
+        assert wt is not None
+        line = locks.made_after_the_check(layout.common_dir(plan.state_dir), plan.state_dir, lambda: plan.config,
+                                          result.stream, result.branch, registry.worktree_git_dir(wt), error)
+        if line is None:
+            return False
+        if not recovery.undo_stopped_rebase(wt, f"refs/heads/{result.branch}", tip, self.env):
+            self.restore(result, tip)   # (as after a killed git: its locks cleared, `git rebase --abort`)
+        if not result.branch_moved:
+            result.result, result.cause, result.detail = REFUSED, LOCKED, line
+        return True
 
     def run_test(self, result: StreamResult, wt: str) -> bool:
         plan = self.plan

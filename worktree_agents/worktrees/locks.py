@@ -14,6 +14,7 @@ its mtime, its type (a symlink, a directory) and how many there are: none of the
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -193,3 +194,33 @@ def reflog_locks(common: str, state_dir: str, config, streams: Sequence[str]) ->
         if lines:
             found[stream] = lines
     return found
+
+
+# How git says it stopped on a lock file: `Unable to create '<path>.lock': File exists.`
+_UNABLE = re.compile(r"Unable to create '(.+?\.lock)': File exists")
+
+
+def named_in(error: str | bytes) -> str | None:
+    """The lock file a git's error says it stopped on (`Unable to create '...lock': File exists`), or None."""
+    text = error.decode(errors="surrogateescape") if isinstance(error, bytes) else error
+    found = _UNABLE.search(text)
+    return os.path.normpath(found.group(1)) if found else None
+
+
+def made_after_the_check(common: str, state_dir: str, config: Callable[[], Any], stream: str, branch: str,
+                         git_dir: str | None, error: str | bytes) -> str | None:
+    """A git that moved the stream's branch, or worked in its worktree, failed on a lock file (`error`: what it
+    said) made after `branch_locks` looked: a running session can make one then (it can watch the landing begin),
+    and git stops half-way, at the ref's update. Its line (as `branch_locks`) when it is one no git at work holds
+    (`stale`, a young one waited for), else None: a git of the person's that held it for a moment, to try again.
+    `git_dir`: the worktree's private git dir."""
+    path = named_in(error)
+    if path is None or not stale([path]):
+        return None
+    if os.path.dirname(path).startswith(os.path.join(common, "refs") + os.sep):
+        return described(path, f"move {branch} (a commit on it, a sync, a landing)",
+                         makers_of_ref_lock(common, state_dir, config(), path))
+    if git_dir and os.path.dirname(path) == os.path.normpath(git_dir):
+        return described(path, f"work in {stream}'s worktree (a rebase, a commit)",
+                         f"{stream}'s own sandbox, or a git killed there, left it")
+    return described(path, f"move {branch}", "a git that was killed left it (no sandbox writes there)")

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from worktree_agents import git, layout
 from worktree_agents.backups import keep_tips
 from worktree_agents.errors import WtaError
-from worktree_agents.merge.recovery import check_own_rebase
+from worktree_agents.merge.recovery import check_own_rebase, undo_stopped_rebase
 from worktree_agents.quoting import shell_word
 from worktree_agents.worktrees import locks, replay, submodules
 from worktree_agents.worktrees.registry import checked_out, defuse_reflogs, stream_off_branch, worktree_git_dir
@@ -151,13 +151,19 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
             result.detail = f"uncommitted changes in {worktree}: {', '.join(dirty[:5])}; commit or stash them there"
             return result
     journal = _journal(project, stream)
+
+    def locked(error: str | bytes) -> str | None:   # (made after the check above: a running session can)
+        line = locks.made_after_the_check(common, project.repo.state_dir, project.main_config, stream, branch,
+                                          worktree_git_dir(worktree) if worktree is not None else None, error)
+        return line and f"{line}; then `wta sync {shell_word(stream)}`"
+
     if result.ahead == 0:
-        return _followed(_move(result, base_sha, worktree, main, env, journal), worktree, env)
+        return _followed(_move(result, base_sha, worktree, main, env, journal, locked), worktree, env)
     if worktree is None:
         result.detail = (stream_off_branch(main, common, stream, branch, env) or
                          f"no worktree has {branch} checked out to rebase it in; `wta up {stream} --no-launch`")
         return result
-    return _followed(_rebase(result, base, base_sha, worktree, main, env, journal), worktree, env)
+    return _followed(_rebase(result, base, base_sha, worktree, main, env, journal, locked), worktree, env)
 
 
 def _journal(project, stream: str) -> str:
@@ -176,8 +182,9 @@ def _followed(result: SyncResult, worktree: str | None, env: dict[str, str]) -> 
 
 
 def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, env: dict[str, str],
-          journal: str) -> SyncResult:
-    """A branch with no commits of its own: its ref moves to the base only if it is still where we read it."""
+          journal: str, locked: Callable[[str | bytes], str | None]) -> SyncResult:
+    """A branch with no commits of its own: its ref moves to the base only if it is still where we read it.
+    `locked(error)`: the line for a lock file git stopped on that no git at work holds, or None."""
     old = result.old
     assert old is not None
     if worktree is not None:   # the files first (refusing rather than overwriting anything local), then the ref
@@ -189,6 +196,10 @@ def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, en
             why = None
         except git.GitError as exc:
             why = f"{result.branch} moved meanwhile ({exc})"
+    line = locked(why) if why else None
+    if line:   # (not "moved meanwhile; run it again": it stops every try while it is there)
+        result.detail = line
+        return result
     if why:
         again = (f"move or delete what is in the way there, then `wta sync {result.stream}`"
                  if why.startswith(replay.FILES_IN_THE_WAY) else f"run `wta sync {result.stream}` again")
@@ -199,7 +210,7 @@ def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, en
 
 
 def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: str,
-            env: dict[str, str], journal: str) -> SyncResult:
+            env: dict[str, str], journal: str, locked: Callable[[str | bytes], str | None]) -> SyncResult:
     tip = result.old
     assert tip is not None
     ref = f"refs/heads/{result.branch}"
@@ -208,12 +219,19 @@ def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: s
     if any(c.merge for c in commits):
         return _merge(result, base, base_sha, worktree, env)
     copied = replay.replay(commits, base_sha, worktree, env)
-    if copied is not None and replay.move_branch(worktree, result.branch, tip, copied, f"wta sync: rebase onto {base}",
-                                                 env, journal) is None:
+    why = None if copied is None else \
+        replay.move_branch(worktree, result.branch, tip, copied, f"wta sync: rebase onto {base}", env, journal)
+    if copied is not None and why is None:
         result.outcome, result.new = REBASED, copied
         return result
+    line = locked(why) if why else None
+    if line:   # (`git rebase` would do it all again, and stop on it too)
+        return _unchanged(result, worktree, env, line)
     proc = git.rebase(base_sha, worktree, env)
     if proc.returncode != 0:
+        line = locked(proc.stderr)
+        if line and undo_stopped_rebase(worktree, ref, tip, env):   # (`rebase --abort` would stop on it too)
+            return _unchanged(result, worktree, env, line)
         if git.rebasing(worktree_git_dir(worktree)):
             result.files = git.unmerged_paths(worktree, env)
             check_own_rebase(worktree, worktree_git_dir(worktree), f"refs/heads/{result.branch}", [tip])
@@ -245,6 +263,15 @@ def _merge(result: SyncResult, base: str, base_sha: str, worktree: str, env: dic
         return _stopped(result, proc, f"merging {base} into it", "merge", f"git merge {shell_word(base)}", worktree,
                         env)
     result.outcome, result.new = MERGED, git.rev_parse("HEAD", worktree, env)
+    return result
+
+
+def _unchanged(result: SyncResult, worktree: str, env: dict[str, str], line: str) -> SyncResult:
+    """Stopped on a lock file (`line`), the branch and its worktree as they were: its backup goes."""
+    if result.backup and git.commit_of(f"refs/heads/{result.branch}", worktree, env) == result.old:
+        git.update_refs([(result.backup, git.ZERO_SHA, result.old)], "wta sync: nothing changed", worktree, env)
+        result.backup = None
+    result.outcome, result.detail = REFUSED, line
     return result
 
 
