@@ -213,10 +213,13 @@ def made_after_the_check(common: str, state_dir: str, config: Callable[[], Any],
     said) made after `branch_locks` looked: a running session can make one then (it can watch the landing begin),
     and git stops half-way, at the ref's update. Its line (as `branch_locks`) when it is one no git at work holds
     (`stale`, a young one waited for), else None: a git of the person's that held it for a moment, to try again.
-    `git_dir`: the worktree's private git dir."""
-    path = named_in(error)
-    if path is None or not stale([path]):
+    `git_dir`: the worktree's private git dir. (git says it in the user's language: where the words are not
+    these, the places such a lock stops this move are looked at.)"""
+    named = named_in(error)
+    found = stale([named] if named is not None else [ref_lock(common, branch), *worktree_locks(git_dir)])
+    if not found:
         return None
+    path = found[0]
     if os.path.dirname(path).startswith(os.path.join(common, "refs") + os.sep):
         return described(path, f"move {branch} (a commit on it, a sync, a landing)",
                          makers_of_ref_lock(common, state_dir, config(), path))
