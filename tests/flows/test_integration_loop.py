@@ -1191,12 +1191,12 @@ def test_a_landings_git_ended_by_a_terminals_signal_is_tried_again_not_blocked(t
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True,
                             env=env(WTA_GIT=str(shim)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: all("uncommitted" in (record(repo, s).get("reason") or "") for s in "ab"), timeout=60)
+        wait_for(lambda: all("uncommitted" in (record(repo, s).get("reason") or "") for s in "ab"), timeout=120)
         go.unlink()
         ctrl_c.touch()   # the landing's next git status dies of a Ctrl-C
-        wait_for(lambda: not ctrl_c.exists(), timeout=60)
+        wait_for(lambda: not ctrl_c.exists(), timeout=120)
         wait_for(lambda: all(record(repo, s)["state"] == "blocked" or "interrupted" in record(repo, s)["reason"]
-                             for s in "ab"), timeout=60)
+                             for s in "ab"), timeout=120)
         assert {s: record(repo, s)["state"] for s in "ab"} == dict.fromkeys("ab", "landing")
         assert {s: record(repo, s)["reason"] for s in "ab"} == dict.fromkeys(
             "ab", "landing waits: git --no-optional-locks status failed: exit -2 (interrupted; tried again)")
