@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,27 @@ def write_over(oid: str, forged_file: Path, repo: Path) -> str:
     target = loose_path(repo, oid)
     return f"rm -f {target} && cp {forged_file} {target} && echo done"
 
+
+
+@contextmanager
+def real_one_back_for_the_read(monkeypatch, repo: Path, oid: str, real: bytes):
+    """While the block runs, wta's `rev-list --objects` reads the forged loose file of `oid` that is there, and
+    the `real` one is put back right after it, for `cat-file`'s read: an agent racing the landing's walk."""
+    from worktree_agents import git as wta_git
+
+    run = wta_git.run
+
+    def racing(*args, **kwargs):
+        done = run(*args, **kwargs)
+        if args[0] == "rev-list" and "--objects" in args and loose_path(repo, oid).read_bytes() != real:
+            loose_path(repo, oid).write_bytes(real)   # back, for cat-file's read
+        return done
+
+    monkeypatch.setattr(wta_git, "run", racing)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(wta_git, "run", run)
 
 def test_git_in_the_sandbox_writes_loose_objects_where_it_would_write_a_pack(tmp_path):
     """objects/pack/ is read-only in the sandbox: a fetch of more than 100 objects and `git add` of a file
@@ -673,21 +695,12 @@ def test_a_tree_swapped_back_between_the_checks_walk_and_its_read_leaves_none_of
     fake = tmp_path / "fake"   # the same name, listing README.md's blob in place of b.py's
     fake.write_bytes(forged("tree", b"100644 b.py\0" + bytes.fromhex(tip(repo, "main:README.md"))))
     assert inside(box, write_over(tree, fake, repo), api).stdout == "done\n"
-    run = wta_git.run
-
-    def racing(*args, **kwargs):
-        done = run(*args, **kwargs)
-        if args[0] == "rev-list" and "--objects" in args and loose_path(repo, tree).read_bytes() != real:
-            loose_path(repo, tree).write_bytes(real)   # back, for cat-file's read
-        return done
-
-    monkeypatch.setattr(wta_git, "run", racing)
-    keep = str(repo / ".git" / "objects")
-    if check == "a landing's":
-        assert wta_git.rewritten_objects(old, new, repo, keep=keep) == []
-    else:
-        assert wta_git.unpacked_rewritten(new, keep, repo) == []
-    monkeypatch.setattr(wta_git, "run", run)
+    with real_one_back_for_the_read(monkeypatch, repo, tree, real):
+        keep = str(repo / ".git" / "objects")
+        if check == "a landing's":
+            assert wta_git.rewritten_objects(old, new, repo, keep=keep) == []
+        else:
+            assert wta_git.unpacked_rewritten(new, keep, repo) == []
     fake.write_bytes(forged("blob", b"b = 'forged'\n"))
     assert inside(box, write_over(blob, fake, repo), api).stdout == "done\n"
 
@@ -715,20 +728,11 @@ def test_a_commit_swapped_back_between_the_landings_walk_and_its_read_is_walked_
     fake = tmp_path / "fake"
     fake.write_bytes(forged("commit", header.encode()))
     assert inside(box, write_over(new, fake, repo), api).stdout == "done\n"
-    run = wta_git.run
-
-    def racing(*args, **kwargs):
-        done = run(*args, **kwargs)
-        if args[0] == "rev-list" and "--objects" in args and loose_path(repo, new).read_bytes() != real:
-            loose_path(repo, new).write_bytes(real)   # back, for cat-file's read
-        return done
-
-    monkeypatch.setattr(wta_git, "run", racing)
-    parents: dict[str, list[str]] = {}
-    assert wta_git.rewritten_objects(old, new, repo, keep=str(repo / ".git" / "objects"), parents=parents) == []
-    assert parents == {new: [below], below: [old]}
-    assert wta_git.descends_from(old, new, parents)
-    monkeypatch.setattr(wta_git, "run", run)
+    with real_one_back_for_the_read(monkeypatch, repo, new, real):
+        parents: dict[str, list[str]] = {}
+        assert wta_git.rewritten_objects(old, new, repo, keep=str(repo / ".git" / "objects"), parents=parents) == []
+        assert parents == {new: [below], below: [old]}
+        assert wta_git.descends_from(old, new, parents)
     x = tip(repo, f"{below}:src/api/x.py")   # walked in the second round: packed, written over in vain
     fake.write_bytes(forged("blob", b"x = 'forged'\n"))
     assert inside(box, write_over(x, fake, repo), api).stdout == "done\n"
@@ -762,18 +766,9 @@ def test_a_commit_on_the_base_listed_by_a_forged_parent_for_the_walk_is_no_desce
     fake = tmp_path / "fake"
     fake.write_bytes(forged("commit", header.encode()))
     assert inside(box, write_over(head, fake, repo), api).stdout == "done\n"
-    run = wta_git.run
-
-    def racing(*args, **kwargs):
-        done = run(*args, **kwargs)
-        if args[0] == "rev-list" and "--objects" in args and loose_path(repo, head).read_bytes() != real:
-            loose_path(repo, head).write_bytes(real)   # back, for cat-file's read
-        return done
-
-    monkeypatch.setattr(wta_git, "run", racing)
-    parents: dict[str, list[str]] = {}
-    assert wta_git.rewritten_objects(base, head, repo, keep=str(repo / ".git" / "objects"), parents=parents) == []
-    monkeypatch.setattr(wta_git, "run", run)
+    with real_one_back_for_the_read(monkeypatch, repo, head, real):
+        parents: dict[str, list[str]] = {}
+        assert wta_git.rewritten_objects(base, head, repo, keep=str(repo / ".git" / "objects"), parents=parents) == []
     assert parents[head] == [older] and parents[on_base] == [base]   # (listed, though api's head does not reach it)
     assert git(repo, "merge-base", "--is-ancestor", base, head, check=False).returncode == 1
     assert not wta_git.descends_from(base, head, parents)

@@ -29,6 +29,16 @@ from worktree_agents.sessions.liveness import running_pid
 
 # -- the whole sequence ---------------------------------------------------------------
 
+
+def worktree_paths(repo: Path) -> list[str]:
+    """The worktrees git lists, by path."""
+    return [line.split()[0] for line in git(repo, "worktree", "list").stdout.splitlines()]
+
+
+def take_back(proc, stream: str):
+    """The match of the take-back command `wta merge --abort` printed for the stream's kept commits (group 1)."""
+    return re.search(rf"kept refs/heads/wta/{stream}'s commits .* to take them back: `([^`]+)`", proc.stdout)
+
 def test_merges_four_streams_in_order_and_loses_nothing(repo):
     before = reachable(repo)
     set_test('echo "tested $WTA_STREAM"\n')
@@ -526,9 +536,7 @@ def test_abort_takes_back_commits_on_a_branch_no_worktree_holds_without_moving_t
     write_files(elsewhere, {"ai-agents/fix.md": "fixed\n"})
     commit_all(elsewhere, "[infra] a fix", "--no-verify")
     git(repo, "worktree", "remove", str(elsewhere))
-    def worktrees():
-        return [line.split()[0] for line in git(repo, "worktree", "list").stdout.splitlines()]
-    before = worktrees()
+    before = worktree_paths(repo)
 
     proc = wta(repo, "merge", "--abort", check=0)
 
@@ -541,7 +549,7 @@ def test_abort_takes_back_commits_on_a_branch_no_worktree_holds_without_moving_t
     assert subjects(repo, "wta/infra")[:2] == ["[infra] a fix", "[infra] add tools"]
     assert git(repo, "rev-parse", "wta/infra~1").stdout.strip() == infra_tip
     assert git(repo, "show", "wta/infra:ai-agents/fix.md").stdout == "fixed\n"
-    assert worktrees() == before   # the worktree it made is gone
+    assert worktree_paths(repo) == before   # the worktree it made is gone
 
 
 def test_abort_takes_back_a_conflict_a_person_resolved_by_rebasing_onto_the_base(repo):
@@ -564,7 +572,7 @@ def test_abort_takes_back_a_conflict_a_person_resolved_by_rebasing_onto_the_base
     proc = wta(repo, "merge", "--abort", check=0)
 
     assert sha(repo, "main") == main_tip
-    command = re.search(r"kept refs/heads/wta/infra's commits .* to take them back: `([^`]+)`", proc.stdout)
+    command = take_back(proc, "infra")
     assert command, proc.stdout
     subprocess.run(command[1], shell=True, check=True, capture_output=True)
     assert sha(repo, "wta/infra") == resolved
@@ -593,7 +601,7 @@ def test_abort_takes_back_a_later_streams_resolution_without_the_stream_landed_a
     proc = wta(repo, "merge", "--abort", check=0)
 
     assert sha(repo, "main") == main_tip and sha(repo, "wta/api") == api_tip
-    command = re.search(r"kept refs/heads/wta/api's commits .* to take them back: `([^`]+)`", proc.stdout)
+    command = take_back(proc, "api")
     assert command, proc.stdout
     taken = subprocess.run(command[1], shell=True, capture_output=True, text=True)
     assert taken.returncode == 0, (command[1], taken.stdout, taken.stderr)
@@ -628,14 +636,12 @@ def test_abort_takes_back_a_rebase_onto_the_base_on_a_branch_no_worktree_holds_i
     resolved = sha(repo, "wta/api")
     git(repo, "worktree", "remove", str(elsewhere))
 
-    def worktrees():
-        return [line.split()[0] for line in git(repo, "worktree", "list").stdout.splitlines()]
-    before = worktrees()
+    before = worktree_paths(repo)
 
     proc = wta(repo, "merge", "--abort", check=0)
 
     assert sha(repo, "main") == main_tip and sha(repo, "wta/api") == api_tip
-    command = re.search(r"kept refs/heads/wta/api's commits .* to take them back: `([^`]+)`", proc.stdout)
+    command = take_back(proc, "api")
     assert command and "mktemp" in command[1] and "reset -q --keep main" in command[1], proc.stdout
     taken = subprocess.run(command[1], shell=True, capture_output=True, text=True, cwd=repo)  # in the main worktree
     assert taken.returncode == 0, (command[1], taken.stdout, taken.stderr)
@@ -647,7 +653,7 @@ def test_abort_takes_back_a_rebase_onto_the_base_on_a_branch_no_worktree_holds_i
     assert git(repo, "ls-tree", "wta/api", "--", "ai-agents/tools.md").stdout == ""   # infra's, taken off
     assert git(repo, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main" and sha(repo, "main") == main_tip
     assert git(repo, "status", "--porcelain").stdout == ""
-    assert worktrees() == before   # the worktree it made is gone
+    assert worktree_paths(repo) == before   # the worktree it made is gone
     assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == len(before)
 
 

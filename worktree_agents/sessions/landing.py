@@ -201,21 +201,33 @@ def _without_shell(report: merge.MergeReport, result: merge.StreamResult) -> str
 def _in_own_zone(result: merge.StreamResult) -> bool:
     """Whether every file a refusal for untracked or uncommitted files names is one that the stream's `commit`
     tool commits, and its session's leftovers commit too: in its own zone (not a file no zone claims, which
-    `unowned: allow` would let it commit: what `setup:` wrote is nobody's work). A folder git lists whole
-    counts by its files."""
+    `unowned: allow` would let it commit: what `setup:` wrote is nobody's work)."""
     if not result.worktree or not result.files:
         return False
-    paths = []
+    return _outside_zone(result, _entries(result), unowned=False) == set()
+
+
+def _entries(result: merge.StreamResult) -> dict[str, list[str]]:
+    """The files each path a refusal names stands for: a folder git lists whole, the files in it."""
+    assert result.worktree is not None
+    files: dict[str, list[str]] = {}
     for path in result.files:
-        if not path.endswith("/"):
-            paths.append(path)
-            continue
-        for top, _, names in os.walk(os.path.join(result.worktree, path)):
-            paths += [os.path.relpath(os.path.join(top, n), result.worktree).replace(os.sep, "/") for n in names]
+        found = [os.path.relpath(os.path.join(top, n), result.worktree).replace(os.sep, "/")
+                 for top, _, names in os.walk(os.path.join(result.worktree, path)) for n in names] \
+            if path.endswith("/") else []
+        files[path] = found or [path]
+    return files
+
+
+def _outside_zone(result: merge.StreamResult, files: dict[str, list[str]], **how: bool) -> set[str] | None:
+    """Those of the `files` (`_entries`) its commit hook would refuse (`leftovers.classify`; `how`: its
+    `unowned`), or None when the zones cannot be read."""
+    assert result.worktree is not None
     try:
-        return bool(paths) and not leftovers.classify(result.worktree, result.stream, paths, unowned=False).outside
+        return set(leftovers.classify(result.worktree, result.stream, [f for fs in files.values() for f in fs],
+                                      **how).outside)
     except (WtaError, OSError):
-        return False
+        return None
 
 
 def _landed(result: merge.StreamResult, base: str) -> LandOutcome:
@@ -371,16 +383,9 @@ def _by_zone(result: merge.StreamResult) -> tuple[list[str], list[str]]:
     then says what it said before it told them apart)."""
     if not result.worktree:
         return list(result.files), []
-    files: dict[str, list[str]] = {}
-    for path in result.files:
-        files[path] = [os.path.relpath(os.path.join(top, n), result.worktree).replace(os.sep, "/")
-                       for top, _, names in os.walk(os.path.join(result.worktree, path)) for n in names] \
-            if path.endswith("/") else []
-        files[path] = files[path] or [path]
-    try:
-        outside = set(leftovers.classify(result.worktree, result.stream, [f for fs in files.values() for f in fs])
-                      .outside)
-    except (WtaError, OSError):
+    files = _entries(result)
+    outside = _outside_zone(result, files)
+    if outside is None:
         return list(result.files), []
     return ([p for p in result.files if outside.isdisjoint(files[p])],
             [p for p in result.files if not outside.isdisjoint(files[p])])
