@@ -1173,16 +1173,17 @@ def test_a_landings_git_ended_by_a_terminals_signal_is_tried_again_not_blocked(t
     """A Ctrl-C to wta's process group can still reach a git that is being started (before it is in a group of
     its own): one of test_ctrl_c_while_landings_wait_blocks_nothing's runs in fourteen at load. Its death, "git
     status failed: exit -2", was taken for an error trying again cannot clear: every waiting stream `blocked`."""
-    ctrl_c, go = tmp_path / "ctrl-c", tmp_path / "go"   # (the landing's looks at the base's worktree after it
-    #                                                       wait for `go`: the streams' reasons stay to be read)
+    # The git status that dies makes `hold` first: the landing's looks at the base's worktree after it wait
+    # until the test takes it away, and the streams' reasons stay to be read. (Made by the test after it touched
+    # `ctrl-c`, a git status that had looked for `ctrl-c` just before could wait for ever, `ctrl-c` left there.)
+    ctrl_c, hold = tmp_path / "ctrl-c", tmp_path / "hold"
     shim = tmp_path / "bin" / "git"
     shim.parent.mkdir()
     shim.write_text(f'#!/bin/sh\ncase "$*" in *" status "*"--untracked-files=no"*)\n'
-                    f'  if rm "{ctrl_c}" 2>/dev/null; then kill -INT $$; fi\n'
-                    f'  while [ ! -f "{go}" ]; do sleep 0.05; done ;;\nesac\n'
+                    f'  if rm "{ctrl_c}" 2>/dev/null; then touch "{hold}"; kill -INT $$; fi\n'
+                    f'  while [ -f "{hold}" ]; do sleep 0.05; done ;;\nesac\n'
                     f'exec {shutil.which("git")} "$@"\n')
     shim.chmod(0o755)
-    go.touch()
     streams = "".join(f"  {s}:\n    paths: [{s}/**]\n" for s in ("a", "b"))
     repo = loop_repo(tmp_path, 'mkdir -p "$WTA_STREAM" && echo w > "$WTA_STREAM/w" && git add -A && git commit -qm w',
                      extra="land: auto\n", streams=streams)
@@ -1192,7 +1193,6 @@ def test_a_landings_git_ended_by_a_terminals_signal_is_tried_again_not_blocked(t
                             env=env(WTA_GIT=str(shim)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: all("uncommitted" in (record(repo, s).get("reason") or "") for s in "ab"), timeout=120)
-        go.unlink()
         ctrl_c.touch()   # the landing's next git status dies of a Ctrl-C
         wait_for(lambda: not ctrl_c.exists(), timeout=120)
         wait_for(lambda: all(record(repo, s)["state"] == "blocked" or "interrupted" in record(repo, s)["reason"]
@@ -1201,7 +1201,7 @@ def test_a_landings_git_ended_by_a_terminals_signal_is_tried_again_not_blocked(t
         assert {s: record(repo, s)["reason"] for s in "ab"} == dict.fromkeys(
             "ab", "landing waits: git --no-optional-locks status failed: exit -2 (interrupted; tried again)")
         git(repo, "reset", "-q", "--hard")   # the person's change is gone: they land
-        go.touch()
+        hold.unlink()
         code, out, err = finish(proc)
     finally:
         proc.kill()
