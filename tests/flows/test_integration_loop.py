@@ -1117,15 +1117,19 @@ def test_wta_sync_never_touches_a_branch_whose_session_runs(tmp_path):
 def test_ctrl_c_at_a_terminal_reaches_wta_not_the_landings_test(tmp_path):
     """A terminal sends Ctrl-C to its whole foreground process group: the landing's `test:` ran in
     wta's and died with it, and its death was handed back to the agent as a failed test."""
-    started = tmp_path / "test-started"
+    # The test runs until the Ctrl-C has been sent (a `sleep 2` had ended, and the landing with it, before a
+    # test process slowed by load sent it: no landing was left to wait for).
+    started, go = tmp_path / "test-started", tmp_path / "go"
     repo = loop_repo(tmp_path, 'echo 1 > src/api/one.py && git add src/api/one.py && git commit -qm "api one"',
-                     extra=f"land: auto\nsandbox: off\ntest: 'touch {started}; sleep 2'\n",
+                     extra=f"land: auto\nsandbox: off\n"
+                           f"test: 'touch {started}; while [ ! -f {go} ]; do sleep 0.05; done'\n",
                      streams="  api:\n    paths: [src/api/**]\n")
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up"], cwd=repo, text=True, env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         wait_for(started.exists, timeout=60)
-        os.killpg(proc.pid, signal.SIGINT)   # what the terminal does
+        os.killpg(proc.pid, signal.SIGINT)   # what the terminal does (sent: a test in wta's group dies of it)
+        go.touch()
         code, out, err = finish(proc)
     finally:
         proc.kill()
