@@ -20,11 +20,16 @@ last run's copy is moved aside, and deleted only after the last run: see `set_as
         does; checked beforehand by a commit outside the zone, which must fail):
         what the zone check at every commit costs, which wta does and the bare
         loop does not
+  bare+empty hooks  the same loop as bare+hooks, through two hooks that do nothing
+        (`exit 0` as pre-commit and commit-msg) instead of wta's: what git's running
+        two hooks at every commit costs by itself, the floor of any design that checks
+        commits with hooks (SPEC: the zone check at commit time, the [stream] prefix)
 
 All end with the same tree on `main` (checked). The bare loop runs one stream
 after another: it is the floor of the work itself (git and the scripted agents),
 with no hooks, no verification, no records. Target (issue "Integration loop"):
-wta <= 1.3 x bare, wall-clock; wta / bare+hooks shows what the loop itself adds. wta's CPU column
+wta <= 1.3 x bare, wall-clock; wta / bare+hooks shows what the loop itself adds, bare+empty hooks /
+bare what any commit hooks cost before they check anything. wta's CPU column
 leaves out its sandboxed sessions (reaped inside their pid namespaces); `loop_git_cpu.py` counts
 their git.
 """
@@ -89,6 +94,9 @@ def build(path: Path, env: dict[str, str], streams: list[str], agent: Path) -> N
     git(path, env, "commit", "-q", "-m", "initial")
 
 
+EMPTY_HOOKS = ("pre-commit", "commit-msg")
+
+
 def hooks_dir(path: Path) -> Path:
     """wta's hooks directory (`wta hooks install` writes it), which a stream worktree's own
     core.hooksPath names."""
@@ -116,6 +124,16 @@ def bare_loop(path: Path, streams: list[str], agent: Path, hooks: bool = False) 
                      f'(cd "{wt}" && WTA_STREAM={s} sh "{agent}") && '
                      f'git -C "{wt}" rebase -q main && git -C "{path}" merge -q --ff-only wta/{s}')
     return " && ".join(steps)
+
+
+def give_empty_hooks(path: Path, env: dict[str, str]) -> None:
+    """Hooks that do nothing where bare+hooks has wta's (worktrees made the same way point there)."""
+    git(path, env, "config", "extensions.worktreeConfig", "true")
+    directory = hooks_dir(path)
+    directory.mkdir(parents=True)
+    for name in EMPTY_HOOKS:
+        (directory / name).write_text("#!/bin/sh\nexit 0\n")
+        (directory / name).chmod(0o755)
 
 
 def check_hooks_run(path: Path, env: dict[str, str], streams: list[str]) -> None:
@@ -157,7 +175,8 @@ def loop_scratch(args: argparse.Namespace, out: str) -> tuple[Path, dict[str, st
 def main(argv: list[str] | None = None) -> int:
     args = loop_arguments(argv, __doc__.split("\n\n")[0], "loop")
     scratch, env, streams, agent = loop_scratch(args, "loop")
-    wta_repo, bare_repo, hooked_repo = (scratch / name / "repo" for name in ("wta", "bare", "hooked"))
+    wta_repo, bare_repo, hooked_repo, empty_repo = (scratch / name / "repo"
+                                                    for name in ("wta", "bare", "hooked", "empty-hooks"))
 
     def build_hooked() -> None:
         build(hooked_repo, env, streams, agent)
@@ -165,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     build_hooked()
     if len(streams) > 1:
         check_hooks_run(hooked_repo, env, streams)
+
+    def build_empty_hooks() -> None:
+        build(empty_repo, env, streams, agent)
+        give_empty_hooks(empty_repo, env)
     cases = [
         Case("wta", [PYTHON, "-m", "worktree_agents", "up", "--land"], wta_repo, env,
              prepare=lambda: build(wta_repo, env, streams, agent)),
@@ -172,21 +195,27 @@ def main(argv: list[str] | None = None) -> int:
              prepare=lambda: build(bare_repo, env, streams, agent)),
         Case("bare+hooks", ["sh", "-c", bare_loop(hooked_repo, streams, agent, hooks=True)], hooked_repo, env,
              prepare=build_hooked),
+        Case("bare+empty hooks", ["sh", "-c", bare_loop(empty_repo, streams, agent, hooks=True)], empty_repo, env,
+             prepare=build_empty_hooks),
     ]
     print(f"{args.streams} streams in chains of 2 x {args.commits} commits, {args.repeat} runs each ...", flush=True)
     samples = measure(cases, args.repeat)
     shutil.rmtree(scratch / SET_ASIDE, ignore_errors=True)
-    trees = [git(r, env, "rev-parse", "main^{tree}") for r in (wta_repo, bare_repo, hooked_repo)]
+    trees = [git(r, env, "rev-parse", "main^{tree}") for r in (wta_repo, bare_repo, hooked_repo, empty_repo)]
     if len(set(trees)) != 1:
         raise SystemExit(f"bench: wta and the bare loops ended with different trees on main ({', '.join(trees)})")
     count = int(git(wta_repo, env, "rev-list", "--count", "main"))
     to_hooked = round(ratio(samples["wta"].median, samples["bare+hooks"].median), 3)
+    empty_to_bare = round(ratio(samples["bare+empty hooks"].median, samples["bare"].median), 3)
     # (wta's CPU column leaves out its sessions: their processes are reaped in their sandbox's pid
     # namespace, whose first process wta ends with a KILL, so no wait of its tree counts them.)
     return report_against_floor(samples, args, MAX_RATIO, count,
                                 extra={"bare_hooks_s": round(samples["bare+hooks"].median, 3),
-                                       "ratio_to_hooked": to_hooked},
-                                extra_verdict=f"wta / bare+hooks = {to_hooked:.2f}x wall; ")
+                                       "ratio_to_hooked": to_hooked,
+                                       "empty_hooks_s": round(samples["bare+empty hooks"].median, 3),
+                                       "empty_hooks_ratio": empty_to_bare},
+                                extra_verdict=(f"wta / bare+hooks = {to_hooked:.2f}x wall; "
+                                               f"bare+empty hooks / bare = {empty_to_bare:.2f}x wall; "))
 
 
 if __name__ == "__main__":
