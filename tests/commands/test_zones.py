@@ -321,6 +321,28 @@ def test_zones_warns_of_a_pattern_that_matches_no_tracked_file(tmp_path):
     assert json.loads(wta(repo, "zones", "--json", check=0).stdout)["warnings"] == [proc.stderr[len("wta: warning: "):].strip()]
 
 
+def test_zones_warns_of_a_stream_whose_zone_owns_no_tracked_file(tmp_path):
+    """Every pattern of infra's matched a tracked file (`/*` matches the folder packages/ they lie in), and
+    `wta zones` said nothing of a stream counting 0 files, whose session `wta up` then started all the same:
+    each file was another's (`!`), read-only, or zones.yaml."""
+    zones = ("version: 1\nread_only: [vendor/**]\nstreams:\n  a:\n    paths: [/packages/a/**]\n"
+             "  infra:\n    paths: ['/*', '!/*/', /packages/**, '!/packages/a/**']\n"
+             "  vendored:\n    paths: [vendor/**]\n  new:\n    paths: [new/**]\n")
+    repo = make_repo(tmp_path / "app", zones, {"packages/a/index.ts": "", "vendor/lib.js": ""})
+    proc = wta(repo, "zones", check=0)  # warnings, not errors
+    config = repo / "zones.yaml"
+    empty = (": its zone owns no tracked file (each one its patterns match is excluded, read-only or zones.yaml): "
+             "`wta up` would start its session with nothing to work on; remove the stream (fine if it is to create "
+             "files)")
+    assert proc.stderr.splitlines() == [   # new/**: the pattern's own warning, which says it all
+        f"wta: warning: {config}:11:13: streams.new.paths[0]: 'new/**' matches no tracked file; check it for a typo "
+        "(fine if the stream is to create them)",
+        f"wta: warning: {config}:7:5: streams.infra{empty}",
+        f"wta: warning: {config}:9:5: streams.vendored{empty}"]
+    assert json.loads(wta(repo, "zones", "--json", check=0).stdout)["warnings"] == [
+        line[len("wta: warning: "):] for line in proc.stderr.splitlines()]
+
+
 def test_zones_reports_a_prompt_file_that_does_not_exist_at_its_line(tmp_path):
     zones = "version: 1\nstreams:\n  api:\n    paths: [src/**]\n    prompt_file: prompts/api.md\n"
     repo = make_repo(tmp_path / "app", zones, {"src/a.py": ""})

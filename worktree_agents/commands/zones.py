@@ -108,7 +108,7 @@ def _is_file(root: str, path: str) -> bool:
 
 
 def run(as_json: bool = False, show_all: bool = False) -> int:
-    from worktree_agents.config import unmatched_patterns
+    from worktree_agents.config import streams_owning_nothing, unmatched_patterns
 
     project = Project.find()
     config = project.main_config()
@@ -116,7 +116,8 @@ def run(as_json: bool = False, show_all: bool = False) -> int:
     files = project.tracked_files(project.main)
     counts, unowned = zones.owned_counts(files)
     checked, problems = configuration_problems(project, config, files)
-    warnings = unmatched_patterns(config, project.config_path, files)
+    warnings = (unmatched_patterns(config, project.config_path, files)
+                + streams_owning_nothing(config, project.config_path, files, counts))
     if as_json:
         emit_json({
             "config": project.config_path,

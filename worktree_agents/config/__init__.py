@@ -12,9 +12,10 @@ from worktree_agents.config.loading import load, load_text
 from worktree_agents.config.problems import ConfigError
 from worktree_agents.config.model import (SUPPORTED_VERSION, Agent, AgentSettings, Check, Config, Stream,
                                           compile_patterns, format_duration, parse_duration)
-from worktree_agents.config.repository import RepositoryCheck, check_in_repository, unmatched_patterns
+from worktree_agents.config.repository import (RepositoryCheck, check_in_repository, streams_owning_nothing,
+                                               unmatched_patterns)
 from worktree_agents.runners import RUNNERS
 
 __all__ = ["Config", "ConfigError", "Stream", "Agent", "AgentSettings", "Check", "load", "load_text",
            "compile_patterns", "format_duration", "parse_duration", "RUNNERS", "SUPPORTED_VERSION",
-           "RepositoryCheck", "check_in_repository", "unmatched_patterns"]
+           "RepositoryCheck", "check_in_repository", "streams_owning_nothing", "unmatched_patterns"]

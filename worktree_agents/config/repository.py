@@ -1,5 +1,5 @@
 """What only the repository shows about a valid zones.yaml: prompt files that are missing,
-tracked files that two zones claim, patterns that match no tracked file.
+tracked files that two zones claim, patterns that match no tracked file, streams that own none.
 
 `wta zones` prints these; `wta up` refuses on the problems.
 """
@@ -93,3 +93,16 @@ def unmatched_patterns(config: Config, path: str | Path, tracked: list[str]) -> 
             found.append((loc, pattern))
     return [f"{place}: {dotted(loc)}: {pattern!r} matches no tracked file; check it for a typo (fine if the stream "
             "is to create them)" for (loc, pattern), place in zip(found, places(path, [loc for loc, _ in found]))]
+
+
+def streams_owning_nothing(config: Config, path: str | Path, tracked: list[str], counts: dict[str, int]) -> list[str]:
+    """Warnings for the streams whose zone holds no tracked file though their patterns match some (each file
+    excluded by a `!` pattern, read-only, or zones.yaml): `wta up` would start a session with nothing to work
+    on. `counts`: the files each zone claims (ZoneMap.owned_counts). A stream whose patterns match nothing at
+    all is left to unmatched_patterns, which names each pattern."""
+    empty = [name for name, s in config.streams.items() if not counts.get(name) and any(
+        compile_patterns([p]).matches(f) for p in s.paths if not p.startswith("!") for f in tracked)]
+    return [f"{place}: streams.{name}: its zone owns no tracked file (each one its patterns match is excluded, "
+            "read-only or zones.yaml): `wta up` would start its session with nothing to work on; remove the stream "
+            "(fine if it is to create files)"
+            for name, place in zip(empty, places(path, [("streams", name) for name in empty]))]
