@@ -267,6 +267,7 @@ def test_a_file_added_where_others_are_has_the_owner_a_person_expects(tmp_path, 
     repo, streams, text = init(tmp_path, files)
     zones = ownership(repo)
     assert zones["unowned"] == [] and zones["overlaps"] == [] and zones["problems"] == [], zones
+    assert all(s["files"] for s in zones["streams"]), zones   # and no stream that owns no tracked file
     assert {path: _owner(repo, path) for path in expected} == expected, text
 
 
@@ -325,3 +326,65 @@ def test_init_writes_the_test_command_a_project_runs_its_tests_with(tmp_path, sh
     assert [line for line in lines if line.startswith("test")] == written
     assert load(repo / "zones.yaml", repo_root=repo).test == (expected[0] if expected else None)
     wta(repo, "zones", check=0)
+
+
+def _package(where: str, manifest: str, source: str) -> list[str]:
+    return [f"{where}/{manifest}", *(f"{where}/src/m{i}.{source}" for i in range(5))]
+
+
+# Monorepos whose top level leaves no file to infra: each package is a stream's, and the top level holds
+# nothing else, or only what other streams claim (the root markdown, the code at the top level).
+NO_FILE_FOR_INFRA = {
+    "packages-alone": [*_package("packages/a", "package.json", "ts"), *_package("packages/b", "pyproject.toml", "py")],
+    "packages-and-the-root-markdown": [*_package("packages/a", "package.json", "ts"),
+                                       *_package("packages/b", "Cargo.toml", "rs"), "README.md", "LICENSE"],
+    "packages-beside-code-at-the-top-level": [*_package("packages/a", "package.json", "ts"),
+                                              *_package("packages/b", "go.mod", "go"),
+                                              *(f"tool{i}.py" for i in range(5)), "README.md"],
+}
+
+
+@pytest.mark.parametrize("shape", NO_FILE_FOR_INFRA)
+def test_init_writes_no_stream_that_owns_no_file_and_up_starts_no_session_for_one(tmp_path, shape):
+    """A monorepo whose top level is the packages' (and the docs') alone had got an `infra` stream holding no
+    tracked file (its zone: the top level's other files and the rest of packages/, of which there were none),
+    and `wta up` started a session for it with nothing to work on."""
+    repo = repository(tmp_path, NO_FILE_FOR_INFRA[shape])
+    done = wta(repo, "init", check=0)
+    zones = ownership(repo)
+    files = {s["name"]: s["files"] for s in zones["streams"]}
+    assert "infra" not in files and all(files.values()), files   # no stream that owns no tracked file
+    assert {"a", "b"} <= set(files) and zones["unowned"] == [] and zones["overlaps"] == [], zones
+    assert zones["warnings"] == [] and zones["problems"] == [], zones
+    assert done.stdout.splitlines()[1:] == [   # what is left without an owner, said in a line and in the file
+        "no infra stream: no tracked file is left for it; a file added at the top level or in packages/ that no "
+        "zone claims stays unowned until you give it a zone"]
+    text = (repo / "zones.yaml").read_text()
+    assert text.endswith(f"  # {done.stdout.splitlines()[1]}\n")
+    assert _owner(repo, "packages/c/package.json") == "unowned"
+
+    # Committed as it is, with an agent that does nothing: a session for each stream, and none other.
+    (repo / "zones.yaml").write_text(text.replace("  runner: claude ", '  command: "true"\n  runner: command '))
+    git(repo, "add", "zones.yaml")
+    git(repo, "commit", "-q", "-m", "zones")
+    assert ownership(repo)["streams"] == zones["streams"]   # (zones.yaml, tracked now, is no stream's)
+    up = wta(repo, "up", check=0)
+    assert sorted(line.split(":")[0] for line in up.stdout.splitlines() if line.endswith(": done")) == sorted(files)
+    branches = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/wta/").stdout.split()
+    assert sorted(branches) == sorted(f"wta/{name}" for name in files)
+
+
+def test_infra_is_written_as_soon_as_one_file_is_left_for_it(tmp_path):
+    """The other side of the rule above: a .gitignore or a CI workflow at the top level is infra's, and with it
+    infra takes the rest of packages/ as before. (Without them there was an infra stream owning nothing.)"""
+    repo = repository(tmp_path, NO_FILE_FOR_INFRA["packages-alone"])
+    wta(repo, "init", check=0)
+    assert "infra" not in load(repo / "zones.yaml", repo_root=repo).streams
+    write_files(repo, {".gitignore": "# nothing\n", ".github/workflows/ci.yml": "# ci\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "ci")
+    done = wta(repo, "init", "--force", check=0)
+    assert len(done.stdout.splitlines()) == 1 and "no infra stream" not in (repo / "zones.yaml").read_text()
+    assert {s["name"]: s["files"] for s in ownership(repo)["streams"]}["infra"] == 2
+    assert {path: _owner(repo, path) for path in (".gitignore", "packages/c/package.json", "Makefile")} == \
+        {".gitignore": "infra", "packages/c/package.json": "infra", "Makefile": "infra"}

@@ -7,8 +7,9 @@ vendored code read-only, and a comment saying why each stream exists. A file add
 next to the others (a new module, package or root config file) has an owner too:
 infra takes the top level's other files (`/*`) and the rest of a container of several
 streams (packages/a, packages/b: its own files and the packages to come), and a
-container's one member with a stream the rest of that container (docs/zones.md). And `test:`, when the files
-at the top level say how the tests run (a Makefile's `test` target first, then the language's runner).
+container's one member with a stream the rest of that container (docs/zones.md). No stream that owns no tracked
+file is written: with none left for infra there is no infra, and init says what that leaves unowned. And `test:`,
+when the files at the top level say how the tests run (a Makefile's `test` target first, then the language's runner).
 """
 
 from __future__ import annotations
@@ -83,6 +84,15 @@ class Proposed:
 class Proposal:
     streams: list[Proposed]
     read_only: list[str]
+    unclaimed: list[str] = field(default_factory=list)   # where new files have no owner: no stream was left for it
+
+    @property
+    def note(self) -> str | None:
+        """Why there is no infra stream, and what that leaves without an owner; None when nothing is."""
+        if not self.unclaimed:
+            return None
+        return (f"no infra stream: no tracked file is left for it; a file added at {' or in '.join(self.unclaimed)} "
+                "that no zone claims stays unowned until you give it a zone")
 
 
 @dataclass
@@ -158,12 +168,19 @@ def propose(files: list[str], repository: str = "root") -> Proposal:
     _root_catch_all(infra, [f for f in root if f not in doc_files and not (code_at_root and CODE_FILE.match(f))],
                     [p for s in [*streams, docs] for p in s.paths if p.count("/") == 1 and not p.startswith("!")])
     taken = {s.name for s in streams}
+    unclaimed: list[str] = []
     for group in (infra, docs):
-        if group.paths:
-            group.name = _unique(group.name, taken)
-            taken.add(group.name)
-            streams.append(group)
-    return Proposal(streams, read_only)
+        if not group.files:
+            # Patterns but no tracked file (a monorepo whose top level is the packages' and docs' alone): a
+            # stream with nothing to work on, whose session `wta up` would start all the same. Left out: the
+            # files added where it would have taken them have no owner until a zone claims them.
+            unclaimed += ["the top level"] * ("/*" in group.paths)
+            unclaimed += [f"{p[1:-3]}/" for p in group.paths if p.endswith("/**") and not p.startswith("!")]
+            continue
+        group.name = _unique(group.name, taken)
+        taken.add(group.name)
+        streams.append(group)
+    return Proposal(streams, read_only, unclaimed)
 
 
 def _code_streams(bodies: list[_Body], containers: dict[str, list[str]], infra: Proposed,
@@ -410,6 +427,8 @@ def render(base: str, proposal: Proposal, test: tuple[str, str] | None = None) -
         lines += [f"  # {s.comment}", f"  {s.name}:", "    paths:"]
         lines += [f"      - {_quoted(p)}" for p in s.paths]
         lines.append(f"    prompt: {_quoted(_printable(s.task))}")
+    if proposal.note:
+        lines.append(f"  # {_printable(proposal.note)}")
     return "\n".join(lines) + "\n"
 
 
@@ -450,4 +469,6 @@ def run(force: bool = False) -> int:
 
     write_atomic(path, text)   # replaces a link with --force, never the file it points to
     print(f"wrote {path}; check it with `wta zones`, then commit it on {base!r}")
+    if proposal.note:
+        print(proposal.note)
     return 0
