@@ -101,7 +101,7 @@ def streams_owning_nothing(config: Config, path: str | Path, tracked: list[str],
     on. `counts`: the files each zone claims (ZoneMap.owned_counts). A stream whose patterns match nothing at
     all is left to unmatched_patterns, which names each pattern."""
     empty = [name for name, s in config.streams.items() if not counts.get(name) and any(
-        compile_patterns([p]).matches(f) for p in s.paths if not p.startswith("!") for f in tracked)]
+        any(map(compile_patterns([p]).matches, tracked)) for p in s.paths if not p.startswith("!"))]
     return [f"{place}: streams.{name}: its zone owns no tracked file (each one its patterns match is excluded, "
             "read-only or zones.yaml): `wta up` would start its session with nothing to work on; remove the stream "
             "(fine if it is to create files)"
