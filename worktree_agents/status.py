@@ -257,6 +257,13 @@ def _compare_with_base(project, zones: ZonesInForce, stream: str, branch: str, o
     status.conflicts = bool(status.conflict_files)
 
 
+def _earlier_log(store: SessionStore, stream: str) -> str | None:
+    """The log `wta logs` shows of a stream whose record has none (a manual session writes none): its earlier
+    sessions' (a run before `--runner manual`), or None."""
+    path = store.log_path(stream)
+    return path if os.path.exists(path) else None
+
+
 def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
     """Per stream, what `wta status` shows of its session (crashes and stalls recorded on the way)."""
     store = SessionStore(state_dir)
@@ -294,6 +301,6 @@ def session_status(state_dir: str, streams: list[str]) -> dict[str, dict]:
             "leftovers_committed": record.leftovers_committed,
             "leftovers_outside_zone": record.leftovers_outside_zone,
             "attach": f"wta attach {stream}" if record.tmux and record.live else None,
-            "log": record.log,
+            "log": record.log or _earlier_log(store, stream),
         }
     return report

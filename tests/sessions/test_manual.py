@@ -155,3 +155,20 @@ def test_logs_of_a_stream_re_run_as_manual_shows_its_earlier_sessions_log_saying
         log = repo / ".git" / "wta" / "logs" / "ui.log"
         assert shown.stderr == ("wta: stream 'ui' is driven by a person now (a manual session, which writes no log); "
                                 f"below is the log of an earlier session ({log})\n")
+
+
+def test_status_json_names_the_earlier_log_wta_logs_shows_of_a_stream_re_run_as_manual(tmp_path):
+    """`wta status --json` said `log: null` for ui, re-run with `--runner manual` after a command session, while
+    `wta logs ui` showed that session's log: status names the file `wta logs` shows (null with no log at all)."""
+    repo = session_repo(tmp_path, zones("  runner: command\n  timeout: 60s\n  command: \"echo agent-was-here\"\n",
+                                        "  ui:\n    paths: [src/ui/**]\n  api:\n    paths: [src/api/**]\n"))
+    assert up(repo, "ui").returncode == 0
+    assert up(repo, "--runner", "manual").returncode == 0   # ui again, and api for the first time
+    status = {s["stream"]: s["session"] for s in json.loads(wta(repo, "status", "--json", check=0).stdout)["streams"]}
+    assert (status["ui"]["state"], status["api"]["state"]) == ("open", "open")
+    shown = wta(repo, "logs", "ui", check=0)
+    log = repo / ".git" / "wta" / "logs" / "ui.log"
+    assert "agent-was-here\n" in shown.stdout and f"({log})" in shown.stderr
+    assert status["ui"]["log"] == str(log)
+    assert status["api"]["log"] is None   # never ran a process: no log, and `wta logs api` says so
+    assert "has no log" in wta(repo, "logs", "api", check=2).stderr
