@@ -327,7 +327,9 @@ def open_(stream: str = typer.Argument(..., metavar="STREAM", help="The stream."
 @app.command(cls=_Command)
 def logs(
     stream: str = typer.Argument(..., metavar="STREAM", help="The stream."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the session ends (or Ctrl-C)."),
+    follow: bool = typer.Option(False, "--follow", "-f",
+                                help="Keep printing until nothing more happens to the stream by itself: its session "
+                                     "ended and not to land, landed, blocked, or left by its coordinator (or Ctrl-C)."),
     raw: bool = typer.Option(False, "--raw", help="The log as written: Claude Code's stream-json lines unrendered."),
 ) -> None:
     """The session's log; Claude Code's stream-json lines rendered (text, one line per tool call and result)."""

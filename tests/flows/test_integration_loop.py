@@ -535,6 +535,141 @@ def test_logs_follow_of_a_blocked_stream_ends_on_blocked_with_its_reason_as_stat
     assert wta(repo, "logs", "api", check=0).stderr == ""   # without -f: the log only
 
 
+# The first session waits for `go`; the follow-up, given the failed test (marker 42), fixes it.
+FOLLOWED = """
+if grep -q "marker 42" "$1"; then
+  echo "follow-up session starts"; touch src/api/fixed && git add src/api/fixed && git commit -qm "fix the test"
+else
+  echo "first session starts"; while [ ! -f "{out}/go" ]; do sleep 0.05; done
+  echo w > src/api/w.py && git add src/api/w.py && git commit -qm "api work"
+fi
+"""
+FIXED_TEST = "test: 'test -f src/api/fixed || { echo \"FAILED (marker 42)\"; exit 1; }'\n"
+
+
+def follow_logs(repo: Path, stream: str, out: Path) -> subprocess.Popen:
+    """`wta logs -f STREAM`, its stdout into `out` (read as it grows), its stderr piped."""
+    with open(out, "wb") as f:
+        return subprocess.Popen([sys.executable, "-m", "worktree_agents", "logs", "-f", stream], cwd=repo, env=env(),
+                                stdout=f, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("land, args", [("land: auto\n", []), ("", ["-d", "--land"])], ids=["auto", "up-d-land"])
+def test_logs_follow_goes_on_through_the_landing_and_the_follow_up_it_hands_back_until_landed(tmp_path, land, args):
+    """`wta logs -f` ended with the first session (`done`, `landing` on stderr), exit 0: the landing to come, its
+    hand-back and the follow-up session (which writes on in the same log) went unseen. It follows them now, and
+    ends on the stream landed, saying so."""
+    repo = loop_repo(tmp_path, FOLLOWED.format(out=tmp_path), streams="  api:\n    paths: [src/api/**]\n",
+                     extra=land + FIXED_TEST)
+    up_proc = start_up(repo, *args)
+    try:
+        if args:   # detached: `wta up -d` returns at once, followed right after, while api may still be pending
+            assert finish(up_proc)[0] == 0
+        wait_for(lambda: (state_dir(repo) / "sessions" / "api.json").exists(), message="api's record")
+        out = tmp_path / "followed.out"
+        follow = follow_logs(repo, "api", out)
+        wait_for(lambda: "first session starts" in out.read_text(), timeout=60, message="the first session")
+        (tmp_path / "go").write_text("")
+        _, err = follow.communicate(timeout=120)
+        if not args:
+            assert finish(up_proc)[0] == 0
+    finally:
+        up_proc.kill()
+    followed = out.read_text()
+    assert "follow-up session starts" in followed, (followed, err)
+    assert followed.index("first session starts") < followed.index("follow-up session starts"), followed
+    assert follow.returncode == 0, err
+    api = record(repo, "api")
+    assert (api["state"], api["handbacks"]) == ("landed", 1), api
+    assert followed == wta(repo, "logs", "api", check=0).stdout   # the whole log, both sessions
+    assert err.splitlines()[-1] == f"wta: stream 'api' is {api['reason']}", err   # landed on main at ...
+    assert "no coordinator" not in err   # (detached: followed as the coordinator it handed the lock to started)
+
+
+def test_logs_follow_of_a_stream_whose_coordinator_is_killed_while_landing_it_ends_saying_none_lands_it(tmp_path):
+    """Followed while its landing runs, the stream is left `landing` by a coordinator killed: `wta logs -f`
+    ends (nobody lands it now), saying so as `wta status` does, rather than wait for ever."""
+    script = 'echo w > src/api/w.py && git add src/api/w.py && git commit -qm w\n'
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n", extra="land: auto\ntest: 'true'\n")
+    started = up(repo, "-d", env_=env(WTA_MERGE_PAUSE_AT="test:api"))
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    merge_state = state_dir(repo) / "merge.json"
+    wait_for(lambda: (st := json.loads(merge_state.read_text()))["step"] == "test" and st["stream"] == "api",
+             timeout=60, message="api's landing to reach its test")
+    follow = follow_logs(repo, "api", tmp_path / "followed.out")
+    try:
+        time.sleep(2)
+        assert follow.poll() is None, follow.communicate()   # the landing under way: followed on
+        assert record(repo, "api")["state"] == "landing"
+        os.kill(coordinator, signal.SIGKILL)
+        wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+        _, err = follow.communicate(timeout=15)
+    finally:
+        follow.kill()
+    assert follow.returncode == 0, err
+    assert err == ("wta: stream 'api' is landing: not landing: no coordinator is landing it (the last one ended "
+                   "without finishing the schedule); `wta up --land` resumes the schedule, and lands it\n")
+    assert (tmp_path / "followed.out").read_text().rstrip("\n").endswith("ended: done")
+
+
+def test_logs_follow_of_a_stream_handed_back_whose_coordinator_is_killed_before_its_follow_up_ends(tmp_path):
+    """Handed back, api waits `pending` for a slot (ui runs, max_parallel 1) when its coordinator is killed:
+    nobody starts its follow-up, and `wta logs -f` waited for it for ever. It ends, saying so as `wta status`
+    does."""
+    script = f"""case "$WTA_STREAM" in
+  api) echo w > src/api/w.py && git add src/api/w.py && git commit -qm w ;;
+  ui) while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n",
+                     extra="land: auto\nmax_parallel: 1\ntest: 'test ! -f src/api/w.py || { echo FAILED; exit 1; }'\n")
+    started = up(repo, "-d")
+    assert started.returncode == 0, started.stdout + started.stderr
+    coordinator = int(re.search(r"a coordinator \(pid (\d+)\)", started.stdout).group(1))
+    try:
+        wait_for(lambda: (r := record(repo, "api"))["state"] == "pending" and r["handbacks"] == 1, timeout=60,
+                 message="api handed back")
+        assert record(repo, "ui")["state"] == "running"
+        follow = follow_logs(repo, "api", tmp_path / "followed.out")
+        try:
+            time.sleep(1)
+            assert follow.poll() is None, follow.communicate()   # its follow-up is to come
+            os.kill(coordinator, signal.SIGKILL)
+            wait_for(lambda: not alive(coordinator), message="the coordinator to die")
+            _, err = follow.communicate(timeout=15)
+        finally:
+            follow.kill()
+    finally:
+        (tmp_path / "go").write_text("")
+    assert follow.returncode == 0, err
+    assert err == ("wta: stream 'api' is pending: not started: no coordinator is scheduling it (the last one ended "
+                   "without finishing the schedule); `wta up` resumes the schedule\n")
+    wait_for(lambda: record(repo, "ui")["state"] == "done", timeout=60, message="ui's session to end")
+
+
+def test_logs_follow_ends_with_the_session_when_land_is_manual_though_the_coordinator_runs_on(tmp_path):
+    """Under `land: manual` nothing lands a `done` stream by itself (a person's `wta merge` does): `-f` ends
+    with its session, exit 0, while the coordinator still runs another stream's."""
+    script = f"""case "$WTA_STREAM" in
+  api) echo w > src/api/w.py && git add src/api/w.py && git commit -qm w ;;
+  ui) while [ ! -f "{tmp_path}/go" ]; do sleep 0.05; done ;;
+esac
+"""
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n")
+    assert up(repo, "-d").returncode == 0
+    try:
+        wait_for(lambda: record(repo, "api")["state"] == "done", timeout=60, message="api's session to end")
+        begun = time.monotonic()
+        followed = wta(repo, "logs", "-f", "api", check=0, timeout=30)
+        assert time.monotonic() - begun < 10
+        assert followed.stderr == "" and followed.stdout.rstrip("\n").endswith("ended: done")
+        assert record(repo, "ui")["state"] == "running"   # its coordinator runs on
+    finally:
+        (tmp_path / "go").write_text("")
+    wait_for(lambda: record(repo, "ui")["state"] == "done", timeout=60, message="ui's session to end")
+
+
 def test_a_change_left_outside_the_zone_is_handed_back_as_one_to_undo_and_the_stream_lands(tmp_path):
     """The hand-back had said "commit or stash them": a path outside the zone cannot be committed, and the
     sandbox has no `git stash`; the agent spent its follow-ups and the stream was blocked."""

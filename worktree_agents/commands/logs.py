@@ -1,5 +1,7 @@
-"""`wta logs STREAM [-f] [--raw]`: the session's log; `-f` follows it until the session ends (exit 1 when it
-failed, or its stream is blocked). Claude Code's stream-json lines are rendered for people
+"""`wta logs STREAM [-f] [--raw]`: the session's log; `-f` follows it until nothing more happens to the stream by
+itself: its session ended, and its coordinator does not land it (`land: manual`), has landed it or blocked it
+(a landing handed back starts a follow-up session, which writes on in the same log), or is gone; exit 1 when
+it failed, or its stream is blocked. Claude Code's stream-json lines are rendered for people
 (sessions/transcript.py), `--raw`: as written."""
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from worktree_agents.commands.streams import known_stream
 from worktree_agents.errors import WtaError
 from worktree_agents import sessions
 from worktree_agents.project import Project
+from worktree_agents import sandbox
 from worktree_agents.redaction import shown
-from worktree_agents.sessions.store import (BLOCKED, CRASHED, FAILED, LANDED, LANDING, PENDING, WAITING, SessionRecord,
-                                            SessionStore)
+from worktree_agents.sessions.store import (BLOCKED, CRASHED, DONE, FAILED, LANDED, LANDING, PENDING, WAITING,
+                                            SessionRecord, SessionStore)
 from worktree_agents.sessions.liveness import observe
 from worktree_agents.sessions.transcript import Transcript
 
@@ -36,7 +39,8 @@ def run(stream: str, follow: bool = False, raw: bool = False) -> int:
         print(f"wta: stream {stream!r} is driven by a person now (a manual session, which writes no log); "
               f"below is the log of an earlier session ({path})", file=sys.stderr)
         follow = False   # nothing writes to it any more
-    coming = record is not None and (record.state in (PENDING, WAITING) or record.live)   # -f waits for its log
+    coming = record is not None and (record.live or record.state in (PENDING, WAITING) and  # -f waits for its log
+                                     _goes_on(store, record, config))
     if not os.path.exists(path) and not (follow and coming):
         if stream not in config.streams:   # taken out of zones.yaml: `wta up` would refuse it
             raise WtaError(f"{path}: stream {stream!r} has no log, and zones.yaml no longer defines it; add it back "
@@ -59,12 +63,41 @@ def run(stream: str, follow: bool = False, raw: bool = False) -> int:
             record = store.read(stream)
             if record is not None and record.state not in (PENDING, WAITING):
                 record = observe(store, record, check_stall=False)
-            if record is None or not (record.state in (PENDING, WAITING) or record.live):
+            if record is None or not _goes_on(store, record, config):
                 _copy(path, position, out, transcript, last=True)  # what was written while it ended
                 return _ended(stream, record)
             time.sleep(FOLLOW_POLL)
     except KeyboardInterrupt:
         return 0
+
+
+def _goes_on(store: SessionStore, record: SessionRecord, config) -> bool:
+    """Whether more is to come of the stream by itself, which `-f` waits for: its session runs; or the
+    running coordinator is to start it (`pending`, `waiting`: the first session, or a follow-up a landing
+    handed back), or to land it (`done` or `landing`, under `land: auto` or `wta up --land`). Not when that
+    coordinator is gone: nobody would (the reason says so, as `wta status` does); nor when it does not land
+    (`land: manual`: a person's `wta merge` does)."""
+    if record.live:
+        return True
+    if record.state not in (PENDING, WAITING, DONE, LANDING):
+        return False
+    if sandbox.inside():   # (no coordinator is seen from a session's sandbox: as a session ends, so does -f)
+        return record.state in (PENDING, WAITING)
+    from worktree_agents.sessions.supervisor import coordinator_of
+
+    holder = coordinator_of(store.state_dir)
+    if holder is None:
+        if record.state in (PENDING, WAITING, LANDING):
+            from worktree_agents.status import ORPHANED, UNLANDED
+
+            record.reason = UNLANDED if record.state == LANDING else ORPHANED
+        return False
+    if record.stream not in holder.get("streams", [record.stream]):
+        return False   # left from a schedule that ended: this coordinator does not start it, nor land it
+    if record.state in (PENDING, WAITING):
+        return True
+    lands = holder.get("land", config.land == "auto")   # (a lock file an older wta wrote does not say)
+    return bool(lands) and not sessions.by_hand(sessions.runner_of(record, config, record.stream))
 
 
 def _not_started(record: SessionRecord) -> str:
@@ -77,11 +110,12 @@ def _not_started(record: SessionRecord) -> str:
 
 
 def _ended(stream: str, record: SessionRecord | None) -> int:
-    """`-f`'s exit code once the session has ended: 1 when it failed or its stream is blocked (SPEC), with the
-    reason of a crash, which no session wrote into its log (its wrapper was killed), and what became of a
-    stream after its last session ended done (landing, landed, blocked: the log ends on "ended: done"), as
-    `wta status` says it."""
-    if record is not None and record.state in (LANDING, LANDED, BLOCKED):
+    """`-f`'s exit code once nothing more comes (`_goes_on`): 1 when the session failed or its stream is blocked
+    (SPEC), with the reason of a crash, which no session wrote into its log (its wrapper was killed), and what
+    became of a stream after its last session ended done (landed, blocked: the log ends on "ended: done"), or
+    of one its coordinator left (pending, waiting, landing: none starts or lands it now), as `wta status`
+    says it."""
+    if record is not None and record.state in (PENDING, WAITING, LANDING, LANDED, BLOCKED):
         why = record.reason or ""
         print(f"wta: stream {stream!r} is " + (why if why.startswith(record.state) else
                                                 record.state + (f": {why}" if why else "")), file=sys.stderr)

@@ -32,7 +32,7 @@ def launch(project, config, streams: list[str] | None, view_for: Callable, say: 
     plan = supervisor.schedule_for(config, streams, runner, interactive, max_parallel, land)
     view = view_for(plan.streams)
     records, ended, detached, handing_over = None, None, None, False
-    with supervisor.coordinator_lock(project.repo.state_dir) as lock:
+    with supervisor.coordinator_lock(project.repo.state_dir, plan=plan) as lock:
         scheduled = supervisor.queue_sessions(project, config, plan)
         store = SessionStore(project.repo.state_dir)
         for stream in plan.streams:

@@ -70,12 +70,13 @@ def stream_worktrees(project) -> dict[str, str]:
 # -- the coordinator lock ------------------------------------------------------------
 
 @contextmanager
-def coordinator_lock(state_dir: str, handed_over: int | None = None) -> Iterator[int]:
+def coordinator_lock(state_dir: str, handed_over: int | None = None, plan: Schedule | None = None) -> Iterator[int]:
     """Be the repository's one coordinator for the duration of the block; the lock file's descriptor.
 
     `handed_over`: that descriptor, inherited from the `wta up` that started this (detached)
     coordinator while it held the lock (`spawn_detached`): the lock passes on with no moment
-    free, in which another `wta up` would queue sessions that no coordinator then starts."""
+    free, in which another `wta up` would queue sessions that no coordinator then starts.
+    `plan`: what it schedules, written in the lock file with its pid (`coordinator_of`)."""
     os.makedirs(state_dir, exist_ok=True)
     path = layout.path(state_dir, layout.COORDINATOR_LOCK)
     fd = handed_over if handed_over is not None else os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -88,10 +89,8 @@ def coordinator_lock(state_dir: str, handed_over: int | None = None) -> Iterator
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # (handed over: held already, by the same open file)
         except BlockingIOError:
             raise _scheduling(state_dir) from None
-        me = os.getpid()
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({"pid": me, "create_time": process.create_time(me)}).encode(), 0)
+            _name_holder(fd, os.getpid(), plan)
         except OSError as exc:
             raise cannot_write(path, exc) from None
         yield fd
@@ -125,8 +124,22 @@ def _scheduling(state_dir: str, more: str = "") -> WtaError:
                     f"sessions; follow it with `wta status`, or end it with `wta stop`{more}", CHECK)
 
 
-def coordinator_pid(state_dir: str) -> int | None:
-    """The pid of the running coordinator, or None."""
+def _name_holder(fd: int, pid: int, plan: Schedule | None) -> None:
+    """Write into the lock file (`fd`) who holds it: its pid and start time (a pid reused is no coordinator)
+    and what it schedules, its streams and whether it lands them (`wta logs -f` follows a landing to come).
+    Written, then cut to its length: a reader never finds it empty, and two writers of the same holder (a
+    detached coordinator and the `wta up` that hands it the lock) leave it whole."""
+    data = {"pid": pid, "create_time": process.create_time(pid)}
+    if plan is not None:
+        data.update(streams=list(plan.streams), land=plan.land)
+    text = json.dumps(data).encode()
+    os.pwrite(fd, text, 0)
+    os.ftruncate(fd, len(text))
+
+
+def coordinator_of(state_dir: str) -> dict | None:
+    """What the lock file says of the running coordinator (`pid`; `streams` and `land`, what it schedules,
+    unless an older wta wrote it), or None when none runs."""
     path = layout.path(state_dir, layout.COORDINATOR_LOCK)
     try:
         with open(path, encoding="utf-8") as f:
@@ -135,7 +148,13 @@ def coordinator_pid(state_dir: str) -> int | None:
         return None
     if not isinstance(data, dict) or not process.is_alive(data.get("pid"), data.get("create_time")):
         return None
-    return int(data["pid"])
+    return data
+
+
+def coordinator_pid(state_dir: str) -> int | None:
+    """The pid of the running coordinator, or None."""
+    holder = coordinator_of(state_dir)
+    return None if holder is None else int(holder["pid"])
 
 
 # -- scheduling ------------------------------------------------------------------------
@@ -497,6 +516,12 @@ def spawn_detached(project, plan: Schedule, lock: int, alerts_of: int | None = N
     with open(log_path, "ab") as log:
         child = subprocess.Popen(argv, cwd=project.main, env=project.env, stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=log, start_new_session=True, pass_fds=(lock,))
+    try:
+        # Named the holder now, not once it has started (its imports take a while): in between, the lock file
+        # would name this `wta up`, which ends, and its schedule would seem to have no coordinator.
+        _name_holder(lock, child.pid, plan)
+    except OSError:
+        pass   # (it names itself as it starts)
     return child.pid
 
 
@@ -521,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         project = Project.find(args.worktree)
         config = project.main_config()
         plan = schedule_for(config, args.stream, args.runner, args.interactive, args.max_parallel, args.land)
-        with coordinator_lock(project.repo.state_dir, handed_over=args.lock_fd):
+        with coordinator_lock(project.repo.state_dir, handed_over=args.lock_fd, plan=plan):
             coordinator = Coordinator(project, config, plan)
             stamp(f"scheduling {', '.join(plan.streams)} (max_parallel {plan.max_parallel})")
             # The watcher of `wta up` in the foreground, here too: checks, alerts.log and `notify` (its
