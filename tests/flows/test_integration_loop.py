@@ -263,6 +263,89 @@ def test_wta_sync_moves_rebases_and_stops_cleanly_on_a_conflict(tmp_path):
     assert traced(trace, "for-each-ref") == 0   # each tip read from the ref files (the coordinator syncs per session)
 
 
+def test_wta_sync_moves_a_branch_to_the_base_carrying_local_changes_the_move_does_not_touch(tmp_path):
+    """A fast-forward to the base had been refused for any uncommitted change in the worktree, even one in a file
+    the base never changed: git's `merge --ff-only` and `checkout` carry such changes along."""
+    repo = loop_repo(tmp_path, "true", streams="  api:\n    paths: [src/api/**]\n")
+    wta(repo, "up", "--no-launch", check=0)
+    api = worktree(repo, "api")
+    local = {"src/api/handler.py": b"x = 2\r\nno newline at the end", "notes.txt": b"a person's notes\n",
+             "src/ui/page.html": b"<p>staged</p>\n"}
+    for path, data in local.items():
+        (api / path).write_bytes(data)
+    git(api, "add", "src/ui/page.html")
+    write_files(repo, {"README.md": "# moved\n", "infra/new.sh": "echo new\n"})
+    main = commit_all(repo, "base moves")
+    synced = wta(repo, "sync", "api", check=0)
+    assert synced.stdout == "api: wta/api moved to main (1 commit(s) it was behind)\n", synced.stderr
+    assert git(repo, "rev-parse", "wta/api").stdout.strip() == main == git(api, "rev-parse", "HEAD").stdout.strip()
+    assert {path: (api / path).read_bytes() for path in local} == local
+    assert (api / "README.md").read_text() == "# moved\n" and (api / "infra/new.sh").read_text() == "echo new\n"
+    assert git(api, "status", "--porcelain").stdout == " M src/api/handler.py\nM  src/ui/page.html\n?? notes.txt\n"
+    # A branch with commits of its own is still rebased only in a clean worktree: the rebase carries nothing along.
+    git(api, "restore", "--staged", "--worktree", "src/ui/page.html")
+    git(api, "commit", "-qm", "[api] own work", "src/api/handler.py")
+    (api / "src/api/handler.py").write_text("x = 3\n")
+    write_files(repo, {"README.md": "# moved again\n"})
+    commit_all(repo, "base moves again")
+    refused = wta(repo, "sync", "api", check=2)
+    assert refused.stderr.startswith(f"api: wta/api not synced: uncommitted changes in {api}: src/api/handler.py; "
+                                     "commit or stash them there") and len(refused.stderr.splitlines()) == 1
+
+
+def test_wta_sync_refuses_a_move_that_would_overwrite_a_local_change_naming_it_nothing_moved(tmp_path):
+    repo = loop_repo(tmp_path, "true", streams="  api:\n    paths: [src/api/**]\n")
+    wta(repo, "up", "--no-launch", check=0)
+    api = worktree(repo, "api")
+    old = git(repo, "rev-parse", "wta/api").stdout.strip()
+    write_files(api, {"README.md": "# a person's edit\n", "infra/new.sh": "a person's file\n",
+                      "src/api/handler.py": "x = 2\n"})
+    write_files(repo, {"README.md": "# moved\n", "infra/new.sh": "echo new\n"})
+    commit_all(repo, "base moves")
+    refused = wta(repo, "sync", "api", check=2)
+    assert refused.stdout == "" and refused.stderr == (
+        f"api: wta/api not synced: moving it to the base would overwrite local changes or untracked files in {api}: "
+        "README.md, infra/new.sh; commit, stash or move them there, then `wta sync api` (the branch and its files "
+        "were not moved)\n")
+    assert git(repo, "rev-parse", "wta/api").stdout.strip() == old == git(api, "rev-parse", "HEAD").stdout.strip()
+    assert git(api, "diff", "--cached", "--name-only").stdout == ""   # the index still the old commit's
+    assert (api / "README.md").read_text() == "# a person's edit\n"
+    assert (api / "infra/new.sh").read_text() == "a person's file\n"
+    assert git(api, "status", "--porcelain").stdout == " M README.md\n M src/api/handler.py\n?? infra/new.sh\n"
+    assert not (state_dir(repo) / "sync" / "api.move").exists()
+    (api / "infra/new.sh").unlink()
+    git(api, "restore", "README.md")
+    assert "moved to main" in wta(repo, "sync", "api", check=0).stdout
+    assert (api / "src/api/handler.py").read_text() == "x = 2\n"
+
+
+def test_up_starts_a_session_from_the_base_with_local_changes_carried_and_refuses_one_they_are_in_the_way_of(
+        tmp_path):
+    script = (f'git log --format=%s > "{tmp_path}/$WTA_STREAM-log"; cat src/api/handler.py notes.txt '
+              f'> "{tmp_path}/$WTA_STREAM-files" 2>&1; touch "{tmp_path}/$WTA_STREAM-ran"')
+    repo = loop_repo(tmp_path, script, streams="  api:\n    paths: [src/api/**]\n  ui:\n    paths: [src/ui/**]\n")
+    wta(repo, "up", "--no-launch", check=0)
+    api, ui = worktree(repo, "api"), worktree(repo, "ui")
+    write_files(api, {"src/api/handler.py": "x = 2\n", "notes.txt": "api's notes\n"})
+    write_files(ui, {"README.md": "# a person's edit\n"})
+    ui_old = git(repo, "rev-parse", "wta/ui").stdout.strip()
+    write_files(repo, {"README.md": "# moved\n"})
+    main = commit_all(repo, "base moves")
+    done = up(repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (tmp_path / "api-log").read_text().splitlines()[0] == "base moves"
+    assert (tmp_path / "api-files").read_text() == "x = 2\napi's notes\n"
+    assert record(repo, "api")["state"] == "done"
+    git(repo, "merge-base", "--is-ancestor", main, "wta/api")   # (then the session's leftovers commit)
+    assert not (tmp_path / "ui-ran").exists()
+    assert record(repo, "ui")["state"] == "failed" and record(repo, "ui")["reason"] == (
+        f"not started: wta/ui not synced: moving it to the base would overwrite local changes or untracked files in "
+        f"{ui}: README.md; commit, stash or move them there, then `wta sync ui` (the branch and its files were not "
+        "moved)")
+    assert git(repo, "rev-parse", "wta/ui").stdout.strip() == ui_old == git(ui, "rev-parse", "HEAD").stdout.strip()
+    assert (ui / "README.md").read_text() == "# a person's edit\n"
+
+
 def test_wta_sync_of_every_stream_skips_one_with_no_branch_yet(tmp_path):
     """A stream `wta up` has not made yet has nothing to sync, as `wta merge` skips it: `wta sync` had exited 1
     for it (`wta sync && ...` failed after a partial `wta up`)."""

@@ -68,9 +68,9 @@ def test_the_leftovers_commit_takes_the_streams_own_zone_not_what_unowned_allow_
     git(api, "add", "setup.out")
     git(api, "commit", "-q", "-m", "[api] a file ui's worktree has too")
     assert wta(repo, "merge", "api", check=0).returncode == 0
-    refused = wta(repo, "sync", "ui", check=1)
-    assert "setup.out" in refused.stdout + refused.stderr
-    assert "move or delete what is in the way there, then `wta sync ui`" in refused.stdout + refused.stderr
+    refused = wta(repo, "sync", "ui", check=2)
+    assert "would overwrite local changes or untracked files in" in refused.stderr
+    assert ": setup.out; commit, stash or move them there, then `wta sync ui`" in refused.stderr
 
 
 def test_an_index_lock_a_killed_session_left_is_cleared_before_the_next_one_starts(tmp_path):

@@ -359,6 +359,19 @@ def test_wta_sync_killed_before_moving_the_files_keeps_an_edit_of_one_it_moves(t
     assert git(repo, "rev-parse", "wta/api").stdout.strip() == main and (api / "top.txt").read_text() == "two\n"
 
 
+def test_wta_sync_killed_before_moving_the_files_finishes_carrying_an_edit_the_move_does_not_touch(tmp_path):
+    """A sync moves a worktree with local changes the move does not touch (they are carried along): the
+    next sync after one killed before its files moved had named such a change and waited for it."""
+    repo, main = _sync_killed_at(tmp_path, "read-tree -m -u")
+    api = worktree_of(repo, "api")
+    (api / "api" / "a.txt").write_text("a person's edit\n")
+    done = wta(repo, "sync", "api", check=0)
+    assert "finished moving wta/api" in done.stdout, done.stderr
+    assert git(repo, "rev-parse", "wta/api").stdout.strip() == main and (api / "top.txt").read_text() == "two\n"
+    assert (api / "api" / "a.txt").read_text() == "a person's edit\n"
+    assert git(api, "status", "--porcelain").stdout == " M api/a.txt\n"
+
+
 def test_wta_sync_killed_after_moving_the_files_keeps_an_edit_made_since(tmp_path):
     """Killed between the files and the branch, then a person edits there: the next sync had written the
     new commit's files over everything (`read-tree --reset`), the edit with them."""

@@ -158,9 +158,11 @@ def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -
     (its `journal` left behind); what was done, or None (no such move, or one already done or undone).
 
     Cut short after the files and index had moved, only the branch is left to move. Cut short before or
-    while they moved (the index still at the old commit), they are written, unless a file there is
-    neither as the old commit nor as the new one has it: someone's change since (or one the cut left
-    half written), which is kept and named, the move left to do once it is dealt with."""
+    while they moved (the index still at the old commit), they are moved as the move would have moved
+    them, local changes it does not touch carried along; where git refuses (a file of the move's half
+    written, or someone's change since in its way), they are written, unless a file there is neither as
+    the old commit nor as the new one has it, which is kept and named, the move left to do once it is
+    dealt with."""
     from worktree_agents.errors import WtaError
     from worktree_agents.merge.recovery import clear_stale_locks
 
@@ -180,13 +182,21 @@ def finish_move(worktree: str, branch: str, journal: str, env: dict[str, str]) -
         if not git.index_is(old, worktree, env):
             raise WtaError(f"{cut}, and the index changed since; unstage it (`git -C {shell_word(worktree)} restore "
                            "--staged .`: the files stay as they are), then run the same command again")
-        changed = _neither(worktree, old, new, env)
+        if git.switch_tree(old, new, worktree, env).returncode == 0:   # as the move would have (changes carried)
+            return _moved(worktree, branch, old, new, message, journal, env)
+        changed = _neither(worktree, old, new, env)   # (what git refused: the move's own files half written too)
         if changed:
             is_, it = ("is", "it") if len(changed) == 1 else ("are", "them")
             raise WtaError(f"{cut}, and {', '.join(changed[:5])} {is_} neither as the move found {it} nor as it would "
                            f"make {it}; commit or stash what is yours there (`git restore` what is not), then run "
                            "the same command again")
         git.reset_tree(new, worktree, env)
+    return _moved(worktree, branch, old, new, message, journal, env)
+
+
+def _moved(worktree: str, branch: str, old: str, new: str, message: str, journal: str,
+           env: dict[str, str]) -> str:
+    """The branch moved, its files and index having moved: the end of `finish_move`."""
     git.update_refs([(f"refs/heads/{branch}", new, old)], message, cwd=worktree, env=env)
     os.unlink(journal)
     return f"finished moving {branch} from {old[:12]} to {new[:12]}, which an interrupted wta had begun"

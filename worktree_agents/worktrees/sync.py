@@ -4,7 +4,9 @@ A session should start from the base as it is now, not as it was when its
 worktree was made: a dependent must see what its dependencies landed. So:
 
 - a branch with no commits of its own is moved to the base (a compare-and-swap
-  of its ref; the files of its worktree follow, local changes never lost);
+  of its ref; the files of its worktree follow, local changes and untracked
+  files carried along as `git checkout` carries them, the move refused, nothing
+  moved, where it would overwrite one);
 - a branch with commits of its own that is behind is rebased onto the base
   inside its worktree, after a backup of its tip under `refs/wta/backup/`
   (copied without `git rebase` where no merge has anything to decide:
@@ -26,6 +28,7 @@ from worktree_agents import git, layout
 from worktree_agents.backups import keep_tips
 from worktree_agents.errors import WtaError
 from worktree_agents.merge.recovery import check_own_rebase, undo_stopped_rebase
+from worktree_agents.merge.report import listed
 from worktree_agents.quoting import shell_word
 from worktree_agents.worktrees import locks, replay, submodules
 from worktree_agents.worktrees.registry import checked_out, defuse_reflogs, stream_off_branch, worktree_git_dir
@@ -37,7 +40,7 @@ MOVED = "moved"            # no commits of its own: now at the base
 REBASED = "rebased"        # its commits now sit on the base
 MERGED = "merged"          # it has merge commits of its own: the base was merged into it
 CONFLICT = "conflict"      # the rebase conflicts: aborted, branch unchanged
-REFUSED = "refused"        # a session runs there, uncommitted changes, no branch or no worktree
+REFUSED = "refused"        # a session runs there, local changes in the way, no branch or no worktree
 STOPS = (CONFLICT, REFUSED)
 
 
@@ -54,6 +57,7 @@ class SyncResult:
     files: list[str] = field(default_factory=list)   # conflicting or uncommitted paths
     detail: str = ""                # one line: why it stopped (or, synced, what is left to do)
     no_branch: bool = False         # refused for having no branch at all: nothing to sync (`wta sync` skips it)
+    local: bool = False             # refused for local changes in the way (`files`): exit 2, the person's to fix
 
     @property
     def ok(self) -> bool:
@@ -145,10 +149,13 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
         return result
     if worktree is not None:
         defuse_reflogs(worktree, common)
-        dirty = git.tracked_changes(worktree, env)
+        # A move to the base carries local changes along as `git checkout` does (refusing, naming them, where
+        # it would overwrite one: _move); a rebase writes the files commit after commit: only a clean worktree.
+        dirty = git.tracked_changes(worktree, env) if result.ahead else []
         if dirty:
-            result.files = dirty
-            result.detail = f"uncommitted changes in {worktree}: {', '.join(dirty[:5])}; commit or stash them there"
+            result.files, result.local = dirty, True
+            result.detail = (f"uncommitted changes in {worktree}: {listed(dirty)}; commit or stash them there "
+                             f"(a rebase carries none along), then `wta sync {shell_word(stream)}`")
             return result
     journal = _journal(project, stream)
 
@@ -200,13 +207,36 @@ def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, en
     if line:   # (not "moved meanwhile; run it again": it stops every try while it is there)
         result.detail = line
         return result
+    if why and worktree is not None and why.startswith(replay.FILES_IN_THE_WAY):
+        files = _in_the_way(worktree, old, base_sha, env)
+        if files:
+            result.files, result.local = files, True
+            result.detail = (f"moving it to the base would overwrite local changes or untracked files in {worktree}: "
+                             f"{listed(files)}; commit, stash or move them there, then "
+                             f"`wta sync {shell_word(result.stream)}` (the branch and its files were not moved)")
+            return result
     if why:
-        again = (f"move or delete what is in the way there, then `wta sync {result.stream}`"
-                 if why.startswith(replay.FILES_IN_THE_WAY) else f"run `wta sync {result.stream}` again")
+        again = (f"move or delete what is in the way there, then `wta sync {shell_word(result.stream)}`"
+                 if why.startswith(replay.FILES_IN_THE_WAY) else f"run `wta sync {shell_word(result.stream)}` again")
         result.detail = f"{why}; {again}"
         return result
     result.outcome, result.new = MOVED, base_sha
     return result
+
+
+def _in_the_way(worktree: str, old: str, new: str, env: dict[str, str]) -> list[str]:
+    """The local changes in `worktree` (staged, modified, untracked, ignored too) that a move of its files from
+    `old` to `new` would overwrite: at a path the move changes, or at a folder of one, or inside one (a
+    file the move puts where a folder of untracked files is). What git's own check refused, said by path."""
+    moved = {change.path for change in git.tree_changes(old, new, worktree, env)}
+    folders = {path[:i] for path in moved for i, c in enumerate(path) if c == "/"}
+    local = dict.fromkeys([*git.tracked_changes(worktree, env), *git.untracked_files(worktree, env, ignored=True)])
+
+    def touched(path: str) -> bool:
+        above = [path[:i] for i, c in enumerate(path) if c == "/"]
+        return path in moved or path in folders or any(a in moved for a in above)
+
+    return [path for path in local if touched(path)]
 
 
 def _rebase(result: SyncResult, base: str, base_sha: str, worktree: str, main: str,
