@@ -6,7 +6,7 @@ from typing import Sequence
 
 from worktree_agents.worktrees import sync
 from worktree_agents.commands.output import err
-from worktree_agents.errors import CHECK, USAGE
+from worktree_agents.errors import CHECK
 from worktree_agents.project import Project
 from worktree_agents.state import command_lock
 
@@ -17,8 +17,6 @@ def run(streams: Sequence[str]) -> int:
         base, results = sync.sync_streams(project, streams)
     for r in results:
         (print if r.ok or r.no_branch else err)(f"{r.stream}: {r.line(base)}")
-    # A stream with no branch yet has nothing to sync, as `wta merge` skips it: no failure. One refused for
-    # local changes in its worktree is the person's to fix there first: exit 2, as for other bad input.
-    if any(r.local for r in results):
-        return USAGE
+    # A stream with no branch yet has nothing to sync, as `wta merge` skips it: no failure. One refused for local
+    # changes in its worktree exits 1, as `wta down` refusing for them does (the line says what to do).
     return 0 if all(r.ok or r.no_branch for r in results) else CHECK

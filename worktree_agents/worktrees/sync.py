@@ -57,7 +57,6 @@ class SyncResult:
     files: list[str] = field(default_factory=list)   # conflicting or uncommitted paths
     detail: str = ""                # one line: why it stopped (or, synced, what is left to do)
     no_branch: bool = False         # refused for having no branch at all: nothing to sync (`wta sync` skips it)
-    local: bool = False             # refused for local changes in the way (`files`): exit 2, the person's to fix
 
     @property
     def ok(self) -> bool:
@@ -153,7 +152,7 @@ def sync_stream(project, base: str, stream: str, branch: str, worktree: str | No
         # it would overwrite one: _move); a rebase writes the files commit after commit: only a clean worktree.
         dirty = git.tracked_changes(worktree, env) if result.ahead else []
         if dirty:
-            result.files, result.local = dirty, True
+            result.files = dirty
             result.detail = (f"uncommitted changes in {worktree}: {listed(dirty)}; commit or stash them there "
                              f"(a rebase carries none along), then `wta sync {shell_word(stream)}`")
             return result
@@ -210,7 +209,7 @@ def _move(result: SyncResult, base_sha: str, worktree: str | None, main: str, en
     if why and worktree is not None and why.startswith(replay.FILES_IN_THE_WAY):
         files = _in_the_way(worktree, old, base_sha, env)
         if files:
-            result.files, result.local = files, True
+            result.files = files
             result.detail = (f"moving it to the base would overwrite local changes or untracked files in {worktree}: "
                              f"{listed(files)}; commit, stash or move them there, then "
                              f"`wta sync {shell_word(result.stream)}` (the branch and its files were not moved)")
