@@ -1674,6 +1674,18 @@ def rebasing(git_dir: str) -> bool:
     return any(os.path.exists(os.path.join(git_dir, d)) for d in REBASE_DIRS)
 
 
+# What a git command that stopped for a person (a conflict) leaves in a worktree's private git dir, and its name.
+STOPPED_FOR_A_PERSON = (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("CHERRY_PICK_HEAD", "cherry-pick"),
+                        ("REVERT_HEAD", "revert"), ("MERGE_HEAD", "merge"))
+
+
+def stopped_for_a_person(git_dir: str) -> str | None:
+    """The git command (rebase, cherry-pick, revert, merge) stopped half-way in the worktree whose private git
+    dir is `git_dir`, for a person to finish (`--continue`) or undo (`--abort`): its resolution is in that
+    worktree only. From its files alone; None when there is none."""
+    return next((name for marker, name in STOPPED_FOR_A_PERSON if os.path.exists(os.path.join(git_dir, marker))), None)
+
+
 def file_at(rev: str, path: str, cwd: str | os.PathLike[str] | None = None,
             env: dict[str, str] | None = None) -> bytes | None:
     """A file's contents in a commit, or None when it has no such file."""

@@ -642,7 +642,7 @@ def test_abort_takes_back_a_rebase_onto_the_base_on_a_branch_no_worktree_holds_i
 
     assert sha(repo, "main") == main_tip and sha(repo, "wta/api") == api_tip
     command = take_back(proc, "api")
-    assert command and "mktemp" in command[1] and "reset -q --keep main" in command[1], proc.stdout
+    assert command and "worktree add -q /" in command[1] and "reset -q --keep main" in command[1], proc.stdout
     taken = subprocess.run(command[1], shell=True, capture_output=True, text=True, cwd=repo)  # in the main worktree
     assert taken.returncode == 0, (command[1], taken.stdout, taken.stderr)
     assert subjects(repo, "wta/api")[:3] == ["[api] users route", "[api] pool the db", "hotfix the db on main"]
@@ -655,6 +655,62 @@ def test_abort_takes_back_a_rebase_onto_the_base_on_a_branch_no_worktree_holds_i
     assert git(repo, "status", "--porcelain").stdout == ""
     assert worktree_paths(repo) == before   # the worktree it made is gone
     assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == len(before)
+
+
+def test_a_take_back_that_conflicts_in_the_worktree_made_for_it_names_that_worktree_and_what_to_run(repo, tmp_path):
+    """As above, but main moved on after the abort (a person's change to the file api's resolution touches), so the
+    take-back's cherry-pick stops on a conflict in the worktree it made. That worktree was `d=$(mktemp -d)`, named
+    nowhere: the conflict sat in a folder the person could not find. The abort names it, and the command that ends
+    the take-back once the conflict is resolved there; `wta status`, `wta down` and `wta up` leave it alone."""
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    commit_all(repo, "hotfix the db on main")
+    assert "api: conflict" in wta(repo, "merge", check=1).stdout
+    git(repo, "worktree", "remove", str(wt(repo, "api")))
+    elsewhere = repo.parent / "by-hand"
+    git(repo, "worktree", "add", "-q", str(elsewhere), "wta/api")
+    assert git(elsewhere, "rebase", "main", check=False).returncode != 0
+    write_files(elsewhere, {"src/lib/db.ts": "export const db = {pool: 1, both: true}\n"})
+    git(elsewhere, "add", "--", "src/lib/db.ts")
+    git(elsewhere, "-c", "core.editor=true", "rebase", "--continue")
+    git(repo, "worktree", "remove", str(elsewhere))
+    proc = wta(repo, "merge", "--abort", check=0, env={**os.environ, "TMPDIR": str(tmp_path)})   # (as mktemp's)
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 2}\n"})
+    main_tip = commit_all(repo, "the db again, on main")
+    before = worktree_paths(repo)
+
+    [line] = [line for line in proc.stdout.splitlines() if "kept refs/heads/wta/api's commits" in line]
+    command = take_back(proc, "api")[1]
+    taken = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=repo)
+
+    assert taken.returncode == 1, (command, taken.stdout, taken.stderr)   # git's, for the conflict
+    named = re.search(r"the worktree stays at (\S+): resolve the conflict there \(`git add` the files\), then "
+                      r"`([^`]+)`", line)
+    assert named, line
+    path = Path(named[1])
+    assert path.parent == tmp_path and str(path) in worktree_paths(repo), (line, worktree_paths(repo))
+    assert "<<<<<<<" in (path / "src/lib/db.ts").read_text()
+    assert git(path, "status", "--porcelain").stdout.startswith("UU src/lib/db.ts")
+    # Nothing of wta takes it for a stream's worktree, or removes it, while the conflict is there.
+    assert "api" in wta(repo, "status", check=0).stdout
+    kept = wta(repo, "down", "api", check=1)
+    assert f"a cherry-pick stopped half-way in {path}" in kept.stdout and "delete the files" not in kept.stdout
+    refused = wta(repo, "up", "api", "--no-launch", check=2)
+    assert f"checked out at {path}, not at" in refused.stderr, refused.stderr
+    assert f"in the middle of a cherry-pick: finish it there first (git -C {path} cherry-pick --continue)" in \
+        refused.stderr, refused.stderr
+    assert path.is_dir() and "<<<<<<<" in (path / "src/lib/db.ts").read_text()
+
+    write_files(path, {"src/lib/db.ts": "export const db = {pool: 2, both: true}\n"})
+    git(path, "add", "--", "src/lib/db.ts")
+    finished = subprocess.run(named[2], shell=True, capture_output=True, text=True, cwd=repo,
+                              env={**os.environ, "GIT_EDITOR": "true"})
+
+    assert finished.returncode == 0, (named[2], finished.stdout, finished.stderr)
+    assert not path.exists() and worktree_paths(repo) == before
+    assert subjects(repo, "wta/api")[:3] == ["[api] users route", "[api] pool the db", "the db again, on main"]
+    assert sha(repo, "wta/api~2") == main_tip == sha(repo, "main")
+    assert git(repo, "show", "wta/api:src/lib/db.ts").stdout == "export const db = {pool: 2, both: true}\n"
+    assert git(repo, "status", "--porcelain").stdout == ""
 
 
 def test_abort_names_a_stream_that_started_on_what_it_takes_off_the_base_and_keeps_its_commits(repo):

@@ -143,8 +143,9 @@ def _describe(done: remove.Removed, streams, prefix: str, stopped_merge: str | N
                  f"merge the commits ({merge_it})" if done.stream in streams else
                  f"put {done.stream} back in zones.yaml to merge the commits (it is no longer there), or keep "
                  "them under refs/wta/backup/ with --force --delete-branches")
-        fixes = ([merge] if removal.commits else []) + \
-                (["commit or delete the files"] if removal.changes or removal.hidden else [])
+        fixes = ([f"finish the {removal.stopped} there"] if removal.stopped else []) + \
+                ([merge] if removal.commits else []) + \
+                (["commit or delete the files"] if (removal.changes or removal.hidden) and not removal.stopped else [])
         fixes = fixes or ["fix that"]
         lines = [f"{name} kept       {done.refused}; {' and '.join(fixes)}, or rerun with --force to remove it "
                  "anyway:"]

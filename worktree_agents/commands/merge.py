@@ -17,6 +17,7 @@ from worktree_agents.merge.dry_run import predict_merge
 from worktree_agents.merge.abort import abort_merge
 from worktree_agents.merge.run import continue_merge, merge_streams
 from worktree_agents.project import Project
+from worktree_agents.quoting import shell_word
 from worktree_agents.sessions import landing
 from worktree_agents.sessions.store import BLOCKED, SessionStore
 from worktree_agents.state import lock_holder
@@ -101,13 +102,28 @@ def _print_progress(stream: str, text: str) -> None:
     print(f"{stream}: {text}", flush=True)
 
 
+def _on_conflict(ref: dict[str, str]) -> str:
+    """Where a take-back's cherry-pick that stops on a conflict leaves it, and what ends it once it is resolved
+    there (as a stopped merge's conflict is said: where, `git add`, then the command)."""
+    if "resolve_in" not in ref:
+        return ""
+    at = shell_word(ref["resolve_in"])
+    if ref.get("made"):
+        return (f"; it works in a worktree it makes for the branch at {at} and removes after; if its cherry-pick stops "
+                f"on a conflict, the worktree stays at {at}: resolve the conflict there (`git add` the files), then "
+                f"`{ref['then']}`")
+    return (f"; if its cherry-pick stops on a conflict, resolve it in {at} (`git add` the files), then "
+            f"`{ref['then']}`")
+
+
 def _render(report: merge.MergeReport) -> None:
     if report.status == "aborted":
         for ref in report.restored:
             print(f"restored {ref['ref']} to {ref['to'][:12]}" + (f" (was {ref['from'][:12]})" if ref["from"] else ""))
         for ref in report.kept:
             print(f"kept {ref['ref']}'s commits made while the merge was stopped at {ref['backup']} "
-                  f"({ref['sha'][:12]}), off the branch now; to take them back: `{ref['take_back']}`")
+                  f"({ref['sha'][:12]}), off the branch now; to take them back: `{ref['take_back']}`"
+                  + _on_conflict(ref))
         if not report.restored:
             print("every branch was already where it was before the merge")
         print(f"merge {report.run_id} aborted; backups stay under {BACKUP_ROOT}/{report.run_id}/")

@@ -5,6 +5,8 @@ what it takes off the base named."""
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from typing import Any
 
 from worktree_agents import git
@@ -82,7 +84,7 @@ def _all_streams(project, st: dict[str, Any]) -> list[str]:
 
 
 def _take_back(main: str, branch: str, restored: str, kept_tip: str, kept: str, produced: set[str],
-               own: set[str], base: str, worktree: str | None, env: dict[str, str]) -> str:
+               own: set[str], base: str, worktree: str | None, env: dict[str, str]) -> dict[str, str]:
     """The command that takes the commits set aside at `kept` back onto `branch` (put back at `restored`): the
     branch as the person left it (a fast-forward when it sits on it), or, when they sit on a commit this merge
     made, those beyond it: cherry-picked onto the branch when the merge had moved the branch itself there (`own`:
@@ -91,26 +93,35 @@ def _take_back(main: str, branch: str, restored: str, kept_tip: str, kept: str, 
     on the branch as it was they would conflict, and the other stream's commits, which the abort took off the
     base, stay off it). A branch no worktree has checked out gets that in a worktree of its own, made for it and
     removed after: `git switch` there would take the person's checkout off the branch they are on. `produced`
-    holds only the commits the merge made: a tip it landed as the person left it is theirs."""
+    holds only the commits the merge made: a tip it landed as the person left it is theirs.
+
+    As {"take_back": the command, and for a cherry-pick, which can stop on a conflict: "resolve_in": the worktree
+    it stops in, "then": the command that ends it once the conflict is resolved there, "made": "yes" when that
+    worktree is the one it makes}. That one's folder is made here (mkdtemp, as `mktemp -d` would), to be named:
+    one the command made itself went unnamed, and a conflict left in it could not be found."""
     since = None   # the newest commit the merge made that they sit on
     for commit in produced:
         if git.is_ancestor(commit, kept_tip, cwd=main, env=env) and (
                 since is None or git.is_ancestor(since, commit, cwd=main, env=env)):
             since = commit
-    git_in = f"git -C {shell_word(worktree)}" if worktree else ""
     if since is None:
         if not worktree:
-            return f"git -C {shell_word(main)} branch -f {shell_word(branch)} {shell_word(kept)}"
+            return {"take_back": f"git -C {shell_word(main)} branch -f {shell_word(branch)} {shell_word(kept)}"}
         how = "merge --ff-only" if git.is_ancestor(restored, kept_tip, cwd=main, env=env) else "reset --keep"
-        return f"{git_in} {how} {shell_word(kept)}"
+        return {"take_back": f"git -C {shell_word(worktree)} {how} {shell_word(kept)}"}
     picked = shell_word(f"{since[:12]}..{kept}")
-    git_at = git_in or 'git -C "$d"'
-    onto = "" if since in own else f"{git_at} reset -q --keep {shell_word(base)} && "
-    if worktree:
-        return f"{onto}{git_in} cherry-pick {picked}"
-    git_main = f"git -C {shell_word(main)}"
-    return (f'd=$(mktemp -d) && {git_main} worktree add -q "$d" {shell_word(branch)} && {onto}git -C "$d" '
-            f'cherry-pick {picked} && {git_main} worktree remove "$d"')
+    made = worktree is None
+    if made:
+        worktree = tempfile.mkdtemp(prefix=f"wta-take-back-{re.sub(r'[^A-Za-z0-9._-]', '-', branch)}-")
+    git_in, git_main = f"git -C {shell_word(worktree)}", f"git -C {shell_word(main)}"
+    onto = "" if since in own else f"{git_in} reset -q --keep {shell_word(base)} && "
+    pick = f"{onto}{git_in} cherry-pick {picked}"
+    if not made:
+        return {"take_back": pick, "resolve_in": worktree, "then": f"{git_in} cherry-pick --continue"}
+    add, remove = (f"{git_main} worktree add -q {shell_word(worktree)} {shell_word(branch)}",
+                   f"{git_main} worktree remove {shell_word(worktree)}")
+    return {"take_back": f"{add} && {pick} && {remove}", "resolve_in": worktree,
+            "then": f"{git_in} cherry-pick --continue && {remove}", "made": "yes"}
 
 
 def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeReport:
@@ -157,8 +168,8 @@ def finish_abort(project, st: dict[str, Any], env: dict[str, str]) -> MergeRepor
         if kept is not None:
             tip = git.commit_of(kept, main, env) or ""
             report.kept.append({"ref": ref, "sha": tip, "backup": kept,
-                                "take_back": _take_back(main, branch, sha, tip, kept, made, own.get(branch, set()),
-                                                        st["base"], checked_out.get(branch), env)})
+                                **_take_back(main, branch, sha, tip, kept, made, own.get(branch, set()),
+                                             st["base"], checked_out.get(branch), env)})
         recovery.put_back(main, branch, sha, checked_out.get(branch), env, backed_up=True)
         report.restored.append({"ref": ref, "from": current or "", "to": sha})
     report.streams = [result_from(st["results"][s]) for s in st["streams"] if s in st["results"]]

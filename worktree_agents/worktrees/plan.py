@@ -82,7 +82,11 @@ def plan_up(project, config, base: str, streams: Sequence[str], records: dict[st
             parent = os.path.dirname(path)
             make = "" if os.path.isdir(parent) else f"mkdir -p {shell_word(parent)} && "   # (worktree move makes none)
             there = shell_word(holder.path)
-            raise WtaError(f"stream {stream!r}: branch {branch} is checked out at {holder.path}, not at {path}; "
+            # (One `wta merge --abort`'s take-back made, stopped on a conflict: the resolution is only there.)
+            stopped = git.stopped_for_a_person(worktree_git_dir(holder.path)) if os.path.isdir(holder.path) else None
+            first = (f", in the middle of a {stopped}: finish it there first (git -C {there} {stopped} --continue), "
+                     "then" if stopped else ";")
+            raise WtaError(f"stream {stream!r}: branch {branch} is checked out at {holder.path}, not at {path}{first} "
                            f"move it ({make}git worktree move {there} {shell_word(path)}) or remove it (git worktree "
                            f"remove {there})")
         occupant = by_path.get(path)

@@ -13,7 +13,8 @@ from worktree_agents.files import UnderWay
 from worktree_agents.quoting import shell_word
 from worktree_agents.repo import WORKTREES_INSIDE, stream_branch, unexclude
 from worktree_agents.state import StateStore
-from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, remember_branches
+from worktree_agents.worktrees.registry import (Worktree, check_git_link, list_worktrees, remember_branches,
+                                                 worktree_git_dir)
 from worktree_agents.zones import CONFIG_FILE
 from worktree_agents.zones.ownership import Change, ZoneMap
 
@@ -32,6 +33,7 @@ class Removal:
     base_missing: bool = False           # no base branch: which commits are unmerged is unknown
     hidden: list[str] = field(default_factory=list)  # ignored files in its zone that another's ignore file hides
     tip: str | None = None               # the branch's commit
+    stopped: str | None = None           # a git command stopped half-way in the worktree (a cherry-pick's conflict)
 
 
 @dataclass
@@ -75,9 +77,10 @@ def plan_removal(project, base: str, prefix: str, streams: Sequence[str],
             check_git_link(worktree.path, project.repo.common_dir)
         changes = git.worktree_changes(worktree.path, env) if present else []
         hidden = hidden_work(zones, stream, worktree.path, env) if present and zones else []
+        stopped = git.stopped_for_a_person(worktree_git_dir(worktree.path)) if present else None
         removals.append(Removal(stream, branch, branch in branches, worktree, commits, changes, in_main,
                                 base_missing and bool(revs), hidden,
-                                branches[branch].sha if branch in branches else None))
+                                branches[branch].sha if branch in branches else None, stopped))
     return removals
 
 
@@ -117,6 +120,10 @@ def remove_stream(project, base: str, removal: Removal, store: StateStore, force
                         f"back, or unlock it (git worktree unlock {shell_word(removal.worktree.path)}) and run again")
         return done
     at_risk = []
+    if removal.stopped:
+        at = shell_word(removal.worktree.path)
+        at_risk.append(f"a {removal.stopped} stopped half-way in {removal.worktree.path}, its resolution only there "
+                       f"(git -C {at} {removal.stopped} --continue ends it)")
     if removal.base_missing and (removal.worktree is not None or delete_branch):
         at_risk.append(f"base branch {base!r} does not exist, so which commits are unmerged is unknown "
                        f"(create it, or set `base:` in {CONFIG_FILE})")
