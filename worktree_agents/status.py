@@ -22,6 +22,7 @@ from worktree_agents.coordination import open_alerts, requests
 from worktree_agents.hooks import install as hooks
 from worktree_agents.hooks.hooks_path import shared_hooks_path
 from worktree_agents.merge.state import merge_status
+from worktree_agents.quoting import shell_word
 from worktree_agents.repo import unborn_base
 from worktree_agents import sandbox
 from worktree_agents.sessions import process
@@ -31,7 +32,7 @@ from worktree_agents.sessions.store import (DONE, LANDED, LANDING, OPEN, PENDING
 from worktree_agents.sessions.supervisor import coordinator_pid
 from worktree_agents.state import StateStore
 from worktree_agents.worktrees import locks
-from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, off_branch
+from worktree_agents.worktrees.registry import Worktree, check_git_link, list_worktrees, off_branch, worktree_git_dir
 from worktree_agents.zones.enforce import audit_commits, has_prefix
 from worktree_agents.zones.in_force import ZonesInForce
 
@@ -225,6 +226,10 @@ def _stream_status(project, zones: ZonesInForce, stream: str, branch: str, recor
             status.zone_check = hooks.zone_check_installed(project.repo.common_dir, path, env)
             if not status.zone_check:
                 status.unchecked = hooks.not_installed(project.repo.common_dir, stream, path, env)
+                stopped = git.stopped_for_a_person(worktree_git_dir(path))
+                if stopped:   # (a worktree `wta merge --abort`'s take-back made, stopped on a conflict: not adopted)
+                    status.unchecked = (f"zone check not installed in {stream} ({path}): a {stopped} stopped "
+                                        f"half-way there; finish it (git -C {shell_word(path)} {stopped} --continue)")
             status.off_branch = off_branch(registered, branch)
         if tip is not None and graph is not None:
             _compare_with_base(project, zones, stream, branch, graph.reachable(tip.sha), status, env)
