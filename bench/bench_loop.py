@@ -24,6 +24,11 @@ last run's copy is moved aside, and deleted only after the last run: see `set_as
         (`exit 0` as pre-commit and commit-msg) instead of wta's: what git's running
         two hooks at every commit costs by itself, the floor of any design that checks
         commits with hooks (SPEC: the zone check at commit time, the [stream] prefix)
+  side by side+empty hooks  the same, but the scripted agents of a wave (up to
+        max_parallel of the streams whose dependencies have landed) run at once, as
+        wta runs sessions; each wave's worktrees made, and its streams rebased and
+        fast-forwarded, one after another: what a loop that checks commits with hooks
+        takes when it runs sessions side by side and its coordinator costs nothing
 
 All end with the same tree on `main` (checked). The bare loop runs one stream
 after another: it is the floor of the work itself (git and the scripted agents),
@@ -48,6 +53,7 @@ from common import (PYTHON, Case, bench_env, git, measure, ratio, report_against
                     scratch_dir, stream_names, wta)
 
 MAX_RATIO = 1.3
+MAX_PARALLEL = 4   # the zones.yaml's max_parallel
 SET_ASIDE = "set-aside"   # earlier runs' repositories, deleted at the end
 
 AGENT = """i=1
@@ -61,7 +67,7 @@ done
 
 
 def zones_yaml(streams: list[str], agent: Path) -> str:
-    lines = ["version: 1", "base: main", "max_parallel: 4", "agent:", "  runner: command",
+    lines = ["version: 1", "base: main", f"max_parallel: {MAX_PARALLEL}", "agent:", "  runner: command",
              f"  command: \"sh {agent}\"", "  timeout: 10m", "streams:"]
     for i, s in enumerate(streams):
         lines += [f"  {s}:", f"    paths: [{s}/**]"]
@@ -136,6 +142,22 @@ def give_empty_hooks(path: Path, env: dict[str, str]) -> None:
         (directory / name).chmod(0o755)
 
 
+def side_by_side_loop(path: Path, streams: list[str], agent: Path) -> str:
+    """The streams in waves, in `after` order (chains of two: the first of each chain, then the second), at most
+    MAX_PARALLEL at once: each wave's worktrees made one after another (git locks the repository's config to tie
+    each to its stream), its scripted agents run at once, then its streams rebased and fast-forwarded in turn."""
+    steps = []
+    for heads in (streams[0::2], streams[1::2]):
+        for at in range(0, len(heads), MAX_PARALLEL):
+            wave = heads[at:at + MAX_PARALLEL]
+            agents = " ".join(f'(cd "{path}-worktrees/{s}" && WTA_STREAM={s} sh "{agent}") &' for s in wave)
+            lands = " && ".join(f'git -C "{path}-worktrees/{s}" rebase -q main && '
+                                f'git -C "{path}" merge -q --ff-only wta/{s}' for s in wave)
+            steps.append(f'{" && ".join(add_worktree(path, s, hooks=True) for s in wave)} && '
+                         f'{{ {agents} wait; }} && {lands}')
+    return " && ".join(steps)
+
+
 def check_hooks_run(path: Path, env: dict[str, str], streams: list[str]) -> None:
     """The bare+hooks loop must really go through wta's hooks: a worktree made as it makes them
     refuses a commit outside its stream's zone (else that case would time the bare loop again)."""
@@ -175,8 +197,8 @@ def loop_scratch(args: argparse.Namespace, out: str) -> tuple[Path, dict[str, st
 def main(argv: list[str] | None = None) -> int:
     args = loop_arguments(argv, __doc__.split("\n\n")[0], "loop")
     scratch, env, streams, agent = loop_scratch(args, "loop")
-    wta_repo, bare_repo, hooked_repo, empty_repo = (scratch / name / "repo"
-                                                    for name in ("wta", "bare", "hooked", "empty-hooks"))
+    wta_repo, bare_repo, hooked_repo, empty_repo, side_repo = (
+        scratch / name / "repo" for name in ("wta", "bare", "hooked", "empty-hooks", "side-by-side"))
 
     def build_hooked() -> None:
         build(hooked_repo, env, streams, agent)
@@ -185,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(streams) > 1:
         check_hooks_run(hooked_repo, env, streams)
 
-    def build_empty_hooks() -> None:
-        build(empty_repo, env, streams, agent)
-        give_empty_hooks(empty_repo, env)
+    def build_empty_hooks(repo: Path) -> None:
+        build(repo, env, streams, agent)
+        give_empty_hooks(repo, env)
     cases = [
         Case("wta", [PYTHON, "-m", "worktree_agents", "up", "--land"], wta_repo, env,
              prepare=lambda: build(wta_repo, env, streams, agent)),
@@ -196,26 +218,33 @@ def main(argv: list[str] | None = None) -> int:
         Case("bare+hooks", ["sh", "-c", bare_loop(hooked_repo, streams, agent, hooks=True)], hooked_repo, env,
              prepare=build_hooked),
         Case("bare+empty hooks", ["sh", "-c", bare_loop(empty_repo, streams, agent, hooks=True)], empty_repo, env,
-             prepare=build_empty_hooks),
+             prepare=lambda: build_empty_hooks(empty_repo)),
+        Case("side by side+empty hooks", ["sh", "-c", side_by_side_loop(side_repo, streams, agent)], side_repo, env,
+             prepare=lambda: build_empty_hooks(side_repo)),
     ]
     print(f"{args.streams} streams in chains of 2 x {args.commits} commits, {args.repeat} runs each ...", flush=True)
     samples = measure(cases, args.repeat)
     shutil.rmtree(scratch / SET_ASIDE, ignore_errors=True)
-    trees = [git(r, env, "rev-parse", "main^{tree}") for r in (wta_repo, bare_repo, hooked_repo, empty_repo)]
+    repos = (wta_repo, bare_repo, hooked_repo, empty_repo, side_repo)
+    trees = [git(r, env, "rev-parse", "main^{tree}") for r in repos]
     if len(set(trees)) != 1:
         raise SystemExit(f"bench: wta and the bare loops ended with different trees on main ({', '.join(trees)})")
     count = int(git(wta_repo, env, "rev-list", "--count", "main"))
     to_hooked = round(ratio(samples["wta"].median, samples["bare+hooks"].median), 3)
     empty_to_bare = round(ratio(samples["bare+empty hooks"].median, samples["bare"].median), 3)
+    side_to_bare = round(ratio(samples["side by side+empty hooks"].median, samples["bare"].median), 3)
     # (wta's CPU column leaves out its sessions: their processes are reaped in their sandbox's pid
     # namespace, whose first process wta ends with a KILL, so no wait of its tree counts them.)
     return report_against_floor(samples, args, MAX_RATIO, count,
                                 extra={"bare_hooks_s": round(samples["bare+hooks"].median, 3),
                                        "ratio_to_hooked": to_hooked,
                                        "empty_hooks_s": round(samples["bare+empty hooks"].median, 3),
-                                       "empty_hooks_ratio": empty_to_bare},
+                                       "empty_hooks_ratio": empty_to_bare,
+                                       "side_by_side_s": round(samples["side by side+empty hooks"].median, 3),
+                                       "side_by_side_ratio": side_to_bare},
                                 extra_verdict=(f"wta / bare+hooks = {to_hooked:.2f}x wall; "
-                                               f"bare+empty hooks / bare = {empty_to_bare:.2f}x wall; "))
+                                               f"bare+empty hooks / bare = {empty_to_bare:.2f}x wall; "
+                                               f"side by side+empty hooks / bare = {side_to_bare:.2f}x wall; "))
 
 
 if __name__ == "__main__":

@@ -84,4 +84,5 @@ def test_bench_loop_lands_every_commit_of_every_stream_both_ways(tmp_path):
     assert figures["wta_s"] > 0 and figures["bare_s"] > 0 and figures["bare_hooks_s"] > 0 and figures["ratio"] > 0
     assert figures["ratio_to_hooked"] == pytest.approx(figures["wta_s"] / figures["bare_hooks_s"], rel=0.02)
     assert figures["empty_hooks_ratio"] == pytest.approx(figures["empty_hooks_s"] / figures["bare_s"], rel=0.02)
-    assert set(figures["spread_ms"]) == {"wta", "bare", "bare+hooks", "bare+empty hooks"}
+    assert figures["side_by_side_ratio"] == pytest.approx(figures["side_by_side_s"] / figures["bare_s"], rel=0.02)
+    assert set(figures["spread_ms"]) == {"wta", "bare", "bare+hooks", "bare+empty hooks", "side by side+empty hooks"}
