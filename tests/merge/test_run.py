@@ -615,6 +615,19 @@ def test_abort_takes_back_a_later_streams_resolution_without_the_stream_landed_a
     assert git(repo, "show", "main:src/lib/db.ts").stdout == "export const db = {pool: 1, both: true}\n"
 
 
+def rebase_api_by_hand_in_a_worktree_of_its_own(repo):
+    """A person takes api's worktree away and, in one of their own, rebases wta/api onto main and resolves its
+    conflict on src/lib/db.ts; that worktree is gone after: no worktree has wta/api checked out."""
+    git(repo, "worktree", "remove", str(wt(repo, "api")))
+    elsewhere = repo.parent / "by-hand"
+    git(repo, "worktree", "add", "-q", str(elsewhere), "wta/api")
+    assert git(elsewhere, "rebase", "main", check=False).returncode != 0
+    write_files(elsewhere, {"src/lib/db.ts": "export const db = {pool: 1, both: true}\n"})
+    git(elsewhere, "add", "--", "src/lib/db.ts")
+    git(elsewhere, "-c", "core.editor=true", "rebase", "--continue")
+    git(repo, "worktree", "remove", str(elsewhere))
+
+
 def test_abort_takes_back_a_rebase_onto_the_base_on_a_branch_no_worktree_holds_in_a_worktree_made_for_it(repo):
     """infra landed (rebased), api conflicted; a person removed api's worktree and, in one of their own (removed
     after), rebased wta/api onto main, which held infra's landed commit, and resolved it. The take-back (a
@@ -626,15 +639,8 @@ def test_abort_takes_back_a_rebase_onto_the_base_on_a_branch_no_worktree_holds_i
     api_tip = sha(repo, "wta/api")
     assert "api: conflict" in wta(repo, "merge", check=1).stdout
     landed = sha(repo, "main")   # infra's commit, rebased onto main
-    git(repo, "worktree", "remove", str(wt(repo, "api")))
-    elsewhere = repo.parent / "by-hand"
-    git(repo, "worktree", "add", "-q", str(elsewhere), "wta/api")
-    assert git(elsewhere, "rebase", "main", check=False).returncode != 0
-    write_files(elsewhere, {"src/lib/db.ts": "export const db = {pool: 1, both: true}\n"})
-    git(elsewhere, "add", "--", "src/lib/db.ts")
-    git(elsewhere, "-c", "core.editor=true", "rebase", "--continue")
+    rebase_api_by_hand_in_a_worktree_of_its_own(repo)
     resolved = sha(repo, "wta/api")
-    git(repo, "worktree", "remove", str(elsewhere))
 
     before = worktree_paths(repo)
 
@@ -665,14 +671,7 @@ def test_a_take_back_that_conflicts_in_the_worktree_made_for_it_names_that_workt
     write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
     commit_all(repo, "hotfix the db on main")
     assert "api: conflict" in wta(repo, "merge", check=1).stdout
-    git(repo, "worktree", "remove", str(wt(repo, "api")))
-    elsewhere = repo.parent / "by-hand"
-    git(repo, "worktree", "add", "-q", str(elsewhere), "wta/api")
-    assert git(elsewhere, "rebase", "main", check=False).returncode != 0
-    write_files(elsewhere, {"src/lib/db.ts": "export const db = {pool: 1, both: true}\n"})
-    git(elsewhere, "add", "--", "src/lib/db.ts")
-    git(elsewhere, "-c", "core.editor=true", "rebase", "--continue")
-    git(repo, "worktree", "remove", str(elsewhere))
+    rebase_api_by_hand_in_a_worktree_of_its_own(repo)
     proc = wta(repo, "merge", "--abort", check=0, env={**os.environ, "TMPDIR": str(tmp_path)})   # (as mktemp's)
     write_files(repo, {"src/lib/db.ts": "export const db = {pool: 2}\n"})
     main_tip = commit_all(repo, "the db again, on main")
