@@ -1102,6 +1102,20 @@ def _api_makes_ui_lock_once_a_backup_is_made(tmp_path: Path, extra: str = "") ->
     return zones, ready, go
 
 
+def _git_waiting_for_ui_lock(tmp_path: Path, repo: Path) -> dict[str, str]:
+    """wta's environment with a git (WTA_GIT) that, once a backup ref is there and until api's agent has made
+    `refs/heads/wta/ui.lock` (at most 20 s), waits before it runs: the agent's lock comes after wta's check and
+    before its move of ui, as it can at any load (wta had moved ui first, at times, on a busy machine)."""
+    common = repo / ".git"
+    shim = tmp_path / "git-waiting" / "git"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nn=0\nwhile [ -d "{common}/refs/wta/backup" ] && '
+                    f'[ ! -e "{common}/refs/heads/wta/ui.lock" ] && [ $n -lt 400 ]; do\n'
+                    f'  sleep 0.05; n=$((n + 1))\ndone\nexec {shutil.which("git")} "$@"\n')
+    shim.chmod(0o755)
+    return {**os.environ, "WTA_GIT": str(shim)}
+
+
 def _wait_for(path: Path, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists() and time.monotonic() < deadline:
@@ -1135,7 +1149,7 @@ def test_a_lock_file_an_agent_makes_while_the_landing_rebases_stops_it_cleanly_n
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for(ready)
-        merged = wta(repo, "merge", "ui", check=1, timeout=60)
+        merged = wta(repo, "merge", "ui", check=1, timeout=60, env=_git_waiting_for_ui_lock(tmp_path, repo))
     finally:
         go.touch()
         up.communicate(timeout=60)
@@ -1165,7 +1179,7 @@ def test_a_lock_file_an_agent_makes_while_a_landing_rebases_blocks_the_stream_fo
     main_tip = tip(repo, "main")
     record = repo / ".git" / "wta" / "sessions" / "ui.json"
     up = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--land"], cwd=repo, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_git_waiting_for_ui_lock(tmp_path, repo))
     try:
         _wait_for(tmp_path / "ui-ready")
         _wait_for(ready)
@@ -1211,7 +1225,7 @@ def test_a_lock_file_an_agent_makes_while_wta_sync_rebases_stops_it_in_one_line(
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for(ready)
-        synced = wta(repo, "sync", "ui", timeout=60)
+        synced = wta(repo, "sync", "ui", timeout=60, env=_git_waiting_for_ui_lock(tmp_path, repo))
     finally:
         go.touch()
         up.communicate(timeout=60)
