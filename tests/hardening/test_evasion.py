@@ -859,8 +859,11 @@ def _orphan_branch(a: Arena) -> None:
     assert git(a.repo, "show", "main:src/lib/only.ts").stdout == "only\n"
 
 
-def _paused_merge(a: Arena, step: str) -> subprocess.Popen:
-    env = {**os.environ, "WTA_MERGE_PAUSE_AT": f"{step}:{a.stream}", "WTA_MERGE_PAUSE_SECONDS": "1"}
+def _paused_merge(a: Arena, step: str, gate: Path) -> subprocess.Popen:
+    """`wta merge` of the stream, paused at `step` until `gate` exists (at most 60 s): a fixed 1 s pause had
+    ended, on a loaded machine, before the attempt's commit, and the merge landed the stream unchanged."""
+    env = {**os.environ, "WTA_MERGE_PAUSE_AT": f"{step}:{a.stream}", "WTA_MERGE_PAUSE_SECONDS": "60",
+           "WTA_MERGE_PAUSE_UNTIL": str(gate)}
     merge = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge", "--no-test", a.stream], cwd=a.repo,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state = a.repo / ".git/wta/merge.json"
@@ -878,8 +881,10 @@ def _paused_merge(a: Arena, step: str) -> subprocess.Popen:
 @attempt("commit-during-merge-rebase")
 def _commit_during_merge_rebase(a: Arena) -> None:
     a.base_commit("add a guide", {"docs/guide.md": "# guide\n"})     # so the stream needs a rebase
-    merge = _paused_merge(a, "rebase")
+    gate = a.root / "go-on"
+    merge = _paused_merge(a, "rebase", gate)
     _evil_readme_commit(a, "--no-verify")
+    gate.touch()
     out, err = merge.communicate(timeout=60)
     assert merge.returncode == 1, out + err
     assert "wta/api got new commits during the merge" in err
@@ -889,8 +894,10 @@ def _commit_during_merge_rebase(a: Arena) -> None:
 
 @attempt("commit-during-merge-verify")
 def _commit_during_merge_verify(a: Arena) -> None:
-    merge = _paused_merge(a, "verify")
+    gate = a.root / "go-on"
+    merge = _paused_merge(a, "verify", gate)
     sneaked = _evil_readme_commit(a, "--no-verify")
+    gate.touch()
     out, err = merge.communicate(timeout=60)
     assert merge.returncode == 1, out + err           # the branch moved under the merge: the stream stops
     assert "wta/api got new commits during the merge" in err
