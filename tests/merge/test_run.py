@@ -779,12 +779,15 @@ def test_refuses_a_stream_with_commits_but_no_worktree(repo):
     assert not (state_dir(repo) / "merge.json").exists()
 
 
-def test_an_ignored_file_put_where_a_stream_adds_one_during_the_merge_is_never_overwritten(repo):
+def test_an_ignored_file_put_where_a_stream_adds_one_during_the_merge_is_never_overwritten(repo, tmp_path):
     """Checked before the merge began only: an ignored file a person wrote in the base's worktree during a
     stream's test, where that stream adds one, was overwritten by the fast-forward without a word."""
     (repo / ".git" / "info" / "exclude").write_text("Nav.tsx\n")
+    # ui's test goes on once the file is written (a fixed 3 s pause had ended first on a loaded machine).
+    gate = tmp_path / "written"
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "merge"], cwd=repo, text=True,
-                            env={**os.environ, "WTA_MERGE_PAUSE_AT": "test:ui", "WTA_MERGE_PAUSE_SECONDS": "3"},
+                            env={**os.environ, "WTA_MERGE_PAUSE_AT": "test:ui", "WTA_MERGE_PAUSE_SECONDS": "60",
+                                 "WTA_MERGE_PAUSE_UNTIL": str(gate)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -793,6 +796,7 @@ def test_an_ignored_file_put_where_a_stream_adds_one_during_the_merge_is_never_o
             assert time.monotonic() < deadline and proc.poll() is None, "the merge never reached ui's test"
             time.sleep(0.02)
         write_files(repo, {"src/components/Nav.tsx": "my own sketch\n"})
+        gate.touch()
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
