@@ -311,11 +311,19 @@ def test_wta_down_killed_while_git_deletes_the_worktree_is_finished_by_the_next(
     repo = make_repo(tmp_path / "repo", zones, {f"api/many/f{i}.txt": f"{i}\n" for i in range(3000)})
     wta(repo, "up", "--no-launch", check=0)
     folder = worktree_of(repo, "api")
+    # wta's `git worktree remove` does git's first step (the `.git` file goes) and waits there to be killed: the
+    # test's kill had to land within the real git's deletion of the files, and on a loaded machine came after it.
+    shim, removing = tmp_path / "shim", tmp_path / "removing"
+    shim.mkdir()
+    (shim / "git").write_text(f'#!/bin/sh\ncase " $* " in *" worktree remove "*) rm -f "{folder}/.git"; '
+                              f'touch {removing}; exec sleep 60;; esac\nexec {shutil.which("git")} "$@"\n')
+    (shim / "git").chmod(0o755)
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "down", "api"], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "WTA_GIT": str(shim / "git")})
     deadline = time.monotonic() + 30
-    while os.path.lexists(folder / ".git") and time.monotonic() < deadline:
-        pass
+    while not removing.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert folder.is_dir() and not os.path.lexists(folder / ".git"), "the kill came too late to leave the folder"
