@@ -657,7 +657,11 @@ def test_a_sparse_worktree_in_pattern_mode_holds_directory_patterns_in_full(tmp_
 
 
 def test_two_ups_at_once_one_waits_the_other_reports_the_lock(tmp_path):
-    repo = clone_webapp(tmp_path, example_zones(setup='["sleep 1"]'))
+    # The first up holds the lock in its setup until the impatient one has met it (`gate`, at most 60 s): a setup
+    # of a fixed second a stream could end, on a loaded machine, before the impatient one tried the lock.
+    gate = tmp_path / "met"
+    repo = clone_webapp(tmp_path, example_zones(
+        setup=f'["n=0; while [ ! -f {gate} ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done"]'))
     env = dict(os.environ)
     first = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -671,6 +675,7 @@ def test_two_ups_at_once_one_waits_the_other_reports_the_lock(tmp_path):
     impatient = wta(repo, "up", "--no-launch", env={**env, "WTA_LOCK_TIMEOUT": "0.3"}, check=1)
     assert "`wta up --no-launch` (pid" in impatient.stderr and " since " in impatient.stderr
     assert len(impatient.stderr.strip().splitlines()) == 1
+    gate.touch()
     assert first.wait(timeout=60) == 0
     out, errors = waiter.communicate(timeout=60)
     assert waiter.returncode == 0, errors
