@@ -860,7 +860,11 @@ def test_a_detached_head_with_commits_is_told_how_to_keep_them(tmp_path):
 
 
 def test_an_interrupted_up_leaves_only_worktrees_held_to_their_zones_and_the_next_run_finishes(tmp_path):
-    repo = clone_webapp(tmp_path, example_zones(setup='["sleep 5"]'))
+    # Each setup waits for `gate` (at most 60 s), opened once the up is interrupted: a setup of a fixed 5 s could
+    # end, on a loaded machine, before the Ctrl-C, and the next stream's setup begin.
+    gate = tmp_path / "interrupted"
+    repo = clone_webapp(tmp_path, example_zones(
+        setup=f'["n=0; while [ ! -f {gate} ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done"]'))
     proc = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "--no-launch"], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = repo / ".git" / "wta" / "logs" / "infra.log"
@@ -872,6 +876,7 @@ def test_an_interrupted_up_leaves_only_worktrees_held_to_their_zones_and_the_nex
         time.sleep(0.05)
     proc.send_signal(2)
     proc.communicate(timeout=60)
+    gate.touch()
     assert proc.returncode != 0
     records = state_of(repo)
     for stream in STREAMS:
