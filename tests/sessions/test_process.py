@@ -59,21 +59,27 @@ def test_what_has_ended_or_ends_within_the_settling_time_is_no_leftover(tmp_path
     ends within the wrapper's settling time (a sandbox's pid-namespace init, caught exiting after its
     bwrap; a CI run under load took it for a leftover and imported psutil to end it)."""
     mark = {"WTA_TEST_MARK": str(tmp_path)}
-    # The leader becomes a `sleep` that reaps no child: `true` stays a zombie, `sleep 0.3` becomes one.
-    leader = subprocess.Popen(["sh", "-c", "true & sleep 0.3 & exec sleep 30"], start_new_session=True,
-                              env={**os.environ, **mark})
+    # The leader becomes a `sleep` that reaps no child: `true` stays a zombie, `cat` becomes one once the test
+    # closes the pipe it reads (a `sleep 0.3` had ended, on a loaded machine, before the test looked).
+    read, write = os.pipe()
+    feed = os.fdopen(write, "wb")
+    leader = subprocess.Popen(["sh", "-c", "exec 3<&0; true & cat <&3 >/dev/null & exec sleep 30"], stdin=read,
+                              start_new_session=True, env={**os.environ, **mark})
+    os.close(read)
     try:
         assert wait(lambda: [c.status() for c in psutil.Process(leader.pid).children()].count("zombie") == 1)
         (dead,) = [c.pid for c in psutil.Process(leader.pid).children() if c.status() == "zombie"]
         members = {p.pid for p in process.group_members(leader.pid)}
-        assert leader.pid in members and dead not in members and len(members) == 2   # the two sleeps
+        assert leader.pid in members and dead not in members and len(members) == 2   # the sleep and the cat
         assert {p.pid for p in process.marked(mark)} == members
-        assert [p.pid for p in process.marked(mark, settle=1.0)] == [leader.pid]   # `sleep 0.3` ends meanwhile
+        feed.close()
+        assert [p.pid for p in process.marked(mark, settle=1.0)] == [leader.pid]   # the cat ends meanwhile
         assert {p.pid for p in process.group_members(leader.pid)} == {leader.pid}
         assert process.group_has_others(leader.pid)
     finally:
         leader.kill()
         leader.wait()
+        feed.close()
     assert not process.group_has_others(leader.pid, settle=2.0)   # the zombies go to pid 1, which reaps them
     assert process.group_members(leader.pid) == [] and process.marked(mark) == []
 
