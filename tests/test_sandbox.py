@@ -29,6 +29,23 @@ ZONES = "version: 1\nstreams:\n  api:\n    paths: [src/api/**]\n  ui:\n    paths
 FILES = {"src/api/a.py": "a = 1\n", "src/ui/page.html": "<p>hi</p>\n", "README.md": "# r\n"}
 
 
+def sandboxed_agents(tmp_path: Path, script: str, extra: str = "") -> str:
+    """ZONES with every stream's session sandboxed (`sandbox: required`) and run by `script`, a shell script
+    written to tmp_path/agent.sh (`runner: command`); `extra`: more top-level keys."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text(script)
+    return ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\n{extra}agent:\n  runner: command\n"
+                                          f"  command: sh {agent}\n")
+
+
+def ui_commits_its_own(repo: Path) -> tuple[Path, str]:
+    """A commit of ui's own in its worktree; that worktree and ui's tip."""
+    ui = repo.parent / "repo-worktrees" / "ui"
+    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
+    git(ui, "commit", "-qam", "[ui] mine")
+    return ui, tip(repo, "wta/ui")
+
+
 def layout(tmp_path: Path, zones: str = ZONES, files: dict[str, str] = FILES) -> Path:
     repo = make_repo(tmp_path / "repo", zones, files)
     wta(repo, "up", "--no-launch", check=0)
@@ -536,10 +553,7 @@ def test_the_hooks_of_the_leftovers_commit_end_with_it_and_see_no_process_outsid
     sandbox, but had run them in the user's pid namespace: a daemon one left went on writing in the worktree
     after the session was `done` (and `wta stop` said "not running"), and they could signal any process."""
     seen, ticks = tmp_path / "pids-seen", tmp_path / "ticks"
-    agent = tmp_path / "agent.sh"
-    agent.write_text("echo left over >> src/api/a.py\n")   # no commit: the wrapper commits it
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, "echo left over >> src/api/a.py\n")   # no commit: the wrapper commits it
     repo = make_repo(tmp_path / "repo", zones, FILES)
     hook = repo / ".git" / "hooks" / "pre-commit"
     hook.write_text(f"#!/bin/sh\nls /proc | grep -c '^[0-9]' > {seen}\n"
@@ -583,10 +597,7 @@ def test_an_agent_cannot_make_a_fifo_where_git_reads(tmp_path):
     dir both are made as before."""
     report, temp = tmp_path / "report", tmp_path / "temp"
     temp.mkdir()
-    agent = tmp_path / "agent.sh"
-    agent.write_text(FIFO_AGENT)
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, FIFO_AGENT)
     repo = make_repo(tmp_path / "repo", zones, FILES)
     env = {**os.environ, "REPORT": str(report), "TMPDIR": str(temp)}
     try:
@@ -656,10 +667,7 @@ def test_without_landlock_a_sandboxed_session_runs_and_says_once_what_is_not_enf
     runs the session in bubblewrap, and `wta up` and the session's log say that FIFOs are not kept out."""
     from sessions_support import log_text
 
-    agent = tmp_path / "agent.sh"
-    agent.write_text(f"mkfifo {tmp_path / 'made'}\n")
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, f"mkfifo {tmp_path / 'made'}\n")
     repo = make_repo(tmp_path / "repo", zones, FILES)
     done = wta(repo, "up", "api", check=0, env={**os.environ, "WTA_LANDLOCK_ABI": "0"})
     said = [line for line in done.stdout.splitlines() if "named pipes" in line]
@@ -837,10 +845,7 @@ def test_a_lock_file_an_agent_leaves_beside_another_streams_branch_stops_its_lan
     `wta status` names it (and one at the reflog, which stops the person's `git gc`). Every other lock git or wta
     takes (the base's ref, packed-refs, the backups, another worktree's index, wta's own) stays out of reach."""
     report = tmp_path / "report"
-    agent = tmp_path / "agent.sh"
-    agent.write_text(LOCK_AGENT)
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, LOCK_AGENT)
     repo = layout(tmp_path, zones)
     ui = repo.parent / "repo-worktrees" / "ui"
     (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
@@ -886,11 +891,9 @@ def test_a_lock_file_left_beside_a_dependents_branch_stops_wta_up_land_in_one_li
     """`wta up --land`: api's agent leaves `refs/heads/wta/ui.lock` and lands; ui, which waits for it, is
     brought up to the new base before its session starts: that sync had failed with git's raw "Unable to create"
     said as "moved meanwhile; run `wta sync ui` again". ui now stops unstarted on the one line, naming api."""
-    agent = tmp_path / "agent.sh"
-    agent.write_text('[ "$WTA_STREAM" = api ] && touch "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n'
-                     'echo more >> "src/$WTA_STREAM/$WTA_FILE" && git commit -qam "[$WTA_STREAM] work"\n')
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n") + "    after: [api]\n"
+    script = ('[ "$WTA_STREAM" = api ] && touch "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n'
+              'echo more >> "src/$WTA_STREAM/$WTA_FILE" && git commit -qam "[$WTA_STREAM] work"\n')
+    zones = sandboxed_agents(tmp_path, script) + "    after: [api]\n"
     repo = make_repo(tmp_path / "repo", zones, {**FILES, "src/ui/a.py": "u = 1\n"})
     ui_tip = tip(repo, "main")
 
@@ -912,16 +915,10 @@ def test_a_lock_file_an_agent_dates_as_it_likes_names_its_maker_and_stops_the_la
     ui's own session, the line named ui's sandbox as its maker, not api's. Its ctime, which no one sets, says it."""
     import json
 
-    agent = tmp_path / "agent.sh"
-    agent.write_text('[ "$WTA_STREAM" = api ] || exit 0\n'
-                     'touch -d "$DATED" "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n')
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, '[ "$WTA_STREAM" = api ] || exit 0\n'
+                                       'touch -d "$DATED" "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n')
     repo = layout(tmp_path, zones)
-    ui = repo.parent / "repo-worktrees" / "ui"
-    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
-    git(ui, "commit", "-qam", "[ui] mine")
-    ui_tip = tip(repo, "wta/ui")
+    ui, ui_tip = ui_commits_its_own(repo)
     wta(repo, "up", "ui", check=0, timeout=60)
     ended = json.loads((repo / ".git" / "wta" / "sessions" / "ui.json").read_text())["ended_at"]
     time.sleep(1.1)   # (api's session starts after ui's has ended, in another second)
@@ -944,17 +941,11 @@ def test_a_lock_file_an_agent_holds_open_from_its_running_session_stops_the_land
     the landing go on; its rebase stopped at the ref's update, the merge left interrupted and ui's worktree in the
     middle of a rebase, the line saying to end pid N "if no git runs" there. A holder in a sandbox is no git of
     wta's or the person's: the landing refuses before anything moves, naming the file and its holder."""
-    agent = tmp_path / "agent.sh"
     ready, go = tmp_path / "ready", tmp_path / "go"
-    agent.write_text(f'exec 3>"$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\ntouch {ready}\n'
-                     f'while [ ! -f {go} ]; do sleep 0.1; done\n')
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, f'exec 3>"$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n'
+                                       f'touch {ready}\nwhile [ ! -f {go} ]; do sleep 0.1; done\n')
     repo = layout(tmp_path, zones)
-    ui = repo.parent / "repo-worktrees" / "ui"
-    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
-    git(ui, "commit", "-qam", "[ui] mine")
-    ui_tip = tip(repo, "wta/ui")
+    ui, ui_tip = ui_commits_its_own(repo)
     (repo / "README.md").write_text("# moved\n")
     git(repo, "commit", "-qam", "a person's commit")   # ui must be rebased: its ref must move
     up = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "api"], cwd=repo, text=True,
@@ -987,9 +978,7 @@ def test_an_index_lock_an_agent_dates_in_the_future_does_not_hang_its_streams_ne
     Linked to /dev/null (without Landlock), it was "held by a running process": `wta up` refused, naming the pid
     of whatever process had /dev/null open as the one to let finish or end."""
     agent = tmp_path / "agent.sh"
-    agent.write_text(f'{make} "$(git rev-parse --git-dir)/index.lock"\nexit 1\n')
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, f'{make} "$(git rev-parse --git-dir)/index.lock"\nexit 1\n')
     repo = layout(tmp_path, zones)
     wta(repo, "up", "api", timeout=60, env={**os.environ, "WTA_LANDLOCK_ABI": "0"})
     lock = repo / ".git" / "worktrees" / "api" / "index.lock"
@@ -1008,12 +997,9 @@ def test_lock_files_by_the_thousand_in_a_worktrees_git_dir_stop_its_landing_in_a
     """api's agent left 20,000 `*.lock` files in its private git dir: the check read all of /proc once for each
     (then again for its line), holding wta's lock for minutes while every other landing waited, and the refusal
     was one line per file."""
-    agent = tmp_path / "agent.sh"
-    agent.write_text('d=$(git rev-parse --git-dir) i=0\n'
-                     'while [ $i -lt 20000 ]; do : > "$d/n$i.lock"; i=$((i+1)); done\n'
-                     'echo more >> src/api/a.py && git commit -qam "[api] work"\n')
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, 'd=$(git rev-parse --git-dir) i=0\n'
+                                       'while [ $i -lt 20000 ]; do : > "$d/n$i.lock"; i=$((i+1)); done\n'
+                                       'echo more >> src/api/a.py && git commit -qam "[api] work"\n')
     repo = layout(tmp_path, zones)
     wta(repo, "up", "api", check=0, timeout=120)
     private = repo / ".git" / "worktrees" / "api"
@@ -1035,16 +1021,10 @@ def test_a_lock_an_agent_links_to_dev_null_without_landlock_stops_the_landing_be
     """Without Landlock a sandbox can make symlinks beside the stream refs: api's agent linked
     `refs/heads/wta/ui.lock` to /dev/null, which some process always holds open. The check took it for a git's
     lock at work and let the landing go on; git, which makes its lock with O_EXCL, stopped the rebase half-way."""
-    agent = tmp_path / "agent.sh"
-    agent.write_text('[ "$WTA_STREAM" = api ] || exit 0\n'
-                     'ln -s /dev/null "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n')
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    zones = sandboxed_agents(tmp_path, '[ "$WTA_STREAM" = api ] || exit 0\n'
+                                       'ln -s /dev/null "$(git rev-parse --git-common-dir)/refs/heads/wta/ui.lock"\n')
     repo = layout(tmp_path, zones)
-    ui = repo.parent / "repo-worktrees" / "ui"
-    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
-    git(ui, "commit", "-qam", "[ui] mine")
-    ui_tip = tip(repo, "wta/ui")
+    ui, ui_tip = ui_commits_its_own(repo)
     wta(repo, "up", "api", check=0, timeout=60, env={**os.environ, "WTA_LANDLOCK_ABI": "0"})
     lock = repo / ".git" / "refs" / "heads" / "wta" / "ui.lock"
     assert lock.is_symlink()
@@ -1065,11 +1045,9 @@ def test_a_lock_an_agent_links_to_dev_null_without_landlock_stops_the_landing_be
 def test_a_lock_files_name_an_agent_chose_is_shown_quoted_not_as_lines_or_escapes(tmp_path):
     """api's agent named a lock file in its private git dir with a line end and a terminal escape in it: the
     refusal printed the name as it was, forging a line ("main: landed") and clearing the person's screen."""
-    agent = tmp_path / "agent.sh"
-    agent.write_text("""d=$(git rev-parse --git-dir)\n: > "$d/$(printf 'x\\nui: merged onto main\\033[2J.lock')"\n"""
-                     'echo more >> src/api/a.py && git commit -qam "[api] work"\n')
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\nagent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    script = ("""d=$(git rev-parse --git-dir)\n: > "$d/$(printf 'x\\nui: merged onto main\\033[2J.lock')"\n"""
+              'echo more >> src/api/a.py && git commit -qam "[api] work"\n')
+    zones = sandboxed_agents(tmp_path, script)
     repo = layout(tmp_path, zones)
     wta(repo, "up", "api", check=0, timeout=60)
     time.sleep(2)   # (older than a git at work keeps one)
@@ -1085,20 +1063,18 @@ def test_a_lock_files_name_an_agent_chose_is_shown_quoted_not_as_lines_or_escape
 def _api_makes_ui_lock_once_a_backup_is_made(tmp_path: Path, extra: str = "") -> tuple[str, Path, Path]:
     """zones.yaml with an agent whose api session makes `refs/heads/wta/ui.lock` again and again as soon as a backup
     ref exists (a merge, a landing or a sync makes one after its check, before it moves ui), until `go`."""
-    agent = tmp_path / "agent.sh"
     ready, go = tmp_path / "ready", tmp_path / "go"
-    agent.write_text('c=$(git rev-parse --git-common-dir)\n'
-                     'if [ "$WTA_STREAM" = ui ]; then\n'
-                     f'  echo x >> {tmp_path}/ui-sessions; touch {tmp_path}/ui-ready\n'
-                     f'  while [ ! -f {tmp_path}/ui-go ]; do sleep 0.1; done\n'
-                     '  echo more >> src/ui/page.html && git commit -qam "[ui] work"; exit 0\n'
-                     'fi\n'
-                     f'touch {ready}\n'
-                     f'while [ ! -f {go} ]; do\n'
-                     '  [ -d "$c/refs/wta/backup" ] && (set -C; : > "$c/refs/heads/wta/ui.lock") 2>/dev/null\n'
-                     'done\nexit 0\n')
-    zones = ZONES.replace("version: 1\n", f"version: 1\nsandbox: required\n{extra}agent:\n  runner: command\n"
-                                          f"  command: sh {agent}\n")
+    script = ('c=$(git rev-parse --git-common-dir)\n'
+              'if [ "$WTA_STREAM" = ui ]; then\n'
+              f'  echo x >> {tmp_path}/ui-sessions; touch {tmp_path}/ui-ready\n'
+              f'  while [ ! -f {tmp_path}/ui-go ]; do sleep 0.1; done\n'
+              '  echo more >> src/ui/page.html && git commit -qam "[ui] work"; exit 0\n'
+              'fi\n'
+              f'touch {ready}\n'
+              f'while [ ! -f {go} ]; do\n'
+              '  [ -d "$c/refs/wta/backup" ] && (set -C; : > "$c/refs/heads/wta/ui.lock") 2>/dev/null\n'
+              'done\nexit 0\n')
+    zones = sandboxed_agents(tmp_path, script, extra)
     return zones, ready, go
 
 
@@ -1215,10 +1191,7 @@ def test_a_lock_file_an_agent_makes_while_wta_sync_rebases_stops_it_in_one_line(
     the sync said ui "moved meanwhile" and to run it again (or left git's raw error). It names the lock now."""
     zones, ready, go = _api_makes_ui_lock_once_a_backup_is_made(tmp_path)
     repo = layout(tmp_path, zones)
-    ui = repo.parent / "repo-worktrees" / "ui"
-    (ui / "src" / "ui" / "page.html").write_text("<p>mine</p>\n")
-    git(ui, "commit", "-qam", "[ui] mine")
-    ui_tip = tip(repo, "wta/ui")
+    ui, ui_tip = ui_commits_its_own(repo)
     (repo / "README.md").write_text("# moved\n")
     git(repo, "commit", "-qam", "a person's commit")
     up = subprocess.Popen([sys.executable, "-m", "worktree_agents", "up", "api"], cwd=repo, text=True,

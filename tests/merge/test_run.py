@@ -579,18 +579,23 @@ def test_abort_takes_back_a_conflict_a_person_resolved_by_rebasing_onto_the_base
     assert (infra / "ai-agents/tools.md").read_text() == "# tools, both\n"
 
 
+def api_conflicts_once_infra_lands(repo) -> tuple[str, str, str]:
+    """A person's hotfix on main that api's commits conflict with; `wta merge` lands infra and stops at api's
+    conflict. main's tip before the merge, api's tip, and main's tip after it (infra's commit, rebased onto it)."""
+    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
+    commit_all(repo, "hotfix the db on main")
+    main_tip, api_tip = sha(repo, "main"), sha(repo, "wta/api")
+    assert "api: conflict" in wta(repo, "merge", check=1).stdout
+    return main_tip, api_tip, sha(repo, "main")
+
+
 def test_abort_takes_back_a_later_streams_resolution_without_the_stream_landed_ahead_of_it(repo):
     """infra landed (rebased), api conflicted; the person rebased api onto main, which held infra's landed commit,
     and resolved it; `--continue` landed api as it was and stopped at ui. The abort's take-back for api was
     `cherry-pick <infra's landed commit>..<retry>` onto api's branch as it was before the merge: the person's
     rebased copies of api's own commits on top of those, which conflicted (git exited 1)."""
     set_test('case "$WTA_STREAM" in ui) exit 1 ;; esac\n')
-    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
-    commit_all(repo, "hotfix the db on main")
-    main_tip = sha(repo, "main")
-    api_tip = sha(repo, "wta/api")
-    assert "api: conflict" in wta(repo, "merge", check=1).stdout
-    landed = sha(repo, "main")   # infra's commit, rebased onto main
+    main_tip, api_tip, landed = api_conflicts_once_infra_lands(repo)
     api = wt(repo, "api")
     assert git(api, "rebase", "main", check=False).returncode != 0
     write_files(api, {"src/lib/db.ts": "export const db = {pool: 1, both: true}\n"})
@@ -633,12 +638,7 @@ def test_abort_takes_back_a_rebase_onto_the_base_on_a_branch_no_worktree_holds_i
     after), rebased wta/api onto main, which held infra's landed commit, and resolved it. The take-back (a
     `reset --keep main` then the cherry-pick, in a worktree it makes with mktemp) had no test: pasted in the main
     worktree, it leaves api's resolved commits on main as it was before the merge, without infra's."""
-    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
-    commit_all(repo, "hotfix the db on main")
-    main_tip = sha(repo, "main")
-    api_tip = sha(repo, "wta/api")
-    assert "api: conflict" in wta(repo, "merge", check=1).stdout
-    landed = sha(repo, "main")   # infra's commit, rebased onto main
+    main_tip, api_tip, landed = api_conflicts_once_infra_lands(repo)
     rebase_api_by_hand_in_a_worktree_of_its_own(repo)
     resolved = sha(repo, "wta/api")
 
@@ -668,9 +668,7 @@ def test_a_take_back_that_conflicts_in_the_worktree_made_for_it_names_that_workt
     take-back's cherry-pick stops on a conflict in the worktree it made. That worktree was `d=$(mktemp -d)`, named
     nowhere: the conflict sat in a folder the person could not find. The abort names it, and the command that ends
     the take-back once the conflict is resolved there; `wta status`, `wta down` and `wta up` leave it alone."""
-    write_files(repo, {"src/lib/db.ts": "export const db = {pool: 1}\n"})
-    commit_all(repo, "hotfix the db on main")
-    assert "api: conflict" in wta(repo, "merge", check=1).stdout
+    api_conflicts_once_infra_lands(repo)
     rebase_api_by_hand_in_a_worktree_of_its_own(repo)
     proc = wta(repo, "merge", "--abort", check=0, env={**os.environ, "TMPDIR": str(tmp_path)})   # (as mktemp's)
     write_files(repo, {"src/lib/db.ts": "export const db = {pool: 2}\n"})
