@@ -130,6 +130,16 @@ def write_over(oid: str, forged_file: Path, repo: Path) -> str:
 
 
 
+def parent_forged(box, repo: Path, commit: str, was: str, now: str, fake: Path) -> tuple[bytes, Path]:
+    """api's sandbox writes `commit`'s loose object over with a copy whose parent `was` reads `now` (made at
+    `fake`); the object's real bytes, and `fake`."""
+    real = loose_path(repo, commit).read_bytes()
+    header = git(repo, "cat-file", "commit", commit).stdout.replace(f"parent {was}", f"parent {now}")
+    fake.write_bytes(forged("commit", header.encode()))
+    assert inside(box, write_over(commit, fake, repo), repo.parent / "repo-worktrees" / "api").stdout == "done\n"
+    return real, fake
+
+
 @contextmanager
 def real_one_back_for_the_read(monkeypatch, repo: Path, oid: str, real: bytes):
     """While the block runs, wta's `rev-list --objects` reads the forged loose file of `oid` that is there, and
@@ -731,11 +741,7 @@ def test_a_commit_swapped_back_between_the_landings_walk_and_its_read_is_walked_
     assert inside(box, "echo 'x = 1' > src/api/x.py && git add -A && git commit -qm '[api] x' && "
                        "echo 'y = 1' > src/api/y.py && git add -A && git commit -qm '[api] y'", api).returncode == 0
     new, below = tip(repo, "wta/api"), tip(repo, "wta/api~1")
-    real = loose_path(repo, new).read_bytes()
-    header = git(repo, "cat-file", "commit", new).stdout.replace(f"parent {below}", f"parent {old}")
-    fake = tmp_path / "fake"
-    fake.write_bytes(forged("commit", header.encode()))
-    assert inside(box, write_over(new, fake, repo), api).stdout == "done\n"
+    real, fake = parent_forged(box, repo, new, below, old, tmp_path / "fake")
     with real_one_back_for_the_read(monkeypatch, repo, new, real):
         parents: dict[str, list[str]] = {}
         assert wta_git.rewritten_objects(old, new, repo, keep=str(repo / ".git" / "objects"), parents=parents) == []
@@ -769,11 +775,7 @@ def test_a_commit_on_the_base_listed_by_a_forged_parent_for_the_walk_is_no_desce
     made = inside(box, f"git commit-tree -p {base} -m '[api] on main' {base}^{{tree}}", api)
     on_base = made.stdout.strip()
     assert made.returncode == 0 and git(repo, "cat-file", "-t", on_base).stdout.strip() == "commit"
-    real = loose_path(repo, head).read_bytes()
-    header = git(repo, "cat-file", "commit", head).stdout.replace(f"parent {older}", f"parent {on_base}")
-    fake = tmp_path / "fake"
-    fake.write_bytes(forged("commit", header.encode()))
-    assert inside(box, write_over(head, fake, repo), api).stdout == "done\n"
+    real, fake = parent_forged(box, repo, head, older, on_base, tmp_path / "fake")
     with real_one_back_for_the_read(monkeypatch, repo, head, real):
         parents: dict[str, list[str]] = {}
         assert wta_git.rewritten_objects(base, head, repo, keep=str(repo / ".git" / "objects"), parents=parents) == []
