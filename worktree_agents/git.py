@@ -1675,7 +1675,7 @@ def rebasing(git_dir: str) -> bool:
 
 
 # What a git command that stopped for a person (a conflict) leaves in a worktree's private git dir, and its name.
-STOPPED_FOR_A_PERSON = (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("CHERRY_PICK_HEAD", "cherry-pick"),
+STOPPED_FOR_A_PERSON = (*((d, "rebase") for d in REBASE_DIRS), ("CHERRY_PICK_HEAD", "cherry-pick"),
                         ("REVERT_HEAD", "revert"), ("MERGE_HEAD", "merge"))
 
 
